@@ -1,0 +1,31 @@
+// The public surface of `agentbus`: what an agent imports. Importing this module loads no
+// verifier, auditor, chDB or ClickHouse client (DESIGN §1; a test checks it).
+export { backends, defaultBackend } from './ed25519.js';
+export type { Ed25519Backend } from './ed25519.js';
+export {
+  sealEnvelope,
+  openEnvelope,
+  parseEnvelope,
+  decodeHeader,
+  encodeEnvelope,
+  signingInput,
+  SIGNING_DOMAIN,
+  AGENT_ID_RE,
+  TYPE_RE,
+} from './envelope.js';
+export type { HeaderFields, SealInput, Sealed, OpenedEnvelope, KeyResolver, Result, EnvelopeParts } from './envelope.js';
+export { AgentIdentity, SigningKey, generateIdentity, loadCredentials, saveCredentials, keyIdFor } from './identity.js';
+export type { PublicKeyInfo } from './identity.js';
+export {
+  defineMessage,
+  defineProtoMessage,
+  createRegistry,
+  ContractRegistry,
+  registryFromModule,
+  JSON_CONTENT_TYPE,
+  DEFAULT_CRITICAL_METADATA,
+} from './contracts.js';
+export type { Contract, ContractOptions, PayloadOf, ProtoMessageType } from './contracts.js';
+export { AgentbusError, EnvelopeError, RejectedError, CredentialError, ContractError, TimeoutError } from './errors.js';
+export { Reason, Verdict, reasonName, reasonFromName, verdictName, allReasons } from './proto.js';
+export { createLogger, REDACT_PATHS } from './log.js';

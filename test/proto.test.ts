@@ -1,0 +1,52 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { allReasons, reasonName, reasonFromName, Reason } from '../sdk/proto.js';
+
+test('proto - committed generated code matches a fresh `npm run gen`', () => {
+  const out = mkdtempSync(join(tmpdir(), 'agentbus-gen-'));
+  try {
+    execFileSync(process.execPath, ['scripts/gen-proto.mjs', out], { stdio: 'pipe' });
+    for (const f of ['agentbus.js', 'agentbus.d.ts']) {
+      const fresh = readFileSync(join(out, f), 'utf8');
+      const committed = readFileSync(join('sdk', 'gen', f), 'utf8');
+      assert.ok(fresh === committed, `sdk/gen/${f} is stale: run npm run gen and commit`);
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('proto - buf lint is clean', () => {
+  execFileSync(join('node_modules', '.bin', 'buf'), ['lint'], { stdio: 'pipe' });
+});
+
+test('proto - every reason has a unique snake_case name that maps back', () => {
+  const names = allReasons().map(reasonName);
+  assert.is(new Set(names).size, names.length);
+  for (const n of names) {
+    assert.match(n, /^[a-z_]+$/);
+    assert.is(reasonName(reasonFromName(n)!), n);
+  }
+  assert.is(reasonName(Reason.REASON_BAD_SIGNATURE), 'bad_signature');
+  assert.is(reasonName(999), 'reason_999');
+});
+
+test('proto - importing the SDK loads no verifier, auditor, chDB or ClickHouse client', () => {
+  // Trace every module URL the ESM loader resolves while the SDK's entry is imported.
+  const hook = 'data:text/javascript,' + encodeURIComponent(
+    "export async function resolve(s, c, n) { const r = await n(s, c); process.stderr.write('RESOLVED ' + r.url + '\\n'); return r; }",
+  );
+  const r = spawnSync(process.execPath, ['--no-warnings', '--experimental-loader', hook, '--import', 'tsx', '--input-type=module', '-e', "await import('./sdk/index.ts')"], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const urls = r.stderr.split('\n').filter((l) => l.startsWith('RESOLVED ')).map((l) => l.slice(9));
+  assert.ok(urls.some((u) => u.includes('/sdk/envelope.ts')), 'trace saw the SDK itself');
+  for (const u of urls) {
+    assert.not.ok(/\/bus\/|\/auditor\/|chdb|@clickhouse/.test(u), `SDK import pulled in ${u}`);
+  }
+});
+
+test.run();
