@@ -1,0 +1,54 @@
+// Fan-out: one sender reaching many distinct destinations within a (long) window, well above
+// the number it reached in the same length of time before. Catches slow exfiltration that
+// never trips a rate rule: a few messages each to many recipients or topics.
+import { z } from 'zod';
+import { MINUTE_MS, windowEnd, windowStart } from './types.js';
+import type { DetectorInput, Finding, MinuteCount } from './types.js';
+
+export const RULE = 'fan_out';
+
+export const fanOutSchema = z.object({
+  enabled: z.boolean().default(true),
+  windowMinutes: z.number().int().min(1).max(7 * 1440).default(60),
+  /** Distinct destinations in the window at or above which it may fire... */
+  minDistinct: z.number().int().min(2).default(8),
+  /** ...if that is also at least factor × the distinct destinations of the previous window. */
+  factor: z.number().min(1).default(2),
+});
+export type FanOutConfig = z.infer<typeof fanOutSchema>;
+
+function distinct(rows: MinuteCount[], from: number, to: number): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (r.minute < from || r.minute >= to || r.destination === '' || r.verdict === 'duplicate') continue;
+    let s = out.get(r.sender);
+    if (!s) out.set(r.sender, (s = new Set()));
+    s.add(r.destination);
+  }
+  return out;
+}
+
+export function detectFanOut(input: DetectorInput, cfg: FanOutConfig): Finding[] {
+  if (!cfg.enabled) return [];
+  const from = windowStart(input.now, cfg.windowMinutes);
+  const to = windowEnd(input.now);
+  const now = distinct(input.minutes, from, to);
+  const before = distinct(input.minutes, from - cfg.windowMinutes * MINUTE_MS, from);
+  const out: Finding[] = [];
+  for (const [sender, dests] of now) {
+    if (dests.size < cfg.minDistinct) continue;
+    const prev = before.get(sender) ?? new Set<string>();
+    if (dests.size < cfg.factor * Math.max(prev.size, 1)) continue;
+    const fresh = [...dests].filter((d) => !prev.has(d)).sort();
+    out.push({
+      rule: RULE,
+      agents: [sender],
+      windowStart: from,
+      windowEnd: to,
+      severity: dests.size >= 3 * cfg.minDistinct ? 'high' : 'medium',
+      evidence: { distinct_destinations: dests.size, previous_window_distinct: prev.size, new_destinations: fresh.slice(0, 50), threshold: cfg.minDistinct },
+      key: `${RULE}:${sender}`,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+// Repeating payload hashes (loops): the same payload bytes (by SHA-256) accepted many times
+// within a short window — agents bouncing one message back and forth, or one agent stuck
+// re-sending. Client retries (verdict duplicate) are not counted: they are the same envelope.
+import { z } from 'zod';
+import { windowEnd, windowStart } from './types.js';
+import type { DetectorInput, Finding } from './types.js';
+
+export const RULE = 'payload_loop';
+
+export const payloadLoopSchema = z.object({
+  enabled: z.boolean().default(true),
+  windowMinutes: z.number().int().min(1).max(1440).default(5),
+  /** Copies of one payload in the window at or above which it fires. */
+  minRepeats: z.number().int().min(2).default(20),
+});
+export type PayloadLoopConfig = z.infer<typeof payloadLoopSchema>;
+
+export function detectPayloadLoops(input: DetectorInput, cfg: PayloadLoopConfig): Finding[] {
+  if (!cfg.enabled) return [];
+  const from = windowStart(input.now, cfg.windowMinutes);
+  const to = windowEnd(input.now);
+  const out: Finding[] = [];
+  for (const p of input.payloads) {
+    if (p.events < cfg.minRepeats || p.lastSeen < from || p.firstSeen >= to) continue;
+    out.push({
+      rule: RULE,
+      agents: [...p.senders].sort(),
+      windowStart: from,
+      windowEnd: to,
+      severity: p.events >= 5 * cfg.minRepeats ? 'high' : 'medium',
+      evidence: {
+        payload_sha256: p.payloadSha256,
+        repeats: p.events,
+        senders: [...p.senders].sort(),
+        destinations: [...p.destinations].sort(),
+        threshold: cfg.minRepeats,
+      },
+      key: `${RULE}:${p.payloadSha256}`,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,48 @@
+// Rejection bursts: one sender gets many rejections, and a large share of its traffic is
+// rejected, within a short window. Catches probing (out-of-scope recipients or types), broken
+// or compromised agents hammering the bus.
+import { z } from 'zod';
+import { sumBy, windowEnd, windowStart } from './types.js';
+import type { DetectorInput, Finding } from './types.js';
+
+export const RULE = 'rejection_burst';
+
+export const rejectionBurstSchema = z.object({
+  enabled: z.boolean().default(true),
+  windowMinutes: z.number().int().min(1).max(1440).default(5),
+  /** Rejections in the window at or above which it fires. */
+  minRejected: z.number().int().min(1).default(20),
+  /** And at least this share of the sender's messages in the window were rejected. */
+  minRatio: z.number().min(0).max(1).default(0.5),
+});
+export type RejectionBurstConfig = z.infer<typeof rejectionBurstSchema>;
+
+export function detectRejectionBurst(input: DetectorInput, cfg: RejectionBurstConfig): Finding[] {
+  if (!cfg.enabled) return [];
+  const from = windowStart(input.now, cfg.windowMinutes);
+  const to = windowEnd(input.now);
+  const total = sumBy(input.minutes, from, to, (r) => (r.verdict === 'duplicate' ? undefined : r.sender));
+  const rejected = sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' ? r.sender : undefined));
+  const out: Finding[] = [];
+  for (const [sender, n] of rejected) {
+    const all = total.get(sender) ?? n;
+    const ratio = all === 0 ? 1 : n / all;
+    if (n < cfg.minRejected || ratio < cfg.minRatio) continue;
+    const byReason = Object.fromEntries(
+      sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.reason : undefined)),
+    );
+    const byDestination = Object.fromEntries(
+      sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.destination : undefined)),
+    );
+    out.push({
+      rule: RULE,
+      agents: [sender],
+      windowStart: from,
+      windowEnd: to,
+      severity: n >= 5 * cfg.minRejected ? 'high' : 'medium',
+      evidence: { rejected: n, total: all, ratio: Number(ratio.toFixed(3)), by_reason: byReason, by_destination: byDestination, threshold: cfg.minRejected },
+      key: `${RULE}:${sender}`,
+    });
+  }
+  return out;
+}

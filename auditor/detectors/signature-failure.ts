@@ -1,0 +1,52 @@
+// Signature and replay failures: rejections that mean "someone holds, or pretends to hold, a
+// key": bad signatures, unknown/revoked/expired keys, header sender ≠ subject sender, replayed
+// msg_ids, payload hash mismatches. Honest agents essentially never produce these, so the
+// threshold is low.
+import { z } from 'zod';
+import { sumBy, windowEnd, windowStart } from './types.js';
+import type { DetectorInput, Finding } from './types.js';
+
+export const RULE = 'signature_failure';
+
+export const DEFAULT_SIGNATURE_REASONS = [
+  'bad_signature',
+  'unknown_key',
+  'revoked_key',
+  'expired_key',
+  'sender_mismatch',
+  'payload_hash_mismatch',
+  'replay',
+];
+
+export const signatureFailureSchema = z.object({
+  enabled: z.boolean().default(true),
+  windowMinutes: z.number().int().min(1).max(1440).default(5),
+  minEvents: z.number().int().min(1).default(3),
+  reasons: z.array(z.string()).default(DEFAULT_SIGNATURE_REASONS),
+});
+export type SignatureFailureConfig = z.infer<typeof signatureFailureSchema>;
+
+export function detectSignatureFailures(input: DetectorInput, cfg: SignatureFailureConfig): Finding[] {
+  if (!cfg.enabled) return [];
+  const reasons = new Set(cfg.reasons);
+  const from = windowStart(input.now, cfg.windowMinutes);
+  const to = windowEnd(input.now);
+  const hits = (r: { verdict: string; reason: string }) => r.verdict === 'rejected' && reasons.has(r.reason);
+  const per = sumBy(input.minutes, from, to, (r) => (hits(r) ? r.sender : undefined));
+  const out: Finding[] = [];
+  for (const [sender, n] of per) {
+    if (n < cfg.minEvents) continue;
+    const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hits(r) && r.sender === sender ? r.reason : undefined)));
+    const forged = Object.keys(byReason).some((r) => r !== 'replay');
+    out.push({
+      rule: RULE,
+      agents: [sender],
+      windowStart: from,
+      windowEnd: to,
+      severity: forged ? 'critical' : 'high',
+      evidence: { failures: n, by_reason: byReason, threshold: cfg.minEvents },
+      key: `${RULE}:${sender}`,
+    });
+  }
+  return out;
+}

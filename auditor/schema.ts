@@ -1,0 +1,142 @@
+// The ClickHouse schema as versioned migrations. Each migration is a list of statements that
+// are each safe to run again (IF NOT EXISTS), so a crash half-way through a migration, or two
+// auditors starting at once, cannot leave the schema broken: the next start re-runs the
+// migration and records it in schema_migrations. Only SQL that ClickHouse 24.3 accepts.
+//
+// `{db}` and `{ttl}` are the only substitutions: the database is a validated identifier and the
+// TTL a validated integer from the config (DDL cannot take query parameters). Values from
+// users never reach DDL.
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+/** Tables with a TTL, and the time expression the TTL applies to. */
+export const TTL_TABLES: Record<string, string> = {
+  audit_events: 'toDateTime(time)',
+  alerts: 'toDateTime(detected_at)',
+  agg_minute: 'minute',
+  agg_payload_minute: 'minute',
+};
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'audit_events',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.audit_events (
+        event_id FixedString(32) COMMENT 'hex of the 16-byte id the verifier assigned: the row identity',
+        time DateTime64(3, 'UTC') COMMENT 'verified_at_ms: when the verifier decided',
+        sent_at DateTime64(3, 'UTC') COMMENT 'header sent_at_ms (sender clock); 1970 when no header',
+        verifier_id LowCardinality(String),
+        verdict LowCardinality(String) COMMENT 'accepted | rejected | duplicate',
+        reason LowCardinality(String) COMMENT 'rejection reason, e.g. bad_signature; empty when accepted',
+        detail String,
+        subject_sender LowCardinality(String) COMMENT 'sender token of the NATS subject (authenticated by NATS)',
+        sender LowCardinality(String) COMMENT 'subject_sender, or the header sender when the subject had none',
+        header_sender LowCardinality(String) COMMENT 'sender claimed in the signed header',
+        recipient LowCardinality(String),
+        topic LowCardinality(String),
+        destination LowCardinality(String) COMMENT 'recipient, or topic:<name>',
+        type LowCardinality(String),
+        msg_id String COMMENT 'hex, 32 chars; empty when the header did not decode',
+        key_id LowCardinality(String),
+        trace_id String,
+        span_id String,
+        causation_id String,
+        content_type LowCardinality(String),
+        header_depth UInt32 COMMENT 'depth the sender claimed',
+        depth UInt32 COMMENT 'depth the verifier enforced',
+        payload_size UInt32,
+        payload_sha256 FixedString(64) COMMENT 'hex SHA-256 of the payload as received (computed by the verifier)',
+        header_payload_sha256 String COMMENT 'hex SHA-256 the header claims',
+        raw_size UInt32,
+        prompt_version LowCardinality(String),
+        rationale String,
+        metadata Map(String, String),
+        header_valid UInt8 COMMENT '1 when header bytes decode to a valid Header',
+        header_hex String COMMENT 'the signed header bytes as received, hex',
+        signature_hex String COMMENT 'the 64-byte signature, hex',
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+        INDEX idx_msg_id msg_id TYPE bloom_filter GRANULARITY 4,
+        INDEX idx_trace_id trace_id TYPE bloom_filter GRANULARITY 4
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMMDD(time)
+      ORDER BY (sender, time, event_id)
+      TTL toDateTime(time) + toIntervalDay({ttl})
+      SETTINGS ttl_only_drop_parts = 1`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'alerts',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.alerts (
+        alert_id FixedString(32),
+        rule LowCardinality(String),
+        severity LowCardinality(String),
+        agents Array(String),
+        dedup_key String,
+        window_start DateTime64(3, 'UTC'),
+        window_end DateTime64(3, 'UTC'),
+        detected_at DateTime64(3, 'UTC'),
+        evidence String COMMENT 'JSON'
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(detected_at)
+      ORDER BY (rule, detected_at, alert_id)
+      TTL toDateTime(detected_at) + toIntervalDay({ttl})`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'agg_minute',
+    statements: [
+      // uniqExact over event_id: a row inserted twice (redelivery before the replacing merge)
+      // is counted once, so the aggregates are as idempotent as the table they come from.
+      `CREATE TABLE IF NOT EXISTS {db}.agg_minute (
+        minute DateTime('UTC'),
+        sender LowCardinality(String),
+        destination LowCardinality(String),
+        verdict LowCardinality(String),
+        reason LowCardinality(String),
+        events AggregateFunction(uniqExact, FixedString(32)),
+        first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+        last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(minute)
+      ORDER BY (minute, sender, destination, verdict, reason)
+      TTL minute + toIntervalDay({ttl})`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.agg_minute_mv TO {db}.agg_minute AS
+      SELECT toDateTime(toStartOfMinute(time), 'UTC') AS minute, sender, destination, verdict, reason,
+             uniqExactState(event_id) AS events, min(time) AS first_seen, max(time) AS last_seen
+      FROM {db}.audit_events
+      GROUP BY minute, sender, destination, verdict, reason`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'agg_payload_minute',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.agg_payload_minute (
+        minute DateTime('UTC'),
+        payload_sha256 FixedString(64),
+        sender LowCardinality(String),
+        destination LowCardinality(String),
+        events AggregateFunction(uniqExact, FixedString(32)),
+        first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+        last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(minute)
+      ORDER BY (minute, payload_sha256, sender, destination)
+      TTL minute + toIntervalDay({ttl})`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.agg_payload_minute_mv TO {db}.agg_payload_minute AS
+      SELECT toDateTime(toStartOfMinute(time), 'UTC') AS minute, payload_sha256, sender, destination,
+             uniqExactState(event_id) AS events, min(time) AS first_seen, max(time) AS last_seen
+      FROM {db}.audit_events
+      WHERE verdict = 'accepted' AND payload_size > 0
+      GROUP BY minute, payload_sha256, sender, destination`,
+    ],
+  },
+];

@@ -1,0 +1,169 @@
+// The audit store: ONE code path on @clickhouse/client. The transport is the only choice:
+// embedded chDB (a data directory, through chdb/connection's Connection plugged into
+// createClient) or a ClickHouse server by http(s) URL. Everything above — migrations, inserts,
+// queries — is identical for both.
+//
+// Reads that must not double count use FINAL or uniqExact(event_id): audit_events is a
+// ReplacingMergeTree keyed by the verifier's event_id, and a redelivered batch may sit twice
+// in the table until a merge collapses it.
+import { createClient } from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { MIGRATIONS, TTL_TABLES } from './schema.js';
+import type { StoreConfig } from './config.js';
+import type { AuditRow } from './rows.js';
+
+/** Where rows go: the store, or in tests a wrapper that fails on purpose. */
+export interface RowSink {
+  insertRows(rows: AuditRow[]): Promise<void>;
+}
+
+export interface AlertRow {
+  alert_id: string;
+  rule: string;
+  severity: string;
+  agents: string[];
+  dedup_key: string;
+  window_start: number;
+  window_end: number;
+  detected_at: number;
+  evidence: string;
+}
+
+export type QueryParams = Record<string, unknown>;
+
+export interface AuditStore extends RowSink {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly transport: 'chdb' | 'http';
+  /** Qualified table name: `database.name`. */
+  table(name: string): string;
+  /** Apply pending migrations and the configured TTL; returns the versions applied now. */
+  migrate(): Promise<number[]>;
+  insertAlerts(rows: AlertRow[]): Promise<void>;
+  /** Run a SELECT with {name:Type} parameters; rows as objects. */
+  query<T = Record<string, unknown>>(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<T[]>;
+  command(sql: string, params?: QueryParams): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+const BASE_SETTINGS: ClickHouseSettings = {
+  // counts as JSON numbers (all our counters stay far below 2^53)
+  output_format_json_quote_64bit_integers: 0,
+};
+
+/** DateTime64(3) from ms, as text ClickHouse parses the same on every version. */
+export function msToCh(ms: number): string {
+  return (ms / 1000).toFixed(3);
+}
+
+function isUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+async function makeClient(cfg: StoreConfig): Promise<{ client: ClickHouseClient; transport: 'chdb' | 'http' }> {
+  if (isUrl(cfg.url)) {
+    const client = createClient({
+      url: cfg.url,
+      username: cfg.username ?? 'default',
+      password: cfg.password ?? '',
+      clickhouse_settings: BASE_SETTINGS,
+    });
+    return { client, transport: 'http' };
+  }
+  // chDB is loaded only when used, so nothing that merely imports this module pulls it in.
+  const { createChdbConnection } = await import('chdb/connection');
+  const { resolve } = await import('node:path');
+  const { mkdirSync } = await import('node:fs');
+  const path = resolve(cfg.url);
+  mkdirSync(path, { recursive: true });
+  const client = createClient({ connection: createChdbConnection({ path }) as never, clickhouse_settings: BASE_SETTINGS });
+  return { client, transport: 'chdb' };
+}
+
+export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
+  const { client, transport } = await makeClient(cfg);
+  const db = cfg.database;
+  const t = (name: string) => `${db}.${name}`;
+  const sub = (sql: string) => sql.replaceAll('{db}', db).replaceAll('{ttl}', String(cfg.ttlDays));
+
+  const query = async <T>(sql: string, params: QueryParams = {}, settings: ClickHouseSettings = {}): Promise<T[]> => {
+    const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: { ...BASE_SETTINGS, ...settings } });
+    return (await rs.json()) as T[];
+  };
+  const command = async (sql: string, params: QueryParams = {}) => {
+    await client.command({ query: sql, query_params: params });
+  };
+
+  const store: AuditStore = {
+    client,
+    database: db,
+    transport,
+    table: t,
+    async migrate() {
+      await command(`CREATE DATABASE IF NOT EXISTS ${db}`);
+      await command(sub(`CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+        version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree ORDER BY version`));
+      const done = new Set(
+        (await query<{ version: number }>(`SELECT version FROM ${t('schema_migrations')} FINAL`)).map((r) => Number(r.version)),
+      );
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const s of m.statements) await command(sub(s));
+        await client.insert({ table: t('schema_migrations'), values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+        applied.push(m.version);
+      }
+      await applyTtl();
+      return applied;
+    },
+    async insertRows(rows) {
+      if (rows.length === 0) return;
+      await client.insert({
+        table: t('audit_events'),
+        values: rows.map((r) => ({ ...r, time: msToCh(r.time), sent_at: msToCh(r.sent_at) })),
+        format: 'JSONEachRow',
+      });
+    },
+    async insertAlerts(rows) {
+      if (rows.length === 0) return;
+      await client.insert({
+        table: t('alerts'),
+        values: rows.map((r) => ({ ...r, window_start: msToCh(r.window_start), window_end: msToCh(r.window_end), detected_at: msToCh(r.detected_at) })),
+        format: 'JSONEachRow',
+      });
+    },
+    query,
+    command,
+    async ping() {
+      const r = await client.ping();
+      return r.success;
+    },
+    async close() {
+      await client.close();
+    },
+  };
+
+  /** Bring every table's TTL to the configured days (only when it differs: a cheap metadata change). */
+  async function applyTtl() {
+    for (const [name, expr] of Object.entries(TTL_TABLES)) {
+      const rows = await query<{ q: string }>(
+        'SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {name:String}',
+        { db, name },
+      );
+      const m = /toIntervalDay\((\d+)\)/.exec(rows[0]?.q ?? '');
+      if (!rows[0] || (m && Number(m[1]) === cfg.ttlDays)) continue;
+      await client.command({
+        query: `ALTER TABLE ${t(name)} MODIFY TTL ${expr} + toIntervalDay(${cfg.ttlDays})`,
+        clickhouse_settings: { materialize_ttl_after_modify: 0 },
+      });
+    }
+  }
+
+  return store;
+}

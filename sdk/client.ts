@@ -1,0 +1,339 @@
+// The agent's client: connect with the credential file, send (resolves with the verifier's
+// ack or rejects with a typed error), an inbox of end-to-end verified messages, topics,
+// request/reply with causation, retries that resend the same envelope.
+import { randomBytes } from 'node:crypto';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
+import { Ack, Reason, Verdict } from './proto.js';
+import { sealEnvelope, openEnvelope, toHex } from './envelope.js';
+import type { HeaderFields, KeyResolver } from './envelope.js';
+import { defaultBackend } from './ed25519.js';
+import type { Ed25519Backend } from './ed25519.js';
+import { loadCredentials } from './identity.js';
+import type { AgentIdentity } from './identity.js';
+import type { ContractRegistry } from './contracts.js';
+import { ContractError, RejectedError, TimeoutError, EnvelopeError } from './errors.js';
+import { PeerKeys } from './keys.js';
+import { MessageQueue } from './queue.js';
+
+export const DEFAULT_SEND_TIMEOUT_MS = 2000;
+export const DEFAULT_SEND_RETRIES = 2;
+export const DEFAULT_DEDUP_WINDOW = 50_000;
+const DEPTH_HEADER = 'Agentbus-Depth';
+
+export interface ConnectOptions {
+  servers: string | string[];
+  /** Path of the agent's credential file (mode 0600), or a loaded identity. */
+  credentials: string | AgentIdentity;
+  contracts: ContractRegistry;
+  /** Where senders' public keys come from for the end-to-end check. */
+  peerKeys?: KeyResolver;
+  /** Or: the manifests directory (only `agent` and `keys` are read). */
+  manifestsDir?: string;
+  /** Check each received envelope's signature end to end (default true). */
+  verifyEndToEnd?: boolean;
+  timeoutMs?: number;
+  retries?: number;
+  backend?: Ed25519Backend;
+  /** Extra nats.js connection options (tls, name, ...). */
+  connectOptions?: Record<string, unknown>;
+}
+
+export interface InboundMessage<T = unknown> {
+  msgId: string;
+  sender: string;
+  recipient: string;
+  topic: string;
+  type: string;
+  payload: T;
+  payloadBytes: Uint8Array;
+  metadata: Record<string, string>;
+  /** The chain depth the verifier assigned. */
+  depth: number;
+  causationId: string;
+  traceparent: string;
+  sentAt: Date;
+  header: HeaderFields;
+}
+
+export interface SendOptions {
+  metadata?: Record<string, string>;
+  /** The message this one answers or follows (sets causation, depth and trace). */
+  causation?: InboundMessage;
+  timeoutMs?: number;
+  retries?: number;
+  /** W3C traceparent to join; default: the causation's trace, the active OpenTelemetry span, or a new trace. */
+  traceparent?: string;
+}
+
+export interface SendResult {
+  msgId: string;
+  depth: number;
+  duplicate: boolean;
+  verifierId: string;
+  attempts: number;
+}
+
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+type OtelApi = { trace: { getActiveSpan(): { spanContext(): { traceId: string; spanId: string } } | undefined } };
+let otel: OtelApi | null | undefined;
+async function loadOtel(): Promise<void> {
+  if (otel !== undefined) return;
+  try {
+    const name = '@opentelemetry/api';
+    otel = (await import(name)) as OtelApi;
+  } catch {
+    otel = null;
+  }
+}
+
+export class AgentClient {
+  readonly agentId: string;
+  readonly nc: NatsConnection;
+  readonly identity: AgentIdentity;
+  #contracts: ContractRegistry;
+  #peerKeys: KeyResolver | undefined;
+  #e2e: boolean;
+  #backend: Ed25519Backend;
+  #timeoutMs: number;
+  #retries: number;
+  #inbox: MessageQueue<InboundMessage>;
+  #inboxSub: Subscription;
+  #topicSubs = new Set<Subscription>();
+  #seen = new Map<string, true>();
+  #waiters = new Map<string, (m: InboundMessage) => void>();
+  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, invalidDropped: 0 };
+  #ownsIdentity = false;
+
+  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
+    this.nc = nc;
+    this.identity = identity;
+    this.agentId = identity.agentId;
+    this.#contracts = o.contracts;
+    this.#peerKeys = peerKeys;
+    this.#e2e = o.verifyEndToEnd ?? true;
+    this.#backend = o.backend ?? defaultBackend();
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
+    this.#inbox = new MessageQueue();
+    this.#inboxSub = nc.subscribe(`agentbus.to.${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+  }
+
+  static async connect(o: ConnectOptions): Promise<AgentClient> {
+    const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
+    const verify = o.verifyEndToEnd ?? true;
+    const peerKeys = o.peerKeys ?? (o.manifestsDir ? new PeerKeys(o.manifestsDir).resolve : undefined);
+    if (verify && !peerKeys) throw new TypeError('end-to-end verification needs peerKeys or manifestsDir (or set verifyEndToEnd: false)');
+    await loadOtel();
+    const nc = await connect({
+      servers: o.servers,
+      name: `agentbus-agent-${identity.agentId}`,
+      authenticator: nkeyAuthenticator(identity.natsSeed()),
+      inboxPrefix: `agentbus.inbox.${identity.agentId}`,
+      ...(o.connectOptions ?? {}),
+    });
+    const client = new AgentClient(nc, identity, o, peerKeys);
+    client.#ownsIdentity = typeof o.credentials === 'string';
+    return client;
+  }
+
+  #onMessage(m: Msg, queue: MessageQueue<InboundMessage>): void {
+    const resolve: KeyResolver = this.#e2e ? this.#peerKeys! : () => new Uint8Array(32);
+    let header: HeaderFields;
+    let payloadBytes: Uint8Array;
+    if (this.#e2e) {
+      const r = openEnvelope(m.data, resolve, this.#backend);
+      if (!r.ok) {
+        this.stats.invalidDropped++;
+        return;
+      }
+      header = r.value.header;
+      payloadBytes = r.value.payload;
+    } else {
+      const r = openEnvelope(m.data, resolve, { ...this.#backend, verify: () => true });
+      if (!r.ok) {
+        this.stats.invalidDropped++;
+        return;
+      }
+      header = r.value.header;
+      payloadBytes = r.value.payload;
+    }
+    const msgId = toHex(header.msgId);
+    // The verifier forwards a retried envelope again; deliver each msg_id once.
+    if (this.#seen.has(msgId)) {
+      this.stats.duplicatesDropped++;
+      return;
+    }
+    const contract = this.#contracts.get(header.type);
+    const decoded = contract?.decode(payloadBytes);
+    if (!decoded || !decoded.ok) {
+      this.stats.invalidDropped++;
+      return;
+    }
+    this.#seen.set(msgId, true);
+    if (this.#seen.size > DEFAULT_DEDUP_WINDOW) this.#seen.delete(this.#seen.keys().next().value!);
+    const depthHeader = m.headers?.get(DEPTH_HEADER);
+    const inbound: InboundMessage = {
+      msgId,
+      sender: header.sender,
+      recipient: header.recipient,
+      topic: header.topic,
+      type: header.type,
+      payload: decoded.value,
+      payloadBytes,
+      metadata: header.metadata,
+      depth: depthHeader ? Number(depthHeader) : header.depth,
+      causationId: toHex(header.causationId),
+      traceparent: header.traceId.length ? `00-${toHex(header.traceId)}-${toHex(header.spanId)}-01` : '',
+      sentAt: new Date(header.sentAtMs),
+      header,
+    };
+    this.stats.received++;
+    const waiter = inbound.causationId ? this.#waiters.get(inbound.causationId) : undefined;
+    if (waiter) {
+      this.#waiters.delete(inbound.causationId);
+      waiter(inbound);
+      return;
+    }
+    queue.push(inbound);
+  }
+
+  /** Verified messages addressed to this agent. `break` stops the inbox. */
+  inbox(): MessageQueue<InboundMessage> {
+    return this.#inbox;
+  }
+
+  /** Verified messages on a topic this agent's manifest may subscribe to. */
+  subscribe(topic: string): MessageQueue<InboundMessage> {
+    let sub: Subscription | undefined;
+    const q: MessageQueue<InboundMessage> = new MessageQueue(() => {
+      sub?.unsubscribe();
+      if (sub) this.#topicSubs.delete(sub);
+    });
+    sub = this.nc.subscribe(`agentbus.topic.${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
+    this.#topicSubs.add(sub);
+    return q;
+  }
+
+  #trace(o: SendOptions): { traceId: Uint8Array; spanId: Uint8Array } {
+    const spanId = randomBytes(8);
+    const tp = o.traceparent ?? o.causation?.traceparent;
+    const m = tp ? TRACEPARENT_RE.exec(tp) : null;
+    if (m) return { traceId: Buffer.from(m[1]!, 'hex'), spanId };
+    const active = otel?.trace.getActiveSpan()?.spanContext();
+    if (active && /^[0-9a-f]{32}$/.test(active.traceId) && !/^0+$/.test(active.traceId)) return { traceId: Buffer.from(active.traceId, 'hex'), spanId };
+    return { traceId: randomBytes(16), spanId };
+  }
+
+  #seal(dest: { recipient?: string; topic?: string }, type: string, payload: unknown, o: SendOptions) {
+    const contract = this.#contracts.get(type);
+    if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
+    const enc = contract.encode(payload);
+    if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
+    const metadata = o.metadata ?? {};
+    for (const k of contract.requiredMetadata) {
+      if (!metadata[k]) throw new ContractError(Reason.REASON_METADATA_MISSING, type, `metadata "${k}" is required for this type`);
+    }
+    const key = this.identity.currentKey();
+    return sealEnvelope({
+      sender: this.agentId,
+      keyId: key.keyId,
+      sign: key.sign,
+      ...dest,
+      type,
+      payload: enc.value,
+      contentType: contract.contentType,
+      metadata,
+      ...(o.causation ? { causationId: Buffer.from(o.causation.msgId, 'hex'), depth: o.causation.depth + 1 } : {}),
+      ...this.#trace(o),
+    });
+  }
+
+  /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
+  send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    const sealed = this.#seal({ recipient: to }, type, payload, o);
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
+  }
+
+  /** Publish a typed message on a topic (delivered to the topic's subscribers). */
+  publish(topic: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    const sealed = this.#seal({ topic }, type, payload, o);
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
+  }
+
+  /**
+   * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
+   * sees a duplicate, never a second message).
+   */
+  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number } = {}): Promise<SendResult> {
+    const timeout = o.timeoutMs ?? this.#timeoutMs;
+    const retries = o.retries ?? this.#retries;
+    let lastErr: unknown;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(`agentbus.in.${this.agentId}`, bytes, { timeout });
+      } catch (e) {
+        lastErr = e;
+        // no verifier subscribed yet (503) or no answer in time: resend the same bytes
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1000)));
+        continue;
+      }
+      let ack: Ack;
+      try {
+        ack = Ack.decode(reply.data);
+      } catch {
+        throw new EnvelopeError(Reason.REASON_MALFORMED, 'the verifier answered with an undecodable ack');
+      }
+      this.stats.sent++;
+      if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
+        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts: attempt + 1 };
+      }
+      throw new RejectedError(ack.reason, msgId, ack.detail);
+    }
+    throw new TimeoutError(`no answer from the verifier for ${msgId} after ${retries + 1} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
+  }
+
+  /** Send and wait for the message that answers it (its causation_id is our msg_id). */
+  async request(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<InboundMessage> {
+    const sealed = this.#seal({ recipient: to }, type, payload, o);
+    const msgId = toHex(sealed.header.msgId);
+    const timeout = o.timeoutMs ?? 10_000;
+    const answer = new Promise<InboundMessage>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#waiters.delete(msgId);
+        reject(new TimeoutError(`no reply to ${msgId} within ${timeout} ms`));
+      }, timeout);
+      this.#waiters.set(msgId, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+    });
+    try {
+      await this.sendRaw(sealed.bytes, msgId, o);
+    } catch (e) {
+      this.#waiters.delete(msgId);
+      answer.catch(() => undefined);
+      throw e;
+    }
+    return answer;
+  }
+
+  /** Answer a received message: to its sender, with causation, depth + 1 and its trace. */
+  reply(to: InboundMessage, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    return this.send(to.sender, type, payload, { ...o, causation: to });
+  }
+
+  async close(): Promise<void> {
+    this.#inbox.stop();
+    for (const s of this.#topicSubs) s.unsubscribe();
+    this.#inboxSub.unsubscribe();
+    await this.nc.drain().catch(() => undefined);
+    if (this.#ownsIdentity) this.identity.destroy();
+  }
+}
+
+export function connectAgent(o: ConnectOptions): Promise<AgentClient> {
+  return AgentClient.connect(o);
+}

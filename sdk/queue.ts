@@ -1,0 +1,55 @@
+// An async iterator fed by push() (which never awaits), in the shape of nats.js's
+// QueuedIterator: `for await` drains it, `break` runs the cleanup, `closed` says how it ended.
+export class MessageQueue<T> implements AsyncIterable<T> {
+  #items: T[] = [];
+  #wake: (() => void) | undefined;
+  #done = false;
+  #error: Error | undefined;
+  #onClose: (() => void) | undefined;
+  #resolveClosed!: (v: void | Error) => void;
+  readonly closed: Promise<void | Error>;
+
+  constructor(onClose?: () => void) {
+    this.#onClose = onClose;
+    this.closed = new Promise((r) => (this.#resolveClosed = r));
+  }
+
+  push(item: T): void {
+    if (this.#done) return;
+    this.#items.push(item);
+    this.#wake?.();
+  }
+
+  get pending(): number {
+    return this.#items.length;
+  }
+
+  /** End the iteration (after the queued items are drained). */
+  stop(err?: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = err;
+    this.#wake?.();
+    const cb = this.#onClose;
+    this.#onClose = undefined;
+    cb?.();
+    this.#resolveClosed(err);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    try {
+      for (;;) {
+        while (this.#items.length) yield this.#items.shift()!;
+        if (this.#done) {
+          if (this.#error) throw this.#error;
+          return;
+        }
+        await new Promise<void>((r) => (this.#wake = r));
+        this.#wake = undefined;
+      }
+    } finally {
+      // `break` out of for-await lands here: stop and clean up.
+      this.stop();
+    }
+  }
+}

@@ -1,0 +1,168 @@
+// A complete bus for integration tests: identities, manifests, service credentials, the
+// generated nats-server config, a real nats-server, and verifier instances.
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { z } from 'zod';
+import { generateIdentity, saveCredentials } from '../../sdk/identity.js';
+import type { AgentIdentity } from '../../sdk/identity.js';
+import { defineMessage, createRegistry } from '../../sdk/contracts.js';
+import { AuditBatch } from '../../sdk/proto.js';
+import type { IAuditEvent as AuditEvent } from '../../sdk/proto.js';
+import { createLogger } from '../../sdk/log.js';
+import { connectAgent } from '../../sdk/client.js';
+import type { AgentClient, ConnectOptions } from '../../sdk/client.js';
+import type { ManifestInput } from '../../bus/manifest.js';
+import { loadManifestDir } from '../../bus/manifest.js';
+import { serverConfig } from '../../bus/natsconfig.js';
+import { generateServiceCreds } from '../../bus/service-creds.js';
+import type { ServiceIdentity } from '../../bus/service-creds.js';
+import { startVerifier } from '../../bus/verifier.js';
+import type { Verifier, VerifierOptions } from '../../bus/verifier.js';
+import { startNatsServer, freePort } from './nats-server.js';
+import type { NatsServerHandle } from './nats-server.js';
+
+export const Task = defineMessage('task.assign', z.object({ title: z.string().min(1), priority: z.number().int().min(0).max(5).default(1) }));
+export const Result = defineMessage('task.result', z.object({ ok: z.boolean(), note: z.string().optional() }));
+export const Deploy = defineMessage('deploy.request', z.object({ service: z.string() }), { critical: true });
+export const Note = defineMessage('note.post', z.object({ text: z.string().max(100_000) }));
+export const contracts = createRegistry(Task, Result, Deploy, Note);
+
+export interface TestBus {
+  dir: string;
+  manifestsDir: string;
+  nats: NatsServerHandle;
+  url: string;
+  ids: Map<string, AgentIdentity>;
+  credsPath(agent: string): string;
+  verifierCreds: ServiceIdentity;
+  auditorCreds: ServiceIdentity;
+  verifiers: Verifier[];
+  logs: string[];
+  manifests: Map<string, ManifestInput>;
+  writeManifest(m: ManifestInput): void;
+  /** Regenerate the nats-server config from the manifests dir and reload the server. */
+  reloadNats(): Promise<void>;
+  startVerifier(extra?: Partial<VerifierOptions>): Promise<Verifier>;
+  agent(agentId: string, extra?: Partial<ConnectOptions>): Promise<AgentClient>;
+  /** A raw NATS connection authenticated as the agent (inbox prefix set as the SDK sets it). */
+  rawAgent(agentId: string): Promise<NatsConnection>;
+  /** A service connection (verifier user) for reading the audit stream. */
+  admin(): Promise<NatsConnection>;
+  auditEvents(): Promise<AuditEvent[]>;
+  stop(): Promise<void>;
+}
+
+export interface BusSpec {
+  agents: Record<string, Partial<ManifestInput>>;
+  verifiers?: number;
+  verifierOptions?: Partial<VerifierOptions>;
+}
+
+export async function startBus(spec: BusSpec): Promise<TestBus> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-bus-'));
+  const manifestsDir = join(dir, 'manifests');
+  const credsDir = join(dir, 'creds');
+  mkdirSync(manifestsDir);
+  mkdirSync(credsDir, { mode: 0o700 });
+  const ids = new Map<string, AgentIdentity>();
+  const manifests = new Map<string, ManifestInput>();
+  const writeManifest = (m: ManifestInput) => {
+    manifests.set(m.agent, m);
+    writeFileSync(join(manifestsDir, `${m.agent}.yaml`), stringify(m));
+  };
+  for (const [agent, extra] of Object.entries(spec.agents)) {
+    const id = generateIdentity(agent);
+    ids.set(agent, id);
+    saveCredentials(id, join(credsDir, `${agent}.json`));
+    writeManifest({ agent, nats_user: id.natsPublicKey, keys: id.keys.map((k) => k.publicInfo()), ...extra } as ManifestInput);
+  }
+  const verifierCreds = generateServiceCreds('verifier', join(credsDir, 'verifier.json'));
+  const auditorCreds = generateServiceCreds('auditor', join(credsDir, 'auditor.json'));
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
+  const port = await freePort();
+  const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js') }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
+  const nats = await startNatsServer({ configBody: body(), port, dir });
+  const logs: string[] = [];
+  const sink = new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } });
+  const verifiers: Verifier[] = [];
+  const conns: NatsConnection[] = [];
+  const clients: AgentClient[] = [];
+  const bus: TestBus = {
+    dir, manifestsDir, nats, url: nats.url, ids, verifierCreds, auditorCreds, verifiers, logs, manifests, writeManifest,
+    credsPath: (a) => join(credsDir, `${a}.json`),
+    async reloadNats() {
+      await nats.reload(body());
+    },
+    async startVerifier(extra = {}) {
+      const v = await startVerifier({
+        servers: nats.url, credentials: verifierCreds, manifestsDir, contracts,
+        logger: createLogger({ destination: sink, level: 'debug' }), manifestPollMs: 100,
+        id: `v${verifiers.length + 1}`, ...spec.verifierOptions, ...extra,
+      });
+      verifiers.push(v);
+      return v;
+    },
+    async agent(agentId, extra = {}) {
+      const c = await connectAgent({ servers: nats.url, credentials: bus.credsPath(agentId), contracts, manifestsDir, timeoutMs: 1500, retries: 1, ...extra });
+      clients.push(c);
+      return c;
+    },
+    async rawAgent(agentId) {
+      const id = ids.get(agentId)!;
+      const nc = await connect({ servers: nats.url, authenticator: nkeyAuthenticator(id.natsSeed()), inboxPrefix: `agentbus.inbox.${agentId}` });
+      conns.push(nc);
+      return nc;
+    },
+    async admin() {
+      const nc = await connect({ servers: nats.url, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier' });
+      conns.push(nc);
+      return nc;
+    },
+    async auditEvents() {
+      const nc = await bus.admin();
+      const js = jetstream(nc);
+      const c = await js.consumers.get('AUDIT');
+      const out: AuditEvent[] = [];
+      const info = await c.info();
+      let left = info.num_pending;
+      while (left > 0) {
+        const batch = await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 });
+        let got = 0;
+        for await (const m of batch) {
+          out.push(...AuditBatch.decode(m.data).events);
+          got++;
+        }
+        if (got === 0) break;
+        left -= got;
+      }
+      await nc.close();
+      return out;
+    },
+    async stop() {
+      for (const c of clients) await c.close().catch(() => undefined);
+      for (const v of verifiers) await v.close().catch(() => undefined);
+      for (const c of conns) await c.close().catch(() => undefined);
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  for (let i = 0; i < (spec.verifiers ?? 1); i++) await bus.startVerifier();
+  void readFileSync;
+  return bus;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const t = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
