@@ -56,9 +56,9 @@ const BASE_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 0,
 };
 
-/** DateTime64(3) from ms, as text ClickHouse parses the same on every version. */
+/** DateTime64(3, 'UTC') from ms, as text ClickHouse parses the same on every version. */
 export function msToCh(ms: number): string {
-  return (ms / 1000).toFixed(3);
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 }
 
 function isUrl(s: string): boolean {

@@ -251,13 +251,13 @@ export class AgentClient {
   }
 
   /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
-  send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+  async send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
     return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
   }
 
   /** Publish a typed message on a topic (delivered to the topic's subscribers). */
-  publish(topic: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+  async publish(topic: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ topic }, type, payload, o);
     return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
   }

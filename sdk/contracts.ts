@@ -148,6 +148,11 @@ export function registryFromModule(mod: Record<string, unknown>): ContractRegist
   for (const key of ['contracts', 'default']) {
     const v = mod[key];
     if (v instanceof ContractRegistry) return v;
+    // a registry from another copy of this module (e.g. dist/ vs source): adopt its contracts
+    if (v && typeof v === 'object' && typeof (v as ContractRegistry).types === 'function' && typeof (v as ContractRegistry).get === 'function') {
+      const r = v as ContractRegistry;
+      return new ContractRegistry(r.types().map((t) => r.get(t)!));
+    }
     if (Array.isArray(v)) return new ContractRegistry(v as Contract[]);
   }
   const found = Object.values(mod).filter(isContract);

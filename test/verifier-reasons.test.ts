@@ -36,7 +36,7 @@ test.before(async () => {
   await waitFor(() => bus.verifiers[0]!.policy.agents.get('alice')!.keys.size === 3, 3000, 'manifest reload');
   alice = await bus.rawAgent('alice');
   bobRaw = await bus.rawAgent('bob');
-  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => bobGot.push(m) });
+  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { bobGot.push(m); } });
   await bobRaw.flush();
 });
 test.after(async () => {
@@ -213,7 +213,7 @@ test('verifier - rejects a type with no contract', async () => {
 
 test('verifier - ignores and audits a reply subject outside the sender inbox', async () => {
   const bobInbox: Msg[] = [];
-  bobRaw.subscribe('agentbus.inbox.bob.>', { callback: (_e, m) => bobInbox.push(m) });
+  bobRaw.subscribe('agentbus.inbox.bob.>', { callback: (_e, m) => { bobInbox.push(m); } });
   await bobRaw.flush();
   const s = sealEnvelope(base());
   const before = bobGot.length;

@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// The `agentbus` command. Mistakes in arguments: one line, exit 2. Operational failures
+// (server unreachable, bad manifest): one line naming what to fix, exit 1. No stack traces.
+import { Command, CommanderError, Option } from 'commander';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { generateIdentity, saveCredentials } from '../sdk/identity.js';
+import { registryFromModule } from '../sdk/contracts.js';
+import type { ContractRegistry } from '../sdk/contracts.js';
+import { createLogger } from '../sdk/log.js';
+import { loadManifestDir, ManifestError } from './manifest.js';
+import { serverConfig } from './natsconfig.js';
+import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
+import * as D from './defaults.js';
+
+/** An operational failure: printed as one line, exit 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new CommanderError(2, 'agentbus.invalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export async function loadContracts(path: string): Promise<ContractRegistry> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new CliError(`contracts module not found: ${path}`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError(`cannot load contracts module ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const reg = registryFromModule(mod);
+  if (reg.size === 0) throw new CliError(`contracts module ${path} exports no contracts (export a registry as \`contracts\`, or defineMessage values)`);
+  return reg;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('agentbus').description('A signed, verified, audited message bus for AI agents on NATS').version('0.1.0');
+  program.showHelpAfterError(false);
+
+  program
+    .command('keygen')
+    .description('generate an agent identity: a credential file (mode 0600) and its manifest skeleton')
+    .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
+    .option('--creds-dir <dir>', 'where to write <agent>.creds.json', '.agentbus/creds')
+    .option('--manifests <dir>', 'where to write <agent>.yaml (public parts only)', '.agentbus/manifests')
+    .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
+    .option('--force', 'overwrite existing files')
+    .action((agent: string, o: { credsDir: string; manifests: string; service?: boolean; force?: boolean }) => {
+      mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
+      const credsPath = join(o.credsDir, `${agent}.creds.json`);
+      if (existsSync(credsPath) && !o.force) throw new CliError(`${credsPath} exists; use --force to overwrite`);
+      if (o.service) {
+        const s = generateServiceCreds(agent, credsPath);
+        console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey})`);
+        return;
+      }
+      let id;
+      try {
+        id = generateIdentity(agent);
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+      }
+      saveCredentials(id, credsPath);
+      mkdirSync(o.manifests, { recursive: true });
+      const manifestPath = join(o.manifests, `${agent}.yaml`);
+      if (existsSync(manifestPath) && !o.force) throw new CliError(`${manifestPath} exists; use --force to overwrite`);
+      const pub = id.publicManifest();
+      writeFileSync(manifestPath, stringify({ agent, nats_user: pub.nats_user, keys: pub.keys, send: [], rate: { per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }, max_payload_bytes: D.DEFAULT_MAX_PAYLOAD_BYTES, max_depth: D.DEFAULT_MAX_DEPTH }));
+      console.log(`wrote ${credsPath} (keep it secret, mode 0600) and ${manifestPath} (edit its send rules)`);
+      id.destroy();
+    });
+
+  const manifest = program.command('manifest').description('work with agent manifests');
+  manifest
+    .command('check')
+    .description('validate every manifest in a directory (and, with --contracts, that their types exist)')
+    .argument('<dir>', 'manifests directory')
+    .option('--contracts <module>', 'contracts module to check message types against')
+    .action(async (dir: string, o: { contracts?: string }) => {
+      const ms = loadManifestDir(dir);
+      if (o.contracts) {
+        const reg = await loadContracts(o.contracts);
+        for (const m of ms) for (const r of m.send) for (const t of r.types) if (!t.includes('*') && !reg.has(t)) throw new CliError(`${dir}/${m.agent}: send type ${t} has no contract in ${o.contracts}`);
+      }
+      console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);
+    });
+
+  program
+    .command('nats-config')
+    .description('generate the nats-server config (authorization from the manifests, JetStream on)')
+    .requiredOption('--manifests <dir>', 'manifests directory')
+    .requiredOption('--verifier-creds <file>', "verifier's service credential file")
+    .requiredOption('--auditor-creds <file>', "auditor's service credential file")
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
+    .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
+    .option('--out <file>', 'write here instead of stdout')
+    .addOption(new Option('--reload-pid <pid>', 'send SIGHUP to this nats-server pid after writing (reload without restart)').argParser(int('--reload-pid')))
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; storeDir: string; out?: string; reloadPid?: number }) => {
+      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir) });
+      if (!o.out) return void process.stdout.write(text);
+      writeFileSync(o.out, text);
+      if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
+      console.error(`wrote ${o.out}${o.reloadPid ? ` and reloaded nats-server ${o.reloadPid}` : ''}`);
+    });
+
+  program
+    .command('verifier')
+    .description('run the broker-side verifier (stops gracefully on SIGTERM/SIGINT)')
+    .requiredOption('--manifests <dir>', 'manifests directory (reloaded on change)')
+    .requiredOption('--contracts <module>', 'contracts module (JS/TS ESM exporting a registry or defineMessage values)')
+    .requiredOption('--creds <file>', "verifier's service credential file")
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated', 'nats://127.0.0.1:4222')
+    .option('--id <id>', 'verifier instance id (default host-pid)')
+    .addOption(new Option('--max-skew-ms <n>', 'accepted clock skew').default(D.DEFAULT_MAX_SKEW_MS).argParser(int('--max-skew-ms')))
+    .addOption(new Option('--replay-ttl-ms <n>', 'how long msg_ids and depths are remembered').default(D.DEFAULT_REPLAY_TTL_MS).argParser(int('--replay-ttl-ms')))
+    .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayTtlMs: number; replicas: number; logLevel: string }) => {
+      const { startVerifier } = await import('./verifier.js');
+      const contracts = await loadContracts(o.contracts);
+      const logger = createLogger({ name: 'verifier', level: o.logLevel });
+      let v;
+      try {
+        v = await startVerifier({
+          servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
+          maxSkewMs: o.maxSkewMs, replayTtlMs: o.replayTtlMs, replicas: o.replicas, ...(o.id ? { id: o.id } : {}),
+          connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+        });
+      } catch (e) {
+        throw new CliError(`cannot start the verifier against ${o.nats}: ${(e as Error).message}`);
+      }
+      console.error(`verifier ${v.id} ready on ${o.nats}`);
+      await new Promise<void>((res) => {
+        const stop = () => void v.drain().then(res, res);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    const auditorCli = '../auditor/cli.js';
+    const mod = (await import(auditorCli).catch(() => ({}))) as { registerAuditorCommands?: (p: Command) => void };
+    mod.registerAuditorCommands?.(program);
+  } catch {
+    /* the auditor is optional for the CLI's other commands */
+  }
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'agentbus.invalidArgument') process.stderr.write(`agentbus: error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ManifestError || e instanceof CliError || (e as Error).name === 'CredentialError') {
+      process.stderr.write(`agentbus: ${(e as Error).message}\n`);
+      return 1;
+    }
+    process.stderr.write(`agentbus: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

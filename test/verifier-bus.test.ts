@@ -1,0 +1,264 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import type { NatsConnection, Msg } from '@nats-io/transport-node';
+import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../sdk/envelope.js';
+import type { SealInput } from '../sdk/envelope.js';
+import { Ack, Reason, Verdict } from '../sdk/proto.js';
+import { RejectedError, ContractError } from '../sdk/errors.js';
+import { startBus, sleep, waitFor } from './helpers/bus.js';
+import type { TestBus } from './helpers/bus.js';
+import type { InboundMessage } from '../sdk/client.js';
+
+const test = suite('verifier bus');
+let bus: TestBus;
+
+test.before(async () => {
+  bus = await startBus({
+    verifiers: 2,
+    agents: {
+      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
+      coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
+      reviewer: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
+      mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 5000 } },
+    },
+  });
+});
+test.after(async () => bus.stop());
+
+function sealFor(agent: string, over: Partial<SealInput> = {}) {
+  const k = bus.ids.get(agent)!.currentKey();
+  return sealEnvelope({ sender: agent, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'task.assign', payload: new TextEncoder().encode('{"title":"t","priority":1}'), contentType: 'application/json', ...over });
+}
+
+test('client - send resolves with the ack and the recipient inbox yields the typed, verified message', async () => {
+  const planner = await bus.agent('planner');
+  const coder = await bus.agent('coder');
+  const ack = await planner.send('coder', 'task.assign', { title: 'implement login', priority: 3 }, { metadata: { prompt_version: 'v1' } });
+  assert.is(ack.duplicate, false);
+  assert.is(ack.depth, 0);
+  const it = coder.inbox()[Symbol.asyncIterator]();
+  const got = (await it.next()).value as InboundMessage<{ title: string }>;
+  assert.is(got.sender, 'planner');
+  assert.is(got.type, 'task.assign');
+  assert.equal(got.payload, { title: 'implement login', priority: 3 });
+  assert.is(got.msgId, ack.msgId);
+  assert.match(got.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+});
+
+test('client - a rejected send throws RejectedError with the reason; a bad payload never leaves the SDK', async () => {
+  const coder = await bus.agent('coder');
+  const err = await coder.send('reviewer', 'task.result', { ok: true }).catch((e) => e);
+  assert.instance(err, RejectedError);
+  assert.is((err as RejectedError).reason, Reason.REASON_DESTINATION_NOT_ALLOWED);
+  const bad = await coder.send('planner', 'task.result', { ok: 'yes' }).catch((e) => e);
+  assert.instance(bad, ContractError);
+  assert.is((bad as ContractError).reason, Reason.REASON_SCHEMA_INVALID);
+});
+
+test('client - request/reply carries causation, depth and the trace', async () => {
+  const planner = await bus.agent('planner');
+  const coder = await bus.agent('coder');
+  const serve = (async () => {
+    for await (const m of coder.inbox()) {
+      if (m.type === 'task.assign') {
+        await coder.reply(m, 'task.result', { ok: true, note: `done: ${(m.payload as { title: string }).title}` });
+        break;
+      }
+    }
+  })();
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const answer = await planner.request('coder', 'task.assign', { title: 'fix bug', priority: 1 }, { traceparent: tp, timeoutMs: 5000 });
+  await serve;
+  assert.is(answer.type, 'task.result');
+  assert.equal(answer.payload, { ok: true, note: 'done: fix bug' });
+  assert.is(answer.depth, 1);
+  assert.ok(answer.traceparent.startsWith('00-0af7651916cd43dd8448eb211c80319c-'));
+});
+
+test('client - topics deliver to subscribers whose manifest lists the topic', async () => {
+  const planner = await bus.agent('planner');
+  const reviewer = await bus.agent('reviewer');
+  const sub = reviewer.subscribe('news');
+  await reviewer.nc.flush();
+  await planner.publish('news', 'note.post', { text: 'release at 5' });
+  for await (const m of sub) {
+    assert.is(m.topic, 'news');
+    assert.equal(m.payload, { text: 'release at 5' });
+    break; // break cleans up the subscription
+  }
+  assert.is(await sub.closed, undefined);
+});
+
+test('bypass - publishing to another agent subject or to a delivery subject is refused by NATS', async () => {
+  const mal = await bus.rawAgent('mallory');
+  const coderRaw = await bus.rawAgent('coder');
+  const got: Msg[] = [];
+  coderRaw.subscribe('agentbus.to.coder.>', { callback: (_e, m) => { got.push(m); } });
+  const watcher = await bus.admin();
+  const seenIn: Msg[] = [];
+  watcher.subscribe('agentbus.in.planner', { callback: (_e, m) => { seenIn.push(m); } });
+  await watcher.flush();
+  await coderRaw.flush();
+  const errors: string[] = [];
+  (async () => { for await (const s of mal.status()) if (s.type === 'error') errors.push(String(s.error)); })();
+  const forged = sealFor('planner');
+  mal.publish('agentbus.in.planner', forged.bytes);
+  mal.publish('agentbus.to.coder.task.assign', forged.bytes);
+  mal.publish('agentbus.audit.accepted', new Uint8Array([1]));
+  await mal.flush().catch(() => undefined);
+  await sleep(300);
+  assert.is(got.length, 0, 'a forged delivery reached coder');
+  assert.is(seenIn.length, 0, 'a publish to another agent in-subject got through');
+  assert.ok(errors.filter((e) => /Permissions Violation for Publish/i.test(e)).length >= 2, errors.join('; '));
+});
+
+test('bypass - subscribing to another agent delivery subject or inbox is refused by NATS', async () => {
+  const mal = await bus.rawAgent('mallory');
+  for (const subj of ['agentbus.to.coder.>', 'agentbus.inbox.coder.>', 'agentbus.in.>', 'agentbus.audit.>']) {
+    const sub = mal.subscribe(subj);
+    const closed = await Promise.race([sub.closed, sleep(2000).then(() => 'still open')]);
+    assert.instance(closed, Error, `subscription to ${subj} was allowed`);
+    assert.match(String(closed), /Permissions Violation for Subscription/i);
+  }
+});
+
+test('replay - the same msg_id with a different envelope is rejected across two verifier instances', async () => {
+  assert.is(bus.verifiers.length, 2);
+  const mal = await bus.rawAgent('mallory');
+  // Send enough distinct originals that both instances handle some (queue group spreads them).
+  let replaysRejected = 0;
+  const handledBy = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const first = sealFor('mallory');
+    const a = Ack.decode((await mal.request('agentbus.in.mallory', first.bytes, { timeout: 3000 })).data);
+    assert.is(a.verdict, Verdict.VERDICT_ACCEPTED);
+    const replay = sealFor('mallory', { msgId: first.header.msgId, payload: new TextEncoder().encode(`{"title":"evil ${i}","priority":1}`) });
+    const b = Ack.decode((await mal.request('agentbus.in.mallory', replay.bytes, { timeout: 3000 })).data);
+    assert.is(b.verdict, Verdict.VERDICT_REJECTED);
+    assert.is(b.reason, Reason.REASON_REPLAY);
+    if (a.verifierId !== b.verifierId) replaysRejected++;
+    handledBy.add(a.verifierId);
+    handledBy.add(b.verifierId);
+  }
+  assert.is(handledBy.size, 2, 'both verifier instances took part');
+  assert.ok(replaysRejected > 0, 'at least one replay was caught by the other instance');
+});
+
+test('replay - a client retry of the same envelope is acknowledged as duplicate and delivered once', async () => {
+  const coder = await bus.agent('coder');
+  const mal = await bus.rawAgent('mallory');
+  const s = sealFor('mallory', { payload: new TextEncoder().encode('{"title":"once","priority":1}') });
+  const acks: Ack[] = [];
+  for (let i = 0; i < 4; i++) acks.push(Ack.decode((await mal.request('agentbus.in.mallory', s.bytes, { timeout: 3000 })).data));
+  assert.is(acks.filter((a) => a.verdict === Verdict.VERDICT_ACCEPTED).length, 1);
+  assert.is(acks.filter((a) => a.verdict === Verdict.VERDICT_DUPLICATE).length, 3);
+  const received: InboundMessage[] = [];
+  const it = coder.inbox();
+  const t = Date.now();
+  (async () => { for await (const m of it) received.push(m); })();
+  await sleep(500);
+  assert.ok(Date.now() - t >= 500);
+  assert.is(received.filter((m) => (m.payload as { title: string }).title === 'once').length, 1);
+  assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1);
+});
+
+test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held to depth 8', async () => {
+  const planner = await bus.rawAgent('planner');
+  const first = sealFor('planner', { depth: 7 });
+  const a = Ack.decode((await planner.request('agentbus.in.planner', first.bytes, { timeout: 3000 })).data);
+  assert.is(a.depth, 7);
+  const coder = await bus.rawAgent('coder');
+  for (let i = 0; i < 4; i++) {
+    // the reply may land on either verifier instance; both must know the parent's depth
+    const reply = sealFor('coder', { recipient: 'planner', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}'), causationId: first.header.msgId, depth: 0 });
+    const b = Ack.decode((await coder.request('agentbus.in.coder', reply.bytes, { timeout: 3000 })).data);
+    assert.is(b.verdict, Verdict.VERDICT_ACCEPTED);
+    assert.is(b.depth, 8);
+  }
+  // and at the manifest's max_depth (10) a lying chain is cut off
+  let parent = first.header.msgId;
+  let last: Ack | undefined;
+  for (let d = 0; d < 4; d++) {
+    const who = d % 2 === 0 ? 'coder' : 'planner';
+    const s = sealFor(who, who === 'coder' ? { recipient: 'planner', type: 'task.assign', causationId: parent, depth: 0 } : { causationId: parent, depth: 0 });
+    last = Ack.decode((await (who === 'coder' ? coder : planner).request(`agentbus.in.${who}`, s.bytes, { timeout: 3000 })).data);
+    if (last.verdict !== Verdict.VERDICT_ACCEPTED) break;
+    parent = s.header.msgId;
+  }
+  assert.is(last!.reason, Reason.REASON_DEPTH_EXCEEDED);
+});
+
+test('revocation - revoking a key in a manifest stops it within a second, without restart', async () => {
+  const mal = await bus.rawAgent('mallory');
+  const ok = Ack.decode((await mal.request('agentbus.in.mallory', sealFor('mallory').bytes, { timeout: 3000 })).data);
+  assert.is(ok.verdict, Verdict.VERDICT_ACCEPTED);
+  const m = bus.manifests.get('mallory')!;
+  const t0 = Date.now();
+  bus.writeManifest({ ...m, keys: m.keys!.map((k) => ({ ...k, revoked: true })) });
+  let ack: Ack;
+  for (;;) {
+    ack = Ack.decode((await mal.request('agentbus.in.mallory', sealFor('mallory').bytes, { timeout: 3000 })).data);
+    if (ack.reason === Reason.REASON_REVOKED_KEY) break;
+    assert.ok(Date.now() - t0 < 1000, 'revoked key still accepted after 1 s');
+    await sleep(25);
+  }
+  // by one second after the change every verifier instance knows
+  await sleep(Math.max(0, t0 + 1000 - Date.now()));
+  for (let i = 0; i < 6; i++) {
+    const a = Ack.decode((await mal.request('agentbus.in.mallory', sealFor('mallory').bytes, { timeout: 3000 })).data);
+    assert.is(a.reason, Reason.REASON_REVOKED_KEY);
+  }
+  assert.ok(Date.now() - t0 < 2000);
+  bus.writeManifest(m);
+});
+
+test('revocation - an agent removed from the manifests is disconnected and refused after a config reload', async () => {
+  const { unlinkSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const reviewer = await bus.rawAgent('reviewer');
+  const statuses: string[] = [];
+  (async () => { for await (const s of reviewer.status()) statuses.push(`${s.type}:${String((s as { error?: unknown }).error ?? '')}`); })();
+  unlinkSync(join(bus.manifestsDir, 'reviewer.yaml'));
+  await bus.reloadNats();
+  await waitFor(() => statuses.some((s) => /disconnect|Authorization/i.test(s)), 3000, `disconnect of the removed agent (${statuses.join(',')})`);
+  await reviewer.close();
+  const err = await bus.rawAgent('reviewer').then(() => null, (e) => e);
+  assert.ok(err, 'the removed agent could connect again');
+  assert.match(String(err), /Authorization/i);
+});
+
+test('fuzz - thousands of random and mutated envelopes are rejected with a reason while good traffic flows', async () => {
+  const mal = await bus.rawAgent('mallory');
+  const planner = await bus.rawAgent('planner');
+  const good = sealFor('mallory');
+  const base = parseEnvelope(good.bytes);
+  if (!base.ok) throw new Error();
+  const fuzz: Promise<Ack>[] = [];
+  const goodAcks: Promise<Ack>[] = [];
+  for (let i = 0; i < 2500; i++) {
+    let bytes: Uint8Array;
+    switch (i % 5) {
+      case 0: bytes = randomBytes(1 + (i % 700)); break;
+      case 1: { bytes = Uint8Array.from(good.bytes); for (let k = 0; k < 1 + (i % 5); k++) bytes[(i * 7919 + k * 31) % bytes.length]! ^= 1 << (k % 8); break; }
+      case 2: bytes = good.bytes.subarray(0, i % good.bytes.length); break;
+      case 3: bytes = encodeEnvelope({ headerBytes: randomBytes(1 + (i % 200)), payload: base.value.payload, signature: base.value.signature }); break;
+      default: bytes = new Uint8Array([...good.bytes, ...randomBytes(1 + (i % 9))]);
+    }
+    fuzz.push(mal.request('agentbus.in.mallory', bytes, { timeout: 10_000 }).then((m) => Ack.decode(m.data)));
+    if (i % 25 === 0) goodAcks.push(planner.request('agentbus.in.planner', sealFor('planner').bytes, { timeout: 10_000 }).then((m) => Ack.decode(m.data)));
+  }
+  const results = await Promise.all(fuzz);
+  for (const a of results) {
+    // a mutation that lands on the re-sent original is a duplicate; everything else is rejected with a reason
+    if (a.verdict === Verdict.VERDICT_DUPLICATE || a.verdict === Verdict.VERDICT_ACCEPTED) continue;
+    assert.is(a.verdict, Verdict.VERDICT_REJECTED);
+    assert.ok(a.reason !== Reason.REASON_UNSPECIFIED);
+  }
+  assert.ok(results.filter((a) => a.verdict === Verdict.VERDICT_REJECTED).length >= 2400);
+  const goods = await Promise.all(goodAcks);
+  assert.is(goods.filter((a) => a.verdict === Verdict.VERDICT_ACCEPTED).length, goods.length);
+  for (const v of bus.verifiers) assert.ok(!v.nc.isClosed());
+});
+
+test.run();
