@@ -8,10 +8,8 @@ import { stringify } from 'yaml';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { z } from 'zod';
 import { generateIdentity, saveCredentials } from '../../sdk/identity.js';
 import type { AgentIdentity } from '../../sdk/identity.js';
-import { defineMessage, createRegistry } from '../../sdk/contracts.js';
 import { AuditBatch } from '../../sdk/proto.js';
 import type { IAuditEvent as AuditEvent } from '../../sdk/proto.js';
 import { createLogger } from '../../sdk/log.js';
@@ -27,11 +25,8 @@ import type { Verifier, VerifierOptions } from '../../bus/verifier.js';
 import { startNatsServer, freePort } from './nats-server.js';
 import type { NatsServerHandle } from './nats-server.js';
 
-export const Task = defineMessage('task.assign', z.object({ title: z.string().min(1), priority: z.number().int().min(0).max(5).default(1) }));
-export const Result = defineMessage('task.result', z.object({ ok: z.boolean(), note: z.string().optional() }));
-export const Deploy = defineMessage('deploy.request', z.object({ service: z.string() }), { critical: true });
-export const Note = defineMessage('note.post', z.object({ text: z.string().max(100_000) }));
-export const contracts = createRegistry(Task, Result, Deploy, Note);
+import { contracts } from './contracts.js';
+export { contracts, Task, Result, Deploy, Note } from './contracts.js';
 
 export interface TestBus {
   dir: string;
