@@ -1,0 +1,130 @@
+// End-to-end throughput and hop latency through a real nats-server on loopback: the verifier
+// (a child process, one core) against the pass-through relay (same shape, no checks).
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { sealEnvelope } from '../sdk/envelope.js';
+import { Ack, Verdict } from '../sdk/proto.js';
+import { startBus } from '../test/helpers/bus.js';
+import type { TestBus } from '../test/helpers/bus.js';
+
+export interface BusBench {
+  bus: TestBus;
+  stop(): Promise<void>;
+}
+
+function waitReady(child: ChildProcess): Promise<void> {
+  let out = '';
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const t = setInterval(() => {
+      if (/ready/.test(out)) { clearInterval(t); resolve(); }
+      if (child.exitCode !== null) { clearInterval(t); reject(new Error(out)); }
+    }, 20);
+  });
+}
+
+export async function startBenchBus(): Promise<TestBus> {
+  return startBus({
+    verifiers: 0,
+    agents: {
+      planner: { send: [{ to: 'coder', types: ['task.assign', 'note.post'] }], rate: { per_second: 1e6, burst: 1e6 }, max_payload_bytes: 1024 * 1024 - 4096 },
+      coder: {},
+    },
+  });
+}
+
+export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay'): Promise<ChildProcess> {
+  const args = kind === 'verifier'
+    ? ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error']
+    : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  await waitReady(child);
+  return child;
+}
+
+export async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null) return;
+  const done = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+export function presign(bus: TestBus, n: number, payloadBytes: number): Uint8Array[] {
+  const k = bus.ids.get('planner')!.currentKey();
+  const text = 'x'.repeat(Math.max(0, payloadBytes - 12));
+  const payload = new TextEncoder().encode(JSON.stringify({ text }));
+  return Array.from({ length: n }, () => sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
+}
+
+/** Pipelined sends with at most `window` outstanding; returns accepted acks per second. */
+export async function throughput(sender: NatsConnection, envs: Uint8Array[], window = 1000): Promise<{ perSec: number; accepted: number; rejected: number }> {
+  let sent = 0;
+  let done = 0;
+  let accepted = 0;
+  let rejected = 0;
+  const inbox = 'agentbus.inbox.planner.bench';
+  let resolveDone!: () => void;
+  const finished = new Promise<void>((r) => (resolveDone = r));
+  const pump = () => {
+    while (sent < envs.length && sent - done < window) sender.publish('agentbus.in.planner', envs[sent++]!, { reply: inbox });
+  };
+  const sub = sender.subscribe(inbox, {
+    callback: (_e, m) => {
+      const a = Ack.decode(m.data);
+      if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      else rejected++;
+      done++;
+      if (done === envs.length) resolveDone();
+      else pump();
+    },
+  });
+  await sender.flush();
+  const t0 = process.hrtime.bigint();
+  pump();
+  await finished;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  sub.unsubscribe();
+  return { perSec: envs.length / secs, accepted, rejected };
+}
+
+/** Send→deliver latency at a fixed rate (messages/s), measured at the receiver. */
+export async function hopLatency(sender: NatsConnection, receiver: NatsConnection, envs: Uint8Array[], rate: number): Promise<{ p50: number; p99: number; p999: number }> {
+  const sentAt = new Map<number, bigint>();
+  const lat: number[] = [];
+  let got = 0;
+  let resolveDone!: () => void;
+  const finished = new Promise<void>((r) => (resolveDone = r));
+  // the envelope ends with its signature: its last 8 bytes identify the message
+  const tail = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset + b.byteLength - 8, 8).toString('hex');
+  const index = new Map<string, number>();
+  envs.forEach((e, i) => index.set(tail(e), i));
+  const sub = receiver.subscribe('agentbus.to.coder.>', {
+    callback: (_e, m) => {
+      const now = process.hrtime.bigint();
+      const i = index.get(tail(m.data));
+      const t = i === undefined ? undefined : sentAt.get(i);
+      if (t !== undefined) lat.push(Number(now - t) / 1e6);
+      if (++got === envs.length) resolveDone();
+    },
+  });
+  await receiver.flush();
+  const interval = 1e9 / rate;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < envs.length; i++) {
+    const due = t0 + BigInt(Math.round(i * interval));
+    while (process.hrtime.bigint() < due) {
+      if (Number(due - process.hrtime.bigint()) > 2e6) await new Promise((r) => setTimeout(r, 1));
+      else await new Promise((r) => setImmediate(r));
+    }
+    sentAt.set(i, process.hrtime.bigint());
+    sender.publish('agentbus.in.planner', envs[i]!, { reply: 'agentbus.inbox.planner.lat' });
+  }
+  await Promise.race([finished, new Promise((r) => setTimeout(r, 30_000))]);
+  sub.unsubscribe();
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { p50: q(0.5), p99: q(0.99), p999: q(0.999) };
+}
