@@ -29,7 +29,6 @@ export const consumerConfigSchema = z.object({
   stream: z.string().default(D.AUDIT_STREAM),
   durable: z.string().regex(/^[A-Za-z0-9_-]+$/).default(D.DEFAULT_DURABLE),
   batchMaxMessages: z.number().int().min(1).max(10_000).default(D.DEFAULT_BATCH_MAX_MESSAGES),
-  batchMaxBytes: z.number().int().min(1024).default(D.DEFAULT_BATCH_MAX_BYTES),
   batchMaxWaitMs: z.number().int().min(1000).max(60_000).default(D.DEFAULT_BATCH_MAX_WAIT_MS),
   ackWaitMs: z.number().int().min(1000).default(D.DEFAULT_ACK_WAIT_MS),
   maxAckPending: z.number().int().min(1).default(D.DEFAULT_MAX_ACK_PENDING),

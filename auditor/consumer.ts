@@ -1,7 +1,7 @@
 // The audit consumer: a durable JetStream pull consumer on the AUDIT stream that moves audit
 // events into the store with zero loss and zero duplicates (DESIGN §6).
 //
-//   fetch ≤ batchMaxMessages / batchMaxBytes, waiting ≤ batchMaxWaitMs   (size and time bounds)
+//   fetch ≤ batchMaxMessages, waiting ≤ batchMaxWaitMs   (size and time bounds)
 //   decode every message → rows; a message that cannot be decoded goes to the dead-letter
 //     subject with a reason header, is counted, and only then acked
 //   insert all rows in one INSERT; retry with capped exponential backoff until it succeeds,
@@ -141,11 +141,15 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     h.set('Agentbus-Dlq-Subject', m.subject);
     h.set('Agentbus-Dlq-Stream', m.info.stream);
     h.set('Agentbus-Dlq-Stream-Seq', String(m.seq));
-    try {
-      // Stored when a stream covers the DLQ subject...
-      await js.publish(cfg.dlqSubject, m.data, { headers: h });
-    } catch {
-      // ...otherwise published on core NATS for whoever listens.
+    // Stored (and confirmed) when a stream covers the DLQ subject; otherwise published on
+    // core NATS for whoever listens. (js.publish without a stream would also reach core
+    // subscribers, and then time out: so ask first. Poison is rare; the lookup is cheap.)
+    const stored = await jsm.streams.find(cfg.dlqSubject).then(
+      () => true,
+      () => false,
+    );
+    if (stored) await js.publish(cfg.dlqSubject, m.data, { headers: h });
+    else {
       nc.publish(cfg.dlqSubject, m.data, { headers: h });
       await nc.flush();
     }
@@ -213,7 +217,7 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     while (!ctl.stopped) {
       const msgs: JsMsg[] = [];
       try {
-        current = await consumer.fetch({ max_messages: cfg.batchMaxMessages, max_bytes: cfg.batchMaxBytes, expires: cfg.batchMaxWaitMs });
+        current = await consumer.fetch({ max_messages: cfg.batchMaxMessages, expires: cfg.batchMaxWaitMs });
         for await (const m of current) msgs.push(m);
         fetchDelay = cfg.backoffInitialMs;
       } catch (e) {

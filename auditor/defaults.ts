@@ -19,8 +19,6 @@ export const DEFAULT_TTL_DAYS = 90;
 
 /** Size bound of one insert: JetStream messages (each an AuditBatch of 1..N events). */
 export const DEFAULT_BATCH_MAX_MESSAGES = 256;
-/** Byte bound of one fetch (the server never splits a message, a bigger one still comes alone). */
-export const DEFAULT_BATCH_MAX_BYTES = 8 * 1024 * 1024;
 /** Time bound: a fetch returns what arrived within this long (JetStream's minimum is 1 s). */
 export const DEFAULT_BATCH_MAX_WAIT_MS = 1000;
 /** Consumer ack wait; while an insert is retried the auditor sends +WPI (working) to extend it. */

@@ -174,7 +174,7 @@ test('consumer - a poison message goes to agentbus.dlq.audit with a reason and i
   await resetStream();
   const store = await freshStore('poison');
   const dlq: { reason: string | undefined; data: Uint8Array }[] = [];
-  const sub = nc.subscribe('agentbus.dlq.audit', { callback: (_e, m) => dlq.push({ reason: m.headers?.get('Agentbus-Dlq-Reason'), data: m.data }) });
+  const sub = nc.subscribe('agentbus.dlq.audit', { callback: (_e, m) => void dlq.push({ reason: m.headers?.get('Agentbus-Dlq-Reason'), data: m.data }) });
   await nc.flush();
   const good = traffic(20, Date.now() - 60_000);
   await publishEvents(nc, good.slice(0, 10), 10);
