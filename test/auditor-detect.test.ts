@@ -1,0 +1,171 @@
+// Each detector fires on a scripted incident and stays quiet on the same traffic without it.
+// Real chDB; aggregates come from the materialized views; simulated time (explicit `now`).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { startNatsServer } from './helpers/nats-server.js';
+import { auditEvent, Reason, Verdict } from './helpers/audit-fixtures.js';
+import type { EventSpec } from './helpers/audit-fixtures.js';
+import { openStore } from '../auditor/store.js';
+import type { AuditStore } from '../auditor/store.js';
+import { storeConfigSchema } from '../auditor/config.js';
+import { eventToRow } from '../auditor/rows.js';
+import { createDetectionEngine } from '../auditor/detect.js';
+import type { Alert } from '../auditor/detect.js';
+import type { AuditEvent } from '../sdk/proto.js';
+
+const MIN = 60_000;
+const AGENTS = ['a0', 'a1', 'a2', 'a3', 'a4'];
+// Simulated hours end two minutes ago (rows must be inside the TTL).
+const T0 = Math.floor((Date.now() - 3 * 3600_000) / MIN) * MIN;
+const NOW = T0 + 119 * MIN + 30_000;
+
+let dir: string;
+const stores: AuditStore[] = [];
+
+// Deterministic pseudo-random numbers, so the clean traffic is the same every run.
+let seed = 42;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+
+/** Two hours of ordinary traffic: each agent talks to its two neighbours, 1–5 messages a minute. */
+function baseline(): AuditEvent[] {
+  const out: AuditEvent[] = [];
+  for (let m = 0; m < 120; m++) {
+    for (let i = 0; i < AGENTS.length; i++) {
+      const n = 1 + Math.floor(rnd() * 5);
+      for (let k = 0; k < n; k++) {
+        const peer = AGENTS[(i + 1 + (k % 2)) % AGENTS.length]!;
+        out.push(auditEvent({ from: AGENTS[i]!, to: peer, at: T0 + m * MIN + Math.floor(rnd() * 59_000), payload: `{"task":${rnd()}}` }));
+      }
+    }
+  }
+  return out;
+}
+const BASE = baseline();
+
+async function storeWith(name: string, extra: EventSpec[]): Promise<AuditStore> {
+  const s = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), database: name }));
+  await s.migrate();
+  stores.push(s);
+  await s.insertRows([...BASE, ...extra.map(auditEvent)].map(eventToRow));
+  return s;
+}
+
+const at = (minute: number, i = 0) => T0 + minute * MIN + i * 37;
+const rules = (alerts: Alert[]) => alerts.map((a) => a.rule).sort();
+
+let clean: AuditStore;
+
+test.before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'agentbus-detect-'));
+  clean = await storeWith('clean', []);
+});
+test.after(async () => {
+  for (const s of stores) await s.close().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('detect - clean traffic raises no alert at any time of the simulated hour', async () => {
+  const engine = createDetectionEngine({ store: clean, config: { cooldownMs: 0 } });
+  for (let m = 30; m <= 119; m += 3) {
+    const alerts = await engine.evaluate(T0 + m * MIN + 30_000);
+    assert.equal(alerts, [], `minute ${m}: ${JSON.stringify(alerts)}`);
+  }
+});
+
+test('detect - rejection burst: an agent probing an out-of-scope recipient', async () => {
+  const s = await storeWith('burst', Array.from({ length: 40 }, (_, i) => ({
+    from: 'a1', to: 'vault', at: at(116 + (i % 4), i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+  })));
+  const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);
+  const burst = alerts.find((a) => a.rule === 'rejection_burst');
+  assert.ok(burst, JSON.stringify(alerts));
+  assert.equal(burst!.agents, ['a1']);
+  assert.is(burst!.evidence['rejected'], 40);
+  assert.equal(burst!.evidence['by_reason'], { destination_not_allowed: 40 });
+  // the probe is also a first-seen edge, rated up because it was rejected
+  const edge = alerts.find((a) => a.rule === 'new_edge');
+  assert.is(edge?.severity, 'medium');
+  assert.equal(edge?.agents, ['a1', 'vault']);
+});
+
+test('detect - rate spike against the agent own baseline', async () => {
+  const s = await storeWith('spike', Array.from({ length: 200 }, (_, i) => ({ from: 'a2', to: 'a3', at: at(117 + (i % 3), i), payload: `{"i":${i}}` })));
+  const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);
+  assert.equal(rules(alerts), ['rate_spike']);
+  assert.equal(alerts[0]!.agents, ['a2']);
+  assert.ok((alerts[0]!.evidence['ratio'] as number) >= 5);
+});
+
+test('detect - first-seen edge after the learning period, none during it', async () => {
+  const s = await storeWith('edge', [{ from: 'a3', to: 'a0', at: at(118) }, { from: 'a3', to: 'a1', at: at(20) }]);
+  const engine = createDetectionEngine({ store: s });
+  const alerts = await engine.evaluate(NOW);
+  assert.equal(rules(alerts), ['new_edge']);
+  assert.equal(alerts[0]!.agents, ['a3', 'a0']);
+  assert.is(alerts[0]!.severity, 'low');
+  // a3 → a1 first appeared at minute 20, inside the 60-minute learning period
+  assert.equal(await createDetectionEngine({ store: s }).evaluate(T0 + 20 * MIN + 30_000), []);
+  // cooldown: the same finding again is not re-alerted
+  assert.equal(await engine.evaluate(NOW + 1000), []);
+  assert.is(engine.stats().suppressed, 1);
+});
+
+test('detect - signature and replay failures: a forged-key sender and a replay storm', async () => {
+  const forged = Array.from({ length: 4 }, (_, i) => ({
+    from: 'a4', to: 'a0', at: at(118, i), forged: true, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE,
+  }));
+  const replays = Array.from({ length: 6 }, (_, i) => ({
+    from: 'a0', to: 'a1', at: at(117, i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REPLAY,
+  }));
+  const s = await storeWith('sig', [...forged, ...replays]);
+  const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'signature_failure');
+  alerts.sort((a, b) => (a.agents[0]! < b.agents[0]! ? -1 : 1));
+  assert.is(alerts.length, 2);
+  assert.equal(alerts.map((a) => [a.agents[0], a.severity, a.evidence['by_reason']]), [
+    ['a0', 'high', { replay: 6 }],
+    ['a4', 'critical', { bad_signature: 4 }],
+  ]);
+});
+
+test('detect - slow fan-out to many recipients', async () => {
+  const s = await storeWith('fanout', Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })));
+  const alerts = await createDetectionEngine({ store: s, config: { rules: { new_edge: { enabled: false } } } }).evaluate(NOW);
+  assert.equal(rules(alerts), ['fan_out']);
+  assert.equal(alerts[0]!.agents, ['a4']);
+  assert.is(alerts[0]!.evidence['distinct_destinations'], 14);
+});
+
+test('detect - repeating payload hash: two agents in a loop; alert goes to NATS and the alerts table', async () => {
+  const loop = Array.from({ length: 30 }, (_, i) => ({ from: i % 2 ? 'a1' : 'a2', to: i % 2 ? 'a2' : 'a1', at: at(116 + (i % 4), i), payload: '{"same":"again"}' }));
+  const s = await storeWith('loop', loop);
+  const server = await startNatsServer({ jetstream: false });
+  const nc = await connect({ servers: server.url });
+  try {
+    const got: Alert[] = [];
+    const sub = nc.subscribe('agentbus.alert.>', { callback: (_e, m) => void got.push(m.json<Alert>()) });
+    await nc.flush();
+    const alerts = await createDetectionEngine({ store: s, nc }).evaluate(NOW);
+    assert.equal(rules(alerts), ['payload_loop']);
+    assert.equal(alerts[0]!.agents, ['a1', 'a2']);
+    assert.is(alerts[0]!.evidence['repeats'], 30);
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    sub.unsubscribe();
+    assert.is(got.length, 1);
+    assert.is(got[0]!.rule, 'payload_loop');
+    assert.is(got[0]!.alert_id, alerts[0]!.alert_id);
+    const rows = await s.query<{ rule: string; agents: string[]; severity: string }>(`SELECT rule, agents, severity FROM ${s.table('alerts')} FINAL`);
+    assert.equal(rows, [{ rule: 'payload_loop', agents: ['a1', 'a2'], severity: 'medium' }]);
+    // a restarted engine remembers the cooldown from the alerts table
+    assert.equal(await createDetectionEngine({ store: s }).evaluate(NOW + 2 * MIN), []);
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
+test.run();
