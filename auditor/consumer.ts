@@ -17,6 +17,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { Consumer, ConsumerMessages, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import * as D from './defaults.js';
 import { consumerConfigSchema } from './config.js';
 import type { ConsumerConfig } from './config.js';
@@ -58,7 +59,7 @@ export interface AuditConsumer {
 export interface AuditConsumerOptions {
   nc: NatsConnection;
   sink: RowSink;
-  config?: Partial<ConsumerConfig>;
+  config?: z.input<typeof consumerConfigSchema>;
   logger?: Logger;
 }
 

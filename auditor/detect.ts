@@ -3,10 +3,10 @@
 // to the log — at most once per cooldown per dedup key. Runs on a schedule, or on demand with
 // an explicit `now` (tests and simulations use simulated time).
 import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { detectConfigSchema } from './config.js';
-import type { DetectConfig } from './config.js';
 import { lookbackMinutes, runDetectors } from './detectors/index.js';
 import type { DetectorInput, Finding, RulesConfig } from './detectors/index.js';
 import { MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
@@ -38,7 +38,7 @@ export interface DetectionOptions {
   store: AuditStore;
   nc?: NatsConnection;
   logger?: Logger;
-  config?: Partial<DetectConfig>;
+  config?: z.input<typeof detectConfigSchema>;
 }
 
 const secs = (ms: number) => Math.floor(ms / 1000);
@@ -48,61 +48,69 @@ export async function loadDetectorInput(store: AuditStore, now: number, rules: R
   const to = windowEnd(now);
   const from = windowStart(now, lookbackMinutes(rules));
   const agg = store.table('agg_minute');
-  const minutes = await store.query<{ minute: number; sender: string; destination: string; verdict: string; reason: string; events: number }>(
-    `SELECT toUnixTimestamp(minute) * 1000 AS minute, sender, destination, verdict, reason, uniqExactMerge(events) AS events
+  // (Aliases never reuse a column name: ClickHouse would substitute them in WHERE.)
+  const minutes = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
+    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, uniqExactMerge(events) AS n
      FROM ${agg}
      WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')
      GROUP BY minute, sender, destination, verdict, reason`,
     { from: secs(from), to: secs(to) },
   );
   const edgeSince = windowStart(now, rules.new_edge.windowMinutes);
-  const edges = await store.query<{ sender: string; destination: string; first_seen: number; events: number; rejected: number }>(
-    `SELECT sender, destination, min(f) AS first_seen, sum(n) AS events, sumIf(n, verdict = 'rejected') AS rejected
+  const edges = await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
+    `SELECT sender, destination, min(f) AS first_ms, sum(n) AS total, sumIf(n, verdict = 'rejected') AS rejected
      FROM (
        SELECT sender, destination, verdict, toUnixTimestamp64Milli(min(first_seen)) AS f, uniqExactMerge(events) AS n
        FROM ${agg} WHERE minute < toDateTime({to:UInt32}, 'UTC')
        GROUP BY sender, destination, verdict
      )
      GROUP BY sender, destination
-     HAVING first_seen >= {since:Int64}`,
+     HAVING first_ms >= {since:Int64}`,
     { to: secs(to), since: edgeSince },
   );
-  const firsts = await store.query<{ sender: string; first_seen: number }>(
-    `SELECT sender, toUnixTimestamp64Milli(min(first_seen)) AS first_seen FROM ${agg}
+  const firsts = await store.query<{ sender: string; first_ms: number }>(
+    `SELECT sender, toUnixTimestamp64Milli(min(first_seen)) AS first_ms FROM ${agg}
      WHERE minute < toDateTime({to:UInt32}, 'UTC') GROUP BY sender`,
     { to: secs(to) },
   );
   const loopFrom = windowStart(now, rules.payload_loop.windowMinutes);
-  const payloads = await store.query<{ payload_sha256: string; events: number; senders: string[]; destinations: string[]; first_seen: number; last_seen: number }>(
-    `SELECT payload_sha256, uniqExactMerge(events) AS events, groupUniqArray(sender) AS senders,
+  const payloads = await store.query<{ hash: string; n: number; senders: string[]; destinations: string[]; first_ms: number; last_ms: number }>(
+    `SELECT payload_sha256 AS hash, uniqExactMerge(events) AS n, groupUniqArray(sender) AS senders,
             groupUniqArray(destination) AS destinations,
-            toUnixTimestamp64Milli(min(first_seen)) AS first_seen, toUnixTimestamp64Milli(max(last_seen)) AS last_seen
+            toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
      FROM ${store.table('agg_payload_minute')}
      WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')
      GROUP BY payload_sha256
-     HAVING events >= {min:UInt32}`,
+     HAVING n >= {min:UInt32}`,
     { from: secs(loopFrom), to: secs(to), min: rules.payload_loop.minRepeats },
   );
-  const senderFirstSeen = new Map(firsts.map((r) => [r.sender, Number(r.first_seen)]));
+  const senderFirstSeen = new Map(firsts.map((r) => [r.sender, Number(r.first_ms)]));
   let dataStart: number | undefined;
   for (const v of senderFirstSeen.values()) if (dataStart === undefined || v < dataStart) dataStart = v;
   return {
     now,
-    minutes: minutes.map((r) => ({ ...r, minute: Number(r.minute), events: Number(r.events) })),
+    minutes: minutes.map((r) => ({
+      minute: Number(r.minute_ms),
+      sender: r.sender,
+      destination: r.destination,
+      verdict: r.verdict,
+      reason: r.reason,
+      events: Number(r.n),
+    })),
     edges: edges.map((r) => ({
       sender: r.sender,
       destination: r.destination,
-      firstSeen: Number(r.first_seen),
-      events: Number(r.events),
+      firstSeen: Number(r.first_ms),
+      events: Number(r.total),
       rejected: Number(r.rejected),
     })),
     payloads: payloads.map((r) => ({
-      payloadSha256: r.payload_sha256,
-      events: Number(r.events),
+      payloadSha256: r.hash,
+      events: Number(r.n),
       senders: r.senders,
       destinations: r.destinations,
-      firstSeen: Number(r.first_seen),
-      lastSeen: Number(r.last_seen),
+      firstSeen: Number(r.first_ms),
+      lastSeen: Number(r.last_ms),
     })),
     senderFirstSeen,
     dataStart,

@@ -104,10 +104,11 @@ export function buildProgram(): Command {
     .option('--host <host>', 'listen address', '127.0.0.1')
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
+    .addOption(new Option('--http-port <n>', 'monitoring port (/healthz, /varz)').argParser(int('--http-port')))
     .option('--out <file>', 'write here instead of stdout')
     .addOption(new Option('--reload-pid <pid>', 'send SIGHUP to this nats-server pid after writing (reload without restart)').argParser(int('--reload-pid')))
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; storeDir: string; out?: string; reloadPid?: number }) => {
-      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir) });
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; storeDir: string; out?: string; reloadPid?: number }) => {
+      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), ...(o.httpPort ? { httpPort: o.httpPort } : {}) });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);
       if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
@@ -146,6 +147,65 @@ export function buildProgram(): Command {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+    });
+
+  program
+    .command('dev')
+    .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all)')
+    .option('--state-dir <dir>', 'credentials, manifests, JetStream and the audit store', '.agentbus/dev')
+    .option('--contracts <module>', 'contracts module (default: the example scenario)')
+    .option('--manifests <dir>', 'manifests directory (default: <state-dir>/manifests)')
+    .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario when no --manifests)')
+    .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
+    .option('--no-auditor', 'run without the auditor')
+    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; auditor: boolean }) => {
+      const { startDevBus, DevBusError } = await import('./dev.js');
+      const { defaultExampleDir } = await import('./demo.js');
+      const ex = defaultExampleDir();
+      const contractsPath = o.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
+      const contracts = await loadContracts(contractsPath);
+      const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
+      let bus;
+      try {
+        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}) });
+      } catch (e) {
+        if (e instanceof DevBusError) throw new CliError(e.message);
+        throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
+      }
+      console.log(`agentbus dev bus running
+  nats:        ${bus.url}
+  manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
+  credentials: ${bus.stateDir}/creds/<agent>.creds.json
+  audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}
+  logs:        ${bus.logFile}
+Ctrl-C to stop.`);
+      await new Promise<void>((res) => {
+        const stop = () => void bus.stop().then(res, res);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      console.log('stopped');
+    });
+
+  program
+    .command('demo')
+    .description('run the example scenario on a dev bus: a team of agents, one prompt-injected, every attack shown')
+    .option('--json', 'print the summary as one JSON object (progress goes to stderr)')
+    .option('--state-dir <dir>', 'where the bus keeps its state (default: a new temp dir)')
+    .action(async (o: { json?: boolean; stateDir?: string }) => {
+      const { runDemo, printSummary } = await import('./demo.js');
+      const { DevBusError } = await import('./dev.js');
+      const print = o.json ? (l: string) => process.stderr.write(l + '\n') : (l: string) => console.log(l);
+      let s;
+      try {
+        s = await runDemo({ print, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
+      } catch (e) {
+        if (e instanceof DevBusError) throw new CliError(e.message);
+        throw e;
+      }
+      if (o.json) console.log(JSON.stringify(s));
+      else printSummary(s);
+      if (s.attacks.some((a) => !a.blocked)) process.exitCode = 1;
     });
 
   return program;

@@ -4,7 +4,7 @@
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { connectAgent } from '../sdk/client.js';
 import type { AgentClient, InboundMessage, SendResult } from '../sdk/client.js';
@@ -48,7 +48,8 @@ export interface DemoOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 export function defaultExampleDir(): string {
   // works from the source tree (bus/) and from dist/bus/
-  const candidates = [join(here, '..', 'examples', 'research-team'), join(here, '..', '..', 'examples', 'research-team')];
+  // from bus/ (source, run with tsx) or dist/bus/ (built: contracts.js + the copied policy.yaml)
+  const candidates = [join(here, '..', 'examples', 'research-team')];
   return candidates.find((c) => existsSync(join(c, 'policy.yaml'))) ?? candidates[0]!;
 }
 
@@ -56,7 +57,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
   const print = o.print ?? ((l: string) => console.log(l));
   const exampleDir = resolve(o.exampleDir ?? defaultExampleDir());
   const stateDir = resolve(o.stateDir ?? mkdtempSync(join(tmpdir(), 'agentbus-demo-')));
-  const contractsMod = (await import(join(exampleDir, 'contracts.js')).catch(() => import(join(exampleDir, 'contracts.ts')))) as { contracts: ContractRegistry };
+  const contractsFile = [join(exampleDir, 'contracts.js'), join(exampleDir, 'contracts.ts')].find((f) => existsSync(f));
+  if (!contractsFile) throw new Error(`no contracts module in ${exampleDir}`);
+  const contractsMod = (await import(pathToFileURL(contractsFile).href)) as { contracts: ContractRegistry };
   const contracts = contractsMod.contracts;
   print(`▶ starting a local bus in ${stateDir} (nats-server, verifier, auditor on embedded chDB)`);
   const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), withAuditor: o.withAuditor !== false, auditor: { detect: { intervalMs: 2000, cooldownMs: 60_000 } } });

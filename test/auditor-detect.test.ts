@@ -30,14 +30,14 @@ const stores: AuditStore[] = [];
 let seed = 42;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 
-/** Two hours of ordinary traffic: each agent talks to its two neighbours, 1–5 messages a minute. */
+/** Two hours of ordinary traffic: each agent talks to both neighbours, 1–5 messages a minute. */
 function baseline(): AuditEvent[] {
   const out: AuditEvent[] = [];
   for (let m = 0; m < 120; m++) {
     for (let i = 0; i < AGENTS.length; i++) {
       const n = 1 + Math.floor(rnd() * 5);
       for (let k = 0; k < n; k++) {
-        const peer = AGENTS[(i + 1 + (k % 2)) % AGENTS.length]!;
+        const peer = AGENTS[(i + (k % 2 ? 1 : AGENTS.length - 1)) % AGENTS.length]!;
         out.push(auditEvent({ from: AGENTS[i]!, to: peer, at: T0 + m * MIN + Math.floor(rnd() * 59_000), payload: `{"task":${rnd()}}` }));
       }
     }
