@@ -70,7 +70,8 @@ export function readNkeySeed(path: string): Uint8Array {
 export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConnection> {
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
   try {
-    return await connect({ servers: cfg.url, name: cfg.name, ...(authenticator ? { authenticator } : {}), maxReconnectAttempts: -1 });
+    // the auditor's NATS permissions allow replies only under its own inbox prefix (bus/natsconfig.ts)
+    return await connect({ servers: cfg.url, name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), maxReconnectAttempts: -1 });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);
   }

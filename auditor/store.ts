@@ -6,8 +6,10 @@
 // Reads that must not double count use FINAL or uniqExact(event_id): audit_events is a
 // ReplacingMergeTree keyed by the verifier's event_id, and a redelivered batch may sit twice
 // in the table until a merge collapses it.
-import { createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { MIGRATIONS, TTL_TABLES } from './schema.js';
 import type { StoreConfig } from './config.js';
 import type { AuditRow } from './rows.js';
@@ -43,6 +45,12 @@ export interface AuditStore extends RowSink {
   /** Run a SELECT with {name:Type} parameters; rows as objects. */
   query<T = Record<string, unknown>>(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<T[]>;
   command(sql: string, params?: QueryParams): Promise<void>;
+  /**
+   * Run analyst SQL with readonly = 1. On a server that is a per-query setting. chDB applies
+   * settings as session-wide SETs (and readonly cannot be unset), so there it runs on a second,
+   * permanently read-only session over the same data directory.
+   */
+  readonlyQuery(sql: string, params?: QueryParams): Promise<Record<string, unknown>[]>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -65,24 +73,26 @@ function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s);
 }
 
+async function makeChdbClient(path: string): Promise<ClickHouseClient> {
+  // chDB is loaded only when used, so nothing that merely imports this module pulls it in.
+  const { createChdbConnection } = await import('chdb/connection');
+  return createClient({ connection: createChdbConnection({ path }) as never, log: { level: ClickHouseLogLevel.OFF } });
+}
+
 async function makeClient(cfg: StoreConfig): Promise<{ client: ClickHouseClient; transport: 'chdb' | 'http' }> {
   if (isUrl(cfg.url)) {
     const client = createClient({
       url: cfg.url,
       username: cfg.username ?? 'default',
       password: cfg.password ?? '',
-      clickhouse_settings: BASE_SETTINGS,
+      // errors surface as exceptions (one line at the CLI), not as client log spew
+      log: { level: ClickHouseLogLevel.OFF },
     });
     return { client, transport: 'http' };
   }
-  // chDB is loaded only when used, so nothing that merely imports this module pulls it in.
-  const { createChdbConnection } = await import('chdb/connection');
-  const { resolve } = await import('node:path');
-  const { mkdirSync } = await import('node:fs');
   const path = resolve(cfg.url);
   mkdirSync(path, { recursive: true });
-  const client = createClient({ connection: createChdbConnection({ path }) as never, clickhouse_settings: BASE_SETTINGS });
-  return { client, transport: 'chdb' };
+  return { client: await makeChdbClient(path), transport: 'chdb' };
 }
 
 export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
@@ -92,12 +102,21 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
   const sub = (sql: string) => sql.replaceAll('{db}', db).replaceAll('{ttl}', String(cfg.ttlDays));
 
   const query = async <T>(sql: string, params: QueryParams = {}, settings: ClickHouseSettings = {}): Promise<T[]> => {
-    const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: { ...BASE_SETTINGS, ...settings } });
+    // A readonly=1 query may not change any other setting (a server refuses it), so it gets none.
+    const all = settings.readonly !== undefined ? settings : { ...BASE_SETTINGS, ...settings };
+    const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: all });
     return (await rs.json()) as T[];
   };
   const command = async (sql: string, params: QueryParams = {}) => {
     await client.command({ query: sql, query_params: params });
   };
+  let ro: Promise<ClickHouseClient> | undefined;
+  const readonlyClient = () =>
+    (ro ??= (async () => {
+      const c = await makeChdbClient(resolve(cfg.url));
+      await c.command({ query: 'SELECT 1', clickhouse_settings: { readonly: '1' } });
+      return c;
+    })());
 
   const store: AuditStore = {
     client,
@@ -140,11 +159,18 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
     },
     query,
     command,
+    async readonlyQuery(sql, params = {}) {
+      if (transport === 'http') return query(sql, params, { readonly: '1' });
+      const c = await readonlyClient();
+      const rs = await c.query({ query: sql, query_params: params, format: 'JSONEachRow' });
+      return (await rs.json()) as Record<string, unknown>[];
+    },
     async ping() {
       const r = await client.ping();
       return r.success;
     },
     async close() {
+      if (ro) await (await ro).close().catch(() => {});
       await client.close();
     },
   };

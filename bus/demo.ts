@@ -53,6 +53,9 @@ export function defaultExampleDir(): string {
   return candidates.find((c) => existsSync(join(c, 'policy.yaml'))) ?? candidates[0]!;
 }
 
+/** The demo is minutes long, not days: detector thresholds scaled down to its traffic. */
+const DEMO_AUDITOR = { detect: { intervalMs: 2000, cooldownMs: 60_000, rules: { payload_loop: { minRepeats: 5 } } } };
+
 export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
   const print = o.print ?? ((l: string) => console.log(l));
   const exampleDir = resolve(o.exampleDir ?? defaultExampleDir());
@@ -62,7 +65,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
   const contractsMod = (await import(pathToFileURL(contractsFile).href)) as { contracts: ContractRegistry };
   const contracts = contractsMod.contracts;
   print(`▶ starting a local bus in ${stateDir} (nats-server, verifier, auditor on embedded chDB)`);
-  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), withAuditor: o.withAuditor !== false, auditor: { detect: { intervalMs: 2000, cooldownMs: 60_000 } } });
+  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), withAuditor: o.withAuditor !== false, auditor: DEMO_AUDITOR });
   const clients: AgentClient[] = [];
   const summary: DemoSummary = { accepted: 0, duplicates: 0, rejected: {}, attacks: [], alerts: [], audit: { store: bus.storePath }, state_dir: stateDir, explore: [] };
   try {
@@ -160,7 +163,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
     let parent: Uint8Array | undefined;
     let loopReason = 'accepted';
     for (let i = 0; i < 8 && loopReason === 'accepted'; i++) {
-      const s = seal({ payload: enc({ summary: `loop ${i}`, sources: [] }), depth: 0, ...(parent ? { causationId: parent } : {}) });
+      const s = seal({ payload: enc({ summary: 'see previous message', sources: [] }), depth: 0, ...(parent ? { causationId: parent } : {}) });
       const r = await browser.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0 }).catch((e: Error) => e);
       loopReason = record('browser', 'researcher', 'research.result', r);
       parent = s.header.msgId;
@@ -186,13 +189,19 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
     print(`\n▶ the deployer received ${deployed.length} deploy orders, all from the planner with a decision record: ${deployed.every((m) => m.sender === 'planner' && m.metadata.rationale) ? 'yes' : 'NO'}`);
 
     // Alerts: let the auditor store everything, then run its detectors now.
-    const aud = bus.auditor as unknown as { drain?: () => Promise<void>; detectNow?: () => Promise<{ rule: string; agents: string[]; severity?: string }[]>; rowCount?: () => Promise<number> } | undefined;
-    if (aud?.drain) await aud.drain();
-    if (aud?.detectNow) {
-      const alerts = await aud.detectNow();
-      for (const a of alerts) for (const agent of a.agents.length ? a.agents : ['']) summary.alerts.push({ rule: a.rule, agent, ...(a.severity ? { severity: a.severity } : {}) });
+    const aud = bus.auditor;
+    if (aud) {
+      print('\n▶ auditor: storing the audit trail in ClickHouse (chDB) and running the detectors');
+      const t0 = Date.now();
+      while ((await aud.lag()) > 0 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 200));
+      const alerts = await aud.evaluate();
+      for (const a of alerts) {
+        for (const agent of a.agents.length ? a.agents : ['']) summary.alerts.push({ rule: a.rule, agent, severity: a.severity });
+        print(`  ⚠ alert ${a.rule} (${a.severity}) ${a.agents.join(', ')}: ${JSON.stringify(a.evidence)}`);
+      }
+      const rows = await aud.store.query<{ n: string }>(`SELECT count() AS n FROM ${aud.store.table('audit_events')} FINAL`);
+      summary.audit.rows = Number(rows[0]?.n ?? 0);
     }
-    if (aud?.rowCount) summary.audit.rows = await aud.rowCount();
     summary.explore = [
       `agentbus audit top --store ${bus.storePath}`,
       `agentbus audit rejections --store ${bus.storePath}`,

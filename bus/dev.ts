@@ -18,6 +18,8 @@ import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js'
 import type { NatsProcess } from './nats-process.js';
 import { startVerifier } from './verifier.js';
 import type { Verifier } from './verifier.js';
+import type { Auditor } from '../auditor/service.js';
+import type { AuditorConfigInput } from '../auditor/config.js';
 
 export interface DevBusOptions {
   stateDir: string;
@@ -29,7 +31,7 @@ export interface DevBusOptions {
   port?: number;
   withAuditor?: boolean;
   /** Auditor options passed through (e.g. detect thresholds for the demo). */
-  auditor?: Record<string, unknown>;
+  auditor?: AuditorConfigInput;
   logger?: Logger;
   logLevel?: string;
 }
@@ -42,7 +44,7 @@ export interface DevBus {
   storePath: string;
   nats: NatsProcess;
   verifier: Verifier;
-  auditor: { stop(): Promise<void>; [k: string]: unknown } | undefined;
+  auditor: Auditor | undefined;
   credsPath(agent: string): string;
   verifierCreds: ServiceIdentity;
   auditorCreds: ServiceIdentity;
@@ -86,12 +88,10 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
     let auditor: DevBus['auditor'];
     if (o.withAuditor !== false) {
       const { startAuditor } = await import('../auditor/service.js');
-      auditor = (await startAuditor({
-        nats: { url, credsFile: join(credsDir, 'auditor.creds.json') },
-        store: { url: storePath },
-        logLevel: o.logLevel ?? 'warn',
-        ...(o.auditor ?? {}),
-      } as never)) as unknown as DevBus['auditor'];
+      auditor = await startAuditor(
+        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json') }, store: { url: storePath }, ...(o.auditor ?? {}) },
+        { logger: log.child({ name: 'auditor' }) },
+      );
       stops.unshift(() => auditor!.stop());
     }
     // Manifest changes: regenerate the server config and reload nats-server (no restart).

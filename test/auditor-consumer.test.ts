@@ -107,9 +107,11 @@ test('consumer - an insert whose ack is lost is redelivered and still stored onc
   // Inserts succeed, but the first two batches "crash" before the ack: the rows are in the
   // store and the messages are not acked, so they come again.
   let crashes = 2;
+  let inserted = 0;
   const sink: RowSink = {
     async insertRows(rows) {
       await store.insertRows(rows);
+      inserted += rows.length;
       if (crashes-- > 0) throw new Error('crash after insert, before ack');
     },
   };
@@ -118,8 +120,7 @@ test('consumer - an insert whose ack is lost is redelivered and still stored onc
   const c = await startAuditConsumer({ nc, sink, config: FAST });
   await waitFor(async () => (await c.lag()) === 0 && c.stats().messages >= 20, 20_000, 'drained');
   await c.stop();
-  const [raw] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')}`);
-  assert.ok(Number(raw!.n) > events.length, 'the store really saw duplicates');
+  assert.ok(inserted > events.length, `the store really got duplicates (${inserted} rows inserted)`);
   assert.equal(await countRows(store), { final: events.length, distinct: events.length });
   // The per-minute aggregates count each event once too.
   const [agg] = await store.query<{ n: number }>(`SELECT uniqExactMerge(events) AS n FROM ${store.table('agg_minute')}`);

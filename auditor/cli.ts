@@ -1,0 +1,192 @@
+// `agentbus auditor` (run the service) and `agentbus audit …` (analyst reports). Registered
+// into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
+// (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
+import { Command, CommanderError, Option } from 'commander';
+import * as D from './defaults.js';
+import { openMigratedStore, startAuditor } from './service.js';
+import type { AuditStore } from './store.js';
+import { storeConfigSchema } from './config.js';
+import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
+import type { TimeRange } from './reports.js';
+import { lookupFromManifests, verifyStoredRows } from './verify.js';
+
+const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
+
+function int(name: string, min = 0) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw bad(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function time(name: string) {
+  return (v: string) => {
+    const rel = /^(\d+)([smhd])$/.exec(v);
+    if (rel) return Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) throw bad(`${name} must be an ISO 8601 time or a duration ago like 90m, 24h, 7d; got ${JSON.stringify(v)}`);
+    return t;
+  };
+}
+
+function hex32(name: string) {
+  return (v: string) => {
+    if (!/^[0-9a-fA-F]{32}$/.test(v)) throw bad(`${name} must be 32 hex characters, got ${JSON.stringify(v)}`);
+    return v.toLowerCase();
+  };
+}
+
+/** Plain aligned table; nested values as compact JSON. */
+export function renderTable(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cells = rows.map((r) => cols.map((c) => cell(r[c]).replace(/\s+/g, ' ')));
+  const width = cols.map((c, i) => Math.min(80, Math.max(c.length, ...cells.map((r) => r[i]!.length))));
+  const line = (vals: string[]) => vals.map((v, i) => (v.length > width[i]! ? v.slice(0, width[i]! - 1) + '…' : v.padEnd(width[i]!))).join('  ').trimEnd();
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+interface StoreOpts { store: string; database: string; json?: boolean }
+interface RangeOpts extends StoreOpts { since?: number; until?: number; limit: number }
+
+function addStoreOptions(c: Command): Command {
+  return c
+    .option('--store <path|url>', 'chDB data directory, or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
+    .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
+    .option('--json', 'print JSON instead of a table');
+}
+function addRangeOptions(c: Command): Command {
+  return addStoreOptions(c)
+    .addOption(new Option('--since <time>', 'start: ISO 8601 or a duration ago (90m, 24h, 7d); default 24h').argParser(time('--since')))
+    .addOption(new Option('--until <time>', 'end: ISO 8601 or a duration ago; default now').argParser(time('--until')))
+    .addOption(new Option('--limit <n>', 'at most this many rows').default(20).argParser(int('--limit', 1)));
+}
+
+async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Promise<T> {
+  const cfg = storeConfigSchema.safeParse({ url: o.store, database: o.database });
+  if (!cfg.success) throw bad(`--database: ${cfg.error.issues[0]!.message}`);
+  const store = await openMigratedStore(cfg.data);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close().catch(() => {});
+  }
+}
+
+function print(o: { json?: boolean }, rows: unknown): void {
+  if (o.json) console.log(JSON.stringify(rows, null, 2));
+  else console.log(Array.isArray(rows) ? renderTable(rows as Record<string, unknown>[]) : renderTable([rows as Record<string, unknown>]));
+}
+
+const rangeOf = (o: RangeOpts): TimeRange => ({ limit: o.limit, ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
+
+export function registerAuditorCommands(program: Command): void {
+  program
+    .command('auditor')
+    .description('run the auditor: audit stream (JetStream) → ClickHouse, anomaly detectors, alerts')
+    .option('--nats <url>', 'NATS server URL', D.DEFAULT_NATS_URL)
+    .option('--creds <file>', 'NATS credentials: an nkey seed file, or an agentbus service credential (JSON)')
+    .option('--store <path|url>', 'chDB data directory (embedded, default), or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
+    .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
+    .option('--store-user <name>', 'ClickHouse user (server only)')
+    .option('--store-password-env <var>', 'environment variable holding the ClickHouse password (server only)')
+    .addOption(new Option('--ttl-days <n>', 'keep audit rows, aggregates and alerts this many days').default(D.DEFAULT_TTL_DAYS).argParser(int('--ttl-days', 1)))
+    .addOption(new Option('--batch-max-messages <n>', 'size bound of one insert, in JetStream messages').default(D.DEFAULT_BATCH_MAX_MESSAGES).argParser(int('--batch-max-messages', 1)))
+    .addOption(new Option('--batch-max-wait-ms <ms>', 'time bound of one insert (≥ 1000)').default(D.DEFAULT_BATCH_MAX_WAIT_MS).argParser(int('--batch-max-wait-ms', 1000)))
+    .addOption(new Option('--ack-wait-ms <ms>', 'JetStream ack wait of the durable consumer').default(D.DEFAULT_ACK_WAIT_MS).argParser(int('--ack-wait-ms', 1000)))
+    .addOption(new Option('--backoff-max-ms <ms>', 'longest pause between insert retries while the store is down').default(D.DEFAULT_BACKOFF_MAX_MS).argParser(int('--backoff-max-ms', 1)))
+    .option('--durable <name>', 'durable consumer name', D.DEFAULT_DURABLE)
+    .addOption(new Option('--detect-interval-ms <ms>', 'how often detectors run').default(D.DEFAULT_DETECT_INTERVAL_MS).argParser(int('--detect-interval-ms', 1000)))
+    .addOption(new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown').default(D.DEFAULT_ALERT_COOLDOWN_MS).argParser(int('--cooldown-ms', 0)))
+    .option('--no-detect', 'store only; do not run detectors')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .action(async (o: {
+      nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; ttlDays: number;
+      batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
+      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string;
+    }) => {
+      const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
+      if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
+      const { AuditorConfigError } = await import('./config.js');
+      let auditor;
+      try {
+        auditor = await startAuditor({
+          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}) },
+          store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}) },
+          consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
+          detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
+          logLevel: o.logLevel as never,
+        });
+      } catch (e) {
+        if (e instanceof AuditorConfigError) throw bad(e.message);
+        throw e;
+      }
+      await new Promise<void>((res) => {
+        const stop = () => void auditor.stop().then(res, res);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+
+  const audit = program.command('audit').description('analyst reports over the audit store (table by default, --json for JSON)');
+
+  addRangeOptions(audit.command('top').description('top talkers: senders by messages, with accepted/rejected/duplicate'))
+    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await topTalkers(s, rangeOf(o)))));
+
+  addRangeOptions(audit.command('edges').description('communication edges (sender → recipient or topic) with rejected counts'))
+    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await edges(s, rangeOf(o)))));
+
+  addRangeOptions(audit.command('rejections').description('rejections by reason'))
+    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))));
+
+  addRangeOptions(audit.command('alerts').description('alerts raised by the detectors'))
+    .option('--rule <rule>', 'only this rule (rejection_burst, rate_spike, new_edge, signature_failure, fan_out, payload_loop)')
+    .action((o: RangeOpts & { rule?: string }) => withStore(o, async (s) => print(o, await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) }))));
+
+  addStoreOptions(audit.command('trail').description("one message's trail (its rows and what it caused) by msg_id, or a whole trace"))
+    .addOption(new Option('--msg-id <hex>', 'msg_id, 32 hex chars').argParser(hex32('--msg-id')))
+    .addOption(new Option('--trace-id <hex>', 'trace_id, 32 hex chars').argParser(hex32('--trace-id')))
+    .action((o: StoreOpts & { msgId?: string; traceId?: string }) => {
+      if (!o.msgId === !o.traceId) throw bad('trail: give exactly one of --msg-id or --trace-id');
+      return withStore(o, async (s) => print(o, await trail(s, o.msgId ? { msgId: o.msgId } : { traceId: o.traceId! })));
+    });
+
+  addStoreOptions(audit.command('sql').description('read-only SQL (SELECT, WITH, SHOW, DESCRIBE), run with readonly = 1'))
+    .argument('<query>', 'the query')
+    .action((query: string, o: StoreOpts) => withStore(o, async (s) => print(o, await readOnlySql(s, query))));
+
+  addStoreOptions(audit.command('verify').description("re-verify stored rows' signatures against the senders' public keys; report rows that do not verify"))
+    .addOption(new Option('--msg-id <hex>', 'rows of this msg_id').argParser(hex32('--msg-id')))
+    .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h)').argParser(time('--since')))
+    .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
+    .requiredOption('--manifests <dir>', 'directory of agent manifests (*.json|*.yaml) with their public keys')
+    .option('--all-verdicts', 'also check rejected rows (expect failures there)')
+    .action((o: StoreOpts & { msgId?: string; since?: number; until?: number; manifests: string; allVerdicts?: boolean }) => {
+      if (!o.msgId === (o.since === undefined)) throw bad('verify: give exactly one of --msg-id or --since');
+      let lookup;
+      try {
+        lookup = lookupFromManifests(o.manifests);
+      } catch (e) {
+        throw new Error(`--manifests: ${(e as Error).message}`);
+      }
+      return withStore(o, async (s) => {
+        const report = await verifyStoredRows(
+          s,
+          {
+            ...(o.msgId ? { msgId: o.msgId } : { since: o.since! }),
+            ...(o.until !== undefined ? { until: o.until } : {}),
+            ...(o.allVerdicts ? { verdicts: ['accepted', 'duplicate', 'rejected'] } : {}),
+          },
+          lookup,
+        );
+        if (o.json) console.log(JSON.stringify(report, null, 2));
+        else {
+          console.log(`checked ${report.checked}, verified ${report.verified}, failed ${report.failures.length}`);
+          if (report.failures.length) console.log(renderTable(report.failures as unknown as Record<string, unknown>[]));
+        }
+        if (report.failures.length) process.exitCode = 1;
+      });
+    });
+}

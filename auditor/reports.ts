@@ -1,0 +1,149 @@
+// Ready analyst reports over the store, and a read-only SQL passthrough. Every value goes in
+// as a query parameter ({name:Type}); counts never double count (aggregates are
+// uniqExact(event_id); raw reads use FINAL). Time filters on the aggregates have minute
+// granularity.
+import type { AuditStore } from './store.js';
+
+export interface TimeRange {
+  /** ms since the epoch (inclusive); default: 24 h before `until` */
+  since?: number;
+  /** ms since the epoch (exclusive); default: now */
+  until?: number;
+  limit?: number;
+}
+
+function range(r: TimeRange): { since: number; until: number; limit: number } {
+  const until = r.until ?? Date.now() + 60_000;
+  return { since: Math.floor((r.since ?? until - 24 * 3600_000) / 1000), until: Math.ceil(until / 1000), limit: r.limit ?? 20 };
+}
+
+const MINUTES = `minute >= toStartOfMinute(toDateTime({since:UInt32}, 'UTC')) AND minute < toDateTime({until:UInt32}, 'UTC')`;
+
+export interface TalkerRow { sender: string; total: number; accepted: number; rejected: number; duplicate: number }
+
+/** Senders by number of messages, with the verdict split. */
+export async function topTalkers(store: AuditStore, r: TimeRange = {}): Promise<TalkerRow[]> {
+  const rows = await store.query<TalkerRow>(
+    `SELECT sender, sum(n) AS total, sumIf(n, verdict = 'accepted') AS accepted, sumIf(n, verdict = 'rejected') AS rejected,
+            sumIf(n, verdict = 'duplicate') AS duplicate
+     FROM (SELECT sender, verdict, uniqExactMerge(events) AS n FROM ${store.table('agg_minute')} WHERE ${MINUTES} GROUP BY sender, verdict)
+     GROUP BY sender ORDER BY total DESC, sender LIMIT {limit:UInt32}`,
+    range(r),
+  );
+  return rows.map((x) => ({ ...x, total: +x.total, accepted: +x.accepted, rejected: +x.rejected, duplicate: +x.duplicate }));
+}
+
+export interface EdgeRow { sender: string; destination: string; total: number; accepted: number; rejected: number; first_seen: string; last_seen: string }
+
+/** Who talks to whom (destination is an agent id or topic:<name>), with rejected attempts. */
+export async function edges(store: AuditStore, r: TimeRange = {}): Promise<EdgeRow[]> {
+  const rows = await store.query<EdgeRow>(
+    `SELECT sender, destination, sum(n) AS total, sumIf(n, verdict = 'accepted') AS accepted, sumIf(n, verdict = 'rejected') AS rejected,
+            toString(min(f)) AS first_seen, toString(max(l)) AS last_seen
+     FROM (SELECT sender, destination, verdict, uniqExactMerge(events) AS n, min(first_seen) AS f, max(last_seen) AS l
+           FROM ${store.table('agg_minute')} WHERE ${MINUTES} AND destination != '' GROUP BY sender, destination, verdict)
+     GROUP BY sender, destination ORDER BY total DESC, sender, destination LIMIT {limit:UInt32}`,
+    range(r),
+  );
+  return rows.map((x) => ({ ...x, total: +x.total, accepted: +x.accepted, rejected: +x.rejected }));
+}
+
+export interface RejectionRow { reason: string; count: number; senders: number; top_sender: string }
+
+/** Rejections by reason. */
+export async function rejections(store: AuditStore, r: TimeRange = {}): Promise<RejectionRow[]> {
+  const rows = await store.query<RejectionRow>(
+    `SELECT reason, sum(n) AS count, uniqExact(sender) AS senders, argMax(sender, n) AS top_sender
+     FROM (SELECT reason, sender, uniqExactMerge(events) AS n FROM ${store.table('agg_minute')}
+           WHERE ${MINUTES} AND verdict = 'rejected' GROUP BY reason, sender)
+     GROUP BY reason ORDER BY count DESC, reason LIMIT {limit:UInt32}`,
+    range(r),
+  );
+  return rows.map((x) => ({ ...x, count: +x.count, senders: +x.senders }));
+}
+
+export interface AlertRowOut { detected_at: string; rule: string; severity: string; agents: string[]; window_start: string; window_end: string; evidence: Record<string, unknown>; alert_id: string }
+
+export async function alerts(store: AuditStore, r: TimeRange & { rule?: string } = {}): Promise<AlertRowOut[]> {
+  const p = range(r);
+  const rows = await store.query<Omit<AlertRowOut, 'evidence'> & { evidence: string }>(
+    `SELECT detected_at, rule, severity, agents, window_start, window_end, evidence, alert_id
+     FROM ${store.table('alerts')} FINAL
+     WHERE detected_at >= toDateTime64({since:UInt32}, 3, 'UTC') AND detected_at < toDateTime64({until:UInt32}, 3, 'UTC')
+       AND ({rule:String} = '' OR rule = {rule:String})
+     ORDER BY detected_at DESC LIMIT {limit:UInt32}`,
+    { ...p, rule: r.rule ?? '' },
+  );
+  return rows.map((x) => ({ ...x, evidence: JSON.parse(x.evidence) as Record<string, unknown> }));
+}
+
+export interface TrailRow {
+  relation: string;
+  time: string;
+  event_id: string;
+  verdict: string;
+  reason: string;
+  sender: string;
+  destination: string;
+  type: string;
+  msg_id: string;
+  causation_id: string;
+  trace_id: string;
+  depth: number;
+  key_id: string;
+  prompt_version: string;
+  rationale: string;
+  verifier_id: string;
+}
+
+/**
+ * One message's trail: every audit row of the msg_id (attempts, duplicates, replays) and the
+ * messages caused by it; or every row of a trace. Ordered by time.
+ */
+export async function trail(store: AuditStore, by: { msgId?: string; traceId?: string; limit?: number }): Promise<TrailRow[]> {
+  const cols = `time, event_id, verdict, reason, sender, destination, type, msg_id, causation_id, trace_id, depth,
+                key_id, prompt_version, rationale, verifier_id`;
+  const t = store.table('audit_events');
+  if (by.msgId) {
+    return store.query<TrailRow>(
+      `SELECT if(msg_id = {id:String}, 'message', 'caused') AS relation, ${cols} FROM ${t} FINAL
+       WHERE msg_id = {id:String} OR causation_id = {id:String} ORDER BY time, event_id LIMIT {limit:UInt32}`,
+      { id: by.msgId.toLowerCase(), limit: by.limit ?? 1000 },
+    );
+  }
+  if (by.traceId) {
+    return store.query<TrailRow>(
+      `SELECT 'trace' AS relation, ${cols} FROM ${t} FINAL WHERE trace_id = {id:String} ORDER BY time, event_id LIMIT {limit:UInt32}`,
+      { id: by.traceId.toLowerCase(), limit: by.limit ?? 1000 },
+    );
+  }
+  throw new RangeError('trail: give a msg_id or a trace_id');
+}
+
+export class ReadOnlyQueryError extends Error {
+  override readonly name = 'ReadOnlyQueryError';
+}
+
+const ALLOWED = /^(SELECT|WITH|SHOW|DESCRIBE|DESC)\b/i;
+
+/** Strip leading whitespace and comments. */
+function leading(sql: string): string {
+  let s = sql;
+  for (;;) {
+    const t = s.replace(/^\s+/, '').replace(/^--[^\n]*(\n|$)/, '').replace(/^\/\*[\s\S]*?\*\//, '');
+    if (t === s) return s;
+    s = t;
+  }
+}
+
+/**
+ * Analyst SQL, read only: one statement starting with SELECT, WITH, SHOW or DESCRIBE, run
+ * with the `readonly = 1` setting (so the server refuses writes even if the text check were
+ * fooled). Throws ReadOnlyQueryError before sending anything else.
+ */
+export async function readOnlySql(store: AuditStore, sql: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>[]> {
+  const body = leading(sql).replace(/;\s*$/, '');
+  if (!ALLOWED.test(body)) throw new ReadOnlyQueryError('only SELECT, WITH, SHOW or DESCRIBE queries are allowed');
+  if (body.includes(';')) throw new ReadOnlyQueryError('one statement only');
+  return store.readonlyQuery(body, params);
+}

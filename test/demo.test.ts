@@ -1,0 +1,34 @@
+// The README's main job: `agentbus demo --json` runs the example scenario on a full dev bus
+// (nats-server, verifier, auditor on chDB) and every attack is blocked with its expected reason.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-demo-test-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('demo - blocks every attack with its expected reason and raises the alerts the scenario provokes', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'demo', '--json', '--state-dir', join(dir, 'state')], { encoding: 'utf8', timeout: 180_000 });
+  assert.is(r.status, 0, r.stderr.slice(-2000));
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.length, 1, 'stdout is exactly one JSON object');
+  const s = JSON.parse(lines[0]!);
+  assert.type(s.accepted, 'number');
+  assert.ok(s.accepted >= 15, `accepted ${s.accepted}`);
+  assert.type(s.rejected, 'object');
+  assert.ok(s.attacks.length >= 10);
+  for (const a of s.attacks) {
+    assert.ok(a.blocked, `${a.name} not blocked`);
+    assert.is(a.got_reason, a.expected_reason, a.name);
+  }
+  const rules = new Set(s.alerts.map((a: { rule: string }) => a.rule));
+  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
+  assert.ok(s.alerts.every((a: { agent: string }) => a.agent === 'browser'), 'only the compromised agent is flagged');
+  assert.ok(s.audit.rows >= s.accepted, `audit rows ${s.audit.rows}`);
+  assert.match(r.stderr, /prompt-injected/, 'progress is visible on stderr');
+});
+
+test.run();
