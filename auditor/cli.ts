@@ -9,6 +9,7 @@ import { storeConfigSchema } from './config.js';
 import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
 import type { TimeRange } from './reports.js';
 import { lookupFromManifests, verifyStoredRows } from './verify.js';
+import { writeHtmlReport } from './report-html.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
 
@@ -144,6 +145,17 @@ export function registerAuditorCommands(program: Command): void {
   addRangeOptions(audit.command('alerts').description('alerts raised by the detectors'))
     .option('--rule <rule>', 'only this rule (rejection_burst, rate_spike, new_edge, signature_failure, fan_out, payload_loop)')
     .action((o: RangeOpts & { rule?: string }) => withStore(o, async (s) => print(o, await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) }))));
+
+  addStoreOptions(audit.command('report').description('write a self-contained HTML report (graph, messages per minute, rejections, alerts) for analysts'))
+    .option('--html <file>', 'write the HTML page to this file')
+    .addOption(new Option('--since <time>', 'start: ISO 8601 or a duration ago (90m, 24h, 7d); default 24h').argParser(time('--since')))
+    .addOption(new Option('--until <time>', 'end: ISO 8601 or a duration ago; default now').argParser(time('--until')))
+    .addOption(new Option('--limit <n>', 'at most this many edges, senders, reasons and alerts').default(500).argParser(int('--limit', 1)))
+    .action((o: RangeOpts & { html?: string }) => {
+      if (!o.html) throw bad('report: give --html FILE');
+      if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('report: --since must be before --until');
+      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, rangeOf(o))));
+    });
 
   addStoreOptions(audit.command('trail').description("one message's trail (its rows and what it caused) by msg_id, or a whole trace"))
     .addOption(new Option('--msg-id <hex>', 'msg_id, 32 hex chars').argParser(hex32('--msg-id')))

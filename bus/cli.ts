@@ -2,7 +2,7 @@
 // The `agentbus` command. Mistakes in arguments: one line, exit 2. Operational failures
 // (server unreachable, bad manifest): one line naming what to fix, exit 1. No stack traces.
 import { Command, CommanderError, Option } from 'commander';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, statSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -40,6 +40,20 @@ export async function loadContracts(path: string): Promise<ContractRegistry> {
   const reg = registryFromModule(mod);
   if (reg.size === 0) throw new CliError(`contracts module ${path} exports no contracts (export a registry as \`contracts\`, or defineMessage values)`);
   return reg;
+}
+
+/** A key file: mode 0600, at least 32 bytes. */
+export function readSecretFile(path: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new CliError(`cannot read ${path}`);
+  }
+  if ((st.mode & 0o077) !== 0) throw new CliError(`${path} is accessible by group or others; run: chmod 600 ${path}`);
+  const key = readFileSync(path);
+  if (key.length < 32) throw new CliError(`${path}: a key needs at least 32 bytes`);
+  return key;
 }
 
 export function buildProgram(): Command {
@@ -105,10 +119,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
     .addOption(new Option('--http-port <n>', 'monitoring port (/healthz, /varz)').argParser(int('--http-port')))
+    .addOption(new Option('--partitions <n>', 'sender partitions (verifiers must use the same number)').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
     .option('--out <file>', 'write here instead of stdout')
     .addOption(new Option('--reload-pid <pid>', 'send SIGHUP to this nats-server pid after writing (reload without restart)').argParser(int('--reload-pid')))
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; storeDir: string; out?: string; reloadPid?: number }) => {
-      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), ...(o.httpPort ? { httpPort: o.httpPort } : {}) });
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number }) => {
+      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}) });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);
       if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
@@ -124,10 +139,12 @@ export function buildProgram(): Command {
     .option('--nats <urls>', 'NATS server URL(s), comma-separated', 'nats://127.0.0.1:4222')
     .option('--id <id>', 'verifier instance id (default host-pid)')
     .addOption(new Option('--max-skew-ms <n>', 'accepted clock skew').default(D.DEFAULT_MAX_SKEW_MS).argParser(int('--max-skew-ms')))
-    .addOption(new Option('--replay-ttl-ms <n>', 'how long msg_ids and depths are remembered').default(D.DEFAULT_REPLAY_TTL_MS).argParser(int('--replay-ttl-ms')))
+    .addOption(new Option('--replay-window-ms <n>', 'how long accepted msg_ids are remembered (default 2 × skew + 5 s)').argParser(int('--replay-window-ms')))
+    .addOption(new Option('--partitions <n>', 'sender partitions; must match nats-config --partitions').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
+    .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
     .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayTtlMs: number; replicas: number; logLevel: string }) => {
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -135,7 +152,9 @@ export function buildProgram(): Command {
       try {
         v = await startVerifier({
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
-          maxSkewMs: o.maxSkewMs, replayTtlMs: o.replayTtlMs, replicas: o.replicas, ...(o.id ? { id: o.id } : {}),
+          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, ...(o.id ? { id: o.id } : {}),
+          ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
+          ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
           connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
         });
       } catch (e) {

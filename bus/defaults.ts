@@ -6,13 +6,10 @@ export const SUBJECT_INBOX_PREFIX = 'agentbus.inbox.';
 export const SUBJECT_AUDIT_PREFIX = 'agentbus.audit.';
 export const SUBJECT_ALERT_PREFIX = 'agentbus.alert.';
 export const AUDIT_STREAM = 'AUDIT';
-export const REPLAY_BUCKET = 'AGENTBUS_REPLAY';
 export const VERIFIER_QUEUE = 'agentbus-verifier';
 export const DEPTH_HEADER = 'Agentbus-Depth';
 
 export const DEFAULT_MAX_SKEW_MS = 30_000;
-/** How long msg_ids (replay) and chain depths are remembered. Must exceed 2 × skew. */
-export const DEFAULT_REPLAY_TTL_MS = 60 * 60_000;
 export const DEFAULT_RATE_PER_SECOND = 50;
 export const DEFAULT_BURST = 100;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -22,3 +19,11 @@ export const DEFAULT_AUDIT_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const DEFAULT_MANIFEST_POLL_MS = 250;
 /** The NATS max_payload we configure; envelopes above it cannot travel. */
 export const DEFAULT_NATS_MAX_PAYLOAD = 1024 * 1024;
+export const SUBJECT_PART_PREFIX = 'agentbus.part.';
+export const PARTITION_BUCKET = 'AGENTBUS_PARTITIONS';
+export const DEFAULT_PARTITIONS = 8;
+/** A partition whose owner stops renewing is taken over after this long. */
+export const DEFAULT_LEASE_TTL_MS = 3000;
+export const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
+/** Metadata key in which a reply carries the depth token of the message it answers. */
+export const DEPTH_TOKEN_METADATA = 'agentbus.depth';

@@ -2,6 +2,7 @@
 // loopback port, generated config, JetStream in the state directory), the verifier and the
 // auditor on embedded chDB — stopped cleanly on Ctrl-C. Manifest changes regenerate the
 // nats-server config and reload it without a restart.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify, parse as parseYaml } from 'yaml';
@@ -82,7 +83,9 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const url = `nats://127.0.0.1:${port}`;
   const stops: (() => Promise<void>)[] = [() => nats.stop()];
   try {
-    const verifier = await startVerifier({ servers: url, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier' });
+    const keyPath = join(credsDir, 'depth.key');
+    if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
+    const verifier = await startVerifier({ servers: url, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath) });
     stops.unshift(() => verifier.drain());
     const storePath = join(stateDir, 'audit-db');
     let auditor: DevBus['auditor'];

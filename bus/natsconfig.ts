@@ -8,6 +8,7 @@
 // disconnected and refused from then on.
 import type { Manifest } from './manifest.js';
 import * as D from './defaults.js';
+import { partitionMapping, partitionOf } from './partitions.js';
 
 export interface ServiceUsers {
   /** Public nkeys (U...) of the verifier and auditor service users. */
@@ -27,7 +28,8 @@ const q = (s: string) => JSON.stringify(s);
 export function verifierPermissions(): { pub: string[]; sub: string[] } {
   return {
     pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>'],
-    sub: ['agentbus.in.>', '_INBOX_verifier.>'],
+    // agentbus.in.<sender> arrives as agentbus.part.<p>.<sender> (the partition mapping)
+    sub: ['agentbus.part.>', '_INBOX_verifier.>'],
   };
 }
 
@@ -38,9 +40,11 @@ export function auditorPermissions(): { pub: string[]; sub: string[] } {
   };
 }
 
-export function agentPermissions(m: Manifest): { pub: string[]; sub: string[] } {
+export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PARTITIONS): { pub: string[]; sub: string[] } {
   return {
-    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`],
+    // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
+    // so the mapped subject of the agent's own partition is allowed too (and nothing else).
+    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`, `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`],
     sub: [
       `${D.SUBJECT_TO_PREFIX}${m.agent}.>`,
       `${D.SUBJECT_INBOX_PREFIX}${m.agent}.>`,
@@ -50,7 +54,7 @@ export function agentPermissions(m: Manifest): { pub: string[]; sub: string[] } 
 }
 
 /** The `authorization { users = [...] }` block. */
-export function authorizationBlock(manifests: Manifest[], services: ServiceUsers): string {
+export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS): string {
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
@@ -58,7 +62,7 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
     if (seen.has(m.nats_user)) throw new Error(`agent ${m.agent}: nats_user ${m.nats_user} is used by another user`);
     seen.add(m.nats_user);
-    users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m) });
+    users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
   }
   const lines = ['authorization {', '  users = ['];
   for (const u of users) {
@@ -79,6 +83,8 @@ export interface ServerConfigOptions {
   serverName?: string;
   maxPayload?: number;
   httpPort?: number;
+  /** Sender partitions (DESIGN §8); verifiers must be started with the same number. */
+  partitions?: number;
 }
 
 /** A complete single-node nats-server config. */
@@ -92,7 +98,8 @@ export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: S
     'jetstream {',
     `  store_dir: ${q(o.storeDir)}`,
     '}',
-    authorizationBlock(manifests, services),
+    partitionMapping(o.partitions ?? D.DEFAULT_PARTITIONS),
+    authorizationBlock(manifests, services, o.partitions ?? D.DEFAULT_PARTITIONS),
     '',
   ].join('\n');
 }

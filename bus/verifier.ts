@@ -3,18 +3,18 @@
 // lookup tables), then the verifier claims the msg_id in the shared replay store, stores the
 // audit event (group commit), forwards the envelope byte-for-byte and answers the sender.
 //
-// Cross-instance state (replay + chain depth) lives in a JetStream KV bucket: claim =
-// kv.create(msg_id) which is atomic across every verifier instance (one round trip per
-// accepted message; many are pipelined). See docs/decisions.md for the cost and the
-// alternative (subject-mapping partitions).
-import { createHash, randomBytes } from 'node:crypto';
+// Cross-instance state: nats-server routes each sender to one partition (subject mapping),
+// and each partition has one owner verifier (bus/partitions.ts), so a sender's replay, depth
+// and rate state live in that verifier's memory — no shared round trip per message. A new
+// owner rebuilds replay state from the AUDIT stream. Chain depth across partitions travels
+// with the message as a token the verifiers MAC (Agentbus-Depth-Token). docs/decisions.md
+// has the design and its measured cost.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { connect, headers as natsHeaders, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { Ack, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
 import type { IAuditEvent } from '../sdk/proto.js';
@@ -26,6 +26,8 @@ import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { Policy, loadManifestDir, dirSignature } from './manifest.js';
 import { AuditPublisher } from './audit-publisher.js';
+import { PartitionManager, partitionOf } from './partitions.js';
+import { AuditBatch } from '../sdk/proto.js';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from './defaults.js';
 
@@ -36,7 +38,13 @@ export interface VerifierOptions {
   contracts: ContractRegistry;
   id?: string;
   maxSkewMs?: number;
-  replayTtlMs?: number;
+  /** How long accepted msg_ids are remembered (≥ 2 × skew; default 2 × skew + 5 s). */
+  replayWindowMs?: number;
+  /** Number of sender partitions; must match the nats-server mapping (nats-config --partitions). */
+  partitions?: number;
+  /** Shared by all verifiers: MAC key of the depth tokens (32 bytes). Random per process if absent. */
+  depthKey?: Uint8Array;
+  leaseTtlMs?: number;
   auditBatchMax?: number;
   /** Replicas for the AUDIT stream and the replay bucket (3 on a 3-node cluster). */
   replicas?: number;
@@ -55,6 +63,16 @@ export interface VerifierStats {
   inflight: number;
   manifestReloads: number;
   manifestErrors: number;
+  partitions: number[];
+  remembered: number;
+  rebuilt: number;
+}
+
+interface Seen {
+  /** SHA-256(header bytes ‖ signature): identifies the envelope (the payload is bound by the header). */
+  key: Buffer;
+  depth: number;
+  at: number;
 }
 
 /** Outcome of the synchronous checks. */
@@ -62,38 +80,49 @@ type Checked =
   | { ok: false; reason: Reason; detail: string; header?: HeaderFields; headerBytes?: Uint8Array; signature?: Uint8Array; payload?: Uint8Array }
   | { ok: true; header: HeaderFields; headerBytes: Uint8Array; signature: Uint8Array; payload: Uint8Array };
 
-const DEPTH_CACHE_MAX = 200_000;
 
 export class Verifier {
   readonly id: string;
   readonly nc: NatsConnection;
   #js: JetStreamClient;
-  #kv: KV;
   #audit: AuditPublisher;
+  #parts: PartitionManager;
+  #subs = new Map<number, Subscription>();
+  #seen = new Map<string, Seen>();
+  #seenOrder: { id: string; at: number }[] = [];
+  #seenHead = 0;
+  #depthKey: Uint8Array;
+  #window: number;
   #policy: Policy;
   #policySig: string;
-  #opts: Required<Pick<VerifierOptions, 'maxSkewMs' | 'replayTtlMs' | 'manifestPollMs'>> & VerifierOptions;
+  #opts: Required<Pick<VerifierOptions, 'maxSkewMs' | 'manifestPollMs' | 'partitions'>> & VerifierOptions;
   #log: Logger;
   #backend: Ed25519Backend;
-  #sub: Subscription | undefined;
   #poll: NodeJS.Timeout | undefined;
+  #prune: NodeJS.Timeout | undefined;
   #buckets = new Map<string, { tokens: number; last: number }>();
-  #depths = new Map<string, number>();
   #inflight = new Set<Promise<void>>();
   #closed = false;
-  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0 };
+  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0 };
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, kv: KV, policy: Policy, policySig: string, opts: VerifierOptions) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, policy: Policy, policySig: string, opts: VerifierOptions) {
     this.nc = nc;
     this.#js = js;
-    this.#kv = kv;
     this.#policy = policy;
     this.#policySig = policySig;
-    this.#opts = { maxSkewMs: D.DEFAULT_MAX_SKEW_MS, replayTtlMs: D.DEFAULT_REPLAY_TTL_MS, manifestPollMs: D.DEFAULT_MANIFEST_POLL_MS, ...opts };
+    this.#opts = { maxSkewMs: D.DEFAULT_MAX_SKEW_MS, manifestPollMs: D.DEFAULT_MANIFEST_POLL_MS, partitions: D.DEFAULT_PARTITIONS, ...opts };
+    this.#window = opts.replayWindowMs ?? 2 * this.#opts.maxSkewMs + 5000;
+    if (this.#window < 2 * this.#opts.maxSkewMs) throw new RangeError('replayWindowMs must be at least 2 × maxSkewMs');
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#backend = opts.backend ?? defaultBackend();
     this.#audit = new AuditPublisher(js, this.#log, opts.auditBatchMax);
+    if (!opts.depthKey) this.#log.warn('no shared depth key: depth tokens of other verifier instances will not be accepted');
+    this.#depthKey = opts.depthKey ?? randomBytes(32);
+    this.#parts = new PartitionManager(nc, this.id, this.#opts.partitions, { acquire: (p) => this.#acquire(p), release: (p) => this.#release(p) }, this.#log, {
+      ...(opts.leaseTtlMs ? { ttlMs: opts.leaseTtlMs } : {}),
+      replicas: opts.replicas ?? 1,
+    });
   }
 
   static async start(opts: VerifierOptions): Promise<Verifier> {
@@ -110,34 +139,119 @@ export class Verifier {
     });
     const replicas = opts.replicas ?? 1;
     await ensureAuditStream(nc, replicas);
-    const ttl = opts.replayTtlMs ?? D.DEFAULT_REPLAY_TTL_MS;
-    const kv = await new Kvm(nc).create(D.REPLAY_BUCKET, { ttl, replicas, history: 1 });
     const js = jetstream(nc);
-    const v = new Verifier(nc, js, kv, policy, sig, opts);
-    v.#subscribe();
+    const v = new Verifier(nc, js, policy, sig, opts);
     v.#poll = setInterval(() => v.reloadIfChanged(), v.#opts.manifestPollMs);
     v.#poll.unref();
-    v.#log.info({ agents: policy.agents.size, types: opts.contracts.size }, 'verifier started');
+    v.#prune = setInterval(() => v.#pruneSeen(Date.now()), 1000);
+    v.#prune.unref();
+    await v.#parts.start();
+    v.#log.info({ agents: policy.agents.size, types: opts.contracts.size, partitions: v.#parts.owned() }, 'verifier started');
     return v;
   }
 
-  #subscribe(): void {
-    this.#sub = this.nc.subscribe(`${D.SUBJECT_IN_PREFIX}*`, {
+  /** Partitions this instance owns now. */
+  get partitions(): number[] {
+    return this.#parts.owned();
+  }
+
+  /** Rebuild a partition's replay state from the audit stream, then subscribe to it. */
+  async #acquire(p: number): Promise<void> {
+    const since = Date.now() - this.#window;
+    const c = await this.#js.consumers.get(D.AUDIT_STREAM, {
+      filter_subjects: `${D.SUBJECT_AUDIT_PREFIX}accepted`,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(since).toISOString(),
+    });
+    let pending = (await c.info()).num_pending;
+    while (pending > 0) {
+      const batch = await c.fetch({ max_messages: Math.min(pending, 1000), expires: 2000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        let events;
+        try {
+          events = AuditBatch.decode(m.data).events;
+        } catch {
+          continue;
+        }
+        for (const ev of events) {
+          const header = ev.header ?? new Uint8Array(0);
+          const hd = header.length ? decodeHeader(header) : undefined;
+          if (!hd?.ok || partitionOf(ev.subjectSender ?? '', this.#opts.partitions) !== p) continue;
+          this.#remember(toHex(hd.value.msgId), envelopeKey(header, ev.signature ?? new Uint8Array(0)), ev.effectiveDepth ?? 0, hd.value.sentAtMs);
+          this.stats.rebuilt++;
+        }
+      }
+      if (got === 0) break;
+      pending -= got;
+    }
+    const sub = this.nc.subscribe(`${D.SUBJECT_PART_PREFIX}${p}.*`, {
       queue: D.VERIFIER_QUEUE,
       callback: (err, msg) => {
         if (err) {
           this.#log.error({ err: err.message }, 'subscription error');
           return;
         }
-        const p = this.#handle(msg).catch((e) => this.#log.error({ err: (e as Error).message }, 'handler failed'));
-        this.#inflight.add(p);
+        const h = this.#handle(msg).catch((e) => this.#log.error({ err: (e as Error).message }, 'handler failed'));
+        this.#inflight.add(h);
         this.stats.inflight = this.#inflight.size;
-        p.finally(() => {
-          this.#inflight.delete(p);
+        void h.finally(() => {
+          this.#inflight.delete(h);
           this.stats.inflight = this.#inflight.size;
         });
       },
     });
+    this.#subs.set(p, sub);
+    this.stats.partitions = [...this.#subs.keys()].sort((a, b) => a - b);
+  }
+
+  /** Stop serving a partition: unsubscribe, finish in-flight messages, store their audit events. */
+  async #release(p: number): Promise<void> {
+    const sub = this.#subs.get(p);
+    this.#subs.delete(p);
+    this.stats.partitions = [...this.#subs.keys()].sort((a, b) => a - b);
+    await sub?.drain().catch(() => undefined);
+    while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
+    await this.#audit.flush();
+  }
+
+  #remember(msgIdHex: string, key: Buffer, depth: number, at: number): void {
+    if (this.#seen.has(msgIdHex)) return;
+    this.#seen.set(msgIdHex, { key, depth, at });
+    this.#seenOrder.push({ id: msgIdHex, at: Math.max(at, Date.now()) });
+    this.stats.remembered = this.#seen.size;
+  }
+
+  /** Forget msg_ids older than the replay window (they would be rejected as stale anyway). */
+  #pruneSeen(now: number): void {
+    const cutoff = now - this.#window;
+    const order = this.#seenOrder;
+    let i = this.#seenHead;
+    while (i < order.length && order[i]!.at < cutoff) this.#seen.delete(order[i++]!.id);
+    if (i > 4096 && i > order.length / 2) {
+      this.#seenOrder = order.slice(i);
+      this.#seenHead = 0;
+    } else this.#seenHead = i;
+    this.stats.remembered = this.#seen.size;
+  }
+
+  #depthToken(msgId: Uint8Array, depth: number): string {
+    const d = Buffer.alloc(4);
+    d.writeUInt32BE(depth);
+    const mac = createHmac('sha256', this.#depthKey).update(DEPTH_DOMAIN).update(msgId).update(d).digest().subarray(0, 16);
+    return `${depth}.${mac.toString('base64url')}`;
+  }
+
+  /** The depth a valid token (made by any verifier sharing the key) vouches for, or undefined. */
+  #tokenDepth(causation: Uint8Array, token: string | undefined): number | undefined {
+    if (!token) return undefined;
+    const dot = token.indexOf('.');
+    const depth = Number(token.slice(0, dot));
+    if (dot < 1 || !Number.isInteger(depth) || depth < 0 || depth > 0xffffffff) return undefined;
+    const expected = Buffer.from(this.#depthToken(causation, depth));
+    const given = Buffer.from(token);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? depth : undefined;
   }
 
   /** Reload manifests if the directory changed. Keeps the old policy when the new one is bad. */
@@ -207,27 +321,20 @@ export class Verifier {
     return { ok: true, ...base };
   }
 
-  async #parentDepth(causation: Uint8Array): Promise<number | undefined> {
-    const key = toHex(causation);
-    const local = this.#depths.get(key);
-    if (local !== undefined) return local;
-    const e = await this.#kv.get(key);
-    if (!e || e.operation !== 'PUT' || e.value.length < 36) return undefined;
-    return Buffer.from(e.value).readUInt32BE(32);
-  }
-
-  #remember(msgIdHex: string, depth: number): void {
-    if (this.#depths.size >= DEPTH_CACHE_MAX) {
-      const first = this.#depths.keys().next().value;
-      if (first !== undefined) this.#depths.delete(first);
-    }
-    this.#depths.set(msgIdHex, depth);
-  }
 
   async #handle(msg: Msg): Promise<void> {
     this.stats.received++;
     const now = Date.now();
-    const subjectSender = msg.subject.slice(D.SUBJECT_IN_PREFIX.length);
+    // agentbus.part.<p>.<sender> (the server's mapping of agentbus.in.<sender>)
+    const dot = msg.subject.indexOf('.', D.SUBJECT_PART_PREFIX.length);
+    const subjectSender = msg.subject.slice(dot + 1);
+    // A sender's messages must all reach its own partition's owner, or its replay state would
+    // split. NATS permissions already pin each agent to its partition; this is the second fence.
+    if (Number(msg.subject.slice(D.SUBJECT_PART_PREFIX.length, dot)) !== partitionOf(subjectSender, this.#opts.partitions)) {
+      this.#log.error({ subject: msg.subject }, 'message on the wrong partition: nats-server and verifier disagree on --partitions');
+      await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_SENDER_MISMATCH, 'wrong partition', {}, 0, true, msg.data.length);
+      return;
+    }
     const data = msg.data;
     const reply = msg.reply ?? '';
     // The reply subject must be inside the sender's own inbox, or the verifier could be made
@@ -247,37 +354,33 @@ export class Verifier {
     }
     const h = c.header;
     const agent = this.#policy.agents.get(h.sender)!;
-    // Depth: the verifier's count, not the sender's claim (DESIGN §5).
+    // Depth: the verifier's count, not the sender's claim (DESIGN §5). The parent's depth comes
+    // from this verifier's memory or from the depth token a verifier attached to the parent.
     let depth = h.depth;
     if (h.causationId.length) {
-      const parent = await this.#parentDepth(h.causationId);
+      const parent = this.#seen.get(toHex(h.causationId))?.depth ?? this.#tokenDepth(h.causationId, h.metadata[D.DEPTH_TOKEN_METADATA]);
       if (parent !== undefined) depth = Math.max(depth, parent + 1);
     }
     if (depth > agent.maxDepth) {
       await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, c, depth, true, data.length);
       return;
     }
-    // Replay: claim the msg_id across all verifier instances.
+    // Replay: this verifier owns the sender's partition, so its memory is the whole truth
+    // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
     const msgIdHex = toHex(h.msgId);
-    const envHash = sha256(data);
-    const value = Buffer.alloc(36);
-    value.set(envHash, 0);
-    value.writeUInt32BE(depth, 32);
+    const key = envelopeKey(c.headerBytes, c.signature);
+    const prev = this.#seen.get(msgIdHex);
     let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
-    try {
-      await this.#kv.create(msgIdHex, value);
-    } catch (e) {
-      const existing = await this.#kv.get(msgIdHex).catch(() => null);
-      if (!existing || existing.value.length < 36) throw e;
-      if (equalBytes(existing.value.subarray(0, 32), envHash)) {
-        verdict = Verdict.VERDICT_DUPLICATE;
-        depth = Buffer.from(existing.value).readUInt32BE(32);
-      } else {
+    if (prev) {
+      if (!prev.key.equals(key)) {
         await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_REPLAY, '', c, depth, true, data.length);
         return;
       }
+      verdict = Verdict.VERDICT_DUPLICATE;
+      depth = prev.depth;
+    } else {
+      this.#remember(msgIdHex, key, depth, now);
     }
-    this.#remember(msgIdHex, depth);
     await this.#finish(msg, subjectSender, verdict, Reason.REASON_UNSPECIFIED, '', c, depth, true, data.length);
   }
 
@@ -315,6 +418,7 @@ export class Verifier {
       // forward. Receivers drop a msg_id they already delivered (SDK inbox dedup).
       const hdrs = natsHeaders();
       hdrs.set(D.DEPTH_HEADER, String(depth));
+      hdrs.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
       const subject = h!.recipient ? `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}` : `${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`;
       this.nc.publish(subject, msg.data, { headers: hdrs });
       if (verdict === Verdict.VERDICT_ACCEPTED) this.stats.accepted++;
@@ -346,17 +450,20 @@ export class Verifier {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#poll) clearInterval(this.#poll);
-    await this.#sub?.drain().catch(() => undefined);
+    if (this.#prune) clearInterval(this.#prune);
+    await this.#parts.stop(); // releases every partition: unsubscribe, finish in-flight, flush audit
     while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
     await this.#audit.close();
     await this.nc.drain().catch(() => undefined);
     this.#log.info({ stats: this.stats }, 'verifier drained');
   }
 
-  /** Close at once (tests). */
+  /** Close at once, without releasing partitions (tests; like a crash). */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#parts.abandon();
     if (this.#poll) clearInterval(this.#poll);
+    if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);
   }
 }
@@ -391,6 +498,9 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
   return Verifier.start(opts);
 }
 
-export function envelopeHash(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
+
+/** SHA-256(header ‖ signature): equal for a retried envelope, different for any other. */
+export function envelopeKey(header: Uint8Array, signature: Uint8Array): Buffer {
+  return createHash('sha256').update(header).update(signature).digest();
 }

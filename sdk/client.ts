@@ -20,6 +20,9 @@ export const DEFAULT_SEND_TIMEOUT_MS = 2000;
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
 const DEPTH_HEADER = 'Agentbus-Depth';
+const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
+/** A reply carries the verifier's depth token of the message it answers (the verifier checks it). */
+export const DEPTH_TOKEN_METADATA = 'agentbus.depth';
 
 export interface ConnectOptions {
   servers: string | string[];
@@ -50,6 +53,8 @@ export interface InboundMessage<T = unknown> {
   metadata: Record<string, string>;
   /** The chain depth the verifier assigned. */
   depth: number;
+  /** The verifier's MAC of (msg_id, depth); a reply carries it so any verifier can trust the depth. */
+  depthToken: string;
   causationId: string;
   traceparent: string;
   sentAt: Date;
@@ -184,6 +189,7 @@ export class AgentClient {
       payloadBytes,
       metadata: header.metadata,
       depth: depthHeader ? Number(depthHeader) : header.depth,
+      depthToken: m.headers?.get(DEPTH_TOKEN_HEADER) ?? '',
       causationId: toHex(header.causationId),
       traceparent: header.traceId.length ? `00-${toHex(header.traceId)}-${toHex(header.spanId)}-01` : '',
       sentAt: new Date(header.sentAtMs),
@@ -231,7 +237,8 @@ export class AgentClient {
     if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
     const enc = contract.encode(payload);
     if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
-    const metadata = o.metadata ?? {};
+    const metadata = { ...(o.metadata ?? {}) };
+    if (o.causation?.depthToken) metadata[DEPTH_TOKEN_METADATA] = o.causation.depthToken;
     for (const k of contract.requiredMetadata) {
       if (!metadata[k]) throw new ContractError(Reason.REASON_METADATA_MISSING, type, `metadata "${k}" is required for this type`);
     }
@@ -269,15 +276,27 @@ export class AgentClient {
   async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number } = {}): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
+    // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
+    // (no verifier owns the partition this instant: a takeover or rebalance in progress) is
+    // retried with a short backoff until the budget runs out.
+    const deadline = Date.now() + timeout * (retries + 1);
     let lastErr: unknown;
-    for (let attempt = 0; attempt <= retries; attempt++) {
+    let attempts = 0;
+    let timeouts = 0;
+    let backoff = 50;
+    while (timeouts <= retries && Date.now() < deadline) {
+      attempts++;
       let reply: Msg;
       try {
-        reply = await this.nc.request(`agentbus.in.${this.agentId}`, bytes, { timeout });
+        reply = await this.nc.request(`agentbus.in.${this.agentId}`, bytes, { timeout: Math.max(50, Math.min(timeout, deadline - Date.now())) });
       } catch (e) {
         lastErr = e;
-        // no verifier subscribed yet (503) or no answer in time: resend the same bytes
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1000)));
+        if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {
+          await new Promise((r) => setTimeout(r, backoff));
+          backoff = Math.min(backoff * 2, 500);
+        } else {
+          timeouts++;
+        }
         continue;
       }
       let ack: Ack;
@@ -288,11 +307,11 @@ export class AgentClient {
       }
       this.stats.sent++;
       if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
-        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts: attempt + 1 };
+        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts };
       }
       throw new RejectedError(ack.reason, msgId, ack.detail);
     }
-    throw new TimeoutError(`no answer from the verifier for ${msgId} after ${retries + 1} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
+    throw new TimeoutError(`no answer from the verifier for ${msgId} after ${attempts} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
   }
 
   /** Send and wait for the message that answers it (its causation_id is our msg_id). */

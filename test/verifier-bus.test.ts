@@ -97,7 +97,8 @@ test('bypass - publishing to another agent subject or to a delivery subject is r
   coderRaw.subscribe('agentbus.to.coder.>', { callback: (_e, m) => { got.push(m); } });
   const watcher = await bus.admin();
   const seenIn: Msg[] = [];
-  watcher.subscribe('agentbus.in.planner', { callback: (_e, m) => { seenIn.push(m); } });
+  // what the verifiers receive: agentbus.in.<sender> arrives as agentbus.part.<p>.<sender>
+  watcher.subscribe('agentbus.part.>', { callback: (e, m) => { if (!e) seenIn.push(m); } });
   await watcher.flush();
   await coderRaw.flush();
   const errors: string[] = [];
@@ -123,26 +124,42 @@ test('bypass - subscribing to another agent delivery subject or inbox is refused
   }
 });
 
-test('replay - the same msg_id with a different envelope is rejected across two verifier instances', async () => {
+test('replay - the same msg_id with a different envelope is rejected, also by the verifier that takes the partition over', async () => {
   assert.is(bus.verifiers.length, 2);
+  await waitFor(() => bus.verifiers.every((v) => v.partitions.length === 4), 8000, 'partitions spread over both instances');
   const mal = await bus.rawAgent('mallory');
-  // Send enough distinct originals that both instances handle some (queue group spreads them).
-  let replaysRejected = 0;
-  const handledBy = new Set<string>();
-  for (let i = 0; i < 20; i++) {
-    const first = sealFor('mallory');
-    const a = Ack.decode((await mal.request('agentbus.in.mallory', first.bytes, { timeout: 3000 })).data);
-    assert.is(a.verdict, Verdict.VERDICT_ACCEPTED);
-    const replay = sealFor('mallory', { msgId: first.header.msgId, payload: new TextEncoder().encode(`{"title":"evil ${i}","priority":1}`) });
-    const b = Ack.decode((await mal.request('agentbus.in.mallory', replay.bytes, { timeout: 3000 })).data);
-    assert.is(b.verdict, Verdict.VERDICT_REJECTED);
-    assert.is(b.reason, Reason.REASON_REPLAY);
-    if (a.verifierId !== b.verifierId) replaysRejected++;
-    handledBy.add(a.verifierId);
-    handledBy.add(b.verifierId);
+  const ask = async (bytes: Uint8Array) => Ack.decode((await mal.request('agentbus.in.mallory', bytes, { timeout: 3000 })).data);
+  const first = sealFor('mallory');
+  const a = await ask(first.bytes);
+  assert.is(a.verdict, Verdict.VERDICT_ACCEPTED);
+  const evil = () => sealFor('mallory', { msgId: first.header.msgId, payload: new TextEncoder().encode('{"title":"evil","priority":1}') });
+  const b = await ask(evil().bytes);
+  assert.is(b.reason, Reason.REASON_REPLAY);
+  // The owner crashes (no graceful release): after the lease expires the other instance takes
+  // the partition over, rebuilds replay state from the audit stream, and still catches it.
+  const owner = bus.verifiers.find((v) => v.id === a.verifierId)!;
+  const other = bus.verifiers.find((v) => v.id !== a.verifierId)!;
+  await owner.close();
+  let c: Ack | undefined;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 10_000) {
+    c = await ask(evil().bytes).catch(() => undefined);
+    if (c) break;
+    await sleep(100);
   }
-  assert.is(handledBy.size, 2, 'both verifier instances took part');
-  assert.ok(replaysRejected > 0, 'at least one replay was caught by the other instance');
+  assert.ok(c, 'no verifier answered after the takeover');
+  assert.is(c!.verifierId, other.id);
+  assert.is(c!.reason, Reason.REASON_REPLAY);
+  const retry = await ask(first.bytes);
+  assert.is(retry.verdict, Verdict.VERDICT_DUPLICATE, 'the original resent is a duplicate on the new owner too');
+  assert.is(other.partitions.length, 8);
+  assert.ok(other.stats.rebuilt >= 1);
+  bus.verifiers.splice(bus.verifiers.indexOf(owner), 1);
+  // a fresh instance joins: partitions are rebalanced (graceful hand-over), replays still caught
+  const third = await bus.startVerifier({ id: 'v3' });
+  await waitFor(() => third.partitions.length === 4 && other.partitions.length === 4, 8000, 'rebalance');
+  const d = await ask(evil().bytes);
+  assert.is(d.reason, Reason.REASON_REPLAY);
 });
 
 test('replay - a client retry of the same envelope is acknowledged as duplicate and delivered once', async () => {
@@ -155,12 +172,10 @@ test('replay - a client retry of the same envelope is acknowledged as duplicate 
   assert.is(acks.filter((a) => a.verdict === Verdict.VERDICT_DUPLICATE).length, 3);
   const received: InboundMessage[] = [];
   const it = coder.inbox();
-  const t = Date.now();
   (async () => { for await (const m of it) received.push(m); })();
   await sleep(500);
-  assert.ok(Date.now() - t >= 500);
   assert.is(received.filter((m) => (m.payload as { title: string }).title === 'once').length, 1);
-  assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1);
+  assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1, JSON.stringify({ stats: coder.stats, n: received.length }));
 });
 
 test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held to depth 8', async () => {

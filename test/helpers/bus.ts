@@ -1,5 +1,6 @@
 // A complete bus for integration tests: identities, manifests, service credentials, the
 // generated nats-server config, a real nats-server, and verifier instances.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +85,8 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js') }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
   const nats = await startNatsServer({ configBody: body(), port, dir });
   const logs: string[] = [];
+  const depthKey = randomBytes(32);
+  writeFileSync(join(credsDir, 'depth.key'), depthKey, { mode: 0o600 });
   const sink = new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } });
   const verifiers: Verifier[] = [];
   const conns: NatsConnection[] = [];
@@ -97,7 +100,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     async startVerifier(extra = {}) {
       const v = await startVerifier({
         servers: nats.url, credentials: verifierCreds, manifestsDir, contracts,
-        logger: createLogger({ destination: sink, level: 'debug' }), manifestPollMs: 100,
+        logger: createLogger({ destination: sink, level: 'debug' }), manifestPollMs: 100, depthKey, leaseTtlMs: 1500,
         id: `v${verifiers.length + 1}`, ...spec.verifierOptions, ...extra,
       });
       verifiers.push(v);
@@ -148,6 +151,15 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     },
   };
   for (let i = 0; i < (spec.verifiers ?? 1); i++) await bus.startVerifier();
+  // every partition owned, spread evenly, before the test sends anything
+  const n = spec.verifiers ?? 1;
+  if (n > 0) {
+    const t0 = Date.now();
+    while (!verifiers.every((v) => v.partitions.length === 8 / n || (8 % n !== 0 && v.partitions.length >= Math.floor(8 / n))) || verifiers.reduce((a, v) => a + v.partitions.length, 0) !== 8) {
+      if (Date.now() - t0 > 10_000) throw new Error('partitions not assigned');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   void readFileSync;
   return bus;
 }

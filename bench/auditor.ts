@@ -1,0 +1,190 @@
+// Auditor ingest: events/s from the JetStream stream AUDIT into ClickHouse (embedded chDB),
+// through the real durable consumer (auditor/consumer.ts) and the real store, against a real
+// nats-server on loopback. The backlog is published first (realistic events signed with the SDK,
+// grouped per verdict into AuditBatch messages like the verifier's group commit), then the
+// consumer starts and the clock runs until `count() FINAL` reaches exactly N; loss and
+// duplicates are checked against uniqExact(event_id).
+//   node --import tsx bench/auditor.ts [--json] [--events N] [--batch-size N]
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { PubAck } from '@nats-io/jetstream';
+import { startNatsServer } from '../test/helpers/nats-server.js';
+import { auditEvent, ensureAuditStream, encodeBatch, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import type { EventSpec } from '../test/helpers/audit-fixtures.js';
+import { verdictName } from '../sdk/proto.js';
+import type { AuditEvent } from '../sdk/proto.js';
+import { toHex } from '../sdk/envelope.js';
+import { storeConfigSchema } from '../auditor/config.js';
+import { openStore } from '../auditor/store.js';
+import type { AuditStore } from '../auditor/store.js';
+import { startAuditConsumer } from '../auditor/consumer.js';
+import type { AuditConsumer } from '../auditor/consumer.js';
+import * as D from '../auditor/defaults.js';
+import { report } from './util.js';
+import type { Figure } from './util.js';
+
+export interface AuditorIngestOptions {
+  /** Audit events in the backlog (default 100 000). */
+  events: number;
+  /** Events per AuditBatch message (default 64). */
+  batchSize?: number;
+  /** JetStream messages per insert (the consumer's batchMaxMessages; default the auditor's). */
+  batchMaxMessages?: number;
+  /** Give up waiting for the table after this long (default 180 s); loss is then reported. */
+  timeoutMs?: number;
+  /** Progress lines (stderr in the CLI). */
+  log?: (s: string) => void;
+}
+
+const AGENTS = ['planner', 'researcher', 'coder', 'reviewer', 'tester', 'writer', 'ops', 'librarian'];
+
+/**
+ * A verifier's day in miniature: mostly accepted messages along a fixed graph, ~3 % rejected
+ * (with the reasons a verifier gives), ~1 % duplicates (client retries), spread over the last hour.
+ */
+export function ingestEvents(n: number): AuditEvent[] {
+  const t0 = Date.now() - 3600_000;
+  const step = 3600_000 / Math.max(1, n);
+  const rejectReasons = [Reason.REASON_SCHEMA_INVALID, Reason.REASON_DESTINATION_NOT_ALLOWED, Reason.REASON_RATE_LIMITED, Reason.REASON_STALE_TIMESTAMP];
+  const out: AuditEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const from = AGENTS[i % AGENTS.length]!;
+    const to = AGENTS[(i * 7 + 3) % AGENTS.length]!;
+    const r = i % 100;
+    const spec: EventSpec = {
+      from,
+      ...(i % 13 === 0 ? { topic: 'status' } : { to: to === from ? 'planner' : to }),
+      type: i % 13 === 0 ? 'status.heartbeat' : i % 2 ? 'task.result' : 'task.assign',
+      at: Math.floor(t0 + i * step),
+      payload: `{"task":"t-${i}","body":"${'x'.repeat(120 + (i % 200))}"}`,
+      metadata: { prompt_version: `v${1 + (i % 3)}`, rationale: 'bench' },
+    };
+    if (r < 3) Object.assign(spec, { verdict: Verdict.VERDICT_REJECTED, reason: rejectReasons[i % rejectReasons.length]!, detail: 'bench' });
+    else if (r === 3) spec.verdict = Verdict.VERDICT_DUPLICATE;
+    out.push(auditEvent(spec));
+  }
+  return out;
+}
+
+/** Group per verdict into AuditBatch messages of `batchSize` events, like the verifier's publisher. */
+export function batchesOf(events: AuditEvent[], batchSize: number): { subject: string; data: Uint8Array }[] {
+  const open = new Map<Verdict, AuditEvent[]>();
+  const out: { subject: string; data: Uint8Array }[] = [];
+  const emit = (verdict: Verdict, list: AuditEvent[]) => out.push({ subject: `agentbus.audit.${verdictName(verdict)}`, data: encodeBatch(list) });
+  for (const e of events) {
+    let list = open.get(e.verdict);
+    if (!list) open.set(e.verdict, (list = []));
+    list.push(e);
+    if (list.length === batchSize) {
+      emit(e.verdict, list);
+      open.set(e.verdict, []);
+    }
+  }
+  for (const [v, list] of open) if (list.length) emit(v, list);
+  return out;
+}
+
+/** Confirmed JetStream publishes, `window` in flight at a time. */
+async function publishAll(nc: NatsConnection, msgs: { subject: string; data: Uint8Array }[], window = 256): Promise<void> {
+  const js = jetstream(nc);
+  for (let i = 0; i < msgs.length; i += window) {
+    const acks: Promise<PubAck>[] = [];
+    for (const m of msgs.slice(i, i + window)) acks.push(js.publish(m.subject, m.data, { msgID: toHex(randomBytes(12)), timeout: 30_000 }));
+    const done = await Promise.all(acks);
+    if (done.some((a) => a.duplicate)) throw new Error('a batch was taken as a JetStream duplicate');
+  }
+}
+
+export async function countRows(store: AuditStore): Promise<{ final: number; raw: number; distinct: number }> {
+  const t = store.table('audit_events');
+  const [f] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${t} FINAL`);
+  const [r] = await store.query<{ n: number; d: number }>(`SELECT count() AS n, uniqExact(event_id) AS d FROM ${t}`);
+  return { final: Number(f!.n), raw: Number(r!.n), distinct: Number(r!.d) };
+}
+
+export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[]> {
+  const n = opts.events;
+  const batchSize = opts.batchSize ?? 64;
+  const log = opts.log ?? (() => undefined);
+  const timeoutMs = opts.timeoutMs ?? 180_000;
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-auditor-'));
+  const server = await startNatsServer();
+  let nc: NatsConnection | undefined;
+  let store: AuditStore | undefined;
+  let consumer: AuditConsumer | undefined;
+  try {
+    nc = await connect({ servers: server.url });
+    await ensureAuditStream(nc);
+    let t = Date.now();
+    const events = ingestEvents(n);
+    const msgs = batchesOf(events, batchSize);
+    log(`  signed ${n} events in ${((Date.now() - t) / 1000).toFixed(1)} s; publishing ${msgs.length} AuditBatch messages ...`);
+    t = Date.now();
+    await publishAll(nc, msgs);
+    const info = await (await jetstreamManager(nc)).streams.info(D.AUDIT_STREAM);
+    if (info.state.messages !== msgs.length) throw new Error(`stream holds ${info.state.messages} messages, published ${msgs.length}`);
+    log(`  backlog in AUDIT: ${info.state.messages} messages, ${(info.state.bytes / 1e6).toFixed(1)} MB (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+
+    store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), database: 'bench' }));
+    await store.migrate();
+    const s = store;
+    // Clock starts at the consumer's start: creating the durable, fetching, decoding, inserting, acking.
+    const t0 = process.hrtime.bigint();
+    consumer = await startAuditConsumer({ nc, sink: s, config: opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {} });
+    const c = consumer;
+    const deadline = Date.now() + timeoutMs;
+    let counts = { final: 0, raw: 0, distinct: 0 };
+    for (;;) {
+      // Cheap in-memory check first (acks follow successful inserts), then the table itself.
+      if (c.stats().events >= n) {
+        counts = await countRows(s);
+        if (counts.final >= n) break;
+      }
+      if (Date.now() > deadline) {
+        counts = await countRows(s);
+        log(`  timed out: ${counts.final} of ${n} rows`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const st = c.stats();
+    log(`  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`);
+    const lost = Math.max(0, n - counts.distinct);
+    const duplicates = counts.final - counts.distinct;
+    return [
+      { name: 'auditor_events_per_s', value: counts.final / secs, unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch)` },
+      { name: 'auditor_lost', value: lost, unit: 'events' },
+      { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+    ];
+  } finally {
+    await consumer?.stop().catch(() => {});
+    await nc?.close().catch(() => {});
+    await store?.close().catch(() => {});
+    await server.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const argv = process.argv.slice(2);
+  const num = (flag: string, dflt: number) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? Number(argv[i + 1]) : dflt;
+  };
+  const json = argv.includes('--json');
+  const figures = await auditorIngest({
+    events: num('--events', 100_000),
+    batchSize: num('--batch-size', 64),
+    log: (s) => {
+      if (!json) console.error(s);
+    },
+  });
+  report(figures, json);
+}
