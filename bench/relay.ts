@@ -7,7 +7,7 @@ import { Ack, Verdict } from '../sdk/proto.js';
 const [url, creds] = process.argv.slice(2) as [string, string];
 const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(loadServiceCreds(creds).natsSeed()), inboxPrefix: '_INBOX_verifier' });
 const ack = Ack.encode({ verdict: Verdict.VERDICT_ACCEPTED }).finish();
-nc.subscribe('agentbus.in.*', {
+nc.subscribe('agentbus.part.>', {
   queue: 'agentbus-verifier',
   callback: (_e, m) => {
     nc.publish('agentbus.to.coder.task.assign', m.data);
