@@ -17,8 +17,11 @@ interface Pending {
 
 export class AuditPublisher {
   #queue: Pending[] = [];
-  #flushing: Promise<void> | undefined;
+  #flushing = new Set<Promise<void>>();
+  #scheduled = false;
   #closed = false;
+  /** Round trips in flight at once: 2 halves the wait of an event that arrives mid-flight. */
+  readonly maxInflight = 2;
   readonly max: number;
   stats = { events: 0, batches: 0, publishErrors: 0 };
 
@@ -30,7 +33,22 @@ export class AuditPublisher {
     if (this.#closed) return Promise.reject(new Error('audit publisher closed'));
     return new Promise((resolve, reject) => {
       this.#queue.push({ event, resolve, reject });
-      if (!this.#flushing) this.#flushing = this.#run();
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#scheduled || this.#flushing.size >= this.maxInflight || !this.#queue.length) return;
+    // gather what arrives in this turn of the event loop into one batch
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#flushing.size >= this.maxInflight || !this.#queue.length) return;
+      const f = this.#run().finally(() => {
+        this.#flushing.delete(f);
+        this.#kick();
+      });
+      this.#flushing.add(f);
     });
   }
 
@@ -53,9 +71,11 @@ export class AuditPublisher {
         }
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 2000);
+        continue;
       }
+      // let a second flusher take the next batch while this one was in flight
+      if (this.#flushing.size > 1) break;
     }
-    this.#flushing = undefined;
   }
 
   async #publish(items: Pending[]): Promise<void> {
@@ -79,7 +99,10 @@ export class AuditPublisher {
 
   /** Wait until everything queued is stored. */
   async flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#flushing.size || this.#scheduled || this.#queue.length) {
+      if (this.#flushing.size) await Promise.allSettled([...this.#flushing]);
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { Ack, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
 import type { IAuditEvent } from '../sdk/proto.js';
-import { parseEnvelope, decodeHeader, signingInput, sha256, equalBytes, toHex } from '../sdk/envelope.js';
+import { parseEnvelope, decodeHeader, sha256, equalBytes, toHex, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '../sdk/envelope.js';
 import type { HeaderFields } from '../sdk/envelope.js';
 import { defaultBackend } from '../sdk/ed25519.js';
 import type { Ed25519Backend } from '../sdk/ed25519.js';
@@ -306,7 +306,8 @@ export class Verifier {
     for (const k of contract.requiredMetadata) {
       if (!h.metadata[k]) return rej(Reason.REASON_METADATA_MISSING, k);
     }
-    if (!this.#backend.verify(key, signingInput(headerBytes), signature)) return rej(Reason.REASON_BAD_SIGNATURE);
+    if (!this.#backend.verify(key, this.#signingInput(headerBytes), signature)) return rej(Reason.REASON_BAD_SIGNATURE);
+    // the header's payload hash is now authentic; the audit event records the payload's real hash
     if (!equalBytes(sha256(payload), h.payloadSha256)) return rej(Reason.REASON_PAYLOAD_HASH_MISMATCH);
     if (h.contentType !== contract.contentType) return rej(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`);
     const decoded = contract.decode(payload);
@@ -397,7 +398,7 @@ export class Verifier {
   ): Promise<void> {
     const h = c.header;
     const event: IAuditEvent = {
-      eventId: randomBytes(16),
+      eventId: this.#nextEventId(),
       verifierId: this.id,
       verifiedAtMs: Date.now(),
       verdict,
@@ -407,7 +408,8 @@ export class Verifier {
       header: c.headerBytes ?? new Uint8Array(0),
       signature: c.signature ?? new Uint8Array(0),
       payloadSize: c.payload?.length ?? 0,
-      payloadSha256: c.payload ? sha256(c.payload) : new Uint8Array(0),
+      // accepted: the verified header hash is the payload's hash; otherwise compute it
+      payloadSha256: verdict !== Verdict.VERDICT_REJECTED && h ? h.payloadSha256 : c.payload ? sha256(c.payload) : new Uint8Array(0),
       effectiveDepth: depth,
       rawSize,
     };
@@ -427,6 +429,11 @@ export class Verifier {
       const name = reasonName(reason);
       this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + 1;
     }
+    const rejected = verdict === Verdict.VERDICT_REJECTED;
+    if (!rejected && !this.#log.isLevelEnabled('debug')) {
+      if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth);
+      return;
+    }
     const logFields = {
       msg_id: h ? toHex(h.msgId) : undefined,
       trace_id: h && h.traceId.length ? toHex(h.traceId) : undefined,
@@ -439,10 +446,32 @@ export class Verifier {
     };
     if (verdict === Verdict.VERDICT_REJECTED) this.#log.warn(logFields, 'rejected');
     else this.#log.debug(logFields, verdictName(verdict));
-    if (answer && msg.reply) {
-      const ack = Ack.encode({ verdict, reason, msgId: h?.msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id }).finish();
-      this.nc.publish(msg.reply, ack);
-    }
+    if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth);
+  }
+
+  #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number): void {
+    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id }).finish());
+  }
+
+  // Event ids: 8 random bytes per process ‖ a 64-bit counter — unique, and no CSPRNG call per message.
+  #eventPrefix = randomBytes(8);
+  #eventCounter = 0n;
+  #nextEventId(): Uint8Array {
+    const id = Buffer.allocUnsafe(16);
+    this.#eventPrefix.copy(id, 0);
+    id.writeBigUInt64BE(++this.#eventCounter, 8);
+    return id;
+  }
+
+  // One scratch buffer for "agentbus/v1/envelope\0" ‖ header: no allocation per verify.
+  #scratch = (() => {
+    const b = Buffer.alloc(SIGNING_DOMAIN.length + MAX_HEADER_BYTES);
+    b.set(SIGNING_DOMAIN, 0);
+    return b;
+  })();
+  #signingInput(header: Uint8Array): Uint8Array {
+    this.#scratch.set(header, SIGNING_DOMAIN.length);
+    return this.#scratch.subarray(0, SIGNING_DOMAIN.length + header.length);
   }
 
   /** Stop taking messages, finish the ones in flight, store their audit events, close. */
