@@ -3,7 +3,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { CompactSign } from 'jose';
 import { sealEnvelope } from '../sdk/envelope.js';
+import { partitionOf } from '../bus/partitions.js';
 import { Ack, Verdict } from '../sdk/proto.js';
 import { startBus } from '../test/helpers/bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
@@ -24,20 +27,72 @@ function waitReady(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Sender names that land on partitions 0..7, one each (for the 1 → 2 verifier scaling run). */
+export function laneSenders(partitions = 8): string[] {
+  const byPart = new Map<number, string>();
+  for (let i = 0; byPart.size < partitions; i++) {
+    const name = `w${i}`;
+    const p = partitionOf(name, partitions);
+    if (!byPart.has(p)) byPart.set(p, name);
+  }
+  return [...byPart.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+}
+
 export async function startBenchBus(): Promise<TestBus> {
+  const fast = { send: [{ to: 'coder', types: ['task.assign', 'note.post'] }], rate: { per_second: 1e6, burst: 1e6 }, max_payload_bytes: 1024 * 1024 - 4096 };
   return startBus({
     verifiers: 0,
-    agents: {
-      planner: { send: [{ to: 'coder', types: ['task.assign', 'note.post'] }], rate: { per_second: 1e6, burst: 1e6 }, max_payload_bytes: 1024 * 1024 - 4096 },
-      coder: {},
-    },
+    agents: { planner: fast, coder: {}, ...Object.fromEntries(laneSenders().map((n) => [n, fast])) },
   });
 }
 
-export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay'): Promise<ChildProcess> {
+export function presignAs(bus: TestBus, sender: string, n: number, payloadBytes: number): Uint8Array[] {
+  const k = bus.ids.get(sender)!.currentKey();
+  const payload = new TextEncoder().encode(JSON.stringify({ text: 'x'.repeat(Math.max(0, payloadBytes - 12)) }));
+  return Array.from({ length: n }, () => sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
+}
+
+/** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
+export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number }> {
+  const total = lanes.reduce((a, l) => a + l.envs.length, 0);
+  let done = 0;
+  let accepted = 0;
+  const sent = lanes.map(() => 0);
+  let resolveDone!: () => void;
+  const finished = new Promise<void>((r) => (resolveDone = r));
+  let next = 0;
+  const pump = () => {
+    let guard = lanes.length;
+    while (sent.reduce((a, b) => a + b, 0) - done < window && guard > 0) {
+      const i = next++ % lanes.length;
+      const l = lanes[i]!;
+      if (sent[i]! >= l.envs.length) { guard--; continue; }
+      guard = lanes.length;
+      l.nc.publish(`agentbus.in.${l.sender}`, l.envs[sent[i]!++]!, { reply: `agentbus.inbox.${l.sender}.bench` });
+    }
+  };
+  const subs = lanes.map((l) => l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
+    callback: (_e, m) => {
+      if (Ack.decode(m.data).verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      if (++done === total) resolveDone();
+      else pump();
+    },
+  }));
+  await Promise.all(lanes.map((l) => l.nc.flush()));
+  const t0 = process.hrtime.bigint();
+  pump();
+  await finished;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const s of subs) s.unsubscribe();
+  return { perSec: total / secs, accepted };
+}
+
+export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
   const args = kind === 'verifier'
-    ? ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error']
-    : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
+    ? ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
+    : kind === 'jws'
+      ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
+      : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
   // BENCH_PROFILE_DIR=dir: write a V8 CPU profile of the service (node --cpu-prof) there
   const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   const child = spawn(process.execPath, [...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -59,6 +114,23 @@ export function presign(bus: TestBus, n: number, payloadBytes: number): Uint8Arr
   const text = 'x'.repeat(Math.max(0, payloadBytes - 12));
   const payload = new TextEncoder().encode(JSON.stringify({ text }));
   return Array.from({ length: n }, () => sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
+}
+
+/** The same message as compact JWS (jose, EdDSA), signed with the same key. */
+export async function presignJws(bus: TestBus, n: number, payloadBytes: number): Promise<Uint8Array[]> {
+  const k = bus.ids.get('planner')!.currentKey();
+  const seed = k.exportSeed();
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(seed).toString('base64url'), x: Buffer.from(k.publicKey).toString('base64url') }, format: 'jwk' });
+  seed.fill(0);
+  const text = 'x'.repeat(Math.max(0, payloadBytes - 12));
+  const enc = new TextEncoder();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const claims = { sender: 'planner', recipient: 'coder', type: 'note.post', msg_id: randomBytes(16).toString('hex'), sent_at: Date.now(), payload: { text }, metadata: {} };
+    const jws = await new CompactSign(enc.encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'EdDSA', kid: k.keyId }).sign(key);
+    out.push(enc.encode(jws));
+  }
+  return out;
 }
 
 /** Pipelined sends with at most `window` outstanding; returns accepted acks per second. */

@@ -28,6 +28,5 @@ export function cryptoFigures(ms = 700): Figure[] {
   const envs = Array.from({ length: 256 }, seal);
   const resolve = () => pub;
   out.push({ name: 'open_envelope_per_s', value: opsPerSec((i) => { if (!openEnvelope(envs[i & 255]!.bytes, resolve, b).ok) throw new Error('open failed'); }, ms), unit: 'ops/s' });
-  out.push({ name: 'envelope_bytes', value: envs[0]!.bytes.length, unit: 'bytes' });
   return out;
 }

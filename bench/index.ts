@@ -3,8 +3,10 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, throughput, hopLatency } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs } from './bus.js';
 import { report } from './util.js';
+import { auditorIngest } from './auditor.js';
+import { detectionFigures } from './detection.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -29,18 +31,33 @@ try {
   for (const size of [256, 4096, 65536]) {
     const n = size === 65536 ? Math.floor(N / 8) : N;
     const suffix = size === 256 ? '' : `_${size}b`;
+    log(`  ${size} B: relay`);
     const relay = await spawnService(bus, 'relay');
     const r = await throughput(sender, presign(bus, n, size));
     await stopChild(relay);
+    log(`  ${size} B: jws baseline`);
+    const jwsSvc = await spawnService(bus, 'jws');
+    await throughput(sender, await presignJws(bus, Math.min(n, 2000), size)); // warm-up
+    const jwsEnvs = await presignJws(bus, n, size);
+    const j = await throughput(sender, jwsEnvs);
+    await stopChild(jwsSvc);
+    if (j.accepted !== n) throw new Error(`jws baseline accepted ${j.accepted} of ${n}`);
+    log(`  ${size} B: verifier`);
     const verifier = await spawnService(bus, 'verifier');
-    await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT, KV bucket)
-    const v = await throughput(sender, presign(bus, n, size));
+    await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT)
+    const envs = presign(bus, n, size);
+    const v = await throughput(sender, envs);
     if (v.accepted !== n) throw new Error(`verifier accepted ${v.accepted} of ${n} (${v.rejected} rejected)`);
     figures.push({ name: `relay_msgs_per_s${suffix}`, value: r.perSec, unit: 'msgs/s' });
     figures.push({ name: `verifier_msgs_per_s${suffix}`, value: v.perSec, unit: 'msgs/s' });
+    figures.push({ name: `jws_msgs_per_s${suffix}`, value: j.perSec, unit: 'msgs/s' });
+    figures.push({ name: `verifier_over_jws${suffix}`, value: v.perSec / j.perSec, unit: 'ratio' });
     if (size === 256) {
       figures.push({ name: 'verifier_over_ceiling', value: v.perSec / ceiling, unit: 'ratio' });
+      figures.push({ name: 'verifier_over_node_ceiling', value: v.perSec / get('verify_node_per_s'), unit: 'ratio' });
       figures.push({ name: 'verifier_over_relay', value: v.perSec / r.perSec, unit: 'ratio' });
+      figures.push({ name: 'envelope_bytes', value: envs[0]!.length, unit: 'bytes' });
+      figures.push({ name: 'jws_bytes', value: jwsEnvs[0]!.length, unit: 'bytes' });
       const rate = Math.max(100, Math.floor(v.perSec / 2));
       const m = quick ? 2000 : 6000;
       const lv = await hopLatency(sender, receiver, presign(bus, m, 256), rate);
@@ -56,9 +73,35 @@ try {
       await stopChild(verifier);
     }
   }
+  // Scaling: 8 senders on 8 partitions, one verifier process, then two sharing the partitions.
+  log('  scaling: 1 → 2 verifier processes');
+  const lanes = await Promise.all(laneSenders().map(async (sender) => ({ nc: await bus.rawAgent(sender), sender, envs: [] as Uint8Array[] })));
+  const per = Math.floor((quick ? 8000 : 24000) / lanes.length);
+  const fill = () => { for (const l of lanes) l.envs = presignAs(bus, l.sender, per, 256); };
+  const v1 = await spawnService(bus, 'verifier');
+  fill(); await laneThroughput(lanes); // warm-up
+  fill(); const one = await laneThroughput(lanes);
+  const v2 = await spawnService(bus, 'verifier');
+  await new Promise((r) => setTimeout(r, 5000)); // partitions rebalance (lease ticks)
+  fill(); await laneThroughput(lanes);
+  fill(); const two = await laneThroughput(lanes);
+  await stopChild(v2);
+  await stopChild(v1);
+  if (one.accepted !== per * lanes.length || two.accepted !== per * lanes.length) throw new Error('scaling run lost acks');
+  figures.push({ name: 'verifier_1proc_msgs_per_s', value: one.perSec, unit: 'msgs/s (8 senders)' });
+  figures.push({ name: 'verifier_2proc_msgs_per_s', value: two.perSec, unit: 'msgs/s (8 senders)' });
+  figures.push({ name: 'verifier_2proc_over_1proc', value: two.perSec / one.perSec, unit: 'ratio' });
 } finally {
   await bus.stop();
 }
+log('auditor: ingest from JetStream into chDB ...');
+figures.push(...(await auditorIngest({ events: quick ? 20_000 : 100_000 })));
+const peak = get('verifier_2proc_msgs_per_s') || get('verifier_msgs_per_s');
+figures.push({ name: 'auditor_over_verifier_peak', value: get('auditor_events_per_s') / peak, unit: 'ratio' });
+log('detection: labelled traffic simulation ...');
+const det = await detectionFigures(quick ? { agents: 5, rounds: 1 } : {});
+figures.push(...det.figures);
+if (!json) console.log(det.table);
 report(figures, json);
 if (!quick) {
   const lines = [
@@ -66,6 +109,7 @@ if (!quick) {
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}. Date: ${new Date().toISOString()}. Command: \`npm run bench\`.`, '',
     '| figure | value | unit |', '| --- | ---: | --- |',
     ...figures.map((f) => `| ${f.name} | ${f.value < 10 ? f.value.toFixed(3) : Math.round(f.value)} | ${f.unit} |`), '',
+    '## Detection (labelled simulation)', '', '```', det.table, '```', '',
   ];
   writeFileSync('bench/RESULTS.md', lines.join('\n'));
 }

@@ -9,6 +9,9 @@ import { AuditBatch, Verdict, verdictName } from '../sdk/proto.js';
 import type { IAuditEvent } from '../sdk/proto.js';
 import { SUBJECT_AUDIT_PREFIX, DEFAULT_AUDIT_BATCH_MAX } from './defaults.js';
 
+/** Well under the 1 MiB max_payload we configure (and NATS's default). */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
 interface Pending {
   event: IAuditEvent;
   resolve: () => void;
@@ -55,7 +58,7 @@ export class AuditPublisher {
   async #run(): Promise<void> {
     let backoff = 50;
     while (this.#queue.length) {
-      const take = this.#queue.splice(0, this.max);
+      const take = this.#takeBatch();
       try {
         await this.#publish(take);
         for (const p of take) p.resolve();
@@ -76,6 +79,25 @@ export class AuditPublisher {
       // let a second flusher take the next batch while this one was in flight
       if (this.#flushing.size > 1) break;
     }
+  }
+
+  /**
+   * Up to `max` events and at most MAX_BATCH_BYTES (estimated) per batch: an audit batch must
+   * fit nats-server's max_payload, or it could never be stored (and large headers, up to 16 KiB
+   * each, are the sender's choice).
+   */
+  #takeBatch(): Pending[] {
+    let bytes = 0;
+    let n = 0;
+    const q = this.#queue;
+    while (n < q.length && n < this.max) {
+      const e = q[n]!.event;
+      const size = 96 + (e.header?.length ?? 0) + (e.signature?.length ?? 0) + (e.detail?.length ?? 0);
+      if (n > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    return q.splice(0, n);
   }
 
   async #publish(items: Pending[]): Promise<void> {
