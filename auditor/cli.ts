@@ -1,6 +1,7 @@
 // `agentbus auditor` (run the service) and `agentbus audit …` (analyst reports). Registered
 // into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
 // (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
+import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import * as D from './defaults.js';
 import { openMigratedStore, startAuditor } from './service.js';
@@ -83,6 +84,16 @@ function print(o: { json?: boolean }, rows: unknown): void {
 
 const rangeOf = (o: RangeOpts): TimeRange => ({ limit: o.limit, ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
 
+/** Chaos hook: a sink whose inserts fail while `file` exists (a store outage on demand). */
+function faultInjectingSink(file: string) {
+  return (store: { insertRows(rows: never[]): Promise<void> }) => ({
+    async insertRows(rows: never[]): Promise<void> {
+      if (existsSync(file)) throw new Error('injected store fault (chaos)');
+      return store.insertRows(rows);
+    },
+  });
+}
+
 export function registerAuditorCommands(program: Command): void {
   program
     .command('auditor')
@@ -103,10 +114,12 @@ export function registerAuditorCommands(program: Command): void {
     .addOption(new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown').default(D.DEFAULT_ALERT_COOLDOWN_MS).argParser(int('--cooldown-ms', 0)))
     .option('--no-detect', 'store only; do not run detectors')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
+    .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
     .action(async (o: {
       nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
-      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string;
+      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string;
     }) => {
       const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
       if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
@@ -119,7 +132,7 @@ export function registerAuditorCommands(program: Command): void {
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
           logLevel: o.logLevel as never,
-        });
+        }, o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {});
       } catch (e) {
         if (e instanceof AuditorConfigError) throw bad(e.message);
         throw e;

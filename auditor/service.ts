@@ -71,7 +71,7 @@ export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConne
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
   try {
     // the auditor's NATS permissions allow replies only under its own inbox prefix (bus/natsconfig.ts)
-    return await connect({ servers: cfg.url, name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), maxReconnectAttempts: -1 });
+    return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), maxReconnectAttempts: -1 });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);
   }

@@ -53,7 +53,8 @@ export function presignAs(bus: TestBus, sender: string, n: number, payloadBytes:
 }
 
 /** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
-export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number }> {
+export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
+  const reasons: Record<string, number> = {};
   const total = lanes.reduce((a, l) => a + l.envs.length, 0);
   let done = 0;
   let accepted = 0;
@@ -73,7 +74,9 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
   };
   const subs = lanes.map((l) => l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
     callback: (_e, m) => {
-      if (Ack.decode(m.data).verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      const a = Ack.decode(m.data);
+      if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      else reasons[`${a.verdict}:${a.reason}`] = (reasons[`${a.verdict}:${a.reason}`] ?? 0) + 1;
       if (++done === total) resolveDone();
       else pump();
     },
@@ -84,7 +87,7 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
   await finished;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   for (const s of subs) s.unsubscribe();
-  return { perSec: total / secs, accepted };
+  return { perSec: total / secs, accepted, reasons };
 }
 
 export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {

@@ -87,7 +87,7 @@ try {
   fill(); const two = await laneThroughput(lanes);
   await stopChild(v2);
   await stopChild(v1);
-  if (one.accepted !== per * lanes.length || two.accepted !== per * lanes.length) throw new Error('scaling run lost acks');
+  if (one.accepted !== per * lanes.length || two.accepted !== per * lanes.length) throw new Error(`scaling run: not all accepted: ${JSON.stringify([one.reasons, two.reasons])}`);
   figures.push({ name: 'verifier_1proc_msgs_per_s', value: one.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_msgs_per_s', value: two.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_over_1proc', value: two.perSec / one.perSec, unit: 'ratio' });

@@ -168,6 +168,33 @@ export function buildProgram(): Command {
       });
     });
 
+  const keys = program.command('keys').description('rotate and revoke agent signing keys (live: no restart)');
+  keys
+    .command('rotate')
+    .description("add a new signing key to the agent's credential file and manifest; old keys stay valid until revoked")
+    .argument('<agent>', 'agent id')
+    .option('--creds-dir <dir>', 'credential files directory', '.agentbus/creds')
+    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
+    .addOption(new Option('--grace-ms <n>', 'the new key is valid from now + this, so every verifier knows it first').default(5000).argParser(int('--grace-ms')))
+    .addOption(new Option('--old-valid-for-ms <n>', 'end the old keys this long after now (default: until revoked)').argParser(int('--old-valid-for-ms')))
+    .action(async (agent: string, o: { credsDir: string; manifests: string; graceMs: number; oldValidForMs?: number }) => {
+      const { rotateKey } = await import('./keys.js');
+      const r = rotateKey({ credsPath: join(o.credsDir, `${agent}.creds.json`), manifestsDir: o.manifests, graceMs: o.graceMs, ...(o.oldValidForMs !== undefined ? { oldNotAfter: new Date(Date.now() + o.oldValidForMs) } : {}) });
+      console.log(`${agent}: new key ${r.keyId} valid from ${r.notBefore.toISOString()}; old keys ${r.oldKeys.join(', ')} still valid (revoke with: agentbus keys revoke ${agent} KEYID)`);
+    });
+  keys
+    .command('revoke')
+    .description('revoke a key in the manifest (every verifier stops accepting it within a second)')
+    .argument('<agent>', 'agent id')
+    .argument('<keyid>', 'key id')
+    .option('--creds-dir <dir>', 'also drop the key from this credential files directory')
+    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
+    .action(async (agent: string, keyId: string, o: { credsDir?: string; manifests: string }) => {
+      const { revokeKey } = await import('./keys.js');
+      revokeKey({ agent, keyId, manifestsDir: o.manifests, ...(o.credsDir ? { credsPath: join(o.credsDir, `${agent}.creds.json`) } : {}) });
+      console.log(`${agent}: key ${keyId} revoked`);
+    });
+
   program
     .command('dev')
     .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all)')
@@ -176,8 +203,9 @@ export function buildProgram(): Command {
     .option('--manifests <dir>', 'manifests directory (default: <state-dir>/manifests)')
     .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario when no --manifests)')
     .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
+    .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
     .option('--no-auditor', 'run without the auditor')
-    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; auditor: boolean }) => {
+    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; auditor: boolean }) => {
       const { startDevBus, DevBusError } = await import('./dev.js');
       const { defaultExampleDir } = await import('./demo.js');
       const ex = defaultExampleDir();
@@ -186,13 +214,13 @@ export function buildProgram(): Command {
       const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
       let bus;
       try {
-        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}) });
+        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}) });
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
       }
       console.log(`agentbus dev bus running
-  nats:        ${bus.url}
+  nats:        ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}
   manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
   credentials: ${bus.stateDir}/creds/<agent>.creds.json
   audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}

@@ -12,7 +12,7 @@ import { generateIdentity, saveCredentials } from '../sdk/identity.js';
 import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { loadManifestDir, dirSignature } from './manifest.js';
-import { serverConfig } from './natsconfig.js';
+import { serverConfig, clusterConfigs } from './natsconfig.js';
 import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
 import type { ServiceIdentity } from './service-creds.js';
 import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js';
@@ -30,7 +30,11 @@ export interface DevBusOptions {
   /** A policy file (agents → send rules, no keys): agents without credentials get generated ones. */
   policyFile?: string;
   port?: number;
+  /** nats-server nodes: 1 (default) or a cluster, e.g. 3 (JetStream R3). */
+  nodes?: number;
   withAuditor?: boolean;
+  /** Start the in-process verifier (default true; chaos runs its own verifier processes). */
+  withVerifier?: boolean;
   /** Auditor options passed through (e.g. detect thresholds for the demo). */
   auditor?: AuditorConfigInput;
   logger?: Logger;
@@ -38,7 +42,13 @@ export interface DevBusOptions {
 }
 
 export interface DevBus {
+  /** Comma-separated server URLs (one per node). */
   url: string;
+  urls: string[];
+  depthKeyPath: string;
+  replicas: number;
+  killNode(i: number): Promise<void>;
+  startNode(i: number): Promise<void>;
   stateDir: string;
   logFile: string;
   manifestsDir: string;
@@ -75,18 +85,44 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const verifierCreds = svc('verifier');
   const auditorCreds = svc('auditor');
   const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
-  const port = o.port || (await freePort());
-  const configPath = join(stateDir, 'nats.conf');
-  const writeConfig = () => writeFileSync(configPath, serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(stateDir, 'jetstream'), serverName: 'agentbus_dev' }));
-  writeConfig();
-  const nats = await spawnNatsServer(configPath);
-  const url = `nats://127.0.0.1:${port}`;
-  const stops: (() => Promise<void>)[] = [() => nats.stop()];
+  // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
+  const nodes = Math.max(1, o.nodes ?? 1);
+  const ports = nodes === 1 && o.port ? [o.port] : await Promise.all(Array.from({ length: nodes }, () => freePort()));
+  const clusterPorts = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
+  const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
+  const writeConfigs = () => {
+    const manifests = loadManifestDir(manifestsDir);
+    if (nodes === 1) {
+      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: join(stateDir, 'jetstream'), serverName: 'agentbus_dev' }));
+      return;
+    }
+    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs: ports.map((_, i) => join(stateDir, `jetstream-${i + 1}`)), name: 'agentbus_dev' });
+    cfgs.forEach((c, i) => writeFileSync(configPaths[i]!, c.config));
+  };
+  writeConfigs();
+  const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((c) => spawnNatsServer(c)));
+  const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
+  const url = urls.join(',');
+  const replicas = nodes >= 3 ? 3 : 1;
+  const stops: (() => Promise<void>)[] = [async () => { for (const s of servers) await s?.stop(); }];
   try {
     const keyPath = join(credsDir, 'depth.key');
     if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
-    const verifier = await startVerifier({ servers: url, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath) });
-    stops.unshift(() => verifier.drain());
+    let verifier: Verifier | undefined;
+    if (o.withVerifier !== false) {
+      // a fresh cluster elects its JetStream meta leader first: retry the start for a while
+      const t0 = Date.now();
+      for (;;) {
+        try {
+          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas });
+          break;
+        } catch (e) {
+          if (Date.now() - t0 > 30_000) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      stops.unshift(() => verifier!.drain());
+    }
     const storePath = join(stateDir, 'audit-db');
     let auditor: DevBus['auditor'];
     if (o.withAuditor !== false) {
@@ -97,15 +133,15 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       );
       stops.unshift(() => auditor!.stop());
     }
-    // Manifest changes: regenerate the server config and reload nats-server (no restart).
+    // Manifest changes: regenerate the server configs and reload every nats-server (no restart).
     let sig = dirSignature(manifestsDir);
     const watch = setInterval(() => {
       const now = dirSignature(manifestsDir);
       if (now === sig) return;
       sig = now;
       try {
-        writeConfig();
-        nats.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
+        writeConfigs();
+        for (const srv of servers) srv?.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
       } catch (e) {
         log.error({ err: (e as Error).message }, 'manifests invalid; nats-server config kept');
       }
@@ -113,8 +149,22 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
     watch.unref();
     stops.unshift(async () => clearInterval(watch));
     return {
-      url, stateDir, logFile, manifestsDir, storePath, nats, verifier, auditor, verifierCreds, auditorCreds,
+      url, urls, stateDir, logFile, manifestsDir, storePath, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds,
       credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
+      depthKeyPath: keyPath,
+      replicas,
+      async killNode(i: number) {
+        const srv = servers[i];
+        servers[i] = undefined;
+        if (srv && srv.proc.exitCode === null) {
+          const done = new Promise((r) => srv.proc.once('exit', r));
+          srv.proc.kill('SIGKILL');
+          await done;
+        }
+      },
+      async startNode(i: number) {
+        if (!servers[i]) servers[i] = await spawnNatsServer(configPaths[i]!);
+      },
       async stop() {
         for (const s of stops) await s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed'));
       },

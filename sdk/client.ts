@@ -2,6 +2,7 @@
 // ack or rejects with a typed error), an inbox of end-to-end verified messages, topics,
 // request/reply with causation, retries that resend the same envelope.
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { Ack, Reason, Verdict } from './proto.js';
@@ -96,7 +97,12 @@ async function loadOtel(): Promise<void> {
 export class AgentClient {
   readonly agentId: string;
   readonly nc: NatsConnection;
-  readonly identity: AgentIdentity;
+  #identity: AgentIdentity;
+  /** The agent's identity (reloaded when its credential file changes: key rotation). */
+  get identity(): AgentIdentity {
+    return this.#identity;
+  }
+  #credsWatch: NodeJS.Timeout | undefined;
   #contracts: ContractRegistry;
   #peerKeys: KeyResolver | undefined;
   #e2e: boolean;
@@ -113,7 +119,7 @@ export class AgentClient {
 
   private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
     this.nc = nc;
-    this.identity = identity;
+    this.#identity = identity;
     this.agentId = identity.agentId;
     this.#contracts = o.contracts;
     this.#peerKeys = peerKeys;
@@ -140,7 +146,33 @@ export class AgentClient {
     });
     const client = new AgentClient(nc, identity, o, peerKeys);
     client.#ownsIdentity = typeof o.credentials === 'string';
+    if (typeof o.credentials === 'string') client.#watchCredentials(o.credentials);
     return client;
+  }
+
+  /** Key rotation: pick up a rewritten credential file; the newest key valid now signs. */
+  #watchCredentials(path: string): void {
+    let last = statSync(path).mtimeMs;
+    this.#credsWatch = setInterval(() => {
+      let m: number;
+      try {
+        m = statSync(path).mtimeMs;
+      } catch {
+        return;
+      }
+      if (m === last) return;
+      last = m;
+      try {
+        const next = loadCredentials(path);
+        if (next.agentId !== this.agentId) return;
+        const old = this.#identity;
+        this.#identity = next;
+        old.destroy();
+      } catch {
+        /* a half-written or bad file: keep the current identity */
+      }
+    }, 500);
+    this.#credsWatch.unref();
   }
 
   #onMessage(m: Msg, queue: MessageQueue<InboundMessage>): void {
@@ -242,7 +274,7 @@ export class AgentClient {
     for (const k of contract.requiredMetadata) {
       if (!metadata[k]) throw new ContractError(Reason.REASON_METADATA_MISSING, type, `metadata "${k}" is required for this type`);
     }
-    const key = this.identity.currentKey();
+    const key = this.#identity.currentKey();
     return sealEnvelope({
       sender: this.agentId,
       keyId: key.keyId,
@@ -345,6 +377,7 @@ export class AgentClient {
   }
 
   async close(): Promise<void> {
+    if (this.#credsWatch) clearInterval(this.#credsWatch);
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
     this.#inboxSub.unsubscribe();
