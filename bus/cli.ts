@@ -11,7 +11,7 @@ import { registryFromModule } from '../sdk/contracts.js';
 import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { loadManifestDir, ManifestError } from './manifest.js';
-import { serverConfig } from './natsconfig.js';
+import { serverConfig, clusterConfigs } from './natsconfig.js';
 import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
 import * as D from './defaults.js';
 
@@ -122,7 +122,31 @@ export function buildProgram(): Command {
     .addOption(new Option('--partitions <n>', 'sender partitions (verifiers must use the same number)').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
     .option('--out <file>', 'write here instead of stdout')
     .addOption(new Option('--reload-pid <pid>', 'send SIGHUP to this nats-server pid after writing (reload without restart)').argParser(int('--reload-pid')))
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number }) => {
+    .option('--cluster', 'write one config per node of a cluster into --out-dir (routes, JetStream per node)')
+    .addOption(new Option('--nodes <n>', 'cluster nodes').default(3).argParser(int('--nodes')))
+    .addOption(new Option('--cluster-port <n>', 'route port (same on every node when they are separate hosts)').default(6222).argParser(int('--cluster-port')))
+    .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
+    .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string }) => {
+      if (o.cluster) {
+        if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
+        const hosts = o.routeHosts?.split(',') ?? [];
+        if (hosts.length && hosts.length !== o.nodes) throw new CommanderError(2, 'agentbus.invalidArgument', `--route-hosts lists ${hosts.length} hosts for ${o.nodes} nodes`);
+        const same = hosts.length > 0; // separate hosts: same ports on each
+        const nodes = clusterConfigs(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, {
+          nodes: o.nodes, host: o.host,
+          ports: Array.from({ length: o.nodes }, (_, i) => (same ? o.port : o.port + i)),
+          clusterPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.clusterPort : o.clusterPort + i)),
+          storeDirs: Array.from({ length: o.nodes }, (_, i) => (same ? resolve(o.storeDir) : join(resolve(o.storeDir), `n${i + 1}`))),
+          partitions: o.partitions,
+          ...(o.httpPort ? { httpPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.httpPort! : o.httpPort! + i)) } : {}),
+          ...(same ? { routeHosts: hosts } : {}),
+        });
+        mkdirSync(o.outDir, { recursive: true });
+        nodes.forEach((n, i) => writeFileSync(join(o.outDir!, `nats-${i + 1}.conf`), n.config));
+        console.error(`wrote ${nodes.length} configs to ${o.outDir}`);
+        return;
+      }
       const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}) });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);

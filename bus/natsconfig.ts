@@ -128,10 +128,11 @@ export interface ClusterNode {
 export function clusterConfigs(
   manifests: Manifest[],
   services: ServiceUsers,
-  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[] },
+  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[] },
 ): ClusterNode[] {
   const host = o.host ?? '127.0.0.1';
-  const routes = o.clusterPorts.map((p) => `nats-route://${host}:${p}`);
+  // each node's route URL: its own host name when the nodes are separate hosts (containers)
+  const routes = o.clusterPorts.map((p, i) => `nats-route://${o.routeHosts?.[i] ?? host}:${p}`);
   return Array.from({ length: o.nodes }, (_, i) => {
     const name = `${o.name ?? 'agentbus'}_n${i + 1}`;
     const config = serverConfig(manifests, services, {

@@ -49,4 +49,40 @@ test('compose - the Dockerfile entrypoint is the built CLI named in package.json
   assert.is(pkg.bin.agentbus, 'dist/bus/cli.js');
 });
 
+
+test('compose - the 3-node cluster variant: three NATS nodes with health checks, R3 verifiers, commands exist', () => {
+  const c = parse(readFileSync('docker-compose.cluster.yml', 'utf8'), { merge: true }) as { services: Record<string, Service & { command?: string[] }> };
+  assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'nats1', 'nats2', 'nats3', 'verifier']);
+  for (const n of ['nats1', 'nats2', 'nats3']) {
+    assert.ok(c.services[n]!.healthcheck?.test.length, `${n} health check`);
+    assert.ok(c.services[n]!.volumes!.some((v) => v.includes(`nats-${n.slice(-1)}.conf`)));
+  }
+  const cmd = c.services.verifier!.command!;
+  assert.is(cmd[cmd.indexOf('--replicas') + 1], '3');
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--help'], { encoding: 'utf8' }).stdout;
+  for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(help.includes(opt), opt);
+  const header = readFileSync('docker-compose.cluster.yml', 'utf8');
+  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
+  for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(header.includes(opt) && ncHelp.includes(opt), opt);
+});
+
+test('compose - nats-config --cluster writes node configs whose routes name the other nodes', async () => {
+  const { mkdtempSync, readdirSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const d = mkdtempSync(join(tmpdir(), 'agentbus-cluster-'));
+  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...a], { encoding: 'utf8' });
+  run('keygen', 'verifier', '--service', '--creds-dir', d);
+  run('keygen', 'auditor', '--service', '--creds-dir', d);
+  run('keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm'));
+  const r = run('nats-config', '--cluster', '--nodes', '3', '--route-hosts', 'nats1,nats2,nats3', '--host', '0.0.0.0', '--store-dir', '/data/jetstream',
+    '--manifests', join(d, 'm'), '--verifier-creds', join(d, 'verifier.creds.json'), '--auditor-creds', join(d, 'auditor.creds.json'), '--out-dir', join(d, 'out'));
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(readdirSync(join(d, 'out')).sort(), ['nats-1.conf', 'nats-2.conf', 'nats-3.conf']);
+  const n1 = readFileSync(join(d, 'out', 'nats-1.conf'), 'utf8');
+  assert.match(n1, /routes: \["nats-route:\/\/nats2:6222", "nats-route:\/\/nats3:6222"\]/);
+  assert.match(n1, /server_name: "agentbus_n1"/);
+  assert.match(n1, /authorization/);
+});
+
 test.run();
