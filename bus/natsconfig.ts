@@ -85,6 +85,41 @@ export interface ServerConfigOptions {
   httpPort?: number;
   /** Sender partitions (DESIGN §8); verifiers must be started with the same number. */
   partitions?: number;
+  /** TLS on client connections (plaintext clients are refused) and, in a cluster, on the routes. */
+  tls?: TlsFiles;
+  /** JetStream encryption at rest (chachapoly); the key is read from $jsKeyEnv when nats-server starts. */
+  encryptStore?: boolean;
+  /** The environment variable holding the store key (default AGENTBUS_JS_KEY); only its name is written. */
+  jsKeyEnv?: string;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** CA for verifying client certificates (with `verify`) and the other nodes' route certificates. */
+  caFile?: string;
+  /** Require client certificates signed by caFile (mutual TLS). Default false. */
+  verify?: boolean;
+  /** TLS handshake timeout, seconds (default 5). */
+  timeout?: number;
+}
+
+/** A `tls { ... }` block; routes always verify the peer (nats-server), so `verify` is for clients only. */
+export function tlsBlock(t: TlsFiles, indent = '', forRoutes = false): string[] {
+  return [
+    `${indent}tls {`,
+    `${indent}  cert_file: ${q(t.certFile)}`,
+    `${indent}  key_file: ${q(t.keyFile)}`,
+    ...(t.caFile ? [`${indent}  ca_file: ${q(t.caFile)}`] : []),
+    ...(forRoutes ? [] : [`${indent}  verify: ${t.verify ? 'true' : 'false'}`]),
+    `${indent}  timeout: ${t.timeout ?? 5}`,
+    `${indent}}`,
+  ];
+}
+
+function jsKeyRef(name = 'AGENTBUS_JS_KEY'): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`jsKeyEnv ${JSON.stringify(name)} is not an environment variable name`);
+  return `$${name}`;
 }
 
 /** A complete single-node nats-server config (or one node of a cluster, with `cluster`). */
@@ -97,13 +132,17 @@ export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: S
     `max_payload: ${o.maxPayload ?? D.DEFAULT_NATS_MAX_PAYLOAD}`,
     'jetstream {',
     `  store_dir: ${q(o.storeDir)}`,
+    // encryption at rest: nats-server resolves the variable from its environment at start
+    ...(o.encryptStore ? ['  cipher: chachapoly', `  key: ${jsKeyRef(o.jsKeyEnv)}`] : []),
     '}',
+    ...(o.tls ? tlsBlock(o.tls) : []),
     ...(o.cluster
       ? [
           'cluster {',
           `  name: ${q(o.cluster.name)}`,
           `  listen: ${q(`${o.cluster.host ?? o.host ?? '127.0.0.1'}:${o.cluster.port}`)}`,
           `  routes: [${o.cluster.routes.map(q).join(', ')}]`,
+          ...(o.tls ? tlsBlock(o.tls, '  ', true) : []),
           '}',
         ]
       : []),
@@ -128,7 +167,7 @@ export interface ClusterNode {
 export function clusterConfigs(
   manifests: Manifest[],
   services: ServiceUsers,
-  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[] },
+  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[]; tls?: TlsFiles; encryptStore?: boolean; jsKeyEnv?: string },
 ): ClusterNode[] {
   const host = o.host ?? '127.0.0.1';
   // each node's route URL: its own host name when the nodes are separate hosts (containers)
@@ -142,6 +181,8 @@ export function clusterConfigs(
       serverName: name,
       ...(o.partitions ? { partitions: o.partitions } : {}),
       ...(o.httpPorts?.[i] ? { httpPort: o.httpPorts[i] } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.encryptStore ? { encryptStore: true, ...(o.jsKeyEnv ? { jsKeyEnv: o.jsKeyEnv } : {}) } : {}),
       cluster: { name: o.name ?? 'agentbus', host, port: o.clusterPorts[i]!, routes: routes.filter((_, j) => j !== i) },
     });
     return { name, port: o.ports[i]!, clusterPort: o.clusterPorts[i]!, storeDir: o.storeDirs[i]!, config };

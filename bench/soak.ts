@@ -1,0 +1,53 @@
+// npm run soak [-- --minutes 10] [-- --rate 5000] [-- --json]
+// Sustained load on one verifier process; samples its RSS (from /proc) to show memory stays
+// flat: the replay memory is bounded by rate × replay window, everything else is per message.
+import { readFileSync } from 'node:fs';
+import { Ack, Verdict } from '../sdk/proto.js';
+import { startBenchBus, spawnService, stopChild, laneSenders, presignAs } from './bus.js';
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const minutes = arg('minutes', 10);
+const rate = arg('rate', 4000);
+const json = process.argv.includes('--json');
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+const bus = await startBenchBus();
+const verifier = await spawnService(bus, 'verifier');
+const lanes = await Promise.all(laneSenders().map(async (sender) => ({ nc: await bus.rawAgent(sender), sender })));
+let acked = 0;
+let rejected = 0;
+for (const l of lanes) {
+  l.nc.subscribe(`agentbus.inbox.${l.sender}.soak`, { callback: (_e, m) => { if (Ack.decode(m.data).verdict === Verdict.VERDICT_ACCEPTED) acked++; else rejected++; } });
+}
+const samples: { t_s: number; rss_mib: number; acked: number }[] = [];
+const t0 = Date.now();
+const end = t0 + minutes * 60_000;
+let sent = 0;
+let nextSample = t0;
+// sign just in time, in small batches, at the target rate spread over the senders
+while (Date.now() < end) {
+  const due = Math.floor(((Date.now() - t0) / 1000) * rate);
+  while (sent < due) {
+    const l = lanes[sent % lanes.length]!;
+    const [env] = presignAs(bus, l.sender, 1, 256);
+    l.nc.publish(`agentbus.in.${l.sender}`, env!, { reply: `agentbus.inbox.${l.sender}.soak` });
+    sent++;
+  }
+  if (Date.now() >= nextSample) {
+    samples.push({ t_s: Math.round((Date.now() - t0) / 1000), rss_mib: Math.round(rssMiB(verifier.pid!)), acked });
+    if (!json) console.error(`t=${samples.at(-1)!.t_s}s rss=${samples.at(-1)!.rss_mib} MiB acked=${acked} sent=${sent}`);
+    nextSample += 10_000;
+  }
+  await new Promise((r) => setTimeout(r, 5));
+}
+await new Promise((r) => setTimeout(r, 2000));
+const startRss = samples.find((s) => s.t_s >= 30)?.rss_mib ?? samples[0]!.rss_mib; // after warm-up
+const endRss = samples.at(-1)!.rss_mib;
+const result = { minutes, rate, sent, acked, rejected, rss_start_mib: startRss, rss_end_mib: endRss, rss_max_mib: Math.max(...samples.map((s) => s.rss_mib)), rss_growth_ratio: endRss / startRss };
+await stopChild(verifier);
+await bus.stop();
+if (json) for (const [k, v] of Object.entries(result)) console.log(JSON.stringify({ name: `soak_${k}`, value: v, unit: k.includes('rss') ? 'MiB' : '' }));
+else console.log(JSON.stringify(result, null, 2));
