@@ -114,12 +114,18 @@ export function registerAuditorCommands(program: Command): void {
     .addOption(new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown').default(D.DEFAULT_ALERT_COOLDOWN_MS).argParser(int('--cooldown-ms', 0)))
     .option('--no-detect', 'store only; do not run detectors')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
+      const n = int('--metrics-port')(v);
+      if (n > 65535) throw bad(`--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
+      return n;
+    }))
+    .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
     // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
     .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
     .action(async (o: {
       nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
-      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string;
+      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; metricsPort: number; metricsHost: string;
     }) => {
       const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
       if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
@@ -132,7 +138,10 @@ export function registerAuditorCommands(program: Command): void {
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
           logLevel: o.logLevel as never,
-        }, o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {});
+        }, {
+          ...(o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {}),
+          ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
+        });
       } catch (e) {
         if (e instanceof AuditorConfigError) throw bad(e.message);
         throw e;

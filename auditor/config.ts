@@ -22,6 +22,8 @@ export const natsConfigSchema = z.object({
   /** An nkey seed file ("SU..."), optional. */
   credsFile: z.string().optional(),
   name: z.string().default('agentbus-auditor'),
+  /** TLS to NATS: the CA that signed the server certificate (and a client certificate if the server verifies clients). */
+  tls: z.object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).strict().optional(),
 });
 export type NatsConfig = z.infer<typeof natsConfigSchema>;
 

@@ -39,6 +39,8 @@ export interface DetectionOptions {
   nc?: NatsConnection;
   logger?: Logger;
   config?: z.input<typeof detectConfigSchema>;
+  /** Called for each alert emitted (metrics). */
+  onAlert?: (alert: Alert) => void;
 }
 
 const secs = (ms: number) => Math.floor(ms / 1000);
@@ -183,6 +185,7 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     const enc = new TextEncoder();
     for (const a of fresh) {
       if (nc && !nc.isClosed()) nc.publish(`${cfg.alertSubjectPrefix}.${a.rule}`, enc.encode(JSON.stringify(a)));
+      opts.onAlert?.(a);
       logger?.warn({ alert: { rule: a.rule, severity: a.severity, agents: a.agents, window_start: a.window_start, window_end: a.window_end, evidence: a.evidence } }, `alert ${a.rule}`);
     }
     if (nc && !nc.isClosed()) await nc.flush().catch(() => {});

@@ -14,6 +14,9 @@ import { startAuditConsumer } from './consumer.js';
 import type { ConsumerStats } from './consumer.js';
 import { createDetectionEngine } from './detect.js';
 import type { Alert } from './detect.js';
+import { AuditorMetrics, storeReadiness } from './metrics.js';
+import { startMetricsServer, watchConnection } from '../bus/metrics.js';
+import type { MetricsServer } from '../bus/metrics.js';
 
 export interface AuditorStats {
   consumer: ConsumerStats;
@@ -28,6 +31,8 @@ export interface Auditor {
   lag(): Promise<number>;
   /** Run the detectors now (or at a simulated `now`). */
   evaluate(now?: number): Promise<Alert[]>;
+  /** The metrics server's address (http://host:port), when metrics are on. */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -35,6 +40,10 @@ export interface StartAuditorOptions {
   logger?: Logger;
   /** Wrap the store's insert path (tests inject failures here). */
   wrapSink?: (store: AuditStore) => RowSink;
+  /** Serve /metrics, /healthz and /readyz on this port (0 or absent: off). */
+  metricsPort?: number;
+  /** Bind address of the metrics server (default 127.0.0.1). */
+  metricsHost?: string;
 }
 
 export class AuditorStartError extends Error {
@@ -71,7 +80,7 @@ export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConne
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
   try {
     // the auditor's NATS permissions allow replies only under its own inbox prefix (bus/natsconfig.ts)
-    return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), maxReconnectAttempts: -1 });
+    return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), ...(cfg.tls ? { tls: { ...cfg.tls } } : {}), maxReconnectAttempts: -1 });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);
   }
@@ -106,22 +115,48 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     await store.close().catch(() => {});
     throw new AuditorStartError(`cannot start the audit consumer: ${(e as Error).message}`);
   });
-  const detection = createDetectionEngine({ store, nc, logger: logger.child({ part: 'detect' }), config: config.detect });
+  let stopping: Promise<void> | undefined;
+  let metrics: AuditorMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
+  if (opts.metricsPort) {
+    metrics = new AuditorMetrics({ consumer: () => consumer.stats(), lag: () => consumer.lag() });
+    const conn = watchConnection(nc);
+    const storeReady = storeReadiness(() => store.ping());
+    try {
+      metricsServer = await startMetricsServer({
+        port: opts.metricsPort, registry: metrics.registry, ...(opts.metricsHost ? { host: opts.metricsHost } : {}),
+        healthz: () => (conn.closed ? { ok: false, reason: 'nats connection closed' } : { ok: true }),
+        readyz: async () => {
+          if (stopping) return { ok: false, reason: 'stopping' };
+          if (!conn.connected) return { ok: false, reason: 'nats disconnected' };
+          return storeReady();
+        },
+      });
+    } catch (e) {
+      await consumer.stop().catch(() => {});
+      await nc.close().catch(() => {});
+      await store.close().catch(() => {});
+      throw new AuditorStartError((e as Error).message);
+    }
+    logger.info({ url: metricsServer.url }, 'metrics server listening');
+  }
+  const detection = createDetectionEngine({ store, nc, logger: logger.child({ part: 'detect' }), config: config.detect, ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}) });
   detection.start();
   logger.info({ store: store.transport, database: store.database, stream: config.consumer.stream, durable: config.consumer.durable }, 'auditor started');
-  let stopping: Promise<void> | undefined;
   return {
     config,
     store,
     stats: () => ({ consumer: consumer.stats(), detection: detection.stats() }),
     lag: () => consumer.lag(),
     evaluate: (now) => detection.evaluate(now),
+    metricsUrl: metricsServer?.url,
     stop() {
       stopping ??= (async () => {
         await consumer.stop();
         await detection.stop();
         await nc.drain().catch(() => nc.close());
         await store.close().catch(() => {});
+        await metricsServer?.close();
         logger.info('auditor stopped');
       })();
       return stopping;

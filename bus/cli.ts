@@ -14,6 +14,7 @@ import { loadManifestDir, ManifestError } from './manifest.js';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
 import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
 import * as D from './defaults.js';
+import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError } from './tls.js';
 
 /** An operational failure: printed as one line, exit 1. */
 export class CliError extends Error {
@@ -55,6 +56,42 @@ export function readSecretFile(path: string): Uint8Array {
   if (key.length < 32) throw new CliError(`${path}: a key needs at least 32 bytes`);
   return key;
 }
+
+interface TlsCliOptions {
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  encryptStore?: boolean;
+  jsKeyEnv: string;
+}
+
+/** `dev` and `nats-config`: your own certificate files, 'dev' (make a throwaway CA), or no TLS. */
+function tlsFromOptions(o: TlsCliOptions): { certFile: string; keyFile: string; caFile?: string } | 'dev' | undefined {
+  if (!!o.tlsCert !== !!o.tlsKey) throw new CommanderError(2, 'agentbus.invalidArgument', '--tls-cert and --tls-key go together');
+  if (o.encryptStore) {
+    try {
+      checkKeyEnvName(o.jsKeyEnv);
+    } catch (e) {
+      throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+    }
+  }
+  if (o.tlsCert && o.tlsKey) {
+    for (const f of [o.tlsCert, o.tlsKey, o.tlsCa]) if (f && !existsSync(f)) throw new CliError(`${f} not found`);
+    return { certFile: resolve(o.tlsCert), keyFile: resolve(o.tlsKey), ...(o.tlsCa ? { caFile: resolve(o.tlsCa) } : {}) };
+  }
+  if (o.tlsCa) throw new CommanderError(2, 'agentbus.invalidArgument', '--tls-ca goes with --tls-cert and --tls-key (plain --tls makes its own CA)');
+  return o.tls ? 'dev' : undefined;
+}
+
+const tlsOptions = (cmd: Command, devWhere: string) =>
+  cmd
+    .option('--tls', `TLS on client connections and cluster routes; plaintext clients are refused (without --tls-cert: a throwaway CA and server certificate in ${devWhere}, made with openssl)`)
+    .option('--tls-cert <file>', 'server certificate (PEM) for clients and routes (implies --tls)')
+    .option('--tls-key <file>', 'its private key (PEM)')
+    .option('--tls-ca <file>', 'CA (PEM) that verifies the other nodes on the routes (and clients trust)')
+    .option('--encrypt-store', 'encrypt JetStream at rest (cipher chachapoly); the key comes from the environment, never from a file')
+    .option('--js-key-env <name>', 'environment variable of the store key (32+ letters and digits, starting with a letter)', DEFAULT_JS_KEY_ENV);
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -109,8 +146,7 @@ export function buildProgram(): Command {
       console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);
     });
 
-  program
-    .command('nats-config')
+  tlsOptions(program.command('nats-config'), '--tls-dir')
     .description('generate the nats-server config (authorization from the manifests, JetStream on)')
     .requiredOption('--manifests <dir>', 'manifests directory')
     .requiredOption('--verifier-creds <file>', "verifier's service credential file")
@@ -127,7 +163,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--cluster-port <n>', 'route port (same on every node when they are separate hosts)').default(6222).argParser(int('--cluster-port')))
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string }) => {
+    .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+      // TLS and encryption at rest (the config names the key's variable, never the key)
+      const tlsArg = tlsFromOptions(o);
+      let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
+      if (tlsArg === 'dev') {
+        try {
+          tls = makeDevCertificates(o.tlsDir, { hosts: [o.host, ...(o.cluster ? (o.routeHosts?.split(',') ?? []) : [])] });
+        } catch (e) {
+          throw new CliError((e as Error).message);
+        }
+        console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
+      } else tls = tlsArg;
+      const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
+      if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
       if (o.cluster) {
         if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
         const hosts = o.routeHosts?.split(',') ?? [];
@@ -141,13 +191,14 @@ export function buildProgram(): Command {
           partitions: o.partitions,
           ...(o.httpPort ? { httpPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.httpPort! : o.httpPort! + i)) } : {}),
           ...(same ? { routeHosts: hosts } : {}),
+          ...secure,
         });
         mkdirSync(o.outDir, { recursive: true });
         nodes.forEach((n, i) => writeFileSync(join(o.outDir!, `nats-${i + 1}.conf`), n.config));
         console.error(`wrote ${nodes.length} configs to ${o.outDir}`);
         return;
       }
-      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}) });
+      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);
       if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
@@ -168,7 +219,13 @@ export function buildProgram(): Command {
     .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
     .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string }) => {
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
+      const n = int('--metrics-port')(v);
+      if (n > 65535) throw new CommanderError(2, 'agentbus.invalidArgument', `--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
+      return n;
+    }))
+    .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string; metricsPort: number; metricsHost: string }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -179,12 +236,13 @@ export function buildProgram(): Command {
           maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, ...(o.id ? { id: o.id } : {}),
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
+          ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
           connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
         });
       } catch (e) {
         throw new CliError(`cannot start the verifier against ${o.nats}: ${(e as Error).message}`);
       }
-      console.error(`verifier ${v.id} ready on ${o.nats}`);
+      console.error(`verifier ${v.id} ready on ${o.nats}${v.metricsUrl ? `; metrics on ${v.metricsUrl}/metrics` : ''}`);
       await new Promise<void>((res) => {
         const stop = () => void v.drain().then(res, res);
         process.once('SIGTERM', stop);
@@ -219,8 +277,7 @@ export function buildProgram(): Command {
       console.log(`${agent}: key ${keyId} revoked`);
     });
 
-  program
-    .command('dev')
+  tlsOptions(program.command('dev'), '<state-dir>/tls')
     .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all)')
     .option('--state-dir <dir>', 'credentials, manifests, JetStream and the audit store', '.agentbus/dev')
     .option('--contracts <module>', 'contracts module (default: the example scenario)')
@@ -229,7 +286,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
     .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
     .option('--no-auditor', 'run without the auditor')
-    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; auditor: boolean }) => {
+    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; auditor: boolean } & TlsCliOptions) => {
+      const tlsArg = tlsFromOptions(o);
+      const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
       const { startDevBus, DevBusError } = await import('./dev.js');
       const { defaultExampleDir } = await import('./demo.js');
       const ex = defaultExampleDir();
@@ -238,7 +297,7 @@ export function buildProgram(): Command {
       const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
       let bus;
       try {
-        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}) });
+        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}), ...secure });
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
@@ -248,7 +307,11 @@ export function buildProgram(): Command {
   manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
   credentials: ${bus.stateDir}/creds/<agent>.creds.json
   audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}
-  logs:        ${bus.logFile}
+  logs:        ${bus.logFile}${bus.tls ? `
+  tls:         required; clients trust ${bus.tls.caFile ?? 'the system CAs'}${bus.tls.caFile ? `
+               SDK: connectAgent({ ..., connectOptions: { tls: { caFile: ${JSON.stringify(bus.tls.caFile)} } } })
+               nats CLI: nats --server ${bus.urls[0]} --tlsca ${bus.tls.caFile} ...` : ''}` : ''}${bus.storeEncrypted ? `
+  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}` : ''}
 Ctrl-C to stop.`);
       await new Promise<void>((res) => {
         const stop = () => void bus.stop().then(res, res);

@@ -3,7 +3,7 @@
 // auditor on embedded chDB — stopped cleanly on Ctrl-C. Manifest changes regenerate the
 // nats-server config and reload it without a restart.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify, parse as parseYaml } from 'yaml';
 import { pino } from 'pino';
@@ -13,6 +13,8 @@ import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { loadManifestDir, dirSignature } from './manifest.js';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
+import type { TlsFiles } from './natsconfig.js';
+import { makeDevCertificates, natsTlsOptions, checkKeyEnvName, checkStoreKey, generateStoreKey, withEnv, DEFAULT_JS_KEY_ENV, GENERATED_KEY_MARKER, TlsSetupError } from './tls.js';
 import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
 import type { ServiceIdentity } from './service-creds.js';
 import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js';
@@ -39,6 +41,19 @@ export interface DevBusOptions {
   auditor?: AuditorConfigInput;
   logger?: Logger;
   logLevel?: string;
+  /**
+   * TLS on client connections and cluster routes (plaintext clients are refused): true makes a
+   * throwaway CA and server certificate in <stateDir>/tls with openssl; or your own files.
+   */
+  tls?: boolean | { certFile: string; keyFile: string; caFile?: string };
+  /**
+   * JetStream encryption at rest (nats-server cipher chachapoly). The key is $jsKeyEnv if set,
+   * else a random key put only in nats-server's environment (never on disk; such a store is
+   * started afresh on the next run, as nothing can read it).
+   */
+  encryptStore?: boolean;
+  /** Default AGENTBUS_JS_KEY. */
+  jsKeyEnv?: string;
 }
 
 export interface DevBus {
@@ -59,6 +74,13 @@ export interface DevBus {
   credsPath(agent: string): string;
   verifierCreds: ServiceIdentity;
   auditorCreds: ServiceIdentity;
+  /** The TLS files nats-server uses (undefined without TLS); clients trust `caFile`. */
+  tls: { caFile?: string; certFile: string; keyFile: string } | undefined;
+  /** nats.js options every client of this bus needs (the CA with TLS): pass as connectAgent's connectOptions. */
+  connectOptions: Record<string, unknown>;
+  /** JetStream is encrypted at rest; `jsKeyGenerated`: with a key that exists only in nats-server's environment. */
+  storeEncrypted: boolean;
+  jsKeyGenerated: boolean;
   stop(): Promise<void>;
 }
 
@@ -90,17 +112,47 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const ports = nodes === 1 && o.port ? [o.port] : await Promise.all(Array.from({ length: nodes }, () => freePort()));
   const clusterPorts = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
   const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
+  const storeDirs = ports.map((_, i) => join(stateDir, nodes === 1 ? 'jetstream' : `jetstream-${i + 1}`));
+  const tlsStep = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw e instanceof TlsSetupError ? new DevBusError(e.message) : e;
+    }
+  };
+  // TLS: the given files, or a throwaway local CA and server certificate in <stateDir>/tls.
+  const tls: TlsFiles | undefined = o.tls ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : { ...(o.tls as TlsFiles) })) : undefined;
+  const connectOptions: Record<string, unknown> = tls ? natsTlsOptions(tls.caFile ? { caFile: tls.caFile } : {}) : {};
+  // Encryption at rest. A store encrypted with a generated key is unreadable once its run ended
+  // (the key was never stored anywhere): start it afresh.
+  for (const d of storeDirs) if (existsSync(join(d, GENERATED_KEY_MARKER))) rmSync(d, { recursive: true, force: true });
+  const jsKeyEnv = o.jsKeyEnv ?? DEFAULT_JS_KEY_ENV;
+  let childEnv: Record<string, string> = {};
+  if (o.encryptStore) {
+    tlsStep(() => checkKeyEnvName(jsKeyEnv));
+    if (process.env[jsKeyEnv] !== undefined) tlsStep(() => checkStoreKey(jsKeyEnv, process.env[jsKeyEnv]));
+    else {
+      childEnv = { [jsKeyEnv]: generateStoreKey() };
+      for (const d of storeDirs) {
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, GENERATED_KEY_MARKER), 'encrypted with a generated key that was never stored: unreadable after its run\n');
+      }
+    }
+  }
+  const encryption = o.encryptStore ? { encryptStore: true, jsKeyEnv } : {};
+  // the generated key goes into nats-server's environment only (spawnNatsServer spawns synchronously)
+  const spawnNode = (i: number) => withEnv(childEnv, () => spawnNatsServer(configPaths[i]!));
   const writeConfigs = () => {
     const manifests = loadManifestDir(manifestsDir);
     if (nodes === 1) {
-      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: join(stateDir, 'jetstream'), serverName: 'agentbus_dev' }));
+      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: storeDirs[0]!, serverName: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption }));
       return;
     }
-    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs: ports.map((_, i) => join(stateDir, `jetstream-${i + 1}`)), name: 'agentbus_dev' });
+    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs, name: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption });
     cfgs.forEach((c, i) => writeFileSync(configPaths[i]!, c.config));
   };
   writeConfigs();
-  const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((c) => spawnNatsServer(c)));
+  const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((_, i) => spawnNode(i)));
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
   const url = urls.join(',');
   const replicas = nodes >= 3 ? 3 : 1;
@@ -114,7 +166,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       const t0 = Date.now();
       for (;;) {
         try {
-          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas });
+          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions });
           break;
         } catch (e) {
           if (Date.now() - t0 > 30_000) throw e;
@@ -128,7 +180,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
     if (o.withAuditor !== false) {
       const { startAuditor } = await import('../auditor/service.js');
       auditor = await startAuditor(
-        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json') }, store: { url: storePath }, ...(o.auditor ?? {}) },
+        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}) },
         { logger: log.child({ name: 'auditor' }) },
       );
       stops.unshift(() => auditor!.stop());
@@ -153,6 +205,10 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
       depthKeyPath: keyPath,
       replicas,
+      tls: tls ? { certFile: tls.certFile, keyFile: tls.keyFile, ...(tls.caFile ? { caFile: tls.caFile } : {}) } : undefined,
+      connectOptions,
+      storeEncrypted: !!o.encryptStore,
+      jsKeyGenerated: Object.keys(childEnv).length > 0,
       async killNode(i: number) {
         const srv = servers[i];
         servers[i] = undefined;
@@ -163,7 +219,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
         }
       },
       async startNode(i: number) {
-        if (!servers[i]) servers[i] = await spawnNatsServer(configPaths[i]!);
+        if (!servers[i]) servers[i] = await spawnNode(i);
       },
       async stop() {
         for (const s of stops) await s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed'));

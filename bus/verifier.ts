@@ -30,6 +30,8 @@ import { PartitionManager, partitionOf } from './partitions.js';
 import { AuditBatch } from '../sdk/proto.js';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from './defaults.js';
+import { VerifierMetrics, startMetricsServer, watchConnection } from './metrics.js';
+import type { MetricsServer } from './metrics.js';
 
 export interface VerifierOptions {
   servers: string | string[];
@@ -53,6 +55,10 @@ export interface VerifierOptions {
   backend?: Ed25519Backend;
   /** Extra connection options (tls, ...). */
   connectOptions?: Record<string, unknown>;
+  /** Serve /metrics, /healthz and /readyz on this port (0 or absent: off). */
+  metricsPort?: number;
+  /** Bind address of the metrics server (default 127.0.0.1). */
+  metricsHost?: string;
 }
 
 export interface VerifierStats {
@@ -103,6 +109,9 @@ export class Verifier {
   #buckets = new Map<string, { tokens: number; last: number }>();
   #inflight = new Set<Promise<void>>();
   #closed = false;
+  #started = false;
+  #metrics: VerifierMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
   readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0 };
 
   private constructor(nc: NatsConnection, js: JetStreamClient, policy: Policy, policySig: string, opts: VerifierOptions) {
@@ -141,13 +150,61 @@ export class Verifier {
     await ensureAuditStream(nc, replicas);
     const js = jetstream(nc);
     const v = new Verifier(nc, js, policy, sig, opts);
+    if (opts.metricsPort) {
+      try {
+        await v.#startMetrics(opts.metricsPort, opts.metricsHost);
+      } catch (e) {
+        await nc.close().catch(() => undefined);
+        throw e;
+      }
+    }
     v.#poll = setInterval(() => v.reloadIfChanged(), v.#opts.manifestPollMs);
     v.#poll.unref();
     v.#prune = setInterval(() => v.#pruneSeen(Date.now()), 1000);
     v.#prune.unref();
-    await v.#parts.start();
+    try {
+      await v.#parts.start();
+    } catch (e) {
+      await v.close();
+      throw e;
+    }
+    v.#started = true;
     v.#log.info({ agents: policy.agents.size, types: opts.contracts.size, partitions: v.#parts.owned() }, 'verifier started');
     return v;
+  }
+
+  /** The metrics server's address (http://host:port), when metrics are on. */
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer?.url;
+  }
+
+  /** The Prometheus registry of this instance, when metrics are on. */
+  get metricsRegistry() {
+    return this.#metrics?.registry;
+  }
+
+  async #startMetrics(port: number, host: string | undefined): Promise<void> {
+    const m = new VerifierMetrics({
+      partitionsOwned: () => this.#subs.size,
+      inflight: () => this.#inflight.size,
+      auditPublishErrors: () => this.#audit.stats.publishErrors,
+      manifestReloads: () => this.stats.manifestReloads,
+      manifestErrors: () => this.stats.manifestErrors,
+    });
+    const conn = watchConnection(this.nc);
+    this.#metricsServer = await startMetricsServer({
+      port, registry: m.registry, ...(host ? { host } : {}),
+      healthz: () => (conn.closed ? { ok: false, reason: 'nats connection closed' } : { ok: true }),
+      readyz: () => {
+        const detail = { partitions: this.#subs.size };
+        if (this.#closed) return { ok: false, reason: 'draining', detail };
+        if (!this.#started) return { ok: false, reason: 'starting', detail };
+        if (!conn.connected) return { ok: false, reason: 'nats disconnected', detail };
+        return { ok: true, detail };
+      },
+    });
+    this.#metrics = m;
+    this.#log.info({ url: this.#metricsServer.url }, 'metrics server listening');
   }
 
   /** Partitions this instance owns now. */
@@ -323,6 +380,16 @@ export class Verifier {
   }
 
 
+  /** check(), timed into the histogram when metrics are on. */
+  #timedCheck(subjectSender: string, data: Uint8Array, now: number): Checked {
+    const m = this.#metrics;
+    if (!m) return this.check(subjectSender, data, now);
+    const t0 = process.hrtime.bigint();
+    const c = this.check(subjectSender, data, now);
+    m.checkDuration(process.hrtime.bigint() - t0);
+    return c;
+  }
+
   async #handle(msg: Msg): Promise<void> {
     this.stats.received++;
     const now = Date.now();
@@ -341,7 +408,7 @@ export class Verifier {
     // The reply subject must be inside the sender's own inbox, or the verifier could be made
     // to publish into another agent's inbox. Such a message is audited and otherwise ignored.
     const replyOk = reply === '' || reply.startsWith(`${D.SUBJECT_INBOX_PREFIX}${subjectSender}.`);
-    let c: Checked = replyOk ? this.check(subjectSender, data, now) : { ok: false, reason: Reason.REASON_BAD_REPLY_SUBJECT, detail: reply.slice(0, 128) };
+    let c: Checked = replyOk ? this.#timedCheck(subjectSender, data, now) : { ok: false, reason: Reason.REASON_BAD_REPLY_SUBJECT, detail: reply.slice(0, 128) };
     if (!replyOk) {
       const parts = parseEnvelope(data);
       if (parts.ok) {
@@ -397,6 +464,7 @@ export class Verifier {
     rawSize: number,
   ): Promise<void> {
     const h = c.header;
+    this.#metrics?.verdict(verdict, reason);
     const event: IAuditEvent = {
       eventId: this.#nextEventId(),
       verifierId: this.id,
@@ -484,6 +552,7 @@ export class Verifier {
     while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
     await this.#audit.close();
     await this.nc.drain().catch(() => undefined);
+    await this.#metricsServer?.close();
     this.#log.info({ stats: this.stats }, 'verifier drained');
   }
 
@@ -494,6 +563,7 @@ export class Verifier {
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);
+    await this.#metricsServer?.close();
   }
 }
 

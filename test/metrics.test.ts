@@ -1,0 +1,312 @@
+// Prometheus metrics and health endpoints of the verifier and the auditor (issue 8): real
+// nats-server, real verifier and auditor in this process (two registries side by side),
+// messages with known verdicts, then /metrics, /healthz and /readyz scraped over HTTP.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../sdk/envelope.js';
+import type { SealInput } from '../sdk/envelope.js';
+import { Ack, Verdict, Reason, reasonName, allReasons } from '../sdk/proto.js';
+import { startBus, waitFor } from './helpers/bus.js';
+import type { TestBus } from './helpers/bus.js';
+import { freePort } from './helpers/nats-server.js';
+import type { Verifier } from '../bus/verifier.js';
+import { startMetricsServer, VERIFY_SECONDS_BUCKETS } from '../bus/metrics.js';
+import { storeReadiness } from '../auditor/metrics.js';
+import { startAuditor } from '../auditor/service.js';
+import type { Auditor } from '../auditor/service.js';
+import { Registry } from 'prom-client';
+
+let bus: TestBus;
+let v: Verifier;
+let alice: NatsConnection;
+let auditor: Auditor | undefined;
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-metrics-'));
+const sent = { accepted: 3, duplicate: 1, malformed: 2, bad_signature: 3, destination_not_allowed: 1 };
+const total = Object.values(sent).reduce((a, b) => a + b, 0);
+
+test.before(async () => {
+  bus = await startBus({
+    verifiers: 0,
+    agents: {
+      alice: { send: [{ to: 'bob', types: ['task.*'] }] },
+      bob: { send: [{ to: 'alice', types: ['task.result'] }] },
+      carol: {},
+    },
+  });
+  v = await bus.startVerifier({ metricsPort: await freePort() });
+  await waitFor(() => v.partitions.length === 8, 10_000, 'partitions');
+  alice = await bus.rawAgent('alice');
+});
+test.after(async () => {
+  await auditor?.stop().catch(() => undefined);
+  await bus.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function base(over: Partial<SealInput> = {}): SealInput {
+  const k = bus.ids.get('alice')!.currentKey();
+  return {
+    sender: 'alice', keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'task.assign',
+    payload: new TextEncoder().encode(JSON.stringify({ title: 'write tests', priority: 2 })),
+    contentType: 'application/json', ...over,
+  };
+}
+
+async function send(bytes: Uint8Array): Promise<Ack> {
+  const r = await alice.request('agentbus.in.alice', bytes, { timeout: 3000 });
+  return Ack.decode(r.data);
+}
+
+/** Samples of the text exposition: `name{labels}` → value. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const r = await fetch(`${url}/metrics`);
+  assert.is(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const out = new Map<string, number>();
+  for (const line of (await r.text()).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+async function probe(url: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(`${url}${path}`);
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+/** True when nothing listens on the URL's port any more (a fresh TCP connect is refused). */
+function refused(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((res) => {
+    const sock = connect({ host: hostname, port: Number(port) });
+    sock.once('connect', () => {
+      sock.destroy();
+      res(false);
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => res(e.code === 'ECONNREFUSED'));
+  });
+}
+
+test('verifier - /healthz and /readyz answer 200 once started, on 127.0.0.1', async () => {
+  const url = v.metricsUrl!;
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const h = await probe(url, '/healthz');
+  assert.is(h.status, 200);
+  assert.is(h.body.status, 'ok');
+  const r = await probe(url, '/readyz');
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  assert.is(r.body.partitions, 8);
+  assert.is((await fetch(`${url}/nope`)).status, 404);
+  assert.is((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);
+});
+
+test('verifier - messages_total counts each verdict and reason sent; the check histogram counts every check', async () => {
+  const first = sealEnvelope(base());
+  assert.is((await send(first.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
+  for (let i = 1; i < sent.accepted; i++) assert.is((await send(sealEnvelope(base()).bytes)).verdict, Verdict.VERDICT_ACCEPTED);
+  assert.is((await send(first.bytes)).verdict, Verdict.VERDICT_DUPLICATE);
+  for (let i = 0; i < sent.malformed; i++) assert.is((await send(randomBytes(64))).reason, Reason.REASON_MALFORMED);
+  for (let i = 0; i < sent.bad_signature; i++) {
+    const p = parseEnvelope(sealEnvelope(base()).bytes);
+    if (!p.ok) throw new Error('seal');
+    const sig = Uint8Array.from(p.value.signature);
+    sig[3]! ^= 0x10;
+    assert.is((await send(encodeEnvelope({ ...p.value, signature: sig }))).reason, Reason.REASON_BAD_SIGNATURE);
+  }
+  assert.is((await send(sealEnvelope(base({ recipient: 'carol' })).bytes)).reason, Reason.REASON_DESTINATION_NOT_ALLOWED);
+
+  const m = await scrape(v.metricsUrl!);
+  const msgs = (verdict: string, reason: string) => m.get(`agentbus_verifier_messages_total{verdict="${verdict}",reason="${reason}"}`);
+  assert.is(msgs('accepted', 'none'), sent.accepted);
+  assert.is(msgs('duplicate', 'none'), sent.duplicate);
+  assert.is(msgs('rejected', 'malformed'), sent.malformed);
+  assert.is(msgs('rejected', 'bad_signature'), sent.bad_signature);
+  assert.is(msgs('rejected', 'destination_not_allowed'), sent.destination_not_allowed);
+  // every other reason is present at zero (rate() needs a starting point)
+  for (const r of allReasons()) {
+    const name = reasonName(r);
+    if (!(name in sent)) assert.is(msgs('rejected', name), 0, name);
+  }
+  const series = [...m.keys()].filter((k) => k.startsWith('agentbus_verifier_messages_total{'));
+  assert.is(series.length, 2 + allReasons().length);
+  // check() ran once per message (all had a good reply subject)
+  assert.is(m.get('agentbus_verifier_verify_seconds_count'), total);
+  assert.is(m.get('agentbus_verifier_verify_seconds_bucket{le="+Inf"}'), total);
+  assert.ok(m.get('agentbus_verifier_verify_seconds_sum')! > 0);
+  assert.ok(m.get('agentbus_verifier_verify_seconds_sum')! < 1);
+  assert.ok(m.has(`agentbus_verifier_verify_seconds_bucket{le="${VERIFY_SECONDS_BUCKETS[0]}"}`));
+  assert.ok(m.has(`agentbus_verifier_verify_seconds_bucket{le="${VERIFY_SECONDS_BUCKETS.at(-1)}"}`));
+  assert.is(m.get('agentbus_verifier_partitions_owned'), 8);
+  assert.is(m.get('agentbus_verifier_inflight'), 0);
+  assert.is(m.get('agentbus_verifier_audit_publish_errors_total'), 0);
+  assert.is(m.get('agentbus_verifier_manifest_reloads_total'), 0);
+  assert.is(m.get('agentbus_verifier_manifest_reload_errors_total'), 0);
+  assert.ok(m.has('process_cpu_user_seconds_total'), 'default process metrics');
+  // the counters agree with the verifier's own stats
+  assert.is(v.stats.accepted, sent.accepted);
+  // a second scrape adds nothing
+  const again = await scrape(v.metricsUrl!);
+  assert.is(again.get('agentbus_verifier_messages_total{verdict="accepted",reason="none"}'), sent.accepted);
+});
+
+test('verifier - manifest reloads are counted', async () => {
+  const m = bus.manifests.get('carol')!;
+  bus.writeManifest({ ...m, rate: { per_second: 7, burst: 7 } });
+  await waitFor(() => v.stats.manifestReloads === 1, 3000, 'reload');
+  assert.is((await scrape(v.metricsUrl!)).get('agentbus_verifier_manifest_reloads_total'), 1);
+});
+
+test('auditor - events_stored, lag, alerts by rule; /healthz and /readyz; second registry in the same process', async () => {
+  auditor = await startAuditor(
+    { nats: { url: bus.url, credsFile: bus.credsPath('auditor') }, store: { url: join(dir, 'db') }, consumer: { ackWaitMs: 3000, batchMaxWaitMs: 1000 }, detect: { intervalMs: 3_600_000 }, logLevel: 'silent' },
+    { metricsPort: await freePort() },
+  );
+  const url = auditor.metricsUrl!;
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  await waitFor(() => auditor!.stats().consumer.events >= total, 15_000, 'events stored');
+  assert.is((await probe(url, '/healthz')).status, 200);
+  const r = await probe(url, '/readyz');
+  assert.is(r.status, 200, JSON.stringify(r.body));
+  let m = await scrape(url);
+  assert.is(m.get('agentbus_auditor_events_stored_total'), total);
+  assert.is(m.get('agentbus_auditor_lag_events'), 0);
+  assert.is(m.get('agentbus_auditor_insert_errors_total'), 0);
+  assert.is(m.get('agentbus_auditor_dead_letters_total'), 0);
+  assert.is(m.get('agentbus_alerts_total{rule="signature_failure"}'), 0);
+  assert.ok(m.has('process_cpu_user_seconds_total'));
+  assert.not.ok([...m.keys()].some((k) => k.startsWith('agentbus_verifier_')), 'registries are separate');
+  // three bad signatures from alice in this minute: a signature_failure alert
+  const fired = await auditor.evaluate();
+  assert.ok(fired.some((a) => a.rule === 'signature_failure'), JSON.stringify(fired.map((a) => a.rule)));
+  m = await scrape(url);
+  assert.is(m.get('agentbus_alerts_total{rule="signature_failure"}'), fired.filter((a) => a.rule === 'signature_failure').length);
+  assert.is(m.get('agentbus_alerts_total{rule="fan_out"}'), fired.filter((a) => a.rule === 'fan_out').length);
+  // new audit events show as lag until stored (lag is re-asked at most once a second)
+  assert.is((await send(sealEnvelope(base()).bytes)).verdict, Verdict.VERDICT_ACCEPTED);
+  await waitFor(() => auditor!.stats().consumer.events >= total + 1, 15_000, 'one more stored');
+  await new Promise((res) => setTimeout(res, 1100));
+  m = await scrape(url);
+  assert.is(m.get('agentbus_auditor_events_stored_total'), total + 1);
+  assert.is(m.get('agentbus_auditor_lag_events'), 0);
+  await auditor.stop();
+  assert.ok(await refused(url), 'auditor metrics port still open after stop');
+  auditor = undefined;
+});
+
+test('verifier - /readyz is 503 while NATS is down and 200 again after the reconnect; /healthz stays 200', async () => {
+  const url = v.metricsUrl!;
+  const seen: { status: number; reason: unknown; health: number }[] = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const r = await probe(url, '/readyz');
+      seen.push({ status: r.status, reason: r.body.reason, health: (await fetch(`${url}/healthz`)).status });
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  })();
+  await bus.nats.restart();
+  await waitFor(() => seen.at(-1)?.status === 200 && seen.some((s) => s.status === 503), 15_000, 'ready again');
+  polling = false;
+  await poller;
+  const down = seen.filter((s) => s.status === 503);
+  assert.ok(down.length > 0);
+  assert.ok(down.every((s) => s.reason === 'nats disconnected'), JSON.stringify(down));
+  assert.ok(seen.every((s) => s.health === 200), 'healthz stays 200 while reconnecting');
+});
+
+test('verifier - /readyz says draining, and the port closes when the verifier drains', async () => {
+  const url = v.metricsUrl!;
+  const draining = v.drain();
+  const r = await probe(url, '/readyz').catch(() => ({ status: 0, body: {} as Record<string, unknown> }));
+  // the server is either still up and not ready, or already gone
+  assert.ok(r.status === 503 || r.status === 0, String(r.status));
+  if (r.status === 503) assert.is(r.body.reason, 'draining');
+  await draining;
+  assert.ok(await refused(url), 'verifier metrics port still open after drain');
+});
+
+test('verifier - a metrics port in use fails the start with a clear error', async () => {
+  const blocker = createServer();
+  await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));
+  const port = (blocker.address() as { port: number }).port;
+  try {
+    await bus.startVerifier({ metricsPort: port, id: 'blocked' });
+    assert.unreachable('started');
+  } catch (e) {
+    assert.match((e as Error).message, new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  } finally {
+    blocker.close();
+  }
+});
+
+test('probes - 503 with a JSON reason; the store readiness reports a failing ping', async () => {
+  const s = await startMetricsServer({ port: await freePort(), registry: new Registry(), healthz: () => ({ ok: true }), readyz: () => ({ ok: false, reason: 'starting' }) });
+  const r = await probe(s.url, '/readyz');
+  assert.is(r.status, 503);
+  assert.equal(r.body, { status: 'unavailable', reason: 'starting' });
+  assert.is((await fetch(`${s.url}/metrics`)).status, 200);
+  await s.close();
+  await s.close(); // idempotent
+  assert.ok(await refused(s.url));
+  let calls = 0;
+  const ready = storeReadiness(async () => {
+    calls++;
+    throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
+  }, { cacheMs: 60_000 });
+  const p = await ready();
+  assert.is(p.ok, false);
+  assert.match(p.reason!, /store ping failed: connect ECONNREFUSED/);
+  await ready();
+  assert.is(calls, 1, 'answers are cached');
+  const slow = storeReadiness(() => new Promise<boolean>(() => undefined), { timeoutMs: 50 });
+  assert.match((await slow()).reason!, /no answer in 50 ms/);
+});
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('cli - verifier and auditor --help list --metrics-port and --metrics-host; a bad port exits 2', () => {
+  for (const c of ['verifier', 'auditor']) {
+    const r = cli(c, '--help');
+    assert.is(r.code, 0, r.err);
+    assert.match(r.out, /--metrics-port <n>/);
+    assert.match(r.out, /--metrics-host <host>/);
+    const bad = cli(c, '--metrics-port', '70000');
+    assert.is(bad.code, 2, bad.err);
+    assert.match(bad.err, /--metrics-port must be/);
+  }
+});
+
+test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
+    '--creds', join(bus.dir, 'creds', 'verifier.json'), '--nats', bus.url, '--log-level', 'error', '--metrics-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 20_000, `cli verifier ready (${err})`);
+    assert.match(err, new RegExp(`metrics on ${url}/metrics`));
+    const m = await scrape(url);
+    assert.ok(m.has('agentbus_verifier_partitions_owned'));
+    child.kill('SIGTERM');
+    assert.is(await exited, 0);
+    assert.ok(await refused(url));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test.run();
