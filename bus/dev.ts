@@ -88,10 +88,46 @@ export class DevBusError extends Error {
   override name = 'DevBusError';
 }
 
+function ownTlsFiles(t: TlsFiles): TlsFiles {
+  for (const f of [t.certFile, t.keyFile, t.caFile]) if (f && !existsSync(f)) throw new DevBusError(`TLS file not found: ${f}`);
+  return { certFile: resolve(t.certFile), keyFile: resolve(t.keyFile), ...(t.caFile ? { caFile: resolve(t.caFile) } : {}) };
+}
+
 export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const v = natsServerVersion();
   if (!v.ok) throw new DevBusError(v.message);
   const stateDir = resolve(o.stateDir);
+  // TLS and encryption at rest first: their mistakes are reported before anything starts.
+  const storeCount = Math.max(1, o.nodes ?? 1);
+  const storeDirs = Array.from({ length: storeCount }, (_, i) => join(stateDir, storeCount === 1 ? 'jetstream' : `jetstream-${i + 1}`));
+  const tlsStep = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw e instanceof TlsSetupError ? new DevBusError(e.message) : e;
+    }
+  };
+  // Encryption at rest: the key from $jsKeyEnv, checked, or generated into nats-server's environment.
+  const jsKeyEnv = o.jsKeyEnv ?? DEFAULT_JS_KEY_ENV;
+  if (o.encryptStore) {
+    tlsStep(() => checkKeyEnvName(jsKeyEnv));
+    if (process.env[jsKeyEnv] !== undefined) tlsStep(() => checkStoreKey(jsKeyEnv, process.env[jsKeyEnv]));
+  }
+  // A store encrypted with a generated key is unreadable once its run ended (the key was never
+  // stored anywhere): start it afresh.
+  for (const d of storeDirs) if (existsSync(join(d, GENERATED_KEY_MARKER))) rmSync(d, { recursive: true, force: true });
+  let childEnv: Record<string, string> = {};
+  if (o.encryptStore && process.env[jsKeyEnv] === undefined) {
+    childEnv = { [jsKeyEnv]: generateStoreKey() };
+    for (const d of storeDirs) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, GENERATED_KEY_MARKER), 'encrypted with a generated key that was never stored: unreadable after its run\n');
+    }
+  }
+  const encryption = o.encryptStore ? { encryptStore: true, jsKeyEnv } : {};
+  // TLS: the given files, or a throwaway local CA and server certificate in <stateDir>/tls.
+  const tls: TlsFiles | undefined = o.tls ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : ownTlsFiles(o.tls as TlsFiles))) : undefined;
+  const connectOptions: Record<string, unknown> = tls ? natsTlsOptions(tls.caFile ? { caFile: tls.caFile } : {}) : {};
   const manifestsDir = resolve(o.manifestsDir ?? join(stateDir, 'manifests'));
   const credsDir = join(stateDir, 'creds');
   mkdirSync(manifestsDir, { recursive: true });
@@ -112,34 +148,6 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const ports = nodes === 1 && o.port ? [o.port] : await Promise.all(Array.from({ length: nodes }, () => freePort()));
   const clusterPorts = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
   const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
-  const storeDirs = ports.map((_, i) => join(stateDir, nodes === 1 ? 'jetstream' : `jetstream-${i + 1}`));
-  const tlsStep = <T>(f: () => T): T => {
-    try {
-      return f();
-    } catch (e) {
-      throw e instanceof TlsSetupError ? new DevBusError(e.message) : e;
-    }
-  };
-  // TLS: the given files, or a throwaway local CA and server certificate in <stateDir>/tls.
-  const tls: TlsFiles | undefined = o.tls ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : { ...(o.tls as TlsFiles) })) : undefined;
-  const connectOptions: Record<string, unknown> = tls ? natsTlsOptions(tls.caFile ? { caFile: tls.caFile } : {}) : {};
-  // Encryption at rest. A store encrypted with a generated key is unreadable once its run ended
-  // (the key was never stored anywhere): start it afresh.
-  for (const d of storeDirs) if (existsSync(join(d, GENERATED_KEY_MARKER))) rmSync(d, { recursive: true, force: true });
-  const jsKeyEnv = o.jsKeyEnv ?? DEFAULT_JS_KEY_ENV;
-  let childEnv: Record<string, string> = {};
-  if (o.encryptStore) {
-    tlsStep(() => checkKeyEnvName(jsKeyEnv));
-    if (process.env[jsKeyEnv] !== undefined) tlsStep(() => checkStoreKey(jsKeyEnv, process.env[jsKeyEnv]));
-    else {
-      childEnv = { [jsKeyEnv]: generateStoreKey() };
-      for (const d of storeDirs) {
-        mkdirSync(d, { recursive: true });
-        writeFileSync(join(d, GENERATED_KEY_MARKER), 'encrypted with a generated key that was never stored: unreadable after its run\n');
-      }
-    }
-  }
-  const encryption = o.encryptStore ? { encryptStore: true, jsKeyEnv } : {};
   // the generated key goes into nats-server's environment only (spawnNatsServer spawns synchronously)
   const spawnNode = (i: number) => withEnv(childEnv, () => spawnNatsServer(configPaths[i]!));
   const writeConfigs = () => {

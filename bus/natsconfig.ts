@@ -9,6 +9,7 @@
 import type { Manifest } from './manifest.js';
 import * as D from './defaults.js';
 import { partitionMapping, partitionOf } from './partitions.js';
+import { checkKeyEnvName, DEFAULT_JS_KEY_ENV } from './tls.js';
 
 export interface ServiceUsers {
   /** Public nkeys (U...) of the verifier and auditor service users. */
@@ -117,8 +118,9 @@ export function tlsBlock(t: TlsFiles, indent = '', forRoutes = false): string[] 
   ];
 }
 
-function jsKeyRef(name = 'AGENTBUS_JS_KEY'): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`jsKeyEnv ${JSON.stringify(name)} is not an environment variable name`);
+/** `$NAME`: nats-server substitutes the variable from its environment; the key never enters the file. */
+function jsKeyRef(name = DEFAULT_JS_KEY_ENV): string {
+  checkKeyEnvName(name);
   return `$${name}`;
 }
 

@@ -147,7 +147,12 @@ export class Verifier {
       ...(opts.connectOptions ?? {}),
     });
     const replicas = opts.replicas ?? 1;
-    await ensureAuditStream(nc, replicas);
+    try {
+      await ensureAuditStream(nc, replicas);
+    } catch (e) {
+      await nc.close().catch(() => undefined); // a failed start must not leave a reconnecting connection
+      throw e;
+    }
     const js = jetstream(nc);
     const v = new Verifier(nc, js, policy, sig, opts);
     if (opts.metricsPort) {
