@@ -52,6 +52,25 @@ export function presignAs(bus: TestBus, sender: string, n: number, payloadBytes:
   return Array.from({ length: n }, () => sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
 }
 
+/**
+ * Wait until every lane's partition has an owner that answers (a verifier that just started,
+ * or one that took over from a stopped one, owns all partitions only after its lease ticks).
+ */
+export async function waitServed(bus: TestBus, senders: string[], timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now();
+  for (const sender of senders) {
+    const nc = await bus.rawAgent(sender);
+    for (;;) {
+      const [env] = presignAs(bus, sender, 1, 64);
+      const ok = await nc.request(`agentbus.in.${sender}`, env!, { timeout: 2000 }).then((m) => Ack.decode(m.data).verdict !== Verdict.VERDICT_UNSPECIFIED, () => false);
+      if (ok) break;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`partition of ${sender} not served after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await nc.close();
+  }
+}
+
 /** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
 export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
   const reasons: Record<string, number> = {};
@@ -137,7 +156,8 @@ export async function presignJws(bus: TestBus, n: number, payloadBytes: number):
 }
 
 /** Pipelined sends with at most `window` outstanding; returns accepted acks per second. */
-export async function throughput(sender: NatsConnection, envs: Uint8Array[], window = 1000): Promise<{ perSec: number; accepted: number; rejected: number }> {
+export async function throughput(sender: NatsConnection, envs: Uint8Array[], window = 1000): Promise<{ perSec: number; accepted: number; rejected: number; reasons: Record<string, number> }> {
+  const reasons: Record<string, number> = {};
   let sent = 0;
   let done = 0;
   let accepted = 0;
@@ -152,7 +172,10 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
     callback: (_e, m) => {
       const a = Ack.decode(m.data);
       if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
-      else rejected++;
+      else {
+        rejected++;
+        reasons[`${a.verdict}:${a.reason}:${a.detail}`] = (reasons[`${a.verdict}:${a.reason}:${a.detail}`] ?? 0) + 1;
+      }
       done++;
       if (done === envs.length) resolveDone();
       else pump();
@@ -164,7 +187,7 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
   await finished;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   sub.unsubscribe();
-  return { perSec: envs.length / secs, accepted, rejected };
+  return { perSec: envs.length / secs, accepted, rejected, reasons };
 }
 
 /** Send→deliver latency at a fixed rate (messages/s), measured at the receiver. */

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -44,10 +44,11 @@ try {
     if (j.accepted !== n) throw new Error(`jws baseline accepted ${j.accepted} of ${n}`);
     log(`  ${size} B: verifier`);
     const verifier = await spawnService(bus, 'verifier');
+    await waitServed(bus, ['planner']);
     await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT)
     const envs = presign(bus, n, size);
     const v = await throughput(sender, envs);
-    if (v.accepted !== n) throw new Error(`verifier accepted ${v.accepted} of ${n} (${v.rejected} rejected)`);
+    if (v.accepted !== n) throw new Error(`verifier accepted ${v.accepted} of ${n} (${v.rejected} rejected: ${JSON.stringify(v.reasons)})`);
     figures.push({ name: `relay_msgs_per_s${suffix}`, value: r.perSec, unit: 'msgs/s' });
     figures.push({ name: `verifier_msgs_per_s${suffix}`, value: v.perSec, unit: 'msgs/s' });
     figures.push({ name: `jws_msgs_per_s${suffix}`, value: j.perSec, unit: 'msgs/s' });
@@ -60,6 +61,7 @@ try {
       figures.push({ name: 'jws_bytes', value: jwsEnvs[0]!.length, unit: 'bytes' });
       const rate = Math.max(100, Math.floor(v.perSec / 2));
       const m = quick ? 2000 : 6000;
+      await waitServed(bus, ['planner']);
       const lv = await hopLatency(sender, receiver, presign(bus, m, 256), rate);
       await stopChild(verifier);
       const relay2 = await spawnService(bus, 'relay');
@@ -79,10 +81,12 @@ try {
   const per = Math.floor((quick ? 8000 : 24000) / lanes.length);
   const fill = () => { for (const l of lanes) l.envs = presignAs(bus, l.sender, per, 256); };
   const v1 = await spawnService(bus, 'verifier');
+  await waitServed(bus, laneSenders());
   fill(); await laneThroughput(lanes); // warm-up
   fill(); const one = await laneThroughput(lanes);
   const v2 = await spawnService(bus, 'verifier');
   await new Promise((r) => setTimeout(r, 5000)); // partitions rebalance (lease ticks)
+  await waitServed(bus, laneSenders());
   fill(); await laneThroughput(lanes);
   fill(); const two = await laneThroughput(lanes);
   await stopChild(v2);

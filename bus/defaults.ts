@@ -23,7 +23,7 @@ export const SUBJECT_PART_PREFIX = 'agentbus.part.';
 export const PARTITION_BUCKET = 'AGENTBUS_PARTITIONS';
 export const DEFAULT_PARTITIONS = 8;
 /** A partition whose owner stops renewing is taken over after this long. */
-export const DEFAULT_LEASE_TTL_MS = 3000;
+export const DEFAULT_LEASE_TTL_MS = 5000;
 export const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
 /** Metadata key in which a reply carries the depth token of the message it answers. */
 export const DEPTH_TOKEN_METADATA = 'agentbus.depth';

@@ -71,7 +71,7 @@ export class PartitionManager {
   async start(): Promise<void> {
     this.#kv = await new Kvm(this.nc).create(D.PARTITION_BUCKET, { ttl: this.ttlMs, history: 1, replicas: this.replicas, storage: StorageType.Memory });
     await this.tick();
-    this.#timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.#timer = setInterval(() => void this.tick(), Math.max(100, Math.floor(this.ttlMs / 5)));
     // A released lease (graceful hand-over or shutdown) is taken at once, not at the next tick.
     void (async () => {
       const w = await this.#kv.watch({ key: 'part.*', include: KvWatchInclude.UpdatesOnly });
@@ -98,7 +98,22 @@ export class PartitionManager {
         try {
           this.#owned.set(p, await this.#kv.update(`part.${p}`, new TextEncoder().encode(this.id), rev));
         } catch (e) {
-          // someone else holds it now (our lease expired): stop serving it
+          // Our lease expired (a slow tick under load) or another verifier took the partition.
+          // If nobody holds it, take it straight back: the state in memory is still complete.
+          const cur = await this.#kv.get(`part.${p}`).catch(() => null);
+          const holder = cur && cur.operation === 'PUT' ? new TextDecoder().decode(cur.value) : undefined;
+          if (holder === undefined) {
+            try {
+              this.#owned.set(p, await this.#kv.create(`part.${p}`, new TextEncoder().encode(this.id)));
+              this.log.warn({ partition: p }, 'partition lease had expired; renewed');
+              continue;
+            } catch {
+              /* taken meanwhile */
+            }
+          } else if (holder === this.id && cur) {
+            this.#owned.set(p, cur.revision);
+            continue;
+          }
           this.log.warn({ partition: p, err: (e as Error).message }, 'lost partition lease');
           this.#owned.delete(p);
           await this.hooks.release(p);
