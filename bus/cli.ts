@@ -2,7 +2,7 @@
 // The `agentbus` command. Mistakes in arguments: one line, exit 2. Operational failures
 // (server unreachable, bad manifest): one line naming what to fix, exit 1. No stack traces.
 import { Command, CommanderError, Option } from 'commander';
-import { mkdirSync, writeFileSync, existsSync, statSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, statSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -375,7 +375,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isMain = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
+// Run when executed directly — also through the npm bin symlink (`npx agentbus`).
+const isMain = (() => {
+  if (!process.argv[1]) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+})();
 if (isMain) {
   main(process.argv).then((code) => {
     process.exitCode = code;

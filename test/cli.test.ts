@@ -82,4 +82,12 @@ test('cli - verifier against an unreachable server exits 1 with one line', async
   assert.is(r.err.trim().split('\n').length, 1, r.err);
 });
 
+test('cli - runs through a symlink, as npm installs its bin (npx agentbus)', async () => {
+  const { symlinkSync } = await import('node:fs');
+  const link = join(dir, 'agentbus-link.ts');
+  symlinkSync(join(process.cwd(), 'bus', 'cli.ts'), link);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', link, '--version'], { encoding: 'utf8' });
+  assert.is(r.stdout.trim(), '0.1.0', r.stderr);
+});
+
 test.run();
