@@ -114,6 +114,7 @@ export function registerAuditorCommands(program: Command): void {
     .addOption(new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown').default(D.DEFAULT_ALERT_COOLDOWN_MS).argParser(int('--cooldown-ms', 0)))
     .option('--no-detect', 'store only; do not run detectors')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server')
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
       const n = int('--metrics-port')(v);
       if (n > 65535) throw bad(`--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
@@ -125,7 +126,7 @@ export function registerAuditorCommands(program: Command): void {
     .action(async (o: {
       nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
-      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; metricsPort: number; metricsHost: string;
+      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; tlsCa?: string; metricsPort: number; metricsHost: string;
     }) => {
       const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
       if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
@@ -133,7 +134,7 @@ export function registerAuditorCommands(program: Command): void {
       let auditor;
       try {
         auditor = await startAuditor({
-          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}) },
+          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
           store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}) },
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },

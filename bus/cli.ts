@@ -219,13 +219,14 @@ export function buildProgram(): Command {
     .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
     .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
       const n = int('--metrics-port')(v);
       if (n > 65535) throw new CommanderError(2, 'agentbus.invalidArgument', `--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
       return n;
     }))
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string; metricsPort: number; metricsHost: string }) => {
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -237,7 +238,7 @@ export function buildProgram(): Command {
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
           ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
-          connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+          connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
         });
       } catch (e) {
         throw new CliError(`cannot start the verifier against ${o.nats}: ${(e as Error).message}`);
