@@ -151,7 +151,10 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
       while (running) {
         // a replay of an accepted message's msg_id with a new payload, and a forged signature
         const ok = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: k.sign, recipient: 'sink', type: 'status.note', contentType: 'application/json', payload: new TextEncoder().encode('{"text":"hi"}') });
-        await mallory.sendRaw(ok.bytes, toHex(ok.header.msgId)).then((r) => acked.add(r.msgId)).catch(() => { sendFailures++; });
+        await mallory.sendRaw(ok.bytes, toHex(ok.header.msgId)).then((r) => {
+          acked.add(r.msgId);
+          ackedAt.set(r.msgId, Math.round((Date.now() - t0) / 100) / 10);
+        }).catch(() => { sendFailures++; });
         sent++;
         const replay = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: k.sign, recipient: 'sink', type: 'status.note', contentType: 'application/json', msgId: ok.header.msgId, payload: new TextEncoder().encode('{"text":"wire money"}') });
         const forged = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: () => randomBytes(64), recipient: 'sink', type: 'status.note', contentType: 'application/json', payload: new TextEncoder().encode('{"text":"x"}') });
