@@ -75,8 +75,8 @@ export interface VerifierStats {
 }
 
 interface Seen {
-  /** SHA-256(header bytes ‖ signature): identifies the envelope (the payload is bound by the header). */
-  key: Buffer;
+  /** SHA-256(header bytes ‖ signature), base64: identifies the envelope (the payload is bound by the header). A string, not a Buffer: a quarter of the memory per remembered msg_id. */
+  key: string;
   depth: number;
   at: number;
 }
@@ -278,7 +278,7 @@ export class Verifier {
     await this.#audit.flush();
   }
 
-  #remember(msgIdHex: string, key: Buffer, depth: number, at: number): void {
+  #remember(msgIdHex: string, key: string, depth: number, at: number): void {
     if (this.#seen.has(msgIdHex)) return;
     this.#seen.set(msgIdHex, { key, depth, at });
     this.#seenOrder.push({ id: msgIdHex, at: Math.max(at, Date.now()) });
@@ -445,7 +445,7 @@ export class Verifier {
     const prev = this.#seen.get(msgIdHex);
     let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
     if (prev) {
-      if (!prev.key.equals(key)) {
+      if (prev.key !== key) {
         await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_REPLAY, '', c, depth, true, data.length);
         return;
       }
@@ -604,7 +604,7 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 
 const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
 
-/** SHA-256(header ‖ signature): equal for a retried envelope, different for any other. */
-export function envelopeKey(header: Uint8Array, signature: Uint8Array): Buffer {
-  return createHash('sha256').update(header).update(signature).digest();
+/** SHA-256(header ‖ signature), base64: equal for a retried envelope, different for any other. */
+export function envelopeKey(header: Uint8Array, signature: Uint8Array): string {
+  return createHash('sha256').update(header).update(signature).digest('base64');
 }
