@@ -286,8 +286,9 @@ export function buildProgram(): Command {
     .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario when no --manifests)')
     .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
     .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
+    .addOption(new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1").default(0).argParser(int('--metrics-port')))
     .option('--no-auditor', 'run without the auditor')
-    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; auditor: boolean } & TlsCliOptions) => {
+    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean } & TlsCliOptions) => {
       const tlsArg = tlsFromOptions(o);
       const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
       const { startDevBus, DevBusError } = await import('./dev.js');
@@ -298,7 +299,7 @@ export function buildProgram(): Command {
       const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
       let bus;
       try {
-        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}), ...secure });
+        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}), ...secure });
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
@@ -307,7 +308,8 @@ export function buildProgram(): Command {
   nats:        ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}
   manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
   credentials: ${bus.stateDir}/creds/<agent>.creds.json
-  audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}
+  audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}${o.metricsPort ? `
+  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)` : ''}
   logs:        ${bus.logFile}${bus.tls ? `
   tls:         required; clients trust ${bus.tls.caFile ?? 'the system CAs'}${bus.tls.caFile ? `
                SDK: connectAgent({ ..., connectOptions: { tls: { caFile: ${JSON.stringify(bus.tls.caFile)} } } })

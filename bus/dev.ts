@@ -32,6 +32,8 @@ export interface DevBusOptions {
   /** A policy file (agents → send rules, no keys): agents without credentials get generated ones. */
   policyFile?: string;
   port?: number;
+  /** Serve the verifier's Prometheus metrics on this port and the auditor's on port + 1. */
+  metricsPort?: number;
   /** nats-server nodes: 1 (default) or a cluster, e.g. 3 (JetStream R3). */
   nodes?: number;
   withAuditor?: boolean;
@@ -174,7 +176,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       const t0 = Date.now();
       for (;;) {
         try {
-          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions });
+          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
           break;
         } catch (e) {
           if (Date.now() - t0 > 30_000) throw e;
@@ -189,7 +191,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       const { startAuditor } = await import('../auditor/service.js');
       auditor = await startAuditor(
         { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}) },
-        { logger: log.child({ name: 'auditor' }) },
+        { logger: log.child({ name: 'auditor' }), ...(o.metricsPort ? { metricsPort: o.metricsPort + 1 } : {}) },
       );
       stops.unshift(() => auditor!.stop());
     }
