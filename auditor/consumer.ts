@@ -14,11 +14,12 @@
 // backlog stays in JetStream for the next auditor.
 import { headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Consumer, ConsumerMessages, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import * as D from './defaults.js';
+import { ensureAuditStreamWith } from '../bus/audit-stream.js';
 import { consumerConfigSchema } from './config.js';
 import type { ConsumerConfig } from './config.js';
 import { decodeBatch, eventToRow, PoisonError } from './rows.js';
@@ -63,29 +64,9 @@ export interface AuditConsumerOptions {
   logger?: Logger;
 }
 
-/** Create the AUDIT stream if missing, with the config the verifier uses. */
+/** Create the AUDIT stream if missing, with the config the verifier uses (bus/audit-stream.ts). */
 export async function ensureAuditStream(jsm: JetStreamManager, stream: string = D.AUDIT_STREAM): Promise<void> {
-  try {
-    await jsm.streams.info(stream);
-    return;
-  } catch {
-    // not found: create below
-  }
-  try {
-    await jsm.streams.add({
-      name: stream,
-      subjects: D.AUDIT_SUBJECTS,
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      max_age: D.AUDIT_STREAM_MAX_AGE_MS * NS,
-      duplicate_window: D.AUDIT_STREAM_DUPLICATE_WINDOW_MS * NS,
-    });
-  } catch (e) {
-    // Lost a race with the verifier creating it: fine if it exists now.
-    await jsm.streams.info(stream).catch(() => {
-      throw e;
-    });
-  }
+  await ensureAuditStreamWith(jsm, { name: stream });
 }
 
 /** Create the durable pull consumer if missing. */

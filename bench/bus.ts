@@ -122,11 +122,12 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   return child;
 }
 
-export async function stopChild(c: ChildProcess): Promise<void> {
+/** SIGTERM (a graceful drain), then SIGKILL after `graceMs`. */
+export async function stopChild(c: ChildProcess, graceMs = 5000): Promise<void> {
   if (c.exitCode !== null) return;
   const done = new Promise((r) => c.once('exit', r));
   c.kill('SIGTERM');
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+  const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
   await done;
   clearTimeout(t);
 }

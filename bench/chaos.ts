@@ -15,6 +15,7 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { stringify } from 'yaml';
 import { startDevBus } from '../bus/dev.js';
+import { stopChild } from './bus.js';
 import type { DevBus } from '../bus/dev.js';
 import { connectAgent } from '../sdk/client.js';
 import type { AgentClient } from '../sdk/client.js';
@@ -191,16 +192,8 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
       await new Promise((r) => setTimeout(r, 500));
     }
     await admin.close();
-    const stopChild = async (c: ChildProcess) => {
-      if (c.exitCode !== null) return;
-      const done = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 8000);
-      await done;
-      clearTimeout(t);
-    };
-    await stopChild(auditor);
-    await Promise.all([stopChild(va), stopChild(vb)]);
+    await stopChild(auditor, 8000);
+    await Promise.all([stopChild(va, 8000), stopChild(vb, 8000)]);
     // reconcile against the audit table
     const { openStore } = await import('../auditor/store.js');
     const store = await openStore({ url: b.storePath, database: 'agentbus', ttlDays: 90 });

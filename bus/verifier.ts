@@ -13,7 +13,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { hostname } from 'node:os';
 import { connect, headers as natsHeaders, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { Ack, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
@@ -26,6 +26,8 @@ import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { Policy, loadManifestDir, dirSignature } from './manifest.js';
 import { AuditPublisher } from './audit-publisher.js';
+import { ensureAuditStream } from './audit-stream.js';
+export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
 import { AuditBatch } from '../sdk/proto.js';
 import type { ServiceIdentity } from './service-creds.js';
@@ -569,32 +571,6 @@ export class Verifier {
     if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);
     await this.#metricsServer?.close();
-  }
-}
-
-export async function ensureAuditStream(nc: NatsConnection, replicas = 1): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const subjects = [`${D.SUBJECT_AUDIT_PREFIX}>`];
-  try {
-    await jsm.streams.info(D.AUDIT_STREAM);
-  } catch {
-    try {
-      await jsm.streams.add({
-        name: D.AUDIT_STREAM,
-        subjects,
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        discard: DiscardPolicy.Old,
-        max_age: D.DEFAULT_AUDIT_MAX_AGE_MS * 1_000_000,
-        duplicate_window: 120 * 1_000_000_000,
-        num_replicas: replicas,
-      });
-    } catch (e) {
-      // another instance may have created it meanwhile
-      await jsm.streams.info(D.AUDIT_STREAM).catch(() => {
-        throw e;
-      });
-    }
   }
 }
 

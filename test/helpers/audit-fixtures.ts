@@ -4,12 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { generateIdentity } from '../../sdk/identity.js';
 import type { AgentIdentity } from '../../sdk/identity.js';
 import { parseEnvelope, sealEnvelope, sha256, toHex } from '../../sdk/envelope.js';
 import { AuditBatch, AuditEvent, Reason, Verdict, verdictName } from '../../sdk/proto.js';
-import * as D from '../../auditor/defaults.js';
 
 export { generateIdentity, Reason, Verdict };
 export type { AgentIdentity };
@@ -103,21 +102,7 @@ export function encodeBatch(events: AuditEvent[]): Uint8Array {
 export const eventIdHex = (e: AuditEvent) => toHex(e.eventId);
 
 /** Create the AUDIT stream like the verifier does (idempotent). */
-export async function ensureAuditStream(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(D.AUDIT_STREAM);
-  } catch {
-    await jsm.streams.add({
-      name: D.AUDIT_STREAM,
-      subjects: D.AUDIT_SUBJECTS,
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      max_age: D.AUDIT_STREAM_MAX_AGE_MS * 1_000_000,
-      duplicate_window: D.AUDIT_STREAM_DUPLICATE_WINDOW_MS * 1_000_000,
-    });
-  }
-}
+export { ensureAuditStream } from '../../bus/audit-stream.js';
 
 /** Publish events in batches of `perBatch` as the verifier does; returns the batch ids. */
 export async function publishEvents(nc: NatsConnection, events: AuditEvent[], perBatch = 16): Promise<string[]> {
