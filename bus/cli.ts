@@ -218,6 +218,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--partitions <n>', 'sender partitions; must match nats-config --partitions').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
     .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
     .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
+    .addOption(new Option('--delivery-timeout-ms <ms>', 're-forward a direct message until its recipient confirms, for this long; then answer "unconfirmed"').default(1000).argParser(int('--delivery-timeout-ms')))
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
@@ -226,7 +227,7 @@ export function buildProgram(): Command {
       return n;
     }))
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -234,7 +235,7 @@ export function buildProgram(): Command {
       try {
         v = await startVerifier({
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
-          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, ...(o.id ? { id: o.id } : {}),
+          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, ...(o.id ? { id: o.id } : {}),
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
           ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),

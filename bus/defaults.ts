@@ -27,3 +27,7 @@ export const DEFAULT_LEASE_TTL_MS = 5000;
 export const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
 /** Metadata key in which a reply carries the depth token of the message it answers. */
 export const DEPTH_TOKEN_METADATA = 'agentbus.depth';
+/** Receivers confirm deliveries on agentbus.delivered.<verifier>.<recipient> (msg_ids, 16 bytes each). */
+export const SUBJECT_DELIVERED_PREFIX = 'agentbus.delivered.';
+/** How long the verifier re-forwards a direct message before answering "unconfirmed". */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 1000;

@@ -1,5 +1,6 @@
 // nats-server configuration generated from the manifests (DESIGN §4):
-//   agent X    publishes only agentbus.in.X; subscribes only agentbus.to.X.>, its own inbox
+//   agent X    publishes only agentbus.in.X and its delivery confirmations
+//              agentbus.delivered.*.X; subscribes only agentbus.to.X.>, its own inbox
 //              agentbus.inbox.X.> and the delivery subjects of the topics its manifest lists.
 //   verifier   the only publisher to agentbus.to.>, agentbus.topic.>, agentbus.inbox.> and
 //              agentbus.audit.>; subscribes agentbus.in.>.
@@ -30,7 +31,7 @@ export function verifierPermissions(): { pub: string[]; sub: string[] } {
   return {
     pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>'],
     // agentbus.in.<sender> arrives as agentbus.part.<p>.<sender> (the partition mapping)
-    sub: ['agentbus.part.>', '_INBOX_verifier.>'],
+    sub: ['agentbus.part.>', '_INBOX_verifier.>', `${D.SUBJECT_DELIVERED_PREFIX}>`],
   };
 }
 
@@ -45,7 +46,9 @@ export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PAR
   return {
     // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
     // so the mapped subject of the agent's own partition is allowed too (and nothing else).
-    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`, `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`],
+    // Delivery confirmations name the confirming agent in the last token, so an agent can
+    // confirm only its own deliveries (the verifier checks the msg_id was addressed to it).
+    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`, `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`, `${D.SUBJECT_DELIVERED_PREFIX}*.${m.agent}`],
     sub: [
       `${D.SUBJECT_TO_PREFIX}${m.agent}.>`,
       `${D.SUBJECT_INBOX_PREFIX}${m.agent}.>`,

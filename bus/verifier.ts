@@ -12,11 +12,11 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { connect, headers as natsHeaders, nkeyAuthenticator } from '@nats-io/transport-node';
-import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
 import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { Ack, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
+import { Ack, Delivery, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
 import type { IAuditEvent } from '../sdk/proto.js';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, toHex, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '../sdk/envelope.js';
 import type { HeaderFields } from '../sdk/envelope.js';
@@ -59,6 +59,8 @@ export interface VerifierOptions {
   connectOptions?: Record<string, unknown>;
   /** Serve /metrics, /healthz and /readyz on this port (0 or absent: off). */
   metricsPort?: number;
+  /** Re-forward a direct message until its recipient confirms, for this long (default 1000 ms). */
+  deliveryTimeoutMs?: number;
   /** Bind address of the metrics server (default 127.0.0.1). */
   metricsHost?: string;
 }
@@ -74,6 +76,26 @@ export interface VerifierStats {
   partitions: number[];
   remembered: number;
   rebuilt: number;
+  /** Direct messages forwarded and not yet confirmed by their recipient. */
+  pendingDeliveries: number;
+  /** Forwards repeated because no confirmation came in time. */
+  redeliveries: number;
+  /** Deliveries answered "unconfirmed" at the delivery timeout. */
+  unconfirmed: number;
+}
+
+interface PendingDelivery {
+  recipient: string;
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs;
+  depth: number;
+  msgId: Uint8Array;
+  /** Senders' requests (the first, then retries) waiting for the outcome. */
+  waiters: { reply: string; verdict: Verdict }[];
+  attempts: number;
+  nextAt: number;
+  deadline: number;
 }
 
 interface Seen {
@@ -114,7 +136,13 @@ export class Verifier {
   #started = false;
   #metrics: VerifierMetrics | undefined;
   #metricsServer: MetricsServer | undefined;
-  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0 };
+  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0 };
+  /** Direct messages waiting for their recipient's confirmation, by msg_id (hex). */
+  #pending = new Map<string, PendingDelivery>();
+  #confirmPrefix = '';
+  #confirmSub: Subscription | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #deliveryTimeout = D.DEFAULT_DELIVERY_TIMEOUT_MS;
 
   private constructor(nc: NatsConnection, js: JetStreamClient, policy: Policy, policySig: string, opts: VerifierOptions) {
     this.nc = nc;
@@ -169,6 +197,7 @@ export class Verifier {
     v.#poll.unref();
     v.#prune = setInterval(() => v.#pruneSeen(Date.now()), 1000);
     v.#prune.unref();
+    v.#startDelivery();
     try {
       await v.#parts.start();
     } catch (e) {
@@ -212,6 +241,73 @@ export class Verifier {
     });
     this.#metrics = m;
     this.#log.info({ url: this.#metricsServer.url }, 'metrics server listening');
+  }
+
+  /**
+   * Confirmed delivery: a direct message is forwarded with the reply subject
+   * agentbus.delivered.<this verifier>.<recipient>; the recipient's client publishes the msg_ids
+   * it now holds there (NATS permissions let it publish only under its own name). Until then the
+   * verifier re-forwards it; the sender's ack waits for the confirmation, so an acknowledged
+   * message has reached its recipient even if a NATS node died with the first forward in flight.
+   */
+  #startDelivery(): void {
+    this.#deliveryTimeout = this.#opts.deliveryTimeoutMs ?? D.DEFAULT_DELIVERY_TIMEOUT_MS;
+    const token = this.id.replace(/[^A-Za-z0-9_-]/g, '_');
+    this.#confirmPrefix = `${D.SUBJECT_DELIVERED_PREFIX}${token}.`;
+    const skip = this.#confirmPrefix.length;
+    this.#confirmSub = this.nc.subscribe(`${this.#confirmPrefix}*`, {
+      callback: (_err, m) => {
+        const data = m.data;
+        if (data.length === 0 || data.length % 16 !== 0) return; // "no responders" status, or junk
+        const recipient = m.subject.slice(skip);
+        for (let i = 0; i < data.length; i += 16) {
+          const id = toHex(data.subarray(i, i + 16));
+          const p = this.#pending.get(id);
+          if (!p || p.recipient !== recipient) continue;
+          this.#pending.delete(id);
+          this.#settle(p, Delivery.DELIVERY_CONFIRMED);
+        }
+        this.stats.pendingDeliveries = this.#pending.size;
+      },
+    });
+    this.#sweep = setInterval(() => this.#sweepDeliveries(Date.now()), 50);
+    this.#sweep.unref();
+  }
+
+  #deliver(h: HeaderFields, subject: string, data: Uint8Array, headers: MsgHdrs, reply: string, verdict: Verdict, depth: number): void {
+    const id = toHex(h.msgId);
+    const now = Date.now();
+    let p = this.#pending.get(id);
+    if (!p) {
+      p = { recipient: h.recipient, subject, data, headers, depth, msgId: h.msgId, waiters: [], attempts: 0, nextAt: 0, deadline: 0 };
+      this.#pending.set(id, p);
+      this.stats.pendingDeliveries = this.#pending.size;
+    }
+    if (reply) p.waiters.push({ reply, verdict });
+    p.deadline = now + this.#deliveryTimeout;
+    this.#forward(p, now);
+  }
+
+  #forward(p: PendingDelivery, now: number): void {
+    if (p.attempts++ > 0) this.stats.redeliveries++;
+    p.nextAt = now + 150 * Math.min(p.attempts, 4); // again after 150, 450, 900, 1500 ms…
+    this.nc.publish(p.subject, p.data, { headers: p.headers, reply: this.#confirmPrefix + p.recipient });
+  }
+
+  #sweepDeliveries(now: number): void {
+    for (const [id, p] of this.#pending) {
+      if (now >= p.deadline) {
+        this.#pending.delete(id);
+        this.stats.unconfirmed++;
+        this.#log.warn({ msg_id: id, recipient: p.recipient, attempts: p.attempts }, 'delivery not confirmed: is the recipient connected?');
+        this.#settle(p, Delivery.DELIVERY_UNCONFIRMED);
+      } else if (now >= p.nextAt) this.#forward(p, now);
+    }
+    this.stats.pendingDeliveries = this.#pending.size;
+  }
+
+  #settle(p: PendingDelivery, delivery: Delivery): void {
+    for (const w of p.waiters) this.#answer(w.reply, w.verdict, Reason.REASON_UNSPECIFIED, p.msgId, '', p.depth, delivery);
   }
 
   /** Partitions this instance owns now. */
@@ -490,14 +586,21 @@ export class Verifier {
     };
     // DESIGN §6: the audit event is stored before the message is delivered or answered.
     await this.#audit.add(event);
+    let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
     if (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) {
       // Duplicates are forwarded again: the first attempt may have died between claim and
       // forward. Receivers drop a msg_id they already delivered (SDK inbox dedup).
       const hdrs = natsHeaders();
       hdrs.set(D.DEPTH_HEADER, String(depth));
       hdrs.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
-      const subject = h!.recipient ? `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}` : `${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`;
-      this.nc.publish(subject, msg.data, { headers: hdrs });
+      if (h!.recipient) {
+        // answered when the recipient confirms (or at the delivery timeout)
+        this.#deliver(h!, `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth);
+        answer = false;
+      } else {
+        this.nc.publish(`${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`, msg.data, { headers: hdrs });
+        delivery = Delivery.DELIVERY_BROADCAST;
+      }
       if (verdict === Verdict.VERDICT_ACCEPTED) this.stats.accepted++;
       else this.stats.duplicates++;
     } else {
@@ -506,7 +609,7 @@ export class Verifier {
     }
     const rejected = verdict === Verdict.VERDICT_REJECTED;
     if (!rejected && !this.#log.isLevelEnabled('debug')) {
-      if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth);
+      if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth, delivery);
       return;
     }
     const logFields = {
@@ -521,11 +624,11 @@ export class Verifier {
     };
     if (verdict === Verdict.VERDICT_REJECTED) this.#log.warn(logFields, 'rejected');
     else this.#log.debug(logFields, verdictName(verdict));
-    if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth);
+    if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth, delivery);
   }
 
-  #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number): void {
-    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id }).finish());
+  #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number, delivery: Delivery): void {
+    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id, delivery }).finish());
   }
 
   // Event ids: 8 random bytes per process ‖ a 64-bit counter — unique, and no CSPRNG call per message.
@@ -557,6 +660,11 @@ export class Verifier {
     if (this.#prune) clearInterval(this.#prune);
     await this.#parts.stop(); // releases every partition: unsubscribe, finish in-flight, flush audit
     while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
+    // deliveries in flight settle (confirmed, or unconfirmed at their timeout) before we go
+    const until = Date.now() + this.#deliveryTimeout + 200;
+    while (this.#pending.size && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#confirmSub?.unsubscribe();
     await this.#audit.close();
     await this.nc.drain().catch(() => undefined);
     await this.#metricsServer?.close();
@@ -567,6 +675,7 @@ export class Verifier {
   async close(): Promise<void> {
     this.#closed = true;
     this.#parts.abandon();
+    if (this.#sweep) clearInterval(this.#sweep);
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
-import { Ack, Reason, Verdict } from './proto.js';
+import { Ack, Delivery, Reason, Verdict } from './proto.js';
+import { DeliveryConfirmer } from './delivery.js';
 import { sealEnvelope, openEnvelope, toHex } from './envelope.js';
 import type { HeaderFields, KeyResolver } from './envelope.js';
 import { defaultBackend } from './ed25519.js';
@@ -13,7 +14,7 @@ import type { Ed25519Backend } from './ed25519.js';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry } from './contracts.js';
-import { ContractError, RejectedError, TimeoutError, EnvelopeError } from './errors.js';
+import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
 
@@ -78,6 +79,8 @@ export interface SendResult {
   duplicate: boolean;
   verifierId: string;
   attempts: number;
+  /** The recipient's client confirmed it holds the message (false for topic publications). */
+  delivered: boolean;
 }
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -111,6 +114,7 @@ export class AgentClient {
   #retries: number;
   #inbox: MessageQueue<InboundMessage>;
   #inboxSub: Subscription;
+  #confirmer: DeliveryConfirmer;
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
   #waiters = new Map<string, (m: InboundMessage) => void>();
@@ -128,6 +132,7 @@ export class AgentClient {
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
     this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
     this.#inbox = new MessageQueue();
+    this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
     this.#inboxSub = nc.subscribe(`agentbus.to.${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
   }
 
@@ -200,6 +205,7 @@ export class AgentClient {
     // The verifier forwards a retried envelope again; deliver each msg_id once.
     if (this.#seen.has(msgId)) {
       this.stats.duplicatesDropped++;
+      this.#confirmer.confirm(m, header.msgId); // held already: the first confirmation was lost
       return;
     }
     const contract = this.#contracts.get(header.type);
@@ -232,9 +238,10 @@ export class AgentClient {
     if (waiter) {
       this.#waiters.delete(inbound.causationId);
       waiter(inbound);
-      return;
+    } else {
+      queue.push(inbound);
     }
-    queue.push(inbound);
+    this.#confirmer.confirm(m, header.msgId);
   }
 
   /** Verified messages addressed to this agent. `break` stops the inbox. */
@@ -337,12 +344,21 @@ export class AgentClient {
       } catch {
         throw new EnvelopeError(Reason.REASON_MALFORMED, 'the verifier answered with an undecodable ack');
       }
-      this.stats.sent++;
       if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
-        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts };
+        if (ack.delivery === Delivery.DELIVERY_UNCONFIRMED) {
+          // accepted and audited, but the recipient did not confirm: resend the same bytes
+          // (a duplicate to the verifier, which forwards it again) within the budget
+          lastErr = new UndeliveredError(msgId, `${msgId} was accepted but its recipient did not confirm delivery (${attempts} attempts): is the recipient connected?`);
+          timeouts++;
+          continue;
+        }
+        this.stats.sent++;
+        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts, delivered: ack.delivery === Delivery.DELIVERY_CONFIRMED };
       }
+      this.stats.sent++;
       throw new RejectedError(ack.reason, msgId, ack.detail);
     }
+    if (lastErr instanceof UndeliveredError) throw lastErr;
     throw new TimeoutError(`no answer from the verifier for ${msgId} after ${attempts} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
   }
 
@@ -381,6 +397,7 @@ export class AgentClient {
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
     this.#inboxSub.unsubscribe();
+    this.#confirmer.flush();
     await this.nc.drain().catch(() => undefined);
     if (this.#ownsIdentity) this.identity.destroy();
   }

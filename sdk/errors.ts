@@ -65,4 +65,18 @@ export class TimeoutError extends Error {
   }
 }
 
+/**
+ * The verifier accepted (and audited) the message, but the recipient's client did not confirm
+ * it within the verifier's delivery timeout, after every retry: the recipient is not connected.
+ * Sending the same envelope again later delivers it once (the verifier sees a duplicate).
+ */
+export class UndeliveredError extends Error {
+  readonly msgId: string;
+  constructor(msgId: string, message: string) {
+    super(message);
+    this.name = 'UndeliveredError';
+    this.msgId = msgId;
+  }
+}
+
 export { Reason };

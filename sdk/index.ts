@@ -26,10 +26,11 @@ export {
   DEFAULT_CRITICAL_METADATA,
 } from './contracts.js';
 export type { Contract, ContractOptions, PayloadOf, ProtoMessageType } from './contracts.js';
-export { AgentbusError, EnvelopeError, RejectedError, CredentialError, ContractError, TimeoutError } from './errors.js';
-export { Reason, Verdict, reasonName, reasonFromName, verdictName, allReasons } from './proto.js';
+export { AgentbusError, EnvelopeError, RejectedError, CredentialError, ContractError, TimeoutError, UndeliveredError } from './errors.js';
+export { Reason, Verdict, Delivery, reasonName, reasonFromName, verdictName, allReasons } from './proto.js';
 export { createLogger, REDACT_PATHS } from './log.js';
 export { connectAgent, AgentClient, DEFAULT_SEND_TIMEOUT_MS, DEFAULT_SEND_RETRIES } from './client.js';
 export type { ConnectOptions, InboundMessage, SendOptions, SendResult } from './client.js';
 export { PeerKeys } from './keys.js';
 export { MessageQueue } from './queue.js';
+export { DeliveryConfirmer } from './delivery.js';

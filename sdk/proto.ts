@@ -9,6 +9,7 @@ export const AuditEvent = agentbus.v1.AuditEvent;
 export const AuditBatch = agentbus.v1.AuditBatch;
 export const Verdict = agentbus.v1.Verdict;
 export const Reason = agentbus.v1.Reason;
+export const Delivery = agentbus.v1.Delivery;
 
 export type Envelope = agentbus.v1.Envelope;
 export type Header = agentbus.v1.Header;
@@ -20,6 +21,7 @@ export type IAuditEvent = agentbus.v1.IAuditEvent;
 export type AuditBatch = agentbus.v1.AuditBatch;
 export type Verdict = agentbus.v1.Verdict;
 export type Reason = agentbus.v1.Reason;
+export type Delivery = agentbus.v1.Delivery;
 
 const reasonNames = new Map<number, string>();
 const reasonByName = new Map<string, Reason>();

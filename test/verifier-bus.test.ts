@@ -5,7 +5,9 @@ import type { NatsConnection, Msg } from '@nats-io/transport-node';
 import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../sdk/envelope.js';
 import type { SealInput } from '../sdk/envelope.js';
 import { Ack, Reason, Verdict } from '../sdk/proto.js';
-import { RejectedError, ContractError } from '../sdk/errors.js';
+import { RejectedError, ContractError, UndeliveredError } from '../sdk/errors.js';
+import { DeliveryConfirmer } from '../sdk/delivery.js';
+import { toHex } from '../sdk/envelope.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import type { InboundMessage } from '../sdk/client.js';
@@ -17,10 +19,11 @@ test.before(async () => {
   bus = await startBus({
     verifiers: 2,
     agents: {
-      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
+      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
       coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
       reviewer: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
       mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 5000 } },
+      ops: { send: [] },
     },
   });
 });
@@ -176,6 +179,74 @@ test('replay - a client retry of the same envelope is acknowledged as duplicate 
   await sleep(500);
   assert.is(received.filter((m) => (m.payload as { title: string }).title === 'once').length, 1);
   assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1, JSON.stringify({ stats: coder.stats, n: received.length }));
+});
+
+const redeliveries = () => bus.verifiers.reduce((n, v) => n + v.stats.redeliveries, 0);
+
+test('delivery - a lost forward is sent again; the ack waits for the confirmation and the message arrives once', async () => {
+  const opsRaw = await bus.rawAgent('ops');
+  const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
+  const wire: Msg[] = [];
+  // the first forward "dies on the way": received but never confirmed
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => { wire.push(m); if (wire.length > 1) confirmer.confirmRaw(m); } });
+  await opsRaw.flush();
+  const planner = await bus.agent('planner');
+  const before = redeliveries();
+  const r = await planner.send('ops', 'task.assign', { title: 'again', priority: 1 });
+  assert.is(r.delivered, true);
+  assert.is(r.duplicate, false);
+  assert.is(r.attempts, 1, 'the verifier re-forwarded; the sender did not have to retry');
+  assert.ok(wire.length >= 2, `forwards seen: ${wire.length}`);
+  assert.ok(wire.every((m) => Buffer.from(m.data).equals(Buffer.from(wire[0]!.data))), 're-forwards are byte-for-byte the same envelope');
+  assert.ok(redeliveries() > before);
+  sub.unsubscribe();
+});
+
+test('delivery - to a recipient that is not connected: accepted, audited, answered unconfirmed; a retry once it is back delivers it once', async () => {
+  const planner = await bus.agent('planner');
+  const s = sealFor('planner', { recipient: 'ops', payload: new TextEncoder().encode('{"title":"later","priority":1}') });
+  const id = toHex(s.header.msgId);
+  const t0 = Date.now();
+  const e = await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  assert.instance(e, UndeliveredError, String(e));
+  assert.ok(Date.now() - t0 >= 900, 'answered at the delivery timeout');
+  const parts = parseEnvelope(s.bytes);
+  assert.ok(parts.ok);
+  const hb = Buffer.from(parts.value.headerBytes);
+  const ev = (await bus.auditEvents()).find((x) => x.verdict === Verdict.VERDICT_ACCEPTED && hb.equals(Buffer.from(x.header as Uint8Array)));
+  assert.ok(ev, 'the accepted message has its audit row');
+  const ops = await bus.agent('ops');
+  const got: InboundMessage[] = [];
+  void (async () => { for await (const m of ops.inbox()) got.push(m); })();
+  const r = await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 });
+  assert.is(r.duplicate, true);
+  assert.is(r.delivered, true);
+  await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 }); // and once more
+  await sleep(300);
+  assert.is(got.filter((m) => m.msgId === id).length, 1);
+  await ops.close();
+});
+
+test('bypass - an agent cannot confirm the deliveries of another agent', async () => {
+  const opsRaw = await bus.rawAgent('ops');
+  const wire: Msg[] = [];
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => void wire.push(m) }); // never confirms
+  await opsRaw.flush();
+  const mal = await bus.rawAgent('mallory');
+  const errors: string[] = [];
+  (async () => { for await (const st of mal.status()) if (st.type === 'error') errors.push(String(st.error)); })();
+  const planner = await bus.agent('planner');
+  const s = sealFor('planner', { recipient: 'ops' });
+  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  await waitFor(() => wire.length >= 1, 2000, 'forward to ops');
+  const reply = wire[0]!.reply!;
+  assert.match(reply, /^agentbus\.delivered\.[^.]+\.ops$/);
+  mal.publish(reply, s.header.msgId); // as ops: refused by NATS
+  mal.publish(reply.replace(/\.ops$/, '.mallory'), s.header.msgId); // as itself: not ops's delivery, ignored
+  await mal.flush().catch(() => undefined);
+  assert.instance(await p, UndeliveredError);
+  assert.ok(errors.some((x) => /Permissions Violation for Publish/i.test(x)), errors.join('; '));
+  sub.unsubscribe();
 });
 
 test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held to depth 8', async () => {

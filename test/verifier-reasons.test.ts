@@ -9,6 +9,7 @@ import { sealEnvelope, parseEnvelope, encodeEnvelope, toHex } from '../sdk/envel
 import type { SealInput } from '../sdk/envelope.js';
 import { Ack, Reason, Verdict, reasonName, allReasons } from '../sdk/proto.js';
 import { SigningKey } from '../sdk/identity.js';
+import { DeliveryConfirmer } from '../sdk/delivery.js';
 import { startBus, sleep, waitFor, contracts } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 
@@ -36,7 +37,8 @@ test.before(async () => {
   await waitFor(() => bus.verifiers[0]!.policy.agents.get('alice')!.keys.size === 3, 3000, 'manifest reload');
   alice = await bus.rawAgent('alice');
   bobRaw = await bus.rawAgent('bob');
-  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { bobGot.push(m); } });
+  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
+  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { bobGot.push(m); confirmer.confirmRaw(m); } });
   await bobRaw.flush();
 });
 test.after(async () => {

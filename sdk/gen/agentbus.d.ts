@@ -364,6 +364,9 @@ export namespace agentbus {
             /** Ack verifierId. */
             verifierId: string;
 
+            /** Ack delivery. */
+            delivery: agentbus.v1.Delivery;
+
             /**
              * Creates a new Ack instance using the specified properties.
              * @param [properties] Properties to set
@@ -421,12 +424,31 @@ export namespace agentbus {
                 /** Ack verifierId */
                 verifierId?: (string|null);
 
+                /** Ack delivery */
+                delivery?: (agentbus.v1.Delivery|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an Ack. */
             type $Shape = agentbus.v1.Ack.$Properties;
+        }
+
+        /** Delivery enum. */
+        enum Delivery {
+
+            /** DELIVERY_UNSPECIFIED value */
+            DELIVERY_UNSPECIFIED = 0,
+
+            /** DELIVERY_CONFIRMED value */
+            DELIVERY_CONFIRMED = 1,
+
+            /** DELIVERY_UNCONFIRMED value */
+            DELIVERY_UNCONFIRMED = 2,
+
+            /** DELIVERY_BROADCAST value */
+            DELIVERY_BROADCAST = 3
         }
 
         /**

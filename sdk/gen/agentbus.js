@@ -773,6 +773,7 @@ export const agentbus = $root.agentbus = (() => {
              * @property {string|null} [detail] Ack detail
              * @property {number|null} [depth] Ack depth
              * @property {string|null} [verifierId] Ack verifierId
+             * @property {agentbus.v1.Delivery|null} [delivery] Ack delivery
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -853,6 +854,14 @@ export const agentbus = $root.agentbus = (() => {
             Ack.prototype.verifierId = "";
 
             /**
+             * Ack delivery.
+             * @member {agentbus.v1.Delivery} delivery
+             * @memberof agentbus.v1.Ack
+             * @instance
+             */
+            Ack.prototype.delivery = 0;
+
+            /**
              * Creates a new Ack instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.Ack
@@ -896,6 +905,8 @@ export const agentbus = $root.agentbus = (() => {
                     w.uint32(/* id 5, wireType 0 =*/40).uint32(m.depth);
                 if (m.verifierId != null && $Object.hasOwnProperty.call(m, "verifierId") && m.verifierId !== "")
                     w.uint32(/* id 6, wireType 2 =*/50).string(m.verifierId);
+                if (m.delivery != null && $Object.hasOwnProperty.call(m, "delivery") && m.delivery !== 0)
+                    w.uint32(/* id 7, wireType 0 =*/56).int32(m.delivery);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -994,6 +1005,15 @@ export const agentbus = $root.agentbus = (() => {
                                 delete m.verifierId;
                             continue;
                         }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.delivery = v;
+                            else
+                                delete m.delivery;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1026,6 +1046,24 @@ export const agentbus = $root.agentbus = (() => {
             };
 
             return Ack;
+        })();
+
+        /**
+         * Delivery enum.
+         * @name agentbus.v1.Delivery
+         * @enum {number}
+         * @property {number} DELIVERY_UNSPECIFIED=0 DELIVERY_UNSPECIFIED value
+         * @property {number} DELIVERY_CONFIRMED=1 DELIVERY_CONFIRMED value
+         * @property {number} DELIVERY_UNCONFIRMED=2 DELIVERY_UNCONFIRMED value
+         * @property {number} DELIVERY_BROADCAST=3 DELIVERY_BROADCAST value
+         */
+        v1.Delivery = (function() {
+            const valuesById = $Object.create(null), values = $Object.create(valuesById);
+            values[valuesById[0] = "DELIVERY_UNSPECIFIED"] = 0;
+            values[valuesById[1] = "DELIVERY_CONFIRMED"] = 1;
+            values[valuesById[2] = "DELIVERY_UNCONFIRMED"] = 2;
+            values[valuesById[3] = "DELIVERY_BROADCAST"] = 3;
+            return values;
         })();
 
         v1.AuditEvent = (function() {
