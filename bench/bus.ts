@@ -1,5 +1,6 @@
 // End-to-end throughput and hop latency through a real nats-server on loopback: the verifier
 // (a child process, one core) against the pass-through relay (same shape, no checks).
+import { DeliveryConfirmer } from '../sdk/delivery.js';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -7,7 +8,7 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { CompactSign } from 'jose';
 import { sealEnvelope } from '../sdk/envelope.js';
 import { partitionOf } from '../bus/partitions.js';
-import { Ack, Verdict } from '../sdk/proto.js';
+import { Ack, Delivery, Verdict } from '../sdk/proto.js';
 import { startBus } from '../test/helpers/bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
 
@@ -71,6 +72,19 @@ export async function waitServed(bus: TestBus, senders: string[], timeoutMs = 20
   }
 }
 
+/**
+ * The receiving agent "coder" as a raw NATS subscriber that confirms every delivery (what the
+ * SDK client does), so the verifier's acks carry DELIVERY_CONFIRMED. The confirmation traffic
+ * is part of what the verifier's figures pay for.
+ */
+export async function confirmingReceiver(bus: TestBus, agent = 'coder'): Promise<NatsConnection> {
+  const nc = await bus.rawAgent(agent);
+  const confirmer = new DeliveryConfirmer(nc, agent);
+  nc.subscribe(`agentbus.to.${agent}.>`, { callback: (_e, m) => confirmer.confirmRaw(m) });
+  await nc.flush();
+  return nc;
+}
+
 /** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
 export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
   const reasons: Record<string, number> = {};
@@ -94,7 +108,7 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
   const subs = lanes.map((l) => l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
     callback: (_e, m) => {
       const a = Ack.decode(m.data);
-      if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED) accepted++;
       else reasons[`${a.verdict}:${a.reason}`] = (reasons[`${a.verdict}:${a.reason}`] ?? 0) + 1;
       if (++done === total) resolveDone();
       else pump();
@@ -172,7 +186,7 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
   const sub = sender.subscribe(inbox, {
     callback: (_e, m) => {
       const a = Ack.decode(m.data);
-      if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED) accepted++;
       else {
         rejected++;
         reasons[`${a.verdict}:${a.reason}:${a.detail}`] = (reasons[`${a.verdict}:${a.reason}:${a.detail}`] ?? 0) + 1;

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -25,8 +25,7 @@ log('bus: relay and verifier through a real nats-server ...');
 const bus = await startBenchBus();
 try {
   const sender = await bus.rawAgent('planner');
-  const receiver = await bus.rawAgent('coder');
-  receiver.subscribe('agentbus.to.coder.>', { callback: () => undefined });
+  const receiver = await confirmingReceiver(bus);
   const N = quick ? 4000 : 20000;
   for (const size of [256, 4096, 65536]) {
     const n = size === 65536 ? Math.floor(N / 8) : N;

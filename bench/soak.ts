@@ -2,8 +2,8 @@
 // Sustained load on one verifier process; samples its RSS (from /proc) to show memory stays
 // flat: the replay memory is bounded by rate × replay window, everything else is per message.
 import { readFileSync } from 'node:fs';
-import { Ack, Verdict } from '../sdk/proto.js';
-import { startBenchBus, spawnService, stopChild, laneSenders, presignAs } from './bus.js';
+import { Ack, Delivery, Verdict } from '../sdk/proto.js';
+import { startBenchBus, spawnService, stopChild, laneSenders, presignAs, confirmingReceiver } from './bus.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,11 +16,12 @@ const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc
 
 const bus = await startBenchBus();
 const verifier = await spawnService(bus, 'verifier');
+await confirmingReceiver(bus);
 const lanes = await Promise.all(laneSenders().map(async (sender) => ({ nc: await bus.rawAgent(sender), sender })));
 let acked = 0;
 let rejected = 0;
 for (const l of lanes) {
-  l.nc.subscribe(`agentbus.inbox.${l.sender}.soak`, { callback: (_e, m) => { if (Ack.decode(m.data).verdict === Verdict.VERDICT_ACCEPTED) acked++; else rejected++; } });
+  l.nc.subscribe(`agentbus.inbox.${l.sender}.soak`, { callback: (_e, m) => { const a = Ack.decode(m.data); if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery === Delivery.DELIVERY_CONFIRMED) acked++; else rejected++; } });
 }
 const samples: { t_s: number; rss_mib: number; acked: number }[] = [];
 const t0 = Date.now();
