@@ -104,6 +104,7 @@ export function registerAuditorCommands(program: Command): void {
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--store-user <name>', 'ClickHouse user (server only)')
     .option('--store-password-env <var>', 'environment variable holding the ClickHouse password (server only)')
+    .option('--store-cluster <name>', 'ClickHouse cluster (remote_servers name): migrations ON CLUSTER, Replicated tables (server only)')
     .addOption(new Option('--ttl-days <n>', 'keep audit rows, aggregates and alerts this many days').default(D.DEFAULT_TTL_DAYS).argParser(int('--ttl-days', 1)))
     .addOption(new Option('--batch-max-messages <n>', 'size bound of one insert, in JetStream messages').default(D.DEFAULT_BATCH_MAX_MESSAGES).argParser(int('--batch-max-messages', 1)))
     .addOption(new Option('--batch-max-wait-ms <ms>', 'time bound of one insert (≥ 1000)').default(D.DEFAULT_BATCH_MAX_WAIT_MS).argParser(int('--batch-max-wait-ms', 1000)))
@@ -124,7 +125,7 @@ export function registerAuditorCommands(program: Command): void {
     // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
     .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
     .action(async (o: {
-      nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; ttlDays: number;
+      nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
       detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; tlsCa?: string; metricsPort: number; metricsHost: string;
     }) => {
@@ -135,7 +136,7 @@ export function registerAuditorCommands(program: Command): void {
       try {
         auditor = await startAuditor({
           nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
-          store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}) },
+          store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}), ...(o.storeCluster ? { cluster: o.storeCluster } : {}) },
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
           logLevel: o.logLevel as never,

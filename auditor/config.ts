@@ -14,7 +14,12 @@ export const storeConfigSchema = z.object({
   password: z.string().optional(),
   /** Rows (and aggregates) older than this are dropped by ClickHouse's TTL. */
   ttlDays: z.number().int().min(1).max(36500).default(D.DEFAULT_TTL_DAYS),
-});
+  /**
+   * A ClickHouse cluster (a name from the server's remote_servers): migrations run ON CLUSTER and
+   * every table is Replicated* (one shard, its replicas). Only with a server URL.
+   */
+  cluster: identifier.optional(),
+}).refine((s) => !s.cluster || /^https?:\/\//i.test(s.url), { message: 'cluster needs an http(s):// ClickHouse server url (chDB is a single embedded engine)', path: ['cluster'] });
 export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
 export const natsConfigSchema = z.object({

@@ -21,6 +21,11 @@ export const TTL_TABLES: Record<string, string> = {
   agg_payload_minute: 'minute',
 };
 
+/** Which migrations ran (created before any of them). */
+export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+        version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree ORDER BY version`;
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -140,3 +145,17 @@ export const MIGRATIONS: Migration[] = [
     ],
   },
 ];
+
+/**
+ * The statement for a ClickHouse cluster: `ON CLUSTER <name>` on every CREATE and ALTER, and the
+ * Replicated variant of every MergeTree engine, its ZooKeeper/Keeper path keyed by the server's
+ * {shard} and {replica} macros and ClickHouse's own {database}/{table} (left for the server to
+ * expand). `cluster` is a validated identifier.
+ */
+export function forCluster(sql: string, cluster: string | undefined): string {
+  if (!cluster) return sql;
+  return sql
+    .replace(/^(\s*CREATE (?:TABLE|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS \S+)/, `$1 ON CLUSTER ${cluster}`)
+    .replace(/^(\s*ALTER TABLE \S+)/, `$1 ON CLUSTER ${cluster}`)
+    .replace(/ENGINE = (Replacing|Aggregating|)MergeTree\b/g, (_m, kind: string) => `ENGINE = Replicated${kind}MergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`);
+}

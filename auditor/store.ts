@@ -10,7 +10,7 @@ import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MIGRATIONS, TTL_TABLES } from './schema.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, TTL_TABLES, forCluster } from './schema.js';
 import type { StoreConfig } from './config.js';
 import type { AuditRow } from './rows.js';
 
@@ -99,7 +99,7 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
   const { client, transport } = await makeClient(cfg);
   const db = cfg.database;
   const t = (name: string) => `${db}.${name}`;
-  const sub = (sql: string) => sql.replaceAll('{db}', db).replaceAll('{ttl}', String(cfg.ttlDays));
+  const sub = (sql: string) => forCluster(sql.replaceAll('{db}', db).replaceAll('{ttl}', String(cfg.ttlDays)), cfg.cluster);
 
   const query = async <T>(sql: string, params: QueryParams = {}, settings: ClickHouseSettings = {}): Promise<T[]> => {
     // A readonly=1 query may not change any other setting (a server refuses it), so it gets none.
@@ -124,10 +124,8 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
     transport,
     table: t,
     async migrate() {
-      await command(`CREATE DATABASE IF NOT EXISTS ${db}`);
-      await command(sub(`CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
-        version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
-      ) ENGINE = ReplacingMergeTree ORDER BY version`));
+      await command(sub(`CREATE DATABASE IF NOT EXISTS ${db}`));
+      await command(sub(MIGRATIONS_TABLE));
       const done = new Set(
         (await query<{ version: number }>(`SELECT version FROM ${t('schema_migrations')} FINAL`)).map((r) => Number(r.version)),
       );
@@ -185,7 +183,7 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
       const m = /toIntervalDay\((\d+)\)/.exec(rows[0]?.q ?? '');
       if (!rows[0] || (m && Number(m[1]) === cfg.ttlDays)) continue;
       await client.command({
-        query: `ALTER TABLE ${t(name)} MODIFY TTL ${expr} + toIntervalDay(${cfg.ttlDays})`,
+        query: sub(`ALTER TABLE ${t(name)} MODIFY TTL ${expr} + toIntervalDay(${cfg.ttlDays})`),
         clickhouse_settings: { materialize_ttl_after_modify: 0 },
       });
     }

@@ -139,6 +139,15 @@ test('detect - slow fan-out to many recipients', async () => {
   assert.is(alerts[0]!.evidence['distinct_destinations'], 14);
 });
 
+test('detect - fan-out of a sender with no history needs 3 × the threshold (no warm-up false alerts)', async () => {
+  const fresh = (n: number) => Array.from({ length: n }, (_, i) => ({ from: 'newbie', to: `svc${i}`, at: at(100 + (i % 15), i) }));
+  const cfg = { rules: { new_edge: { enabled: false } } };
+  const quiet = await createDetectionEngine({ store: await storeWith('fanout_new', fresh(12)), config: cfg }).evaluate(NOW);
+  assert.equal(quiet.filter((a) => a.agents.includes('newbie')), []);
+  const loud = await createDetectionEngine({ store: await storeWith('fanout_new_loud', fresh(30)), config: cfg }).evaluate(NOW);
+  assert.equal(loud.filter((a) => a.agents.includes('newbie')).map((a) => a.rule), ['fan_out']);
+});
+
 test('detect - repeating payload hash: two agents in a loop; alert goes to NATS and the alerts table', async () => {
   const loop = Array.from({ length: 30 }, (_, i) => ({ from: i % 2 ? 'a1' : 'a2', to: i % 2 ? 'a2' : 'a1', at: at(116 + (i % 4), i), payload: '{"same":"again"}' }));
   const s = await storeWith('loop', loop);

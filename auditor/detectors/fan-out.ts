@@ -14,6 +14,12 @@ export const fanOutSchema = z.object({
   minDistinct: z.number().int().min(2).default(8),
   /** ...if that is also at least factor × the distinct destinations of the previous window. */
   factor: z.number().min(1).default(2),
+  /**
+   * A sender with no traffic at all before the window (a new agent, or a store that was empty
+   * until now) has no baseline to compare with; it must reach coldStartFactor × minDistinct.
+   * Without this, every agent of a freshly started bus looks like a fan-out in its first hour.
+   */
+  coldStartFactor: z.number().min(1).default(3),
 });
 export type FanOutConfig = z.infer<typeof fanOutSchema>;
 
@@ -28,6 +34,11 @@ function distinct(rows: MinuteCount[], from: number, to: number): Map<string, Se
   return out;
 }
 
+function hasHistory(rows: MinuteCount[], sender: string, before: number): boolean {
+  for (const r of rows) if (r.sender === sender && r.minute < before) return true;
+  return false;
+}
+
 export function detectFanOut(input: DetectorInput, cfg: FanOutConfig): Finding[] {
   if (!cfg.enabled) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
@@ -38,6 +49,7 @@ export function detectFanOut(input: DetectorInput, cfg: FanOutConfig): Finding[]
   for (const [sender, dests] of now) {
     if (dests.size < cfg.minDistinct) continue;
     const prev = before.get(sender) ?? new Set<string>();
+    if (!hasHistory(input.minutes, sender, from) && dests.size < cfg.coldStartFactor * cfg.minDistinct) continue;
     if (dests.size < cfg.factor * Math.max(prev.size, 1)) continue;
     const fresh = [...dests].filter((d) => !prev.has(d)).sort();
     out.push({
