@@ -29,6 +29,7 @@ import { AuditPublisher } from './audit-publisher.js';
 import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
+import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { AuditBatch } from '../sdk/proto.js';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from './defaults.js';
@@ -98,12 +99,6 @@ interface PendingDelivery {
   deadline: number;
 }
 
-interface Seen {
-  /** SHA-256(header bytes ‖ signature), base64: identifies the envelope (the payload is bound by the header). A string, not a Buffer: a quarter of the memory per remembered msg_id. */
-  key: string;
-  depth: number;
-  at: number;
-}
 
 /** Outcome of the synchronous checks. */
 type Checked =
@@ -118,9 +113,7 @@ export class Verifier {
   #audit: AuditPublisher;
   #parts: PartitionManager;
   #subs = new Map<number, Subscription>();
-  #seen = new Map<string, Seen>();
-  #seenOrder: { id: string; at: number }[] = [];
-  #seenHead = 0;
+  #replay!: ReplayTable;
   #depthKey: Uint8Array;
   #window: number;
   #policy: Policy;
@@ -152,6 +145,7 @@ export class Verifier {
     this.#opts = { maxSkewMs: D.DEFAULT_MAX_SKEW_MS, manifestPollMs: D.DEFAULT_MANIFEST_POLL_MS, partitions: D.DEFAULT_PARTITIONS, ...opts };
     this.#window = opts.replayWindowMs ?? 2 * this.#opts.maxSkewMs + 5000;
     if (this.#window < 2 * this.#opts.maxSkewMs) throw new RangeError('replayWindowMs must be at least 2 × maxSkewMs');
+    this.#replay = new ReplayTable(this.#window);
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#backend = opts.backend ?? defaultBackend();
@@ -195,7 +189,10 @@ export class Verifier {
     }
     v.#poll = setInterval(() => v.reloadIfChanged(), v.#opts.manifestPollMs);
     v.#poll.unref();
-    v.#prune = setInterval(() => v.#pruneSeen(Date.now()), 1000);
+    v.#prune = setInterval(() => {
+      v.#replay.rotate();
+      v.stats.remembered = v.#replay.size;
+    }, 1000);
     v.#prune.unref();
     v.#startDelivery();
     try {
@@ -339,7 +336,7 @@ export class Verifier {
           const header = ev.header ?? new Uint8Array(0);
           const hd = header.length ? decodeHeader(header) : undefined;
           if (!hd?.ok || partitionOf(ev.subjectSender ?? '', this.#opts.partitions) !== p) continue;
-          this.#remember(toHex(hd.value.msgId), envelopeKey(header, ev.signature ?? new Uint8Array(0)), ev.effectiveDepth ?? 0, hd.value.sentAtMs);
+          this.#replay.add(hd.value.msgId, envelopeKey(header, ev.signature ?? new Uint8Array(0)), ev.effectiveDepth ?? 0);
           this.stats.rebuilt++;
         }
       }
@@ -374,26 +371,6 @@ export class Verifier {
     await sub?.drain().catch(() => undefined);
     while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
     await this.#audit.flush();
-  }
-
-  #remember(msgIdHex: string, key: string, depth: number, at: number): void {
-    if (this.#seen.has(msgIdHex)) return;
-    this.#seen.set(msgIdHex, { key, depth, at });
-    this.#seenOrder.push({ id: msgIdHex, at: Math.max(at, Date.now()) });
-    this.stats.remembered = this.#seen.size;
-  }
-
-  /** Forget msg_ids older than the replay window (they would be rejected as stale anyway). */
-  #pruneSeen(now: number): void {
-    const cutoff = now - this.#window;
-    const order = this.#seenOrder;
-    let i = this.#seenHead;
-    while (i < order.length && order[i]!.at < cutoff) this.#seen.delete(order[i++]!.id);
-    if (i > 4096 && i > order.length / 2) {
-      this.#seenOrder = order.slice(i);
-      this.#seenHead = 0;
-    } else this.#seenHead = i;
-    this.stats.remembered = this.#seen.size;
   }
 
   #depthToken(msgId: Uint8Array, depth: number): string {
@@ -529,7 +506,7 @@ export class Verifier {
     // from this verifier's memory or from the depth token a verifier attached to the parent.
     let depth = h.depth;
     if (h.causationId.length) {
-      const parent = this.#seen.get(toHex(h.causationId))?.depth ?? this.#tokenDepth(h.causationId, h.metadata[D.DEPTH_TOKEN_METADATA]);
+      const parent = this.#replay.depthOf(h.causationId) ?? this.#tokenDepth(h.causationId, h.metadata[D.DEPTH_TOKEN_METADATA]);
       if (parent !== undefined) depth = Math.max(depth, parent + 1);
     }
     if (depth > agent.maxDepth) {
@@ -538,19 +515,17 @@ export class Verifier {
     }
     // Replay: this verifier owns the sender's partition, so its memory is the whole truth
     // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
-    const msgIdHex = toHex(h.msgId);
     const key = envelopeKey(c.headerBytes, c.signature);
-    const prev = this.#seen.get(msgIdHex);
+    const prev = this.#replay.check(h.msgId, key);
     let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
-    if (prev) {
-      if (prev.key !== key) {
-        await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_REPLAY, '', c, depth, true, data.length);
-        return;
-      }
-      verdict = Verdict.VERDICT_DUPLICATE;
-      depth = prev.depth;
+    if (prev === OTHER_ENVELOPE) {
+      await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_REPLAY, '', c, depth, true, data.length);
+      return;
+    } else if (prev === ABSENT) {
+      this.#replay.add(h.msgId, key, depth);
     } else {
-      this.#remember(msgIdHex, key, depth, now);
+      verdict = Verdict.VERDICT_DUPLICATE;
+      depth = prev;
     }
     await this.#finish(msg, subjectSender, verdict, Reason.REASON_UNSPECIFIED, '', c, depth, true, data.length);
   }
@@ -689,7 +664,7 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 
 const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
 
-/** SHA-256(header ‖ signature), base64: equal for a retried envelope, different for any other. */
-export function envelopeKey(header: Uint8Array, signature: Uint8Array): string {
-  return createHash('sha256').update(header).update(signature).digest('base64');
+/** SHA-256(header ‖ signature), first 16 bytes: equal for a retried envelope, different for any other. */
+export function envelopeKey(header: Uint8Array, signature: Uint8Array): Uint8Array {
+  return createHash('sha256').update(header).update(signature).digest().subarray(0, 16);
 }
