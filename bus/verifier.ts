@@ -220,6 +220,9 @@ export class Verifier {
     const m = new VerifierMetrics({
       partitionsOwned: () => this.#subs.size,
       inflight: () => this.#inflight.size,
+      replayEntries: () => this.#replay.size,
+      replayBytes: () => this.#replay.bytes,
+      pendingDeliveries: () => this.#pending.size,
       auditPublishErrors: () => this.#audit.stats.publishErrors,
       manifestReloads: () => this.stats.manifestReloads,
       manifestErrors: () => this.stats.manifestErrors,
