@@ -172,12 +172,18 @@ export class ReplayTable {
   /** Call often (e.g. every second): starts a new generation once the current one is windowMs old. */
   rotate(now = Date.now()): boolean {
     if (now - this.#curStart < this.windowMs) return false;
+    const dropped = this.#prev;
     const prev = this.#cur;
     this.#prev = prev;
     // size the new generation for the rate just seen: no growth steps in steady state
     let cap = MIN_CAPACITY;
     while (prev.count * 10 > cap * 6) cap *= 2;
-    this.#cur = new Generation(cap);
+    if (dropped && dropped.capacity === cap) {
+      // steady state: reuse the dropped generation's memory (no 10s-of-MB allocation per window)
+      dropped.slots.fill(0);
+      dropped.count = 0;
+      this.#cur = dropped;
+    } else this.#cur = new Generation(cap);
     this.#curStart = now;
     return true;
   }

@@ -309,4 +309,28 @@ test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and 
   }
 });
 
+test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, both ready; Ctrl-C stops everything', async () => {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'dev', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  try {
+    for (const p of [port, port + 1]) {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.status === 200, 60_000, `dev metrics on ${p} ready (${out.slice(-500)})`);
+    }
+    assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
+    assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
+    child.kill('SIGINT');
+    assert.is(await exited, 0, out.slice(-800));
+    assert.ok(await refused(`http://127.0.0.1:${port}`));
+    assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(state, { recursive: true, force: true });
+  }
+});
+
 test.run();
