@@ -32,8 +32,11 @@ export function partitionMapping(partitions: number): string {
 }
 
 export interface PartitionHooks {
-  /** Called when this verifier becomes the owner: rebuild state, then subscribe. */
-  acquire(p: number): Promise<void>;
+  /**
+   * Called when this verifier becomes the owner of these partitions (leased already): rebuild
+   * their state, then subscribe. Several at once share one read of the audit stream.
+   */
+  acquire(ps: number[]): Promise<void>;
   /** Called before this verifier gives a partition up: unsubscribe, finish in-flight work. */
   release(p: number): Promise<void>;
 }
@@ -130,7 +133,8 @@ export class PartitionManager {
         this.#owned.delete(p);
         this.log.info({ partition: p }, 'released partition');
       }
-      // take free partitions up to the target
+      // take free partitions up to the target: lease them all first, then one rebuild for all
+      const taken: number[] = [];
       for (let p = 0; p < this.partitions && this.#owned.size < target; p++) {
         if (this.#owned.has(p)) continue;
         let rev: number;
@@ -140,13 +144,19 @@ export class PartitionManager {
           continue; // owned by another verifier
         }
         this.#owned.set(p, rev);
+        taken.push(p);
+      }
+      if (taken.length) {
         try {
-          await this.hooks.acquire(p);
-          this.log.info({ partition: p }, 'acquired partition');
+          await this.hooks.acquire(taken);
+          this.log.info({ partitions: taken }, 'acquired partitions');
         } catch (e) {
-          this.log.error({ partition: p, err: (e as Error).message }, 'acquire failed; releasing');
-          this.#owned.delete(p);
-          await this.#kv.delete(`part.${p}`).catch(() => undefined);
+          this.log.error({ partitions: taken, err: (e as Error).message }, 'acquire failed; releasing');
+          for (const p of taken) {
+            this.#owned.delete(p);
+            await this.hooks.release(p).catch(() => undefined);
+            await this.#kv.delete(`part.${p}`).catch(() => undefined);
+          }
         }
       }
     } catch (e) {

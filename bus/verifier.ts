@@ -20,7 +20,7 @@ import { Ack, Delivery, Reason, Verdict, reasonName, verdictName } from '../sdk/
 import type { IAuditEvent } from '../sdk/proto.js';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, toHex, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '../sdk/envelope.js';
 import type { HeaderFields } from '../sdk/envelope.js';
-import { defaultBackend } from '../sdk/ed25519.js';
+import { defaultBackend, nativeHashes } from '../sdk/ed25519.js';
 import type { Ed25519Backend } from '../sdk/ed25519.js';
 import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
@@ -124,7 +124,20 @@ export class Verifier {
   #poll: NodeJS.Timeout | undefined;
   #prune: NodeJS.Timeout | undefined;
   #buckets = new Map<string, { tokens: number; last: number }>();
-  #inflight = new Set<Promise<void>>();
+  /** Messages being handled (checked, waiting for their audit event): a counter, no per-message bookkeeping objects. */
+  #inflightN = 0;
+  #idleWaiters: (() => void)[] = [];
+  readonly #done = (): void => {
+    this.stats.inflight = --this.#inflightN;
+    if (this.#inflightN === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
+  };
+  readonly #failed = (e: unknown): void => {
+    this.#log.error({ err: (e as Error).message }, 'handler failed');
+    this.#done();
+  };
+  #idle(): Promise<void> {
+    return this.#inflightN === 0 ? Promise.resolve() : new Promise((r) => this.#idleWaiters.push(r));
+  }
   #closed = false;
   #started = false;
   #metrics: VerifierMetrics | undefined;
@@ -219,7 +232,7 @@ export class Verifier {
   async #startMetrics(port: number, host: string | undefined): Promise<void> {
     const m = new VerifierMetrics({
       partitionsOwned: () => this.#subs.size,
-      inflight: () => this.#inflight.size,
+      inflight: () => this.#inflightN,
       replayEntries: () => this.#replay.size,
       replayBytes: () => this.#replay.bytes,
       pendingDeliveries: () => this.#pending.size,
@@ -315,8 +328,9 @@ export class Verifier {
     return this.#parts.owned();
   }
 
-  /** Rebuild a partition's replay state from the audit stream, then subscribe to it. */
-  async #acquire(p: number): Promise<void> {
+  /** Rebuild the partitions' replay state from the audit stream (one read for all), then subscribe. */
+  async #acquire(ps: number[]): Promise<void> {
+    const want = new Set(ps);
     const since = Date.now() - this.#window;
     const c = await this.#js.consumers.get(D.AUDIT_STREAM, {
       filter_subjects: `${D.SUBJECT_AUDIT_PREFIX}accepted`,
@@ -336,9 +350,10 @@ export class Verifier {
           continue;
         }
         for (const ev of events) {
+          if (!want.has(partitionOf(ev.subjectSender ?? '', this.#opts.partitions))) continue;
           const header = ev.header ?? new Uint8Array(0);
           const hd = header.length ? decodeHeader(header) : undefined;
-          if (!hd?.ok || partitionOf(ev.subjectSender ?? '', this.#opts.partitions) !== p) continue;
+          if (!hd?.ok) continue;
           this.#replay.add(hd.value.msgId, envelopeKey(header, ev.signature ?? new Uint8Array(0)), ev.effectiveDepth ?? 0);
           this.stats.rebuilt++;
         }
@@ -346,6 +361,10 @@ export class Verifier {
       if (got === 0) break;
       pending -= got;
     }
+    for (const p of ps) this.#subscribePartition(p);
+  }
+
+  #subscribePartition(p: number): void {
     const sub = this.nc.subscribe(`${D.SUBJECT_PART_PREFIX}${p}.*`, {
       queue: D.VERIFIER_QUEUE,
       callback: (err, msg) => {
@@ -353,13 +372,8 @@ export class Verifier {
           this.#log.error({ err: err.message }, 'subscription error');
           return;
         }
-        const h = this.#handle(msg).catch((e) => this.#log.error({ err: (e as Error).message }, 'handler failed'));
-        this.#inflight.add(h);
-        this.stats.inflight = this.#inflight.size;
-        void h.finally(() => {
-          this.#inflight.delete(h);
-          this.stats.inflight = this.#inflight.size;
-        });
+        this.stats.inflight = ++this.#inflightN;
+        this.#handle(msg).then(this.#done, this.#failed);
       },
     });
     this.#subs.set(p, sub);
@@ -372,15 +386,25 @@ export class Verifier {
     this.#subs.delete(p);
     this.stats.partitions = [...this.#subs.keys()].sort((a, b) => a - b);
     await sub?.drain().catch(() => undefined);
-    while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
+    await this.#idle();
     await this.#audit.flush();
   }
 
+  // "agentbus/v1/depth\0" ‖ msg_id (16) ‖ depth (4, big-endian): one scratch buffer, no allocation
+  #depthInput = (() => {
+    const b = Buffer.alloc(DEPTH_DOMAIN.length + 20);
+    DEPTH_DOMAIN.copy(b);
+    return b;
+  })();
+  #mac = Buffer.alloc(32);
+  /** `<depth>.<HMAC-SHA-512-256(key, domain ‖ msg_id ‖ depth)[0..16] base64url>` */
   #depthToken(msgId: Uint8Array, depth: number): string {
-    const d = Buffer.alloc(4);
-    d.writeUInt32BE(depth);
-    const mac = createHmac('sha256', this.#depthKey).update(DEPTH_DOMAIN).update(msgId).update(d).digest().subarray(0, 16);
-    return `${depth}.${mac.toString('base64url')}`;
+    const b = this.#depthInput;
+    b.fill(0, DEPTH_DOMAIN.length, DEPTH_DOMAIN.length + 16);
+    b.set(msgId.subarray(0, 16), DEPTH_DOMAIN.length);
+    b.writeUInt32BE(depth >>> 0, DEPTH_DOMAIN.length + 16);
+    hmacSha512_256(this.#mac, b, this.#depthKey);
+    return `${depth}.${this.#mac.toString('base64url', 0, 16)}`;
   }
 
   /** The depth a valid token (made by any verifier sharing the key) vouches for, or undefined. */
@@ -637,7 +661,7 @@ export class Verifier {
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.#parts.stop(); // releases every partition: unsubscribe, finish in-flight, flush audit
-    while (this.#inflight.size) await Promise.allSettled([...this.#inflight]);
+    await this.#idle();
     // deliveries in flight settle (confirmed, or unconfirmed at their timeout) before we go
     const until = Date.now() + this.#deliveryTimeout + 200;
     while (this.#pending.size && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -667,7 +691,23 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 
 const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
 
+const NATIVE = nativeHashes();
+
+/** HMAC-SHA-512 truncated to 32 bytes (libsodium's crypto_auth), natively or with node:crypto: the same bytes. */
+function hmacSha512_256(out: Buffer, input: Uint8Array, key: Uint8Array): void {
+  if (NATIVE && key.length === 32) NATIVE.crypto_auth(out, input, key);
+  else createHmac('sha512', key).update(input).digest().copy(out, 0, 0, 32);
+}
+
 /** SHA-256(header ‖ signature), first 16 bytes: equal for a retried envelope, different for any other. */
 export function envelopeKey(header: Uint8Array, signature: Uint8Array): Uint8Array {
+  if (NATIVE) {
+    const input = Buffer.allocUnsafe(header.length + signature.length);
+    input.set(header, 0);
+    input.set(signature, header.length);
+    const out = Buffer.allocUnsafe(32);
+    NATIVE.crypto_hash_sha256(out, input);
+    return out.subarray(0, 16);
+  }
   return createHash('sha256').update(header).update(signature).digest().subarray(0, 16);
 }

@@ -211,6 +211,21 @@ interface SodiumNative {
   crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
 }
 
+/** libsodium's SHA-256 and HMAC-SHA-512-256 (one native call, no objects), when the addon loads. */
+export interface NativeHashes {
+  crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
+  /** HMAC-SHA-512 truncated to 32 bytes; the key is 32 bytes. */
+  crypto_auth(out: Uint8Array, input: Uint8Array, key: Uint8Array): void;
+}
+let nativeHashesCache: NativeHashes | null | undefined;
+export function nativeHashes(): NativeHashes | undefined {
+  if (nativeHashesCache === undefined) {
+    const s = loadSodium() as (SodiumNative & Partial<NativeHashes>) | undefined;
+    nativeHashesCache = s && typeof s.crypto_hash_sha256 === 'function' && typeof s.crypto_auth === 'function' ? (s as NativeHashes) : null;
+  }
+  return nativeHashesCache ?? undefined;
+}
+
 function loadSodium(): SodiumNative | undefined {
   try {
     const require = createRequire(import.meta.url);

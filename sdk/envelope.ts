@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Header, Reason } from './proto.js';
 import type { IHeader } from './proto.js';
 import type { Ed25519Backend } from './ed25519.js';
+import { nativeHashes } from './ed25519.js';
 
 export const SIGNING_DOMAIN = new TextEncoder().encode('agentbus/v1/envelope\0');
 export const MSG_ID_BYTES = 16;
@@ -80,7 +81,13 @@ export type Result<T> = { ok: true; value: T } | { ok: false; reason: Reason; de
 
 const EMPTY = new Uint8Array(0);
 
+const native = nativeHashes();
 export function sha256(data: Uint8Array): Uint8Array {
+  if (native) {
+    const out = Buffer.allocUnsafe(32);
+    native.crypto_hash_sha256(out, data);
+    return out;
+  }
   return createHash('sha256').update(data).digest();
 }
 

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createPublicKey, randomBytes, verify as rawNodeVerify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Point, verify as nobleStockVerify } from '@noble/ed25519';
-import { acceptable, backends, defaultBackend, type Ed25519Backend } from '../sdk/ed25519.js';
+import { acceptable, backends, defaultBackend, nativeHashes, type Ed25519Backend } from '../sdk/ed25519.js';
+import { createHash, createHmac } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -82,6 +83,21 @@ function nobleStock(pk: Uint8Array, msg: Uint8Array, sig: Uint8Array, zip215: bo
 // ---------------------------------------------------------------------------------------------
 // 1. RFC 8032 vectors
 // ---------------------------------------------------------------------------------------------
+
+test('hashes - libsodium SHA-256 and HMAC-SHA-512-256 give the node:crypto bytes (verifiers with and without the addon agree)', () => {
+  const n = nativeHashes();
+  assert.ok(n, 'sodium-native is installed here');
+  for (let i = 0; i < 200; i++) {
+    const input = randomBytes(i * 7);
+    const key = randomBytes(32);
+    const h = Buffer.alloc(32);
+    n.crypto_hash_sha256(h, input);
+    assert.equal(h, createHash('sha256').update(input).digest());
+    const mac = Buffer.alloc(32);
+    n.crypto_auth(mac, input, key);
+    assert.equal(mac, createHmac('sha512', key).update(input).digest().subarray(0, 32));
+  }
+});
 
 test('ed25519 - RFC 8032 §7.1 vectors sign and verify on every backend', () => {
   assert.ok(ALL.length >= 2, 'node and noble are always available');
