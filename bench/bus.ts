@@ -206,7 +206,7 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
 }
 
 /** Send→deliver latency at a fixed rate (messages/s), measured at the receiver. */
-export async function hopLatency(sender: NatsConnection, receiver: NatsConnection, envs: Uint8Array[], rate: number): Promise<{ p50: number; p99: number; p999: number }> {
+export async function hopLatency(sender: NatsConnection, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
   const sentAt = new Map<number, bigint>();
   const lat: number[] = [];
   let got = 0;
@@ -221,7 +221,7 @@ export async function hopLatency(sender: NatsConnection, receiver: NatsConnectio
       const now = process.hrtime.bigint();
       const i = index.get(tail(m.data));
       const t = i === undefined ? undefined : sentAt.get(i);
-      if (t !== undefined) lat.push(Number(now - t) / 1e6);
+      if (t !== undefined && i! >= warmup) lat.push(Number(now - t) / 1e6);
       if (++got === envs.length) resolveDone();
     },
   });
@@ -244,5 +244,21 @@ export async function hopLatency(sender: NatsConnection, receiver: NatsConnectio
   sub.unsubscribe();
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
-  return { p50: q(0.5), p99: q(0.99), p999: q(0.999) };
+  return { p50: q(0.5), p99: q(0.99), p999: q(0.999), samples: lat.length };
+}
+
+/** Cumulative bucket counts (le → count) of a Prometheus histogram at `url`/metrics. */
+export async function scrapeHistogram(url: string, name: string): Promise<Map<number, number>> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return out;
+}
+
+/** Quantile q of the observations between two scrapes: the upper bound of the bucket it falls in. */
+export function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): { value: number; count: number } {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const le of les) if ((after.get(le)! - (before.get(le) ?? 0)) >= q * total) return { value: le, count: total };
+  return { value: Infinity, count: total };
 }

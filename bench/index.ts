@@ -2,8 +2,9 @@
 // Every figure of one run, as a table or one JSON line per figure {"name","value","unit"}.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { freePort } from '../bus/nats-process.js';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -42,7 +43,8 @@ try {
     await stopChild(jwsSvc);
     if (j.accepted !== n) throw new Error(`jws baseline accepted ${j.accepted} of ${n}`);
     log(`  ${size} B: verifier`);
-    const verifier = await spawnService(bus, 'verifier');
+    const metricsPort = size === 256 ? await freePort() : 0;
+    const verifier = await spawnService(bus, 'verifier', metricsPort ? ['--metrics-port', String(metricsPort)] : []);
     await waitServed(bus, ['planner']);
     await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT)
     const envs = presign(bus, n, size);
@@ -58,18 +60,36 @@ try {
       figures.push({ name: 'verifier_over_relay', value: v.perSec / r.perSec, unit: 'ratio' });
       figures.push({ name: 'envelope_bytes', value: envs[0]!.length, unit: 'bytes' });
       figures.push({ name: 'jws_bytes', value: jwsEnvs[0]!.length, unit: 'bytes' });
-      const rate = Math.max(100, Math.floor(v.perSec / 2));
-      const m = quick ? 2000 : 6000;
+      // Half of the measured peak, for 8 s (quick: 2 s) after 1 s of warm-up at the same rate, so
+      // a p99 rests on thousands of samples and not on the tail of the throughput run before it.
+      const rate = Math.max(100, Math.floor(v.perSec * Number(process.env.BENCH_HOP_FRACTION ?? 0.5)));
+      const secs = quick ? 2 : 8;
+      const warm = rate;
+      await new Promise((r) => setTimeout(r, 1000));
       await waitServed(bus, ['planner']);
-      const lv = await hopLatency(sender, receiver, presign(bus, m, 256), rate);
+      const envsLat = presign(bus, rate * secs + warm, 256);
+      const murl = `http://127.0.0.1:${metricsPort}`;
+      const commitBefore = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
+      const inBefore = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
+      const lv = await hopLatency(sender, receiver, envsLat, rate, warm);
+      const commitAfter = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
+      const c50 = histogramQuantile(commitBefore, commitAfter, 0.5);
+      const c99 = histogramQuantile(commitBefore, commitAfter, 0.99);
+      const inAfter = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
+      const i99 = histogramQuantile(inBefore, inAfter, 0.99);
       await stopChild(verifier);
       const relay2 = await spawnService(bus, 'relay');
-      const lr = await hopLatency(sender, receiver, presign(bus, m, 256), rate);
+      await new Promise((r) => setTimeout(r, 1000));
+      const lr = await hopLatency(sender, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
       await stopChild(relay2);
       figures.push({ name: 'hop_p50_ms', value: lv.p50, unit: 'ms' }, { name: 'hop_p99_ms', value: lv.p99, unit: 'ms' }, { name: 'hop_p999_ms', value: lv.p999, unit: 'ms' });
       figures.push({ name: 'relay_hop_p50_ms', value: lr.p50, unit: 'ms' }, { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' }, { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' });
       figures.push({ name: 'hop_added_p99_ms', value: lv.p99 - lr.p99, unit: 'ms' });
       figures.push({ name: 'hop_rate_msgs_per_s', value: rate, unit: 'msgs/s' });
+      // what the verifier's messages wait for: the audit group commit to JetStream (its own histogram)
+      figures.push({ name: 'audit_commit_p50_ms_le', value: c50.value * 1000, unit: `ms (bucket bound, ${c50.count} commits during the latency run)` });
+      figures.push({ name: 'audit_commit_p99_ms_le', value: c99.value * 1000, unit: 'ms (bucket bound)' });
+      figures.push({ name: 'in_verifier_p99_ms_le', value: i99.value * 1000, unit: 'ms (bucket bound: receipt → forward inside the verifier)' });
     } else {
       await stopChild(verifier);
     }

@@ -27,6 +27,8 @@ export class AuditPublisher {
   readonly maxInflight = 2;
   readonly max: number;
   stats = { events: 0, batches: 0, publishErrors: 0 };
+  /** Called after each stored group commit with its round trip in seconds (metrics). */
+  onCommit: ((seconds: number) => void) | undefined;
 
   constructor(private readonly js: JetStreamClient, private readonly log: Logger, max = DEFAULT_AUDIT_BATCH_MAX) {
     this.max = max;
@@ -60,7 +62,9 @@ export class AuditPublisher {
     while (this.#queue.length) {
       const take = this.#takeBatch();
       try {
+        const t0 = performance.now();
         await this.#publish(take);
+        this.onCommit?.((performance.now() - t0) / 1000);
         for (const p of take) p.resolve();
         this.stats.events += take.length;
         backoff = 50;

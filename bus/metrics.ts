@@ -162,6 +162,7 @@ export interface VerifierMetricsSource {
 }
 
 /** Buckets of agentbus_verifier_verify_seconds: 10 µs … 10 ms. */
+export const AUDIT_COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 export const VERIFY_SECONDS_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01];
 
 /** Label value of `reason` for accepted and duplicate messages. */
@@ -179,6 +180,8 @@ export class VerifierMetrics {
   #other = new Map<string, { n: number; done: number; verdict: number; reason: number }>();
   readonly #messages: Counter<'verdict' | 'reason'>;
   readonly #verify: Histogram;
+  readonly #commit: Histogram;
+  readonly #inVerifier: Histogram;
 
   constructor(src: VerifierMetricsSource, opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = opts.registry ?? new Registry());
@@ -203,6 +206,18 @@ export class VerifierMetrics {
       buckets: VERIFY_SECONDS_BUCKETS,
       registers: [registry],
     });
+    this.#commit = new Histogram({
+      name: 'agentbus_verifier_audit_commit_seconds',
+      help: 'Round trip of one group commit of audit events to JetStream (messages wait for it before delivery), seconds',
+      buckets: AUDIT_COMMIT_BUCKETS,
+      registers: [registry],
+    });
+    this.#inVerifier = new Histogram({
+      name: 'agentbus_verifier_forward_seconds',
+      help: 'Time an accepted message spends in the verifier, from receipt to its forward (checks + audit commit), seconds',
+      buckets: AUDIT_COMMIT_BUCKETS,
+      registers: [registry],
+    });
     readGauge(registry, 'agentbus_verifier_partitions_owned', 'Sender partitions this verifier owns now', src.partitionsOwned);
     readGauge(registry, 'agentbus_verifier_inflight', 'Messages being handled now (checked, waiting for their audit event to be stored)', src.inflight);
     if (src.replayEntries) readGauge(registry, 'agentbus_verifier_replay_entries', 'msg_ids remembered for replay detection (both generations)', src.replayEntries);
@@ -222,6 +237,16 @@ export class VerifierMetrics {
       if (o) o.n++;
       else this.#other.set(k, { n: 1, done: 0, verdict, reason });
     }
+  }
+
+  /** An accepted message spent this long in the verifier, receipt → forward (seconds). */
+  inVerifier(seconds: number): void {
+    this.#inVerifier.observe(seconds);
+  }
+
+  /** One audit group commit took this long (seconds). */
+  auditCommit(seconds: number): void {
+    this.#commit.observe(seconds);
   }
 
   /** Hot path: the duration of one check(), in nanoseconds. */

@@ -253,6 +253,7 @@ export class Verifier {
       },
     });
     this.#metrics = m;
+    this.#audit.onCommit = (s) => m.auditCommit(s);
     this.#log.info({ url: this.#metricsServer.url }, 'metrics server listening');
   }
 
@@ -500,6 +501,7 @@ export class Verifier {
   async #handle(msg: Msg): Promise<void> {
     this.stats.received++;
     const now = Date.now();
+    const t0 = this.#metrics ? performance.now() : 0;
     // agentbus.part.<p>.<sender> (the server's mapping of agentbus.in.<sender>)
     const dot = msg.subject.indexOf('.', D.SUBJECT_PART_PREFIX.length);
     const subjectSender = msg.subject.slice(dot + 1);
@@ -554,7 +556,7 @@ export class Verifier {
       verdict = Verdict.VERDICT_DUPLICATE;
       depth = prev;
     }
-    await this.#finish(msg, subjectSender, verdict, Reason.REASON_UNSPECIFIED, '', c, depth, true, data.length);
+    await this.#finish(msg, subjectSender, verdict, Reason.REASON_UNSPECIFIED, '', c, depth, true, data.length, t0);
   }
 
   async #finish(
@@ -567,6 +569,7 @@ export class Verifier {
     depth: number,
     answer: boolean,
     rawSize: number,
+    t0 = 0,
   ): Promise<void> {
     const h = c.header;
     this.#metrics?.verdict(verdict, reason);
@@ -589,6 +592,7 @@ export class Verifier {
     // DESIGN §6: the audit event is stored before the message is delivered or answered.
     await this.#audit.add(event);
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
+    if (t0) this.#metrics?.inVerifier((performance.now() - t0) / 1000);
     if (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) {
       // Duplicates are forwarded again: the first attempt may have died between claim and
       // forward. Receivers drop a msg_id they already delivered (SDK inbox dedup).
