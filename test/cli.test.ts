@@ -67,7 +67,7 @@ test('cli - nats-config renders the permissions of DESIGN §4', () => {
   const r = cli('nats-config', '--manifests', join(dir, 'manifests'), '--verifier-creds', join(creds, 'verifier.creds.json'), '--auditor-creds', join(creds, 'auditor.creds.json'), '--port', '4333');
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /listen: "127.0.0.1:4333"/);
-  assert.match(r.out, /publish: \{ allow: \["agentbus.in.planner", "agentbus.part.\d.planner"\] \}/);
+  assert.match(r.out, /publish: \{ allow: \["agentbus.in.planner", "agentbus.part.\d.planner", "agentbus.delivered.\*.planner"\] \}/);
   assert.match(r.out, /"agentbus.in.\*": "agentbus.part.\{\{partition\(8,1\)\}\}.\{\{wildcard\(1\)\}\}"/);
   assert.match(r.out, /subscribe: \{ allow: \["agentbus.to.planner.>", "agentbus.inbox.planner.>"\] \}/);
   assert.match(r.out, /jetstream/);

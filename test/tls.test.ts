@@ -190,10 +190,14 @@ async function busWithMarker(name: string, marker: string, extra: Partial<Parame
   const env = processEnv(bus.nats.proc.pid!);
   // a config reload (SIGHUP, as on a manifest change) resolves the key from nats-server's own environment
   await bus.nats.reload();
+  const bob = await agent(bus, 'bob'); // the recipient confirms the delivery
   const alice = await agent(bus, 'alice');
-  await alice.send('bob', 'task.assign', { title: marker }, { metadata: { note: marker } });
-  await alice.close();
-  clients.splice(clients.indexOf(alice), 1);
+  const sent = await alice.send('bob', 'task.assign', { title: marker }, { metadata: { note: marker } });
+  assert.is(sent.delivered, true);
+  for (const c of [alice, bob]) {
+    await c.close();
+    clients.splice(clients.indexOf(c), 1);
+  }
   await bus.stop(); // nats-server flushes its store on a clean shutdown
   buses.splice(buses.indexOf(bus), 1);
   return { bus, env };
@@ -289,9 +293,15 @@ test('tls - a 3-node cluster with TLS routes forms: R3 audit stream, messages ve
   }
   assert.is(info.config.num_replicas, 3);
   assert.is(info.cluster?.replicas?.length, 2, 'two followers');
+  const bob = await agent(bus, 'bob');
   const alice = await agent(bus, 'alice');
   const r = await alice.send('bob', 'task.assign', { title: 'clustered' });
   assert.is(r.duplicate, false);
+  assert.is(r.delivered, true, 'delivered over the TLS cluster and confirmed');
+  for await (const m of bob.inbox()) {
+    assert.is((m.payload as { title: string }).title, 'clustered');
+    break;
+  }
   // a plaintext route connection is dropped: the route port wants a TLS handshake first
   const routePort = Number(/cluster \{\n {2}name: [^\n]*\n {2}listen: "127\.0\.0\.1:(\d+)"/.exec(confs[0]!)?.[1]);
   assert.ok(routePort > 0);
