@@ -236,6 +236,8 @@ export class Verifier {
       replayEntries: () => this.#replay.size,
       replayBytes: () => this.#replay.bytes,
       pendingDeliveries: () => this.#pending.size,
+      redeliveries: () => this.stats.redeliveries,
+      unconfirmed: () => this.stats.unconfirmed,
       auditPublishErrors: () => this.#audit.stats.publishErrors,
       manifestReloads: () => this.stats.manifestReloads,
       manifestErrors: () => this.stats.manifestErrors,

@@ -9,10 +9,11 @@ import { connect, createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { DeliveryConfirmer } from '../sdk/delivery.js';
 import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../sdk/envelope.js';
 import type { SealInput } from '../sdk/envelope.js';
-import { Ack, Verdict, Reason, reasonName, allReasons } from '../sdk/proto.js';
+import { Ack, Delivery, Verdict, Reason, reasonName, allReasons } from '../sdk/proto.js';
 import { startBus, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
@@ -26,10 +27,14 @@ import { Registry } from 'prom-client';
 let bus: TestBus;
 let v: Verifier;
 let alice: NatsConnection;
+let bob: NatsConnection;
+let bobSub: Subscription;
 let auditor: Auditor | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-metrics-'));
 const sent = { accepted: 3, duplicate: 1, malformed: 2, bad_signature: 3, destination_not_allowed: 1 };
 const total = Object.values(sent).reduce((a, b) => a + b, 0);
+/** Audit events the verifier test produces: `total`, plus one message sent while bob is away. */
+const audited = total + 1;
 
 test.before(async () => {
   bus = await startBus({
@@ -43,6 +48,11 @@ test.before(async () => {
   v = await bus.startVerifier({ metricsPort: await freePort() });
   await waitFor(() => v.partitions.length === 8, 10_000, 'partitions');
   alice = await bus.rawAgent('alice');
+  // bob confirms its deliveries, as the SDK does
+  bob = await bus.rawAgent('bob');
+  const confirmer = new DeliveryConfirmer(bob, 'bob');
+  bobSub = bob.subscribe('agentbus.to.bob.>', { callback: (_e, m) => confirmer.confirmRaw(m) });
+  await bob.flush();
 });
 test.after(async () => {
   await auditor?.stop().catch(() => undefined);
@@ -156,6 +166,22 @@ test('verifier - messages_total counts each verdict and reason sent; the check h
   // a second scrape adds nothing
   const again = await scrape(v.metricsUrl!);
   assert.is(again.get('agentbus_verifier_messages_total{verdict="accepted",reason="none"}'), sent.accepted);
+  // delivery: every forward confirmed at once; each accepted or duplicate message timed receipt → forward
+  assert.is(m.get('agentbus_verifier_pending_deliveries'), 0);
+  assert.is(m.get('agentbus_verifier_redeliveries_total'), 0);
+  assert.is(m.get('agentbus_verifier_unconfirmed_deliveries_total'), 0);
+  assert.is(m.get('agentbus_verifier_forward_seconds_count'), sent.accepted + sent.duplicate);
+  assert.ok(m.get('agentbus_verifier_audit_commit_seconds_count')! >= 1);
+  assert.ok(m.get('agentbus_verifier_replay_entries')! >= sent.accepted);
+  assert.ok(m.get('agentbus_verifier_replay_bytes')! > 0);
+  // with bob gone, a delivery is re-forwarded, then answered unconfirmed, and counted
+  bobSub.unsubscribe();
+  await bob.flush();
+  const lone = await send(sealEnvelope(base()).bytes);
+  assert.is(lone.delivery, Delivery.DELIVERY_UNCONFIRMED);
+  const after = await scrape(v.metricsUrl!);
+  assert.is(after.get('agentbus_verifier_unconfirmed_deliveries_total'), 1);
+  assert.ok(after.get('agentbus_verifier_redeliveries_total')! >= 2);
 });
 
 test('verifier - manifest reloads are counted', async () => {
@@ -172,12 +198,12 @@ test('auditor - events_stored, lag, alerts by rule; /healthz and /readyz; second
   );
   const url = auditor.metricsUrl!;
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  await waitFor(() => auditor!.stats().consumer.events >= total, 15_000, 'events stored');
+  await waitFor(() => auditor!.stats().consumer.events >= audited, 15_000, 'events stored');
   assert.is((await probe(url, '/healthz')).status, 200);
   const r = await probe(url, '/readyz');
   assert.is(r.status, 200, JSON.stringify(r.body));
   let m = await scrape(url);
-  assert.is(m.get('agentbus_auditor_events_stored_total'), total);
+  assert.is(m.get('agentbus_auditor_events_stored_total'), audited);
   assert.is(m.get('agentbus_auditor_lag_events'), 0);
   assert.is(m.get('agentbus_auditor_insert_errors_total'), 0);
   assert.is(m.get('agentbus_auditor_dead_letters_total'), 0);
@@ -192,10 +218,10 @@ test('auditor - events_stored, lag, alerts by rule; /healthz and /readyz; second
   assert.is(m.get('agentbus_alerts_total{rule="fan_out"}'), fired.filter((a) => a.rule === 'fan_out').length);
   // new audit events show as lag until stored (lag is re-asked at most once a second)
   assert.is((await send(sealEnvelope(base()).bytes)).verdict, Verdict.VERDICT_ACCEPTED);
-  await waitFor(() => auditor!.stats().consumer.events >= total + 1, 15_000, 'one more stored');
+  await waitFor(() => auditor!.stats().consumer.events >= audited + 1, 15_000, 'one more stored');
   await new Promise((res) => setTimeout(res, 1100));
   m = await scrape(url);
-  assert.is(m.get('agentbus_auditor_events_stored_total'), total + 1);
+  assert.is(m.get('agentbus_auditor_events_stored_total'), audited + 1);
   assert.is(m.get('agentbus_auditor_lag_events'), 0);
   await auditor.stop();
   assert.ok(await refused(url), 'auditor metrics port still open after stop');
