@@ -1,6 +1,6 @@
 // npm run bench [-- --json] [-- --quick]
 // Every figure of one run, as a table or one JSON line per figure {"name","value","unit"}.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort } from '../bus/nats-process.js';
 import { cryptoFigures } from './crypto.js';
@@ -13,6 +13,13 @@ import type { Figure } from './util.js';
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
 const log = (s: string) => { if (!json) console.error(s); };
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
 
 const figures: Figure[] = [];
 log('crypto: sign/verify per backend, seal/open envelope ...');
@@ -39,7 +46,9 @@ try {
     const jwsSvc = await spawnService(bus, 'jws');
     await throughput(sender, await presignJws(bus, Math.min(n, 2000), size)); // warm-up
     const jwsEnvs = await presignJws(bus, n, size);
+    const jc0 = cpuSeconds(jwsSvc.pid!);
     const j = await throughput(sender, jwsEnvs);
+    const jCpu = cpuSeconds(jwsSvc.pid!) - jc0;
     await stopChild(jwsSvc);
     if (j.accepted !== n) throw new Error(`jws baseline accepted ${j.accepted} of ${n}`);
     log(`  ${size} B: verifier`);
@@ -48,14 +57,22 @@ try {
     await waitServed(bus, ['planner']);
     await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT)
     const envs = presign(bus, n, size);
+    const vc0 = cpuSeconds(verifier.pid!);
     const v = await throughput(sender, envs);
+    const vCpu = cpuSeconds(verifier.pid!) - vc0;
     if (v.accepted !== n) throw new Error(`verifier accepted ${v.accepted} of ${n} (${v.rejected} rejected: ${JSON.stringify(v.reasons)})`);
     figures.push({ name: `relay_msgs_per_s${suffix}`, value: r.perSec, unit: 'msgs/s' });
     figures.push({ name: `verifier_msgs_per_s${suffix}`, value: v.perSec, unit: 'msgs/s' });
     figures.push({ name: `jws_msgs_per_s${suffix}`, value: j.perSec, unit: 'msgs/s' });
     figures.push({ name: `verifier_over_jws${suffix}`, value: v.perSec / j.perSec, unit: 'ratio' });
+    // The same runs per CPU-second the service itself used (all its threads, from /proc): what a
+    // message costs, independent of what else competed for the two cores during the run.
+    figures.push({ name: `verifier_msgs_per_cpu_s${suffix}`, value: n / vCpu, unit: `msgs per CPU-second of the verifier (${(vCpu / (n / v.perSec)).toFixed(2)} cores busy)` });
+    figures.push({ name: `jws_msgs_per_cpu_s${suffix}`, value: n / jCpu, unit: `msgs per CPU-second of the JWS service (${(jCpu / (n / j.perSec)).toFixed(2)} cores busy, threadpool included)` });
+    figures.push({ name: `verifier_over_jws_per_cpu${suffix}`, value: (n / vCpu) / (n / jCpu), unit: 'ratio' });
     if (size === 256) {
       figures.push({ name: 'verifier_over_ceiling', value: v.perSec / ceiling, unit: 'ratio' });
+      figures.push({ name: 'verifier_per_cpu_over_ceiling', value: (n / vCpu) / ceiling, unit: 'ratio (msgs per verifier CPU-second / verifies per CPU-second)' });
       figures.push({ name: 'verifier_over_node_ceiling', value: v.perSec / get('verify_node_per_s'), unit: 'ratio' });
       figures.push({ name: 'verifier_over_relay', value: v.perSec / r.perSec, unit: 'ratio' });
       figures.push({ name: 'envelope_bytes', value: envs[0]!.length, unit: 'bytes' });

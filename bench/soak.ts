@@ -54,12 +54,16 @@ while (Date.now() < end) {
   await new Promise((r) => setTimeout(r, 5));
 }
 await new Promise((r) => setTimeout(r, 2000));
-const startRss = samples.find((s) => s.t_s >= 30)?.rss_mib ?? samples[0]!.rss_mib; // after warm-up
+// "start" = once the replay memory has reached its steady size: two generations of one replay
+// window each (65 s by default) are full after ~130 s; shorter runs use the 30 s sample.
+const steadyAt = minutes * 60 >= 300 ? 150 : 30;
+const startRss = samples.find((s) => s.t_s >= steadyAt)?.rss_mib ?? samples[0]!.rss_mib;
+const warmRss = samples.find((s) => s.t_s >= 30)?.rss_mib ?? samples[0]!.rss_mib;
 const endRss = samples.at(-1)!.rss_mib;
-const startS = samples.find((s) => s.t_s >= 30) ?? samples[0]!;
+const startS = samples.find((s) => s.t_s >= steadyAt) ?? samples[0]!;
 const result = {
   minutes, rate, sent, acked, rejected,
-  rss_start_mib: startRss, rss_end_mib: endRss, rss_max_mib: Math.max(...samples.map((s) => s.rss_mib)), rss_growth_ratio: endRss / startRss,
+  rss_at_30s_mib: warmRss, steady_from_s: steadyAt, rss_start_mib: startRss, rss_end_mib: endRss, rss_max_mib: Math.max(...samples.map((s) => s.rss_mib)), rss_growth_ratio: endRss / startRss,
   heap_used_start_mib: startS.heap_mib, heap_used_end_mib: samples.at(-1)!.heap_mib, heap_used_max_mib: Math.max(...samples.map((s) => s.heap_mib)),
   replay_entries_end: samples.at(-1)!.replay_entries,
 };
