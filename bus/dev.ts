@@ -179,7 +179,8 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
           verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
           break;
         } catch (e) {
-          if (Date.now() - t0 > 30_000) throw e;
+          // only JetStream not being ready yet is worth waiting for; a port in use is not
+          if (Date.now() - t0 > 30_000 || /cannot serve metrics|EADDRINUSE|EACCES/.test(String((e as Error).message))) throw e;
           await new Promise((r) => setTimeout(r, 500));
         }
       }

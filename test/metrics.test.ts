@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -94,6 +94,22 @@ async function probe(url: string, path: string): Promise<{ status: number; body:
 }
 
 /** True when nothing listens on the URL's port any more (a fresh TCP connect is refused). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+}
+
+function devLog(state: string): string {
+  try {
+    return readFileSync(join(state, 'agentbus.log'), 'utf8').slice(-1500);
+  } catch {
+    return '(no log)';
+  }
+}
+
 function refused(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((res) => {
@@ -336,7 +352,9 @@ test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and 
 });
 
 test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, both ready; Ctrl-C stops everything', async () => {
-  const port = await freePort();
+  // two consecutive free ports (the auditor takes port + 1)
+  let port = await freePort();
+  while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'dev', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -345,7 +363,10 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   try {
     for (const p of [port, port + 1]) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.status === 200, 60_000, `dev metrics on ${p} ready (${out.slice(-500)})`);
+      await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
+        return (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.status === 200;
+      }, 120_000, `dev metrics on ${p} ready (${out.slice(-500)}; log: ${devLog(state)})`);
     }
     assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
     assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
