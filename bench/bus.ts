@@ -2,6 +2,9 @@
 // (a child process, one core) against the pass-through relay (same shape, no checks).
 import { DeliveryConfirmer } from '../sdk/delivery.js';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createPrivateKey, randomBytes } from 'node:crypto';
@@ -270,4 +273,63 @@ export function histogramQuantile(before: Map<number, number>, after: Map<number
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
   for (const le of les) if ((after.get(le)! - (before.get(le) ?? 0)) >= q * total) return { value: le, count: total };
   return { value: Infinity, count: total };
+}
+
+/**
+ * hopLatency with the generator in its own process (bench/latency-gen.ts): send times and
+ * receive times are both epoch clocks (performance.timeOrigin + now) of the same machine.
+ */
+export async function hopLatencyRemote(bus: TestBus, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
+  const n = envs.length;
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-lat-'));
+  const file = join(dir, 'envs.bin');
+  const parts: Buffer[] = [];
+  for (const e of envs) {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(e.length);
+    parts.push(len, Buffer.from(e));
+  }
+  writeFileSync(file, Buffer.concat(parts));
+  const recvAt = new Float64Array(n).fill(NaN);
+  let got = 0;
+  let resolveDone!: () => void;
+  const finished = new Promise<void>((r) => (resolveDone = r));
+  const key = (b: Uint8Array) => b[b.length - 1]! | (b[b.length - 2]! << 8) | (b[b.length - 3]! << 16) | ((b[b.length - 4]! & 0x3f) << 24);
+  const index = new Map<number, number>();
+  const ambiguous = new Set<number>();
+  envs.forEach((e, i) => {
+    const k = key(e);
+    if (index.has(k)) ambiguous.add(k);
+    index.set(k, i);
+  });
+  const sub = receiver.subscribe('agentbus.to.coder.>', {
+    callback: (_e, m) => {
+      const now = performance.timeOrigin + performance.now();
+      const k = key(m.data);
+      const i = ambiguous.has(k) ? undefined : index.get(k);
+      if (i !== undefined && recvAt[i] !== recvAt[i]) recvAt[i] = now;
+      if (++got === n) resolveDone();
+    },
+  });
+  await receiver.flush();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/latency-gen.ts', bus.url, bus.credsPath('planner'), file, String(rate), 'planner'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    await new Promise<void>((res, rej) => {
+      child.once('message', () => res());
+      child.once('exit', (c) => rej(new Error(`latency generator exited ${c}`)));
+    });
+    const sent = new Promise<number[]>((res) => child.on('message', (m: { sentAt?: number[] }) => m.sentAt && res(m.sentAt)));
+    child.send('go');
+    const sentAt = await sent;
+    await Promise.race([finished, new Promise((r) => setTimeout(r, 10_000))]);
+    const lat: number[] = [];
+    for (let i = warmup; i < n; i++) if (recvAt[i] === recvAt[i]) lat.push(recvAt[i]! - sentAt[i]!);
+    const sorted = Float64Array.from(lat).sort();
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+    return { p50: q(0.5), p99: q(0.99), p999: q(0.999), samples: sorted.length };
+  } finally {
+    sub.unsubscribe();
+    if (child.exitCode === null) child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

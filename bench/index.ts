@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort } from '../bus/nats-process.js';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatencyRemote, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -88,7 +88,7 @@ try {
       const murl = `http://127.0.0.1:${metricsPort}`;
       const commitBefore = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
       const inBefore = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
-      const lv = await hopLatency(sender, receiver, envsLat, rate, warm);
+      const lv = await hopLatencyRemote(bus, receiver, envsLat, rate, warm);
       const commitAfter = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
       const c50 = histogramQuantile(commitBefore, commitAfter, 0.5);
       const c99 = histogramQuantile(commitBefore, commitAfter, 0.99);
@@ -97,7 +97,7 @@ try {
       await stopChild(verifier);
       const relay2 = await spawnService(bus, 'relay');
       await new Promise((r) => setTimeout(r, 1000));
-      const lr = await hopLatency(sender, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
+      const lr = await hopLatencyRemote(bus, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
       await stopChild(relay2);
       figures.push({ name: 'hop_p50_ms', value: lv.p50, unit: 'ms' }, { name: 'hop_p99_ms', value: lv.p99, unit: 'ms' }, { name: 'hop_p999_ms', value: lv.p999, unit: 'ms' });
       figures.push({ name: 'relay_hop_p50_ms', value: lr.p50, unit: 'ms' }, { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' }, { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' });

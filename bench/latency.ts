@@ -1,7 +1,9 @@
 // npm run bench:latency [-- --runs 3] [-- --fraction 0.5]
 // Hop latency only: the verifier's peak, then send→deliver at a fraction of it, several runs,
 // beside the pass-through relay at the same rate. For studying the tail without the full bench.
-import { startBenchBus, spawnService, stopChild, presign, throughput, hopLatency, waitServed, confirmingReceiver } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, throughput, hopLatency, hopLatencyRemote, waitServed, confirmingReceiver } from './bus.js';
+
+const remote = !process.argv.includes('--in-process');
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,14 +24,16 @@ try {
   const out: { service: string; p50: number; p99: number; p999: number }[] = [];
   for (let i = 0; i < runs; i++) {
     await new Promise((r) => setTimeout(r, 500));
-    const l = await hopLatency(sender, receiver, presign(bus, rate * (secs + 1), 256), rate, rate);
+    const envs = presign(bus, rate * (secs + 1), 256);
+    const l = remote ? await hopLatencyRemote(bus, receiver, envs, rate, rate) : await hopLatency(sender, receiver, envs, rate, rate);
     out.push({ service: 'verifier', p50: l.p50, p99: l.p99, p999: l.p999 });
   }
   await stopChild(verifier);
   const relay = await spawnService(bus, 'relay');
   for (let i = 0; i < runs; i++) {
     await new Promise((r) => setTimeout(r, 500));
-    const l = await hopLatency(sender, receiver, presign(bus, rate * (secs + 1), 256), rate, rate);
+    const envs = presign(bus, rate * (secs + 1), 256);
+    const l = remote ? await hopLatencyRemote(bus, receiver, envs, rate, rate) : await hopLatency(sender, receiver, envs, rate, rate);
     out.push({ service: 'relay', p50: l.p50, p99: l.p99, p999: l.p999 });
   }
   await stopChild(relay);
