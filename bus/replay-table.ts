@@ -17,7 +17,7 @@
 // chooses its msg_ids cannot aim them at one chain of slots.
 import { randomBytes } from 'node:crypto';
 
-const WORDS = 10; // used, id[4], fingerprint[4], depth
+const WORDS = 10; // state (0 free, 1 used, 2 used + delivery confirmed), id[4], fingerprint[4], depth
 const MIN_CAPACITY = 1024;
 
 function fmix32(h: number): number {
@@ -129,6 +129,18 @@ export class ReplayTable {
   depthOf(id: Uint8Array): number | undefined {
     const o = this.#lookup(id);
     return o < 0 ? undefined : this.#lt[o + 9];
+  }
+
+  /** Note that the recipient confirmed delivery of this msg_id (no-op if it is not remembered). */
+  markDelivered(id: Uint8Array): void {
+    const o = this.#lookup(id);
+    if (o >= 0) this.#lt[o] = 2;
+  }
+
+  /** Did the recipient confirm this msg_id (as far as this verifier knows)? */
+  delivered(id: Uint8Array): boolean {
+    const o = this.#lookup(id);
+    return o >= 0 && this.#lt[o] === 2;
   }
 
   /** Remember an accepted msg_id (no-op if it is already remembered). */

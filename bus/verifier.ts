@@ -281,6 +281,7 @@ export class Verifier {
           const p = this.#pending.get(id);
           if (!p || p.recipient !== recipient) continue;
           this.#pending.delete(id);
+          this.#replay.markDelivered(p.msgId);
           this.#settle(p, Delivery.DELIVERY_CONFIRMED);
         }
         this.stats.pendingDeliveries = this.#pending.size;
@@ -596,12 +597,16 @@ export class Verifier {
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
     if (t0) this.#metrics?.inVerifier((performance.now() - t0) / 1000);
     if (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) {
-      // Duplicates are forwarded again: the first attempt may have died between claim and
-      // forward. Receivers drop a msg_id they already delivered (SDK inbox dedup).
+      // A duplicate (a client retry) is forwarded again unless this verifier saw its recipient
+      // confirm it: the first attempt may have died between claim and forward, or the forward on
+      // the way. Receivers drop a msg_id they already delivered (SDK inbox dedup).
       const hdrs = natsHeaders();
       hdrs.set(D.DEPTH_HEADER, String(depth));
       hdrs.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
-      if (h!.recipient) {
+      if (h!.recipient && verdict === Verdict.VERDICT_DUPLICATE && !this.#pending.has(toHex(h!.msgId)) && this.#replay.delivered(h!.msgId)) {
+        // delivered and confirmed already (the sender's first ack was lost): answer, no re-send
+        delivery = Delivery.DELIVERY_CONFIRMED;
+      } else if (h!.recipient) {
         // answered when the recipient confirms (or at the delivery timeout)
         this.#deliver(h!, `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth);
         answer = false;

@@ -25,6 +25,21 @@ test('replay table - absent, same envelope (its depth), other envelope', () => {
   assert.throws(() => t.add(randomBytes(8), fp, 0), RangeError);
 });
 
+test('replay table - a delivery confirmation is remembered with the entry, in either generation', () => {
+  const t = new ReplayTable(10_000, 0);
+  const a = randomBytes(16);
+  t.add(a, a, 3);
+  assert.is(t.delivered(a), false);
+  t.markDelivered(a);
+  assert.is(t.delivered(a), true);
+  assert.is(t.check(a, a), 3, 'still the same entry and depth');
+  t.rotate(10_000);
+  assert.is(t.delivered(a), true);
+  const unknown = randomBytes(16);
+  t.markDelivered(unknown); // not remembered: nothing to mark
+  assert.is(t.delivered(unknown), false);
+});
+
 test('replay table - 200k entries across growth steps, all found, none confused', () => {
   const t = new ReplayTable(65_000, 0);
   const ids = Array.from({ length: 200_000 }, () => randomBytes(16));

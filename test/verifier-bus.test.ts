@@ -227,6 +227,25 @@ test('delivery - to a recipient that is not connected: accepted, audited, answer
   await ops.close();
 });
 
+test('delivery - a retry of a message its recipient confirmed is answered without sending it again', async () => {
+  const opsRaw = await bus.rawAgent('ops');
+  const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
+  const wire: Msg[] = [];
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => { wire.push(m); confirmer.confirmRaw(m); } });
+  await opsRaw.flush();
+  const planner = await bus.agent('planner');
+  const s = sealFor('planner', { recipient: 'ops', payload: new TextEncoder().encode('{"title":"ack lost","priority":1}') });
+  const id = toHex(s.header.msgId);
+  const first = await planner.sendRaw(s.bytes, id, { retries: 0 });
+  assert.is(first.delivered, true);
+  const retry = await planner.sendRaw(s.bytes, id, { retries: 0 }); // as if the first ack was lost
+  assert.is(retry.duplicate, true);
+  assert.is(retry.delivered, true);
+  await sleep(200);
+  assert.is(wire.length, 1, 'the confirmed message went over the wire once');
+  sub.unsubscribe();
+});
+
 test('bypass - an agent cannot confirm the deliveries of another agent', async () => {
   const opsRaw = await bus.rawAgent('ops');
   const wire: Msg[] = [];
