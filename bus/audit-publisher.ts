@@ -27,6 +27,8 @@ export class AuditPublisher {
   readonly maxInflight = 2;
   readonly max: number;
   stats = { events: 0, batches: 0, publishErrors: 0 };
+  #idPrefix = `${randomBytes(9).toString('base64url')}.`;
+  #batchSeq = 0;
   /** Called after each stored group commit with its round trip in seconds (metrics). */
   onCommit: ((seconds: number) => void) | undefined;
 
@@ -115,8 +117,11 @@ export class AuditPublisher {
     await Promise.all(
       [...byVerdict].map(([verdict, events]) => {
         const data = AuditBatch.encode({ events }).finish();
-        // The batch id makes a retried publish idempotent within the stream's duplicate window.
-        const msgID = randomBytes(12).toString('hex');
+        // The batch id makes the client's own resends of this publish idempotent within the
+        // stream's duplicate window (random per process, then a counter: no CSPRNG call per
+        // batch). A batch we publish again after an error gets a new id and may be stored twice;
+        // the auditor's table is keyed by event_id, so the second copy collapses.
+        const msgID = `${this.#idPrefix}${(++this.#batchSeq).toString(36)}`;
         this.stats.batches++;
         return this.js.publish(SUBJECT_AUDIT_PREFIX + verdictName(verdict), data, { msgID, timeout: 5000 });
       }),
