@@ -208,57 +208,6 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
   return { perSec: envs.length / secs, accepted, rejected, reasons };
 }
 
-/** Send→deliver latency at a fixed rate (messages/s), measured at the receiver. */
-export async function hopLatency(sender: NatsConnection, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
-  // The measuring process must not add its own tail: no allocation per message that survives a
-  // young-generation GC (BigInt timestamps in a Map did: 6-9 ms scavenges every ~130 ms).
-  const n = envs.length;
-  const sentAt = new Float64Array(n).fill(NaN);
-  const lat = new Float64Array(n);
-  let nl = 0;
-  let got = 0;
-  let resolveDone!: () => void;
-  const finished = new Promise<void>((r) => (resolveDone = r));
-  // the envelope ends with its signature: its last 30 bits identify the message (a small integer key)
-  const key = (b: Uint8Array) => b[b.length - 1]! | (b[b.length - 2]! << 8) | (b[b.length - 3]! << 16) | ((b[b.length - 4]! & 0x3f) << 24);
-  const index = new Map<number, number>();
-  const ambiguous = new Set<number>();
-  envs.forEach((e, i) => {
-    const k = key(e);
-    if (index.has(k)) ambiguous.add(k);
-    index.set(k, i);
-  });
-  const sub = receiver.subscribe('agentbus.to.coder.>', {
-    callback: (_e, m) => {
-      const now = performance.now();
-      const k = key(m.data);
-      const i = ambiguous.has(k) ? undefined : index.get(k);
-      if (i !== undefined && i >= warmup && sentAt[i] === sentAt[i]) lat[nl++] = now - sentAt[i]!;
-      if (++got === n) resolveDone();
-    },
-  });
-  await receiver.flush();
-  // Paced without busy-waiting (a spinning generator would steal a core from the server and
-  // the verifier): every ~1 ms timer tick, send the messages that are due.
-  const interval = 1000 / rate;
-  const t0 = performance.now();
-  let i = 0;
-  while (i < n) {
-    const now = performance.now();
-    while (i < n && t0 + i * interval <= now) {
-      sentAt[i] = performance.now();
-      sender.publish('agentbus.in.planner', envs[i]!, { reply: 'agentbus.inbox.planner.lat' });
-      i++;
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.race([finished, new Promise((r) => setTimeout(r, 30_000))]);
-  sub.unsubscribe();
-  const sorted = lat.subarray(0, nl).sort();
-  const q = (p: number) => sorted[Math.min(nl - 1, Math.floor(p * nl))] ?? NaN;
-  return { p50: q(0.5), p99: q(0.99), p999: q(0.999), samples: nl };
-}
-
 /** Cumulative bucket counts (le → count) of a Prometheus histogram at `url`/metrics. */
 export async function scrapeHistogram(url: string, name: string): Promise<Map<number, number>> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
@@ -276,8 +225,10 @@ export function histogramQuantile(before: Map<number, number>, after: Map<number
 }
 
 /**
- * hopLatency with the generator in its own process (bench/latency-gen.ts): send times and
- * receive times are both epoch clocks (performance.timeOrigin + now) of the same machine.
+ * Send→deliver latency at a fixed rate (messages/s), measured at the receiver, with the load
+ * generator in its own process (bench/latency-gen.ts): in the measuring process its sends
+ * bunched into bursts behind that process's own pauses. Send and receive times are both epoch
+ * clocks (performance.timeOrigin + now) of the same machine. The first `warmup` are not counted.
  */
 export async function hopLatencyRemote(bus: TestBus, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
   const n = envs.length;
