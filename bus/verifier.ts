@@ -274,7 +274,9 @@ export class Verifier {
     this.#confirmSub = this.nc.subscribe(`${this.#confirmPrefix}*`, {
       callback: (_err, m) => {
         const data = m.data;
-        if (data.length === 0 || data.length % 16 !== 0) return; // "no responders" status, or junk
+        // "no responders" status, junk, or more ids than a client sends at once (a cap on the work
+        // one message can cause: an agent could otherwise flood the verifier with huge lists)
+        if (data.length === 0 || data.length % 16 !== 0 || data.length > MAX_CONFIRM_IDS * 16 || this.#pending.size === 0) return;
         const recipient = m.subject.slice(skip);
         for (let i = 0; i < data.length; i += 16) {
           const id = toHex(data.subarray(i, i + 16));
@@ -701,6 +703,8 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 }
 
 const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
+/** At most this many msg_ids per confirmation message (the SDK splits its batches to fit). */
+export const MAX_CONFIRM_IDS = 1024;
 
 const NATIVE = nativeHashes();
 

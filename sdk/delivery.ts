@@ -10,6 +10,8 @@ import { decodeHeader, parseEnvelope } from './envelope.js';
 
 const PREFIX = 'agentbus.delivered.';
 const ID_BYTES = 16;
+/** msg_ids per confirmation message (the verifier's MAX_CONFIRM_IDS). */
+const MAX_IDS = 1024;
 
 export class DeliveryConfirmer {
   readonly #nc: NatsConnection;
@@ -58,10 +60,14 @@ export class DeliveryConfirmer {
       return;
     }
     for (const [reply, ids] of this.#pending) {
-      const buf = new Uint8Array(ids.length * ID_BYTES);
-      ids.forEach((id, i) => buf.set(id, i * ID_BYTES));
-      this.#nc.publish(reply, buf);
-      this.confirmed += ids.length;
+      // at most MAX_IDS per message: the verifier ignores longer lists
+      for (let from = 0; from < ids.length; from += MAX_IDS) {
+        const chunk = ids.slice(from, from + MAX_IDS);
+        const buf = new Uint8Array(chunk.length * ID_BYTES);
+        chunk.forEach((id, i) => buf.set(id, i * ID_BYTES));
+        this.#nc.publish(reply, buf);
+        this.confirmed += chunk.length;
+      }
     }
     this.#pending.clear();
   }

@@ -246,6 +246,35 @@ test('delivery - a retry of a message its recipient confirmed is answered withou
   sub.unsubscribe();
 });
 
+test('delivery - confirmations go out in messages of at most 1,024 msg_ids; a longer list is ignored by the verifier', async () => {
+  // the SDK side: 2,500 confirmations in one turn → 1,024 + 1,024 + 452
+  const opsRaw = await bus.rawAgent('ops');
+  const watcher = await bus.admin();
+  const sizes: number[] = [];
+  const wsub = watcher.subscribe('agentbus.delivered.test.ops', { callback: (_e, m) => void sizes.push(m.data.length / 16) });
+  await watcher.flush();
+  const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
+  for (let i = 0; i < 2500; i++) confirmer.confirm({ reply: 'agentbus.delivered.test.ops' } as Msg, randomBytes(16));
+  confirmer.flush();
+  await opsRaw.flush();
+  await waitFor(() => sizes.length === 3, 2000, 'three confirmation messages');
+  assert.equal(sizes, [1024, 1024, 452]);
+  wsub.unsubscribe();
+  // the verifier side: the right msg_id inside an over-long list does not count
+  const wire: Msg[] = [];
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => void wire.push(m) });
+  await opsRaw.flush();
+  const planner = await bus.agent('planner');
+  const s = sealFor('planner', { recipient: 'ops' });
+  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  await waitFor(() => wire.length >= 1, 2000, 'forward to ops');
+  const long = new Uint8Array(1025 * 16);
+  long.set(s.header.msgId, 1024 * 16);
+  opsRaw.publish(wire[0]!.reply!, long);
+  assert.instance(await p, UndeliveredError);
+  sub.unsubscribe();
+});
+
 test('bypass - an agent cannot confirm the deliveries of another agent', async () => {
   const opsRaw = await bus.rawAgent('ops');
   const wire: Msg[] = [];
