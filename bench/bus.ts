@@ -88,6 +88,9 @@ export async function confirmingReceiver(bus: TestBus, agent = 'coder'): Promise
   return nc;
 }
 
+/** An ack that counts: accepted, and not "unconfirmed" (the relay and JWS services leave delivery unset). */
+const delivered = (a: Ack) => a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED;
+
 /** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
 export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
   const reasons: Record<string, number> = {};
@@ -111,7 +114,7 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
   const subs = lanes.map((l) => l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
     callback: (_e, m) => {
       const a = Ack.decode(m.data);
-      if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED) accepted++;
+      if (delivered(a)) accepted++;
       else reasons[`${a.verdict}:${a.reason}`] = (reasons[`${a.verdict}:${a.reason}`] ?? 0) + 1;
       if (++done === total) resolveDone();
       else pump();
@@ -189,7 +192,7 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
   const sub = sender.subscribe(inbox, {
     callback: (_e, m) => {
       const a = Ack.decode(m.data);
-      if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED) accepted++;
+      if (delivered(a)) accepted++;
       else {
         rejected++;
         reasons[`${a.verdict}:${a.reason}:${a.detail}`] = (reasons[`${a.verdict}:${a.reason}:${a.detail}`] ?? 0) + 1;
@@ -230,7 +233,7 @@ export function histogramQuantile(before: Map<number, number>, after: Map<number
  * bunched into bursts behind that process's own pauses. Send and receive times are both epoch
  * clocks (performance.timeOrigin + now) of the same machine. The first `warmup` are not counted.
  */
-export async function hopLatencyRemote(bus: TestBus, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
+export async function hopLatency(bus: TestBus, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
   const n = envs.length;
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-lat-'));
   const file = join(dir, 'envs.bin');

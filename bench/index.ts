@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort } from '../bus/nats-process.js';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatencyRemote, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -79,7 +79,7 @@ try {
       figures.push({ name: 'jws_bytes', value: jwsEnvs[0]!.length, unit: 'bytes' });
       // Half of the measured peak, for 8 s (quick: 2 s) after 1 s of warm-up at the same rate, so
       // a p99 rests on thousands of samples and not on the tail of the throughput run before it.
-      const rate = Math.max(100, Math.floor(v.perSec * Number(process.env.BENCH_HOP_FRACTION ?? 0.5)));
+      const rate = Math.max(100, Math.floor(v.perSec / 2));
       const secs = quick ? 2 : 8;
       const warm = rate;
       await new Promise((r) => setTimeout(r, 1000));
@@ -88,7 +88,7 @@ try {
       const murl = `http://127.0.0.1:${metricsPort}`;
       const commitBefore = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
       const inBefore = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
-      const lv = await hopLatencyRemote(bus, receiver, envsLat, rate, warm);
+      const lv = await hopLatency(bus, receiver, envsLat, rate, warm);
       const commitAfter = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
       const c50 = histogramQuantile(commitBefore, commitAfter, 0.5);
       const c99 = histogramQuantile(commitBefore, commitAfter, 0.99);
@@ -97,7 +97,7 @@ try {
       await stopChild(verifier);
       const relay2 = await spawnService(bus, 'relay');
       await new Promise((r) => setTimeout(r, 1000));
-      const lr = await hopLatencyRemote(bus, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
+      const lr = await hopLatency(bus, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
       await stopChild(relay2);
       figures.push({ name: 'hop_p50_ms', value: lv.p50, unit: 'ms' }, { name: 'hop_p99_ms', value: lv.p99, unit: 'ms' }, { name: 'hop_p999_ms', value: lv.p999, unit: 'ms' });
       figures.push({ name: 'relay_hop_p50_ms', value: lr.p50, unit: 'ms' }, { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' }, { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' });

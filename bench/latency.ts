@@ -1,7 +1,7 @@
 // npm run bench:latency [-- --runs 3] [-- --fraction 0.5]
 // Hop latency only: the verifier's peak, then send→deliver at a fraction of it, several runs,
 // beside the pass-through relay at the same rate. For studying the tail without the full bench.
-import { startBenchBus, spawnService, stopChild, presign, throughput, hopLatencyRemote, waitServed, confirmingReceiver } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, throughput, hopLatency, waitServed, confirmingReceiver } from './bus.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,7 +23,7 @@ try {
   const measure = async (service: string) => {
     for (let i = 0; i < runs; i++) {
       await new Promise((r) => setTimeout(r, 500));
-      const l = await hopLatencyRemote(bus, receiver, presign(bus, rate * (secs + 1), 256), rate, rate);
+      const l = await hopLatency(bus, receiver, presign(bus, rate * (secs + 1), 256), rate, rate);
       out.push({ service, p50: l.p50, p99: l.p99, p999: l.p999 });
     }
   };

@@ -153,11 +153,11 @@ export function readGauge(registry: Registry, name: string, help: string, read: 
 export interface VerifierMetricsSource {
   partitionsOwned(): number;
   inflight(): number;
-  replayEntries?(): number;
-  redeliveries?(): number;
-  unconfirmed?(): number;
-  replayBytes?(): number;
-  pendingDeliveries?(): number;
+  replayEntries(): number;
+  redeliveries(): number;
+  unconfirmed(): number;
+  replayBytes(): number;
+  pendingDeliveries(): number;
   auditPublishErrors(): number;
   manifestReloads(): number;
   manifestErrors(): number;
@@ -222,11 +222,11 @@ export class VerifierMetrics {
     });
     readGauge(registry, 'agentbus_verifier_partitions_owned', 'Sender partitions this verifier owns now', src.partitionsOwned);
     readGauge(registry, 'agentbus_verifier_inflight', 'Messages being handled now (checked, waiting for their audit event to be stored)', src.inflight);
-    if (src.replayEntries) readGauge(registry, 'agentbus_verifier_replay_entries', 'msg_ids remembered for replay detection (both generations)', src.replayEntries);
-    if (src.replayBytes) readGauge(registry, 'agentbus_verifier_replay_bytes', 'Bytes of the replay tables (off the JS heap)', src.replayBytes);
-    if (src.pendingDeliveries) readGauge(registry, 'agentbus_verifier_pending_deliveries', 'Direct messages forwarded and waiting for the recipient confirmation', src.pendingDeliveries);
-    if (src.redeliveries) mirrorCounter(registry, 'agentbus_verifier_redeliveries_total', 'Forwards repeated because the recipient had not confirmed yet', src.redeliveries);
-    if (src.unconfirmed) mirrorCounter(registry, 'agentbus_verifier_unconfirmed_deliveries_total', 'Direct messages answered "unconfirmed" at the delivery timeout (recipient not connected)', src.unconfirmed);
+    readGauge(registry, 'agentbus_verifier_replay_entries', 'msg_ids remembered for replay detection (both generations)', src.replayEntries);
+    readGauge(registry, 'agentbus_verifier_replay_bytes', 'Bytes of the replay tables (off the JS heap)', src.replayBytes);
+    readGauge(registry, 'agentbus_verifier_pending_deliveries', 'Direct messages forwarded and waiting for the recipient confirmation', src.pendingDeliveries);
+    mirrorCounter(registry, 'agentbus_verifier_redeliveries_total', 'Forwards repeated because the recipient had not confirmed yet', src.redeliveries);
+    mirrorCounter(registry, 'agentbus_verifier_unconfirmed_deliveries_total', 'Direct messages answered "unconfirmed" at the delivery timeout (recipient not connected)', src.unconfirmed);
     mirrorCounter(registry, 'agentbus_verifier_audit_publish_errors_total', 'Failed publishes of audit batches to JetStream (each is retried)', src.auditPublishErrors);
     mirrorCounter(registry, 'agentbus_verifier_manifest_reloads_total', 'Successful manifest reloads', src.manifestReloads);
     mirrorCounter(registry, 'agentbus_verifier_manifest_reload_errors_total', 'Manifest reloads that failed (the previous policy stays)', src.manifestErrors);

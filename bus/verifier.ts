@@ -9,7 +9,7 @@
 // owner rebuilds replay state from the AUDIT stream. Chain depth across partitions travels
 // with the message as a token the verifiers MAC (Agentbus-Depth-Token). docs/decisions.md
 // has the design and its measured cost.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import { connect, headers as natsHeaders, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
@@ -159,6 +159,7 @@ export class Verifier {
     this.#window = opts.replayWindowMs ?? 2 * this.#opts.maxSkewMs + 5000;
     if (this.#window < 2 * this.#opts.maxSkewMs) throw new RangeError('replayWindowMs must be at least 2 × maxSkewMs');
     this.#replay = new ReplayTable(this.#window);
+    this.#deliveryTimeout = opts.deliveryTimeoutMs ?? D.DEFAULT_DELIVERY_TIMEOUT_MS;
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#backend = opts.backend ?? defaultBackend();
@@ -267,7 +268,6 @@ export class Verifier {
    * message has reached its recipient even if a NATS node died with the first forward in flight.
    */
   #startDelivery(): void {
-    this.#deliveryTimeout = this.#opts.deliveryTimeoutMs ?? D.DEFAULT_DELIVERY_TIMEOUT_MS;
     const token = this.id.replace(/[^A-Za-z0-9_-]/g, '_');
     this.#confirmPrefix = `${D.SUBJECT_DELIVERED_PREFIX}${token}.`;
     const skip = this.#confirmPrefix.length;
@@ -286,7 +286,6 @@ export class Verifier {
           this.#replay.markDelivered(p.msgId);
           this.#settle(p, Delivery.DELIVERY_CONFIRMED);
         }
-        this.stats.pendingDeliveries = this.#pending.size;
       },
     });
     this.#sweep = setInterval(() => this.#sweepDeliveries(Date.now()), 50);
@@ -300,7 +299,6 @@ export class Verifier {
     if (!p) {
       p = { recipient: h.recipient, subject, data, headers, depth, msgId: h.msgId, waiters: [], attempts: 0, nextAt: 0, deadline: 0 };
       this.#pending.set(id, p);
-      this.stats.pendingDeliveries = this.#pending.size;
     }
     if (reply) p.waiters.push({ reply, verdict });
     p.deadline = now + this.#deliveryTimeout;
@@ -602,10 +600,12 @@ export class Verifier {
       // A duplicate (a client retry) is forwarded again unless this verifier saw its recipient
       // confirm it: the first attempt may have died between claim and forward, or the forward on
       // the way. Receivers drop a msg_id they already delivered (SDK inbox dedup).
-      const hdrs = natsHeaders();
-      hdrs.set(D.DEPTH_HEADER, String(depth));
-      hdrs.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
-      if (h!.recipient && verdict === Verdict.VERDICT_DUPLICATE && !this.#pending.has(toHex(h!.msgId)) && this.#replay.delivered(h!.msgId)) {
+      // (a confirmed msg_id is never pending again: confirming ends its delivery)
+      const confirmedRetry = verdict === Verdict.VERDICT_DUPLICATE && h!.recipient !== '' && this.#replay.delivered(h!.msgId);
+      const hdrs = confirmedRetry ? undefined : natsHeaders();
+      hdrs?.set(D.DEPTH_HEADER, String(depth));
+      hdrs?.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
+      if (!hdrs) {
         // delivered and confirmed already (the sender's first ack was lost): answer, no re-send
         delivery = Delivery.DELIVERY_CONFIRMED;
       } else if (h!.recipient) {
@@ -716,13 +716,5 @@ function hmacSha512_256(out: Buffer, input: Uint8Array, key: Uint8Array): void {
 
 /** SHA-256(header ‖ signature), first 16 bytes: equal for a retried envelope, different for any other. */
 export function envelopeKey(header: Uint8Array, signature: Uint8Array): Uint8Array {
-  if (NATIVE) {
-    const input = Buffer.allocUnsafe(header.length + signature.length);
-    input.set(header, 0);
-    input.set(signature, header.length);
-    const out = Buffer.allocUnsafe(32);
-    NATIVE.crypto_hash_sha256(out, input);
-    return out.subarray(0, 16);
-  }
-  return createHash('sha256').update(header).update(signature).digest().subarray(0, 16);
+  return sha256(Buffer.concat([header, signature])).subarray(0, 16);
 }
