@@ -218,7 +218,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--partitions <n>', 'sender partitions; must match nats-config --partitions').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
     .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
     .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
-    .addOption(new Option('--delivery-timeout-ms <ms>', 're-forward a direct message until its recipient confirms, for this long; then answer "unconfirmed"').default(1000).argParser(int('--delivery-timeout-ms')))
+    .addOption(new Option('--delivery-timeout-ms <ms>', 're-forward a direct message until its recipient confirms, for this long (≥ 100); then answer "unconfirmed"').default(1000).argParser((v) => {
+      const n = int('--delivery-timeout-ms')(v);
+      if (n < 100) throw new CommanderError(2, 'agentbus.invalidArgument', `--delivery-timeout-ms must be at least 100 (a recipient needs a round trip to confirm), got ${JSON.stringify(v)}`);
+      return n;
+    }))
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {

@@ -173,6 +173,8 @@ export class Verifier {
   }
 
   static async start(opts: VerifierOptions): Promise<Verifier> {
+    const dt = opts.deliveryTimeoutMs;
+    if (dt !== undefined && (!Number.isInteger(dt) || dt < 100)) throw new RangeError(`deliveryTimeoutMs must be an integer ≥ 100, got ${dt}`);
     const manifests = loadManifestDir(opts.manifestsDir);
     const policy = new Policy(manifests);
     const sig = dirSignature(opts.manifestsDir);

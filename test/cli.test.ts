@@ -82,6 +82,13 @@ test('cli - verifier against an unreachable server exits 1 with one line', async
   assert.is(r.err.trim().split('\n').length, 1, r.err);
 });
 
+test('cli - verifier --delivery-timeout-ms below 100 exits 2 with the reason', () => {
+  const r = cli('verifier', '--manifests', join(dir, 'manifests'), '--contracts', 'test/helpers/contracts.ts', '--creds', join(dir, 'creds', 'verifier.creds.json'), '--delivery-timeout-ms', '0');
+  assert.is(r.code, 2, r.err);
+  assert.match(r.err, /--delivery-timeout-ms must be at least 100/);
+  assert.is(r.err.trim().split('\n').length, 1, r.err);
+});
+
 test('cli - runs through a symlink, as npm installs its bin (npx agentbus)', async () => {
   const { symlinkSync } = await import('node:fs');
   const link = join(dir, 'agentbus-link.ts');
