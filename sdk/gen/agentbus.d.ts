@@ -324,7 +324,16 @@ export namespace agentbus {
             REASON_BAD_REPLY_SUBJECT = 20,
 
             /** REASON_UNKNOWN_TYPE value */
-            REASON_UNKNOWN_TYPE = 21
+            REASON_UNKNOWN_TYPE = 21,
+
+            /** REASON_METADATA_NOT_ALLOWED value */
+            REASON_METADATA_NOT_ALLOWED = 22,
+
+            /** REASON_BAD_CAUSATION value */
+            REASON_BAD_CAUSATION = 23,
+
+            /** REASON_REJECTION_BUDGET_EXCEEDED value */
+            REASON_REJECTION_BUDGET_EXCEEDED = 24
         }
 
         /**
@@ -509,6 +518,12 @@ export namespace agentbus {
             /** AuditEvent rawSize. */
             rawSize: number;
 
+            /** AuditEvent shedCount. */
+            shedCount: number;
+
+            /** AuditEvent windowStartMs. */
+            windowStartMs: number;
+
             /**
              * Creates a new AuditEvent instance using the specified properties.
              * @param [properties] Properties to set
@@ -587,12 +602,108 @@ export namespace agentbus {
                 /** AuditEvent rawSize */
                 rawSize?: (number|null);
 
+                /** AuditEvent shedCount */
+                shedCount?: (number|null);
+
+                /** AuditEvent windowStartMs */
+                windowStartMs?: (number|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an AuditEvent. */
             type $Shape = agentbus.v1.AuditEvent.$Properties;
+        }
+
+        /**
+         * Properties of a DeliveryRecord.
+         * @deprecated Use agentbus.v1.DeliveryRecord.$Properties instead.
+         */
+        interface IDeliveryRecord extends agentbus.v1.DeliveryRecord.$Properties {
+        }
+
+        /** Represents a DeliveryRecord. */
+        class DeliveryRecord {
+
+            /**
+             * Constructs a new DeliveryRecord.
+             * @param [p] Properties to set
+             */
+            constructor(p?: agentbus.v1.DeliveryRecord.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DeliveryRecord msgId. */
+            msgId: Uint8Array;
+
+            /** DeliveryRecord recipient. */
+            recipient: string;
+
+            /** DeliveryRecord delivery. */
+            delivery: agentbus.v1.Delivery;
+
+            /** DeliveryRecord atMs. */
+            atMs: number;
+
+            /**
+             * Creates a new DeliveryRecord instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeliveryRecord instance
+             */
+            static create(properties: agentbus.v1.DeliveryRecord.$Shape): agentbus.v1.DeliveryRecord & agentbus.v1.DeliveryRecord.$Shape;
+            static create(properties?: agentbus.v1.DeliveryRecord.$Properties): agentbus.v1.DeliveryRecord;
+
+            /**
+             * Encodes the specified DeliveryRecord message. Does not implicitly {@link agentbus.v1.DeliveryRecord.verify|verify} messages.
+             * @param m DeliveryRecord message or plain object to encode
+             * @param [w] Writer to encode to
+             * @returns Writer
+             */
+            static encode(m: agentbus.v1.DeliveryRecord.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeliveryRecord message from the specified reader or buffer.
+             * @param r Reader or buffer to decode from
+             * @param [l] Message length if known beforehand
+             * @returns {agentbus.v1.DeliveryRecord & agentbus.v1.DeliveryRecord.$Shape} DeliveryRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): agentbus.v1.DeliveryRecord & agentbus.v1.DeliveryRecord.$Shape;
+
+            /**
+             * Gets the type url for DeliveryRecord
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DeliveryRecord {
+
+            /** Properties of a DeliveryRecord. */
+            interface $Properties {
+
+                /** DeliveryRecord msgId */
+                msgId?: (Uint8Array|null);
+
+                /** DeliveryRecord recipient */
+                recipient?: (string|null);
+
+                /** DeliveryRecord delivery */
+                delivery?: (agentbus.v1.Delivery|null);
+
+                /** DeliveryRecord atMs */
+                atMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeliveryRecord. */
+            type $Shape = agentbus.v1.DeliveryRecord.$Properties;
         }
 
         /**
@@ -616,6 +727,27 @@ export namespace agentbus {
 
             /** AuditBatch events. */
             events: agentbus.v1.AuditEvent.$Properties[];
+
+            /** AuditBatch verifierId. */
+            verifierId: string;
+
+            /** AuditBatch chainId. */
+            chainId: Uint8Array;
+
+            /** AuditBatch seq. */
+            seq: number;
+
+            /** AuditBatch prevHash. */
+            prevHash: Uint8Array;
+
+            /** AuditBatch keyId. */
+            keyId: string;
+
+            /** AuditBatch createdAtMs. */
+            createdAtMs: number;
+
+            /** AuditBatch deliveries. */
+            deliveries: agentbus.v1.DeliveryRecord.$Properties[];
 
             /**
              * Creates a new AuditBatch instance using the specified properties.
@@ -659,12 +791,111 @@ export namespace agentbus {
                 /** AuditBatch events */
                 events?: (agentbus.v1.AuditEvent.$Properties[]|null);
 
+                /** AuditBatch verifierId */
+                verifierId?: (string|null);
+
+                /** AuditBatch chainId */
+                chainId?: (Uint8Array|null);
+
+                /** AuditBatch seq */
+                seq?: (number|null);
+
+                /** AuditBatch prevHash */
+                prevHash?: (Uint8Array|null);
+
+                /** AuditBatch keyId */
+                keyId?: (string|null);
+
+                /** AuditBatch createdAtMs */
+                createdAtMs?: (number|null);
+
+                /** AuditBatch deliveries */
+                deliveries?: (agentbus.v1.DeliveryRecord.$Properties[]|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an AuditBatch. */
             type $Shape = agentbus.v1.AuditBatch.$Properties;
+        }
+
+        /**
+         * Properties of a SignedAuditBatch.
+         * @deprecated Use agentbus.v1.SignedAuditBatch.$Properties instead.
+         */
+        interface ISignedAuditBatch extends agentbus.v1.SignedAuditBatch.$Properties {
+        }
+
+        /** Represents a SignedAuditBatch. */
+        class SignedAuditBatch {
+
+            /**
+             * Constructs a new SignedAuditBatch.
+             * @param [p] Properties to set
+             */
+            constructor(p?: agentbus.v1.SignedAuditBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SignedAuditBatch batch. */
+            batch: Uint8Array;
+
+            /** SignedAuditBatch signature. */
+            signature: Uint8Array;
+
+            /**
+             * Creates a new SignedAuditBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SignedAuditBatch instance
+             */
+            static create(properties: agentbus.v1.SignedAuditBatch.$Shape): agentbus.v1.SignedAuditBatch & agentbus.v1.SignedAuditBatch.$Shape;
+            static create(properties?: agentbus.v1.SignedAuditBatch.$Properties): agentbus.v1.SignedAuditBatch;
+
+            /**
+             * Encodes the specified SignedAuditBatch message. Does not implicitly {@link agentbus.v1.SignedAuditBatch.verify|verify} messages.
+             * @param m SignedAuditBatch message or plain object to encode
+             * @param [w] Writer to encode to
+             * @returns Writer
+             */
+            static encode(m: agentbus.v1.SignedAuditBatch.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SignedAuditBatch message from the specified reader or buffer.
+             * @param r Reader or buffer to decode from
+             * @param [l] Message length if known beforehand
+             * @returns {agentbus.v1.SignedAuditBatch & agentbus.v1.SignedAuditBatch.$Shape} SignedAuditBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): agentbus.v1.SignedAuditBatch & agentbus.v1.SignedAuditBatch.$Shape;
+
+            /**
+             * Gets the type url for SignedAuditBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SignedAuditBatch {
+
+            /** Properties of a SignedAuditBatch. */
+            interface $Properties {
+
+                /** SignedAuditBatch batch */
+                batch?: (Uint8Array|null);
+
+                /** SignedAuditBatch signature */
+                signature?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SignedAuditBatch. */
+            type $Shape = agentbus.v1.SignedAuditBatch.$Properties;
         }
     }
 }

@@ -734,6 +734,9 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} REASON_METADATA_MISSING=19 REASON_METADATA_MISSING value
          * @property {number} REASON_BAD_REPLY_SUBJECT=20 REASON_BAD_REPLY_SUBJECT value
          * @property {number} REASON_UNKNOWN_TYPE=21 REASON_UNKNOWN_TYPE value
+         * @property {number} REASON_METADATA_NOT_ALLOWED=22 REASON_METADATA_NOT_ALLOWED value
+         * @property {number} REASON_BAD_CAUSATION=23 REASON_BAD_CAUSATION value
+         * @property {number} REASON_REJECTION_BUDGET_EXCEEDED=24 REASON_REJECTION_BUDGET_EXCEEDED value
          */
         v1.Reason = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -759,6 +762,9 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[19] = "REASON_METADATA_MISSING"] = 19;
             values[valuesById[20] = "REASON_BAD_REPLY_SUBJECT"] = 20;
             values[valuesById[21] = "REASON_UNKNOWN_TYPE"] = 21;
+            values[valuesById[22] = "REASON_METADATA_NOT_ALLOWED"] = 22;
+            values[valuesById[23] = "REASON_BAD_CAUSATION"] = 23;
+            values[valuesById[24] = "REASON_REJECTION_BUDGET_EXCEEDED"] = 24;
             return values;
         })();
 
@@ -1084,6 +1090,8 @@ export const agentbus = $root.agentbus = (() => {
              * @property {Uint8Array|null} [payloadSha256] AuditEvent payloadSha256
              * @property {number|null} [effectiveDepth] AuditEvent effectiveDepth
              * @property {number|null} [rawSize] AuditEvent rawSize
+             * @property {number|null} [shedCount] AuditEvent shedCount
+             * @property {number|null} [windowStartMs] AuditEvent windowStartMs
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1220,6 +1228,22 @@ export const agentbus = $root.agentbus = (() => {
             AuditEvent.prototype.rawSize = 0;
 
             /**
+             * AuditEvent shedCount.
+             * @member {number} shedCount
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.shedCount = 0;
+
+            /**
+             * AuditEvent windowStartMs.
+             * @member {number} windowStartMs
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.windowStartMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
              * Creates a new AuditEvent instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.AuditEvent
@@ -1277,6 +1301,10 @@ export const agentbus = $root.agentbus = (() => {
                     w.uint32(/* id 12, wireType 0 =*/96).uint32(m.effectiveDepth);
                 if (m.rawSize != null && $Object.hasOwnProperty.call(m, "rawSize") && m.rawSize !== 0)
                     w.uint32(/* id 13, wireType 0 =*/104).uint32(m.rawSize);
+                if (m.shedCount != null && $Object.hasOwnProperty.call(m, "shedCount") && m.shedCount !== 0)
+                    w.uint32(/* id 14, wireType 0 =*/112).uint32(m.shedCount);
+                if (m.windowStartMs != null && $Object.hasOwnProperty.call(m, "windowStartMs") && (typeof m.windowStartMs === "object" ? m.windowStartMs.low || m.windowStartMs.high : m.windowStartMs !== 0))
+                    w.uint32(/* id 15, wireType 0 =*/120).uint64(m.windowStartMs);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1438,6 +1466,24 @@ export const agentbus = $root.agentbus = (() => {
                                 delete m.rawSize;
                             continue;
                         }
+                    case 14: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.shedCount = v;
+                            else
+                                delete m.shedCount;
+                            continue;
+                        }
+                    case 15: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.windowStartMs = v;
+                            else
+                                delete m.windowStartMs;
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1472,12 +1518,245 @@ export const agentbus = $root.agentbus = (() => {
             return AuditEvent;
         })();
 
+        v1.DeliveryRecord = (function() {
+
+            /**
+             * Properties of a DeliveryRecord.
+             * @typedef {Object} agentbus.v1.DeliveryRecord.$Properties
+             * @property {Uint8Array|null} [msgId] DeliveryRecord msgId
+             * @property {string|null} [recipient] DeliveryRecord recipient
+             * @property {agentbus.v1.Delivery|null} [delivery] DeliveryRecord delivery
+             * @property {number|null} [atMs] DeliveryRecord atMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeliveryRecord.
+             * @memberof agentbus.v1
+             * @interface IDeliveryRecord
+             * @augments agentbus.v1.DeliveryRecord.$Properties
+             * @deprecated Use agentbus.v1.DeliveryRecord.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeliveryRecord.
+             * @typedef {agentbus.v1.DeliveryRecord.$Properties} agentbus.v1.DeliveryRecord.$Shape
+             */
+
+            /**
+             * Constructs a new DeliveryRecord.
+             * @memberof agentbus.v1
+             * @classdesc Represents a DeliveryRecord.
+             * @constructor
+             * @param {agentbus.v1.DeliveryRecord.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeliveryRecord = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * DeliveryRecord msgId.
+             * @member {Uint8Array} msgId
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.msgId = $util.newBuffer([]);
+
+            /**
+             * DeliveryRecord recipient.
+             * @member {string} recipient
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.recipient = "";
+
+            /**
+             * DeliveryRecord delivery.
+             * @member {agentbus.v1.Delivery} delivery
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.delivery = 0;
+
+            /**
+             * DeliveryRecord atMs.
+             * @member {number} atMs
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.atMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * Creates a new DeliveryRecord instance using the specified properties.
+             * @function create
+             * @memberof agentbus.v1.DeliveryRecord
+             * @static
+             * @param {agentbus.v1.DeliveryRecord.$Properties=} [properties] Properties to set
+             * @returns {agentbus.v1.DeliveryRecord} DeliveryRecord instance
+             * @type {{
+             *   (properties: agentbus.v1.DeliveryRecord.$Shape): agentbus.v1.DeliveryRecord & agentbus.v1.DeliveryRecord.$Shape;
+             *   (properties?: agentbus.v1.DeliveryRecord.$Properties): agentbus.v1.DeliveryRecord;
+             * }}
+             */
+            DeliveryRecord.create = function(properties) {
+                return new DeliveryRecord(properties);
+            };
+
+            /**
+             * Encodes the specified DeliveryRecord message. Does not implicitly {@link agentbus.v1.DeliveryRecord.verify|verify} messages.
+             * @function encode
+             * @memberof agentbus.v1.DeliveryRecord
+             * @static
+             * @param {agentbus.v1.DeliveryRecord.$Properties} m DeliveryRecord message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeliveryRecord.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.msgId != null && $Object.hasOwnProperty.call(m, "msgId") && m.msgId.length)
+                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.msgId);
+                if (m.recipient != null && $Object.hasOwnProperty.call(m, "recipient") && m.recipient !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.recipient);
+                if (m.delivery != null && $Object.hasOwnProperty.call(m, "delivery") && m.delivery !== 0)
+                    w.uint32(/* id 3, wireType 0 =*/24).int32(m.delivery);
+                if (m.atMs != null && $Object.hasOwnProperty.call(m, "atMs") && (typeof m.atMs === "object" ? m.atMs.low || m.atMs.high : m.atMs !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.atMs);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Decodes a DeliveryRecord message from the specified reader or buffer.
+             * @function decode
+             * @memberof agentbus.v1.DeliveryRecord
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {agentbus.v1.DeliveryRecord & agentbus.v1.DeliveryRecord.$Shape} DeliveryRecord
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeliveryRecord.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.agentbus.v1.DeliveryRecord();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.msgId = v;
+                            else
+                                delete m.msgId;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.recipient = v;
+                            else
+                                delete m.recipient;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.delivery = v;
+                            else
+                                delete m.delivery;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.atMs = v;
+                            else
+                                delete m.atMs;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Gets the type url for DeliveryRecord
+             * @function getTypeUrl
+             * @memberof agentbus.v1.DeliveryRecord
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeliveryRecord.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/agentbus.v1.DeliveryRecord";
+            };
+
+            return DeliveryRecord;
+        })();
+
         v1.AuditBatch = (function() {
 
             /**
              * Properties of an AuditBatch.
              * @typedef {Object} agentbus.v1.AuditBatch.$Properties
              * @property {Array.<agentbus.v1.AuditEvent.$Properties>|null} [events] AuditBatch events
+             * @property {string|null} [verifierId] AuditBatch verifierId
+             * @property {Uint8Array|null} [chainId] AuditBatch chainId
+             * @property {number|null} [seq] AuditBatch seq
+             * @property {Uint8Array|null} [prevHash] AuditBatch prevHash
+             * @property {string|null} [keyId] AuditBatch keyId
+             * @property {number|null} [createdAtMs] AuditBatch createdAtMs
+             * @property {Array.<agentbus.v1.DeliveryRecord.$Properties>|null} [deliveries] AuditBatch deliveries
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1504,6 +1783,7 @@ export const agentbus = $root.agentbus = (() => {
              */
             const AuditBatch = function (p) {
                 this.events = [];
+                this.deliveries = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -1517,6 +1797,62 @@ export const agentbus = $root.agentbus = (() => {
              * @instance
              */
             AuditBatch.prototype.events = $util.emptyArray;
+
+            /**
+             * AuditBatch verifierId.
+             * @member {string} verifierId
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.verifierId = "";
+
+            /**
+             * AuditBatch chainId.
+             * @member {Uint8Array} chainId
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.chainId = $util.newBuffer([]);
+
+            /**
+             * AuditBatch seq.
+             * @member {number} seq
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.seq = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AuditBatch prevHash.
+             * @member {Uint8Array} prevHash
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.prevHash = $util.newBuffer([]);
+
+            /**
+             * AuditBatch keyId.
+             * @member {string} keyId
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.keyId = "";
+
+            /**
+             * AuditBatch createdAtMs.
+             * @member {number} createdAtMs
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.createdAtMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * AuditBatch deliveries.
+             * @member {Array.<agentbus.v1.DeliveryRecord.$Properties>} deliveries
+             * @memberof agentbus.v1.AuditBatch
+             * @instance
+             */
+            AuditBatch.prototype.deliveries = $util.emptyArray;
 
             /**
              * Creates a new AuditBatch instance using the specified properties.
@@ -1554,6 +1890,22 @@ export const agentbus = $root.agentbus = (() => {
                     for (var i = 0; i < m.events.length; ++i)
                         $root.agentbus.v1.AuditEvent.encode(m.events[i], w.uint32(/* id 1, wireType 2 =*/10).fork(), q + 1).ldelim();
                 }
+                if (m.verifierId != null && $Object.hasOwnProperty.call(m, "verifierId") && m.verifierId !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.verifierId);
+                if (m.chainId != null && $Object.hasOwnProperty.call(m, "chainId") && m.chainId.length)
+                    w.uint32(/* id 3, wireType 2 =*/26).bytes(m.chainId);
+                if (m.seq != null && $Object.hasOwnProperty.call(m, "seq") && (typeof m.seq === "object" ? m.seq.low || m.seq.high : m.seq !== 0))
+                    w.uint32(/* id 4, wireType 0 =*/32).uint64(m.seq);
+                if (m.prevHash != null && $Object.hasOwnProperty.call(m, "prevHash") && m.prevHash.length)
+                    w.uint32(/* id 5, wireType 2 =*/42).bytes(m.prevHash);
+                if (m.keyId != null && $Object.hasOwnProperty.call(m, "keyId") && m.keyId !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.keyId);
+                if (m.createdAtMs != null && $Object.hasOwnProperty.call(m, "createdAtMs") && (typeof m.createdAtMs === "object" ? m.createdAtMs.low || m.createdAtMs.high : m.createdAtMs !== 0))
+                    w.uint32(/* id 7, wireType 0 =*/56).uint64(m.createdAtMs);
+                if (m.deliveries != null && m.deliveries.length) {
+                    for (var i = 0; i < m.deliveries.length; ++i)
+                        $root.agentbus.v1.DeliveryRecord.encode(m.deliveries[i], w.uint32(/* id 8, wireType 2 =*/66).fork(), q + 1).ldelim();
+                }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1578,7 +1930,7 @@ export const agentbus = $root.agentbus = (() => {
                     q = 0;
                 if (q > $Reader.recursionLimit)
                     throw $Error("max depth exceeded");
-                var c, m;
+                var c, m, v;
                 if (l === $undefined)
                     c = r.len;
                 else {
@@ -1604,6 +1956,68 @@ export const agentbus = $root.agentbus = (() => {
                             if (!(m.events && m.events.length))
                                 m.events = [];
                             m.events.push($root.agentbus.v1.AuditEvent.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.verifierId = v;
+                            else
+                                delete m.verifierId;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.chainId = v;
+                            else
+                                delete m.chainId;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.seq = v;
+                            else
+                                delete m.seq;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.prevHash = v;
+                            else
+                                delete m.prevHash;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.keyId = v;
+                            else
+                                delete m.keyId;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.createdAtMs = v;
+                            else
+                                delete m.createdAtMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.deliveries && m.deliveries.length))
+                                m.deliveries = [];
+                            m.deliveries.push($root.agentbus.v1.DeliveryRecord.decode(r, r.size(), $undefined, q + 1));
                             continue;
                         }
                     }
@@ -1638,6 +2052,192 @@ export const agentbus = $root.agentbus = (() => {
             };
 
             return AuditBatch;
+        })();
+
+        v1.SignedAuditBatch = (function() {
+
+            /**
+             * Properties of a SignedAuditBatch.
+             * @typedef {Object} agentbus.v1.SignedAuditBatch.$Properties
+             * @property {Uint8Array|null} [batch] SignedAuditBatch batch
+             * @property {Uint8Array|null} [signature] SignedAuditBatch signature
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SignedAuditBatch.
+             * @memberof agentbus.v1
+             * @interface ISignedAuditBatch
+             * @augments agentbus.v1.SignedAuditBatch.$Properties
+             * @deprecated Use agentbus.v1.SignedAuditBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a SignedAuditBatch.
+             * @typedef {agentbus.v1.SignedAuditBatch.$Properties} agentbus.v1.SignedAuditBatch.$Shape
+             */
+
+            /**
+             * Constructs a new SignedAuditBatch.
+             * @memberof agentbus.v1
+             * @classdesc Represents a SignedAuditBatch.
+             * @constructor
+             * @param {agentbus.v1.SignedAuditBatch.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SignedAuditBatch = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * SignedAuditBatch batch.
+             * @member {Uint8Array} batch
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @instance
+             */
+            SignedAuditBatch.prototype.batch = $util.newBuffer([]);
+
+            /**
+             * SignedAuditBatch signature.
+             * @member {Uint8Array} signature
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @instance
+             */
+            SignedAuditBatch.prototype.signature = $util.newBuffer([]);
+
+            /**
+             * Creates a new SignedAuditBatch instance using the specified properties.
+             * @function create
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @static
+             * @param {agentbus.v1.SignedAuditBatch.$Properties=} [properties] Properties to set
+             * @returns {agentbus.v1.SignedAuditBatch} SignedAuditBatch instance
+             * @type {{
+             *   (properties: agentbus.v1.SignedAuditBatch.$Shape): agentbus.v1.SignedAuditBatch & agentbus.v1.SignedAuditBatch.$Shape;
+             *   (properties?: agentbus.v1.SignedAuditBatch.$Properties): agentbus.v1.SignedAuditBatch;
+             * }}
+             */
+            SignedAuditBatch.create = function(properties) {
+                return new SignedAuditBatch(properties);
+            };
+
+            /**
+             * Encodes the specified SignedAuditBatch message. Does not implicitly {@link agentbus.v1.SignedAuditBatch.verify|verify} messages.
+             * @function encode
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @static
+             * @param {agentbus.v1.SignedAuditBatch.$Properties} m SignedAuditBatch message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SignedAuditBatch.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.batch != null && $Object.hasOwnProperty.call(m, "batch") && m.batch.length)
+                    w.uint32(/* id 1, wireType 2 =*/10).bytes(m.batch);
+                if (m.signature != null && $Object.hasOwnProperty.call(m, "signature") && m.signature.length)
+                    w.uint32(/* id 2, wireType 2 =*/18).bytes(m.signature);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Decodes a SignedAuditBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {agentbus.v1.SignedAuditBatch & agentbus.v1.SignedAuditBatch.$Shape} SignedAuditBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SignedAuditBatch.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.agentbus.v1.SignedAuditBatch();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.batch = v;
+                            else
+                                delete m.batch;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.bytes()).length)
+                                m.signature = v;
+                            else
+                                delete m.signature;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Gets the type url for SignedAuditBatch
+             * @function getTypeUrl
+             * @memberof agentbus.v1.SignedAuditBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SignedAuditBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/agentbus.v1.SignedAuditBatch";
+            };
+
+            return SignedAuditBatch;
         })();
 
         return v1;
