@@ -1,15 +1,17 @@
 // `agentbus auditor` (run the service) and `agentbus audit …` (analyst reports). Registered
 // into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
 // (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import * as D from './defaults.js';
 import { openMigratedStore, startAuditor } from './service.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore, RowSink } from './store.js';
 import { storeConfigSchema } from './config.js';
 import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
 import type { TimeRange } from './reports.js';
-import { lookupFromManifests, verifyStoredRows } from './verify.js';
+import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from './verify.js';
+import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from './verify.js';
 import { writeHtmlReport } from './report-html.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
@@ -86,11 +88,16 @@ const rangeOf = (o: RangeOpts): TimeRange => ({ limit: o.limit, ...(o.since !== 
 
 /** Chaos hook: a sink whose inserts fail while `file` exists (a store outage on demand). */
 function faultInjectingSink(file: string) {
-  return (store: { insertRows(rows: never[]): Promise<void> }) => ({
-    async insertRows(rows: never[]): Promise<void> {
-      if (existsSync(file)) throw new Error('injected store fault (chaos)');
-      return store.insertRows(rows);
-    },
+  const fault = () => {
+    if (existsSync(file)) throw new Error('injected store fault (chaos)');
+  };
+  return (store: AuditStore): RowSink => ({
+    insertRows: async (rows) => (fault(), store.insertRows(rows)),
+    insertBatches: async (rows) => (fault(), store.insertBatches(rows)),
+    insertDeliveries: async (rows) => (fault(), store.insertDeliveries(rows)),
+    storedBatches: async (ids) => (fault(), store.storedBatches(ids)),
+    storedPlaces: async (ids) => (fault(), store.storedPlaces(ids)),
+    ping: async () => !existsSync(file) && store.ping(),
   });
 }
 
@@ -193,36 +200,87 @@ export function registerAuditorCommands(program: Command): void {
     .argument('<query>', 'the query')
     .action((query: string, o: StoreOpts) => withStore(o, async (s) => print(o, await readOnlySql(s, query))));
 
-  addStoreOptions(audit.command('verify').description("re-verify stored rows' signatures against the senders' public keys; report rows that do not verify"))
-    .addOption(new Option('--msg-id <hex>', 'rows of this msg_id').argParser(hex32('--msg-id')))
-    .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h)').argParser(time('--since')))
+  addStoreOptions(audit.command('verify').description('prove the audit trail: every row against the signed audit batches and the senders\' keys; exit 1 on any finding'))
+    .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
-    .requiredOption('--manifests <dir>', 'directory of agent manifests (*.json|*.yaml) with their public keys')
-    .option('--all-verdicts', 'also check rejected rows (expect failures there)')
-    .action((o: StoreOpts & { msgId?: string; since?: number; until?: number; manifests: string; allVerdicts?: boolean }) => {
-      if (!o.msgId === (o.since === undefined)) throw bad('verify: give exactly one of --msg-id or --since');
-      let lookup;
+    .option('--manifests <dir>', "agents' manifests (*.json|*.yaml): the senders' public keys; required unless --bundle")
+    .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
+    .option('--bundle <file>', 'check an exported bundle offline, with no store (keys from the bundle unless --manifests/--verifier-keys pin them)')
+    .action((o: StoreOpts & { since?: number; until?: number; manifests?: string; verifierKeys?: string; bundle?: string }) => {
+      if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('verify: --since must be before --until');
+      if (!o.bundle && !o.manifests) throw bad('verify: give --manifests DIR (or --bundle FILE)');
+      if (o.bundle && (o.since !== undefined || o.until !== undefined)) throw bad('verify: --since/--until select rows of a store; a bundle is checked whole');
+      const report = async (r: VerifyReport, note?: string) => {
+        if (o.json) console.log(JSON.stringify({ ...r, ...(note ? { note } : {}) }, null, 2));
+        else {
+          console.log(`batches ${r.batches}, rows ${r.rows}, deliveries ${r.deliveries}, verified ${r.verified}, findings ${r.findings.length}`);
+          if (note) console.log(note);
+          if (r.findings.length) console.log(renderTable(r.findings as unknown as Record<string, unknown>[]));
+        }
+        if (r.findings.length) throw new CheckFailed();
+      };
+      if (o.bundle) {
+        let b;
+        try {
+          b = readBundle(o.bundle);
+        } catch (e) {
+          throw new Error(`--bundle: ${(e as Error).message}`);
+        }
+        const pinned = o.manifests || o.verifierKeys ? trustedKeys(o.manifests, o.verifierKeys) : undefined;
+        const keys = pinned ?? {
+          verifiers: verifierKeyMap(b.keys.verifiers),
+          agents: ((m) => (s: string, k: string) => m.get(`${s}\u0000${k}`))(new Map(b.keys.agents.map((k) => [`${k.agent}\u0000${k.key_id}`, new Uint8Array(Buffer.from(k.public_key, 'base64url'))]))),
+        };
+        return report(checkEvidence(b.evidence, keys), pinned ? undefined : 'keys: from the bundle itself (pin them with --manifests and --verifier-keys to prove who signed)');
+      }
+      const keys = trustedKeys(o.manifests!, o.verifierKeys);
+      return withStore(o, async (s) => report(await verifyStore(s, selector(o), keys)));
+    });
+
+  addStoreOptions(audit.command('export').description('write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline'))
+    .requiredOption('--bundle <file>', 'write the bundle (JSON lines) to this file')
+    .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
+    .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
+    .requiredOption('--manifests <dir>', "agents' manifests: their public keys go into the bundle")
+    .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
+    .action((o: StoreOpts & { bundle: string; since?: number; until?: number; manifests: string; verifierKeys?: string }) => {
+      if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
+      let keys: BundleKeys;
       try {
-        lookup = lookupFromManifests(o.manifests);
+        keys = {
+          verifiers: loadVerifierKeys(o.verifierKeys ?? join(o.manifests, SERVICE_KEYS_DIR)),
+          agents: [...loadManifestKeys(o.manifests).values()].map((k) => ({ agent: k.agent, key_id: k.keyId, public_key: Buffer.from(k.publicKey).toString('base64url'), revoked: k.revoked })),
+        };
       } catch (e) {
-        throw new Error(`--manifests: ${(e as Error).message}`);
+        throw new Error(`keys: ${(e as Error).message}`);
       }
       return withStore(o, async (s) => {
-        const report = await verifyStoredRows(
-          s,
-          {
-            ...(o.msgId ? { msgId: o.msgId } : { since: o.since! }),
-            ...(o.until !== undefined ? { until: o.until } : {}),
-            ...(o.allVerdicts ? { verdicts: ['accepted', 'duplicate', 'rejected'] } : {}),
-          },
-          lookup,
-        );
-        if (o.json) console.log(JSON.stringify(report, null, 2));
-        else {
-          console.log(`checked ${report.checked}, verified ${report.verified}, failed ${report.failures.length}`);
-          if (report.failures.length) console.log(renderTable(report.failures as unknown as Record<string, unknown>[]));
-        }
-        if (report.failures.length) process.exitCode = 1;
+        const sel = selector(o);
+        const ev = await readEvidence(s, sel);
+        const lines = bundleLines(ev, keys, { window: ev.window, database: o.database });
+        writeFileSync(o.bundle, lines.join('\n') + '\n');
+        const summary = { bundle: o.bundle, batches: ev.batches.length, rows: ev.rows.length, deliveries: ev.deliveries.length, verifier_keys: keys.verifiers.length, agent_keys: keys.agents.length };
+        print(o, summary);
       });
     });
+}
+
+/** A check that ran and found problems: exit 1, its output already printed. */
+export class CheckFailed extends Error {
+  override readonly name = 'CheckFailed';
+  constructor() {
+    super('check failed');
+  }
+}
+
+const selector = (o: { since?: number; until?: number }): VerifySelector => ({ ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
+
+function trustedKeys(manifests: string | undefined, verifierKeys: string | undefined): TrustedKeys {
+  try {
+    const vk = verifierKeys ?? (manifests ? join(manifests, SERVICE_KEYS_DIR) : undefined);
+    if (!vk) throw new Error('give --verifier-keys with --bundle when no --manifests');
+    return { verifiers: verifierKeyMap(loadVerifierKeys(vk)), agents: manifests ? lookupFromManifests(manifests) : () => undefined };
+  } catch (e) {
+    throw new Error(`keys: ${(e as Error).message}`);
+  }
 }

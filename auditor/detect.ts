@@ -28,6 +28,8 @@ export interface Alert {
 export interface DetectionEngine {
   /** Evaluate at `now` (ms; default the wall clock) and emit new alerts; returns them. */
   evaluate(now?: number): Promise<Alert[]>;
+  /** Emit findings made outside the detectors (e.g. a dead-lettered audit message), with the same cooldown. */
+  raise(findings: Finding[], now?: number): Promise<Alert[]>;
   /** Evaluate every config.intervalMs until stop(). */
   start(): void;
   stop(): Promise<void>;
@@ -158,6 +160,11 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     const input = await loadDetectorInput(store, now, cfg.rules);
     const findings = runDetectors(input, cfg.rules);
     st.evaluations++;
+    return emit(findings, now);
+  }
+
+  async function emit(findings: Finding[], now: number): Promise<Alert[]> {
+    if (!primed) await prime(now);
     const fresh: Alert[] = [];
     for (const f of findings) {
       const last = lastAlerted.get(f.key);
@@ -195,6 +202,7 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
 
   return {
     evaluate,
+    raise: (findings, now = Date.now()) => emit(findings, now),
     start() {
       if (timer || !cfg.enabled) return;
       timer = setInterval(() => {

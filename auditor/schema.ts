@@ -19,6 +19,8 @@ export const TTL_TABLES: Record<string, string> = {
   alerts: 'toDateTime(detected_at)',
   agg_minute: 'minute',
   agg_payload_minute: 'minute',
+  audit_batches: 'toDateTime(created_at)',
+  audit_deliveries: 'toDateTime(at)',
 };
 
 /** Which migrations ran (created before any of them). */
@@ -142,6 +144,53 @@ export const MIGRATIONS: Migration[] = [
       FROM {db}.audit_events
       WHERE verdict = 'accepted' AND payload_size > 0
       GROUP BY minute, payload_sha256, sender, destination`,
+    ],
+  },
+  {
+    version: 5,
+    name: 'signed_batches',
+    statements: [
+      // DESIGN §10: each row names the signed batch that carried it; the batches themselves are
+      // kept, so `audit verify` can re-check every column of every row against the signature.
+      `ALTER TABLE {db}.audit_events
+        ADD COLUMN IF NOT EXISTS batch_id String COMMENT '<chain_id hex>:<seq> of the signed audit batch that carried the event',
+        ADD COLUMN IF NOT EXISTS batch_pos UInt32 COMMENT 'index of the event in that batch',
+        ADD COLUMN IF NOT EXISTS malformed String COMMENT 'fields that could not be mapped as they were (comma-separated); empty when none',
+        ADD COLUMN IF NOT EXISTS shed_count UInt32 COMMENT 'messages this row stands for, shed unverified past the rejection budget of the sender (0: one message)',
+        ADD COLUMN IF NOT EXISTS window_start DateTime64(3, 'UTC') COMMENT 'for shed_count > 0: first message of the interval'`,
+      `CREATE TABLE IF NOT EXISTS {db}.audit_batches (
+        batch_id String,
+        chain_id FixedString(32) COMMENT 'hex of the 16 random bytes the verifier process chose',
+        seq UInt64 COMMENT 'position in the chain, from 1',
+        verifier_id LowCardinality(String),
+        key_id LowCardinality(String) COMMENT 'the verifier audit key that signed the batch',
+        created_at DateTime64(3, 'UTC'),
+        prev_hash String COMMENT 'hex SHA-256 of the previous batch of the chain (zeros for seq 1)',
+        batch_hash FixedString(64) COMMENT 'hex SHA-256 of batch_hex',
+        events UInt32,
+        deliveries UInt32,
+        subject LowCardinality(String),
+        batch_hex String COMMENT 'the encoded AuditBatch exactly as signed',
+        signature_hex String COMMENT 'Ed25519 by the verifier audit key over the domain and batch_hex (docs/audit.md)',
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMMDD(created_at)
+      ORDER BY (chain_id, seq)
+      TTL toDateTime(created_at) + toIntervalDay({ttl})`,
+      `CREATE TABLE IF NOT EXISTS {db}.audit_deliveries (
+        batch_id String,
+        batch_pos UInt32,
+        verifier_id LowCardinality(String),
+        msg_id String,
+        recipient LowCardinality(String),
+        delivery LowCardinality(String) COMMENT 'confirmed | unconfirmed',
+        at DateTime64(3, 'UTC'),
+        malformed String,
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMMDD(at)
+      ORDER BY (msg_id, batch_id, batch_pos)
+      TTL toDateTime(at) + toIntervalDay({ttl})`,
     ],
   },
 ];

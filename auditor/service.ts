@@ -110,7 +110,11 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     throw e;
   }
   const sink = opts.wrapSink ? opts.wrapSink(store) : store;
-  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }) }).catch(async (e) => {
+  // DESIGN §9: a dead letter raises an alert (detection is created below; letters before it are queued)
+  let raise: ((info: { subject: string; streamSeq: number; reason: string }) => void) | undefined;
+  const early: { subject: string; streamSeq: number; reason: string }[] = [];
+  const onDeadLetter = (info: { subject: string; streamSeq: number; reason: string }) => (raise ? raise(info) : early.push(info));
+  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }), onDeadLetter }).catch(async (e) => {
     await nc.close().catch(() => {});
     await store.close().catch(() => {});
     throw new AuditorStartError(`cannot start the audit consumer: ${(e as Error).message}`);
@@ -141,6 +145,13 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     logger.info({ url: metricsServer.url }, 'metrics server listening');
   }
   const detection = createDetectionEngine({ store, nc, logger: logger.child({ part: 'detect' }), config: config.detect, ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}) });
+  raise = (info) => {
+    const now = Date.now();
+    void detection
+      .raise([{ rule: 'audit_dead_letter', agents: [], windowStart: now, windowEnd: now, severity: 'high', evidence: { ...info, dlq_stream: 'AUDIT_DLQ' }, key: `audit_dead_letter:${info.subject}` }], now)
+      .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
+  };
+  for (const info of early.splice(0)) raise(info);
   detection.start();
   logger.info({ store: store.transport, database: store.database, stream: config.consumer.stream, durable: config.consumer.durable }, 'auditor started');
   return {

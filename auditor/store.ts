@@ -12,11 +12,20 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MIGRATIONS, MIGRATIONS_TABLE, TTL_TABLES, forCluster } from './schema.js';
 import type { StoreConfig } from './config.js';
-import type { AuditRow } from './rows.js';
+import type { AuditRow, BatchRow, DeliveryRow } from './rows.js';
 
 /** Where rows go: the store, or in tests a wrapper that fails on purpose. */
 export interface RowSink {
   insertRows(rows: AuditRow[]): Promise<void>;
+  /** The signed batches (inserted after their rows, so a stored batch means its rows are stored). */
+  insertBatches?(rows: BatchRow[]): Promise<void>;
+  insertDeliveries?(rows: DeliveryRow[]): Promise<void>;
+  /** Which of these batch ids are stored already (a redelivery or a copy in the stream). */
+  storedBatches?(ids: { chain_id: string; seq: number }[]): Promise<Set<string>>;
+  /** event ids (and delivery places) already stored for these batch ids (after a crash mid-way). */
+  storedPlaces?(batchIds: string[]): Promise<Set<string>>;
+  /** Is the store reachable? (tells a refused row from an outage) */
+  ping?(): Promise<boolean>;
 }
 
 export interface AlertRow {
@@ -37,6 +46,10 @@ export interface AuditStore extends RowSink {
   readonly client: ClickHouseClient;
   readonly database: string;
   readonly transport: 'chdb' | 'http';
+  insertBatches(rows: BatchRow[]): Promise<void>;
+  insertDeliveries(rows: DeliveryRow[]): Promise<void>;
+  storedBatches(ids: { chain_id: string; seq: number }[]): Promise<Set<string>>;
+  storedPlaces(batchIds: string[]): Promise<Set<string>>;
   /** Qualified table name: `database.name`. */
   table(name: string): string;
   /** Apply pending migrations and the configured TTL; returns the versions applied now. */
@@ -143,9 +156,34 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
       if (rows.length === 0) return;
       await client.insert({
         table: t('audit_events'),
-        values: rows.map((r) => ({ ...r, time: msToCh(r.time), sent_at: msToCh(r.sent_at) })),
+        values: rows.map((r) => ({ ...r, time: msToCh(r.time), sent_at: msToCh(r.sent_at), window_start: msToCh(r.window_start) })),
         format: 'JSONEachRow',
       });
+    },
+    async insertBatches(rows) {
+      if (rows.length === 0) return;
+      await client.insert({ table: t('audit_batches'), values: rows.map((r) => ({ ...r, created_at: msToCh(r.created_at) })), format: 'JSONEachRow' });
+    },
+    async insertDeliveries(rows) {
+      if (rows.length === 0) return;
+      await client.insert({ table: t('audit_deliveries'), values: rows.map((r) => ({ ...r, at: msToCh(r.at) })), format: 'JSONEachRow' });
+    },
+    async storedBatches(ids) {
+      if (ids.length === 0) return new Set();
+      const found = await query<{ batch_id: string }>(
+        `SELECT DISTINCT batch_id FROM ${t('audit_batches')} WHERE (chain_id, seq) IN (SELECT tupleElement(x, 1), tupleElement(x, 2) FROM (SELECT arrayJoin(arrayZip({c:Array(String)}, {s:Array(UInt64)})) AS x))`,
+        { c: ids.map((i) => i.chain_id), s: ids.map((i) => i.seq) },
+      );
+      return new Set(found.map((r) => r.batch_id));
+    },
+    async storedPlaces(batchIds) {
+      if (batchIds.length === 0) return new Set();
+      const rows = await query<{ k: string }>(
+        `SELECT concat('e:', event_id) AS k FROM ${t('audit_events')} WHERE batch_id IN {b:Array(String)}
+         UNION ALL SELECT concat('d:', batch_id, ':', toString(batch_pos)) AS k FROM ${t('audit_deliveries')} WHERE batch_id IN {b:Array(String)}`,
+        { b: batchIds },
+      );
+      return new Set(rows.map((r) => r.k));
     },
     async insertAlerts(rows) {
       if (rows.length === 0) return;

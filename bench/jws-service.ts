@@ -11,16 +11,19 @@ import { randomBytes } from 'node:crypto';
 import { loadServiceCreds } from '../bus/service-creds.js';
 import { loadManifestDir, Policy } from '../bus/manifest.js';
 import { AuditPublisher } from '../bus/audit-publisher.js';
+import { ChainSealer } from '../bus/audit-chain.js';
 import { ensureAuditStream } from '../bus/verifier.js';
 import { Ack, Reason, Verdict } from '../sdk/proto.js';
 import { createLogger } from '../sdk/log.js';
 import { contracts } from '../test/helpers/contracts.js';
 
 const [url, creds, manifestsDir] = process.argv.slice(2) as [string, string, string];
-const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(loadServiceCreds(creds).natsSeed()), inboxPrefix: '_INBOX_verifier' });
+const service = loadServiceCreds(creds);
+const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(service.natsSeed()), inboxPrefix: '_INBOX_verifier' });
 await ensureAuditStream(nc);
 const policy = new Policy(loadManifestDir(manifestsDir));
-const audit = new AuditPublisher(jetstream(nc), createLogger({ level: 'error' }));
+// the same signed audit chain as the verifier's (DESIGN §10), so both pay for it
+const audit = new AuditPublisher(jetstream(nc), createLogger({ level: 'error' }), new ChainSealer('jws', service.auditKey()));
 const keys = new Map<string, KeyObject>();
 for (const [agent, a] of policy.agents) {
   for (const [kid, k] of a.keys) keys.set(`${agent}/${kid}`, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(k.publicKey).toString('base64url') }, format: 'jwk' }));

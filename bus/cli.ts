@@ -362,13 +362,21 @@ export async function main(argv: string[]): Promise<number> {
   } catch {
     /* the auditor is optional for the CLI's other commands */
   }
-  program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] + '\n') });
+  // every command at every depth: commander errors become exceptions (exit 2 below), one line each
+  const out = { writeErr: (s: string) => process.stderr.write(s.split('\n')[0] + '\n') };
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput(out);
+    c.commands.forEach(override);
+  };
+  override(program);
   try {
+    process.exitCode = undefined;
     await program.parseAsync(argv);
-    return 0;
+    // an action may have set a failing exit code (a failed check); keep it
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
+    if ((e as Error).name === 'CheckFailed') return 1; // its findings are printed already
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       if (e.code === 'agentbus.invalidArgument') process.stderr.write(`agentbus: error: ${e.message}\n`);

@@ -30,7 +30,9 @@ import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
 import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
-import { AuditBatch } from '../sdk/proto.js';
+import { ChainSealer, openSignedBatch } from './audit-chain.js';
+import type { AuditSigner } from './audit-chain.js';
+import { SigningKey } from '../sdk/identity.js';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from './defaults.js';
 import { VerifierMetrics, startMetricsServer, watchConnection } from './metrics.js';
@@ -163,7 +165,14 @@ export class Verifier {
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#backend = opts.backend ?? defaultBackend();
-    this.#audit = new AuditPublisher(js, this.#log, opts.auditBatchMax);
+    // DESIGN §10: audit batches are signed with the verifier's own service key.
+    let signer: AuditSigner;
+    if (opts.credentials) signer = opts.credentials.auditKey();
+    else {
+      this.#log.warn('no service credentials: audit batches are signed with a throwaway key that `audit verify` cannot check');
+      signer = SigningKey.generate();
+    }
+    this.#audit = new AuditPublisher(js, this.#log, new ChainSealer(this.id, signer), opts.auditBatchMax);
     if (!opts.depthKey) this.#log.warn('no shared depth key: depth tokens of other verifier instances will not be accepted');
     this.#depthKey = opts.depthKey ?? randomBytes(32);
     this.#parts = new PartitionManager(nc, this.id, this.#opts.partitions, { acquire: (p) => this.#acquire(p), release: (p) => this.#release(p) }, this.#log, {
@@ -286,7 +295,7 @@ export class Verifier {
           if (!p || p.recipient !== recipient) continue;
           this.#pending.delete(id);
           this.#replay.markDelivered(p.msgId);
-          this.#settle(p, Delivery.DELIVERY_CONFIRMED);
+          this.#record(p, Delivery.DELIVERY_CONFIRMED);
         }
       },
     });
@@ -319,10 +328,30 @@ export class Verifier {
         this.#pending.delete(id);
         this.stats.unconfirmed++;
         this.#log.warn({ msg_id: id, recipient: p.recipient, attempts: p.attempts }, 'delivery not confirmed: is the recipient connected?');
-        this.#settle(p, Delivery.DELIVERY_UNCONFIRMED);
+        this.#record(p, Delivery.DELIVERY_UNCONFIRMED);
       } else if (now >= p.nextAt) this.#forward(p, now);
     }
     this.stats.pendingDeliveries = this.#pending.size;
+  }
+
+  /**
+   * The delivery outcome goes into the audit stream before the sender hears it (DESIGN §9): a
+   * verifier that takes this sender's partition over then knows the message was delivered and
+   * answers a retry without forwarding it again.
+   */
+  #record(p: PendingDelivery, delivery: Delivery): void {
+    this.#inflightN++;
+    this.#audit.addDelivery({ msgId: p.msgId, recipient: p.recipient, delivery, atMs: Date.now() }).then(
+      () => {
+        this.#settle(p, delivery);
+        this.#done();
+      },
+      (e: unknown) => {
+        // not stored (the publisher is closing): the sender's retry will be delivered again, never lost
+        this.#log.error({ err: (e as Error).message }, 'delivery record not stored');
+        this.#done();
+      },
+    );
   }
 
   #settle(p: PendingDelivery, delivery: Delivery): void {
@@ -344,17 +373,16 @@ export class Verifier {
       opt_start_time: new Date(since).toISOString(),
     });
     let pending = (await c.info()).num_pending;
+    const delivered: Uint8Array[] = [];
     while (pending > 0) {
       const batch = await c.fetch({ max_messages: Math.min(pending, 1000), expires: 2000 });
       let got = 0;
       for await (const m of batch) {
         got++;
-        let events;
-        try {
-          events = AuditBatch.decode(m.data).events;
-        } catch {
-          continue;
-        }
+        const opened = openSignedBatch(m.data);
+        if (!opened.ok) continue;
+        const { events, deliveries } = opened.value.batch;
+        for (const d of deliveries) if (d.delivery === Delivery.DELIVERY_CONFIRMED && d.msgId?.length === 16) delivered.push(d.msgId);
         for (const ev of events) {
           if (!want.has(partitionOf(ev.subjectSender ?? '', this.#opts.partitions))) continue;
           const header = ev.header ?? new Uint8Array(0);
@@ -367,6 +395,8 @@ export class Verifier {
       if (got === 0) break;
       pending -= got;
     }
+    // after the events: a delivery record always follows its message's accepted event
+    for (const id of delivered) this.#replay.markDelivered(id);
     for (const p of ps) this.#subscribePartition(p);
   }
 

@@ -26,6 +26,11 @@ export const TOPIC_RE = TYPE_RE;
 /** Hard ceiling for a header: bigger ones are malformed whatever the manifest says. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_METADATA_ENTRIES = 32;
+/**
+ * Latest sent_at_ms a header may carry: 2199-12-31T23:59:59.999Z. Every `Date` and ClickHouse's
+ * DateTime64(3) hold it; a header beyond it is malformed for the verifier and the auditor alike.
+ */
+export const MAX_SENT_AT_MS = 7_258_118_399_999;
 
 /** What a verified or freshly sealed header looks like, with plain JS types. */
 export interface HeaderFields {
@@ -223,7 +228,7 @@ export function decodeHeader(headerBytes: Uint8Array): Result<HeaderFields> {
   if (h.spanId.length !== 0 && h.spanId.length !== 8) return fail(Reason.REASON_MALFORMED, 'header: span_id must be 8 bytes');
   if (h.causationId.length !== 0 && h.causationId.length !== MSG_ID_BYTES) return fail(Reason.REASON_MALFORMED, 'header: causation_id must be 16 bytes');
   const sentAtMs = toSafeNumber(h.sentAtMs);
-  if (sentAtMs === undefined) return fail(Reason.REASON_MALFORMED, 'header: bad sent_at_ms');
+  if (sentAtMs === undefined || sentAtMs > MAX_SENT_AT_MS) return fail(Reason.REASON_MALFORMED, 'header: sent_at_ms out of range');
   if (Object.keys(h.metadata).length > MAX_METADATA_ENTRIES) return fail(Reason.REASON_MALFORMED, 'header: too much metadata');
   return {
     ok: true,

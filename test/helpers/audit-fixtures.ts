@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { generateIdentity } from '../../sdk/identity.js';
+import { generateIdentity, SigningKey } from '../../sdk/identity.js';
+import { ChainSealer } from '../../bus/audit-chain.js';
 import type { AgentIdentity } from '../../sdk/identity.js';
 import { parseEnvelope, sealEnvelope, sha256, toHex } from '../../sdk/envelope.js';
-import { AuditBatch, AuditEvent, Reason, Verdict, verdictName } from '../../sdk/proto.js';
+import { AuditEvent, Reason, Verdict, verdictName } from '../../sdk/proto.js';
 
 export { generateIdentity, Reason, Verdict };
 export type { AgentIdentity };
@@ -95,8 +96,12 @@ export function malformedEvent(from: string, at: number): AuditEvent {
   });
 }
 
+/** The fixtures' verifier "v1": its audit key and its chain (batches signed as the verifier signs them). */
+export const fixtureVerifierKey = SigningKey.generate();
+export const fixtureChain = new ChainSealer('v1', fixtureVerifierKey);
+
 export function encodeBatch(events: AuditEvent[]): Uint8Array {
-  return AuditBatch.encode({ events }).finish();
+  return fixtureChain.seal(events).data;
 }
 
 export const eventIdHex = (e: AuditEvent) => toHex(e.eventId);

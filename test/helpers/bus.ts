@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { generateIdentity, saveCredentials } from '../../sdk/identity.js';
 import type { AgentIdentity } from '../../sdk/identity.js';
-import { AuditBatch } from '../../sdk/proto.js';
+import { openSignedBatch } from '../../bus/audit-chain.js';
 import type { IAuditEvent as AuditEvent } from '../../sdk/proto.js';
 import { createLogger } from '../../sdk/log.js';
 import { connectAgent } from '../../sdk/client.js';
@@ -133,7 +133,9 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
         const batch = await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 });
         let got = 0;
         for await (const m of batch) {
-          out.push(...AuditBatch.decode(m.data).events);
+          const b = openSignedBatch(m.data);
+          if (!b.ok) throw new Error(b.detail);
+          out.push(...b.value.batch.events);
           got++;
         }
         if (got === 0) break;
