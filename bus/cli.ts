@@ -12,7 +12,7 @@ import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { loadManifestDir, ManifestError } from './manifest.js';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
-import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
+import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
 import * as D from './defaults.js';
 import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError } from './tls.js';
 
@@ -112,7 +112,10 @@ export function buildProgram(): Command {
       if (existsSync(credsPath) && !o.force) throw new CliError(`${credsPath} exists; use --force to overwrite`);
       if (o.service) {
         const s = generateServiceCreds(agent, credsPath);
-        console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey})`);
+        // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
+        const pubPath = join(o.manifests, 'services', `${agent}.json`);
+        writeServicePublicKey(s, pubPath);
+        console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600) and ${pubPath} (its audit public key)`);
         return;
       }
       let id;

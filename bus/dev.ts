@@ -15,7 +15,7 @@ import { loadManifestDir, dirSignature } from './manifest.js';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
 import type { TlsFiles } from './natsconfig.js';
 import { makeDevCertificates, natsTlsOptions, checkKeyEnvName, checkStoreKey, generateStoreKey, withEnv, DEFAULT_JS_KEY_ENV, GENERATED_KEY_MARKER, TlsSetupError } from './tls.js';
-import { generateServiceCreds, loadServiceCreds } from './service-creds.js';
+import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
 import type { ServiceIdentity } from './service-creds.js';
 import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js';
 import type { NatsProcess } from './nats-process.js';
@@ -144,6 +144,8 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   };
   const verifierCreds = svc('verifier');
   const auditorCreds = svc('auditor');
+  // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
+  writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
   const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);

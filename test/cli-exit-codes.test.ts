@@ -1,0 +1,111 @@
+// Every command path of the CLI, nested subcommands included, exits with the code the README
+// states: 2 for a usage error, 1 for an operational failure or a failed check, 0 otherwise —
+// each with one line on stderr.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './helpers/nats-server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-exit-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+/** Run cases two at a time (2 cores), then check each. */
+async function expectCodes(cases: [string[], number, RegExp?][]): Promise<void> {
+  const results: Awaited<ReturnType<typeof cli>>[] = new Array(cases.length);
+  let next = 0;
+  await Promise.all([0, 1].map(async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = await cli(cases[i]![0]);
+    }
+  }));
+  cases.forEach(([args, code, re], i) => {
+    const r = results[i]!;
+    assert.is(r.code, code, `agentbus ${args.join(' ')} → ${r.code}: ${r.err}`);
+    if (code !== 0) {
+      assert.is(r.err.trim().split('\n').length, 1, `one line on stderr for: agentbus ${args.join(' ')}: ${r.err}`);
+      if (re) assert.match(r.err, re, `agentbus ${args.join(' ')}: ${r.err}`);
+    }
+  });
+}
+
+test('exit codes - usage errors exit 2 on every command, nested ones too', async () => {
+  await expectCodes([
+    [['nosuch'], 2, /unknown command/],
+    [['--nosuch'], 2, /unknown option/],
+    [['keygen'], 2, /missing required argument/],
+    [['keygen', 'Bad Agent!'], 2],
+    [['manifest', 'check'], 2, /missing required argument/],
+    [['manifest', 'check', dir, '--nosuch'], 2, /unknown option/],
+    [['nats-config', '--manifests', dir], 2, /required option/],
+    [['verifier', '--delivery-timeout-ms', '5'], 2],
+    [['keys', 'rotate'], 2, /missing required argument/],
+    [['keys', 'revoke', 'a'], 2, /missing required argument/],
+    [['keys', 'nosuch'], 2, /unknown command/],
+    [['dev', '--nodes', 'x'], 2],
+    [['demo', '--nosuch'], 2, /unknown option/],
+    [['auditor', '--ttl-days', '0'], 2],
+    [['audit', 'nosuch'], 2, /unknown command/],
+    [['audit', 'top', '--limit', '0'], 2],
+    [['audit', 'edges', '--since', 'whenever'], 2],
+    [['audit', 'rejections', '--nosuch'], 2, /unknown option/],
+    [['audit', 'alerts', '--until', 'x'], 2],
+    [['audit', 'report'], 2, /--html/],
+    [['audit', 'trail'], 2, /exactly one of/],
+    [['audit', 'sql'], 2, /missing required argument/],
+    [['audit', 'verify'], 2, /--manifests/],
+    [['audit', 'export', '--manifests', dir], 2, /--bundle/],
+  ]);
+});
+
+test('exit codes - operational failures exit 1 on every command that does work', async () => {
+  const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens: the store is unreachable
+  const nats = `nats://127.0.0.1:${await freePort()}`;
+  const creds = join(dir, 'creds');
+  mkdirSync(creds, { recursive: true });
+  writeFileSync(join(dir, 'bad.yaml'), 'agent: [oops');
+  const badDir = join(dir, 'badmanifests');
+  mkdirSync(badDir);
+  writeFileSync(join(badDir, 'x.yaml'), 'agent: Not Valid');
+  await expectCodes([
+    [['keygen', 'once', '--creds-dir', creds, '--manifests', join(dir, 'm')], 0],
+  ]);
+  await expectCodes([
+    [['keygen', 'once', '--creds-dir', creds, '--manifests', join(dir, 'm')], 1, /exists; use --force/],
+    [['manifest', 'check', join(dir, 'nope')], 1, /cannot read manifests directory/],
+    [['manifest', 'check', badDir], 1, /x\.yaml/],
+    [['nats-config', '--manifests', badDir, '--verifier-creds', join(creds, 'v.json'), '--auditor-creds', join(creds, 'a.json')], 1],
+    [['keys', 'rotate', 'ghost', '--creds-dir', creds, '--manifests', join(dir, 'm')], 1],
+    [['keys', 'revoke', 'ghost', 'k1', '--manifests', join(dir, 'm')], 1],
+    [['audit', 'top', '--store', closed], 1],
+    [['audit', 'edges', '--store', closed], 1],
+    [['audit', 'rejections', '--store', closed], 1],
+    [['audit', 'alerts', '--store', closed], 1],
+    [['audit', 'report', '--html', join(dir, 'r.html'), '--store', closed], 1],
+    [['audit', 'trail', '--msg-id', '0'.repeat(32), '--store', closed], 1],
+    [['audit', 'sql', 'SELECT 1', '--store', closed], 1],
+    [['audit', 'verify', '--manifests', join(dir, 'm'), '--store', closed], 1],
+    [['audit', 'export', '--bundle', join(dir, 'b'), '--manifests', join(dir, 'm'), '--store', closed], 1],
+    [['auditor', '--nats', nats, '--store', join(dir, 'auditor-db')], 1, /cannot connect to NATS/],
+  ]);
+});
+
+test.run();
