@@ -15,7 +15,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { PubAck } from '@nats-io/jetstream';
 import { startNatsServer } from '../test/helpers/nats-server.js';
-import { auditEvent, ensureAuditStream, encodeBatch, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { agent, auditEvent, ensureAuditStream, encodeBatch, fixtureVerifierKey, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { verifyStore } from '../auditor/verify.js';
 import type { EventSpec } from '../test/helpers/audit-fixtures.js';
 import { verdictName } from '../sdk/proto.js';
 import type { AuditEvent } from '../sdk/proto.js';
@@ -158,7 +159,20 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     log(`  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`);
     const lost = Math.max(0, n - counts.distinct);
     const duplicates = counts.final - counts.distinct;
+    // audit verify over everything just stored: batch signatures, chain, every column, sender signatures
+    await c.stop();
+    consumer = undefined;
+    const keys = {
+      verifiers: new Map([[fixtureVerifierKey.keyId, fixtureVerifierKey.publicKey]]),
+      agents: (sender: string, keyId: string) => agent(sender).keys.find((k) => k.keyId === keyId)?.publicKey,
+    };
+    const v0 = process.hrtime.bigint();
+    const report = await verifyStore(s, {}, keys);
+    const vSecs = Number(process.hrtime.bigint() - v0) / 1e9;
+    log(`  audit verify: ${report.rows} rows, ${report.batches} batches in ${vSecs.toFixed(2)} s, ${report.findings.length} findings`);
+    if (report.findings.length) throw new Error(`audit verify found ${report.findings.length} problems in an untampered store: ${JSON.stringify(report.findings.slice(0, 3))}`);
     return [
+      { name: 'audit_verify_rows_per_s', value: report.rows / vSecs, unit: `rows/s (audit verify of ${report.rows} rows, ${report.batches} signed batches: read, signatures, chain, every column)` },
       { name: 'auditor_events_per_s', value: counts.final / secs, unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch)` },
       { name: 'auditor_lost', value: lost, unit: 'events' },
       { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
