@@ -25,7 +25,9 @@ export class AuditorMetrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
     mirrorCounter(registry, 'agentbus_auditor_events_stored_total', 'Audit events inserted into the store (a redelivered event counts again; the store keeps one row)', () => src.consumer().events);
     mirrorCounter(registry, 'agentbus_auditor_insert_errors_total', 'Failed insert attempts (each is retried with backoff)', () => src.consumer().insertFailures);
-    mirrorCounter(registry, 'agentbus_auditor_dead_letters_total', 'Undecodable audit messages sent to the dead-letter subject', () => src.consumer().poison);
+    mirrorCounter(registry, 'agentbus_auditor_dead_letters_total', 'Audit messages that are not audit batches, kept in the AUDIT_DLQ stream', () => src.consumer().poison);
+    mirrorCounter(registry, 'agentbus_auditor_fallback_rows_total', 'Rows the store refused as data, stored as their fallback row', () => src.consumer().fallbackRows);
+    mirrorCounter(registry, 'agentbus_auditor_skipped_batches_total', 'Audit batches skipped because the store had them already (redelivered or kept twice)', () => src.consumer().skippedBatches);
     let lag = 0;
     let lagAt = -Infinity;
     let asking: Promise<void> | undefined;
