@@ -350,7 +350,7 @@ Ctrl-C to stop.`);
       }
       if (o.json) console.log(JSON.stringify(s));
       else printSummary(s);
-      if (s.attacks.some((a) => !a.blocked)) process.exitCode = 1;
+      if (s.attacks.some((a) => !a.blocked) || (s.audit.findings ?? 0) > 0) process.exitCode = 1;
     });
 
   return program;

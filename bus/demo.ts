@@ -30,7 +30,7 @@ export interface DemoSummary {
   rejected: Record<string, number>;
   attacks: Attack[];
   alerts: { rule: string; agent: string; severity?: string }[];
-  audit: { store: string; rows?: number };
+  audit: { store: string; rows?: number; /** findings of `audit verify` over the whole trail */ findings?: number };
   state_dir: string;
   explore: string[];
 }
@@ -201,12 +201,18 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
       }
       const rows = await aud.store.query<{ n: string }>(`SELECT count() AS n FROM ${aud.store.table('audit_events')} FINAL`);
       summary.audit.rows = Number(rows[0]?.n ?? 0);
+      // the trail proves itself: every row against the verifier's signed batches
+      const { verifyStore, lookupFromManifests, loadVerifierKeys, verifierKeyMap } = await import('../auditor/verify.js');
+      const report = await verifyStore(aud.store, {}, { verifiers: verifierKeyMap(loadVerifierKeys(join(bus.manifestsDir, 'services'))), agents: lookupFromManifests(bus.manifestsDir) });
+      summary.audit.findings = report.findings.length;
+      print(`\n▶ audit verify: ${report.rows} rows against ${report.batches} signed audit batches: ${report.findings.length ? `${report.findings.length} FINDINGS` : 'no findings'}`);
     }
     summary.explore = [
       `agentbus audit top --store ${bus.storePath}`,
       `agentbus audit rejections --store ${bus.storePath}`,
       `agentbus audit alerts --store ${bus.storePath}`,
       `agentbus audit report --html report.html --store ${bus.storePath}`,
+      `agentbus audit verify --manifests ${bus.manifestsDir} --store ${bus.storePath}`,
     ];
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -222,7 +228,7 @@ export function printSummary(s: DemoSummary, print: (l: string) => void = consol
   print(`attacks:  ${s.attacks.filter((a) => a.blocked).length} of ${s.attacks.length} blocked`);
   for (const a of s.attacks) print(`  ${a.blocked ? '✔ blocked' : '✘ NOT BLOCKED'}  ${a.name}: ${a.got_reason}${a.got_reason !== a.expected_reason ? ` (expected ${a.expected_reason})` : ''}`);
   print(`alerts:   ${s.alerts.length ? s.alerts.map((a) => `${a.rule}(${a.agent})`).join(', ') : 'none'}`);
-  print(`audit:    ${s.audit.rows ?? '?'} rows in ${s.audit.store}`);
+  print(`audit:    ${s.audit.rows ?? '?'} rows in ${s.audit.store}${s.audit.findings !== undefined ? `; audit verify: ${s.audit.findings} findings` : ''}`);
   print('explore:');
   for (const c of s.explore) print(`  ${c}`);
 }
