@@ -23,6 +23,13 @@ export const DEFAULT_REJECTIONS_PER_SECOND = 5;
 export const DEFAULT_REJECTION_BURST = 20;
 /** Shed messages are counted in one audit event per sender per interval of this length. */
 export const SHED_AUDIT_INTERVAL_MS = 1000;
+/**
+ * A shed message is answered this many ms after it arrived (a tarpit: a sender that waits for
+ * its answers gets at most its window of messages through per delay, spread evenly)...
+ */
+export const SHED_ANSWER_DELAY_MS = 100;
+/** ...at most this many held at once; beyond it shed messages are answered at once. */
+export const SHED_ANSWER_MAX_HELD = 8192;
 export const DEFAULT_AUDIT_BATCH_MAX = 256;
 export const DEFAULT_AUDIT_MAX_AGE_MS = 7 * 24 * 3600_000;
 export const DEFAULT_MANIFEST_POLL_MS = 250;

@@ -157,6 +157,15 @@ export class Verifier {
   /** The one answer to every shed message (encoded once). */
   #shedAck: Uint8Array;
   #shedTimer: NodeJS.Timeout | undefined;
+  /**
+   * Shed messages waiting for their answer: a ring of reply subjects and arrival times,
+   * preallocated (holding one allocates nothing), answered SHED_ANSWER_DELAY_MS after arrival.
+   */
+  #held: string[] = new Array<string>(D.SHED_ANSWER_MAX_HELD).fill('');
+  #heldAt = new Float64Array(D.SHED_ANSWER_MAX_HELD);
+  #heldHead = 0;
+  #heldN = 0;
+  #shedAnswerTimer: NodeJS.Timeout | undefined;
   /** Messages being handled (checked, waiting for their audit event): a counter, no per-message bookkeeping objects. */
   #inflightN = 0;
   #idleWaiters: (() => void)[] = [];
@@ -246,6 +255,8 @@ export class Verifier {
     v.#prune.unref();
     v.#shedTimer = setInterval(() => v.#flushShed(), D.SHED_AUDIT_INTERVAL_MS);
     v.#shedTimer.unref();
+    v.#shedAnswerTimer = setInterval(() => v.#answerShed(Date.now() - D.SHED_ANSWER_DELAY_MS), SHED_ANSWER_TICK_MS);
+    v.#shedAnswerTimer.unref();
     v.#startDelivery();
     try {
       await v.#parts.start();
@@ -434,6 +445,7 @@ export class Verifier {
     this.stats.partitions = [...this.#subs.keys()].sort((a, b) => a - b);
     await sub?.drain().catch(() => undefined);
     this.#flushShed(p); // no message of p arrives any more: its shed counts are final
+    this.#answerShed();
     await this.#idle();
     await this.#audit.flush();
   }
@@ -586,7 +598,9 @@ export class Verifier {
    * The rejection budget, before anything looks at the bytes (DESIGN §9): the sender's bucket
    * refilled, and the message passed on (its budget returned) or shed. A shed message costs a
    * map lookup and a few counters; it gets the one precomputed answer when its reply subject is
-   * inside the sender's inbox, and is counted in the next aggregated audit event.
+   * inside the sender's inbox — SHED_ANSWER_DELAY_MS later, so a sender that waits for its
+   * answers floods at most its window per delay — and is counted in the next aggregated audit
+   * event.
    */
   #admit(msg: Msg, now: number): SenderBudget | undefined {
     const subject = msg.subject;
@@ -603,8 +617,28 @@ export class Verifier {
     b.lastShed = msg.data;
     this.#metrics?.verdict(Verdict.VERDICT_REJECTED, Reason.REASON_REJECTION_BUDGET_EXCEEDED);
     const reply = msg.reply;
-    if (reply && reply.startsWith(b.inboxPrefix)) this.nc.publish(reply, this.#shedAck);
+    if (reply && reply.startsWith(b.inboxPrefix)) {
+      const cap = this.#held.length;
+      if (this.#heldN < cap) {
+        const i = (this.#heldHead + this.#heldN++) % cap;
+        this.#held[i] = reply;
+        this.#heldAt[i] = now;
+      } else this.nc.publish(reply, this.#shedAck);
+    }
     return undefined;
+  }
+
+  /** Answer the held shed messages that arrived at or before `upTo` (all: Infinity), oldest first. */
+  #answerShed(upTo = Infinity): void {
+    if (this.#heldN === 0 || this.nc.isClosed()) return;
+    const cap = this.#held.length;
+    while (this.#heldN > 0 && this.#heldAt[this.#heldHead]! <= upTo) {
+      const i = this.#heldHead;
+      this.nc.publish(this.#held[i]!, this.#shedAck);
+      this.#held[i] = '';
+      this.#heldHead = (i + 1) % cap;
+      this.#heldN--;
+    }
   }
 
   #newBudget(subject: string, now: number): SenderBudget {
@@ -858,7 +892,9 @@ export class Verifier {
     if (this.#prune) clearInterval(this.#prune);
     await this.#parts.stop(); // releases every partition: unsubscribe, finish in-flight, flush audit
     if (this.#shedTimer) clearInterval(this.#shedTimer);
+    if (this.#shedAnswerTimer) clearInterval(this.#shedAnswerTimer);
     this.#flushShed(); // (each release flushed its partition's counts; this is the remainder)
+    this.#answerShed();
     await this.#idle();
     // deliveries in flight settle (confirmed, or unconfirmed at their timeout) before we go
     const until = Date.now() + this.#deliveryTimeout + 200;
@@ -876,6 +912,7 @@ export class Verifier {
     this.#closed = true;
     this.#parts.abandon();
     if (this.#shedTimer) clearInterval(this.#shedTimer);
+    if (this.#shedAnswerTimer) clearInterval(this.#shedAnswerTimer);
     if (this.#sweep) clearInterval(this.#sweep);
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
@@ -895,6 +932,8 @@ const MAX_DEPTH_RECIPIENT_BYTES = 1024;
 const DEPTH_TOKEN_RE = /^(\d{1,10})\.([A-Za-z0-9_-]{22})$/;
 const NO_DEPTH_TOKEN = -1;
 const BAD_DEPTH_TOKEN = -2;
+/** How often held shed answers are released (small steps: the answers, and what they pace, stay smooth). */
+const SHED_ANSWER_TICK_MS = 5;
 /** At most this many msg_ids per confirmation message (the SDK splits its batches to fit). */
 export const MAX_CONFIRM_IDS = 1024;
 
