@@ -1,7 +1,9 @@
-// The broker-side verifier (DESIGN §4–5). Every message published on agentbus.in.<sender>
-// passes here; the checks run cheap-first over precomputed state (manifests compiled to
-// lookup tables), then the verifier claims the msg_id in the shared replay store, stores the
-// audit event (group commit), forwards the envelope byte-for-byte and answers the sender.
+// The broker-side verifier (DESIGN §4–5, §9). Every message published on agentbus.in.<sender>
+// passes here. First the subject sender's rejection budget (before any parsing: past it the
+// message is shed, answered and counted, nothing more); then the checks run cheap-first over
+// precomputed state (manifests compiled to lookup tables), then the verifier claims the msg_id
+// in the shared replay store, stores the audit event (group commit), forwards the envelope
+// byte-for-byte and answers the sender.
 //
 // Cross-instance state: nats-server routes each sender to one partition (subject mapping),
 // and each partition has one owner verifier (bus/partitions.ts), so a sender's replay, depth
