@@ -51,7 +51,9 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     agents: {
       ...Object.fromEntries(SENDERS.map((s) => [s, { send: [{ to: 'sink', types: ['status.note'] }], rate: { per_second: 500, burst: 1000 } }])),
       sink: { send: [] },
-      mallory: { send: [{ to: 'sink', types: ['status.note'] }], rate: { per_second: 500, burst: 1000 } },
+      // its scripted attacks (≈ 10 rejections/s) must each be checked, not shed past a budget:
+      // the drill is about replay and forgery detection while nodes and processes die
+      mallory: { send: [{ to: 'sink', types: ['status.note'] }], rate: { per_second: 500, burst: 1000 }, rejections: { per_second: 100, burst: 200 } },
     },
   };
   writeFileSync(join(dir, 'policy.yaml'), stringify(policy));

@@ -8,6 +8,7 @@ import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
+import { junkFloodFigures } from './junk-flood.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -131,6 +132,9 @@ try {
   figures.push({ name: 'verifier_1proc_msgs_per_s', value: one.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_msgs_per_s', value: two.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_over_1proc', value: two.perSec / one.perSec, unit: 'ratio' });
+  // DESIGN §9: an honest agent's hop p99 alone and while another agent floods bad signatures
+  log('  junk flood: honest p99 alone vs during a flood from another process');
+  figures.push(...(await junkFloodFigures(bus, receiver, { seconds: quick ? 2 : 3, rounds: quick ? 1 : 3 })));
 } finally {
   await bus.stop();
 }

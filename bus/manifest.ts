@@ -37,6 +37,11 @@ export const Manifest = z.strictObject({
   rate: z
     .strictObject({ per_second: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e7) })
     .default({ per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }),
+  /** Budget for rejected messages; past it the verifier sheds this sender's messages unverified. */
+  rejections: z
+    .strictObject({ per_second: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e7) })
+    .default({ per_second: D.DEFAULT_REJECTIONS_PER_SECOND, burst: D.DEFAULT_REJECTION_BURST }),
+  /** Payload plus header metadata (keys and values, UTF-8). */
   max_payload_bytes: z.number().int().positive().max(D.DEFAULT_NATS_MAX_PAYLOAD).default(D.DEFAULT_MAX_PAYLOAD_BYTES),
   max_depth: z.number().int().min(0).max(1000).default(D.DEFAULT_MAX_DEPTH),
 });
@@ -128,6 +133,11 @@ export interface CompiledAgent {
   canPublishTopicType: (topic: string, type: string) => boolean;
   ratePerMs: number;
   burst: number;
+  /** Rejection budget: tokens per ms and bucket size. */
+  rejectPerMs: number;
+  rejectBurst: number;
+  /** Topics it may subscribe to (a reply may name a message delivered on one of them). */
+  subscribeTopics: readonly string[];
   maxPayload: number;
   maxDepth: number;
 }
@@ -163,6 +173,9 @@ export class Policy {
         canPublishTopicType: (t, ty) => topicRules.some((x) => x.topic === t && x.types(ty)),
         ratePerMs: m.rate.per_second / 1000,
         burst: m.rate.burst,
+        rejectPerMs: m.rejections.per_second / 1000,
+        rejectBurst: m.rejections.burst,
+        subscribeTopics: Object.freeze([...new Set(m.topics.subscribe)]),
         maxPayload: m.max_payload_bytes,
         maxDepth: m.max_depth,
       });

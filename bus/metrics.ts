@@ -161,6 +161,8 @@ export interface VerifierMetricsSource {
   auditPublishErrors(): number;
   manifestReloads(): number;
   manifestErrors(): number;
+  /** Messages shed unverified (rejection budget spent). */
+  shed(): number;
 }
 
 /** Buckets of agentbus_verifier_verify_seconds: 10 µs … 10 ms. */
@@ -229,6 +231,7 @@ export class VerifierMetrics {
     mirrorCounter(registry, 'agentbus_verifier_unconfirmed_deliveries_total', 'Direct messages answered "unconfirmed" at the delivery timeout (recipient not connected)', src.unconfirmed);
     mirrorCounter(registry, 'agentbus_verifier_audit_publish_errors_total', 'Failed publishes of audit batches to JetStream (each is retried)', src.auditPublishErrors);
     mirrorCounter(registry, 'agentbus_verifier_manifest_reloads_total', 'Successful manifest reloads', src.manifestReloads);
+    mirrorCounter(registry, 'agentbus_verifier_shed_total', 'Messages shed unparsed and unverified because their sender spent its rejection budget (also counted in messages_total as rejected/rejection_budget_exceeded)', src.shed);
     mirrorCounter(registry, 'agentbus_verifier_manifest_reload_errors_total', 'Manifest reloads that failed (the previous policy stays)', src.manifestErrors);
   }
 

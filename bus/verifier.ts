@@ -1,7 +1,9 @@
-// The broker-side verifier (DESIGN §4–5). Every message published on agentbus.in.<sender>
-// passes here; the checks run cheap-first over precomputed state (manifests compiled to
-// lookup tables), then the verifier claims the msg_id in the shared replay store, stores the
-// audit event (group commit), forwards the envelope byte-for-byte and answers the sender.
+// The broker-side verifier (DESIGN §4–5, §9). Every message published on agentbus.in.<sender>
+// passes here. First the subject sender's rejection budget (before any parsing: past it the
+// message is shed, answered and counted, nothing more); then the checks run cheap-first over
+// precomputed state (manifests compiled to lookup tables), then the verifier claims the msg_id
+// in the shared replay store, stores the audit event (group commit), forwards the envelope
+// byte-for-byte and answers the sender.
 //
 // Cross-instance state: nats-server routes each sender to one partition (subject mapping),
 // and each partition has one owner verifier (bus/partitions.ts), so a sender's replay, depth
@@ -19,12 +21,14 @@ import type { Logger } from 'pino';
 import { Ack, Delivery, Reason, Verdict, reasonName, verdictName } from '../sdk/proto.js';
 import type { IAuditEvent } from '../sdk/proto.js';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, toHex, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '../sdk/envelope.js';
+import { metadataBytes, checkMetadata } from '../sdk/metadata.js';
 import type { HeaderFields } from '../sdk/envelope.js';
 import { defaultBackend, nativeHashes } from '../sdk/ed25519.js';
 import type { Ed25519Backend } from '../sdk/ed25519.js';
 import type { ContractRegistry } from '../sdk/contracts.js';
 import { createLogger } from '../sdk/log.js';
 import { Policy, loadManifestDir, dirSignature } from './manifest.js';
+import type { CompiledAgent } from './manifest.js';
 import { AuditPublisher } from './audit-publisher.js';
 import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
@@ -85,6 +89,32 @@ export interface VerifierStats {
   redeliveries: number;
   /** Deliveries answered "unconfirmed" at the delivery timeout. */
   unconfirmed: number;
+  /** Messages shed unverified because their sender's rejection budget was spent (also in rejected, per audit interval). */
+  shed: number;
+}
+
+/**
+ * Per subject (agentbus.part.<p>.<sender>): what the verifier knows before it looks at the
+ * bytes — who NATS authenticated, whether the partition is right, the sender's inbox prefix —
+ * and the sender's budget for rejected messages (a token bucket; docs/decisions.md). Shed
+ * messages are only counted here, and reported in one audit event per interval.
+ */
+interface SenderBudget {
+  readonly sender: string;
+  /** The partition number in the subject, and whether it is the sender's own. */
+  readonly partition: number;
+  readonly partOk: boolean;
+  readonly inboxPrefix: string;
+  tokens: number;
+  last: number;
+  perMs: number;
+  burst: number;
+  /** The policy the rates above come from (refreshed when the manifests reload). */
+  policy: Policy;
+  /** Messages shed since the last audit event, the time of the first, and the bytes of the last. */
+  shed: number;
+  shedStart: number;
+  lastShed: Uint8Array | undefined;
 }
 
 interface PendingDelivery {
@@ -126,6 +156,20 @@ export class Verifier {
   #poll: NodeJS.Timeout | undefined;
   #prune: NodeJS.Timeout | undefined;
   #buckets = new Map<string, { tokens: number; last: number }>();
+  /** Rejection budgets by subject (see SenderBudget). */
+  #budgets = new Map<string, SenderBudget>();
+  /** The one answer to every shed message (encoded once). */
+  #shedAck: Uint8Array;
+  #shedTimer: NodeJS.Timeout | undefined;
+  /**
+   * Shed messages waiting for their answer: a ring of reply subjects and arrival times,
+   * preallocated (holding one allocates nothing), answered SHED_ANSWER_DELAY_MS after arrival.
+   */
+  #held: string[] = new Array<string>(D.SHED_ANSWER_MAX_HELD).fill('');
+  #heldAt = new Float64Array(D.SHED_ANSWER_MAX_HELD);
+  #heldHead = 0;
+  #heldN = 0;
+  #shedAnswerTimer: NodeJS.Timeout | undefined;
   /** Messages being handled (checked, waiting for their audit event): a counter, no per-message bookkeeping objects. */
   #inflightN = 0;
   #idleWaiters: (() => void)[] = [];
@@ -144,7 +188,7 @@ export class Verifier {
   #started = false;
   #metrics: VerifierMetrics | undefined;
   #metricsServer: MetricsServer | undefined;
-  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0 };
+  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0, shed: 0 };
   /** Direct messages waiting for their recipient's confirmation, by msg_id (hex). */
   #pending = new Map<string, PendingDelivery>();
   #confirmPrefix = '';
@@ -164,6 +208,7 @@ export class Verifier {
     this.#deliveryTimeout = opts.deliveryTimeoutMs ?? D.DEFAULT_DELIVERY_TIMEOUT_MS;
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
+    this.#shedAck = Ack.encode({ verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: 'rejection budget spent: message shed unverified', verifierId: this.id }).finish();
     this.#backend = opts.backend ?? defaultBackend();
     // DESIGN §10: audit batches are signed with the verifier's own service key.
     let signer: AuditSigner;
@@ -219,6 +264,10 @@ export class Verifier {
       v.stats.remembered = v.#replay.size;
     }, 1000);
     v.#prune.unref();
+    v.#shedTimer = setInterval(() => v.#flushShed(), D.SHED_AUDIT_INTERVAL_MS);
+    v.#shedTimer.unref();
+    v.#shedAnswerTimer = setInterval(() => v.#answerShed(Date.now() - D.SHED_ANSWER_DELAY_MS), SHED_ANSWER_TICK_MS);
+    v.#shedAnswerTimer.unref();
     v.#startDelivery();
     try {
       await v.#parts.start();
@@ -253,6 +302,7 @@ export class Verifier {
       auditPublishErrors: () => this.#audit.stats.publishErrors,
       manifestReloads: () => this.stats.manifestReloads,
       manifestErrors: () => this.stats.manifestErrors,
+      shed: () => this.stats.shed,
     });
     const conn = watchConnection(this.nc);
     this.#metricsServer = await startMetricsServer({
@@ -408,8 +458,12 @@ export class Verifier {
           this.#log.error({ err: err.message }, 'subscription error');
           return;
         }
+        // the rejection budget first, before any parsing: a shed message costs a counter
+        const now = Date.now();
+        const b = this.#admit(msg, now);
+        if (!b) return;
         this.stats.inflight = ++this.#inflightN;
-        this.#handle(msg).then(this.#done, this.#failed);
+        this.#handle(msg, b, now).then(this.#done, this.#failed);
       },
     });
     this.#subs.set(p, sub);
@@ -422,36 +476,70 @@ export class Verifier {
     this.#subs.delete(p);
     this.stats.partitions = [...this.#subs.keys()].sort((a, b) => a - b);
     await sub?.drain().catch(() => undefined);
+    this.#flushShed(p); // no message of p arrives any more: its shed counts are final
+    this.#answerShed();
     await this.#idle();
     await this.#audit.flush();
   }
 
-  // "agentbus/v1/depth\0" ‖ msg_id (16) ‖ depth (4, big-endian): one scratch buffer, no allocation
+  // "agentbus/v1/depth\0" ‖ msg_id (16) ‖ len (2, big-endian) ‖ recipient ‖ depth (4, big-endian),
+  // recipient = the agent id, or "topic:<name>" for a topic publication: one scratch buffer
   #depthInput = (() => {
-    const b = Buffer.alloc(DEPTH_DOMAIN.length + 20);
+    const b = Buffer.alloc(DEPTH_DOMAIN.length + 16 + 2 + MAX_DEPTH_RECIPIENT_BYTES + 4);
     DEPTH_DOMAIN.copy(b);
     return b;
   })();
   #mac = Buffer.alloc(32);
-  /** `<depth>.<HMAC-SHA-512-256(key, domain ‖ msg_id ‖ depth)[0..16] base64url>` */
-  #depthToken(msgId: Uint8Array, depth: number): string {
+  /**
+   * `<depth>.<HMAC-SHA-512-256(key, domain ‖ msg_id ‖ recipient ‖ depth)[0..16] base64url>`:
+   * proves that a verifier delivered msg_id to `recipient` (or on `topic`) at that depth.
+   */
+  #depthToken(msgId: Uint8Array, recipient: string, topic: string, depth: number): string {
     const b = this.#depthInput;
-    b.fill(0, DEPTH_DOMAIN.length, DEPTH_DOMAIN.length + 16);
-    b.set(msgId.subarray(0, 16), DEPTH_DOMAIN.length);
-    b.writeUInt32BE(depth >>> 0, DEPTH_DOMAIN.length + 16);
-    hmacSha512_256(this.#mac, b, this.#depthKey);
+    let o = DEPTH_DOMAIN.length;
+    b.fill(0, o, o + 16);
+    b.set(msgId.subarray(0, 16), o);
+    o += 16;
+    const lenAt = o;
+    o += 2;
+    // ids and topic names are ASCII (AGENT_ID_RE, TOPIC_RE), far below the room left
+    let n = recipient ? b.write(recipient, o, 'latin1') : b.write(TOPIC_RECIPIENT_PREFIX, o, 'latin1');
+    if (!recipient) n += b.write(topic, o + n, 'latin1');
+    if (n >= MAX_DEPTH_RECIPIENT_BYTES) throw new RangeError('depth token: recipient too long');
+    b.writeUInt16BE(n, lenAt);
+    o += n;
+    b.writeUInt32BE(depth >>> 0, o);
+    o += 4;
+    hmacSha512_256(this.#mac, b.subarray(0, o), this.#depthKey);
     return `${depth}.${this.#mac.toString('base64url', 0, 16)}`;
   }
 
   /** The depth a valid token (made by any verifier sharing the key) vouches for, or undefined. */
-  #tokenDepth(causation: Uint8Array, token: string | undefined): number | undefined {
-    if (!token) return undefined;
-    const dot = token.indexOf('.');
-    const depth = Number(token.slice(0, dot));
-    if (dot < 1 || !Number.isInteger(depth) || depth < 0 || depth > 0xffffffff) return undefined;
-    const expected = Buffer.from(this.#depthToken(causation, depth));
+  #tokenDepth(causation: Uint8Array, recipient: string, topic: string, token: string): number | undefined {
+    const m = DEPTH_TOKEN_RE.exec(token);
+    if (!m) return undefined;
+    const depth = Number(m[1]);
+    if (depth > 0xffffffff) return undefined;
+    const expected = Buffer.from(this.#depthToken(causation, recipient, topic, depth));
     const given = Buffer.from(token);
     return expected.length === given.length && timingSafeEqual(expected, given) ? depth : undefined;
+  }
+
+  /**
+   * DESIGN §9: a causation id must name a message a verifier delivered to this sender — directly,
+   * or on a topic its manifest lets it subscribe to — proven by that delivery's depth token in
+   * the metadata. Returns the parent's depth, NO_DEPTH_TOKEN or BAD_DEPTH_TOKEN.
+   */
+  #causationDepth(h: HeaderFields, agent: CompiledAgent): number {
+    const token = h.metadata[D.DEPTH_TOKEN_METADATA];
+    if (!token) return NO_DEPTH_TOKEN;
+    const direct = this.#tokenDepth(h.causationId, h.sender, '', token);
+    if (direct !== undefined) return direct;
+    for (const t of agent.subscribeTopics) {
+      const d = this.#tokenDepth(h.causationId, '', t, token);
+      if (d !== undefined) return d;
+    }
+    return BAD_DEPTH_TOKEN;
   }
 
   /** Reload manifests if the directory changed. Keeps the old policy when the new one is bad. */
@@ -490,7 +578,9 @@ export class Verifier {
     if (!agent) return rej(Reason.REASON_UNKNOWN_SENDER);
     const key = this.#policy.resolveKey(h.sender, h.keyId, now);
     if (typeof key === 'number') return rej(key);
-    if (payload.length > agent.maxPayload) return rej(Reason.REASON_PAYLOAD_TOO_LARGE, `${payload.length} > ${agent.maxPayload} bytes`);
+    // header metadata counts against max_payload_bytes together with the payload (DESIGN §9)
+    const metaBytes = metadataBytes(h.metadata);
+    if (payload.length + metaBytes > agent.maxPayload) return rej(Reason.REASON_PAYLOAD_TOO_LARGE, metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`);
     const skew = this.#opts.maxSkewMs;
     if (h.sentAtMs < now - skew) return rej(Reason.REASON_STALE_TIMESTAMP, `${now - h.sentAtMs} ms old`);
     if (h.sentAtMs > now + skew) return rej(Reason.REASON_FUTURE_TIMESTAMP, `${h.sentAtMs - now} ms ahead`);
@@ -503,6 +593,9 @@ export class Verifier {
     const contract = this.#opts.contracts.get(h.type);
     if (!contract) return rej(Reason.REASON_UNKNOWN_TYPE, h.type);
     if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rej(Reason.REASON_TYPE_NOT_ALLOWED, h.type);
+    // metadata keys from the declared set only, each value and the whole map bounded
+    const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);
+    if (!md.ok) return rej(md.reason, md.detail);
     for (const k of contract.requiredMetadata) {
       if (!h.metadata[k]) return rej(Reason.REASON_METADATA_MISSING, k);
     }
@@ -533,17 +626,128 @@ export class Verifier {
     return c;
   }
 
-  async #handle(msg: Msg): Promise<void> {
+  /**
+   * The rejection budget, before anything looks at the bytes (DESIGN §9): the sender's bucket
+   * refilled, and the message passed on (its budget returned) or shed. A shed message costs a
+   * map lookup and a few counters; it gets the one precomputed answer when its reply subject is
+   * inside the sender's inbox — SHED_ANSWER_DELAY_MS later, so a sender that waits for its
+   * answers floods at most its window per delay — and is counted in the next aggregated audit
+   * event.
+   */
+  #admit(msg: Msg, now: number): SenderBudget | undefined {
+    const subject = msg.subject;
+    let b = this.#budgets.get(subject);
+    if (!b) b = this.#newBudget(subject, now);
+    else if (b.policy !== this.#policy) this.#refreshBudget(b);
+    const tokens = Math.min(b.burst, b.tokens + Math.max(0, now - b.last) * b.perMs);
+    b.tokens = tokens;
+    b.last = now;
+    if (tokens >= 1) return b;
     this.stats.received++;
-    const now = Date.now();
-    const t0 = this.#metrics ? performance.now() : 0;
+    this.stats.shed++;
+    if (b.shed++ === 0) b.shedStart = now;
+    b.lastShed = msg.data;
+    this.#metrics?.verdict(Verdict.VERDICT_REJECTED, Reason.REASON_REJECTION_BUDGET_EXCEEDED);
+    const reply = msg.reply;
+    if (reply && reply.startsWith(b.inboxPrefix)) {
+      const cap = this.#held.length;
+      if (this.#heldN < cap) {
+        const i = (this.#heldHead + this.#heldN++) % cap;
+        this.#held[i] = reply;
+        this.#heldAt[i] = now;
+      } else this.nc.publish(reply, this.#shedAck);
+    }
+    return undefined;
+  }
+
+  /** Answer the held shed messages that arrived at or before `upTo` (all: Infinity), oldest first. */
+  #answerShed(upTo = Infinity): void {
+    if (this.#heldN === 0 || this.nc.isClosed()) return;
+    const cap = this.#held.length;
+    while (this.#heldN > 0 && this.#heldAt[this.#heldHead]! <= upTo) {
+      const i = this.#heldHead;
+      this.nc.publish(this.#held[i]!, this.#shedAck);
+      this.#held[i] = '';
+      this.#heldHead = (i + 1) % cap;
+      this.#heldN--;
+    }
+  }
+
+  #newBudget(subject: string, now: number): SenderBudget {
     // agentbus.part.<p>.<sender> (the server's mapping of agentbus.in.<sender>)
-    const dot = msg.subject.indexOf('.', D.SUBJECT_PART_PREFIX.length);
-    const subjectSender = msg.subject.slice(dot + 1);
+    const dot = subject.indexOf('.', D.SUBJECT_PART_PREFIX.length);
+    const sender = subject.slice(dot + 1);
+    const partition = Number(subject.slice(D.SUBJECT_PART_PREFIX.length, dot));
+    const b: SenderBudget = {
+      sender,
+      partition,
+      partOk: partition === partitionOf(sender, this.#opts.partitions),
+      inboxPrefix: `${D.SUBJECT_INBOX_PREFIX}${sender}.`,
+      tokens: 0, last: now, perMs: 0, burst: 0, policy: this.#policy,
+      shed: 0, shedStart: 0, lastShed: undefined,
+    };
+    this.#refreshBudget(b);
+    b.tokens = b.burst;
+    this.#budgets.set(subject, b);
+    return b;
+  }
+
+  /** The budget of the sender's manifest, or the defaults for a sender without one. */
+  #refreshBudget(b: SenderBudget): void {
+    const a = this.#policy.agents.get(b.sender);
+    b.policy = this.#policy;
+    b.perMs = (a?.rejectPerMs ?? D.DEFAULT_REJECTIONS_PER_SECOND / 1000);
+    b.burst = a?.rejectBurst ?? D.DEFAULT_REJECTION_BURST;
+    b.tokens = Math.min(b.tokens, b.burst);
+  }
+
+  /**
+   * One audit event per sender with shed messages (all senders, or those of one partition):
+   * shed_count, the window it covers, and the header and signature of the last one if it
+   * parses. Called every SHED_AUDIT_INTERVAL_MS, when a partition is released and at drain.
+   */
+  #flushShed(partition?: number): void {
+    const now = Date.now();
+    for (const b of this.#budgets.values()) {
+      if (b.shed === 0 || (partition !== undefined && b.partition !== partition)) continue;
+      const n = b.shed;
+      const last = b.lastShed;
+      b.shed = 0;
+      b.lastShed = undefined;
+      const parts = last ? parseEnvelope(last) : undefined;
+      const name = reasonName(Reason.REASON_REJECTION_BUDGET_EXCEEDED);
+      this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + n;
+      const event: IAuditEvent = {
+        eventId: this.#nextEventId(),
+        verifierId: this.id,
+        verifiedAtMs: now,
+        verdict: Verdict.VERDICT_REJECTED,
+        reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+        detail: `${n} shed unverified: rejection budget ${Math.round(b.perMs * 1000 * 1000) / 1000}/s, burst ${b.burst} spent`,
+        subjectSender: b.sender,
+        header: parts?.ok ? parts.value.headerBytes : new Uint8Array(0),
+        signature: parts?.ok ? parts.value.signature : new Uint8Array(0),
+        payloadSize: parts?.ok ? parts.value.payload.length : 0,
+        payloadSha256: parts?.ok ? sha256(parts.value.payload) : new Uint8Array(0),
+        effectiveDepth: 0,
+        rawSize: parts?.ok || !last ? 0 : last.length,
+        shedCount: n,
+        windowStartMs: b.shedStart,
+      };
+      this.#log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
+      this.#audit.add(event).catch((e: unknown) => this.#log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
+    }
+  }
+
+  async #handle(msg: Msg, b: SenderBudget, now: number): Promise<void> {
+    this.stats.received++;
+    const t0 = this.#metrics ? performance.now() : 0;
+    const subjectSender = b.sender;
     // A sender's messages must all reach its own partition's owner, or its replay state would
     // split. NATS permissions already pin each agent to its partition; this is the second fence.
-    if (Number(msg.subject.slice(D.SUBJECT_PART_PREFIX.length, dot)) !== partitionOf(subjectSender, this.#opts.partitions)) {
+    if (!b.partOk) {
       this.#log.error({ subject: msg.subject }, 'message on the wrong partition: nats-server and verifier disagree on --partitions');
+      b.tokens -= 1;
       await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_SENDER_MISMATCH, 'wrong partition', {}, 0, true, msg.data.length);
       return;
     }
@@ -551,7 +755,7 @@ export class Verifier {
     const reply = msg.reply ?? '';
     // The reply subject must be inside the sender's own inbox, or the verifier could be made
     // to publish into another agent's inbox. Such a message is audited and otherwise ignored.
-    const replyOk = reply === '' || reply.startsWith(`${D.SUBJECT_INBOX_PREFIX}${subjectSender}.`);
+    const replyOk = reply === '' || reply.startsWith(b.inboxPrefix);
     let c: Checked = replyOk ? this.#timedCheck(subjectSender, data, now) : { ok: false, reason: Reason.REASON_BAD_REPLY_SUBJECT, detail: reply.slice(0, 128) };
     if (!replyOk) {
       const parts = parseEnvelope(data);
@@ -561,19 +765,31 @@ export class Verifier {
       }
     }
     if (!c.ok) {
+      b.tokens -= 1; // every rejected message spends from the sender's rejection budget
       await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, c.reason, c.detail, c, 0, replyOk, data.length);
       return;
     }
     const h = c.header;
     const agent = this.#policy.agents.get(h.sender)!;
-    // Depth: the verifier's count, not the sender's claim (DESIGN §5). The parent's depth comes
-    // from this verifier's memory or from the depth token a verifier attached to the parent.
+    // Depth: the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+    // come with the depth token of the message it names, delivered to this sender; the parent's
+    // depth is the token's (any verifier can check it, long after the replay window), or what
+    // this verifier remembers of it if that is higher.
     let depth = h.depth;
     if (h.causationId.length) {
-      const parent = this.#replay.depthOf(h.causationId) ?? this.#tokenDepth(h.causationId, h.metadata[D.DEPTH_TOKEN_METADATA]);
-      if (parent !== undefined) depth = Math.max(depth, parent + 1);
+      const parent = this.#causationDepth(h, agent);
+      if (parent < 0) {
+        b.tokens -= 1;
+        const detail = parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender';
+        await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_BAD_CAUSATION, detail, c, depth, true, data.length);
+        return;
+      }
+      depth = Math.max(depth, parent + 1);
+      const remembered = this.#replay.depthOf(h.causationId);
+      if (remembered !== undefined) depth = Math.max(depth, remembered + 1);
     }
     if (depth > agent.maxDepth) {
+      b.tokens -= 1;
       await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, c, depth, true, data.length);
       return;
     }
@@ -583,6 +799,7 @@ export class Verifier {
     const prev = this.#replay.check(h.msgId, key);
     let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
     if (prev === OTHER_ENVELOPE) {
+      b.tokens -= 1;
       await this.#finish(msg, subjectSender, Verdict.VERDICT_REJECTED, Reason.REASON_REPLAY, '', c, depth, true, data.length);
       return;
     } else if (prev === ABSENT) {
@@ -636,7 +853,7 @@ export class Verifier {
       const confirmedRetry = verdict === Verdict.VERDICT_DUPLICATE && h!.recipient !== '' && this.#replay.delivered(h!.msgId);
       const hdrs = confirmedRetry ? undefined : natsHeaders();
       hdrs?.set(D.DEPTH_HEADER, String(depth));
-      hdrs?.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, depth));
+      hdrs?.set(D.DEPTH_TOKEN_HEADER, this.#depthToken(h!.msgId, h!.recipient, h!.topic, depth));
       if (!hdrs) {
         // delivered and confirmed already (the sender's first ack was lost): answer, no re-send
         delivery = Delivery.DELIVERY_CONFIRMED;
@@ -706,6 +923,10 @@ export class Verifier {
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.#parts.stop(); // releases every partition: unsubscribe, finish in-flight, flush audit
+    if (this.#shedTimer) clearInterval(this.#shedTimer);
+    if (this.#shedAnswerTimer) clearInterval(this.#shedAnswerTimer);
+    this.#flushShed(); // (each release flushed its partition's counts; this is the remainder)
+    this.#answerShed();
     await this.#idle();
     // deliveries in flight settle (confirmed, or unconfirmed at their timeout) before we go
     const until = Date.now() + this.#deliveryTimeout + 200;
@@ -722,6 +943,8 @@ export class Verifier {
   async close(): Promise<void> {
     this.#closed = true;
     this.#parts.abandon();
+    if (this.#shedTimer) clearInterval(this.#shedTimer);
+    if (this.#shedAnswerTimer) clearInterval(this.#shedAnswerTimer);
     if (this.#sweep) clearInterval(this.#sweep);
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
@@ -735,6 +958,14 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 }
 
 const DEPTH_DOMAIN = Buffer.from('agentbus/v1/depth\0');
+const TOPIC_RECIPIENT_PREFIX = 'topic:';
+/** Room for the recipient in the depth token's MAC input (an agent id, or "topic:" + a topic name ≤ 519). */
+const MAX_DEPTH_RECIPIENT_BYTES = 1024;
+const DEPTH_TOKEN_RE = /^(\d{1,10})\.([A-Za-z0-9_-]{22})$/;
+const NO_DEPTH_TOKEN = -1;
+const BAD_DEPTH_TOKEN = -2;
+/** How often held shed answers are released (small steps: the answers, and what they pace, stay smooth). */
+const SHED_ANSWER_TICK_MS = 5;
 /** At most this many msg_ids per confirmation message (the SDK splits its batches to fit). */
 export const MAX_CONFIRM_IDS = 1024;
 

@@ -17,14 +17,14 @@ import type { ContractRegistry } from './contracts.js';
 import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
+import { DEPTH_TOKEN_METADATA, checkMetadata } from './metadata.js';
+export { DEPTH_TOKEN_METADATA };
 
 export const DEFAULT_SEND_TIMEOUT_MS = 2000;
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
 const DEPTH_HEADER = 'Agentbus-Depth';
 const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
-/** A reply carries the verifier's depth token of the message it answers (the verifier checks it). */
-export const DEPTH_TOKEN_METADATA = 'agentbus.depth';
 
 export interface ConnectOptions {
   servers: string | string[];
@@ -55,7 +55,11 @@ export interface InboundMessage<T = unknown> {
   metadata: Record<string, string>;
   /** The chain depth the verifier assigned. */
   depth: number;
-  /** The verifier's MAC of (msg_id, depth); a reply carries it so any verifier can trust the depth. */
+  /**
+   * The verifier's MAC of (msg_id, recipient — this agent or `topic:<name>` —, depth). A reply
+   * must carry it (the SDK copies it into the metadata): it proves to any verifier that this
+   * agent received the message and how deep its chain is.
+   */
   depthToken: string;
   causationId: string;
   traceparent: string;
@@ -277,7 +281,13 @@ export class AgentClient {
     const enc = contract.encode(payload);
     if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
     const metadata = { ...(o.metadata ?? {}) };
-    if (o.causation?.depthToken) metadata[DEPTH_TOKEN_METADATA] = o.causation.depthToken;
+    if (o.causation) {
+      // the verifier rejects a causation id without the token of the message it names
+      if (!o.causation.depthToken) throw new ContractError(Reason.REASON_BAD_CAUSATION, type, 'the message this one answers carries no depth token (was it delivered by the verifier?)');
+      metadata[DEPTH_TOKEN_METADATA] = o.causation.depthToken;
+    }
+    const md = checkMetadata(contract.allowedMetadata, metadata, type);
+    if (!md.ok) throw new ContractError(md.reason, type, md.detail);
     for (const k of contract.requiredMetadata) {
       if (!metadata[k]) throw new ContractError(Reason.REASON_METADATA_MISSING, type, `metadata "${k}" is required for this type`);
     }

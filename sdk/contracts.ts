@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { Reason } from './proto.js';
 import { TYPE_RE } from './envelope.js';
+import { allowedMetadataSet } from './metadata.js';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
@@ -15,6 +16,12 @@ export interface ContractOptions {
   critical?: boolean;
   /** Metadata keys required in the header; default for critical: rationale, prompt_version. */
   requiredMetadata?: readonly string[];
+  /**
+   * Further metadata keys this type may carry (e.g. `['ticket_id']`). Required keys and the
+   * global set (`rationale`, `prompt_version`, `agentbus.depth`: sdk/metadata.ts) are always
+   * allowed; any other key is refused by the SDK and rejected by the verifier.
+   */
+  metadata?: readonly string[];
   description?: string;
 }
 
@@ -23,6 +30,10 @@ export interface Contract<T = unknown> {
   readonly contentType: string;
   readonly critical: boolean;
   readonly requiredMetadata: readonly string[];
+  /** The metadata keys this type declares (its own and its required ones; the global set is allowed on top). */
+  readonly metadata: readonly string[];
+  /** Every key a header of this type may carry: the global set ∪ `metadata`. */
+  readonly allowedMetadata: ReadonlySet<string>;
   readonly description: string;
   /** Validate and encode; throws ContractError-compatible info via Decoded on failure. */
   encode(value: T): Decoded<Uint8Array>;
@@ -35,10 +46,14 @@ export const DEFAULT_CRITICAL_METADATA = ['rationale', 'prompt_version'] as cons
 function common(type: string, opts: ContractOptions) {
   if (!TYPE_RE.test(type)) throw new RangeError(`message type ${JSON.stringify(type)} must match ${TYPE_RE}`);
   const critical = opts.critical ?? false;
+  const requiredMetadata = Object.freeze([...(opts.requiredMetadata ?? (critical ? DEFAULT_CRITICAL_METADATA : []))]);
+  const metadata = Object.freeze([...new Set([...(opts.metadata ?? []), ...requiredMetadata])]);
   return {
     type,
     critical,
-    requiredMetadata: Object.freeze([...(opts.requiredMetadata ?? (critical ? DEFAULT_CRITICAL_METADATA : []))]),
+    requiredMetadata,
+    metadata,
+    allowedMetadata: allowedMetadataSet(type, metadata),
     description: opts.description ?? '',
   };
 }

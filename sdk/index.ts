@@ -26,6 +26,7 @@ export {
   DEFAULT_CRITICAL_METADATA,
 } from './contracts.js';
 export type { Contract, ContractOptions, PayloadOf, ProtoMessageType } from './contracts.js';
+export { GLOBAL_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MAX_METADATA_BYTES, DEPTH_TOKEN_METADATA } from './metadata.js';
 export { AgentbusError, EnvelopeError, RejectedError, CredentialError, ContractError, TimeoutError, UndeliveredError } from './errors.js';
 export { Reason, Verdict, Delivery, reasonName, reasonFromName, verdictName, allReasons } from './proto.js';
 export { createLogger, REDACT_PATHS } from './log.js';

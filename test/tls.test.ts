@@ -192,7 +192,7 @@ async function busWithMarker(name: string, marker: string, extra: Partial<Parame
   await bus.nats.reload();
   const bob = await agent(bus, 'bob'); // the recipient confirms the delivery
   const alice = await agent(bus, 'alice');
-  const sent = await alice.send('bob', 'task.assign', { title: marker }, { metadata: { note: marker } });
+  const sent = await alice.send('bob', 'task.assign', { title: marker }, { metadata: { ticket_id: marker } });
   assert.is(sent.delivered, true);
   for (const c of [alice, bob]) {
     await c.close();

@@ -11,6 +11,8 @@ import { toHex } from '../sdk/envelope.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import type { InboundMessage } from '../sdk/client.js';
+import { DEPTH_TOKEN_METADATA } from '../sdk/metadata.js';
+import { captureDeliveries } from './helpers/hostile.js';
 
 const test = suite('verifier bus');
 let bus: TestBus;
@@ -299,26 +301,34 @@ test('bypass - an agent cannot confirm the deliveries of another agent', async (
 
 test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held to depth 8', async () => {
   const planner = await bus.rawAgent('planner');
+  const coder = await bus.rawAgent('coder');
+  const toCoder = await captureDeliveries(coder, 'coder');
+  const toPlanner = await captureDeliveries(planner, 'planner');
   const first = sealFor('planner', { depth: 7 });
   const a = Ack.decode((await planner.request('agentbus.in.planner', first.bytes, { timeout: 3000 })).data);
   assert.is(a.depth, 7);
-  const coder = await bus.rawAgent('coder');
+  // the reply carries the depth token of the delivery it answers (what the SDK's reply does)
+  const token = await toCoder.tokenOf(first.header.msgId);
+  assert.match(token, /^7\./);
   for (let i = 0; i < 4; i++) {
     // the reply may land on either verifier instance; both must know the parent's depth
-    const reply = sealFor('coder', { recipient: 'planner', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}'), causationId: first.header.msgId, depth: 0 });
+    const reply = sealFor('coder', { recipient: 'planner', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}'), causationId: first.header.msgId, depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: token } });
     const b = Ack.decode((await coder.request('agentbus.in.coder', reply.bytes, { timeout: 3000 })).data);
     assert.is(b.verdict, Verdict.VERDICT_ACCEPTED);
     assert.is(b.depth, 8);
   }
   // and at the manifest's max_depth (10) a lying chain is cut off
   let parent = first.header.msgId;
+  let parentToken = token;
   let last: Ack | undefined;
   for (let d = 0; d < 4; d++) {
     const who = d % 2 === 0 ? 'coder' : 'planner';
-    const s = sealFor(who, who === 'coder' ? { recipient: 'planner', type: 'task.assign', causationId: parent, depth: 0 } : { causationId: parent, depth: 0 });
+    const metadata = { [DEPTH_TOKEN_METADATA]: parentToken };
+    const s = sealFor(who, who === 'coder' ? { recipient: 'planner', type: 'task.assign', causationId: parent, depth: 0, metadata } : { causationId: parent, depth: 0, metadata });
     last = Ack.decode((await (who === 'coder' ? coder : planner).request(`agentbus.in.${who}`, s.bytes, { timeout: 3000 })).data);
     if (last.verdict !== Verdict.VERDICT_ACCEPTED) break;
     parent = s.header.msgId;
+    parentToken = await (who === 'coder' ? toPlanner : toCoder).tokenOf(parent);
   }
   assert.is(last!.reason, Reason.REASON_DEPTH_EXCEEDED);
 });
