@@ -329,9 +329,7 @@ test('verifier - ignores and audits a reply subject outside the sender inbox', a
 });
 
 test('verifier - every rejection reason is covered by a test above', () => {
-  // metadata_not_allowed, bad_causation and rejection_budget_exceeded: tested in the hostile-senders work in progress
-  const pending = new Set(['metadata_not_allowed', 'bad_causation', 'rejection_budget_exceeded']);
-  const missing = allReasons().filter((r) => !covered.has(r)).map(reasonName).filter((n) => !pending.has(n));
+  const missing = allReasons().filter((r) => !covered.has(r)).map(reasonName);
   assert.equal(missing, []);
 });
 
