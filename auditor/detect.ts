@@ -11,6 +11,7 @@ import { lookbackMinutes, runDetectors } from './detectors/index.js';
 import type { DetectorInput, Finding, RulesConfig } from './detectors/index.js';
 import { MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
 import type { AuditStore } from './store.js';
+import { messageCounts } from './schema.js';
 
 /** The alert as published on agentbus.alert.<rule> and returned by the reports. */
 export interface Alert {
@@ -54,19 +55,16 @@ export async function loadDetectorInput(store: AuditStore, now: number, rules: R
   const agg = store.table('agg_minute');
   // (Aliases never reuse a column name: ClickHouse would substitute them in WHERE.)
   const minutes = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
-    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, uniqExactMerge(events) AS n
-     FROM ${agg}
-     WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')
-     GROUP BY minute, sender, destination, verdict, reason`,
+    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, n
+     FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
     { from: secs(from), to: secs(to) },
   );
   const edgeSince = windowStart(now, rules.new_edge.windowMinutes);
   const edges = await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
     `SELECT sender, destination, min(f) AS first_ms, sum(n) AS total, sumIf(n, verdict = 'rejected') AS rejected
      FROM (
-       SELECT sender, destination, verdict, toUnixTimestamp64Milli(min(first_seen)) AS f, uniqExactMerge(events) AS n
-       FROM ${agg} WHERE minute < toDateTime({to:UInt32}, 'UTC')
-       GROUP BY sender, destination, verdict
+       SELECT sender, destination, verdict, toUnixTimestamp64Milli(f) AS f, n
+       FROM ${messageCounts(store.table, ['sender', 'destination', 'verdict'], "minute < toDateTime({to:UInt32}, 'UTC')")}
      )
      GROUP BY sender, destination
      HAVING first_ms >= {since:Int64}`,

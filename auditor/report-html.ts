@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AuditStore } from './store.js';
+import { messageCounts } from './schema.js';
 import { alerts, edges, rejections, topTalkers } from './reports.js';
 import type { EdgeRow, RejectionRow, TalkerRow } from './reports.js';
 
@@ -123,8 +124,8 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     const span = (Number(bounds.hi) - Number(bounds.lo)) / 60 + 1;
     step = STEPS.find((s) => Math.ceil(span / s) + 1 <= maxPoints) ?? 1440;
     const rows = await store.query<{ t: number; sender: string; n: number }>(
-      `SELECT toUnixTimestamp(toStartOfInterval(minute, toIntervalMinute({step:UInt32}))) AS t, sender, uniqExactMerge(events) AS n
-       FROM ${store.table('agg_minute')} WHERE ${MINUTES} GROUP BY t, sender ORDER BY t, sender`,
+      `SELECT toUnixTimestamp(toStartOfInterval(minute, toIntervalMinute({step:UInt32}))) AS t, sender, sum(n) AS n
+       FROM ${messageCounts(store.table, ['minute', 'sender'], MINUTES)} GROUP BY t, sender ORDER BY t, sender`,
       { ...p, step },
     );
     const t0 = Math.min(...rows.map((x) => Number(x.t)));

@@ -3,6 +3,7 @@
 // uniqExact(event_id); raw reads use FINAL). Time filters on the aggregates have minute
 // granularity.
 import type { AuditStore } from './store.js';
+import { messageCounts } from './schema.js';
 
 export interface TimeRange {
   /** ms since the epoch (inclusive); default: 24 h before `until` */
@@ -26,7 +27,7 @@ export async function topTalkers(store: AuditStore, r: TimeRange = {}): Promise<
   const rows = await store.query<TalkerRow>(
     `SELECT sender, sum(n) AS total, sumIf(n, verdict = 'accepted') AS accepted, sumIf(n, verdict = 'rejected') AS rejected,
             sumIf(n, verdict = 'duplicate') AS duplicate
-     FROM (SELECT sender, verdict, uniqExactMerge(events) AS n FROM ${store.table('agg_minute')} WHERE ${MINUTES} GROUP BY sender, verdict)
+     FROM ${messageCounts(store.table, ['sender', 'verdict'], MINUTES)}
      GROUP BY sender ORDER BY total DESC, sender LIMIT {limit:UInt32}`,
     range(r),
   );
@@ -40,8 +41,7 @@ export async function edges(store: AuditStore, r: TimeRange = {}): Promise<EdgeR
   const rows = await store.query<EdgeRow>(
     `SELECT sender, destination, sum(n) AS total, sumIf(n, verdict = 'accepted') AS accepted, sumIf(n, verdict = 'rejected') AS rejected,
             toString(min(f)) AS first_seen, toString(max(l)) AS last_seen
-     FROM (SELECT sender, destination, verdict, uniqExactMerge(events) AS n, min(first_seen) AS f, max(last_seen) AS l
-           FROM ${store.table('agg_minute')} WHERE ${MINUTES} AND destination != '' GROUP BY sender, destination, verdict)
+     FROM ${messageCounts(store.table, ['sender', 'destination', 'verdict'], `${MINUTES} AND destination != ''`)}
      GROUP BY sender, destination ORDER BY total DESC, sender, destination LIMIT {limit:UInt32}`,
     range(r),
   );
@@ -54,8 +54,7 @@ export interface RejectionRow { reason: string; count: number; senders: number; 
 export async function rejections(store: AuditStore, r: TimeRange = {}): Promise<RejectionRow[]> {
   const rows = await store.query<RejectionRow>(
     `SELECT reason, sum(n) AS count, uniqExact(sender) AS senders, argMax(sender, n) AS top_sender
-     FROM (SELECT reason, sender, uniqExactMerge(events) AS n FROM ${store.table('agg_minute')}
-           WHERE ${MINUTES} AND verdict = 'rejected' GROUP BY reason, sender)
+     FROM ${messageCounts(store.table, ['reason', 'sender'], `${MINUTES} AND verdict = 'rejected'`)}
      GROUP BY reason ORDER BY count DESC, reason LIMIT {limit:UInt32}`,
     range(r),
   );

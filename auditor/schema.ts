@@ -21,7 +21,22 @@ export const TTL_TABLES: Record<string, string> = {
   agg_payload_minute: 'minute',
   audit_batches: 'toDateTime(created_at)',
   audit_deliveries: 'toDateTime(at)',
+  agg_shed_minute: 'minute',
 };
+
+/**
+ * Messages per group of `cols` from the per-minute aggregates, as a subquery with columns
+ * `cols…, n, f, l` (count, first and last seen): each event once (uniqExact over event_id), and a
+ * row that stands for shed messages as all of them. `where` filters on minute (and on the cols).
+ */
+export function messageCounts(table: (name: string) => string, cols: string[], where: string): string {
+  const c = cols.join(', ');
+  return `(SELECT ${c}, sum(n0) AS n, min(f0) AS f, max(l0) AS l FROM (
+      SELECT ${c}, uniqExactMerge(events) AS n0, min(first_seen) AS f0, max(last_seen) AS l0 FROM ${table('agg_minute')} WHERE ${where} GROUP BY ${c}
+      UNION ALL
+      SELECT ${c}, sum(extra) AS n0, min(first_seen) AS f0, max(last_seen) AS l0 FROM ${table('agg_shed_minute')} WHERE ${where} GROUP BY ${c}
+    ) GROUP BY ${c})`;
+}
 
 /** Which migrations ran (created before any of them). */
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
@@ -191,6 +206,33 @@ export const MIGRATIONS: Migration[] = [
       PARTITION BY toYYYYMMDD(at)
       ORDER BY (msg_id, batch_id, batch_pos)
       TTL toDateTime(at) + toIntervalDay({ttl})`,
+    ],
+  },
+  {
+    version: 6,
+    name: 'agg_shed_minute',
+    statements: [
+      // A row with shed_count > 0 stands for shed_count messages (shed unverified past the
+      // sender's rejection budget); agg_minute counts it once, this table adds the rest.
+      `CREATE TABLE IF NOT EXISTS {db}.agg_shed_minute (
+        minute DateTime('UTC'),
+        sender LowCardinality(String),
+        destination LowCardinality(String),
+        verdict LowCardinality(String),
+        reason LowCardinality(String),
+        extra SimpleAggregateFunction(sum, UInt64),
+        first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+        last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(minute)
+      ORDER BY (minute, sender, destination, verdict, reason)
+      TTL minute + toIntervalDay({ttl})`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.agg_shed_minute_mv TO {db}.agg_shed_minute AS
+      SELECT toDateTime(toStartOfMinute(time), 'UTC') AS minute, sender, destination, verdict, reason,
+             sum(toUInt64(shed_count) - 1) AS extra, min(if(window_start > toDateTime64(0, 3, 'UTC'), window_start, time)) AS first_seen, max(time) AS last_seen
+      FROM {db}.audit_events
+      WHERE shed_count > 0
+      GROUP BY minute, sender, destination, verdict, reason`,
     ],
   },
 ];

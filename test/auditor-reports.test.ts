@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { auditEvent, malformedEvent, Reason, Verdict } from './helpers/audit-fixtures.js';
+import { AuditEvent } from '../sdk/proto.js';
+import { loadDetectorInput } from '../auditor/detect.js';
+import { rulesSchema } from '../auditor/detectors/index.js';
 import type { EventSpec } from './helpers/audit-fixtures.js';
 import { openStore } from '../auditor/store.js';
 import type { AuditStore } from '../auditor/store.js';
@@ -144,5 +147,19 @@ test('reports - SQL passthrough reads, and refuses anything that writes', async 
 });
 
 // `audit verify` is tested against signed batches in test/audit-integrity.test.ts.
+
+test('reports - a shed row counts as the messages it stands for (rejections, top talkers, detectors)', async () => {
+  const shed = eventToRow(AuditEvent.create({
+    eventId: randomBytes(16), verifierId: 'v1', verifiedAtMs: T + 50_000, windowStartMs: T + 49_000, verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, subjectSender: 'flooder', shedCount: 500,
+  }));
+  await store.insertRows([shed]);
+  const rej = await rejections(store, { since: T - MIN, until: T + 10 * MIN });
+  assert.equal(rej.find((x) => x.reason === 'rejection_budget_exceeded'), { reason: 'rejection_budget_exceeded', count: 500, senders: 1, top_sender: 'flooder' });
+  const top = await topTalkers(store, { since: T - MIN, until: T + 10 * MIN });
+  assert.is(top.find((x) => x.sender === 'flooder')?.rejected, 500);
+  const input = await loadDetectorInput(store, T + 2 * MIN, rulesSchema.parse({}));
+  assert.is(input.minutes.filter((m) => m.sender === 'flooder').reduce((a, m) => a + m.events, 0), 500);
+});
 
 test.run();
