@@ -197,6 +197,7 @@ test('takeover - a retry of an envelope delivered before the partition moved is 
   await bus.verifiers[0]!.close();
   const v2 = await bus.startVerifier();
   await waitFor(() => v2.partitions.length === 8, 10_000, 'takeover');
+  await v2.nc.flush(); // its subscriptions are registered at the server
   const again = await send(alice, 'alice', s.bytes);
   assert.is(again.verdict, Verdict.VERDICT_DUPLICATE);
   assert.is(again.delivery, Delivery.DELIVERY_CONFIRMED, 'the new owner knows it was delivered');
