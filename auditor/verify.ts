@@ -102,6 +102,17 @@ const same = (a: unknown, b: unknown): boolean => {
   return a === b;
 };
 
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const l = out.get(k);
+    if (l) l.push(it);
+    else out.set(k, [it]);
+  }
+  return out;
+}
+
 /** The check itself: a pure function of the evidence and the trusted keys. */
 export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519Backend = defaultBackend()): VerifyReport {
   const findings: Finding[] = [];
@@ -109,13 +120,7 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
   const inWindow = (t: number) => (ev.window?.since === undefined || t >= ev.window.since) && (ev.window?.until === undefined || t < ev.window.until);
 
   // --- batches: one per chain position, signed, agreeing with their own bytes, chained
-  const byPos = new Map<string, BatchRow[]>();
-  for (const b of ev.batches) {
-    const k = `${b.chain_id}:${b.seq}`;
-    const l = byPos.get(k);
-    if (l) l.push(b);
-    else byPos.set(k, [b]);
-  }
+  const byPos = groupBy(ev.batches, (b) => `${b.chain_id}:${b.seq}`);
   interface Good { row: BatchRow; batch: AuditBatch }
   const good = new Map<string, Good>(); // batch_id → decoded, verified batch
   const chains = new Map<string, Good[]>();
@@ -179,12 +184,7 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
   }
 
   // --- rows: exactly one per signed event, every column as the mapping gives it
-  const rowsById = new Map<string, AuditRow[]>();
-  for (const r of ev.rows) {
-    const l = rowsById.get(r.event_id);
-    if (l) l.push(r);
-    else rowsById.set(r.event_id, [r]);
-  }
+  const rowsById = groupBy(ev.rows, (r) => r.event_id);
   const expected = new Map<string, AuditRow>();
   for (const { row, batch } of good.values()) {
     batch.events.forEach((e, pos) => {
@@ -227,13 +227,7 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
   }
 
   // --- deliveries
-  const dGot = new Map<string, DeliveryRow[]>();
-  for (const d of ev.deliveries) {
-    const k = `${d.batch_id}:${d.batch_pos}`;
-    const l = dGot.get(k);
-    if (l) l.push(d);
-    else dGot.set(k, [d]);
-  }
+  const dGot = groupBy(ev.deliveries, (d) => `${d.batch_id}:${d.batch_pos}`);
   const dWant = new Map<string, DeliveryRow>();
   for (const { row, batch } of good.values()) batch.deliveries.forEach((d, pos) => dWant.set(`${row.batch_id}:${pos}`, mapDelivery(d, batch.verifierId, { batchId: row.batch_id, pos, createdAt: row.created_at })));
   for (const [k, want] of dWant) {
