@@ -1,8 +1,13 @@
 # The agentbus image: the verifier and the auditor (one image, the command picks the role).
+# npm workspaces: the lock file and every package.json first (a layer that changes only with the
+# dependencies), then the sources; the runtime stage keeps node_modules and the built packages.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+COPY packages/protocol/package.json packages/protocol/
+COPY packages/sdk/package.json packages/sdk/
+COPY packages/server/package.json packages/server/
+RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
@@ -10,8 +15,8 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY --from=build /app/packages ./packages
 COPY --from=build /app/package.json ./package.json
 USER node
-ENTRYPOINT ["node", "/app/dist/bus/cli.js"]
+ENTRYPOINT ["node", "/app/packages/server/dist/bus/cli.js"]
 CMD ["--help"]

@@ -1,6 +1,6 @@
 // End-to-end throughput and hop latency through a real nats-server on loopback: the verifier
 // (a child process, one core) against the pass-through relay (same shape, no checks).
-import { DeliveryConfirmer } from '../sdk/delivery.js';
+import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +9,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { CompactSign } from 'jose';
-import { sealEnvelope } from '../sdk/envelope.js';
-import { partitionOf } from '../bus/partitions.js';
-import { Ack, Delivery, Verdict } from '../sdk/proto.js';
+import { sealEnvelope } from '../packages/protocol/src/envelope.js';
+import { partitionOf } from '../packages/server/src/bus/partitions.js';
+import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { startBus } from '../test/helpers/bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
 
@@ -132,7 +132,7 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
 
 export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
   const args = kind === 'verifier'
-    ? ['--import', 'tsx', 'bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
+    ? ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
     : kind === 'jws'
       ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
       : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];

@@ -14,14 +14,14 @@ import { randomBytes } from 'node:crypto';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { stringify } from 'yaml';
-import { startDevBus } from '../bus/dev.js';
+import { startDevBus } from '../packages/server/src/bus/dev.js';
 import { stopChild } from './bus.js';
-import type { DevBus } from '../bus/dev.js';
-import { connectAgent } from '../sdk/client.js';
-import type { AgentClient } from '../sdk/client.js';
-import { sealEnvelope, toHex } from '../sdk/envelope.js';
-import { AgentbusError } from '../sdk/errors.js';
-import { contracts } from '../examples/research-team/contracts.js';
+import type { DevBus } from '../packages/server/src/bus/dev.js';
+import { connectAgent } from '../packages/sdk/src/client.js';
+import type { AgentClient } from '../packages/sdk/src/client.js';
+import { sealEnvelope, toHex } from '../packages/protocol/src/envelope.js';
+import { AgentbusError } from '../packages/sdk/src/errors.js';
+import { contracts } from '../packages/server/src/examples/research-team/contracts.js';
 
 export interface ChaosResult {
   sent: number;
@@ -71,7 +71,7 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     log('▶ 3-node NATS cluster');
     bus = await startDevBus({ stateDir: join(dir, 'state'), contracts, policyFile: join(dir, 'policy.yaml'), nodes: 3, withVerifier: false, withAuditor: false, logLevel: 'warn' });
     const b = bus;
-    const cli = [join(process.cwd(), 'bus', 'cli.ts')];
+    const cli = [join(process.cwd(), 'packages', 'server', 'src', 'bus', 'cli.ts')];
     const spawnCli = (args: string[]): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', ...cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.add(child);
@@ -86,7 +86,7 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
         const started = Date.now();
       });
     };
-    const verifierArgs = (id: string) => ['verifier', '--manifests', b.manifestsDir, '--contracts', join(process.cwd(), 'examples/research-team/contracts.ts'), '--creds', join(b.stateDir, 'creds/verifier.creds.json'), '--nats', b.url, '--id', id, '--replicas', '3', '--depth-key-file', b.depthKeyPath, '--log-level', 'warn'];
+    const verifierArgs = (id: string) => ['verifier', '--manifests', b.manifestsDir, '--contracts', join(process.cwd(), 'packages/server/src/examples/research-team/contracts.ts'), '--creds', join(b.stateDir, 'creds/verifier.creds.json'), '--nats', b.url, '--id', id, '--replicas', '3', '--depth-key-file', b.depthKeyPath, '--log-level', 'warn'];
     const auditorArgs = ['auditor', '--nats', b.url, '--creds', join(b.stateDir, 'creds/auditor.creds.json'), '--store', b.storePath, '--batch-max-wait-ms', '1000', '--ack-wait-ms', '5000', '--backoff-max-ms', '1000', '--no-detect', '--log-level', 'warn', '--fault-file', faultFile];
     log('▶ two verifier processes and an auditor process');
     // A fresh cluster elects its JetStream leaders first, and a loaded 2-core machine can make a
@@ -189,7 +189,7 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     await stopChild(auditor, 8000);
     await Promise.all([stopChild(va, 8000), stopChild(vb, 8000)]);
     // reconcile against the audit table
-    const { openStore } = await import('../auditor/store.js');
+    const { openStore } = await import('../packages/server/src/auditor/store.js');
     const store = await openStore({ url: b.storePath, database: 'agentbus', ttlDays: 90 });
     const rows = await store.query<{ n: string }>(`SELECT count() AS n FROM ${store.table('audit_events')} FINAL`);
     const ids = await store.query<{ msg_id: string }>(`SELECT DISTINCT msg_id FROM ${store.table('audit_events')} FINAL WHERE verdict IN ('accepted', 'duplicate')`);

@@ -1,8 +1,8 @@
 // Sign/verify per backend and the full seal (encode+sign) / open (decode+verify) path.
 import { randomBytes } from 'node:crypto';
-import { backends } from '../sdk/ed25519.js';
-import type { Ed25519Backend } from '../sdk/ed25519.js';
-import { sealEnvelope, openEnvelope } from '../sdk/envelope.js';
+import { backends } from '../packages/protocol/src/ed25519.js';
+import type { Ed25519Backend } from '../packages/protocol/src/ed25519.js';
+import { sealEnvelope, openEnvelope } from '../packages/protocol/src/envelope.js';
 import { opsPerSec } from './util.js';
 import type { Figure } from './util.js';
 

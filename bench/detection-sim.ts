@@ -15,15 +15,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SigningKey } from '../sdk/identity.js';
-import { parseEnvelope, sealEnvelope, sha256 } from '../sdk/envelope.js';
-import { AuditEvent, Reason, Verdict } from '../sdk/proto.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { openStore } from '../auditor/store.js';
-import { eventToRow } from '../auditor/rows.js';
-import type { AuditRow } from '../auditor/rows.js';
-import { createDetectionEngine } from '../auditor/detect.js';
-import type { Alert } from '../auditor/detect.js';
+import { SigningKey } from '../packages/sdk/src/identity.js';
+import { parseEnvelope, sealEnvelope, sha256 } from '../packages/protocol/src/envelope.js';
+import { AuditEvent, Reason, Verdict } from '../packages/protocol/src/proto.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import { eventToRow } from '../packages/server/src/auditor/rows.js';
+import type { AuditRow } from '../packages/server/src/auditor/rows.js';
+import { createDetectionEngine } from '../packages/server/src/auditor/detect.js';
+import type { Alert } from '../packages/server/src/auditor/detect.js';
 
 export const MIN = 60_000;
 

@@ -4,7 +4,7 @@
 //   node --import tsx bench/detection.ts [--json] [--quick]
 //   (--quick: 5 agents, the loud incidents only)
 import { pathToFileURL } from 'node:url';
-import { RULES } from '../auditor/detectors/index.js';
+import { RULES } from '../packages/server/src/auditor/detectors/index.js';
 import { EXPECTED_RULES, runSimulation } from './detection-sim.js';
 import type { IncidentKind, SimOptions, SimResult } from './detection-sim.js';
 import { report } from './util.js';

@@ -5,7 +5,7 @@
 // argv: url credsPath envelopesFile rate sender
 import { readFileSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { loadCredentials } from '../sdk/identity.js';
+import { loadCredentials } from '../packages/sdk/src/identity.js';
 
 const [url, creds, file, rateArg, sender] = process.argv.slice(2) as [string, string, string, string, string];
 const buf = readFileSync(file);

@@ -1,8 +1,8 @@
 // The transport ceiling: a relay that forwards agentbus.in.* to the delivery subject and acks,
 // without any check. Same subjects and connection setup as the verifier.
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { loadServiceCreds } from '../bus/service-creds.js';
-import { Ack, Verdict } from '../sdk/proto.js';
+import { loadServiceCreds } from '../packages/server/src/bus/service-creds.js';
+import { Ack, Verdict } from '../packages/protocol/src/proto.js';
 
 const [url, creds] = process.argv.slice(2) as [string, string];
 const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(loadServiceCreds(creds).natsSeed()), inboxPrefix: '_INBOX_verifier' });

@@ -2,8 +2,8 @@
 // Sustained load on one verifier process; samples its RSS (from /proc) to show memory stays
 // flat: the replay memory is bounded by rate × replay window, everything else is per message.
 import { readFileSync } from 'node:fs';
-import { freePort } from '../bus/nats-process.js';
-import { Ack, Delivery, Verdict } from '../sdk/proto.js';
+import { freePort } from '../packages/server/src/bus/nats-process.js';
+import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { startBenchBus, spawnService, stopChild, laneSenders, presignAs, confirmingReceiver } from './bus.js';
 
 const arg = (name: string, dflt: number) => {

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// Regenerates sdk/gen/ from proto/ with protobufjs-cli. Reproducible: same input, same output.
-// Usage: node scripts/gen-proto.mjs [outDir]   (default sdk/gen)
+// Regenerates packages/protocol/src/gen/ from proto/ with protobufjs-cli. Reproducible: same input, same output.
+// Usage: node scripts/gen-proto.mjs [outDir]   (default packages/protocol/src/gen)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = process.argv[2] ?? join(root, 'sdk', 'gen');
+const out = process.argv[2] ?? join(root, 'packages', 'protocol', 'src', 'gen');
 const protoDir = join(root, 'proto', 'agentbus', 'v1');
 const protos = readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort().map((f) => join(protoDir, f));
 mkdirSync(out, { recursive: true });

@@ -18,19 +18,19 @@ import protobuf from 'protobufjs/minimal.js';
 import { startNatsServer } from './helpers/nats-server.js';
 import type { NatsServerHandle } from './helpers/nats-server.js';
 import { agent, auditEvent, ensureAuditStream, fixtureVerifierKey, Reason, Verdict } from './helpers/audit-fixtures.js';
-import { ChainSealer } from '../bus/audit-chain.js';
-import { AuditEvent, Delivery } from '../sdk/proto.js';
-import type { IAuditEvent, IDeliveryRecord } from '../sdk/proto.js';
-import { openStore } from '../auditor/store.js';
-import type { AuditStore } from '../auditor/store.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { startAuditConsumer, DLQ_STREAM } from '../auditor/consumer.js';
-import { startAuditor } from '../auditor/service.js';
-import { ROW_COLUMNS, checkEvidence, readEvidence, verifyStore, lookupFromManifests, verifierKeyMap } from '../auditor/verify.js';
-import type { TrustedKeys, Finding } from '../auditor/verify.js';
-import type { AuditRow } from '../auditor/rows.js';
-import { toHex } from '../sdk/envelope.js';
-import { createLogger } from '../sdk/log.js';
+import { ChainSealer } from '../packages/server/src/bus/audit-chain.js';
+import { AuditEvent, Delivery } from '../packages/protocol/src/proto.js';
+import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import type { AuditStore } from '../packages/server/src/auditor/store.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { startAuditConsumer, DLQ_STREAM } from '../packages/server/src/auditor/consumer.js';
+import { startAuditor } from '../packages/server/src/auditor/service.js';
+import { ROW_COLUMNS, checkEvidence, readEvidence, verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
+import type { TrustedKeys, Finding } from '../packages/server/src/auditor/verify.js';
+import type { AuditRow } from '../packages/server/src/auditor/rows.js';
+import { toHex } from '../packages/protocol/src/envelope.js';
+import { createLogger } from '../packages/sdk/src/log.js';
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
@@ -277,7 +277,7 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -6,10 +6,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MIGRATIONS, MIGRATIONS_TABLE, TTL_TABLES, forCluster } from '../auditor/schema.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { openStore } from '../auditor/store.js';
-import type { AuditStore } from '../auditor/store.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, TTL_TABLES, forCluster } from '../packages/server/src/auditor/schema.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import type { AuditStore } from '../packages/server/src/auditor/store.js';
 
 const test = suite('auditor cluster DDL');
 let dir: string;

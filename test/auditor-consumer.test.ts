@@ -13,11 +13,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { startNatsServer } from './helpers/nats-server.js';
 import type { NatsServerHandle } from './helpers/nats-server.js';
 import { auditEvent, malformedEvent, ensureAuditStream, publishEvents, publishRaw, eventIdHex, Reason, Verdict } from './helpers/audit-fixtures.js';
-import { openStore } from '../auditor/store.js';
-import type { AuditStore, RowSink } from '../auditor/store.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { startAuditConsumer } from '../auditor/consumer.js';
-import type { AuditConsumer } from '../auditor/consumer.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import type { AuditStore, RowSink } from '../packages/server/src/auditor/store.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
+import type { AuditConsumer } from '../packages/server/src/auditor/consumer.js';
 
 let server: NatsServerHandle;
 let nc: NatsConnection;

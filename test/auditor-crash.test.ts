@@ -13,10 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from './helpers/nats-server.js';
 import { auditEvent, ensureAuditStream, publishEvents } from './helpers/audit-fixtures.js';
-import { openStore } from '../auditor/store.js';
-import type { RowSink } from '../auditor/store.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { startAuditConsumer } from '../auditor/consumer.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import type { RowSink } from '../packages/server/src/auditor/store.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
 
 const CONSUMER = { batchMaxMessages: 8, batchMaxWaitMs: 1000, ackWaitMs: 2000, backoffInitialMs: 50, backoffMaxMs: 400 };
 

@@ -9,9 +9,9 @@ import { connect } from '@nats-io/transport-node';
 import { createUser } from '@nats-io/nkeys';
 import { startNatsServer } from './helpers/nats-server.js';
 import { auditEvent, publishEvents, Reason, Verdict } from './helpers/audit-fixtures.js';
-import { startAuditor, readNkeySeed } from '../auditor/service.js';
-import { parseAuditorConfig, AuditorConfigError } from '../auditor/config.js';
-import { topTalkers } from '../auditor/reports.js';
+import { startAuditor, readNkeySeed } from '../packages/server/src/auditor/service.js';
+import { parseAuditorConfig, AuditorConfigError } from '../packages/server/src/auditor/config.js';
+import { topTalkers } from '../packages/server/src/auditor/reports.js';
 
 test('service - startAuditor stores published events, detects, and stops gracefully', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-service-'));

@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'agentbus-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -92,7 +92,7 @@ test('cli - verifier --delivery-timeout-ms below 100 exits 2 with the reason', (
 test('cli - runs through a symlink, as npm installs its bin (npx agentbus)', async () => {
   const { symlinkSync } = await import('node:fs');
   const link = join(dir, 'agentbus-link.ts');
-  symlinkSync(join(process.cwd(), 'bus', 'cli.ts'), link);
+  symlinkSync(join(process.cwd(), 'packages', 'server', 'src', 'bus', 'cli.ts'), link);
   const r = spawnSync(process.execPath, ['--import', 'tsx', link, '--version'], { encoding: 'utf8' });
   assert.is(r.stdout.trim(), '0.1.0', r.stderr);
 });

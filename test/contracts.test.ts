@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import protobuf from 'protobufjs';
-import { defineMessage, defineProtoMessage, createRegistry, registryFromModule } from '../sdk/contracts.js';
-import type { PayloadOf } from '../sdk/contracts.js';
-import { Reason } from '../sdk/proto.js';
-import { checkMetadata, metadataBytes, MAX_METADATA_BYTES, MAX_METADATA_VALUE_BYTES } from '../sdk/metadata.js';
+import { defineMessage, defineProtoMessage, createRegistry, registryFromModule } from '../packages/sdk/src/contracts.js';
+import type { PayloadOf } from '../packages/sdk/src/contracts.js';
+import { Reason } from '../packages/protocol/src/proto.js';
+import { checkMetadata, metadataBytes, MAX_METADATA_BYTES, MAX_METADATA_VALUE_BYTES } from '../packages/protocol/src/metadata.js';
 
 const Task = defineMessage('task.assign', z.object({ title: z.string().min(1), priority: z.number().int().min(0).max(5) }));
 const Deploy = defineMessage('deploy.request', z.object({ service: z.string() }), { critical: true });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createPublicKey, randomBytes, verify as rawNodeVerify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Point, verify as nobleStockVerify } from '@noble/ed25519';
-import { acceptable, backends, defaultBackend, nativeHashes, type Ed25519Backend } from '../sdk/ed25519.js';
+import { acceptable, backends, defaultBackend, nativeHashes, type Ed25519Backend } from '../packages/protocol/src/ed25519.js';
 import { createHash, createHmac } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------

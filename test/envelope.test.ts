@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { backends } from '../sdk/ed25519.js';
-import type { Ed25519Backend } from '../sdk/ed25519.js';
-import { sealEnvelope, openEnvelope, parseEnvelope, encodeEnvelope } from '../sdk/envelope.js';
-import type { KeyResolver } from '../sdk/envelope.js';
-import { Envelope, Reason, reasonName } from '../sdk/proto.js';
-import { SigningKey } from '../sdk/identity.js';
-import { EnvelopeError } from '../sdk/errors.js';
+import { backends } from '../packages/protocol/src/ed25519.js';
+import type { Ed25519Backend } from '../packages/protocol/src/ed25519.js';
+import { sealEnvelope, openEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
+import type { KeyResolver } from '../packages/protocol/src/envelope.js';
+import { Envelope, Reason, reasonName } from '../packages/protocol/src/proto.js';
+import { SigningKey } from '../packages/sdk/src/identity.js';
+import { EnvelopeError } from '../packages/sdk/src/errors.js';
 
 const all = Object.values(backends).filter((b): b is Ed25519Backend => b !== undefined);
 const key = SigningKey.generate();

@@ -3,10 +3,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Reason, Verdict, reasonName } from '../sdk/proto.js';
-import { ContractError } from '../sdk/errors.js';
-import { DEPTH_TOKEN_METADATA, MAX_METADATA_BYTES } from '../sdk/metadata.js';
-import { DEFAULT_REJECTION_BURST, DEFAULT_REJECTIONS_PER_SECOND } from '../bus/defaults.js';
+import { Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
+import { ContractError } from '../packages/sdk/src/errors.js';
+import { DEPTH_TOKEN_METADATA, MAX_METADATA_BYTES } from '../packages/protocol/src/metadata.js';
+import { DEFAULT_REJECTION_BURST, DEFAULT_REJECTIONS_PER_SECOND } from '../packages/protocol/src/constants.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';

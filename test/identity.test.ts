@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { Writable } from 'node:stream';
 import { fromSeed } from '@nats-io/nkeys';
-import { generateIdentity, loadCredentials, saveCredentials, SigningKey } from '../sdk/identity.js';
-import { CredentialError } from '../sdk/errors.js';
-import { backends } from '../sdk/ed25519.js';
-import { createLogger } from '../sdk/log.js';
+import { generateIdentity, loadCredentials, saveCredentials, SigningKey } from '../packages/sdk/src/identity.js';
+import { CredentialError } from '../packages/sdk/src/errors.js';
+import { backends } from '../packages/protocol/src/ed25519.js';
+import { createLogger } from '../packages/sdk/src/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-id-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,9 +6,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sealEnvelope } from '../sdk/envelope.js';
-import { loadCredentials } from '../sdk/identity.js';
-import { Ack, Reason, Verdict } from '../sdk/proto.js';
+import { sealEnvelope } from '../packages/protocol/src/envelope.js';
+import { loadCredentials } from '../packages/sdk/src/identity.js';
+import { Ack, Reason, Verdict } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 
@@ -19,7 +19,7 @@ test.before(async () => {
 test.after(async () => bus.stop());
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', ...args], { encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8' });
 }
 
 test('keys - rotate, overlap, revoke: the old key stops within a second, new-key traffic never drops', async () => {
@@ -45,7 +45,7 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
   void (async () => { for await (const _ of coder.inbox()) received++; })();
 
   void credsDir;
-  const { rotateKey, revokeKey } = await import('../bus/keys.js');
+  const { rotateKey, revokeKey } = await import('../packages/server/src/bus/keys.js');
   const rot = rotateKey({ credsPath: bus.credsPath('planner'), manifestsDir: bus.manifestsDir, graceMs: 1500 });
   assert.match(readFileSync(join(bus.manifestsDir, 'planner.yaml'), 'utf8'), new RegExp(rot.keyId));
   await waitFor(() => bus.verifiers.every((v) => v.policy.agents.get('planner')!.keys.has(rot.keyId)), 2000, 'verifiers know the new key');

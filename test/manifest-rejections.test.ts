@@ -2,9 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stringify } from 'yaml';
-import { parseManifest, Policy, ManifestError } from '../bus/manifest.js';
-import { DEFAULT_REJECTIONS_PER_SECOND, DEFAULT_REJECTION_BURST } from '../bus/defaults.js';
-import { generateIdentity } from '../sdk/identity.js';
+import { parseManifest, Policy, ManifestError } from '../packages/protocol/src/manifest.js';
+import { DEFAULT_REJECTIONS_PER_SECOND, DEFAULT_REJECTION_BURST } from '../packages/protocol/src/constants.js';
+import { generateIdentity } from '../packages/sdk/src/identity.js';
 
 const id = generateIdentity('probe');
 const base = { agent: 'probe', nats_user: id.natsPublicKey, keys: id.keys.map((k) => k.publicInfo()), topics: { subscribe: ['news', 'alerts'] } };

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allReasons, reasonName, reasonFromName, Reason } from '../sdk/proto.js';
+import { allReasons, reasonName, reasonFromName, Reason } from '../packages/protocol/src/proto.js';
 
 test('proto - committed generated code matches a fresh `npm run gen`', () => {
   const out = mkdtempSync(join(tmpdir(), 'agentbus-gen-'));
@@ -12,8 +12,8 @@ test('proto - committed generated code matches a fresh `npm run gen`', () => {
     execFileSync(process.execPath, ['scripts/gen-proto.mjs', out], { stdio: 'pipe' });
     for (const f of ['agentbus.js', 'agentbus.d.ts']) {
       const fresh = readFileSync(join(out, f), 'utf8');
-      const committed = readFileSync(join('sdk', 'gen', f), 'utf8');
-      assert.ok(fresh === committed, `sdk/gen/${f} is stale: run npm run gen and commit`);
+      const committed = readFileSync(join('packages', 'protocol', 'src', 'gen', f), 'utf8');
+      assert.ok(fresh === committed, `packages/protocol/src/gen/${f} is stale: run npm run gen and commit`);
     }
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -40,12 +40,12 @@ test('proto - importing the SDK loads no verifier, auditor, chDB or ClickHouse c
   const hook = 'data:text/javascript,' + encodeURIComponent(
     "export async function resolve(s, c, n) { const r = await n(s, c); process.stderr.write('RESOLVED ' + r.url + '\\n'); return r; }",
   );
-  const r = spawnSync(process.execPath, ['--no-warnings', '--experimental-loader', hook, '--import', 'tsx', '--input-type=module', '-e', "await import('./sdk/index.ts')"], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--no-warnings', '--experimental-loader', hook, '--import', 'tsx', '--input-type=module', '-e', "await import('./packages/sdk/src/index.ts')"], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   const urls = r.stderr.split('\n').filter((l) => l.startsWith('RESOLVED ')).map((l) => l.slice(9));
-  assert.ok(urls.some((u) => u.includes('/sdk/envelope.ts')), 'trace saw the SDK itself');
+  assert.ok(urls.some((u) => u.includes('/packages/protocol/src/envelope.ts')), 'trace saw the SDK and its protocol');
   for (const u of urls) {
-    assert.not.ok(/\/bus\/|\/auditor\/|chdb|@clickhouse/.test(u), `SDK import pulled in ${u}`);
+    assert.not.ok(/\/packages\/server\/|\/bus\/|\/auditor\/|chdb|@clickhouse/.test(u), `SDK import pulled in ${u}`);
   }
 });
 

@@ -13,12 +13,12 @@ import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { auditEvent, malformedEvent, Reason, Verdict } from './helpers/audit-fixtures.js';
 import type { EventSpec } from './helpers/audit-fixtures.js';
-import { openStore } from '../auditor/store.js';
-import type { AlertRow, AuditStore } from '../auditor/store.js';
-import { storeConfigSchema } from '../auditor/config.js';
-import { eventToRow } from '../auditor/rows.js';
-import { buildReportData, jsonForScript, renderHtmlReport, writeHtmlReport } from '../auditor/report-html.js';
-import type { ReportData } from '../auditor/report-html.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import type { AlertRow, AuditStore } from '../packages/server/src/auditor/store.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { eventToRow } from '../packages/server/src/auditor/rows.js';
+import { buildReportData, jsonForScript, renderHtmlReport, writeHtmlReport } from '../packages/server/src/auditor/report-html.js';
+import type { ReportData } from '../packages/server/src/auditor/report-html.js';
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 const MIN = 60_000;
@@ -224,7 +224,7 @@ test('browser - the page draws in headless Chromium: graph, per-minute series, r
 test('cli - audit report --html FILE writes the page; bad arguments exit 2', async () => {
   await store.close(); // one process at a time on a chDB data directory
   const out = join(dir, 'cli-report.html');
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bus/cli.ts', 'audit', 'report', '--store', join(dir, 'db'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'audit', 'report', '--store', join(dir, 'db'), ...args], { encoding: 'utf8', timeout: 120_000 });
   const r = cli('--html', out, '--since', new Date(RANGE.since).toISOString(), '--until', new Date(RANGE.until).toISOString(), '--json');
   assert.is(r.status, 0, r.stderr);
   assert.equal({ ...JSON.parse(r.stdout), bytes: 0 }, { file: out, bytes: 0, nodes: 8, edges: 6, rejected_edges: 3, series: 5, reasons: 4, alerts: 3 });

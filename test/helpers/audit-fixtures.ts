@@ -5,11 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { generateIdentity, SigningKey } from '../../sdk/identity.js';
-import { ChainSealer } from '../../bus/audit-chain.js';
-import type { AgentIdentity } from '../../sdk/identity.js';
-import { parseEnvelope, sealEnvelope, sha256, toHex } from '../../sdk/envelope.js';
-import { AuditEvent, Reason, Verdict, verdictName } from '../../sdk/proto.js';
+import { generateIdentity, SigningKey } from '../../packages/sdk/src/identity.js';
+import { ChainSealer } from '../../packages/server/src/bus/audit-chain.js';
+import type { AgentIdentity } from '../../packages/sdk/src/identity.js';
+import { parseEnvelope, sealEnvelope, sha256, toHex } from '../../packages/protocol/src/envelope.js';
+import { AuditEvent, Reason, Verdict, verdictName } from '../../packages/protocol/src/proto.js';
 
 export { generateIdentity, Reason, Verdict };
 export type { AgentIdentity };
@@ -107,7 +107,7 @@ export function encodeBatch(events: AuditEvent[]): Uint8Array {
 export const eventIdHex = (e: AuditEvent) => toHex(e.eventId);
 
 /** Create the AUDIT stream like the verifier does (idempotent). */
-export { ensureAuditStream } from '../../bus/audit-stream.js';
+export { ensureAuditStream } from '../../packages/server/src/bus/audit-stream.js';
 
 /** Publish events in batches of `perBatch` as the verifier does; returns the batch ids. */
 export async function publishEvents(nc: NatsConnection, events: AuditEvent[], perBatch = 16): Promise<string[]> {

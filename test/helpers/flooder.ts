@@ -4,9 +4,9 @@
 // argv: url credsPath sender recipient window ms [rate]
 // IPC: sends {ready} once connected, waits for "go", then {sent, answered, byReason} at the end.
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { loadCredentials } from '../../sdk/identity.js';
-import { sealEnvelope } from '../../sdk/envelope.js';
-import { Ack, reasonName } from '../../sdk/proto.js';
+import { loadCredentials } from '../../packages/sdk/src/identity.js';
+import { sealEnvelope } from '../../packages/protocol/src/envelope.js';
+import { Ack, reasonName } from '../../packages/protocol/src/proto.js';
 
 const [url, creds, sender, recipient, windowArg, msArg, rateArg] = process.argv.slice(2) as [string, string, string, string, string, string, string | undefined];
 const rate = Number(rateArg ?? 0);

@@ -1,12 +1,12 @@
 // Tools for tests in which an agent is compromised: raw NATS connections that seal envelopes
 // themselves, capture what the verifier delivers (with its depth tokens), and flood.
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
-import { sealEnvelope, parseEnvelope, decodeHeader, toHex } from '../../sdk/envelope.js';
-import type { SealInput, Sealed } from '../../sdk/envelope.js';
-import { Ack, Verdict } from '../../sdk/proto.js';
-import type { IAuditEvent } from '../../sdk/proto.js';
-import { DeliveryConfirmer } from '../../sdk/delivery.js';
-import { DEPTH_TOKEN_HEADER } from '../../bus/defaults.js';
+import { sealEnvelope, parseEnvelope, decodeHeader, toHex } from '../../packages/protocol/src/envelope.js';
+import type { SealInput, Sealed } from '../../packages/protocol/src/envelope.js';
+import { Ack, Verdict } from '../../packages/protocol/src/proto.js';
+import type { IAuditEvent } from '../../packages/protocol/src/proto.js';
+import { DeliveryConfirmer } from '../../packages/sdk/src/delivery.js';
+import { DEPTH_TOKEN_HEADER } from '../../packages/protocol/src/constants.js';
 import type { TestBus } from './bus.js';
 import { waitFor } from './bus.js';
 

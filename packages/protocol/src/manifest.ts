@@ -1,0 +1,197 @@
+// Manifests: one per agent (YAML or JSON), zod-validated, compiled at load into lookup tables
+// the verifier consults synchronously per message.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AGENT_ID_RE, TYPE_RE, TOPIC_RE } from './envelope.js';
+import { Reason } from './proto.js';
+import { compileGlobs } from './glob.js';
+import * as D from './constants.js';
+
+const glob = z.string().min(1).regex(/^[a-z0-9_.*-]+$/, 'globs use a-z 0-9 _ . - and *');
+const isoDate = z.iso.datetime({ offset: true });
+
+export const ManifestKey = z.strictObject({
+  key_id: z.string().min(1).max(128),
+  public_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url Ed25519 public key (32 bytes)'),
+  not_before: isoDate.optional(),
+  not_after: isoDate.optional(),
+  revoked: z.boolean().default(false),
+});
+
+export const Manifest = z.strictObject({
+  agent: z.string().regex(AGENT_ID_RE, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
+  description: z.string().optional(),
+  /** The agent's NATS user nkey (public, starts with U). */
+  nats_user: z.string().regex(/^U[A-Z2-7]{55}$/, 'must be a NATS user public nkey (U...)'),
+  keys: z.array(ManifestKey).min(1),
+  /** Whom this agent may message, and which types: [{ to: "reviewer", types: ["review.*"] }]. */
+  send: z.array(z.strictObject({ to: glob, types: z.array(glob).min(1) })).default([]),
+  topics: z
+    .strictObject({
+      publish: z.array(z.strictObject({ topic: z.string().regex(TOPIC_RE), types: z.array(glob).min(1) })).default([]),
+      subscribe: z.array(z.string().regex(TOPIC_RE)).default([]),
+    })
+    .default({ publish: [], subscribe: [] }),
+  rate: z
+    .strictObject({ per_second: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e7) })
+    .default({ per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }),
+  /** Budget for rejected messages; past it the verifier sheds this sender's messages unverified. */
+  rejections: z
+    .strictObject({ per_second: z.number().positive().max(1e6), burst: z.number().int().positive().max(1e7) })
+    .default({ per_second: D.DEFAULT_REJECTIONS_PER_SECOND, burst: D.DEFAULT_REJECTION_BURST }),
+  /** Payload plus header metadata (keys and values, UTF-8). */
+  max_payload_bytes: z.number().int().positive().max(D.DEFAULT_NATS_MAX_PAYLOAD).default(D.DEFAULT_MAX_PAYLOAD_BYTES),
+  max_depth: z.number().int().min(0).max(1000).default(D.DEFAULT_MAX_DEPTH),
+});
+export type Manifest = z.infer<typeof Manifest>;
+export type ManifestInput = z.input<typeof Manifest>;
+
+/** A manifest that does not load: names the file and the path of the bad field. */
+export class ManifestError extends Error {
+  readonly file: string;
+  readonly path: string;
+  constructor(file: string, path: string, message: string) {
+    super(`${file}${path ? ` at ${path}` : ''}: ${message}`);
+    this.name = 'ManifestError';
+    this.file = file;
+    this.path = path;
+  }
+}
+
+export function parseManifest(text: string, file: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ManifestError(file, '', `not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const r = Manifest.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ManifestError(file, issue.path.join('.'), issue.message);
+  }
+  return r.data;
+}
+
+export function isManifestFile(name: string): boolean {
+  return /\.(ya?ml|json)$/.test(name) && !name.startsWith('.');
+}
+
+/** Load every manifest in a directory. Throws ManifestError on the first bad one. */
+export function loadManifestDir(dir: string): Manifest[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter(isManifestFile).sort();
+  } catch (e) {
+    throw new ManifestError(dir, '', `cannot read manifests directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const out: Manifest[] = [];
+  const seen = new Map<string, string>();
+  for (const n of names) {
+    const file = join(dir, n);
+    const m = parseManifest(readFileSync(file, 'utf8'), file);
+    const prev = seen.get(m.agent);
+    if (prev) throw new ManifestError(file, 'agent', `agent ${m.agent} is already defined in ${prev}`);
+    seen.set(m.agent, file);
+    out.push(m);
+  }
+  return out;
+}
+
+/** A signature of a directory's manifests (names, sizes, mtimes) to detect changes cheaply. */
+export function dirSignature(dir: string): string {
+  try {
+    return readdirSync(dir)
+      .filter(isManifestFile)
+      .sort()
+      .map((n) => {
+        const s = statSync(join(dir, n));
+        return `${n}:${s.size}:${s.mtimeMs}`;
+      })
+      .join('|');
+  } catch {
+    return 'unreadable';
+  }
+}
+
+export interface CompiledKey {
+  publicKey: Uint8Array;
+  notBefore: number;
+  notAfter: number;
+  revoked: boolean;
+}
+
+export interface CompiledAgent {
+  agent: string;
+  manifest: Manifest;
+  keys: Map<string, CompiledKey>;
+  canSendTo: (recipient: string) => boolean;
+  canSendType: (recipient: string, type: string) => boolean;
+  canPublishTopic: (topic: string) => boolean;
+  canPublishTopicType: (topic: string, type: string) => boolean;
+  ratePerMs: number;
+  burst: number;
+  /** Rejection budget: tokens per ms and bucket size. */
+  rejectPerMs: number;
+  rejectBurst: number;
+  /** Topics it may subscribe to (a reply may name a message delivered on one of them). */
+  subscribeTopics: readonly string[];
+  maxPayload: number;
+  maxDepth: number;
+}
+
+/** Manifests compiled to lookup tables; immutable, swapped whole on reload. */
+export class Policy {
+  readonly agents: Map<string, CompiledAgent>;
+  readonly topics: Set<string>;
+  constructor(manifests: Manifest[]) {
+    this.agents = new Map();
+    this.topics = new Set();
+    for (const m of manifests) {
+      const keys = new Map<string, CompiledKey>();
+      for (const k of m.keys) {
+        keys.set(k.key_id, {
+          publicKey: new Uint8Array(Buffer.from(k.public_key, 'base64url')),
+          notBefore: k.not_before ? Date.parse(k.not_before) : -Infinity,
+          notAfter: k.not_after ? Date.parse(k.not_after) : Infinity,
+          revoked: k.revoked,
+        });
+      }
+      const sendRules = m.send.map((r) => ({ to: compileGlobs([r.to]), types: compileGlobs(r.types) }));
+      const topicRules = m.topics.publish.map((r) => ({ topic: r.topic, types: compileGlobs(r.types) }));
+      for (const t of m.topics.publish) this.topics.add(t.topic);
+      for (const t of m.topics.subscribe) this.topics.add(t);
+      this.agents.set(m.agent, {
+        agent: m.agent,
+        manifest: m,
+        keys,
+        canSendTo: (r) => sendRules.some((x) => x.to(r)),
+        canSendType: (r, t) => sendRules.some((x) => x.to(r) && x.types(t)),
+        canPublishTopic: (t) => topicRules.some((x) => x.topic === t),
+        canPublishTopicType: (t, ty) => topicRules.some((x) => x.topic === t && x.types(ty)),
+        ratePerMs: m.rate.per_second / 1000,
+        burst: m.rate.burst,
+        rejectPerMs: m.rejections.per_second / 1000,
+        rejectBurst: m.rejections.burst,
+        subscribeTopics: Object.freeze([...new Set(m.topics.subscribe)]),
+        maxPayload: m.max_payload_bytes,
+        maxDepth: m.max_depth,
+      });
+    }
+  }
+
+  /** The key for (sender, keyId) at time `at`, or the reason it cannot be used. */
+  resolveKey(sender: string, keyId: string, at: number): Uint8Array | Reason {
+    const a = this.agents.get(sender);
+    if (!a) return Reason.REASON_UNKNOWN_SENDER;
+    const k = a.keys.get(keyId);
+    if (!k) return Reason.REASON_UNKNOWN_KEY;
+    if (k.revoked) return Reason.REASON_REVOKED_KEY;
+    if (at < k.notBefore || at > k.notAfter) return Reason.REASON_EXPIRED_KEY;
+    return k.publicKey;
+  }
+}
+
+export { TYPE_RE };

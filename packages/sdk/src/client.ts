@@ -1,0 +1,418 @@
+// The agent's client: connect with the credential file, send (resolves with the verifier's
+// ack or rejects with a typed error), an inbox of end-to-end verified messages, topics,
+// request/reply with causation, retries that resend the same envelope.
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
+import { Ack, Delivery, Reason, Verdict } from '@agentbus/protocol';
+import { DeliveryConfirmer } from './delivery.js';
+import { sealEnvelope, openEnvelope, toHex } from '@agentbus/protocol';
+import type { HeaderFields, KeyResolver } from '@agentbus/protocol';
+import { defaultBackend } from '@agentbus/protocol';
+import type { Ed25519Backend } from '@agentbus/protocol';
+import { loadCredentials } from './identity.js';
+import type { AgentIdentity } from './identity.js';
+import type { ContractRegistry } from './contracts.js';
+import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import { PeerKeys } from './keys.js';
+import { MessageQueue } from './queue.js';
+import { DEPTH_TOKEN_METADATA, checkMetadata } from '@agentbus/protocol';
+export { DEPTH_TOKEN_METADATA };
+
+export const DEFAULT_SEND_TIMEOUT_MS = 2000;
+export const DEFAULT_SEND_RETRIES = 2;
+export const DEFAULT_DEDUP_WINDOW = 50_000;
+const DEPTH_HEADER = 'Agentbus-Depth';
+const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
+
+export interface ConnectOptions {
+  servers: string | string[];
+  /** Path of the agent's credential file (mode 0600), or a loaded identity. */
+  credentials: string | AgentIdentity;
+  contracts: ContractRegistry;
+  /** Where senders' public keys come from for the end-to-end check. */
+  peerKeys?: KeyResolver;
+  /** Or: the manifests directory (only `agent` and `keys` are read). */
+  manifestsDir?: string;
+  /** Check each received envelope's signature end to end (default true). */
+  verifyEndToEnd?: boolean;
+  timeoutMs?: number;
+  retries?: number;
+  backend?: Ed25519Backend;
+  /** Extra nats.js connection options (tls, name, ...). */
+  connectOptions?: Record<string, unknown>;
+}
+
+export interface InboundMessage<T = unknown> {
+  msgId: string;
+  sender: string;
+  recipient: string;
+  topic: string;
+  type: string;
+  payload: T;
+  payloadBytes: Uint8Array;
+  metadata: Record<string, string>;
+  /** The chain depth the verifier assigned. */
+  depth: number;
+  /**
+   * The verifier's MAC of (msg_id, recipient — this agent or `topic:<name>` —, depth). A reply
+   * must carry it (the SDK copies it into the metadata): it proves to any verifier that this
+   * agent received the message and how deep its chain is.
+   */
+  depthToken: string;
+  causationId: string;
+  traceparent: string;
+  sentAt: Date;
+  header: HeaderFields;
+}
+
+export interface SendOptions {
+  metadata?: Record<string, string>;
+  /** The message this one answers or follows (sets causation, depth and trace). */
+  causation?: InboundMessage;
+  timeoutMs?: number;
+  retries?: number;
+  /** W3C traceparent to join; default: the causation's trace, the active OpenTelemetry span, or a new trace. */
+  traceparent?: string;
+}
+
+export interface SendResult {
+  msgId: string;
+  depth: number;
+  duplicate: boolean;
+  verifierId: string;
+  attempts: number;
+  /** The recipient's client confirmed it holds the message (false for topic publications). */
+  delivered: boolean;
+}
+
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+type OtelApi = { trace: { getActiveSpan(): { spanContext(): { traceId: string; spanId: string } } | undefined } };
+let otel: OtelApi | null | undefined;
+async function loadOtel(): Promise<void> {
+  if (otel !== undefined) return;
+  try {
+    const name = '@opentelemetry/api';
+    otel = (await import(name)) as OtelApi;
+  } catch {
+    otel = null;
+  }
+}
+
+export class AgentClient {
+  readonly agentId: string;
+  readonly nc: NatsConnection;
+  #identity: AgentIdentity;
+  /** The agent's identity (reloaded when its credential file changes: key rotation). */
+  get identity(): AgentIdentity {
+    return this.#identity;
+  }
+  #credsWatch: NodeJS.Timeout | undefined;
+  #contracts: ContractRegistry;
+  #peerKeys: KeyResolver | undefined;
+  #e2e: boolean;
+  #backend: Ed25519Backend;
+  #timeoutMs: number;
+  #retries: number;
+  #inbox: MessageQueue<InboundMessage>;
+  #inboxSub: Subscription;
+  #confirmer: DeliveryConfirmer;
+  #topicSubs = new Set<Subscription>();
+  #seen = new Map<string, true>();
+  #waiters = new Map<string, (m: InboundMessage) => void>();
+  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, invalidDropped: 0 };
+  #ownsIdentity = false;
+
+  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
+    this.nc = nc;
+    this.#identity = identity;
+    this.agentId = identity.agentId;
+    this.#contracts = o.contracts;
+    this.#peerKeys = peerKeys;
+    this.#e2e = o.verifyEndToEnd ?? true;
+    this.#backend = o.backend ?? defaultBackend();
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
+    this.#inbox = new MessageQueue();
+    this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
+    this.#inboxSub = nc.subscribe(`agentbus.to.${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+  }
+
+  static async connect(o: ConnectOptions): Promise<AgentClient> {
+    const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
+    const verify = o.verifyEndToEnd ?? true;
+    const peerKeys = o.peerKeys ?? (o.manifestsDir ? new PeerKeys(o.manifestsDir).resolve : undefined);
+    if (verify && !peerKeys) throw new TypeError('end-to-end verification needs peerKeys or manifestsDir (or set verifyEndToEnd: false)');
+    await loadOtel();
+    const nc = await connect({
+      servers: o.servers,
+      name: `agentbus-agent-${identity.agentId}`,
+      authenticator: nkeyAuthenticator(identity.natsSeed()),
+      inboxPrefix: `agentbus.inbox.${identity.agentId}`,
+      ...(o.connectOptions ?? {}),
+    });
+    const client = new AgentClient(nc, identity, o, peerKeys);
+    client.#ownsIdentity = typeof o.credentials === 'string';
+    if (typeof o.credentials === 'string') client.#watchCredentials(o.credentials);
+    return client;
+  }
+
+  /** Key rotation: pick up a rewritten credential file; the newest key valid now signs. */
+  #watchCredentials(path: string): void {
+    let last = statSync(path).mtimeMs;
+    this.#credsWatch = setInterval(() => {
+      let m: number;
+      try {
+        m = statSync(path).mtimeMs;
+      } catch {
+        return;
+      }
+      if (m === last) return;
+      last = m;
+      try {
+        const next = loadCredentials(path);
+        if (next.agentId !== this.agentId) return;
+        const old = this.#identity;
+        this.#identity = next;
+        old.destroy();
+      } catch {
+        /* a half-written or bad file: keep the current identity */
+      }
+    }, 500);
+    this.#credsWatch.unref();
+  }
+
+  #onMessage(m: Msg, queue: MessageQueue<InboundMessage>): void {
+    const resolve: KeyResolver = this.#e2e ? this.#peerKeys! : () => new Uint8Array(32);
+    let header: HeaderFields;
+    let payloadBytes: Uint8Array;
+    if (this.#e2e) {
+      const r = openEnvelope(m.data, resolve, this.#backend);
+      if (!r.ok) {
+        this.stats.invalidDropped++;
+        return;
+      }
+      header = r.value.header;
+      payloadBytes = r.value.payload;
+    } else {
+      const r = openEnvelope(m.data, resolve, { ...this.#backend, verify: () => true });
+      if (!r.ok) {
+        this.stats.invalidDropped++;
+        return;
+      }
+      header = r.value.header;
+      payloadBytes = r.value.payload;
+    }
+    const msgId = toHex(header.msgId);
+    // The verifier forwards a retried envelope again; deliver each msg_id once.
+    if (this.#seen.has(msgId)) {
+      this.stats.duplicatesDropped++;
+      this.#confirmer.confirm(m, header.msgId); // held already: the first confirmation was lost
+      return;
+    }
+    const contract = this.#contracts.get(header.type);
+    const decoded = contract?.decode(payloadBytes);
+    if (!decoded || !decoded.ok) {
+      this.stats.invalidDropped++;
+      return;
+    }
+    this.#seen.set(msgId, true);
+    if (this.#seen.size > DEFAULT_DEDUP_WINDOW) this.#seen.delete(this.#seen.keys().next().value!);
+    const depthHeader = m.headers?.get(DEPTH_HEADER);
+    const inbound: InboundMessage = {
+      msgId,
+      sender: header.sender,
+      recipient: header.recipient,
+      topic: header.topic,
+      type: header.type,
+      payload: decoded.value,
+      payloadBytes,
+      metadata: header.metadata,
+      depth: depthHeader ? Number(depthHeader) : header.depth,
+      depthToken: m.headers?.get(DEPTH_TOKEN_HEADER) ?? '',
+      causationId: toHex(header.causationId),
+      traceparent: header.traceId.length ? `00-${toHex(header.traceId)}-${toHex(header.spanId)}-01` : '',
+      sentAt: new Date(header.sentAtMs),
+      header,
+    };
+    this.stats.received++;
+    const waiter = inbound.causationId ? this.#waiters.get(inbound.causationId) : undefined;
+    if (waiter) {
+      this.#waiters.delete(inbound.causationId);
+      waiter(inbound);
+    } else {
+      queue.push(inbound);
+    }
+    this.#confirmer.confirm(m, header.msgId);
+  }
+
+  /** Verified messages addressed to this agent. `break` stops the inbox. */
+  inbox(): MessageQueue<InboundMessage> {
+    return this.#inbox;
+  }
+
+  /** Verified messages on a topic this agent's manifest may subscribe to. */
+  subscribe(topic: string): MessageQueue<InboundMessage> {
+    let sub: Subscription | undefined;
+    const q: MessageQueue<InboundMessage> = new MessageQueue(() => {
+      sub?.unsubscribe();
+      if (sub) this.#topicSubs.delete(sub);
+    });
+    sub = this.nc.subscribe(`agentbus.topic.${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
+    this.#topicSubs.add(sub);
+    return q;
+  }
+
+  #trace(o: SendOptions): { traceId: Uint8Array; spanId: Uint8Array } {
+    const spanId = randomBytes(8);
+    const tp = o.traceparent ?? o.causation?.traceparent;
+    const m = tp ? TRACEPARENT_RE.exec(tp) : null;
+    if (m) return { traceId: Buffer.from(m[1]!, 'hex'), spanId };
+    const active = otel?.trace.getActiveSpan()?.spanContext();
+    if (active && /^[0-9a-f]{32}$/.test(active.traceId) && !/^0+$/.test(active.traceId)) return { traceId: Buffer.from(active.traceId, 'hex'), spanId };
+    return { traceId: randomBytes(16), spanId };
+  }
+
+  #seal(dest: { recipient?: string; topic?: string }, type: string, payload: unknown, o: SendOptions) {
+    const contract = this.#contracts.get(type);
+    if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
+    const enc = contract.encode(payload);
+    if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
+    const metadata = { ...(o.metadata ?? {}) };
+    if (o.causation) {
+      // the verifier rejects a causation id without the token of the message it names
+      if (!o.causation.depthToken) throw new ContractError(Reason.REASON_BAD_CAUSATION, type, 'the message this one answers carries no depth token (was it delivered by the verifier?)');
+      metadata[DEPTH_TOKEN_METADATA] = o.causation.depthToken;
+    }
+    const md = checkMetadata(contract.allowedMetadata, metadata, type);
+    if (!md.ok) throw new ContractError(md.reason, type, md.detail);
+    for (const k of contract.requiredMetadata) {
+      if (!metadata[k]) throw new ContractError(Reason.REASON_METADATA_MISSING, type, `metadata "${k}" is required for this type`);
+    }
+    const key = this.#identity.currentKey();
+    return sealEnvelope({
+      sender: this.agentId,
+      keyId: key.keyId,
+      sign: key.sign,
+      ...dest,
+      type,
+      payload: enc.value,
+      contentType: contract.contentType,
+      metadata,
+      ...(o.causation ? { causationId: Buffer.from(o.causation.msgId, 'hex'), depth: o.causation.depth + 1 } : {}),
+      ...this.#trace(o),
+    });
+  }
+
+  /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
+  async send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    const sealed = this.#seal({ recipient: to }, type, payload, o);
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
+  }
+
+  /** Publish a typed message on a topic (delivered to the topic's subscribers). */
+  async publish(topic: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    const sealed = this.#seal({ topic }, type, payload, o);
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
+  }
+
+  /**
+   * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
+   * sees a duplicate, never a second message).
+   */
+  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number } = {}): Promise<SendResult> {
+    const timeout = o.timeoutMs ?? this.#timeoutMs;
+    const retries = o.retries ?? this.#retries;
+    // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
+    // (no verifier owns the partition this instant: a takeover or rebalance in progress) is
+    // retried with a short backoff until the budget runs out.
+    const deadline = Date.now() + timeout * (retries + 1);
+    let lastErr: unknown;
+    let attempts = 0;
+    let timeouts = 0;
+    let backoff = 50;
+    while (timeouts <= retries && Date.now() < deadline) {
+      attempts++;
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(`agentbus.in.${this.agentId}`, bytes, { timeout: Math.max(50, Math.min(timeout, deadline - Date.now())) });
+      } catch (e) {
+        lastErr = e;
+        if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {
+          await new Promise((r) => setTimeout(r, backoff));
+          backoff = Math.min(backoff * 2, 500);
+        } else {
+          timeouts++;
+        }
+        continue;
+      }
+      let ack: Ack;
+      try {
+        ack = Ack.decode(reply.data);
+      } catch {
+        throw new EnvelopeError(Reason.REASON_MALFORMED, 'the verifier answered with an undecodable ack');
+      }
+      if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
+        if (ack.delivery === Delivery.DELIVERY_UNCONFIRMED) {
+          // accepted and audited, but the recipient did not confirm: resend the same bytes
+          // (a duplicate to the verifier, which forwards it again) within the budget
+          lastErr = new UndeliveredError(msgId, `${msgId} was accepted but its recipient did not confirm delivery (${attempts} attempts): is the recipient connected?`);
+          timeouts++;
+          continue;
+        }
+        this.stats.sent++;
+        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts, delivered: ack.delivery === Delivery.DELIVERY_CONFIRMED };
+      }
+      this.stats.sent++;
+      throw new RejectedError(ack.reason, msgId, ack.detail);
+    }
+    if (lastErr instanceof UndeliveredError) throw lastErr;
+    throw new TimeoutError(`no answer from the verifier for ${msgId} after ${attempts} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
+  }
+
+  /** Send and wait for the message that answers it (its causation_id is our msg_id). */
+  async request(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<InboundMessage> {
+    const sealed = this.#seal({ recipient: to }, type, payload, o);
+    const msgId = toHex(sealed.header.msgId);
+    const timeout = o.timeoutMs ?? 10_000;
+    const answer = new Promise<InboundMessage>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#waiters.delete(msgId);
+        reject(new TimeoutError(`no reply to ${msgId} within ${timeout} ms`));
+      }, timeout);
+      this.#waiters.set(msgId, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+    });
+    try {
+      await this.sendRaw(sealed.bytes, msgId, o);
+    } catch (e) {
+      this.#waiters.delete(msgId);
+      answer.catch(() => undefined);
+      throw e;
+    }
+    return answer;
+  }
+
+  /** Answer a received message: to its sender, with causation, depth + 1 and its trace. */
+  reply(to: InboundMessage, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+    return this.send(to.sender, type, payload, { ...o, causation: to });
+  }
+
+  async close(): Promise<void> {
+    if (this.#credsWatch) clearInterval(this.#credsWatch);
+    this.#inbox.stop();
+    for (const s of this.#topicSubs) s.unsubscribe();
+    this.#inboxSub.unsubscribe();
+    this.#confirmer.flush();
+    await this.nc.drain().catch(() => undefined);
+    if (this.#ownsIdentity) this.identity.destroy();
+  }
+}
+
+export function connectAgent(o: ConnectOptions): Promise<AgentClient> {
+  return AgentClient.connect(o);
+}

@@ -1,0 +1,82 @@
+import { Reason, reasonName } from '@agentbus/protocol';
+
+/**
+ * Base class of every error agentbus throws on purpose. `reason` comes from the generated
+ * `Reason` enum: switch on it, never on the message text. Messages never carry secrets.
+ */
+export class AgentbusError extends Error {
+  readonly reason: Reason;
+  readonly detail: string;
+  constructor(reason: Reason, detail = '', options?: ErrorOptions) {
+    super(detail ? `${reasonName(reason)}: ${detail}` : reasonName(reason), options);
+    this.name = 'AgentbusError';
+    this.reason = reason;
+    this.detail = detail;
+  }
+  /** The reason as a short snake_case name, e.g. "bad_signature". */
+  get reasonName(): string {
+    return reasonName(this.reason);
+  }
+}
+
+/** An envelope that failed to decode or verify. Says no more than the reason. */
+export class EnvelopeError extends AgentbusError {
+  constructor(reason: Reason, detail = '') {
+    super(reason, detail);
+    this.name = 'EnvelopeError';
+  }
+}
+
+/** The verifier rejected a message the client sent. */
+export class RejectedError extends AgentbusError {
+  readonly msgId: string;
+  constructor(reason: Reason, msgId: string, detail = '') {
+    super(reason, detail);
+    this.name = 'RejectedError';
+    this.msgId = msgId;
+  }
+}
+
+/** A credential file or key that cannot be used. */
+export class CredentialError extends Error {
+  readonly path: string | undefined;
+  constructor(message: string, path?: string, options?: ErrorOptions) {
+    super(path ? `${path}: ${message}` : message, options);
+    this.name = 'CredentialError';
+    this.path = path;
+  }
+}
+
+/** A payload that does not satisfy its contract (raised before signing, in the SDK). */
+export class ContractError extends AgentbusError {
+  readonly type: string;
+  constructor(reason: Reason, type: string, detail: string) {
+    super(reason, `${type}: ${detail}`);
+    this.name = 'ContractError';
+    this.type = type;
+  }
+}
+
+/** No answer from the bus in time. */
+export class TimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * The verifier accepted (and audited) the message, but the recipient's client did not confirm
+ * it within the verifier's delivery timeout, after every retry: the recipient is not connected.
+ * Sending the same envelope again later delivers it once (the verifier sees a duplicate).
+ */
+export class UndeliveredError extends Error {
+  readonly msgId: string;
+  constructor(msgId: string, message: string) {
+    super(message);
+    this.name = 'UndeliveredError';
+    this.msgId = msgId;
+  }
+}
+
+export { Reason };

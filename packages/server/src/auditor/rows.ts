@@ -1,0 +1,315 @@
+// AuditEvent (protobuf, from the verifier) → one audit row (DESIGN §9: every event becomes
+// exactly one row, whatever the sender put in the header). The mapping is total: it never
+// throws, and every value it emits fits its column (times inside DateTime64's range, strings
+// well-formed UTF-16 so the JSON the client sends always parses, lengths bounded). What cannot
+// be mapped as is gets a neutral value and its field name in `malformed`. The header is decoded
+// from the signed bytes exactly as received, with the SDK's decodeHeader — the same range checks
+// the verifier applied; when it is not a valid header we still take what Header.decode gives
+// (header_valid = 0). The payload is never part of an audit event, so it cannot reach a row.
+//
+// `audit verify` re-runs this same mapping over the signed batches and compares every column,
+// so the mapping is also the definition of what a correct row is.
+import { createHash } from 'node:crypto';
+import protobuf from 'protobufjs/minimal.js';
+import { reasonName, verdictName } from '@agentbus/protocol';
+import type { IAuditEvent, IDeliveryRecord } from '@agentbus/protocol';
+import { decodeHeader, toHex, toSafeNumber, MAX_SENT_AT_MS } from '@agentbus/protocol';
+import type { HeaderFields } from '@agentbus/protocol';
+import { Delivery } from '@agentbus/protocol';
+
+export const EVENT_ID_BYTES = 16;
+/** Longest string kept in a name-like column (ids, types, key ids); the header bytes keep the rest. */
+export const MAX_NAME_CHARS = 256;
+/** Longest detail / metadata value kept. */
+export const MAX_TEXT_CHARS = 4096;
+
+/** One row of `audit_events`, as inserted (JSONEachRow). Times are ms since the epoch. */
+export interface AuditRow {
+  event_id: string;
+  time: number;
+  sent_at: number;
+  verifier_id: string;
+  verdict: string;
+  reason: string;
+  detail: string;
+  subject_sender: string;
+  sender: string;
+  header_sender: string;
+  recipient: string;
+  topic: string;
+  destination: string;
+  type: string;
+  msg_id: string;
+  key_id: string;
+  trace_id: string;
+  span_id: string;
+  causation_id: string;
+  content_type: string;
+  header_depth: number;
+  depth: number;
+  payload_size: number;
+  payload_sha256: string;
+  header_payload_sha256: string;
+  raw_size: number;
+  prompt_version: string;
+  rationale: string;
+  metadata: Record<string, string>;
+  header_valid: number;
+  header_hex: string;
+  signature_hex: string;
+  /** `<chain_id hex>:<seq>` of the signed batch that carried the event ('' for rows made outside a batch). */
+  batch_id: string;
+  batch_pos: number;
+  /** Comma-separated fields that could not be mapped as they were; '' when none. */
+  malformed: string;
+  /** Messages this row stands for when the verifier shed them unverified (0: one message). */
+  shed_count: number;
+  window_start: number;
+}
+
+/** One row of `audit_deliveries`. */
+export interface DeliveryRow {
+  batch_id: string;
+  batch_pos: number;
+  verifier_id: string;
+  msg_id: string;
+  recipient: string;
+  delivery: string;
+  at: number;
+  malformed: string;
+}
+
+/** One row of `audit_batches`: the signed evidence itself. */
+export interface BatchRow {
+  batch_id: string;
+  chain_id: string;
+  seq: number;
+  verifier_id: string;
+  key_id: string;
+  created_at: number;
+  prev_hash: string;
+  batch_hash: string;
+  events: number;
+  deliveries: number;
+  subject: string;
+  batch_hex: string;
+  signature_hex: string;
+}
+
+/** Where an event sits: the signed batch and its index in it. */
+export interface RowPlace {
+  batchId: string;
+  pos: number;
+  /**
+   * The batch's created_at: the time a row gets when its own is unusable. Not 0: the tables'
+   * TTL would drop a row dated 1970 at once, and with it the evidence.
+   */
+  createdAt: number;
+}
+
+/** A time in ms that DateTime64(3) and `Date` both hold, else undefined. */
+export function timeOrUndefined(v: unknown): number | undefined {
+  const n = toSafeNumber(v as number);
+  return n !== undefined && n >= 0 && n <= MAX_SENT_AT_MS ? n : undefined;
+}
+
+/** Well-formed (no lone surrogates: JSON for ClickHouse must parse), bounded. */
+export function cleanString(v: unknown, max: number): string {
+  if (typeof v !== 'string') return '';
+  const s = v.length > max ? v.slice(0, max) : v;
+  return s.replace(LONE_SURROGATE, '\ufffd');
+}
+
+const { Reader } = protobuf;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const u32 = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : 0);
+const bytes = (v: unknown): Uint8Array => (v instanceof Uint8Array ? v : new Uint8Array(0));
+
+/** A deterministic id for an event whose own id is unusable: the same on every redelivery. */
+function placeId(place: RowPlace): string {
+  return createHash('sha256').update(`agentbus/v1/event-id\0${place.batchId}\0${place.pos}`).digest('hex').slice(0, 32);
+}
+
+const lenient = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Best effort over header bytes that are not a valid header: the fields read one by one until
+ * the bytes stop making sense, strings decoded with U+FFFD for invalid UTF-8 (Header.decode
+ * refuses those outright), every value cleaned and bounded.
+ */
+function looseHeader(headerBytes: Uint8Array): HeaderFields | undefined {
+  const h: HeaderFields = {
+    sender: '', keyId: '', recipient: '', topic: '', type: '', msgId: new Uint8Array(0), sentAtMs: 0, payloadSha256: new Uint8Array(0),
+    contentType: '', traceId: new Uint8Array(0), spanId: new Uint8Array(0), causationId: new Uint8Array(0), depth: 0, metadata: {},
+  };
+  const str = (b: Uint8Array, max: number) => cleanString(lenient.decode(b.subarray(0, max * 4)), max);
+  const r = Reader.create(headerBytes);
+  let fields = 0;
+  try {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      const f = tag >>> 3;
+      const wire = tag & 7;
+      if (wire === 2 && f !== 14) {
+        const b = r.bytes();
+        switch (f) {
+          case 1: h.sender = str(b, MAX_NAME_CHARS); break;
+          case 2: h.keyId = str(b, MAX_NAME_CHARS); break;
+          case 3: h.recipient = str(b, MAX_NAME_CHARS); break;
+          case 4: h.topic = str(b, MAX_NAME_CHARS); break;
+          case 5: h.type = str(b, MAX_NAME_CHARS); break;
+          case 6: h.msgId = b.subarray(0, 64); break;
+          case 8: h.payloadSha256 = b.subarray(0, 64); break;
+          case 9: h.contentType = str(b, MAX_NAME_CHARS); break;
+          case 10: h.traceId = b.subarray(0, 64); break;
+          case 11: h.spanId = b.subarray(0, 64); break;
+          case 12: h.causationId = b.subarray(0, 64); break;
+        }
+      } else if (f === 7 && wire === 0) h.sentAtMs = timeOrUndefined(r.uint64()) ?? 0;
+      else if (f === 13 && wire === 0) h.depth = r.uint32();
+      else if (f === 14 && wire === 2) {
+        const entry = Reader.create(r.bytes());
+        let k = '';
+        let v = '';
+        while (entry.pos < entry.len) {
+          const t = entry.uint32();
+          if (t === 10) k = str(entry.bytes(), MAX_NAME_CHARS);
+          else if (t === 18) v = str(entry.bytes(), MAX_TEXT_CHARS);
+          else entry.skipType(t & 7);
+        }
+        if (Object.keys(h.metadata).length < 64) h.metadata[k] = v;
+      } else r.skipType(wire);
+      fields++;
+    }
+  } catch {
+    // keep what was read before the bytes stopped making sense
+  }
+  return fields ? h : undefined;
+}
+
+/** The row of one event (rows made outside a signed batch, e.g. in tests and simulations). */
+export function eventToRow(ev: IAuditEvent): AuditRow {
+  return mapEvent(ev, { batchId: '', pos: 0, createdAt: 0 });
+}
+
+/** The row of the event at `place`. Total: never throws. */
+export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
+  const bad: string[] = [];
+  const headerBytes = bytes(ev.header);
+  const decoded = headerBytes.length ? decodeHeader(headerBytes) : undefined;
+  let h: HeaderFields | undefined;
+  if (decoded?.ok) h = decoded.value;
+  else if (headerBytes.length) {
+    h = looseHeader(headerBytes);
+    bad.push(h ? 'header' : 'header_bytes');
+  }
+  const eventId = bytes(ev.eventId);
+  let event_id = toHex(eventId);
+  if (eventId.length !== EVENT_ID_BYTES) {
+    bad.push('event_id');
+    event_id = placeId(place);
+  }
+  let time = timeOrUndefined(ev.verifiedAtMs);
+  if (time === undefined) {
+    bad.push('verified_at_ms');
+    time = place.createdAt;
+  }
+  let window_start = 0;
+  if (ev.windowStartMs) {
+    const w = timeOrUndefined(ev.windowStartMs);
+    if (w === undefined) bad.push('window_start_ms');
+    else window_start = w;
+  }
+  const subjectSender = cleanString(ev.subjectSender, MAX_NAME_CHARS);
+  const recipient = h?.recipient ?? '';
+  const topic = h?.topic ?? '';
+  const metadata = h?.metadata ?? {};
+  const payloadSha = bytes(ev.payloadSha256);
+  if (payloadSha.length !== 0 && payloadSha.length !== 32) bad.push('payload_sha256');
+  const signature = bytes(ev.signature);
+  return {
+    event_id,
+    time,
+    sent_at: h?.sentAtMs ?? 0,
+    verifier_id: cleanString(ev.verifierId, MAX_NAME_CHARS),
+    verdict: verdictName(ev.verdict ?? 0),
+    reason: ev.reason ? reasonName(ev.reason) : '',
+    detail: cleanString(ev.detail, MAX_TEXT_CHARS),
+    subject_sender: subjectSender,
+    // The subject token is what NATS authenticated; the header's sender is only a claim.
+    sender: subjectSender || (h?.sender ?? ''),
+    header_sender: h?.sender ?? '',
+    recipient,
+    topic,
+    destination: recipient || (topic ? `topic:${topic}` : ''),
+    type: h?.type ?? '',
+    msg_id: h ? toHex(h.msgId) : '',
+    key_id: h?.keyId ?? '',
+    trace_id: h ? toHex(h.traceId) : '',
+    span_id: h ? toHex(h.spanId) : '',
+    causation_id: h ? toHex(h.causationId) : '',
+    content_type: h?.contentType ?? '',
+    header_depth: h?.depth ?? 0,
+    depth: u32(ev.effectiveDepth),
+    payload_size: u32(ev.payloadSize),
+    payload_sha256: payloadSha.length === 32 ? toHex(payloadSha) : '',
+    header_payload_sha256: h ? toHex(h.payloadSha256) : '',
+    raw_size: u32(ev.rawSize),
+    prompt_version: cleanString(metadata['prompt_version'] ?? '', MAX_TEXT_CHARS),
+    rationale: cleanString(metadata['rationale'] ?? '', MAX_TEXT_CHARS),
+    metadata,
+    header_valid: decoded?.ok ? 1 : 0,
+    header_hex: toHex(headerBytes),
+    signature_hex: toHex(signature.subarray(0, 128)),
+    batch_id: place.batchId,
+    batch_pos: place.pos,
+    malformed: bad.join(','),
+    shed_count: u32(ev.shedCount),
+    window_start,
+  };
+}
+
+const deliveryNames: Record<number, string> = {
+  [Delivery.DELIVERY_CONFIRMED]: 'confirmed',
+  [Delivery.DELIVERY_UNCONFIRMED]: 'unconfirmed',
+  [Delivery.DELIVERY_BROADCAST]: 'broadcast',
+};
+
+export function mapDelivery(d: IDeliveryRecord, verifierId: string, place: RowPlace): DeliveryRow {
+  const bad: string[] = [];
+  let at = timeOrUndefined(d.atMs);
+  if (at === undefined) {
+    bad.push('at_ms');
+    at = place.createdAt;
+  }
+  const id = bytes(d.msgId);
+  if (id.length !== 16) bad.push('msg_id');
+  return {
+    batch_id: place.batchId,
+    batch_pos: place.pos,
+    verifier_id: cleanString(verifierId, MAX_NAME_CHARS),
+    msg_id: toHex(id.subarray(0, 64)),
+    recipient: cleanString(d.recipient, MAX_NAME_CHARS),
+    delivery: deliveryNames[d.delivery ?? 0] ?? `delivery_${d.delivery ?? 0}`,
+    at,
+    malformed: bad.join(','),
+  };
+}
+
+/**
+ * The row that stands in when a row could not be stored as mapped (the store refused it): only
+ * values that fit by construction, the raw header and signature, and the store's complaint in
+ * `malformed`. Still one row per event; `audit verify` reports the difference.
+ */
+export function fallbackRow(row: AuditRow, why: string): AuditRow {
+  const safe = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_NAME_CHARS);
+  return {
+    ...row,
+    detail: '', sender: safe(row.sender), subject_sender: safe(row.subject_sender), header_sender: safe(row.header_sender),
+    recipient: safe(row.recipient), topic: safe(row.topic), destination: safe(row.destination), type: safe(row.type),
+    key_id: safe(row.key_id), content_type: safe(row.content_type), verifier_id: safe(row.verifier_id),
+    prompt_version: '', rationale: '', metadata: {},
+    time: timeOrUndefined(row.time) ?? 0, sent_at: timeOrUndefined(row.sent_at) ?? 0, window_start: timeOrUndefined(row.window_start) ?? 0,
+    malformed: [row.malformed, `store: ${safe(why).slice(0, 120)}`].filter(Boolean).join(','),
+  };
+}

@@ -1,0 +1,176 @@
+// `startAuditor(config)`: the auditor process — store (migrated), the durable audit consumer
+// and the detection schedule — wired together, with a graceful stop (finish or nak the batch
+// in hand, finish a detection pass, drain NATS, close the store).
+import { readFileSync } from 'node:fs';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { createLogger } from 'agentbus/internal';
+import { parseAuditorConfig } from './config.js';
+import type { AuditorConfig, AuditorConfigInput } from './config.js';
+import { openStore } from './store.js';
+import type { AuditStore, RowSink } from './store.js';
+import { startAuditConsumer } from './consumer.js';
+import type { ConsumerStats } from './consumer.js';
+import { createDetectionEngine } from './detect.js';
+import type { Alert } from './detect.js';
+import { AuditorMetrics, storeReadiness } from './metrics.js';
+import { startMetricsServer, watchConnection } from '../bus/metrics.js';
+import type { MetricsServer } from '../bus/metrics.js';
+
+export interface AuditorStats {
+  consumer: ConsumerStats;
+  detection: { evaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
+}
+
+export interface Auditor {
+  readonly config: AuditorConfig;
+  readonly store: AuditStore;
+  stats(): AuditorStats;
+  /** Messages not yet stored (asks JetStream). */
+  lag(): Promise<number>;
+  /** Run the detectors now (or at a simulated `now`). */
+  evaluate(now?: number): Promise<Alert[]>;
+  /** The metrics server's address (http://host:port), when metrics are on. */
+  readonly metricsUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartAuditorOptions {
+  logger?: Logger;
+  /** Wrap the store's insert path (tests inject failures here). */
+  wrapSink?: (store: AuditStore) => RowSink;
+  /** Serve /metrics, /healthz and /readyz on this port (0 or absent: off). */
+  metricsPort?: number;
+  /** Bind address of the metrics server (default 127.0.0.1). */
+  metricsHost?: string;
+}
+
+export class AuditorStartError extends Error {
+  override readonly name = 'AuditorStartError';
+}
+
+/**
+ * The NATS nkey seed from a credentials file: a plain seed file ("SU…"), or a JSON credential
+ * (agentbus service or agent credentials) with a `nats_seed` field. Never logged.
+ */
+export function readNkeySeed(path: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AuditorStartError(`cannot read --creds ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let seed: string | undefined;
+  if (text.trimStart().startsWith('{')) {
+    try {
+      const doc = JSON.parse(text) as { nats_seed?: unknown };
+      if (typeof doc.nats_seed === 'string') seed = doc.nats_seed;
+    } catch {
+      throw new AuditorStartError(`--creds ${path}: not valid JSON`);
+    }
+  } else {
+    seed = text.split(/\r?\n/).map((l) => l.trim()).find((l) => /^SU[A-Z2-7]{40,}$/.test(l));
+  }
+  if (!seed) throw new AuditorStartError(`--creds ${path}: no nkey user seed (SU…) found`);
+  return new TextEncoder().encode(seed);
+}
+
+export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConnection> {
+  const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
+  try {
+    // the auditor's NATS permissions allow replies only under its own inbox prefix (bus/natsconfig.ts)
+    return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), ...(cfg.tls ? { tls: { ...cfg.tls } } : {}), maxReconnectAttempts: -1 });
+  } catch (e) {
+    throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);
+  }
+}
+
+export async function openMigratedStore(cfg: AuditorConfig['store']): Promise<AuditStore> {
+  let store: AuditStore | undefined;
+  try {
+    store = await openStore(cfg);
+    await store.migrate();
+    return store;
+  } catch (e) {
+    await store?.close().catch(() => {});
+    throw new AuditorStartError(`cannot open the audit store at ${cfg.url}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAuditorOptions = {}): Promise<Auditor> {
+  const config = parseAuditorConfig(input);
+  const logger = opts.logger ?? createLogger({ name: 'auditor', level: config.logLevel });
+  const store = await openMigratedStore(config.store);
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(config.nats);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  const sink = opts.wrapSink ? opts.wrapSink(store) : store;
+  // DESIGN §9: a dead letter raises an alert (detection is created below; letters before it are queued)
+  let raise: ((info: { subject: string; streamSeq: number; reason: string }) => void) | undefined;
+  const early: { subject: string; streamSeq: number; reason: string }[] = [];
+  const onDeadLetter = (info: { subject: string; streamSeq: number; reason: string }) => (raise ? raise(info) : early.push(info));
+  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }), onDeadLetter }).catch(async (e) => {
+    await nc.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw new AuditorStartError(`cannot start the audit consumer: ${(e as Error).message}`);
+  });
+  let stopping: Promise<void> | undefined;
+  let metrics: AuditorMetrics | undefined;
+  let metricsServer: MetricsServer | undefined;
+  if (opts.metricsPort) {
+    metrics = new AuditorMetrics({ consumer: () => consumer.stats(), lag: () => consumer.lag() });
+    const conn = watchConnection(nc);
+    const storeReady = storeReadiness(() => store.ping());
+    try {
+      metricsServer = await startMetricsServer({
+        port: opts.metricsPort, registry: metrics.registry, ...(opts.metricsHost ? { host: opts.metricsHost } : {}),
+        healthz: () => (conn.closed ? { ok: false, reason: 'nats connection closed' } : { ok: true }),
+        readyz: async () => {
+          if (stopping) return { ok: false, reason: 'stopping' };
+          if (!conn.connected) return { ok: false, reason: 'nats disconnected' };
+          return storeReady();
+        },
+      });
+    } catch (e) {
+      await consumer.stop().catch(() => {});
+      await nc.close().catch(() => {});
+      await store.close().catch(() => {});
+      throw new AuditorStartError((e as Error).message);
+    }
+    logger.info({ url: metricsServer.url }, 'metrics server listening');
+  }
+  const detection = createDetectionEngine({ store, nc, logger: logger.child({ part: 'detect' }), config: config.detect, ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}) });
+  raise = (info) => {
+    const now = Date.now();
+    void detection
+      .raise([{ rule: 'audit_dead_letter', agents: [], windowStart: now, windowEnd: now, severity: 'high', evidence: { ...info, dlq_stream: 'AUDIT_DLQ' }, key: `audit_dead_letter:${info.subject}` }], now)
+      .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
+  };
+  for (const info of early.splice(0)) raise(info);
+  detection.start();
+  logger.info({ store: store.transport, database: store.database, stream: config.consumer.stream, durable: config.consumer.durable }, 'auditor started');
+  return {
+    config,
+    store,
+    stats: () => ({ consumer: consumer.stats(), detection: detection.stats() }),
+    lag: () => consumer.lag(),
+    evaluate: (now) => detection.evaluate(now),
+    metricsUrl: metricsServer?.url,
+    stop() {
+      stopping ??= (async () => {
+        await consumer.stop();
+        await detection.stop();
+        await nc.drain().catch(() => nc.close());
+        await store.close().catch(() => {});
+        await metricsServer?.close();
+        logger.info('auditor stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,410 @@
+#!/usr/bin/env node
+// The `agentbus` command. Mistakes in arguments: one line, exit 2. Operational failures
+// (server unreachable, bad manifest): one line naming what to fix, exit 1. No stack traces.
+import { Command, CommanderError, Option } from 'commander';
+import { mkdirSync, writeFileSync, existsSync, statSync, readFileSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { generateIdentity, saveCredentials } from 'agentbus/internal';
+import { registryFromModule } from 'agentbus/internal';
+import type { ContractRegistry } from 'agentbus/internal';
+import { createLogger } from 'agentbus/internal';
+import { loadManifestDir, ManifestError } from '@agentbus/protocol';
+import { serverConfig, clusterConfigs } from './natsconfig.js';
+import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
+import * as D from '@agentbus/protocol';
+import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError } from './tls.js';
+
+/** An operational failure: printed as one line, exit 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new CommanderError(2, 'agentbus.invalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export async function loadContracts(path: string): Promise<ContractRegistry> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new CliError(`contracts module not found: ${path}`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new CliError(`cannot load contracts module ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const reg = registryFromModule(mod);
+  if (reg.size === 0) throw new CliError(`contracts module ${path} exports no contracts (export a registry as \`contracts\`, or defineMessage values)`);
+  return reg;
+}
+
+/** A key file: mode 0600, at least 32 bytes. */
+export function readSecretFile(path: string): Uint8Array {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new CliError(`cannot read ${path}`);
+  }
+  if ((st.mode & 0o077) !== 0) throw new CliError(`${path} is accessible by group or others; run: chmod 600 ${path}`);
+  const key = readFileSync(path);
+  if (key.length < 32) throw new CliError(`${path}: a key needs at least 32 bytes`);
+  return key;
+}
+
+interface TlsCliOptions {
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  encryptStore?: boolean;
+  jsKeyEnv: string;
+}
+
+/** `dev` and `nats-config`: your own certificate files, 'dev' (make a throwaway CA), or no TLS. */
+function tlsFromOptions(o: TlsCliOptions): { certFile: string; keyFile: string; caFile?: string } | 'dev' | undefined {
+  if (!!o.tlsCert !== !!o.tlsKey) throw new CommanderError(2, 'agentbus.invalidArgument', '--tls-cert and --tls-key go together');
+  if (o.encryptStore) {
+    try {
+      checkKeyEnvName(o.jsKeyEnv);
+    } catch (e) {
+      throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+    }
+  }
+  if (o.tlsCert && o.tlsKey) {
+    for (const f of [o.tlsCert, o.tlsKey, o.tlsCa]) if (f && !existsSync(f)) throw new CliError(`${f} not found`);
+    return { certFile: resolve(o.tlsCert), keyFile: resolve(o.tlsKey), ...(o.tlsCa ? { caFile: resolve(o.tlsCa) } : {}) };
+  }
+  if (o.tlsCa) throw new CommanderError(2, 'agentbus.invalidArgument', '--tls-ca goes with --tls-cert and --tls-key (plain --tls makes its own CA)');
+  return o.tls ? 'dev' : undefined;
+}
+
+const tlsOptions = (cmd: Command, devWhere: string) =>
+  cmd
+    .option('--tls', `TLS on client connections and cluster routes; plaintext clients are refused (without --tls-cert: a throwaway CA and server certificate in ${devWhere}, made with openssl)`)
+    .option('--tls-cert <file>', 'server certificate (PEM) for clients and routes (implies --tls)')
+    .option('--tls-key <file>', 'its private key (PEM)')
+    .option('--tls-ca <file>', 'CA (PEM) that verifies the other nodes on the routes (and clients trust)')
+    .option('--encrypt-store', 'encrypt JetStream at rest (cipher chachapoly); the key comes from the environment, never from a file')
+    .option('--js-key-env <name>', 'environment variable of the store key (32+ letters and digits, starting with a letter)', DEFAULT_JS_KEY_ENV);
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('agentbus').description('A signed, verified, audited message bus for AI agents on NATS').version('0.1.0');
+  program.showHelpAfterError(false);
+
+  program
+    .command('keygen')
+    .description('generate an agent identity: a credential file (mode 0600) and its manifest skeleton')
+    .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
+    .option('--creds-dir <dir>', 'where to write <agent>.creds.json', '.agentbus/creds')
+    .option('--manifests <dir>', 'where to write <agent>.yaml (public parts only)', '.agentbus/manifests')
+    .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
+    .option('--force', 'overwrite existing files')
+    .action((agent: string, o: { credsDir: string; manifests: string; service?: boolean; force?: boolean }) => {
+      mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
+      const credsPath = join(o.credsDir, `${agent}.creds.json`);
+      if (existsSync(credsPath) && !o.force) throw new CliError(`${credsPath} exists; use --force to overwrite`);
+      if (o.service) {
+        const s = generateServiceCreds(agent, credsPath);
+        // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
+        const pubPath = join(o.manifests, 'services', `${agent}.json`);
+        writeServicePublicKey(s, pubPath);
+        console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600) and ${pubPath} (its audit public key)`);
+        return;
+      }
+      let id;
+      try {
+        id = generateIdentity(agent);
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+      }
+      saveCredentials(id, credsPath);
+      mkdirSync(o.manifests, { recursive: true });
+      const manifestPath = join(o.manifests, `${agent}.yaml`);
+      if (existsSync(manifestPath) && !o.force) throw new CliError(`${manifestPath} exists; use --force to overwrite`);
+      const pub = id.publicManifest();
+      writeFileSync(manifestPath, stringify({ agent, nats_user: pub.nats_user, keys: pub.keys, send: [], rate: { per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }, max_payload_bytes: D.DEFAULT_MAX_PAYLOAD_BYTES, max_depth: D.DEFAULT_MAX_DEPTH }));
+      console.log(`wrote ${credsPath} (keep it secret, mode 0600) and ${manifestPath} (edit its send rules)`);
+      id.destroy();
+    });
+
+  const manifest = program.command('manifest').description('work with agent manifests');
+  manifest
+    .command('check')
+    .description('validate every manifest in a directory (and, with --contracts, that their types exist)')
+    .argument('<dir>', 'manifests directory')
+    .option('--contracts <module>', 'contracts module to check message types against')
+    .action(async (dir: string, o: { contracts?: string }) => {
+      const ms = loadManifestDir(dir);
+      if (o.contracts) {
+        const reg = await loadContracts(o.contracts);
+        for (const m of ms) for (const r of m.send) for (const t of r.types) if (!t.includes('*') && !reg.has(t)) throw new CliError(`${dir}/${m.agent}: send type ${t} has no contract in ${o.contracts}`);
+      }
+      console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);
+    });
+
+  tlsOptions(program.command('nats-config'), '--tls-dir')
+    .description('generate the nats-server config (authorization from the manifests, JetStream on)')
+    .requiredOption('--manifests <dir>', 'manifests directory')
+    .requiredOption('--verifier-creds <file>', "verifier's service credential file")
+    .requiredOption('--auditor-creds <file>', "auditor's service credential file")
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
+    .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
+    .addOption(new Option('--http-port <n>', 'monitoring port (/healthz, /varz)').argParser(int('--http-port')))
+    .addOption(new Option('--partitions <n>', 'sender partitions (verifiers must use the same number)').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
+    .option('--out <file>', 'write here instead of stdout')
+    .addOption(new Option('--reload-pid <pid>', 'send SIGHUP to this nats-server pid after writing (reload without restart)').argParser(int('--reload-pid')))
+    .option('--cluster', 'write one config per node of a cluster into --out-dir (routes, JetStream per node)')
+    .addOption(new Option('--nodes <n>', 'cluster nodes').default(3).argParser(int('--nodes')))
+    .addOption(new Option('--cluster-port <n>', 'route port (same on every node when they are separate hosts)').default(6222).argParser(int('--cluster-port')))
+    .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
+    .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
+    .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+      // TLS and encryption at rest (the config names the key's variable, never the key)
+      const tlsArg = tlsFromOptions(o);
+      let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
+      if (tlsArg === 'dev') {
+        try {
+          tls = makeDevCertificates(o.tlsDir, { hosts: [o.host, ...(o.cluster ? (o.routeHosts?.split(',') ?? []) : [])] });
+        } catch (e) {
+          throw new CliError((e as Error).message);
+        }
+        console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
+      } else tls = tlsArg;
+      const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
+      if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
+      if (o.cluster) {
+        if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
+        const hosts = o.routeHosts?.split(',') ?? [];
+        if (hosts.length && hosts.length !== o.nodes) throw new CommanderError(2, 'agentbus.invalidArgument', `--route-hosts lists ${hosts.length} hosts for ${o.nodes} nodes`);
+        const same = hosts.length > 0; // separate hosts: same ports on each
+        const nodes = clusterConfigs(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, {
+          nodes: o.nodes, host: o.host,
+          ports: Array.from({ length: o.nodes }, (_, i) => (same ? o.port : o.port + i)),
+          clusterPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.clusterPort : o.clusterPort + i)),
+          storeDirs: Array.from({ length: o.nodes }, (_, i) => (same ? resolve(o.storeDir) : join(resolve(o.storeDir), `n${i + 1}`))),
+          partitions: o.partitions,
+          ...(o.httpPort ? { httpPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.httpPort! : o.httpPort! + i)) } : {}),
+          ...(same ? { routeHosts: hosts } : {}),
+          ...secure,
+        });
+        mkdirSync(o.outDir, { recursive: true });
+        nodes.forEach((n, i) => writeFileSync(join(o.outDir!, `nats-${i + 1}.conf`), n.config));
+        console.error(`wrote ${nodes.length} configs to ${o.outDir}`);
+        return;
+      }
+      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
+      if (!o.out) return void process.stdout.write(text);
+      writeFileSync(o.out, text);
+      if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
+      console.error(`wrote ${o.out}${o.reloadPid ? ` and reloaded nats-server ${o.reloadPid}` : ''}`);
+    });
+
+  program
+    .command('verifier')
+    .description('run the broker-side verifier (stops gracefully on SIGTERM/SIGINT)')
+    .requiredOption('--manifests <dir>', 'manifests directory (reloaded on change)')
+    .requiredOption('--contracts <module>', 'contracts module (JS/TS ESM exporting a registry or defineMessage values)')
+    .requiredOption('--creds <file>', "verifier's service credential file")
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated', 'nats://127.0.0.1:4222')
+    .option('--id <id>', 'verifier instance id (default host-pid)')
+    .addOption(new Option('--max-skew-ms <n>', 'accepted clock skew').default(D.DEFAULT_MAX_SKEW_MS).argParser(int('--max-skew-ms')))
+    .addOption(new Option('--replay-window-ms <n>', 'how long accepted msg_ids are remembered (default 2 × skew + 5 s)').argParser(int('--replay-window-ms')))
+    .addOption(new Option('--partitions <n>', 'sender partitions; must match nats-config --partitions').default(D.DEFAULT_PARTITIONS).argParser(int('--partitions')))
+    .option('--depth-key-file <file>', 'shared MAC key of the depth tokens (32+ bytes; mode 0600); all verifiers must use the same one')
+    .addOption(new Option('--replicas <n>', 'replicas of the audit stream and replay bucket').default(1).argParser(int('--replicas')))
+    .addOption(new Option('--delivery-timeout-ms <ms>', 're-forward a direct message until its recipient confirms, for this long (≥ 100); then answer "unconfirmed"').default(1000).argParser((v) => {
+      const n = int('--delivery-timeout-ms')(v);
+      if (n < 100) throw new CommanderError(2, 'agentbus.invalidArgument', `--delivery-timeout-ms must be at least 100 (a recipient needs a round trip to confirm), got ${JSON.stringify(v)}`);
+      return n;
+    }))
+    .option('--log-level <level>', 'pino log level', 'info')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
+      const n = int('--metrics-port')(v);
+      if (n > 65535) throw new CommanderError(2, 'agentbus.invalidArgument', `--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
+      return n;
+    }))
+    .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
+      const { startVerifier } = await import('./verifier.js');
+      const contracts = await loadContracts(o.contracts);
+      const logger = createLogger({ name: 'verifier', level: o.logLevel });
+      let v;
+      try {
+        v = await startVerifier({
+          servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
+          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, ...(o.id ? { id: o.id } : {}),
+          ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
+          ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
+          ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
+          connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
+        });
+      } catch (e) {
+        throw new CliError(`cannot start the verifier against ${o.nats}: ${(e as Error).message}`);
+      }
+      console.error(`verifier ${v.id} ready on ${o.nats}${v.metricsUrl ? `; metrics on ${v.metricsUrl}/metrics` : ''}`);
+      await new Promise<void>((res) => {
+        const stop = () => void v.drain().then(res, res);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+
+  const keys = program.command('keys').description('rotate and revoke agent signing keys (live: no restart)');
+  keys
+    .command('rotate')
+    .description("add a new signing key to the agent's credential file and manifest; old keys stay valid until revoked")
+    .argument('<agent>', 'agent id')
+    .option('--creds-dir <dir>', 'credential files directory', '.agentbus/creds')
+    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
+    .addOption(new Option('--grace-ms <n>', 'the new key is valid from now + this, so every verifier knows it first').default(5000).argParser(int('--grace-ms')))
+    .addOption(new Option('--old-valid-for-ms <n>', 'end the old keys this long after now (default: until revoked)').argParser(int('--old-valid-for-ms')))
+    .action(async (agent: string, o: { credsDir: string; manifests: string; graceMs: number; oldValidForMs?: number }) => {
+      const { rotateKey } = await import('./keys.js');
+      const r = rotateKey({ credsPath: join(o.credsDir, `${agent}.creds.json`), manifestsDir: o.manifests, graceMs: o.graceMs, ...(o.oldValidForMs !== undefined ? { oldNotAfter: new Date(Date.now() + o.oldValidForMs) } : {}) });
+      console.log(`${agent}: new key ${r.keyId} valid from ${r.notBefore.toISOString()}; old keys ${r.oldKeys.join(', ')} still valid (revoke with: agentbus keys revoke ${agent} KEYID)`);
+    });
+  keys
+    .command('revoke')
+    .description('revoke a key in the manifest (every verifier stops accepting it within a second)')
+    .argument('<agent>', 'agent id')
+    .argument('<keyid>', 'key id')
+    .option('--creds-dir <dir>', 'also drop the key from this credential files directory')
+    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
+    .action(async (agent: string, keyId: string, o: { credsDir?: string; manifests: string }) => {
+      const { revokeKey } = await import('./keys.js');
+      revokeKey({ agent, keyId, manifestsDir: o.manifests, ...(o.credsDir ? { credsPath: join(o.credsDir, `${agent}.creds.json`) } : {}) });
+      console.log(`${agent}: key ${keyId} revoked`);
+    });
+
+  tlsOptions(program.command('dev'), '<state-dir>/tls')
+    .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all)')
+    .option('--state-dir <dir>', 'credentials, manifests, JetStream and the audit store', '.agentbus/dev')
+    .option('--contracts <module>', 'contracts module (default: the example scenario)')
+    .option('--manifests <dir>', 'manifests directory (default: <state-dir>/manifests)')
+    .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario when no --manifests)')
+    .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
+    .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
+    .addOption(new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1").default(0).argParser(int('--metrics-port')))
+    .option('--no-auditor', 'run without the auditor')
+    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean } & TlsCliOptions) => {
+      const tlsArg = tlsFromOptions(o);
+      const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
+      const { startDevBus, DevBusError } = await import('./dev.js');
+      const { defaultExampleDir } = await import('./demo.js');
+      const ex = defaultExampleDir();
+      const contractsPath = o.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
+      const contracts = await loadContracts(contractsPath);
+      const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
+      let bus;
+      try {
+        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}), ...secure });
+      } catch (e) {
+        if (e instanceof DevBusError) throw new CliError(e.message);
+        throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
+      }
+      console.log(`agentbus dev bus running
+  nats:        ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}
+  manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
+  credentials: ${bus.stateDir}/creds/<agent>.creds.json
+  audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}${o.metricsPort ? `
+  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)` : ''}
+  logs:        ${bus.logFile}${bus.tls ? `
+  tls:         required; clients trust ${bus.tls.caFile ?? 'the system CAs'}${bus.tls.caFile ? `
+               SDK: connectAgent({ ..., connectOptions: { tls: { caFile: ${JSON.stringify(bus.tls.caFile)} } } })
+               nats CLI: nats --server ${bus.urls[0]} --tlsca ${bus.tls.caFile} ...` : ''}` : ''}${bus.storeEncrypted ? `
+  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}` : ''}
+Ctrl-C to stop.`);
+      await new Promise<void>((res) => {
+        const stop = () => void bus.stop().then(res, res);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      console.log('stopped');
+    });
+
+  program
+    .command('demo')
+    .description('run the example scenario on a dev bus: a team of agents, one prompt-injected, every attack shown')
+    .option('--json', 'print the summary as one JSON object (progress goes to stderr)')
+    .option('--state-dir <dir>', 'where the bus keeps its state (default: a new temp dir)')
+    .action(async (o: { json?: boolean; stateDir?: string }) => {
+      const { runDemo, printSummary } = await import('./demo.js');
+      const { DevBusError } = await import('./dev.js');
+      const print = o.json ? (l: string) => process.stderr.write(l + '\n') : (l: string) => console.log(l);
+      let s;
+      try {
+        s = await runDemo({ print, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
+      } catch (e) {
+        if (e instanceof DevBusError) throw new CliError(e.message);
+        throw e;
+      }
+      if (o.json) console.log(JSON.stringify(s));
+      else printSummary(s);
+      if (s.attacks.some((a) => !a.blocked) || (s.audit.findings ?? 0) > 0) process.exitCode = 1;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    const auditorCli = '../auditor/cli.js';
+    const mod = (await import(auditorCli).catch(() => ({}))) as { registerAuditorCommands?: (p: Command) => void };
+    mod.registerAuditorCommands?.(program);
+  } catch {
+    /* the auditor is optional for the CLI's other commands */
+  }
+  // every command at every depth: commander errors become exceptions (exit 2 below), one line each
+  const out = { writeErr: (s: string) => process.stderr.write(s.split('\n')[0] + '\n') };
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput(out);
+    c.commands.forEach(override);
+  };
+  override(program);
+  try {
+    process.exitCode = undefined;
+    await program.parseAsync(argv);
+    // an action may have set a failing exit code (a failed check); keep it
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if ((e as Error).name === 'CheckFailed') return 1; // its findings are printed already
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'agentbus.invalidArgument') process.stderr.write(`agentbus: error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ManifestError || e instanceof CliError || (e as Error).name === 'CredentialError') {
+      process.stderr.write(`agentbus: ${(e as Error).message}\n`);
+      return 1;
+    }
+    process.stderr.write(`agentbus: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+// Run when executed directly — also through the npm bin symlink (`npx agentbus`).
+const isMain = (() => {
+  if (!process.argv[1]) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+})();
+if (isMain) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

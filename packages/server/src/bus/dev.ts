@@ -1,0 +1,268 @@
+// `agentbus dev`: a complete local bus in one process tree — nats-server (child process, free
+// loopback port, generated config, JetStream in the state directory), the verifier and the
+// auditor on embedded chDB — stopped cleanly on Ctrl-C. Manifest changes regenerate the
+// nats-server config and reload it without a restart.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify, parse as parseYaml } from 'yaml';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { generateIdentity, saveCredentials } from 'agentbus/internal';
+import type { ContractRegistry } from 'agentbus/internal';
+import { createLogger } from 'agentbus/internal';
+import { loadManifestDir, dirSignature } from '@agentbus/protocol';
+import { serverConfig, clusterConfigs } from './natsconfig.js';
+import type { TlsFiles } from './natsconfig.js';
+import { makeDevCertificates, natsTlsOptions, checkKeyEnvName, checkStoreKey, generateStoreKey, withEnv, DEFAULT_JS_KEY_ENV, GENERATED_KEY_MARKER, TlsSetupError } from './tls.js';
+import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
+import type { ServiceIdentity } from './service-creds.js';
+import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js';
+import type { NatsProcess } from './nats-process.js';
+import { startVerifier } from './verifier.js';
+import type { Verifier } from './verifier.js';
+import type { Auditor } from '../auditor/service.js';
+import type { AuditorConfigInput } from '../auditor/config.js';
+
+export interface DevBusOptions {
+  stateDir: string;
+  contracts: ContractRegistry;
+  /** Manifests directory; default <stateDir>/manifests. */
+  manifestsDir?: string;
+  /** A policy file (agents → send rules, no keys): agents without credentials get generated ones. */
+  policyFile?: string;
+  port?: number;
+  /** Serve the verifier's Prometheus metrics on this port and the auditor's on port + 1. */
+  metricsPort?: number;
+  /** nats-server nodes: 1 (default) or a cluster, e.g. 3 (JetStream R3). */
+  nodes?: number;
+  withAuditor?: boolean;
+  /** Start the in-process verifier (default true; chaos runs its own verifier processes). */
+  withVerifier?: boolean;
+  /** Auditor options passed through (e.g. detect thresholds for the demo). */
+  auditor?: AuditorConfigInput;
+  logger?: Logger;
+  logLevel?: string;
+  /**
+   * TLS on client connections and cluster routes (plaintext clients are refused): true makes a
+   * throwaway CA and server certificate in <stateDir>/tls with openssl; or your own files.
+   */
+  tls?: boolean | { certFile: string; keyFile: string; caFile?: string };
+  /**
+   * JetStream encryption at rest (nats-server cipher chachapoly). The key is $jsKeyEnv if set,
+   * else a random key put only in nats-server's environment (never on disk; such a store is
+   * started afresh on the next run, as nothing can read it).
+   */
+  encryptStore?: boolean;
+  /** Default AGENTBUS_JS_KEY. */
+  jsKeyEnv?: string;
+}
+
+export interface DevBus {
+  /** Comma-separated server URLs (one per node). */
+  url: string;
+  urls: string[];
+  depthKeyPath: string;
+  replicas: number;
+  killNode(i: number): Promise<void>;
+  startNode(i: number): Promise<void>;
+  stateDir: string;
+  logFile: string;
+  manifestsDir: string;
+  storePath: string;
+  nats: NatsProcess;
+  verifier: Verifier;
+  auditor: Auditor | undefined;
+  credsPath(agent: string): string;
+  verifierCreds: ServiceIdentity;
+  auditorCreds: ServiceIdentity;
+  /** The TLS files nats-server uses (undefined without TLS); clients trust `caFile`. */
+  tls: { caFile?: string; certFile: string; keyFile: string } | undefined;
+  /** nats.js options every client of this bus needs (the CA with TLS): pass as connectAgent's connectOptions. */
+  connectOptions: Record<string, unknown>;
+  /** JetStream is encrypted at rest; `jsKeyGenerated`: with a key that exists only in nats-server's environment. */
+  storeEncrypted: boolean;
+  jsKeyGenerated: boolean;
+  stop(): Promise<void>;
+}
+
+export class DevBusError extends Error {
+  override name = 'DevBusError';
+}
+
+function ownTlsFiles(t: TlsFiles): TlsFiles {
+  for (const f of [t.certFile, t.keyFile, t.caFile]) if (f && !existsSync(f)) throw new DevBusError(`TLS file not found: ${f}`);
+  return { certFile: resolve(t.certFile), keyFile: resolve(t.keyFile), ...(t.caFile ? { caFile: resolve(t.caFile) } : {}) };
+}
+
+export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
+  const v = natsServerVersion();
+  if (!v.ok) throw new DevBusError(v.message);
+  const stateDir = resolve(o.stateDir);
+  // TLS and encryption at rest first: their mistakes are reported before anything starts.
+  const storeCount = Math.max(1, o.nodes ?? 1);
+  const storeDirs = Array.from({ length: storeCount }, (_, i) => join(stateDir, storeCount === 1 ? 'jetstream' : `jetstream-${i + 1}`));
+  const tlsStep = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw e instanceof TlsSetupError ? new DevBusError(e.message) : e;
+    }
+  };
+  // Encryption at rest: the key from $jsKeyEnv, checked, or generated into nats-server's environment.
+  const jsKeyEnv = o.jsKeyEnv ?? DEFAULT_JS_KEY_ENV;
+  if (o.encryptStore) {
+    tlsStep(() => checkKeyEnvName(jsKeyEnv));
+    if (process.env[jsKeyEnv] !== undefined) tlsStep(() => checkStoreKey(jsKeyEnv, process.env[jsKeyEnv]));
+  }
+  // A store encrypted with a generated key is unreadable once its run ended (the key was never
+  // stored anywhere): start it afresh.
+  for (const d of storeDirs) if (existsSync(join(d, GENERATED_KEY_MARKER))) rmSync(d, { recursive: true, force: true });
+  let childEnv: Record<string, string> = {};
+  if (o.encryptStore && process.env[jsKeyEnv] === undefined) {
+    childEnv = { [jsKeyEnv]: generateStoreKey() };
+    for (const d of storeDirs) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, GENERATED_KEY_MARKER), 'encrypted with a generated key that was never stored: unreadable after its run\n');
+    }
+  }
+  const encryption = o.encryptStore ? { encryptStore: true, jsKeyEnv } : {};
+  // TLS: the given files, or a throwaway local CA and server certificate in <stateDir>/tls.
+  const tls: TlsFiles | undefined = o.tls ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : ownTlsFiles(o.tls as TlsFiles))) : undefined;
+  const connectOptions: Record<string, unknown> = tls ? natsTlsOptions(tls.caFile ? { caFile: tls.caFile } : {}) : {};
+  const manifestsDir = resolve(o.manifestsDir ?? join(stateDir, 'manifests'));
+  const credsDir = join(stateDir, 'creds');
+  mkdirSync(manifestsDir, { recursive: true });
+  mkdirSync(credsDir, { recursive: true, mode: 0o700 });
+  // Logs go to a file in the state directory so the terminal stays readable.
+  const logFile = join(stateDir, 'agentbus.log');
+  const log = o.logger ?? createLogger({ name: 'dev', level: o.logLevel ?? 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
+  if (o.policyFile) materializePolicy(o.policyFile, manifestsDir, credsDir);
+  const svc = (name: string) => {
+    const p = join(credsDir, `${name}.creds.json`);
+    return existsSync(p) ? loadServiceCreds(p) : generateServiceCreds(name, p);
+  };
+  const verifierCreds = svc('verifier');
+  const auditorCreds = svc('auditor');
+  // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
+  writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
+  // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
+  const nodes = Math.max(1, o.nodes ?? 1);
+  const ports = nodes === 1 && o.port ? [o.port] : await Promise.all(Array.from({ length: nodes }, () => freePort()));
+  const clusterPorts = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
+  const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
+  // the generated key goes into nats-server's environment only (spawnNatsServer spawns synchronously)
+  const spawnNode = (i: number) => withEnv(childEnv, () => spawnNatsServer(configPaths[i]!));
+  const writeConfigs = () => {
+    const manifests = loadManifestDir(manifestsDir);
+    if (nodes === 1) {
+      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: storeDirs[0]!, serverName: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption }));
+      return;
+    }
+    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs, name: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption });
+    cfgs.forEach((c, i) => writeFileSync(configPaths[i]!, c.config));
+  };
+  writeConfigs();
+  const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((_, i) => spawnNode(i)));
+  const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
+  const url = urls.join(',');
+  const replicas = nodes >= 3 ? 3 : 1;
+  const stops: (() => Promise<void>)[] = [async () => { for (const s of servers) await s?.stop(); }];
+  try {
+    const keyPath = join(credsDir, 'depth.key');
+    if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
+    let verifier: Verifier | undefined;
+    if (o.withVerifier !== false) {
+      // a fresh cluster elects its JetStream meta leader first: retry the start for a while
+      const t0 = Date.now();
+      for (;;) {
+        try {
+          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
+          break;
+        } catch (e) {
+          // only JetStream not being ready yet is worth waiting for; a port in use is not
+          if (Date.now() - t0 > 30_000 || /cannot serve metrics|EADDRINUSE|EACCES/.test(String((e as Error).message))) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      stops.unshift(() => verifier!.drain());
+    }
+    const storePath = join(stateDir, 'audit-db');
+    let auditor: DevBus['auditor'];
+    if (o.withAuditor !== false) {
+      const { startAuditor } = await import('../auditor/service.js');
+      auditor = await startAuditor(
+        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}) },
+        { logger: log.child({ name: 'auditor' }), ...(o.metricsPort ? { metricsPort: o.metricsPort + 1 } : {}) },
+      );
+      stops.unshift(() => auditor!.stop());
+    }
+    // Manifest changes: regenerate the server configs and reload every nats-server (no restart).
+    let sig = dirSignature(manifestsDir);
+    const watch = setInterval(() => {
+      const now = dirSignature(manifestsDir);
+      if (now === sig) return;
+      sig = now;
+      try {
+        writeConfigs();
+        for (const srv of servers) srv?.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'manifests invalid; nats-server config kept');
+      }
+    }, 300);
+    watch.unref();
+    stops.unshift(async () => clearInterval(watch));
+    return {
+      url, urls, stateDir, logFile, manifestsDir, storePath, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds,
+      credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
+      depthKeyPath: keyPath,
+      replicas,
+      tls: tls ? { certFile: tls.certFile, keyFile: tls.keyFile, ...(tls.caFile ? { caFile: tls.caFile } : {}) } : undefined,
+      connectOptions,
+      storeEncrypted: !!o.encryptStore,
+      jsKeyGenerated: Object.keys(childEnv).length > 0,
+      async killNode(i: number) {
+        const srv = servers[i];
+        servers[i] = undefined;
+        if (srv && srv.proc.exitCode === null) {
+          const done = new Promise((r) => srv.proc.once('exit', r));
+          srv.proc.kill('SIGKILL');
+          await done;
+        }
+      },
+      async startNode(i: number) {
+        if (!servers[i]) servers[i] = await spawnNode(i);
+      },
+      async stop() {
+        for (const s of stops) await s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed'));
+      },
+    };
+  } catch (e) {
+    for (const s of stops) await s().catch(() => undefined);
+    throw e;
+  }
+}
+
+interface PolicyFile {
+  agents: Record<string, Record<string, unknown>>;
+}
+
+/** Write a manifest per policy agent, generating credentials for agents that have none. */
+export function materializePolicy(policyFile: string, manifestsDir: string, credsDir: string): string[] {
+  const policy = parseYaml(readFileSync(policyFile, 'utf8')) as PolicyFile;
+  if (!policy || typeof policy.agents !== 'object') throw new DevBusError(`${policyFile}: expected a top-level "agents" map`);
+  const created: string[] = [];
+  for (const [agent, rules] of Object.entries(policy.agents)) {
+    const credsPath = join(credsDir, `${agent}.creds.json`);
+    const manifestPath = join(manifestsDir, `${agent}.yaml`);
+    if (existsSync(credsPath) && existsSync(manifestPath)) continue;
+    const id = generateIdentity(agent);
+    saveCredentials(id, credsPath);
+    const pub = id.publicManifest();
+    writeFileSync(manifestPath, stringify({ agent, nats_user: pub.nats_user, keys: pub.keys, ...rules }));
+    id.destroy();
+    created.push(agent);
+  }
+  return created;
+}

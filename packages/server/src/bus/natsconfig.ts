@@ -1,0 +1,195 @@
+// nats-server configuration generated from the manifests (DESIGN §4):
+//   agent X    publishes only agentbus.in.X and its delivery confirmations
+//              agentbus.delivered.*.X; subscribes only agentbus.to.X.>, its own inbox
+//              agentbus.inbox.X.> and the delivery subjects of the topics its manifest lists.
+//   verifier   the only publisher to agentbus.to.>, agentbus.topic.>, agentbus.inbox.> and
+//              agentbus.audit.>; subscribes agentbus.in.>.
+//   auditor    reads the AUDIT stream, publishes alerts and dead letters.
+// nats-server reloads this file on SIGHUP without a restart; a user removed from it is
+// disconnected and refused from then on.
+import type { Manifest } from '@agentbus/protocol';
+import * as D from '@agentbus/protocol';
+import { partitionMapping, partitionOf } from './partitions.js';
+import { checkKeyEnvName, DEFAULT_JS_KEY_ENV } from './tls.js';
+
+export interface ServiceUsers {
+  /** Public nkeys (U...) of the verifier and auditor service users. */
+  verifier: string[];
+  auditor: string[];
+}
+
+interface User {
+  comment: string;
+  nkey: string;
+  pub: string[];
+  sub: string[];
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+export function verifierPermissions(): { pub: string[]; sub: string[] } {
+  return {
+    pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>'],
+    // agentbus.in.<sender> arrives as agentbus.part.<p>.<sender> (the partition mapping)
+    sub: ['agentbus.part.>', '_INBOX_verifier.>', `${D.SUBJECT_DELIVERED_PREFIX}>`],
+  };
+}
+
+export function auditorPermissions(): { pub: string[]; sub: string[] } {
+  return {
+    pub: ['$JS.API.>', '$JS.ACK.AUDIT.>', '$JS.FC.>', 'agentbus.alert.>', 'agentbus.dlq.>'],
+    sub: ['_INBOX_auditor.>', 'agentbus.alert.>'],
+  };
+}
+
+export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PARTITIONS): { pub: string[]; sub: string[] } {
+  return {
+    // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
+    // so the mapped subject of the agent's own partition is allowed too (and nothing else).
+    // Delivery confirmations name the confirming agent in the last token, so an agent can
+    // confirm only its own deliveries (the verifier checks the msg_id was addressed to it).
+    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`, `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`, `${D.SUBJECT_DELIVERED_PREFIX}*.${m.agent}`],
+    sub: [
+      `${D.SUBJECT_TO_PREFIX}${m.agent}.>`,
+      `${D.SUBJECT_INBOX_PREFIX}${m.agent}.>`,
+      ...m.topics.subscribe.map((t) => `${D.SUBJECT_TOPIC_PREFIX}${t}.>`),
+    ],
+  };
+}
+
+/** The `authorization { users = [...] }` block. */
+export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS): string {
+  const users: User[] = [];
+  for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
+  for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
+  const seen = new Set(users.map((u) => u.nkey));
+  for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
+    if (seen.has(m.nats_user)) throw new Error(`agent ${m.agent}: nats_user ${m.nats_user} is used by another user`);
+    seen.add(m.nats_user);
+    users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
+  }
+  const lines = ['authorization {', '  users = ['];
+  for (const u of users) {
+    lines.push(`    # ${u.comment}`);
+    lines.push(`    { nkey: ${q(u.nkey)}, permissions: {`);
+    lines.push(`        publish: { allow: [${u.pub.map(q).join(', ')}] }`);
+    lines.push(`        subscribe: { allow: [${u.sub.map(q).join(', ')}] }`);
+    lines.push('    } }');
+  }
+  lines.push('  ]', '}');
+  return lines.join('\n');
+}
+
+export interface ServerConfigOptions {
+  host?: string;
+  port: number;
+  storeDir: string;
+  serverName?: string;
+  maxPayload?: number;
+  httpPort?: number;
+  /** Sender partitions (DESIGN §8); verifiers must be started with the same number. */
+  partitions?: number;
+  /** TLS on client connections (plaintext clients are refused) and, in a cluster, on the routes. */
+  tls?: TlsFiles;
+  /** JetStream encryption at rest (chachapoly); the key is read from $jsKeyEnv when nats-server starts. */
+  encryptStore?: boolean;
+  /** The environment variable holding the store key (default AGENTBUS_JS_KEY); only its name is written. */
+  jsKeyEnv?: string;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** CA for verifying client certificates (with `verify`) and the other nodes' route certificates. */
+  caFile?: string;
+  /** Require client certificates signed by caFile (mutual TLS). Default false. */
+  verify?: boolean;
+  /** TLS handshake timeout, seconds (default 5). */
+  timeout?: number;
+}
+
+/** A `tls { ... }` block; routes always verify the peer (nats-server), so `verify` is for clients only. */
+export function tlsBlock(t: TlsFiles, indent = '', forRoutes = false): string[] {
+  return [
+    `${indent}tls {`,
+    `${indent}  cert_file: ${q(t.certFile)}`,
+    `${indent}  key_file: ${q(t.keyFile)}`,
+    ...(t.caFile ? [`${indent}  ca_file: ${q(t.caFile)}`] : []),
+    ...(forRoutes ? [] : [`${indent}  verify: ${t.verify ? 'true' : 'false'}`]),
+    `${indent}  timeout: ${t.timeout ?? 5}`,
+    `${indent}}`,
+  ];
+}
+
+/** `$NAME`: nats-server substitutes the variable from its environment; the key never enters the file. */
+function jsKeyRef(name = DEFAULT_JS_KEY_ENV): string {
+  checkKeyEnvName(name);
+  return `$${name}`;
+}
+
+/** A complete single-node nats-server config (or one node of a cluster, with `cluster`). */
+export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: ServerConfigOptions & { cluster?: { name: string; host?: string; port: number; routes: string[] } }): string {
+  return [
+    '# Generated by `agentbus nats-config` from the manifests. Do not edit: regenerate.',
+    `server_name: ${q(o.serverName ?? 'agentbus')}`,
+    `listen: ${q(`${o.host ?? '127.0.0.1'}:${o.port}`)}`,
+    ...(o.httpPort ? [`http: ${q(`${o.host ?? '127.0.0.1'}:${o.httpPort}`)}`] : []),
+    `max_payload: ${o.maxPayload ?? D.DEFAULT_NATS_MAX_PAYLOAD}`,
+    'jetstream {',
+    `  store_dir: ${q(o.storeDir)}`,
+    // encryption at rest: nats-server resolves the variable from its environment at start
+    ...(o.encryptStore ? ['  cipher: chachapoly', `  key: ${jsKeyRef(o.jsKeyEnv)}`] : []),
+    '}',
+    ...(o.tls ? tlsBlock(o.tls) : []),
+    ...(o.cluster
+      ? [
+          'cluster {',
+          `  name: ${q(o.cluster.name)}`,
+          `  listen: ${q(`${o.cluster.host ?? o.host ?? '127.0.0.1'}:${o.cluster.port}`)}`,
+          `  routes: [${o.cluster.routes.map(q).join(', ')}]`,
+          ...(o.tls ? tlsBlock(o.tls, '  ', true) : []),
+          '}',
+        ]
+      : []),
+    partitionMapping(o.partitions ?? D.DEFAULT_PARTITIONS),
+    authorizationBlock(manifests, services, o.partitions ?? D.DEFAULT_PARTITIONS),
+    '',
+  ].join('\n');
+}
+
+export interface ClusterNode {
+  name: string;
+  port: number;
+  clusterPort: number;
+  storeDir: string;
+  config: string;
+}
+
+/**
+ * One config per node of a NATS cluster: routes to every other node, JetStream with its own
+ * store directory, and the same generated authorization and partition mapping on every node.
+ */
+export function clusterConfigs(
+  manifests: Manifest[],
+  services: ServiceUsers,
+  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[]; tls?: TlsFiles; encryptStore?: boolean; jsKeyEnv?: string },
+): ClusterNode[] {
+  const host = o.host ?? '127.0.0.1';
+  // each node's route URL: its own host name when the nodes are separate hosts (containers)
+  const routes = o.clusterPorts.map((p, i) => `nats-route://${o.routeHosts?.[i] ?? host}:${p}`);
+  return Array.from({ length: o.nodes }, (_, i) => {
+    const name = `${o.name ?? 'agentbus'}_n${i + 1}`;
+    const config = serverConfig(manifests, services, {
+      host,
+      port: o.ports[i]!,
+      storeDir: o.storeDirs[i]!,
+      serverName: name,
+      ...(o.partitions ? { partitions: o.partitions } : {}),
+      ...(o.httpPorts?.[i] ? { httpPort: o.httpPorts[i] } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.encryptStore ? { encryptStore: true, ...(o.jsKeyEnv ? { jsKeyEnv: o.jsKeyEnv } : {}) } : {}),
+      cluster: { name: o.name ?? 'agentbus', host, port: o.clusterPorts[i]!, routes: routes.filter((_, j) => j !== i) },
+    });
+    return { name, port: o.ports[i]!, clusterPort: o.clusterPorts[i]!, storeDir: o.storeDirs[i]!, config };
+  });
+}

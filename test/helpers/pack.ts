@@ -1,0 +1,58 @@
+// Installing the packed packages the way a user would, without the network: `npm ci --offline`
+// in a temporary project whose lock file is made from the workspace's (the same versions and
+// integrity hashes, the public registry's tarball addresses), so npm takes every tarball from
+// its cache — filled by the `npm ci` that set up this checkout.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface LockEntry { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; bin?: Record<string, string>; license?: string; link?: boolean; [k: string]: unknown }
+
+export const WORKSPACES: Record<string, string> = { '@agentbus/protocol': 'packages/protocol', agentbus: 'packages/sdk', '@agentbus/server': 'packages/server' };
+
+/** `npm pack` every workspace into `dest`; returns package name → tarball path. */
+export function packAll(dest: string): Record<string, string> {
+  const out = execFileSync('npm', ['pack', '--workspaces', '--json', '--pack-destination', dest], { encoding: 'utf8' });
+  const packed = JSON.parse(out) as { name: string; filename: string; files: { path: string }[] }[];
+  return Object.fromEntries(packed.map((p) => [p.name, join(dest, p.filename)]));
+}
+
+/** The files in each tarball (npm pack --dry-run --json). */
+export function packedFiles(): Record<string, string[]> {
+  const out = execFileSync('npm', ['pack', '--workspaces', '--dry-run', '--json'], { encoding: 'utf8' });
+  const packed = JSON.parse(out) as { name: string; files: { path: string }[] }[];
+  return Object.fromEntries(packed.map((p) => [p.name, p.files.map((f) => f.path)]));
+}
+
+/** A temporary project with these tarballs installed by `npm ci --offline` (extra npm args, e.g. --omit=optional). */
+export function installOffline(dir: string, tarballs: Record<string, string>, extra: string[] = []): void {
+  mkdirSync(dir, { recursive: true });
+  const ws = (JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, LockEntry> }).packages;
+  const pk: Record<string, unknown> = {};
+  const deps: Record<string, string> = {};
+  const want: string[] = [];
+  for (const [name, tgz] of Object.entries(tarballs)) {
+    const e = ws[WORKSPACES[name]!]!;
+    deps[name] = `file:${tgz}`;
+    pk[`node_modules/${name}`] = { version: e.version, resolved: `file:${tgz}`, dependencies: e.dependencies, optionalDependencies: e.optionalDependencies, ...(e.bin ? { bin: e.bin } : {}), license: e.license };
+    want.push(...Object.keys({ ...e.dependencies, ...e.optionalDependencies }));
+  }
+  while (want.length) {
+    const d = want.pop()!;
+    if (pk[`node_modules/${d}`]) continue;
+    const e = ws[`node_modules/${d}`];
+    if (!e) throw new Error(`${d} is not in package-lock.json`);
+    const base = d.split('/').pop()!;
+    pk[`node_modules/${d}`] = { ...e, resolved: `https://registry.npmjs.org/${d}/-/${base}-${e.version}.tgz` };
+    want.push(...Object.keys({ ...e.dependencies, ...e.optionalDependencies }));
+  }
+  const manifest = { name: 'try-agentbus', version: '1.0.0', type: 'module', private: true, dependencies: deps };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
+  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages: { '': { name: manifest.name, version: manifest.version, dependencies: deps }, ...pk } }, null, 2));
+  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...extra], { cwd: dir, stdio: 'pipe', timeout: 240_000 });
+}
+
+/** Size of a directory tree in bytes (du -sb). */
+export function treeBytes(dir: string): number {
+  return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
+}
