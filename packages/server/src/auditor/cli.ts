@@ -13,6 +13,7 @@ import type { TimeRange } from './reports.js';
 import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from './verify.js';
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from './verify.js';
 import { writeHtmlReport } from './report-html.js';
+import { RULES } from './detectors/index.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
 
@@ -174,7 +175,7 @@ export function registerAuditorCommands(program: Command): void {
     .action((o: RangeOpts) => withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))));
 
   addRangeOptions(audit.command('alerts').description('alerts raised by the detectors'))
-    .option('--rule <rule>', 'only this rule (rejection_burst, rate_spike, new_edge, signature_failure, fan_out, payload_loop)')
+    .option('--rule <rule>', `only this rule (${RULES.join(', ')})`)
     .action((o: RangeOpts & { rule?: string }) => withStore(o, async (s) => print(o, await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) }))));
 
   addStoreOptions(audit.command('report').description('write a self-contained HTML report (graph, messages per minute, rejections, alerts) for analysts'))

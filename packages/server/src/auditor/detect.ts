@@ -7,8 +7,8 @@ import type { z } from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { detectConfigSchema } from './config.js';
-import { lookbackMinutes, runDetectors } from './detectors/index.js';
-import type { DetectorInput, Finding, RulesConfig } from './detectors/index.js';
+import { detectorNeeds, runDetectors } from './detectors/index.js';
+import type { DetectorInput, Finding, InputNeeds, RulesConfig } from './detectors/index.js';
 import { MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
 import type { AuditStore } from './store.js';
 import { messageCounts } from './schema.js';
@@ -48,10 +48,15 @@ export interface DetectionOptions {
 
 const secs = (ms: number) => Math.floor(ms / 1000);
 
-/** Read everything the detectors need for an evaluation at `now`. */
-export async function loadDetectorInput(store: AuditStore, now: number, rules: RulesConfig): Promise<DetectorInput> {
+/** Read everything the configured detectors need for an evaluation at `now`. */
+export function loadDetectorInput(store: AuditStore, now: number, rules: RulesConfig): Promise<DetectorInput> {
+  return readDetectorInput(store, now, detectorNeeds(rules));
+}
+
+/** Read what `needs` asks for (from a detector list: `detectorSet(list).needs(rules)`) at `now`. */
+export async function readDetectorInput(store: AuditStore, now: number, needs: InputNeeds): Promise<DetectorInput> {
   const to = windowEnd(now);
-  const from = windowStart(now, lookbackMinutes(rules));
+  const from = windowStart(now, needs.lookbackMinutes);
   const agg = store.table('agg_minute');
   // (Aliases never reuse a column name: ClickHouse would substitute them in WHERE.)
   const minutes = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
@@ -59,8 +64,7 @@ export async function loadDetectorInput(store: AuditStore, now: number, rules: R
      FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
     { from: secs(from), to: secs(to) },
   );
-  const edgeSince = windowStart(now, rules.new_edge.windowMinutes);
-  const edges = await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
+  const edges = needs.edgesMinutes === undefined ? [] : await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
     `SELECT sender, destination, min(f) AS first_ms, sum(n) AS total, sumIf(n, verdict = 'rejected') AS rejected
      FROM (
        SELECT sender, destination, verdict, toUnixTimestamp64Milli(f) AS f, n
@@ -68,15 +72,14 @@ export async function loadDetectorInput(store: AuditStore, now: number, rules: R
      )
      GROUP BY sender, destination
      HAVING first_ms >= {since:Int64}`,
-    { to: secs(to), since: edgeSince },
+    { to: secs(to), since: windowStart(now, needs.edgesMinutes) },
   );
   const firsts = await store.query<{ sender: string; first_ms: number }>(
     `SELECT sender, toUnixTimestamp64Milli(min(first_seen)) AS first_ms FROM ${agg}
      WHERE minute < toDateTime({to:UInt32}, 'UTC') GROUP BY sender`,
     { to: secs(to) },
   );
-  const loopFrom = windowStart(now, rules.payload_loop.windowMinutes);
-  const payloads = await store.query<{ hash: string; n: number; senders: string[]; destinations: string[]; first_ms: number; last_ms: number }>(
+  const payloads = needs.payloads === undefined ? [] : await store.query<{ hash: string; n: number; senders: string[]; destinations: string[]; first_ms: number; last_ms: number }>(
     `SELECT payload_sha256 AS hash, uniqExactMerge(events) AS n, groupUniqArray(sender) AS senders,
             groupUniqArray(destination) AS destinations,
             toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
@@ -84,7 +87,7 @@ export async function loadDetectorInput(store: AuditStore, now: number, rules: R
      WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')
      GROUP BY payload_sha256
      HAVING n >= {min:UInt32}`,
-    { from: secs(loopFrom), to: secs(to), min: rules.payload_loop.minRepeats },
+    { from: secs(windowStart(now, needs.payloads.windowMinutes)), to: secs(to), min: needs.payloads.minRepeats },
   );
   const senderFirstSeen = new Map(firsts.map((r) => [r.sender, Number(r.first_ms)]));
   let dataStart: number | undefined;

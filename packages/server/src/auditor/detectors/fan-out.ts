@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding, MinuteCount } from './types.js';
 
-export const RULE = 'fan_out';
+export const rule = 'fan_out';
 
-export const fanOutSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(7 * 1440).default(60),
   /** Distinct destinations in the window at or above which it may fire... */
@@ -21,7 +21,10 @@ export const fanOutSchema = z.object({
    */
   coldStartFactor: z.number().min(1).default(3),
 });
-export type FanOutConfig = z.infer<typeof fanOutSchema>;
+export type FanOutConfig = z.infer<typeof schema>;
+
+/** The window and the previous window of the same length. */
+export const lookbackMinutes = (cfg: FanOutConfig): number => 2 * cfg.windowMinutes;
 
 function distinct(rows: MinuteCount[], from: number, to: number): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
@@ -39,7 +42,7 @@ function hasHistory(rows: MinuteCount[], sender: string, before: number): boolea
   return false;
 }
 
-export function detectFanOut(input: DetectorInput, cfg: FanOutConfig): Finding[] {
+export function detect(input: DetectorInput, cfg: FanOutConfig): Finding[] {
   if (!cfg.enabled) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
@@ -53,13 +56,13 @@ export function detectFanOut(input: DetectorInput, cfg: FanOutConfig): Finding[]
     if (dests.size < cfg.factor * Math.max(prev.size, 1)) continue;
     const fresh = [...dests].filter((d) => !prev.has(d)).sort();
     out.push({
-      rule: RULE,
+      rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
       severity: dests.size >= 3 * cfg.minDistinct ? 'high' : 'medium',
       evidence: { distinct_destinations: dests.size, previous_window_distinct: prev.size, new_destinations: fresh.slice(0, 50), threshold: cfg.minDistinct },
-      key: `${RULE}:${sender}`,
+      key: `${rule}:${sender}`,
     });
   }
   return out;

@@ -1,48 +1,31 @@
-// The detector registry: rule name → pure function + config schema.
-import { z } from 'zod';
-import { detectRejectionBurst, rejectionBurstSchema, RULE as REJECTION_BURST } from './rejection-burst.js';
-import { detectRateSpike, rateSpikeSchema, RULE as RATE_SPIKE } from './rate-spike.js';
-import { detectNewEdges, newEdgeSchema, RULE as NEW_EDGE } from './new-edge.js';
-import { detectSignatureFailures, signatureFailureSchema, RULE as SIGNATURE_FAILURE } from './signature-failure.js';
-import { detectFanOut, fanOutSchema, RULE as FAN_OUT } from './fan-out.js';
-import { detectPayloadLoops, payloadLoopSchema, RULE as PAYLOAD_LOOP } from './payload-loop.js';
-import type { DetectorInput, Finding } from './types.js';
+// The detectors: a list of plugin modules (contract: ./plugin.ts). Adding a detector is adding
+// its file and one line here; the rules config schema, the look-back, the inputs to load, the
+// rule names and runDetectors are all derived from the list. Order is the order findings come in.
+import { detectorSet } from './plugin.js';
+import type { z } from 'zod';
+import * as rejectionBurst from './rejection-burst.js';
+import * as rateSpike from './rate-spike.js';
+import * as newEdge from './new-edge.js';
+import * as signatureFailure from './signature-failure.js';
+import * as fanOut from './fan-out.js';
+import * as payloadLoop from './payload-loop.js';
 
-export type { DetectorInput, Finding, MinuteCount, EdgeFirstSeen, PayloadRepeat, Severity } from './types.js';
-export { detectRejectionBurst, detectRateSpike, detectNewEdges, detectSignatureFailures, detectFanOut, detectPayloadLoops };
+export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop] as const;
 
-export const RULES = [REJECTION_BURST, RATE_SPIKE, NEW_EDGE, SIGNATURE_FAILURE, FAN_OUT, PAYLOAD_LOOP] as const;
+const set = detectorSet(DETECTORS);
 
-export const rulesSchema = z.object({
-  rejection_burst: rejectionBurstSchema.prefault({}),
-  rate_spike: rateSpikeSchema.prefault({}),
-  new_edge: newEdgeSchema.prefault({}),
-  signature_failure: signatureFailureSchema.prefault({}),
-  fan_out: fanOutSchema.prefault({}),
-  payload_loop: payloadLoopSchema.prefault({}),
-});
+/** Every rule name, in list order (metrics, CLI help, benches). */
+export const RULES = set.rules;
+/** `detect.rules`: one key per detector, each defaulting to its own schema's defaults. */
+export const rulesSchema = set.schema;
 export type RulesConfig = z.infer<typeof rulesSchema>;
-
-/** Run every enabled detector. Pure. */
-export function runDetectors(input: DetectorInput, rules: RulesConfig): Finding[] {
-  return [
-    ...detectRejectionBurst(input, rules.rejection_burst),
-    ...detectRateSpike(input, rules.rate_spike),
-    ...detectNewEdges(input, rules.new_edge),
-    ...detectSignatureFailures(input, rules.signature_failure),
-    ...detectFanOut(input, rules.fan_out),
-    ...detectPayloadLoops(input, rules.payload_loop),
-  ];
-}
-
+/** Run every detector (each returns [] when disabled). Pure. */
+export const runDetectors = set.run;
 /** Minutes of per-minute history the detectors need behind `now`. */
-export function lookbackMinutes(rules: RulesConfig): number {
-  return Math.max(
-    rules.rejection_burst.windowMinutes,
-    rules.rate_spike.windowMinutes + rules.rate_spike.baselineMinutes,
-    rules.new_edge.windowMinutes,
-    rules.signature_failure.windowMinutes,
-    2 * rules.fan_out.windowMinutes,
-    rules.payload_loop.windowMinutes,
-  );
-}
+export const lookbackMinutes = set.lookbackMinutes;
+/** Look-back and the edges/payloads the detectors read, for the loader. */
+export const detectorNeeds = set.needs;
+
+export { detectorSet } from './plugin.js';
+export type { AnyDetector, Detector, DetectorSet, InputNeeds, InputRequest } from './plugin.js';
+export type { DetectorInput, Finding, MinuteCount, EdgeFirstSeen, PayloadRepeat, Severity } from './types.js';

@@ -4,11 +4,12 @@
 // findings are rated higher. One finding per sender per evaluation, listing the new edges.
 import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
+import type { InputRequest } from './plugin.js';
 import type { DetectorInput, Finding } from './types.js';
 
-export const RULE = 'new_edge';
+export const rule = 'new_edge';
 
-export const newEdgeSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   /** Edges first seen within this window are reported. */
   windowMinutes: z.number().int().min(1).max(1440).default(5),
@@ -17,9 +18,14 @@ export const newEdgeSchema = z.object({
   /** Ignore senders first seen less than this long ago (their every edge is new). */
   minSenderAgeMinutes: z.number().int().min(0).default(0),
 });
-export type NewEdgeConfig = z.infer<typeof newEdgeSchema>;
+export type NewEdgeConfig = z.infer<typeof schema>;
 
-export function detectNewEdges(input: DetectorInput, cfg: NewEdgeConfig): Finding[] {
+/** Its window (edges come from `inputs`, over the whole retained history). */
+export const lookbackMinutes = (cfg: NewEdgeConfig): number => cfg.windowMinutes;
+
+export const inputs = (cfg: NewEdgeConfig): InputRequest => ({ edgesMinutes: cfg.windowMinutes });
+
+export function detect(input: DetectorInput, cfg: NewEdgeConfig): Finding[] {
   if (!cfg.enabled || input.dataStart === undefined) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
@@ -38,13 +44,13 @@ export function detectNewEdges(input: DetectorInput, cfg: NewEdgeConfig): Findin
     edges.sort((a, b) => (a.destination < b.destination ? -1 : 1));
     const rejected = edges.reduce((s, e) => s + e.rejected, 0);
     out.push({
-      rule: RULE,
+      rule,
       agents: [sender, ...edges.map((e) => e.destination).filter((d) => !d.startsWith('topic:'))],
       windowStart: from,
       windowEnd: to,
       severity: rejected > 0 ? 'medium' : 'low',
       evidence: { new_edges: edges, rejected },
-      key: `${RULE}:${sender}:${edges.map((e) => e.destination).join(',')}`,
+      key: `${rule}:${sender}:${edges.map((e) => e.destination).join(',')}`,
     });
   }
   return out;

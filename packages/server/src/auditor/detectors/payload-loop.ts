@@ -3,19 +3,25 @@
 // re-sending. Client retries (verdict duplicate) are not counted: they are the same envelope.
 import { z } from 'zod';
 import { windowEnd, windowStart } from './types.js';
+import type { InputRequest } from './plugin.js';
 import type { DetectorInput, Finding } from './types.js';
 
-export const RULE = 'payload_loop';
+export const rule = 'payload_loop';
 
-export const payloadLoopSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
   /** Copies of one payload in the window at or above which it fires. */
   minRepeats: z.number().int().min(2).default(20),
 });
-export type PayloadLoopConfig = z.infer<typeof payloadLoopSchema>;
+export type PayloadLoopConfig = z.infer<typeof schema>;
 
-export function detectPayloadLoops(input: DetectorInput, cfg: PayloadLoopConfig): Finding[] {
+/** Its window (payload counts come from `inputs`). */
+export const lookbackMinutes = (cfg: PayloadLoopConfig): number => cfg.windowMinutes;
+
+export const inputs = (cfg: PayloadLoopConfig): InputRequest => ({ payloads: { windowMinutes: cfg.windowMinutes, minRepeats: cfg.minRepeats } });
+
+export function detect(input: DetectorInput, cfg: PayloadLoopConfig): Finding[] {
   if (!cfg.enabled) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
@@ -23,7 +29,7 @@ export function detectPayloadLoops(input: DetectorInput, cfg: PayloadLoopConfig)
   for (const p of input.payloads) {
     if (p.events < cfg.minRepeats || p.lastSeen < from || p.firstSeen >= to) continue;
     out.push({
-      rule: RULE,
+      rule,
       agents: [...p.senders].sort(),
       windowStart: from,
       windowEnd: to,
@@ -35,7 +41,7 @@ export function detectPayloadLoops(input: DetectorInput, cfg: PayloadLoopConfig)
         destinations: [...p.destinations].sort(),
         threshold: cfg.minRepeats,
       },
-      key: `${RULE}:${p.payloadSha256}`,
+      key: `${rule}:${p.payloadSha256}`,
     });
   }
   return out;

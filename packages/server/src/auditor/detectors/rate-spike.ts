@@ -6,9 +6,9 @@ import { z } from 'zod';
 import { MINUTE_MS, sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
 
-export const RULE = 'rate_spike';
+export const rule = 'rate_spike';
 
-export const rateSpikeSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
   baselineMinutes: z.number().int().min(5).max(7 * 1440).default(60),
@@ -18,9 +18,12 @@ export const rateSpikeSchema = z.object({
   minEvents: z.number().int().min(1).default(50),
   minHistoryMinutes: z.number().int().min(1).default(30),
 });
-export type RateSpikeConfig = z.infer<typeof rateSpikeSchema>;
+export type RateSpikeConfig = z.infer<typeof schema>;
 
-export function detectRateSpike(input: DetectorInput, cfg: RateSpikeConfig): Finding[] {
+/** The window and the baseline period before it. */
+export const lookbackMinutes = (cfg: RateSpikeConfig): number => cfg.windowMinutes + cfg.baselineMinutes;
+
+export function detect(input: DetectorInput, cfg: RateSpikeConfig): Finding[] {
   if (!cfg.enabled) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
@@ -41,7 +44,7 @@ export function detectRateSpike(input: DetectorInput, cfg: RateSpikeConfig): Fin
     if (n < cfg.factor * Math.max(meanPerWindow, 1)) continue;
     const ratio = n / Math.max(meanPerWindow, 1);
     out.push({
-      rule: RULE,
+      rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
@@ -53,7 +56,7 @@ export function detectRateSpike(input: DetectorInput, cfg: RateSpikeConfig): Fin
         ratio: Number(ratio.toFixed(2)),
         factor: cfg.factor,
       },
-      key: `${RULE}:${sender}`,
+      key: `${rule}:${sender}`,
     });
   }
   return out;

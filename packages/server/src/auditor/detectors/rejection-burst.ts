@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
 
-export const RULE = 'rejection_burst';
+export const rule = 'rejection_burst';
 
-export const rejectionBurstSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
   /** Rejections in the window at or above which it fires. */
@@ -15,9 +15,12 @@ export const rejectionBurstSchema = z.object({
   /** And at least this share of the sender's messages in the window were rejected. */
   minRatio: z.number().min(0).max(1).default(0.5),
 });
-export type RejectionBurstConfig = z.infer<typeof rejectionBurstSchema>;
+export type RejectionBurstConfig = z.infer<typeof schema>;
 
-export function detectRejectionBurst(input: DetectorInput, cfg: RejectionBurstConfig): Finding[] {
+/** Its window. */
+export const lookbackMinutes = (cfg: RejectionBurstConfig): number => cfg.windowMinutes;
+
+export function detect(input: DetectorInput, cfg: RejectionBurstConfig): Finding[] {
   if (!cfg.enabled) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
@@ -35,13 +38,13 @@ export function detectRejectionBurst(input: DetectorInput, cfg: RejectionBurstCo
       sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.destination : undefined)),
     );
     out.push({
-      rule: RULE,
+      rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
       severity: n >= 5 * cfg.minRejected ? 'high' : 'medium',
       evidence: { rejected: n, total: all, ratio: Number(ratio.toFixed(3)), by_reason: byReason, by_destination: byDestination, threshold: cfg.minRejected },
-      key: `${RULE}:${sender}`,
+      key: `${rule}:${sender}`,
     });
   }
   return out;

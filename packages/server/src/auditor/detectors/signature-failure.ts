@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
 
-export const RULE = 'signature_failure';
+export const rule = 'signature_failure';
 
 export const DEFAULT_SIGNATURE_REASONS = [
   'bad_signature',
@@ -18,15 +18,18 @@ export const DEFAULT_SIGNATURE_REASONS = [
   'replay',
 ];
 
-export const signatureFailureSchema = z.object({
+export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
   minEvents: z.number().int().min(1).default(3),
   reasons: z.array(z.string()).default(DEFAULT_SIGNATURE_REASONS),
 });
-export type SignatureFailureConfig = z.infer<typeof signatureFailureSchema>;
+export type SignatureFailureConfig = z.infer<typeof schema>;
 
-export function detectSignatureFailures(input: DetectorInput, cfg: SignatureFailureConfig): Finding[] {
+/** Its window. */
+export const lookbackMinutes = (cfg: SignatureFailureConfig): number => cfg.windowMinutes;
+
+export function detect(input: DetectorInput, cfg: SignatureFailureConfig): Finding[] {
   if (!cfg.enabled) return [];
   const reasons = new Set(cfg.reasons);
   const from = windowStart(input.now, cfg.windowMinutes);
@@ -39,13 +42,13 @@ export function detectSignatureFailures(input: DetectorInput, cfg: SignatureFail
     const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hits(r) && r.sender === sender ? r.reason : undefined)));
     const forged = Object.keys(byReason).some((r) => r !== 'replay');
     out.push({
-      rule: RULE,
+      rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
       severity: forged ? 'critical' : 'high',
       evidence: { failures: n, by_reason: byReason, threshold: cfg.minEvents },
-      key: `${RULE}:${sender}`,
+      key: `${rule}:${sender}`,
     });
   }
   return out;

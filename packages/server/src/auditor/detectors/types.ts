@@ -41,9 +41,9 @@ export interface DetectorInput {
   now: number;
   /** Per-minute counts covering at least the longest lookback any detector needs. */
   minutes: MinuteCount[];
-  /** Edges first seen recently (within the new-edge window). */
+  /** Edges first seen within the widest `inputs().edgesMinutes` of any detector; [] if none asks. */
   edges: EdgeFirstSeen[];
-  /** Payload hashes repeated within the loop window. */
+  /** Payload hashes repeated within the `inputs().payloads` window (see plugin.ts); [] if none asks. */
   payloads: PayloadRepeat[];
   /** When each sender was first seen (whole history). */
   senderFirstSeen: Map<string, number>;
