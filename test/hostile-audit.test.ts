@@ -196,7 +196,7 @@ test('takeover - a retry of an envelope delivered before the partition moved is 
   // the owner dies (no release), a new verifier takes every partition over from the audit stream
   await bus.verifiers[0]!.close();
   const v2 = await bus.startVerifier();
-  await waitFor(() => v2.partitions.length === 8, 10_000, 'takeover');
+  await waitFor(() => v2.stats.partitions.length === 8, 10_000, 'takeover: rebuilt and subscribed');
   await v2.nc.flush(); // its subscriptions are registered at the server
   const again = await send(alice, 'alice', s.bytes);
   assert.is(again.verdict, Verdict.VERDICT_DUPLICATE);

@@ -47,3 +47,5 @@ export { DEPTH_TOKEN_METADATA } from './metadata.js';
 export const SUBJECT_DELIVERED_PREFIX = 'agentbus.delivered.';
 /** How long the verifier re-forwards a direct message before answering "unconfirmed". */
 export const DEFAULT_DELIVERY_TIMEOUT_MS = 1000;
+/** At most this many msg_ids (16 bytes each) in one delivery confirmation message. */
+export const MAX_CONFIRM_IDS = 1024;

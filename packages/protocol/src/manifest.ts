@@ -123,6 +123,73 @@ export interface CompiledKey {
   revoked: boolean;
 }
 
+// --- Manifest keys: the one parser (the verifier, the SDK's end-to-end check and `audit verify`)
+
+/** What a reader that needs only keys takes from a manifest: the agent and its keys, strictly; other fields are not its business. */
+export const ManifestKeysOnly = z.object({
+  agent: z.string().regex(AGENT_ID_RE, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
+  keys: z.array(ManifestKey).min(1),
+});
+
+export function compileKey(k: z.infer<typeof ManifestKey>): CompiledKey {
+  return {
+    publicKey: new Uint8Array(Buffer.from(k.public_key, 'base64url')),
+    // validated ISO 8601 by the schema, so Date.parse never gives NaN here
+    notBefore: k.not_before ? Date.parse(k.not_before) : -Infinity,
+    notAfter: k.not_after ? Date.parse(k.not_after) : Infinity,
+    revoked: k.revoked,
+  };
+}
+
+/** The key (sender, keyId) at time `at` from an agent's compiled keys, or the reason it cannot be used. */
+export function resolveCompiledKey(keys: Map<string, CompiledKey> | undefined, keyId: string, at: number): Uint8Array | Reason {
+  if (!keys) return Reason.REASON_UNKNOWN_SENDER;
+  const k = keys.get(keyId);
+  if (!k) return Reason.REASON_UNKNOWN_KEY;
+  if (k.revoked) return Reason.REASON_REVOKED_KEY;
+  if (!(at >= k.notBefore && at <= k.notAfter)) return Reason.REASON_EXPIRED_KEY;
+  return k.publicKey;
+}
+
+/**
+ * Every agent's keys from the manifests in `dir` (*.yaml, *.yml, *.json; other fields ignored).
+ * A file that does not parse, or whose keys break the schema, is reported to `onError` and
+ * skipped (the default: throw a ManifestError naming the file and the field).
+ */
+export function readManifestKeys(dir: string, onError: (e: ManifestError) => void = (e) => { throw e; }): Map<string, Map<string, CompiledKey>> {
+  const out = new Map<string, Map<string, CompiledKey>>();
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter(isManifestFile).sort();
+  } catch (e) {
+    onError(new ManifestError(dir, '', `cannot read manifests directory (${(e as NodeJS.ErrnoException).code ?? 'error'})`));
+    return out;
+  }
+  for (const n of names) {
+    const file = join(dir, n);
+    try {
+      if (!statSync(file).isFile()) continue;
+      const text = readFileSync(file, 'utf8');
+      let raw: unknown;
+      try {
+        raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+      } catch (e) {
+        throw new ManifestError(file, '', `not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const r = ManifestKeysOnly.safeParse(raw);
+      if (!r.success) {
+        const issue = r.error.issues[0]!;
+        throw new ManifestError(file, issue.path.join('.'), issue.message);
+      }
+      out.set(r.data.agent, new Map(r.data.keys.map((k) => [k.key_id, compileKey(k)])));
+    } catch (e) {
+      if (e instanceof ManifestError) onError(e);
+      else throw e;
+    }
+  }
+  return out;
+}
+
 export interface CompiledAgent {
   agent: string;
   manifest: Manifest;
@@ -150,15 +217,7 @@ export class Policy {
     this.agents = new Map();
     this.topics = new Set();
     for (const m of manifests) {
-      const keys = new Map<string, CompiledKey>();
-      for (const k of m.keys) {
-        keys.set(k.key_id, {
-          publicKey: new Uint8Array(Buffer.from(k.public_key, 'base64url')),
-          notBefore: k.not_before ? Date.parse(k.not_before) : -Infinity,
-          notAfter: k.not_after ? Date.parse(k.not_after) : Infinity,
-          revoked: k.revoked,
-        });
-      }
+      const keys = new Map(m.keys.map((k) => [k.key_id, compileKey(k)]));
       const sendRules = m.send.map((r) => ({ to: compileGlobs([r.to]), types: compileGlobs(r.types) }));
       const topicRules = m.topics.publish.map((r) => ({ topic: r.topic, types: compileGlobs(r.types) }));
       for (const t of m.topics.publish) this.topics.add(t.topic);
@@ -184,13 +243,7 @@ export class Policy {
 
   /** The key for (sender, keyId) at time `at`, or the reason it cannot be used. */
   resolveKey(sender: string, keyId: string, at: number): Uint8Array | Reason {
-    const a = this.agents.get(sender);
-    if (!a) return Reason.REASON_UNKNOWN_SENDER;
-    const k = a.keys.get(keyId);
-    if (!k) return Reason.REASON_UNKNOWN_KEY;
-    if (k.revoked) return Reason.REASON_REVOKED_KEY;
-    if (at < k.notBefore || at > k.notAfter) return Reason.REASON_EXPIRED_KEY;
-    return k.publicKey;
+    return resolveCompiledKey(this.agents.get(sender)?.keys, keyId, at);
   }
 }
 

@@ -17,14 +17,12 @@ import type { ContractRegistry } from './contracts.js';
 import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
-import { DEPTH_TOKEN_METADATA, checkMetadata } from '@agentbus/protocol';
+import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
 export const DEFAULT_SEND_TIMEOUT_MS = 2000;
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
-const DEPTH_HEADER = 'Agentbus-Depth';
-const DEPTH_TOKEN_HEADER = 'Agentbus-Depth-Token';
 
 export interface ConnectOptions {
   servers: string | string[];
@@ -137,7 +135,7 @@ export class AgentClient {
     this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
     this.#inbox = new MessageQueue();
     this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
-    this.#inboxSub = nc.subscribe(`agentbus.to.${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+    this.#inboxSub = nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
   }
 
   static async connect(o: ConnectOptions): Promise<AgentClient> {
@@ -150,7 +148,7 @@ export class AgentClient {
       servers: o.servers,
       name: `agentbus-agent-${identity.agentId}`,
       authenticator: nkeyAuthenticator(identity.natsSeed()),
-      inboxPrefix: `agentbus.inbox.${identity.agentId}`,
+      inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}`,
       ...(o.connectOptions ?? {}),
     });
     const client = new AgentClient(nc, identity, o, peerKeys);
@@ -260,7 +258,7 @@ export class AgentClient {
       sub?.unsubscribe();
       if (sub) this.#topicSubs.delete(sub);
     });
-    sub = this.nc.subscribe(`agentbus.topic.${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
+    sub = this.nc.subscribe(`${SUBJECT_TOPIC_PREFIX}${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
     this.#topicSubs.add(sub);
     return q;
   }
@@ -337,7 +335,7 @@ export class AgentClient {
       attempts++;
       let reply: Msg;
       try {
-        reply = await this.nc.request(`agentbus.in.${this.agentId}`, bytes, { timeout: Math.max(50, Math.min(timeout, deadline - Date.now())) });
+        reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, Math.min(timeout, deadline - Date.now())) });
       } catch (e) {
         lastErr = e;
         if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {

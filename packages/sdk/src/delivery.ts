@@ -6,12 +6,11 @@
 // Confirmations are batched: every msg_id confirmed during one turn of the event loop goes out
 // in one NATS message per reply subject (16 bytes per msg_id).
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { decodeHeader, parseEnvelope } from '@agentbus/protocol';
+import { decodeHeader, parseEnvelope, SUBJECT_DELIVERED_PREFIX as PREFIX, MAX_CONFIRM_IDS } from '@agentbus/protocol';
 
-const PREFIX = 'agentbus.delivered.';
 const ID_BYTES = 16;
-/** msg_ids per confirmation message (the verifier's MAX_CONFIRM_IDS). */
-const MAX_IDS = 1024;
+/** msg_ids per confirmation message. */
+const MAX_IDS = MAX_CONFIRM_IDS;
 
 export class DeliveryConfirmer {
   readonly #nc: NatsConnection;

@@ -19,9 +19,7 @@
 // them) — compare the chain heads with the AUDIT stream for that (docs/audit.md).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { decodeHeader, signingInput, sha256, toHex } from '@agentbus/protocol';
+import { decodeHeader, signingInput, sha256, toHex, readManifestKeys } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import { AuditBatch } from '@agentbus/protocol';
@@ -403,44 +401,22 @@ export function readBundle(path: string): { evidence: Evidence; keys: BundleKeys
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-const manifestKeysSchema = z.object({
-  agent: z.string(),
-  keys: z.array(z.object({ key_id: z.string(), public_key: z.string(), revoked: z.boolean().optional() }).passthrough()).default([]),
-}).passthrough();
-
 export interface ManifestKey {
   publicKey: Uint8Array;
   revoked: boolean;
+  agent: string;
+  keyId: string;
 }
 
 /**
- * Keys from every *.json / *.yaml / *.yml manifest in `dir` ({ agent, keys: [{ key_id,
- * public_key (base64url, 32 bytes), revoked? }] }; other fields ignored). Revoked keys are
- * still returned: a signature made before the revocation is still that agent's signature.
+ * Keys from every manifest in `dir`, read with the protocol's one manifest-key parser (the
+ * verifier's schema; a bad file is an error naming it). Revoked and expired keys are still
+ * returned: a signature made before the revocation is still that agent's signature.
  */
-export function loadManifestKeys(dir: string): Map<string, ManifestKey & { agent: string; keyId: string }> {
-  const out = new Map<string, ManifestKey & { agent: string; keyId: string }>();
-  for (const f of readdirSync(dir).sort()) {
-    if (!/\.(json|ya?ml)$/i.test(f) || f.startsWith('.')) continue;
-    const path = join(dir, f);
-    if (!statSync(path).isFile()) continue;
-    const text = readFileSync(path, 'utf8');
-    let doc: unknown;
-    try {
-      doc = f.toLowerCase().endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-    } catch (e) {
-      throw new Error(`${path}: cannot parse: ${(e as Error).message}`);
-    }
-    const r = manifestKeysSchema.safeParse(doc);
-    if (!r.success) {
-      const i = r.error.issues[0]!;
-      throw new Error(`${path}: ${i.message} at ${i.path.join('.') || '(root)'}`);
-    }
-    for (const k of r.data.keys) {
-      const pub = Buffer.from(k.public_key, 'base64url');
-      if (pub.length !== 32) throw new Error(`${path}: keys.${k.key_id}.public_key must be 32 bytes (base64url)`);
-      out.set(`${r.data.agent}\u0000${k.key_id}`, { publicKey: new Uint8Array(pub), revoked: k.revoked ?? false, agent: r.data.agent, keyId: k.key_id });
-    }
+export function loadManifestKeys(dir: string): Map<string, ManifestKey> {
+  const out = new Map<string, ManifestKey>();
+  for (const [agent, keys] of readManifestKeys(dir)) {
+    for (const [keyId, k] of keys) out.set(`${agent}\u0000${keyId}`, { publicKey: k.publicKey, revoked: k.revoked, agent, keyId });
   }
   return out;
 }

@@ -18,7 +18,7 @@ import type { NatsConnection, Msg, MsgHdrs, Subscription } from '@nats-io/transp
 import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { Ack, Delivery, Reason, Verdict, reasonName, verdictName } from '@agentbus/protocol';
+import { Ack, Delivery, Reason, Verdict, reasonName, verdictName, MAX_CONFIRM_IDS } from '@agentbus/protocol';
 import type { IAuditEvent } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, toHex, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
 import { metadataBytes, checkMetadata } from '@agentbus/protocol';
@@ -967,7 +967,7 @@ const BAD_DEPTH_TOKEN = -2;
 /** How often held shed answers are released (small steps: the answers, and what they pace, stay smooth). */
 const SHED_ANSWER_TICK_MS = 5;
 /** At most this many msg_ids per confirmation message (the SDK splits its batches to fit). */
-export const MAX_CONFIRM_IDS = 1024;
+export { MAX_CONFIRM_IDS };
 
 const NATIVE = nativeHashes();
 
