@@ -20,6 +20,14 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const node = (cwd: string, code: string) => spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8' });
 
+test('packages - the lock file lists chDB\'s native package for every platform (npm ci works on a clean clone, on any OS)', () => {
+  const r = spawnSync(process.execPath, ['scripts/fix-lock.mjs', '--check'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { os?: string[]; optional?: boolean }> };
+  const chdb = lock.packages['node_modules/chdb'] as unknown as { optionalDependencies: Record<string, string> };
+  for (const name of Object.keys(chdb.optionalDependencies)) assert.ok(lock.packages[`node_modules/${name}`]?.optional, name);
+});
+
 test('packages - each tarball holds what runs: built JS and types, no tests, benches, sources or source maps', () => {
   const files = packedFiles();
   assert.equal(Object.keys(files).sort(), Object.keys(WORKSPACES).sort());
