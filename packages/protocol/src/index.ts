@@ -9,3 +9,4 @@ export * from './metadata.js';
 export * from './manifest.js';
 export * from './glob.js';
 export * from './constants.js';
+export * from './depth-token.js';

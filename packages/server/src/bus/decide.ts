@@ -1,0 +1,363 @@
+// The verifier's decision as a pure function (DESIGN §14): the envelope bytes, the subject they
+// arrived on, a policy snapshot and the verifier's state in; a verdict out. No I/O, no clock (the
+// caller passes `now`), no hidden globals: every piece of state the decision reads or changes is
+// in the DecisionState it is given. bus/verifier.ts does the I/O around it (receive, decide,
+// record the audit event, forward, answer). PROTOCOL.md §8 specifies the same list for other
+// implementations, and protocol/vectors/decisions.json exercises it.
+//
+// THE ORDER OF THE CHECKS (docs/decisions.md "Verifier ordering of checks" is this list). The
+// first check that fails decides; every rejection from step 2 on spends one token of the subject
+// sender's rejection budget (step 1).
+//
+//   1. rejection budget of the subject sender: refill, then fewer than 1 token
+//        → rejection_budget_exceeded, shed: no further check, nothing parsed
+//   2. reply subject: empty, or starts with "agentbus.inbox.<subject sender>."
+//        → bad_reply_subject (never answered)
+//   3. partition: the subject's partition is the subject sender's own (when the message came
+//      through the partition mapping)                      → sender_mismatch "wrong partition"
+//   4. envelope framing (strict outer parse)               → malformed
+//   5. header decode and structural validation             → malformed
+//   6. header sender = subject sender                      → sender_mismatch
+//   7. sender known (has a manifest)                       → unknown_sender
+//   8. key resolution: key_id known, not revoked, valid at now
+//                                                          → unknown_key | revoked_key | expired_key
+//   9. sizes: payload + metadata bytes ≤ max_payload_bytes → payload_too_large
+//  10. freshness: now − skew ≤ sent_at_ms ≤ now + skew     → stale_timestamp | future_timestamp
+//  11. recipient: known and allowed (direct), or topic allowed
+//                                                          → unknown_recipient | destination_not_allowed
+//  12. contract exists for the type                        → unknown_type
+//  13. type allowed for that recipient or topic            → type_not_allowed
+//  14. metadata rules: keys declared, values and map bounded → metadata_not_allowed
+//  15. required metadata present and non-empty             → metadata_missing
+//  16. signature (the one Ed25519 acceptance rule)         → bad_signature
+//  17. payload hash = header.payload_sha256                → payload_hash_mismatch
+//  18. content type, then payload schema                   → schema_invalid
+//  19. rate (token bucket; only messages that got here spend) → rate_limited
+//  20. causation: a causation_id needs a depth token that proves delivery to this sender
+//                                                          → bad_causation
+//  21. depth limit: effective depth ≤ max_depth            → depth_exceeded
+//  22. replay: msg_id seen with another envelope           → replay;
+//              the same envelope again                     → duplicate (depth as remembered);
+//              absent                                      → accepted (msg_id claimed)
+//
+// Allocation: one Decision object per message (none for a shed one: two frozen constants), plus
+// what parsing, decoding and hashing allocate; the input object may be reused by the caller.
+import { Reason, Verdict } from '@agentbus/protocol';
+import type { IAuditEvent } from '@agentbus/protocol';
+import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
+import type { HeaderFields } from '@agentbus/protocol';
+import { metadataBytes, checkMetadata } from '@agentbus/protocol';
+import type { Ed25519Backend } from '@agentbus/protocol';
+import type { ContractRegistry } from 'agentbus/internal';
+import type { Policy } from '@agentbus/protocol';
+import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
+import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
+import { partitionOf } from './partitions.js';
+import * as D from '@agentbus/protocol';
+
+/** One message as the verifier received it. The caller may reuse this object between calls. */
+export interface DecisionInput {
+  /** The message's bytes (the envelope, if it is one). */
+  data: Uint8Array;
+  /** The sender token of the subject it arrived on: the identity NATS authenticated. */
+  subjectSender: string;
+  /** Its reply subject ('' if none). */
+  reply: string;
+  /** The verifier's clock, ms since the Unix epoch. */
+  now: number;
+  /** The partition token of agentbus.part.<p>.<sender>; undefined if it did not come through the partition mapping. */
+  partition?: number | undefined;
+}
+
+/** Everything the decision reads that is configuration, not state: swapped whole on a manifest reload. */
+export interface PolicySnapshot {
+  /** The manifests, compiled. */
+  readonly policy: Policy;
+  readonly contracts: ContractRegistry;
+  /** Freshness window: sent_at_ms within now ± maxSkewMs. */
+  readonly maxSkewMs: number;
+  /** Number of sender partitions (step 3). */
+  readonly partitions: number;
+  /** Any backend: all apply the same acceptance rule (docs/signature-rule.md), so the verdict does not depend on it. */
+  readonly backend: Ed25519Backend;
+}
+
+export function policySnapshot(s: PolicySnapshot): PolicySnapshot {
+  return Object.freeze({ policy: s.policy, contracts: s.contracts, maxSkewMs: s.maxSkewMs, partitions: s.partitions, backend: s.backend });
+}
+
+/** The outcome for one message. */
+export interface Decision {
+  readonly verdict: Verdict;
+  /** REASON_UNSPECIFIED unless rejected. */
+  readonly reason: Reason;
+  /** Short, secret-free explanation (never a metadata value or payload content). */
+  readonly detail: string;
+  /** The effective chain depth (0 for rejections before step 20; the claim for bad_causation). */
+  readonly depth: number;
+  /** May the verifier answer on the reply subject? False for bad_reply_subject, and for a shed message whose reply subject is outside the sender's inbox. */
+  readonly answer: boolean;
+  /** Shed by the rejection budget (step 1): not checked, counted in the sender's budget record, audited in aggregate. */
+  readonly shed: boolean;
+  /** The decoded header, once step 5 passed (unverified before step 16). */
+  readonly header: HeaderFields | undefined;
+  /** The envelope's parts, once step 4 passed (views into the input bytes). */
+  readonly headerBytes: Uint8Array | undefined;
+  readonly signature: Uint8Array | undefined;
+  readonly payload: Uint8Array | undefined;
+}
+
+/** A sender's token bucket for its messages (manifest `rate`). */
+export interface RateBucket {
+  tokens: number;
+  last: number;
+}
+
+/**
+ * Per subject sender: its budget for rejected messages (a token bucket, manifest `rejections`),
+ * what the verifier knows of it before it looks at the bytes (its inbox prefix and own
+ * partition), and its shed messages since the verifier last reported them.
+ */
+export interface SenderBudget {
+  readonly sender: string;
+  readonly inboxPrefix: string;
+  /** partitionOf(sender, partitions) under the snapshot below. */
+  ownPartition: number;
+  tokens: number;
+  last: number;
+  perMs: number;
+  burst: number;
+  /** The snapshot the rates above come from (refreshed when it changes). */
+  snapshot: PolicySnapshot | undefined;
+  /** Messages shed since the last report, the arrival of the first, and the bytes of the last. */
+  shed: number;
+  shedStart: number;
+  lastShed: Uint8Array | undefined;
+}
+
+/**
+ * The verifier's state, all of it: decide() reads and changes only this. One per verifier
+ * process (its partitions' senders all live here).
+ */
+export class DecisionState {
+  /** msg_id → (envelope fingerprint, depth, delivered) of the messages accepted within the replay window. */
+  readonly replay: ReplayTable;
+  /** Rate buckets by (header = subject) sender. */
+  readonly rates = new Map<string, RateBucket>();
+  /** Rejection budgets by subject sender. */
+  readonly budgets = new Map<string, SenderBudget>();
+  /** The depth-token key (shared by all verifiers of a bus). */
+  readonly depthTokens: DepthTokens;
+  /** Scratch for "agentbus/v1/envelope\0" ‖ header: no allocation per signature check. */
+  readonly signingScratch: Buffer;
+
+  constructor(o: { replayWindowMs: number; depthKey: Uint8Array; now: number }) {
+    this.replay = new ReplayTable(o.replayWindowMs, o.now);
+    this.depthTokens = new DepthTokens(o.depthKey);
+    this.signingScratch = Buffer.alloc(SIGNING_DOMAIN.length + MAX_HEADER_BYTES);
+    this.signingScratch.set(SIGNING_DOMAIN, 0);
+  }
+}
+
+export const SHED_DETAIL = 'rejection budget spent: message shed unverified';
+export const WRONG_PARTITION_DETAIL = 'wrong partition';
+
+function shedDecision(answer: boolean): Decision {
+  return Object.freeze({
+    verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: SHED_DETAIL, depth: 0, answer, shed: true,
+    header: undefined, headerBytes: undefined, signature: undefined, payload: undefined,
+  });
+}
+const SHED_ANSWERED = shedDecision(true);
+const SHED_SILENT = shedDecision(false);
+
+function rejected(reason: Reason, detail: string, depth: number, answer: boolean, header: HeaderFields | undefined, headerBytes: Uint8Array | undefined, signature: Uint8Array | undefined, payload: Uint8Array | undefined): Decision {
+  return { verdict: Verdict.VERDICT_REJECTED, reason, detail, depth, answer, shed: false, header, headerBytes, signature, payload };
+}
+
+/** The subject sender's budget record, created with a full bucket, refreshed when the snapshot changed. */
+function budgetOf(state: DecisionState, snap: PolicySnapshot, sender: string, now: number): SenderBudget {
+  let b = state.budgets.get(sender);
+  if (b === undefined) {
+    b = {
+      sender, inboxPrefix: `${D.SUBJECT_INBOX_PREFIX}${sender}.`, ownPartition: 0,
+      tokens: 0, last: now, perMs: 0, burst: 0, snapshot: undefined, shed: 0, shedStart: 0, lastShed: undefined,
+    };
+    refreshBudget(b, snap);
+    b.tokens = b.burst;
+    state.budgets.set(sender, b);
+  } else if (b.snapshot !== snap) refreshBudget(b, snap);
+  return b;
+}
+
+/** The budget of the sender's manifest, or the defaults for a sender without one. */
+function refreshBudget(b: SenderBudget, snap: PolicySnapshot): void {
+  const a = snap.policy.agents.get(b.sender);
+  if (b.snapshot?.partitions !== snap.partitions) b.ownPartition = partitionOf(b.sender, snap.partitions);
+  b.snapshot = snap;
+  b.perMs = a?.rejectPerMs ?? D.DEFAULT_REJECTIONS_PER_SECOND / 1000;
+  b.burst = a?.rejectBurst ?? D.DEFAULT_REJECTION_BURST;
+  b.tokens = Math.min(b.tokens, b.burst);
+}
+
+/**
+ * Decide one message: every check, in the order at the top of this file. Applies the state
+ * changes to `state` — the rejection budget (refill; one token per rejection; shed counts), the
+ * rate bucket (refill; one token per message that reaches step 19), and the replay table (an
+ * accepted msg_id is claimed with its fingerprint and depth) — and touches nothing else.
+ */
+export function decide(input: DecisionInput, snap: PolicySnapshot, state: DecisionState): Decision {
+  const now = input.now;
+  const b = budgetOf(state, snap, input.subjectSender, now);
+  // 1. the rejection budget, before anything looks at the bytes
+  const tokens = Math.min(b.burst, b.tokens + Math.max(0, now - b.last) * b.perMs);
+  b.tokens = tokens;
+  b.last = now;
+  const reply = input.reply;
+  const replyOk = reply === '' || reply.startsWith(b.inboxPrefix);
+  if (tokens < 1) {
+    if (b.shed++ === 0) b.shedStart = now;
+    b.lastShed = input.data;
+    return replyOk ? SHED_ANSWERED : SHED_SILENT;
+  }
+  const d = check(input, snap, state, b, replyOk);
+  if (d.verdict === Verdict.VERDICT_REJECTED) b.tokens -= 1; // every rejection spends from the budget
+  return d;
+}
+
+function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState, b: SenderBudget, replyOk: boolean): Decision {
+  const { data, now, subjectSender } = input;
+  // 2. the reply subject: otherwise the verifier could be made to publish into another agent's inbox
+  if (!replyOk) {
+    // not answered; parsed only so that the audit event can show what it was
+    const p = parseEnvelope(data);
+    if (!p.ok) return rejected(Reason.REASON_BAD_REPLY_SUBJECT, input.reply.slice(0, 128), 0, false, undefined, undefined, undefined, undefined);
+    const hd = decodeHeader(p.value.headerBytes);
+    return rejected(Reason.REASON_BAD_REPLY_SUBJECT, input.reply.slice(0, 128), 0, false, hd.ok ? hd.value : undefined, p.value.headerBytes, p.value.signature, p.value.payload);
+  }
+  // 3. NATS permissions pin each agent to its own partition; this is the second fence (a
+  // sender's messages must all reach one owner, or its replay state would split)
+  if (input.partition !== undefined && input.partition !== b.ownPartition) return rejected(Reason.REASON_SENDER_MISMATCH, WRONG_PARTITION_DETAIL, 0, true, undefined, undefined, undefined, undefined);
+  // 4. framing
+  const parts = parseEnvelope(data);
+  if (!parts.ok) return rejected(parts.reason, parts.detail, 0, true, undefined, undefined, undefined, undefined);
+  const { headerBytes, payload, signature } = parts.value;
+  // 5. header
+  const hd = decodeHeader(headerBytes);
+  if (!hd.ok) return rejected(hd.reason, hd.detail, 0, true, undefined, headerBytes, signature, payload);
+  const h = hd.value;
+  // 6. sender = subject token
+  if (h.sender !== subjectSender) return rejected(Reason.REASON_SENDER_MISMATCH, `subject says ${subjectSender}`, 0, true, h, headerBytes, signature, payload);
+  // 7. sender known
+  const policy = snap.policy;
+  const agent = policy.agents.get(h.sender);
+  if (!agent) return rejected(Reason.REASON_UNKNOWN_SENDER, '', 0, true, h, headerBytes, signature, payload);
+  // 8. key, at the verifier's time
+  const key = policy.resolveKey(h.sender, h.keyId, now);
+  if (typeof key === 'number') return rejected(key, '', 0, true, h, headerBytes, signature, payload);
+  // 9. header metadata counts against max_payload_bytes together with the payload (DESIGN §9)
+  const metaBytes = metadataBytes(h.metadata);
+  if (payload.length + metaBytes > agent.maxPayload) {
+    const detail = metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`;
+    return rejected(Reason.REASON_PAYLOAD_TOO_LARGE, detail, 0, true, h, headerBytes, signature, payload);
+  }
+  // 10. freshness
+  const skew = snap.maxSkewMs;
+  if (h.sentAtMs < now - skew) return rejected(Reason.REASON_STALE_TIMESTAMP, `${now - h.sentAtMs} ms old`, 0, true, h, headerBytes, signature, payload);
+  if (h.sentAtMs > now + skew) return rejected(Reason.REASON_FUTURE_TIMESTAMP, `${h.sentAtMs - now} ms ahead`, 0, true, h, headerBytes, signature, payload);
+  // 11. recipient or topic
+  if (h.recipient) {
+    if (!policy.agents.has(h.recipient)) return rejected(Reason.REASON_UNKNOWN_RECIPIENT, h.recipient, 0, true, h, headerBytes, signature, payload);
+    if (!agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
+  } else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
+  // 12. contract
+  const contract = snap.contracts.get(h.type);
+  if (!contract) return rejected(Reason.REASON_UNKNOWN_TYPE, h.type, 0, true, h, headerBytes, signature, payload);
+  // 13. type allowed
+  if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
+  // 14. metadata keys from the declared set only, each value and the whole map bounded
+  const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);
+  if (!md.ok) return rejected(md.reason, md.detail, 0, true, h, headerBytes, signature, payload);
+  // 15. required metadata
+  for (const k of contract.requiredMetadata) {
+    if (!h.metadata[k]) return rejected(Reason.REASON_METADATA_MISSING, k, 0, true, h, headerBytes, signature, payload);
+  }
+  // 16. signature over the header bytes as received
+  const scratch = state.signingScratch;
+  scratch.set(headerBytes, SIGNING_DOMAIN.length);
+  if (!snap.backend.verify(key, scratch.subarray(0, SIGNING_DOMAIN.length + headerBytes.length), signature)) return rejected(Reason.REASON_BAD_SIGNATURE, '', 0, true, h, headerBytes, signature, payload);
+  // 17. the header's payload hash is now authentic; the audit event records the payload's real hash
+  if (!equalBytes(sha256(payload), h.payloadSha256)) return rejected(Reason.REASON_PAYLOAD_HASH_MISMATCH, '', 0, true, h, headerBytes, signature, payload);
+  // 18. content type and schema
+  if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
+  const decoded = contract.decode(payload);
+  if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
+  // 19. rate, last among the local checks: only authenticated, well-formed messages spend tokens
+  let rb = state.rates.get(h.sender);
+  if (!rb) state.rates.set(h.sender, (rb = { tokens: agent.burst, last: now }));
+  rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
+  rb.last = now;
+  if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
+  rb.tokens -= 1;
+  // 20. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+  // come with the depth token of the message it names, delivered to this sender; the parent's
+  // depth is the token's (any verifier can check it, long after the replay window), or what
+  // this verifier remembers of it if that is higher.
+  let depth = h.depth;
+  if (h.causationId.length) {
+    const parent = state.depthTokens.causationDepth(h.causationId, h.sender, h.metadata[D.DEPTH_TOKEN_METADATA], agent.subscribeTopics);
+    if (parent < 0) {
+      const detail = parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender';
+      return rejected(Reason.REASON_BAD_CAUSATION, detail, depth, true, h, headerBytes, signature, payload);
+    }
+    depth = Math.max(depth, parent + 1);
+    const remembered = state.replay.depthOf(h.causationId);
+    if (remembered !== undefined) depth = Math.max(depth, remembered + 1);
+  }
+  // 21. depth limit
+  if (depth > agent.maxDepth) return rejected(Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, depth, true, h, headerBytes, signature, payload);
+  // 22. replay: this verifier owns the sender's partition, so its memory is the whole truth
+  // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
+  const fp = envelopeKey(headerBytes, signature);
+  const prev = state.replay.check(h.msgId, fp);
+  if (prev === OTHER_ENVELOPE) return rejected(Reason.REASON_REPLAY, '', depth, true, h, headerBytes, signature, payload);
+  let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
+  if (prev === ABSENT) state.replay.add(h.msgId, fp, depth);
+  else {
+    verdict = Verdict.VERDICT_DUPLICATE;
+    depth = prev;
+  }
+  return { verdict, reason: Reason.REASON_UNSPECIFIED, detail: '', depth, answer: true, shed: false, header: h, headerBytes, signature, payload };
+}
+
+/** SHA-256(header ‖ signature), first 16 bytes: equal for a retried envelope, different for any other. */
+export function envelopeKey(header: Uint8Array, signature: Uint8Array): Uint8Array {
+  return sha256(Buffer.concat([header, signature])).subarray(0, 16);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The audit event of one decided (not shed) message: what the verifier stores before it
+ * delivers or answers (DESIGN §6). `rawSize` is the size of the received bytes.
+ */
+export function auditEventOf(d: Decision, subjectSender: string, rawSize: number, eventId: Uint8Array, verifierId: string, verifiedAtMs: number): IAuditEvent {
+  const h = d.header;
+  return {
+    eventId,
+    verifierId,
+    verifiedAtMs,
+    verdict: d.verdict,
+    reason: d.reason,
+    detail: d.detail,
+    subjectSender,
+    header: d.headerBytes ?? EMPTY,
+    signature: d.signature ?? EMPTY,
+    payloadSize: d.payload?.length ?? 0,
+    // accepted: the verified header hash is the payload's hash; otherwise compute it
+    payloadSha256: d.verdict !== Verdict.VERDICT_REJECTED && h ? h.payloadSha256 : d.payload ? sha256(d.payload) : EMPTY,
+    effectiveDepth: d.depth,
+    rawSize,
+  };
+}
+

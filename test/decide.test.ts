@@ -1,0 +1,322 @@
+// decide() without NATS (DESIGN §14): one row per rejection reason, and for accepted and
+// duplicate, each built with real keys and sealEnvelope and decided against a fresh state (plus
+// the messages a row needs decided before it: the first of a replay, the burst a flood spends).
+// Then the properties the Verifier relies on: every rejection spends one budget token, a shed
+// message is not looked at, the order of the checks, no clock inside, and the same verdict on
+// every Ed25519 backend.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
+import type { SealInput, Sealed } from '../packages/protocol/src/envelope.js';
+import { Reason, Verdict, reasonName, verdictName, allReasons } from '../packages/protocol/src/proto.js';
+import { SigningKey } from '../packages/sdk/src/identity.js';
+import { backends } from '../packages/protocol/src/ed25519.js';
+import type { Ed25519Backend } from '../packages/protocol/src/ed25519.js';
+import { DEPTH_TOKEN_METADATA, MAX_METADATA_VALUE_BYTES } from '../packages/protocol/src/metadata.js';
+import { Policy, Manifest } from '../packages/protocol/src/manifest.js';
+import type { ManifestInput } from '../packages/protocol/src/manifest.js';
+import { partitionOf } from '../packages/server/src/bus/partitions.js';
+import { decide, DecisionState, policySnapshot } from '../packages/server/src/bus/decide.js';
+import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/bus/decide.js';
+import { contracts } from './helpers/contracts.js';
+
+const NOW = Date.parse('2025-06-01T12:00:00.000Z');
+const SKEW = 30_000;
+const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+
+const keys = {
+  alice: SigningKey.generate(),
+  aliceRevoked: SigningKey.generate(),
+  aliceExpired: SigningKey.generate({ notAfter: new Date(NOW - 60_000) }),
+  aliceLater: SigningKey.generate({ notBefore: new Date(NOW + 60_000) }),
+  bob: SigningKey.generate(),
+  carol: SigningKey.generate(),
+  dave: SigningKey.generate(),
+  ghost: SigningKey.generate(),
+};
+const NATS_USER = `U${'A'.repeat(55)}`;
+const manifest = (m: Partial<ManifestInput> & { agent: string }): Manifest => Manifest.parse({ nats_user: NATS_USER, keys: [], ...m });
+const policy = new Policy([
+  manifest({
+    agent: 'alice',
+    keys: [keys.alice.publicInfo(), { ...keys.aliceRevoked.publicInfo(), revoked: true }, keys.aliceExpired.publicInfo(), keys.aliceLater.publicInfo()],
+    send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }],
+    topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: ['alerts'] },
+    max_payload_bytes: 2048, max_depth: 3, rate: { per_second: 1000, burst: 1000 }, rejections: { per_second: 100, burst: 1000 },
+  }),
+  manifest({ agent: 'bob', keys: [keys.bob.publicInfo()], send: [{ to: 'alice', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } }),
+  manifest({ agent: 'carol', keys: [keys.carol.publicInfo()], send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1, burst: 2 } }),
+  manifest({ agent: 'dave', keys: [keys.dave.publicInfo()], send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 1 } }),
+]);
+const ALL_BACKENDS = [backends.sodium, backends.node, backends.noble].filter((b): b is Ed25519Backend => b !== undefined);
+const snapshotWith = (backend: Ed25519Backend, over: Partial<PolicySnapshot> = {}) => policySnapshot({ policy, contracts, maxSkewMs: SKEW, partitions: 8, backend, ...over });
+const DEPTH_KEY = randomBytes(32);
+const freshState = () => new DecisionState({ replayWindowMs: 2 * SKEW + 5000, depthKey: DEPTH_KEY, now: NOW });
+
+function seal(over: Partial<SealInput> & { as?: keyof typeof keys } = {}): Sealed {
+  const { as = 'alice', ...rest } = over;
+  const k = keys[as];
+  const sender = as.startsWith('alice') ? 'alice' : as;
+  return sealEnvelope({
+    sender, keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'task.assign', payload: enc({ title: 'write tests', priority: 2 }),
+    contentType: 'application/json', sentAtMs: NOW, ...rest,
+  });
+}
+/** The envelope with its parts changed (a forgery the signature or hash check must catch). */
+function tamper(s: Sealed, f: (p: { headerBytes: Uint8Array; payload: Uint8Array; signature: Uint8Array }) => void): Uint8Array {
+  const p = parseEnvelope(s.bytes);
+  if (!p.ok) throw new Error('bad fixture');
+  const parts = { headerBytes: p.value.headerBytes, payload: p.value.payload, signature: Uint8Array.from(p.value.signature) };
+  f(parts);
+  return encodeEnvelope(parts);
+}
+/** A depth token as a verifier holding DEPTH_KEY mints it for a delivery. */
+const tokenFor = (msgId: Uint8Array, recipient: string, topic: string, depth: number) => freshState().depthTokens.mint(msgId, recipient, topic, depth);
+
+interface Msg {
+  bytes: Uint8Array;
+  sender?: string;
+  reply?: string;
+  partition?: number;
+  now?: number;
+}
+interface Row {
+  name: string;
+  /** Decided first, in the same state, each expected to be accepted unless `expectBefore` says otherwise. */
+  before?: Msg[];
+  expectBefore?: string[];
+  msg: Msg;
+  verdict: 'accepted' | 'duplicate' | 'rejected';
+  reason?: string;
+  depth?: number;
+  detail?: RegExp;
+  answer?: boolean;
+}
+
+const first = seal();
+const parent = randomBytes(16);
+const tooDeepParent = randomBytes(16);
+const ROWS: Row[] = [
+  { name: 'a valid message', msg: { bytes: first.bytes }, verdict: 'accepted', depth: 0 },
+  { name: 'the same envelope again (a retry)', before: [{ bytes: first.bytes }], msg: { bytes: first.bytes }, verdict: 'duplicate', depth: 0 },
+  { name: 'a reply with a valid depth token', msg: { bytes: seal({ causationId: parent, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(parent, 'alice', '', 1) } }).bytes }, verdict: 'accepted', depth: 2 },
+  { name: 'a reply to a topic delivery it may subscribe to', msg: { bytes: seal({ causationId: parent, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(parent, '', 'alerts', 0) } }).bytes }, verdict: 'accepted', depth: 1 },
+  { name: 'a topic publication', msg: { bytes: seal({ recipient: '', topic: 'news', type: 'note.post', payload: enc({ text: 'hi' }) }).bytes }, verdict: 'accepted', depth: 0 },
+  // the rejection budget, first: dave's burst is one rejection
+  {
+    name: 'past the rejection budget: shed, even a valid message', before: [{ bytes: randomBytes(40), sender: 'dave' }], expectBefore: ['malformed'],
+    msg: { bytes: seal({ as: 'dave' }).bytes, sender: 'dave', reply: 'agentbus.inbox.dave.x' }, verdict: 'rejected', reason: 'rejection_budget_exceeded', answer: true,
+  },
+  { name: 'a reply subject in another agent inbox', msg: { bytes: seal().bytes, reply: 'agentbus.inbox.bob.hijack' }, verdict: 'rejected', reason: 'bad_reply_subject', answer: false, detail: /^agentbus\.inbox\.bob\.hijack$/ },
+  { name: 'a message on another partition', msg: { bytes: seal().bytes, partition: (partitionOf('alice', 8) + 1) % 8 }, verdict: 'rejected', reason: 'sender_mismatch', detail: /wrong partition/ },
+  { name: 'bytes that are not an envelope', msg: { bytes: randomBytes(100) }, verdict: 'rejected', reason: 'malformed' },
+  { name: 'a header that does not decode', msg: { bytes: tamper(seal(), (p) => { p.headerBytes = Uint8Array.from([0x0a, 0x05, 0x61]); }) }, verdict: 'rejected', reason: 'malformed', detail: /^header/ },
+  { name: 'a header sender other than the subject', msg: { bytes: seal({ as: 'bob', recipient: 'alice', type: 'task.result', payload: enc({ ok: true }) }).bytes, sender: 'alice' }, verdict: 'rejected', reason: 'sender_mismatch', detail: /subject says alice/ },
+  { name: 'a sender without a manifest', msg: { bytes: seal({ as: 'ghost' }).bytes, sender: 'ghost' }, verdict: 'rejected', reason: 'unknown_sender' },
+  { name: 'a key the manifest does not list', msg: { bytes: (() => { const k = SigningKey.generate(); return sealEnvelope({ ...baseInput(), keyId: k.keyId, sign: k.sign }).bytes; })() }, verdict: 'rejected', reason: 'unknown_key' },
+  { name: 'a revoked key', msg: { bytes: seal({ as: 'aliceRevoked' }).bytes }, verdict: 'rejected', reason: 'revoked_key' },
+  { name: 'an expired key', msg: { bytes: seal({ as: 'aliceExpired' }).bytes }, verdict: 'rejected', reason: 'expired_key' },
+  { name: 'a key not yet valid', msg: { bytes: seal({ as: 'aliceLater' }).bytes }, verdict: 'rejected', reason: 'expired_key' },
+  { name: 'a payload over max_payload_bytes', msg: { bytes: seal({ type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }) }).bytes }, verdict: 'rejected', reason: 'payload_too_large', detail: /> 2048 bytes/ },
+  { name: 'metadata that brings a small payload over it', msg: { bytes: seal({ metadata: { rationale: 'r'.repeat(1000), prompt_version: 'p'.repeat(1000) } }).bytes }, verdict: 'rejected', reason: 'payload_too_large', detail: /metadata/ },
+  { name: 'a timestamp older than the skew', msg: { bytes: seal({ sentAtMs: NOW - SKEW - 1 }).bytes }, verdict: 'rejected', reason: 'stale_timestamp', detail: /^30001 ms old$/ },
+  { name: 'a timestamp ahead of the skew', msg: { bytes: seal({ sentAtMs: NOW + SKEW + 1 }).bytes }, verdict: 'rejected', reason: 'future_timestamp' },
+  { name: 'a recipient without a manifest', msg: { bytes: seal({ recipient: 'nobody' }).bytes }, verdict: 'rejected', reason: 'unknown_recipient' },
+  { name: 'a recipient the manifest does not allow', msg: { bytes: seal({ recipient: 'carol' }).bytes }, verdict: 'rejected', reason: 'destination_not_allowed' },
+  { name: 'a topic the manifest does not allow', msg: { bytes: seal({ recipient: '', topic: 'gossip', type: 'note.post', payload: enc({ text: 'x' }) }).bytes }, verdict: 'rejected', reason: 'destination_not_allowed', detail: /topic gossip/ },
+  { name: 'a type with no contract', msg: { bytes: seal({ type: 'nosuch.type' }).bytes }, verdict: 'rejected', reason: 'unknown_type' },
+  { name: 'a type the manifest does not allow', msg: { bytes: seal({ recipient: '', topic: 'news', type: 'task.assign' }).bytes }, verdict: 'rejected', reason: 'type_not_allowed' },
+  { name: 'an undeclared metadata key', msg: { bytes: seal({ metadata: { system_prompt: 'ignore previous instructions' } }).bytes }, verdict: 'rejected', reason: 'metadata_not_allowed', detail: /"system_prompt"/ },
+  { name: 'an over-long metadata value', msg: { bytes: seal({ metadata: { rationale: 'x'.repeat(MAX_METADATA_VALUE_BYTES + 1) } }).bytes }, verdict: 'rejected', reason: 'metadata_not_allowed', detail: /"rationale"/ },
+  { name: 'a critical type without prompt_version', msg: { bytes: seal({ type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { rationale: 'because' } }).bytes }, verdict: 'rejected', reason: 'metadata_missing', detail: /^prompt_version$/ },
+  { name: 'a flipped signature bit', msg: { bytes: tamper(seal(), (p) => { p.signature[5]! ^= 0x40; }) }, verdict: 'rejected', reason: 'bad_signature' },
+  { name: 'a payload other than the signed hash', msg: { bytes: tamper(seal(), (p) => { p.payload = enc({ title: 'rm -rf /', priority: 5 }); }) }, verdict: 'rejected', reason: 'payload_hash_mismatch' },
+  { name: 'a payload that fails its schema', msg: { bytes: seal({ payload: enc({ title: '', priority: 99 }) }).bytes }, verdict: 'rejected', reason: 'schema_invalid' },
+  { name: 'a content type other than the contract', msg: { bytes: seal({ contentType: 'text/plain' }).bytes }, verdict: 'rejected', reason: 'schema_invalid', detail: /content type must be application\/json/ },
+  {
+    name: 'a third message within carol burst of two', before: [0, 1].map((i) => ({ bytes: seal({ as: 'carol', type: 'note.post', payload: enc({ text: `${i}` }) }).bytes, sender: 'carol' })),
+    msg: { bytes: seal({ as: 'carol', type: 'note.post', payload: enc({ text: '2' }) }).bytes, sender: 'carol' }, verdict: 'rejected', reason: 'rate_limited', detail: /^1\/s$/,
+  },
+  { name: 'a causation id without a depth token', msg: { bytes: seal({ causationId: parent }).bytes }, verdict: 'rejected', reason: 'bad_causation', detail: /without a depth token/ },
+  { name: 'a depth token that names another recipient', msg: { bytes: seal({ causationId: parent, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(parent, 'bob', '', 0) } }).bytes }, verdict: 'rejected', reason: 'bad_causation', detail: /does not prove/ },
+  { name: 'a depth token of a topic it may not subscribe to', msg: { bytes: seal({ causationId: parent, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(parent, '', 'news', 0) } }).bytes }, verdict: 'rejected', reason: 'bad_causation' },
+  { name: 'a claimed depth over max_depth', msg: { bytes: seal({ depth: 4 }).bytes }, verdict: 'rejected', reason: 'depth_exceeded', depth: 4, detail: /^4 > 3$/ },
+  { name: 'a reply whose parent is at max_depth (the claim of 0 does not count)', msg: { bytes: seal({ causationId: tooDeepParent, depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(tooDeepParent, 'alice', '', 3) } }).bytes }, verdict: 'rejected', reason: 'depth_exceeded', depth: 4 },
+  { name: 'the msg_id of an accepted message with another envelope', before: [{ bytes: first.bytes }], msg: { bytes: seal({ msgId: first.header.msgId, payload: enc({ title: 'other', priority: 1 }) }).bytes }, verdict: 'rejected', reason: 'replay' },
+];
+
+function baseInput(): SealInput {
+  return { sender: 'alice', keyId: keys.alice.keyId, sign: keys.alice.sign, recipient: 'bob', type: 'task.assign', payload: enc({ title: 't', priority: 1 }), contentType: 'application/json', sentAtMs: NOW };
+}
+
+function inputOf(m: Msg): DecisionInput {
+  const sender = m.sender ?? 'alice';
+  return { data: m.bytes, subjectSender: sender, reply: m.reply ?? `agentbus.inbox.${sender}.r1`, now: m.now ?? NOW, partition: m.partition };
+}
+
+function runRow(row: Row, snap: PolicySnapshot, state = freshState()): Decision {
+  (row.before ?? []).forEach((m, i) => {
+    const d = decide(inputOf(m), snap, state);
+    const want = row.expectBefore?.[i];
+    if (want) assert.is(reasonName(d.reason), want, `${row.name}: message ${i} before`);
+    else assert.is(verdictName(d.verdict), 'accepted', `${row.name}: message ${i} before was ${reasonName(d.reason)} (${d.detail})`);
+  });
+  return decide(inputOf(row.msg), snap, state);
+}
+
+const t = suite('decide');
+
+t('decide - one row per reason, accepted and duplicate: verdict, reason, depth, detail (every backend)', () => {
+  for (const backend of ALL_BACKENDS) {
+    const snap = snapshotWith(backend);
+    for (const row of ROWS) {
+      const d = runRow(row, snap);
+      const what = `${backend.name}: ${row.name}`;
+      assert.is(verdictName(d.verdict), row.verdict, `${what}: ${reasonName(d.reason)} ${d.detail}`);
+      assert.is(reasonName(d.reason), row.reason ?? 'unspecified', `${what}: ${d.detail}`);
+      if (row.depth !== undefined) assert.is(d.depth, row.depth, `${what}: depth`);
+      if (row.detail) assert.match(d.detail, row.detail, what);
+      assert.is(d.answer, row.answer ?? true, `${what}: answer`);
+      assert.is(d.shed, row.reason === 'rejection_budget_exceeded', `${what}: shed`);
+    }
+  }
+});
+
+t('decide - the rows cover every rejection reason', () => {
+  const covered = new Set(ROWS.map((r) => r.reason).filter(Boolean));
+  assert.equal(allReasons().map(reasonName).filter((n) => !covered.has(n)), []);
+});
+
+t('decide - a rejection spends one token of the subject sender budget; an accepted message none; a shed one is not looked at', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const state = freshState();
+  const tokens = () => state.budgets.get('alice')!.tokens;
+  decide(inputOf({ bytes: seal().bytes }), snap, state);
+  assert.is(tokens(), 1000);
+  for (const [i, row] of ROWS.entries()) {
+    if (row.verdict !== 'rejected' || row.before || (row.msg.sender ?? 'alice') !== 'alice') continue;
+    const b = tokens();
+    const d = decide(inputOf({ ...row.msg, now: NOW }), snap, state);
+    assert.is(d.verdict, Verdict.VERDICT_REJECTED, `${i} ${row.name}`);
+    assert.is(tokens(), b - 1, `${row.name} spent one token`);
+  }
+  // dave: burst 1. Once it is spent, even bytes that are not an envelope are not parsed
+  const dave = (bytes: Uint8Array, reply = 'agentbus.inbox.dave.r') => decide({ data: bytes, subjectSender: 'dave', reply, now: NOW }, snap, state);
+  assert.is(reasonName(dave(seal({ as: 'dave', payload: enc({ title: '' }) }).bytes).reason), 'schema_invalid');
+  const junk = randomBytes(50);
+  const shed = dave(junk);
+  assert.is(shed.shed, true);
+  assert.is(shed.header, undefined);
+  assert.is(shed.headerBytes, undefined, 'nothing parsed');
+  const b = state.budgets.get('dave')!;
+  assert.is(b.shed, 1);
+  assert.is(b.shedStart, NOW);
+  assert.is(b.lastShed, junk);
+  assert.is(dave(seal({ as: 'dave' }).bytes, 'agentbus.inbox.bob.x').answer, false, 'a shed message is answered only inside the sender inbox');
+  assert.is(b.shed, 2);
+  assert.is(state.rates.has('dave'), false, 'no message of dave reached the rate check (step 19)');
+});
+
+t('decide - the rate bucket is spent only by messages that pass every check before it; refills with time', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const state = freshState();
+  const carol = (text: string, now = NOW, over: Partial<SealInput> = {}) => decide({ data: seal({ as: 'carol', type: 'note.post', payload: enc({ text }), sentAtMs: now, ...over }).bytes, subjectSender: 'carol', reply: '', now }, snap, state);
+  // rejected before the rate check: no token spent (bucket created only by step 19)
+  assert.is(reasonName(carol('x', NOW, { recipient: 'alice' }).reason), 'destination_not_allowed');
+  assert.is(state.rates.has('carol'), false);
+  assert.is(carol('1').verdict, Verdict.VERDICT_ACCEPTED);
+  assert.is(carol('2').verdict, Verdict.VERDICT_ACCEPTED);
+  assert.is(reasonName(carol('3').reason), 'rate_limited');
+  // both rejections (destination, rate) spent from carol's rejection budget (default burst 20)
+  assert.is(state.budgets.get('carol')!.tokens, 20 - 2);
+  // one token per second: 999 ms later still empty, 1000 ms later one more
+  assert.is(reasonName(carol('4', NOW + 999).reason), 'rate_limited');
+  assert.is(carol('5', NOW + 1999).verdict, Verdict.VERDICT_ACCEPTED);
+});
+
+t('decide - the order: a message failing two adjacent checks gets the earlier one, for every pair of steps', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const unknownKey = SigningKey.generate();
+  const badSig = (b: Uint8Array) => { const o = Uint8Array.from(b); o[o.length - 3]! ^= 1; return o; };
+  const carolNote = (text: string, over: Partial<SealInput> = {}) => seal({ as: 'carol', type: 'note.post', payload: enc({ text }), ...over }).bytes;
+  const carolFlood = [carolNote('a'), carolNote('b')].map((bytes) => ({ bytes, sender: 'carol' }));
+  // [steps, expected reason, the message, messages decided before it (must be accepted)]
+  const pairs: [string, string, Msg, Msg[]?][] = [
+    ['1-2 budget, reply subject', 'rejection_budget_exceeded', { bytes: randomBytes(9), sender: 'dave', reply: 'agentbus.inbox.bob.x' }],
+    ['2-3 reply subject, partition', 'bad_reply_subject', { bytes: seal().bytes, reply: 'agentbus.inbox.bob.x', partition: (partitionOf('alice', 8) + 1) % 8 }],
+    ['3-4 partition, framing', 'sender_mismatch', { bytes: randomBytes(30), partition: (partitionOf('alice', 8) + 1) % 8 }],
+    ['5-6 header, sender', 'malformed', { bytes: tamper(seal(), (p) => { p.headerBytes = Uint8Array.from([0x0a, 0x04, 0x42, 0x41, 0x44, 0x21]); }) }],
+    ['6-7 sender, sender known', 'sender_mismatch', { bytes: seal({ as: 'ghost' }).bytes, sender: 'alice' }],
+    ['7-8 sender known, key', 'unknown_sender', { bytes: sealEnvelope({ ...baseInput(), sender: 'ghost', keyId: unknownKey.keyId, sign: unknownKey.sign }).bytes, sender: 'ghost' }],
+    ['8-9 key, size', 'unknown_key', { bytes: sealEnvelope({ ...baseInput(), keyId: unknownKey.keyId, sign: unknownKey.sign, type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }) }).bytes }],
+    ['9-10 size, freshness', 'payload_too_large', { bytes: seal({ type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }), sentAtMs: NOW - 10 * SKEW }).bytes }],
+    ['10-11 freshness, recipient', 'stale_timestamp', { bytes: seal({ sentAtMs: NOW - 10 * SKEW, recipient: 'nobody' }).bytes }],
+    ['11-12 recipient, contract', 'unknown_recipient', { bytes: seal({ recipient: 'nobody', type: 'nosuch.type' }).bytes }],
+    ['12-13 contract, type allowed', 'unknown_type', { bytes: seal({ type: 'other.type' }).bytes }],
+    ['13-14 type allowed, metadata rules', 'type_not_allowed', { bytes: seal({ recipient: '', topic: 'news', type: 'task.assign', metadata: { junk: 'x' } }).bytes }],
+    ['14-15 metadata rules, required metadata', 'metadata_not_allowed', { bytes: seal({ type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { junk: 'x' } }).bytes }],
+    ['15-16 required metadata, signature', 'metadata_missing', { bytes: badSig(seal({ type: 'deploy.request', payload: enc({ service: 'api' }) }).bytes) }],
+    ['16-17 signature, payload hash', 'bad_signature', { bytes: tamper(seal(), (p) => { p.payload = enc({ title: 'x', priority: 1 }); p.signature[0]! ^= 1; }) }],
+    ['17-18 payload hash, schema', 'payload_hash_mismatch', { bytes: tamper(seal(), (p) => { p.payload = enc('not json'); }) }],
+    ['18-19 schema, rate', 'schema_invalid', { bytes: carolNote('', { payload: enc({ text: 5 }) }), sender: 'carol' }, carolFlood],
+    ['19-20 rate, causation', 'rate_limited', { bytes: carolNote('c', { causationId: parent }), sender: 'carol' }, carolFlood],
+    ['20-21 causation, depth', 'bad_causation', { bytes: seal({ causationId: parent, depth: 9 }).bytes }],
+    ['21-22 depth, replay', 'depth_exceeded', { bytes: seal({ msgId: first.header.msgId, depth: 9 }).bytes }, [{ bytes: first.bytes }]],
+  ];
+  const daveSpent = { bytes: randomBytes(40), sender: 'dave' };
+  for (const [steps, want, msg, before = []] of pairs) {
+    const state = freshState();
+    if (steps.startsWith('1-2')) decide(inputOf(daveSpent), snap, state);
+    for (const m of before) assert.is(decide(inputOf(m), snap, state).verdict, Verdict.VERDICT_ACCEPTED, `${steps}: before`);
+    const d = decide(inputOf(msg), snap, state);
+    assert.is(reasonName(d.reason), want, `steps ${steps}: ${d.detail}`);
+  }
+  // what bad_reply_subject still records: the decoded header (for the audit event), and no answer
+  const k = SigningKey.generate();
+  const d = decide(inputOf({ bytes: sealEnvelope({ ...baseInput(), keyId: k.keyId, sign: k.sign }).bytes, reply: '_INBOX.x' }), snap, freshState());
+  assert.is(reasonName(d.reason), 'bad_reply_subject');
+  assert.is(d.answer, false);
+  assert.ok(d.header && d.headerBytes && d.signature, 'the envelope is parsed for the audit event');
+});
+
+t('decide - pure: no clock inside, the same inputs give the same decisions on separate states', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const realNow = Date.now;
+  const realPerf = performance.now;
+  const run = () => {
+    return ROWS.map((row) => {
+      const d = runRow(row, snap);
+      return [d.verdict, d.reason, d.detail, d.depth, d.answer].join('|');
+    });
+  };
+  let a: string[], b: string[];
+  try {
+    Date.now = () => { throw new Error('decide read the clock'); };
+    performance.now = () => { throw new Error('decide read the clock'); };
+    a = run();
+    b = run();
+  } finally {
+    Date.now = realNow;
+    performance.now = realPerf;
+  }
+  assert.equal(a, b);
+});
+
+t('decide - duplicate keeps the depth it was accepted with; a reply raises depth to what the verifier remembers of its parent', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const state = freshState();
+  // bob's message to alice, accepted at depth 2 (claimed)
+  const fromBob = sealEnvelope({ sender: 'bob', keyId: keys.bob.keyId, sign: keys.bob.sign, recipient: 'alice', type: 'task.result', payload: enc({ ok: true }), contentType: 'application/json', sentAtMs: NOW, depth: 2 });
+  const bobIn = { data: fromBob.bytes, subjectSender: 'bob', reply: '', now: NOW };
+  assert.is(decide(bobIn, snap, state).depth, 2);
+  assert.is(decide(bobIn, snap, state).verdict, Verdict.VERDICT_DUPLICATE);
+  assert.is(decide(bobIn, snap, state).depth, 2);
+  // alice answers with a token claiming depth 0 for it: the memory (2) wins, 2 + 1
+  const reply = seal({ causationId: fromBob.header.msgId, metadata: { [DEPTH_TOKEN_METADATA]: state.depthTokens.mint(fromBob.header.msgId, 'alice', '', 0) } });
+  const d = decide(inputOf({ bytes: reply.bytes }), snap, state);
+  assert.is(verdictName(d.verdict), 'accepted');
+  assert.is(d.depth, 3);
+});
+
+t.run();
