@@ -206,7 +206,7 @@ export class VerifierMetrics {
     for (const r of allReasons()) if (r < REASON_STRIDE) this.#child(Verdict.VERDICT_REJECTED, r).inc(0);
     this.#verify = new Histogram({
       name: 'agentbus_verifier_verify_seconds',
-      help: 'Time of the synchronous checks of one message (parse, policy, signature, schema, rate), seconds',
+      help: 'Time of the decision on one message (decide(): parse, policy, signature, schema, rate, causation, replay), seconds',
       buckets: VERIFY_SECONDS_BUCKETS,
       registers: [registry],
     });
