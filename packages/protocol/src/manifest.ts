@@ -60,19 +60,24 @@ export class ManifestError extends Error {
   }
 }
 
-export function parseManifest(text: string, file: string): Manifest {
+/** YAML or JSON (by extension) through a schema; a ManifestError names the file and the field. */
+function parseWith<S extends z.ZodType>(schema: S, text: string, file: string): z.infer<S> {
   let raw: unknown;
   try {
     raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     throw new ManifestError(file, '', `not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
   }
-  const r = Manifest.safeParse(raw);
+  const r = schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ManifestError(file, issue.path.join('.'), issue.message);
   }
   return r.data;
+}
+
+export function parseManifest(text: string, file: string): Manifest {
+  return parseWith(Manifest, text, file);
 }
 
 export function isManifestFile(name: string): boolean {
@@ -169,19 +174,8 @@ export function readManifestKeys(dir: string, onError: (e: ManifestError) => voi
     const file = join(dir, n);
     try {
       if (!statSync(file).isFile()) continue;
-      const text = readFileSync(file, 'utf8');
-      let raw: unknown;
-      try {
-        raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
-      } catch (e) {
-        throw new ManifestError(file, '', `not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
-      }
-      const r = ManifestKeysOnly.safeParse(raw);
-      if (!r.success) {
-        const issue = r.error.issues[0]!;
-        throw new ManifestError(file, issue.path.join('.'), issue.message);
-      }
-      out.set(r.data.agent, new Map(r.data.keys.map((k) => [k.key_id, compileKey(k)])));
+      const m = parseWith(ManifestKeysOnly, readFileSync(file, 'utf8'), file);
+      out.set(m.agent, new Map(m.keys.map((k) => [k.key_id, compileKey(k)])));
     } catch (e) {
       if (e instanceof ManifestError) onError(e);
       else throw e;
