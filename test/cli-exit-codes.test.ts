@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/nats-server.js';
@@ -106,6 +106,30 @@ test('exit codes - operational failures exit 1 on every command that does work',
     [['audit', 'export', '--bundle', join(dir, 'b'), '--manifests', join(dir, 'm'), '--store', closed], 1],
     [['auditor', '--nats', nats, '--store', join(dir, 'auditor-db')], 1, /cannot connect to NATS/],
   ]);
+});
+
+test('cli - audit commands refuse a store path that does not exist (no new empty store), keygen writes both files or neither, manifest check names an unknown recipient', async () => {
+  const missing = join(dir, 'no-such-store');
+  const r = await cli(['audit', 'top', '--store', missing]);
+  assert.is(r.code, 1, r.err);
+  assert.match(r.err, /no audit store there/);
+  assert.not.ok(existsSync(missing), 'the mistyped store was created');
+  // keygen: a manifest in the way stops it before the credential file is written
+  const creds = join(dir, 'kg-creds');
+  const manifests = join(dir, 'kg-manifests');
+  mkdirSync(manifests, { recursive: true });
+  writeFileSync(join(manifests, 'carol.yaml'), 'agent: carol\n');
+  const k = await cli(['keygen', 'carol', '--creds-dir', creds, '--manifests', manifests]);
+  assert.is(k.code, 1, k.err);
+  assert.match(k.err, /carol\.yaml exists/);
+  assert.not.ok(existsSync(join(creds, 'carol.creds.json')), 'a credential file without its manifest was left behind');
+  // manifest check: a send rule to an agent that has no manifest
+  const md = join(dir, 'mc');
+  for (const a of ['dave', 'erin']) assert.is((await cli(['keygen', a, '--creds-dir', join(dir, 'mc-creds'), '--manifests', md])).code, 0);
+  writeFileSync(join(md, 'dave.yaml'), readFileSync(join(md, 'dave.yaml'), 'utf8').replace('send: []', 'send:\n  - { to: erin, types: [note.post] }\n  - { to: frank, types: [note.post] }'));
+  const c = await cli(['manifest', 'check', md]);
+  assert.is(c.code, 1, c.out + c.err);
+  assert.match(c.err, /send\.1\.to: no manifest for recipient frank/);
 });
 
 test.run();

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installOffline, packAll, packedFiles, treeBytes, WORKSPACES } from './helpers/pack.js';
@@ -84,6 +84,7 @@ test('packages - the server package gives the agentbus bin, with the auditor on 
   const h = spawnSync(bin, ['audit', '--help'], { cwd: p, encoding: 'utf8' });
   assert.is(h.status, 0, h.stderr);
   assert.match(h.stdout, /verify/);
+  mkdirSync(join(p, 'db')); // audit commands refuse a store path that does not exist
   const q = spawnSync(bin, ['audit', 'sql', 'SELECT 1 + 1 AS two', '--store', join(p, 'db'), '--json'], { cwd: p, encoding: 'utf8', timeout: 60_000 });
   assert.is(q.status, 0, q.stderr);
   assert.equal(JSON.parse(q.stdout), [{ two: 2 }]);

@@ -72,6 +72,10 @@ function addRangeOptions(c: Command): Command {
 async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Promise<T> {
   const cfg = storeConfigSchema.safeParse({ url: o.store, database: o.database });
   if (!cfg.success) throw bad(`--database: ${cfg.error.issues[0]!.message}`);
+  // a mistyped path must not quietly become a new, empty store that answers every question with nothing
+  if (!/^https?:\/\//i.test(o.store) && !existsSync(o.store)) {
+    throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
+  }
   const store = await openMigratedStore(cfg.data);
   try {
     return await fn(store);

@@ -107,9 +107,12 @@ export function buildProgram(): Command {
     .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
     .option('--force', 'overwrite existing files')
     .action((agent: string, o: { credsDir: string; manifests: string; service?: boolean; force?: boolean }) => {
-      mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
       const credsPath = join(o.credsDir, `${agent}.creds.json`);
+      const manifestPath = join(o.manifests, `${agent}.yaml`);
+      // both files or neither: every check before the first write
       if (existsSync(credsPath) && !o.force) throw new CliError(`${credsPath} exists; use --force to overwrite`);
+      if (!o.service && existsSync(manifestPath) && !o.force) throw new CliError(`${manifestPath} exists; use --force to overwrite`);
+      mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
       if (o.service) {
         const s = generateServiceCreds(agent, credsPath);
         // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
@@ -126,8 +129,6 @@ export function buildProgram(): Command {
       }
       saveCredentials(id, credsPath);
       mkdirSync(o.manifests, { recursive: true });
-      const manifestPath = join(o.manifests, `${agent}.yaml`);
-      if (existsSync(manifestPath) && !o.force) throw new CliError(`${manifestPath} exists; use --force to overwrite`);
       const pub = id.publicManifest();
       writeFileSync(manifestPath, stringify({ agent, nats_user: pub.nats_user, keys: pub.keys, send: [], rate: { per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }, max_payload_bytes: D.DEFAULT_MAX_PAYLOAD_BYTES, max_depth: D.DEFAULT_MAX_DEPTH }));
       console.log(`wrote ${credsPath} (keep it secret, mode 0600) and ${manifestPath} (edit its send rules)`);
@@ -142,6 +143,12 @@ export function buildProgram(): Command {
     .option('--contracts <module>', 'contracts module to check message types against')
     .action(async (dir: string, o: { contracts?: string }) => {
       const ms = loadManifestDir(dir);
+      const agents = new Set(ms.map((m) => m.agent));
+      for (const m of ms) {
+        m.send.forEach((r, i) => {
+          if (!r.to.includes('*') && !agents.has(r.to)) throw new CliError(`${join(dir, m.agent)} at send.${i}.to: no manifest for recipient ${r.to} in ${dir}`);
+        });
+      }
       if (o.contracts) {
         const reg = await loadContracts(o.contracts);
         for (const m of ms) for (const r of m.send) for (const t of r.types) if (!t.includes('*') && !reg.has(t)) throw new CliError(`${dir}/${m.agent}: send type ${t} has no contract in ${o.contracts}`);
