@@ -21,11 +21,12 @@ test.before(async () => {
   bus = await startBus({
     verifiers: 2,
     agents: {
-      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
+      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }, { to: 'quinn', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
       coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
       reviewer: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
       mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 5000 } },
       ops: { send: [] },
+      quinn: { send: [] },
     },
   });
 });
@@ -403,6 +404,20 @@ test('fuzz - thousands of random and mutated envelopes are rejected with a reaso
   const goods = await Promise.all(goodAcks);
   assert.is(goods.filter((a) => a.verdict === Verdict.VERDICT_ACCEPTED).length, goods.length);
   for (const v of bus.verifiers) assert.ok(!v.nc.isClosed());
+});
+
+test('inbox - after a break out of inbox() the client stops confirming: the sender hears undelivered, not delivered', async () => {
+  const planner = await bus.agent('planner');
+  const quinn = await bus.agent('quinn');
+  const first = planner.send('quinn', 'task.assign', { title: 'one', priority: 1 });
+  for await (const m of quinn.inbox()) {
+    assert.is(m.type, 'task.assign');
+    break; // the application is done reading
+  }
+  assert.ok((await first).delivered, 'the message it read was delivered');
+  const e = await planner.send('quinn', 'task.assign', { title: 'two', priority: 1 }, { retries: 0 }).then(() => undefined, (x: unknown) => x);
+  assert.instance(e, UndeliveredError, `after the break the sender was told ${String(e)}`);
+  assert.ok(quinn.stats.notDelivered >= 1, 'counted');
 });
 
 test.run();

@@ -120,7 +120,8 @@ export class AgentClient {
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
   #waiters = new Map<string, (m: InboundMessage) => void>();
-  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, invalidDropped: 0 };
+  /** notDelivered: messages that arrived after the inbox was closed (not confirmed to their senders). */
+  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, invalidDropped: 0, notDelivered: 0 };
   #ownsIdentity = false;
 
   private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
@@ -214,6 +215,14 @@ export class AgentClient {
     const decoded = contract?.decode(payloadBytes);
     if (!decoded || !decoded.ok) {
       this.stats.invalidDropped++;
+      return;
+    }
+    const causation = toHex(header.causationId);
+    if (queue.done && !(causation && this.#waiters.has(causation))) {
+      // Nobody reads this queue any more (a `break` out of inbox(), or a closed subscription):
+      // not confirmed, so the sender hears "not delivered" (UndeliveredError) instead of a
+      // delivery nobody saw.
+      this.stats.notDelivered++;
       return;
     }
     this.#seen.set(msgId, true);

@@ -20,6 +20,11 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.#wake?.();
   }
 
+  /** True once stopped (a `break` out of the iteration, or stop()): push() then drops items. */
+  get done(): boolean {
+    return this.#done;
+  }
+
   get pending(): number {
     return this.#items.length;
   }
