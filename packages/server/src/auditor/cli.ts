@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import * as D from './defaults.js';
 import { openMigratedStore, startAuditor } from './service.js';
+import { isUrl } from './store.js';
 import type { AuditStore, RowSink } from './store.js';
 import { storeConfigSchema } from './config.js';
 import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
@@ -73,7 +74,7 @@ async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Pr
   const cfg = storeConfigSchema.safeParse({ url: o.store, database: o.database });
   if (!cfg.success) throw bad(`--database: ${cfg.error.issues[0]!.message}`);
   // a mistyped path must not quietly become a new, empty store that answers every question with nothing
-  if (!/^https?:\/\//i.test(o.store) && !existsSync(o.store)) {
+  if (!isUrl(o.store) && !existsSync(o.store)) {
     throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
   }
   const store = await openMigratedStore(cfg.data);

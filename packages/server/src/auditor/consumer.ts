@@ -130,11 +130,14 @@ const sleep = (ms: number, signal: { stopped: boolean; wake?: () => void }) =>
     };
   });
 
+/** chain_id as its FixedString(32) column holds it (a malformed id padded or cut to fit). */
+const chainColumn = (b: OpenedBatch): string => b.chainHex.padEnd(32, '0').slice(0, 32);
+
 /** The batch record: what was signed, as received. Every value fits its column by construction. */
 export function batchRow(b: OpenedBatch, subject: string): BatchRow {
   return {
     batch_id: b.batchId,
-    chain_id: b.chainHex.padEnd(32, '0').slice(0, 32),
+    chain_id: chainColumn(b),
     seq: Math.max(0, b.seq),
     verifier_id: cleanString(b.batch.verifierId, MAX_NAME_CHARS),
     key_id: cleanString(b.batch.keyId, MAX_NAME_CHARS),
@@ -266,7 +269,7 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     try {
       // batches the store has already, and copies within this fetch
       let stored = new Set<string>();
-      const ids = opened.filter((o) => o.b.seq >= 0).map((o) => ({ chain_id: o.b.chainHex.padEnd(32, '0').slice(0, 32), seq: o.b.seq }));
+      const ids = opened.filter((o) => o.b.seq >= 0).map((o) => ({ chain_id: chainColumn(o.b), seq: o.b.seq }));
       if (sink.storedBatches && ids.length && !(await persist(held, 'lookup', async () => void (stored = await sink.storedBatches!(ids))))) return;
       const fresh: { m: JsMsg; b: OpenedBatch }[] = [];
       for (const o of opened) {

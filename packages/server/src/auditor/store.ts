@@ -82,7 +82,8 @@ export function msToCh(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 }
 
-function isUrl(s: string): boolean {
+/** A ClickHouse server URL (http or https), as opposed to a chDB directory. */
+export function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s);
 }
 
