@@ -71,7 +71,7 @@ test('exit codes - usage errors exit 2 on every command, nested ones too', async
     [['audit', 'report'], 2, /--html/],
     [['audit', 'trail'], 2, /exactly one of/],
     [['audit', 'sql'], 2, /missing required argument/],
-    [['audit', 'verify'], 2, /--manifests/],
+    [['audit', 'verify', '--state-dir', join(dir, 'no-bus')], 2, /--manifests/], // no bus there, so no manifests to default to
     [['audit', 'export', '--manifests', dir], 2, /--bundle/],
   ]);
 });

@@ -14,7 +14,7 @@ import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry } from './contracts.js';
-import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import { ContractError, CredentialError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
 import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
@@ -145,13 +145,28 @@ export class AgentClient {
     const peerKeys = o.peerKeys ?? (o.manifestsDir ? new PeerKeys(o.manifestsDir).resolve : undefined);
     if (verify && !peerKeys) throw new TypeError('end-to-end verification needs peerKeys or manifestsDir (or set verifyEndToEnd: false)');
     await loadOtel();
-    const nc = await connect({
-      servers: o.servers,
-      name: `agentbus-agent-${identity.agentId}`,
-      authenticator: nkeyAuthenticator(identity.natsSeed()),
-      inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}`,
-      ...(o.connectOptions ?? {}),
-    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: o.servers,
+        name: `agentbus-agent-${identity.agentId}`,
+        authenticator: nkeyAuthenticator(identity.natsSeed()),
+        inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}`,
+        ...(o.connectOptions ?? {}),
+      });
+    } catch (e) {
+      if (typeof o.credentials === 'string') identity.destroy();
+      const msg = String((e as Error).message ?? e);
+      if ((e as Error).name === 'AuthorizationError' || /authorization violation/i.test(msg)) {
+        // a bare "Authorization Violation" says nothing about what to fix
+        throw new CredentialError(
+          `the bus at ${String(o.servers)} refused agent "${identity.agentId}" (NATS user ${identity.natsPublicKey}): no manifest of the bus's has that nats_user — is ${identity.agentId}.yaml in the manifests directory \`agentbus dev\` watches (its banner names it), with the nats_user of this credential file? A manifest added a moment ago is picked up within a second.`,
+          typeof o.credentials === 'string' ? o.credentials : undefined,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
     const client = new AgentClient(nc, identity, o, peerKeys);
     client.#ownsIdentity = typeof o.credentials === 'string';
     if (typeof o.credentials === 'string') client.#watchCredentials(o.credentials);

@@ -2,11 +2,14 @@
 // into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
 // (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import * as D from './defaults.js';
 import { openMigratedStore, startAuditor } from './service.js';
 import { isUrl } from './store.js';
+import { openLiveStore } from './live-store.js';
+import { runningBus } from '../bus/bus-state.js';
+import { layout } from '../bus/project.js';
 import type { AuditStore, RowSink } from './store.js';
 import { storeConfigSchema } from './config.js';
 import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
@@ -54,12 +57,13 @@ export function renderTable(rows: Record<string, unknown>[]): string {
   return [line(cols), line(width.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
-interface StoreOpts { store: string; database: string; json?: boolean }
+interface StoreOpts { store?: string; database: string; json?: boolean; stateDir?: string }
 interface RangeOpts extends StoreOpts { since?: number; until?: number; limit: number }
 
 function addStoreOptions(c: Command): Command {
   return c
-    .option('--store <path|url>', 'chDB data directory, or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
+    .option('--store <path|url>', `chDB data directory, or http(s):// URL of a ClickHouse server (default: the store of the bus in this project or --state-dir — read through the bus while it runs —, else ${D.DEFAULT_STORE})`)
+    .option('--state-dir <dir>', 'the dev bus whose store to read (default: the project\'s, or .agentbus/dev)')
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--json', 'print JSON instead of a table');
 }
@@ -70,14 +74,55 @@ function addRangeOptions(c: Command): Command {
     .addOption(new Option('--limit <n>', 'at most this many rows').default(20).argParser(int('--limit', 1)));
 }
 
-async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Promise<T> {
-  const cfg = storeConfigSchema.safeParse({ url: o.store, database: o.database });
-  if (!cfg.success) throw bad(`--database: ${cfg.error.issues[0]!.message}`);
-  // a mistyped path must not quietly become a new, empty store that answers every question with nothing
-  if (!isUrl(o.store) && !existsSync(o.store)) {
-    throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
+/**
+ * Which store a command reads: --store as given (a directory a running dev bus holds is read
+ * through that bus), else the store of the bus of this project / --state-dir (live or not),
+ * else the auditor's default directory. Never a new, empty one.
+ */
+export function resolveStore(o: { store?: string; stateDir?: string }): { kind: 'open'; url: string } | { kind: 'live'; url: string; token: string; holder: string } {
+  const live = (stateDir: string) => {
+    const bus = runningBus(stateDir);
+    if (!bus || !bus.query_url) return undefined;
+    if (!bus.token) throw new Error(`the bus in ${stateDir} (pid ${bus.pid}) holds its store, and ${join(stateDir, 'query.token')} cannot be read by this user`);
+    return { kind: 'live' as const, url: bus.query_url, token: bus.token, holder: `agentbus dev (pid ${bus.pid})`, store: bus.store };
+  };
+  if (o.store) {
+    if (isUrl(o.store)) return { kind: 'open', url: o.store };
+    // a mistyped path must not quietly become a new, empty store that answers every question with nothing
+    if (!existsSync(o.store)) throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
+    const l = live(dirname(resolve(o.store)));
+    if (l && resolve(l.store) === resolve(o.store)) return l;
+    return { kind: 'open', url: o.store };
   }
-  const store = await openMigratedStore(cfg.data);
+  let where;
+  try {
+    where = layout(o.stateDir ? { stateDir: o.stateDir } : {});
+  } catch (e) {
+    throw new Error((e as Error).message);
+  }
+  const l = live(where.stateDir);
+  if (l) return l;
+  const own = join(where.stateDir, 'audit-db');
+  if (existsSync(own)) return { kind: 'open', url: own };
+  if (existsSync(D.DEFAULT_STORE)) return { kind: 'open', url: D.DEFAULT_STORE };
+  throw new Error(`no audit store found: no bus in ${where.stateDir} and no ${D.DEFAULT_STORE} here; give --store DIR|URL (\`agentbus demo\` prints its store's path)`);
+}
+
+async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Promise<T> {
+  const where = resolveStore(o);
+  const cfg = storeConfigSchema.safeParse({ url: where.url, database: o.database });
+  if (!cfg.success) throw bad(`--database: ${cfg.error.issues[0]!.message}`);
+  let store: AuditStore;
+  if (where.kind === 'live') store = openLiveStore({ url: where.url, token: where.token, database: cfg.data.database, holder: where.holder });
+  else {
+    try {
+      store = await openMigratedStore(cfg.data);
+    } catch (e) {
+      const m = (e as Error).message;
+      if (/lock/i.test(m)) throw new Error(`${where.url}: the store is held by another process (a running \`agentbus auditor\`? read it through a ClickHouse server, or stop that process)`);
+      throw e;
+    }
+  }
   try {
     return await fn(store);
   } finally {
@@ -209,11 +254,12 @@ export function registerAuditorCommands(program: Command): void {
   addStoreOptions(audit.command('verify').description('prove the audit trail: every row against the signed audit batches and the senders\' keys; exit 1 on any finding'))
     .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
-    .option('--manifests <dir>', "agents' manifests (*.json|*.yaml): the senders' public keys; required unless --bundle")
+    .option('--manifests <dir>', "agents' manifests (*.json|*.yaml): the senders' public keys (default: the bus's, as for --store; with --bundle: none)")
     .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
     .option('--bundle <file>', 'check an exported bundle offline, with no store (keys from the bundle unless --manifests/--verifier-keys pin them)')
     .action((o: StoreOpts & { since?: number; until?: number; manifests?: string; verifierKeys?: string; bundle?: string }) => {
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('verify: --since must be before --until');
+      if (!o.bundle && !o.manifests) o.manifests = defaultManifests(o);
       if (!o.bundle && !o.manifests) throw bad('verify: give --manifests DIR (or --bundle FILE)');
       if (o.bundle && (o.since !== undefined || o.until !== undefined)) throw bad('verify: --since/--until select rows of a store; a bundle is checked whole');
       const report = async (r: VerifyReport, note?: string) => {
@@ -247,15 +293,18 @@ export function registerAuditorCommands(program: Command): void {
     .requiredOption('--bundle <file>', 'write the bundle (JSON lines) to this file')
     .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
-    .requiredOption('--manifests <dir>', "agents' manifests: their public keys go into the bundle")
+    .option('--manifests <dir>', "agents' manifests: their public keys go into the bundle (default: the bus's, as for --store)")
     .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
-    .action((o: StoreOpts & { bundle: string; since?: number; until?: number; manifests: string; verifierKeys?: string }) => {
+    .action((o: StoreOpts & { bundle: string; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
+      o.manifests ??= defaultManifests(o);
+      if (!o.manifests) throw bad('export: give --manifests DIR');
+      const manifests = o.manifests;
       let keys: BundleKeys;
       try {
         keys = {
-          verifiers: loadVerifierKeys(o.verifierKeys ?? join(o.manifests, SERVICE_KEYS_DIR)),
-          agents: [...loadManifestKeys(o.manifests).values()].map((k) => ({ agent: k.agent, key_id: k.keyId, public_key: Buffer.from(k.publicKey).toString('base64url'), revoked: k.revoked })),
+          verifiers: loadVerifierKeys(o.verifierKeys ?? join(manifests, SERVICE_KEYS_DIR)),
+          agents: [...loadManifestKeys(manifests).values()].map((k) => ({ agent: k.agent, key_id: k.keyId, public_key: Buffer.from(k.publicKey).toString('base64url'), revoked: k.revoked })),
         };
       } catch (e) {
         throw new Error(`keys: ${(e as Error).message}`);
@@ -280,6 +329,18 @@ export class CheckFailed extends Error {
 }
 
 const selector = (o: { since?: number; until?: number }): VerifySelector => ({ ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
+
+/** With no --store: the manifests of the bus whose store is read (running, or its layout). */
+function defaultManifests(o: { store?: string; stateDir?: string }): string | undefined {
+  if (o.store) return undefined;
+  try {
+    const where = layout(o.stateDir ? { stateDir: o.stateDir } : {});
+    const m = runningBus(where.stateDir)?.manifests_dir ?? where.manifestsDir;
+    return existsSync(m) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function trustedKeys(manifests: string | undefined, verifierKeys: string | undefined): TrustedKeys {
   try {

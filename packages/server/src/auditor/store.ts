@@ -45,7 +45,7 @@ export type QueryParams = Record<string, unknown>;
 export interface AuditStore extends RowSink {
   readonly client: ClickHouseClient;
   readonly database: string;
-  readonly transport: 'chdb' | 'http';
+  readonly transport: 'chdb' | 'http' | 'bus';
   insertBatches(rows: BatchRow[]): Promise<void>;
   insertDeliveries(rows: DeliveryRow[]): Promise<void>;
   storedBatches(ids: { chain_id: string; seq: number }[]): Promise<Set<string>>;
@@ -63,9 +63,14 @@ export interface AuditStore extends RowSink {
    * settings as session-wide SETs (and readonly cannot be unset), so there it runs on a second,
    * permanently read-only session over the same data directory.
    */
-  readonlyQuery(sql: string, params?: QueryParams): Promise<Record<string, unknown>[]>;
+  readonlyQuery(sql: string, params?: QueryParams, opts?: ReadonlyOptions): Promise<Record<string, unknown>[]>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface ReadonlyOptions {
+  /** 64-bit integers as JSON numbers, like query() (default: as strings, exact). */
+  numbers?: boolean;
 }
 
 export class StoreError extends Error {
@@ -124,13 +129,22 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
   const command = async (sql: string, params: QueryParams = {}) => {
     await client.command({ query: sql, query_params: params });
   };
-  let ro: Promise<ClickHouseClient> | undefined;
-  const readonlyClient = () =>
-    (ro ??= (async () => {
-      const c = await makeChdbClient(resolve(cfg.url));
-      await c.command({ query: 'SELECT 1', clickhouse_settings: { readonly: '1' } });
-      return c;
-    })());
+  // chDB sessions that can only read: one with the server's defaults (analyst SQL), one that
+  // answers 64-bit integers as numbers like query() (reports read through the query endpoint)
+  const ro = new Map<boolean, Promise<ClickHouseClient>>();
+  const readonlyClient = (numbers: boolean) => {
+    let c = ro.get(numbers);
+    if (!c) {
+      c = (async () => {
+        const client = await makeChdbClient(resolve(cfg.url));
+        if (numbers) await client.command({ query: 'SELECT 1', clickhouse_settings: BASE_SETTINGS });
+        await client.command({ query: 'SELECT 1', clickhouse_settings: { readonly: '1' } });
+        return client;
+      })();
+      ro.set(numbers, c);
+    }
+    return c;
+  };
 
   const store: AuditStore = {
     client,
@@ -196,9 +210,9 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
     },
     query,
     command,
-    async readonlyQuery(sql, params = {}) {
+    async readonlyQuery(sql, params = {}, opts = {}) {
       if (transport === 'http') return query(sql, params, { readonly: '1' });
-      const c = await readonlyClient();
+      const c = await readonlyClient(!!opts.numbers);
       const rs = await c.query({ query: sql, query_params: params, format: 'JSONEachRow' });
       return (await rs.json()) as Record<string, unknown>[];
     },
@@ -207,7 +221,7 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
       return r.success;
     },
     async close() {
-      if (ro) await (await ro).close().catch(() => {});
+      for (const c of ro.values()) await (await c).close().catch(() => {});
       await client.close();
     },
   };

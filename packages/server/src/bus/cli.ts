@@ -15,6 +15,9 @@ import { serverConfig, clusterConfigs } from './natsconfig.js';
 import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
 import * as D from '@agentbus/protocol';
 import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError } from './tls.js';
+import { layout } from './project.js';
+import type { Layout } from './project.js';
+import type { DevBus } from './dev.js';
 
 /** An operational failure: printed as one line, exit 1. */
 export class CliError extends Error {
@@ -27,6 +30,53 @@ function int(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new CommanderError(2, 'agentbus.invalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
     return n;
   };
+}
+
+/** Import a contracts module by URL (a reload adds ?v=mtime so ESM loads it again). */
+async function importContracts(url: string): Promise<ContractRegistry> {
+  const reg = registryFromModule((await import(url)) as Record<string, unknown>);
+  if (reg.size === 0) throw new Error('the module exports no contracts');
+  return reg;
+}
+
+/** --creds-dir and --manifests, defaulting to where `agentbus dev` looks. */
+function withLayoutDirs<T extends { credsDir?: string; manifests?: string }>(o: T): T & { credsDir: string; manifests: string } {
+  const l = o.credsDir && o.manifests ? undefined : projectLayout();
+  return { ...o, credsDir: o.credsDir ?? l!.credsDir, manifests: o.manifests ?? l!.manifestsDir };
+}
+
+function projectLayout(stateDir?: string): Layout {
+  try {
+    return layout(stateDir ? { stateDir } : {});
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+}
+
+/** What `agentbus dev` prints: only what exists, with the exact values an agent needs. */
+function devBanner(bus: DevBus, o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string }): string {
+  const agents = loadManifestDir(bus.manifestsDir).map((m) => m.agent);
+  const w = Math.max(0, ...agents.map((a) => a.length));
+  const creds = agents.map((a, i) => {
+    const p = bus.credsPath(a);
+    return `${i ? '               ' : ''}${a.padEnd(w)}  ${existsSync(p) ? p : `(no credential file here: agentbus keygen ${a}, or copy it to ${p})`}`;
+  });
+  const caFile = bus.tls?.caFile;
+  const lines = [
+    `agentbus dev bus running — ${o.project ? `project ${o.project}` : o.example ? 'the example scenario (research team); `agentbus init DIR` makes a project of your own' : 'your contracts and manifests'}`,
+    `  servers:     ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}`,
+    `  contracts:   ${resolve(o.contractsPath)} (reloaded on change)`,
+    `  manifests:   ${bus.manifestsDir} (reloaded on change; nats-server too)`,
+    `  credentials: ${creds.length ? creds.join('\n') : '(no agents yet: agentbus keygen NAME)'}`,
+    `  connect:     connectAgent({ servers: ${JSON.stringify(bus.url)}, credentials: ${JSON.stringify(agents[0] ? bus.credsPath(agents[0]) : bus.credsPath('NAME'))}, manifestsDir: ${JSON.stringify(bus.manifestsDir)}, contracts${caFile ? `, connectOptions: { tls: { caFile: ${JSON.stringify(caFile)} } }` : ''} })`,
+    `  audit store: ${bus.auditor ? `${bus.storePath} (query it while the bus runs: agentbus audit top${o.project ? '' : ` --state-dir ${bus.stateDir}`})` : '(auditor off)'}`,
+  ];
+  if (o.metricsPort) lines.push(`  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)`);
+  lines.push(`  logs:        ${bus.logFile}`);
+  if (bus.tls) lines.push(`  tls:         required; clients trust ${caFile ?? 'the system CAs'}${caFile ? `\n               nats CLI: nats --server ${bus.urls[0]} --tlsca ${caFile} ...` : ''}`);
+  if (bus.storeEncrypted) lines.push(`  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}`);
+  lines.push('Ctrl-C to stop.');
+  return lines.join('\n');
 }
 
 export async function loadContracts(path: string): Promise<ContractRegistry> {
@@ -99,14 +149,39 @@ export function buildProgram(): Command {
   program.showHelpAfterError(false);
 
   program
+    .command('init')
+    .description('make a project of your own: contracts, two agents with keys and manifests, an example; `agentbus dev` inside it runs it')
+    .argument('[dir]', 'project directory (created if missing)', '.')
+    .action(async (dir: string) => {
+      const { initProject, InitError } = await import('./init.js');
+      let r;
+      try {
+        r = initProject(dir);
+      } catch (e) {
+        if (e instanceof InitError) throw new CliError(e.message);
+        throw e;
+      }
+      const steps: [string, string][] = [
+        ...(resolve(dir) === process.cwd() ? [] : [[`cd ${dir}`, 'the project'] as [string, string]]),
+        ['npm install', 'the SDK and the agentbus CLI for this project'],
+        ['npx agentbus dev', 'terminal 1: the bus, on nats://127.0.0.1:4222'],
+        ['node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
+        ['npx agentbus audit top', 'the audit trail, read from the running bus'],
+      ];
+      const w = Math.max(...steps.map(([c]) => c.length)) + 2;
+      console.log(`agentbus project in ${r.dir}: agents ${r.agents.join(', ')}; files ${r.files.join(', ')}\nnext:\n${steps.map(([c, why]) => `  ${c.padEnd(w)}# ${why}`).join('\n')}`);
+    });
+
+  program
     .command('keygen')
     .description('generate an agent identity: a credential file (mode 0600) and its manifest skeleton')
     .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
-    .option('--creds-dir <dir>', 'where to write <agent>.creds.json', '.agentbus/creds')
-    .option('--manifests <dir>', 'where to write <agent>.yaml (public parts only)', '.agentbus/manifests')
+    .option('--creds-dir <dir>', "where to write <agent>.creds.json (default: the project's or the dev bus's, <state-dir>/creds — where `agentbus dev` looks)")
+    .option('--manifests <dir>', "where to write <agent>.yaml, public parts only (default: the project's, or .agentbus/dev/manifests)")
     .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
     .option('--force', 'overwrite existing files')
-    .action((agent: string, o: { credsDir: string; manifests: string; service?: boolean; force?: boolean }) => {
+    .action((agent: string, opts: { credsDir?: string; manifests?: string; service?: boolean; force?: boolean }) => {
+      const o = withLayoutDirs(opts);
       const credsPath = join(o.credsDir, `${agent}.creds.json`);
       const manifestPath = join(o.manifests, `${agent}.yaml`);
       // both files or neither: every check before the first write
@@ -271,11 +346,12 @@ export function buildProgram(): Command {
     .command('rotate')
     .description("add a new signing key to the agent's credential file and manifest; old keys stay valid until revoked")
     .argument('<agent>', 'agent id')
-    .option('--creds-dir <dir>', 'credential files directory', '.agentbus/creds')
-    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
+    .option('--creds-dir <dir>', "credential files directory (default: the project's, or .agentbus/dev/creds)")
+    .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
     .addOption(new Option('--grace-ms <n>', 'the new key is valid from now + this, so every verifier knows it first').default(5000).argParser(int('--grace-ms')))
     .addOption(new Option('--old-valid-for-ms <n>', 'end the old keys this long after now (default: until revoked)').argParser(int('--old-valid-for-ms')))
-    .action(async (agent: string, o: { credsDir: string; manifests: string; graceMs: number; oldValidForMs?: number }) => {
+    .action(async (agent: string, opts: { credsDir?: string; manifests?: string; graceMs: number; oldValidForMs?: number }) => {
+      const o = { ...opts, ...withLayoutDirs(opts) };
       const { rotateKey } = await import('./keys.js');
       const r = rotateKey({ credsPath: join(o.credsDir, `${agent}.creds.json`), manifestsDir: o.manifests, graceMs: o.graceMs, ...(o.oldValidForMs !== undefined ? { oldNotAfter: new Date(Date.now() + o.oldValidForMs) } : {}) });
       console.log(`${agent}: new key ${r.keyId} valid from ${r.notBefore.toISOString()}; old keys ${r.oldKeys.join(', ')} still valid (revoke with: agentbus keys revoke ${agent} KEYID)`);
@@ -286,51 +362,48 @@ export function buildProgram(): Command {
     .argument('<agent>', 'agent id')
     .argument('<keyid>', 'key id')
     .option('--creds-dir <dir>', 'also drop the key from this credential files directory')
-    .option('--manifests <dir>', 'manifests directory', '.agentbus/manifests')
-    .action(async (agent: string, keyId: string, o: { credsDir?: string; manifests: string }) => {
+    .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
+    .action(async (agent: string, keyId: string, opts: { credsDir?: string; manifests?: string }) => {
+      const o = { ...opts, manifests: opts.manifests ?? projectLayout().manifestsDir };
       const { revokeKey } = await import('./keys.js');
       revokeKey({ agent, keyId, manifestsDir: o.manifests, ...(o.credsDir ? { credsPath: join(o.credsDir, `${agent}.creds.json`) } : {}) });
       console.log(`${agent}: key ${keyId} revoked`);
     });
 
   tlsOptions(program.command('dev'), '<state-dir>/tls')
-    .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all)')
-    .option('--state-dir <dir>', 'credentials, manifests, JetStream and the audit store', '.agentbus/dev')
-    .option('--contracts <module>', 'contracts module (default: the example scenario)')
-    .option('--manifests <dir>', 'manifests directory (default: <state-dir>/manifests)')
-    .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario when no --manifests)')
-    .addOption(new Option('--port <n>', 'client port (default: a free one)').default(0).argParser(int('--port')))
+    .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all); inside a project (agentbus.json, from `agentbus init`) it runs that project, else the example scenario')
+    .option('--state-dir <dir>', 'credentials, JetStream, the audit store and logs (default: the project\'s, else .agentbus/dev)')
+    .option('--contracts <module>', 'contracts module (default: the project\'s, else the example scenario)')
+    .option('--manifests <dir>', 'manifests directory (default: the project\'s, else <state-dir>/manifests)')
+    .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario\'s, outside a project)')
+    .addOption(new Option('--port <n>', 'client port (0: any free port)').default(4222).argParser(int('--port')))
     .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
     .addOption(new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1").default(0).argParser(int('--metrics-port')))
     .option('--no-auditor', 'run without the auditor')
-    .action(async (o: { stateDir: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean } & TlsCliOptions) => {
+    .action(async (o: { stateDir?: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean } & TlsCliOptions) => {
       const tlsArg = tlsFromOptions(o);
       const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
       const { startDevBus, DevBusError } = await import('./dev.js');
       const { defaultExampleDir } = await import('./demo.js');
+      const where = projectLayout(o.stateDir);
       const ex = defaultExampleDir();
-      const contractsPath = o.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
+      const example = !where.projectFile && !o.contracts && !o.manifests;
+      const contractsPath = o.contracts ?? where.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
       const contracts = await loadContracts(contractsPath);
-      const policy = o.policy ?? (o.manifests ? undefined : join(ex, 'policy.yaml'));
+      const manifestsDir = o.manifests ? resolve(o.manifests) : where.manifestsDir;
+      const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
+      const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       let bus;
       try {
-        bus = await startDevBus({ stateDir: o.stateDir, contracts, withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(o.manifests ? { manifestsDir: o.manifests } : {}), ...(policy ? { policyFile: policy } : {}), ...secure });
+        bus = await startDevBus({
+          stateDir: where.stateDir, manifestsDir, contracts, contractsFile: contractsPath, loadContracts: importContracts, notify,
+          withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(policy ? { policyFile: policy } : {}), ...secure,
+        });
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
       }
-      console.log(`agentbus dev bus running
-  nats:        ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}
-  manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
-  credentials: ${bus.stateDir}/creds/<agent>.creds.json
-  audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}${o.metricsPort ? `
-  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)` : ''}
-  logs:        ${bus.logFile}${bus.tls ? `
-  tls:         required; clients trust ${bus.tls.caFile ?? 'the system CAs'}${bus.tls.caFile ? `
-               SDK: connectAgent({ ..., connectOptions: { tls: { caFile: ${JSON.stringify(bus.tls.caFile)} } } })
-               nats CLI: nats --server ${bus.urls[0]} --tlsca ${bus.tls.caFile} ...` : ''}` : ''}${bus.storeEncrypted ? `
-  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}` : ''}
-Ctrl-C to stop.`);
+      console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
       await new Promise<void>((res) => {
         const stop = () => void bus.stop().then(res, res);
         process.once('SIGINT', stop);

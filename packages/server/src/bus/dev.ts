@@ -23,6 +23,11 @@ import { startVerifier } from './verifier.js';
 import type { Verifier } from './verifier.js';
 import type { Auditor } from '../auditor/service.js';
 import type { AuditorConfigInput } from '../auditor/config.js';
+import { lockStateDir, writeBusInfo, StateLockError } from './bus-state.js';
+import type { BusInfo } from './bus-state.js';
+import { createServer } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { statSync } from 'node:fs';
 
 export interface DevBusOptions {
   stateDir: string;
@@ -31,7 +36,14 @@ export interface DevBusOptions {
   manifestsDir?: string;
   /** A policy file (agents → send rules, no keys): agents without credentials get generated ones. */
   policyFile?: string;
+  /** Client port of the single node (default: a free one; the CLI defaults to 4222). */
   port?: number;
+  /** The contracts module `contracts` came from: reloaded into the verifier when it changes. */
+  contractsFile?: string;
+  /** Load a contracts module (the CLI's loader); needed with contractsFile. */
+  loadContracts?: (file: string) => Promise<ContractRegistry>;
+  /** Lines for the terminal: reloads, and (when set) what the caller wants to show. */
+  notify?: (line: string) => void;
   /** Serve the verifier's Prometheus metrics on this port and the auditor's on port + 1. */
   metricsPort?: number;
   /** nats-server nodes: 1 (default) or a cluster, e.g. 3 (JetStream R3). */
@@ -68,6 +80,10 @@ export interface DevBus {
   startNode(i: number): Promise<void>;
   stateDir: string;
   logFile: string;
+  /** The read-only query endpoint of the audit store (`agentbus audit …` reads the live store through it). */
+  queryUrl: string;
+  /** What bus.json says (servers, creds and manifests dirs, store, query endpoint). */
+  info: BusInfo;
   manifestsDir: string;
   storePath: string;
   nats: NatsProcess;
@@ -99,6 +115,31 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const v = natsServerVersion();
   if (!v.ok) throw new DevBusError(v.message);
   const stateDir = resolve(o.stateDir);
+  // one dev bus per state directory: a second would rewrite the running one's nats.conf
+  let unlock: () => void;
+  try {
+    unlock = lockStateDir(stateDir);
+  } catch (e) {
+    throw e instanceof StateLockError ? new DevBusError(e.message) : e;
+  }
+  try {
+    return await startLocked(o, stateDir, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+/** Is this TCP port free on loopback? */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => void): Promise<DevBus> {
   // TLS and encryption at rest first: their mistakes are reported before anything starts.
   const storeCount = Math.max(1, o.nodes ?? 1);
   const storeDirs = Array.from({ length: storeCount }, (_, i) => join(stateDir, storeCount === 1 ? 'jetstream' : `jetstream-${i + 1}`));
@@ -149,6 +190,9 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);
+  if (nodes === 1 && o.port && !(await portFree(o.port))) {
+    throw new DevBusError(`port ${o.port} is in use (another nats-server or agentbus dev?); stop it, or pick another: --port N (--port 0: any free port)`);
+  }
   const ports = nodes === 1 && o.port ? [o.port] : await Promise.all(Array.from({ length: nodes }, () => freePort()));
   const clusterPorts = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
   const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
@@ -168,7 +212,7 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
   const url = urls.join(',');
   const replicas = nodes >= 3 ? 3 : 1;
-  const stops: (() => Promise<void>)[] = [async () => { for (const s of servers) await s?.stop(); }];
+  const stops: (() => Promise<void>)[] = [async () => unlock(), async () => { for (const s of servers) await s?.stop(); }];
   try {
     const keyPath = join(credsDir, 'depth.key');
     if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
@@ -198,6 +242,56 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       );
       stops.unshift(() => auditor!.stop());
     }
+    // `agentbus audit …` reads the store while this process holds it, through a read-only endpoint
+    let queryUrl = '';
+    let token = randomBytes(24).toString('base64url');
+    if (auditor) {
+      const { startQueryServer } = await import('../auditor/live-store.js');
+      const qs = await startQueryServer(auditor.store, { token });
+      queryUrl = qs.url;
+      token = qs.token;
+      stops.unshift(() => qs.close());
+    }
+    const info: BusInfo = {
+      pid: process.pid, started_at: new Date().toISOString(), servers: url, state_dir: stateDir, creds_dir: credsDir, manifests_dir: manifestsDir,
+      contracts: o.contractsFile ? resolve(o.contractsFile) : '', store: auditor ? storePath : '', query_url: queryUrl, ...(tls?.caFile ? { tls_ca: tls.caFile } : {}),
+    };
+    writeBusInfo(stateDir, info, token);
+    // A changed contracts module is loaded again (a new URL, so ESM does not serve the cached one).
+    if (o.contractsFile && o.loadContracts && verifier) {
+      const file = resolve(o.contractsFile);
+      const load = o.loadContracts;
+      const mtime = () => {
+        try {
+          return statSync(file).mtimeMs;
+        } catch {
+          return 0;
+        }
+      };
+      let seen = mtime();
+      let pending = seen;
+      let loading = false;
+      const cw = setInterval(() => {
+        const m = mtime();
+        // load once the file stopped changing (an editor's save can be several writes)
+        if (m !== pending) return void (pending = m);
+        if (m === seen || loading) return;
+        seen = m;
+        loading = true;
+        load(`${pathToFileURL(file).href}?v=${m}`)
+          .then((reg) => {
+            verifier!.setContracts(reg);
+            o.notify?.(`contracts reloaded: ${reg.types().join(', ')}`);
+          })
+          .catch((e) => {
+            log.error({ err: (e as Error).message }, 'contracts reload failed; keeping the previous ones');
+            o.notify?.(`contracts not reloaded (keeping the previous ones): ${(e as Error).message}`);
+          })
+          .finally(() => (loading = false));
+      }, 500);
+      cw.unref();
+      stops.unshift(async () => clearInterval(cw));
+    }
     // Manifest changes: regenerate the server configs and reload every nats-server (no restart).
     let sig = dirSignature(manifestsDir);
     const watch = setInterval(() => {
@@ -207,14 +301,16 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
       try {
         writeConfigs();
         for (const srv of servers) srv?.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
+        o.notify?.(`manifests reloaded: ${loadManifestDir(manifestsDir).map((m) => m.agent).join(', ')}`);
       } catch (e) {
         log.error({ err: (e as Error).message }, 'manifests invalid; nats-server config kept');
+        o.notify?.(`manifests not reloaded (keeping the previous ones): ${(e as Error).message}`);
       }
     }, 300);
     watch.unref();
     stops.unshift(async () => clearInterval(watch));
     return {
-      url, urls, stateDir, logFile, manifestsDir, storePath, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds,
+      url, urls, stateDir, logFile, manifestsDir, storePath, queryUrl, info, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds,
       credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
       depthKeyPath: keyPath,
       replicas,

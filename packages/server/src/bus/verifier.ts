@@ -25,6 +25,7 @@ import { parseEnvelope, decodeHeader, sha256, toHex } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
 import { createLogger } from 'agentbus/internal';
+import type { ContractRegistry } from 'agentbus/internal';
 import { Policy, loadManifestDir, dirSignature } from '@agentbus/protocol';
 import { AuditPublisher } from './audit-publisher.js';
 import { ensureAuditStream } from './audit-stream.js';
@@ -447,6 +448,12 @@ export class Verifier {
 
   get policy(): Policy {
     return this.#snap.policy;
+  }
+
+  /** Swap the contract registry (a reloaded contracts module); in-flight messages finish on the old one. */
+  setContracts(contracts: ContractRegistry): void {
+    this.#snap = policySnapshot({ ...this.#snap, contracts });
+    this.#log.info({ types: contracts.size }, 'contracts reloaded');
   }
 
   /**

@@ -1,0 +1,87 @@
+// `agentbus init [DIR]`: a project of one's own that `agentbus dev` runs as is — contracts, two
+// agents with their keys and manifests, an example that makes them talk, a package.json.
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { PROJECT_FILE } from './project.js';
+import { materializePolicy } from './dev.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export class InitError extends Error {
+  override name = 'InitError';
+}
+
+/** The template: src/examples/quickstart (source) or dist/examples/quickstart (built). */
+export function templateDir(): string {
+  return join(here, '..', 'examples', 'quickstart');
+}
+
+const TEMPLATE_FILES = ['contracts.mjs', 'example.mjs', 'README.md'];
+
+/**
+ * How the project depends on a package of ours: the installed version, or — run from a clone,
+ * where the packages are not on a registry — a file: link to the workspace package.
+ */
+function dependencySpec(name: string): string {
+  const req = createRequire(import.meta.url);
+  let pkgFile: string;
+  try {
+    pkgFile = realpathSync(req.resolve(`${name}/package.json`));
+  } catch {
+    pkgFile = '';
+  }
+  if (!pkgFile && name === '@agentbus/server') pkgFile = realpathSync(join(here, '..', '..', 'package.json'));
+  if (!pkgFile) return '^0.1.0';
+  const dir = dirname(pkgFile);
+  const version = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string }).version;
+  return dir.split(sep).includes('node_modules') ? `^${version}` : `file:${dir}`;
+}
+
+/** The zod range the SDK itself depends on (one zod for contracts and SDK). */
+function sdkZodSpec(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    const pkg = JSON.parse(readFileSync(req.resolve('agentbus/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    return pkg.dependencies?.zod ?? '^4.0.0';
+  } catch {
+    return '^4.0.0';
+  }
+}
+
+export interface InitResult {
+  dir: string;
+  agents: string[];
+  files: string[];
+}
+
+export function initProject(target: string): InitResult {
+  const dir = resolve(target);
+  const planned = [PROJECT_FILE, 'package.json', '.gitignore', 'manifests', '.agentbus', ...TEMPLATE_FILES];
+  const clash = planned.filter((f) => existsSync(join(dir, f)));
+  if (clash.length) throw new InitError(`${dir} already has ${clash.join(', ')}; init writes into an empty directory or a new one`);
+  const tpl = templateDir();
+  for (const f of [...TEMPLATE_FILES, 'policy.yaml']) if (!existsSync(join(tpl, f))) throw new InitError(`template file missing: ${join(tpl, f)} (a broken install?)`);
+  mkdirSync(dir, { recursive: true });
+  for (const f of TEMPLATE_FILES) writeFileSync(join(dir, f), readFileSync(join(tpl, f)));
+  writeFileSync(join(dir, PROJECT_FILE), JSON.stringify({ contracts: 'contracts.mjs', manifests: 'manifests', state_dir: '.agentbus' }, null, 2) + '\n');
+  const name = basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'my-agents';
+  const pkg = {
+    name,
+    version: '0.1.0',
+    private: true,
+    type: 'module',
+    scripts: { dev: 'agentbus dev', example: 'node example.mjs', audit: 'agentbus audit top', tail: 'agentbus tail' },
+    dependencies: { agentbus: dependencySpec('agentbus'), zod: sdkZodSpec() },
+    devDependencies: { '@agentbus/server': dependencySpec('@agentbus/server') },
+  };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
+  writeFileSync(join(dir, '.gitignore'), '# secret keys, JetStream, the audit store, logs\n.agentbus/\nnode_modules/\n');
+  const manifests = join(dir, 'manifests');
+  const creds = join(dir, '.agentbus', 'creds');
+  mkdirSync(manifests, { recursive: true });
+  mkdirSync(creds, { recursive: true, mode: 0o700 });
+  const agents = materializePolicy(join(tpl, 'policy.yaml'), manifests, creds);
+  return { dir, agents, files: readdirSync(dir).sort() };
+}
