@@ -49,3 +49,11 @@ export const SUBJECT_DELIVERED_PREFIX = 'agentbus.delivered.';
 export const DEFAULT_DELIVERY_TIMEOUT_MS = 1000;
 /** At most this many msg_ids (16 bytes each) in one delivery confirmation message. */
 export const MAX_CONFIRM_IDS = 1024;
+/**
+ * A refusal instead of a confirmation: on the same subject, data = the one msg_id (16 bytes),
+ * this NATS header = the recipient's reason (the Reason enum's number), and the detail header
+ * (at most MAX_REFUSAL_DETAIL_BYTES, UTF-8). The verifier answers the sender DELIVERY_REFUSED.
+ */
+export const REFUSAL_HEADER = 'Agentbus-Refused';
+export const REFUSAL_DETAIL_HEADER = 'Agentbus-Refused-Detail';
+export const MAX_REFUSAL_DETAIL_BYTES = 256;

@@ -2,19 +2,23 @@
 // ack or rejects with a typed error), an inbox of end-to-end verified messages, topics,
 // request/reply with causation, retries that resend the same envelope.
 import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
 import { statSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { Ack, Delivery, Reason, Verdict } from '@agentbus/protocol';
 import { DeliveryConfirmer } from './delivery.js';
-import { sealEnvelope, openEnvelope, toHex } from '@agentbus/protocol';
+import { sealEnvelope, openEnvelope, toHex, parseEnvelope, decodeHeader } from '@agentbus/protocol';
 import type { HeaderFields, KeyResolver } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry } from './contracts.js';
-import { ContractError, CredentialError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import { ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import { createLogger } from './log.js';
+import type { Logger } from './log.js';
+import { reasonName } from '@agentbus/protocol';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
 import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
@@ -40,6 +44,8 @@ export interface ConnectOptions {
   backend?: Ed25519Backend;
   /** Extra nats.js connection options (tls, name, ...). */
   connectOptions?: Record<string, unknown>;
+  /** Where the client logs what it refuses (default: pino, level warn, on stderr). */
+  logger?: Logger;
 }
 
 export interface InboundMessage<T = unknown> {
@@ -120,8 +126,13 @@ export class AgentClient {
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
   #waiters = new Map<string, (m: InboundMessage) => void>();
-  /** notDelivered: messages that arrived after the inbox was closed (not confirmed to their senders). */
-  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, invalidDropped: 0, notDelivered: 0 };
+  /**
+   * notDelivered: messages that arrived after the inbox was closed (not confirmed to their
+   * senders). refused: messages this client could not verify or decode (refused to the
+   * verifier, which tells their senders; on topics only counted and logged).
+   */
+  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, refused: 0, notDelivered: 0 };
+  #log: Logger;
   #ownsIdentity = false;
 
   private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
@@ -136,6 +147,7 @@ export class AgentClient {
     this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
     this.#inbox = new MessageQueue();
     this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
+    this.#log = o.logger ?? createLogger({ name: `agentbus-${identity.agentId}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'warn', destination: pinoStderr() });
     this.#inboxSub = nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
   }
 
@@ -198,27 +210,27 @@ export class AgentClient {
     this.#credsWatch.unref();
   }
 
+  /** A message this client cannot verify or decode: refused (so its sender learns why), logged, counted. */
+  #refuse(m: Msg, msgId: Uint8Array | undefined, sender: string, type: string, reason: Reason, detail: string): void {
+    this.stats.refused++;
+    const told = msgId ? this.#confirmer.refuse(m, msgId, reason, detail) : false;
+    this.#log.warn({ msg_id: msgId ? toHex(msgId) : undefined, sender, type, reason: reasonName(reason), detail, subject: m.subject, sender_told: told }, 'message refused: this client cannot verify or decode it');
+  }
+
   #onMessage(m: Msg, queue: MessageQueue<InboundMessage>): void {
     const resolve: KeyResolver = this.#e2e ? this.#peerKeys! : () => new Uint8Array(32);
-    let header: HeaderFields;
-    let payloadBytes: Uint8Array;
-    if (this.#e2e) {
-      const r = openEnvelope(m.data, resolve, this.#backend);
-      if (!r.ok) {
-        this.stats.invalidDropped++;
-        return;
-      }
-      header = r.value.header;
-      payloadBytes = r.value.payload;
-    } else {
-      const r = openEnvelope(m.data, resolve, { ...this.#backend, verify: () => true });
-      if (!r.ok) {
-        this.stats.invalidDropped++;
-        return;
-      }
-      header = r.value.header;
-      payloadBytes = r.value.payload;
+    const r = openEnvelope(m.data, resolve, this.#e2e ? this.#backend : { ...this.#backend, verify: () => true });
+    if (!r.ok) {
+      // the msg_id (unverified) only addresses the refusal; the verifier checks it was sent here
+      const parts = parseEnvelope(m.data);
+      const h = parts.ok ? decodeHeader(parts.value.headerBytes) : undefined;
+      const hint = h?.ok ? h.value : undefined;
+      const why = r.reason === Reason.REASON_UNKNOWN_KEY || r.reason === Reason.REASON_UNKNOWN_SENDER ? `no public key of ${hint?.sender ?? 'the sender'} in this client's manifests (peerKeys / manifestsDir)` : r.detail || reasonName(r.reason);
+      this.#refuse(m, hint?.msgId, hint?.sender ?? '', hint?.type ?? '', r.reason, why);
+      return;
     }
+    const header: HeaderFields = r.value.header;
+    const payloadBytes: Uint8Array = r.value.payload;
     const msgId = toHex(header.msgId);
     // The verifier forwards a retried envelope again; deliver each msg_id once.
     if (this.#seen.has(msgId)) {
@@ -227,9 +239,13 @@ export class AgentClient {
       return;
     }
     const contract = this.#contracts.get(header.type);
-    const decoded = contract?.decode(payloadBytes);
-    if (!decoded || !decoded.ok) {
-      this.stats.invalidDropped++;
+    if (!contract) {
+      this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
+      return;
+    }
+    const decoded = contract.decode(payloadBytes);
+    if (!decoded.ok) {
+      this.#refuse(m, header.msgId, header.sender, header.type, decoded.reason, `${header.type}: ${decoded.detail}`);
       return;
     }
     const causation = toHex(header.causationId);
@@ -331,7 +347,7 @@ export class AgentClient {
   /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
   async send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
-    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), { ...o, recipient: to });
   }
 
   /** Publish a typed message on a topic (delivered to the topic's subscribers). */
@@ -344,7 +360,7 @@ export class AgentClient {
    * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
    * sees a duplicate, never a second message).
    */
-  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number } = {}): Promise<SendResult> {
+  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number; recipient?: string } = {}): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
     // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
@@ -377,6 +393,11 @@ export class AgentClient {
         throw new EnvelopeError(Reason.REASON_MALFORMED, 'the verifier answered with an undecodable ack');
       }
       if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
+        if (ack.delivery === Delivery.DELIVERY_REFUSED) {
+          // the recipient could not verify or decode it; sending it again would not change that
+          this.stats.sent++;
+          throw new RefusedError(ack.reason, msgId, o.recipient ?? '', ack.detail);
+        }
         if (ack.delivery === Delivery.DELIVERY_UNCONFIRMED) {
           // accepted and audited, but the recipient did not confirm: resend the same bytes
           // (a duplicate to the verifier, which forwards it again) within the budget
@@ -410,7 +431,7 @@ export class AgentClient {
       });
     });
     try {
-      await this.sendRaw(sealed.bytes, msgId, o);
+      await this.sendRaw(sealed.bytes, msgId, { ...o, recipient: to });
     } catch (e) {
       this.#waiters.delete(msgId);
       answer.catch(() => undefined);
@@ -433,6 +454,12 @@ export class AgentClient {
     await this.nc.drain().catch(() => undefined);
     if (this.#ownsIdentity) this.identity.destroy();
   }
+}
+
+/** pino's stderr destination (fd 2), created once. */
+let stderrDest: ReturnType<typeof pino.destination> | undefined;
+function pinoStderr() {
+  return (stderrDest ??= pino.destination({ fd: 2, sync: false }));
 }
 
 export function connectAgent(o: ConnectOptions): Promise<AgentClient> {

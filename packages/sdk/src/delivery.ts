@@ -5,8 +5,10 @@
 //
 // Confirmations are batched: every msg_id confirmed during one turn of the event loop goes out
 // in one NATS message per reply subject (16 bytes per msg_id).
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { decodeHeader, parseEnvelope, SUBJECT_DELIVERED_PREFIX as PREFIX, MAX_CONFIRM_IDS } from '@agentbus/protocol';
+import { decodeHeader, parseEnvelope, SUBJECT_DELIVERED_PREFIX as PREFIX, MAX_CONFIRM_IDS, REFUSAL_HEADER, REFUSAL_DETAIL_HEADER, MAX_REFUSAL_DETAIL_BYTES } from '@agentbus/protocol';
+import type { Reason } from '@agentbus/protocol';
 
 const ID_BYTES = 16;
 /** msg_ids per confirmation message. */
@@ -40,6 +42,28 @@ export class DeliveryConfirmer {
       setImmediate(() => this.flush());
     }
   }
+
+  /**
+   * Refuse the message `m` (msg_id `msgId`): this client cannot verify or decode it. The verifier
+   * answers its sender DELIVERY_REFUSED with this reason and detail (instead of re-forwarding
+   * it until "undelivered"). Returns false when `m` has no confirmation subject (topics).
+   */
+  refuse(m: Msg, msgId: Uint8Array, reason: Reason, detail: string): boolean {
+    const reply = m.reply;
+    if (!reply || msgId.length !== ID_BYTES || !reply.startsWith(PREFIX) || !reply.endsWith(this.#suffix) || this.#nc.isClosed()) return false;
+    const h = natsHeaders();
+    h.set(REFUSAL_HEADER, String(reason));
+    // one header line: no control characters; bounded
+    let d = detail.replace(/[\u0000-\u001f\u007f]/g, ' ');
+    while (Buffer.byteLength(d) > MAX_REFUSAL_DETAIL_BYTES) d = d.slice(0, -1);
+    if (d) h.set(REFUSAL_DETAIL_HEADER, d);
+    this.#nc.publish(reply, msgId, { headers: h });
+    this.refused++;
+    return true;
+  }
+
+  /** Refusals sent. */
+  refused = 0;
 
   /**
    * For receivers that do not use the SDK client: confirm by the msg_id in the envelope's header

@@ -37,6 +37,23 @@ export class RejectedError extends AgentbusError {
   }
 }
 
+/**
+ * The verifier accepted the message (it is audited), but the recipient's client refused it: it
+ * could not verify or decode it — its contract registry lacks the type, its manifests lack
+ * the sender's key, or the payload breaks the recipient's copy of the contract. `reason` is the
+ * recipient's; resending the same message would be refused again until the two sides agree.
+ */
+export class RefusedError extends AgentbusError {
+  readonly msgId: string;
+  readonly recipient: string;
+  constructor(reason: Reason, msgId: string, recipient: string, detail = '') {
+    super(reason, detail);
+    this.name = 'RefusedError';
+    this.msgId = msgId;
+    this.recipient = recipient;
+  }
+}
+
 /** A credential file or key that cannot be used. */
 export class CredentialError extends Error {
   readonly path: string | undefined;

@@ -457,7 +457,10 @@ export namespace agentbus {
             DELIVERY_UNCONFIRMED = 2,
 
             /** DELIVERY_BROADCAST value */
-            DELIVERY_BROADCAST = 3
+            DELIVERY_BROADCAST = 3,
+
+            /** DELIVERY_REFUSED value */
+            DELIVERY_REFUSED = 4
         }
 
         /**
@@ -647,6 +650,12 @@ export namespace agentbus {
             /** DeliveryRecord atMs. */
             atMs: number;
 
+            /** DeliveryRecord reason. */
+            reason: agentbus.v1.Reason;
+
+            /** DeliveryRecord detail. */
+            detail: string;
+
             /**
              * Creates a new DeliveryRecord instance using the specified properties.
              * @param [properties] Properties to set
@@ -697,6 +706,12 @@ export namespace agentbus {
 
                 /** DeliveryRecord atMs */
                 atMs?: (number|null);
+
+                /** DeliveryRecord reason */
+                reason?: (agentbus.v1.Reason|null);
+
+                /** DeliveryRecord detail */
+                detail?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -1062,6 +1062,7 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} DELIVERY_CONFIRMED=1 DELIVERY_CONFIRMED value
          * @property {number} DELIVERY_UNCONFIRMED=2 DELIVERY_UNCONFIRMED value
          * @property {number} DELIVERY_BROADCAST=3 DELIVERY_BROADCAST value
+         * @property {number} DELIVERY_REFUSED=4 DELIVERY_REFUSED value
          */
         v1.Delivery = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -1069,6 +1070,7 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[1] = "DELIVERY_CONFIRMED"] = 1;
             values[valuesById[2] = "DELIVERY_UNCONFIRMED"] = 2;
             values[valuesById[3] = "DELIVERY_BROADCAST"] = 3;
+            values[valuesById[4] = "DELIVERY_REFUSED"] = 4;
             return values;
         })();
 
@@ -1527,6 +1529,8 @@ export const agentbus = $root.agentbus = (() => {
              * @property {string|null} [recipient] DeliveryRecord recipient
              * @property {agentbus.v1.Delivery|null} [delivery] DeliveryRecord delivery
              * @property {number|null} [atMs] DeliveryRecord atMs
+             * @property {agentbus.v1.Reason|null} [reason] DeliveryRecord reason
+             * @property {string|null} [detail] DeliveryRecord detail
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1591,6 +1595,22 @@ export const agentbus = $root.agentbus = (() => {
             DeliveryRecord.prototype.atMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * DeliveryRecord reason.
+             * @member {agentbus.v1.Reason} reason
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.reason = 0;
+
+            /**
+             * DeliveryRecord detail.
+             * @member {string} detail
+             * @memberof agentbus.v1.DeliveryRecord
+             * @instance
+             */
+            DeliveryRecord.prototype.detail = "";
+
+            /**
              * Creates a new DeliveryRecord instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.DeliveryRecord
@@ -1630,6 +1650,10 @@ export const agentbus = $root.agentbus = (() => {
                     w.uint32(/* id 3, wireType 0 =*/24).int32(m.delivery);
                 if (m.atMs != null && $Object.hasOwnProperty.call(m, "atMs") && (typeof m.atMs === "object" ? m.atMs.low || m.atMs.high : m.atMs !== 0))
                     w.uint32(/* id 4, wireType 0 =*/32).uint64(m.atMs);
+                if (m.reason != null && $Object.hasOwnProperty.call(m, "reason") && m.reason !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).int32(m.reason);
+                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail") && m.detail !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.detail);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1708,6 +1732,24 @@ export const agentbus = $root.agentbus = (() => {
                                 m.atMs = v;
                             else
                                 delete m.atMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.reason = v;
+                            else
+                                delete m.reason;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.detail = v;
+                            else
+                                delete m.detail;
                             continue;
                         }
                     }

@@ -77,6 +77,9 @@ export interface DeliveryRow {
   delivery: string;
   at: number;
   malformed: string;
+  /** refused: the recipient's reason and detail ('' otherwise). */
+  reason: string;
+  detail: string;
 }
 
 /** One row of `audit_batches`: the signed evidence itself. */
@@ -273,6 +276,7 @@ const deliveryNames: Record<number, string> = {
   [Delivery.DELIVERY_CONFIRMED]: 'confirmed',
   [Delivery.DELIVERY_UNCONFIRMED]: 'unconfirmed',
   [Delivery.DELIVERY_BROADCAST]: 'broadcast',
+  [Delivery.DELIVERY_REFUSED]: 'refused',
 };
 
 export function mapDelivery(d: IDeliveryRecord, verifierId: string, place: RowPlace): DeliveryRow {
@@ -293,6 +297,8 @@ export function mapDelivery(d: IDeliveryRecord, verifierId: string, place: RowPl
     delivery: deliveryNames[d.delivery ?? 0] ?? `delivery_${d.delivery ?? 0}`,
     at,
     malformed: bad.join(','),
+    reason: d.reason ? reasonName(d.reason) : '',
+    detail: cleanString(d.detail, MAX_NAME_CHARS),
   };
 }
 

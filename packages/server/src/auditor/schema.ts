@@ -198,7 +198,7 @@ export const MIGRATIONS: Migration[] = [
         verifier_id LowCardinality(String),
         msg_id String,
         recipient LowCardinality(String),
-        delivery LowCardinality(String) COMMENT 'confirmed | unconfirmed',
+        delivery LowCardinality(String) COMMENT 'confirmed | unconfirmed | refused',
         at DateTime64(3, 'UTC'),
         malformed String,
         ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
@@ -233,6 +233,15 @@ export const MIGRATIONS: Migration[] = [
       FROM {db}.audit_events
       WHERE shed_count > 0
       GROUP BY minute, sender, destination, verdict, reason`,
+    ],
+  },
+  {
+    version: 7,
+    name: 'delivery_refusals',
+    statements: [
+      // a recipient that could not verify or decode a message refuses it: its reason and detail
+      `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS reason LowCardinality(String) DEFAULT '' COMMENT 'refused: the reason the recipient gave' AFTER malformed`,
+      `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS detail String DEFAULT '' COMMENT 'refused: the detail the recipient gave' AFTER reason`,
     ],
   },
 ];

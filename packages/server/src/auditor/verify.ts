@@ -89,7 +89,7 @@ export const ROW_COLUMNS: (keyof AuditRow)[] = [
   'payload_sha256', 'header_payload_sha256', 'raw_size', 'prompt_version', 'rationale', 'metadata', 'header_valid', 'header_hex', 'signature_hex',
   'batch_id', 'batch_pos', 'malformed', 'shed_count', 'window_start',
 ];
-const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = ['batch_id', 'batch_pos', 'verifier_id', 'msg_id', 'recipient', 'delivery', 'at', 'malformed'];
+const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = ['batch_id', 'batch_pos', 'verifier_id', 'msg_id', 'recipient', 'delivery', 'at', 'malformed', 'reason', 'detail'];
 
 const same = (a: unknown, b: unknown): boolean => {
   if (a && b && typeof a === 'object' && typeof b === 'object') {

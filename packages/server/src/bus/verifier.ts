@@ -64,6 +64,8 @@ export interface VerifierStats {
   redeliveries: number;
   /** Deliveries answered "unconfirmed" at the delivery timeout. */
   unconfirmed: number;
+  /** Deliveries their recipient refused (could not verify or decode them). */
+  refused: number;
   /** Messages shed unverified because their sender's rejection budget was spent (also in rejected, per audit interval). */
   shed: number;
 }
@@ -144,7 +146,7 @@ export class Verifier {
   #started = false;
   #metrics: VerifierMetrics | undefined;
   #metricsServer: MetricsServer | undefined;
-  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0, shed: 0 };
+  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0, refused: 0, shed: 0 };
   /** Direct messages waiting for their recipient's confirmation, by msg_id (hex). */
   #pending = new Map<string, PendingDelivery>();
   #confirmPrefix = '';
@@ -291,6 +293,22 @@ export class Verifier {
         // one message can cause: an agent could otherwise flood the verifier with huge lists)
         if (data.length === 0 || data.length % 16 !== 0 || data.length > MAX_CONFIRM_IDS * 16 || this.#pending.size === 0) return;
         const recipient = m.subject.slice(skip);
+        const refusal = m.headers?.get(D.REFUSAL_HEADER);
+        if (refusal) {
+          // the recipient could not verify or decode it: one msg_id, the recipient's reason
+          if (data.length !== 16) return;
+          const id = toHex(data);
+          const p = this.#pending.get(id);
+          if (!p || p.recipient !== recipient) return;
+          this.#pending.delete(id);
+          const n = Number(refusal);
+          const reason = Number.isInteger(n) && n > 0 && reasonName(n as Reason) !== `reason_${n}` ? (n as Reason) : Reason.REASON_MALFORMED;
+          const detail = boundedDetail(m.headers?.get(D.REFUSAL_DETAIL_HEADER) ?? '');
+          this.#log.warn({ msg_id: id, recipient, reason: reasonName(reason), detail }, 'delivery refused by the recipient');
+          this.stats.refused++;
+          this.#record(p, Delivery.DELIVERY_REFUSED, { reason, detail });
+          return;
+        }
         for (let i = 0; i < data.length; i += 16) {
           const id = toHex(data.subarray(i, i + 16));
           const p = this.#pending.get(id);
@@ -341,11 +359,11 @@ export class Verifier {
    * verifier that takes this sender's partition over then knows the message was delivered and
    * answers a retry without forwarding it again.
    */
-  #record(p: PendingDelivery, delivery: Delivery): void {
+  #record(p: PendingDelivery, delivery: Delivery, refusal?: { reason: Reason; detail: string }): void {
     this.#inflightN++;
-    this.#audit.addDelivery({ msgId: p.msgId, recipient: p.recipient, delivery, atMs: Date.now() }).then(
+    this.#audit.addDelivery({ msgId: p.msgId, recipient: p.recipient, delivery, atMs: Date.now(), ...(refusal ?? {}) }).then(
       () => {
-        this.#settle(p, delivery);
+        this.#settle(p, delivery, refusal);
         this.#done();
       },
       (e: unknown) => {
@@ -356,8 +374,10 @@ export class Verifier {
     );
   }
 
-  #settle(p: PendingDelivery, delivery: Delivery): void {
-    for (const w of p.waiters) this.#answer(w.reply, w.verdict, Reason.REASON_UNSPECIFIED, p.msgId, '', p.depth, delivery);
+  #settle(p: PendingDelivery, delivery: Delivery, refusal?: { reason: Reason; detail: string }): void {
+    const reason = refusal?.reason ?? Reason.REASON_UNSPECIFIED;
+    const detail = refusal ? `refused by ${p.recipient}: ${refusal.detail}` : '';
+    for (const w of p.waiters) this.#answer(w.reply, w.verdict, reason, p.msgId, detail, p.depth, delivery);
   }
 
   /** Partitions this instance owns now. */
@@ -672,5 +692,13 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 const EMPTY = new Uint8Array(0);
 /** How often held shed answers are released (small steps: the answers, and what they pace, stay smooth). */
 const SHED_ANSWER_TICK_MS = 5;
+/** The recipient's refusal detail: valid UTF-8 from the header, at most MAX_REFUSAL_DETAIL_BYTES, no control characters. */
+function boundedDetail(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  let out = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  while (Buffer.byteLength(out) > D.MAX_REFUSAL_DETAIL_BYTES) out = out.slice(0, -1);
+  return out.replace(/[\ud800-\udbff]$/, '');
+}
+
 /** At most this many msg_ids per confirmation message (the SDK splits its batches to fit). */
 export { MAX_CONFIRM_IDS };
