@@ -3,7 +3,7 @@
 // request/reply with causation, retries that resend the same envelope.
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, PermissionViolationError } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { Ack, Delivery, Reason, Verdict } from '@agentbus/protocol';
 import { DeliveryConfirmer } from './delivery.js';
@@ -14,7 +14,7 @@ import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry } from './contracts.js';
-import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import { ContractError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError, PermissionError } from './errors.js';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
 import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
@@ -260,15 +260,38 @@ export class AgentClient {
     return this.#inbox;
   }
 
-  /** Verified messages on a topic this agent's manifest may subscribe to. */
-  subscribe(topic: string): MessageQueue<InboundMessage> {
+  /**
+   * Verified messages on a topic this agent's manifest may subscribe to. Resolves once the
+   * server has accepted the subscription; rejects with PermissionError when NATS refuses it
+   * (the manifest does not list the topic under `topics.subscribe`).
+   */
+  async subscribe(topic: string): Promise<MessageQueue<InboundMessage>> {
+    const subject = `${SUBJECT_TOPIC_PREFIX}${topic}.>`;
     let sub: Subscription | undefined;
     const q: MessageQueue<InboundMessage> = new MessageQueue(() => {
       sub?.unsubscribe();
       if (sub) this.#topicSubs.delete(sub);
     });
-    sub = this.nc.subscribe(`${SUBJECT_TOPIC_PREFIX}${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
+    let refused: Error | undefined;
+    sub = this.nc.subscribe(subject, {
+      callback: (e, m) => {
+        if (!e) {
+          this.#onMessage(m, q);
+          return;
+        }
+        // NATS reports a refused subscription (permissions violation) here and closes it
+        // itself; end the queue with the error (a refusal reported later ends the iteration so too).
+        const err = e instanceof PermissionViolationError ? new PermissionError(topic, subject, { cause: e }) : e;
+        refused ??= err;
+        if (sub) this.#topicSubs.delete(sub);
+        sub = undefined;
+        q.stop(err);
+      },
+    });
     this.#topicSubs.add(sub);
+    // The server answers the SUB before this PING's PONG: a refusal has arrived by now.
+    await this.nc.flush();
+    if (refused) throw refused;
     return q;
   }
 
