@@ -85,8 +85,7 @@ test('client - request/reply carries causation, depth and the trace', async () =
 test('client - topics deliver to subscribers whose manifest lists the topic', async () => {
   const planner = await bus.agent('planner');
   const reviewer = await bus.agent('reviewer');
-  const sub = reviewer.subscribe('news');
-  await reviewer.nc.flush();
+  const sub = await reviewer.subscribe('news');
   await planner.publish('news', 'note.post', { text: 'release at 5' });
   for await (const m of sub) {
     assert.is(m.topic, 'news');

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { statSync } from 'node:fs';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, PermissionViolationError } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { Ack, Delivery, Reason, Verdict } from '@agentbus/protocol';
 import { DeliveryConfirmer } from './delivery.js';
@@ -14,8 +14,8 @@ import { defaultBackend } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
-import type { ContractRegistry } from './contracts.js';
-import { ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError } from './errors.js';
+import type { ContractRegistry, InputFor, PayloadFor, TypesOf } from './contracts.js';
+import { ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError, PermissionError } from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { reasonName } from '@agentbus/protocol';
@@ -28,11 +28,12 @@ export const DEFAULT_SEND_TIMEOUT_MS = 2000;
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
 
-export interface ConnectOptions {
+export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegistry> {
   servers: string | string[];
   /** Path of the agent's credential file (mode 0600), or a loaded identity. */
   credentials: string | AgentIdentity;
-  contracts: ContractRegistry;
+  /** The message types this agent sends and reads; a registry from createRegistry types the client's methods. */
+  contracts: R;
   /** Where senders' public keys come from for the end-to-end check. */
   peerKeys?: KeyResolver;
   /** Or: the manifests directory (only `agent` and `keys` are read). */
@@ -48,12 +49,12 @@ export interface ConnectOptions {
   logger?: Logger;
 }
 
-export interface InboundMessage<T = unknown> {
+export interface InboundMessage<T = unknown, Type extends string = string> {
   msgId: string;
   sender: string;
   recipient: string;
   topic: string;
-  type: string;
+  type: Type;
   payload: T;
   payloadBytes: Uint8Array;
   metadata: Record<string, string>;
@@ -91,6 +92,15 @@ export interface SendResult {
   delivered: boolean;
 }
 
+/**
+ * The messages an agent with registry `R` receives: a union discriminated by `type`, so
+ * `if (m.type === 'task.assign')` narrows `m.payload`. `InboundMessage` (unknown payload) for
+ * an untyped registry.
+ */
+export type InboundOf<R> = { [K in TypesOf<R>]: InboundMessage<PayloadFor<R, K>, K> }[TypesOf<R>];
+/** The inbound message of type `T` in registry `R`. */
+export type InboundFor<R, T extends TypesOf<R>> = { [K in TypesOf<R>]: InboundMessage<PayloadFor<R, K>, K> }[T];
+
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 type OtelApi = { trace: { getActiveSpan(): { spanContext(): { traceId: string; spanId: string } } | undefined } };
@@ -105,7 +115,12 @@ async function loadOtel(): Promise<void> {
   }
 }
 
-export class AgentClient {
+/**
+ * An agent's connection to the bus. `R` is the registry passed as `contracts`: with a registry
+ * from createRegistry, send/publish/request/reply accept only its type names, each with its
+ * payload type, and inbox()/subscribe() yield messages whose payload narrows by `type`.
+ */
+export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   readonly agentId: string;
   readonly nc: NatsConnection;
   #identity: AgentIdentity;
@@ -135,7 +150,7 @@ export class AgentClient {
   #log: Logger;
   #ownsIdentity = false;
 
-  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions, peerKeys: KeyResolver | undefined) {
+  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions<R>, peerKeys: KeyResolver | undefined) {
     this.nc = nc;
     this.#identity = identity;
     this.agentId = identity.agentId;
@@ -151,7 +166,7 @@ export class AgentClient {
     this.#inboxSub = nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
   }
 
-  static async connect(o: ConnectOptions): Promise<AgentClient> {
+  static async connect<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
     const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
     const verify = o.verifyEndToEnd ?? true;
     const peerKeys = o.peerKeys ?? (o.manifestsDir ? new PeerKeys(o.manifestsDir).resolve : undefined);
@@ -179,7 +194,7 @@ export class AgentClient {
       }
       throw e;
     }
-    const client = new AgentClient(nc, identity, o, peerKeys);
+    const client = new AgentClient<R>(nc, identity, o, peerKeys);
     client.#ownsIdentity = typeof o.credentials === 'string';
     if (typeof o.credentials === 'string') client.#watchCredentials(o.credentials);
     return client;
@@ -287,20 +302,43 @@ export class AgentClient {
   }
 
   /** Verified messages addressed to this agent. `break` stops the inbox. */
-  inbox(): MessageQueue<InboundMessage> {
-    return this.#inbox;
+  inbox(): MessageQueue<InboundOf<R>> {
+    return this.#inbox as MessageQueue<InboundOf<R>>;
   }
 
-  /** Verified messages on a topic this agent's manifest may subscribe to. */
-  subscribe(topic: string): MessageQueue<InboundMessage> {
+  /**
+   * Verified messages on a topic this agent's manifest may subscribe to. Resolves once the
+   * server has accepted the subscription; rejects with PermissionError when NATS refuses it
+   * (the manifest does not list the topic under `topics.subscribe`).
+   */
+  async subscribe(topic: string): Promise<MessageQueue<InboundOf<R>>> {
+    const subject = `${SUBJECT_TOPIC_PREFIX}${topic}.>`;
     let sub: Subscription | undefined;
     const q: MessageQueue<InboundMessage> = new MessageQueue(() => {
       sub?.unsubscribe();
       if (sub) this.#topicSubs.delete(sub);
     });
-    sub = this.nc.subscribe(`${SUBJECT_TOPIC_PREFIX}${topic}.>`, { callback: (_e, m) => this.#onMessage(m, q) });
+    let refused: Error | undefined;
+    sub = this.nc.subscribe(subject, {
+      callback: (e, m) => {
+        if (!e) {
+          this.#onMessage(m, q);
+          return;
+        }
+        // NATS reports a refused subscription (permissions violation) here and closes it
+        // itself; end the queue with the error (a refusal reported later ends the iteration the same way).
+        const err = e instanceof PermissionViolationError ? new PermissionError(topic, subject, { cause: e }) : e;
+        refused ??= err;
+        if (sub) this.#topicSubs.delete(sub);
+        sub = undefined;
+        q.stop(err);
+      },
+    });
     this.#topicSubs.add(sub);
-    return q;
+    // The server answers the SUB before this PING's PONG: a refusal has arrived by now.
+    await this.nc.flush();
+    if (refused) throw refused;
+    return q as MessageQueue<InboundOf<R>>;
   }
 
   #trace(o: SendOptions): { traceId: Uint8Array; spanId: Uint8Array } {
@@ -345,13 +383,13 @@ export class AgentClient {
   }
 
   /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
-  async send(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+  async send<T extends TypesOf<R>>(to: string, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
     return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), { ...o, recipient: to });
   }
 
   /** Publish a typed message on a topic (delivered to the topic's subscribers). */
-  async publish(topic: string, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+  async publish<T extends TypesOf<R>>(topic: string, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ topic }, type, payload, o);
     return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), o);
   }
@@ -415,8 +453,11 @@ export class AgentClient {
     throw new TimeoutError(`no answer from the verifier for ${msgId} after ${attempts} attempts (${(lastErr as Error)?.message ?? 'timeout'})`);
   }
 
-  /** Send and wait for the message that answers it (its causation_id is our msg_id). */
-  async request(to: string, type: string, payload: unknown, o: SendOptions = {}): Promise<InboundMessage> {
+  /**
+   * Send and wait for the message that answers it (its causation_id is our msg_id). The answer
+   * may be any type of the registry (nothing checks which one the peer picks): narrow it by `type`.
+   */
+  async request<T extends TypesOf<R>>(to: string, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<InboundOf<R>> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
     const msgId = toHex(sealed.header.msgId);
     const timeout = o.timeoutMs ?? 10_000;
@@ -437,11 +478,11 @@ export class AgentClient {
       answer.catch(() => undefined);
       throw e;
     }
-    return answer;
+    return answer as Promise<InboundOf<R>>;
   }
 
   /** Answer a received message: to its sender, with causation, depth + 1 and its trace. */
-  reply(to: InboundMessage, type: string, payload: unknown, o: SendOptions = {}): Promise<SendResult> {
+  reply<T extends TypesOf<R>>(to: InboundMessage, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<SendResult> {
     return this.send(to.sender, type, payload, { ...o, causation: to });
   }
 
@@ -462,6 +503,7 @@ function pinoStderr() {
   return (stderrDest ??= pino.destination({ fd: 2, sync: false }));
 }
 
-export function connectAgent(o: ConnectOptions): Promise<AgentClient> {
+/** Connect an agent. Pass a registry from createRegistry as `contracts` to get a typed client. */
+export function connectAgent<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
   return AgentClient.connect(o);
 }

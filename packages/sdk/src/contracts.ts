@@ -25,8 +25,13 @@ export interface ContractOptions {
   description?: string;
 }
 
-export interface Contract<T = unknown> {
-  readonly type: string;
+/**
+ * A message type: `T` is the payload a receiver gets (the schema's output), `Type` the literal
+ * type name (so a registry knows its types at compile time), `In` what a sender passes (the
+ * schema's input: fields with defaults may be left out).
+ */
+export interface Contract<T = unknown, Type extends string = string, In = T> {
+  readonly type: Type;
   readonly contentType: string;
   readonly critical: boolean;
   readonly requiredMetadata: readonly string[];
@@ -36,14 +41,14 @@ export interface Contract<T = unknown> {
   readonly allowedMetadata: ReadonlySet<string>;
   readonly description: string;
   /** Validate and encode; throws ContractError-compatible info via Decoded on failure. */
-  encode(value: T): Decoded<Uint8Array>;
+  encode(value: In): Decoded<Uint8Array>;
   /** Decode and validate payload bytes (the verifier's and the receiver's check). */
   decode(payload: Uint8Array): Decoded<T>;
 }
 
 export const DEFAULT_CRITICAL_METADATA = ['rationale', 'prompt_version'] as const;
 
-function common(type: string, opts: ContractOptions) {
+function common<Type extends string>(type: Type, opts: ContractOptions) {
   if (!TYPE_RE.test(type)) throw new RangeError(`message type ${JSON.stringify(type)} must match ${TYPE_RE}`);
   const critical = opts.critical ?? false;
   const requiredMetadata = Object.freeze([...(opts.requiredMetadata ?? (critical ? DEFAULT_CRITICAL_METADATA : []))]);
@@ -67,13 +72,16 @@ function describeZod(err: z.ZodError): string {
   return `${i.message} at ${i.path.length ? i.path.join('.') : '(root)'}`;
 }
 
-/** A JSON message type checked by a zod schema. The payload type is z.infer of the schema. */
-export function defineMessage<S extends z.ZodType>(type: string, schema: S, opts: ContractOptions = {}): Contract<z.infer<S>> {
+/**
+ * A JSON message type checked by a zod schema. The payload type is z.output of the schema (what
+ * a receiver gets), the sender passes z.input; the type name is kept as a literal type.
+ */
+export function defineMessage<const Type extends string, S extends z.ZodType>(type: Type, schema: S, opts: ContractOptions = {}): Contract<z.output<S>, Type, z.input<S>> {
   return Object.freeze({
     ...common(type, opts),
     contentType: JSON_CONTENT_TYPE,
     schema,
-    encode(value: z.infer<S>): Decoded<Uint8Array> {
+    encode(value: z.input<S>): Decoded<Uint8Array> {
       const r = schema.safeParse(value);
       if (!r.success) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: describeZod(r.error) };
       return { ok: true, value: utf8enc.encode(JSON.stringify(r.data)) };
@@ -103,7 +111,7 @@ export interface ProtoMessageType<T> {
 }
 
 /** A binary message type: a protobuf message (protobufjs static class or reflected Type). */
-export function defineProtoMessage<T>(type: string, message: ProtoMessageType<T>, opts: ContractOptions & { protoName?: string } = {}): Contract<T> {
+export function defineProtoMessage<T, const Type extends string = string>(type: Type, message: ProtoMessageType<T>, opts: ContractOptions & { protoName?: string } = {}): Contract<T, Type> {
   const name = opts.protoName ?? message.fullName?.replace(/^\./, '') ?? message.getTypeUrl?.('').replace(/^\//, '') ?? type;
   return Object.freeze({
     ...common(type, opts),
@@ -123,22 +131,35 @@ export function defineProtoMessage<T>(type: string, message: ProtoMessageType<T>
   });
 }
 
-/** The payload type of a contract. */
-export type PayloadOf<C> = C extends Contract<infer T> ? T : never;
+/**
+ * Any contract: what an untyped registry holds. Its `type` is `any` (not `string`) so an untyped
+ * registry, and an `AgentClient` over one, is assignable both ways with a typed one.
+ */
+export type AnyContract = Contract<any, any, any>;
 
-/** A set of contracts by type name; built once, shared by SDK and verifier. */
-export class ContractRegistry {
-  readonly #byType = new Map<string, Contract<any>>();
-  constructor(contracts: Iterable<Contract<any>> = []) {
+/** The payload type of a contract (what a receiver gets). */
+export type PayloadOf<C> = C extends Contract<infer T, any, any> ? T : never;
+/** What a sender passes for a contract (the schema's input; equal to PayloadOf for most schemas). */
+export type InputOf<C> = C extends Contract<any, any, infer In> ? In : never;
+
+/**
+ * A set of contracts by type name; built once, shared by SDK and verifier. `C` is the union of
+ * its contracts (createRegistry infers it); an untyped registry (`ContractRegistry`, e.g. from
+ * registryFromModule) knows only `string` types and `unknown` payloads.
+ */
+export class ContractRegistry<C extends AnyContract = AnyContract> {
+  readonly #byType = new Map<string, AnyContract>();
+  constructor(contracts: Iterable<C> = []) {
     for (const c of contracts) this.register(c);
   }
-  register(contract: Contract<any>): this {
+  /** Add a contract at runtime; the returned registry's static type includes it. */
+  register<D extends AnyContract>(contract: D): ContractRegistry<C | D> {
     if (this.#byType.has(contract.type)) throw new Error(`contract ${contract.type} is defined twice`);
     this.#byType.set(contract.type, contract);
-    return this;
+    return this as ContractRegistry<C | D>;
   }
-  get(type: string): Contract<any> | undefined {
-    return this.#byType.get(type);
+  get(type: string): C | undefined {
+    return this.#byType.get(type) as C | undefined;
   }
   has(type: string): boolean {
     return this.#byType.has(type);
@@ -151,9 +172,25 @@ export class ContractRegistry {
   }
 }
 
-export function createRegistry(...contracts: Contract<any>[]): ContractRegistry {
-  return new ContractRegistry(contracts);
+/** A registry of these contracts, typed by them: `createRegistry(Task, Result)`. */
+export function createRegistry<const Cs extends readonly AnyContract[]>(...contracts: Cs): ContractRegistry<Cs[number]> {
+  return new ContractRegistry<Cs[number]>(contracts);
 }
+
+/** The contracts of a registry (a union). */
+export type ContractsOf<R> = R extends ContractRegistry<infer C> ? C : never;
+type IsAny<T> = 0 extends 1 & T ? true : false;
+type TypeNames<C> = C extends { readonly type: infer T } ? (IsAny<T> extends true ? string : T & string) : never;
+/** The type names a registry knows: a union of literals, or `string` for an untyped registry. */
+export type TypesOf<R> = TypeNames<ContractsOf<R>>;
+/** True when a registry's types are not known at compile time (then every type string and payload is allowed). */
+type Untyped<R> = string extends TypesOf<R> ? true : false;
+/** The contract of type `T` in registry `R`. */
+export type ContractFor<R, T extends string> = Extract<ContractsOf<R>, { readonly type: T }>;
+/** The payload a receiver gets for type `T` (unknown for an untyped registry). */
+export type PayloadFor<R, T extends TypesOf<R>> = Untyped<R> extends true ? unknown : PayloadOf<ContractFor<R, T>>;
+/** What a sender passes for type `T` (unknown for an untyped registry). */
+export type InputFor<R, T extends TypesOf<R>> = Untyped<R> extends true ? unknown : InputOf<ContractFor<R, T>>;
 
 /**
  * Find the contracts a module exports: a `contracts` / default export that is a registry or

@@ -96,4 +96,20 @@ export class UndeliveredError extends Error {
   }
 }
 
+/**
+ * NATS refused a subscription: the agent's manifest does not list the topic under
+ * `topics.subscribe` (the generated nats-server permissions only allow the listed topics).
+ */
+export class PermissionError extends Error {
+  readonly topic: string;
+  /** The NATS subject that was refused. */
+  readonly subject: string;
+  constructor(topic: string, subject: string, options?: ErrorOptions) {
+    super(`subscribing to topic "${topic}" was refused (NATS permissions violation for ${subject}): the agent's manifest must list "${topic}" under topics.subscribe`, options);
+    this.name = 'PermissionError';
+    this.topic = topic;
+    this.subject = subject;
+  }
+}
+
 export { Reason };
