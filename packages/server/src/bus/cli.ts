@@ -104,7 +104,7 @@ export function buildProgram(): Command {
     .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
     .option('--creds-dir <dir>', 'where to write <agent>.creds.json', '.agentbus/creds')
     .option('--manifests <dir>', 'where to write <agent>.yaml (public parts only)', '.agentbus/manifests')
-    .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
+    .option('--service', 'generate a service credential (verifier, auditor or observer) instead of an agent identity')
     .option('--force', 'overwrite existing files')
     .action((agent: string, o: { credsDir: string; manifests: string; service?: boolean; force?: boolean }) => {
       const credsPath = join(o.credsDir, `${agent}.creds.json`);
@@ -115,6 +115,8 @@ export function buildProgram(): Command {
       mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
       if (o.service) {
         const s = generateServiceCreds(agent, credsPath);
+        // the observer signs nothing: its key must not join the keys `audit verify` trusts
+        if (agent === 'observer') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --observer-creds`);
         // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
         const pubPath = join(o.manifests, 'services', `${agent}.json`);
         writeServicePublicKey(s, pubPath);
@@ -161,6 +163,7 @@ export function buildProgram(): Command {
     .requiredOption('--manifests <dir>', 'manifests directory')
     .requiredOption('--verifier-creds <file>', "verifier's service credential file")
     .requiredOption('--auditor-creds <file>', "auditor's service credential file")
+    .option('--observer-creds <file>', "read-only observer's service credential file (agentbus tail: alerts and audit events, publishes nothing)")
     .option('--host <host>', 'listen address', '127.0.0.1')
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
@@ -174,7 +177,7 @@ export function buildProgram(): Command {
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
     .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
       // TLS and encryption at rest (the config names the key's variable, never the key)
       const tlsArg = tlsFromOptions(o);
       let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
@@ -187,13 +190,14 @@ export function buildProgram(): Command {
         console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
       } else tls = tlsArg;
       const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
+      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}) });
       if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
       if (o.cluster) {
         if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
         const hosts = o.routeHosts?.split(',') ?? [];
         if (hosts.length && hosts.length !== o.nodes) throw new CommanderError(2, 'agentbus.invalidArgument', `--route-hosts lists ${hosts.length} hosts for ${o.nodes} nodes`);
         const same = hosts.length > 0; // separate hosts: same ports on each
-        const nodes = clusterConfigs(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, {
+        const nodes = clusterConfigs(loadManifestDir(o.manifests), services(), {
           nodes: o.nodes, host: o.host,
           ports: Array.from({ length: o.nodes }, (_, i) => (same ? o.port : o.port + i)),
           clusterPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.clusterPort : o.clusterPort + i)),
@@ -208,7 +212,7 @@ export function buildProgram(): Command {
         console.error(`wrote ${nodes.length} configs to ${o.outDir}`);
         return;
       }
-      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
+      const text = serverConfig(loadManifestDir(o.manifests), services(), { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);
       if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
