@@ -327,6 +327,7 @@ export function buildProgram(): Command {
   nats:        ${bus.url}${bus.urls.length > 1 ? ` (cluster of ${bus.urls.length}, JetStream replicas ${bus.replicas})` : ''}
   manifests:   ${bus.manifestsDir} (edit: the verifier and nats-server reload)
   credentials: ${bus.stateDir}/creds/<agent>.creds.json
+  watch:       agentbus tail --state-dir ${o.stateDir} --nats ${bus.url}${bus.tls?.caFile ? ` --tls-ca ${bus.tls.caFile}` : ''}
   audit store: ${bus.auditor ? bus.storePath : '(auditor off)'}${o.metricsPort ? `
   metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)` : ''}
   logs:        ${bus.logFile}${bus.tls ? `
@@ -341,6 +342,32 @@ Ctrl-C to stop.`);
         process.once('SIGTERM', stop);
       });
       console.log('stopped');
+    });
+
+  program
+    .command('tail')
+    .description('watch the bus live: every verdict (one line each) and every alert, as the read-only observer (Ctrl-C stops)')
+    .option('--agent <id>', 'only messages this agent sent or was sent (and alerts naming it)')
+    .option('--verdict <list>', 'only these verdicts: accepted, rejected, duplicate, shed (comma-separated or repeated; rejected includes shed)', (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(',').map((x) => x.trim()).filter(Boolean)])
+    .option('--alerts-only', 'only alerts, no verdicts')
+    .option('--json', 'one JSON object per line (kind: verdict | alert)')
+    .option('--state-dir <dir>', "the dev bus's state directory (its observer credential, and bus.json for the URL)", '.agentbus/dev')
+    .option('--creds <file>', "observer's service credential file (default <state-dir>/creds/observer.creds.json)")
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: "servers" in <state-dir>/bus.json, else nats://127.0.0.1:4222)')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
+    .action(async (o: { agent?: string; verdict?: string[]; alertsOnly?: boolean; json?: boolean; stateDir: string; creds?: string; nats?: string; tlsCa?: string }) => {
+      const { runTail, checkTailArguments, TailError } = await import('./tail.js');
+      try {
+        checkTailArguments(o);
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+      }
+      try {
+        await runTail(o);
+      } catch (e) {
+        if (e instanceof TailError) throw new CliError(e.message);
+        throw e;
+      }
     });
 
   program
