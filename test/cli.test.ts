@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/nats-server.js';
@@ -71,6 +71,23 @@ test('cli - nats-config renders the permissions of DESIGN §4', () => {
   assert.match(r.out, /"agentbus.in.\*": "agentbus.part.\{\{partition\(8,1\)\}\}.\{\{wildcard\(1\)\}\}"/);
   assert.match(r.out, /subscribe: \{ allow: \["agentbus.to.planner.>", "agentbus.inbox.planner.>"\] \}/);
   assert.match(r.out, /jetstream/);
+});
+
+test('cli - keygen observer --service and nats-config --observer-creds: a read-only user that publishes nothing', () => {
+  const creds = join(dir, 'creds');
+  assert.is(cli('keygen', 'observer', '--service', '--creds-dir', creds, '--manifests', join(dir, 'manifests')).code, 0);
+  assert.is(statSync(join(creds, 'observer.creds.json')).mode & 0o777, 0o600);
+  // it signs nothing: no public key among those `audit verify` trusts (<manifests>/services/)
+  assert.not.ok(existsSync(join(dir, 'manifests', 'services', 'observer.json')));
+  const base = ['nats-config', '--manifests', join(dir, 'manifests'), '--verifier-creds', join(creds, 'verifier.creds.json'), '--auditor-creds', join(creds, 'auditor.creds.json')];
+  const r = cli(...base, '--observer-creds', join(creds, 'observer.creds.json'));
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /# observer \(read-only\)\n\s+\{ nkey: "U[A-Z2-7]+", permissions: \{\n\s+publish: \{ deny: \[">"\] \}\n\s+subscribe: \{ allow: \["agentbus.alert.>", "agentbus.audit.>", "_INBOX_observer.>"\] \}/);
+  assert.not.match(cli(...base).out, /observer/, 'no observer unless asked');
+  // the auditor's credential as the observer's: refused, one line
+  const same = cli(...base, '--observer-creds', join(creds, 'auditor.creds.json'));
+  assert.is(same.code, 1, same.err);
+  assert.match(same.err, /given to two service users \(auditor, observer\)/);
 });
 
 test('cli - verifier against an unreachable server exits 1 with one line', async () => {

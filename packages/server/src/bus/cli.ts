@@ -69,6 +69,7 @@ function devBanner(bus: DevBus, o: { project: string | undefined; example: boole
     `  manifests:   ${bus.manifestsDir} (reloaded on change; nats-server too)`,
     `  credentials: ${creds.length ? creds.join('\n') : '(no agents yet: agentbus keygen NAME)'}`,
     `  connect:     connectAgent({ servers: ${JSON.stringify(bus.url)}, credentials: ${JSON.stringify(agents[0] ? bus.credsPath(agents[0]) : bus.credsPath('NAME'))}, manifestsDir: ${JSON.stringify(bus.manifestsDir)}, contracts${caFile ? `, connectOptions: { tls: { caFile: ${JSON.stringify(caFile)} } }` : ''} })`,
+    `  watch:       agentbus tail${o.project ? '' : ` --state-dir ${bus.stateDir}`}   (live verdicts and alerts)`,
     `  audit store: ${bus.auditor ? `${bus.storePath} (query it while the bus runs: agentbus audit top${o.project ? '' : ` --state-dir ${bus.stateDir}`})` : '(auditor off)'}`,
   ];
   if (o.metricsPort) lines.push(`  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)`);
@@ -178,7 +179,7 @@ export function buildProgram(): Command {
     .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
     .option('--creds-dir <dir>', "where to write <agent>.creds.json (default: the project's or the dev bus's, <state-dir>/creds — where `agentbus dev` looks)")
     .option('--manifests <dir>', "where to write <agent>.yaml, public parts only (default: the project's, or .agentbus/dev/manifests)")
-    .option('--service', 'generate a service credential (verifier or auditor) instead of an agent identity')
+    .option('--service', 'generate a service credential (verifier, auditor or observer) instead of an agent identity')
     .option('--force', 'overwrite existing files')
     .action((agent: string, opts: { credsDir?: string; manifests?: string; service?: boolean; force?: boolean }) => {
       const o = withLayoutDirs(opts);
@@ -190,6 +191,8 @@ export function buildProgram(): Command {
       mkdirSync(o.credsDir, { recursive: true, mode: 0o700 });
       if (o.service) {
         const s = generateServiceCreds(agent, credsPath);
+        // the observer signs nothing: its key must not join the keys `audit verify` trusts
+        if (agent === 'observer') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --observer-creds`);
         // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
         const pubPath = join(o.manifests, 'services', `${agent}.json`);
         writeServicePublicKey(s, pubPath);
@@ -236,6 +239,7 @@ export function buildProgram(): Command {
     .requiredOption('--manifests <dir>', 'manifests directory')
     .requiredOption('--verifier-creds <file>', "verifier's service credential file")
     .requiredOption('--auditor-creds <file>', "auditor's service credential file")
+    .option('--observer-creds <file>', "read-only observer's service credential file (agentbus tail: alerts and audit events, publishes nothing)")
     .option('--host <host>', 'listen address', '127.0.0.1')
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
@@ -249,7 +253,7 @@ export function buildProgram(): Command {
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
     .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
       // TLS and encryption at rest (the config names the key's variable, never the key)
       const tlsArg = tlsFromOptions(o);
       let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
@@ -262,13 +266,14 @@ export function buildProgram(): Command {
         console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
       } else tls = tlsArg;
       const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
+      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}) });
       if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
       if (o.cluster) {
         if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
         const hosts = o.routeHosts?.split(',') ?? [];
         if (hosts.length && hosts.length !== o.nodes) throw new CommanderError(2, 'agentbus.invalidArgument', `--route-hosts lists ${hosts.length} hosts for ${o.nodes} nodes`);
         const same = hosts.length > 0; // separate hosts: same ports on each
-        const nodes = clusterConfigs(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, {
+        const nodes = clusterConfigs(loadManifestDir(o.manifests), services(), {
           nodes: o.nodes, host: o.host,
           ports: Array.from({ length: o.nodes }, (_, i) => (same ? o.port : o.port + i)),
           clusterPorts: Array.from({ length: o.nodes }, (_, i) => (same ? o.clusterPort : o.clusterPort + i)),
@@ -283,7 +288,7 @@ export function buildProgram(): Command {
         console.error(`wrote ${nodes.length} configs to ${o.outDir}`);
         return;
       }
-      const text = serverConfig(loadManifestDir(o.manifests), { verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey] }, { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
+      const text = serverConfig(loadManifestDir(o.manifests), services(), { host: o.host, port: o.port, storeDir: resolve(o.storeDir), partitions: o.partitions, ...(o.httpPort ? { httpPort: o.httpPort } : {}), ...secure });
       if (!o.out) return void process.stdout.write(text);
       writeFileSync(o.out, text);
       if (o.reloadPid) process.kill(o.reloadPid, 'SIGHUP');
@@ -410,6 +415,33 @@ export function buildProgram(): Command {
         process.once('SIGTERM', stop);
       });
       console.log('stopped');
+    });
+
+  program
+    .command('tail')
+    .description('watch the bus live: every verdict (one line each) and every alert, as the read-only observer (Ctrl-C stops)')
+    .option('--agent <id>', 'only messages this agent sent or was sent (and alerts naming it)')
+    .option('--verdict <list>', 'only these verdicts: accepted, rejected, duplicate, shed (comma-separated or repeated; rejected includes shed)', (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(',').map((x) => x.trim()).filter(Boolean)])
+    .option('--alerts-only', 'only alerts, no verdicts')
+    .option('--json', 'one JSON object per line (kind: verdict | alert)')
+    .option('--state-dir <dir>', "the dev bus's state directory: its observer credential, and bus.json for the URL (default: the project's, else .agentbus/dev)")
+    .option('--creds <file>', "observer's service credential file (default <state-dir>/creds/observer.creds.json)")
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: "servers" in <state-dir>/bus.json, else nats://127.0.0.1:4222)')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
+    .action(async (opts: { agent?: string; verdict?: string[]; alertsOnly?: boolean; json?: boolean; stateDir?: string; creds?: string; nats?: string; tlsCa?: string }) => {
+      const { runTail, checkTailArguments, TailError } = await import('./tail.js');
+      const o = { ...opts, stateDir: projectLayout(opts.stateDir).stateDir };
+      try {
+        checkTailArguments(o);
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
+      }
+      try {
+        await runTail(o);
+      } catch (e) {
+        if (e instanceof TailError) throw new CliError(e.message);
+        throw e;
+      }
     });
 
   program

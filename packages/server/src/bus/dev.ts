@@ -92,6 +92,8 @@ export interface DevBus {
   credsPath(agent: string): string;
   verifierCreds: ServiceIdentity;
   auditorCreds: ServiceIdentity;
+  /** The read-only observer (`agentbus tail`): <stateDir>/creds/observer.creds.json. */
+  observerCreds: ServiceIdentity;
   /** The TLS files nats-server uses (undefined without TLS); clients trust `caFile`. */
   tls: { caFile?: string; certFile: string; keyFile: string } | undefined;
   /** nats.js options every client of this bus needs (the CA with TLS): pass as connectAgent's connectOptions. */
@@ -185,9 +187,10 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   };
   const verifierCreds = svc('verifier');
   const auditorCreds = svc('auditor');
+  const observerCreds = svc('observer');
   // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
   writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey] };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);
   if (nodes === 1 && o.port && !(await portFree(o.port))) {
@@ -310,7 +313,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     watch.unref();
     stops.unshift(async () => clearInterval(watch));
     return {
-      url, urls, stateDir, logFile, manifestsDir, storePath, queryUrl, info, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds,
+      url, urls, stateDir, logFile, manifestsDir, storePath, queryUrl, info, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds, observerCreds,
       credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
       depthKeyPath: keyPath,
       replicas,

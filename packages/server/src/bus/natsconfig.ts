@@ -5,6 +5,8 @@
 //   verifier   the only publisher to agentbus.to.>, agentbus.topic.>, agentbus.inbox.> and
 //              agentbus.audit.>; subscribes agentbus.in.>.
 //   auditor    reads the AUDIT stream, publishes alerts and dead letters.
+//   observer   (`agentbus tail`) subscribes agentbus.alert.> and agentbus.audit.> (core
+//              subscriptions, live only) and its own inbox; it publishes nothing at all.
 // nats-server reloads this file on SIGHUP without a restart; a user removed from it is
 // disconnected and refused from then on.
 import type { Manifest } from '@agentbus/protocol';
@@ -16,6 +18,8 @@ export interface ServiceUsers {
   /** Public nkeys (U...) of the verifier and auditor service users. */
   verifier: string[];
   auditor: string[];
+  /** Read-only watchers (`agentbus tail`): alerts and audit events, no publishing. */
+  observer?: string[];
 }
 
 interface User {
@@ -42,6 +46,19 @@ export function auditorPermissions(): { pub: string[]; sub: string[] } {
   };
 }
 
+/**
+ * Read-only: live alerts and audit events (a core subscription on the AUDIT stream's subjects
+ * receives what the verifier publishes there) and its own inbox. No publish permission at all —
+ * not even JetStream's API, which would let it read, and delete, the stream. Rendered as
+ * `publish: { deny: [">"] }`.
+ */
+export function observerPermissions(): { pub: string[]; sub: string[] } {
+  return {
+    pub: [],
+    sub: [`${D.SUBJECT_ALERT_PREFIX}>`, `${D.SUBJECT_AUDIT_PREFIX}>`, '_INBOX_observer.>'],
+  };
+}
+
 export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PARTITIONS): { pub: string[]; sub: string[] } {
   return {
     // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
@@ -62,7 +79,13 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
-  const seen = new Set(users.map((u) => u.nkey));
+  for (const nkey of services.observer ?? []) users.push({ comment: 'observer (read-only)', nkey, ...observerPermissions() });
+  const seen = new Set<string>();
+  for (const u of users) {
+    // one nkey, one set of permissions: e.g. the auditor's credential reused as the observer's
+    if (seen.has(u.nkey)) throw new Error(`service nkey ${u.nkey} is given to two service users (${users.filter((x) => x.nkey === u.nkey).map((x) => x.comment.split(' ')[0]).join(', ')}); each service needs its own credential`);
+    seen.add(u.nkey);
+  }
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
     if (seen.has(m.nats_user)) throw new Error(`agent ${m.agent}: nats_user ${m.nats_user} is used by another user`);
     seen.add(m.nats_user);
@@ -72,7 +95,8 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   for (const u of users) {
     lines.push(`    # ${u.comment}`);
     lines.push(`    { nkey: ${q(u.nkey)}, permissions: {`);
-    lines.push(`        publish: { allow: [${u.pub.map(q).join(', ')}] }`);
+    // no publish permission: say so explicitly (deny everything) rather than with an empty allow list
+    lines.push(u.pub.length ? `        publish: { allow: [${u.pub.map(q).join(', ')}] }` : `        publish: { deny: [">"] }`);
     lines.push(`        subscribe: { allow: [${u.sub.map(q).join(', ')}] }`);
     lines.push('    } }');
   }
