@@ -228,7 +228,7 @@ export function registerAuditorCommands(program: Command): void {
     .option('--rule <rule>', `only this rule (${RULES.join(', ')})`)
     .action((o: RangeOpts & { rule?: string }) => withStore(o, async (s) => print(o, await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) }))));
 
-  addStoreOptions(audit.command('report').description('write a self-contained HTML report (graph, messages per minute, rejections, alerts) for analysts'))
+  addStoreOptions(audit.command('report').description('write a self-contained HTML report (delivery outcomes, alerts by severity with their evidence trails, graph, messages over time, rejections) for analysts'))
     .option('--html <file>', 'write the HTML page to this file')
     .addOption(new Option('--since <time>', 'start: ISO 8601 or a duration ago (90m, 24h, 7d); default 24h').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'end: ISO 8601 or a duration ago; default now').argParser(time('--until')))
@@ -236,7 +236,7 @@ export function registerAuditorCommands(program: Command): void {
     .action((o: RangeOpts & { html?: string }) => {
       if (!o.html) throw bad('report: give --html FILE');
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('report: --since must be before --until');
-      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, rangeOf(o))));
+      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, { ...rangeOf(o), store: o.store })));
     });
 
   addStoreOptions(audit.command('trail').description("one message's trail (its rows and what it caused) by msg_id, or a whole trace"))

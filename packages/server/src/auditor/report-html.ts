@@ -1,14 +1,21 @@
 // `agentbus audit report --html FILE`: one self-contained HTML page for analysts (inline CSS,
 // inline JS, SVG drawn in the page; no external URL anywhere, and a CSP that forbids loading
-// anything). The data is computed here from the store (the ready reports plus a per-minute
-// series, all with query parameters), embedded as JSON in a <script type="application/json">
-// block (every '<', '>' and '&' escaped, so no data string can close the block), and drawn by a
-// small script that only ever creates elements and sets textContent/attributes: no innerHTML, so
-// no string from the data (evidence, detail, reason, agent id) becomes markup.
+// anything). The data is computed here from the store (the ready reports, a time series whose
+// bucket fits the run's span, the delivery outcomes, each alert's sentence and evidence msg_ids
+// with their trails; all queries with parameters) and embedded as JSON in a <script
+// type="application/json"> block (every '<', '>' and '&' escaped, so no data string can close
+// the block). The parts that must work without the script (outcome counts, alerts by severity,
+// the evidence trails with their #trail-<msg_id> anchors) are rendered here as HTML, every string
+// through escapeHtml; the charts are drawn by a small script that only ever creates elements and
+// sets textContent/attributes: no innerHTML, so no string from the data (agent ids, types,
+// evidence, detail, reason) becomes markup.
 //
 // Sections and their stable selectors (used by the tests):
-//   #graph svg .node (.agent | .topic), .edge, .edge.rejected  communication graph, circle layout
-//   #per-minute svg .series                                    messages per minute per sender
+//   #outcomes .outcome[data-outcome]                           delivered, undelivered, …, refused, shed
+//   #alert-list .alert-item[data-severity] .sentence, a.trail-link   alerts by severity, evidence links
+//   #trails .trail#trail-<msg_id> tr.trail-row                 the evidence messages' audit trails
+//   #graph svg .node (.agent | .topic), .edge, .edge.rejected; .graph-legend [data-legend]
+//   #per-bucket svg[data-bucket-seconds] .series               messages per bucket per sender
 //   #rejections .bar                                           rejections by reason
 //   #alerts .alert (timeline marks), #alerts .alert-row        alerts timeline and table
 // After drawing, the page sets document.body.dataset.rendered = "1" ("error" if a section failed;
@@ -18,8 +25,10 @@ import { renameSync, writeFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AuditStore } from './store.js';
 import { messageCounts } from './schema.js';
-import { alerts, edges, rejections, topTalkers } from './reports.js';
-import type { EdgeRow, RejectionRow, TalkerRow } from './reports.js';
+import { alerts, edges, rejections, topTalkers, trails } from './reports.js';
+import type { AlertRowOut, EdgeRow, RejectionRow, TalkerRow } from './reports.js';
+import { DEFAULT_SIGNATURE_REASONS } from './detectors/signature-failure.js';
+import { DEFAULT_DATABASE } from './defaults.js';
 
 export interface ReportOptions {
   /** ms since the epoch (inclusive); default: 24 h before `until` */
@@ -28,10 +37,18 @@ export interface ReportOptions {
   until?: number;
   /** at most this many edges, senders, reasons and alerts (default 500) */
   limit?: number;
-  /** per-minute chart: this many senders get their own series, the rest are summed (default 10) */
+  /** time chart: this many senders get their own series, the rest are summed (default 10) */
   maxSeries?: number;
-  /** per-minute chart: at most this many points; longer periods use coarser buckets (default 1440) */
-  maxPoints?: number;
+  /** time chart: at most this many buckets; the bucket width is chosen from the run's span (default 60) */
+  maxBuckets?: number;
+  /** evidence msg_ids listed (and trailed) per alert (default 20) */
+  maxEvidencePerAlert?: number;
+  /** trails embedded in the page, all alerts together (default 500) */
+  maxTrails?: number;
+  /** rows per embedded trail (default 50) */
+  maxTrailRows?: number;
+  /** the --store the page's `agentbus audit trail` commands name (default: a placeholder) */
+  store?: string;
 }
 
 export interface ReportNode {
@@ -63,24 +80,87 @@ export interface ReportAlert {
   window_start: string;
   window_end: string;
   evidence: unknown;
+  /** one plain sentence: what happened (from rule, agents, window and evidence) */
+  sentence: string;
+  /** evidence messages, each with a trail in `trails` (at most maxEvidencePerAlert) */
+  msg_ids: string[];
+  /** how many evidence messages there are in all (≥ msg_ids.length) */
+  msg_ids_total: number;
+  /** which messages those are ('' when the alert names none) */
+  msg_ids_from: string;
+}
+
+export interface ReportTrailRow {
+  /** 'message' (a row of this msg_id: the attempt, duplicates, replays) or 'caused' (a message it caused) */
+  relation: string;
+  time: string;
+  event_id: string;
+  verdict: string;
+  reason: string;
+  sender: string;
+  destination: string;
+  type: string;
+  msg_id: string;
+  causation_id: string;
+  depth: number;
+}
+
+export interface ReportTrail {
+  msg_id: string;
+  /** the alerts that name it as evidence */
+  alert_ids: string[];
+  rows: ReportTrailRow[];
+  /** more rows than maxTrailRows: `audit trail` shows them all */
+  truncated: boolean;
+}
+
+/**
+ * What became of the messages of the period. accepted = delivered + undelivered + unrecorded +
+ * broadcast; refused + shed = the rejected count of `totals`.
+ */
+export interface ReportOutcomes {
+  /** accepted by the verifier (events; a client retry is a duplicate, not counted here) */
+  accepted: number;
+  /** accepted direct messages whose recipient confirmed them (a `confirmed` delivery record) */
+  delivered: number;
+  /** accepted direct messages recorded `unconfirmed` (recipient not connected) and never confirmed */
+  undelivered: number;
+  /** accepted direct messages with no delivery record (in flight, or the verifier stopped first) */
+  unrecorded: number;
+  /** accepted topic publications (at most once: nobody confirms them) */
+  broadcast: number;
+  /** rejected by the verifier after its checks */
+  refused: number;
+  /** shed unverified past the sender's rejection budget (each shed message once) */
+  shed: number;
+  /** client retries of a message already accepted */
+  duplicate: number;
 }
 
 export interface ReportData {
-  version: 1;
+  version: 2;
   /** ISO 8601 UTC */
   generated_at: string;
   since: string;
   until: string;
   database: string;
+  /** the --store named in the page's commands */
+  store: string;
   totals: { messages: number; accepted: number; rejected: number; duplicate: number; senders: number; edges: number; alerts: number };
+  outcomes: ReportOutcomes;
   /** a list hit the limit: the page says it shows the top N only */
-  truncated: { talkers: boolean; edges: boolean; rejections: boolean; alerts: boolean };
+  truncated: { talkers: boolean; edges: boolean; rejections: boolean; alerts: boolean; trails: boolean };
   talkers: TalkerRow[];
   nodes: ReportNode[];
   edges: ReportEdge[];
-  per_minute: {
-    /** bucket width in minutes (1 unless the period needed more than maxPoints buckets) */
-    step_minutes: number;
+  per_bucket: {
+    /** bucket width in seconds, chosen from the run's span (chooseBucketSeconds) */
+    bucket_seconds: number;
+    /** '1 s', '5 min', '1 h', … */
+    bucket_label: string;
+    /** first and last message of the period, ISO 8601 UTC ('' when none) */
+    first: string;
+    last: string;
     /** bucket starts, ISO 8601 UTC, consecutive */
     times: string[];
     series: ReportSeries[];
@@ -88,15 +168,199 @@ export interface ReportData {
   rejections: ReportRejection[];
   /** oldest first */
   alerts: ReportAlert[];
+  /** the evidence messages' trails, in the order the page lists the alerts (severity first) */
+  trails: ReportTrail[];
 }
 
 const MINUTES = `minute >= toStartOfMinute(toDateTime({since:UInt32}, 'UTC')) AND minute < toDateTime({until:UInt32}, 'UTC')`;
-const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440];
+/** The same rows as MINUTES selects from the aggregates, on audit_events (whose column is `time`). */
+const RAW_MINUTES = `toStartOfMinute(time) >= toStartOfMinute(toDateTime({since:UInt32}, 'UTC')) AND toStartOfMinute(time) < toDateTime({until:UInt32}, 'UTC')`;
 const OTHER = '(other senders)';
+
+/** Bucket widths for the time chart, in seconds: each divides the next larger unit (minute, hour, day). */
+export const BUCKET_SECONDS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+/**
+ * The time chart's bucket for a run that spans `spanMs` (first to last message): the narrowest
+ * width of BUCKET_SECONDS that needs at most `maxBuckets` buckets (aligned buckets: a span of k
+ * widths can touch k + 1), so a 30-second demo gets 1-second buckets and a day 30-minute ones;
+ * past the list, whole days.
+ */
+export function chooseBucketSeconds(spanMs: number, maxBuckets = 60): number {
+  const span = Math.max(0, spanMs);
+  const max = Math.max(2, Math.floor(maxBuckets));
+  for (const b of BUCKET_SECONDS) if (Math.ceil(span / (b * 1000)) + 1 <= max) return b;
+  return Math.ceil(span / 86_400_000 / (max - 1)) * 86400;
+}
+
+/** '1 s', '30 s', '1 min', '5 min', '1 h', '1 d', '3 d'. */
+export function bucketLabel(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+/** A duration for a sentence: '45 s', '5 min', '90 min', '2 h', '1.5 s'. */
+function duration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return 'an unknown time';
+  if (ms < 60_000) return `${Math.round(ms / 100) / 10} s`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  return `${Math.round(ms / 6000) / 10} min`;
+}
 
 /** ClickHouse DateTime64 text ('2025-01-01 12:00:00.000', UTC) → ISO 8601. */
 function chToIso(s: string): string {
   return /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(s) ? `${s.replace(' ', 'T')}${s.includes('.') ? '' : '.000'}Z` : s;
+}
+
+// ---- one sentence per alert ----
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+/** 'a', 'a and b', 'a, b and c', 'a, b, c and 4 more' */
+function list(items: string[], max = 3): string {
+  if (items.length <= 1) return items[0] ?? '';
+  if (items.length > max) return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+/** 'destination_not_allowed 4, bad_signature 2' from { reason: count }, largest first. */
+function counts(v: unknown, max = 3): string {
+  const o = obj(v);
+  if (!o) return '';
+  const e = Object.entries(o).flatMap(([k, n]) => (num(n) === undefined ? [] : [[k, n as number] as const])).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return e.slice(0, max).map(([k, n]) => `${k} ${n}`).join(', ') + (e.length > max ? `, +${e.length - max} more` : '');
+}
+const threshold = (ev: Record<string, unknown>) => (num(ev['threshold']) === undefined ? '' : ` (threshold ${ev['threshold'] as number})`);
+
+type SentenceInput = Pick<ReportAlert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>;
+
+/** The known rules' sentences (undefined: the evidence lacks what the sentence needs). */
+const SENTENCES: Record<string, (who: string, ev: Record<string, unknown>, dur: string, a: SentenceInput) => string | undefined> = {
+  rejection_burst: (who, ev, dur) => {
+    const n = num(ev['rejected']);
+    if (n === undefined) return undefined;
+    const total = num(ev['total']);
+    const why = counts(ev['by_reason']);
+    return `${who} had ${total === undefined ? plural(n, 'message') : `${n} of ${plural(total, 'message')}`} rejected in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
+  },
+  signature_failure: (who, ev, dur) => {
+    const n = num(ev['failures']);
+    if (n === undefined) return undefined;
+    const why = counts(ev['by_reason']);
+    return `${who} had ${plural(n, 'message')} rejected for a signature, key or replay failure in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
+  },
+  rate_spike: (who, ev, dur) => {
+    const n = num(ev['events']);
+    if (n === undefined) return undefined;
+    const mean = num(ev['baseline_mean_per_window']);
+    const ratio = num(ev['ratio']);
+    const base = num(ev['baseline_minutes']);
+    const factor = num(ev['factor']);
+    const usual = ratio === undefined ? '' : `, ${ratio}× its usual${mean === undefined ? '' : ` ${mean} per ${dur}`}${base === undefined ? '' : ` over the ${base} min before`}`;
+    return `${who} sent ${plural(n, 'message')} in ${dur}${usual}${factor === undefined ? '' : ` (fires at ${factor}×)`}`;
+  },
+  new_edge: (who, ev, dur) => {
+    const edges = Array.isArray(ev['new_edges']) ? ev['new_edges'].map((e) => obj(e)?.['destination']).filter((d): d is string => typeof d === 'string') : [];
+    if (edges.length === 0) return undefined;
+    const rej = num(ev['rejected']);
+    return `${who} sent to ${edges.length === 1 ? 'a destination' : `${edges.length} destinations`} it had never sent to before, ${list(edges)}, in ${dur}${rej ? ` (${plural(rej, 'attempt')} rejected)` : ''}`;
+  },
+  fan_out: (who, ev, dur) => {
+    const n = num(ev['distinct_destinations']);
+    if (n === undefined) return undefined;
+    const prev = num(ev['previous_window_distinct']);
+    return `${who} reached ${plural(n, 'distinct destination')} in ${dur}${prev === undefined ? '' : `, against ${prev} in the ${dur} before`}${threshold(ev)}`;
+  },
+  payload_loop: (_who, ev, dur, a) => {
+    const n = num(ev['repeats']);
+    if (n === undefined) return undefined;
+    const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
+    const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
+    const dests = strs(ev['destinations']);
+    return `The same payload${sha ? ` (sha256 ${sha.slice(0, 12)}…)` : ''} was accepted ${plural(n, 'time')} in ${dur}${senders.length ? `, sent by ${list(senders)}` : ''}${dests.length ? ` to ${list(dests)}` : ''}${threshold(ev)}`;
+  },
+  audit_dead_letter: (_who, ev) => {
+    const subject = typeof ev['subject'] === 'string' ? ev['subject'] : 'the audit stream';
+    const seq = num(ev['streamSeq']);
+    const why = typeof ev['reason'] === 'string' && ev['reason'] ? `: ${ev['reason']}` : '';
+    return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
+  },
+};
+
+/**
+ * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
+ * rejected in 1 min (threshold 10): rejection_burst"). Known rules have their own sentence; an
+ * unknown rule, or evidence that lacks the fields, gets a generic one. Plain text: escape it.
+ */
+export function alertSentence(a: SentenceInput): string {
+  const ev = obj(a.evidence) ?? {};
+  const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
+  const who = a.agents[0] || 'an unnamed agent';
+  const s = Object.prototype.hasOwnProperty.call(SENTENCES, a.rule) ? SENTENCES[a.rule]!(who, ev, dur, a) : undefined;
+  if (s !== undefined) return `${s}: ${a.rule}`;
+  const keys = Object.keys(ev);
+  return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;
+}
+
+// ---- the messages behind an alert ----
+
+const MSG_ID = /^[0-9a-f]{32}$/;
+
+interface EvidenceQuery { where: string; params: Record<string, unknown>; from: string; senders: string[] }
+
+/**
+ * Which messages an alert is about: the msg_ids its evidence lists (`msg_ids`, `msg_id`), else
+ * the rows its rule counted (the detectors count aggregates, not msg_ids: the same filter on the
+ * raw rows of the alert's window finds them). undefined: the alert names no messages.
+ */
+function evidenceQuery(a: AlertRowOut): EvidenceQuery | { ids: string[] } | undefined {
+  const ev = obj(a.evidence) ?? {};
+  const listed = [...new Set([...strs(ev['msg_ids']), ...strs([ev['msg_id']])].map((m) => m.toLowerCase()).filter((m) => MSG_ID.test(m)))];
+  if (listed.length) return { ids: listed };
+  const who = a.agents[0];
+  if (!who && a.rule !== 'payload_loop') return undefined;
+  const one = who ? [who] : [];
+  switch (a.rule) {
+    case 'rejection_burst':
+      return { where: `verdict = 'rejected'`, params: {}, from: `rejected messages of ${who} in the alert's window`, senders: one };
+    case 'signature_failure': {
+      const reasons = Object.keys(obj(ev['by_reason']) ?? {});
+      return { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: reasons.length ? reasons : DEFAULT_SIGNATURE_REASONS }, from: `messages of ${who} rejected for ${list(reasons.length ? reasons : ['signature, key or replay failures'])} in the alert's window`, senders: one };
+    }
+    case 'rate_spike':
+      return { where: `verdict != 'duplicate'`, params: {}, from: `messages of ${who} in the alert's window`, senders: one };
+    case 'new_edge':
+    case 'fan_out': {
+      const dests = a.rule === 'new_edge'
+        ? (Array.isArray(ev['new_edges']) ? ev['new_edges'].map((e) => obj(e)?.['destination']).filter((d): d is string => typeof d === 'string') : [])
+        : strs(ev['new_destinations']);
+      if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: one };
+      return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: one };
+    }
+    case 'payload_loop': {
+      const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
+      if (!sha) return undefined;
+      const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
+      return { where: `verdict = 'accepted' AND payload_sha256 = {sha:String}`, params: { sha }, from: `accepted copies of the payload in the alert's window`, senders };
+    }
+    case 'audit_dead_letter':
+      return undefined;
+    default:
+      return { where: '1', params: {}, from: `messages of ${list(a.agents)} in the alert's window (a rule this report does not know: all their messages)`, senders: a.agents };
+  }
+}
+
+const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+/** Highest severity first (critical, high, medium, low, then any other by name), then the latest first. */
+export function bySeverity<T extends { severity: string; detected_at: string; alert_id: string }>(a: T, b: T): number {
+  const ra = SEVERITY_RANK[a.severity] ?? 4, rb = SEVERITY_RANK[b.severity] ?? 4;
+  if (ra !== rb) return ra - rb;
+  if (a.severity !== b.severity) return a.severity < b.severity ? -1 : 1;
+  if (a.detected_at !== b.detected_at) return a.detected_at < b.detected_at ? 1 : -1;
+  return a.alert_id < b.alert_id ? -1 : a.alert_id > b.alert_id ? 1 : 0;
 }
 
 /** Everything the page shows, computed from the store for one period. */
@@ -106,37 +370,52 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
   if (!(since < until)) throw new RangeError('report: --since must be before --until');
   const limit = opts.limit ?? 500;
   const maxSeries = opts.maxSeries ?? 10;
-  const maxPoints = opts.maxPoints ?? 1440;
+  const maxBuckets = opts.maxBuckets ?? 60;
+  const perAlert = opts.maxEvidencePerAlert ?? 20;
+  const maxTrails = opts.maxTrails ?? 500;
+  const maxTrailRows = opts.maxTrailRows ?? 50;
   const r = { since, until, limit };
   const p = { since: Math.floor(since / 1000), until: Math.ceil(until / 1000) };
+  const events = store.table('audit_events');
 
   const [talkers, edgeRows, rejRows, alertRows] = await Promise.all([topTalkers(store, r), edges(store, r), rejections(store, r), alerts(store, r)]);
 
-  // Per-minute series: the bucket width keeps the number of points ≤ maxPoints.
+  // Time chart: the bucket width comes from the span of the run (first to last message), so a
+  // 30-second demo is 30 one-second buckets, not one minute. Buckets under a minute read the raw
+  // rows (FINAL; a shed row counts as its shed_count); a minute or more, the aggregates.
   const [bounds] = await store.query<{ lo: number; hi: number; n: number }>(
-    `SELECT toUnixTimestamp(min(minute)) AS lo, toUnixTimestamp(max(minute)) AS hi, count() AS n FROM ${store.table('agg_minute')} WHERE ${MINUTES}`,
+    `SELECT toUnixTimestamp64Milli(min(f)) AS lo, toUnixTimestamp64Milli(max(l)) AS hi, count() AS n FROM ${messageCounts(store.table, ['sender'], MINUTES)}`,
     p,
   );
-  let step = 1;
+  let bucket = 1;
+  let first = '', last = '';
   const times: string[] = [];
   const series: ReportSeries[] = [];
   if (bounds && Number(bounds.n) > 0) {
-    const span = (Number(bounds.hi) - Number(bounds.lo)) / 60 + 1;
-    step = STEPS.find((s) => Math.ceil(span / s) + 1 <= maxPoints) ?? 1440;
-    const rows = await store.query<{ t: number; sender: string; n: number }>(
-      `SELECT toUnixTimestamp(toStartOfInterval(minute, toIntervalMinute({step:UInt32}))) AS t, sender, sum(n) AS n
-       FROM ${messageCounts(store.table, ['minute', 'sender'], MINUTES)} GROUP BY t, sender ORDER BY t, sender`,
-      { ...p, step },
-    );
-    const t0 = Math.min(...rows.map((x) => Number(x.t)));
-    const t1 = Math.max(...rows.map((x) => Number(x.t)));
-    const points = Math.round((t1 - t0) / (step * 60)) + 1;
-    for (let i = 0; i < points; i++) times.push(new Date((t0 + i * step * 60) * 1000).toISOString());
+    const lo = Number(bounds.lo), hi = Number(bounds.hi);
+    first = new Date(lo).toISOString();
+    last = new Date(hi).toISOString();
+    bucket = chooseBucketSeconds(hi - lo, maxBuckets);
+    const rows = bucket < 60
+      ? await store.query<{ t: number; sender: string; n: number }>(
+          `SELECT intDiv(toUnixTimestamp(time), {b:UInt32}) * {b:UInt32} AS t, sender, sum(if(shed_count > 0, toUInt64(shed_count), 1)) AS n
+           FROM ${events} FINAL WHERE ${RAW_MINUTES} GROUP BY t, sender ORDER BY t, sender`,
+          { ...p, b: bucket },
+        )
+      : await store.query<{ t: number; sender: string; n: number }>(
+          `SELECT intDiv(toUnixTimestamp(minute), {b:UInt32}) * {b:UInt32} AS t, sender, sum(n) AS n
+           FROM ${messageCounts(store.table, ['minute', 'sender'], MINUTES)} GROUP BY t, sender ORDER BY t, sender`,
+          { ...p, b: bucket },
+        );
+    const t0 = rows.reduce((m, x) => Math.min(m, Number(x.t)), Infinity);
+    const t1 = rows.reduce((m, x) => Math.max(m, Number(x.t)), -Infinity);
+    const points = rows.length ? Math.round((t1 - t0) / bucket) + 1 : 0;
+    for (let i = 0; i < points; i++) times.push(new Date((t0 + i * bucket) * 1000).toISOString());
     const per = new Map<string, number[]>();
     for (const x of rows) {
       let c = per.get(x.sender);
       if (!c) per.set(x.sender, (c = new Array<number>(points).fill(0)));
-      c[Math.round((Number(x.t) - t0) / (step * 60))]! += Number(x.n);
+      c[Math.round((Number(x.t) - t0) / bucket)]! += Number(x.n);
     }
     const ranked = [...per.entries()]
       .map(([sender, counts]) => ({ sender, total: counts.reduce((a, b) => a + b, 0), counts }))
@@ -152,16 +431,109 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     }
   }
 
+  // What became of the messages: verdicts from the raw rows (FINAL), delivery outcomes from the
+  // delivery records of the accepted direct messages (a msg_id can have an `unconfirmed` record
+  // and, after the sender's retry, a `confirmed` one: it was delivered).
+  const [v] = await store.query<{ accepted: number; direct: number; refused: number; shed: number; duplicate: number }>(
+    `SELECT countIf(verdict = 'accepted') AS accepted, countIf(verdict = 'accepted' AND recipient != '') AS direct,
+            countIf(verdict = 'rejected' AND shed_count = 0) AS refused, sumIf(toUInt64(shed_count), verdict = 'rejected' AND shed_count > 0) AS shed,
+            countIf(verdict = 'duplicate') AS duplicate
+     FROM ${events} FINAL WHERE ${RAW_MINUTES}`,
+    p,
+  );
+  const [d] = await store.query<{ delivered: number; undelivered: number }>(
+    `SELECT countIf(c) AS delivered, countIf(NOT c AND u) AS undelivered FROM (
+       SELECT msg_id, max(delivery = 'confirmed') AS c, max(delivery = 'unconfirmed') AS u FROM ${store.table('audit_deliveries')}
+       WHERE msg_id IN (SELECT msg_id FROM ${events} WHERE ${RAW_MINUTES} AND verdict = 'accepted' AND recipient != '' AND msg_id != '')
+       GROUP BY msg_id)`,
+    p,
+  );
+  const direct = Number(v?.direct ?? 0), delivered = Number(d?.delivered ?? 0), undelivered = Number(d?.undelivered ?? 0);
+  const outcomes: ReportOutcomes = {
+    accepted: Number(v?.accepted ?? 0),
+    delivered,
+    undelivered,
+    unrecorded: Math.max(0, direct - delivered - undelivered),
+    broadcast: Number(v?.accepted ?? 0) - direct,
+    refused: Number(v?.refused ?? 0),
+    shed: Number(v?.shed ?? 0),
+    duplicate: Number(v?.duplicate ?? 0),
+  };
+
   // The most frequent verifier details per rejection reason (raw rows, FINAL: no double count).
   const details = new Map<string, string[]>();
   if (rejRows.length) {
     const rows = await store.query<{ reason: string; details: string[] }>(
-      `SELECT reason, topK(3)(detail) AS details FROM ${store.table('audit_events')} FINAL
+      `SELECT reason, topK(3)(detail) AS details FROM ${events} FINAL
        WHERE time >= toDateTime64({since:UInt32}, 3, 'UTC') AND time < toDateTime64({until:UInt32}, 3, 'UTC')
          AND verdict = 'rejected' AND detail != '' GROUP BY reason`,
       p,
     );
     for (const x of rows) details.set(x.reason, x.details);
+  }
+
+  // Alerts, with their sentence and the messages behind them; the evidence goes to the most
+  // severe alerts first while the page's trail budget lasts.
+  const reportAlerts: ReportAlert[] = alertRows
+    .map((a) => ({
+      alert_id: a.alert_id,
+      rule: a.rule,
+      severity: a.severity,
+      agents: a.agents,
+      detected_at: chToIso(a.detected_at),
+      window_start: chToIso(a.window_start),
+      window_end: chToIso(a.window_end),
+      evidence: a.evidence,
+      sentence: '',
+      msg_ids: [] as string[],
+      msg_ids_total: 0,
+      msg_ids_from: '',
+    }))
+    .reverse();
+  const raw = new Map(alertRows.map((a) => [a.alert_id, a]));
+  const trailOf = new Map<string, string[]>(); // msg_id → alert ids, in listing order
+  let trailsTruncated = false;
+  for (const a of [...reportAlerts].sort(bySeverity)) {
+    a.sentence = alertSentence(a);
+    const q = evidenceQuery(raw.get(a.alert_id)!);
+    if (!q) continue;
+    let ids: string[];
+    if ('ids' in q) {
+      ids = q.ids;
+      a.msg_ids_total = ids.length;
+      a.msg_ids_from = `msg_ids listed in the alert's evidence`;
+    } else {
+      const rows = await store.query<{ msg_id: string; n: number }>(
+        `SELECT msg_id, count() OVER () AS n FROM ${events} FINAL
+         WHERE msg_id != '' AND sender IN {senders:Array(String)} AND ${q.where}
+           AND time >= fromUnixTimestamp64Milli({ws:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({we:Int64}, 'UTC')
+         GROUP BY msg_id ORDER BY min(time), msg_id LIMIT {n:UInt32}`,
+        { ...q.params, senders: q.senders, ws: Date.parse(a.window_start), we: Date.parse(a.window_end), n: perAlert },
+      );
+      ids = rows.map((x) => x.msg_id);
+      a.msg_ids_total = Number(rows[0]?.n ?? 0);
+      a.msg_ids_from = q.from;
+    }
+    for (const id of ids.slice(0, perAlert)) {
+      const seen = trailOf.get(id);
+      if (seen) seen.push(a.alert_id);
+      else if (trailOf.size < maxTrails) trailOf.set(id, [a.alert_id]);
+      else {
+        trailsTruncated = true;
+        continue;
+      }
+      a.msg_ids.push(id);
+    }
+  }
+  const trailRows = await trails(store, [...trailOf.keys()], maxTrailRows + 1);
+  const rowsOf = new Map<string, ReportTrailRow[]>();
+  for (const t of trailRows) {
+    let list = rowsOf.get(t.key);
+    if (!list) rowsOf.set(t.key, (list = []));
+    list.push({
+      relation: t.relation, time: chToIso(t.time), event_id: t.event_id, verdict: t.verdict, reason: t.reason, sender: t.sender,
+      destination: t.destination, type: t.type, msg_id: t.msg_id, causation_id: t.causation_id, depth: Number(t.depth),
+    });
   }
 
   const nodes = new Map<string, ReportNode>();
@@ -179,11 +551,12 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
 
   const sum = (k: 'total' | 'accepted' | 'rejected' | 'duplicate') => talkers.reduce((a, t) => a + t[k], 0);
   return {
-    version: 1,
+    version: 2,
     generated_at: new Date().toISOString(),
     since: new Date(since).toISOString(),
     until: new Date(until).toISOString(),
     database: store.database,
+    store: opts.store ?? '<store>',
     totals: {
       messages: sum('total'),
       accepted: sum('accepted'),
@@ -193,7 +566,8 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
       edges: edgeRows.length,
       alerts: alertRows.length,
     },
-    truncated: { talkers: talkers.length >= limit, edges: edgeRows.length >= limit, rejections: rejRows.length >= limit, alerts: alertRows.length >= limit },
+    outcomes,
+    truncated: { talkers: talkers.length >= limit, edges: edgeRows.length >= limit, rejections: rejRows.length >= limit, alerts: alertRows.length >= limit, trails: trailsTruncated },
     talkers,
     nodes: [...nodes.values()].sort(byId),
     edges: edgeRows.map((e: EdgeRow) => ({
@@ -205,20 +579,13 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
       first_seen: chToIso(e.first_seen),
       last_seen: chToIso(e.last_seen),
     })),
-    per_minute: { step_minutes: step, times, series },
+    per_bucket: { bucket_seconds: bucket, bucket_label: bucketLabel(bucket), first, last, times, series },
     rejections: rejRows.map((x) => ({ ...x, details: details.get(x.reason) ?? [] })),
-    alerts: alertRows
-      .map((a) => ({
-        alert_id: a.alert_id,
-        rule: a.rule,
-        severity: a.severity,
-        agents: a.agents,
-        detected_at: chToIso(a.detected_at),
-        window_start: chToIso(a.window_start),
-        window_end: chToIso(a.window_end),
-        evidence: a.evidence,
-      }))
-      .reverse(),
+    alerts: reportAlerts,
+    trails: [...trailOf.entries()].map(([msg_id, alert_ids]) => {
+      const rows = rowsOf.get(msg_id) ?? [];
+      return { msg_id, alert_ids, rows: rows.slice(0, maxTrailRows), truncated: rows.length > maxTrailRows };
+    }),
   };
 }
 
@@ -283,7 +650,7 @@ summary { cursor: pointer; color: var(--accent); font-size: 13px; }
 .axis line, .axis path { stroke: #cbd2d9; }
 .axis text { font-size: 11px; fill: var(--muted); }
 .grid line { stroke: #eef1f4; }
-#per-minute .series { fill: none; stroke-width: 2; stroke-linejoin: round; }
+#per-bucket .series { fill: none; stroke-width: 2; stroke-linejoin: round; }
 #rejections .bar rect { fill: var(--bad); fill-opacity: 0.85; }
 #rejections .bar text { font-size: 12px; fill: var(--fg); }
 #rejections .bar text.count { font-weight: 600; }
@@ -291,6 +658,30 @@ summary { cursor: pointer; color: var(--accent); font-size: 13px; }
 #alerts .lane line { stroke: #eef1f4; }
 #alerts .alert .window { fill-opacity: 0.18; }
 #alerts .alert text { font-size: 10px; fill: var(--muted); }
+.totals div.outcome { border-left: 4px solid var(--line); }
+.totals div.outcome small { display: block; color: var(--muted); font-size: 11px; max-width: 13em; }
+.outcome-delivered { border-left-color: #16a34a !important; } .outcome-undelivered { border-left-color: #ea580c !important; }
+.outcome-unrecorded { border-left-color: #9ca3af !important; } .outcome-broadcast { border-left-color: var(--topic) !important; }
+.outcome-refused { border-left-color: var(--bad) !important; } .outcome-shed { border-left-color: #7f1d1d !important; }
+.outcome-duplicate { border-left-color: #64748b !important; }
+h3 { font-size: 14px; margin: 14px 0 6px; }
+.alert-item { border: 1px solid var(--line); border-left: 4px solid #6b7280; border-radius: 6px; padding: 8px 12px; margin: 8px 0; }
+.alert-item.sev-critical { border-left-color: #7f1d1d; background: #fff; } .alert-item.sev-high { border-left-color: #dc2626; background: #fff; }
+.alert-item.sev-medium { border-left-color: #ea580c; background: #fff; } .alert-item.sev-low { border-left-color: #2563eb; background: #fff; }
+.alert-item.sev-other { background: #fff; }
+.alert-item .sentence { margin: 4px 0; font-size: 14px; }
+.alert-item .meta, .trail .meta { margin: 2px 0; }
+.evidence-ids { margin: 6px 0 0; font-size: 12px; }
+.evidence-ids ul { margin: 4px 0 0; padding-left: 18px; }
+.evidence-ids li { margin: 1px 0; }
+a { color: var(--accent); }
+code.cmd { color: var(--muted); user-select: all; }
+.trail { border-top: 1px solid var(--line); padding: 8px 0 4px; }
+.trail:target { background: #fffbeb; outline: 2px solid #f59e0b; outline-offset: 2px; }
+.alert-item:target { outline: 2px solid #f59e0b; outline-offset: 2px; }
+.trail h3 { margin: 2px 0; }
+.v-rejected { color: var(--bad); font-weight: 600; } .v-duplicate { color: var(--muted); }
+.legend .node-size svg { width: 48px; height: 22px; }
 @media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); } }
 `;
 
@@ -324,7 +715,7 @@ const SCRIPT = String.raw`
   }
   function r1(x) { return Math.round(x * 10) / 10; }
   function fmt(iso) { return String(iso).replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '') + ' UTC'; }
-  function hhmm(ms) { var d = new Date(ms); return ('0' + d.getUTCHours()).slice(-2) + ':' + ('0' + d.getUTCMinutes()).slice(-2); }
+  function hhmm(ms, secs) { var d = new Date(ms); return ('0' + d.getUTCHours()).slice(-2) + ':' + ('0' + d.getUTCMinutes()).slice(-2) + (secs ? ':' + ('0' + d.getUTCSeconds()).slice(-2) : ''); }
   function ymd(ms) { return new Date(ms).toISOString().slice(0, 10); }
   function clip(t, n) { t = String(t); return t.length > n ? t.slice(0, n - 1) + '\u2026' : t; }
   // a round step (1, 2, 5 × 10^k; at least 1: counts are integers) giving about n ticks up to v
@@ -332,24 +723,26 @@ const SCRIPT = String.raw`
     var raw = Math.max(1, v / n), p = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10)), m = raw / p;
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
-  // round times (every 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, days) between lo and hi, at most n
+  // round times (every 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, days) between lo and hi, at most n;
+  // ticks.seconds: the labels need seconds (a step under a minute)
   function timeTicks(lo, hi, n) {
-    var steps = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080], st = steps[steps.length - 1] * 60000;
-    for (var i = 0; i < steps.length; i++) if ((hi - lo) / (steps[i] * 60000) <= n) { st = steps[i] * 60000; break; }
+    var steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800], st = steps[steps.length - 1] * 1000;
+    for (var i = 0; i < steps.length; i++) if ((hi - lo) / (steps[i] * 1000) <= n) { st = steps[i] * 1000; break; }
     var out = [];
     for (var t = Math.ceil(lo / st) * st; t <= hi; t += st) out.push(t);
+    out.seconds = st < 60000;
     return out;
   }
-  function timeAxis(axis, ticks, X, y, x0, x1) {
-    var lastDay = '';
+  function timeAxis(axis, ticks, X, y, x0, x1, label) {
+    var lastDay = '', secs = !!ticks.seconds;
     ticks.forEach(function (ms) {
       var x = X(ms), day = ymd(ms), anchor = x - x0 < 40 ? 'start' : x1 - x < 40 ? 'end' : 'middle';
       s('line', { x1: r1(x), x2: r1(x), y1: y, y2: y + 4 }, axis);
-      s('text', { x: r1(x), y: y + 16, 'text-anchor': anchor }, axis, hhmm(ms));
+      s('text', { x: r1(x), y: y + 16, 'text-anchor': anchor }, axis, hhmm(ms, secs));
       if (day !== lastDay) s('text', { class: 'day', x: r1(x), y: y + 29, 'text-anchor': anchor }, axis, day);
       lastDay = day;
     });
-    s('text', { x: x1, y: y + 29, 'text-anchor': 'end' }, axis, 'UTC');
+    s('text', { class: 'x-label', x: x1, y: y + 29, 'text-anchor': 'end' }, axis, label || 'UTC');
   }
   function empty(parent, text) { h('p', { class: 'empty' }, parent, text); }
   function note(parent, text) { h('p', { class: 'note' }, parent, text); }
@@ -444,12 +837,19 @@ const SCRIPT = String.raw`
         s('text', { class: 'label', x: r1(lx), y: r1(ly), 'text-anchor': nodes.length === 1 ? 'middle' : c > 0.25 ? 'start' : c < -0.25 ? 'end' : 'middle', 'dominant-baseline': sn > 0.5 ? 'hanging' : sn < -0.5 ? 'auto' : 'middle' }, g, clip(n.id, 24));
       }
     });
-    var lg = h('div', { class: 'legend' }, root);
-    var l1 = h('span', null, lg); swatch(l1, '#94a3b8'); l1.appendChild(document.createTextNode('line width = messages (label: total)'));
-    var l2 = h('span', null, lg); swatch(l2, '#dc2626', true); l2.appendChild(document.createTextNode('rejected attempts (\u2715 count)'));
-    h('span', null, lg, '\u25cf agent');
-    h('span', null, lg, '\u25c6 topic');
-    h('span', null, lg, 'red ring = sent rejected messages');
+    // the legend: what size, width, colour and marks encode
+    var lg = h('div', { class: 'legend graph-legend' }, root);
+    var ln = h('span', { class: 'node-size', 'data-legend': 'node-size' }, lg);
+    var nsv = s('svg', { viewBox: '0 0 48 22', width: 48, height: 22 }, ln), small = Math.min(rMin, 10), big = Math.min(rMax, 10) * (rMax > rMin ? 1 : 0.999);
+    s('circle', { cx: 8, cy: 11, r: r1(Math.max(1.5, small * 0.9)), fill: '#2563eb' }, nsv);
+    s('circle', { cx: 34, cy: 11, r: r1(Math.max(small, big)), fill: '#2563eb' }, nsv);
+    ln.appendChild(document.createTextNode('node size = messages sent + received, all verdicts (area grows with the count; smallest 0, largest ' + maxVol + ')'));
+    var l1 = h('span', { 'data-legend': 'edge-width' }, lg); swatch(l1, '#94a3b8'); l1.appendChild(document.createTextNode('grey arrow: sender \u2192 destination; width grows with its messages (label: total, all verdicts)'));
+    var l2 = h('span', { 'data-legend': 'edge-rejected' }, lg); swatch(l2, '#dc2626', true); l2.appendChild(document.createTextNode('red dashes: rejected attempts on that edge (\u2715 count)'));
+    var l3 = h('span', { 'data-legend': 'edge-all-rejected' }, lg); swatch(l3, '#fca5a5'); l3.appendChild(document.createTextNode('pale red line, red arrow head: every attempt was rejected'));
+    h('span', { 'data-legend': 'agent' }, lg, '\u25cf agent (blue circle)');
+    h('span', { 'data-legend': 'topic' }, lg, '\u25c6 topic (orange diamond)');
+    h('span', { 'data-legend': 'has-rejected' }, lg, 'red ring: the node sent messages that were rejected');
     if (data.truncated.edges) note(root, 'Showing the ' + edges.length + ' busiest edges only (--limit).');
     var det = h('details', null, root);
     h('summary', null, det, 'Edges table (' + edges.length + ')');
@@ -464,18 +864,19 @@ const SCRIPT = String.raw`
     ], edges, 'edge-row');
   }
 
-  // ---- messages per minute per sender: one line per sender ----
-  function perMinute(root) {
-    var pm = data.per_minute, n = pm.times.length;
-    var unit = pm.step_minutes === 1 ? 'minute' : pm.step_minutes + ' minutes';
+  // ---- messages per time bucket per sender: one line per sender; the bucket fits the run's span ----
+  function perBucket(root) {
+    var pm = data.per_bucket, n = pm.times.length, unit = pm.bucket_label;
     root.querySelector('h2').textContent = 'Messages per ' + unit + ' per sender';
     if (!n || !pm.series.length) { empty(root, 'No messages in this period.'); return; }
-    var W = 1320, H = 310, L = 54, Rm = 16, T = 12, B = 40, pw = W - L - Rm, ph = H - T - B;
+    note(root, 'Each point is one ' + unit + ' bucket (chosen from the run\u2019s span: first message ' + fmt(pm.first) + ', last ' + fmt(pm.last) + '; ' + n + (n === 1 ? ' bucket' : ' buckets') + ').');
+    var W = 1320, H = 324, L = 54, Rm = 16, T = 26, B = 40, pw = W - L - Rm, ph = H - T - B;
     var svg = svgIn(root, W, H, 'messages per ' + unit + ' per sender');
+    svg.setAttribute('data-bucket-seconds', pm.bucket_seconds);
     var max = 0;
     pm.series.forEach(function (se) { se.counts.forEach(function (v) { if (v > max) max = v; }); });
     var ystep = niceStep(max, 4), top = Math.max(ystep, Math.ceil(max / ystep) * ystep);
-    var t0 = Date.parse(pm.times[0]), stepMs = pm.step_minutes * 60000, tn = t0 + (n - 1) * stepMs;
+    var t0 = Date.parse(pm.times[0]), stepMs = pm.bucket_seconds * 1000, tn = t0 + (n - 1) * stepMs;
     function XT(ms) { return L + (n === 1 ? pw / 2 : (pw * (ms - t0)) / (tn - t0)); }
     function X(i) { return XT(t0 + i * stepMs); }
     function Y(v) { return T + ph - (ph * v) / top; }
@@ -486,8 +887,10 @@ const SCRIPT = String.raw`
       s('text', { x: L - 6, y: y, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, axis, Math.round(v * 100) / 100);
     }
     s('line', { x1: L, x2: W - Rm, y1: T + ph, y2: T + ph }, axis);
-    timeAxis(axis, n === 1 ? [t0] : timeTicks(t0, tn, 12), XT, T + ph, L, W - Rm);
-    s('text', { x: 4, y: T + 4, 'dominant-baseline': 'hanging' }, axis, 'msgs');
+    var ticks = n === 1 ? [t0] : timeTicks(t0, tn, 12);
+    if (n === 1) ticks.seconds = pm.bucket_seconds < 60;
+    timeAxis(axis, ticks, XT, T + ph, L, W - Rm, 'time (UTC), one point per ' + unit + ' bucket');
+    s('text', { class: 'y-label', x: 4, y: 4, 'dominant-baseline': 'hanging' }, axis, 'msgs / ' + unit);
     var lg = h('div', { class: 'legend' }, root);
     pm.series.forEach(function (se, idx) {
       var color = se.sender === '(other senders)' ? '#9ca3af' : PALETTE[idx % PALETTE.length];
@@ -566,6 +969,7 @@ const SCRIPT = String.raw`
       { title: 'detected', get: function (a) { return fmt(a.detected_at); } },
       { title: 'rule', get: function (a) { return a.rule; } },
       { title: 'severity', get: function (a) { return sevBadge(a.severity); } },
+      { title: 'what happened', get: function (a) { return a.sentence; } },
       { title: 'agents', get: function (a) { return a.agents.join(', '); } },
       { title: 'window', get: function (a) { return fmt(a.window_start) + ' \u2013 ' + fmt(a.window_end); } },
       { title: 'evidence', get: function (a) { return h('pre', { class: 'evidence' }, null, JSON.stringify(a.evidence, null, 1)); } }
@@ -573,7 +977,7 @@ const SCRIPT = String.raw`
   }
 
   var failed = false;
-  [['graph', graph], ['per-minute', perMinute], ['rejections', rejectionsChart], ['alerts', alertsChart]].forEach(function (p) {
+  [['graph', graph], ['per-bucket', perBucket], ['rejections', rejectionsChart], ['alerts', alertsChart]].forEach(function (p) {
     var root = document.getElementById(p[0]);
     try { p[1](root); } catch (err) {
       failed = true;
@@ -585,6 +989,106 @@ const SCRIPT = String.raw`
 `;
 
 const sha256b64 = (s: string) => createHash('sha256').update(s, 'utf8').digest('base64');
+
+const SAFE_ARG = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/** A shell word (POSIX quoting when it needs any). */
+function shellWord(s: string): string {
+  return SAFE_ARG.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+/** A store for a command line: a URL without its user and password. */
+function storeArg(store: string): string {
+  return store.replace(/^(https?:\/\/)[^/@]*@/i, '$1');
+}
+
+/** The CLI command that prints the same trail from the store. */
+export function trailCommand(data: Pick<ReportData, 'store' | 'database'>, msgId: string): string {
+  const db = data.database !== DEFAULT_DATABASE ? ` --database ${shellWord(data.database)}` : '';
+  return `agentbus audit trail --msg-id ${shellWord(msgId)} --store ${shellWord(storeArg(data.store))}${db}`;
+}
+
+const SEV_CLASS: Record<string, string> = { critical: 'sev-critical', high: 'sev-high', medium: 'sev-medium', low: 'sev-low' };
+const sevClass = (sev: string) => SEV_CLASS[sev] ?? 'sev-other';
+const e = escapeHtml;
+
+const OUTCOMES: [keyof ReportOutcomes, string, string][] = [
+  ['delivered', 'delivered', 'accepted, and the recipient confirmed it'],
+  ['undelivered', 'undelivered', 'accepted, but no recipient confirmed it in time (recorded unconfirmed)'],
+  ['unrecorded', 'no delivery record', 'accepted direct messages with no delivery outcome stored (in flight, or the verifier stopped first)'],
+  ['broadcast', 'broadcast', 'accepted topic publications (at most once: nobody confirms them)'],
+  ['refused', 'refused', 'rejected by the verifier after its checks'],
+  ['shed', 'shed', 'dropped unverified: the sender had spent its rejection budget'],
+  ['duplicate', 'duplicates', 'client retries of a message already accepted (answered, not counted again)'],
+];
+
+function outcomesHtml(o: ReportOutcomes): string {
+  return OUTCOMES.map(([k, label, title]) => `<div class="outcome outcome-${k}" data-outcome="${k}" data-count="${o[k]}" title="${e(title)}"><b>${o[k]}</b>${e(label)}<small>${e(title)}</small></div>`).join('');
+}
+
+function alertListHtml(data: ReportData): string {
+  if (!data.alerts.length) return '<p class="empty">No alerts in this period.</p>';
+  const sorted = [...data.alerts].sort(bySeverity);
+  const groups: { severity: string; alerts: ReportAlert[] }[] = [];
+  for (const a of sorted) {
+    const g = groups[groups.length - 1];
+    if (g && g.severity === a.severity) g.alerts.push(a);
+    else groups.push({ severity: a.severity, alerts: [a] });
+  }
+  const cmd = data.alerts.some((a) => a.msg_ids.length) ? trailCommand(data, 'MSG_ID') : '';
+  const out = [`<p class="note">Highest severity first, the latest first within a severity. Each evidence msg_id links to its audit trail on this page${cmd ? `; the same trail from the store: <code class="cmd">${e(cmd)}</code>` : ''}.</p>`];
+  for (const g of groups) {
+    out.push(`<div class="sev-group" data-severity="${e(g.severity)}"><h3><span class="sev ${sevClass(g.severity)}">${e(g.severity)}</span> ${e(`${g.alerts.length} ${g.alerts.length === 1 ? 'alert' : 'alerts'}`)}</h3>`);
+    for (const a of g.alerts) {
+      out.push(`<article class="alert-item ${sevClass(a.severity)}" id="alert-${e(a.alert_id)}" data-alert-id="${e(a.alert_id)}" data-rule="${e(a.rule)}" data-severity="${e(a.severity)}">`);
+      out.push(`<p class="sentence">${e(a.sentence)}</p>`);
+      out.push(`<p class="meta">rule <code>${e(a.rule)}</code> · detected ${e(fmtIso(a.detected_at))} · window ${e(fmtIso(a.window_start))} – ${e(fmtIso(a.window_end))}${a.agents.length ? ` · agents ${e(a.agents.join(', '))}` : ''}</p>`);
+      if (a.msg_ids.length) {
+        const more = a.msg_ids_total - a.msg_ids.length;
+        out.push(`<div class="evidence-ids"><span>Evidence: ${e(a.msg_ids_from)} (${a.msg_ids_total} ${a.msg_ids_total === 1 ? 'message' : 'messages'}${more > 0 ? `, the first ${a.msg_ids.length} listed` : ''})</span><ul>`);
+        for (const id of a.msg_ids) {
+          out.push(`<li><a class="trail-link" href="#trail-${e(id)}"><code>${e(id)}</code></a> <code class="cmd">${e(trailCommand(data, id))}</code></li>`);
+        }
+        out.push('</ul></div>');
+      } else if (a.msg_ids_from) {
+        out.push(`<p class="note evidence-none">Evidence: ${e(a.msg_ids_from)}: none with a msg_id (a rejected envelope whose header did not decode has none).</p>`);
+      } else {
+        out.push('<p class="note evidence-none">This alert names no messages.</p>');
+      }
+      out.push('</article>');
+    }
+    out.push('</div>');
+  }
+  if (data.truncated.trails) out.push(`<p class="note">The page holds at most ${data.trails.length} trails: some evidence msg_ids of the less severe alerts are not listed (use <code>agentbus audit trail</code>).</p>`);
+  return out.join('\n');
+}
+
+function trailsHtml(data: ReportData): string {
+  if (!data.trails.length) return '<p class="empty">No alert in this period names messages.</p>';
+  const rule = new Map(data.alerts.map((a) => [a.alert_id, a]));
+  const have = new Set(data.trails.map((t) => t.msg_id));
+  const out = ['<p class="note">Every audit row of each evidence message (the attempt, retries, replays) and the messages it caused, oldest first: what <code>agentbus audit trail --msg-id</code> prints.</p>'];
+  for (const t of data.trails) {
+    const refs = t.alert_ids.map((id) => {
+      const a = rule.get(id);
+      return `<a href="#alert-${e(id)}">${e(a ? `${a.rule} (${a.severity})` : id)}</a>`;
+    });
+    out.push(`<article class="trail" id="trail-${e(t.msg_id)}" data-msg-id="${e(t.msg_id)}">`);
+    out.push(`<h3>msg_id <code>${e(t.msg_id)}</code></h3>`);
+    out.push(`<p class="meta">evidence of ${refs.join(', ')} · <code class="cmd">${e(trailCommand(data, t.msg_id))}</code></p>`);
+    if (!t.rows.length) {
+      out.push('<p class="empty">No row of this msg_id in the store.</p></article>');
+      continue;
+    }
+    out.push('<table class="trail-rows"><thead><tr><th>time</th><th>row</th><th>verdict</th><th>reason</th><th>sender → recipient</th><th>type</th><th class="num">depth</th><th>causation</th></tr></thead><tbody>');
+    for (const r of t.rows) {
+      const cause = !r.causation_id ? '' : have.has(r.causation_id) && r.causation_id !== t.msg_id ? `<a href="#trail-${e(r.causation_id)}"><code>${e(r.causation_id)}</code></a>` : `<code>${e(r.causation_id)}</code>`;
+      out.push(`<tr class="trail-row" data-relation="${e(r.relation)}" data-verdict="${e(r.verdict)}" data-msg-id="${e(r.msg_id)}"><td>${e(fmtIso(r.time))}</td><td>${e(r.relation === 'caused' ? `caused: ${r.msg_id}` : r.relation)}</td><td class="v-${e(r.verdict)}">${e(r.verdict)}</td><td>${e(r.reason)}</td><td>${e(`${r.sender} → ${r.destination}`)}</td><td>${e(r.type)}</td><td class="num">${r.depth}</td><td>${cause}</td></tr>`);
+    }
+    out.push('</tbody></table>');
+    if (t.truncated) out.push(`<p class="note">The first ${t.rows.length} rows only: the command above prints them all.</p>`);
+    out.push('</article>');
+  }
+  return out.join('\n');
+}
 
 /** The page for `data`: a pure function of it (same data, same bytes). */
 export function renderHtmlReport(data: ReportData): string {
@@ -612,13 +1116,20 @@ export function renderHtmlReport(data: ReportData): string {
 <header>
 <h1>agentbus audit report</h1>
 <div class="meta">${escapeHtml(fmtIso(data.since))} – ${escapeHtml(fmtIso(data.until))} · database <code>${escapeHtml(data.database)}</code> · generated ${escapeHtml(fmtIso(data.generated_at))}</div>
+<div class="totals" id="outcomes">${outcomesHtml(data.outcomes)}</div>
 <div class="totals">${fig(t.messages, 'messages')}${fig(t.accepted, 'accepted')}${fig(t.rejected, 'rejected')}${fig(t.duplicate, 'duplicates')}${fig(t.senders, 'senders')}${fig(t.edges, 'edges')}${fig(t.alerts, 'alerts')}</div>
 </header>
 <main>
+<section id="alert-list" class="wide"><h2>Alerts by severity</h2>
+${alertListHtml(data)}
+</section>
 <section id="graph"><h2>Communication graph</h2></section>
 <section id="rejections"><h2>Rejections by reason</h2></section>
-<section id="per-minute" class="wide"><h2>Messages per minute per sender</h2></section>
+<section id="per-bucket" class="wide"><h2>Messages per ${escapeHtml(data.per_bucket.bucket_label)} per sender</h2></section>
 <section id="alerts" class="wide"><h2>Alerts timeline</h2></section>
+<section id="trails" class="wide"><h2>Evidence trails</h2>
+${trailsHtml(data)}
+</section>
 </main>
 <noscript><p class="error">This report draws its charts with JavaScript; the data is in the report-data block of the page source.</p></noscript>
 <script type="application/json" id="report-data">${jsonForScript(data)}</script>
@@ -632,7 +1143,7 @@ function fmtIso(iso: string): string {
   return iso.replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '') + ' UTC';
 }
 
-export interface ReportSummary { file: string; bytes: number; nodes: number; edges: number; rejected_edges: number; series: number; reasons: number; alerts: number }
+export interface ReportSummary { file: string; bytes: number; nodes: number; edges: number; rejected_edges: number; series: number; reasons: number; alerts: number; trails: number }
 
 /** Build the data, render, and write the page (atomically: a temp file renamed into place). */
 export async function writeHtmlReport(store: AuditStore, file: string, opts: ReportOptions = {}): Promise<ReportSummary> {
@@ -653,8 +1164,9 @@ export async function writeHtmlReport(store: AuditStore, file: string, opts: Rep
     nodes: data.nodes.length,
     edges: data.edges.length,
     rejected_edges: data.edges.filter((e) => e.rejected > 0).length,
-    series: data.per_minute.series.length,
+    series: data.per_bucket.series.length,
     reasons: data.rejections.length,
     alerts: data.alerts.length,
+    trails: data.trails.length,
   };
 }

@@ -119,6 +119,24 @@ export async function trail(store: AuditStore, by: { msgId?: string; traceId?: s
   throw new RangeError('trail: give a msg_id or a trace_id');
 }
 
+/**
+ * The trails of several messages at once (the HTML report's evidence): for each msg_id, its own
+ * rows and the rows it caused (as `trail` gives them), at most `perMsg` rows each, ordered by
+ * time. `key` is the msg_id a row belongs to (a row can belong to two: its own and its cause).
+ */
+export async function trails(store: AuditStore, msgIds: string[], perMsg = 50): Promise<(TrailRow & { key: string })[]> {
+  const ids = [...new Set(msgIds.map((m) => m.toLowerCase()))];
+  if (ids.length === 0) return [];
+  return store.query<TrailRow & { key: string }>(
+    `SELECT key, if(msg_id = key, 'message', 'caused') AS relation, time, event_id, verdict, reason, sender, destination, type, msg_id,
+            causation_id, trace_id, depth, key_id, prompt_version, rationale, verifier_id
+     FROM (SELECT arrayJoin(arrayDistinct(arrayFilter(x -> has({ids:Array(String)}, x), [msg_id, causation_id]))) AS key, *
+           FROM ${store.table('audit_events')} FINAL WHERE msg_id IN {ids:Array(String)} OR causation_id IN {ids:Array(String)})
+     ORDER BY key, time, event_id LIMIT {per:UInt32} BY key`,
+    { ids, per: perMsg },
+  );
+}
+
 export class ReadOnlyQueryError extends Error {
   override readonly name = 'ReadOnlyQueryError';
 }
