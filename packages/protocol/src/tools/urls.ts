@@ -45,6 +45,31 @@ export interface CompiledUrlRule {
 // ---- IP classification (ipaddr.js does the parsing and the range tables)
 
 const V4_PUBLIC = 'unicast';
+/** ipaddr.js range names, as a detail says them. */
+const RANGE_WORDS: Record<string, string> = {
+  unspecified: 'an unspecified',
+  broadcast: 'a broadcast',
+  multicast: 'a multicast',
+  linkLocal: 'a link-local',
+  loopback: 'a loopback',
+  carrierGradeNat: 'a carrier-grade NAT (100.64/10)',
+  private: 'a private',
+  reserved: 'a reserved',
+  uniqueLocal: 'a unique-local (fc00::/7)',
+  deprecatedSiteLocal: 'a site-local (fec0::/10)',
+  benchmarking: 'a benchmarking',
+  discard: 'a discard-only',
+  amt: 'an AMT',
+  as112: 'an AS112',
+  as112v6: 'an AS112',
+  orchid2: 'an ORCHIDv2',
+  deprecatedOrchid: 'an ORCHID',
+  droneRemoteIdProtocolEntityTags: 'a DRIP',
+};
+function rangeWords(r: string, ip: string): string {
+  const w = RANGE_WORDS[r] ?? `a ${r}`;
+  return ip === '169.254.169.254' ? `${w} (cloud metadata)` : w;
+}
 
 /** Why an IPv4 or IPv6 address (in any form ipaddr.js parses) must not be reached, or undefined if it is public unicast. */
 export function addressProblem(addr: string): string | undefined {
@@ -68,7 +93,7 @@ function v4Problem(ip: ipaddr.IPv4): string | undefined {
   // link-local 169.254/16 (cloud metadata 169.254.169.254), loopback 127/8, CGNAT 100.64/10,
   // private 10/8 172.16/12 192.168/16, reserved (192.0.0/24, documentation nets, 198.18/15
   // benchmarking, 240/4), AS112, AMT.
-  if (r !== V4_PUBLIC) return `is a ${r} IPv4 address (${ip.toString()})`;
+  if (r !== V4_PUBLIC) return `is ${rangeWords(r, ip.toString())} IPv4 address (${ip.toString()})`;
   return undefined;
 }
 
@@ -81,7 +106,7 @@ function v6Problem(ip: ipaddr.IPv6): string | undefined {
   const shown = ip.toString();
   const embedded = (v4: ipaddr.IPv4, how: string): string | undefined => {
     const r = v4.range();
-    return r === V4_PUBLIC ? undefined : `is an IPv6 address (${shown}) that embeds ${v4.toString()} (${how}), a ${r} IPv4 address`;
+    return r === V4_PUBLIC ? undefined : `is an IPv6 address (${shown}) that embeds ${v4.toString()} (${how}), ${rangeWords(r, v4.toString())} IPv4 address`;
   };
   // ::/96 — unspecified, loopback, and the deprecated IPv4-compatible form ::a.b.c.d.
   if (p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0) {
@@ -92,8 +117,9 @@ function v6Problem(ip: ipaddr.IPv6): string | undefined {
   const r = ip.range();
   switch (r) {
     case 'ipv4Mapped': // ::ffff:a.b.c.d
-    case 'rfc6145': // ::ffff:0:a.b.c.d (SIIT)
       return embedded(v4FromParts(p[6]!, p[7]!), 'IPv4-mapped');
+    case 'rfc6145': // ::ffff:0:a.b.c.d
+      return embedded(v4FromParts(p[6]!, p[7]!), 'SIIT IPv4-translated');
     case 'rfc6052': // 64:ff9b::/96 well-known NAT64; 64:ff9b:1::/48 local-use
       if (p[2] === 0) return embedded(v4FromParts(p[6]!, p[7]!), 'NAT64');
       return `is a local-use NAT64 IPv6 address (${shown})`;
@@ -104,7 +130,7 @@ function v6Problem(ip: ipaddr.IPv6): string | undefined {
     case 'unicast':
       break;
     default:
-      return `is a ${r} IPv6 address (${shown})`;
+      return `is ${rangeWords(r, shown)} IPv6 address (${shown})`;
   }
   // ipaddr.js names site-local fec0::/10 (deprecatedSiteLocal), fe80::/10, fc00::/7 and the
   // rest; whatever it calls unicast outside 2000::/3 (global unicast) is reserved or special
