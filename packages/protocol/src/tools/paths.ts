@@ -27,6 +27,8 @@ export type PathCheck = { ok: true; path: string } | { ok: false; detail: string
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // A lone surrogate (in u-mode a valid pair is one code point and does not match).
 const LONE_SURROGATE = /\p{Cs}/u;
+const ASCII = /^[\u0000-\u007f]*$/;
+const DOTDOT = /(?:^|\/)\.\.(?:\/|$)/;
 const PCT = /%[0-9a-fA-F]{2}/;
 const PCT_G = /%([0-9a-fA-F]{2})/g;
 // Escapes whose decoding is structural or a control character: . / \ and C0/DEL.
@@ -57,7 +59,8 @@ export function pathSpellingProblem(s: string): string | undefined {
   if (s.includes('\u0000')) return 'contains a NUL byte';
   if (CONTROL.test(s)) return 'contains a control character';
   if (s.includes('\\')) return 'contains a backslash';
-  if (LONE_SURROGATE.test(s)) return 'is not well-formed Unicode (lone surrogate)';
+  const ascii = ASCII.test(s); // ASCII is NFKC-invariant and has no surrogates
+  if (!ascii && LONE_SURROGATE.test(s)) return 'is not well-formed Unicode (lone surrogate)';
   // Percent escapes, possibly nested (%252e -> %2e -> .).
   let cur = s;
   for (let round = 0; PCT.test(cur); round++) {
@@ -69,9 +72,9 @@ export function pathSpellingProblem(s: string): string | undefined {
     cur = next;
   }
   // Unicode compatibility forms of . / \ (and anything else that changes the structure under NFKC).
-  const nfkc = s.normalize('NFKC');
+  const nfkc = ascii ? s : s.normalize('NFKC');
   if (nfkc !== s && nfkc.replace(STRUCTURE, '') !== s.replace(STRUCTURE, '')) return 'contains a Unicode look-alike of ".", "/", "\\" or "%" (changes under NFKC)';
-  for (const seg of s.split('/')) if (seg === '..') return 'contains a ".." segment';
+  if (DOTDOT.test(s)) return 'contains a ".." segment';
   return undefined;
 }
 
