@@ -336,6 +336,7 @@ test('paths - legitimate paths are accepted and normalized', () => {
     ['/srv/project/a.txt', '/srv/project/a.txt'],
     ['/srv/project/./a', '/srv/project/a'],
     ['/srv/project//a//b/', '/srv/project/a/b'],
+    ['//srv/project/a', '/srv/project/a'],
     ['/srv/project/.hidden', '/srv/project/.hidden'],
     ['/srv/project/a..b', '/srv/project/a..b'],
     ['/srv/project/...', '/srv/project/...'], // a name, not a traversal

@@ -39,16 +39,6 @@ export interface CelContext {
 /** A compiled `when:`: true, or the reason the call is refused. */
 export type CompiledWhen = (ctx: CelContext) => true | string;
 
-/** Why the expression cannot be a `when:`, or undefined. Parses and type-checks; no evaluation. */
-export function celProblem(expr: string): string | undefined {
-  try {
-    compileWhen(expr);
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
 /** Parse, type-check and restrict `expr` (see the header); throws an Error with a one-line message. */
 export function compileWhen(expr: string): CompiledWhen {
   if (expr.length > CEL_MAX_EXPR_LENGTH) throw new Error(`CEL expression is longer than ${CEL_MAX_EXPR_LENGTH} characters`);
