@@ -10,3 +10,8 @@ export * from './manifest.js';
 export * from './glob.js';
 export * from './constants.js';
 export * from './depth-token.js';
+export * from './tools/policy.js';
+export * from './tools/check.js';
+export * from './tools/paths.js';
+export * from './tools/urls.js';
+export * from './tools/cel.js';
