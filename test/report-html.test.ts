@@ -3,7 +3,7 @@
 // the graph (with its legend), the time series (bucket chosen from the run's span), the
 // rejection bars and the alerts are drawn, and strings from the data (verifier details, alert
 // evidence, agent ids, types) are text, never markup. A second, 30-second run in the same store
-// has known delivery outcomes (delivered / undelivered / no record / broadcast / refused / shed),
+// has known delivery outcomes (delivered / undelivered / refused by the recipient / no record / broadcast / rejected / shed),
 // alerts of three severities, evidence msg_ids with their trails, and an agent and a type that
 // are HTML.
 // Chromium is required (CI installs the Debian package `chromium`): without it this test fails.
@@ -83,8 +83,9 @@ const E1 = id16(); // from the agent whose name is HTML
 const hex = (b: Uint8Array) => toHex(b);
 /**
  * Known outcomes: accepted 10 = delivered 4 (P0-P2 confirmed; P4 unconfirmed, then confirmed
- * after the retry) + undelivered 1 (P3: unconfirmed only) + no record 3 (P5, C1, E1) +
- * broadcast 2; refused 7 (5 destination_not_allowed, 2 bad_signature); shed 40; duplicate 1.
+ * after the retry) + undelivered 1 (P3: unconfirmed only) + refused by the recipient 1 (P5) +
+ * no record 2 (C1, E1) + broadcast 2; rejected 7 (5 destination_not_allowed, 2 bad_signature);
+ * shed 40; duplicate 1.
  */
 function shortRun(): { rows: AuditRow[]; shed: AuditRow; deliveries: DeliveryRow[] } {
   const rows: AuditRow[] = [];
@@ -99,10 +100,11 @@ function shortRun(): { rows: AuditRow[]; shed: AuditRow; deliveries: DeliveryRow
   // an agent id and a type that are HTML (a row as a hostile sender could make it)
   const evil = eventToRow(auditEvent({ from: 'mallet', to: 'browser', at: S + 30_000, msgId: E1 }));
   rows.push({ ...evil, sender: EVIL, subject_sender: EVIL, header_sender: EVIL, type: EVIL_TYPE });
-  const d = (m: Uint8Array, delivery: string, at: number, pos: number): DeliveryRow => ({ batch_id: 'fixture:1', batch_pos: pos, verifier_id: 'v1', msg_id: hex(m), recipient: 'browser', delivery, at, malformed: '' });
+  const d = (m: Uint8Array, delivery: string, at: number, pos: number): DeliveryRow => ({ batch_id: 'fixture:1', batch_pos: pos, verifier_id: 'v1', msg_id: hex(m), recipient: 'browser', delivery, at, malformed: '', reason: '', detail: '' });
   const deliveries = [
     d(P[0]!, 'confirmed', S + 100, 0), d(P[1]!, 'confirmed', S + 2100, 1), d(P[2]!, 'confirmed', S + 4100, 2),
     d(P[3]!, 'unconfirmed', S + 7000, 3), d(P[4]!, 'unconfirmed', S + 9000, 4), d(P[4]!, 'confirmed', S + 12_100, 5),
+    { ...d(P[5]!, 'refused', S + 10_100, 6), reason: 'unknown_type', detail: 'task.assign has no contract in browser\'s registry' },
   ];
   // 40 messages shed unverified, summarized in one row
   const shed = eventToRow(AuditEvent.create({
@@ -167,7 +169,7 @@ test('data - nodes, edges, time series, outcomes, rejections and alerts from the
   assert.match(data.edges[0]!.first_seen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.equal(data.totals, { messages: 27, accepted: 18, rejected: 8, duplicate: 1, senders: 5, edges: 6, alerts: 3 });
   // no delivery records in this run: every accepted direct message is "no record"
-  assert.equal(data.outcomes, { accepted: 18, delivered: 0, undelivered: 0, unrecorded: 10, broadcast: 8, refused: 8, shed: 0, duplicate: 1 });
+  assert.equal(data.outcomes, { accepted: 18, delivered: 0, undelivered: 0, recipient_refused: 0, unrecorded: 10, broadcast: 8, rejected: 8, shed: 0, duplicate: 1 });
   // a 575-second run (T … T + 575 s): 10-second buckets, 58 of them
   const pm = data.per_bucket;
   assert.is(pm.bucket_seconds, 10);
@@ -209,7 +211,7 @@ test('data - long periods use coarser buckets; small limits fold senders into on
   assert.is(d.per_bucket.series.flatMap((s) => s.counts).reduce((a, b) => a + b, 0), 27);
   const empty = await buildReportData(store, { since: T + 60 * MIN, until: T + 90 * MIN });
   assert.equal([empty.nodes, empty.edges, empty.per_bucket.series, empty.rejections, empty.alerts, empty.trails], [[], [], [], [], [], []]);
-  assert.equal(empty.outcomes, { accepted: 0, delivered: 0, undelivered: 0, unrecorded: 0, broadcast: 0, refused: 0, shed: 0, duplicate: 0 });
+  assert.equal(empty.outcomes, { accepted: 0, delivered: 0, undelivered: 0, recipient_refused: 0, unrecorded: 0, broadcast: 0, rejected: 0, shed: 0, duplicate: 0 });
   assert.ok(renderHtmlReport(empty).includes('id="report-data"'));
 });
 
@@ -299,10 +301,10 @@ test('data - a 30-second run: 1-s buckets, delivered / undelivered / refused / s
   assert.equal([pm.times[0], pm.times[30]], [new Date(S).toISOString(), new Date(S + 30_000).toISOString()]);
   assert.is(pm.series.find((x) => x.sender === 'browser')!.counts[22], 40, 'the shed row counts as its 40 messages, in its own second');
   assert.is(pm.series.flatMap((x) => x.counts).reduce((a, b) => a + b, 0), short.totals.messages);
-  assert.equal(short.outcomes, { accepted: 10, delivered: 4, undelivered: 1, unrecorded: 3, broadcast: 2, refused: 7, shed: 40, duplicate: 1 });
+  assert.equal(short.outcomes, { accepted: 10, delivered: 4, undelivered: 1, recipient_refused: 1, unrecorded: 2, broadcast: 2, rejected: 7, shed: 40, duplicate: 1 });
   const o = short.outcomes;
-  assert.is(o.delivered + o.undelivered + o.unrecorded + o.broadcast, o.accepted);
-  assert.is(o.refused + o.shed, short.totals.rejected, 'refused + shed = the rejected count of the aggregates');
+  assert.is(o.delivered + o.undelivered + o.recipient_refused + o.unrecorded + o.broadcast, o.accepted);
+  assert.is(o.rejected + o.shed, short.totals.rejected, 'rejected + shed = the rejected count of the aggregates');
   assert.is(o.accepted, short.totals.accepted);
 
   assert.equal(short.alerts.map((a) => a.rule), ['custom_probe', 'signature_failure', 'rejection_burst'], 'stored order: oldest first');
@@ -348,7 +350,7 @@ test('page - outcome counts at the top, alerts by severity with a sentence, evid
   const html = renderHtmlReport(short);
   // outcomes, in the header, before the alerts
   const outcome = (k: string) => Number(new RegExp(`<div class="outcome outcome-${k}" data-outcome="${k}" data-count="(\\d+)"[^>]*><b>(\\d+)</b>`).exec(html)?.[2]);
-  assert.equal(['delivered', 'undelivered', 'unrecorded', 'broadcast', 'refused', 'shed', 'duplicate'].map(outcome), [4, 1, 3, 2, 7, 40, 1]);
+  assert.equal(['delivered', 'undelivered', 'recipient_refused', 'unrecorded', 'broadcast', 'rejected', 'shed', 'duplicate'].map(outcome), [4, 1, 1, 2, 2, 7, 40, 1]);
   assert.ok(html.indexOf('id="outcomes"') < html.indexOf('id="alert-list"'));
   // alerts: critical, high, medium (detected medium, critical, high)
   const cards = articles(html, 'alert-item');

@@ -11,7 +11,7 @@
 // evidence, detail, reason) becomes markup.
 //
 // Sections and their stable selectors (used by the tests):
-//   #outcomes .outcome[data-outcome]                           delivered, undelivered, …, refused, shed
+//   #outcomes .outcome[data-outcome]                           delivered, undelivered, …, rejected, shed
 //   #alert-list .alert-item[data-severity] .sentence, a.trail-link   alerts by severity, evidence links
 //   #trails .trail#trail-<msg_id> tr.trail-row                 the evidence messages' audit trails
 //   #graph svg .node (.agent | .topic), .edge, .edge.rejected; .graph-legend [data-legend]
@@ -115,8 +115,8 @@ export interface ReportTrail {
 }
 
 /**
- * What became of the messages of the period. accepted = delivered + undelivered + unrecorded +
- * broadcast; refused + shed = the rejected count of `totals`.
+ * What became of the messages of the period. accepted = delivered + undelivered +
+ * recipient_refused + unrecorded + broadcast; rejected + shed = the rejected count of `totals`.
  */
 export interface ReportOutcomes {
   /** accepted by the verifier (events; a client retry is a duplicate, not counted here) */
@@ -125,12 +125,14 @@ export interface ReportOutcomes {
   delivered: number;
   /** accepted direct messages recorded `unconfirmed` (recipient not connected) and never confirmed */
   undelivered: number;
+  /** accepted direct messages their recipient's client refused (could not verify or decode them) */
+  recipient_refused: number;
   /** accepted direct messages with no delivery record (in flight, or the verifier stopped first) */
   unrecorded: number;
   /** accepted topic publications (at most once: nobody confirms them) */
   broadcast: number;
   /** rejected by the verifier after its checks */
-  refused: number;
+  rejected: number;
   /** shed unverified past the sender's rejection budget (each shed message once) */
   shed: number;
   /** client retries of a message already accepted */
@@ -434,28 +436,29 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
   // What became of the messages: verdicts from the raw rows (FINAL), delivery outcomes from the
   // delivery records of the accepted direct messages (a msg_id can have an `unconfirmed` record
   // and, after the sender's retry, a `confirmed` one: it was delivered).
-  const [v] = await store.query<{ accepted: number; direct: number; refused: number; shed: number; duplicate: number }>(
+  const [v] = await store.query<{ accepted: number; direct: number; rejected: number; shed: number; duplicate: number }>(
     `SELECT countIf(verdict = 'accepted') AS accepted, countIf(verdict = 'accepted' AND recipient != '') AS direct,
-            countIf(verdict = 'rejected' AND shed_count = 0) AS refused, sumIf(toUInt64(shed_count), verdict = 'rejected' AND shed_count > 0) AS shed,
+            countIf(verdict = 'rejected' AND shed_count = 0) AS rejected, sumIf(toUInt64(shed_count), verdict = 'rejected' AND shed_count > 0) AS shed,
             countIf(verdict = 'duplicate') AS duplicate
      FROM ${events} FINAL WHERE ${RAW_MINUTES}`,
     p,
   );
-  const [d] = await store.query<{ delivered: number; undelivered: number }>(
-    `SELECT countIf(c) AS delivered, countIf(NOT c AND u) AS undelivered FROM (
-       SELECT msg_id, max(delivery = 'confirmed') AS c, max(delivery = 'unconfirmed') AS u FROM ${store.table('audit_deliveries')}
+  const [d] = await store.query<{ delivered: number; undelivered: number; recipient_refused: number }>(
+    `SELECT countIf(c) AS delivered, countIf(NOT c AND r) AS recipient_refused, countIf(NOT c AND NOT r AND u) AS undelivered FROM (
+       SELECT msg_id, max(delivery = 'confirmed') AS c, max(delivery = 'unconfirmed') AS u, max(delivery = 'refused') AS r FROM ${store.table('audit_deliveries')}
        WHERE msg_id IN (SELECT msg_id FROM ${events} WHERE ${RAW_MINUTES} AND verdict = 'accepted' AND recipient != '' AND msg_id != '')
        GROUP BY msg_id)`,
     p,
   );
-  const direct = Number(v?.direct ?? 0), delivered = Number(d?.delivered ?? 0), undelivered = Number(d?.undelivered ?? 0);
+  const direct = Number(v?.direct ?? 0), delivered = Number(d?.delivered ?? 0), undelivered = Number(d?.undelivered ?? 0), recipientRefused = Number(d?.recipient_refused ?? 0);
   const outcomes: ReportOutcomes = {
     accepted: Number(v?.accepted ?? 0),
     delivered,
     undelivered,
-    unrecorded: Math.max(0, direct - delivered - undelivered),
+    recipient_refused: recipientRefused,
+    unrecorded: Math.max(0, direct - delivered - undelivered - recipientRefused),
     broadcast: Number(v?.accepted ?? 0) - direct,
-    refused: Number(v?.refused ?? 0),
+    rejected: Number(v?.rejected ?? 0),
     shed: Number(v?.shed ?? 0),
     duplicate: Number(v?.duplicate ?? 0),
   };
@@ -662,7 +665,7 @@ summary { cursor: pointer; color: var(--accent); font-size: 13px; }
 .totals div.outcome small { display: block; color: var(--muted); font-size: 11px; max-width: 13em; }
 .outcome-delivered { border-left-color: #16a34a !important; } .outcome-undelivered { border-left-color: #ea580c !important; }
 .outcome-unrecorded { border-left-color: #9ca3af !important; } .outcome-broadcast { border-left-color: var(--topic) !important; }
-.outcome-refused { border-left-color: var(--bad) !important; } .outcome-shed { border-left-color: #7f1d1d !important; }
+.outcome-rejected { border-left-color: var(--bad) !important; } .outcome-shed { border-left-color: #7f1d1d !important; } .outcome-recipient_refused { border-left-color: #b45309 !important; }
 .outcome-duplicate { border-left-color: #64748b !important; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
 .alert-item { border: 1px solid var(--line); border-left: 4px solid #6b7280; border-radius: 6px; padding: 8px 12px; margin: 8px 0; }
@@ -1013,9 +1016,10 @@ const e = escapeHtml;
 const OUTCOMES: [keyof ReportOutcomes, string, string][] = [
   ['delivered', 'delivered', 'accepted, and the recipient confirmed it'],
   ['undelivered', 'undelivered', 'accepted, but no recipient confirmed it in time (recorded unconfirmed)'],
+  ['recipient_refused', 'refused by the recipient', "accepted, but the recipient's client could not verify or decode it (its registry or manifests differ)"],
   ['unrecorded', 'no delivery record', 'accepted direct messages with no delivery outcome stored (in flight, or the verifier stopped first)'],
   ['broadcast', 'broadcast', 'accepted topic publications (at most once: nobody confirms them)'],
-  ['refused', 'refused', 'rejected by the verifier after its checks'],
+  ['rejected', 'rejected', 'rejected by the verifier after its checks'],
   ['shed', 'shed', 'dropped unverified: the sender had spent its rejection budget'],
   ['duplicate', 'duplicates', 'client retries of a message already accepted (answered, not counted again)'],
 ];
