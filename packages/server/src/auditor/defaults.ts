@@ -31,3 +31,6 @@ export const DEFAULT_DETECT_INTERVAL_MS = 60_000;
 export const DEFAULT_ALERT_COOLDOWN_MS = 15 * 60_000;
 /** How far back detectors look at most (baselines); bounded so each pass reads little. */
 export const DEFAULT_DETECT_LOOKBACK_MINUTES = 24 * 60;
+
+/** The alert the auditor raises itself when an audit message cannot be stored as rows (not a detector). */
+export const DEAD_LETTER_RULE = 'audit_dead_letter';

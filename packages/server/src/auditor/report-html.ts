@@ -27,7 +27,10 @@ import type { AuditStore } from './store.js';
 import { messageCounts } from './schema.js';
 import { alerts, edges, rejections, topTalkers, trails } from './reports.js';
 import type { AlertRowOut, EdgeRow, RejectionRow, TalkerRow } from './reports.js';
-import { DEFAULT_SIGNATURE_REASONS } from './detectors/signature-failure.js';
+import { alertEvidence, describeAlert, isDetectorRule } from './detectors/index.js';
+import type { EvidenceQuery } from './detectors/index.js';
+import { DEAD_LETTER_RULE } from './defaults.js';
+import { duration, list, num, obj, plural, strs } from './detectors/explain.js';
 import { DEFAULT_DATABASE } from './defaults.js';
 
 export interface ReportOptions {
@@ -203,14 +206,6 @@ export function bucketLabel(seconds: number): string {
   return `${seconds} s`;
 }
 
-/** A duration for a sentence: '45 s', '5 min', '90 min', '2 h', '1.5 s'. */
-function duration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return 'an unknown time';
-  if (ms < 60_000) return `${Math.round(ms / 100) / 10} s`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  return `${Math.round(ms / 6000) / 10} min`;
-}
-
 /** ClickHouse DateTime64 text ('2025-01-01 12:00:00.000', UTC) → ISO 8601. */
 function chToIso(s: string): string {
   return /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(s) ? `${s.replace(' ', 'T')}${s.includes('.') ? '' : '.000'}Z` : s;
@@ -218,79 +213,15 @@ function chToIso(s: string): string {
 
 // ---- one sentence per alert ----
 
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-/** 'a', 'a and b', 'a, b and c', 'a, b, c and 4 more' */
-function list(items: string[], max = 3): string {
-  if (items.length <= 1) return items[0] ?? '';
-  if (items.length > max) return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
-  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
-}
-/** 'destination_not_allowed 4, bad_signature 2' from { reason: count }, largest first. */
-function counts(v: unknown, max = 3): string {
-  const o = obj(v);
-  if (!o) return '';
-  const e = Object.entries(o).flatMap(([k, n]) => (num(n) === undefined ? [] : [[k, n as number] as const])).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  return e.slice(0, max).map(([k, n]) => `${k} ${n}`).join(', ') + (e.length > max ? `, +${e.length - max} more` : '');
-}
-const threshold = (ev: Record<string, unknown>) => (num(ev['threshold']) === undefined ? '' : ` (threshold ${ev['threshold'] as number})`);
-
 type SentenceInput = Pick<ReportAlert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>;
 
-/** The known rules' sentences (undefined: the evidence lacks what the sentence needs). */
-const SENTENCES: Record<string, (who: string, ev: Record<string, unknown>, dur: string, a: SentenceInput) => string | undefined> = {
-  rejection_burst: (who, ev, dur) => {
-    const n = num(ev['rejected']);
-    if (n === undefined) return undefined;
-    const total = num(ev['total']);
-    const why = counts(ev['by_reason']);
-    return `${who} had ${total === undefined ? plural(n, 'message') : `${n} of ${plural(total, 'message')}`} rejected in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
-  },
-  signature_failure: (who, ev, dur) => {
-    const n = num(ev['failures']);
-    if (n === undefined) return undefined;
-    const why = counts(ev['by_reason']);
-    return `${who} had ${plural(n, 'message')} rejected for a signature, key or replay failure in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
-  },
-  rate_spike: (who, ev, dur) => {
-    const n = num(ev['events']);
-    if (n === undefined) return undefined;
-    const mean = num(ev['baseline_mean_per_window']);
-    const ratio = num(ev['ratio']);
-    const base = num(ev['baseline_minutes']);
-    const factor = num(ev['factor']);
-    const usual = ratio === undefined ? '' : `, ${ratio}× its usual${mean === undefined ? '' : ` ${mean} per ${dur}`}${base === undefined ? '' : ` over the ${base} min before`}`;
-    return `${who} sent ${plural(n, 'message')} in ${dur}${usual}${factor === undefined ? '' : ` (fires at ${factor}×)`}`;
-  },
-  new_edge: (who, ev, dur) => {
-    const edges = Array.isArray(ev['new_edges']) ? ev['new_edges'].map((e) => obj(e)?.['destination']).filter((d): d is string => typeof d === 'string') : [];
-    if (edges.length === 0) return undefined;
-    const rej = num(ev['rejected']);
-    return `${who} sent to ${edges.length === 1 ? 'a destination' : `${edges.length} destinations`} it had never sent to before, ${list(edges)}, in ${dur}${rej ? ` (${plural(rej, 'attempt')} rejected)` : ''}`;
-  },
-  fan_out: (who, ev, dur) => {
-    const n = num(ev['distinct_destinations']);
-    if (n === undefined) return undefined;
-    const prev = num(ev['previous_window_distinct']);
-    return `${who} reached ${plural(n, 'distinct destination')} in ${dur}${prev === undefined ? '' : `, against ${prev} in the ${dur} before`}${threshold(ev)}`;
-  },
-  payload_loop: (_who, ev, dur, a) => {
-    const n = num(ev['repeats']);
-    if (n === undefined) return undefined;
-    const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
-    const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
-    const dests = strs(ev['destinations']);
-    return `The same payload${sha ? ` (sha256 ${sha.slice(0, 12)}…)` : ''} was accepted ${plural(n, 'time')} in ${dur}${senders.length ? `, sent by ${list(senders)}` : ''}${dests.length ? ` to ${list(dests)}` : ''}${threshold(ev)}`;
-  },
-  audit_dead_letter: (_who, ev) => {
-    const subject = typeof ev['subject'] === 'string' ? ev['subject'] : 'the audit stream';
-    const seq = num(ev['streamSeq']);
-    const why = typeof ev['reason'] === 'string' && ev['reason'] ? `: ${ev['reason']}` : '';
-    return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
-  },
-};
+/** The one alert the auditor raises itself (not a detector). */
+function deadLetterSentence(ev: Record<string, unknown>): string {
+  const subject = typeof ev['subject'] === 'string' ? ev['subject'] : 'the audit stream';
+  const seq = num(ev['streamSeq']);
+  const why = typeof ev['reason'] === 'string' && ev['reason'] ? `: ${ev['reason']}` : '';
+  return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
+}
 
 /**
  * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
@@ -300,8 +231,7 @@ const SENTENCES: Record<string, (who: string, ev: Record<string, unknown>, dur: 
 export function alertSentence(a: SentenceInput): string {
   const ev = obj(a.evidence) ?? {};
   const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
-  const who = a.agents[0] || 'an unnamed agent';
-  const s = Object.prototype.hasOwnProperty.call(SENTENCES, a.rule) ? SENTENCES[a.rule]!(who, ev, dur, a) : undefined;
+  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : isDetectorRule(a.rule) ? describeAlert(a) : undefined;
   if (s !== undefined) return `${s}: ${a.rule}`;
   const keys = Object.keys(ev);
   return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;
@@ -310,8 +240,6 @@ export function alertSentence(a: SentenceInput): string {
 // ---- the messages behind an alert ----
 
 const MSG_ID = /^[0-9a-f]{32}$/;
-
-interface EvidenceQuery { where: string; params: Record<string, unknown>; from: string; senders: string[] }
 
 /**
  * Which messages an alert is about: the msg_ids its evidence lists (`msg_ids`, `msg_id`), else
@@ -322,37 +250,10 @@ function evidenceQuery(a: AlertRowOut): EvidenceQuery | { ids: string[] } | unde
   const ev = obj(a.evidence) ?? {};
   const listed = [...new Set([...strs(ev['msg_ids']), ...strs([ev['msg_id']])].map((m) => m.toLowerCase()).filter((m) => MSG_ID.test(m)))];
   if (listed.length) return { ids: listed };
-  const who = a.agents[0];
-  if (!who && a.rule !== 'payload_loop') return undefined;
-  const one = who ? [who] : [];
-  switch (a.rule) {
-    case 'rejection_burst':
-      return { where: `verdict = 'rejected'`, params: {}, from: `rejected messages of ${who} in the alert's window`, senders: one };
-    case 'signature_failure': {
-      const reasons = Object.keys(obj(ev['by_reason']) ?? {});
-      return { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: reasons.length ? reasons : DEFAULT_SIGNATURE_REASONS }, from: `messages of ${who} rejected for ${list(reasons.length ? reasons : ['signature, key or replay failures'])} in the alert's window`, senders: one };
-    }
-    case 'rate_spike':
-      return { where: `verdict != 'duplicate'`, params: {}, from: `messages of ${who} in the alert's window`, senders: one };
-    case 'new_edge':
-    case 'fan_out': {
-      const dests = a.rule === 'new_edge'
-        ? (Array.isArray(ev['new_edges']) ? ev['new_edges'].map((e) => obj(e)?.['destination']).filter((d): d is string => typeof d === 'string') : [])
-        : strs(ev['new_destinations']);
-      if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: one };
-      return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: one };
-    }
-    case 'payload_loop': {
-      const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
-      if (!sha) return undefined;
-      const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
-      return { where: `verdict = 'accepted' AND payload_sha256 = {sha:String}`, params: { sha }, from: `accepted copies of the payload in the alert's window`, senders };
-    }
-    case 'audit_dead_letter':
-      return undefined;
-    default:
-      return { where: '1', params: {}, from: `messages of ${list(a.agents)} in the alert's window (a rule this report does not know: all their messages)`, senders: a.agents };
-  }
+  if (a.rule === DEAD_LETTER_RULE) return undefined;
+  if (isDetectorRule(a.rule)) return alertEvidence(a);
+  if (!a.agents.length) return undefined;
+  return { where: '1', params: {}, from: `messages of ${list(a.agents)} in the alert's window (a rule this report does not know: all their messages)`, senders: a.agents };
 }
 
 const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };

@@ -10,6 +10,7 @@ import { parseAuditorConfig } from './config.js';
 import type { AuditorConfig, AuditorConfigInput } from './config.js';
 import { openStore } from './store.js';
 import type { AuditStore, RowSink } from './store.js';
+import { DEAD_LETTER_RULE } from './defaults.js';
 import { startAuditConsumer } from './consumer.js';
 import type { ConsumerStats } from './consumer.js';
 import { createDetectionEngine } from './detect.js';
@@ -148,7 +149,7 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
   raise = (info) => {
     const now = Date.now();
     void detection
-      .raise([{ rule: 'audit_dead_letter', agents: [], windowStart: now, windowEnd: now, severity: 'high', evidence: { ...info, dlq_stream: 'AUDIT_DLQ' }, key: `audit_dead_letter:${info.subject}` }], now)
+      .raise([{ rule: DEAD_LETTER_RULE, agents: [], windowStart: now, windowEnd: now, severity: 'high', evidence: { ...info, dlq_stream: 'AUDIT_DLQ' }, key: `${DEAD_LETTER_RULE}:${info.subject}` }], now)
       .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
   };
   for (const info of early.splice(0)) raise(info);

@@ -4,6 +4,8 @@
 import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding, MinuteCount } from './types.js';
+import { num, plural, strs, threshold } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'fan_out';
 
@@ -66,4 +68,21 @@ export function detect(input: DetectorInput, cfg: FanOutConfig): Finding[] {
     });
   }
   return out;
+}
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(who: string, ev: Record<string, unknown>, dur: string): string | undefined {
+  const n = num(ev['distinct_destinations']);
+  if (n === undefined) return undefined;
+  const prev = num(ev['previous_window_distinct']);
+  return `${who} reached ${plural(n, 'distinct destination')} in ${dur}${prev === undefined ? '' : `, against ${prev} in the ${dur} before`}${threshold(ev)}`;
+}
+
+/** The raw rows the alert counted. */
+export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  if (!who) return undefined;
+  const dests = strs(ev['new_destinations']);
+  if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
+  return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: [who] };
 }

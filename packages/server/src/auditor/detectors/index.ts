@@ -25,7 +25,12 @@ export const runDetectors = set.run;
 export const lookbackMinutes = set.lookbackMinutes;
 /** Look-back and the edges/payloads the detectors read, for the loader. */
 export const detectorNeeds = set.needs;
+/** Is this a detector's rule; its sentence for an alert; the audit rows an alert is about. */
+export const isDetectorRule = set.has;
+export const describeAlert = set.describe;
+export const alertEvidence = set.evidence;
 
 export { detectorSet } from './plugin.js';
 export type { AnyDetector, Detector, DetectorSet, InputNeeds, InputRequest } from './plugin.js';
+export type { AlertView, EvidenceQuery } from './explain.js';
 export type { DetectorInput, Finding, MinuteCount, EdgeFirstSeen, PayloadRepeat, Severity } from './types.js';

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
 import type { InputRequest } from './plugin.js';
 import type { DetectorInput, Finding } from './types.js';
+import { list, num, obj, plural } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'new_edge';
 
@@ -54,4 +56,24 @@ export function detect(input: DetectorInput, cfg: NewEdgeConfig): Finding[] {
     });
   }
   return out;
+}
+
+const newDestinations = (ev: Record<string, unknown>): string[] =>
+  Array.isArray(ev['new_edges']) ? ev['new_edges'].map((e) => obj(e)?.['destination']).filter((d): d is string => typeof d === 'string') : [];
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(who: string, ev: Record<string, unknown>, dur: string): string | undefined {
+  const edges = newDestinations(ev);
+  if (edges.length === 0) return undefined;
+  const rej = num(ev['rejected']);
+  return `${who} sent to ${edges.length === 1 ? 'a destination' : `${edges.length} destinations`} it had never sent to before, ${list(edges)}, in ${dur}${rej ? ` (${plural(rej, 'attempt')} rejected)` : ''}`;
+}
+
+/** The raw rows the alert counted. */
+export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  if (!who) return undefined;
+  const dests = newDestinations(ev);
+  if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
+  return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: [who] };
 }

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { windowEnd, windowStart } from './types.js';
 import type { InputRequest } from './plugin.js';
 import type { DetectorInput, Finding } from './types.js';
+import { list, num, plural, strs, threshold } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'payload_loop';
 
@@ -45,4 +47,22 @@ export function detect(input: DetectorInput, cfg: PayloadLoopConfig): Finding[] 
     });
   }
   return out;
+}
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(_who: string, ev: Record<string, unknown>, dur: string, a: AlertView): string | undefined {
+  const n = num(ev['repeats']);
+  if (n === undefined) return undefined;
+  const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
+  const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
+  const dests = strs(ev['destinations']);
+  return `The same payload${sha ? ` (sha256 ${sha.slice(0, 12)}…)` : ''} was accepted ${plural(n, 'time')} in ${dur}${senders.length ? `, sent by ${list(senders)}` : ''}${dests.length ? ` to ${list(dests)}` : ''}${threshold(ev)}`;
+}
+
+/** The raw rows the alert counted: the accepted copies of the payload. */
+export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
+  const sha = typeof ev['payload_sha256'] === 'string' ? ev['payload_sha256'] : '';
+  if (!sha) return undefined;
+  const senders = strs(ev['senders']).length ? strs(ev['senders']) : a.agents;
+  return { where: `verdict = 'accepted' AND payload_sha256 = {sha:String}`, params: { sha }, from: `accepted copies of the payload in the alert's window`, senders };
 }

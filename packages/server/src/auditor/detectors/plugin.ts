@@ -4,6 +4,8 @@
 // outside a detector's own file names it.
 import { z } from 'zod';
 import type { DetectorInput, Finding } from './types.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
+import { duration, obj } from './explain.js';
 
 /** What a detector reads besides `minutes`. Both optional: a detector that reads neither omits `inputs`. */
 export interface InputRequest {
@@ -29,6 +31,10 @@ export interface Detector<R extends string = string, S extends z.ZodType = z.Zod
   /** Pure: no I/O, no clock (`input.now`). Returns [] when disabled. */
   detect(input: DetectorInput, cfg: z.output<S>): Finding[];
   inputs?(cfg: z.output<S>): InputRequest;
+  /** One sentence saying what its alert means, from the alert's evidence (undefined: the evidence lacks what it needs). */
+  describe?(who: string, evidence: Record<string, unknown>, duration: string, alert: AlertView): string | undefined;
+  /** The raw audit rows its alert is about (a filter over the alert's window), or undefined. */
+  evidence?(alert: AlertView, evidence: Record<string, unknown>): EvidenceQuery | undefined;
 }
 
 // `any` for the config: a list holds detectors of different config types (methods are bivariant).
@@ -52,6 +58,12 @@ export interface DetectorSet<L extends readonly AnyDetector[]> {
   needs(rules: z.output<z.ZodObject<RulesShape<L>>>): InputNeeds;
   /** Run every detector over `input`, in list order. Pure. */
   run(input: DetectorInput, rules: z.output<z.ZodObject<RulesShape<L>>>): Finding[];
+  /** Does one of these detectors raise this rule? */
+  has(rule: string): boolean;
+  /** Its detector's sentence for the alert (undefined: an unknown rule, or evidence without what the sentence needs). */
+  describe(alert: AlertView): string | undefined;
+  /** Its detector's evidence rows for the alert (undefined: an unknown rule, or none). */
+  evidence(alert: AlertView): EvidenceQuery | undefined;
 }
 
 /**
@@ -76,6 +88,7 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
   // TypeScript cannot relate back to RulesShape<L> for a generic L.
   const schema = z.object(Object.fromEntries(detectors.map((d) => [d.rule, d.schema.prefault({})])));
   type Rules = Record<string, unknown>;
+  const byRule = new Map<string, AnyDetector>(detectors.map((d) => [d.rule, d]));
   const lookbackMinutes = (rules: Rules) => Math.max(...detectors.map((d) => d.lookbackMinutes(rules[d.rule])));
   const set = {
     detectors,
@@ -99,6 +112,14 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
     },
     run(input: DetectorInput, rules: Rules): Finding[] {
       return detectors.flatMap((d) => d.detect(input, rules[d.rule]));
+    },
+    has: (rule: string) => byRule.has(rule),
+    describe(a: AlertView): string | undefined {
+      const d = byRule.get(a.rule);
+      return d?.describe?.(a.agents[0] || 'an unnamed agent', obj(a.evidence) ?? {}, duration(Date.parse(a.window_end) - Date.parse(a.window_start)), a);
+    },
+    evidence(a: AlertView): EvidenceQuery | undefined {
+      return byRule.get(a.rule)?.evidence?.(a, obj(a.evidence) ?? {});
     },
   };
   return set as unknown as DetectorSet<L>;

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { MINUTE_MS, sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
+import { num, plural } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'rate_spike';
 
@@ -60,4 +62,22 @@ export function detect(input: DetectorInput, cfg: RateSpikeConfig): Finding[] {
     });
   }
   return out;
+}
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(who: string, ev: Record<string, unknown>, dur: string): string | undefined {
+  const n = num(ev['events']);
+  if (n === undefined) return undefined;
+  const mean = num(ev['baseline_mean_per_window']);
+  const ratio = num(ev['ratio']);
+  const base = num(ev['baseline_minutes']);
+  const factor = num(ev['factor']);
+  const usual = ratio === undefined ? '' : `, ${ratio}× its usual${mean === undefined ? '' : ` ${mean} per ${dur}`}${base === undefined ? '' : ` over the ${base} min before`}`;
+  return `${who} sent ${plural(n, 'message')} in ${dur}${usual}${factor === undefined ? '' : ` (fires at ${factor}×)`}`;
+}
+
+/** The raw rows the alert counted. */
+export function evidence(a: AlertView): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  return who ? { where: `verdict != 'duplicate'`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] } : undefined;
 }

@@ -4,6 +4,8 @@
 import { z } from 'zod';
 import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
+import { counts, num, plural, threshold } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'rejection_burst';
 
@@ -48,4 +50,19 @@ export function detect(input: DetectorInput, cfg: RejectionBurstConfig): Finding
     });
   }
   return out;
+}
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(who: string, ev: Record<string, unknown>, dur: string): string | undefined {
+  const n = num(ev['rejected']);
+  if (n === undefined) return undefined;
+  const total = num(ev['total']);
+  const why = counts(ev['by_reason']);
+  return `${who} had ${total === undefined ? plural(n, 'message') : `${n} of ${plural(total, 'message')}`} rejected in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
+}
+
+/** The raw rows the alert counted. */
+export function evidence(a: AlertView): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  return who ? { where: `verdict = 'rejected'`, params: {}, from: `rejected messages of ${who} in the alert's window`, senders: [who] } : undefined;
 }

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
+import { counts, list, num, obj, plural, threshold } from './explain.js';
+import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'signature_failure';
 
@@ -52,4 +54,20 @@ export function detect(input: DetectorInput, cfg: SignatureFailureConfig): Findi
     });
   }
   return out;
+}
+
+/** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
+export function describe(who: string, ev: Record<string, unknown>, dur: string): string | undefined {
+  const n = num(ev['failures']);
+  if (n === undefined) return undefined;
+  const why = counts(ev['by_reason']);
+  return `${who} had ${plural(n, 'message')} rejected for a signature, key or replay failure in ${dur}${threshold(ev)}${why ? ` — ${why}` : ''}`;
+}
+
+/** The raw rows the alert counted. */
+export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  if (!who) return undefined;
+  const reasons = Object.keys(obj(ev['by_reason']) ?? {});
+  return { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: reasons.length ? reasons : DEFAULT_SIGNATURE_REASONS }, from: `messages of ${who} rejected for ${list(reasons.length ? reasons : ['signature, key or replay failures'])} in the alert's window`, senders: [who] };
 }
