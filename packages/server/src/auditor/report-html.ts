@@ -225,7 +225,7 @@ function deadLetterSentence(ev: Record<string, unknown>): string {
 
 /**
  * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
- * rejected in 1 min (threshold 10): rejection_burst"). Known rules have their own sentence; an
+ * rejected in 1 min (threshold 10): <rule>"). Known rules have their own sentence; an
  * unknown rule, or evidence that lacks the fields, gets a generic one. Plain text: escape it.
  */
 export function alertSentence(a: SentenceInput): string {
