@@ -22,11 +22,11 @@ test.before(async () => {
     verifiers: 2,
     agents: {
       planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }, { to: 'quinn', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
-      coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
+      coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }, { to: 'quinn', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
       reviewer: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
       mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 5000 } },
       ops: { send: [] },
-      quinn: { send: [] },
+      quinn: { send: [{ to: 'coder', types: ['task.assign'] }] },
     },
   });
 });
@@ -405,7 +405,7 @@ test('fuzz - thousands of random and mutated envelopes are rejected with a reaso
   for (const v of bus.verifiers) assert.ok(!v.nc.isClosed());
 });
 
-test('inbox - after a break out of inbox() the client stops confirming: the sender hears undelivered, not delivered', async () => {
+test('inbox - after a break out of inbox() the client unsubscribes: the sender hears undelivered, not delivered; a later request() still gets its answer', async () => {
   const planner = await bus.agent('planner');
   const quinn = await bus.agent('quinn');
   const first = planner.send('quinn', 'task.assign', { title: 'one', priority: 1 });
@@ -416,7 +416,23 @@ test('inbox - after a break out of inbox() the client stops confirming: the send
   assert.ok((await first).delivered, 'the message it read was delivered');
   const e = await planner.send('quinn', 'task.assign', { title: 'two', priority: 1 }, { retries: 0 }).then(() => undefined, (x: unknown) => x);
   assert.instance(e, UndeliveredError, `after the break the sender was told ${String(e)}`);
-  assert.ok(quinn.stats.notDelivered >= 1, 'counted');
+  // unsubscribed: the message never reached quinn's client at all (not merely left unconfirmed)
+  assert.is(quinn.stats.received, 1);
+  assert.is(quinn.stats.notDelivered, 0, 'the inbox subscription outlived the break');
+  // an agent that stopped reading its inbox still gets the answers to its own requests
+  const coder = await bus.agent('coder');
+  void (async () => {
+    for await (const m of coder.inbox()) if (m.type === 'task.assign' && m.sender === 'quinn') await coder.reply(m, 'task.result', { ok: true, note: 'done' });
+  })();
+  const answer = await quinn.request('coder', 'task.assign', { title: 'answer me', priority: 1 }, { timeoutMs: 3000 });
+  assert.is(answer.type, 'task.result');
+  await sleep(50);
+  // ... and what is not an answer is not confirmed
+  const e2 = await coder.send('quinn', 'task.assign', { title: 'unsolicited', priority: 1 }, { retries: 0 }).then((r) => r, (x: unknown) => x);
+  assert.instance(e2, UndeliveredError, JSON.stringify(e2));
+  assert.is(quinn.stats.received, 2, 'the answer, and nothing else');
+  await coder.close();
+  await quinn.close();
 });
 
 test.run();

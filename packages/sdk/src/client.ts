@@ -136,7 +136,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   #timeoutMs: number;
   #retries: number;
   #inbox: MessageQueue<InboundMessage>;
-  #inboxSub: Subscription;
+  #inboxSub: Subscription | undefined;
   #confirmer: DeliveryConfirmer;
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
@@ -160,10 +160,24 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#backend = o.backend ?? defaultBackend();
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
     this.#retries = o.retries ?? DEFAULT_SEND_RETRIES;
-    this.#inbox = new MessageQueue();
+    this.#inbox = new MessageQueue(() => this.#releaseInbox());
     this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
     this.#log = o.logger ?? createLogger({ name: `agentbus-${identity.agentId}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'warn', destination: pinoStderr() });
-    this.#inboxSub = nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+    this.#subscribeInbox();
+  }
+
+  #subscribeInbox(): void {
+    this.#inboxSub = this.nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+  }
+
+  /**
+   * Nobody reads the inbox any more (a `break` out of inbox()): unsubscribe, unless a request()
+   * still waits for its answer there (then once the last one is answered or timed out).
+   */
+  #releaseInbox(): void {
+    if (!this.#inbox.done || this.#waiters.size > 0 || !this.#inboxSub) return;
+    this.#inboxSub.unsubscribe();
+    this.#inboxSub = undefined;
   }
 
   static async connect<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
@@ -461,9 +475,15 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
     const msgId = toHex(sealed.header.msgId);
     const timeout = o.timeoutMs ?? 10_000;
+    // the answer arrives on the inbox subscription: back for it if a `break` ended the inbox
+    if (!this.#inboxSub) {
+      this.#subscribeInbox();
+      await this.nc.flush();
+    }
     const answer = new Promise<InboundMessage>((resolve, reject) => {
       const t = setTimeout(() => {
         this.#waiters.delete(msgId);
+        this.#releaseInbox();
         reject(new TimeoutError(`no reply to ${msgId} within ${timeout} ms`));
       }, timeout);
       this.#waiters.set(msgId, (m) => {
@@ -475,9 +495,11 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       await this.sendRaw(sealed.bytes, msgId, { ...o, recipient: to });
     } catch (e) {
       this.#waiters.delete(msgId);
+      this.#releaseInbox();
       answer.catch(() => undefined);
       throw e;
     }
+    void answer.then(() => this.#releaseInbox(), () => undefined);
     return answer as Promise<InboundOf<R>>;
   }
 
@@ -490,7 +512,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     if (this.#credsWatch) clearInterval(this.#credsWatch);
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
-    this.#inboxSub.unsubscribe();
+    this.#inboxSub?.unsubscribe();
     this.#confirmer.flush();
     await this.nc.drain().catch(() => undefined);
     if (this.#ownsIdentity) this.identity.destroy();
