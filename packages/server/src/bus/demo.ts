@@ -253,11 +253,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
       print(`\n▶ audit verify: ${report.rows} rows against ${report.batches} signed audit batches: ${report.findings.length ? `${report.findings.length} FINDINGS` : 'no findings'}`);
     }
     summary.explore = [
-      `agentbus audit top --store ${bus.storePath}`,
-      `agentbus audit rejections --store ${bus.storePath}`,
-      `agentbus audit alerts --store ${bus.storePath}`,
-      `agentbus audit report --html report.html --store ${bus.storePath}`,
-      `agentbus audit verify --manifests ${bus.manifestsDir} --store ${bus.storePath}`,
+      `npx agentbus audit top --store ${bus.storePath}`,
+      `npx agentbus audit rejections --store ${bus.storePath}`,
+      `npx agentbus audit alerts --store ${bus.storePath}`,
+      `npx agentbus audit report --html report.html --store ${bus.storePath}`,
+      `npx agentbus audit verify --manifests ${bus.manifestsDir} --store ${bus.storePath}`,
     ];
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);
