@@ -40,23 +40,23 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
     }
   }
   assert.ok(files['@agentbus/protocol']!.includes('dist/gen/agentbus.js'), 'the generated wire types');
-  assert.ok(files['agentbus']!.includes('dist/index.js') && files['agentbus']!.includes('dist/index.d.ts'));
+  assert.ok(files['@agentbus/sdk']!.includes('dist/index.js') && files['@agentbus/sdk']!.includes('dist/index.d.ts'));
   assert.ok(files['@agentbus/server']!.includes('dist/bus/cli.js') && files['@agentbus/server']!.includes('dist/examples/research-team/policy.yaml'));
 });
 
 test('packages - the SDK installs without chDB, ClickHouse or server code, under 40 MB, and every entry point imports', () => {
   const p = join(dir, 'sdk');
-  installOffline(p, { '@agentbus/protocol': tarballs['@agentbus/protocol']!, agentbus: tarballs['agentbus']! });
+  installOffline(p, { '@agentbus/protocol': tarballs['@agentbus/protocol']!, '@agentbus/sdk': tarballs['@agentbus/sdk']! });
   const nm = join(p, 'node_modules');
   for (const banned of ['chdb', '@clickhouse', '@agentbus/server', 'commander', '@nats-io/jetstream']) assert.not.ok(existsSync(join(nm, banned)), `the SDK pulled in ${banned}`);
   const mb = treeBytes(nm) / 1e6;
   assert.ok(mb <= 40, `node_modules is ${mb.toFixed(1)} MB`);
   const r = node(p, `
-    const sdk = await import('agentbus');
-    const internal = await import('agentbus/internal');
+    const sdk = await import('@agentbus/sdk');
+    const internal = await import('@agentbus/sdk/internal');
     const proto = await import('@agentbus/protocol');
-    for (const n of ['connectAgent', 'defineMessage', 'createRegistry', 'sealEnvelope', 'openEnvelope', 'generateIdentity', 'RejectedError', 'UndeliveredError', 'DeliveryConfirmer', 'backends', 'Reason']) if (!sdk[n]) throw new Error('agentbus lacks ' + n);
-    for (const n of ['AgentClient', 'PeerKeys', 'createLogger']) if (!internal[n]) throw new Error('agentbus/internal lacks ' + n);
+    for (const n of ['connectAgent', 'defineMessage', 'createRegistry', 'sealEnvelope', 'openEnvelope', 'generateIdentity', 'RejectedError', 'UndeliveredError', 'DeliveryConfirmer', 'backends', 'Reason']) if (!sdk[n]) throw new Error('@agentbus/sdk lacks ' + n);
+    for (const n of ['AgentClient', 'PeerKeys', 'createLogger']) if (!internal[n]) throw new Error('@agentbus/sdk/internal lacks ' + n);
     for (const n of ['Envelope', 'Header', 'decodeHeader', 'parseManifest', 'Policy', 'SIGNING_DOMAIN']) if (!proto[n]) throw new Error('@agentbus/protocol lacks ' + n);
     const id = sdk.generateIdentity('smoke');
     const s = sdk.sealEnvelope({ sender: 'smoke', keyId: id.currentKey().keyId, sign: id.currentKey().sign, recipient: 'peer', type: 'a.b', payload: new Uint8Array([123, 125]), contentType: 'application/json' });
@@ -68,9 +68,9 @@ test('packages - the SDK installs without chDB, ClickHouse or server code, under
 
 test('packages - without the optional native backend the SDK falls back to node:crypto', () => {
   const p = join(dir, 'sdk-no-native');
-  installOffline(p, { '@agentbus/protocol': tarballs['@agentbus/protocol']!, agentbus: tarballs['agentbus']! }, ['--omit=optional']);
+  installOffline(p, { '@agentbus/protocol': tarballs['@agentbus/protocol']!, '@agentbus/sdk': tarballs['@agentbus/sdk']! }, ['--omit=optional']);
   assert.not.ok(existsSync(join(p, 'node_modules', 'sodium-native')));
-  const r = node(p, `const sdk = await import('agentbus'); console.log(sdk.defaultBackend().name);`);
+  const r = node(p, `const sdk = await import('@agentbus/sdk'); console.log(sdk.defaultBackend().name);`);
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout.trim(), 'node');
 });

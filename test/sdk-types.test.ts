@@ -24,7 +24,7 @@ test('sdk types - tsc rejects a wrong payload and an unknown type, accepts a rig
       include: [],
     }));
     const lines = [
-      `import { connectAgent } from 'agentbus';`,
+      `import { connectAgent } from '@agentbus/sdk';`,
       `import { contracts } from ${JSON.stringify(join(root, 'test/helpers/contracts.js'))};`,
       `const agent = await connectAgent({ servers: 'nats://127.0.0.1:1', credentials: 'none.json', contracts, verifyEndToEnd: false });`,
       `await agent.send('bob', 'note.post', { text: 'right' });`, // 4: compiles

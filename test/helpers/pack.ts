@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 interface LockEntry { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; bin?: Record<string, string>; license?: string; link?: boolean; [k: string]: unknown }
 
-export const WORKSPACES: Record<string, string> = { '@agentbus/protocol': 'packages/protocol', agentbus: 'packages/sdk', '@agentbus/server': 'packages/server' };
+export const WORKSPACES: Record<string, string> = { '@agentbus/protocol': 'packages/protocol', '@agentbus/sdk': 'packages/sdk', '@agentbus/server': 'packages/server' };
 
 /** `npm pack` every workspace into `dest`; returns package name → tarball path. */
 export function packAll(dest: string): Record<string, string> {

@@ -4,8 +4,8 @@
 // `unknown`) fails typecheck ("Unused '@ts-expect-error' directive").
 // test/sdk-types.test.ts runs tsc on a wrong call and checks the diagnostic itself.
 import { z } from 'zod';
-import { connectAgent, createRegistry, defineMessage, registryFromModule } from 'agentbus';
-import type { AgentClient, ContractRegistry, InboundMessage, InboundOf, InputFor, PayloadFor, PayloadOf, TypesOf } from 'agentbus';
+import { connectAgent, createRegistry, defineMessage, registryFromModule } from '@agentbus/sdk';
+import type { AgentClient, ContractRegistry, InboundMessage, InboundOf, InputFor, PayloadFor, PayloadOf, TypesOf } from '@agentbus/sdk';
 
 const NoteSend = defineMessage('note.send', z.object({ text: z.string() }));
 const TaskAssign = defineMessage('task.assign', z.object({ title: z.string(), priority: z.number().int().default(1) }));

@@ -1,5 +1,5 @@
-// agentbus/internal: the SDK's modules for the broker side (@agentbus/server) and tests. Not a
-// stable API; agents import `agentbus`.
+// @agentbus/sdk/internal: the SDK's modules for the broker side (@agentbus/server) and tests. Not a
+// stable API; agents import `@agentbus/sdk`.
 export * from './client.js';
 export * from './contracts.js';
 export * from './delivery.js';

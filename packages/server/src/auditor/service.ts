@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { createLogger } from 'agentbus/internal';
+import { createLogger } from '@agentbus/sdk/internal';
 import { parseAuditorConfig } from './config.js';
 import type { AuditorConfig, AuditorConfigInput } from './config.js';
 import { openStore } from './store.js';

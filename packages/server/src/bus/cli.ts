@@ -6,10 +6,10 @@ import { mkdirSync, writeFileSync, existsSync, statSync, readFileSync, realpathS
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { generateIdentity, saveCredentials } from 'agentbus/internal';
-import { registryFromModule } from 'agentbus/internal';
-import type { ContractRegistry } from 'agentbus/internal';
-import { createLogger } from 'agentbus/internal';
+import { generateIdentity, saveCredentials } from '@agentbus/sdk/internal';
+import { registryFromModule } from '@agentbus/sdk/internal';
+import type { ContractRegistry } from '@agentbus/sdk/internal';
+import { createLogger } from '@agentbus/sdk/internal';
 import { loadManifestDir, ManifestError } from '@agentbus/protocol';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
 import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';

@@ -48,7 +48,7 @@ import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HE
 import type { HeaderFields } from '@agentbus/protocol';
 import { metadataBytes, checkMetadata } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
-import type { ContractRegistry } from 'agentbus/internal';
+import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Policy } from '@agentbus/protocol';
 import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';

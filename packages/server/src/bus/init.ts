@@ -43,7 +43,7 @@ function dependencySpec(name: string): string {
 function sdkZodSpec(): string {
   try {
     const req = createRequire(import.meta.url);
-    const pkg = JSON.parse(readFileSync(req.resolve('agentbus/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(req.resolve('@agentbus/sdk/package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     return pkg.dependencies?.zod ?? '^4.0.0';
   } catch {
     return '^4.0.0';
@@ -73,7 +73,7 @@ export function initProject(target: string): InitResult {
     private: true,
     type: 'module',
     scripts: { dev: 'agentbus dev', example: 'node example.mjs', audit: 'agentbus audit top', tail: 'agentbus tail' },
-    dependencies: { agentbus: dependencySpec('agentbus'), zod: sdkZodSpec() },
+    dependencies: { '@agentbus/sdk': dependencySpec('@agentbus/sdk'), zod: sdkZodSpec() },
     devDependencies: { '@agentbus/server': dependencySpec('@agentbus/server') },
   };
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');

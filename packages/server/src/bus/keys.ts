@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument, YAMLSeq } from 'yaml';
-import { loadCredentials, saveCredentials } from 'agentbus/internal';
+import { loadCredentials, saveCredentials } from '@agentbus/sdk/internal';
 import { parseManifest, ManifestError } from '@agentbus/protocol';
 
 export const DEFAULT_ROTATION_GRACE_MS = 5000;

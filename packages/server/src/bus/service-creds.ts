@@ -7,10 +7,10 @@
 import { readFileSync, statSync, writeFileSync, renameSync, chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { SigningKey } from 'agentbus/internal';
+import { SigningKey } from '@agentbus/sdk/internal';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { z } from 'zod';
-import { CredentialError } from 'agentbus/internal';
+import { CredentialError } from '@agentbus/sdk/internal';
 
 const ServiceCreds = z.strictObject({
   agentbus_service: z.literal(1),

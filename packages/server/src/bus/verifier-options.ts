@@ -5,7 +5,7 @@
 // present must be valid; nothing here can switch a check off.
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import type { ContractRegistry } from 'agentbus/internal';
+import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from '@agentbus/protocol';

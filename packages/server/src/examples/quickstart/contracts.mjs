@@ -1,6 +1,6 @@
 // The message types of this project: one module, loaded by your agents and by the verifier
 // (`agentbus dev` reloads it when it changes). Each type is a name and a zod schema.
-import { defineMessage, createRegistry } from 'agentbus';
+import { defineMessage, createRegistry } from '@agentbus/sdk';
 import { z } from 'zod';
 
 export const NoteSend = defineMessage('note.send', z.strictObject({ text: z.string().max(2000) }));

@@ -1,6 +1,6 @@
 // Two agents of your own, alice and bob, on the bus that `npx agentbus dev` runs in this
 // project (start it first, in another terminal). Run: node example.mjs
-import { connectAgent, RejectedError, UndeliveredError, TimeoutError, ContractError } from 'agentbus';
+import { connectAgent, RejectedError, UndeliveredError, TimeoutError, ContractError } from '@agentbus/sdk';
 import { contracts } from './contracts.mjs';
 
 const bus = { servers: process.env.AGENTBUS_SERVERS ?? 'nats://127.0.0.1:4222', manifestsDir: 'manifests', contracts };

@@ -2,7 +2,7 @@
 // a deployer cooperating on a task, plus a browser agent that reads untrusted web pages.
 // The verifier loads this module (`--contracts`) and so do the agents: one source of truth.
 import { z } from 'zod';
-import { defineMessage, createRegistry } from 'agentbus';
+import { defineMessage, createRegistry } from '@agentbus/sdk';
 
 export const ResearchRequest = defineMessage('research.request', z.strictObject({ question: z.string().min(1).max(2000) }));
 export const ResearchResult = defineMessage('research.result', z.strictObject({ summary: z.string().max(20_000), sources: z.array(z.url()).max(20) }));
