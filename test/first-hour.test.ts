@@ -93,6 +93,11 @@ test('first hour - example.mjs: send, request/reply, a rejection explained, a co
   assert.is(lines.length, 4);
 });
 
+test('first hour - the dev terminal is not silent: the rejection is one line there', async () => {
+  await waitFor(() => /rejected.*type_not_allowed/.test(devOut), 10_000, 'the rejection on the dev terminal');
+  assert.match(devOut, /rejected\s+type_not_allowed\s+alice → bob\s+question\.answer/);
+});
+
 test('first hour - audit commands read the running bus\'s store (no --store, no lock error), read-only', async () => {
   let top: Record<string, unknown>[] = [];
   await waitFor(() => {

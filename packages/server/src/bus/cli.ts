@@ -53,6 +53,39 @@ function projectLayout(stateDir?: string): Layout {
   }
 }
 
+/** `agentbus dev`'s own tail: rejections and alerts on its terminal, at most 10 lines a second. */
+async function watchOnTerminal(bus: DevBus): Promise<{ stop(): Promise<void> }> {
+  const { startTail } = await import('./tail.js');
+  const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
+  let budget = 10;
+  let dropped = 0;
+  const tick = setInterval(() => {
+    if (dropped) console.log(`  … and ${dropped} more (agentbus tail shows every one)`);
+    dropped = 0;
+    budget = 10;
+  }, 1000);
+  tick.unref();
+  const tail = await startTail({
+    servers: bus.urls,
+    credentials: bus.observerCreds,
+    verdicts: ['rejected'],
+    color,
+    connectOptions: bus.connectOptions,
+    write: (line) => {
+      if (budget > 0) {
+        budget--;
+        console.log(line);
+      } else dropped++;
+    },
+  });
+  return {
+    async stop() {
+      clearInterval(tick);
+      await tail.stop();
+    },
+  };
+}
+
 /** What `agentbus dev` prints: only what exists, with the exact values an agent needs. */
 function devBanner(bus: DevBus, o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string }): string {
   const agents = loadManifestDir(bus.manifestsDir).map((m) => m.agent);
@@ -385,7 +418,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
     .addOption(new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1").default(0).argParser(int('--metrics-port')))
     .option('--no-auditor', 'run without the auditor')
-    .action(async (o: { stateDir?: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean } & TlsCliOptions) => {
+    .option('--quiet', 'do not print rejections and alerts on this terminal (agentbus tail shows everything)')
+    .action(async (o: { stateDir?: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean; quiet?: boolean } & TlsCliOptions) => {
       const tlsArg = tlsFromOptions(o);
       const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
       const { startDevBus, DevBusError } = await import('./dev.js');
@@ -409,8 +443,10 @@ export function buildProgram(): Command {
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
       }
       console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
+      // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
+      const watch = o.quiet ? undefined : await watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
       await new Promise<void>((res) => {
-        const stop = () => void bus.stop().then(res, res);
+        const stop = () => void (watch?.stop() ?? Promise.resolve()).then(() => bus.stop()).then(res, res);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
