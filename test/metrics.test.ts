@@ -356,7 +356,7 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
   let port = await freePort();
   while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
