@@ -15,3 +15,4 @@ export * from './tools/check.js';
 export * from './tools/paths.js';
 export * from './tools/urls.js';
 export * from './tools/cel.js';
+export * from './tools/definition.js';

@@ -8,6 +8,9 @@ import { AGENT_ID_RE, TYPE_RE, TOPIC_RE } from './envelope.js';
 import { Reason } from './proto.js';
 import { compileGlobs } from './glob.js';
 import * as D from './constants.js';
+import { ToolsSection, compileToolPolicy, ToolPolicyError } from './tools/policy.js';
+import type { CompiledToolPolicy } from './tools/policy.js';
+import { McpSection, DEFAULT_TOOL_RESULT_MAX_BYTES } from './tools/definition.js';
 
 const glob = z.string().min(1).regex(/^[a-z0-9_.*-]+$/, 'globs use a-z 0-9 _ . - and *');
 const isoDate = z.iso.datetime({ offset: true });
@@ -44,6 +47,10 @@ export const Manifest = z.strictObject({
   /** Payload plus header metadata (keys and values, UTF-8). */
   max_payload_bytes: z.number().int().positive().max(D.DEFAULT_NATS_MAX_PAYLOAD).default(D.DEFAULT_MAX_PAYLOAD_BYTES),
   max_depth: z.number().int().min(0).max(1000).default(D.DEFAULT_MAX_DEPTH),
+  /** Tool calls this agent may make, with constraints on their arguments (DESIGN §11). */
+  tools: ToolsSection.default([]),
+  /** This agent is a tool server (`agentbus mcp serve`): its pinned tools. */
+  mcp: McpSection.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;
@@ -77,7 +84,15 @@ function parseWith<S extends z.ZodType>(schema: S, text: string, file: string): 
 }
 
 export function parseManifest(text: string, file: string): Manifest {
-  return parseWith(Manifest, text, file);
+  const m = parseWith(Manifest, text, file);
+  // the tools policy compiles (regexes, CEL, URL rules) or the manifest is refused, naming the field
+  try {
+    compileToolPolicy(m.tools);
+  } catch (e) {
+    if (e instanceof ToolPolicyError) throw new ManifestError(file, e.path, e.message.replace(/^.*?: /, ''));
+    throw e;
+  }
+  return m;
 }
 
 export function isManifestFile(name: string): boolean {
@@ -201,6 +216,12 @@ export interface CompiledAgent {
   subscribeTopics: readonly string[];
   maxPayload: number;
   maxDepth: number;
+  /** Its `tools:` section compiled: the tool calls it may make (DESIGN §11). */
+  toolPolicy: CompiledToolPolicy;
+  /** A tool server's pinned tools by name (empty for other agents). */
+  mcpTools: ReadonlyMap<string, McpSection['tools'][number]>;
+  /** A tool server's result size limit. */
+  toolResultMaxBytes: number;
 }
 
 /** Manifests compiled to lookup tables; immutable, swapped whole on reload. */
@@ -231,6 +252,9 @@ export class Policy {
         subscribeTopics: Object.freeze([...new Set(m.topics.subscribe)]),
         maxPayload: m.max_payload_bytes,
         maxDepth: m.max_depth,
+        toolPolicy: compileToolPolicy(m.tools),
+        mcpTools: new Map((m.mcp?.tools ?? []).map((t) => [t.name, t])),
+        toolResultMaxBytes: m.mcp?.result_max_bytes ?? DEFAULT_TOOL_RESULT_MAX_BYTES,
       });
     }
   }

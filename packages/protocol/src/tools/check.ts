@@ -74,3 +74,8 @@ function checkRule(rule: CompiledToolRule, server: string, tool: string, raw: un
 function show(s: string): string {
   return JSON.stringify(s.length > 128 ? `${s.slice(0, 128)}…` : s);
 }
+
+/** Does some rule list this server and tool? (the verifier's name check, before it reads the arguments) */
+export function toolListed(policy: CompiledToolPolicy, server: string, tool: string): boolean {
+  return policy.rules.some((r) => r.matchesServer(server) && r.matchesTool(tool));
+}

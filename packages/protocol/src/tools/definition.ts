@@ -1,0 +1,74 @@
+// Tool servers on the bus (DESIGN §11): an MCP server wrapped by `agentbus mcp serve` is the agent
+// `<server>`; each of its tools is the message type `tool.<server>.<tool>` whose payload is the
+// call's arguments (a JSON object checked against the tool's own inputSchema), answered by a
+// `tool.result` reply. The server's manifest pins every tool it may serve (`mcp.tools`: name,
+// description, input schema and the SHA-256 of their canonical JSON); a server whose live tool
+// list differs is refused until the manifest is updated (`agentbus mcp pin`).
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const TOOL_TYPE_PREFIX = 'tool.';
+/** The reply type of every tool call. */
+export const TOOL_RESULT_TYPE = 'tool.result';
+/** Tool names that can be part of a message type. Others are not served. */
+export const TOOL_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const DEFAULT_TOOL_RESULT_MAX_BYTES = 65536;
+
+/** What is pinned of a tool: its name, description and input schema, as tools/list gave them. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** JSON with object keys sorted at every level (the hash input). */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}
+
+/** SHA-256 (hex) of the canonical JSON of { name, description, inputSchema }. */
+export function toolDefinitionHash(d: ToolDefinition): string {
+  return createHash('sha256').update(canonicalJson({ name: d.name, description: d.description ?? '', inputSchema: d.inputSchema })).digest('hex');
+}
+
+export function toolType(server: string, tool: string): string {
+  return `${TOOL_TYPE_PREFIX}${server}.${tool}`;
+}
+
+/** `tool.<server>.<tool>` → its parts; undefined for any other type (tool.result included). */
+export function parseToolType(type: string): { server: string; tool: string } | undefined {
+  if (!type.startsWith(TOOL_TYPE_PREFIX) || type === TOOL_RESULT_TYPE) return undefined;
+  const rest = type.slice(TOOL_TYPE_PREFIX.length);
+  const dot = rest.indexOf('.');
+  if (dot <= 0 || rest.indexOf('.', dot + 1) !== -1) return undefined;
+  return { server: rest.slice(0, dot), tool: rest.slice(dot + 1) };
+}
+
+/** The manifest's `mcp:` section of a tool server. */
+export const McpSection = z.strictObject({
+  /** Tool results larger than this (bytes of JSON) are replaced by an error result. */
+  result_max_bytes: z.number().int().positive().max(1_048_576).default(DEFAULT_TOOL_RESULT_MAX_BYTES),
+  tools: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(TOOL_NAME_RE, 'tool names served on the bus match [a-z0-9][a-z0-9_-]{0,63}'),
+        description: z.string().max(65536).default(''),
+        input_schema: z.record(z.string(), z.unknown()),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the tool definition'),
+      }),
+    )
+    .max(1024)
+    .default([]),
+});
+export type McpSection = z.infer<typeof McpSection>;
+
+/** The tool result payload (MCP CallToolResult): content blocks, isError, structuredContent. */
+export const ToolResultSchema = z.looseObject({
+  content: z.array(z.looseObject({ type: z.string() })).default([]),
+  isError: z.boolean().optional(),
+  structuredContent: z.record(z.string(), z.unknown()).optional(),
+});
+export type ToolResult = z.infer<typeof ToolResultSchema>;
