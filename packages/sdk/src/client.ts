@@ -21,6 +21,8 @@ import type { Logger } from './log.js';
 import { reasonName } from '@agentbus/protocol';
 import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
+import { builtinToolContract, callTool, TOOL_RESULT_CONTRACT, TOOL_RESULT_TYPE } from './tools.js';
+import type { CallToolOptions, ToolResult } from './tools.js';
 import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
@@ -267,7 +269,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       this.#confirmer.confirm(m, header.msgId); // held already: the first confirmation was lost
       return;
     }
-    const contract = this.#contracts.get(header.type);
+    // tool.result (the answer to callTool) is built in: registries do not list it (tools.ts)
+    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE ? TOOL_RESULT_CONTRACT : undefined);
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
@@ -366,7 +369,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   }
 
   #seal(dest: { recipient?: string; topic?: string }, type: string, payload: unknown, o: SendOptions) {
-    const contract = this.#contracts.get(type);
+    // Bypass for tool calls: `tool.<server>.<tool>` types come from the tool server's pinned
+    // manifest, not from the registry; they get a passthrough JSON-object contract (the verifier
+    // checks the arguments against the pinned schema), and `tool.result` its built-in one.
+    const contract = this.#contracts.get(type) ?? builtinToolContract(type);
     if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
     const enc = contract.encode(payload);
     if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
@@ -506,6 +512,14 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   /** Answer a received message: to its sender, with causation, depth + 1 and its trace. */
   reply<T extends TypesOf<R>>(to: InboundMessage, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<SendResult> {
     return this.send(to.sender, type, payload, { ...o, causation: to });
+  }
+
+  /**
+   * Call `tool` on the tool server `server` (tools.ts): resolves with its result; RejectedError
+   * when the verifier refuses the call, ToolError when the result has `isError: true`.
+   */
+  callTool(server: string, tool: string, args: Record<string, unknown> = {}, o: CallToolOptions = {}): Promise<ToolResult> {
+    return callTool(this, server, tool, args, o);
   }
 
   async close(): Promise<void> {

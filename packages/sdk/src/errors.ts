@@ -1,4 +1,5 @@
 import { Reason, reasonName } from '@agentbus/protocol';
+import type { ToolResult } from '@agentbus/protocol';
 
 /**
  * Base class of every error agentbus throws on purpose. `reason` comes from the generated
@@ -109,6 +110,28 @@ export class PermissionError extends Error {
     this.name = 'PermissionError';
     this.topic = topic;
     this.subject = subject;
+  }
+}
+
+/**
+ * A tool call the verifier accepted and the tool server answered, with `isError: true`: the tool
+ * failed (or the tool host refused it: arguments against the schema, a path that resolves
+ * outside its roots, a result too large). `result` is the whole CallToolResult.
+ */
+export class ToolError extends Error {
+  readonly server: string;
+  readonly tool: string;
+  readonly result: ToolResult;
+  /** The msg_id of the tool.result reply. */
+  readonly msgId: string;
+  constructor(server: string, tool: string, result: ToolResult, msgId: string, text: string) {
+    const shown = text.length > 500 ? `${text.slice(0, 500)}…` : text;
+    super(`tool ${tool} of ${server} failed${shown ? `: ${shown}` : ''}`);
+    this.name = 'ToolError';
+    this.server = server;
+    this.tool = tool;
+    this.result = result;
+    this.msgId = msgId;
   }
 }
 

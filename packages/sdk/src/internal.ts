@@ -8,3 +8,5 @@ export * from './identity.js';
 export * from './keys.js';
 export * from './log.js';
 export * from './queue.js';
+export * from './tools.js';
+export * from './mcp-transport.js';
