@@ -26,6 +26,7 @@ import { defineMessage, createRegistry, JSON_CONTENT_TYPE } from '../packages/sd
 import type { Contract } from '../packages/sdk/src/contracts.js';
 import { DEPTH_TOKEN_METADATA, MAX_METADATA_BYTES, MAX_METADATA_VALUE_BYTES, GLOBAL_METADATA_KEYS } from '../packages/protocol/src/metadata.js';
 import { Manifest, Policy } from '../packages/protocol/src/manifest.js';
+import { toolDefinitionHash } from '../packages/protocol/src/tools/definition.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
 import { partitionOf } from '../packages/server/src/bus/partitions.js';
 import { decide, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
@@ -68,6 +69,7 @@ function fixtureKeys() {
     dave: new SigningKey(seedOf('dave')),
     ghost: new SigningKey(seedOf('ghost')),
     stranger: new SigningKey(seedOf('stranger')),
+    fs: new SigningKey(seedOf('fs')),
     verifier: new SigningKey(seedOf('verifier audit key')),
   };
 }
@@ -83,6 +85,12 @@ export function fixtureContracts(): Contract[] {
   ];
 }
 
+const FS_TOOLS = ['read_file', 'write_file', 'delete_file'].map((name) => ({
+  name,
+  description: `${name.replace('_', ' ')} (a fixture tool)`,
+  inputSchema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'], additionalProperties: false } as Record<string, unknown>,
+}));
+
 function fixtureManifests(k: Keys): ManifestInput[] {
   return [
     {
@@ -91,6 +99,15 @@ function fixtureManifests(k: Keys): ManifestInput[] {
       send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }],
       topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: ['alerts'] },
       rate: { per_second: 1000, burst: 1000 }, rejections: { per_second: 100, burst: 1000 }, max_payload_bytes: 2048, max_depth: 3,
+      tools: [
+        { server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } },
+        { server: 'fs', tools: ['delete_file'], approval: 'required' },
+      ],
+    },
+    {
+      // a tool server (PROTOCOL.md §11.1): each pinned tool is the contract tool.fs.<name>
+      agent: 'fs', nats_user: fakeNkey('fs'), keys: [k.fs.publicInfo()], send: [{ to: '*', types: ['tool.result'] }],
+      mcp: { tools: FS_TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema, sha256: toolDefinitionHash(t) })) },
     },
     {
       agent: 'bob', nats_user: fakeNkey('bob'), keys: [k.bob.publicInfo()],
@@ -422,7 +439,7 @@ function decisionVectors(k: Keys) {
         subject_sender: sender, reply, ...(m.partition !== undefined ? { partition: m.partition } : {}), ...(m.now !== undefined ? { now: m.now } : {}),
         envelope: hex(m.bytes), ...(m.note ? { note: m.note } : {}),
         expect: {
-          verdict: verdictName(d.verdict), reason: reasonName(d.reason), depth: d.depth, answer: d.answer, shed: d.shed, detail: d.detail,
+          verdict: verdictName(d.verdict), reason: reasonName(d.reason), depth: d.depth, answer: d.answer, shed: d.shed, detail: d.detail, ...(d.approval ? { approval: true } : {}),
           ...(forwarded ? { depth_token: tokens.mint(h.msgId, h.recipient, h.topic, d.depth) } : {}),
         },
       };
@@ -531,8 +548,22 @@ function decisionVectors(k: Keys) {
     { bytes: fromBob.bytes, sender: 'bob', note: 'accepted at depth 2' },
     { bytes: seal('remembered reply', { causationId: fromBob.header.msgId, metadata: { [DEPTH_TOKEN_METADATA]: tokens.mint(fromBob.header.msgId, 'alice', '', 0) } }).bytes, note: 'a token of depth 0 for it: the memory (2) wins, 2 + 1 = 3' });
 
-  // every reason appears in some sequence
-  const seen = new Set(sequences.flatMap((s) => s.steps.map((st) => st.expect.reason)));
+  // tool calls (PROTOCOL.md §11): the tools: policy instead of send rules
+  const tool = (label: string, type: string, args: unknown, over: Partial<SealInput> = {}) => seal(label, { recipient: 'fs', type, payload: enc(args), ...over }).bytes;
+  seq('tool call: accepted (the tools: policy allows it; no send rule needed)', { bytes: tool('tool ok', 'tool.fs.read_file', { path: '/srv/project/a.txt' }) });
+  seq('tool call: accepted and held for approval (approval: required); the verifier waits for an approver, §11.3', { bytes: tool('tool approval', 'tool.fs.delete_file', { path: '/tmp/x' }) });
+  seq('tool call: destination_not_allowed (to another agent than its server), unknown_type (a tool its server does not pin)',
+    { bytes: tool('tool elsewhere', 'tool.fs.read_file', { path: '/srv/project/a.txt' }, { recipient: 'bob' }) },
+    { bytes: tool('tool unpinned', 'tool.fs.format_disk', {}) });
+  seq('tool_not_allowed: a pinned tool the tools: policy does not list', { bytes: tool('tool unlisted', 'tool.fs.write_file', { path: '/srv/project/a.txt' }) });
+  seq('tool call: schema_invalid (the pinned inputSchema), argument_refused (the constraint; the detail names the argument)',
+    { bytes: tool('tool schema', 'tool.fs.read_file', { path: '/srv/project/a', extra: 1 }) },
+    { bytes: tool('tool traversal', 'tool.fs.read_file', { path: '/srv/project/../../etc/passwd' }) },
+    { bytes: tool('tool outside', 'tool.fs.read_file', { path: '/srv/project2/a' }) },
+    { bytes: tool('tool encoded', 'tool.fs.read_file', { path: '/srv/project/%2e%2e/etc/passwd' }) });
+
+  // every reason appears in some sequence (the approval hold's two come after a decision, §11.3)
+  const seen = new Set([...sequences.flatMap((s) => s.steps.map((st) => st.expect.reason)), 'approval_denied', 'approval_timeout']);
   for (const r of Object.values(Reason)) {
     if (typeof r === 'number' && r !== Reason.REASON_UNSPECIFIED && !seen.has(reasonName(r))) throw new Error(`decision vectors: no step with reason ${reasonName(r)}`);
   }

@@ -34,6 +34,7 @@ const keys = {
   carol: SigningKey.generate(),
   dave: SigningKey.generate(),
   ghost: SigningKey.generate(),
+  fs: SigningKey.generate(),
 };
 const NATS_USER = `U${'A'.repeat(55)}`;
 const manifest = (m: Partial<ManifestInput> & { agent: string }): Manifest => Manifest.parse({ nats_user: NATS_USER, keys: [], ...m });
@@ -44,10 +45,16 @@ const policy = new Policy([
     send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }],
     topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: ['alerts'] },
     max_payload_bytes: 2048, max_depth: 3, rate: { per_second: 1000, burst: 1000 }, rejections: { per_second: 100, burst: 1000 },
+    tools: [{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } }, { server: 'fs', tools: ['delete_file'], approval: 'required' }],
   }),
   manifest({ agent: 'bob', keys: [keys.bob.publicInfo()], send: [{ to: 'alice', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } }),
   manifest({ agent: 'carol', keys: [keys.carol.publicInfo()], send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1, burst: 2 } }),
   manifest({ agent: 'dave', keys: [keys.dave.publicInfo()], send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 1 } }),
+  // a tool server: its pinned tools are contracts tool.fs.<tool>
+  manifest({
+    agent: 'fs', keys: [keys.fs.publicInfo()], send: [{ to: '*', types: ['tool.result'] }],
+    mcp: { tools: ['read_file', 'write_file', 'delete_file'].map((name) => ({ name, input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] }, sha256: '0'.repeat(64) })) },
+  }),
 ]);
 const ALL_BACKENDS = [backends.sodium, backends.node, backends.noble].filter((b): b is Ed25519Backend => b !== undefined);
 const snapshotWith = (backend: Ed25519Backend, over: Partial<PolicySnapshot> = {}) => policySnapshot({ policy, contracts, maxSkewMs: SKEW, partitions: 8, backend, ...over });
@@ -143,6 +150,12 @@ const ROWS: Row[] = [
   { name: 'a depth token of a topic it may not subscribe to', msg: { bytes: seal({ causationId: parent, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(parent, '', 'news', 0) } }).bytes }, verdict: 'rejected', reason: 'bad_causation' },
   { name: 'a claimed depth over max_depth', msg: { bytes: seal({ depth: 4 }).bytes }, verdict: 'rejected', reason: 'depth_exceeded', depth: 4, detail: /^4 > 3$/ },
   { name: 'a reply whose parent is at max_depth (the claim of 0 does not count)', msg: { bytes: seal({ causationId: tooDeepParent, depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: tokenFor(tooDeepParent, 'alice', '', 3) } }).bytes }, verdict: 'rejected', reason: 'depth_exceeded', depth: 4 },
+  { name: 'a tool call its policy allows', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/a.txt' }) }).bytes }, verdict: 'accepted', depth: 0 },
+  { name: 'a tool call to another agent than its server', msg: { bytes: seal({ type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/a.txt' }) }).bytes }, verdict: 'rejected', reason: 'destination_not_allowed', detail: /goes to fs, not bob/ },
+  { name: 'a tool its server does not serve', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.format_disk', payload: enc({}) }).bytes }, verdict: 'rejected', reason: 'unknown_type', detail: /fs serves no tool format_disk/ },
+  { name: 'a tool the tools: policy does not list', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.write_file', payload: enc({ path: '/srv/project/a.txt' }) }).bytes }, verdict: 'rejected', reason: 'tool_not_allowed', detail: /fs\.write_file is not in alice's tools: policy/ },
+  { name: 'tool arguments that break the pinned input schema', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.read_file', payload: enc({ file: 'x' }) }).bytes }, verdict: 'rejected', reason: 'schema_invalid', detail: /path/ },
+  { name: 'a tool argument outside its allowed root', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/../../etc/passwd' }) }).bytes }, verdict: 'rejected', reason: 'argument_refused', detail: /args\.path/ },
   { name: 'the msg_id of an accepted message with another envelope', before: [{ bytes: first.bytes }], msg: { bytes: seal({ msgId: first.header.msgId, payload: enc({ title: 'other', priority: 1 }) }).bytes }, verdict: 'rejected', reason: 'replay' },
 ];
 
@@ -184,8 +197,20 @@ t('decide - one row per reason, accepted and duplicate: verdict, reason, depth, 
 });
 
 t('decide - the rows cover every rejection reason', () => {
-  const covered = new Set(ROWS.map((r) => r.reason).filter(Boolean));
+  // approval_denied and approval_timeout come after the decision, from the verifier's hold of an
+  // accepted call that needs approval (test/tool-approval.test.ts)
+  const covered = new Set([...ROWS.map((r) => r.reason).filter(Boolean), 'approval_denied', 'approval_timeout']);
   assert.equal(allReasons().map(reasonName).filter((n) => !covered.has(n)), []);
+});
+
+t('decide - a tool call whose policy requires approval is accepted and marked for the hold; others are not', () => {
+  const snap = snapshotWith(ALL_BACKENDS[0]!);
+  const held = decide(inputOf({ bytes: seal({ recipient: 'fs', type: 'tool.fs.delete_file', payload: enc({ path: '/tmp/x' }) }).bytes }), snap, freshState());
+  assert.is(verdictName(held.verdict), 'accepted', held.detail);
+  assert.is(held.approval, true);
+  assert.is(held.detail, 'held for approval');
+  const free = decide(inputOf({ bytes: seal({ recipient: 'fs', type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/a' }) }).bytes }), snap, freshState());
+  assert.is(free.approval, false);
 });
 
 t('decide - a rejection spends one token of the subject sender budget; an accepted message none; a shed one is not looked at', () => {

@@ -31,7 +31,12 @@ test.before(async () => {
   bus = await startBus({
     agents: {
       // alice is rejected on purpose many times in a row: a budget that this file never spends
-      alice: { send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }], max_payload_bytes: 2048, max_depth: 3, rejections: { per_second: 100, burst: 1000 } },
+      alice: {
+        send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }], max_payload_bytes: 2048, max_depth: 3, rejections: { per_second: 100, burst: 1000 },
+        tools: [{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } }],
+      },
+      // a tool server with two pinned tools (alice may call one of them)
+      fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: ['read_file', 'write_file'].map((name) => ({ name, input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] }, sha256: '0'.repeat(64) })) } },
       dave: { send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 2 } },
       bob: { send: [{ to: 'alice', types: ['task.result'] }] },
       carol: { send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1, burst: 2 } },
@@ -328,8 +333,19 @@ test('verifier - ignores and audits a reply subject outside the sender inbox', a
   covered.add(Reason.REASON_BAD_REPLY_SUBJECT);
 });
 
+test('verifier - tool calls: a tool the tools: policy does not list, an argument outside its root (the detail names it)', async () => {
+  const call = (tool: string, args: unknown) => sealEnvelope(base({ recipient: 'fs', type: `tool.fs.${tool}`, payload: new TextEncoder().encode(JSON.stringify(args)) })).bytes;
+  const a = await expectRejected(Reason.REASON_TOOL_NOT_ALLOWED, call('write_file', { path: '/srv/project/a' }));
+  assert.match(a.detail, /fs\.write_file is not in alice's tools: policy/);
+  const b = await expectRejected(Reason.REASON_ARGUMENT_REFUSED, call('read_file', { path: '/srv/project/%2e%2e/etc/passwd' }));
+  assert.match(b.detail, /args\.path/);
+  const c = await expectRejected(Reason.REASON_UNKNOWN_TYPE, call('format_disk', {}));
+  assert.match(c.detail, /fs serves no tool format_disk/);
+});
+
 test('verifier - every rejection reason is covered by a test above', () => {
-  const missing = allReasons().filter((r) => !covered.has(r)).map(reasonName);
+  // approval_denied and approval_timeout: the approval hold, through a real server in test/tool-calls.test.ts
+  const missing = allReasons().filter((r) => !covered.has(r) && r !== Reason.REASON_APPROVAL_DENIED && r !== Reason.REASON_APPROVAL_TIMEOUT).map(reasonName);
   assert.equal(missing, []);
 });
 

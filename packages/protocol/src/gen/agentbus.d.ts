@@ -333,7 +333,19 @@ export namespace agentbus {
             REASON_BAD_CAUSATION = 23,
 
             /** REASON_REJECTION_BUDGET_EXCEEDED value */
-            REASON_REJECTION_BUDGET_EXCEEDED = 24
+            REASON_REJECTION_BUDGET_EXCEEDED = 24,
+
+            /** REASON_TOOL_NOT_ALLOWED value */
+            REASON_TOOL_NOT_ALLOWED = 25,
+
+            /** REASON_ARGUMENT_REFUSED value */
+            REASON_ARGUMENT_REFUSED = 26,
+
+            /** REASON_APPROVAL_DENIED value */
+            REASON_APPROVAL_DENIED = 27,
+
+            /** REASON_APPROVAL_TIMEOUT value */
+            REASON_APPROVAL_TIMEOUT = 28
         }
 
         /**

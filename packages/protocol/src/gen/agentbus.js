@@ -737,6 +737,10 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} REASON_METADATA_NOT_ALLOWED=22 REASON_METADATA_NOT_ALLOWED value
          * @property {number} REASON_BAD_CAUSATION=23 REASON_BAD_CAUSATION value
          * @property {number} REASON_REJECTION_BUDGET_EXCEEDED=24 REASON_REJECTION_BUDGET_EXCEEDED value
+         * @property {number} REASON_TOOL_NOT_ALLOWED=25 REASON_TOOL_NOT_ALLOWED value
+         * @property {number} REASON_ARGUMENT_REFUSED=26 REASON_ARGUMENT_REFUSED value
+         * @property {number} REASON_APPROVAL_DENIED=27 REASON_APPROVAL_DENIED value
+         * @property {number} REASON_APPROVAL_TIMEOUT=28 REASON_APPROVAL_TIMEOUT value
          */
         v1.Reason = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -765,6 +769,10 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[22] = "REASON_METADATA_NOT_ALLOWED"] = 22;
             values[valuesById[23] = "REASON_BAD_CAUSATION"] = 23;
             values[valuesById[24] = "REASON_REJECTION_BUDGET_EXCEEDED"] = 24;
+            values[valuesById[25] = "REASON_TOOL_NOT_ALLOWED"] = 25;
+            values[valuesById[26] = "REASON_ARGUMENT_REFUSED"] = 26;
+            values[valuesById[27] = "REASON_APPROVAL_DENIED"] = 27;
+            values[valuesById[28] = "REASON_APPROVAL_TIMEOUT"] = 28;
             return values;
         })();
 

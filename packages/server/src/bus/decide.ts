@@ -7,7 +7,8 @@
 //
 // THE ORDER OF THE CHECKS (docs/decisions.md "Verifier ordering of checks" is this list). The
 // first check that fails decides; every rejection from step 2 on spends one token of the subject
-// sender's rejection budget (step 1).
+// sender's rejection budget (step 1). An accepted tool call whose policy asks for approval is
+// marked `approval` (the verifier holds it until an approver decides).
 //
 //   1. rejection budget of the subject sender: refill, then fewer than 1 token
 //        → rejection_budget_exceeded, shed: no further check, nothing parsed
@@ -23,20 +24,23 @@
 //                                                          → unknown_key | revoked_key | expired_key
 //   9. sizes: payload + metadata bytes ≤ max_payload_bytes → payload_too_large
 //  10. freshness: now − skew ≤ sent_at_ms ≤ now + skew     → stale_timestamp | future_timestamp
-//  11. recipient: known and allowed (direct), or topic allowed
-//                                                          → unknown_recipient | destination_not_allowed
-//  12. contract exists for the type                        → unknown_type
-//  13. type allowed for that recipient or topic            → type_not_allowed
+//  11. recipient: known and allowed (direct; a tool call goes to its own server), or topic
+//      allowed                                             → unknown_recipient | destination_not_allowed
+//  12. contract exists for the type (a tool call: the tool pinned in its server's manifest)
+//                                                          → unknown_type
+//  13. type allowed for that recipient or topic (a tool call: the tool listed in the sender's
+//      tools: policy)                                      → type_not_allowed | tool_not_allowed
 //  14. metadata rules: keys declared, values and map bounded → metadata_not_allowed
 //  15. required metadata present and non-empty             → metadata_missing
 //  16. signature (the one Ed25519 acceptance rule)         → bad_signature
 //  17. payload hash = header.payload_sha256                → payload_hash_mismatch
 //  18. content type, then payload schema                   → schema_invalid
-//  19. rate (token bucket; only messages that got here spend) → rate_limited
-//  20. causation: a causation_id needs a depth token that proves delivery to this sender
+//  19. tool call arguments: the sender's tools: constraints → argument_refused
+//  20. rate (token bucket; only messages that got here spend) → rate_limited
+//  21. causation: a causation_id needs a depth token that proves delivery to this sender
 //                                                          → bad_causation
-//  21. depth limit: effective depth ≤ max_depth            → depth_exceeded
-//  22. replay: msg_id seen with another envelope           → replay;
+//  22. depth limit: effective depth ≤ max_depth            → depth_exceeded
+//  23. replay: msg_id seen with another envelope           → replay;
 //              the same envelope again                     → duplicate (depth as remembered);
 //              absent                                      → accepted (msg_id claimed)
 //
@@ -54,6 +58,9 @@ import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
+import { parseToolType, toolListed, checkToolCall } from '@agentbus/protocol';
+import { toolContracts } from './tool-contracts.js';
+import type { ToolContracts } from './tool-contracts.js';
 
 /** One message as the verifier received it. The caller may reuse this object between calls. */
 export interface DecisionInput {
@@ -80,10 +87,12 @@ export interface PolicySnapshot {
   readonly partitions: number;
   /** Any backend: all apply the same acceptance rule (docs/signature-rule.md), so the verdict does not depend on it. */
   readonly backend: Ed25519Backend;
+  /** The tool contracts the manifests pin (derived from `policy` by policySnapshot). */
+  readonly tools?: ToolContracts;
 }
 
 export function policySnapshot(s: PolicySnapshot): PolicySnapshot {
-  return Object.freeze({ policy: s.policy, contracts: s.contracts, maxSkewMs: s.maxSkewMs, partitions: s.partitions, backend: s.backend });
+  return Object.freeze({ policy: s.policy, contracts: s.contracts, maxSkewMs: s.maxSkewMs, partitions: s.partitions, backend: s.backend, tools: toolContracts(s.policy) });
 }
 
 /** The outcome for one message. */
@@ -93,12 +102,14 @@ export interface Decision {
   readonly reason: Reason;
   /** Short, secret-free explanation (never a metadata value or payload content). */
   readonly detail: string;
-  /** The effective chain depth (0 for rejections before step 20; the claim for bad_causation). */
+  /** The effective chain depth (0 for rejections before step 21; the claim for bad_causation). */
   readonly depth: number;
   /** May the verifier answer on the reply subject? False for bad_reply_subject, and for a shed message whose reply subject is outside the sender's inbox. */
   readonly answer: boolean;
   /** Shed by the rejection budget (step 1): not checked, counted in the sender's budget record, audited in aggregate. */
   readonly shed: boolean;
+  /** An accepted tool call whose tools: policy requires approval: held until an approver decides. */
+  readonly approval?: boolean;
   /** The decoded header, once step 5 passed (unverified before step 16). */
   readonly header: HeaderFields | undefined;
   /** The envelope's parts, once step 4 passed (views into the input bytes). */
@@ -265,16 +276,23 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   const skew = snap.maxSkewMs;
   if (h.sentAtMs < now - skew) return rejected(Reason.REASON_STALE_TIMESTAMP, `${now - h.sentAtMs} ms old`, 0, true, h, headerBytes, signature, payload);
   if (h.sentAtMs > now + skew) return rejected(Reason.REASON_FUTURE_TIMESTAMP, `${h.sentAtMs - now} ms ahead`, 0, true, h, headerBytes, signature, payload);
-  // 11. recipient or topic
+  // 11. recipient or topic; a tool call (tool.<server>.<tool>) goes to its server, and the
+  // tools: policy (step 13) says whether the sender may call it, not a send rule
+  const tool = parseToolType(h.type);
   if (h.recipient) {
     if (!policy.agents.has(h.recipient)) return rejected(Reason.REASON_UNKNOWN_RECIPIENT, h.recipient, 0, true, h, headerBytes, signature, payload);
-    if (!agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
-  } else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
-  // 12. contract
-  const contract = snap.contracts.get(h.type);
-  if (!contract) return rejected(Reason.REASON_UNKNOWN_TYPE, h.type, 0, true, h, headerBytes, signature, payload);
-  // 13. type allowed
-  if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
+    if (tool) {
+      if (tool.server !== h.recipient) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool.server} goes to ${tool.server}, not ${h.recipient}`, 0, true, h, headerBytes, signature, payload);
+    } else if (!agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
+  } else if (tool) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
+  else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
+  // 12. contract (a tool's: pinned in its server's manifest)
+  const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type);
+  if (!contract) return rejected(Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type, 0, true, h, headerBytes, signature, payload);
+  // 13. type allowed (a tool call: the tool listed in the sender's tools: policy)
+  if (tool) {
+    if (!toolListed(agent.toolPolicy, tool.server, tool.tool)) return rejected(Reason.REASON_TOOL_NOT_ALLOWED, `${tool.server}.${tool.tool} is not in ${h.sender}'s tools: policy`, 0, true, h, headerBytes, signature, payload);
+  } else if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
   // 14. metadata keys from the declared set only, each value and the whole map bounded
   const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);
   if (!md.ok) return rejected(md.reason, md.detail, 0, true, h, headerBytes, signature, payload);
@@ -292,14 +310,21 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
   const decoded = contract.decode(payload);
   if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
-  // 19. rate, last among the local checks: only authenticated, well-formed messages spend tokens
+  // 19. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)
+  let approval = false;
+  if (tool) {
+    const t = checkToolCall(agent.toolPolicy, tool.server, tool.tool, decoded.value);
+    if (!t.ok) return rejected(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, 0, true, h, headerBytes, signature, payload);
+    approval = t.approval;
+  }
+  // 20. rate, last among the local checks: only authenticated, well-formed messages spend tokens
   let rb = state.rates.get(h.sender);
   if (!rb) state.rates.set(h.sender, (rb = { tokens: agent.burst, last: now }));
   rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
   rb.last = now;
   if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
   rb.tokens -= 1;
-  // 20. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+  // 21. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
   // come with the depth token of the message it names, delivered to this sender; the parent's
   // depth is the token's (any verifier can check it, long after the replay window), or what
   // this verifier remembers of it if that is higher.
@@ -314,9 +339,9 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     const remembered = state.replay.depthOf(h.causationId);
     if (remembered !== undefined) depth = Math.max(depth, remembered + 1);
   }
-  // 21. depth limit
+  // 22. depth limit
   if (depth > agent.maxDepth) return rejected(Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, depth, true, h, headerBytes, signature, payload);
-  // 22. replay: this verifier owns the sender's partition, so its memory is the whole truth
+  // 23. replay: this verifier owns the sender's partition, so its memory is the whole truth
   // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
   const fp = envelopeKey(headerBytes, signature);
   const prev = state.replay.check(h.msgId, fp);
@@ -327,8 +352,11 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     verdict = Verdict.VERDICT_DUPLICATE;
     depth = prev;
   }
-  return { verdict, reason: Reason.REASON_UNSPECIFIED, detail: '', depth, answer: true, shed: false, header: h, headerBytes, signature, payload };
+  return { verdict, reason: Reason.REASON_UNSPECIFIED, detail: approval ? APPROVAL_DETAIL : '', depth, answer: true, shed: false, approval, header: h, headerBytes, signature, payload };
 }
+
+/** The detail of an accepted tool call that waits for approval. */
+export const APPROVAL_DETAIL = 'held for approval';
 
 /** SHA-256(header ‖ signature), first 16 bytes: equal for a retried envelope, different for any other. */
 export function envelopeKey(header: Uint8Array, signature: Uint8Array): Uint8Array {
