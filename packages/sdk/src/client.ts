@@ -269,8 +269,9 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       this.#confirmer.confirm(m, header.msgId); // held already: the first confirmation was lost
       return;
     }
-    // tool.result (the answer to callTool) is built in: registries do not list it (tools.ts)
-    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE ? TOOL_RESULT_CONTRACT : undefined);
+    // tool.result, the answer to callTool, is built in (registries do not list it: tools.ts), for
+    // answers to a request this client waits for; any other one stays an unknown type
+    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined);
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
