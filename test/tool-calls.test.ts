@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { jetstream } from '@nats-io/jetstream';
+import { spawn } from 'node:child_process';
 import { Delivery, Reason, reasonName, Verdict } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
@@ -26,7 +27,7 @@ let registry: ContractRegistry;
 
 test.before(async () => {
   bus = await startBus({
-    verifierOptions: { approvalTimeoutMs: 1500 },
+    verifierOptions: { approvalTimeoutMs: 12_000 },
     agents: {
       alice: {
         send: [],
@@ -174,17 +175,48 @@ test('tool calls - approval denied, and timed out: refused with their reasons, r
   assert.instance(e, RejectedError, String(e));
   assert.is((e as RejectedError).reasonName, 'approval_denied');
   assert.match((e as RejectedError).detail, /denied by boss .*: not today/);
-  // nobody decides: approval_timeout after the verifier's 1.5 s
+  // nobody decides: approval_timeout after the verifier's 12 s
   const t0 = Date.now();
   const late = await alice.send('fs', 'tool.fs.delete_file', { path: '/srv/project/b.txt' }).catch((x: unknown) => x);
   assert.instance(late, RejectedError, String(late));
   assert.is((late as RejectedError).reasonName, 'approval_timeout');
-  assert.ok(Date.now() - t0 >= 1400, 'refused before the hold timed out');
+  assert.ok(Date.now() - t0 >= 11_900, 'refused before the hold timed out');
   await sleep(200);
   assert.equal(fs.calls, [], 'a call that was not approved reached the tool server');
   const recs = (await trail()).deliveries.filter((d) => d.delivery === Delivery.DELIVERY_DENIED);
   assert.ok(recs.some((d) => toHex(d.msgId!) === msgId && d.reason === Reason.REASON_APPROVAL_DENIED));
   assert.ok(recs.some((d) => d.reason === Reason.REASON_APPROVAL_TIMEOUT));
+  await alice.close();
+  await fs.stop();
+});
+
+test('tool calls - agentbus approve: lists the held call, approves it; the caller gets its result', async () => {
+  const fs = await startFs();
+  const alice = await bus.agent('alice', { contracts: registry });
+  const call = alice.request('fs', 'tool.fs.delete_file', { path: '/srv/project/by-cli.txt' }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+  const args = ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url];
+  const run = (extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const p = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+  const list = await run(['--json', '--wait-ms', '1200']);
+  assert.is(list.code, 0, list.err);
+  const held = (JSON.parse(list.out) as PendingApproval[]).find((n) => n.args.includes('by-cli.txt'));
+  assert.ok(held, list.out);
+  const ok = await run([held!.msg_id]);
+  assert.is(ok.code, 0, ok.err);
+  assert.match(ok.out, new RegExp(`^approved ${held!.msg_id} \\(alice → fs\\.delete_file\\)`));
+  const answer = await call;
+  assert.not.instance(answer, Error, String(answer));
+  assert.match(JSON.stringify((answer as InboundMessage).payload), /by-cli\.txt/);
+  // deciding it again: no call held any more, exit 1 with one line
+  const again = await run([held!.msg_id, '--wait-ms', '1500']);
+  assert.is(again.code, 1);
+  assert.match(again.err, /no call [0-9a-f]{32} is held for approval/);
   await alice.close();
   await fs.stop();
 });
