@@ -105,7 +105,7 @@ function fixtureManifests(k: Keys): ManifestInput[] {
       ],
     },
     {
-      // a tool server (PROTOCOL.md §11.1): each pinned tool is the contract tool.fs.<name>
+      // a tool server (PROTOCOL.md §15.1): each pinned tool is the contract tool.fs.<name>
       agent: 'fs', nats_user: fakeNkey('fs'), keys: [k.fs.publicInfo()], send: [{ to: '*', types: ['tool.result'] }],
       mcp: { tools: FS_TOOLS.map((t) => ({ name: t.name, description: t.description, input_schema: t.inputSchema, sha256: toolDefinitionHash(t) })) },
     },
@@ -551,7 +551,7 @@ function decisionVectors(k: Keys) {
   // tool calls (PROTOCOL.md §11): the tools: policy instead of send rules
   const tool = (label: string, type: string, args: unknown, over: Partial<SealInput> = {}) => seal(label, { recipient: 'fs', type, payload: enc(args), ...over }).bytes;
   seq('tool call: accepted (the tools: policy allows it; no send rule needed)', { bytes: tool('tool ok', 'tool.fs.read_file', { path: '/srv/project/a.txt' }) });
-  seq('tool call: accepted and held for approval (approval: required); the verifier waits for an approver, §11.3', { bytes: tool('tool approval', 'tool.fs.delete_file', { path: '/tmp/x' }) });
+  seq('tool call: accepted and held for approval (approval: required); the verifier waits for an approver, §15.3', { bytes: tool('tool approval', 'tool.fs.delete_file', { path: '/tmp/x' }) });
   seq('tool call: destination_not_allowed (to another agent than its server), unknown_type (a tool its server does not pin)',
     { bytes: tool('tool elsewhere', 'tool.fs.read_file', { path: '/srv/project/a.txt' }, { recipient: 'bob' }) },
     { bytes: tool('tool unpinned', 'tool.fs.format_disk', {}) });
@@ -562,7 +562,7 @@ function decisionVectors(k: Keys) {
     { bytes: tool('tool outside', 'tool.fs.read_file', { path: '/srv/project2/a' }) },
     { bytes: tool('tool encoded', 'tool.fs.read_file', { path: '/srv/project/%2e%2e/etc/passwd' }) });
 
-  // every reason appears in some sequence (the approval hold's two come after a decision, §11.3)
+  // every reason appears in some sequence (the approval hold's two come after a decision, §15.3)
   const seen = new Set([...sequences.flatMap((s) => s.steps.map((st) => st.expect.reason)), 'approval_denied', 'approval_timeout']);
   for (const r of Object.values(Reason)) {
     if (typeof r === 'number' && r !== Reason.REASON_UNSPECIFIED && !seen.has(reasonName(r))) throw new Error(`decision vectors: no step with reason ${reasonName(r)}`);

@@ -131,6 +131,17 @@ test('detect - signature and replay failures: a forged-key sender and a replay s
   ]);
 });
 
+test('detect - one refused tool call is an alert (tool_refusal), naming the agent and the reasons; the tool server columns are filled', async () => {
+  const s = await storeWith('tools', [
+    { from: 'a1', to: 'fs', type: 'tool.fs.read_file', at: at(118, 1), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_ARGUMENT_REFUSED, detail: 'args.path is outside /srv/project' },
+    { from: 'a3', to: 'fs', type: 'tool.fs.read_file', at: at(118, 2) },
+  ]);
+  const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'tool_refusal');
+  assert.equal(alerts.map((a) => [a.agents, a.severity, a.evidence['by_reason']]), [[['a1'], 'high', { argument_refused: 1 }]]);
+  const cols = await s.query<{ sender: string; tool_server: string; tool_name: string }>(`SELECT sender, tool_server, tool_name FROM ${s.table('audit_events')} WHERE tool_server != '' ORDER BY sender`);
+  assert.equal(cols, [{ sender: 'a1', tool_server: 'fs', tool_name: 'read_file' }, { sender: 'a3', tool_server: 'fs', tool_name: 'read_file' }]);
+});
+
 test('detect - slow fan-out to many recipients', async () => {
   const s = await storeWith('fanout', Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })));
   const alerts = await createDetectionEngine({ store: s, config: { rules: { new_edge: { enabled: false } } } }).evaluate(NOW);

@@ -95,7 +95,7 @@ test('the check order - bus/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md l
   assert.equal(norm(fromSpec), norm(fromCode), 'PROTOCOL.md §8.2 differs from bus/decide.ts');
   assert.equal(norm(fromDocs), norm(fromCode), 'docs/decisions.md differs from bus/decide.ts');
   // every reason is at some step, but the two of the approval hold, which come after an
-  // accepted decision (PROTOCOL.md §11.3)
+  // accepted decision (PROTOCOL.md §15.3)
   const all = new Set([...[...fromCode.values()].flat(), 'approval_denied', 'approval_timeout']);
   assert.match(protocol, /approval_denied[\s\S]*approval_timeout/);
   assert.equal(allReasons().map(reasonName).filter((r) => !all.has(r)), []);

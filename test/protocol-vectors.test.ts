@@ -131,7 +131,7 @@ t('vectors - decisions.json: every sequence through decide(), with the policy re
       });
     }
   }
-  // the approval hold's two reasons come after an accepted decision (PROTOCOL.md §11.3)
+  // the approval hold's two reasons come after an accepted decision (PROTOCOL.md §15.3)
   assert.equal(allReasons().map(reasonName).filter((r) => !reasons.has(r) && r !== 'approval_denied' && r !== 'approval_timeout'), [], 'every reason has a vector');
   assert.ok(steps / BACKENDS.length >= 80, `${steps / BACKENDS.length} steps`);
 });

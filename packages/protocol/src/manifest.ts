@@ -51,6 +51,8 @@ export const Manifest = z.strictObject({
   tools: ToolsSection.default([]),
   /** This agent is a tool server (`agentbus mcp serve`): its pinned tools. */
   mcp: McpSection.optional(),
+  /** Tool servers whose held calls this agent may approve or deny (globs; a person through `agentbus approve`). */
+  approve: z.array(glob).default([]),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;
@@ -222,6 +224,8 @@ export interface CompiledAgent {
   mcpTools: ReadonlyMap<string, McpSection['tools'][number]>;
   /** A tool server's result size limit. */
   toolResultMaxBytes: number;
+  /** May it approve held calls of this tool server? */
+  canApprove: (server: string) => boolean;
 }
 
 /** Manifests compiled to lookup tables; immutable, swapped whole on reload. */
@@ -255,6 +259,7 @@ export class Policy {
         toolPolicy: compileToolPolicy(m.tools),
         mcpTools: new Map((m.mcp?.tools ?? []).map((t) => [t.name, t])),
         toolResultMaxBytes: m.mcp?.result_max_bytes ?? DEFAULT_TOOL_RESULT_MAX_BYTES,
+        canApprove: compileGlobs(m.approve),
       });
     }
   }

@@ -82,6 +82,8 @@ export interface SendOptions {
   retries?: number;
   /** W3C traceparent to join; default: the causation's trace, the active OpenTelemetry span, or a new trace. */
   traceparent?: string;
+  /** A tool call held for approval: wait at most this long for the decision (default: until the hold expires). */
+  approvalWaitMs?: number;
 }
 
 export interface SendResult {
@@ -419,7 +421,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
    * sees a duplicate, never a second message).
    */
-  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number; recipient?: string } = {}): Promise<SendResult> {
+  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {}): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
     // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
@@ -430,11 +432,13 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     let attempts = 0;
     let timeouts = 0;
     let backoff = 50;
-    while (timeouts <= retries && Date.now() < deadline) {
+    let held = 0; // > 0: a tool call held for approval, waiting until then (ms since epoch)
+    while (timeouts <= retries && (Date.now() < deadline || held > Date.now())) {
       attempts++;
       let reply: Msg;
       try {
-        reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, Math.min(timeout, deadline - Date.now())) });
+        const wait = held ? held - Date.now() : Math.min(timeout, deadline - Date.now());
+        reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, wait) });
       } catch (e) {
         lastErr = e;
         if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {
@@ -452,6 +456,19 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         throw new EnvelopeError(Reason.REASON_MALFORMED, 'the verifier answered with an undecodable ack');
       }
       if (ack.verdict === Verdict.VERDICT_ACCEPTED || ack.verdict === Verdict.VERDICT_DUPLICATE) {
+        if (ack.delivery === Delivery.DELIVERY_HELD) {
+          // a tool call its policy holds for approval: the same bytes again, answered once an
+          // approver decided or the hold expired (its end is in the detail)
+          const until = Date.parse(/until (\S+)$/.exec(ack.detail)?.[1] ?? '');
+          held = Math.min(Number.isFinite(until) ? until + 5000 : Date.now() + 125_000, o.approvalWaitMs !== undefined ? Date.now() + o.approvalWaitMs : Infinity);
+          lastErr = new TimeoutError(`${msgId} is held for approval and no approver decided in time`);
+          continue;
+        }
+        if (ack.delivery === Delivery.DELIVERY_DENIED) {
+          // held for approval, then denied or expired: reason approval_denied | approval_timeout
+          this.stats.sent++;
+          throw new RejectedError(ack.reason, msgId, ack.detail);
+        }
         if (ack.delivery === Delivery.DELIVERY_REFUSED) {
           // the recipient could not verify or decode it; sending it again would not change that
           this.stats.sent++;

@@ -472,7 +472,16 @@ export namespace agentbus {
             DELIVERY_BROADCAST = 3,
 
             /** DELIVERY_REFUSED value */
-            DELIVERY_REFUSED = 4
+            DELIVERY_REFUSED = 4,
+
+            /** DELIVERY_HELD value */
+            DELIVERY_HELD = 5,
+
+            /** DELIVERY_DENIED value */
+            DELIVERY_DENIED = 6,
+
+            /** DELIVERY_APPROVED value */
+            DELIVERY_APPROVED = 7
         }
 
         /**

@@ -1071,6 +1071,9 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} DELIVERY_UNCONFIRMED=2 DELIVERY_UNCONFIRMED value
          * @property {number} DELIVERY_BROADCAST=3 DELIVERY_BROADCAST value
          * @property {number} DELIVERY_REFUSED=4 DELIVERY_REFUSED value
+         * @property {number} DELIVERY_HELD=5 DELIVERY_HELD value
+         * @property {number} DELIVERY_DENIED=6 DELIVERY_DENIED value
+         * @property {number} DELIVERY_APPROVED=7 DELIVERY_APPROVED value
          */
         v1.Delivery = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -1079,6 +1082,9 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[2] = "DELIVERY_UNCONFIRMED"] = 2;
             values[valuesById[3] = "DELIVERY_BROADCAST"] = 3;
             values[valuesById[4] = "DELIVERY_REFUSED"] = 4;
+            values[valuesById[5] = "DELIVERY_HELD"] = 5;
+            values[valuesById[6] = "DELIVERY_DENIED"] = 6;
+            values[valuesById[7] = "DELIVERY_APPROVED"] = 7;
             return values;
         })();
 

@@ -72,3 +72,35 @@ export const ToolResultSchema = z.looseObject({
   structuredContent: z.record(z.string(), z.unknown()).optional(),
 });
 export type ToolResult = z.infer<typeof ToolResultSchema>;
+
+/** The approval of a held tool call (DESIGN §11): an approver sends it to the call's server. */
+export const APPROVAL_TYPE = 'approval.decision';
+export const ApprovalSchema = z.strictObject({
+  /** The held call's msg_id (32 hex). */
+  msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
+  approve: z.boolean(),
+  reason: z.string().max(500).optional(),
+});
+export type Approval = z.infer<typeof ApprovalSchema>;
+/** Held calls are announced here (JSON), every second while held: agentbus.approval.pending.<server>. */
+export const SUBJECT_APPROVAL_PENDING_PREFIX = 'agentbus.approval.pending.';
+/** Verifier to verifier: an approval for the call with this msg_id (request/reply). */
+export const SUBJECT_INTERNAL_APPROVAL_PREFIX = 'agentbus.internal.approval.';
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
+
+/** What a pending notice carries (JSON on agentbus.approval.pending.<server>). */
+export interface PendingApproval {
+  msg_id: string;
+  caller: string;
+  server: string;
+  tool: string;
+  /** The arguments as JSON, cut to 2048 characters. */
+  args: string;
+  args_sha256: string;
+  held_at: string;
+  expires_at: string;
+  verifier_id: string;
+  depth: number;
+  /** Per approver: the depth token its approval carries (causation = the call). */
+  tokens: Record<string, string>;
+}

@@ -277,6 +277,9 @@ const deliveryNames: Record<number, string> = {
   [Delivery.DELIVERY_UNCONFIRMED]: 'unconfirmed',
   [Delivery.DELIVERY_BROADCAST]: 'broadcast',
   [Delivery.DELIVERY_REFUSED]: 'refused',
+  [Delivery.DELIVERY_HELD]: 'held',
+  [Delivery.DELIVERY_DENIED]: 'denied',
+  [Delivery.DELIVERY_APPROVED]: 'approved',
 };
 
 export function mapDelivery(d: IDeliveryRecord, verifierId: string, place: RowPlace): DeliveryRow {

@@ -198,7 +198,7 @@ export const MIGRATIONS: Migration[] = [
         verifier_id LowCardinality(String),
         msg_id String,
         recipient LowCardinality(String),
-        delivery LowCardinality(String) COMMENT 'confirmed | unconfirmed | refused',
+        delivery LowCardinality(String) COMMENT 'confirmed | unconfirmed | refused | approved | denied',
         at DateTime64(3, 'UTC'),
         malformed String,
         ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
@@ -242,6 +242,18 @@ export const MIGRATIONS: Migration[] = [
       // a recipient that could not verify or decode a message refuses it: its reason and detail
       `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS reason LowCardinality(String) DEFAULT '' COMMENT 'refused: the reason the recipient gave' AFTER malformed`,
       `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS detail String DEFAULT '' COMMENT 'refused: the detail the recipient gave' AFTER reason`,
+    ],
+  },
+  {
+    version: 8,
+    name: 'tool_calls',
+    statements: [
+      // a tool call is the type tool.<server>.<tool>: its server and tool as columns of their own;
+      // its argument hash is payload_sha256, its policy decision verdict and reason
+      `ALTER TABLE {db}.audit_events ADD COLUMN IF NOT EXISTS tool_server LowCardinality(String) MATERIALIZED if(match(type, '^tool[.][a-z0-9][a-z0-9_-]*[.][a-z0-9][a-z0-9_-]*$'), splitByChar('.', type)[2], '') COMMENT 'tool calls: the server'`,
+      `ALTER TABLE {db}.audit_events ADD COLUMN IF NOT EXISTS tool_name LowCardinality(String) MATERIALIZED if(match(type, '^tool[.][a-z0-9][a-z0-9_-]*[.][a-z0-9][a-z0-9_-]*$'), splitByChar('.', type)[3], '') COMMENT 'tool calls: the tool'`,
+      // the approver of a held call, from its decision record (approved or denied by <agent> ...)
+      `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS approver LowCardinality(String) MATERIALIZED if(delivery IN ('approved', 'denied'), extract(detail, '^(?:approved|denied) by ([a-z0-9][a-z0-9_-]*)'), '') COMMENT 'held tool calls: who decided'`,
     ],
   },
 ];

@@ -481,6 +481,89 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('approve')
+    .description('tool calls held for approval: list them (no msg_id), or approve one (--deny to deny it), signed as an agent whose manifest has approve:')
+    .argument('[msg_id]', 'the held call to decide (32 hex); without it: list the held calls')
+    .option('--deny', 'deny the call instead of approving it')
+    .option('--reason <text>', 'why (recorded in the audit trail; at most 500 characters)')
+    .option('--as <agent>', "approve as this agent: its credential file in the project's credentials directory")
+    .option('--creds <file>', "the approver's credential file (instead of --as)")
+    .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
+    .option('--nats <urls>', 'NATS server URL(s) (default: the running dev bus, else nats://127.0.0.1:4222)')
+    .addOption(new Option('--wait-ms <n>', 'how long to listen for held calls (they are announced every second)').default(2500).argParser(int('--wait-ms')))
+    .option('--json', 'print JSON')
+    .action(async (msgId: string | undefined, o: { deny?: boolean; reason?: string; as?: string; creds?: string; manifests?: string; nats?: string; waitMs: number; json?: boolean }) => {
+      if (msgId !== undefined && !/^[0-9a-f]{32}$/.test(msgId)) throw new CommanderError(2, 'agentbus.invalidArgument', `msg_id must be 32 lower-case hex characters, got ${JSON.stringify(msgId)}`);
+      if (!o.as === !o.creds) throw new CommanderError(2, 'agentbus.invalidArgument', 'give --as AGENT or --creds FILE (the approver)');
+      if (msgId === undefined && (o.deny || o.reason)) throw new CommanderError(2, 'agentbus.invalidArgument', '--deny and --reason go with a msg_id');
+      if (o.reason && o.reason.length > 500) throw new CommanderError(2, 'agentbus.invalidArgument', '--reason: at most 500 characters');
+      const l = projectLayout();
+      const { runningBus } = await import('./bus-state.js');
+      const bus = runningBus(l.stateDir);
+      const opts = {
+        servers: (o.nats ?? bus?.servers ?? 'nats://127.0.0.1:4222').split(','),
+        credsFile: o.creds ?? join(l.credsDir, `${o.as}.creds.json`),
+        manifestsDir: o.manifests ?? bus?.manifests_dir ?? l.manifestsDir,
+        waitMs: o.waitMs,
+        ...(bus?.tls_ca ? { connectOptions: { tls: { caFile: bus.tls_ca } } } : {}),
+      };
+      if (!existsSync(opts.credsFile)) throw new CliError(`${opts.credsFile}: no such credential file`);
+      const { listPending, decideApproval, ApproveError } = await import('./approve.js');
+      try {
+        if (msgId === undefined) {
+          const held = await listPending(opts);
+          if (o.json) console.log(JSON.stringify(held, null, 2));
+          else if (!held.length) console.log('no tool calls are held for approval');
+          else for (const n of held) console.log(`${n.msg_id}  ${n.caller} → ${n.server}.${n.tool}  ${n.args}  (held since ${n.held_at}, expires ${n.expires_at})`);
+          return;
+        }
+        const r = await decideApproval({ ...opts, msgId, approve: !o.deny, ...(o.reason ? { reason: o.reason } : {}) });
+        if (o.json) console.log(JSON.stringify({ msg_id: msgId, decision: o.deny ? 'denied' : 'approved', applied: r.result.delivered, approval_msg_id: r.result.msgId }));
+        else console.log(`${o.deny ? 'denied' : 'approved'} ${msgId} (${r.notice.caller} → ${r.notice.server}.${r.notice.tool}); approval ${r.result.msgId}${r.result.delivered ? '' : ' — but no verifier held the call any more'}`);
+        if (!r.result.delivered) process.exitCode = 1;
+      } catch (e) {
+        if (e instanceof ApproveError || (e as Error).name === 'RejectedError') throw new CliError((e as Error).message);
+        throw e;
+      }
+    });
+
+  const policyCmd = program.command('policy').description('test tool-call policies without a bus');
+  policyCmd
+    .command('check')
+    .description("a tool call's verdict from the manifests alone, with the verifier's checks (tool listed, pinned schema, argument constraints); exit 0 allowed, 1 refused, 2 usage")
+    .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
+    .requiredOption('--agent <agent>', 'the calling agent')
+    .requiredOption('--tool <server.tool>', 'the tool, as SERVER.TOOL (e.g. fs.read_text_file)')
+    .option('--args <json>', 'the arguments: a JSON object, @FILE, or - (stdin)', '{}')
+    .option('--json', 'print the verdict as one JSON object')
+    .action(async (o: { manifests?: string; agent: string; tool: string; args: string; json?: boolean }) => {
+      const dot = o.tool.indexOf('.');
+      if (dot <= 0 || dot === o.tool.length - 1) throw new CommanderError(2, 'agentbus.invalidArgument', `--tool must be SERVER.TOOL, got ${JSON.stringify(o.tool)}`);
+      let text = o.args;
+      try {
+        if (text === '-') text = readFileSync(0, 'utf8');
+        else if (text.startsWith('@')) text = readFileSync(text.slice(1), 'utf8');
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', `--args: cannot read ${text} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      let args: unknown;
+      try {
+        args = JSON.parse(text);
+      } catch (e) {
+        throw new CommanderError(2, 'agentbus.invalidArgument', `--args must be JSON: ${(e as Error).message.split('\n')[0]}`);
+      }
+      const { checkPolicy } = await import('./policy-check.js');
+      const manifestsDir = o.manifests ?? projectLayout().manifestsDir;
+      const v = checkPolicy({ manifestsDir, agent: o.agent, server: o.tool.slice(0, dot), tool: o.tool.slice(dot + 1), args });
+      if (o.json) console.log(JSON.stringify(v));
+      else {
+        console.log(v.verdict === 'allowed' ? `allowed${v.approval ? ', held for approval' : ''}` : `refused: ${v.reason}${v.argument ? ` ${v.argument}` : ''}: ${v.detail}`);
+        for (const n of v.notes) console.error(`note: ${n}`);
+      }
+      if (v.verdict === 'refused') process.exitCode = 1;
+    });
+
+  program
     .command('demo')
     .description('run the example scenario on a dev bus: a team of agents, one prompt-injected, every attack shown')
     .option('--json', 'print the summary as one JSON object (progress goes to stderr)')

@@ -24,8 +24,8 @@
 //                                                          → unknown_key | revoked_key | expired_key
 //   9. sizes: payload + metadata bytes ≤ max_payload_bytes → payload_too_large
 //  10. freshness: now − skew ≤ sent_at_ms ≤ now + skew     → stale_timestamp | future_timestamp
-//  11. recipient: known and allowed (direct; a tool call goes to its own server), or topic
-//      allowed                                             → unknown_recipient | destination_not_allowed
+//  11. recipient: known and allowed (direct; a tool call goes to its own server, an approval
+//      to a server the sender may approve), or topic allowed → unknown_recipient | destination_not_allowed
 //  12. contract exists for the type (a tool call: the tool pinned in its server's manifest)
 //                                                          → unknown_type
 //  13. type allowed for that recipient or topic (a tool call: the tool listed in the sender's
@@ -58,7 +58,7 @@ import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
-import { parseToolType, toolListed, checkToolCall } from '@agentbus/protocol';
+import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE } from '@agentbus/protocol';
 import { toolContracts } from './tool-contracts.js';
 import type { ToolContracts } from './tool-contracts.js';
 
@@ -283,6 +283,9 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     if (!policy.agents.has(h.recipient)) return rejected(Reason.REASON_UNKNOWN_RECIPIENT, h.recipient, 0, true, h, headerBytes, signature, payload);
     if (tool) {
       if (tool.server !== h.recipient) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool.server} goes to ${tool.server}, not ${h.recipient}`, 0, true, h, headerBytes, signature, payload);
+    } else if (h.type === APPROVAL_TYPE) {
+      // an approval goes to the held call's server, from an agent whose manifest may approve its calls
+      if (!agent.canApprove(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`, 0, true, h, headerBytes, signature, payload);
     } else if (!agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
   } else if (tool) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
   else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
@@ -292,6 +295,8 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   // 13. type allowed (a tool call: the tool listed in the sender's tools: policy)
   if (tool) {
     if (!toolListed(agent.toolPolicy, tool.server, tool.tool)) return rejected(Reason.REASON_TOOL_NOT_ALLOWED, `${tool.server}.${tool.tool} is not in ${h.sender}'s tools: policy`, 0, true, h, headerBytes, signature, payload);
+  } else if (h.recipient && h.type === APPROVAL_TYPE) {
+    // allowed at step 11 by approve:
   } else if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
   // 14. metadata keys from the declared set only, each value and the whole map bounded
   const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);

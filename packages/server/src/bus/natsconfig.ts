@@ -33,9 +33,10 @@ const q = (s: string) => JSON.stringify(s);
 
 export function verifierPermissions(): { pub: string[]; sub: string[] } {
   return {
-    pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>'],
+    // held tool calls are announced to approvers; approvals pass between verifiers (agentbus.internal.>)
+    pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>', `${D.SUBJECT_APPROVAL_PENDING_PREFIX}>`, 'agentbus.internal.>', '_INBOX_verifier.>'],
     // agentbus.in.<sender> arrives as agentbus.part.<p>.<sender> (the partition mapping)
-    sub: ['agentbus.part.>', '_INBOX_verifier.>', `${D.SUBJECT_DELIVERED_PREFIX}>`],
+    sub: ['agentbus.part.>', '_INBOX_verifier.>', `${D.SUBJECT_DELIVERED_PREFIX}>`, 'agentbus.internal.>'],
   };
 }
 
@@ -70,6 +71,8 @@ export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PAR
       `${D.SUBJECT_TO_PREFIX}${m.agent}.>`,
       `${D.SUBJECT_INBOX_PREFIX}${m.agent}.>`,
       ...m.topics.subscribe.map((t) => `${D.SUBJECT_TOPIC_PREFIX}${t}.>`),
+      // an approver sees the held calls of the servers it may approve (a glob: of every server)
+      ...(m.approve.length ? (m.approve.some((g) => g.includes('*')) ? [`${D.SUBJECT_APPROVAL_PENDING_PREFIX}*`] : m.approve.map((g) => `${D.SUBJECT_APPROVAL_PENDING_PREFIX}${g}`)) : []),
     ],
   };
 }

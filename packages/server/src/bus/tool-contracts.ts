@@ -4,7 +4,7 @@
 // validator: draft-07 and 2020-12, what MCP servers publish), and `tool.result` is the reply.
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
-import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema } from '@agentbus/protocol';
+import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema } from '@agentbus/protocol';
 import type { Policy } from '@agentbus/protocol';
 import { defineMessage, JSON_CONTENT_TYPE } from '@agentbus/sdk/internal';
 import type { Contract, Decoded } from '@agentbus/sdk/internal';
@@ -13,6 +13,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** `tool.result`: every tool server's reply (MCP CallToolResult). */
 export const ToolResultContract = defineMessage(TOOL_RESULT_TYPE, ToolResultSchema);
+/** `approval.decision`: an approver's signed decision on a held call. */
+export const ApprovalContract = defineMessage(APPROVAL_TYPE, ApprovalSchema);
 
 function ajvMessage(v: ValidateFunction): string {
   const e = v.errors?.[0];
@@ -62,7 +64,7 @@ export function toolContracts(policy: Policy): ToolContracts {
   let c = cache.get(policy);
   if (c) return c;
   const ajv = new Ajv({ strict: false, allErrors: false, validateSchema: true });
-  const byType = new Map<string, Contract<any>>([[TOOL_RESULT_TYPE, ToolResultContract]]);
+  const byType = new Map<string, Contract<any>>([[TOOL_RESULT_TYPE, ToolResultContract], [APPROVAL_TYPE, ApprovalContract]]);
   const broken = new Map<string, string>();
   for (const [server, a] of policy.agents) {
     for (const [name, t] of a.mcpTools) {

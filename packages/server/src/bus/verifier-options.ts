@@ -39,6 +39,8 @@ export interface VerifierOptions {
   deliveryTimeoutMs?: number | undefined;
   /** Bind address of the metrics server (default 127.0.0.1). */
   metricsHost?: string | undefined;
+  /** How long a tool call that needs approval is held before it is refused approval_timeout (default 120 s). */
+  approvalTimeoutMs?: number | undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -66,6 +68,7 @@ export const verifierOptionsSchema = z
     metricsPort: z.number().int().min(0).max(65535).optional(),
     deliveryTimeoutMs: z.number().int().min(100).default(D.DEFAULT_DELIVERY_TIMEOUT_MS),
     metricsHost: z.string().min(1).optional(),
+    approvalTimeoutMs: z.number().int().min(100).default(D.DEFAULT_APPROVAL_TIMEOUT_MS),
   })
   .superRefine((o, ctx) => {
     if (o.replayWindowMs !== undefined && o.replayWindowMs < 2 * o.maxSkewMs) {

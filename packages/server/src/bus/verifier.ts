@@ -22,6 +22,8 @@ import type { Logger } from 'pino';
 import { Ack, Delivery, Reason, Verdict, reasonName, verdictName, MAX_CONFIRM_IDS } from '@agentbus/protocol';
 import type { IAuditEvent } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, toHex } from '@agentbus/protocol';
+import { parseToolType, APPROVAL_TYPE } from '@agentbus/protocol';
+import type { PendingApproval } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
 import { createLogger } from '@agentbus/sdk/internal';
@@ -78,6 +80,22 @@ export interface VerifierStats {
 interface Route {
   readonly sender: string;
   readonly partition: number;
+}
+
+/** A tool call held until an approver decides (DESIGN §11). */
+interface Hold {
+  h: HeaderFields;
+  id: string;
+  data: Uint8Array;
+  depth: number;
+  verdict: Verdict;
+  server: string;
+  tool: string;
+  args: string;
+  argsSha256: string;
+  heldAt: number;
+  deadline: number;
+  waiters: { reply: string; verdict: Verdict }[];
 }
 
 interface PendingDelivery {
@@ -150,6 +168,12 @@ export class Verifier {
   /** Direct messages waiting for their recipient's confirmation, by msg_id (hex). */
   #pending = new Map<string, PendingDelivery>();
   #confirmPrefix = '';
+  /** Tool calls held for approval, by msg_id (hex); and those decided (kept for the replay window, for retries). */
+  #holds = new Map<string, Hold>();
+  #decidedHolds = new Map<string, { delivery: Delivery; reason: Reason; detail: string; at: number }>();
+  #approvalSub: Subscription | undefined;
+  #approvalTimer: NodeJS.Timeout | undefined;
+  #approvalTimeout = D.DEFAULT_APPROVAL_TIMEOUT_MS;
   #confirmSub: Subscription | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #deliveryTimeout = D.DEFAULT_DELIVERY_TIMEOUT_MS;
@@ -161,6 +185,7 @@ export class Verifier {
     this.#opts = opts;
     this.#window = opts.replayWindowMs;
     this.#deliveryTimeout = opts.deliveryTimeoutMs;
+    this.#approvalTimeout = opts.approvalTimeoutMs;
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#shedAck = Ack.encode({ verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: SHED_DETAIL, verifierId: this.id }).finish();
@@ -223,6 +248,7 @@ export class Verifier {
     v.#shedAnswerTimer = setInterval(() => v.#answerShed(Date.now() - D.SHED_ANSWER_DELAY_MS), SHED_ANSWER_TICK_MS);
     v.#shedAnswerTimer.unref();
     v.#startDelivery();
+    v.#startApprovals();
     try {
       await v.#parts.start();
     } catch (e) {
@@ -323,6 +349,130 @@ export class Verifier {
     this.#sweep.unref();
   }
 
+  /**
+   * Approvals (DESIGN §11): the verifier that holds a call listens on
+   * agentbus.internal.approval.<msg_id> (only verifiers may publish there) for the approval that
+   * any verifier accepted, announces each held call every second on
+   * agentbus.approval.pending.<server>, and refuses it approval_timeout at its deadline.
+   */
+  #startApprovals(): void {
+    const skip = D.SUBJECT_INTERNAL_APPROVAL_PREFIX.length;
+    this.#approvalSub = this.nc.subscribe(`${D.SUBJECT_INTERNAL_APPROVAL_PREFIX}*`, {
+      callback: (_e, m) => {
+        const hold = this.#holds.get(m.subject.slice(skip));
+        if (!hold) return; // another verifier holds it, or nobody (the approver hears "no call held")
+        let a: { approve?: unknown; approver?: unknown; approval_msg_id?: unknown; reason?: unknown; server?: unknown };
+        try {
+          a = JSON.parse(new TextDecoder().decode(m.data));
+        } catch {
+          return;
+        }
+        if (a.server !== hold.server) return void m.respond(JSON.stringify({ ok: false, detail: `the call ${hold.id} is held for ${hold.server}, not ${String(a.server)}` }));
+        const by = `${String(a.approver)} (approval ${String(a.approval_msg_id)})`;
+        if (a.approve === true) this.#approveHold(hold, `approved by ${by}`);
+        else this.#denyHold(hold, Reason.REASON_APPROVAL_DENIED, `denied by ${by}${typeof a.reason === 'string' && a.reason ? `: ${boundedDetail(a.reason)}` : ''}`);
+        m.respond(JSON.stringify({ ok: true }));
+      },
+    });
+    this.#approvalTimer = setInterval(() => {
+      const now = Date.now();
+      for (const hold of this.#holds.values()) {
+        if (now >= hold.deadline) this.#denyHold(hold, Reason.REASON_APPROVAL_TIMEOUT, `no approval within ${Math.round(this.#approvalTimeout / 1000)} s`);
+        else this.#announce(hold);
+      }
+      for (const [id, d] of this.#decidedHolds) if (now - d.at > this.#window) this.#decidedHolds.delete(id);
+    }, 1000);
+    this.#approvalTimer.unref();
+  }
+
+  #announce(hold: Hold): void {
+    if (this.nc.isClosed()) return;
+    const tokens: Record<string, string> = {};
+    for (const [name, a] of this.#snap.policy.agents) if (a.canApprove(hold.server)) tokens[name] = this.#state.depthTokens.mint(hold.h.msgId, name, '', hold.depth);
+    const notice: PendingApproval = {
+      msg_id: hold.id, caller: hold.h.sender, server: hold.server, tool: hold.tool, args: hold.args, args_sha256: hold.argsSha256,
+      held_at: new Date(hold.heldAt).toISOString(), expires_at: new Date(hold.deadline).toISOString(), verifier_id: this.id, depth: hold.depth, tokens,
+    };
+    this.nc.publish(`${D.SUBJECT_APPROVAL_PENDING_PREFIX}${hold.server}`, JSON.stringify(notice));
+  }
+
+  /** A tool call whose policy asks for approval: held (answered HELD now; a resend waits for the outcome). */
+  #hold(h: HeaderFields, data: Uint8Array, payload: Uint8Array, reply: string, verdict: Verdict, depth: number): void {
+    const id = toHex(h.msgId);
+    let hold = this.#holds.get(id);
+    if (hold) {
+      if (reply) hold.waiters.push({ reply, verdict });
+      return;
+    }
+    const tool = parseToolType(h.type)!;
+    const now = Date.now();
+    const text = new TextDecoder().decode(payload);
+    hold = {
+      h, id, data, depth, verdict, server: tool.server, tool: tool.tool, args: text.length > 2048 ? `${text.slice(0, 2048)}…` : text, argsSha256: toHex(sha256(payload)),
+      heldAt: now, deadline: now + this.#approvalTimeout, waiters: [],
+    };
+    this.#holds.set(id, hold);
+    this.#log.info({ msg_id: id, sender: h.sender, server: tool.server, tool: tool.tool }, 'tool call held for approval');
+    this.#announce(hold);
+    if (reply) this.#answer(reply, verdict, Reason.REASON_UNSPECIFIED, h.msgId, `held for approval until ${new Date(hold.deadline).toISOString()}`, depth, Delivery.DELIVERY_HELD);
+  }
+
+  #approveHold(hold: Hold, detail: string): void {
+    this.#holds.delete(hold.id);
+    this.#decidedHolds.set(hold.id, { delivery: Delivery.DELIVERY_APPROVED, reason: Reason.REASON_UNSPECIFIED, detail, at: Date.now() });
+    this.#log.info({ msg_id: hold.id, detail }, 'tool call approved');
+    const h = hold.h;
+    this.#inflightN++;
+    // the decision is in the audit stream before the call goes out
+    this.#audit.addDelivery({ msgId: h.msgId, recipient: h.recipient, delivery: Delivery.DELIVERY_APPROVED, atMs: Date.now(), detail }).then(
+      () => {
+        const hdrs = natsHeaders();
+        hdrs.set(D.DEPTH_HEADER, String(hold.depth));
+        hdrs.set(D.DEPTH_TOKEN_HEADER, this.#state.depthTokens.mint(h.msgId, h.recipient, h.topic, hold.depth));
+        const subject = `${D.SUBJECT_TO_PREFIX}${h.recipient}.${h.type}`;
+        this.#deliver(h, subject, hold.data, hdrs, '', hold.verdict, hold.depth);
+        const p = this.#pending.get(hold.id);
+        if (p) p.waiters.push(...hold.waiters);
+        this.#done();
+      },
+      (e: unknown) => {
+        this.#log.error({ err: (e as Error).message, msg_id: hold.id }, 'approval record not stored; the call is not delivered');
+        this.#done();
+      },
+    );
+  }
+
+  #denyHold(hold: Hold, reason: Reason, detail: string): void {
+    this.#holds.delete(hold.id);
+    this.#decidedHolds.set(hold.id, { delivery: Delivery.DELIVERY_DENIED, reason, detail, at: Date.now() });
+    this.#log.warn({ msg_id: hold.id, reason: reasonName(reason), detail }, 'tool call not approved');
+    const p = { recipient: hold.h.recipient, msgId: hold.h.msgId, depth: hold.depth, waiters: hold.waiters } as PendingDelivery;
+    this.#record(p, Delivery.DELIVERY_DENIED, { reason, detail });
+  }
+
+  /** An accepted approval: to the verifier that holds the call; the approver hears whether one did. */
+  #applyApproval(h: HeaderFields, payload: Uint8Array, reply: string, verdict: Verdict, depth: number): void {
+    let a: { msg_id: string; approve: boolean; reason?: string };
+    try {
+      a = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return;
+    }
+    const body = JSON.stringify({ approve: a.approve, approver: h.sender, approval_msg_id: toHex(h.msgId), reason: a.reason ?? '', server: h.recipient });
+    this.#inflightN++;
+    this.nc.request(`${D.SUBJECT_INTERNAL_APPROVAL_PREFIX}${a.msg_id}`, body, { timeout: 2000 }).then(
+      (m) => {
+        const r = JSON.parse(new TextDecoder().decode(m.data)) as { ok: boolean; detail?: string };
+        if (reply) this.#answer(reply, verdict, Reason.REASON_UNSPECIFIED, h.msgId, r.ok ? `${a.approve ? 'approved' : 'denied'} ${a.msg_id}` : (r.detail ?? ''), depth, r.ok ? Delivery.DELIVERY_CONFIRMED : Delivery.DELIVERY_UNCONFIRMED);
+        this.#done();
+      },
+      () => {
+        if (reply) this.#answer(reply, verdict, Reason.REASON_UNSPECIFIED, h.msgId, `no call ${a.msg_id} is held for approval (decided, expired, or never held)`, depth, Delivery.DELIVERY_UNCONFIRMED);
+        this.#done();
+      },
+    );
+  }
+
   #deliver(h: HeaderFields, subject: string, data: Uint8Array, headers: MsgHdrs, reply: string, verdict: Verdict, depth: number): void {
     const id = toHex(h.msgId);
     const now = Date.now();
@@ -376,7 +526,7 @@ export class Verifier {
 
   #settle(p: PendingDelivery, delivery: Delivery, refusal?: { reason: Reason; detail: string }): void {
     const reason = refusal?.reason ?? Reason.REASON_UNSPECIFIED;
-    const detail = refusal ? `refused by ${p.recipient}: ${refusal.detail}` : '';
+    const detail = !refusal ? '' : delivery === Delivery.DELIVERY_REFUSED ? `refused by ${p.recipient}: ${refusal.detail}` : refusal.detail;
     for (const w of p.waiters) this.#answer(w.reply, w.verdict, reason, p.msgId, detail, p.depth, delivery);
   }
 
@@ -588,6 +738,12 @@ export class Verifier {
     await this.#audit.add(auditEventOf(d, subjectSender, msg.data.length, this.#nextEventId(), this.id, Date.now()));
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
     if (t0 && verdict !== Verdict.VERDICT_REJECTED) this.#metrics?.inVerifier((performance.now() - t0) / 1000);
+    const approvalGate = (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) && h && h.recipient !== '' ? this.#approvalGate(d, msg.reply && answer ? msg.reply : '', msg.data) : false;
+    if (approvalGate) {
+      if (verdict === Verdict.VERDICT_ACCEPTED) this.stats.accepted++;
+      else this.stats.duplicates++;
+      return;
+    }
     if (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) {
       // A duplicate (a client retry) is forwarded again unless this verifier saw its recipient
       // confirm it: the first attempt may have died between claim and forward, or the forward on
@@ -634,6 +790,27 @@ export class Verifier {
     if (answer && msg.reply) this.#answer(msg.reply, verdict, reason, h?.msgId, detail, depth, delivery);
   }
 
+  /**
+   * Held tool calls and approvals take over from the normal delivery: true when handled here
+   * (a call held or still held, a call denied earlier, an approval passed to its holder).
+   */
+  #approvalGate(d: Decision, reply: string, data: Uint8Array): boolean {
+    const h = d.header!;
+    if (h.type === APPROVAL_TYPE) {
+      this.#applyApproval(h, d.payload!, reply, d.verdict, d.depth);
+      return true;
+    }
+    if (!d.approval) return false;
+    const decided = this.#decidedHolds.get(toHex(h.msgId));
+    if (decided?.delivery === Delivery.DELIVERY_APPROVED) return false; // approved: delivered like any message
+    if (decided) {
+      if (reply) this.#answer(reply, d.verdict, decided.reason, h.msgId, decided.detail, d.depth, Delivery.DELIVERY_DENIED);
+      return true;
+    }
+    this.#hold(h, data, d.payload!, reply, d.verdict, d.depth);
+    return true;
+  }
+
   #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number, delivery: Delivery): void {
     this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id, delivery }).finish());
   }
@@ -664,6 +841,8 @@ export class Verifier {
     const until = Date.now() + this.#deliveryTimeout + 200;
     while (this.#pending.size && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     if (this.#sweep) clearInterval(this.#sweep);
+    if (this.#approvalTimer) clearInterval(this.#approvalTimer);
+    this.#approvalSub?.unsubscribe();
     this.#confirmSub?.unsubscribe();
     await this.#audit.close();
     await this.nc.drain().catch(() => undefined);
@@ -678,6 +857,7 @@ export class Verifier {
     if (this.#shedTimer) clearInterval(this.#shedTimer);
     if (this.#shedAnswerTimer) clearInterval(this.#shedAnswerTimer);
     if (this.#sweep) clearInterval(this.#sweep);
+    if (this.#approvalTimer) clearInterval(this.#approvalTimer);
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);

@@ -9,8 +9,9 @@ import * as newEdge from './new-edge.js';
 import * as signatureFailure from './signature-failure.js';
 import * as fanOut from './fan-out.js';
 import * as payloadLoop from './payload-loop.js';
+import * as toolRefusal from './tool-refusal.js';
 
-export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop] as const;
+export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal] as const;
 
 const set = detectorSet(DETECTORS);
 
