@@ -30,6 +30,16 @@ import type { TestBus } from './helpers/bus.js';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const FS_BIN = join(repo, 'node_modules', '.bin', 'mcp-server-filesystem');
+/** The CLI without blocking this process (the verifier runs here): { status, stdout, stderr }. */
+const cliAsync = (args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => res({ status, stdout, stderr }));
+  });
 const cli = (args: string[], o: { timeout?: number } = {}) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: o.timeout ?? 60_000 });
 
 // the disk: the fs server may see all of srv/; the callers' policy roots are srv/project
@@ -64,7 +74,9 @@ await s.connect(new StdioServerTransport());
 );
 const tiny = (...words: string[]) => [process.execPath, tinyScript, ...words];
 
-const fsRule = { server: 'fs', tools: ['read_text_file', 'list_directory', 'get_file_info'], args: { path: { path: { roots: [project] } } } };
+const fsRule = { server: 'fs', tools: ['read_text_file', 'list_directory'], args: { path: { path: { roots: [project] } } } };
+// file info only with a person's approval (agentbus approve, as boss)
+const approvalRule = { server: 'fs', tools: ['get_file_info'], args: { path: { path: { roots: [project] } } }, approval: 'required' as const };
 let bus: TestBus;
 let fsServer: ToolServer | undefined;
 let alice: AgentClient;
@@ -84,8 +96,9 @@ test.before(async () => {
     agents: {
       fs: {},
       tiny: {},
-      alice: { tools: [fsRule, { server: 'tiny', tools: ['echo'] }] },
+      alice: { tools: [fsRule, approvalRule, { server: 'tiny', tools: ['echo'] }] },
       bob: {},
+      boss: { approve: ['fs'] },
     },
   });
 });
@@ -251,7 +264,7 @@ test('mcp serve - a symlink inside the root that points outside it: the verifier
 });
 
 test('mcp serve - the verifier refuses what the policy does not allow: RejectedError with its reason (tool_not_allowed, argument_refused, schema_invalid)', async () => {
-  const bob = await bus.agent('bob', { timeoutMs: 5000 });
+  const bob = await bus.agent('bob', { timeoutMs: 5000, logger: createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
   const notListed = await bob.callTool('fs', 'list_directory', { path: project }).then(() => undefined, (x: Error) => x);
   assert.instance(notListed, RejectedError);
   assert.is((notListed as RejectedError).reasonName, 'tool_not_allowed');
@@ -270,6 +283,22 @@ test('mcp serve - the verifier refuses what the policy does not allow: RejectedE
   const unsolicited = await fsServer!.client.send('bob', 'tool.result', { content: [{ type: 'text', text: 'hi' }] }).then(() => undefined, (x: Error) => x);
   assert.instance(unsolicited, RefusedError);
   assert.is((unsolicited as RefusedError).reasonName, 'unknown_type');
+});
+
+test('mcp serve - a call that needs approval waits for it (agentbus approve), then the real server answers', async () => {
+  const call = alice.callTool('fs', 'get_file_info', { path: join(project, 'hello.txt') }, { timeoutMs: 40_000 }).catch((e: Error) => e);
+  const approve = (extra: string[]) => cliAsync(['approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url, ...extra]);
+  let held: { msg_id: string; caller: string; tool: string } | undefined;
+  for (let i = 0; i < 10 && !held; i++) held = (JSON.parse((await approve(['--json', '--wait-ms', '1500'])).stdout || '[]') as { msg_id: string; caller: string; tool: string; args: string }[]).find((n) => n.tool === 'get_file_info');
+  assert.ok(held, 'the call is not listed as held');
+  assert.is(held!.caller, 'alice');
+  const before = fsServer!.stats.calls;
+  const ok = await approve([held!.msg_id]);
+  assert.is(ok.status, 0, ok.stderr);
+  const r = await call;
+  assert.not.instance(r, Error, String(r));
+  assert.match(resultText(r as Awaited<ReturnType<AgentClient['callTool']>>), /size: 19/);
+  assert.is(fsServer!.stats.calls, before + 1);
 });
 
 test('BusClientTransport - the official MCP Client over the bus: lists the pinned tools, calls one, a refusal is a JSON-RPC error naming the reason, a failure an isError result', async () => {

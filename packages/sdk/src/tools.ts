@@ -57,8 +57,12 @@ export function builtinToolContract(type: string): AnyContract | undefined {
   return c;
 }
 
-export interface CallToolOptions extends Pick<SendOptions, 'metadata' | 'causation' | 'traceparent' | 'retries'> {
-  /** How long to wait for the result (default 30 s); a tool that needs approval waits for it within this. */
+export interface CallToolOptions extends Pick<SendOptions, 'metadata' | 'causation' | 'traceparent' | 'retries' | 'approvalWaitMs'> {
+  /**
+   * How long to wait for the result (default 30 s), an approval hold included: a call whose
+   * tools: rule requires approval waits for the approver within this (give it more), then
+   * TimeoutError; approvalWaitMs defaults to it.
+   */
   timeoutMs?: number;
 }
 
@@ -82,8 +86,8 @@ export async function callTool(client: AgentClient<any>, server: string, tool: s
   if (!isObject(args)) throw new ContractError(Reason.REASON_SCHEMA_INVALID, type, 'tool arguments must be a JSON object');
   // tool types are not in the registry's static types: call through the untyped client
   const untyped = client as AgentClient;
-  const { timeoutMs, ...rest } = o;
-  const answer: InboundMessage = await untyped.request(server, type, args, { ...rest, timeoutMs: timeoutMs ?? DEFAULT_TOOL_CALL_TIMEOUT_MS });
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TOOL_CALL_TIMEOUT_MS;
+  const answer: InboundMessage = await untyped.request(server, type, args, { ...o, timeoutMs, approvalWaitMs: o.approvalWaitMs ?? timeoutMs });
   if (answer.type !== TOOL_RESULT_TYPE) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, answer.type, `${server} answered ${type} with ${answer.type}, not ${TOOL_RESULT_TYPE}`);
   const result = answer.payload as ToolResult;
   if (result.isError) throw new ToolError(server, tool, result, answer.msgId, resultText(result));
