@@ -346,6 +346,7 @@ export function buildProgram(): Command {
       if (n < 100) throw new CommanderError(2, 'agentbus.invalidArgument', `--delivery-timeout-ms must be at least 100 (a recipient needs a round trip to confirm), got ${JSON.stringify(v)}`);
       return n;
     }))
+    .addOption(new Option('--approval-timeout-ms <ms>', 'how long a tool call that needs approval is held before it is refused approval_timeout').default(120_000).argParser(int('--approval-timeout-ms')))
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server (agentbus dev --tls writes <state-dir>/tls/ca.pem)')
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
@@ -354,7 +355,7 @@ export function buildProgram(): Command {
       return n;
     }))
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; approvalTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -362,7 +363,7 @@ export function buildProgram(): Command {
       try {
         v = await startVerifier({
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
-          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, ...(o.id ? { id: o.id } : {}),
+          maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, approvalTimeoutMs: o.approvalTimeoutMs, ...(o.id ? { id: o.id } : {}),
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
           ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
