@@ -321,7 +321,7 @@ test('BusClientTransport - the official MCP Client over the bus: lists the pinne
   assert.match(refused!.message, /argument_refused: .*args\.path/);
   await client.ping();
   const unknown = await client.listPrompts().then(() => undefined, (x: Error & { code?: number }) => x);
-  assert.ok(unknown, 'prompts/list is not served');
+  assert.is((unknown as { code?: number } | undefined)?.code, -32601, 'prompts/list is not served');
   await client.close();
 });
 
