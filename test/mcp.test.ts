@@ -63,12 +63,16 @@ writeFileSync(
 import { StdioServerTransport } from ${sdk('server/stdio.js')};
 import { ListToolsRequestSchema, CallToolRequestSchema } from ${sdk('types.js')};
 const argv = process.argv.slice(2);
-const tools = [{ name: 'echo', description: argv.filter((a) => a !== 'extra').join(' ') || 'echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }];
+const tools = [{ name: 'echo', description: argv.filter((a) => a !== 'extra' && a !== 'quit').join(' ') || 'echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } }];
 if (argv.includes('extra')) tools.push({ name: 'extra', description: 'one more', inputSchema: { type: 'object' } });
+if (argv.includes('quit')) tools.push({ name: 'quit', description: 'the server exits', inputSchema: { type: 'object' } });
 tools.push({ name: 'Shout', description: 'not a message type name', inputSchema: { type: 'object' } });
 const s = new Server({ name: 'tiny', version: '1.0.0' }, { capabilities: { tools: {} } });
 s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
-s.setRequestHandler(CallToolRequestSchema, async (r) => ({ content: [{ type: 'text', text: 'echo: ' + String(r.params.arguments?.text) }] }));
+s.setRequestHandler(CallToolRequestSchema, async (r) => {
+  if (r.params.name === 'quit') process.exit(3);
+  return { content: [{ type: 'text', text: 'echo: ' + String(r.params.arguments?.text) }] };
+});
 await s.connect(new StdioServerTransport());
 `,
 );
@@ -96,7 +100,7 @@ test.before(async () => {
     agents: {
       fs: {},
       tiny: {},
-      alice: { tools: [fsRule, approvalRule, { server: 'tiny', tools: ['echo'] }] },
+      alice: { tools: [fsRule, approvalRule, { server: 'tiny', tools: ['echo', 'quit'] }] },
       bob: {},
       boss: { approve: ['fs'] },
     },
@@ -212,6 +216,17 @@ test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end)
     child.kill('SIGTERM');
   }
   assert.is(await exited, 0, err);
+});
+
+test('mcp serve - when the MCP server exits, the call in flight gets an error result and serving ends, saying why', async () => {
+  await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'quit'), stderr: 'ignore' });
+  const s = await startToolServer({ agent: 'tiny', credentials: bus.credsPath('tiny'), manifestsDir: bus.manifestsDir, servers: bus.url, command: tiny('echo', 'quit'), stderr: 'ignore', logger: createLogger({ level: 'fatal', destination: sink }) });
+  await sleep(300); // the verifier has the new pin
+  const e = await alice.callTool('tiny', 'quit', {}).then(() => undefined, (x: Error) => x);
+  assert.instance(e, ToolError, String(e));
+  assert.match(e!.message, /the tool call failed on tiny: .*[Cc]onnection closed/);
+  assert.match(await s.done, /^the MCP server `.*tiny-server\.mjs echo quit` exited$/);
+  assert.is(s.child.pid, null);
 });
 
 test('mcp serve - the filesystem server end to end: list a directory, read a file (signed request, signed tool.result reply)', async () => {
