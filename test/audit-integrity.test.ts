@@ -221,6 +221,7 @@ test('verify - a trail as the verifier signed it verifies: rows, batches, chain,
 /** A value of the column's type that differs from `v`. */
 function changed(col: keyof AuditRow, v: unknown): unknown {
   if (col === 'metadata') return { ...(v as Record<string, string>), smuggled: 'x' };
+  if (Array.isArray(v)) return [...(v as string[]), 'x'];
   if (typeof v === 'number') return col === 'header_valid' ? 1 - v : v + 1;
   const s = String(v);
   if (col === 'event_id' || col === 'payload_sha256') return s.length ? (s[0] === 'a' ? 'b' : 'a') + s.slice(1) : 'f'.repeat(64);
@@ -243,6 +244,7 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
         const expr = col === 'metadata'
           ? `map(${Object.entries(v as Record<string, string>).map(([k, x]) => `'${k}', '${x}'`).join(', ')})`
           : col === 'sent_at' || col === 'window_start' ? `fromUnixTimestamp64Milli(toInt64(${v as number}), 'UTC')`
+          : Array.isArray(v) ? `[${(v as string[]).map((x) => `'${x.replace(/'/g, "\\'")}'`).join(', ')}]`
           : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "\\'")}'`;
         (updates[col] ??= []).push(`event_id = '${row.event_id}', ${expr}`);
       }
@@ -348,7 +350,7 @@ test('cli - audit verify and export: usage errors exit 2, a bad key file exits 1
     [['audit', 'verify', '--store', join(dir, 'tamper2')], 2, /give --manifests/],
     [['audit', 'verify', '--store', join(dir, 'tamper2'), '--manifests', mdir(), '--since', '1h', '--until', '2h'], 2, /--since must be before --until/],
     [['audit', 'verify', '--bundle', join(dir, 'clean.bundle'), '--since', '1h'], 2, /a bundle is checked whole/],
-    [['audit', 'export', '--store', join(dir, 'tamper2'), '--manifests', mdir()], 2, /required option.*--bundle/],
+    [['audit', 'export', '--store', join(dir, 'tamper2'), '--manifests', mdir()], 2, /exactly one of --bundle FILE or --jsonl FILE/],
     [['audit', 'verify', '--store', join(dir, 'tamper2'), '--manifests', mdir(), '--since', 'yesterday'], 2, /--since must be an ISO 8601/],
     [['audit', 'verify', '--bundle', join(dir, 'nope.bundle')], 1, /cannot read bundle/],
     [['audit', 'verify', '--store', join(dir, 'tamper2'), '--manifests', mdir(), '--verifier-keys', join(dir, 'none.json')], 1, /keys: cannot read/],

@@ -548,6 +548,9 @@ export namespace agentbus {
             /** AuditEvent windowStartMs. */
             windowStartMs: number;
 
+            /** AuditEvent findings. */
+            findings: agentbus.v1.GuardFinding.$Properties[];
+
             /**
              * Creates a new AuditEvent instance using the specified properties.
              * @param [properties] Properties to set
@@ -632,12 +635,117 @@ export namespace agentbus {
                 /** AuditEvent windowStartMs */
                 windowStartMs?: (number|null);
 
+                /** AuditEvent findings */
+                findings?: (agentbus.v1.GuardFinding.$Properties[]|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an AuditEvent. */
             type $Shape = agentbus.v1.AuditEvent.$Properties;
+        }
+
+        /**
+         * Properties of a GuardFinding.
+         * @deprecated Use agentbus.v1.GuardFinding.$Properties instead.
+         */
+        interface IGuardFinding extends agentbus.v1.GuardFinding.$Properties {
+        }
+
+        /** Represents a GuardFinding. */
+        class GuardFinding {
+
+            /**
+             * Constructs a new GuardFinding.
+             * @param [p] Properties to set
+             */
+            constructor(p?: agentbus.v1.GuardFinding.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** GuardFinding kind. */
+            kind: string;
+
+            /** GuardFinding path. */
+            path: string;
+
+            /** GuardFinding rule. */
+            rule: string;
+
+            /** GuardFinding hash. */
+            hash: string;
+
+            /** GuardFinding detail. */
+            detail: string;
+
+            /** GuardFinding action. */
+            action: string;
+
+            /**
+             * Creates a new GuardFinding instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns GuardFinding instance
+             */
+            static create(properties: agentbus.v1.GuardFinding.$Shape): agentbus.v1.GuardFinding & agentbus.v1.GuardFinding.$Shape;
+            static create(properties?: agentbus.v1.GuardFinding.$Properties): agentbus.v1.GuardFinding;
+
+            /**
+             * Encodes the specified GuardFinding message. Does not implicitly {@link agentbus.v1.GuardFinding.verify|verify} messages.
+             * @param m GuardFinding message or plain object to encode
+             * @param [w] Writer to encode to
+             * @returns Writer
+             */
+            static encode(m: agentbus.v1.GuardFinding.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a GuardFinding message from the specified reader or buffer.
+             * @param r Reader or buffer to decode from
+             * @param [l] Message length if known beforehand
+             * @returns {agentbus.v1.GuardFinding & agentbus.v1.GuardFinding.$Shape} GuardFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): agentbus.v1.GuardFinding & agentbus.v1.GuardFinding.$Shape;
+
+            /**
+             * Gets the type url for GuardFinding
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace GuardFinding {
+
+            /** Properties of a GuardFinding. */
+            interface $Properties {
+
+                /** GuardFinding kind */
+                kind?: (string|null);
+
+                /** GuardFinding path */
+                path?: (string|null);
+
+                /** GuardFinding rule */
+                rule?: (string|null);
+
+                /** GuardFinding hash */
+                hash?: (string|null);
+
+                /** GuardFinding detail */
+                detail?: (string|null);
+
+                /** GuardFinding action */
+                action?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a GuardFinding. */
+            type $Shape = agentbus.v1.GuardFinding.$Properties;
         }
 
         /**

@@ -1108,6 +1108,7 @@ export const agentbus = $root.agentbus = (() => {
              * @property {number|null} [rawSize] AuditEvent rawSize
              * @property {number|null} [shedCount] AuditEvent shedCount
              * @property {number|null} [windowStartMs] AuditEvent windowStartMs
+             * @property {Array.<agentbus.v1.GuardFinding.$Properties>|null} [findings] AuditEvent findings
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1133,6 +1134,7 @@ export const agentbus = $root.agentbus = (() => {
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
             const AuditEvent = function (p) {
+                this.findings = [];
                 if (p)
                     for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
                         if (p[ks[i]] != null && ks[i] !== "__proto__")
@@ -1260,6 +1262,14 @@ export const agentbus = $root.agentbus = (() => {
             AuditEvent.prototype.windowStartMs = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
 
             /**
+             * AuditEvent findings.
+             * @member {Array.<agentbus.v1.GuardFinding.$Properties>} findings
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.findings = $util.emptyArray;
+
+            /**
              * Creates a new AuditEvent instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.AuditEvent
@@ -1321,6 +1331,10 @@ export const agentbus = $root.agentbus = (() => {
                     w.uint32(/* id 14, wireType 0 =*/112).uint32(m.shedCount);
                 if (m.windowStartMs != null && $Object.hasOwnProperty.call(m, "windowStartMs") && (typeof m.windowStartMs === "object" ? m.windowStartMs.low || m.windowStartMs.high : m.windowStartMs !== 0))
                     w.uint32(/* id 15, wireType 0 =*/120).uint64(m.windowStartMs);
+                if (m.findings != null && m.findings.length) {
+                    for (var i = 0; i < m.findings.length; ++i)
+                        $root.agentbus.v1.GuardFinding.encode(m.findings[i], w.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
+                }
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1500,6 +1514,14 @@ export const agentbus = $root.agentbus = (() => {
                                 delete m.windowStartMs;
                             continue;
                         }
+                    case 16: {
+                            if (u !== 2)
+                                break;
+                            if (!(m.findings && m.findings.length))
+                                m.findings = [];
+                            m.findings.push($root.agentbus.v1.GuardFinding.decode(r, r.size(), $undefined, q + 1));
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1532,6 +1554,272 @@ export const agentbus = $root.agentbus = (() => {
             };
 
             return AuditEvent;
+        })();
+
+        v1.GuardFinding = (function() {
+
+            /**
+             * Properties of a GuardFinding.
+             * @typedef {Object} agentbus.v1.GuardFinding.$Properties
+             * @property {string|null} [kind] GuardFinding kind
+             * @property {string|null} [path] GuardFinding path
+             * @property {string|null} [rule] GuardFinding rule
+             * @property {string|null} [hash] GuardFinding hash
+             * @property {string|null} [detail] GuardFinding detail
+             * @property {string|null} [action] GuardFinding action
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a GuardFinding.
+             * @memberof agentbus.v1
+             * @interface IGuardFinding
+             * @augments agentbus.v1.GuardFinding.$Properties
+             * @deprecated Use agentbus.v1.GuardFinding.$Properties instead.
+             */
+
+            /**
+             * Shape of a GuardFinding.
+             * @typedef {agentbus.v1.GuardFinding.$Properties} agentbus.v1.GuardFinding.$Shape
+             */
+
+            /**
+             * Constructs a new GuardFinding.
+             * @memberof agentbus.v1
+             * @classdesc Represents a GuardFinding.
+             * @constructor
+             * @param {agentbus.v1.GuardFinding.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const GuardFinding = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * GuardFinding kind.
+             * @member {string} kind
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.kind = "";
+
+            /**
+             * GuardFinding path.
+             * @member {string} path
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.path = "";
+
+            /**
+             * GuardFinding rule.
+             * @member {string} rule
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.rule = "";
+
+            /**
+             * GuardFinding hash.
+             * @member {string} hash
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.hash = "";
+
+            /**
+             * GuardFinding detail.
+             * @member {string} detail
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.detail = "";
+
+            /**
+             * GuardFinding action.
+             * @member {string} action
+             * @memberof agentbus.v1.GuardFinding
+             * @instance
+             */
+            GuardFinding.prototype.action = "";
+
+            /**
+             * Creates a new GuardFinding instance using the specified properties.
+             * @function create
+             * @memberof agentbus.v1.GuardFinding
+             * @static
+             * @param {agentbus.v1.GuardFinding.$Properties=} [properties] Properties to set
+             * @returns {agentbus.v1.GuardFinding} GuardFinding instance
+             * @type {{
+             *   (properties: agentbus.v1.GuardFinding.$Shape): agentbus.v1.GuardFinding & agentbus.v1.GuardFinding.$Shape;
+             *   (properties?: agentbus.v1.GuardFinding.$Properties): agentbus.v1.GuardFinding;
+             * }}
+             */
+            GuardFinding.create = function(properties) {
+                return new GuardFinding(properties);
+            };
+
+            /**
+             * Encodes the specified GuardFinding message. Does not implicitly {@link agentbus.v1.GuardFinding.verify|verify} messages.
+             * @function encode
+             * @memberof agentbus.v1.GuardFinding
+             * @static
+             * @param {agentbus.v1.GuardFinding.$Properties} m GuardFinding message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GuardFinding.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.kind != null && $Object.hasOwnProperty.call(m, "kind") && m.kind !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.kind);
+                if (m.path != null && $Object.hasOwnProperty.call(m, "path") && m.path !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.path);
+                if (m.rule != null && $Object.hasOwnProperty.call(m, "rule") && m.rule !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.rule);
+                if (m.hash != null && $Object.hasOwnProperty.call(m, "hash") && m.hash !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.hash);
+                if (m.detail != null && $Object.hasOwnProperty.call(m, "detail") && m.detail !== "")
+                    w.uint32(/* id 5, wireType 2 =*/42).string(m.detail);
+                if (m.action != null && $Object.hasOwnProperty.call(m, "action") && m.action !== "")
+                    w.uint32(/* id 6, wireType 2 =*/50).string(m.action);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Decodes a GuardFinding message from the specified reader or buffer.
+             * @function decode
+             * @memberof agentbus.v1.GuardFinding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {agentbus.v1.GuardFinding & agentbus.v1.GuardFinding.$Shape} GuardFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GuardFinding.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.agentbus.v1.GuardFinding();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.kind = v;
+                            else
+                                delete m.kind;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.path = v;
+                            else
+                                delete m.path;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.rule = v;
+                            else
+                                delete m.rule;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.hash = v;
+                            else
+                                delete m.hash;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.detail = v;
+                            else
+                                delete m.detail;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.action = v;
+                            else
+                                delete m.action;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Gets the type url for GuardFinding
+             * @function getTypeUrl
+             * @memberof agentbus.v1.GuardFinding
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            GuardFinding.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/agentbus.v1.GuardFinding";
+            };
+
+            return GuardFinding;
         })();
 
         v1.DeliveryRecord = (function() {

@@ -1,7 +1,8 @@
 // `agentbus auditor` (run the service) and `agentbus audit …` (analyst reports). Registered
 // into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
 // (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import * as D from './defaults.js';
@@ -153,6 +154,7 @@ function faultInjectingSink(file: string) {
 }
 
 export function registerAuditorCommands(program: Command): void {
+  registerDetectCommands(program);
   program
     .command('auditor')
     .description('run the auditor: audit stream (JetStream) → ClickHouse, anomaly detectors, alerts')
@@ -289,16 +291,30 @@ export function registerAuditorCommands(program: Command): void {
       return withStore(o, async (s) => report(await verifyStore(s, selector(o), keys)));
     });
 
-  addStoreOptions(audit.command('export').description('write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline'))
-    .requiredOption('--bundle <file>', 'write the bundle (JSON lines) to this file')
+  addStoreOptions(audit.command('export').description('write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline, or (--jsonl) the audit_events rows alone'))
+    .option('--bundle <file>', 'write the bundle (JSON lines) to this file')
+    .option('--jsonl <file>', 'write the audit_events rows, one JSON object per line with the documented column names (what `agentbus detect replay` reads)')
     .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
     .option('--manifests <dir>', "agents' manifests: their public keys go into the bundle (default: the bus's, as for --store)")
     .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
-    .action((o: StoreOpts & { bundle: string; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
+    .action((o: StoreOpts & { bundle?: string; jsonl?: string; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
+      if (!o.bundle === !o.jsonl) throw bad('export: give exactly one of --bundle FILE or --jsonl FILE');
+      if (o.jsonl) {
+        const file = o.jsonl;
+        return withStore(o, async (s) => {
+          const rows = await s.query<Record<string, unknown>>(
+            `SELECT * EXCEPT (ingested_at) FROM ${s.table('audit_events')} FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time, event_id`,
+            { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
+          );
+          writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
+          print(o, { jsonl: file, rows: rows.length });
+        });
+      }
       o.manifests ??= defaultManifests(o);
       if (!o.manifests) throw bad('export: give --manifests DIR');
+      const bundle = o.bundle!;
       const manifests = o.manifests;
       let keys: BundleKeys;
       try {
@@ -313,10 +329,54 @@ export function registerAuditorCommands(program: Command): void {
         const sel = selector(o);
         const ev = await readEvidence(s, sel);
         const lines = bundleLines(ev, keys, { window: ev.window, database: o.database });
-        writeFileSync(o.bundle, lines.join('\n') + '\n');
-        const summary = { bundle: o.bundle, batches: ev.batches.length, rows: ev.rows.length, deliveries: ev.deliveries.length, verifier_keys: keys.verifiers.length, agent_keys: keys.agents.length };
+        writeFileSync(bundle, lines.join('\n') + '\n');
+        const summary = { bundle, batches: ev.batches.length, rows: ev.rows.length, deliveries: ev.deliveries.length, verifier_keys: keys.verifiers.length, agent_keys: keys.agents.length };
         print(o, summary);
       });
+    });
+}
+
+/** `agentbus detect replay`: the detectors over a recorded trace, in simulated time. */
+function registerDetectCommands(program: Command): void {
+  const detect = program.command('detect').description('run the detectors outside the auditor');
+  detect
+    .command('replay')
+    .description('run the detectors over recorded audit events in simulated time (one audit_events row per JSON line, as `audit export --jsonl` writes them) and print every alert')
+    .requiredOption('--events <file>', 'the recorded events (JSON lines)')
+    .option('--config <file>', 'detector settings (JSON or YAML): the auditor\'s `detect` object (rules, cooldownMs), or { detect: {...} }')
+    .option('--json', 'one JSON object per alert: rule, severity, agents, window, detected_at, sentence, evidence (with msg_ids)')
+    .action(async (o: { events: string; config?: string; json?: boolean }) => {
+      const { readReplayRows, replay, ReplayError } = await import('./replay.js');
+      let cfg: Record<string, unknown> | undefined;
+      if (o.config) {
+        let text: string;
+        try {
+          text = readFileSync(o.config, 'utf8');
+        } catch {
+          throw new Error(`--config ${o.config}: cannot read it`);
+        }
+        try {
+          const raw = (o.config.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>;
+          cfg = (raw && typeof raw === 'object' && 'detect' in raw ? raw['detect'] : raw) as Record<string, unknown>;
+        } catch (e) {
+          throw new Error(`--config ${o.config}: ${(e as Error).message.split('\n')[0]}`);
+        }
+        const { detectConfigSchema } = await import('./config.js');
+        const r = detectConfigSchema.safeParse(cfg);
+        if (!r.success) throw new Error(`--config ${o.config} at ${r.error.issues[0]!.path.join('.') || '(root)'}: ${r.error.issues[0]!.message}`);
+      }
+      let alerts;
+      try {
+        alerts = await replay(readReplayRows(o.events), cfg ? { detect: cfg as never } : {});
+      } catch (e) {
+        if (e instanceof ReplayError) throw new Error(e.message);
+        throw e;
+      }
+      for (const a of alerts) {
+        if (o.json) console.log(JSON.stringify(a));
+        else console.log(`${a.detected_at}  ${a.severity.padEnd(8)} ${a.rule}  ${a.sentence ?? a.agents.join(', ')}${a.evidence.msg_ids.length ? `  (msg_ids: ${a.evidence.msg_ids.slice(0, 5).join(' ')}${a.evidence.msg_ids.length > 5 ? ' …' : ''})` : ''}`);
+      }
+      if (!o.json && alerts.length === 0) console.log('no alerts');
     });
 }
 

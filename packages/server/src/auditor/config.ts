@@ -13,7 +13,8 @@ export const storeConfigSchema = z.object({
   username: z.string().optional(),
   password: z.string().optional(),
   /** Rows (and aggregates) older than this are dropped by ClickHouse's TTL. */
-  ttlDays: z.number().int().min(1).max(36500).default(D.DEFAULT_TTL_DAYS),
+  // at most ~68 years: time + the TTL must stay within DateTime (2106), or every row expires at once
+  ttlDays: z.number().int().min(1).max(25_000).default(D.DEFAULT_TTL_DAYS),
   /**
    * A ClickHouse cluster (a name from the server's remote_servers): migrations run ON CLUSTER and
    * every table is Replicated* (one shard, its replicas). Only with a server URL.

@@ -65,6 +65,13 @@ export interface AuditRow {
   /** Messages this row stands for when the verifier shed them unverified (0: one message). */
   shed_count: number;
   window_start: number;
+  /** Content guard findings (DESIGN §12), one entry each: kind, JSON path, rule, hash, action; and their details. */
+  guard_kinds: string[];
+  guard_paths: string[];
+  guard_rules: string[];
+  guard_hashes: string[];
+  guard_actions: string[];
+  guard_details: string[];
 }
 
 /** One row of `audit_deliveries`. */
@@ -269,6 +276,22 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
     malformed: bad.join(','),
     shed_count: u32(ev.shedCount),
     window_start,
+    ...guardColumns(ev.findings),
+  };
+}
+
+/** At most this many findings per row (the verifier caps them too). */
+export const MAX_GUARD_FINDINGS = 32;
+
+function guardColumns(fs: IAuditEvent['findings']): Pick<AuditRow, 'guard_kinds' | 'guard_paths' | 'guard_rules' | 'guard_hashes' | 'guard_actions' | 'guard_details'> {
+  const list = (fs ?? []).slice(0, MAX_GUARD_FINDINGS);
+  return {
+    guard_kinds: list.map((f) => cleanString(f.kind, 32)),
+    guard_paths: list.map((f) => cleanString(f.path, MAX_NAME_CHARS)),
+    guard_rules: list.map((f) => cleanString(f.rule, 128)),
+    guard_hashes: list.map((f) => cleanString(f.hash, 64)),
+    guard_actions: list.map((f) => cleanString(f.action, 16)),
+    guard_details: list.map((f) => cleanString(f.detail, 512)),
   };
 }
 
@@ -318,6 +341,8 @@ export function fallbackRow(row: AuditRow, why: string): AuditRow {
     recipient: safe(row.recipient), topic: safe(row.topic), destination: safe(row.destination), type: safe(row.type),
     key_id: safe(row.key_id), content_type: safe(row.content_type), verifier_id: safe(row.verifier_id),
     prompt_version: '', rationale: '', metadata: {},
+    guard_kinds: row.guard_kinds.map(safe), guard_paths: row.guard_paths.map(safe), guard_rules: row.guard_rules.map(safe),
+    guard_hashes: row.guard_hashes.map(safe), guard_actions: row.guard_actions.map(safe), guard_details: row.guard_details.map(safe),
     time: timeOrUndefined(row.time) ?? 0, sent_at: timeOrUndefined(row.sent_at) ?? 0, window_start: timeOrUndefined(row.window_start) ?? 0,
     malformed: [row.malformed, `store: ${safe(why).slice(0, 120)}`].filter(Boolean).join(','),
   };

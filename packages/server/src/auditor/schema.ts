@@ -256,6 +256,20 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE {db}.audit_deliveries ADD COLUMN IF NOT EXISTS approver LowCardinality(String) MATERIALIZED if(delivery IN ('approved', 'denied'), extract(detail, '^(?:approved|denied) by ([a-z0-9][a-z0-9_-]*)'), '') COMMENT 'held tool calls: who decided'`,
     ],
   },
+  {
+    version: 9,
+    name: 'content_guards',
+    statements: [
+      // what the content guards found, one array element per finding (never the secret: a rule and a hash)
+      `ALTER TABLE {db}.audit_events
+        ADD COLUMN IF NOT EXISTS guard_kinds Array(LowCardinality(String)) COMMENT 'content guard findings: credential, invisible_text, control_chars',
+        ADD COLUMN IF NOT EXISTS guard_paths Array(String) COMMENT 'their JSON paths',
+        ADD COLUMN IF NOT EXISTS guard_rules Array(String) COMMENT 'the rule that matched',
+        ADD COLUMN IF NOT EXISTS guard_hashes Array(String) COMMENT 'first 12 hex of the SHA-256 of a matched credential',
+        ADD COLUMN IF NOT EXISTS guard_actions Array(LowCardinality(String)) COMMENT 'reject or flag',
+        ADD COLUMN IF NOT EXISTS guard_details Array(String) COMMENT 'bounded and secret-free: the ASCII hidden in tag characters'`,
+    ],
+  },
 ];
 
 /**

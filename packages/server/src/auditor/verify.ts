@@ -88,6 +88,7 @@ export const ROW_COLUMNS: (keyof AuditRow)[] = [
   'destination', 'type', 'msg_id', 'key_id', 'trace_id', 'span_id', 'causation_id', 'content_type', 'header_depth', 'depth', 'payload_size',
   'payload_sha256', 'header_payload_sha256', 'raw_size', 'prompt_version', 'rationale', 'metadata', 'header_valid', 'header_hex', 'signature_hex',
   'batch_id', 'batch_pos', 'malformed', 'shed_count', 'window_start',
+  'guard_kinds', 'guard_paths', 'guard_rules', 'guard_hashes', 'guard_actions', 'guard_details',
 ];
 const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = ['batch_id', 'batch_pos', 'verifier_id', 'msg_id', 'recipient', 'delivery', 'at', 'malformed', 'reason', 'detail'];
 
