@@ -9,6 +9,7 @@ import { join } from 'node:path';
 interface LockEntry { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; bin?: Record<string, string>; license?: string; link?: boolean; [k: string]: unknown }
 
 export const WORKSPACES: Record<string, string> = { '@agentbus/protocol': 'packages/protocol', '@agentbus/sdk': 'packages/sdk', '@agentbus/server': 'packages/server' };
+const WORKSPACE_PATHS = new Set(Object.values(WORKSPACES));
 
 /** `npm pack` every workspace into `dest`; returns package name → tarball path. */
 export function packAll(dest: string): Record<string, string> {
@@ -30,21 +31,35 @@ export function installOffline(dir: string, tarballs: Record<string, string>, ex
   const ws = (JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, LockEntry> }).packages;
   const pk: Record<string, unknown> = {};
   const deps: Record<string, string> = {};
-  const want: string[] = [];
+  // [lock path of the dependent, dependency name]: resolved the way Node does, from the
+  // dependent's own node_modules up to the top (the workspace lock keeps nested versions there)
+  const want: [string, string][] = [];
+  const resolved = (e: LockEntry, name: string) => ({ ...e, resolved: `https://registry.npmjs.org/${name}/-/${name.split('/').pop()}-${e.version}.tgz` });
   for (const [name, tgz] of Object.entries(tarballs)) {
     const e = ws[WORKSPACES[name]!]!;
     deps[name] = `file:${tgz}`;
     pk[`node_modules/${name}`] = { version: e.version, resolved: `file:${tgz}`, dependencies: e.dependencies, optionalDependencies: e.optionalDependencies, ...(e.bin ? { bin: e.bin } : {}), license: e.license };
-    want.push(...Object.keys({ ...e.dependencies, ...e.optionalDependencies }));
+    for (const d of Object.keys({ ...e.dependencies, ...e.optionalDependencies })) want.push([`node_modules/${name}`, d]);
   }
   while (want.length) {
-    const d = want.pop()!;
-    if (pk[`node_modules/${d}`]) continue;
-    const e = ws[`node_modules/${d}`];
-    if (!e) throw new Error(`${d} is not in package-lock.json`);
-    const base = d.split('/').pop()!;
-    pk[`node_modules/${d}`] = { ...e, resolved: `https://registry.npmjs.org/${d}/-/${base}-${e.version}.tgz` };
-    want.push(...Object.keys({ ...e.dependencies, ...e.optionalDependencies }));
+    const [from, d] = want.pop()!;
+    // candidate paths: from/node_modules/d, then each ancestor's node_modules/d
+    let at: string | undefined;
+    for (let base = from; ; ) {
+      const cand = `${base}/node_modules/${d}`;
+      if (ws[cand] && !WORKSPACE_PATHS.has(base)) {
+        at = cand;
+        break;
+      }
+      const i = base.lastIndexOf('/node_modules/');
+      if (i < 0) break;
+      base = base.slice(0, i);
+    }
+    at ??= ws[`node_modules/${d}`] ? `node_modules/${d}` : undefined;
+    if (!at) throw new Error(`${d} (needed by ${from}) is not in package-lock.json`);
+    if (pk[at]) continue;
+    pk[at] = resolved(ws[at]!, d);
+    for (const x of Object.keys({ ...ws[at]!.dependencies, ...ws[at]!.optionalDependencies })) want.push([at, x]);
   }
   const manifest = { name: 'try-agentbus', version: '1.0.0', type: 'module', private: true, dependencies: deps };
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
