@@ -424,7 +424,7 @@ export function buildProgram(): Command {
       const tlsArg = tlsFromOptions(o);
       const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
       const { startDevBus, DevBusError } = await import('./dev.js');
-      const { defaultExampleDir } = await import('./demo.js');
+      const { defaultExampleDir, prepareExampleProject } = await import('./demo.js');
       const where = projectLayout(o.stateDir);
       const ex = defaultExampleDir();
       const example = !where.projectFile && !o.contracts && !o.manifests;
@@ -438,6 +438,8 @@ export function buildProgram(): Command {
         bus = await startDevBus({
           stateDir: where.stateDir, manifestsDir, contracts, contractsFile: contractsPath, loadContracts: importContracts, notify,
           withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(policy ? { policyFile: policy } : {}), ...secure,
+          // the example's tool rules name its project directory
+          ...(example ? { policyVars: { AGENTBUS_PROJECT: prepareExampleProject(where.stateDir) } } : {}),
         });
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);

@@ -36,6 +36,8 @@ export interface DevBusOptions {
   manifestsDir?: string;
   /** A policy file (agents → send rules, no keys): agents without credentials get generated ones. */
   policyFile?: string;
+  /** Values for ${NAME} placeholders in the policy file. */
+  policyVars?: Record<string, string>;
   /** Client port of the single node (default: a free one; the CLI defaults to 4222). */
   port?: number;
   /** The contracts module `contracts` came from: reloaded into the verifier when it changes. */
@@ -180,7 +182,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   // Logs go to a file in the state directory so the terminal stays readable.
   const logFile = join(stateDir, 'agentbus.log');
   const log = o.logger ?? createLogger({ name: 'dev', level: o.logLevel ?? 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
-  if (o.policyFile) materializePolicy(o.policyFile, manifestsDir, credsDir);
+  if (o.policyFile) materializePolicy(o.policyFile, manifestsDir, credsDir, o.policyVars ?? {});
   const svc = (name: string) => {
     const p = join(credsDir, `${name}.creds.json`);
     return existsSync(p) ? loadServiceCreds(p) : generateServiceCreds(name, p);
@@ -348,8 +350,10 @@ interface PolicyFile {
 }
 
 /** Write a manifest per policy agent, generating credentials for agents that have none. */
-export function materializePolicy(policyFile: string, manifestsDir: string, credsDir: string): string[] {
-  const policy = parseYaml(readFileSync(policyFile, 'utf8')) as PolicyFile;
+export function materializePolicy(policyFile: string, manifestsDir: string, credsDir: string, vars: Record<string, string> = {}): string[] {
+  // ${NAME} placeholders (e.g. the example's project directory in its tool rules)
+  const text = readFileSync(policyFile, 'utf8').replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (m, name: string) => vars[name] ?? m);
+  const policy = parseYaml(text) as PolicyFile;
   if (!policy || typeof policy.agents !== 'object') throw new DevBusError(`${policyFile}: expected a top-level "agents" map`);
   const created: string[] = [];
   for (const [agent, rules] of Object.entries(policy.agents)) {
