@@ -9,6 +9,7 @@ import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
 import { junkFloodFigures } from './junk-flood.js';
+import { toolFigures } from './tools.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -138,6 +139,8 @@ try {
 } finally {
   await bus.stop();
 }
+log('tool calls: through the bus vs the MCP server directly, and the policy check ...');
+figures.push(...(await toolFigures({ calls: quick ? 60 : 300 })));
 log('auditor: ingest from JetStream into chDB ...');
 figures.push(...(await auditorIngest({ events: quick ? 20_000 : 100_000 })));
 const peak = get('verifier_2proc_msgs_per_s') || get('verifier_msgs_per_s');
