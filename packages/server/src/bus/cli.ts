@@ -445,14 +445,25 @@ export function buildProgram(): Command {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
       }
-      console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
-      // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
-      const watch = o.quiet ? undefined : await watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
-      await new Promise<void>((res) => {
-        const stop = () => void (watch?.stop() ?? Promise.resolve()).then(() => bus.stop()).then(res, res);
+      // Ctrl-C from here on stops everything (also while the watch below is still starting)
+      let watch: { stop(): Promise<void> } | undefined;
+      let stopping = false;
+      const stopped = new Promise<void>((res) => {
+        const stop = () => {
+          stopping = true;
+          void (watch?.stop() ?? Promise.resolve()).then(() => bus.stop()).then(res, res);
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
+      // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
+      if (!o.quiet) {
+        const w = await watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
+        if (w && stopping) await w.stop();
+        else watch = w ?? undefined;
+      }
+      await stopped;
       console.log('stopped');
     });
 
