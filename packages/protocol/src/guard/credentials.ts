@@ -47,7 +47,7 @@ for (const creator of presetRules as unknown as SecretlintRuleCreator[]) {
       const r = d.range;
       if (!sink || !r || typeof r[0] !== 'number' || typeof r[1] !== 'number') return;
       const messageId = typeof d.message === 'string' ? d.message : 'match';
-      sink.push({ rule: `secretlint:${short}/${messageId}`, start: r[0], end: r[1], what: `${short} ${messageId}` });
+      sink.push({ rule: `secretlint:${short}/${messageId}`, start: r[0], end: r[1], what: `${messageId} (secretlint ${short})` });
     },
     ignore() {},
     sharedOptions: {},

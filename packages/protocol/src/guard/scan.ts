@@ -17,7 +17,7 @@ import { GUARD_KINDS, DEFAULT_MAX_FINDINGS, DEFAULT_MAX_FINDINGS_PER_KIND, MAX_F
 
 export interface ScanResult {
   findings: GuardFinding[];
-  /** Findings were left out (the caps were reached). */
+  /** A cap was reached: findings may have been left out. */
   truncated: boolean;
 }
 
@@ -50,8 +50,12 @@ class Collector {
     for (const k of GUARD_KINDS) if (this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind) return false;
     return true;
   }
+  /** Still looking for kind k. A kind at its cap is not scanned further: the result is marked truncated. */
   wants(k: GuardKind): boolean {
-    return this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind;
+    if (!this.want[k]) return false;
+    if ((this.perKind.get(k) ?? 0) < this.maxPerKind && this.findings.length < this.max) return true;
+    this.truncated = true;
+    return false;
   }
   add(f: GuardFinding): void {
     if (!this.want[f.kind]) return;

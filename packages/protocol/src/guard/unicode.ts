@@ -4,11 +4,12 @@
 // judged by its neighbours. What is legitimate, and why, is in docs/decisions.md
 // ("Content guards"); in short:
 //  - emoji: ZWJ between two pictographs (after any skin tone or VS16), one variation selector
-//    after a visible character, tag characters only as a subdivision flag
-//    (U+1F3F4, 3–6 tag letters/digits, U+E007F);
+//    after a visible character (VS17+ only after an ideograph), tag characters only as a
+//    subdivision flag (U+1F3F4, a region code and 1–4 tag letters/digits, U+E007F);
 //  - scripts: ZWJ/ZWNJ after a letter or mark of a script that uses them for shaping (Arabic,
-//    Persian, Syriac, N'Ko, Mongolian, the Indic and Brahmic scripts, …); ZWSP between letters
-//    of scripts written without spaces (Thai, Lao, Khmer, Myanmar, …); LRM/RLM/ALM in a string
+//    Persian, Syriac, N'Ko, Mongolian, the Indic and Brahmic scripts, …); ZWSP (a line-break
+//    hint) next to a letter or punctuation mark of a script written without spaces (Thai, Lao,
+//    Khmer, Myanmar, Javanese, …); LRM/RLM/ALM (at most 3 in a row) in a string
 //    that has right-to-left letters; Mongolian variation selectors after Mongolian; visible
 //    "prepended concatenation marks" (Arabic number signs, end of ayah);
 //  - a BOM (U+FEFF) as the first character.
