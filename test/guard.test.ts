@@ -26,6 +26,7 @@ import {
   SECRETLINT_RULES,
   type GuardFinding,
 } from '../packages/protocol/src/index.js';
+import { setCredentialPrefilters } from '../packages/protocol/src/guard/credentials.js';
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -89,6 +90,18 @@ test('corpora - no benign sample is flagged (payload or whole line)', () => {
     const fs = scanPayload(bytes(payloadText(s)));
     assert.equal(fs, [], `${s.name}: ${JSON.stringify(fs)}`);
     assert.equal(scanPayload(bytes(line)), [], `${s.name} (line)`);
+  }
+});
+
+test('corpora - the prefilters (needles, token runs) change no finding', () => {
+  const all = [...attacks, ...benign].map(({ s }) => bytes(payloadText(s)));
+  const fast = all.map((p) => scanPayload(p));
+  setCredentialPrefilters(false);
+  try {
+    const slow = all.map((p) => scanPayload(p));
+    assert.equal(fast, slow);
+  } finally {
+    setCredentialPrefilters(true);
   }
 });
 

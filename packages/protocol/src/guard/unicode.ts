@@ -131,15 +131,19 @@ const MAX_HIDDEN = 1024;
  * Invisible text and control characters in `s`. `redact` turns the decoded hidden text into
  * what may be shown (the caller removes credentials from it).
  */
-export function scanUnicode(s: string, want: { invisible: boolean; control: boolean }, redact: (hidden: string) => string = (h) => h): UnicodeScan | undefined {
+export function scanUnicode(s: string, invisible: boolean, control: boolean, redact: (hidden: string) => string = (h) => h): UnicodeScan | undefined {
   if (PLAIN.test(s)) return undefined;
+  const re = CANDIDATE; // global: lastIndex is the cursor (this function is not re-entered while it runs)
+  re.lastIndex = 0;
+  let m = re.exec(s);
+  if (!m) return undefined;
   const accs = new Map<string, Acc>();
   const flagged: [number, number][] = [];
   let tagText = '';
   const vsBytes: number[] = [];
   let rtl: boolean | undefined;
   const hit = (rule: string, kind: Acc['kind'], i: number, cp: number, n = 1) => {
-    if (kind === 'invisible_text' ? !want.invisible : !want.control) return;
+    if (kind === 'invisible_text' ? !invisible : !control) return;
     let a = accs.get(rule);
     if (!a) accs.set(rule, (a = { kind, count: 0, first: i, cps: [] }));
     a.count += n;
@@ -149,9 +153,7 @@ export function scanUnicode(s: string, want: { invisible: boolean; control: bool
     hit(rule, kind, i, cp, n);
     if (flagged.length < 100_000) flagged.push([i, i + len]);
   };
-  const re = new RegExp(CANDIDATE.source, 'gu');
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) {
+  for (; m; m = re.exec(s)) {
     const i = m.index;
     const cp = s.codePointAt(i)!;
     const w = width(cp);
