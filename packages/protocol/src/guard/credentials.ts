@@ -33,8 +33,46 @@ interface SecretlintRuleCreator {
 }
 
 let sink: CredentialMatch[] | undefined;
-const handlers: { id: string; file: (source: unknown) => unknown }[] = [];
+const handlers: { id: string; file: (source: unknown) => unknown; needle: RegExp | undefined }[] = [];
 const SKIPPED_RULES = new Set(['@secretlint/secretlint-rule-filter-comments']);
+
+/**
+ * For speed: a literal each rule's patterns cannot match without (read from the pinned
+ * version's source), tested before the rule runs. A rule not listed here always runs; the
+ * GCP rule only reads .json/.p12 files by name, so it never runs on a string. test/guard.test.ts
+ * checks that the needles change no result on the corpora.
+ */
+const SECRETLINT_NEEDLES: Record<string, RegExp | null> = {
+  aws: /secret_?access_?key/i,
+  gcp: null,
+  npm: /x-oauth-basic|npm_/,
+  slack: /xox|xapp|hooks\.slack/i,
+  basicauth: /:\/\//,
+  openai: /sk-/,
+  anthropic: /sk-ant-/,
+  groq: /gsk_/,
+  huggingface: /hf_/,
+  linear: /lin_api_/,
+  notion: /ntn_/,
+  privatekey: /PRIVATE KEY/,
+  sendgrid: /SG\./,
+  shopify: /shp(?:pa|ca|at|ss)_/,
+  github: /gh[pousr]_|github_pat_/,
+  gitlab: /glpat-/,
+  grafana: /gl(?:c|sa)_/,
+  '1password': /ops_/,
+  'database-connection-string': /mongodb|mysql|postgres/i,
+  'hashicorp-vault': /hv[sbr]\./,
+  vercel: /v(?:cp|ci|ca|cr|ck)_/,
+  databricks: /dapi/,
+  docker: /dckr_pat_/,
+  figma: /figd_/,
+};
+let useNeedles = true;
+/** Tests only: run every rule on every string, no prefilter (to check that the prefilters lose nothing). */
+export function setCredentialPrefilters(on: boolean): void {
+  useNeedles = on;
+}
 
 for (const creator of presetRules as unknown as SecretlintRuleCreator[]) {
   const id = creator.meta?.id;
@@ -47,13 +85,14 @@ for (const creator of presetRules as unknown as SecretlintRuleCreator[]) {
       const r = d.range;
       if (!sink || !r || typeof r[0] !== 'number' || typeof r[1] !== 'number') return;
       const messageId = typeof d.message === 'string' ? d.message : 'match';
-      sink.push({ rule: `secretlint:${short}/${messageId}`, start: r[0], end: r[1], what: `${short} ${messageId}` });
+      sink.push({ rule: `secretlint:${short}/${messageId}`, start: r[0], end: r[1], what: `${messageId} (secretlint ${short})` });
     },
     ignore() {},
     sharedOptions: {},
   };
   const h = creator.create(context, {});
-  if (h && typeof h.file === 'function') handlers.push({ id, file: h.file.bind(h) });
+  const needle = SECRETLINT_NEEDLES[short];
+  if (h && typeof h.file === 'function' && needle !== null) handlers.push({ id, file: h.file.bind(h), needle });
 }
 
 /** The secretlint rules in use (ids), for docs and tests. */
@@ -64,6 +103,7 @@ function runSecretlint(s: string, out: CredentialMatch[]): void {
   sink = out;
   try {
     for (const h of handlers) {
+      if (useNeedles && h.needle && !h.needle.test(s)) continue;
       try {
         const r = h.file(source);
         // a rule that answers asynchronously (the GCP rule does, for .p12 files only) is not used
@@ -143,8 +183,16 @@ function keyWords(key: string): string[] {
 }
 
 /** Is this key (JSON member, metadata key, `KEY=` in text) one a secret is stored under? */
+const keyClassCache = new Map<string, SecretKeyClass | undefined>();
 export function secretKeyClass(key: string): SecretKeyClass | undefined {
   if (key.length > 128) return undefined;
+  if (keyClassCache.has(key)) return keyClassCache.get(key);
+  const c = classifyKey(key);
+  if (keyClassCache.size < 10_000) keyClassCache.set(key, c);
+  return c;
+}
+
+function classifyKey(key: string): SecretKeyClass | undefined {
   const w = keyWords(key);
   const last = w[w.length - 1];
   if (!last) return undefined;
@@ -325,7 +373,7 @@ for (const r of OWN_RULES) if (r.group) r.re = new RegExp(r.re.source, r.re.flag
 
 function runOwnRules(s: string, out: CredentialMatch[]): void {
   for (const r of OWN_RULES) {
-    if (r.needle && !r.needle.test(s)) continue;
+    if (useNeedles && r.needle && !r.needle.test(s)) continue;
     r.re.lastIndex = 0;
     let m: RegExpExecArray | null;
     let n = 0;
@@ -349,7 +397,7 @@ const ASSIGN_RE = /(?<![A-Za-z0-9_])([A-Za-z][A-Za-z0-9_.-]{0,62})(["']?)[ \t]{0
 const VALUE_STOP = /[\s"'`,;&)}\]<>]/;
 
 function runAssignments(s: string, out: CredentialMatch[]): void {
-  if (!ASSIGN_NEEDLE.test(s)) return;
+  if (useNeedles && !ASSIGN_NEEDLE.test(s)) return;
   ASSIGN_RE.lastIndex = 0;
   let m: RegExpExecArray | null;
   let n = 0;
@@ -385,7 +433,25 @@ function runAssignments(s: string, out: CredentialMatch[]): void {
   }
 }
 
-const CANDIDATE = /[A-Za-z0-9_+/=.-]{12,}|:\/\/|-----BEGIN|PuTTY/;
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=.~-') TOKEN_CHAR[c.charCodeAt(0)] = 1;
+/** A run of at least n characters of [A-Za-z0-9_+/=.~-] (what tokens, keys and PEM lines are made of). */
+function hasTokenRun(s: string, n: number): boolean {
+  let run = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 128 && TOKEN_CHAR[c] === 1) {
+      if (++run >= n) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+/** Every rule's needle in one (case-insensitive, so a superset): most strings pass none. */
+const ANY_NEEDLE = new RegExp(
+  [...handlers.map((h) => h.needle?.source ?? ''), ...OWN_RULES.map((r) => r.needle?.source ?? ''), ASSIGN_NEEDLE.source].map((x) => `(?:${x})`).join('|'),
+  'i',
+);
 
 /**
  * Credentials in one string: non-overlapping matches (secretlint first, then the agentbus
@@ -394,11 +460,22 @@ const CANDIDATE = /[A-Za-z0-9_+/=.-]{12,}|:\/\/|-----BEGIN|PuTTY/;
 export function findCredentials(s: string, max = 16): CredentialMatch[] {
   if (s.length < 8) return [];
   const all: CredentialMatch[] = [];
-  if (CANDIDATE.test(s)) {
+  if (useNeedles) {
+    // cheap gates first: every rule's match has a run of 10+ token characters or a URL's ://,
+    // except a `key: value` assignment, which has a : or =
+    const run = hasTokenRun(s, 10) || s.includes('://');
+    if (!run && !/[:=]/.test(s)) return all;
+    if (!ANY_NEEDLE.test(s)) return all;
+    if (run) {
+      runSecretlint(s, all);
+      runOwnRules(s, all);
+    }
+    runAssignments(s, all);
+  } else {
     runSecretlint(s, all);
     runOwnRules(s, all);
+    runAssignments(s, all);
   }
-  runAssignments(s, all);
   if (!all.length) return all;
   const kept: CredentialMatch[] = [];
   for (const m of all) {

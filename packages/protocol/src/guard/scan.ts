@@ -17,7 +17,7 @@ import { GUARD_KINDS, DEFAULT_MAX_FINDINGS, DEFAULT_MAX_FINDINGS_PER_KIND, MAX_F
 
 export interface ScanResult {
   findings: GuardFinding[];
-  /** Findings were left out (the caps were reached). */
+  /** A cap was reached: findings may have been left out. */
   truncated: boolean;
 }
 
@@ -26,6 +26,10 @@ const enc = new TextEncoder();
 export function secretHash(text: string): string {
   return bytesToHex(sha256(enc.encode(text))).slice(0, 12);
 }
+
+/** keySegment, remembered: the same keys repeat across objects and messages. */
+const SEGMENTS = new Map<string, string>();
+const SEGMENTS_NO_CREDENTIALS = new Map<string, string>();
 
 /** Longest path in a finding (deeper ones keep their head and tail). */
 const MAX_PATH = 512;
@@ -50,8 +54,12 @@ class Collector {
     for (const k of GUARD_KINDS) if (this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind) return false;
     return true;
   }
+  /** Still looking for kind k. A kind at its cap is not scanned further: the result is marked truncated. */
   wants(k: GuardKind): boolean {
-    return this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind;
+    if (!this.want[k]) return false;
+    if ((this.perKind.get(k) ?? 0) < this.maxPerKind && this.findings.length < this.max) return true;
+    this.truncated = true;
+    return false;
   }
   add(f: GuardFinding): void {
     if (!this.want[f.kind]) return;
@@ -68,13 +76,15 @@ class Collector {
     if (f.detail.length > MAX_FINDING_DETAIL) f.detail = f.detail.slice(0, MAX_FINDING_DETAIL - 1) + '…';
     this.findings.push(f);
   }
-  private readonly segments = new Map<string, string>();
-  /** keySegment, remembered: the same keys repeat in arrays of objects. */
   segment(k: string): string {
-    let seg = this.segments.get(k);
+    const cache = this.want.credential ? SEGMENTS : SEGMENTS_NO_CREDENTIALS;
+    let seg = cache.get(k);
     if (seg === undefined) {
       seg = keySegment(k, this.want.credential);
-      if (this.segments.size < 4096 && k.length <= 256) this.segments.set(k, seg);
+      if (k.length <= 256) {
+        if (cache.size >= 4096) cache.clear();
+        cache.set(k, seg);
+      }
     }
     return seg;
   }
@@ -100,24 +110,51 @@ function redactCredentials(text: string): string {
   return out + text.slice(at);
 }
 
-type PathOf = string | (() => string);
+/** A JSON path, made only when a finding needs it (most strings have none). */
+class PathRef {
+  private made: string | undefined;
+  constructor(
+    private readonly base: PathRef | string,
+    private readonly arr: boolean,
+    private readonly index: number,
+    private readonly seg: string,
+  ) {}
+  toString(): string {
+    if (this.made !== undefined) return this.made;
+    // iterative: a deeply nested payload must not overflow the stack
+    const chain: PathRef[] = [];
+    let r: PathRef | string = this;
+    while (typeof r !== 'string' && r.made === undefined) {
+      chain.push(r);
+      r = r.base;
+    }
+    let acc = typeof r === 'string' ? r : r.made!;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const x = chain[i]!;
+      acc += x.arr ? `[${x.index}]` : x.seg;
+      x.made = acc;
+    }
+    return acc;
+  }
+}
+type PathOf = string | PathRef;
 
 /**
- * One string at `path` (a string, or a function that makes it: most strings have no finding).
- * `key`: it is an object key (detail says so). `memberKey`: the key this value is stored under,
- * for the secret-like-key check.
+ * One string at `path`. `key`: it is an object key (detail says so). `memberKey`: the key this
+ * value is stored under, for the secret-like-key check.
  */
 function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, memberKey?: string): void {
   if (c.full) return;
-  let path: string | undefined = typeof pathOf === 'string' ? pathOf : undefined;
-  const at = () => (path ??= (pathOf as () => string)());
+  let path: string | undefined;
   const inKey = key ? 'key: ' : '';
   let stripped: string | undefined;
   let hidden = '';
-  if (c.wants('invisible_text') || c.wants('control_chars')) {
-    const u = scanUnicode(s, { invisible: c.wants('invisible_text'), control: c.wants('control_chars') }, redactCredentials);
+  const invisible = c.wants('invisible_text');
+  const control = c.wants('control_chars');
+  if (invisible || control) {
+    const u = scanUnicode(s, invisible, control, redactCredentials);
     if (u) {
-      for (const h of u.hits) c.add({ kind: h.kind, path: at(), rule: h.rule, detail: inKey + h.detail });
+      for (const h of u.hits) c.add({ kind: h.kind, path: (path ??= String(pathOf)), rule: h.rule, detail: inKey + h.detail });
       stripped = u.stripped;
       hidden = u.hidden;
     }
@@ -125,14 +162,14 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   if (!c.wants('credential')) return;
   const where = key ? ' in the key' : '';
   const found = findCredentials(s);
-  for (const m of found) c.add(credentialFinding(at(), s, m, where));
+  for (const m of found) c.add(credentialFinding((path ??= String(pathOf)), s, m, where));
   // a credential with invisible or control characters inside it, or hidden in tag characters
-  if (stripped !== undefined && stripped !== s) for (const m of findCredentials(stripped)) c.add(credentialFinding(at(), stripped, m, `${where} (with the invisible characters removed)`));
-  if (hidden) for (const m of findCredentials(hidden)) c.add(credentialFinding(at(), hidden, m, ' hidden in invisible characters'));
+  if (stripped !== undefined && stripped !== s) for (const m of findCredentials(stripped)) c.add(credentialFinding((path ??= String(pathOf)), stripped, m, `${where} (with the invisible characters removed)`));
+  if (hidden) for (const m of findCredentials(hidden)) c.add(credentialFinding((path ??= String(pathOf)), hidden, m, ' hidden in invisible characters'));
   if (memberKey !== undefined && !key && !found.length) {
     const cls = secretKeyClass(memberKey);
     if (cls && looksLikeSecretValue(s, cls, false))
-      c.add({ kind: 'credential', path: at(), rule: 'agentbus:secret-field', detail: `secret-looking value under a ${cls}-like key, ${s.length} characters`, hash: secretHash(s) });
+      c.add({ kind: 'credential', path: (path ??= String(pathOf)), rule: 'agentbus:secret-field', detail: `secret-looking value under a ${cls}-like key, ${s.length} characters`, hash: secretHash(s) });
   }
 }
 
@@ -242,7 +279,7 @@ function walkPayload(c: Collector, bytes: Uint8Array, root: string): void {
 
 interface Frame {
   /** Path of the container itself. */
-  base: string | (() => string);
+  base: PathRef | string;
   arr: boolean;
   index: number;
   /** Object: the current member's key, its path segment; expecting a key next. */
@@ -251,27 +288,25 @@ interface Frame {
   expectKey: boolean;
 }
 
+/** Path of the current position: the top frame's current member or element. */
+function here(stack: Frame[], root: string): PathOf {
+  const top = stack[stack.length - 1];
+  return top ? new PathRef(top.base, top.arr, top.index, top.seg) : root;
+}
+
 /** Walk valid JSON text: every string literal, with its path (duplicate keys included). */
 function walkJsonText(c: Collector, text: string, root: string): void {
   const stack: Frame[] = [];
-  // the path of the current position, made only when a finding needs it
-  const baseOf = (f: Frame) => (typeof f.base === 'string' ? f.base : (f.base = f.base()));
-  const here = (): (() => string) => {
-    const top = stack[stack.length - 1];
-    if (!top) return () => root;
-    const { arr, index, seg } = top;
-    return () => baseOf(top) + (arr ? `[${index}]` : seg);
-  };
   const n = text.length;
   let i = 0;
   while (i < n) {
     if (c.full) return;
     const ch = text.charCodeAt(i);
     if (ch === 0x7b /* { */) {
-      stack.push({ base: here(), arr: false, index: 0, key: undefined, seg: '', expectKey: true });
+      stack.push({ base: here(stack, root) as PathRef | string, arr: false, index: 0, key: undefined, seg: '', expectKey: true });
       i++;
     } else if (ch === 0x5b /* [ */) {
-      stack.push({ base: here(), arr: true, index: 0, key: undefined, seg: '', expectKey: false });
+      stack.push({ base: here(stack, root) as PathRef | string, arr: true, index: 0, key: undefined, seg: '', expectKey: false });
       i++;
     } else if (ch === 0x7d || ch === 0x5d /* } ] */) {
       stack.pop();
@@ -306,9 +341,9 @@ function walkJsonText(c: Collector, text: string, root: string): void {
       if (top && !top.arr && top.expectKey) {
         top.key = s;
         top.seg = c.segment(s);
-        scanString(c, s, here(), true);
+        scanString(c, s, here(stack, root), true);
       } else {
-        scanString(c, s, here(), false, top && !top.arr ? top.key : undefined);
+        scanString(c, s, here(stack, root), false, top && !top.arr ? top.key : undefined);
       }
     } else i++;
   }

@@ -4,11 +4,12 @@
 // judged by its neighbours. What is legitimate, and why, is in docs/decisions.md
 // ("Content guards"); in short:
 //  - emoji: ZWJ between two pictographs (after any skin tone or VS16), one variation selector
-//    after a visible character, tag characters only as a subdivision flag
-//    (U+1F3F4, 3–6 tag letters/digits, U+E007F);
+//    after a visible character (VS17+ only after an ideograph), tag characters only as a
+//    subdivision flag (U+1F3F4, a region code and 1–4 tag letters/digits, U+E007F);
 //  - scripts: ZWJ/ZWNJ after a letter or mark of a script that uses them for shaping (Arabic,
-//    Persian, Syriac, N'Ko, Mongolian, the Indic and Brahmic scripts, …); ZWSP between letters
-//    of scripts written without spaces (Thai, Lao, Khmer, Myanmar, …); LRM/RLM/ALM in a string
+//    Persian, Syriac, N'Ko, Mongolian, the Indic and Brahmic scripts, …); ZWSP (a line-break
+//    hint) next to a letter or punctuation mark of a script written without spaces (Thai, Lao,
+//    Khmer, Myanmar, Javanese, …); LRM/RLM/ALM (at most 3 in a row) in a string
 //    that has right-to-left letters; Mongolian variation selectors after Mongolian; visible
 //    "prepended concatenation marks" (Arabic number signs, end of ayah);
 //  - a BOM (U+FEFF) as the first character.
@@ -130,15 +131,19 @@ const MAX_HIDDEN = 1024;
  * Invisible text and control characters in `s`. `redact` turns the decoded hidden text into
  * what may be shown (the caller removes credentials from it).
  */
-export function scanUnicode(s: string, want: { invisible: boolean; control: boolean }, redact: (hidden: string) => string = (h) => h): UnicodeScan | undefined {
+export function scanUnicode(s: string, invisible: boolean, control: boolean, redact: (hidden: string) => string = (h) => h): UnicodeScan | undefined {
   if (PLAIN.test(s)) return undefined;
+  const re = CANDIDATE; // global: lastIndex is the cursor (this function is not re-entered while it runs)
+  re.lastIndex = 0;
+  let m = re.exec(s);
+  if (!m) return undefined;
   const accs = new Map<string, Acc>();
   const flagged: [number, number][] = [];
   let tagText = '';
   const vsBytes: number[] = [];
   let rtl: boolean | undefined;
   const hit = (rule: string, kind: Acc['kind'], i: number, cp: number, n = 1) => {
-    if (kind === 'invisible_text' ? !want.invisible : !want.control) return;
+    if (kind === 'invisible_text' ? !invisible : !control) return;
     let a = accs.get(rule);
     if (!a) accs.set(rule, (a = { kind, count: 0, first: i, cps: [] }));
     a.count += n;
@@ -148,9 +153,7 @@ export function scanUnicode(s: string, want: { invisible: boolean; control: bool
     hit(rule, kind, i, cp, n);
     if (flagged.length < 100_000) flagged.push([i, i + len]);
   };
-  const re = new RegExp(CANDIDATE.source, 'gu');
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) {
+  for (; m; m = re.exec(s)) {
     const i = m.index;
     const cp = s.codePointAt(i)!;
     const w = width(cp);
