@@ -10,6 +10,7 @@ import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
 import { junkFloodFigures } from './junk-flood.js';
 import { toolFigures } from './tools.js';
+import { guardedFigures } from './guarded.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -139,6 +140,8 @@ try {
 } finally {
   await bus.stop();
 }
+log('content guards: the verifier with and without them, and the scanner alone ...');
+figures.push(...(await guardedFigures(quick ? { n: 3000, rounds: 1 } : {})));
 log('tool calls: through the bus vs the MCP server directly, and the policy check ...');
 figures.push(...(await toolFigures({ calls: quick ? 60 : 300 })));
 log('auditor: ingest from JetStream into chDB ...');

@@ -246,6 +246,12 @@ interface OwnRule {
   check?: (secret: string, m: RegExpExecArray, s: string) => boolean;
   /** Quick test before running the regex. */
   needle?: RegExp;
+  /** Run the regex only in windows around each occurrence of this string (`before`/`after` characters). */
+  around?: string;
+  before?: number;
+  after?: number;
+  /** A sticky regex that must match right after the anchor for its window to be scanned. */
+  gate?: RegExp;
 }
 
 function b64decode(s: string): string | undefined {
@@ -324,6 +330,9 @@ const OWN_RULES: OwnRule[] = [
   {
     id: 'agentbus:url-password', what: 'URL with a password',
     re: /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]{1,24}):\/\/([^\s:@/?#"'<>]{0,128}):([^\s@/?#"'<>]{1,256})@[^\s/?#@"'<>]{1,256}/gi, needle: /:\/\//,
+    // matched only in windows around each "://" (the scheme is at most 30 characters before it):
+    // the same matches, without trying the scheme at every position of a long text
+    around: '://', before: 31, after: 3 + 129 + 257 + 257, gate: /[^\s:@/?#"'<>]{0,128}:[^\s@/?#"'<>]{1,256}@/y,
     check: (_t, m) => {
       const scheme = m[1]!.toLowerCase();
       let pw = m[3]!;
@@ -371,9 +380,30 @@ export const AGENTBUS_CREDENTIAL_RULES: readonly string[] = OWN_RULES.map((r) =>
 // rules with a group need the group's own offset: the `d` flag
 for (const r of OWN_RULES) if (r.group) r.re = new RegExp(r.re.source, r.re.flags + 'd');
 
+/** Windows [from, to) of `s` around each occurrence of `anchor`, merged when they overlap. */
+function windowsAround(s: string, anchor: string, before: number, after: number, gate?: RegExp): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = s.indexOf(anchor); i >= 0; i = s.indexOf(anchor, i + 1)) {
+    if (gate) {
+      gate.lastIndex = i + anchor.length;
+      if (!gate.test(s)) continue;
+    }
+    const from = Math.max(0, i - before);
+    const to = Math.min(s.length, i + after);
+    const last = out[out.length - 1];
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
+
 function runOwnRules(s: string, out: CredentialMatch[]): void {
   for (const r of OWN_RULES) {
     if (useNeedles && r.needle && !r.needle.test(s)) continue;
+    if (useNeedles && r.around) {
+      for (const [from, to] of windowsAround(s, r.around, r.before ?? 0, r.after ?? 0, r.gate)) runRuleOn(r, s, from, to, out);
+      continue;
+    }
     r.re.lastIndex = 0;
     let m: RegExpExecArray | null;
     let n = 0;
@@ -391,17 +421,67 @@ function runOwnRules(s: string, out: CredentialMatch[]): void {
   }
 }
 
+/** One rule over s[from, to), offsets in `s` (a match at the window's very start counts only at the string's start: the character before it is unknown to the lookbehind). */
+function runRuleOn(r: OwnRule, s: string, from: number, to: number, out: CredentialMatch[]): void {
+  const w = s.slice(from, to);
+  r.re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  let n = 0;
+  while ((m = r.re.exec(w)) && n < 64) {
+    if (m[0].length === 0) {
+      r.re.lastIndex++;
+      continue;
+    }
+    if (m.index === 0 && from > 0) continue;
+    const span = r.group ? m.indices?.[r.group] : undefined;
+    const [start, end] = span ? [span[0] + from, span[1] + from] : [m.index + from, m.index + from + m[0].length];
+    if (r.check && !r.check(s.slice(start, end), m, s)) continue;
+    if (out.some((o) => o.rule === r.id && o.start === start)) continue;
+    out.push({ rule: r.id, start, end, what: r.what });
+    n++;
+  }
+}
+
 // `key = value`, `key: value`, `"key": "value"`, `--key=value`, `?key=value` in free text
 const ASSIGN_NEEDLE = /pass|pwd|secret|token|key|auth|cred|jwt/i;
 const ASSIGN_RE = /(?<![A-Za-z0-9_])([A-Za-z][A-Za-z0-9_.-]{0,62})(["']?)[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}/g;
 const VALUE_STOP = /[\s"'`,;&)}\]<>]/;
 
+const ASSIGN_NEEDLES = new RegExp(ASSIGN_NEEDLE.source, 'gi');
+const ASSIGN_STICKY = new RegExp(ASSIGN_RE.source, 'y');
+const KEY_CHAR = /[A-Za-z0-9_.-]/;
+
+/**
+ * The starts of the keys that could be secret-like: each needle occurrence, walked back to the
+ * start of the word it is in. ASSIGN_RE is then tried only there (sticky), not at every position.
+ */
+function* assignmentStarts(s: string): Generator<number> {
+  if (!useNeedles) {
+    ASSIGN_RE.lastIndex = 0;
+    for (let m = ASSIGN_RE.exec(s); m; m = ASSIGN_RE.exec(s)) yield m.index;
+    return;
+  }
+  let last = -1;
+  ASSIGN_NEEDLES.lastIndex = 0;
+  for (let m = ASSIGN_NEEDLES.exec(s); m; m = ASSIGN_NEEDLES.exec(s)) {
+    let i = m.index;
+    while (i > 0 && m.index - i < 63 && KEY_CHAR.test(s[i - 1]!)) i--;
+    // the key starts with a letter: skip leading digits, dots, dashes, underscores
+    while (i < m.index && !/[A-Za-z]/.test(s[i]!)) i++;
+    if (i <= last) continue;
+    last = i;
+    yield i;
+  }
+}
+
 function runAssignments(s: string, out: CredentialMatch[]): void {
   if (useNeedles && !ASSIGN_NEEDLE.test(s)) return;
-  ASSIGN_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
   let n = 0;
-  while ((m = ASSIGN_RE.exec(s)) && n < 64) {
+  for (const at of assignmentStarts(s)) {
+    if (n >= 64) break;
+    ASSIGN_STICKY.lastIndex = at;
+    const m = ASSIGN_STICKY.exec(s);
+    if (!m) continue;
     const c = secretKeyClass(m[1]!);
     if (!c) continue;
     let i = m.index + m[0].length;
