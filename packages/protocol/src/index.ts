@@ -16,3 +16,4 @@ export * from './tools/paths.js';
 export * from './tools/urls.js';
 export * from './tools/cel.js';
 export * from './tools/definition.js';
+export * from './memory/index.js';
