@@ -14,6 +14,7 @@ import { MEMORY_CONTRACTS, MemoryError } from '../packages/sdk/src/memory.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
 import { checkMemoryAccess, MemorySection, memoryBucket, parseNamespace } from '../packages/protocol/src/memory/grants.js';
 import { isMemoryKey } from '../packages/protocol/src/memory/contracts.js';
+import { memoryAuditFields } from '../packages/protocol/src/memory/audit.js';
 import type { MemorySectionInput } from '../packages/protocol/src/memory/grants.js';
 import { generateServiceCreds } from '../packages/server/src/bus/service-creds.js';
 import type { ServiceIdentity } from '../packages/server/src/bus/service-creds.js';
@@ -110,6 +111,9 @@ test('grant check (pure): deny by default, read vs read-write, agent/<other> nev
   assert.ok(isMemoryKey('a/b.c=d-e_f'));
   for (const k of ['', '/a', 'a/', 'a..b', '.a', 'a b', 'x'.repeat(257)]) assert.is(isMemoryKey(k), false, k);
   assert.throws(() => MemorySection.parse({ shared: [{ ns: 'n', access: 'read' }, { ns: 'n', access: 'read-write' }] }));
+  const f = memoryAuditFields('memory.put', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', value: { a: 1 } })))!;
+  assert.equal(f, { op: 'put', ns: 'notes', key_hash: createHash('sha256').update('k').digest('hex'), value_hash: createHash('sha256').update('{"a":1}').digest('hex'), value_size: 7 });
+  assert.is(memoryAuditFields('task.assign', new Uint8Array()), undefined);
 });
 
 test('own namespace: put, get, delete; agent/<other> refused by the service and audited', async () => {

@@ -237,11 +237,13 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     log.info({ watch: w.id, agent: w.owner, ns: w.ns, why }, 'memory: watch ended');
   };
 
-  const startWatch = async (m: InboundMessage, ns: string, prefix: string): Promise<void> => {
+  /** Starts the watch; its events wait until the returned function is called (after the watch's result went out, so the watcher holds the watch first). */
+  const startWatch = async (m: InboundMessage, ns: string, prefix: string): Promise<() => void> => {
     if ([...watches.values()].filter((w) => w.owner === m.sender).length >= MAX_WATCHES_PER_AGENT) throw new Failure('quota_exceeded', `at most ${MAX_WATCHES_PER_AGENT} watches per agent`);
     // a watch on a namespace nobody wrote yet creates it (empty), so the watch sees the first put
     const kv = (await bucket(ns, true, checkOk(m.sender, 'watch', ns).quota))!;
-    const w: Watch = { id: m.msgId, owner: m.sender, ns, prefix, msg: m, iter: undefined, chain: Promise.resolve(), closed: false };
+    let release!: () => void;
+    const w: Watch = { id: m.msgId, owner: m.sender, ns, prefix, msg: m, iter: undefined, chain: new Promise<void>((r) => (release = r)), closed: false };
     watches.set(w.id, w);
     stats.watches++;
     const it = await kv.watch({ include: 'updates' as never });
@@ -271,6 +273,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         });
       }
     })().catch((e: unknown) => stopWatch(w, String((e as Error).message ?? e)));
+    return release;
   };
 
   const checkOk = (agentId: string, op: 'get' | 'put' | 'delete' | 'list' | 'watch', ns: string, valueBytes?: number) => {
@@ -302,6 +305,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     if (op === 'put') bytes = enc.encode(JSON.stringify(p.value));
     try {
       const a = checkOk(m.sender, op, ns, bytes?.length);
+      let release: (() => void) | undefined;
       const r = await locked(ns, async (): Promise<{ res: MemoryResultPayload; valueHash?: string; valueSize?: number }> => {
         switch (op) {
           case 'get': {
@@ -361,7 +365,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
             return { res: { ok: true, op, ns, keys: page, ...(all.length > limit ? { cursor: page[page.length - 1]! } : {}) } };
           }
           case 'watch': {
-            await startWatch(m, ns, p.prefix ?? '');
+            release = await startWatch(m, ns, p.prefix ?? '');
             return { res: { ok: true, op, ns } };
           }
         }
@@ -369,6 +373,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
       stats.ok++;
       audit(m, op, ns, key, { verdict: 'ok', ...(r.valueHash ? { valueHash: r.valueHash } : {}), ...(r.valueSize !== undefined ? { valueSize: r.valueSize } : {}), ...(r.res.revision !== undefined ? { revision: r.res.revision } : {}) });
       await answer(m, r.res);
+      release?.();
     } catch (e) {
       const f = e instanceof Failure ? e : new Failure('unavailable', String((e as Error).message ?? e));
       if (!(e instanceof Failure)) log.error({ err: f.message, ns, op }, 'memory: store error');
