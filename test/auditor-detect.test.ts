@@ -142,6 +142,15 @@ test('detect - one refused tool call is an alert (tool_refusal), naming the agen
   assert.equal(cols, [{ sender: 'a1', tool_server: 'fs', tool_name: 'read_file' }, { sender: 'a3', tool_server: 'fs', tool_name: 'read_file' }]);
 });
 
+test('detect - content guards: a rejected credential and a flagged hidden instruction from one agent are one content_guard alert', async () => {
+  const s = await storeWith('guards', [
+    { from: 'a2', to: 'a3', at: at(118, 1), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_CREDENTIAL_DETECTED, detail: 'credential at $.text (secretlint:github/GITHUB_TOKEN)' },
+    { from: 'a2', to: 'a3', at: at(118, 2), reason: Reason.REASON_INVISIBLE_TEXT, detail: 'flagged: invisible_text at $.text (tag_chars)' },
+  ]);
+  const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'content_guard');
+  assert.equal(alerts.map((a) => [a.agents, a.evidence['by_reason']]), [[['a2'], { credential_detected: 1, invisible_text: 1 }]]);
+});
+
 test('detect - slow fan-out to many recipients', async () => {
   const s = await storeWith('fanout', Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })));
   const alerts = await createDetectionEngine({ store: s, config: { rules: { new_edge: { enabled: false } } } }).evaluate(NOW);

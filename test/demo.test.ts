@@ -25,11 +25,14 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
     assert.is(a.got_reason, a.expected_reason, a.name);
   }
   const rules = new Set(s.alerts.map((a: { rule: string }) => a.rule));
-  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
+  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal', 'content_guard']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
   // tool calls: the real filesystem MCP server served on the bus, a legitimate call and an approved write
   assert.ok(s.attacks.filter((a: { name: string }) => a.name.startsWith('tool call:')).length >= 4, 'the tool-call attacks ran');
   assert.match(r.stderr, /researcher → fs\.read_text_file .*# Login for the CLI/);
   assert.match(r.stderr, /⏸ held: researcher → fs\.write_file/);
+  // content guards: the hidden instruction is readable in the audit trail; the key never appears there or here
+  assert.match(r.stderr, /the hidden instruction, as the audit trail records it: .*Ignore previous instructions/);
+  assert.not.match(r.stdout + r.stderr, /R4nd0mT0kenV4lu3F0rTh3D3m0xY7zQ2wE8/);
   assert.match(r.stderr, /researcher → fs\.write_file .*Successfully wrote/);
   assert.ok(s.alerts.every((a: { agent: string }) => a.agent === 'browser'), 'only the compromised agent is flagged');
   assert.ok(s.audit.rows >= s.accepted, `audit rows ${s.audit.rows}`);

@@ -84,13 +84,13 @@ function stepsOf(text: string, lineStart: RegExp): Map<number, string[]> {
   return out;
 }
 
-test('the check order - bus/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md list the same 23 steps with the same reasons', () => {
+test('the check order - bus/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md list the same 24 steps with the same reasons', () => {
   const decideTs = readFileSync('packages/server/src/bus/decide.ts', 'utf8');
   const fromCode = stepsOf(section(decideTs, /THE ORDER OF THE CHECKS/, /^import /m), /^\/\/\s+(\d+)\. /);
   const fromSpec = stepsOf(section(protocol, /^### 8\.2 /m, /^### 8\.3 /m).split('\n').filter((l) => /^\| \d+ \|/.test(l)).join('\n'), /^\| (\d+) \|/);
   const decisions = readFileSync('docs/decisions.md', 'utf8');
   const fromDocs = stepsOf(section(decisions, /^## Verifier ordering of checks/m, /^Cheap and stateless first/m), /^(\d+)\. /);
-  assert.equal([...fromCode.keys()], Array.from({ length: 23 }, (_, i) => i + 1));
+  assert.equal([...fromCode.keys()], Array.from({ length: 24 }, (_, i) => i + 1));
   const norm = (m: Map<number, string[]>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]));
   assert.equal(norm(fromSpec), norm(fromCode), 'PROTOCOL.md §8.2 differs from bus/decide.ts');
   assert.equal(norm(fromDocs), norm(fromCode), 'docs/decisions.md differs from bus/decide.ts');

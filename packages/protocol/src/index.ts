@@ -1,7 +1,8 @@
 // @agentbus/protocol: the one home of the wire protocol (DESIGN §14), shared by the SDK, the
 // verifier and the auditor — wire types (generated from proto/), the signing rule and envelope
 // parsing, the Ed25519 acceptance rule and its backends, subjects, header and metadata names,
-// limits, and the manifest schema with key resolution. PROTOCOL.md is its specification.
+// limits, the manifest schema with key resolution, and the content-guard scanner. PROTOCOL.md is
+// its specification.
 export * from './proto.js';
 export * from './envelope.js';
 export * from './ed25519.js';
@@ -16,4 +17,7 @@ export * from './tools/paths.js';
 export * from './tools/urls.js';
 export * from './tools/cel.js';
 export * from './tools/definition.js';
+export * from './guard/types.js';
+export { scanText, scanJson, scanPayload, scanMetadata, scanMessage, scanPayloadResult, secretHash, type ScanResult } from './guard/scan.js';
+export { SECRETLINT_RULES, AGENTBUS_CREDENTIAL_RULES, secretKeyClass, type SecretKeyClass } from './guard/credentials.js';
 export * from './memory/index.js';

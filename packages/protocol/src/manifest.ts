@@ -11,6 +11,7 @@ import * as D from './constants.js';
 import { ToolsSection, compileToolPolicy, ToolPolicyError } from './tools/policy.js';
 import type { CompiledToolPolicy } from './tools/policy.js';
 import { McpSection, DEFAULT_TOOL_RESULT_MAX_BYTES } from './tools/definition.js';
+import { GuardPolicy } from './guard/types.js';
 
 const glob = z.string().min(1).regex(/^[a-z0-9_.*-]+$/, 'globs use a-z 0-9 _ . - and *');
 const isoDate = z.iso.datetime({ offset: true });
@@ -53,6 +54,8 @@ export const Manifest = z.strictObject({
   mcp: McpSection.optional(),
   /** Tool servers whose held calls this agent may approve or deny (globs; a person through `agentbus approve`). */
   approve: z.array(glob).default([]),
+  /** Content guards for what this agent sends (DESIGN §12): per kind reject | flag | off; overrides the contract's. */
+  guards: GuardPolicy.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { Reason } from '@agentbus/protocol';
 import { TYPE_RE } from '@agentbus/protocol';
-import { allowedMetadataSet } from '@agentbus/protocol';
+import { allowedMetadataSet, GuardPolicy } from '@agentbus/protocol';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
@@ -23,6 +23,14 @@ export interface ContractOptions {
    */
   metadata?: readonly string[];
   description?: string;
+  /**
+   * Content guards for this type (DESIGN §12): per finding kind `reject`, `flag` (deliver,
+   * record, alert) or `off`. A kind not set here takes the sender's manifest, else the default
+   * (every kind rejected). The sender's manifest `guards:` overrides this per kind.
+   */
+  guards?: GuardPolicy;
+  /** Binary (protobuf) payloads: the string fields that are text, scanned by the content guards. */
+  textFields?: readonly string[];
 }
 
 /**
@@ -40,6 +48,10 @@ export interface Contract<T = unknown, Type extends string = string, In = T> {
   /** Every key a header of this type may carry: the global set ∪ `metadata`. */
   readonly allowedMetadata: ReadonlySet<string>;
   readonly description: string;
+  /** Content guards of this type (undefined: the sender's manifest, else the default). */
+  readonly guards?: GuardPolicy | undefined;
+  /** Binary payloads: the string fields the content guards scan. */
+  readonly textFields?: readonly string[] | undefined;
   /** Validate and encode; throws ContractError-compatible info via Decoded on failure. */
   encode(value: In): Decoded<Uint8Array>;
   /** Decode and validate payload bytes (the verifier's and the receiver's check). */
@@ -60,6 +72,8 @@ function common<Type extends string>(type: Type, opts: ContractOptions) {
     metadata,
     allowedMetadata: allowedMetadataSet(type, metadata),
     description: opts.description ?? '',
+    ...(opts.guards ? { guards: GuardPolicy.parse(opts.guards) } : {}),
+    ...(opts.textFields ? { textFields: Object.freeze([...opts.textFields]) } : {}),
   };
 }
 

@@ -345,7 +345,16 @@ export namespace agentbus {
             REASON_APPROVAL_DENIED = 27,
 
             /** REASON_APPROVAL_TIMEOUT value */
-            REASON_APPROVAL_TIMEOUT = 28
+            REASON_APPROVAL_TIMEOUT = 28,
+
+            /** REASON_CREDENTIAL_DETECTED value */
+            REASON_CREDENTIAL_DETECTED = 29,
+
+            /** REASON_INVISIBLE_TEXT value */
+            REASON_INVISIBLE_TEXT = 30,
+
+            /** REASON_CONTROL_CHARS value */
+            REASON_CONTROL_CHARS = 31
         }
 
         /**

@@ -741,6 +741,9 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} REASON_ARGUMENT_REFUSED=26 REASON_ARGUMENT_REFUSED value
          * @property {number} REASON_APPROVAL_DENIED=27 REASON_APPROVAL_DENIED value
          * @property {number} REASON_APPROVAL_TIMEOUT=28 REASON_APPROVAL_TIMEOUT value
+         * @property {number} REASON_CREDENTIAL_DETECTED=29 REASON_CREDENTIAL_DETECTED value
+         * @property {number} REASON_INVISIBLE_TEXT=30 REASON_INVISIBLE_TEXT value
+         * @property {number} REASON_CONTROL_CHARS=31 REASON_CONTROL_CHARS value
          */
         v1.Reason = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -773,6 +776,9 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[26] = "REASON_ARGUMENT_REFUSED"] = 26;
             values[valuesById[27] = "REASON_APPROVAL_DENIED"] = 27;
             values[valuesById[28] = "REASON_APPROVAL_TIMEOUT"] = 28;
+            values[valuesById[29] = "REASON_CREDENTIAL_DETECTED"] = 29;
+            values[valuesById[30] = "REASON_INVISIBLE_TEXT"] = 30;
+            values[valuesById[31] = "REASON_CONTROL_CHARS"] = 31;
             return values;
         })();
 

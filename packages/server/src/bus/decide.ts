@@ -35,12 +35,14 @@
 //  16. signature (the one Ed25519 acceptance rule)         → bad_signature
 //  17. payload hash = header.payload_sha256                → payload_hash_mismatch
 //  18. content type, then payload schema                   → schema_invalid
-//  19. tool call arguments: the sender's tools: constraints → argument_refused
-//  20. rate (token bucket; only messages that got here spend) → rate_limited
-//  21. causation: a causation_id needs a depth token that proves delivery to this sender
+//  19. content guards: the payload's text and the metadata values (flag: accepted, reason set)
+//                                                          → credential_detected | invisible_text | control_chars
+//  20. tool call arguments: the sender's tools: constraints → argument_refused
+//  21. rate (token bucket; only messages that got here spend) → rate_limited
+//  22. causation: a causation_id needs a depth token that proves delivery to this sender
 //                                                          → bad_causation
-//  22. depth limit: effective depth ≤ max_depth            → depth_exceeded
-//  23. replay: msg_id seen with another envelope           → replay;
+//  23. depth limit: effective depth ≤ max_depth            → depth_exceeded
+//  24. replay: msg_id seen with another envelope           → replay;
 //              the same envelope again                     → duplicate (depth as remembered);
 //              absent                                      → accepted (msg_id claimed)
 //
@@ -58,7 +60,9 @@ import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
-import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE } from '@agentbus/protocol';
+import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE, scanMessage, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
+import type { GuardFinding, GuardKind, ResolvedGuardPolicy, CompiledAgent } from '@agentbus/protocol';
+import type { Contract } from '@agentbus/sdk/internal';
 import { toolContracts } from './tool-contracts.js';
 import type { ToolContracts } from './tool-contracts.js';
 
@@ -110,6 +114,8 @@ export interface Decision {
   readonly shed: boolean;
   /** An accepted tool call whose tools: policy requires approval: held until an approver decides. */
   readonly approval?: boolean;
+  /** Content-guard findings (rejected ones, or flagged ones of an accepted message). */
+  readonly findings?: readonly GuardRecord[];
   /** The decoded header, once step 5 passed (unverified before step 16). */
   readonly header: HeaderFields | undefined;
   /** The envelope's parts, once step 4 passed (views into the input bytes). */
@@ -315,21 +321,40 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
   const decoded = contract.decode(payload);
   if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
-  // 19. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)
+  // 19. content guards (DESIGN §12): invisible text, control characters and credentials in the
+  // payload's text and the metadata values; each kind reject, flag (delivered, recorded, alerted)
+  // or off, from the sender's manifest over the contract over the default (reject)
+  const gp = guardPolicyOf(contract, agent);
+  let findings: GuardRecord[] | undefined;
+  let flagReason: Reason = Reason.REASON_UNSPECIFIED;
+  let flagDetail = '';
+  if (gp.kinds.length) {
+    const scanned = scanMessage({ payload: contract.contentType === JSON_CONTENT ? payload : textOf(contract, decoded.value), metadata: h.metadata }, { kinds: gp.kinds });
+    if (scanned.findings.length) {
+      const applied = applyGuardPolicy(scanned.findings, gp.policy);
+      findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
+      const first = applied.rejected[0] ?? applied.flagged[0]!;
+      const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}${first.detail ? `: ${first.detail}` : ''}`.slice(0, 512);
+      if (applied.action === 'reject') return { ...rejected(GUARD_REASONS[first.kind], detail, 0, true, h, headerBytes, signature, payload), findings };
+      flagReason = GUARD_REASONS[first.kind];
+      flagDetail = `flagged: ${detail}`;
+    }
+  }
+  // 20. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)
   let approval = false;
   if (tool) {
     const t = checkToolCall(agent.toolPolicy, tool.server, tool.tool, decoded.value);
     if (!t.ok) return rejected(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, 0, true, h, headerBytes, signature, payload);
     approval = t.approval;
   }
-  // 20. rate, last among the local checks: only authenticated, well-formed messages spend tokens
+  // 21. rate, last among the local checks: only authenticated, well-formed messages spend tokens
   let rb = state.rates.get(h.sender);
   if (!rb) state.rates.set(h.sender, (rb = { tokens: agent.burst, last: now }));
   rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
   rb.last = now;
   if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
   rb.tokens -= 1;
-  // 21. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+  // 22. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
   // come with the depth token of the message it names, delivered to this sender; the parent's
   // depth is the token's (any verifier can check it, long after the replay window), or what
   // this verifier remembers of it if that is higher.
@@ -344,9 +369,9 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     const remembered = state.replay.depthOf(h.causationId);
     if (remembered !== undefined) depth = Math.max(depth, remembered + 1);
   }
-  // 22. depth limit
+  // 23. depth limit
   if (depth > agent.maxDepth) return rejected(Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, depth, true, h, headerBytes, signature, payload);
-  // 23. replay: this verifier owns the sender's partition, so its memory is the whole truth
+  // 24. replay: this verifier owns the sender's partition, so its memory is the whole truth
   // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
   const fp = envelopeKey(headerBytes, signature);
   const prev = state.replay.check(h.msgId, fp);
@@ -357,7 +382,42 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     verdict = Verdict.VERDICT_DUPLICATE;
     depth = prev;
   }
-  return { verdict, reason: Reason.REASON_UNSPECIFIED, detail: approval ? APPROVAL_DETAIL : '', depth, answer: true, shed: false, approval, header: h, headerBytes, signature, payload };
+  const detail = [approval ? APPROVAL_DETAIL : '', flagDetail].filter(Boolean).join('; ');
+  return { verdict, reason: flagReason, detail, depth, answer: true, shed: false, approval, ...(findings ? { findings } : {}), header: h, headerBytes, signature, payload };
+}
+
+/** A content-guard finding with what the policy did with it (the audit event records both). */
+export type GuardRecord = GuardFinding & { action: 'reject' | 'flag' };
+
+const GUARD_REASONS: Record<GuardKind, Reason> = {
+  credential: Reason.REASON_CREDENTIAL_DETECTED,
+  invisible_text: Reason.REASON_INVISIBLE_TEXT,
+  control_chars: Reason.REASON_CONTROL_CHARS,
+};
+const JSON_CONTENT = 'application/json';
+const NO_TEXT = new Uint8Array(0);
+const utf8 = new TextEncoder();
+
+/** A binary payload's text: the string fields its contract declares (as JSON, for the scanner). */
+function textOf(contract: Contract<any>, value: unknown): Uint8Array {
+  const fields = contract.textFields;
+  if (!fields?.length || !value || typeof value !== 'object') return NO_TEXT;
+  const o = value as Record<string, unknown>;
+  return utf8.encode(JSON.stringify(Object.fromEntries(fields.filter((f) => typeof o[f] === 'string').map((f) => [f, o[f]]))));
+}
+
+/** The guard policy of a contract and a sender (cached: both objects are swapped whole on reload). */
+const guardCache = new WeakMap<object, WeakMap<object, { policy: ResolvedGuardPolicy; kinds: GuardKind[] }>>();
+function guardPolicyOf(contract: Contract<any>, agent: CompiledAgent): { policy: ResolvedGuardPolicy; kinds: GuardKind[] } {
+  let byAgent = guardCache.get(contract);
+  if (!byAgent) guardCache.set(contract, (byAgent = new WeakMap()));
+  let p = byAgent.get(agent);
+  if (!p) {
+    const policy = resolveGuardPolicy(contract.guards, agent.manifest.guards);
+    p = { policy, kinds: scannedKinds(policy) };
+    byAgent.set(agent, p);
+  }
+  return p;
 }
 
 /** The detail of an accepted tool call that waits for approval. */
@@ -391,6 +451,7 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
     payloadSha256: d.verdict !== Verdict.VERDICT_REJECTED && h ? h.payloadSha256 : d.payload ? sha256(d.payload) : EMPTY,
     effectiveDepth: d.depth,
     rawSize,
+    ...(d.findings ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) } : {}),
   };
 }
 

@@ -10,8 +10,9 @@ import * as signatureFailure from './signature-failure.js';
 import * as fanOut from './fan-out.js';
 import * as payloadLoop from './payload-loop.js';
 import * as toolRefusal from './tool-refusal.js';
+import * as contentGuard from './content-guard.js';
 
-export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal] as const;
+export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard] as const;
 
 const set = detectorSet(DETECTORS);
 

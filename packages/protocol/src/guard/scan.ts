@@ -1,0 +1,365 @@
+// The content-guard scanner (DESIGN §12): every string of a JSON payload — values and keys —
+// and every header metadata value, for invisible text, control characters and credentials.
+// Pure and synchronous; linear in the input (each string is walked a bounded number of times;
+// no regex here or in the rules backtracks more than a bounded window); at most `maxFindings`
+// findings per call, `maxPerKind` of one kind. The verifier calls it for every message, the
+// CLI (`agentbus guard scan`) for a file.
+//
+// Payloads are scanned decoded: escapes such as "\udb40\udc41" are the characters they spell.
+// scanPayload walks the JSON text itself (not the object JSON.parse builds), so a value hidden
+// behind a duplicate key — which some consumers read and others drop — is scanned too. A
+// payload that is not JSON is scanned as one string; bytes that are not UTF-8 are a finding.
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { findCredentials, secretKeyClass, looksLikeSecretValue, type CredentialMatch } from './credentials.js';
+import { scanUnicode, printable } from './unicode.js';
+import { GUARD_KINDS, DEFAULT_MAX_FINDINGS, DEFAULT_MAX_FINDINGS_PER_KIND, MAX_FINDING_DETAIL, type GuardFinding, type GuardKind, type ScanOptions } from './types.js';
+
+export interface ScanResult {
+  findings: GuardFinding[];
+  /** A cap was reached: findings may have been left out. */
+  truncated: boolean;
+}
+
+const enc = new TextEncoder();
+/** First 12 hex digits of SHA-256 of the text: correlates a secret without keeping it. */
+export function secretHash(text: string): string {
+  return bytesToHex(sha256(enc.encode(text))).slice(0, 12);
+}
+
+/** keySegment, remembered: the same keys repeat across objects and messages. */
+const SEGMENTS = new Map<string, string>();
+const SEGMENTS_NO_CREDENTIALS = new Map<string, string>();
+
+/** Longest path in a finding (deeper ones keep their head and tail). */
+const MAX_PATH = 512;
+
+class Collector {
+  readonly findings: GuardFinding[] = [];
+  truncated = false;
+  private readonly perKind = new Map<GuardKind, number>();
+  private readonly seen = new Set<string>();
+  readonly max: number;
+  readonly maxPerKind: number;
+  readonly want: Record<GuardKind, boolean>;
+  constructor(o: ScanOptions = {}) {
+    this.max = o.maxFindings ?? DEFAULT_MAX_FINDINGS;
+    this.maxPerKind = o.maxPerKind ?? DEFAULT_MAX_FINDINGS_PER_KIND;
+    const kinds = o.kinds ?? GUARD_KINDS;
+    this.want = { credential: kinds.includes('credential'), invisible_text: kinds.includes('invisible_text'), control_chars: kinds.includes('control_chars') };
+  }
+  /** Every wanted kind has reached its cap, or the total has: nothing more can be added. */
+  get full(): boolean {
+    if (this.findings.length >= this.max) return true;
+    for (const k of GUARD_KINDS) if (this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind) return false;
+    return true;
+  }
+  /** Still looking for kind k. A kind at its cap is not scanned further: the result is marked truncated. */
+  wants(k: GuardKind): boolean {
+    if (!this.want[k]) return false;
+    if ((this.perKind.get(k) ?? 0) < this.maxPerKind && this.findings.length < this.max) return true;
+    this.truncated = true;
+    return false;
+  }
+  add(f: GuardFinding): void {
+    if (!this.want[f.kind]) return;
+    const id = `${f.kind}\0${f.path}\0${f.rule ?? ''}\0${f.hash ?? ''}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    const n = this.perKind.get(f.kind) ?? 0;
+    if (n >= this.maxPerKind || this.findings.length >= this.max) {
+      this.truncated = true;
+      return;
+    }
+    this.perKind.set(f.kind, n + 1);
+    if (f.path.length > MAX_PATH) f.path = `${f.path.slice(0, MAX_PATH / 2)}…${f.path.slice(-MAX_PATH / 2)}`;
+    if (f.detail.length > MAX_FINDING_DETAIL) f.detail = f.detail.slice(0, MAX_FINDING_DETAIL - 1) + '…';
+    this.findings.push(f);
+  }
+  segment(k: string): string {
+    const cache = this.want.credential ? SEGMENTS : SEGMENTS_NO_CREDENTIALS;
+    let seg = cache.get(k);
+    if (seg === undefined) {
+      seg = keySegment(k, this.want.credential);
+      if (k.length <= 256) {
+        if (cache.size >= 4096) cache.clear();
+        cache.set(k, seg);
+      }
+    }
+    return seg;
+  }
+  result(): ScanResult {
+    return { findings: this.findings, truncated: this.truncated };
+  }
+}
+
+function credentialFinding(path: string, s: string, m: CredentialMatch, where: string): GuardFinding {
+  return { kind: 'credential', path, rule: m.rule, detail: `${m.what}${where}, ${m.end - m.start} characters at index ${m.start}`, hash: secretHash(s.slice(m.start, m.end)) };
+}
+
+/** The text with each credential in it replaced by `[credential sha256:…]`. */
+function redactCredentials(text: string): string {
+  const ms = findCredentials(text);
+  if (!ms.length) return text;
+  let out = '';
+  let at = 0;
+  for (const m of ms) {
+    out += text.slice(at, m.start) + `[credential sha256:${secretHash(text.slice(m.start, m.end))}]`;
+    at = m.end;
+  }
+  return out + text.slice(at);
+}
+
+/** A JSON path, made only when a finding needs it (most strings have none). */
+class PathRef {
+  private made: string | undefined;
+  constructor(
+    private readonly base: PathRef | string,
+    private readonly arr: boolean,
+    private readonly index: number,
+    private readonly seg: string,
+  ) {}
+  toString(): string {
+    if (this.made !== undefined) return this.made;
+    // iterative: a deeply nested payload must not overflow the stack
+    const chain: PathRef[] = [];
+    let r: PathRef | string = this;
+    while (typeof r !== 'string' && r.made === undefined) {
+      chain.push(r);
+      r = r.base;
+    }
+    let acc = typeof r === 'string' ? r : r.made!;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const x = chain[i]!;
+      acc += x.arr ? `[${x.index}]` : x.seg;
+      x.made = acc;
+    }
+    return acc;
+  }
+}
+type PathOf = string | PathRef;
+
+/**
+ * One string at `path`. `key`: it is an object key (detail says so). `memberKey`: the key this
+ * value is stored under, for the secret-like-key check.
+ */
+function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, memberKey?: string): void {
+  if (c.full) return;
+  let path: string | undefined;
+  const inKey = key ? 'key: ' : '';
+  let stripped: string | undefined;
+  let hidden = '';
+  const invisible = c.wants('invisible_text');
+  const control = c.wants('control_chars');
+  if (invisible || control) {
+    const u = scanUnicode(s, invisible, control, redactCredentials);
+    if (u) {
+      for (const h of u.hits) c.add({ kind: h.kind, path: (path ??= String(pathOf)), rule: h.rule, detail: inKey + h.detail });
+      stripped = u.stripped;
+      hidden = u.hidden;
+    }
+  }
+  if (!c.wants('credential')) return;
+  const where = key ? ' in the key' : '';
+  const found = findCredentials(s);
+  for (const m of found) c.add(credentialFinding((path ??= String(pathOf)), s, m, where));
+  // a credential with invisible or control characters inside it, or hidden in tag characters
+  if (stripped !== undefined && stripped !== s) for (const m of findCredentials(stripped)) c.add(credentialFinding((path ??= String(pathOf)), stripped, m, `${where} (with the invisible characters removed)`));
+  if (hidden) for (const m of findCredentials(hidden)) c.add(credentialFinding((path ??= String(pathOf)), hidden, m, ' hidden in invisible characters'));
+  if (memberKey !== undefined && !key && !found.length) {
+    const cls = secretKeyClass(memberKey);
+    if (cls && looksLikeSecretValue(s, cls, false))
+      c.add({ kind: 'credential', path: (path ??= String(pathOf)), rule: 'agentbus:secret-field', detail: `secret-looking value under a ${cls}-like key, ${s.length} characters`, hash: secretHash(s) });
+  }
+}
+
+// ------------------------------------------------------------------------------------- paths
+
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const MAX_KEY_IN_PATH = 64;
+
+/**
+ * The path segment of an object key: `.name`, or `["…"]` in printable ASCII (invisible
+ * characters escaped); a key that holds a credential is `[<redacted sha256:…>]`.
+ */
+export function keySegment(k: string, wantCredentials = true): string {
+  if (wantCredentials && k.length >= 8 && findCredentials(k).length) return `[<redacted sha256:${secretHash(k)}>]`;
+  if (IDENT.test(k) && k.length <= MAX_KEY_IN_PATH) return `.${k}`;
+  return `["${printable(k, MAX_KEY_IN_PATH)}"]`;
+}
+
+// -------------------------------------------------------------------------------------- API
+
+/** One string (e.g. a non-JSON payload) at `path` (default `$`). */
+export function scanText(s: string, path = '$', opts: ScanOptions = {}): GuardFinding[] {
+  const c = new Collector(opts);
+  scanString(c, s, path, false);
+  return c.findings;
+}
+
+/** Every string of a parsed JSON value, keys too. Paths start at `rootPath` (default `$`). */
+export function scanJson(value: unknown, opts: ScanOptions = {}): GuardFinding[] {
+  const c = new Collector(opts);
+  walkValue(c, value, opts.rootPath ?? '$');
+  return c.findings;
+}
+
+function walkValue(c: Collector, root: unknown, rootPath: string): void {
+  const stack: [unknown, string, string | undefined][] = [[root, rootPath, undefined]];
+  const seen = new WeakSet<object>();
+  while (stack.length && !c.full) {
+    const [v, path, memberKey] = stack.pop()!;
+    if (typeof v === 'string') {
+      scanString(c, v, path, false, memberKey);
+      continue;
+    }
+    if (!v || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`, undefined]);
+      continue;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) continue; // JSON values only
+    const keys = Object.keys(v);
+    const paths = keys.map((k) => path + c.segment(k));
+    // keys first, in order; then the values, in order
+    keys.forEach((k, i) => scanString(c, k, paths[i]!, true));
+    for (let i = keys.length - 1; i >= 0; i--) stack.push([(v as Record<string, unknown>)[keys[i]!], paths[i]!, keys[i]]);
+  }
+}
+
+/** Header metadata (`Record<string, string>`): values and keys, at `metadata.<key>`. */
+export function scanMetadata(md: Readonly<Record<string, string>>, opts: ScanOptions = {}): GuardFinding[] {
+  const c = new Collector(opts);
+  walkMetadata(c, md, opts.rootPath ?? 'metadata');
+  return c.findings;
+}
+
+function walkMetadata(c: Collector, md: Readonly<Record<string, string>>, root: string): void {
+  for (const [k, v] of Object.entries(md)) {
+    if (c.full) return;
+    const p = root + c.segment(k);
+    scanString(c, k, p, true);
+    if (typeof v === 'string') scanString(c, v, p, false, k);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Lossy = new TextDecoder('utf-8', { fatal: false });
+
+/** A payload: UTF-8 JSON (walked as JSON text), else one string at `$`. */
+export function scanPayload(bytes: Uint8Array, opts: ScanOptions = {}): GuardFinding[] {
+  const c = new Collector(opts);
+  walkPayload(c, bytes, opts.rootPath ?? '$');
+  return c.findings;
+}
+
+function walkPayload(c: Collector, bytes: Uint8Array, root: string): void {
+  let text: string;
+  try {
+    text = utf8.decode(bytes); // a leading BOM is dropped
+  } catch {
+    text = utf8Lossy.decode(bytes);
+    let bad = 0;
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0xfffd) bad++;
+    c.add({ kind: 'invisible_text', path: root, rule: 'invalid_utf8', detail: `the payload is not valid UTF-8 (${bad} replacement character(s) after decoding)` });
+    scanString(c, text, root, false);
+    return;
+  }
+  let ok = true;
+  try {
+    JSON.parse(text);
+  } catch {
+    ok = false;
+  }
+  if (!ok) return scanString(c, text, root, false);
+  walkJsonText(c, text, root);
+}
+
+interface Frame {
+  /** Path of the container itself. */
+  base: PathRef | string;
+  arr: boolean;
+  index: number;
+  /** Object: the current member's key, its path segment; expecting a key next. */
+  key: string | undefined;
+  seg: string;
+  expectKey: boolean;
+}
+
+/** Path of the current position: the top frame's current member or element. */
+function here(stack: Frame[], root: string): PathOf {
+  const top = stack[stack.length - 1];
+  return top ? new PathRef(top.base, top.arr, top.index, top.seg) : root;
+}
+
+/** Walk valid JSON text: every string literal, with its path (duplicate keys included). */
+function walkJsonText(c: Collector, text: string, root: string): void {
+  const stack: Frame[] = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (c.full) return;
+    const ch = text.charCodeAt(i);
+    if (ch === 0x7b /* { */) {
+      stack.push({ base: here(stack, root) as PathRef | string, arr: false, index: 0, key: undefined, seg: '', expectKey: true });
+      i++;
+    } else if (ch === 0x5b /* [ */) {
+      stack.push({ base: here(stack, root) as PathRef | string, arr: true, index: 0, key: undefined, seg: '', expectKey: false });
+      i++;
+    } else if (ch === 0x7d || ch === 0x5d /* } ] */) {
+      stack.pop();
+      i++;
+    } else if (ch === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top) {
+        if (top.arr) top.index++;
+        else top.expectKey = true;
+      }
+      i++;
+    } else if (ch === 0x3a /* : */) {
+      const top = stack[stack.length - 1];
+      if (top) top.expectKey = false;
+      i++;
+    } else if (ch === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c) {
+          escaped = true;
+          j += 2;
+          continue;
+        }
+        if (d === 0x22) break;
+        j++;
+      }
+      const s = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+      i = j + 1;
+      const top = stack[stack.length - 1];
+      if (top && !top.arr && top.expectKey) {
+        top.key = s;
+        top.seg = c.segment(s);
+        scanString(c, s, here(stack, root), true);
+      } else {
+        scanString(c, s, here(stack, root), false, top && !top.arr ? top.key : undefined);
+      }
+    } else i++;
+  }
+}
+
+/** A whole message: payload and header metadata, under one set of caps. */
+export function scanMessage(m: { payload?: Uint8Array; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
+  const c = new Collector(opts);
+  if (m.payload) walkPayload(c, m.payload, '$');
+  if (m.metadata) walkMetadata(c, m.metadata, 'metadata');
+  return c.result();
+}
+
+/** scanPayload with the truncation flag (for the CLI). */
+export function scanPayloadResult(bytes: Uint8Array, opts: ScanOptions = {}): ScanResult {
+  const c = new Collector(opts);
+  walkPayload(c, bytes, opts.rootPath ?? '$');
+  return c.result();
+}
