@@ -21,6 +21,8 @@ import type { ServiceIdentity } from '../packages/server/src/bus/service-creds.j
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
 import { createLogger } from '../packages/sdk/src/log.js';
+import { RejectedError } from '../packages/sdk/src/errors.js';
+import { reasonName } from '../packages/protocol/src/proto.js';
 import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 
@@ -226,6 +228,16 @@ test('session namespace: expires after its TTL', async () => {
   await sleep(3000);
   assert.is(await s.get('scratch'), null);
   assert.equal((await s.list()).keys, []);
+});
+
+test('writes pass the content guards: a credential in a value is refused by the verifier', async () => {
+  const token = 'ghp_' + 'aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJx'.slice(0, 36);
+  const n = audits.length;
+  const e = await alice.memory('notes').put('leak', { token }).catch((x: unknown) => x);
+  assert.instance(e, RejectedError);
+  assert.is(reasonName((e as RejectedError).reason), 'credential_detected');
+  assert.is(audits.length, n, 'it never reached the memory service');
+  assert.is(await alice.memory('notes').get('leak'), null);
 });
 
 test('a restart of the memory service loses nothing acknowledged', async () => {
