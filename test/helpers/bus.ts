@@ -58,6 +58,8 @@ export interface BusSpec {
   agents: Record<string, Partial<ManifestInput>>;
   verifiers?: number;
   verifierOptions?: Partial<VerifierOptions>;
+  /** Further service users in the nats-server config (e.g. the memory service's KV user). */
+  services?: { memory?: string[] };
 }
 
 export async function startBus(spec: BusSpec): Promise<TestBus> {
@@ -80,7 +82,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   }
   const verifierCreds = generateServiceCreds('verifier', join(credsDir, 'verifier.json'));
   const auditorCreds = generateServiceCreds('auditor', join(credsDir, 'auditor.json'));
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey] };
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], ...(spec.services ?? {}) };
   const port = await freePort();
   const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js') }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
   const nats = await startNatsServer({ configBody: body(), port, dir });

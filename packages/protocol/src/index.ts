@@ -20,3 +20,4 @@ export * from './tools/definition.js';
 export * from './guard/types.js';
 export { scanText, scanJson, scanPayload, scanMetadata, scanMessage, scanPayloadResult, secretHash, type ScanResult } from './guard/scan.js';
 export { SECRETLINT_RULES, AGENTBUS_CREDENTIAL_RULES, secretKeyClass, type SecretKeyClass } from './guard/credentials.js';
+export * from './memory/index.js';

@@ -23,6 +23,8 @@ import { PeerKeys } from './keys.js';
 import { MessageQueue } from './queue.js';
 import { builtinToolContract, callTool, TOOL_RESULT_CONTRACT, TOOL_RESULT_TYPE } from './tools.js';
 import type { CallToolOptions, ToolResult } from './tools.js';
+import { builtinMemoryContract, memoryClient, MEMORY_SERVICE } from './memory.js';
+import type { Memory, MemoryOptions } from './memory.js';
 import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
@@ -145,6 +147,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
   #waiters = new Map<string, (m: InboundMessage) => void>();
+  /** Long-lived reply streams (memory watches): every message caused by the key goes to its handler. */
+  #streams = new Map<string, (m: InboundMessage) => void>();
   /**
    * notDelivered: messages that arrived after the inbox was closed (not confirmed to their
    * senders). refused: messages this client could not verify or decode (refused to the
@@ -179,7 +183,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * still waits for its answer there (then once the last one is answered or timed out).
    */
   #releaseInbox(): void {
-    if (!this.#inbox.done || this.#waiters.size > 0 || !this.#inboxSub) return;
+    if (!this.#inbox.done || this.#waiters.size > 0 || this.#streams.size > 0 || !this.#inboxSub) return;
     this.#inboxSub.unsubscribe();
     this.#inboxSub = undefined;
   }
@@ -273,7 +277,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     }
     // tool.result, the answer to callTool, is built in (registries do not list it: tools.ts), for
     // answers to a request this client waits for; any other one stays an unknown type
-    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined);
+    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined) ?? this.#memoryContract(header.type, toHex(header.causationId));
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
@@ -284,7 +288,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       return;
     }
     const causation = toHex(header.causationId);
-    if (queue.done && !(causation && this.#waiters.has(causation))) {
+    if (queue.done && !(causation && (this.#waiters.has(causation) || this.#streams.has(causation)))) {
       // Nobody reads this queue any more (a `break` out of inbox(), or a closed subscription):
       // not confirmed, so the sender hears "not delivered" (UndeliveredError) instead of a
       // delivery nobody saw.
@@ -315,6 +319,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     if (waiter) {
       this.#waiters.delete(inbound.causationId);
       waiter(inbound);
+    } else if (inbound.causationId && this.#streams.has(inbound.causationId)) {
+      this.#streams.get(inbound.causationId)!(inbound);
     } else {
       queue.push(inbound);
     }
@@ -375,7 +381,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     // Bypass for tool calls: `tool.<server>.<tool>` types come from the tool server's pinned
     // manifest, not from the registry; they get a passthrough JSON-object contract (the verifier
     // checks the arguments against the pinned schema), and `tool.result` its built-in one.
-    const contract = this.#contracts.get(type) ?? builtinToolContract(type);
+    const contract = this.#contracts.get(type) ?? builtinToolContract(type) ?? builtinMemoryContract(type);
     if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
     const enc = contract.encode(payload);
     if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);
@@ -538,6 +544,32 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    */
   callTool(server: string, tool: string, args: Record<string, unknown> = {}, o: CallToolOptions = {}): Promise<ToolResult> {
     return callTool(this, server, tool, args, o);
+  }
+
+  /**
+   * Memory namespace `ns` of the memory service (default: this agent's own, `agent/<self>`):
+   * get/put/delete/list/watch as signed requests (memory.ts).
+   */
+  memory(ns?: string, o?: MemoryOptions): Memory {
+    return memoryClient(this, ns, o);
+  }
+
+  /** Memory types are built in (memory.ts): answers to a request or watch of this client's, and requests to the memory service. */
+  #memoryContract(type: string, causation: string) {
+    if (!type.startsWith('memory.')) return undefined;
+    const answer = type === 'memory.result' || type === 'memory.event';
+    if (answer ? !(causation && (this.#waiters.has(causation) || this.#streams.has(causation))) : this.agentId !== MEMORY_SERVICE) return undefined;
+    return builtinMemoryContract(type);
+  }
+
+  /** @internal Route every later message caused by `msgId` to `fn` instead of the inbox (memory watches). */
+  onReplies(msgId: string, fn: (m: InboundMessage) => void): () => void {
+    this.#streams.set(msgId, fn);
+    if (!this.#inboxSub) this.#subscribeInbox();
+    return () => {
+      this.#streams.delete(msgId);
+      this.#releaseInbox();
+    };
   }
 
   async close(): Promise<void> {

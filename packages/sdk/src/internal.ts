@@ -10,3 +10,4 @@ export * from './log.js';
 export * from './queue.js';
 export * from './tools.js';
 export * from './mcp-transport.js';
+export * from './memory.js';

@@ -380,6 +380,27 @@ export function buildProgram(): Command {
       });
     });
 
+  program
+    .command('memory')
+    .description('the memory service (DESIGN §13): an agent (`memory`) storing namespaces in JetStream KV behind signed memory.* requests')
+    .requiredOption('--creds <file>', "the memory agent's credential file (agent id memory)")
+    .requiredOption('--service-creds <file>', 'its KV service credential (a NATS user with memoryPermissions)')
+    .option('--manifests <dir>', 'manifests directory (grants: each manifest\'s memory: section)', 'manifests')
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated', 'nats://127.0.0.1:4222')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (o: { creds: string; serviceCreds: string; manifests: string; nats: string; logLevel: string }) => {
+      const { startMemoryService } = await import('../memory/service.js');
+      const s = await startMemoryService({ servers: o.nats.split(','), credentials: o.creds, serviceCreds: o.serviceCreds, manifestsDir: o.manifests, logger: createLogger({ name: 'memory', level: o.logLevel }) }).catch((e: Error) => {
+        throw new CliError(`cannot start the memory service against ${o.nats}: ${e.message}`);
+      });
+      console.error(`memory service ready on ${o.nats}`);
+      await new Promise<void>((res) => {
+        const stop = () => void s.close().then(res, res);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+
   const keys = program.command('keys').description('rotate and revoke agent signing keys (live: no restart)');
   keys
     .command('rotate')

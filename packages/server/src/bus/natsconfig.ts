@@ -20,6 +20,8 @@ export interface ServiceUsers {
   auditor: string[];
   /** Read-only watchers (`agentbus tail`): alerts and audit events, no publishing. */
   observer?: string[];
+  /** The memory service's KV user (DESIGN §13): JetStream KV only, no agentbus subjects. */
+  memory?: string[];
 }
 
 interface User {
@@ -60,6 +62,19 @@ export function observerPermissions(): { pub: string[]; sub: string[] } {
   };
 }
 
+/**
+ * The memory service's store credential: JetStream KV (its buckets are agentbus_mem_*) and its
+ * own inbox, nothing on agentbus.* — it talks to agents only through its agent identity and the
+ * verifier. NATS permissions match whole tokens, so `$JS.API.>` / `$KV.>` cannot be narrowed to
+ * the agentbus_mem_ prefix: like the verifier's, this user is trusted with JetStream.
+ */
+export function memoryPermissions(): { pub: string[]; sub: string[] } {
+  return {
+    pub: ['$JS.API.>', '$KV.>', '$JS.FC.>', '_INBOX_memory.>'],
+    sub: ['_INBOX_memory.>'],
+  };
+}
+
 export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PARTITIONS): { pub: string[]; sub: string[] } {
   return {
     // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
@@ -82,6 +97,7 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
+  for (const nkey of services.memory ?? []) users.push({ comment: 'memory (KV store)', nkey, ...memoryPermissions() });
   for (const nkey of services.observer ?? []) users.push({ comment: 'observer (read-only)', nkey, ...observerPermissions() });
   const seen = new Set<string>();
   for (const u of users) {

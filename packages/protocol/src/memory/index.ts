@@ -1,0 +1,3 @@
+export * from './grants.js';
+export * from './contracts.js';
+export * from './audit.js';

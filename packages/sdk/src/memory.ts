@@ -1,0 +1,170 @@
+// Memory on the bus (DESIGN §13): `agent.memory(ns)` reads and writes a namespace of the memory
+// service (the `memory` agent) with signed request messages; nothing touches JetStream KV
+// directly (agents have no NATS permission on KV subjects). A refused operation is a
+// MemoryError with the service's code, or the verifier's RejectedError when the verifier refuses
+// the request before it reaches the service.
+//
+// The memory types are not in an agent's registry: the client falls back to MEMORY_CONTRACTS
+// (builtinMemoryContract), as it does for tool types.
+import {
+  MEMORY_PAYLOAD_SCHEMAS,
+  MEMORY_SERVICE,
+  MEMORY_GET_TYPE,
+  MEMORY_PUT_TYPE,
+  MEMORY_DELETE_TYPE,
+  MEMORY_LIST_TYPE,
+  MEMORY_WATCH_TYPE,
+  MEMORY_UNWATCH_TYPE,
+  MEMORY_RESULT_TYPE,
+  MEMORY_EVENT_TYPE,
+} from '@agentbus/protocol';
+import type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload } from '@agentbus/protocol';
+import { createRegistry, defineMessage } from './contracts.js';
+import type { AnyContract } from './contracts.js';
+import { MessageQueue } from './queue.js';
+import type { AgentClient, InboundMessage } from './client.js';
+
+export { MEMORY_SERVICE };
+export type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload };
+
+export const MEMORY_CONTRACTS = createRegistry(
+  defineMessage(MEMORY_GET_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_GET_TYPE], { description: 'read a key of a memory namespace' }),
+  defineMessage(MEMORY_PUT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_PUT_TYPE], { description: 'write a key (if_revision: compare-and-set; 0 = must not exist)' }),
+  defineMessage(MEMORY_DELETE_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_DELETE_TYPE], { description: 'delete a key' }),
+  defineMessage(MEMORY_LIST_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_LIST_TYPE], { description: 'list keys by prefix, paged' }),
+  defineMessage(MEMORY_WATCH_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_WATCH_TYPE], { description: 'watch a namespace for changes (memory.event replies)' }),
+  defineMessage(MEMORY_UNWATCH_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_UNWATCH_TYPE], { description: 'end a watch' }),
+  defineMessage(MEMORY_RESULT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_RESULT_TYPE], { description: 'the memory service\'s answer' }),
+  defineMessage(MEMORY_EVENT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_EVENT_TYPE], { description: 'a change in a watched namespace' }),
+);
+
+/** The built-in contract of a memory type (a registry need not list them); undefined otherwise. */
+export function builtinMemoryContract(type: string): AnyContract | undefined {
+  return type.startsWith('memory.') ? MEMORY_CONTRACTS.get(type) : undefined;
+}
+
+/** An operation the memory service refused or could not do: `code` says which. */
+export class MemoryError extends Error {
+  readonly code: MemoryErrorCode;
+  readonly op: string;
+  readonly ns: string;
+  readonly key: string | undefined;
+  constructor(code: MemoryErrorCode, op: string, ns: string, key: string | undefined, detail: string) {
+    super(`memory ${op} ${ns}${key ? `/${key}` : ''}: ${code}: ${detail}`);
+    this.name = 'MemoryError';
+    this.code = code;
+    this.op = op;
+    this.ns = ns;
+    this.key = key;
+  }
+}
+
+export interface MemoryEntry<T = unknown> {
+  key: string;
+  value: T;
+  revision: number;
+}
+export interface MemoryPage {
+  keys: string[];
+  /** Pass to list() for the next page; undefined on the last page. */
+  cursor: string | undefined;
+}
+export interface MemoryWatch extends AsyncIterable<MemoryEventPayload> {
+  /** Ends the watch (tells the service; later events are dropped). */
+  close(): Promise<void>;
+}
+export interface MemoryOptions {
+  timeoutMs?: number;
+}
+
+export interface Memory {
+  readonly ns: string;
+  /** The value and its revision; null when the key does not exist. */
+  get<T = unknown>(key: string): Promise<MemoryEntry<T> | null>;
+  /** Write; resolves with the new revision. `ifRevision`: compare-and-set (0 = must not exist), MemoryError 'conflict' otherwise. */
+  put(key: string, value: unknown, o?: { ifRevision?: number }): Promise<number>;
+  delete(key: string, o?: { ifRevision?: number }): Promise<void>;
+  list(o?: { prefix?: string; cursor?: string; limit?: number }): Promise<MemoryPage>;
+  /** Changes (put, delete) from now on, until close() or a `break`. */
+  watch(o?: { prefix?: string }): Promise<MemoryWatch>;
+}
+
+/** Hooks the memory client needs from AgentClient (see client.ts). */
+export interface MemoryHost {
+  readonly agentId: string;
+  request(to: string, type: string, payload: unknown, o?: { timeoutMs?: number }): Promise<InboundMessage>;
+  send(to: string, type: string, payload: unknown, o?: { timeoutMs?: number }): Promise<unknown>;
+  /** Deliver every later message whose causation is `msgId` to `fn` (not the inbox), until the returned function is called. */
+  onReplies(msgId: string, fn: (m: InboundMessage) => void): () => void;
+}
+
+/** The memory of namespace `ns` (default: the agent's own, `agent/<self>`), through `client`. */
+export function memoryClient(client: AgentClient<any>, ns?: string, mo: MemoryOptions = {}): Memory {
+  const host = client as unknown as MemoryHost;
+  const space = ns ?? `agent/${host.agentId}`;
+  const timeoutMs = mo.timeoutMs ?? 10_000;
+  const call = async (type: string, payload: Record<string, unknown>): Promise<MemoryResultPayload> => {
+    const answer = await host.request(MEMORY_SERVICE, type, { ns: space, ...payload }, { timeoutMs });
+    if (answer.type !== MEMORY_RESULT_TYPE) throw new MemoryError('invalid', type.slice(7), space, payload.key as string | undefined, `the memory service answered with ${answer.type}`);
+    return answer.payload as MemoryResultPayload;
+  };
+  const fail = (r: MemoryResultPayload, key?: string): never => {
+    throw new MemoryError(r.error?.code ?? 'invalid', r.op, space, key, r.error?.detail ?? 'refused');
+  };
+  return {
+    ns: space,
+    async get<T>(key: string) {
+      const r = await call(MEMORY_GET_TYPE, { key });
+      if (!r.ok) {
+        if (r.error?.code === 'not_found') return null;
+        return fail(r, key);
+      }
+      return { key, value: r.value as T, revision: r.revision ?? 0 };
+    },
+    async put(key, value, o = {}) {
+      const r = await call(MEMORY_PUT_TYPE, { key, value, ...(o.ifRevision !== undefined ? { if_revision: o.ifRevision } : {}) });
+      if (!r.ok) return fail(r, key);
+      return r.revision ?? 0;
+    },
+    async delete(key, o = {}) {
+      const r = await call(MEMORY_DELETE_TYPE, { key, ...(o.ifRevision !== undefined ? { if_revision: o.ifRevision } : {}) });
+      if (!r.ok) fail(r, key);
+    },
+    async list(o = {}) {
+      const r = await call(MEMORY_LIST_TYPE, { ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.cursor !== undefined ? { cursor: o.cursor } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
+      if (!r.ok) return fail(r);
+      return { keys: r.keys ?? [], cursor: r.cursor };
+    },
+    async watch(o = {}) {
+      let off: (() => void) | undefined;
+      let watchId = '';
+      let closed = false;
+      const close = async () => {
+        if (closed) return;
+        closed = true;
+        q.stop();
+        // keep dropping stray events until the service confirmed the end of the watch
+        try {
+          if (watchId) await host.request(MEMORY_SERVICE, MEMORY_UNWATCH_TYPE, { watch: watchId }, { timeoutMs });
+        } catch {
+          /* the service ends it anyway once a delivery fails */
+        } finally {
+          off?.();
+        }
+      };
+      const q = new MessageQueue<MemoryEventPayload>(() => void close());
+      const answer = await host.request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs });
+      const r = answer.payload as MemoryResultPayload;
+      if (answer.type !== MEMORY_RESULT_TYPE || !r.ok) return fail(r);
+      watchId = answer.causationId;
+      // events are replies to the watch request: they arrive after its result (the service sends them later)
+      off = host.onReplies(watchId, (m) => {
+        if (m.type === MEMORY_EVENT_TYPE && !q.done) q.push(m.payload as MemoryEventPayload);
+      });
+      return {
+        close,
+        [Symbol.asyncIterator]: () => q[Symbol.asyncIterator](),
+      };
+    },
+  };
+}

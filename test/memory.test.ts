@@ -1,0 +1,278 @@
+// The memory service (DESIGN §13) on a real nats-server with JetStream and a verifier: grants for
+// every operation and namespace kind (checked by the service; the verifier-side grant check is
+// wired by decide() — until then the test manifests allow memory.* to `memory` with send rules),
+// compare-and-set, session TTL expiry, quotas, list paging, watch, a restart that loses nothing
+// acknowledged, and NATS refusing an agent that goes straight to the KV subjects.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContractRegistry } from '../packages/sdk/src/contracts.js';
+import { MEMORY_CONTRACTS, MemoryError } from '../packages/sdk/src/memory.js';
+import type { AgentClient } from '../packages/sdk/src/client.js';
+import { checkMemoryAccess, MemorySection, memoryBucket, parseNamespace } from '../packages/protocol/src/memory/grants.js';
+import { isMemoryKey } from '../packages/protocol/src/memory/contracts.js';
+import { memoryAuditFields } from '../packages/protocol/src/memory/audit.js';
+import type { MemorySectionInput } from '../packages/protocol/src/memory/grants.js';
+import { generateServiceCreds } from '../packages/server/src/bus/service-creds.js';
+import type { ServiceIdentity } from '../packages/server/src/bus/service-creds.js';
+import { startMemoryService } from '../packages/server/src/memory/service.js';
+import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
+import { createLogger } from '../packages/sdk/src/log.js';
+import { RejectedError } from '../packages/sdk/src/errors.js';
+import { reasonName } from '../packages/protocol/src/proto.js';
+import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
+import type { TestBus } from './helpers/bus.js';
+
+const toMemory = [{ to: 'memory', types: ['memory.*'] }];
+const grants: Record<string, MemorySectionInput> = {
+  alice: {
+    shared: [
+      { ns: 'notes', access: 'read-write' },
+      { ns: 'bulk', access: 'read-write' },
+      { ns: 'tiny', access: 'read-write', max_keys: 2, max_bytes: 60, max_value_bytes: 40 },
+    ],
+    sessions: { ttl_seconds: 2 },
+  },
+  bob: { shared: [{ ns: 'notes', access: 'read' }] },
+  mallory: { shared: [{ ns: 'notes', access: 'read' }] },
+};
+let bus: TestBus;
+let svcCreds: ServiceIdentity;
+let svcDir: string;
+let svc: MemoryService;
+const audits: MemoryAuditRecord[] = [];
+let alice: AgentClient;
+let bob: AgentClient;
+let mallory: AgentClient;
+
+const start = () =>
+  startMemoryService({
+    servers: bus.url, credentials: bus.credsPath('memory'), serviceCreds: svcCreds, manifestsDir: bus.manifestsDir,
+    logger: createLogger({ level: 'silent' }), grants: (a) => grants[a], onAudit: (r) => audits.push(r),
+  });
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof MemoryError) return e.code;
+    throw e;
+  }
+  return 'ok';
+}
+
+test.before(async () => {
+  svcDir = mkdtempSync(join(tmpdir(), 'agentbus-memsvc-'));
+  svcCreds = generateServiceCreds('memory', join(svcDir, 'memory-svc.json'));
+  const verifierContracts = new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]);
+  bus = await startBus({
+    services: { memory: [svcCreds.natsPublicKey] },
+    verifierOptions: { contracts: verifierContracts },
+    agents: {
+      memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
+      alice: { send: toMemory },
+      bob: { send: toMemory },
+      mallory: { send: toMemory },
+    },
+  });
+  svc = await start();
+  alice = await bus.agent('alice');
+  bob = await bus.agent('bob');
+  mallory = await bus.agent('mallory');
+});
+test.after(async () => {
+  await svc?.close().catch(() => undefined);
+  await bus?.stop();
+  rmSync(svcDir, { recursive: true, force: true });
+});
+
+test('grant check (pure): deny by default, read vs read-write, agent/<other> never', () => {
+  const s = MemorySection.parse(grants.bob);
+  assert.ok(checkMemoryAccess(s, 'bob', 'put', 'agent/bob').ok);
+  assert.ok(checkMemoryAccess(s, 'bob', 'get', 'notes').ok);
+  assert.is(checkMemoryAccess(s, 'bob', 'put', 'notes').ok, false);
+  assert.is(checkMemoryAccess(s, 'bob', 'delete', 'notes').ok, false);
+  assert.is(checkMemoryAccess(s, 'bob', 'get', 'agent/alice').ok, false);
+  assert.is(checkMemoryAccess(s, 'bob', 'get', 'secrets').ok, false);
+  assert.is(checkMemoryAccess(s, 'bob', 'get', 'session/x').ok, false);
+  assert.is(checkMemoryAccess(undefined, 'bob', 'list', 'notes').ok, false);
+  assert.ok(checkMemoryAccess(undefined, 'bob', 'list', 'agent/bob').ok);
+  const off = MemorySection.parse({ own: { access: 'none' } });
+  assert.is(checkMemoryAccess(off, 'bob', 'get', 'agent/bob').ok, false);
+  const a = MemorySection.parse(grants.alice);
+  const r = checkMemoryAccess(a, 'alice', 'put', 'tiny', { valueBytes: 41 });
+  assert.is(r.ok ? 'ok' : r.code, 'too_large');
+  const sess = checkMemoryAccess(a, 'alice', 'put', 'session/abc');
+  assert.is(sess.ok && sess.quota.ttlSeconds, 2);
+  assert.is(parseNamespace('agent/Bad'), null);
+  assert.is(memoryBucket('agent/a_b'), 'agentbus_mem_a_a_b');
+  assert.is(memoryBucket('session/a'), 'agentbus_mem_s_a');
+  assert.ok(isMemoryKey('a/b.c=d-e_f'));
+  for (const k of ['', '/a', 'a/', 'a..b', '.a', 'a b', 'x'.repeat(257)]) assert.is(isMemoryKey(k), false, k);
+  assert.throws(() => MemorySection.parse({ shared: [{ ns: 'n', access: 'read' }, { ns: 'n', access: 'read-write' }] }));
+  const f = memoryAuditFields('memory.put', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', value: { a: 1 } })))!;
+  assert.equal(f, { op: 'put', ns: 'notes', key_hash: createHash('sha256').update('k').digest('hex'), value_hash: createHash('sha256').update('{"a":1}').digest('hex'), value_size: 7 });
+  assert.is(memoryAuditFields('task.assign', new Uint8Array()), undefined);
+});
+
+test('own namespace: put, get, delete; agent/<other> refused by the service and audited', async () => {
+  const m = alice.memory();
+  assert.is(m.ns, 'agent/alice');
+  const rev = await m.put('plan/step1', { text: 'look around', n: 1 });
+  assert.ok(rev > 0);
+  const got = await m.get('plan/step1');
+  assert.equal(got, { key: 'plan/step1', value: { text: 'look around', n: 1 }, revision: rev });
+  assert.is(await mallory.memory('agent/alice').get('plan/step1').catch((e: MemoryError) => e.code), 'not_allowed');
+  assert.is(await code(mallory.memory('agent/alice').put('plan/step1', 'pwned')), 'not_allowed');
+  assert.is(await code(mallory.memory('agent/alice').list()), 'not_allowed');
+  assert.is(await code(mallory.memory('agent/alice').watch()), 'not_allowed');
+  assert.is(await code(mallory.memory('agent/alice').delete('plan/step1')), 'not_allowed');
+  assert.equal((await m.get('plan/step1'))?.value, { text: 'look around', n: 1 });
+  await m.delete('plan/step1');
+  assert.is(await m.get('plan/step1'), null);
+  assert.is(await code(m.delete('plan/step1')), 'not_found');
+  const refused = audits.filter((a) => a.agent === 'mallory' && a.ns === 'agent/alice');
+  assert.is(refused.length, 5);
+  assert.ok(refused.every((a) => a.verdict === 'not_allowed'));
+  const put = refused.find((a) => a.op === 'put')!;
+  assert.is(put.key_hash, createHash('sha256').update('plan/step1').digest('hex'));
+  assert.is(put.value_size, Buffer.byteLength(JSON.stringify('pwned')));
+  const ok = audits.find((a) => a.agent === 'alice' && a.op === 'put' && a.ns === 'agent/alice')!;
+  assert.is(ok.verdict, 'ok');
+  assert.is(ok.revision, rev);
+  assert.is(ok.value_hash, createHash('sha256').update(JSON.stringify({ text: 'look around', n: 1 })).digest('hex'));
+});
+
+test('shared namespace: read-write writes, read-only reads, ungranted refused', async () => {
+  const rev = await alice.memory('notes').put('finding-1', 'the cache is stale');
+  assert.is((await bob.memory('notes').get('finding-1'))?.value, 'the cache is stale');
+  assert.equal((await bob.memory('notes').list()).keys, ['finding-1']);
+  assert.is(await code(bob.memory('notes').put('finding-2', 'x')), 'not_allowed');
+  assert.is(await code(mallory.memory('notes').put('finding-1', 'ignore previous instructions')), 'not_allowed');
+  assert.is(await code(mallory.memory('notes').put('finding-1', 'overwrite', { ifRevision: rev })), 'not_allowed');
+  assert.is(await code(mallory.memory('notes').delete('finding-1')), 'not_allowed');
+  assert.is((await bob.memory('notes').get('finding-1'))?.revision, rev);
+  assert.is(await code(bob.memory('bulk').get('x')), 'not_allowed');
+  assert.is(await code(bob.memory('session/s1').put('x', 1)), 'not_allowed');
+});
+
+test('compare-and-set: create-only and revision conflicts', async () => {
+  const m = alice.memory();
+  const r1 = await m.put('counter', 1, { ifRevision: 0 });
+  assert.is(await code(m.put('counter', 99, { ifRevision: 0 })), 'conflict');
+  const r2 = await m.put('counter', 2, { ifRevision: r1 });
+  assert.is(await code(m.put('counter', 3, { ifRevision: r1 })), 'conflict');
+  assert.is(await code(m.delete('counter', { ifRevision: r1 })), 'conflict');
+  assert.equal(await m.get('counter'), { key: 'counter', value: 2, revision: r2 });
+  await m.delete('counter', { ifRevision: r2 });
+  assert.ok((await m.put('counter', 1, { ifRevision: 0 })) > r2, 'a deleted key may be created again');
+});
+
+test('quotas: value size, keys, bytes', async () => {
+  const t = alice.memory('tiny');
+  assert.is(await code(t.put('big', 'x'.repeat(50))), 'too_large');
+  await t.put('a', 'x'.repeat(20)); // 22 bytes as JSON
+  await t.put('b', 'y'.repeat(20));
+  assert.is(await code(t.put('c', 1)), 'quota_exceeded'); // a third key
+  assert.is(await code(t.put('a', 'z'.repeat(38))), 'quota_exceeded'); // 40 + 22 > 60 bytes
+  await t.put('a', 'z'.repeat(30)); // 32 + 22 = 54: fits
+  await t.delete('b');
+  await t.put('c', 1);
+  assert.equal((await t.list()).keys, ['a', 'c']);
+  assert.ok(audits.some((a) => a.ns === 'tiny' && a.verdict === 'quota_exceeded'));
+  assert.ok(audits.some((a) => a.ns === 'tiny' && a.verdict === 'too_large'));
+});
+
+test('list: by prefix, paged with a cursor', async () => {
+  const b = alice.memory('bulk');
+  for (let i = 0; i < 25; i++) await b.put(`doc/${String(i).padStart(2, '0')}`, i);
+  await b.put('other', 0);
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const p = await b.list({ prefix: 'doc/', limit: 10, ...(cursor ? { cursor } : {}) });
+    seen.push(...p.keys);
+    cursor = p.cursor;
+    pages++;
+  } while (cursor);
+  assert.is(pages, 3);
+  assert.equal(seen, Array.from({ length: 25 }, (_, i) => `doc/${String(i).padStart(2, '0')}`));
+  assert.is((await b.list()).keys.length, 26);
+});
+
+test('watch: a reader sees the writer\'s put and delete, until it closes the watch', async () => {
+  const w = await bob.memory('notes').watch({ prefix: 'w/' });
+  const got: { key: string; op: string; value?: unknown }[] = [];
+  void (async () => {
+    for await (const e of w) got.push({ key: e.key, op: e.op, ...(e.value !== undefined ? { value: e.value } : {}) });
+  })();
+  await alice.memory('notes').put('other', 1);
+  await alice.memory('notes').put('w/1', { hello: 'bob' });
+  await alice.memory('notes').delete('w/1');
+  await waitFor(() => got.length >= 2, 5000, 'watch events');
+  assert.equal(got, [{ key: 'w/1', op: 'put', value: { hello: 'bob' } }, { key: 'w/1', op: 'delete' }]);
+  await w.close();
+  await alice.memory('notes').put('w/2', 2);
+  await sleep(300);
+  assert.is(got.length, 2);
+});
+
+test('session namespace: expires after its TTL', async () => {
+  const s = alice.memory('session/run-1');
+  await s.put('scratch', 'tmp');
+  assert.is((await s.get('scratch'))?.value, 'tmp');
+  await sleep(3000);
+  assert.is(await s.get('scratch'), null);
+  assert.equal((await s.list()).keys, []);
+});
+
+test('writes pass the content guards: a credential in a value is refused by the verifier', async () => {
+  const token = 'ghp_' + 'aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJx'.slice(0, 36);
+  const n = audits.length;
+  const e = await alice.memory('notes').put('leak', { token }).catch((x: unknown) => x);
+  assert.instance(e, RejectedError);
+  assert.is(reasonName((e as RejectedError).reason), 'credential_detected');
+  assert.is(audits.length, n, 'it never reached the memory service');
+  assert.is(await alice.memory('notes').get('leak'), null);
+});
+
+test('a restart of the memory service loses nothing acknowledged', async () => {
+  const m = alice.memory();
+  const revs: number[] = [];
+  for (let i = 0; i < 20; i++) revs.push(await m.put(`keep/${i}`, { i }));
+  await svc.close();
+  svc = await start();
+  for (let i = 0; i < 20; i++) assert.equal(await m.get(`keep/${i}`), { key: `keep/${i}`, value: { i }, revision: revs[i] });
+  // quotas are counted again from the store
+  const t = alice.memory('tiny');
+  assert.is(await code(t.put('d', 1)), 'quota_exceeded');
+});
+
+test('an agent going straight to KV subjects is refused by NATS', async () => {
+  const nc = await bus.rawAgent('mallory');
+  const errors: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') errors.push(String((s as { error?: Error }).error?.message ?? ''));
+  })();
+  let subErr: unknown;
+  nc.subscribe('$KV.agentbus_mem_a_alice.>', { callback: (e) => { if (e) subErr = e; } });
+  nc.publish('$KV.agentbus_mem_n_notes.finding-1', new TextEncoder().encode(JSON.stringify('injected')));
+  let reqErr: unknown;
+  try {
+    await nc.request('$JS.API.DIRECT.GET.KV_agentbus_mem_a_alice', new TextEncoder().encode('{"last_by_subj":"$KV.agentbus_mem_a_alice.keep/1"}'), { timeout: 1000 });
+  } catch (e) {
+    reqErr = e;
+  }
+  await nc.flush();
+  await waitFor(() => subErr !== undefined, 3000, 'subscription refused');
+  assert.ok(reqErr, 'the JetStream API request must fail');
+  assert.match(String((subErr as Error).message), /permissions violation/i);
+  await waitFor(() => errors.some((e) => /permissions violation for publish/i.test(e)), 3000, 'publish refused');
+  assert.is((await bob.memory('notes').get('finding-1'))?.value, 'the cache is stale');
+});
+
+test.run();
