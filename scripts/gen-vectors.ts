@@ -104,6 +104,8 @@ function fixtureManifests(k: Keys): ManifestInput[] {
         { server: 'fs', tools: ['delete_file'], approval: 'required' },
       ],
     },
+    // the memory service (PROTOCOL.md §15.5): requests to it are decided by the sender's memory: grants
+    { agent: 'memory', nats_user: fakeNkey('memory'), keys: [k.fs.publicInfo()], send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
     {
       // a tool server (PROTOCOL.md §15.1): each pinned tool is the contract tool.fs.<name>
       agent: 'fs', nats_user: fakeNkey('fs'), keys: [k.fs.publicInfo()], send: [{ to: '*', types: ['tool.result'] }],
@@ -562,6 +564,11 @@ function decisionVectors(k: Keys) {
     { bytes: tool('tool outside', 'tool.fs.read_file', { path: '/srv/project2/a' }) },
     { bytes: tool('tool encoded', 'tool.fs.read_file', { path: '/srv/project/%2e%2e/etc/passwd' }) });
 
+  // memory (PROTOCOL.md §15.5)
+  seq('memory: its own namespace (accepted, no send rule), another agent\'s (memory_not_allowed), an ungranted shared one',
+    { bytes: seal('mem own', { recipient: 'memory', type: 'memory.get', payload: enc({ ns: 'agent/alice', key: 'plan' }) }).bytes },
+    { bytes: seal('mem other', { recipient: 'memory', type: 'memory.put', payload: enc({ ns: 'agent/bob', key: 'plan', value: 'x' }) }).bytes },
+    { bytes: seal('mem shared', { recipient: 'memory', type: 'memory.get', payload: enc({ ns: 'notes', key: 'a' }) }).bytes });
   // content guards (PROTOCOL.md §15.4)
   const tagText = (t: string) => [...t].map((ch) => String.fromCodePoint(0xe0000 + ch.charCodeAt(0))).join('');
   seq('content guards: invisible_text (tag characters spelling an instruction; a bidi override in a metadata value)',

@@ -51,6 +51,8 @@ const policy = new Policy([
   manifest({ agent: 'bob', keys: [keys.bob.publicInfo()], send: [{ to: 'alice', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] }, guards: { control_chars: 'flag' } }),
   manifest({ agent: 'carol', keys: [keys.carol.publicInfo()], send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1, burst: 2 } }),
   manifest({ agent: 'dave', keys: [keys.dave.publicInfo()], send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 1 } }),
+  // the memory service (its requests are decided by the sender's memory: grants)
+  manifest({ agent: 'memory', keys: [keys.fs.publicInfo()], send: [{ to: '*', types: ['memory.result', 'memory.event'] }] }),
   // a tool server: its pinned tools are contracts tool.fs.<tool>
   manifest({
     agent: 'fs', keys: [keys.fs.publicInfo()], send: [{ to: '*', types: ['tool.result'] }],
@@ -159,6 +161,8 @@ const ROWS: Row[] = [
   { name: 'a credential in the payload', msg: { bytes: seal({ type: 'note.post', payload: enc({ text: `found it: ${GITHUB_TOKEN}` }) }).bytes }, verdict: 'rejected', reason: 'credential_detected', detail: /^credential at \$\.text/ },
   { name: 'a control character', msg: { bytes: seal({ type: 'note.post', payload: enc({ text: 'ring \u0007 the bell' }) }).bytes }, verdict: 'rejected', reason: 'control_chars', detail: /\$\.text/ },
   { name: 'a control character its sender flags: accepted, the reason recorded', msg: { bytes: seal({ as: 'bob', recipient: 'alice', type: 'task.result', payload: enc({ ok: true, note: 'ring \u0007' }) }).bytes, sender: 'bob' }, verdict: 'accepted', reason: 'control_chars', detail: /^flagged: control_chars at \$\.note/ },
+  { name: 'a memory request to its own namespace (no send rule needed)', msg: { bytes: seal({ recipient: 'memory', type: 'memory.get', payload: enc({ ns: 'agent/alice', key: 'plan' }) }).bytes }, verdict: 'accepted' },
+  { name: "a memory request into another agent's namespace", msg: { bytes: seal({ recipient: 'memory', type: 'memory.put', payload: enc({ ns: 'agent/bob', key: 'plan', value: 'pwned' }) }).bytes }, verdict: 'rejected', reason: 'memory_not_allowed', detail: /agent\/bob/ },
   { name: 'a tool call its policy allows', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/a.txt' }) }).bytes }, verdict: 'accepted', depth: 0 },
   { name: 'a tool call to another agent than its server', msg: { bytes: seal({ type: 'tool.fs.read_file', payload: enc({ path: '/srv/project/a.txt' }) }).bytes }, verdict: 'rejected', reason: 'destination_not_allowed', detail: /goes to fs, not bob/ },
   { name: 'a tool its server does not serve', msg: { bytes: seal({ recipient: 'fs', type: 'tool.fs.format_disk', payload: enc({}) }).bytes }, verdict: 'rejected', reason: 'unknown_type', detail: /fs serves no tool format_disk/ },

@@ -25,7 +25,7 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
     assert.is(a.got_reason, a.expected_reason, a.name);
   }
   const rules = new Set(s.alerts.map((a: { rule: string }) => a.rule));
-  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal', 'content_guard']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
+  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal', 'content_guard', 'memory_refusal']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
   // tool calls: the real filesystem MCP server served on the bus, a legitimate call and an approved write
   assert.ok(s.attacks.filter((a: { name: string }) => a.name.startsWith('tool call:')).length >= 4, 'the tool-call attacks ran');
   assert.match(r.stderr, /researcher → fs\.read_text_file .*# Login for the CLI/);

@@ -35,6 +35,7 @@ test.before(async () => {
         send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }], max_payload_bytes: 2048, max_depth: 3, rejections: { per_second: 100, burst: 1000 },
         tools: [{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } }],
       },
+      memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
       // a tool server with two pinned tools (alice may call one of them)
       fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: ['read_file', 'write_file'].map((name) => ({ name, input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] }, sha256: '0'.repeat(64) })) } },
       dave: { send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 2 } },
@@ -358,6 +359,11 @@ test('verifier - content guards: hidden instructions, a credential, a control ch
   assert.not.ok(JSON.stringify(ev).includes(token), 'the secret is in the audit event');
   assert.not.ok(bus.logs.join('').includes(token), 'the secret is in the log');
   await expectRejected(Reason.REASON_CONTROL_CHARS, note('bell \u0007'));
+});
+
+test("verifier - memory: a request into another agent's namespace is refused before the memory service", async () => {
+  const a = await expectRejected(Reason.REASON_MEMORY_NOT_ALLOWED, sealEnvelope(base({ recipient: 'memory', type: 'memory.get', payload: new TextEncoder().encode(JSON.stringify({ ns: 'agent/bob', key: 'plan' })) })).bytes);
+  assert.match(a.detail, /agent\/bob/);
 });
 
 test('verifier - every rejection reason is covered by a test above', () => {

@@ -354,7 +354,10 @@ export namespace agentbus {
             REASON_INVISIBLE_TEXT = 30,
 
             /** REASON_CONTROL_CHARS value */
-            REASON_CONTROL_CHARS = 31
+            REASON_CONTROL_CHARS = 31,
+
+            /** REASON_MEMORY_NOT_ALLOWED value */
+            REASON_MEMORY_NOT_ALLOWED = 32
         }
 
         /**

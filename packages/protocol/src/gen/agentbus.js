@@ -744,6 +744,7 @@ export const agentbus = $root.agentbus = (() => {
          * @property {number} REASON_CREDENTIAL_DETECTED=29 REASON_CREDENTIAL_DETECTED value
          * @property {number} REASON_INVISIBLE_TEXT=30 REASON_INVISIBLE_TEXT value
          * @property {number} REASON_CONTROL_CHARS=31 REASON_CONTROL_CHARS value
+         * @property {number} REASON_MEMORY_NOT_ALLOWED=32 REASON_MEMORY_NOT_ALLOWED value
          */
         v1.Reason = (function() {
             const valuesById = $Object.create(null), values = $Object.create(valuesById);
@@ -779,6 +780,7 @@ export const agentbus = $root.agentbus = (() => {
             values[valuesById[29] = "REASON_CREDENTIAL_DETECTED"] = 29;
             values[valuesById[30] = "REASON_INVISIBLE_TEXT"] = 30;
             values[valuesById[31] = "REASON_CONTROL_CHARS"] = 31;
+            values[valuesById[32] = "REASON_MEMORY_NOT_ALLOWED"] = 32;
             return values;
         })();
 

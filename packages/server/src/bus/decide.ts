@@ -25,7 +25,8 @@
 //   9. sizes: payload + metadata bytes ≤ max_payload_bytes → payload_too_large
 //  10. freshness: now − skew ≤ sent_at_ms ≤ now + skew     → stale_timestamp | future_timestamp
 //  11. recipient: known and allowed (direct; a tool call goes to its own server, an approval
-//      to a server the sender may approve), or topic allowed → unknown_recipient | destination_not_allowed
+//      to a server the sender may approve, a memory request to the memory service), or topic
+//      allowed                                             → unknown_recipient | destination_not_allowed
 //  12. contract exists for the type (a tool call: the tool pinned in its server's manifest)
 //                                                          → unknown_type
 //  13. type allowed for that recipient or topic (a tool call: the tool listed in the sender's
@@ -37,7 +38,8 @@
 //  18. content type, then payload schema                   → schema_invalid
 //  19. content guards: the payload's text and the metadata values (flag: accepted, reason set)
 //                                                          → credential_detected | invisible_text | control_chars
-//  20. tool call arguments: the sender's tools: constraints → argument_refused
+//  20. tool call arguments: the sender's tools: constraints; a memory request: the sender's
+//      memory: grants                                      → argument_refused | memory_not_allowed
 //  21. rate (token bucket; only messages that got here spend) → rate_limited
 //  22. causation: a causation_id needs a depth token that proves delivery to this sender
 //                                                          → bad_causation
@@ -61,6 +63,8 @@ import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
 import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE, scanMessage, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
+import { MEMORY_SERVICE, MEMORY_REQUEST_TYPES, memoryOpOf, checkMemoryAccess } from '@agentbus/protocol';
+import { builtinMemoryContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy, CompiledAgent } from '@agentbus/protocol';
 import type { Contract } from '@agentbus/sdk/internal';
 import { toolContracts } from './tool-contracts.js';
@@ -285,6 +289,8 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   // 11. recipient or topic; a tool call (tool.<server>.<tool>) goes to its server, and the
   // tools: policy (step 13) says whether the sender may call it, not a send rule
   const tool = parseToolType(h.type);
+  // a memory request goes to the memory service, and the sender's memory: grants decide (step 20)
+  const memory = h.recipient === MEMORY_SERVICE && (MEMORY_REQUEST_TYPES as readonly string[]).includes(h.type);
   if (h.recipient) {
     if (!policy.agents.has(h.recipient)) return rejected(Reason.REASON_UNKNOWN_RECIPIENT, h.recipient, 0, true, h, headerBytes, signature, payload);
     if (tool) {
@@ -292,17 +298,19 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     } else if (h.type === APPROVAL_TYPE) {
       // an approval goes to the held call's server, from an agent whose manifest may approve its calls
       if (!agent.canApprove(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`, 0, true, h, headerBytes, signature, payload);
-    } else if (!agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
+    } else if (!memory && !agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
   } else if (tool) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
   else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
   // 12. contract (a tool's: pinned in its server's manifest)
-  const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type);
+  const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type);
   if (!contract) return rejected(Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type, 0, true, h, headerBytes, signature, payload);
   // 13. type allowed (a tool call: the tool listed in the sender's tools: policy)
   if (tool) {
     if (!toolListed(agent.toolPolicy, tool.server, tool.tool)) return rejected(Reason.REASON_TOOL_NOT_ALLOWED, `${tool.server}.${tool.tool} is not in ${h.sender}'s tools: policy`, 0, true, h, headerBytes, signature, payload);
   } else if (h.recipient && h.type === APPROVAL_TYPE) {
     // allowed at step 11 by approve:
+  } else if (memory) {
+    // decided at step 20 by memory:
   } else if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
   // 14. metadata keys from the declared set only, each value and the whole map bounded
   const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);
@@ -338,6 +346,15 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
       if (applied.action === 'reject') return { ...rejected(GUARD_REASONS[first.kind], detail, 0, true, h, headerBytes, signature, payload), findings };
       flagReason = GUARD_REASONS[first.kind];
       flagDetail = `flagged: ${detail}`;
+    }
+  }
+  // 20. a memory request against the sender's grants (DESIGN §13; the service checks again)
+  if (memory) {
+    const op = memoryOpOf(h.type);
+    if (op) {
+      // access only: the quotas and the value size are the service's (it knows the store)
+      const g = checkMemoryAccess(agent.manifest.memory, h.sender, op, (decoded.value as { ns: string }).ns);
+      if (!g.ok) return rejected(Reason.REASON_MEMORY_NOT_ALLOWED, g.detail, 0, true, h, headerBytes, signature, payload);
     }
   }
   // 20. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)

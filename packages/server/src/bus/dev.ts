@@ -53,6 +53,8 @@ export interface DevBusOptions {
   withAuditor?: boolean;
   /** Start the in-process verifier (default true; chaos runs its own verifier processes). */
   withVerifier?: boolean;
+  /** Start the memory service (default: with the verifier). */
+  withMemory?: boolean;
   /** Auditor options passed through (e.g. detect thresholds for the demo). */
   auditor?: AuditorConfigInput;
   logger?: Logger;
@@ -192,7 +194,11 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const observerCreds = svc('observer');
   // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
   writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey] };
+  // the memory service (DESIGN §13): an agent of its own, and the only user with the KV permissions
+  const withMemory = o.withMemory ?? o.withVerifier !== false;
+  const { prepareMemoryForDev, startMemoryForDev } = await import('../memory/dev.js');
+  const mem = withMemory ? prepareMemoryForDev({ manifestsDir, credsDir }) : undefined;
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey], ...(mem ? { memory: [mem.kvNkey] } : {}) };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);
   if (nodes === 1 && o.port && !(await portFree(o.port))) {
@@ -236,6 +242,10 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         }
       }
       stops.unshift(() => verifier!.drain());
+    }
+    if (mem) {
+      const memory = await startMemoryForDev({ servers: urls, manifestsDir, credsDir, logger: log.child({ name: 'memory' }), connectOptions, replicas });
+      stops.unshift(() => memory.close());
     }
     const storePath = join(stateDir, 'audit-db');
     let auditor: DevBus['auditor'];

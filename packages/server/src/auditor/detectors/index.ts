@@ -11,8 +11,9 @@ import * as fanOut from './fan-out.js';
 import * as payloadLoop from './payload-loop.js';
 import * as toolRefusal from './tool-refusal.js';
 import * as contentGuard from './content-guard.js';
+import * as memoryRefusal from './memory-refusal.js';
 
-export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard] as const;
+export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard, memoryRefusal] as const;
 
 const set = detectorSet(DETECTORS);
 
