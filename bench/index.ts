@@ -11,6 +11,7 @@ import { detectionFigures } from './detection.js';
 import { junkFloodFigures } from './junk-flood.js';
 import { toolFigures } from './tools.js';
 import { guardedFigures } from './guarded.js';
+import { memoryFigures } from './memory.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -142,6 +143,8 @@ try {
 }
 log('content guards: the verifier with and without them, and the scanner alone ...');
 figures.push(...(await guardedFigures(quick ? { n: 3000, rounds: 1 } : {})));
+log('memory: get/put through the bus vs direct JetStream KV ...');
+figures.push(...(await memoryFigures({ ops: quick ? 60 : 300 })));
 log('tool calls: through the bus vs the MCP server directly, and the policy check ...');
 figures.push(...(await toolFigures({ calls: quick ? 60 : 300 })));
 log('auditor: ingest from JetStream into chDB ...');
