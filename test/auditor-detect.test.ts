@@ -151,6 +151,16 @@ test('detect - content guards: a rejected credential and a flagged hidden instru
   assert.equal(alerts.map((a) => [a.agents, a.evidence['by_reason']]), [[['a2'], { credential_detected: 1, invisible_text: 1 }]]);
 });
 
+test('detect - one forged signature from an authenticated sender is an alert at once (a patient attacker cannot wait out a threshold); two replays are not', async () => {
+  const s = await storeWith('sig_once', [
+    { from: 'a3', to: 'a0', at: at(100), forged: true, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE },
+    ...[0, 1].map((i) => ({ from: 'a1', to: 'a2', at: at(118, i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REPLAY })),
+  ]);
+  const engine = createDetectionEngine({ store: s, config: { rules: { signature_failure: { windowMinutes: 60 } } } });
+  const alerts = (await engine.evaluate(NOW)).filter((a) => a.rule === 'signature_failure');
+  assert.equal(alerts.map((a) => [a.agents, a.severity]), [[['a3'], 'critical']]);
+});
+
 test('detect - slow fan-out to many recipients', async () => {
   const s = await storeWith('fanout', Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })));
   const alerts = await createDetectionEngine({ store: s, config: { rules: { new_edge: { enabled: false } } } }).evaluate(NOW);

@@ -24,6 +24,12 @@ export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
   minEvents: z.number().int().min(1).default(3),
+  /**
+   * A forgery (any of these reasons but replay) from a sender NATS authenticated fires at this
+   * count, the first occurrence by default (issue 18: a patient attacker's one forged key every
+   * few minutes must not wait out a threshold); replays alone need minEvents.
+   */
+  minForged: z.number().int().min(1).default(1),
   reasons: z.array(z.string()).default(DEFAULT_SIGNATURE_REASONS),
 });
 export type SignatureFailureConfig = z.infer<typeof schema>;
@@ -40,16 +46,17 @@ export function detect(input: DetectorInput, cfg: SignatureFailureConfig): Findi
   const per = sumBy(input.minutes, from, to, (r) => (hits(r) ? r.sender : undefined));
   const out: Finding[] = [];
   for (const [sender, n] of per) {
-    if (n < cfg.minEvents) continue;
     const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hits(r) && r.sender === sender ? r.reason : undefined)));
-    const forged = Object.keys(byReason).some((r) => r !== 'replay');
+    const forgedN = Object.entries(byReason).reduce((a, [r, k]) => (r === 'replay' ? a : a + k), 0);
+    if (n < cfg.minEvents && forgedN < cfg.minForged) continue;
+    const forged = forgedN > 0;
     out.push({
       rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
       severity: forged ? 'critical' : 'high',
-      evidence: { failures: n, by_reason: byReason, threshold: cfg.minEvents },
+      evidence: { failures: n, by_reason: byReason, threshold: forged ? cfg.minForged : cfg.minEvents },
       key: `${rule}:${sender}`,
     });
   }
