@@ -86,7 +86,7 @@ test('first hour - example.mjs: send, request/reply, a rejection explained, a co
   const r = node('example.mjs');
   assert.is(r.status, 0, r.stderr + r.stdout);
   const lines = r.stdout.trim().split('\n');
-  assert.match(lines[0]!, /^alice sends bob a note: delivered, msg [0-9a-f]{32}$/);
+  assert.match(lines[0]!, /^alice sends bob a note: delivered and acknowledged, msg [0-9a-f]{32}$/);
   assert.match(lines[1]!, /^alice asks bob a question: bob answered: you asked "what is six times seven\?": 42$/);
   assert.match(lines[2]!, /^alice forges an answer: rejected by the verifier: type_not_allowed \(question\.answer\)$/);
   assert.match(lines[3]!, /^alice sends a malformed note: refused before signing: schema_invalid/);

@@ -32,7 +32,9 @@ async function step(what, fn) {
 // send: resolves once the verifier accepted it and bob's client confirmed it holds it
 await step('alice sends bob a note', async () => {
   const ack = await alice.send('bob', 'note.send', { text: 'hello bob' });
-  return `delivered, msg ${ack.msgId}`;
+  // bob acknowledges it: alice reads her inbox until the ack comes (a break stops reading)
+  for await (const msg of alice.inbox()) if (msg.type === 'note.ack' && msg.payload.received === ack.msgId) break;
+  return `delivered and acknowledged, msg ${ack.msgId}`;
 });
 // request: send, then wait for the message that answers it
 await step('alice asks bob a question', async () => {
