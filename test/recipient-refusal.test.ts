@@ -9,14 +9,12 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { jetstream } from '@nats-io/jetstream';
 import { Delivery, Reason, reasonName } from '../packages/protocol/src/proto.js';
 import type { IDeliveryRecord } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { RefusedError, UndeliveredError } from '../packages/sdk/src/errors.js';
 import { createRegistry, defineMessage } from '../packages/sdk/src/contracts.js';
 import { createLogger } from '../packages/sdk/src/log.js';
-import { openSignedBatch } from '../packages/server/src/bus/audit-chain.js';
 import { mapDelivery } from '../packages/server/src/auditor/rows.js';
 import { startBus, waitFor, Task, Note } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
@@ -35,22 +33,8 @@ test.after(async () => bus?.stop());
 
 /** The delivery records in the audit stream, by msg_id (hex). */
 async function deliveryRecords(): Promise<Map<string, IDeliveryRecord & { verifierId: string }>> {
-  const nc = await bus.admin();
-  const c = await jetstream(nc).consumers.get('AUDIT');
   const out = new Map<string, IDeliveryRecord & { verifierId: string }>();
-  let left = (await c.info()).num_pending;
-  while (left > 0) {
-    let got = 0;
-    for await (const m of await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 })) {
-      const b = openSignedBatch(m.data);
-      if (!b.ok) throw new Error(b.detail);
-      for (const d of b.value.batch.deliveries) out.set(toHex(d.msgId!), { ...d, verifierId: b.value.batch.verifierId });
-      got++;
-    }
-    if (got === 0) break;
-    left -= got;
-  }
-  await nc.close();
+  for (const b of await bus.auditBatches()) for (const d of b.deliveries) out.set(toHex(d.msgId!), { ...d, verifierId: b.verifierId });
   return out;
 }
 

@@ -4,7 +4,6 @@
 // answers tool.result (the MCP wrapper around a real MCP server: test/mcp.test.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { jetstream } from '@nats-io/jetstream';
 import { spawn } from 'node:child_process';
 import { Delivery, Reason, reasonName, Verdict } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
@@ -15,7 +14,6 @@ import { decodeHeader, parseEnvelope } from '../packages/protocol/src/envelope.j
 import { RejectedError } from '../packages/sdk/src/errors.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
 import type { InboundMessage } from '../packages/sdk/src/client.js';
-import { openSignedBatch } from '../packages/server/src/bus/audit-chain.js';
 import { ApprovalContract, ToolResultContract, toolContracts } from '../packages/server/src/bus/tool-contracts.js';
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
@@ -49,25 +47,8 @@ test.after(async () => bus?.stop());
 
 /** Every audit event and delivery record in the stream so far. */
 async function trail(): Promise<{ events: IAuditEvent[]; deliveries: IDeliveryRecord[] }> {
-  const nc = await bus.admin();
-  const c = await jetstream(nc).consumers.get('AUDIT');
-  const events: IAuditEvent[] = [];
-  const deliveries: IDeliveryRecord[] = [];
-  let left = (await c.info()).num_pending;
-  while (left > 0) {
-    let got = 0;
-    for await (const m of await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 })) {
-      const b = openSignedBatch(m.data);
-      if (!b.ok) throw new Error(b.detail);
-      events.push(...b.value.batch.events);
-      deliveries.push(...b.value.batch.deliveries);
-      got++;
-    }
-    if (got === 0) break;
-    left -= got;
-  }
-  await nc.close();
-  return { events, deliveries };
+  const batches = await bus.auditBatches();
+  return { events: batches.flatMap((b) => b.events), deliveries: batches.flatMap((b) => b.deliveries) };
 }
 const headerOf = (e: IAuditEvent) => {
   const h = decodeHeader(e.header!);

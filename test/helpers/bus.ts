@@ -13,6 +13,8 @@ import { generateIdentity, saveCredentials } from '../../packages/sdk/src/identi
 import type { AgentIdentity } from '../../packages/sdk/src/identity.js';
 import { openSignedBatch } from '../../packages/server/src/bus/audit-chain.js';
 import type { IAuditEvent as AuditEvent } from '../../packages/protocol/src/proto.js';
+
+type AuditBatchOf = Extract<ReturnType<typeof openSignedBatch>, { ok: true }>['value']['batch'];
 import { createLogger } from '../../packages/sdk/src/log.js';
 import { connectAgent } from '../../packages/sdk/src/client.js';
 import type { AgentClient, ConnectOptions } from '../../packages/sdk/src/client.js';
@@ -51,6 +53,8 @@ export interface TestBus {
   /** A service connection (verifier user) for reading the audit stream. */
   admin(): Promise<NatsConnection>;
   auditEvents(): Promise<AuditEvent[]>;
+  /** Every signed audit batch in the AUDIT stream so far (events and delivery records). */
+  auditBatches(): Promise<AuditBatchOf[]>;
   stop(): Promise<void>;
 }
 
@@ -124,20 +128,17 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
       conns.push(nc);
       return nc;
     },
-    async auditEvents() {
+    async auditBatches() {
       const nc = await bus.admin();
-      const js = jetstream(nc);
-      const c = await js.consumers.get('AUDIT');
-      const out: AuditEvent[] = [];
-      const info = await c.info();
-      let left = info.num_pending;
+      const c = await jetstream(nc).consumers.get('AUDIT');
+      const out: AuditBatchOf[] = [];
+      let left = (await c.info()).num_pending;
       while (left > 0) {
-        const batch = await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 });
         let got = 0;
-        for await (const m of batch) {
+        for await (const m of await c.fetch({ max_messages: Math.min(left, 256), expires: 2000 })) {
           const b = openSignedBatch(m.data);
           if (!b.ok) throw new Error(b.detail);
-          out.push(...b.value.batch.events);
+          out.push(b.value.batch);
           got++;
         }
         if (got === 0) break;
@@ -145,6 +146,9 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
       }
       await nc.close();
       return out;
+    },
+    async auditEvents() {
+      return (await bus.auditBatches()).flatMap((b) => b.events);
     },
     async stop() {
       for (const c of clients) await c.close().catch(() => undefined);
