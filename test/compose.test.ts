@@ -1,5 +1,6 @@
 // No Docker engine runs here, so docker-compose.yml is checked structurally: the four services,
 // images, health checks, volumes, and that every agentbus command and option it uses exists.
+// (The memory service's production setup runs for real in test/cli.test.ts.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -9,9 +10,14 @@ import { parse } from 'yaml';
 type Service = { image?: string; build?: unknown; command?: string[]; healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, { condition: string }> };
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 
-test('compose - has nats, clickhouse-server 24.x, verifier and auditor', () => {
+test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memory service', () => {
   const s = compose.services;
-  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'nats', 'verifier']);
+  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'memory', 'nats', 'verifier']);
+  assert.is(s.memory!.image, s.verifier!.image);
+  assert.is(s.memory!.depends_on!.nats!.condition, 'service_healthy');
+  // the files its command names are the ones mounted, read-only
+  const mem = s.memory!.command!;
+  for (const opt of ['--creds', '--service-creds', '--manifests']) assert.ok(s.memory!.volumes!.some((v) => v.endsWith(`:${mem[mem.indexOf(opt) + 1]}:ro`)), opt);
   assert.match(s.nats!.image!, /^nats:2\./);
   assert.match(s.clickhouse!.image!, /^clickhouse\/clickhouse-server:24\./);
   assert.ok(s.verifier!.build, 'verifier builds the image');
@@ -29,7 +35,7 @@ test('compose - health checks, volumes and start order', () => {
 });
 
 test('compose - every agentbus command and option it uses exists in the CLI', () => {
-  for (const name of ['verifier', 'auditor']) {
+  for (const name of ['verifier', 'auditor', 'memory']) {
     const cmd = compose.services[name]!.command!;
     const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', cmd[0]!, '--help'], { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
@@ -37,7 +43,7 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
-  for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--host', '--http-port', '--store-dir', '--out']) {
+  for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--host', '--http-port', '--store-dir', '--out']) {
     assert.ok(header.includes(opt) && ncHelp.includes(opt), opt);
   }
 });
@@ -55,7 +61,11 @@ test('compose - the Dockerfile entrypoint is the built CLI named in the server p
 
 test('compose - the 3-node cluster variant: three NATS nodes with health checks, R3 verifiers, commands exist', () => {
   const c = parse(readFileSync('docker-compose.cluster.yml', 'utf8'), { merge: true }) as { services: Record<string, Service & { command?: string[] }> };
-  assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'nats1', 'nats2', 'nats3', 'verifier']);
+  assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'memory', 'nats1', 'nats2', 'nats3', 'verifier']);
+  const mem = c.services.memory!.command!;
+  assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
+  const memHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'memory', '--help'], { encoding: 'utf8' }).stdout;
+  for (const opt of mem.filter((a) => a.startsWith('--'))) assert.ok(memHelp.includes(opt), opt);
   for (const n of ['nats1', 'nats2', 'nats3']) {
     assert.ok(c.services[n]!.healthcheck?.test.length, `${n} health check`);
     assert.ok(c.services[n]!.volumes!.some((v) => v.includes(`nats-${n.slice(-1)}.conf`)));

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
@@ -21,6 +21,12 @@ import type { ServiceIdentity } from '../packages/server/src/bus/service-creds.j
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
 import { createLogger } from '../packages/sdk/src/log.js';
+import { eventToRow } from '../packages/server/src/auditor/rows.js';
+import { openStore } from '../packages/server/src/auditor/store.js';
+import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { trail } from '../packages/server/src/auditor/reports.js';
+import { z } from 'zod';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { RejectedError } from '../packages/sdk/src/errors.js';
 import { reasonName } from '../packages/protocol/src/proto.js';
 import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
@@ -118,7 +124,13 @@ test('grant check (pure): deny by default, read vs read-write, agent/<other> nev
   for (const k of ['', '/a', 'a/', 'a..b', '.a', 'a b', 'x'.repeat(257)]) assert.is(isMemoryKey(k), false, k);
   assert.throws(() => MemorySection.parse({ shared: [{ ns: 'n', access: 'read' }, { ns: 'n', access: 'read-write' }] }));
   const f = memoryAuditFields('memory.put', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', value: { a: 1 } })))!;
-  assert.equal(f, { op: 'put', ns: 'notes', key_hash: createHash('sha256').update('k').digest('hex'), value_hash: createHash('sha256').update('{"a":1}').digest('hex'), value_size: 7 });
+  assert.equal(f, { op: 'put', ns: 'notes', key_hash: createHash('sha256').update('k').digest('hex'), value_hash: createHash('sha256').update('{"a":1}').digest('hex'), value_size: 7, revision: 0, status: 'request' });
+  const cas = memoryAuditFields('memory.delete', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', if_revision: 4 })))!;
+  assert.equal([cas.op, cas.revision, cas.value_hash, cas.status], ['delete', 4, '', 'request']);
+  const res = memoryAuditFields('memory.result', new TextEncoder().encode(JSON.stringify({ ok: false, op: 'put', ns: 'tiny', key: 'k', error: { code: 'quota_exceeded', detail: 'x' } })))!;
+  assert.equal([res.op, res.ns, res.status, res.key_hash], ['put', 'tiny', 'quota_exceeded', f.key_hash]);
+  const got = memoryAuditFields('memory.result', new TextEncoder().encode(JSON.stringify({ ok: true, op: 'get', ns: 'notes', key: 'k', value: { a: 1 }, revision: 9 })))!;
+  assert.equal([got.status, got.revision, got.value_hash], ['ok', 9, f.value_hash], 'a get result hashes the value as the put did');
   assert.is(memoryAuditFields('task.assign', new Uint8Array()), undefined);
 });
 
@@ -250,6 +262,73 @@ test('writes pass the content guards: a credential in a value is refused by the 
   assert.is(await alice.memory('notes').get('leak'), null);
 });
 
+test('every access is in the audit trail: the request (whatever its verdict) and the service\'s answer, hashes only', async () => {
+  const key = 'audited/1';
+  const secretKeyName = 'audited/1';
+  const rev = await alice.memory('notes').put(key, { plan: 'ship it' });
+  await alice.memory('notes').put(key, { plan: 'no' }, { ifRevision: rev + 100 }).catch(() => undefined);
+  await mallory.memory('agent/alice').get('plan/step1').catch(() => undefined);
+  const rows = (await bus.auditEvents()).map((e) => eventToRow(e));
+  const keyHash = createHash('sha256').update(key).digest('hex');
+  const valueHash = createHash('sha256').update(JSON.stringify({ plan: 'ship it' })).digest('hex');
+  const put = rows.find((r) => r.memory_op === 'put' && r.memory_key_hash === keyHash && r.memory_status === 'request' && r.memory_value_hash === valueHash);
+  assert.ok(put, 'the put request row');
+  assert.equal([put!.sender, put!.verdict, put!.memory_ns, put!.memory_value_size], ['alice', 'accepted', 'notes', JSON.stringify({ plan: 'ship it' }).length]);
+  const ok = rows.find((r) => r.causation_id === put!.msg_id);
+  assert.ok(ok, 'the service\'s result row');
+  assert.equal([ok!.sender, ok!.type, ok!.memory_op, ok!.memory_status, ok!.memory_revision, ok!.memory_key_hash], ['memory', 'memory.result', 'put', 'ok', rev, keyHash]);
+  const cas = rows.find((r) => r.memory_op === 'put' && r.memory_revision === rev + 100 && r.memory_status === 'request');
+  assert.ok(cas, 'the compare-and-set request row carries its if_revision');
+  assert.is(rows.find((r) => r.causation_id === cas!.msg_id)?.memory_status, 'conflict');
+  const refused = rows.find((r) => r.sender === 'mallory' && r.reason === 'memory_not_allowed' && r.memory_ns === 'agent/alice');
+  assert.ok(refused, 'the refused request row names the namespace it aimed at');
+  assert.equal([refused!.memory_op, refused!.memory_status, refused!.verdict], ['get', 'request', 'rejected']);
+  // never the key or the value in clear
+  for (const r of rows) {
+    const all = JSON.stringify(r);
+    assert.not.ok(all.includes('ship it'));
+    assert.not.ok(r.detail.includes(secretKeyName));
+  }
+  // the rows in a real store (migration 10), and the analyst queries of docs/audit.md on them
+  const dbDir = mkdtempSync(join(tmpdir(), 'agentbus-memaudit-'));
+  const store = await openStore(storeConfigSchema.parse({ url: join(dbDir, 'db') }));
+  try {
+    await store.migrate();
+    await store.insertRows(rows);
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'audit.md'), 'utf8');
+    const block = doc.slice(doc.indexOf('-- every write to one key of `notes`'));
+    const [writes, outside] = block.slice(0, block.indexOf('```')).split(/\n(?=-- attempts outside)/);
+    const w = await store.query<{ sender: string; verdict: string; outcome: string; revision: number }>(writes!.replace("'finding-1'", `'${key}'`));
+    assert.equal(w.map((r) => [r.sender, r.verdict, r.outcome, Number(r.revision)]), [['alice', 'accepted', 'ok', rev], ['alice', 'accepted', 'conflict', 0]]);
+    const o = await store.query<{ sender: string; memory_ns: string; memory_op: string }>(outside!);
+    assert.ok(o.some((r) => r.sender === 'mallory' && r.memory_ns === 'agent/alice' && r.memory_op === 'get'));
+    const t = await trail(store, { msgId: put!.msg_id });
+    assert.equal(t.map((r) => r.memory), ['put notes request', `put notes ok rev ${rev}`]);
+  } finally {
+    await store.close();
+    rmSync(dbDir, { recursive: true, force: true });
+  }
+});
+
+test('typed values: a namespace schema checks writes before signing and reads after', async () => {
+  const Note = z.strictObject({ title: z.string(), score: z.number().int() });
+  const notes = alice.memory('notes', { schema: Note });
+  const rev = await notes.put('typed/1', { title: 'cache', score: 3 });
+  const got = await bob.memory('notes', { schema: Note }).get('typed/1');
+  assert.equal(got, { key: 'typed/1', value: { title: 'cache', score: 3 }, revision: rev });
+  const before = (await bus.auditEvents()).length;
+  const e = await notes.put('typed/2', { title: 'x', score: 'high' } as never).catch((x: unknown) => x);
+  assert.instance(e, MemoryError);
+  assert.is((e as MemoryError).code, 'invalid');
+  assert.match((e as MemoryError).message, /\$\.score/);
+  assert.is((await bus.auditEvents()).length, before, 'nothing was sent');
+  // a value written without the schema is an error to a reader that has one, not data
+  await alice.memory('notes').put('typed/3', { title: 7 });
+  const bad = await bob.memory('notes', { schema: Note }).get('typed/3').catch((x: unknown) => x);
+  assert.instance(bad, MemoryError);
+  assert.match((bad as MemoryError).message, /stored value does not match.*\$\.title/);
+});
+
 test('a restart of the memory service loses nothing acknowledged', async () => {
   const m = alice.memory();
   const revs: number[] = [];
@@ -283,6 +362,31 @@ test('an agent going straight to KV subjects is refused by NATS', async () => {
   assert.match(String((subErr as Error).message), /permissions violation/i);
   await waitFor(() => errors.some((e) => /permissions violation for publish/i.test(e)), 3000, 'publish refused');
   assert.is((await bob.memory('notes').get('finding-1'))?.value, 'the cache is stale');
+});
+
+test('the memory service\'s own NATS user cannot touch the AUDIT stream or the partition bucket', async () => {
+  const nc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(svcCreds.natsSeed()), inboxPrefix: '_INBOX_memory' });
+  const errors: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') errors.push(String((s as { error?: Error }).error?.message ?? ''));
+  })();
+  try {
+    // allowed: its own buckets' API (a KV stream info answers, even "not found")
+    const ok = await nc.request('$JS.API.STREAM.INFO.KV_agentbus_mem_n_notes', new Uint8Array(), { timeout: 2000 });
+    assert.ok(ok.data.length > 0);
+    for (const subj of ['$JS.API.STREAM.INFO.AUDIT', '$JS.API.STREAM.DELETE.AUDIT', '$JS.API.STREAM.PURGE.AUDIT', '$JS.API.CONSUMER.CREATE.AUDIT', '$JS.API.DIRECT.GET.KV_AGENTBUS_PARTITIONS', '$JS.API.STREAM.DELETE.KV_agentbus_mem_n_notes']) {
+      const e = await nc.request(subj, new Uint8Array(), { timeout: 1000 }).then(() => undefined, (x: unknown) => x);
+      assert.ok(e, `${subj} must be refused`);
+    }
+    nc.publish('$KV.AGENTBUS_PARTITIONS.p0', new TextEncoder().encode('mine'));
+    await nc.flush();
+    await waitFor(() => errors.filter((e) => /permissions violation for publish/i.test(e)).length >= 7, 3000, 'every refused publish reported');
+    assert.ok(errors.some((e) => e.includes('AGENTBUS_PARTITIONS')));
+    // the AUDIT stream is intact: the bus still audits
+    assert.ok((await bus.auditEvents()).length > 0);
+  } finally {
+    await nc.close();
+  }
 });
 
 test.run();

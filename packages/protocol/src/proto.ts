@@ -20,6 +20,7 @@ export type Ack = agentbus.v1.Ack;
 export type IAck = agentbus.v1.IAck;
 export type AuditEvent = agentbus.v1.AuditEvent;
 export type IAuditEvent = agentbus.v1.IAuditEvent;
+export type IMemoryAccess = agentbus.v1.IMemoryAccess;
 export type AuditBatch = agentbus.v1.AuditBatch;
 export type IAuditBatch = agentbus.v1.IAuditBatch;
 export type SignedAuditBatch = agentbus.v1.SignedAuditBatch;

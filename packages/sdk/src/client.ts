@@ -550,8 +550,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * Memory namespace `ns` of the memory service (default: this agent's own, `agent/<self>`):
    * get/put/delete/list/watch as signed requests (memory.ts).
    */
-  memory(ns?: string, o?: MemoryOptions): Memory {
-    return memoryClient(this, ns, o);
+  memory<T = unknown>(ns?: string, o?: MemoryOptions<T>): Memory<T> {
+    return memoryClient<T>(this, ns, o);
   }
 
   /** Memory types are built in (memory.ts): answers to a request or watch of this client's, and requests to the memory service. */

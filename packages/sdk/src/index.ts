@@ -40,4 +40,4 @@ export type { CallToolOptions, ToolResult } from './tools.js';
 export { BusClientTransport, readPinnedTools, MCP_LATEST_PROTOCOL_VERSION, REJECTED_ERROR_CODE } from './mcp-transport.js';
 export type { BusClientTransportOptions, JsonRpcMessage, ListedTool } from './mcp-transport.js';
 export { memoryClient, MemoryError, MEMORY_CONTRACTS, builtinMemoryContract, MEMORY_SERVICE } from './memory.js';
-export type { Memory, MemoryEntry, MemoryPage, MemoryWatch, MemoryOptions, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload } from './memory.js';
+export type { Memory, MemoryEntry, MemoryPage, MemoryWatch, MemoryEvent, MemoryOptions, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload } from './memory.js';

@@ -19,6 +19,7 @@ import {
   MEMORY_EVENT_TYPE,
 } from '@agentbus/protocol';
 import type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload } from '@agentbus/protocol';
+import type { z } from 'zod';
 import { createRegistry, defineMessage } from './contracts.js';
 import type { AnyContract } from './contracts.js';
 import { MessageQueue } from './queue.js';
@@ -69,24 +70,40 @@ export interface MemoryPage {
   /** Pass to list() for the next page; undefined on the last page. */
   cursor: string | undefined;
 }
-export interface MemoryWatch extends AsyncIterable<MemoryEventPayload> {
+/** A change in a watched namespace; `value` is typed (and checked) when the namespace has a schema. */
+export type MemoryEvent<T = unknown> = Omit<MemoryEventPayload, 'value'> & { value?: T };
+export interface MemoryWatch<T = unknown> extends AsyncIterable<MemoryEvent<T>> {
   /** Ends the watch (tells the service; later events are dropped). */
   close(): Promise<void>;
 }
-export interface MemoryOptions {
+export interface MemoryOptions<T = unknown> {
   timeoutMs?: number;
+  /**
+   * The namespace's value schema (zod). put() checks a value before it is signed (MemoryError
+   * 'invalid', the field named, nothing sent); get() and watch() check what they read, so a value
+   * another writer left in a shape this agent does not expect is an error, not data.
+   */
+  schema?: z.ZodType<T>;
 }
 
-export interface Memory {
+export interface Memory<T = unknown> {
   readonly ns: string;
   /** The value and its revision; null when the key does not exist. */
-  get<T = unknown>(key: string): Promise<MemoryEntry<T> | null>;
+  get<U extends T = T>(key: string): Promise<MemoryEntry<U> | null>;
   /** Write; resolves with the new revision. `ifRevision`: compare-and-set (0 = must not exist), MemoryError 'conflict' otherwise. */
-  put(key: string, value: unknown, o?: { ifRevision?: number }): Promise<number>;
+  put(key: string, value: T, o?: { ifRevision?: number }): Promise<number>;
   delete(key: string, o?: { ifRevision?: number }): Promise<void>;
   list(o?: { prefix?: string; cursor?: string; limit?: number }): Promise<MemoryPage>;
   /** Changes (put, delete) from now on, until close() or a `break`. */
-  watch(o?: { prefix?: string }): Promise<MemoryWatch>;
+  watch(o?: { prefix?: string }): Promise<MemoryWatch<T>>;
+}
+
+/** The first issue of a failed schema check, one line: `$.a.b: expected string, received number`. */
+function issueLine(e: z.ZodError): string {
+  const i = e.issues[0];
+  if (!i) return 'does not match the namespace schema';
+  const path = i.path.length ? `$.${i.path.map(String).join('.')}` : '$';
+  return `${path}: ${i.message}`;
 }
 
 /** Hooks the memory client needs from AgentClient (see client.ts). */
@@ -99,10 +116,18 @@ export interface MemoryHost {
 }
 
 /** The memory of namespace `ns` (default: the agent's own, `agent/<self>`), through `client`. */
-export function memoryClient(client: AgentClient<any>, ns?: string, mo: MemoryOptions = {}): Memory {
+export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string, mo: MemoryOptions<T> = {}): Memory<T> {
   const host = client as unknown as MemoryHost;
   const space = ns ?? `agent/${host.agentId}`;
   const timeoutMs = mo.timeoutMs ?? 10_000;
+  const schema = mo.schema;
+  /** A value checked against the namespace schema (when there is one), else MemoryError 'invalid'. */
+  const checked = (op: string, key: string | undefined, v: unknown, what: string): T => {
+    if (!schema) return v as T;
+    const r = schema.safeParse(v);
+    if (!r.success) throw new MemoryError('invalid', op, space, key, `${what} ${issueLine(r.error)}`);
+    return r.data;
+  };
   const call = async (type: string, payload: Record<string, unknown>): Promise<MemoryResultPayload> => {
     const answer = await host.request(MEMORY_SERVICE, type, { ns: space, ...payload }, { timeoutMs });
     if (answer.type !== MEMORY_RESULT_TYPE) throw new MemoryError('invalid', type.slice(7), space, payload.key as string | undefined, `the memory service answered with ${answer.type}`);
@@ -113,15 +138,16 @@ export function memoryClient(client: AgentClient<any>, ns?: string, mo: MemoryOp
   };
   return {
     ns: space,
-    async get<T>(key: string) {
+    async get<U extends T = T>(key: string) {
       const r = await call(MEMORY_GET_TYPE, { key });
       if (!r.ok) {
         if (r.error?.code === 'not_found') return null;
         return fail(r, key);
       }
-      return { key, value: r.value as T, revision: r.revision ?? 0 };
+      return { key, value: checked('get', key, r.value, 'the stored value does not match the namespace schema:') as U, revision: r.revision ?? 0 };
     },
     async put(key, value, o = {}) {
+      value = checked('put', key, value, 'the value does not match the namespace schema:');
       const r = await call(MEMORY_PUT_TYPE, { key, value, ...(o.ifRevision !== undefined ? { if_revision: o.ifRevision } : {}) });
       if (!r.ok) return fail(r, key);
       return r.revision ?? 0;
@@ -152,14 +178,26 @@ export function memoryClient(client: AgentClient<any>, ns?: string, mo: MemoryOp
           off?.();
         }
       };
-      const q = new MessageQueue<MemoryEventPayload>(() => void close());
+      const q = new MessageQueue<MemoryEvent<T>>(() => void close());
       const answer = await host.request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs });
       const r = answer.payload as MemoryResultPayload;
       if (answer.type !== MEMORY_RESULT_TYPE || !r.ok) return fail(r);
       watchId = answer.causationId;
       // events are replies to the watch request: they arrive after its result (the service sends them later)
       off = host.onReplies(watchId, (m) => {
-        if (m.type === MEMORY_EVENT_TYPE && !q.done) q.push(m.payload as MemoryEventPayload);
+        if (m.type !== MEMORY_EVENT_TYPE || q.done) return;
+        const ev = m.payload as MemoryEventPayload;
+        if (ev.op === 'put' && schema) {
+          const r = schema.safeParse(ev.value);
+          // a value this agent cannot read as its schema says is not handed over as data
+          if (!r.success) {
+            q.stop(new MemoryError('invalid', 'watch', space, ev.key, `the stored value does not match the namespace schema: ${issueLine(r.error)}`));
+            return;
+          }
+          q.push({ ...ev, value: r.data });
+          return;
+        }
+        q.push(ev as MemoryEvent<T>);
       });
       return {
         close,

@@ -563,6 +563,9 @@ export namespace agentbus {
             /** AuditEvent findings. */
             findings: agentbus.v1.GuardFinding.$Properties[];
 
+            /** AuditEvent memory. */
+            memory?: (agentbus.v1.MemoryAccess.$Properties|null);
+
             /**
              * Creates a new AuditEvent instance using the specified properties.
              * @param [properties] Properties to set
@@ -650,12 +653,123 @@ export namespace agentbus {
                 /** AuditEvent findings */
                 findings?: (agentbus.v1.GuardFinding.$Properties[]|null);
 
+                /** AuditEvent memory */
+                memory?: (agentbus.v1.MemoryAccess.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an AuditEvent. */
             type $Shape = agentbus.v1.AuditEvent.$Properties;
+        }
+
+        /**
+         * Properties of a MemoryAccess.
+         * @deprecated Use agentbus.v1.MemoryAccess.$Properties instead.
+         */
+        interface IMemoryAccess extends agentbus.v1.MemoryAccess.$Properties {
+        }
+
+        /** Represents a MemoryAccess. */
+        class MemoryAccess {
+
+            /**
+             * Constructs a new MemoryAccess.
+             * @param [p] Properties to set
+             */
+            constructor(p?: agentbus.v1.MemoryAccess.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** MemoryAccess op. */
+            op: string;
+
+            /** MemoryAccess ns. */
+            ns: string;
+
+            /** MemoryAccess keyHash. */
+            keyHash: string;
+
+            /** MemoryAccess valueHash. */
+            valueHash: string;
+
+            /** MemoryAccess valueSize. */
+            valueSize: number;
+
+            /** MemoryAccess revision. */
+            revision: number;
+
+            /** MemoryAccess status. */
+            status: string;
+
+            /**
+             * Creates a new MemoryAccess instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MemoryAccess instance
+             */
+            static create(properties: agentbus.v1.MemoryAccess.$Shape): agentbus.v1.MemoryAccess & agentbus.v1.MemoryAccess.$Shape;
+            static create(properties?: agentbus.v1.MemoryAccess.$Properties): agentbus.v1.MemoryAccess;
+
+            /**
+             * Encodes the specified MemoryAccess message. Does not implicitly {@link agentbus.v1.MemoryAccess.verify|verify} messages.
+             * @param m MemoryAccess message or plain object to encode
+             * @param [w] Writer to encode to
+             * @returns Writer
+             */
+            static encode(m: agentbus.v1.MemoryAccess.$Properties, w?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MemoryAccess message from the specified reader or buffer.
+             * @param r Reader or buffer to decode from
+             * @param [l] Message length if known beforehand
+             * @returns {agentbus.v1.MemoryAccess & agentbus.v1.MemoryAccess.$Shape} MemoryAccess
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(r: ($protobuf.Reader|Uint8Array), l?: number): agentbus.v1.MemoryAccess & agentbus.v1.MemoryAccess.$Shape;
+
+            /**
+             * Gets the type url for MemoryAccess
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MemoryAccess {
+
+            /** Properties of a MemoryAccess. */
+            interface $Properties {
+
+                /** MemoryAccess op */
+                op?: (string|null);
+
+                /** MemoryAccess ns */
+                ns?: (string|null);
+
+                /** MemoryAccess keyHash */
+                keyHash?: (string|null);
+
+                /** MemoryAccess valueHash */
+                valueHash?: (string|null);
+
+                /** MemoryAccess valueSize */
+                valueSize?: (number|null);
+
+                /** MemoryAccess revision */
+                revision?: (number|null);
+
+                /** MemoryAccess status */
+                status?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MemoryAccess. */
+            type $Shape = agentbus.v1.MemoryAccess.$Properties;
         }
 
         /**

@@ -1117,6 +1117,7 @@ export const agentbus = $root.agentbus = (() => {
              * @property {number|null} [shedCount] AuditEvent shedCount
              * @property {number|null} [windowStartMs] AuditEvent windowStartMs
              * @property {Array.<agentbus.v1.GuardFinding.$Properties>|null} [findings] AuditEvent findings
+             * @property {agentbus.v1.MemoryAccess.$Properties|null} [memory] AuditEvent memory
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1278,6 +1279,14 @@ export const agentbus = $root.agentbus = (() => {
             AuditEvent.prototype.findings = $util.emptyArray;
 
             /**
+             * AuditEvent memory.
+             * @member {agentbus.v1.MemoryAccess.$Properties|null|undefined} memory
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.memory = null;
+
+            /**
              * Creates a new AuditEvent instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.AuditEvent
@@ -1343,6 +1352,8 @@ export const agentbus = $root.agentbus = (() => {
                     for (var i = 0; i < m.findings.length; ++i)
                         $root.agentbus.v1.GuardFinding.encode(m.findings[i], w.uint32(/* id 16, wireType 2 =*/130).fork(), q + 1).ldelim();
                 }
+                if (m.memory != null && $Object.hasOwnProperty.call(m, "memory"))
+                    $root.agentbus.v1.MemoryAccess.encode(m.memory, w.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1530,6 +1541,12 @@ export const agentbus = $root.agentbus = (() => {
                             m.findings.push($root.agentbus.v1.GuardFinding.decode(r, r.size(), $undefined, q + 1));
                             continue;
                         }
+                    case 17: {
+                            if (u !== 2)
+                                break;
+                            m.memory = $root.agentbus.v1.MemoryAccess.decode(r, r.size(), $undefined, q + 1, m.memory);
+                            continue;
+                        }
                     }
                     r.skipType(u, q, t);
                     if (!r.discardUnknown) {
@@ -1562,6 +1579,292 @@ export const agentbus = $root.agentbus = (() => {
             };
 
             return AuditEvent;
+        })();
+
+        v1.MemoryAccess = (function() {
+
+            /**
+             * Properties of a MemoryAccess.
+             * @typedef {Object} agentbus.v1.MemoryAccess.$Properties
+             * @property {string|null} [op] MemoryAccess op
+             * @property {string|null} [ns] MemoryAccess ns
+             * @property {string|null} [keyHash] MemoryAccess keyHash
+             * @property {string|null} [valueHash] MemoryAccess valueHash
+             * @property {number|null} [valueSize] MemoryAccess valueSize
+             * @property {number|null} [revision] MemoryAccess revision
+             * @property {string|null} [status] MemoryAccess status
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MemoryAccess.
+             * @memberof agentbus.v1
+             * @interface IMemoryAccess
+             * @augments agentbus.v1.MemoryAccess.$Properties
+             * @deprecated Use agentbus.v1.MemoryAccess.$Properties instead.
+             */
+
+            /**
+             * Shape of a MemoryAccess.
+             * @typedef {agentbus.v1.MemoryAccess.$Properties} agentbus.v1.MemoryAccess.$Shape
+             */
+
+            /**
+             * Constructs a new MemoryAccess.
+             * @memberof agentbus.v1
+             * @classdesc Represents a MemoryAccess.
+             * @constructor
+             * @param {agentbus.v1.MemoryAccess.$Properties=} [p] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MemoryAccess = function (p) {
+                if (p)
+                    for (var ks = $Object.keys(p), i = 0; i < ks.length; ++i)
+                        if (p[ks[i]] != null && ks[i] !== "__proto__")
+                            this[ks[i]] = p[ks[i]];
+            };
+
+            /**
+             * MemoryAccess op.
+             * @member {string} op
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.op = "";
+
+            /**
+             * MemoryAccess ns.
+             * @member {string} ns
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.ns = "";
+
+            /**
+             * MemoryAccess keyHash.
+             * @member {string} keyHash
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.keyHash = "";
+
+            /**
+             * MemoryAccess valueHash.
+             * @member {string} valueHash
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.valueHash = "";
+
+            /**
+             * MemoryAccess valueSize.
+             * @member {number} valueSize
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.valueSize = 0;
+
+            /**
+             * MemoryAccess revision.
+             * @member {number} revision
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.revision = $util.Long ? $util.Long.fromBits(0,0,true) : 0;
+
+            /**
+             * MemoryAccess status.
+             * @member {string} status
+             * @memberof agentbus.v1.MemoryAccess
+             * @instance
+             */
+            MemoryAccess.prototype.status = "";
+
+            /**
+             * Creates a new MemoryAccess instance using the specified properties.
+             * @function create
+             * @memberof agentbus.v1.MemoryAccess
+             * @static
+             * @param {agentbus.v1.MemoryAccess.$Properties=} [properties] Properties to set
+             * @returns {agentbus.v1.MemoryAccess} MemoryAccess instance
+             * @type {{
+             *   (properties: agentbus.v1.MemoryAccess.$Shape): agentbus.v1.MemoryAccess & agentbus.v1.MemoryAccess.$Shape;
+             *   (properties?: agentbus.v1.MemoryAccess.$Properties): agentbus.v1.MemoryAccess;
+             * }}
+             */
+            MemoryAccess.create = function(properties) {
+                return new MemoryAccess(properties);
+            };
+
+            /**
+             * Encodes the specified MemoryAccess message. Does not implicitly {@link agentbus.v1.MemoryAccess.verify|verify} messages.
+             * @function encode
+             * @memberof agentbus.v1.MemoryAccess
+             * @static
+             * @param {agentbus.v1.MemoryAccess.$Properties} m MemoryAccess message or plain object to encode
+             * @param {$protobuf.Writer} [w] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MemoryAccess.encode = function (m, w, q) {
+                if (!w)
+                    w = $Writer.create();
+                if (q === $undefined)
+                    q = 0;
+                if (q > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (m.op != null && $Object.hasOwnProperty.call(m, "op") && m.op !== "")
+                    w.uint32(/* id 1, wireType 2 =*/10).string(m.op);
+                if (m.ns != null && $Object.hasOwnProperty.call(m, "ns") && m.ns !== "")
+                    w.uint32(/* id 2, wireType 2 =*/18).string(m.ns);
+                if (m.keyHash != null && $Object.hasOwnProperty.call(m, "keyHash") && m.keyHash !== "")
+                    w.uint32(/* id 3, wireType 2 =*/26).string(m.keyHash);
+                if (m.valueHash != null && $Object.hasOwnProperty.call(m, "valueHash") && m.valueHash !== "")
+                    w.uint32(/* id 4, wireType 2 =*/34).string(m.valueHash);
+                if (m.valueSize != null && $Object.hasOwnProperty.call(m, "valueSize") && m.valueSize !== 0)
+                    w.uint32(/* id 5, wireType 0 =*/40).uint32(m.valueSize);
+                if (m.revision != null && $Object.hasOwnProperty.call(m, "revision") && (typeof m.revision === "object" ? m.revision.low || m.revision.high : m.revision !== 0))
+                    w.uint32(/* id 6, wireType 0 =*/48).uint64(m.revision);
+                if (m.status != null && $Object.hasOwnProperty.call(m, "status") && m.status !== "")
+                    w.uint32(/* id 7, wireType 2 =*/58).string(m.status);
+                if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
+                    for (var i = 0; i < m.$unknowns.length; ++i)
+                        w.raw(m.$unknowns[i]);
+                return w;
+            };
+
+            /**
+             * Decodes a MemoryAccess message from the specified reader or buffer.
+             * @function decode
+             * @memberof agentbus.v1.MemoryAccess
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} r Reader or buffer to decode from
+             * @param {number} [l] Message length if known beforehand
+             * @returns {agentbus.v1.MemoryAccess & agentbus.v1.MemoryAccess.$Shape} MemoryAccess
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MemoryAccess.decode = function (r, l, z, q, g) {
+                if (!(r instanceof $Reader))
+                    r = $Reader.create(r);
+                if (q === $undefined)
+                    q = 0;
+                if (q > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                var c, m, v;
+                if (l === $undefined)
+                    c = r.len;
+                else {
+                    c = r.pos + l;
+                    if (c > r.len)
+                        throw $RangeError("index out of range");
+                    l = r.len;
+                    r.len = c;
+                }
+                m = g || new $root.agentbus.v1.MemoryAccess();
+                while (r.pos < c) {
+                    var s = r.pos;
+                    var t = r.tag();
+                    if (t === z) {
+                        z = $undefined;
+                        break;
+                    }
+                    var u = t & 7;
+                    switch (t >>>= 3) {
+                    case 1: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.op = v;
+                            else
+                                delete m.op;
+                            continue;
+                        }
+                    case 2: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.ns = v;
+                            else
+                                delete m.ns;
+                            continue;
+                        }
+                    case 3: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.keyHash = v;
+                            else
+                                delete m.keyHash;
+                            continue;
+                        }
+                    case 4: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.valueHash = v;
+                            else
+                                delete m.valueHash;
+                            continue;
+                        }
+                    case 5: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.uint32())
+                                m.valueSize = v;
+                            else
+                                delete m.valueSize;
+                            continue;
+                        }
+                    case 6: {
+                            if (u !== 0)
+                                break;
+                            if (typeof (v = r.uint64()) === "object" ? v.low || v.high : v !== 0)
+                                m.revision = v;
+                            else
+                                delete m.revision;
+                            continue;
+                        }
+                    case 7: {
+                            if (u !== 2)
+                                break;
+                            if ((v = r.stringVerify()).length)
+                                m.status = v;
+                            else
+                                delete m.status;
+                            continue;
+                        }
+                    }
+                    r.skipType(u, q, t);
+                    if (!r.discardUnknown) {
+                        $util.makeProp(m, "$unknowns", false);
+                        (m.$unknowns || (m.$unknowns = [])).push(r.raw(s, r.pos));
+                    }
+                }
+                if (l !== $undefined) {
+                    if (r.pos !== c)
+                        throw $RangeError("index out of range");
+                    r.len = l;
+                }
+                if (z !== $undefined)
+                    throw $Error("missing end group");
+                return m;
+            };
+
+            /**
+             * Gets the type url for MemoryAccess
+             * @function getTypeUrl
+             * @memberof agentbus.v1.MemoryAccess
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MemoryAccess.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/agentbus.v1.MemoryAccess";
+            };
+
+            return MemoryAccess;
         })();
 
         v1.GuardFinding = (function() {

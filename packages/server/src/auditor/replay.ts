@@ -41,6 +41,7 @@ export const ReplayRow = z.looseObject({
   header_payload_sha256: str, raw_size: num, prompt_version: str, rationale: str, metadata: z.record(z.string(), z.string()).default({}),
   header_valid: num, header_hex: str, signature_hex: str, batch_id: str, batch_pos: num, malformed: str, shed_count: num, window_start: time.optional(),
   guard_kinds: strs, guard_paths: strs, guard_rules: strs, guard_hashes: strs, guard_actions: strs, guard_details: strs,
+  memory_op: str, memory_ns: str, memory_key_hash: str, memory_value_hash: str, memory_value_size: num, memory_revision: num, memory_status: str,
 });
 
 /** Parse the events file: one row per line (blank lines skipped); a bad line names its number and field. */

@@ -93,7 +93,12 @@ export interface TrailRow {
   prompt_version: string;
   rationale: string;
   verifier_id: string;
+  /** A memory message: `<op> <ns> <status>[ rev N]` ('' otherwise). */
+  memory: string;
 }
+
+/** The trail's `memory` column. */
+const MEMORY_COL = `if(memory_op = '', '', concat(memory_op, ' ', memory_ns, ' ', memory_status, if(memory_revision > 0, concat(' rev ', toString(memory_revision)), ''))) AS memory`;
 
 /**
  * One message's trail: every audit row of the msg_id (attempts, duplicates, replays) and the
@@ -101,7 +106,7 @@ export interface TrailRow {
  */
 export async function trail(store: AuditStore, by: { msgId?: string; traceId?: string; limit?: number }): Promise<TrailRow[]> {
   const cols = `time, event_id, verdict, reason, sender, destination, type, msg_id, causation_id, trace_id, depth,
-                key_id, prompt_version, rationale, verifier_id`;
+                key_id, prompt_version, rationale, verifier_id, ${MEMORY_COL}`;
   const t = store.table('audit_events');
   if (by.msgId) {
     return store.query<TrailRow>(
@@ -129,7 +134,7 @@ export async function trails(store: AuditStore, msgIds: string[], perMsg = 50): 
   if (ids.length === 0) return [];
   return store.query<TrailRow & { key: string }>(
     `SELECT key, if(msg_id = key, 'message', 'caused') AS relation, time, event_id, verdict, reason, sender, destination, type, msg_id,
-            causation_id, trace_id, depth, key_id, prompt_version, rationale, verifier_id
+            causation_id, trace_id, depth, key_id, prompt_version, rationale, verifier_id, ${MEMORY_COL}
      FROM (SELECT arrayJoin(arrayDistinct(arrayFilter(x -> has({ids:Array(String)}, x), [msg_id, causation_id]))) AS key, *
            FROM ${store.table('audit_events')} FINAL WHERE msg_id IN {ids:Array(String)} OR causation_id IN {ids:Array(String)})
      ORDER BY key, time, event_id LIMIT {per:UInt32} BY key`,

@@ -72,6 +72,15 @@ export interface AuditRow {
   guard_hashes: string[];
   guard_actions: string[];
   guard_details: string[];
+  /** Memory (DESIGN §13): the operation of a memory request or of the service's answer; '' otherwise. */
+  memory_op: string;
+  memory_ns: string;
+  memory_key_hash: string;
+  memory_value_hash: string;
+  memory_value_size: number;
+  memory_revision: number;
+  /** 'request', 'ok' or the service's error code, 'event'; '' for other messages. */
+  memory_status: string;
 }
 
 /** One row of `audit_deliveries`. */
@@ -277,6 +286,21 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
     shed_count: u32(ev.shedCount),
     window_start,
     ...guardColumns(ev.findings),
+    ...memoryColumns(ev.memory),
+  };
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+function memoryColumns(m: IAuditEvent['memory']): Pick<AuditRow, 'memory_op' | 'memory_ns' | 'memory_key_hash' | 'memory_value_hash' | 'memory_value_size' | 'memory_revision' | 'memory_status'> {
+  const hex = (v: unknown) => (typeof v === 'string' && HEX64.test(v) ? v : '');
+  return {
+    memory_op: cleanString(m?.op ?? '', 16),
+    memory_ns: cleanString(m?.ns ?? '', 80),
+    memory_key_hash: hex(m?.keyHash),
+    memory_value_hash: hex(m?.valueHash),
+    memory_value_size: u32(m?.valueSize),
+    memory_revision: toSafeNumber(m?.revision as number) ?? 0,
+    memory_status: cleanString(m?.status ?? '', 32),
   };
 }
 
@@ -343,6 +367,7 @@ export function fallbackRow(row: AuditRow, why: string): AuditRow {
     prompt_version: '', rationale: '', metadata: {},
     guard_kinds: row.guard_kinds.map(safe), guard_paths: row.guard_paths.map(safe), guard_rules: row.guard_rules.map(safe),
     guard_hashes: row.guard_hashes.map(safe), guard_actions: row.guard_actions.map(safe), guard_details: row.guard_details.map(safe),
+    memory_op: safe(row.memory_op), memory_ns: safe(row.memory_ns), memory_status: safe(row.memory_status),
     time: timeOrUndefined(row.time) ?? 0, sent_at: timeOrUndefined(row.sent_at) ?? 0, window_start: timeOrUndefined(row.window_start) ?? 0,
     malformed: [row.malformed, `store: ${safe(why).slice(0, 120)}`].filter(Boolean).join(','),
   };

@@ -270,6 +270,21 @@ export const MIGRATIONS: Migration[] = [
         ADD COLUMN IF NOT EXISTS guard_details Array(String) COMMENT 'bounded and secret-free: the ASCII hidden in tag characters'`,
     ],
   },
+  {
+    version: 10,
+    name: 'memory_access',
+    statements: [
+      // memory requests and the memory service's answers: hashes, never keys or values in clear
+      `ALTER TABLE {db}.audit_events
+        ADD COLUMN IF NOT EXISTS memory_op LowCardinality(String) COMMENT 'memory: get, put, delete, list, watch, unwatch',
+        ADD COLUMN IF NOT EXISTS memory_ns LowCardinality(String) COMMENT 'memory: the namespace',
+        ADD COLUMN IF NOT EXISTS memory_key_hash String COMMENT 'memory: SHA-256 hex of the key',
+        ADD COLUMN IF NOT EXISTS memory_value_hash String COMMENT 'memory: SHA-256 hex of the value JSON',
+        ADD COLUMN IF NOT EXISTS memory_value_size UInt32 COMMENT 'memory: bytes of the value JSON',
+        ADD COLUMN IF NOT EXISTS memory_revision UInt64 COMMENT 'memory: if_revision of a request, revision of a result',
+        ADD COLUMN IF NOT EXISTS memory_status LowCardinality(String) COMMENT 'memory: request, ok or the service error code, event'`,
+    ],
+  },
 ];
 
 /**

@@ -89,6 +89,7 @@ export const ROW_COLUMNS: (keyof AuditRow)[] = [
   'payload_sha256', 'header_payload_sha256', 'raw_size', 'prompt_version', 'rationale', 'metadata', 'header_valid', 'header_hex', 'signature_hex',
   'batch_id', 'batch_pos', 'malformed', 'shed_count', 'window_start',
   'guard_kinds', 'guard_paths', 'guard_rules', 'guard_hashes', 'guard_actions', 'guard_details',
+  'memory_op', 'memory_ns', 'memory_key_hash', 'memory_value_hash', 'memory_value_size', 'memory_revision', 'memory_status',
 ];
 const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = ['batch_id', 'batch_pos', 'verifier_id', 'msg_id', 'recipient', 'delivery', 'at', 'malformed', 'reason', 'detail'];
 

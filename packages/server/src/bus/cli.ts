@@ -12,6 +12,7 @@ import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { createLogger } from '@agentbus/sdk/internal';
 import { loadManifestDir, ManifestError } from '@agentbus/protocol';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
+import { MEMORY_KV_CREDS, memoryManifest } from '../memory/manifest.js';
 import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from './service-creds.js';
 import * as D from '@agentbus/protocol';
 import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError } from './tls.js';
@@ -238,6 +239,18 @@ export function buildProgram(): Command {
       } catch (e) {
         throw new CommanderError(2, 'agentbus.invalidArgument', (e as Error).message);
       }
+      if (agent === D.MEMORY_SERVICE) {
+        // the memory service: its agent identity, the manifest it needs (it answers anyone), and its KV-only NATS user
+        const kvPath = join(o.credsDir, MEMORY_KV_CREDS);
+        if (existsSync(kvPath) && !o.force) throw new CliError(`${kvPath} exists; use --force to overwrite`);
+        saveCredentials(id, credsPath);
+        mkdirSync(o.manifests, { recursive: true });
+        writeFileSync(manifestPath, stringify(memoryManifest(id)));
+        generateServiceCreds('memory', kvPath);
+        console.log(`wrote ${credsPath} and ${kvPath} (keep both secret, mode 0600; the second is its JetStream KV user: give it to nats-config --memory-creds) and ${manifestPath}`);
+        id.destroy();
+        return;
+      }
       saveCredentials(id, credsPath);
       mkdirSync(o.manifests, { recursive: true });
       const pub = id.publicManifest();
@@ -273,6 +286,7 @@ export function buildProgram(): Command {
     .requiredOption('--verifier-creds <file>', "verifier's service credential file")
     .requiredOption('--auditor-creds <file>', "auditor's service credential file")
     .option('--observer-creds <file>', "read-only observer's service credential file (agentbus tail: alerts and audit events, publishes nothing)")
+    .option('--memory-creds <file>', "the memory service's KV credential (memory-kv.creds.json, written by `keygen memory`)")
     .option('--host <host>', 'listen address', '127.0.0.1')
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
@@ -286,7 +300,7 @@ export function buildProgram(): Command {
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
     .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; memoryCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
       // TLS and encryption at rest (the config names the key's variable, never the key)
       const tlsArg = tlsFromOptions(o);
       let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
@@ -299,7 +313,7 @@ export function buildProgram(): Command {
         console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
       } else tls = tlsArg;
       const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
-      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}) });
+      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}), ...(o.memoryCreds ? { memory: [loadServiceCreds(o.memoryCreds).natsPublicKey] } : {}) });
       if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
       if (o.cluster) {
         if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');
@@ -387,10 +401,11 @@ export function buildProgram(): Command {
     .requiredOption('--service-creds <file>', 'its KV service credential (a NATS user with memoryPermissions)')
     .option('--manifests <dir>', 'manifests directory (grants: each manifest\'s memory: section)', 'manifests')
     .option('--nats <urls>', 'NATS server URL(s), comma-separated', 'nats://127.0.0.1:4222')
+    .addOption(new Option('--replicas <n>', 'replicas of the namespace buckets it creates (3 on a 3-node cluster)').default(1).argParser(int('--replicas')))
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (o: { creds: string; serviceCreds: string; manifests: string; nats: string; logLevel: string }) => {
+    .action(async (o: { creds: string; serviceCreds: string; manifests: string; nats: string; replicas: number; logLevel: string }) => {
       const { startMemoryService } = await import('../memory/service.js');
-      const s = await startMemoryService({ servers: o.nats.split(','), credentials: o.creds, serviceCreds: o.serviceCreds, manifestsDir: o.manifests, logger: createLogger({ name: 'memory', level: o.logLevel }) }).catch((e: Error) => {
+      const s = await startMemoryService({ servers: o.nats.split(','), credentials: o.creds, serviceCreds: o.serviceCreds, manifestsDir: o.manifests, replicas: o.replicas, logger: createLogger({ name: 'memory', level: o.logLevel }) }).catch((e: Error) => {
         throw new CliError(`cannot start the memory service against ${o.nats}: ${e.message}`);
       });
       console.error(`memory service ready on ${o.nats}`);

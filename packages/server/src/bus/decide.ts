@@ -51,7 +51,7 @@
 // Allocation: one Decision object per message (none for a shed one: two frozen constants), plus
 // what parsing, decoding and hashing allocate; the input object may be reused by the caller.
 import { Reason, Verdict } from '@agentbus/protocol';
-import type { IAuditEvent } from '@agentbus/protocol';
+import type { IAuditEvent, IMemoryAccess } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
 import { metadataBytes, checkMetadata } from '@agentbus/protocol';
@@ -63,7 +63,7 @@ import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
 import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE, scanMessage, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
-import { MEMORY_SERVICE, MEMORY_REQUEST_TYPES, memoryOpOf, checkMemoryAccess } from '@agentbus/protocol';
+import { MEMORY_SERVICE, MEMORY_REQUEST_TYPES, MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE, memoryOpOf, checkMemoryAccess, isMemoryType, memoryAuditFields } from '@agentbus/protocol';
 import { builtinMemoryContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy, CompiledAgent } from '@agentbus/protocol';
 import type { Contract } from '@agentbus/sdk/internal';
@@ -469,6 +469,23 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
     effectiveDepth: d.depth,
     rawSize,
     ...(d.findings ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) } : {}),
+    ...memoryOf(d),
   };
+}
+
+/**
+ * The memory fields of the audit event (DESIGN §13): a memory request's, whatever its verdict (what
+ * was attempted); the memory service's result or event only when accepted (then it is the
+ * service's signed word).
+ */
+function memoryOf(d: Decision): { memory?: IMemoryAccess } {
+  const h = d.header;
+  if (!h || !d.payload || !isMemoryType(h.type)) return {};
+  const answer = h.type === MEMORY_RESULT_TYPE || h.type === MEMORY_EVENT_TYPE;
+  if (answer && (h.sender !== MEMORY_SERVICE || d.verdict === Verdict.VERDICT_REJECTED)) return {};
+  if (!answer && h.recipient !== MEMORY_SERVICE) return {};
+  const f = memoryAuditFields(h.type, d.payload);
+  if (!f) return {};
+  return { memory: { op: f.op, ns: f.ns, keyHash: f.key_hash, valueHash: f.value_hash, valueSize: f.value_size, revision: f.revision, status: f.status } };
 }
 

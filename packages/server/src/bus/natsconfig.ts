@@ -29,6 +29,8 @@ interface User {
   nkey: string;
   pub: string[];
   sub: string[];
+  /** Publish subjects refused even though `pub` allows them (deny wins in nats-server). */
+  pubDeny?: string[];
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -66,12 +68,22 @@ export function observerPermissions(): { pub: string[]; sub: string[] } {
  * The memory service's store credential: JetStream KV (its buckets are agentbus_mem_*) and its
  * own inbox, nothing on agentbus.* — it talks to agents only through its agent identity and the
  * verifier. NATS permissions match whole tokens, so `$JS.API.>` / `$KV.>` cannot be narrowed to
- * the agentbus_mem_ prefix: like the verifier's, this user is trusted with JetStream.
+ * the agentbus_mem_ prefix; instead what it must never touch is denied: every JetStream API
+ * call that names the AUDIT stream, its dead-letter stream or the verifiers' partition bucket
+ * (the stream name is the 3rd or 4th token after $JS.API), that bucket's KV subjects, and
+ * deleting or purging any stream (it needs neither).
  */
-export function memoryPermissions(): { pub: string[]; sub: string[] } {
+export function memoryPermissions(): { pub: string[]; sub: string[]; pubDeny: string[] } {
+  const protectedStreams = [D.AUDIT_STREAM, 'AUDIT_DLQ', `KV_${D.PARTITION_BUCKET}`];
   return {
     pub: ['$JS.API.>', '$KV.>', '$JS.FC.>', '_INBOX_memory.>'],
     sub: ['_INBOX_memory.>'],
+    pubDeny: [
+      ...protectedStreams.flatMap((s) => [`$JS.API.*.*.${s}`, `$JS.API.*.*.${s}.>`, `$JS.API.*.*.*.${s}`, `$JS.API.*.*.*.${s}.>`]),
+      `$KV.${D.PARTITION_BUCKET}.>`,
+      '$JS.API.STREAM.DELETE.*',
+      '$JS.API.STREAM.PURGE.*',
+    ],
   };
 }
 
@@ -115,7 +127,8 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
     lines.push(`    # ${u.comment}`);
     lines.push(`    { nkey: ${q(u.nkey)}, permissions: {`);
     // no publish permission: say so explicitly (deny everything) rather than with an empty allow list
-    lines.push(u.pub.length ? `        publish: { allow: [${u.pub.map(q).join(', ')}] }` : `        publish: { deny: [">"] }`);
+    const deny = u.pubDeny?.length ? `, deny: [${u.pubDeny.map(q).join(', ')}]` : '';
+    lines.push(u.pub.length ? `        publish: { allow: [${u.pub.map(q).join(', ')}]${deny} }` : `        publish: { deny: [">"] }`);
     lines.push(`        subscribe: { allow: [${u.sub.map(q).join(', ')}] }`);
     lines.push('    } }');
   }

@@ -12,23 +12,13 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateIdentity, saveCredentials, loadCredentials } from '@agentbus/sdk/internal';
 import type { Logger } from '@agentbus/sdk/internal';
-import { MEMORY_SERVICE, MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE } from '@agentbus/protocol';
+import { MEMORY_SERVICE } from '@agentbus/protocol';
+import { MEMORY_KV_CREDS, memoryManifest } from './manifest.js';
 import { generateServiceCreds, loadServiceCreds } from '../bus/service-creds.js';
 import { startMemoryService } from './service.js';
 import type { MemoryService, MemoryServiceOptions } from './service.js';
 
-export const MEMORY_KV_CREDS = 'memory-kv.creds.json';
-
-/** The memory agent's manifest (keys from its identity). */
-export function memoryManifest(id: { agentId: string; natsPublicKey: string; keys: { publicInfo(): unknown }[] }): Record<string, unknown> {
-  return {
-    agent: id.agentId,
-    description: 'the memory service (agentbus memory): JetStream KV behind signed memory.* requests',
-    nats_user: id.natsPublicKey,
-    keys: id.keys.map((k) => k.publicInfo()),
-    send: [{ to: '*', types: [MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE] }],
-  };
-}
+export { MEMORY_KV_CREDS, memoryManifest };
 
 /** Create (once) the memory agent's credential and manifest and its KV service credential. */
 export function prepareMemoryForDev(o: { manifestsDir: string; credsDir: string }): { kvNkey: string; credsPath: string; kvCredsPath: string } {
