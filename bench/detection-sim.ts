@@ -6,11 +6,12 @@
 // noise, plus the honest noise of a real bus (schema errors, rate limiting, stale clocks, client
 // retries that come back as duplicates). Incidents are injected with a known start, end and the
 // responsible agent(s). Every audit event is a real envelope sealed with the SDK and turned into
-// its row by the auditor's own `eventToRow`, inserted minute by minute into a real chDB store
-// (the materialized views build the aggregates the detectors read), and after each simulated
-// minute the real detection engine runs at that simulated time (`evaluate(now)`, default
-// config). The same normal traffic runs again without incidents (the clean run) to count false
-// alerts.
+// its row by the auditor's own `eventToRow`, and the rows go through `agentbus detect replay`'s
+// own path (auditor/replay.ts: a real chDB store, the materialized views, the real detection
+// engine evaluated at the end of every simulated minute, default config). The same normal traffic
+// runs again without incidents (the clean run) to count false alerts. Normal traffic includes
+// what must not look like an incident: identical status pings, the same ack to many requests,
+// causal request → reply → follow-up chains.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +19,10 @@ import { join } from 'node:path';
 import { SigningKey } from '../packages/sdk/src/identity.js';
 import { parseEnvelope, sealEnvelope, sha256 } from '../packages/protocol/src/envelope.js';
 import { AuditEvent, Reason, Verdict } from '../packages/protocol/src/proto.js';
-import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
-import { openStore } from '../packages/server/src/auditor/store.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import type { AuditRow } from '../packages/server/src/auditor/rows.js';
-import { createDetectionEngine } from '../packages/server/src/auditor/detect.js';
-import type { Alert } from '../packages/server/src/auditor/detect.js';
+import type { createDetectionEngine, Alert } from '../packages/server/src/auditor/detect.js';
+import { replay } from '../packages/server/src/auditor/replay.js';
 
 export const MIN = 60_000;
 
@@ -32,7 +31,7 @@ export const INCIDENT_KINDS: IncidentKind[] = ['probe', 'forged_key', 'replay_st
 
 /** Rules that legitimately detect each kind of incident (the one designed for it first). */
 export const EXPECTED_RULES: Record<IncidentKind, string[]> = {
-  probe: ['rejection_burst', 'new_edge'],
+  probe: ['rejection_burst', 'new_edge', 'policy_probe'],
   forged_key: ['signature_failure'],
   replay_storm: ['signature_failure'],
   loop: ['payload_loop'],
@@ -49,6 +48,8 @@ export interface IncidentSpec {
   durationMin: number;
   /** Attempts per minute (fan_out: new destinations per minute; loop: bounces per minute). */
   perMin: number;
+  /** loop only: the agents of the cycle in order (default `agents`); a chain is cut at max depth 16 and started again. */
+  ring?: string[];
   /** probe only: also try recipients outside the graph (false: only forbidden types to known peers). */
   newDestinations?: boolean;
 }
@@ -168,6 +169,8 @@ function buildAgents(n: number, rnd: () => number): SimAgent[] {
 // ---------------------------------------------------------------- audit events, sealed with the SDK
 
 interface Msg {
+  causationId?: Uint8Array;
+  depth?: number;
   from: string;
   key: { keyId: string; sign: (m: Uint8Array) => Uint8Array };
   to?: string;
@@ -203,6 +206,7 @@ function make(m: Msg, rnd: () => number): Made {
     metadata: { prompt_version: 'v3', rationale: 'sim' },
     sentAtMs: m.at - 2 - Math.floor(rnd() * 40),
     ...(m.msgId ? { msgId: m.msgId } : {}),
+    ...(m.causationId ? { causationId: m.causationId, depth: m.depth ?? 1 } : {}),
   });
   const parts = parseEnvelope(sealed.bytes);
   if (!parts.ok) throw new Error('simulated envelope does not parse');
@@ -241,6 +245,7 @@ function put(t: Timeline, t0: number, e: AuditEvent): void {
 /** The normal traffic of `minutes` minutes from t0. */
 function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () => number): Timeline {
   const t: Timeline = new Map();
+  const byId = new Map(agents.map((a) => [a.id, a]));
   const walk = new Map(agents.map((a) => [a.id, 0]));
   const seen = new Set<string>();
   const seq = new Map(agents.map((a) => [a.id, 0]));
@@ -254,6 +259,8 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
       const hb = make({ from: a.id, key: a.key, topic: 'status', type: 'status.heartbeat', at: base + Math.floor(rnd() * 60_000), payload: `{"agent":"${a.id}","seq":${m},"load":${rnd().toFixed(3)}}` }, rnd);
       put(t, t0, hb.event);
       seen.add(`${a.id}>topic:status`);
+      // and the same status ping, byte for byte, every minute: identical payloads, no causation — not a loop
+      put(t, t0, make({ from: a.id, key: a.key, topic: 'status', type: 'status.ping', at: base + Math.floor(rnd() * 60_000), payload: '{"status":"ok"}' }, rnd).event);
       let w = walk.get(a.id)! * 0.97 + 0.04 * gauss(rnd);
       w = Math.max(-0.3, Math.min(0.3, w));
       walk.set(a.id, w);
@@ -280,8 +287,17 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
           : r < 0.013 ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_RATE_LIMITED, detail: 'rate' }
           : r < 0.015 ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_STALE_TIMESTAMP, detail: 'skew' }
           : {};
-        const made = make({ from: a.id, key: a.key, ...(e.to ? { to: e.to } : { topic: e.topic! }), type: e.type, payload, at, ...noise }, rnd);
+        const msgId = randomBytes(16);
+        const made = make({ from: a.id, key: a.key, ...(e.to ? { to: e.to } : { topic: e.topic! }), type: e.type, payload, at, msgId, ...noise }, rnd);
         put(t, t0, made.event);
+        // causal replies: the recipient acks (the same ack bytes every time), sometimes the
+        // sender follows up on the ack: chains with repeated payloads that never repeat a step
+        const peer = e.to ? byId.get(e.to) : undefined;
+        if (peer && !noise.verdict && rnd() < 0.5) {
+          const ackId = randomBytes(16);
+          put(t, t0, make({ from: peer.id, key: peer.key, to: a.id, type: 'note.post', payload: '{"ack":true}', at: at + 800 + Math.floor(rnd() * 3000), msgId: ackId, causationId: msgId, depth: 1 }, rnd).event);
+          if (rnd() < 0.3) put(t, t0, make({ from: a.id, key: a.key, to: peer.id, type: 'note.post', payload: '{"thanks":true}', at: at + 5000 + Math.floor(rnd() * 3000), causationId: ackId, depth: 2 }, rnd).event);
+        }
         seen.add(`${a.id}>${e.to}`);
         // a client retry: the same envelope again, a few seconds later
         if (!noise.verdict && rnd() < 0.006) put(t, t0, auditOf({ from: a.id, at: at + 1000 + Math.floor(rnd() * 4000), verdict: Verdict.VERDICT_DUPLICATE }, made.header, made.signature, made.payload));
@@ -349,14 +365,30 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
       break;
     }
     case 'loop': {
-      // Two agents bouncing one payload back and forth (fresh msg_ids, no causation chain: the
-      // depth limit cannot see it), all accepted.
-      const b = byId.get(spec.agents[1]!);
-      if (!b) throw new Error(`incident ${spec.label}: needs two agents`);
-      const payload = '{"text":"I could not complete this; please take another look and send it back."}';
+      // Agents bouncing the same messages round a ring, each caused by the one before (the SDK's
+      // reply() sets the causation id); the verifier's depth limit (16) cuts a chain, and the
+      // agents start it again. All accepted.
+      const ring = (spec.ring ?? spec.agents).map((id) => {
+        const x = byId.get(id);
+        if (!x) throw new Error(`incident ${spec.label}: unknown agent ${id}`);
+        return x;
+      });
+      if (ring.length < 2) throw new Error(`incident ${spec.label}: needs two agents`);
+      let parent: Uint8Array | undefined;
+      let depth = 0;
       for (let i = 0; i < count; i++) {
-        const [x, y] = i % 2 === 0 ? [a, b] : [b, a];
-        add({ from: x.id, key: x.key, to: y.id, type: 'review.request', payload, at: when(i) });
+        const x = ring[i % ring.length]!;
+        const y = ring[(i + 1) % ring.length]!;
+        const msgId = randomBytes(16);
+        if (depth > 16) {
+          add({ from: x.id, key: x.key, to: y.id, type: 'review.request', payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`, at: when(i), msgId, causationId: parent!, depth, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DEPTH_EXCEEDED, detail: `${depth} > 16` });
+          parent = undefined;
+          depth = 0;
+          continue;
+        }
+        add({ from: x.id, key: x.key, to: y.id, type: 'review.request', payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`, at: when(i), msgId, ...(parent ? { causationId: parent, depth } : {}) });
+        parent = msgId;
+        depth++;
       }
       break;
     }
@@ -383,7 +415,7 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
     { kind: 'probe', label: 'out-of-scope probe', agents: [r], startMin: s + 2.3, durationMin: 6, perMin: 10 },
     { kind: 'forged_key', label: 'forged-key sender', agents: [p], startMin: s + 9.6, durationMin: 5, perMin: 2 },
     { kind: 'replay_storm', label: 'replay storm', agents: [v], startMin: s + 15.2, durationMin: 3, perMin: 30 },
-    { kind: 'loop', label: 'agent loop', agents: [c, v], startMin: s + 21.7, durationMin: 6, perMin: 12 },
+    { kind: 'loop', label: 'agent loop (2 agents, 12 bounces/min)', agents: [c, v], startMin: s + 21.7, durationMin: 6, perMin: 12 },
   ];
   let end = s + 28.5;
   if (rounds === 2) {
@@ -395,9 +427,17 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
       { kind: 'probe', label: 'probe, slow, forbidden types only (4/min)', agents: [p], startMin: s2 + 3.1, durationMin: 10, perMin: 4, newDestinations: false },
       { kind: 'forged_key', label: 'forged-key sender, slow (1 / 3 min)', agents: [o], startMin: s2 + 16.4, durationMin: 24, perMin: 1 / 3 },
       { kind: 'replay_storm', label: 'replay burst (12 in 40 s)', agents: [w], startMin: s2 + 21.8, durationMin: 40 / 60, perMin: 18 },
-      { kind: 'loop', label: 'agent loop, LLM-paced (1 bounce / 20 s)', agents: [r, c], startMin: s2 + 27.3, durationMin: 15, perMin: 3 },
+      { kind: 'loop', label: 'agent loop, 3 agents, LLM-paced (1 bounce / 20 s)', agents: [r, c, v], startMin: s2 + 27.3, durationMin: 15, perMin: 3 },
     );
-    end = s2 + 60.5;
+    // round 3: the patient attacker — an hour of one attempt a minute, a key forged once every
+    // few minutes, a loop at one bounce every four minutes
+    const s3 = s2 + 75;
+    incidents.push(
+      { kind: 'probe', label: 'probe, patient (1 forbidden type / min for an hour)', agents: [t], startMin: s3 + 1.2, durationMin: 60, perMin: 1, newDestinations: false },
+      { kind: 'forged_key', label: 'forged key, patient (1 / 7 min)', agents: [w], startMin: s3 + 4.5, durationMin: 56, perMin: 1 / 7 },
+      { kind: 'loop', label: 'agent loop, 3 agents, slow (1 bounce / 4 min)', agents: [o, l, r], startMin: s3 + 8.9, durationMin: 48, perMin: 1 / 4 },
+    );
+    end = s3 + 62;
   }
   const graceMinutes = 10;
   return { incidents, minutes: Math.ceil(end + graceMinutes + 2), graceMinutes };
@@ -405,20 +445,20 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
 
 // ---------------------------------------------------------------- running it
 
-async function runOne(dir: string, database: string, t0: number, minutes: number, byMinute: (m: number) => AuditRow[], config: SimOptions['detectConfig']): Promise<Alert[]> {
-  const store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), database }));
-  try {
-    await store.migrate();
-    const engine = createDetectionEngine({ store, ...(config ? { config } : {}) });
-    const alerts: Alert[] = [];
-    for (let m = 0; m < minutes; m++) {
-      await store.insertRows(byMinute(m));
-      alerts.push(...(await engine.evaluate(t0 + m * MIN + MIN - 1)));
-    }
-    return alerts;
-  } finally {
-    await store.close().catch(() => {});
-  }
+/** The rows through `agentbus detect replay`'s path, in one database of `dir`; its alerts as the auditor's Alert. */
+async function runOne(dir: string, database: string, rows: AuditRow[], config: SimOptions['detectConfig']): Promise<Alert[]> {
+  const got = await replay(rows, { store: { dir, database }, ...(config ? { detect: config } : {}) });
+  return got.map((a) => ({
+    alert_id: '',
+    rule: a.rule,
+    severity: a.severity,
+    agents: a.agents,
+    window_start: a.window.start,
+    window_end: a.window.end,
+    detected_at: a.detected_at,
+    evidence: a.evidence,
+    dedup_key: '',
+  }));
 }
 
 const firstAgent = (a: Alert) => a.agents[0] ?? '';
@@ -451,9 +491,10 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
   let cleanAlerts: Alert[];
   let runAlerts: Alert[];
   try {
-    cleanAlerts = await runOne(dir, 'sim_clean', t0, minutes, (m) => normalRows.get(m)!, opts.detectConfig);
+    const all = (f: (m: number) => AuditRow[]) => Array.from({ length: minutes }, (_, m) => f(m)).flat();
+    cleanAlerts = await runOne(dir, 'sim_clean', all((m) => normalRows.get(m)!), opts.detectConfig);
     log(`  clean run: ${cleanAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    runAlerts = await runOne(dir, 'sim_incidents', t0, minutes, (m) => [...normalRows.get(m)!, ...rowsOf(extra, m)], opts.detectConfig);
+    runAlerts = await runOne(dir, 'sim_incidents', all((m) => [...normalRows.get(m)!, ...rowsOf(extra, m)]), opts.detectConfig);
     log(`  incident run: ${runAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from './helpers/nats-server.js';
 import { auditEvent, Reason, Verdict } from './helpers/audit-fixtures.js';
@@ -178,19 +179,33 @@ test('detect - fan-out of a sender with no history needs 3 × the threshold (no 
   assert.equal(loud.filter((a) => a.agents.includes('newbie')).map((a) => a.rule), ['fan_out']);
 });
 
-test('detect - repeating payload hash: two agents in a loop; alert goes to NATS and the alerts table', async () => {
-  const loop = Array.from({ length: 30 }, (_, i) => ({ from: i % 2 ? 'a1' : 'a2', to: i % 2 ? 'a2' : 'a1', at: at(116 + (i % 4), i), payload: '{"same":"again"}' }));
-  const s = await storeWith('loop', loop);
+test('detect - a causal loop across three agents: one alert naming all three; it goes to NATS and the alerts table', async () => {
+  // a1 → a2 → a3 → a1 → …, each message caused by the one before, the same three payloads coming round
+  const ids = Array.from({ length: 9 }, () => randomBytes(16));
+  const ring = ['a1', 'a2', 'a3'];
+  const loop = ids.map((msgId, i) => ({
+    from: ring[i % 3]!, to: ring[(i + 1) % 3]!, at: at(110 + i, i), payload: `{"step":${i % 3}}`, msgId,
+    ...(i ? { causationId: ids[i - 1]! } : {}),
+  }));
+  // and what is not a loop: the same status ping many times, the same ack to many different requests
+  const pings = Array.from({ length: 40 }, (_, i) => ({ from: 'b1', topic: 'status', at: at(100 + (i % 20), i), payload: '{"status":"ok"}' }));
+  const reqs = Array.from({ length: 10 }, () => randomBytes(16));
+  const acks = reqs.flatMap((msgId, i) => [
+    { from: 'c1', to: 'c2', at: at(100 + i, 1), payload: `{"task":${i}}`, msgId },
+    { from: 'c2', to: 'c1', at: at(100 + i, 2), payload: '{"ok":true}', causationId: msgId },
+  ]);
+  const s = await storeWith('loop', [...loop, ...pings, ...acks]);
   const server = await startNatsServer({ jetstream: false });
   const nc = await connect({ servers: server.url });
   try {
     const got: Alert[] = [];
     const sub = nc.subscribe('agentbus.alert.>', { callback: (_e, m) => void got.push(m.json<Alert>()) });
     await nc.flush();
-    const alerts = await createDetectionEngine({ store: s, nc }).evaluate(NOW);
+const alerts = await createDetectionEngine({ store: s, nc }).evaluate(NOW);
     assert.equal(rules(alerts), ['payload_loop']);
-    assert.equal(alerts[0]!.agents, ['a1', 'a2']);
-    assert.is(alerts[0]!.evidence['repeats'], 30);
+    assert.equal(alerts[0]!.agents, ['a1', 'a2', 'a3']);
+    assert.is(alerts[0]!.evidence['hops'], 3);
+    assert.is(alerts[0]!.evidence['repeats'], 3);
     await nc.flush();
     await new Promise((r) => setTimeout(r, 100));
     sub.unsubscribe();
@@ -198,7 +213,7 @@ test('detect - repeating payload hash: two agents in a loop; alert goes to NATS 
     assert.is(got[0]!.rule, 'payload_loop');
     assert.is(got[0]!.alert_id, alerts[0]!.alert_id);
     const rows = await s.query<{ rule: string; agents: string[]; severity: string }>(`SELECT rule, agents, severity FROM ${s.table('alerts')} FINAL`);
-    assert.equal(rows, [{ rule: 'payload_loop', agents: ['a1', 'a2'], severity: 'medium' }]);
+    assert.equal(rows, [{ rule: 'payload_loop', agents: ['a1', 'a2', 'a3'], severity: 'high' }]);
     // a restarted engine remembers the cooldown from the alerts table
     assert.equal(await createDetectionEngine({ store: s }).evaluate(NOW + 2 * MIN), []);
   } finally {

@@ -79,7 +79,7 @@ test.after(async () => {
 
 test('plugins - every listed detector exports rule, schema, lookbackMinutes and detect; its defaults parse from {}', () => {
   assert.ok(DETECTORS.length >= 6);
-  const empty: DetectorInput = { now: NOW, minutes: [], edges: [], payloads: [], senderFirstSeen: new Map(), dataStart: undefined };
+  const empty: DetectorInput = { now: NOW, minutes: [], edges: [], payloads: [], links: [], buckets: [], senderFirstSeen: new Map(), dataStart: undefined };
   const defaults = rulesSchema.parse({}) as Record<string, unknown>;
   for (const d of DETECTORS) {
     assert.type(d.rule, 'string', 'rule');

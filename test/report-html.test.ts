@@ -282,8 +282,8 @@ test('sentences - one per known rule from its evidence, a generic one otherwise'
     'a sent to 4 destinations it had never sent to before, b, c, d and 1 more, in 5 min: new_edge');
   assert.is(say('fan_out', ['x'], { distinct_destinations: 24, previous_window_distinct: 3, new_destinations: [], threshold: 8 }, 60 * MIN),
     'x reached 24 distinct destinations in 1 h, against 3 in the 1 h before (threshold 8): fan_out');
-  assert.is(say('payload_loop', ['a', 'b'], { payload_sha256: 'ab'.repeat(32), repeats: 40, senders: ['a', 'b'], destinations: ['c'], threshold: 20 }),
-    'The same payload (sha256 abababababab…) was accepted 40 times in 5 min, sent by a and b to c (threshold 20): payload_loop');
+  assert.is(say('payload_loop', ['a', 'b', 'c'], { cycle: ['a', 'b', 'c'], hops: 3, repeats: 3, payload_sha256: ['ab'.repeat(32)], msg_ids: ['00'.repeat(16)] }),
+    'A causal loop: a → b → c → a — the same message came round again after 3 hops (3 times in one chain), each caused by the one before; agents a, b and c: payload_loop');
   assert.is(say('audit_dead_letter', [], { subject: 'agentbus.audit.accepted', streamSeq: 42, reason: 'not a SignedAuditBatch', dlq_stream: 'AUDIT_DLQ' }, 0),
     'A message on agentbus.audit.accepted (stream seq 42) was not a signed audit batch and went to the dead-letter stream AUDIT_DLQ: not a SignedAuditBatch: audit_dead_letter');
   // unknown rule, or a known rule whose evidence lacks its fields: the generic sentence

@@ -218,6 +218,9 @@ test('tail - what a sender put in its header cannot reach the terminal as contro
   assert.match(formatRow({ ...row, verdict: 'accepted' }, true), /\u001b\[32maccepted/);
   assert.match(formatRow({ ...row, shed_count: 40 }, true), /\u001b\[33mshed×40/);
   assert.not.match(formatAlert({ rule: 'r\u001b[0m', severity: 'high', agents: ['a\u009b'], evidence: { k: 'v\u001b' } }), /[\u0000-\u001f\u007f-\u009f]/);
+  // the auditor's sentence and the first trail command, when the alert carries them
+  const sentenceLine = formatAlert({ rule: 'payload_loop', severity: 'high', agents: ['a', 'b'], sentence: 'A causal loop: a → b → a: payload_loop', trail: ['agentbus audit trail --msg-id ' + '0'.repeat(32)], evidence: { hops: 2 } }, false, 0);
+  assert.match(sentenceLine, /ALERT high payload_loop  a, b: A causal loop: a → b → a: payload_loop  → agentbus audit trail --msg-id 0{32}$/);
   assert.is(printable('a\u202eb'), 'a?b');
 });
 

@@ -7,9 +7,10 @@ import type { z } from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { detectConfigSchema } from './config.js';
-import { detectorNeeds, runDetectors } from './detectors/index.js';
+import { alertEvidence, detectorNeeds, runDetectors } from './detectors/index.js';
+import { alertSentence } from './report-html.js';
 import type { DetectorInput, Finding, InputNeeds, RulesConfig } from './detectors/index.js';
-import { MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
+import { BUCKET_MINUTES, MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
 import type { AuditStore } from './store.js';
 import { messageCounts } from './schema.js';
 
@@ -24,6 +25,33 @@ export interface Alert {
   detected_at: string;
   evidence: Record<string, unknown>;
   dedup_key: string;
+  /** What happened, in one sentence ending with the rule. */
+  sentence?: string;
+  /** The messages it is about (at most EVIDENCE_LIMIT), oldest first. */
+  msg_ids?: string[];
+  /** `agentbus audit trail` for each of the first few. */
+  trail?: string[];
+}
+
+/** msg_ids an alert carries at most. */
+export const EVIDENCE_LIMIT = 20;
+const TRAIL_COMMANDS = 5;
+const MSG_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * The msg_ids an alert is about: those its evidence lists (`msg_ids`), else the raw rows its
+ * rule's evidence filter finds in the alert's window (the detectors count aggregates).
+ */
+export async function alertMsgIds(store: AuditStore, a: Pick<Alert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>, limit = EVIDENCE_LIMIT): Promise<string[]> {
+  const listed = Array.isArray(a.evidence['msg_ids']) ? (a.evidence['msg_ids'] as unknown[]).filter((m): m is string => typeof m === 'string' && MSG_ID.test(m)) : [];
+  if (listed.length) return listed.slice(0, limit);
+  const q = alertEvidence(a);
+  if (!q || q.senders.length === 0) return [];
+  const rows = await store.query<{ msg_id: string }>(
+    `SELECT msg_id, min(time) AS t FROM ${store.table('audit_events')} WHERE time >= parseDateTime64BestEffort({s:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({e:String}, 3, 'UTC') AND sender IN {senders:Array(String)} AND msg_id != '' AND (${q.where}) GROUP BY msg_id ORDER BY t, msg_id LIMIT {n:UInt32}`,
+    { s: a.window_start, e: a.window_end, senders: q.senders, n: limit, ...q.params },
+  );
+  return rows.map((r) => r.msg_id);
 }
 
 export interface DetectionEngine {
@@ -89,6 +117,27 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
      HAVING n >= {min:UInt32}`,
     { from: secs(windowStart(now, needs.payloads.windowMinutes)), to: secs(to), min: needs.payloads.minRepeats },
   );
+  // causal chains: accepted rows with a repeated payload (or type, when a row has no payload hash)
+  // that name a cause or are one; FINAL-free, one row per msg_id
+  const links = needs.causalMinutes === undefined ? [] : await store.query<{ msg_id: string; causation_id: string; sender: string; destination: string; type: string; sha: string; t: number }>(
+    `WITH w AS (
+       SELECT msg_id, causation_id, sender, destination, type, payload_sha256 AS sha, toUnixTimestamp64Milli(time) AS t,
+              if(payload_sha256 = '', concat('type:', type), payload_sha256) AS pat
+       FROM ${store.table('audit_events')}
+       WHERE verdict = 'accepted' AND msg_id != '' AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+     )
+     SELECT msg_id, causation_id, sender, destination, type, sha, t FROM w
+     WHERE pat IN (SELECT pat FROM w WHERE causation_id != '' GROUP BY pat HAVING count() >= 2)
+       AND (causation_id != '' OR msg_id IN (SELECT causation_id FROM w WHERE causation_id != ''))
+     ORDER BY t LIMIT 1 BY msg_id LIMIT {max:UInt32}`,
+    { from: windowStart(now, needs.causalMinutes), to, max: 50_000 },
+  );
+  const buckets = needs.longMinutes === undefined ? [] : await store.query<{ b: number; sender: string; dest: string; verdict: string; reason: string; n: number }>(
+    `SELECT intDiv(toUnixTimestamp(minute), {bs:UInt32}) * {bs:UInt32} * 1000 AS b, sender, if(verdict = 'rejected', destination, '') AS dest, verdict, reason, sum(n) AS n
+     FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}
+     GROUP BY b, sender, dest, verdict, reason`,
+    { from: secs(windowStart(now, needs.longMinutes)), to: secs(to), bs: BUCKET_MINUTES * 60 },
+  );
   const senderFirstSeen = new Map(firsts.map((r) => [r.sender, Number(r.first_ms)]));
   let dataStart: number | undefined;
   for (const v of senderFirstSeen.values()) if (dataStart === undefined || v < dataStart) dataStart = v;
@@ -117,6 +166,8 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
       firstSeen: Number(r.first_ms),
       lastSeen: Number(r.last_ms),
     })),
+    links: links.map((r) => ({ msgId: r.msg_id, causationId: r.causation_id, sender: r.sender, destination: r.destination, type: r.type, payloadSha256: r.sha, time: Number(r.t) })),
+    buckets: buckets.map((r) => ({ minute: Number(r.b), sender: r.sender, destination: r.dest, verdict: r.verdict, reason: r.reason, events: Number(r.n) })),
     senderFirstSeen,
     dataStart,
   };
@@ -177,6 +228,18 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
       fresh.push(findingToAlert(f, now));
     }
     if (fresh.length === 0) return fresh;
+    // what a person acts on: the sentence, the messages, the commands that show them
+    for (const a of fresh) {
+      try {
+        a.sentence = alertSentence(a);
+        a.msg_ids = await alertMsgIds(store, a);
+      } catch (e) {
+        logger?.warn({ rule: a.rule, err: (e as Error).message }, 'alert evidence lookup failed');
+        a.msg_ids = [];
+      }
+      if (a.msg_ids.length && !Array.isArray(a.evidence['msg_ids'])) a.evidence = { ...a.evidence, msg_ids: a.msg_ids };
+      a.trail = a.msg_ids.slice(0, TRAIL_COMMANDS).map((id) => `agentbus audit trail --msg-id ${id}`);
+    }
     await store.insertAlerts(
       fresh.map((a) => ({
         alert_id: a.alert_id,
@@ -194,7 +257,7 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     for (const a of fresh) {
       if (nc && !nc.isClosed()) nc.publish(`${cfg.alertSubjectPrefix}.${a.rule}`, enc.encode(JSON.stringify(a)));
       opts.onAlert?.(a);
-      logger?.warn({ alert: { rule: a.rule, severity: a.severity, agents: a.agents, window_start: a.window_start, window_end: a.window_end, evidence: a.evidence } }, `alert ${a.rule}`);
+      logger?.warn({ alert: { rule: a.rule, severity: a.severity, agents: a.agents, window_start: a.window_start, window_end: a.window_end, sentence: a.sentence, msg_ids: a.msg_ids, evidence: a.evidence } }, `alert ${a.rule}: ${a.sentence ?? a.agents.join(', ')}`);
     }
     if (nc && !nc.isClosed()) await nc.flush().catch(() => {});
     st.alerts += fresh.length;

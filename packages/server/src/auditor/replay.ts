@@ -11,9 +11,8 @@ import { openStore } from './store.js';
 import type { AuditStore } from './store.js';
 import { storeConfigSchema } from './config.js';
 import type { AuditorConfigInput } from './config.js';
-import { createDetectionEngine } from './detect.js';
+import { alertMsgIds, createDetectionEngine, EVIDENCE_LIMIT } from './detect.js';
 import type { Alert } from './detect.js';
-import { alertEvidence } from './detectors/index.js';
 import type { AuditRow } from './rows.js';
 import { MINUTE_MS } from './detectors/types.js';
 
@@ -89,48 +88,47 @@ export interface ReplayAlert {
   detected_at: string;
   sentence?: string;
   evidence: Record<string, unknown> & { msg_ids: string[] };
+  /** `agentbus audit trail` for the first few msg_ids. */
+  trail?: string[];
 }
 
-/** Run the detectors over the rows in simulated time, one evaluation a minute from the first row to the last. */
-export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number } = {}): Promise<ReplayAlert[]> {
+/**
+ * Run the detectors over the rows in simulated time: one evaluation at the end of every minute
+ * from the first row's to the last's, each seeing only what was verified by then (the auditor
+ * evaluates every minute; a minute's aggregates are complete once it is over). `store`: run in
+ * this chDB data directory and database (kept) instead of a throwaway one — chDB allows one data
+ * directory per process, so a caller that replays twice (the labelled simulation) passes one.
+ */
+export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number; store?: { dir: string; database: string } } = {}): Promise<ReplayAlert[]> {
   if (rows.length === 0) return [];
-  const dir = mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
+  const dir = o.store?.dir ?? mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
   let store: AuditStore | undefined;
   try {
     // a long TTL: a recorded trace is old and must not be dropped as expired (not the longest the
     // schema allows: time + 100 years overflows DateTime and drops every row at once)
-    store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), ttlDays: 20_000 }));
+    store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), ttlDays: 20_000, ...(o.store ? { database: o.store.database } : {}) }));
     await store.migrate();
     for (let i = 0; i < rows.length; i += 5000) await store.insertRows(rows.slice(i, i + 5000));
-    const times = rows.map((r) => r.time);
-    const first = Math.floor(Math.min(...times) / MINUTE_MS) * MINUTE_MS;
-    const last = Math.max(...times);
+    let first = Infinity;
+    let last = -Infinity;
+    for (const r of rows) {
+      if (r.time < first) first = r.time;
+      if (r.time > last) last = r.time;
+    }
+    first = Math.floor(first / MINUTE_MS) * MINUTE_MS;
     const engine = createDetectionEngine({ store, config: o.detect ?? {} });
     const out: ReplayAlert[] = [];
-    // each minute evaluated just after it ends (the auditor evaluates every few seconds; a
-    // minute's aggregates are complete once it is over)
-    for (let t = first + MINUTE_MS + 1000; t <= last + MINUTE_MS + 1000; t += MINUTE_MS) {
+    for (let t = first + MINUTE_MS - 1; t < Math.floor(last / MINUTE_MS) * MINUTE_MS + 2 * MINUTE_MS; t += MINUTE_MS) {
       for (const a of await engine.evaluate(t)) out.push(await withEvidence(store, a, o.evidenceLimit ?? 20));
     }
     return out;
   } finally {
     await store?.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    if (!o.store) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {
-  const view = { rule: a.rule, severity: a.severity, agents: a.agents, window_start: a.window_start, window_end: a.window_end, evidence: a.evidence };
-  const q = alertEvidence(view);
-  let ids: string[] = [];
-  if (q) {
-    const rows = await store.query<{ msg_id: string }>(
-      `SELECT DISTINCT msg_id FROM ${store.table('audit_events')} WHERE time >= parseDateTime64BestEffort({s:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({e:String}, 3, 'UTC') AND sender IN {senders:Array(String)} AND msg_id != '' AND (${q.where}) ORDER BY msg_id LIMIT {n:UInt32}`,
-      { s: a.window_start, e: a.window_end, senders: q.senders, n: limit, ...q.params },
-    );
-    ids = rows.map((r) => r.msg_id);
-  }
-  const { describeAlert } = await import('./detectors/index.js');
-  const sentence = describeAlert(view);
-  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(sentence ? { sentence: `${sentence}: ${a.rule}` } : {}), evidence: { ...a.evidence, msg_ids: ids } };
+  const ids = a.msg_ids && limit === EVIDENCE_LIMIT ? a.msg_ids : await alertMsgIds(store, a, limit);
+  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(a.sentence ? { sentence: a.sentence } : {}), evidence: { ...a.evidence, msg_ids: ids }, ...(a.trail?.length ? { trail: a.trail } : {}) };
 }

@@ -64,7 +64,7 @@ const DEMO_AUDITOR = {
   detect: {
     intervalMs: 2000,
     cooldownMs: 60_000,
-    rules: { payload_loop: { minRepeats: 5, windowMinutes: 60 }, rejection_burst: { windowMinutes: 60 }, signature_failure: { windowMinutes: 60 } },
+    rules: { payload_loop: { windowMinutes: 60 }, rejection_burst: { windowMinutes: 60 }, signature_failure: { windowMinutes: 60 } },
   },
 };
 

@@ -157,6 +157,8 @@ export interface AlertMessage {
   detected_at?: unknown;
   window_start?: unknown;
   window_end?: unknown;
+  sentence?: unknown;
+  trail?: unknown;
 }
 
 function evidenceText(e: unknown): string {
@@ -168,7 +170,7 @@ function evidenceText(e: unknown): string {
 
 const agentsOf = (a: AlertMessage): string[] => (Array.isArray(a.agents) ? a.agents.filter((x): x is string => typeof x === 'string') : []);
 
-/** One text line for an alert: time, ALERT, severity, rule, agents, and its evidence. */
+/** One text line for an alert: time, ALERT, severity, rule, agents, and its sentence (else its evidence), then the first trail command. */
 export function formatAlert(a: AlertMessage, color = false, now = Date.now()): string {
   const sev = typeof a.severity === 'string' ? a.severity : '?';
   const rule = typeof a.rule === 'string' ? a.rule : '?';
@@ -176,7 +178,9 @@ export function formatAlert(a: AlertMessage, color = false, now = Date.now()): s
   const head = `ALERT ${sev} ${rule}`;
   const tint = !color ? (s: string) => s : sev === 'high' || sev === 'critical' ? paint.boldRed : paint.yellow;
   const agents = agentsOf(a);
-  return `${clock(at)}  ${tint(printable(head, 100))}  ${printable(agents.length ? agents.join(', ') : '(no agent)', 200)}: ${printable(evidenceText(a.evidence), 400)}`;
+  const what = typeof a.sentence === 'string' && a.sentence ? a.sentence : evidenceText(a.evidence);
+  const trail = Array.isArray(a.trail) && typeof a.trail[0] === 'string' ? `  → ${a.trail[0]}` : '';
+  return `${clock(at)}  ${tint(printable(head, 100))}  ${printable(agents.length ? agents.join(', ') : '(no agent)', 200)}: ${printable(what, 400)}${printable(trail, 120)}`;
 }
 
 // ---------------------------------------------------------------------------------------------

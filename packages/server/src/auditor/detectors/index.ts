@@ -12,8 +12,9 @@ import * as payloadLoop from './payload-loop.js';
 import * as toolRefusal from './tool-refusal.js';
 import * as contentGuard from './content-guard.js';
 import * as memoryRefusal from './memory-refusal.js';
+import * as policyProbe from './policy-probe.js';
 
-export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard, memoryRefusal] as const;
+export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard, memoryRefusal, policyProbe] as const;
 
 const set = detectorSet(DETECTORS);
 

@@ -13,6 +13,10 @@ export interface InputRequest {
   edgesMinutes?: number;
   /** `DetectorInput.payloads`: payload hashes seen at least `minRepeats` times within `windowMinutes`. */
   payloads?: { windowMinutes: number; minRepeats: number };
+  /** `DetectorInput.links`: the causal chains of this many minutes (the current one included). */
+  causalMinutes?: number;
+  /** `DetectorInput.buckets`: this many minutes of 10-minute counts (windows of hours). */
+  longMinutes?: number;
 }
 
 /** What the loader fetches for one evaluation: the union of every detector's request. */
@@ -100,6 +104,8 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
       for (const d of detectors) {
         const r = d.inputs?.(rules[d.rule]);
         if (r?.edgesMinutes !== undefined) out.edgesMinutes = Math.max(out.edgesMinutes ?? 0, r.edgesMinutes);
+        if (r?.causalMinutes !== undefined) out.causalMinutes = Math.max(out.causalMinutes ?? 0, r.causalMinutes);
+        if (r?.longMinutes !== undefined) out.longMinutes = Math.max(out.longMinutes ?? 0, r.longMinutes);
         // One payload read per evaluation: several requests get the widest window and the
         // lowest threshold, so a second reader must filter (and its counts span that window).
         if (r?.payloads) {

@@ -36,6 +36,22 @@ export interface PayloadRepeat {
   lastSeen: number;
 }
 
+/** One accepted message of a causal chain (detectors/payload-loop.ts): raw rows, few of them. */
+export interface CausalLink {
+  msgId: string;
+  /** '' for a root. */
+  causationId: string;
+  sender: string;
+  destination: string;
+  type: string;
+  /** '' when the row has none (then `type` stands for the payload). */
+  payloadSha256: string;
+  time: number;
+}
+
+/** Minutes per bucket of `DetectorInput.buckets`. */
+export const BUCKET_MINUTES = 10;
+
 export interface DetectorInput {
   /** Evaluation time (ms). Windows end here. */
   now: number;
@@ -45,6 +61,17 @@ export interface DetectorInput {
   edges: EdgeFirstSeen[];
   /** Payload hashes repeated within the `inputs().payloads` window (see plugin.ts); [] if none asks. */
   payloads: PayloadRepeat[];
+  /**
+   * Accepted messages that are part of a causal chain (a causation id, or the cause of one)
+   * within the `inputs().causalMinutes` window and whose payload occurs at least twice there;
+   * [] if no detector asks.
+   */
+  links: CausalLink[];
+  /**
+   * Counts per BUCKET_MINUTES bucket over the `inputs().longMinutes` look-back (hours), by sender,
+   * verdict and reason; `destination` is kept for rejected rows only (else ''). [] if none asks.
+   */
+  buckets: MinuteCount[];
   /** When each sender was first seen (whole history). */
   senderFirstSeen: Map<string, number>;
   /** Earliest event in the store: the start of the learning period; undefined when empty. */
