@@ -34,7 +34,11 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
   assert.match(r.stderr, /the hidden instruction, as the audit trail records it: .*Ignore previous instructions/);
   assert.not.match(r.stdout + r.stderr, /R4nd0mT0kenV4lu3F0rTh3D3m0xY7zQ2wE8/);
   assert.match(r.stderr, /researcher → fs\.write_file .*Successfully wrote/);
-  assert.ok(s.alerts.every((a: { agent: string }) => a.agent === 'browser'), 'only the compromised agent is flagged');
+  // the compromised agent is the one every alert names first; a loop names its whole cycle (the researcher answered it)
+  assert.ok(s.alerts.every((a: { agent: string }) => a.agent === 'browser'), 'only the compromised agent is flagged first');
+  const loops = s.alerts.filter((a: { rule: string }) => a.rule === 'payload_loop');
+  assert.is(loops.length, 1, 'the loop is reported once');
+  assert.equal(loops[0].agents, ['browser', 'researcher']);
   assert.ok(s.audit.rows >= s.accepted, `audit rows ${s.audit.rows}`);
   assert.match(r.stderr, /prompt-injected/, 'progress is visible on stderr');
 });

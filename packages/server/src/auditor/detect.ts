@@ -76,6 +76,10 @@ export interface DetectionOptions {
 
 const secs = (ms: number) => Math.floor(ms / 1000);
 
+/** Causal rows one evaluation reads at most. */
+const MAX_LINKS = 50_000;
+interface LinkRow { msg_id: string; causation_id: string; sender: string; destination: string; type: string; sha: string; t: number }
+
 /** Read everything the configured detectors need for an evaluation at `now`. */
 export function loadDetectorInput(store: AuditStore, now: number, rules: RulesConfig): Promise<DetectorInput> {
   return readDetectorInput(store, now, detectorNeeds(rules));
@@ -117,21 +121,42 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
      HAVING n >= {min:UInt32}`,
     { from: secs(windowStart(now, needs.payloads.windowMinutes)), to: secs(to), min: needs.payloads.minRepeats },
   );
-  // causal chains: accepted rows with a repeated payload (or type, when a row has no payload hash)
-  // that name a cause or are one; FINAL-free, one row per msg_id
-  const links = needs.causalMinutes === undefined ? [] : await store.query<{ msg_id: string; causation_id: string; sender: string; destination: string; type: string; sha: string; t: number }>(
-    `WITH w AS (
-       SELECT msg_id, causation_id, sender, destination, type, payload_sha256 AS sha, toUnixTimestamp64Milli(time) AS t,
-              if(payload_sha256 = '', concat('type:', type), payload_sha256) AS pat
-       FROM ${store.table('audit_events')}
-       WHERE verdict = 'accepted' AND msg_id != '' AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-     )
-     SELECT msg_id, causation_id, sender, destination, type, sha, t FROM w
-     WHERE pat IN (SELECT pat FROM w WHERE causation_id != '' GROUP BY pat HAVING count() >= 2)
-       AND (causation_id != '' OR msg_id IN (SELECT causation_id FROM w WHERE causation_id != ''))
-     ORDER BY t LIMIT 1 BY msg_id LIMIT {max:UInt32}`,
-    { from: windowStart(now, needs.causalMinutes), to, max: 50_000 },
-  );
+  // causal chains (detectors/payload-loop.ts): the accepted rows of every trace in which one step
+  // (sender, destination, payload — its type when a row has no hash) occurs twice, and, for rows
+  // whose trace ids do not follow the chain, the causal rows whose step repeats anywhere in the
+  // window; then their missing causes, a level at a time, so a chain through messages that
+  // occur once is followed too. FINAL-free: one row per msg_id.
+  const links: LinkRow[] = [];
+  if (needs.causalMinutes !== undefined) {
+    const range = { from: windowStart(now, needs.causalMinutes), to };
+    const w = `SELECT msg_id, causation_id, trace_id, sender, destination, type, payload_sha256 AS sha, toUnixTimestamp64Milli(time) AS t,
+                      if(payload_sha256 = '', concat('type:', type), payload_sha256) AS pat
+               FROM ${store.table('audit_events')}
+               WHERE verdict = 'accepted' AND msg_id != '' AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
+    const cols = 'msg_id, causation_id, sender, destination, type, sha, t';
+    const first = await store.query<LinkRow>(
+      `WITH w AS (${w})
+       SELECT ${cols} FROM w
+       WHERE (trace_id != '' AND trace_id IN (SELECT trace_id FROM w WHERE trace_id != '' GROUP BY trace_id, sender, destination, pat HAVING uniqExact(msg_id) >= 2))
+          OR ((sender, destination, pat) IN (SELECT sender, destination, pat FROM w WHERE causation_id != '' GROUP BY sender, destination, pat HAVING uniqExact(msg_id) >= 2)
+              AND (causation_id != '' OR msg_id IN (SELECT causation_id FROM w WHERE causation_id != '')))
+       ORDER BY t LIMIT 1 BY msg_id LIMIT {max:UInt32}`,
+      { ...range, max: MAX_LINKS },
+    );
+    links.push(...first);
+    const have = new Set(first.map((r) => r.msg_id));
+    for (let round = 0; round < 16 && links.length < MAX_LINKS; round++) {
+      const missing = [...new Set(links.map((r) => r.causation_id).filter((c) => c && !have.has(c)))].slice(0, 5000);
+      if (!missing.length) break;
+      const more = await store.query<LinkRow>(
+        `SELECT ${cols} FROM (${w}) WHERE msg_id IN {ids:Array(String)} ORDER BY t LIMIT 1 BY msg_id`,
+        { ...range, ids: missing },
+      );
+      for (const r of more) if (!have.has(r.msg_id)) (have.add(r.msg_id), links.push(r));
+      // a cause outside the window (or not accepted) is a root: do not ask again
+      for (const id of missing) have.add(id);
+    }
+  }
   const buckets = needs.longMinutes === undefined ? [] : await store.query<{ b: number; sender: string; dest: string; verdict: string; reason: string; n: number }>(
     `SELECT intDiv(toUnixTimestamp(minute), {bs:UInt32}) * {bs:UInt32} * 1000 AS b, sender, if(verdict = 'rejected', destination, '') AS dest, verdict, reason, sum(n) AS n
      FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}

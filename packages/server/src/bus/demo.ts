@@ -20,6 +20,7 @@ import { reasonName } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { startDevBus } from './dev.js';
 import type { DevBus } from './dev.js';
+import { alertSentence } from '../auditor/report-html.js';
 
 export interface Attack {
   name: string;
@@ -33,7 +34,7 @@ export interface DemoSummary {
   duplicates: number;
   rejected: Record<string, number>;
   attacks: Attack[];
-  alerts: { rule: string; agent: string; severity?: string }[];
+  alerts: { rule: string; agent: string; agents?: string[]; severity?: string }[];
   audit: { store: string; rows?: number; /** findings of `audit verify` over the whole trail */ findings?: number };
   state_dir: string;
   explore: string[];
@@ -282,10 +283,11 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
       if (lag > 0) print(`  (the auditor is still ${lag} audit messages behind after 3 minutes; the alerts below may be incomplete)`);
       await aud.evaluate();
       // every alert of this run, also those the auditor's own schedule raised before this evaluation
-      const alerts = await aud.store.query<{ rule: string; severity: string; agents: string[]; evidence: string }>(`SELECT rule, severity, agents, evidence FROM ${aud.store.table('alerts')} FINAL ORDER BY detected_at`);
+      const alerts = await aud.store.query<{ rule: string; severity: string; agents: string[]; evidence: string; window_start: string; window_end: string }>(`SELECT rule, severity, agents, evidence, toString(window_start) AS window_start, toString(window_end) AS window_end FROM ${aud.store.table('alerts')} FINAL ORDER BY detected_at`);
       for (const a of alerts) {
-        for (const agent of a.agents.length ? a.agents : ['']) summary.alerts.push({ rule: a.rule, agent, severity: a.severity });
-        print(`  ⚠ alert ${a.rule} (${a.severity}) ${a.agents.join(', ')}: ${a.evidence}`);
+        // `agent`: the one it names first (the suspect); `agents`: all it names (a loop names its whole cycle)
+        summary.alerts.push({ rule: a.rule, agent: a.agents[0] ?? '', agents: a.agents, severity: a.severity });
+        print(`  ⚠ alert ${a.rule} (${a.severity}): ${alertSentence({ ...a, evidence: JSON.parse(a.evidence) as Record<string, unknown> })}`);
       }
       // the hidden instruction is readable in the audit trail (the secret never is: a rule and a hash)
       const [g] = await aud.store.query<{ d: string }>(`SELECT guard_details[1] AS d FROM ${aud.store.table('audit_events')} FINAL WHERE reason = 'invisible_text' ORDER BY time LIMIT 1`);

@@ -1,10 +1,10 @@
 // Loops as causal cycles (issue 18): follow causation ids through the chains the verifier
 // recorded, and report a chain in which one agent sends the same payload to the same destination
 // again, downstream of its own earlier copy: the agents between the two copies form a cycle that
-// repeats a payload pattern. Pace does not matter (the window is hours, not a rate); identical
+// repeats a payload pattern (the other members' messages may vary). Pace does not matter (the window is hours, not a rate); identical
 // payloads that are not causally linked (status pings, the same ack to many requests) are not a
-// loop. One alert per cycle (its agents and payloads), naming every agent in it, the one whose
-// message started the cycle first.
+// loop. One alert per cycle of agents (per cooldown), naming every agent in it, the one whose
+// message opened the cycle first.
 import { z } from 'zod';
 import { windowEnd, windowStart } from './types.js';
 import type { InputRequest } from './plugin.js';
@@ -73,26 +73,36 @@ export function detect(input: DetectorInput, cfg: PayloadLoopConfig): Finding[] 
   if (!cfg.enabled || input.links.length === 0) return [];
   const from = windowStart(input.now, cfg.windowMinutes);
   const to = windowEnd(input.now);
-  const byKey = new Map<string, Finding>();
+  // one finding per cycle of agents: several of its members may each close it (every step of a
+  // ring repeats), and a member's replies may vary; the earliest-opened cycle speaks for it
+  const groups = new Map<string, { rep: Cycle; repeats: number; payloads: Set<string> }>();
   for (const c of findCycles(input.links, cfg.minRepeats)) {
+    const key = `${rule}:${[...new Set(c.path.map((l) => l.sender))].sort().join(',')}`;
+    const g = groups.get(key);
+    const pats = c.path.slice(0, -1).map((l) => l.payloadSha256 || `type:${l.type}`);
+    if (!g) groups.set(key, { rep: c, repeats: c.repeats, payloads: new Set(pats) });
+    else {
+      if (c.path[0]!.time < g.rep.path[0]!.time) g.rep = c;
+      g.repeats = Math.max(g.repeats, c.repeats);
+      for (const p of pats) if (g.payloads.size < 16) g.payloads.add(p);
+    }
+  }
+  const byKey = new Map<string, Finding>();
+  for (const [key, { rep: c, repeats, payloads }] of groups) {
     // the cycle's agents once each, in the order they act, starting with the one whose message opened it
     const agents = [...new Set(c.path.slice(0, -1).map((l) => l.sender))];
-    const payloads = [...new Set(c.path.slice(0, -1).map((l) => l.payloadSha256 || `type:${l.type}`))].sort();
-    const key = `${rule}:${[...agents].sort().join(',')}:${payloads.join(',')}`;
-    const prev = byKey.get(key);
-    if (prev && num(prev.evidence['repeats'])! >= c.repeats) continue;
     const last = c.path[c.path.length - 1]!;
     byKey.set(key, {
       rule,
       agents,
       windowStart: Math.max(from, Math.floor(c.path[0]!.time / 60_000) * 60_000),
       windowEnd: to,
-      severity: c.repeats >= 4 || agents.length >= 3 ? 'high' : 'medium',
+      severity: repeats >= 4 || agents.length >= 3 ? 'high' : 'medium',
       evidence: {
         cycle: agents,
         hops: c.path.length - 1,
-        repeats: c.repeats,
-        payload_sha256: payloads,
+        repeats,
+        payload_sha256: [...payloads].sort(),
         msg_ids: c.path.map((l) => l.msgId),
         types: [...new Set(c.path.map((l) => l.type))],
         first_at: new Date(c.path[0]!.time).toISOString(),
