@@ -63,6 +63,7 @@ interface RangeOpts extends StoreOpts { since?: number; until?: number; limit: n
 
 function addStoreOptions(c: Command): Command {
   return c
+    .option('--system-creds <file>', "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)")
     .option('--store <path|url>', `chDB data directory, or http(s):// URL of a ClickHouse server (default: the store of the bus in this project or --state-dir — read through the bus while it runs —, else ${D.DEFAULT_STORE})`)
     .option('--state-dir <dir>', 'the dev bus whose store to read (default: the project\'s, or .agentbus/dev)')
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
@@ -185,7 +186,7 @@ export function registerAuditorCommands(program: Command): void {
     // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
     .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
     .action(async (o: {
-      nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
+      nats: string; creds?: string; systemCreds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
       detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; tlsCa?: string; metricsPort: number; metricsHost: string;
     }) => {
@@ -195,7 +196,7 @@ export function registerAuditorCommands(program: Command): void {
       let auditor;
       try {
         auditor = await startAuditor({
-          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
+          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.systemCreds ? { systemCredsFile: o.systemCreds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
           store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}), ...(o.storeCluster ? { cluster: o.storeCluster } : {}) },
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },

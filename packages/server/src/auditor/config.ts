@@ -27,6 +27,11 @@ export const natsConfigSchema = z.object({
   url: z.string().min(1).default(D.DEFAULT_NATS_URL),
   /** An nkey seed file ("SU..."), optional. */
   credsFile: z.string().optional(),
+  /**
+   * The system-account user's credential (nats-config --system-creds): the auditor follows the
+   * connect/disconnect events with it (identity_reuse, new_address). Absent: not followed.
+   */
+  systemCredsFile: z.string().optional(),
   name: z.string().default('agentbus-auditor'),
   /** TLS to NATS: the CA that signed the server certificate (and a client certificate if the server verifies clients). */
   tls: z.object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).strict().optional(),
