@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import * as D from './defaults.js';
 import { rulesSchema } from './detectors/index.js';
+import { connectionsConfigSchema } from './connections.js';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*)');
 
@@ -65,6 +66,8 @@ export const auditorConfigSchema = z.object({
   store: storeConfigSchema.prefault({}),
   consumer: consumerConfigSchema.prefault({}),
   detect: detectConfigSchema.prefault({}),
+  /** Connect/disconnect events (identity_reuse, new_address): needs nats.systemCredsFile. */
+  connections: connectionsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type AuditorConfig = z.infer<typeof auditorConfigSchema>;

@@ -3,6 +3,12 @@
 // go into a throwaway embedded store, and the same detection engine the auditor runs evaluates
 // them minute by minute in simulated time. Every alert comes out as one JSON object with the
 // msg_ids of its evidence.
+//
+// Lines with `"event": "connect" | "disconnect" | "present"` are connection events (as
+// audit_connections stores them and `audit export --jsonl --connections` writes them); they go
+// through the same connection tracker the auditor's follower runs (identity_reuse, new_address),
+// in time order, beside the audit rows. Their agent is `agent`, else the agent whose manifest
+// names `nkey` (with `manifestsDir`), else the nkey itself.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +22,10 @@ import type { Alert } from './detect.js';
 import { alertEvidence } from './detectors/index.js';
 import type { AuditRow } from './rows.js';
 import { MINUTE_MS } from './detectors/types.js';
+import type { Finding } from './detectors/types.js';
+import { loadManifestDir } from '@agentbus/protocol';
+import { ConnectionTracker, connectionsConfigSchema, describeConnectionAlert } from './connections.js';
+import type { ConnEvent, ConnectionsConfig } from './connections.js';
 
 export class ReplayError extends Error {
   override name = 'ReplayError';
@@ -44,8 +54,30 @@ export const ReplayRow = z.looseObject({
   memory_op: str, memory_ns: str, memory_key_hash: str, memory_value_hash: str, memory_value_size: num, memory_revision: num, memory_status: str,
 });
 
-/** Parse the events file: one row per line (blank lines skipped); a bad line names its number and field. */
+/** A connection event line: `event`, `time`, and `agent` or `nkey` required; the rest default. */
+export const ReplayConnection = z.looseObject({
+  event: z.enum(['connect', 'disconnect', 'present']), time, agent: str, nkey: str, client_id: z.union([z.number().int().min(0), z.string().regex(/^\d+$/).transform(Number)]).default(0),
+  host: str, server: str, name: str, start: time.optional(), reason: str,
+}).refine((v) => v.agent || v.nkey, { message: 'a connection event needs agent or nkey', path: ['agent'] });
+
+const isConnectionLine = (raw: unknown) => !!raw && typeof raw === 'object' && typeof (raw as { event?: unknown }).event === 'string';
+
+/** Parse the events file: one row per line (blank lines skipped); a bad line names its number and field. Connection events are skipped (readReplayTrace). */
 export function readReplayRows(file: string): AuditRow[] {
+  return readReplayTrace(file).rows;
+}
+
+/** The audit rows and the connection events of a trace; `manifestsDir` maps connection nkeys to agents. */
+export function readReplayTrace(file: string, o: { manifestsDir?: string } = {}): { rows: AuditRow[]; connections: ConnEvent[] } {
+  let agents: Map<string, string> | undefined;
+  if (o.manifestsDir) {
+    try {
+      agents = new Map(loadManifestDir(o.manifestsDir).map((m) => [m.nats_user, m.agent]));
+    } catch (e) {
+      throw new ReplayError(`--manifests ${o.manifestsDir}: ${(e as Error).message}`);
+    }
+  }
+  const connections: ConnEvent[] = [];
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -60,6 +92,17 @@ export function readReplayRows(file: string): AuditRow[] {
       raw = JSON.parse(line);
     } catch {
       throw new ReplayError(`${file}:${i + 1}: not JSON`);
+    }
+    if (isConnectionLine(raw)) {
+      const c = ReplayConnection.safeParse(raw);
+      if (!c.success) {
+        const is = c.error.issues[0]!;
+        throw new ReplayError(`${file}:${i + 1} at ${is.path.join('.') || '(event)'}: ${is.message}`);
+      }
+      const v = c.data;
+      const agent = v.agent || (agents ? (agents.get(v.nkey) ?? '') : v.nkey);
+      connections.push({ time: v.time, event: v.event, agent, nkey: v.nkey, client_id: v.client_id, host: v.host, server: v.server, name: v.name, start: v.start ?? (v.event === 'disconnect' ? 0 : v.time), reason: v.reason });
+      return;
     }
     const r = ReplayRow.safeParse(raw);
     if (!r.success) {
@@ -78,7 +121,22 @@ export function readReplayRows(file: string): AuditRow[] {
       destination: dest,
     });
   });
-  return rows;
+  // stable: events of one millisecond keep their order in the file
+  connections.sort((a, b) => a.time - b.time);
+  return { rows, connections };
+}
+
+/** The connection events through the tracker, in time order: each finding with the time it was made. */
+export function replayConnections(evs: ConnEvent[], cfg: Partial<ConnectionsConfig> = {}): { finding: Finding; at: number }[] {
+  const c = connectionsConfigSchema.parse(cfg);
+  const t = new ConnectionTracker(c);
+  const out: { finding: Finding; at: number }[] = [];
+  for (const e of evs) for (const f of t.observe(e)) out.push({ finding: f, at: e.time });
+  if (evs.length) {
+    const end = evs[evs.length - 1]!.time + c.overlapMs + 1;
+    for (const f of t.tick(end)) out.push({ finding: f, at: end });
+  }
+  return out;
 }
 
 export interface ReplayAlert {
@@ -92,8 +150,9 @@ export interface ReplayAlert {
 }
 
 /** Run the detectors over the rows in simulated time, one evaluation a minute from the first row to the last. */
-export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number } = {}): Promise<ReplayAlert[]> {
-  if (rows.length === 0) return [];
+export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number; connections?: ConnEvent[]; connectionsConfig?: Partial<ConnectionsConfig> } = {}): Promise<ReplayAlert[]> {
+  const conns = o.connections ?? [];
+  if (rows.length === 0 && conns.length === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
   let store: AuditStore | undefined;
   try {
@@ -102,11 +161,16 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
     store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), ttlDays: 20_000 }));
     await store.migrate();
     for (let i = 0; i < rows.length; i += 5000) await store.insertRows(rows.slice(i, i + 5000));
+    const engine = createDetectionEngine({ store, config: o.detect ?? {} });
+    const out: ReplayAlert[] = [];
+    // connection findings first (the tracker runs in its own time order), with the same cooldown
+    for (const { finding, at } of replayConnections(conns, o.connectionsConfig)) {
+      for (const a of await engine.raise([finding], at)) out.push(connectionAlert(a));
+    }
+    if (rows.length === 0) return out;
     const times = rows.map((r) => r.time);
     const first = Math.floor(Math.min(...times) / MINUTE_MS) * MINUTE_MS;
     const last = Math.max(...times);
-    const engine = createDetectionEngine({ store, config: o.detect ?? {} });
-    const out: ReplayAlert[] = [];
     // each minute evaluated just after it ends (the auditor evaluates every few seconds; a
     // minute's aggregates are complete once it is over)
     for (let t = first + MINUTE_MS + 1000; t <= last + MINUTE_MS + 1000; t += MINUTE_MS) {
@@ -117,6 +181,11 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
     await store?.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function connectionAlert(a: Alert): ReplayAlert {
+  const sentence = describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', a.evidence);
+  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(sentence ? { sentence: `${sentence}: ${a.rule}` } : {}), evidence: { ...a.evidence, msg_ids: [] } };
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {

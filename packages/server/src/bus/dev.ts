@@ -254,7 +254,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     if (o.withAuditor !== false) {
       const { startAuditor } = await import('../auditor/service.js');
       auditor = await startAuditor(
-        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), systemCredsFile: join(credsDir, 'system.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}) },
+        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), systemCredsFile: join(credsDir, 'system.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}), connections: { manifestsDir, ...(o.auditor?.connections ?? {}) } },
         { logger: log.child({ name: 'auditor' }), ...(o.metricsPort ? { metricsPort: o.metricsPort + 1 } : {}) },
       );
       stops.unshift(() => auditor!.stop());
