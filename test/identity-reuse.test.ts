@@ -216,4 +216,18 @@ test('replay - a trace with one nkey connected twice: identity_reuse naming the 
   assert.is(alerts.length, 2, r.stdout);
 });
 
+test('export --jsonl --connections then replay: the live incidents again, from the recorded events', async () => {
+  await auditor.stop(); // chDB: one process holds a data dir
+  const file = join(dir, 'live.jsonl');
+  const e = cli(['audit', 'export', '--jsonl', file, '--connections', '--store', join(dir, 'db'), '--json']);
+  assert.is(e.status, 0, e.stderr);
+  assert.ok((JSON.parse(e.stdout) as { connections: number }).connections >= 8, e.stdout);
+  const cfg = join(dir, 'replay.json');
+  writeFileSync(cfg, JSON.stringify({ connections: { overlapMs: OVERLAP, learningMs: 0 } }));
+  const r = cli(['detect', 'replay', '--events', file, '--config', cfg, '--json']);
+  assert.is(r.status, 0, r.stderr);
+  const alerts = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { rule: string; agents: string[] });
+  assert.equal(alerts.map((a) => `${a.rule}:${a.agents.join()}`).sort(), ['identity_reuse:alice', 'identity_reuse:bob']);
+});
+
 test.run();

@@ -63,10 +63,6 @@ interface RangeOpts extends StoreOpts { since?: number; until?: number; limit: n
 
 function addStoreOptions(c: Command): Command {
   return c
-    .option('--system-creds <file>', "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)")
-    .option('--manifests <dir>', 'manifests directory: maps a connection nkey to its agent (with --system-creds)')
-    .addOption(new Option('--overlap-ms <ms>', 'identity_reuse: two live connections of one agent for longer than this (a reconnect hands over within it)').default(15_000).argParser(int('--overlap-ms', 0)))
-    .addOption(new Option('--learning-ms <ms>', 'new_address: addresses are learned silently for this long after the first connection event ever recorded').default(5 * 60_000).argParser(int('--learning-ms', 0)))
     .option('--store <path|url>', `chDB data directory, or http(s):// URL of a ClickHouse server (default: the store of the bus in this project or --state-dir — read through the bus while it runs —, else ${D.DEFAULT_STORE})`)
     .option('--state-dir <dir>', 'the dev bus whose store to read (default: the project\'s, or .agentbus/dev)')
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
@@ -164,6 +160,10 @@ export function registerAuditorCommands(program: Command): void {
     .description('run the auditor: audit stream (JetStream) → ClickHouse, anomaly detectors, alerts')
     .option('--nats <url>', 'NATS server URL', D.DEFAULT_NATS_URL)
     .option('--creds <file>', 'NATS credentials: an nkey seed file, or an agentbus service credential (JSON)')
+    .option('--system-creds <file>', "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)")
+    .option('--manifests <dir>', 'manifests directory: maps a connection nkey to its agent (with --system-creds)')
+    .addOption(new Option('--overlap-ms <ms>', 'identity_reuse: two live connections of one agent for longer than this (a reconnect hands over within it)').default(15_000).argParser(int('--overlap-ms', 0)))
+    .addOption(new Option('--learning-ms <ms>', 'new_address: addresses are learned silently for this long after the first connection event ever recorded').default(5 * 60_000).argParser(int('--learning-ms', 0)))
     .option('--store <path|url>', 'chDB data directory (embedded, default), or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--store-user <name>', 'ClickHouse user (server only)')

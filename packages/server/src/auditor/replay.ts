@@ -7,7 +7,7 @@
 // Lines with `"event": "connect" | "disconnect" | "present"` are connection events (as
 // audit_connections stores them and `audit export --jsonl --connections` writes them); they go
 // through the same connection tracker the auditor's follower runs (identity_reuse, new_address),
-// in time order, beside the audit rows. Their agent is `agent`, else the agent whose manifest
+// in time order, beside the audit rows. Their agent is `agent` ("" in an exported row: a service user, never alerted on), else the agent whose manifest
 // names `nkey` (with `manifestsDir`), else the nkey itself.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,7 +58,7 @@ export const ReplayRow = z.looseObject({
 export const ReplayConnection = z.looseObject({
   event: z.enum(['connect', 'disconnect', 'present']), time, agent: str, nkey: str, client_id: z.union([z.number().int().min(0), z.string().regex(/^\d+$/).transform(Number)]).default(0),
   host: str, server: str, name: str, start: time.optional(), reason: str,
-}).refine((v) => v.agent || v.nkey, { message: 'a connection event needs agent or nkey', path: ['agent'] });
+});
 
 const isConnectionLine = (raw: unknown) => !!raw && typeof raw === 'object' && typeof (raw as { event?: unknown }).event === 'string';
 
@@ -100,7 +100,11 @@ export function readReplayTrace(file: string, o: { manifestsDir?: string } = {})
         throw new ReplayError(`${file}:${i + 1} at ${is.path.join('.') || '(event)'}: ${is.message}`);
       }
       const v = c.data;
-      const agent = v.agent || (agents ? (agents.get(v.nkey) ?? '') : v.nkey);
+      // an exported row says agent "" for a service user: that stays a service (never alerted on);
+      // a line without the field is named by its manifest, else by the nkey
+      const hasAgent = typeof (raw as { agent?: unknown }).agent === 'string';
+      if (!hasAgent && !v.nkey) throw new ReplayError(`${file}:${i + 1} at agent: a connection event needs agent or nkey`);
+      const agent = hasAgent ? v.agent : agents ? (agents.get(v.nkey) ?? '') : v.nkey;
       connections.push({ time: v.time, event: v.event, agent, nkey: v.nkey, client_id: v.client_id, host: v.host, server: v.server, name: v.name, start: v.start ?? (v.event === 'disconnect' ? 0 : v.time), reason: v.reason });
       return;
     }
