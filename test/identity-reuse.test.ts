@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
@@ -125,6 +125,16 @@ test('connections - the connections before the auditor started count (CONNZ snap
   const st = (await stored('identity_reuse')).filter((a) => a.agents.includes('alice'));
   assert.is(st.length, 1, 'the two connections made around the restart are reuse');
   await Promise.all([before.close(), early.close()]);
+  // the analyst queries of docs/audit.md on these rows
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'audit.md'), 'utf8');
+  const block = doc.slice(doc.indexOf('-- every address each agent connected from'));
+  const [addresses, sessions] = block.slice(0, block.indexOf('```')).split(/\n(?=-- one agent's sessions)/);
+  const ad = await auditor.store.query<{ agent: string; host: string; connects: string }>(addresses!);
+  assert.ok(ad.some((r) => r.agent === 'bob' && r.host === '127.0.0.1' && Number(r.connects) === 3), JSON.stringify(ad));
+  await waitFor(async () => (await rows('carol')).filter((r) => r.event === 'disconnect').length === 2, 5000, 'carol disconnects');
+  const se = await auditor.store.query<{ client_id: string; reason: string }>(sessions!.replace("'planner'", "'carol'").replace("'planner'", "'carol'"));
+  assert.is(se.length, 2, JSON.stringify(se));
+  assert.ok(se.every((r) => r.reason !== ''), JSON.stringify(se));
 });
 
 test('config - the system user reads $SYS events only; agents cannot subscribe $SYS.>', async () => {
