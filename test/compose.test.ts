@@ -18,6 +18,8 @@ test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memo
   // the files its command names are the ones mounted, read-only
   const mem = s.memory!.command!;
   for (const opt of ['--creds', '--service-creds', '--manifests']) assert.ok(s.memory!.volumes!.some((v) => v.endsWith(`:${mem[mem.indexOf(opt) + 1]}:ro`)), opt);
+  const aud = s.auditor!.command!;
+  for (const opt of ['--creds', '--system-creds', '--manifests']) assert.ok(s.auditor!.volumes!.some((v) => v.endsWith(`:${aud[aud.indexOf(opt) + 1]}:ro`)), `auditor ${opt}`);
   assert.match(s.nats!.image!, /^nats:2\./);
   assert.match(s.clickhouse!.image!, /^clickhouse\/clickhouse-server:24\./);
   assert.ok(s.verifier!.build, 'verifier builds the image');
@@ -43,7 +45,7 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
-  for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--host', '--http-port', '--store-dir', '--out']) {
+  for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--system-creds', '--host', '--http-port', '--store-dir', '--out']) {
     assert.ok(header.includes(opt) && ncHelp.includes(opt), opt);
   }
 });
@@ -95,7 +97,7 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   const n1 = readFileSync(join(d, 'out', 'nats-1.conf'), 'utf8');
   assert.match(n1, /routes: \["nats-route:\/\/nats2:6222", "nats-route:\/\/nats3:6222"\]/);
   assert.match(n1, /server_name: "agentbus_n1"/);
-  assert.match(n1, /authorization/);
+  assert.match(n1, /accounts \{\n  AGENTBUS \{/);
 });
 
 test.run();

@@ -40,6 +40,9 @@ export interface TestBus {
   credsPath(agent: string): string;
   verifierCreds: ServiceIdentity;
   auditorCreds: ServiceIdentity;
+  /** The system-account user (the auditor's connection follower), as nats-config --system-creds. */
+  systemCreds: ServiceIdentity;
+  systemCredsPath: string;
   verifiers: Verifier[];
   logs: string[];
   manifests: Map<string, ManifestInput>;
@@ -86,7 +89,9 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   }
   const verifierCreds = generateServiceCreds('verifier', join(credsDir, 'verifier.json'));
   const auditorCreds = generateServiceCreds('auditor', join(credsDir, 'auditor.json'));
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], ...(spec.services ?? {}) };
+  const systemCredsPath = join(credsDir, 'system.json');
+  const systemCreds = generateServiceCreds('system', systemCredsPath);
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], system: [systemCreds.natsPublicKey], ...(spec.services ?? {}) };
   const port = await freePort();
   const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js') }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
   const nats = await startNatsServer({ configBody: body(), port, dir });
@@ -98,7 +103,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   const conns: NatsConnection[] = [];
   const clients: AgentClient[] = [];
   const bus: TestBus = {
-    dir, manifestsDir, nats, url: nats.url, ids, verifierCreds, auditorCreds, verifiers, logs, manifests, writeManifest,
+    dir, manifestsDir, nats, url: nats.url, ids, verifierCreds, auditorCreds, systemCreds, systemCredsPath, verifiers, logs, manifests, writeManifest,
     credsPath: (a) => join(credsDir, `${a}.json`),
     async reloadNats() {
       await nats.reload(body());

@@ -160,6 +160,10 @@ export function registerAuditorCommands(program: Command): void {
     .description('run the auditor: audit stream (JetStream) → ClickHouse, anomaly detectors, alerts')
     .option('--nats <url>', 'NATS server URL', D.DEFAULT_NATS_URL)
     .option('--creds <file>', 'NATS credentials: an nkey seed file, or an agentbus service credential (JSON)')
+    .option('--system-creds <file>', "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)")
+    .option('--manifests <dir>', 'manifests directory: maps a connection nkey to its agent (with --system-creds)')
+    .addOption(new Option('--overlap-ms <ms>', 'identity_reuse: two live connections of one agent for longer than this (a reconnect hands over within it)').default(15_000).argParser(int('--overlap-ms', 0)))
+    .addOption(new Option('--learning-ms <ms>', 'new_address: addresses are learned silently for this long after the first connection event ever recorded').default(5 * 60_000).argParser(int('--learning-ms', 0)))
     .option('--store <path|url>', 'chDB data directory (embedded, default), or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--store-user <name>', 'ClickHouse user (server only)')
@@ -185,7 +189,7 @@ export function registerAuditorCommands(program: Command): void {
     // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
     .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
     .action(async (o: {
-      nats: string; creds?: string; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
+      nats: string; creds?: string; systemCreds?: string; manifests?: string; overlapMs: number; learningMs: number; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
       batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
       detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; tlsCa?: string; metricsPort: number; metricsHost: string;
     }) => {
@@ -195,10 +199,11 @@ export function registerAuditorCommands(program: Command): void {
       let auditor;
       try {
         auditor = await startAuditor({
-          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
+          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.systemCreds ? { systemCredsFile: o.systemCreds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
           store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}), ...(o.storeCluster ? { cluster: o.storeCluster } : {}) },
           consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
           detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
+          connections: { enabled: o.detect, overlapMs: o.overlapMs, learningMs: o.learningMs, ...(o.manifests ? { manifestsDir: o.manifests } : {}) },
           logLevel: o.logLevel as never,
         }, {
           ...(o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {}),
@@ -294,11 +299,12 @@ export function registerAuditorCommands(program: Command): void {
   addStoreOptions(audit.command('export').description('write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline, or (--jsonl) the audit_events rows alone'))
     .option('--bundle <file>', 'write the bundle (JSON lines) to this file')
     .option('--jsonl <file>', 'write the audit_events rows, one JSON object per line with the documented column names (what `agentbus detect replay` reads)')
+    .option('--connections', 'with --jsonl: also the audit_connections rows (connect/disconnect events, an `event` field each), after the audit rows')
     .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
     .option('--manifests <dir>', "agents' manifests: their public keys go into the bundle (default: the bus's, as for --store)")
     .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
-    .action((o: StoreOpts & { bundle?: string; jsonl?: string; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
+    .action((o: StoreOpts & { bundle?: string; jsonl?: string; connections?: boolean; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
       if (!o.bundle === !o.jsonl) throw bad('export: give exactly one of --bundle FILE or --jsonl FILE');
       if (o.jsonl) {
@@ -308,8 +314,15 @@ export function registerAuditorCommands(program: Command): void {
             `SELECT * EXCEPT (ingested_at) FROM ${s.table('audit_events')} FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time, event_id`,
             { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
           );
-          writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : ''));
-          print(o, { jsonl: file, rows: rows.length });
+          const conns = o.connections
+            ? await s.query<Record<string, unknown>>(
+                `SELECT * FROM ${s.table('audit_connections')} WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time`,
+                { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
+              )
+            : [];
+          const all = [...rows, ...conns];
+          writeFileSync(file, all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
+          print(o, { jsonl: file, rows: rows.length, ...(o.connections ? { connections: conns.length } : {}) });
         });
       }
       o.manifests ??= defaultManifests(o);
@@ -345,9 +358,11 @@ function registerDetectCommands(program: Command): void {
     .requiredOption('--events <file>', 'the recorded events (JSON lines)')
     .option('--config <file>', 'detector settings (JSON or YAML): the auditor\'s `detect` object (rules, cooldownMs), or { detect: {...} }')
     .option('--json', 'one JSON object per alert: rule, severity, agents, window, detected_at, sentence, evidence (with msg_ids)')
-    .action(async (o: { events: string; config?: string; json?: boolean }) => {
-      const { readReplayRows, replay, ReplayError } = await import('./replay.js');
+    .option('--manifests <dir>', 'map the nkey of connection events without an agent to the agent whose manifest names it')
+    .action(async (o: { events: string; config?: string; json?: boolean; manifests?: string }) => {
+      const { readReplayTrace, replay, ReplayError } = await import('./replay.js');
       let cfg: Record<string, unknown> | undefined;
+      let connCfg: Record<string, unknown> | undefined;
       if (o.config) {
         let text: string;
         try {
@@ -358,16 +373,27 @@ function registerDetectCommands(program: Command): void {
         try {
           const raw = (o.config.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>;
           cfg = (raw && typeof raw === 'object' && 'detect' in raw ? raw['detect'] : raw) as Record<string, unknown>;
+          // the connection rules' settings (overlapMs, learningMs, …): { connections: {...} } beside detect
+          if (raw && typeof raw === 'object' && 'connections' in raw) {
+            connCfg = raw['connections'] as Record<string, unknown>;
+            if (!('detect' in raw)) cfg = Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'connections'));
+          }
         } catch (e) {
           throw new Error(`--config ${o.config}: ${(e as Error).message.split('\n')[0]}`);
         }
         const { detectConfigSchema } = await import('./config.js');
         const r = detectConfigSchema.safeParse(cfg);
         if (!r.success) throw new Error(`--config ${o.config} at ${r.error.issues[0]!.path.join('.') || '(root)'}: ${r.error.issues[0]!.message}`);
+        if (connCfg) {
+          const { connectionsConfigSchema } = await import('./connections.js');
+          const c = connectionsConfigSchema.safeParse(connCfg);
+          if (!c.success) throw new Error(`--config ${o.config} at connections.${c.error.issues[0]!.path.join('.')}: ${c.error.issues[0]!.message}`);
+        }
       }
       let alerts;
       try {
-        alerts = await replay(readReplayRows(o.events), cfg ? { detect: cfg as never } : {});
+        const trace = readReplayTrace(o.events, o.manifests ? { manifestsDir: o.manifests } : {});
+        alerts = await replay(trace.rows, { ...(cfg ? { detect: cfg as never } : {}), connections: trace.connections, ...(connCfg ? { connectionsConfig: connCfg } : {}) });
       } catch (e) {
         if (e instanceof ReplayError) throw new Error(e.message);
         throw e;

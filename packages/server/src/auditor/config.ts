@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import * as D from './defaults.js';
 import { rulesSchema } from './detectors/index.js';
+import { connectionsConfigSchema } from './connections.js';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*)');
 
@@ -27,6 +28,11 @@ export const natsConfigSchema = z.object({
   url: z.string().min(1).default(D.DEFAULT_NATS_URL),
   /** An nkey seed file ("SU..."), optional. */
   credsFile: z.string().optional(),
+  /**
+   * The system-account user's credential (nats-config --system-creds): the auditor follows the
+   * connect/disconnect events with it (identity_reuse, new_address). Absent: not followed.
+   */
+  systemCredsFile: z.string().optional(),
   name: z.string().default('agentbus-auditor'),
   /** TLS to NATS: the CA that signed the server certificate (and a client certificate if the server verifies clients). */
   tls: z.object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).strict().optional(),
@@ -60,6 +66,8 @@ export const auditorConfigSchema = z.object({
   store: storeConfigSchema.prefault({}),
   consumer: consumerConfigSchema.prefault({}),
   detect: detectConfigSchema.prefault({}),
+  /** Connect/disconnect events (identity_reuse, new_address): needs nats.systemCredsFile. */
+  connections: connectionsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type AuditorConfig = z.infer<typeof auditorConfigSchema>;

@@ -3,6 +3,12 @@
 // go into a throwaway embedded store, and the same detection engine the auditor runs evaluates
 // them minute by minute in simulated time. Every alert comes out as one JSON object with the
 // msg_ids of its evidence.
+//
+// Lines with `"event": "connect" | "disconnect" | "present"` are connection events (as
+// audit_connections stores them and `audit export --jsonl --connections` writes them); they go
+// through the same connection tracker the auditor's follower runs (identity_reuse, new_address),
+// in time order, beside the audit rows. Their agent is `agent` ("" in an exported row: a service user, never alerted on), else the agent whose manifest
+// names `nkey` (with `manifestsDir`), else the nkey itself.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +21,10 @@ import { alertMsgIds, createDetectionEngine, EVIDENCE_LIMIT } from './detect.js'
 import type { Alert } from './detect.js';
 import type { AuditRow } from './rows.js';
 import { MINUTE_MS } from './detectors/types.js';
+import type { Finding } from './detectors/types.js';
+import { loadManifestDir } from '@agentbus/protocol';
+import { ConnectionTracker, connectionsConfigSchema, describeConnectionAlert } from './connections.js';
+import type { ConnEvent, ConnectionsConfig } from './connections.js';
 
 export class ReplayError extends Error {
   override name = 'ReplayError';
@@ -43,8 +53,30 @@ export const ReplayRow = z.looseObject({
   memory_op: str, memory_ns: str, memory_key_hash: str, memory_value_hash: str, memory_value_size: num, memory_revision: num, memory_status: str,
 });
 
-/** Parse the events file: one row per line (blank lines skipped); a bad line names its number and field. */
+/** A connection event line: `event`, `time`, and `agent` or `nkey` required; the rest default. */
+export const ReplayConnection = z.looseObject({
+  event: z.enum(['connect', 'disconnect', 'present']), time, agent: str, nkey: str, client_id: z.union([z.number().int().min(0), z.string().regex(/^\d+$/).transform(Number)]).default(0),
+  host: str, server: str, name: str, start: time.optional(), reason: str,
+});
+
+const isConnectionLine = (raw: unknown) => !!raw && typeof raw === 'object' && typeof (raw as { event?: unknown }).event === 'string';
+
+/** Parse the events file: one row per line (blank lines skipped); a bad line names its number and field. Connection events are skipped (readReplayTrace). */
 export function readReplayRows(file: string): AuditRow[] {
+  return readReplayTrace(file).rows;
+}
+
+/** The audit rows and the connection events of a trace; `manifestsDir` maps connection nkeys to agents. */
+export function readReplayTrace(file: string, o: { manifestsDir?: string } = {}): { rows: AuditRow[]; connections: ConnEvent[] } {
+  let agents: Map<string, string> | undefined;
+  if (o.manifestsDir) {
+    try {
+      agents = new Map(loadManifestDir(o.manifestsDir).map((m) => [m.nats_user, m.agent]));
+    } catch (e) {
+      throw new ReplayError(`--manifests ${o.manifestsDir}: ${(e as Error).message}`);
+    }
+  }
+  const connections: ConnEvent[] = [];
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -59,6 +91,21 @@ export function readReplayRows(file: string): AuditRow[] {
       raw = JSON.parse(line);
     } catch {
       throw new ReplayError(`${file}:${i + 1}: not JSON`);
+    }
+    if (isConnectionLine(raw)) {
+      const c = ReplayConnection.safeParse(raw);
+      if (!c.success) {
+        const is = c.error.issues[0]!;
+        throw new ReplayError(`${file}:${i + 1} at ${is.path.join('.') || '(event)'}: ${is.message}`);
+      }
+      const v = c.data;
+      // an exported row says agent "" for a service user: that stays a service (never alerted on);
+      // a line without the field is named by its manifest, else by the nkey
+      const hasAgent = typeof (raw as { agent?: unknown }).agent === 'string';
+      if (!hasAgent && !v.nkey) throw new ReplayError(`${file}:${i + 1} at agent: a connection event needs agent or nkey`);
+      const agent = hasAgent ? v.agent : agents ? (agents.get(v.nkey) ?? '') : v.nkey;
+      connections.push({ time: v.time, event: v.event, agent, nkey: v.nkey, client_id: v.client_id, host: v.host, server: v.server, name: v.name, start: v.start ?? (v.event === 'disconnect' ? 0 : v.time), reason: v.reason });
+      return;
     }
     const r = ReplayRow.safeParse(raw);
     if (!r.success) {
@@ -77,7 +124,22 @@ export function readReplayRows(file: string): AuditRow[] {
       destination: dest,
     });
   });
-  return rows;
+  // stable: events of one millisecond keep their order in the file
+  connections.sort((a, b) => a.time - b.time);
+  return { rows, connections };
+}
+
+/** The connection events through the tracker, in time order: each finding with the time it was made. */
+export function replayConnections(evs: ConnEvent[], cfg: Partial<ConnectionsConfig> = {}): { finding: Finding; at: number }[] {
+  const c = connectionsConfigSchema.parse(cfg);
+  const t = new ConnectionTracker(c);
+  const out: { finding: Finding; at: number }[] = [];
+  for (const e of evs) for (const f of t.observe(e)) out.push({ finding: f, at: e.time });
+  if (evs.length) {
+    const end = evs[evs.length - 1]!.time + c.overlapMs + 1;
+    for (const f of t.tick(end)) out.push({ finding: f, at: end });
+  }
+  return out;
 }
 
 export interface ReplayAlert {
@@ -95,12 +157,14 @@ export interface ReplayAlert {
 /**
  * Run the detectors over the rows in simulated time: one evaluation at the end of every minute
  * from the first row's to the last's, each seeing only what was verified by then (the auditor
- * evaluates every minute; a minute's aggregates are complete once it is over). `store`: run in
- * this chDB data directory and database (kept) instead of a throwaway one — chDB allows one data
- * directory per process, so a caller that replays twice (the labelled simulation) passes one.
+ * evaluates every minute; a minute's aggregates are complete once it is over); connection events
+ * through the auditor's connection tracker. `store`: run in this chDB data directory and database
+ * (kept) instead of a throwaway one — chDB allows one data directory per process, so a caller that
+ * replays twice (the labelled simulation) passes one.
  */
-export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number; store?: { dir: string; database: string } } = {}): Promise<ReplayAlert[]> {
-  if (rows.length === 0) return [];
+export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number; connections?: ConnEvent[]; connectionsConfig?: Partial<ConnectionsConfig>; store?: { dir: string; database: string } } = {}): Promise<ReplayAlert[]> {
+  const conns = o.connections ?? [];
+  if (rows.length === 0 && conns.length === 0) return [];
   const dir = o.store?.dir ?? mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
   let store: AuditStore | undefined;
   try {
@@ -109,6 +173,13 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
     store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db'), ttlDays: 20_000, ...(o.store ? { database: o.store.database } : {}) }));
     await store.migrate();
     for (let i = 0; i < rows.length; i += 5000) await store.insertRows(rows.slice(i, i + 5000));
+    const engine = createDetectionEngine({ store, config: o.detect ?? {} });
+    const out: ReplayAlert[] = [];
+    // connection findings first (the tracker runs in its own time order), with the same cooldown
+    for (const { finding, at } of replayConnections(conns, o.connectionsConfig)) {
+      for (const a of await engine.raise([finding], at)) out.push(connectionAlert(a));
+    }
+    if (rows.length === 0) return out;
     let first = Infinity;
     let last = -Infinity;
     for (const r of rows) {
@@ -116,8 +187,6 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
       if (r.time > last) last = r.time;
     }
     first = Math.floor(first / MINUTE_MS) * MINUTE_MS;
-    const engine = createDetectionEngine({ store, config: o.detect ?? {} });
-    const out: ReplayAlert[] = [];
     for (let t = first + MINUTE_MS - 1; t < Math.floor(last / MINUTE_MS) * MINUTE_MS + 2 * MINUTE_MS; t += MINUTE_MS) {
       for (const a of await engine.evaluate(t)) out.push(await withEvidence(store, a, o.evidenceLimit ?? 20));
     }
@@ -126,6 +195,12 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
     await store?.close().catch(() => undefined);
     if (!o.store) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function connectionAlert(a: Alert): ReplayAlert {
+  const said = describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', a.evidence);
+  const sentence = said ? `${said}: ${a.rule}` : a.sentence;
+  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(sentence ? { sentence } : {}), evidence: { ...a.evidence, msg_ids: [] } };
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {

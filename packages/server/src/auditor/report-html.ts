@@ -28,6 +28,7 @@ import { messageCounts } from './schema.js';
 import { alerts, edges, rejections, topTalkers, trails } from './reports.js';
 import type { AlertRowOut, EdgeRow, RejectionRow, TalkerRow } from './reports.js';
 import { alertEvidence, describeAlert, isDetectorRule } from './detectors/index.js';
+import { describeConnectionAlert } from './connections.js';
 import type { EvidenceQuery } from './detectors/index.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
 import { duration, list, num, obj, plural, strs } from './detectors/explain.js';
@@ -231,7 +232,7 @@ function deadLetterSentence(ev: Record<string, unknown>): string {
 export function alertSentence(a: SentenceInput): string {
   const ev = obj(a.evidence) ?? {};
   const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
-  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : isDetectorRule(a.rule) ? describeAlert(a) : undefined;
+  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : isDetectorRule(a.rule) ? describeAlert(a) : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
   if (s !== undefined) return `${s}: ${a.rule}`;
   const keys = Object.keys(ev);
   return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;

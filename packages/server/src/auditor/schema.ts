@@ -22,6 +22,7 @@ export const TTL_TABLES: Record<string, string> = {
   audit_batches: 'toDateTime(created_at)',
   audit_deliveries: 'toDateTime(at)',
   agg_shed_minute: 'minute',
+  audit_connections: 'toDateTime(time)',
 };
 
 /**
@@ -283,6 +284,28 @@ export const MIGRATIONS: Migration[] = [
         ADD COLUMN IF NOT EXISTS memory_value_size UInt32 COMMENT 'memory: bytes of the value JSON',
         ADD COLUMN IF NOT EXISTS memory_revision UInt64 COMMENT 'memory: if_revision of a request, revision of a result',
         ADD COLUMN IF NOT EXISTS memory_status LowCardinality(String) COMMENT 'memory: request, ok or the service error code, event'`,
+    ],
+  },
+  {
+    version: 11,
+    name: 'audit_connections',
+    statements: [
+      // nats-server's connect and disconnect events of the bus account (the auditor's system
+      // user follows them), and the connections CONNZ listed when the auditor (re)started
+      `CREATE TABLE IF NOT EXISTS {db}.audit_connections (
+        time DateTime64(3, 'UTC') COMMENT 'connect: the client start; disconnect: its stop; present: when CONNZ listed it',
+        event LowCardinality(String) COMMENT 'connect | disconnect | present (listed by CONNZ at the auditor start)',
+        agent LowCardinality(String) COMMENT 'the agent whose manifest names this nats_user; empty for service users',
+        nkey String COMMENT 'the NATS user (public nkey U...)',
+        client_id UInt64 COMMENT 'nats-server client id (cid), unique per server',
+        host String COMMENT 'client IP address as the server saw it',
+        server LowCardinality(String) COMMENT 'the nats-server (name) the client is connected to',
+        name String COMMENT 'the connection name the client gave',
+        start DateTime64(3, 'UTC') COMMENT 'when this connection started',
+        reason LowCardinality(String) COMMENT 'disconnect: the server reason (Client Closed, Stale Connection, ...)'
+      ) ENGINE = MergeTree
+      ORDER BY (agent, time)
+      TTL toDateTime(time) + toIntervalDay({ttl})`,
     ],
   },
 ];

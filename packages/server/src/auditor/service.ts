@@ -15,6 +15,8 @@ import { startAuditConsumer } from './consumer.js';
 import type { ConsumerStats } from './consumer.js';
 import { createDetectionEngine } from './detect.js';
 import type { Alert } from './detect.js';
+import { startConnectionFollower } from './connections.js';
+import type { ConnectionFollower } from './connections.js';
 import { AuditorMetrics, storeReadiness } from './metrics.js';
 import { startMetricsServer, watchConnection } from '../bus/metrics.js';
 import type { MetricsServer } from '../bus/metrics.js';
@@ -22,6 +24,8 @@ import type { MetricsServer } from '../bus/metrics.js';
 export interface AuditorStats {
   consumer: ConsumerStats;
   detection: { evaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
+  /** Connect/disconnect events followed (undefined: no system credential, or off). */
+  connections: { events: number; snapshots: number; lastError: string | undefined } | undefined;
 }
 
 export interface Auditor {
@@ -34,6 +38,8 @@ export interface Auditor {
   evaluate(now?: number): Promise<Alert[]>;
   /** The metrics server's address (http://host:port), when metrics are on. */
   readonly metricsUrl: string | undefined;
+  /** The connect/disconnect follower (with nats.systemCredsFile and connections.enabled). */
+  readonly connections: ConnectionFollower | undefined;
   stop(): Promise<void>;
 }
 
@@ -153,17 +159,37 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
       .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
   };
   for (const info of early.splice(0)) raise(info);
+  // "one identity, two places": the system-account user follows connects and disconnects
+  let connections: ConnectionFollower | undefined;
+  if (config.nats.systemCredsFile && config.connections.enabled) {
+    if (!config.connections.manifestsDir) logger.warn('connections: no manifests directory; no nkey maps to an agent, so nothing is alerted');
+    try {
+      connections = await startConnectionFollower({
+        store, url: config.nats.url, systemCredsFile: config.nats.systemCredsFile, config: config.connections,
+        ...(config.nats.tls ? { tls: config.nats.tls } : {}),
+        raise: (f, now) => detection.raise(f, now), logger: logger.child({ part: 'connections' }),
+      });
+    } catch (e) {
+      await consumer.stop().catch(() => {});
+      await nc.close().catch(() => {});
+      await store.close().catch(() => {});
+      await metricsServer?.close();
+      throw new AuditorStartError(`cannot follow connect/disconnect events with --system-creds ${config.nats.systemCredsFile}: ${(e as Error).message}`);
+    }
+  } else logger.info('connect/disconnect events not followed (no system credential: nats-config --system-creds, auditor --system-creds)');
   detection.start();
   logger.info({ store: store.transport, database: store.database, stream: config.consumer.stream, durable: config.consumer.durable }, 'auditor started');
   return {
     config,
     store,
-    stats: () => ({ consumer: consumer.stats(), detection: detection.stats() }),
+    stats: () => ({ consumer: consumer.stats(), detection: detection.stats(), connections: connections?.stats() }),
     lag: () => consumer.lag(),
     evaluate: (now) => detection.evaluate(now),
     metricsUrl: metricsServer?.url,
+    connections,
     stop() {
       stopping ??= (async () => {
+        await connections?.stop();
         await consumer.stop();
         await detection.stop();
         await nc.drain().catch(() => nc.close());

@@ -213,7 +213,7 @@ export function buildProgram(): Command {
     .argument('<agent>', 'agent id, [a-z0-9][a-z0-9_-]{0,63}')
     .option('--creds-dir <dir>', "where to write <agent>.creds.json (default: the project's or the dev bus's, <state-dir>/creds — where `agentbus dev` looks)")
     .option('--manifests <dir>', "where to write <agent>.yaml, public parts only (default: the project's, or .agentbus/dev/manifests)")
-    .option('--service', 'generate a service credential (verifier, auditor or observer) instead of an agent identity')
+    .option('--service', 'generate a service credential (verifier, auditor, observer or system) instead of an agent identity')
     .option('--force', 'overwrite existing files')
     .action((agent: string, opts: { credsDir?: string; manifests?: string; service?: boolean; force?: boolean }) => {
       const o = withLayoutDirs(opts);
@@ -227,6 +227,8 @@ export function buildProgram(): Command {
         const s = generateServiceCreds(agent, credsPath);
         // the observer signs nothing: its key must not join the keys `audit verify` trusts
         if (agent === 'observer') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --observer-creds`);
+        // nor does the system-account user (the auditor's connection follower)
+        if (agent === 'system') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --system-creds and auditor --system-creds`);
         // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
         const pubPath = join(o.manifests, 'services', `${agent}.json`);
         writeServicePublicKey(s, pubPath);
@@ -287,6 +289,7 @@ export function buildProgram(): Command {
     .requiredOption('--auditor-creds <file>', "auditor's service credential file")
     .option('--observer-creds <file>', "read-only observer's service credential file (agentbus tail: alerts and audit events, publishes nothing)")
     .option('--memory-creds <file>', "the memory service's KV credential (memory-kv.creds.json, written by `keygen memory`)")
+    .option('--system-creds <file>', "the system-account user (`keygen system --service`): the auditor's --system-creds, for connect/disconnect events; only $SYS events and CONNZ")
     .option('--host <host>', 'listen address', '127.0.0.1')
     .addOption(new Option('--port <n>', 'client port').default(4222).argParser(int('--port')))
     .option('--store-dir <dir>', 'JetStream store directory', '.agentbus/jetstream')
@@ -300,7 +303,7 @@ export function buildProgram(): Command {
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
     .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
-    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; memoryCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
+    .action((o: { manifests: string; verifierCreds: string; auditorCreds: string; observerCreds?: string; memoryCreds?: string; systemCreds?: string; host: string; port: number; httpPort?: number; partitions: number; storeDir: string; out?: string; reloadPid?: number; cluster?: boolean; nodes: number; clusterPort: number; routeHosts?: string; outDir?: string; tlsDir: string } & TlsCliOptions) => {
       // TLS and encryption at rest (the config names the key's variable, never the key)
       const tlsArg = tlsFromOptions(o);
       let tls: { certFile: string; keyFile: string; caFile?: string } | undefined;
@@ -313,7 +316,7 @@ export function buildProgram(): Command {
         console.error(`TLS: throwaway CA ${tls.caFile} (clients trust it: nats.js tls: { caFile }, nats CLI --tlsca)`);
       } else tls = tlsArg;
       const secure = { ...(tls ? { tls } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
-      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}), ...(o.memoryCreds ? { memory: [loadServiceCreds(o.memoryCreds).natsPublicKey] } : {}) });
+      const services = () => ({ verifier: [loadServiceCreds(o.verifierCreds).natsPublicKey], auditor: [loadServiceCreds(o.auditorCreds).natsPublicKey], ...(o.observerCreds ? { observer: [loadServiceCreds(o.observerCreds).natsPublicKey] } : {}), ...(o.memoryCreds ? { memory: [loadServiceCreds(o.memoryCreds).natsPublicKey] } : {}), ...(o.systemCreds ? { system: [loadServiceCreds(o.systemCreds).natsPublicKey] } : {}) });
       if (o.encryptStore) console.error(`JetStream encrypted at rest: start nats-server with $${o.jsKeyEnv} set (32+ letters and digits, starting with a letter); keep the key: the store is unreadable without it`);
       if (o.cluster) {
         if (!o.outDir) throw new CommanderError(2, 'agentbus.invalidArgument', '--cluster needs --out-dir');

@@ -192,13 +192,15 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const verifierCreds = svc('verifier');
   const auditorCreds = svc('auditor');
   const observerCreds = svc('observer');
+  // the system-account user of the auditor's connection follower ($SYS connect/disconnect events)
+  const systemCreds = svc('system');
   // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
   writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
   // the memory service (DESIGN §13): an agent of its own, and the only user with the KV permissions
   const withMemory = o.withMemory ?? o.withVerifier !== false;
   const { prepareMemoryForDev, startMemoryForDev } = await import('../memory/dev.js');
   const mem = withMemory ? prepareMemoryForDev({ manifestsDir, credsDir }) : undefined;
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey], ...(mem ? { memory: [mem.kvNkey] } : {}) };
+  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey], system: [systemCreds.natsPublicKey], ...(mem ? { memory: [mem.kvNkey] } : {}) };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);
   if (nodes === 1 && o.port && !(await portFree(o.port))) {
@@ -252,7 +254,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     if (o.withAuditor !== false) {
       const { startAuditor } = await import('../auditor/service.js');
       auditor = await startAuditor(
-        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}) },
+        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), systemCredsFile: join(credsDir, 'system.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}), connections: { manifestsDir, ...(o.auditor?.connections ?? {}) } },
         { logger: log.child({ name: 'auditor' }), ...(o.metricsPort ? { metricsPort: o.metricsPort + 1 } : {}) },
       );
       stops.unshift(() => auditor!.stop());

@@ -7,6 +7,13 @@
 //   auditor    reads the AUDIT stream, publishes alerts and dead letters.
 //   observer   (`agentbus tail`) subscribes agentbus.alert.> and agentbus.audit.> (core
 //              subscriptions, live only) and its own inbox; it publishes nothing at all.
+//   system     (the auditor's connection follower, `--system-creds`) the only user of the
+//              system account $SYS: it subscribes the connect/disconnect events of the bus
+//              account and may ask the servers for their connections (CONNZ), nothing else.
+// Every bus user is in the account AGENTBUS (JetStream and the partition mapping are enabled
+// there), not in nats-server's global account: the server sends no connect/disconnect events
+// for the global account's clients (events.go: "Ignore global account activity"), so agents in
+// it could not be followed. The system account has no JetStream.
 // nats-server reloads this file on SIGHUP without a restart; a user removed from it is
 // disconnected and refused from then on.
 import type { Manifest } from '@agentbus/protocol';
@@ -22,7 +29,16 @@ export interface ServiceUsers {
   observer?: string[];
   /** The memory service's KV user (DESIGN §13): JetStream KV only, no agentbus subjects. */
   memory?: string[];
+  /** System-account users (the auditor's connection follower): $SYS connect/disconnect events only. */
+  system?: string[];
 }
+
+/** The account every bus user is in (JetStream and the partition mapping live there). */
+export const BUS_ACCOUNT = 'AGENTBUS';
+/** nats-server's system account: only the `system` users, no JetStream. */
+export const SYSTEM_ACCOUNT = '$SYS';
+/** The system user's inbox prefix (its CONNZ replies). */
+export const SYSTEM_INBOX_PREFIX = '_INBOX_auditor_sys';
 
 interface User {
   comment: string;
@@ -87,6 +103,19 @@ export function memoryPermissions(): { pub: string[]; sub: string[]; pubDeny: st
   };
 }
 
+/**
+ * The system-account user: the connect and disconnect events of the bus account, and a CONNZ
+ * request to every server (the connections that existed before the auditor started). It is in
+ * $SYS, so agentbus.* subjects (in AGENTBUS) are out of its reach anyway; its publish list
+ * allows the one request subject and nothing else.
+ */
+export function systemPermissions(): { pub: string[]; sub: string[] } {
+  return {
+    pub: ['$SYS.REQ.SERVER.PING.CONNZ'],
+    sub: [`$SYS.ACCOUNT.${BUS_ACCOUNT}.CONNECT`, `$SYS.ACCOUNT.${BUS_ACCOUNT}.DISCONNECT`, `${SYSTEM_INBOX_PREFIX}.>`],
+  };
+}
+
 export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PARTITIONS): { pub: string[]; sub: string[] } {
   return {
     // nats-server 2.9 checks publish permissions on the subject after the partition mapping,
@@ -104,17 +133,36 @@ export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PAR
   };
 }
 
-/** The `authorization { users = [...] }` block. */
+function renderUsers(users: User[], indent: string): string[] {
+  const lines = [`${indent}users = [`];
+  for (const u of users) {
+    lines.push(`${indent}  # ${u.comment}`);
+    lines.push(`${indent}  { nkey: ${q(u.nkey)}, permissions: {`);
+    // no publish permission: say so explicitly (deny everything) rather than with an empty allow list
+    const deny = u.pubDeny?.length ? `, deny: [${u.pubDeny.map(q).join(', ')}]` : '';
+    lines.push(u.pub.length ? `${indent}      publish: { allow: [${u.pub.map(q).join(', ')}]${deny} }` : `${indent}      publish: { deny: [">"] }`);
+    lines.push(`${indent}      subscribe: { allow: [${u.sub.map(q).join(', ')}] }`);
+    lines.push(`${indent}  } }`);
+  }
+  lines.push(`${indent}]`);
+  return lines;
+}
+
+/**
+ * The `system_account` line and the `accounts { AGENTBUS { ... } $SYS { ... } }` block: every bus
+ * user, JetStream and the partition mapping in AGENTBUS; the system users (if any) in $SYS.
+ */
 export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS): string {
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
   for (const nkey of services.memory ?? []) users.push({ comment: 'memory (KV store)', nkey, ...memoryPermissions() });
   for (const nkey of services.observer ?? []) users.push({ comment: 'observer (read-only)', nkey, ...observerPermissions() });
+  const system: User[] = (services.system ?? []).map((nkey) => ({ comment: 'system (auditor: connect/disconnect events)', nkey, ...systemPermissions() }));
   const seen = new Set<string>();
-  for (const u of users) {
+  for (const u of [...users, ...system]) {
     // one nkey, one set of permissions: e.g. the auditor's credential reused as the observer's
-    if (seen.has(u.nkey)) throw new Error(`service nkey ${u.nkey} is given to two service users (${users.filter((x) => x.nkey === u.nkey).map((x) => x.comment.split(' ')[0]).join(', ')}); each service needs its own credential`);
+    if (seen.has(u.nkey)) throw new Error(`service nkey ${u.nkey} is given to two service users (${[...users, ...system].filter((x) => x.nkey === u.nkey).map((x) => x.comment.split(' ')[0]).join(', ')}); each service needs its own credential`);
     seen.add(u.nkey);
   }
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
@@ -122,17 +170,20 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
     seen.add(m.nats_user);
     users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
   }
-  const lines = ['authorization {', '  users = ['];
-  for (const u of users) {
-    lines.push(`    # ${u.comment}`);
-    lines.push(`    { nkey: ${q(u.nkey)}, permissions: {`);
-    // no publish permission: say so explicitly (deny everything) rather than with an empty allow list
-    const deny = u.pubDeny?.length ? `, deny: [${u.pubDeny.map(q).join(', ')}]` : '';
-    lines.push(u.pub.length ? `        publish: { allow: [${u.pub.map(q).join(', ')}]${deny} }` : `        publish: { deny: [">"] }`);
-    lines.push(`        subscribe: { allow: [${u.sub.map(q).join(', ')}] }`);
-    lines.push('    } }');
-  }
-  lines.push('  ]', '}');
+  const lines = [
+    `system_account: ${q(SYSTEM_ACCOUNT)}`,
+    'accounts {',
+    `  ${BUS_ACCOUNT} {`,
+    '    jetstream: enabled',
+    ...partitionMapping(partitions).split('\n').map((l) => `    ${l}`),
+    ...renderUsers(users, '    '),
+    '  }',
+    // the system account: no JetStream; without --system-creds it has no users at all
+    `  ${SYSTEM_ACCOUNT} {`,
+    ...(system.length ? renderUsers(system, '    ') : ['    users = []']),
+    '  }',
+    '}',
+  ];
   return lines.join('\n');
 }
 
@@ -207,7 +258,6 @@ export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: S
           '}',
         ]
       : []),
-    partitionMapping(o.partitions ?? D.DEFAULT_PARTITIONS),
     authorizationBlock(manifests, services, o.partitions ?? D.DEFAULT_PARTITIONS),
     '',
   ].join('\n');
