@@ -371,7 +371,8 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
     assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
     assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
     child.kill('SIGINT');
-    assert.is(await exited, 0, out.slice(-800));
+    const code = await exited;
+    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}`);
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {

@@ -473,6 +473,12 @@ export function buildProgram(): Command {
       const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
       const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       let bus;
+      // Ctrl-C while the bus is still starting: finish starting (its parts are not stoppable
+      // half-made), then stop everything, exit 0
+      let interrupted = false;
+      const early = () => void (interrupted = true);
+      process.once('SIGINT', early);
+      process.once('SIGTERM', early);
       try {
         bus = await startDevBus({
           stateDir: where.stateDir, manifestsDir, contracts, contractsFile: contractsPath, loadContracts: importContracts, notify,
@@ -483,6 +489,14 @@ export function buildProgram(): Command {
       } catch (e) {
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
+      } finally {
+        process.removeListener('SIGINT', early);
+        process.removeListener('SIGTERM', early);
+      }
+      if (interrupted) {
+        await bus.stop();
+        console.log('stopped');
+        return;
       }
       // Ctrl-C from here on stops everything (also while the watch below is still starting)
       let watch: { stop(): Promise<void> } | undefined;
