@@ -11,7 +11,8 @@
 // engine evaluated at the end of every simulated minute, default config). The same normal traffic
 // runs again without incidents (the clean run) to count false alerts. Normal traffic includes
 // what must not look like an incident: identical status pings, the same ack to many requests,
-// causal request → reply → follow-up chains.
+// causal request → reply → follow-up chains, and reconnects (connect/disconnect events, the
+// server sometimes reporting the old connection's end a few seconds after the new one began).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,11 +24,12 @@ import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import type { AuditRow } from '../packages/server/src/auditor/rows.js';
 import type { createDetectionEngine, Alert } from '../packages/server/src/auditor/detect.js';
 import { replay } from '../packages/server/src/auditor/replay.js';
+import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
 
 export const MIN = 60_000;
 
-export type IncidentKind = 'probe' | 'forged_key' | 'replay_storm' | 'loop' | 'fan_out';
-export const INCIDENT_KINDS: IncidentKind[] = ['probe', 'forged_key', 'replay_storm', 'loop', 'fan_out'];
+export type IncidentKind = 'probe' | 'forged_key' | 'replay_storm' | 'loop' | 'fan_out' | 'identity_reuse';
+export const INCIDENT_KINDS: IncidentKind[] = ['probe', 'forged_key', 'replay_storm', 'loop', 'fan_out', 'identity_reuse'];
 
 /** Rules that legitimately detect each kind of incident (the one designed for it first). */
 export const EXPECTED_RULES: Record<IncidentKind, string[]> = {
@@ -36,6 +38,7 @@ export const EXPECTED_RULES: Record<IncidentKind, string[]> = {
   replay_storm: ['signature_failure'],
   loop: ['payload_loop'],
   fan_out: ['fan_out', 'new_edge'],
+  identity_reuse: ['identity_reuse', 'new_address'],
 };
 
 export interface IncidentSpec {
@@ -307,6 +310,48 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
   return t;
 }
 
+// ---------------------------------------------------------------- connections (nats-server's connect/disconnect events)
+
+const nkeyOf = (id: string) => `U${id.toUpperCase().padEnd(55, 'A').slice(0, 55)}`;
+
+/**
+ * Each agent connects at the start from its own address and reconnects now and then (nats.js:
+ * the old connection is gone before the new one opens; the server may report its disconnect a
+ * few seconds late).
+ */
+function normalConnections(agents: SimAgent[], t0: number, minutes: number, rnd: () => number, ids: { next: number }): ConnEvent[] {
+  const out: ConnEvent[] = [];
+  agents.forEach((a, i) => {
+    const host = `10.0.0.${11 + i}`;
+    let at = t0 + Math.floor(rnd() * 20_000);
+    let id = ids.next++;
+    const ev = (event: ConnEvent['event'], time: number, cid: number, reason = ''): ConnEvent => ({ time, event, agent: a.id, nkey: nkeyOf(a.id), client_id: cid, host, server: 'n1', name: a.id, start: at, reason });
+    out.push(ev('connect', at, id));
+    for (let m = 30 + Math.floor(rnd() * 90); m < minutes; m += 60 + Math.floor(rnd() * 120)) {
+      const drop = t0 + m * MIN + Math.floor(rnd() * 60_000);
+      const next = ids.next++;
+      const late = rnd() < 0.5 ? 2000 + Math.floor(rnd() * 5000) : 0; // the server notices the old socket's end late
+      out.push(ev('disconnect', drop + late, id, 'Client Closed'));
+      at = drop + 300 + Math.floor(rnd() * 1500);
+      out.push(ev('connect', at, next));
+      id = next;
+    }
+  });
+  return out;
+}
+
+function incidentConnections(spec: IncidentSpec, t0: number, ids: { next: number }): ConnEvent[] {
+  const id = spec.agents[0]!;
+  const start = Math.floor(t0 + spec.startMin * MIN);
+  const end = Math.floor(start + spec.durationMin * MIN);
+  const cid = ids.next++;
+  const host = '203.0.113.7';
+  return [
+    { time: start, event: 'connect', agent: id, nkey: nkeyOf(id), client_id: cid, host, server: 'n1', name: '', start, reason: '' },
+    { time: end, event: 'disconnect', agent: id, nkey: nkeyOf(id), client_id: cid, host, server: 'n1', name: '', start, reason: 'Client Closed' },
+  ];
+}
+
 /** The audit events of one incident. */
 function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd: () => number, into: Timeline): number {
   const byId = new Map(agents.map((a) => [a.id, a]));
@@ -324,6 +369,9 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
     n++;
   };
   switch (spec.kind) {
+    case 'identity_reuse':
+      // connection events only (incidentConnections): the copied credential sends nothing
+      break;
     case 'probe':
       // A compromised agent trying recipients outside its manifest and forbidden types.
       for (let i = 0; i < count; i++) {
@@ -416,8 +464,9 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
     { kind: 'forged_key', label: 'forged-key sender', agents: [p], startMin: s + 9.6, durationMin: 5, perMin: 2 },
     { kind: 'replay_storm', label: 'replay storm', agents: [v], startMin: s + 15.2, durationMin: 3, perMin: 30 },
     { kind: 'loop', label: 'agent loop (2 agents, 12 bounces/min)', agents: [c, v], startMin: s + 21.7, durationMin: 6, perMin: 12 },
+    { kind: 'identity_reuse', label: 'copied credential, a second connection for 20 min', agents: [t], startMin: s + 24.2, durationMin: 20, perMin: 0 },
   ];
-  let end = s + 28.5;
+  let end = s + 44.5;
   if (rounds === 2) {
     if (agentIds.length < 8) throw new RangeError('round 2 needs 8 agents');
     const [w, o, l] = agentIds.slice(5) as [string, string, string];
@@ -436,6 +485,7 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
       { kind: 'probe', label: 'probe, patient (1 forbidden type / min for an hour)', agents: [t], startMin: s3 + 1.2, durationMin: 60, perMin: 1, newDestinations: false },
       { kind: 'forged_key', label: 'forged key, patient (1 / 7 min)', agents: [w], startMin: s3 + 4.5, durationMin: 56, perMin: 1 / 7 },
       { kind: 'loop', label: 'agent loop, 3 agents, slow (1 bounce / 4 min)', agents: [o, l, r], startMin: s3 + 8.9, durationMin: 48, perMin: 1 / 4 },
+      { kind: 'identity_reuse', label: 'copied credential, a quick hit (8 s)', agents: [c], startMin: s3 + 30.5, durationMin: 8 / 60, perMin: 0 },
     );
     end = s3 + 62;
   }
@@ -446,8 +496,8 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
 // ---------------------------------------------------------------- running it
 
 /** The rows through `agentbus detect replay`'s path, in one database of `dir`; its alerts as the auditor's Alert. */
-async function runOne(dir: string, database: string, rows: AuditRow[], config: SimOptions['detectConfig']): Promise<Alert[]> {
-  const got = await replay(rows, { store: { dir, database }, ...(config ? { detect: config } : {}) });
+async function runOne(dir: string, database: string, rows: AuditRow[], connections: ConnEvent[], config: SimOptions['detectConfig']): Promise<Alert[]> {
+  const got = await replay(rows, { store: { dir, database }, connections: [...connections].sort((a, b) => a.time - b.time), ...(config ? { detect: config } : {}) });
   return got.map((a) => ({
     alert_id: '',
     rule: a.rule,
@@ -481,6 +531,11 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
   const extra: Timeline = new Map();
   let incidentEvents = 0;
   for (const spec of plan.incidents) incidentEvents += incidentTraffic(spec, agents, t0, rnd, extra);
+  // connections: their own random stream (the message traffic stays what it was)
+  const ids = { next: 1 };
+  const cleanConns = normalConnections(agents, t0, minutes, prng((opts.seed ?? 7) + 1), ids);
+  const incidentConns = plan.incidents.filter((i) => i.kind === 'identity_reuse').flatMap((i) => incidentConnections(i, t0, ids));
+  incidentEvents += incidentConns.length;
   const rowsOf = (t: Timeline, m: number) => (t.get(m) ?? []).map(eventToRow);
   const normalRows = new Map<number, AuditRow[]>();
   for (let m = 0; m < minutes; m++) normalRows.set(m, rowsOf(normal, m));
@@ -492,9 +547,9 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
   let runAlerts: Alert[];
   try {
     const all = (f: (m: number) => AuditRow[]) => Array.from({ length: minutes }, (_, m) => f(m)).flat();
-    cleanAlerts = await runOne(dir, 'sim_clean', all((m) => normalRows.get(m)!), opts.detectConfig);
+    cleanAlerts = await runOne(dir, 'sim_clean', all((m) => normalRows.get(m)!), cleanConns, opts.detectConfig);
     log(`  clean run: ${cleanAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    runAlerts = await runOne(dir, 'sim_incidents', all((m) => [...normalRows.get(m)!, ...rowsOf(extra, m)]), opts.detectConfig);
+    runAlerts = await runOne(dir, 'sim_incidents', all((m) => [...normalRows.get(m)!, ...rowsOf(extra, m)]), [...cleanConns, ...incidentConns], opts.detectConfig);
     log(`  incident run: ${runAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

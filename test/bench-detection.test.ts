@@ -21,7 +21,7 @@ test('bench-detection - every incident kind is injected once and caught by an ex
     assert.ok(o.secondsToDetect! >= 0 && o.secondsToDetect! <= (o.endMs - o.startMs) / 1000 + 600, `${o.spec.kind}: ${o.secondsToDetect} s`);
   }
   // the rule designed for each kind fires (not only new_edge)
-  const primary = { probe: 'rejection_burst', forged_key: 'signature_failure', replay_storm: 'signature_failure', loop: 'payload_loop', fan_out: 'fan_out' };
+  const primary = { probe: 'rejection_burst', forged_key: 'signature_failure', replay_storm: 'signature_failure', loop: 'payload_loop', fan_out: 'fan_out', identity_reuse: 'identity_reuse' };
   for (const o of r.incidents) assert.ok(o.firstByRule[primary[o.spec.kind]] !== undefined, `${o.spec.kind}: ${primary[o.spec.kind]} did not fire`);
 });
 
@@ -32,8 +32,8 @@ test('bench-detection - the clean run raises no alert, the incident run none nam
 
 test('bench-detection - figures', () => {
   const f = new Map(resultFigures(r).map((x) => [x.name, x.value]));
-  assert.is(f.get('detection_incidents_total'), 5);
-  assert.is(f.get('detection_incidents_caught'), 5);
+  assert.is(f.get('detection_incidents_total'), 6);
+  assert.is(f.get('detection_incidents_caught'), 6);
   assert.is(f.get('detection_false_alerts_per_hour'), 0);
   assert.ok(Number.isFinite(f.get('detection_mean_seconds_to_detect')));
 });

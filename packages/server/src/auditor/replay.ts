@@ -134,7 +134,16 @@ export function replayConnections(evs: ConnEvent[], cfg: Partial<ConnectionsConf
   const c = connectionsConfigSchema.parse(cfg);
   const t = new ConnectionTracker(c);
   const out: { finding: Finding; at: number }[] = [];
-  for (const e of evs) for (const f of t.observe(e)) out.push({ finding: f, at: e.time });
+  // the live auditor ticks on a timer; here a tick falls due overlapMs after each event
+  const due: number[] = [];
+  for (const e of evs) {
+    while (due.length && due[0]! <= e.time) {
+      const at = due.shift()!;
+      for (const f of t.tick(at)) out.push({ finding: f, at });
+    }
+    for (const f of t.observe(e)) out.push({ finding: f, at: e.time });
+    due.push(e.time + c.overlapMs + 1);
+  }
   if (evs.length) {
     const end = evs[evs.length - 1]!.time + c.overlapMs + 1;
     for (const f of t.tick(end)) out.push({ finding: f, at: end });
