@@ -138,7 +138,9 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
       : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
   // BENCH_PROFILE_DIR=dir: write a V8 CPU profile of the service (node --cpu-prof) there
   const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_VERIFIER_NODE_FLAGS="--flag ...": node flags for the verifier only (experiments)
+  const flags = kind === 'verifier' && process.env.BENCH_VERIFIER_NODE_FLAGS ? process.env.BENCH_VERIFIER_NODE_FLAGS.split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   await waitReady(child);
   return child;
 }

@@ -12,6 +12,7 @@ import { junkFloodFigures } from './junk-flood.js';
 import { toolFigures } from './tools.js';
 import { guardedFigures } from './guarded.js';
 import { memoryFigures } from './memory.js';
+import { jetstreamCommitFigures } from './jetstream-commit.js';
 import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
@@ -141,6 +142,8 @@ try {
 } finally {
   await bus.stop();
 }
+log('jetstream: publish → ack alone at the verifier\'s commit rate (the floor under the hop tail) ...');
+figures.push(...(await jetstreamCommitFigures({ rate: 700, seconds: quick ? 2 : 8 })));
 log('content guards: the verifier with and without them, and the scanner alone ...');
 figures.push(...(await guardedFigures(quick ? { n: 3000, rounds: 1 } : {})));
 log('memory: get/put through the bus vs direct JetStream KV ...');
