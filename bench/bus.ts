@@ -130,6 +130,11 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
   return { perSec: total / secs, accepted, reasons };
 }
 
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
   const args = kind === 'verifier'
     ? ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
@@ -141,6 +146,9 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   // BENCH_VERIFIER_NODE_FLAGS="--flag ...": node flags for the verifier only (experiments)
   const flags = kind === 'verifier' && process.env.BENCH_VERIFIER_NODE_FLAGS ? process.env.BENCH_VERIFIER_NODE_FLAGS.split(' ').filter(Boolean) : [];
   const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // a bench that throws must not leave its services running (they would load the next run)
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   await waitReady(child);
   return child;
 }

@@ -26,7 +26,8 @@ import {
   SECRETLINT_RULES,
   type GuardFinding,
 } from '../packages/protocol/src/index.js';
-import { setCredentialPrefilters } from '../packages/protocol/src/guard/credentials.js';
+import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE } from '../packages/protocol/src/guard/credentials.js';
+import { literalPrefixes } from '../packages/protocol/src/guard/needles.js';
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -103,6 +104,28 @@ test('corpora - the prefilters (needles, token runs) change no finding', () => {
   } finally {
     setCredentialPrefilters(true);
   }
+});
+
+test('credential gate - the literal automaton passes every string the needle regex passes', () => {
+  assert.equal(literalPrefixes('(?:shp(?:pa|ca)_)'), ['shppa_', 'shpca_']);
+  assert.equal(literalPrefixes('gh[pou]_'), ['ghp_', 'gho_', 'ghu_']);
+  assert.equal(literalPrefixes('_(?:auth|pass)\\s*='), ['_auth', '_pass']);
+  assert.equal(literalPrefixes('secret_?access'), ['secret']);
+  assert.equal(literalPrefixes('\\dQ~')?.length, 10);
+  assert.is(literalPrefixes('gl[a-z]+-'), undefined, 'an open class: left to the residual regex');
+  assert.is(literalPrefixes('a(?=b)'), undefined);
+  assert.ok(NEEDLE_GATE.literals > 50);
+  // everything the corpora hold, line by line, and random text with needles planted in odd case
+  const lines = [...attacks, ...benign].flatMap(({ s }) => [payloadText(s), ...payloadText(s).split(/\n|(?<=[ ,.;])/)]);
+  const rnd = (n: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 7919 + n) % 95))).join('');
+  const planted = ['ghp_', 'SK0', 'sK-ant-', 'Bearer', 'PASSWORD=', '://', 'AKIA', '-----begin', 'x-OAuth-basic', 'Glpat-', 'gl' + 'abc-'].map((k, i) => `${rnd(40 + i)}${k}${rnd(30)}`);
+  let passed = 0;
+  for (const l of [...lines, ...planted]) {
+    const r = ANY_NEEDLE.test(l);
+    if (r) passed++;
+    if (r) assert.ok(NEEDLE_GATE.test(l), `the gate lost: ${JSON.stringify(l.slice(0, 120))}`);
+  }
+  assert.ok(passed > 100, `${passed} lines passed the regex: the check ran on something`);
 });
 
 test('corpora - benign emoji are all recommended (RGI) sequences or their parts', () => {
