@@ -99,12 +99,14 @@ for (const creator of presetRules as unknown as SecretlintRuleCreator[]) {
 /** The secretlint rules in use (ids), for docs and tests. */
 export const SECRETLINT_RULES: readonly string[] = handlers.map((h) => h.id);
 
-function runSecretlint(s: string, out: CredentialMatch[]): void {
+function runSecretlint(s: string, out: CredentialMatch[], cand?: Uint8Array): void {
   const source = { content: s, filePath: undefined, ext: '', contentType: 'text' };
   sink = out;
   try {
-    for (const h of handlers) {
-      if (useNeedles && h.needle && !h.needle.test(s)) continue;
+    for (let i = 0; i < handlers.length; i++) {
+      const h = handlers[i]!;
+      // the gate's candidates say which needles may match (a superset of each needle's own test)
+      if (useNeedles && h.needle && (cand ? !cand[HANDLER_GATE[i]!] : !h.needle.test(s))) continue;
       try {
         const r = h.file(source);
         // a rule that answers asynchronously (the GCP rule does, for .p12 files only) is not used
@@ -398,9 +400,10 @@ function windowsAround(s: string, anchor: string, before: number, after: number,
   return out;
 }
 
-function runOwnRules(s: string, out: CredentialMatch[]): void {
-  for (const r of OWN_RULES) {
-    if (useNeedles && r.needle && !r.needle.test(s)) continue;
+function runOwnRules(s: string, out: CredentialMatch[], cand?: Uint8Array): void {
+  for (let i = 0; i < OWN_RULES.length; i++) {
+    const r = OWN_RULES[i]!;
+    if (useNeedles && r.needle && (cand ? !cand[OWN_GATE[i]!] : !r.needle.test(s))) continue;
     if (useNeedles && r.around) {
       for (const [from, to] of windowsAround(s, r.around, r.before ?? 0, r.after ?? 0, r.gate)) runRuleOn(r, s, from, to, out);
       continue;
@@ -475,8 +478,8 @@ function* assignmentStarts(s: string): Generator<number> {
   }
 }
 
-function runAssignments(s: string, out: CredentialMatch[]): void {
-  if (useNeedles && !ASSIGN_NEEDLE.test(s)) return;
+function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array): void {
+  if (useNeedles && (cand ? !cand[ASSIGN_GATE] : !ASSIGN_NEEDLE.test(s))) return;
   let n = 0;
   for (const at of assignmentStarts(s)) {
     if (n >= 64) break;
@@ -533,7 +536,12 @@ function hasTokenRun(s: string, n: number): boolean {
  * An automaton over the needles' literal prefixes (guard/needles.ts), not one regex alternation
  * of them all: that cost ~20 ns a character, the verifier's largest cost at 64 KiB.
  */
-const NEEDLE_SOURCES = [...handlers.map((h) => h.needle?.source ?? ''), ...OWN_RULES.map((r) => r.needle?.source ?? ''), ASSIGN_NEEDLE.source].filter(Boolean);
+const NEEDLE_SOURCES: string[] = [];
+const gateIndex = (re: RegExp | undefined) => (re ? NEEDLE_SOURCES.push(re.source) - 1 : -1);
+/** Each rule's index among the gate's sources (-1: it has no needle). */
+const HANDLER_GATE = handlers.map((h) => gateIndex(h.needle));
+const OWN_GATE = OWN_RULES.map((r) => gateIndex(r.needle));
+const ASSIGN_GATE = gateIndex(ASSIGN_NEEDLE);
 export const ANY_NEEDLE = new RegExp(NEEDLE_SOURCES.map((x) => `(?:${x})`).join('|'), 'i');
 export const NEEDLE_GATE = needleGate(NEEDLE_SOURCES);
 
@@ -549,12 +557,13 @@ export function findCredentials(s: string, max = 16): CredentialMatch[] {
     // except a `key: value` assignment, which has a : or =
     const run = hasTokenRun(s, 10) || s.includes('://');
     if (!run && !/[:=]/.test(s)) return all;
-    if (!NEEDLE_GATE.test(s)) return all;
+    const cand = NEEDLE_GATE.candidates(s);
+    if (!cand) return all;
     if (run) {
-      runSecretlint(s, all);
-      runOwnRules(s, all);
+      runSecretlint(s, all, cand);
+      runOwnRules(s, all, cand);
     }
-    runAssignments(s, all);
+    runAssignments(s, all, cand);
   } else {
     runSecretlint(s, all);
     runOwnRules(s, all);

@@ -125,23 +125,38 @@ export function literalPrefixes(source: string): string[] | undefined {
 /** A gate over ASCII literals (matched in the lowercased string) and, for the rest, a residual regex. */
 export interface NeedleGate {
   test(s: string): boolean;
+  /**
+   * Which sources may match in `s` (1 per index of `sources`), or undefined when none may: a
+   * literal of theirs is in `s`, or they are residual (left for their own regex to say).
+   */
+  candidates(s: string): Uint8Array | undefined;
   readonly literals: number;
   readonly residual: RegExp | undefined;
 }
 
 export function needleGate(sources: string[]): NeedleGate {
   const literals = new Set<string>();
+  const owners = new Map<string, number[]>();
   const rest: string[] = [];
-  for (const src of sources) {
+  const residualIdx: number[] = [];
+  sources.forEach((src, idx) => {
     const l = literalPrefixes(src);
-    if (l && l.every((x) => /^[\x20-\x7e]+$/.test(x))) for (const x of l) literals.add(x);
-    else rest.push(src);
-  }
+    if (l && l.every((x) => /^[\x20-\x7e]+$/.test(x))) {
+      for (const x of l) {
+        literals.add(x);
+        owners.set(x, [...(owners.get(x) ?? []), idx]);
+      }
+    } else {
+      rest.push(src);
+      residualIdx.push(idx);
+    }
+  });
   const residual = rest.length ? new RegExp(rest.map((x) => `(?:${x})`).join('|'), 'i') : undefined;
   // the automaton: a full DFA over the 128 ASCII codes (failure links folded in)
   const W = 128;
   const next: number[][] = [new Array<number>(W).fill(-1)];
   const out: boolean[] = [false];
+  const emits: number[][] = [[]];
   for (const lit of literals) {
     let s = 0;
     for (const ch of lit) {
@@ -150,10 +165,12 @@ export function needleGate(sources: string[]): NeedleGate {
         next[s]![c] = next.length;
         next.push(new Array<number>(W).fill(-1));
         out.push(false);
+        emits.push([]);
       }
       s = next[s]![c]!;
     }
     out[s] = true;
+    emits[s]!.push(...owners.get(lit)!);
   }
   const fail = new Array<number>(next.length).fill(0);
   const queue: number[] = [];
@@ -168,6 +185,7 @@ export function needleGate(sources: string[]): NeedleGate {
   while (queue.length) {
     const s = queue.shift()!;
     out[s] ||= out[fail[s]!]!;
+    if (emits[fail[s]!]!.length) emits[s] = [...new Set([...emits[s]!, ...emits[fail[s]!]!])];
     for (let c = 0; c < W; c++) {
       const t = next[s]![c]!;
       if (t === -1) next[s]![c] = next[fail[s]!]![c]!;
@@ -181,9 +199,28 @@ export function needleGate(sources: string[]): NeedleGate {
   const delta = new Int32Array(next.length * W);
   next.forEach((row, s) => row.forEach((t, c) => (delta[s * W + c] = c >= 65 && c <= 90 ? row[c + 32]! : t)));
   const hit = Uint8Array.from(out, (b) => (b ? 1 : 0));
+  const emitOf = emits.map((e) => Int32Array.from(e));
   return {
     literals: literals.size,
     residual,
+    candidates(s: string): Uint8Array | undefined {
+      let flags: Uint8Array | undefined;
+      if (residualIdx.length && residual!.test(s)) {
+        flags = new Uint8Array(sources.length);
+        for (const i of residualIdx) flags[i] = 1;
+      }
+      let state = 0;
+      for (let k = 0; k < s.length; k++) {
+        const c = s.charCodeAt(k);
+        state = c < W ? delta[state * W + c]! : 0;
+        if (hit[state]) {
+          flags ??= new Uint8Array(sources.length);
+          const e = emitOf[state]!;
+          for (let j = 0; j < e.length; j++) flags[e[j]!] = 1;
+        }
+      }
+      return flags;
+    },
     test(s: string): boolean {
       if (residual?.test(s)) return true;
       if (literals.size === 0) return false;
