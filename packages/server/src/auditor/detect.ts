@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { detectConfigSchema } from './config.js';
 import { alertEvidence, detectorNeeds, runDetectors } from './detectors/index.js';
-import { alertSentence } from './report-html.js';
+import { alertSentence } from './sentence.js';
 import type { DetectorInput, Finding, InputNeeds, RulesConfig } from './detectors/index.js';
 import { BUCKET_MINUTES, MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
 import type { AuditStore } from './store.js';

@@ -23,7 +23,7 @@ import type { AuditRow } from './rows.js';
 import { MINUTE_MS } from './detectors/types.js';
 import type { Finding } from './detectors/types.js';
 import { loadManifestDir } from '@agentbus/protocol';
-import { ConnectionTracker, connectionsConfigSchema, describeConnectionAlert } from './connections.js';
+import { ConnectionTracker, connectionsConfigSchema } from './connections.js';
 import type { ConnEvent, ConnectionsConfig } from './connections.js';
 
 export class ReplayError extends Error {
@@ -207,9 +207,8 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
 }
 
 function connectionAlert(a: Alert): ReplayAlert {
-  const said = describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', a.evidence);
-  const sentence = said ? `${said}: ${a.rule}` : a.sentence;
-  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(sentence ? { sentence } : {}), evidence: { ...a.evidence, msg_ids: [] } };
+  // the engine's alertSentence already says it (sentence.ts knows the connection rules)
+  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(a.sentence ? { sentence: a.sentence } : {}), evidence: { ...a.evidence, msg_ids: [] } };
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {

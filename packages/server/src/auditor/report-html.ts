@@ -27,11 +27,11 @@ import type { AuditStore } from './store.js';
 import { messageCounts } from './schema.js';
 import { alerts, edges, rejections, topTalkers, trails } from './reports.js';
 import type { AlertRowOut, EdgeRow, RejectionRow, TalkerRow } from './reports.js';
-import { alertEvidence, describeAlert, isDetectorRule } from './detectors/index.js';
-import { describeConnectionAlert } from './connections.js';
+import { alertEvidence, isDetectorRule } from './detectors/index.js';
+import { alertSentence } from './sentence.js';
 import type { EvidenceQuery } from './detectors/index.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
-import { duration, list, num, obj, plural, strs } from './detectors/explain.js';
+import { list, obj, strs } from './detectors/explain.js';
 import { DEFAULT_DATABASE } from './defaults.js';
 
 export interface ReportOptions {
@@ -212,31 +212,9 @@ function chToIso(s: string): string {
   return /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(s) ? `${s.replace(' ', 'T')}${s.includes('.') ? '' : '.000'}Z` : s;
 }
 
-// ---- one sentence per alert ----
+// ---- one sentence per alert: auditor/sentence.ts (the detection engine says the same) ----
 
-type SentenceInput = Pick<ReportAlert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>;
-
-/** The one alert the auditor raises itself (not a detector). */
-function deadLetterSentence(ev: Record<string, unknown>): string {
-  const subject = typeof ev['subject'] === 'string' ? ev['subject'] : 'the audit stream';
-  const seq = num(ev['streamSeq']);
-  const why = typeof ev['reason'] === 'string' && ev['reason'] ? `: ${ev['reason']}` : '';
-  return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
-}
-
-/**
- * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
- * rejected in 1 min (threshold 10): <rule>"). Known rules have their own sentence; an
- * unknown rule, or evidence that lacks the fields, gets a generic one. Plain text: escape it.
- */
-export function alertSentence(a: SentenceInput): string {
-  const ev = obj(a.evidence) ?? {};
-  const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
-  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : isDetectorRule(a.rule) ? describeAlert(a) : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
-  if (s !== undefined) return `${s}: ${a.rule}`;
-  const keys = Object.keys(ev);
-  return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;
-}
+export { alertSentence };
 
 // ---- the messages behind an alert ----
 

@@ -20,7 +20,7 @@ import { reasonName } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { startDevBus } from './dev.js';
 import type { DevBus } from './dev.js';
-import { alertSentence } from '../auditor/report-html.js';
+import { alertSentence } from '../auditor/sentence.js';
 
 export interface Attack {
   name: string;

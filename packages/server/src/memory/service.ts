@@ -28,25 +28,20 @@ import {
   MEMORY_RESULT_TYPE,
   MEMORY_UNWATCH_TYPE,
 } from '@agentbus/protocol';
-import type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload, MemorySectionInput, MemoryQuota } from '@agentbus/protocol';
+import type { MemoryAuditFields, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload, MemorySectionInput, MemoryQuota } from '@agentbus/protocol';
 import { loadServiceCreds } from '../bus/service-creds.js';
 import type { ServiceIdentity } from '../bus/service-creds.js';
 
 export const MAX_WATCHES_PER_AGENT = 16;
 
-/** One audited memory operation (DESIGN §13): hashes, never keys or values in clear. */
-export interface MemoryAuditRecord {
+/**
+ * One audited memory operation (DESIGN §13): hashes, never keys or values in clear — the fields
+ * the verifier's audit event carries (MemoryAuditFields), with the service's own outcome.
+ */
+export interface MemoryAuditRecord extends Omit<MemoryAuditFields, 'status'> {
   at: string;
   msg_id: string;
   agent: string;
-  op: string;
-  ns: string;
-  /** sha256 hex of the key (UTF-8); '' for list/watch. */
-  key_hash: string;
-  /** sha256 hex of the stored JSON bytes (put) or of the value read (get); '' otherwise. */
-  value_hash: string;
-  value_size: number;
-  revision: number;
   /** 'ok' or the error code. */
   verdict: 'ok' | MemoryErrorCode;
   detail?: string;

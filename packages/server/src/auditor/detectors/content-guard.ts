@@ -3,10 +3,11 @@
 // delivered and flagged. Honest agents send neither; one is worth an alert (the flagged ones are
 // how a `flag` policy alerts).
 import { z } from 'zod';
-import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
 import { counts, num, plural, threshold } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
+import { reasonCountEvidence, reasonCountFindings } from './reason-count.js';
+import type { ReasonCount } from './reason-count.js';
 
 export const rule = 'content_guard';
 
@@ -22,19 +23,10 @@ export type ContentGuardConfig = z.infer<typeof schema>;
 /** Its window. */
 export const lookbackMinutes = (cfg: ContentGuardConfig): number => cfg.windowMinutes;
 
+const COUNT: ReasonCount = { rule, reasons: GUARD_REASONS, rejectedOnly: false, countKey: 'findings' };
+
 export function detect(input: DetectorInput, cfg: ContentGuardConfig): Finding[] {
-  if (!cfg.enabled) return [];
-  const from = windowStart(input.now, cfg.windowMinutes);
-  const to = windowEnd(input.now);
-  const hit = (r: { verdict: string; reason: string }) => GUARD_REASONS.includes(r.reason);
-  const per = sumBy(input.minutes, from, to, (r) => (hit(r) ? r.sender : undefined));
-  const out: Finding[] = [];
-  for (const [sender, n] of per) {
-    if (n < cfg.minFindings) continue;
-    const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hit(r) && r.sender === sender ? r.reason : undefined)));
-    out.push({ rule, agents: [sender], windowStart: from, windowEnd: to, severity: 'high', evidence: { findings: n, by_reason: byReason, threshold: cfg.minFindings }, key: `${rule}:${sender}` });
-  }
-  return out;
+  return cfg.enabled ? reasonCountFindings(input, COUNT, cfg.windowMinutes, cfg.minFindings) : [];
 }
 
 /** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
@@ -47,6 +39,5 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
 
 /** The raw rows the alert counted. */
 export function evidence(a: AlertView): EvidenceQuery | undefined {
-  const who = a.agents[0];
-  return who ? { where: `reason IN {reasons:Array(String)}`, params: { reasons: GUARD_REASONS }, from: `messages of ${who} the content guards found something in in the alert's window`, senders: [who] } : undefined;
+  return reasonCountEvidence(a, COUNT, (who) => `messages of ${who} the content guards found something in in the alert's window`);
 }

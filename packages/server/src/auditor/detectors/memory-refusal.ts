@@ -2,10 +2,11 @@
 // one it may not write. Shared-memory pollution is how one compromised agent poisons the others;
 // one attempt is worth an alert.
 import { z } from 'zod';
-import { sumBy, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding } from './types.js';
 import { counts, num, plural, threshold } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
+import { reasonCountEvidence, reasonCountFindings } from './reason-count.js';
+import type { ReasonCount } from './reason-count.js';
 
 export const rule = 'memory_refusal';
 
@@ -21,19 +22,10 @@ export type MemoryRefusalConfig = z.infer<typeof schema>;
 /** Its window. */
 export const lookbackMinutes = (cfg: MemoryRefusalConfig): number => cfg.windowMinutes;
 
+const COUNT: ReasonCount = { rule, reasons: MEMORY_REFUSAL_REASONS, rejectedOnly: true, countKey: 'refused' };
+
 export function detect(input: DetectorInput, cfg: MemoryRefusalConfig): Finding[] {
-  if (!cfg.enabled) return [];
-  const from = windowStart(input.now, cfg.windowMinutes);
-  const to = windowEnd(input.now);
-  const hit = (r: { verdict: string; reason: string }) => r.verdict === 'rejected' && MEMORY_REFUSAL_REASONS.includes(r.reason);
-  const per = sumBy(input.minutes, from, to, (r) => (hit(r) ? r.sender : undefined));
-  const out: Finding[] = [];
-  for (const [sender, n] of per) {
-    if (n < cfg.minRefused) continue;
-    const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hit(r) && r.sender === sender ? r.reason : undefined)));
-    out.push({ rule, agents: [sender], windowStart: from, windowEnd: to, severity: 'high', evidence: { refused: n, by_reason: byReason, threshold: cfg.minRefused }, key: `${rule}:${sender}` });
-  }
-  return out;
+  return cfg.enabled ? reasonCountFindings(input, COUNT, cfg.windowMinutes, cfg.minRefused) : [];
 }
 
 /** The alert in one sentence (undefined: its evidence lacks what the sentence needs). */
@@ -46,6 +38,5 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
 
 /** The raw rows the alert counted. */
 export function evidence(a: AlertView): EvidenceQuery | undefined {
-  const who = a.agents[0];
-  return who ? { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: MEMORY_REFUSAL_REASONS }, from: `memory requests of ${who} outside its grants in the alert's window`, senders: [who] } : undefined;
+  return reasonCountEvidence(a, COUNT, (who) => `memory requests of ${who} outside its grants in the alert's window`);
 }
