@@ -76,7 +76,7 @@ async function send(bytes: Uint8Array): Promise<Ack> {
 
 /** Samples of the text exposition: `name{labels}` → value. */
 async function scrape(url: string): Promise<Map<string, number>> {
-  const r = await fetch(`${url}/metrics`);
+  const r = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
   assert.is(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
   const out = new Map<string, number>();
@@ -89,7 +89,7 @@ async function scrape(url: string): Promise<Map<string, number>> {
 }
 
 async function probe(url: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(`${url}${path}`);
+  const r = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
@@ -339,12 +339,12 @@ test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and 
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 20_000, `cli verifier ready (${err})`);
+    await waitFor(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200, 20_000, `cli verifier ready (${err})`);
     assert.match(err, new RegExp(`metrics on ${url}/metrics`));
     const m = await scrape(url);
     assert.ok(m.has('agentbus_verifier_partitions_owned'));
     child.kill('SIGTERM');
-    assert.is(await exited, 0);
+    assert.is(await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000))]), 0, err.slice(-800));
     assert.ok(await refused(url));
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -365,14 +365,41 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
     for (const p of [port, port + 1]) {
       await waitFor(async () => {
         if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
-        return (await fetch(`http://127.0.0.1:${p}/readyz`).catch(() => undefined))?.status === 200;
+        // bounded: a listener that never answers must fail the wait, not hang it
+        return (await fetch(`http://127.0.0.1:${p}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
       }, 120_000, `dev metrics on ${p} ready (${out.slice(-500)}; log: ${devLog(state)})`);
     }
     assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
     assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
     child.kill('SIGINT');
-    const code = await exited;
-    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}`);
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000))]);
+    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
+    assert.ok(await refused(`http://127.0.0.1:${port}`));
+    assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(state, { recursive: true, force: true });
+  }
+});
+
+test('cli - Ctrl-C while `agentbus dev` is still starting (verifier up, auditor not yet): it finishes starting, stops everything, exits 0', async () => {
+  let port = await freePort();
+  while (!(await portFree(port + 1))) port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
+      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
+    }, 120_000, `dev verifier metrics ready (${out.slice(-500)})`);
+    child.kill('SIGINT');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000))]);
+    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
+    assert.match(out, /stopped/);
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {

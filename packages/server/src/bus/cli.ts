@@ -473,12 +473,18 @@ export function buildProgram(): Command {
       const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
       const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       let bus;
-      // Ctrl-C while the bus is still starting: finish starting (its parts are not stoppable
-      // half-made), then stop everything, exit 0
+      // One signal listener for the whole run, never removed and re-added: between a removal
+      // and the next registration a Ctrl-C is lost (or kills the process with the bus half
+      // stopped). While the bus starts, a signal is remembered (its parts are not stoppable
+      // half-made: it finishes starting, then stops); after that it stops everything.
       let interrupted = false;
-      const early = () => void (interrupted = true);
-      process.once('SIGINT', early);
-      process.once('SIGTERM', early);
+      let onStop: (() => void) | undefined;
+      const onSignal = () => {
+        if (onStop) onStop();
+        else interrupted = true;
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         bus = await startDevBus({
           stateDir: where.stateDir, manifestsDir, contracts, contractsFile: contractsPath, loadContracts: importContracts, notify,
@@ -487,37 +493,39 @@ export function buildProgram(): Command {
           ...(example ? { policyVars: { AGENTBUS_PROJECT: prepareExampleProject(where.stateDir) } } : {}),
         });
       } catch (e) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         if (e instanceof DevBusError) throw new CliError(e.message);
         throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
-      } finally {
-        process.removeListener('SIGINT', early);
-        process.removeListener('SIGTERM', early);
       }
       if (interrupted) {
         await bus.stop();
         console.log('stopped');
         return;
       }
-      // Ctrl-C from here on stops everything (also while the watch below is still starting)
-      let watch: { stop(): Promise<void> } | undefined;
-      let stopping = false;
-      const stopped = new Promise<void>((res) => {
-        const stop = () => {
-          stopping = true;
-          void (watch?.stop() ?? Promise.resolve()).then(() => bus.stop()).then(res, res);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      const started = bus;
       console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
       // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
-      if (!o.quiet) {
-        const w = await watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
-        if (w && stopping) await w.stop();
-        else watch = w ?? undefined;
-      }
-      await stopped;
+      const watch: Promise<{ stop(): Promise<void> } | undefined> = o.quiet
+        ? Promise.resolve(undefined)
+        : watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
+      // Ctrl-C from here on stops everything, also while the watch is still starting: the
+      // watch gets a bounded time to start and to stop, then the bus stops; a second Ctrl-C
+      // while stopping changes nothing (every stop step is bounded too)
+      await new Promise<void>((res) => {
+        const bounded = <T,>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<undefined>((r) => void (setTimeout(r, ms) as unknown as NodeJS.Timeout).unref())]);
+        onStop = () => {
+          onStop = () => undefined;
+          void bounded(watch, 3000)
+            .then((w) => (w ? bounded(w.stop(), 3000) : undefined))
+            .then(() => started.stop())
+            .then(res, res);
+        };
+      });
       console.log('stopped');
+      // everything is stopped; a client still reconnecting (a watch that never finished
+      // starting) must not keep the process alive
+      setTimeout(() => process.exit(), 2000).unref();
     });
 
   program

@@ -29,6 +29,9 @@ import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { statSync } from 'node:fs';
 
+/** How long one part of the dev bus may take to stop before `stop()` goes on without it. */
+const STOP_STEP_MS = 10_000;
+
 export interface DevBusOptions {
   stateDir: string;
   contracts: ContractRegistry;
@@ -348,7 +351,17 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         if (!servers[i]) servers[i] = await spawnNode(i);
       },
       async stop() {
-        for (const s of stops) await s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed'));
+        // each part gets a bounded time: Ctrl-C must always end the dev bus, and a part that
+        // hangs is named in the log instead of keeping the terminal
+        for (const [i, s] of stops.entries()) {
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<void>((res) => (timer = setTimeout(() => {
+            log.error({ step: i, of: stops.length }, `stop step did not finish in ${STOP_STEP_MS} ms; going on`);
+            res();
+          }, STOP_STEP_MS)));
+          await Promise.race([s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed')), late]);
+          clearTimeout(timer);
+        }
       },
     };
   } catch (e) {
