@@ -145,6 +145,8 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   // BENCH_VERIFIER_NODE_FLAGS="--flag ...": node flags for the verifier only (experiments)
   const flags = kind === 'verifier' && process.env.BENCH_VERIFIER_NODE_FLAGS ? process.env.BENCH_VERIFIER_NODE_FLAGS.split(' ').filter(Boolean) : [];
+  // BENCH_VERIFIER_ARGS="--verify-threads 0": extra options of `agentbus verifier` (experiments)
+  if (kind === 'verifier' && process.env.BENCH_VERIFIER_ARGS) args.push(...process.env.BENCH_VERIFIER_ARGS.split(' ').filter(Boolean));
   const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   // a bench that throws must not leave its services running (they would load the next run)
   children.add(child);

@@ -17,7 +17,8 @@ import { DEPTH_TOKEN_METADATA, MAX_METADATA_VALUE_BYTES } from '../packages/prot
 import { Policy, Manifest } from '../packages/protocol/src/manifest.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
 import { partitionOf } from '../packages/server/src/bus/partitions.js';
-import { decide, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
+import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
+import { VerifyPool } from '../packages/protocol/src/verify-pool.js';
 import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/bus/decide.js';
 import { contracts } from './helpers/contracts.js';
 
@@ -207,6 +208,61 @@ t('decide - one row per reason, accepted and duplicate: verdict, reason, depth, 
       assert.is(d.shed, row.reason === 'rejection_budget_exceeded', `${what}: shed`);
     }
   }
+});
+
+t('decide - verified ahead on a worker thread (VerifyPool): every row gets the same verdict, reason, depth and detail as inline', async () => {
+  const pool = VerifyPool.create(2);
+  assert.ok(pool, 'sodium-native loads here');
+  try {
+    const snap = snapshotWith(backends.sodium!);
+    let ahead = 0;
+    for (const row of ROWS) {
+      const inline = runRow(row, snap);
+      const state = freshState();
+      const decideAhead = async (m: Msg) => {
+        const input = inputOf(m);
+        const pre = signatureCheckOf(input, snap, state);
+        if (pre) {
+          ahead++;
+          pre.ok = await new Promise<boolean | undefined>((r) => pool!.submit(pre.key, pre.headerBytes, pre.signature, r));
+          assert.type(pre.ok, 'boolean', `${row.name}: checked`);
+        }
+        return decide({ ...input, pre }, snap, state);
+      };
+      for (const m of row.before ?? []) await decideAhead(m);
+      const d = await decideAhead(row.msg);
+      assert.equal([verdictName(d.verdict), reasonName(d.reason), d.depth, d.detail, d.answer, d.shed], [verdictName(inline.verdict), reasonName(inline.reason), inline.depth, inline.detail, inline.answer, inline.shed], row.name);
+    }
+    assert.ok(ahead > ROWS.length / 2, `most rows were checked ahead (${ahead})`);
+  } finally {
+    await pool.close();
+  }
+});
+
+t('decide - a verdict checked ahead counts only for the exact key, header and signature; else (or unchecked) decide verifies inline', () => {
+  const snap = snapshotWith(backends.sodium!);
+  const good = seal();
+  const forged = tamper(seal(), (p) => { p.signature[7]! ^= 0x01; });
+  // a "valid" verdict for another message's bytes does not make a forgery pass
+  const goodPre = signatureCheckOf(inputOf({ bytes: good.bytes }), snap, freshState())!;
+  const forgedIn = inputOf({ bytes: forged });
+  assert.is(reasonName(decide({ ...forgedIn, pre: { ...goodPre, ok: true } }, snap, freshState()).reason), 'bad_signature');
+  // the same bytes under another key object (a manifest reload) are verified again
+  const forgedPre = signatureCheckOf(forgedIn, snap, freshState())!;
+  assert.is(reasonName(decide({ ...forgedIn, pre: { ...forgedPre, key: Uint8Array.from(forgedPre.key), ok: true } }, snap, freshState()).reason), 'bad_signature');
+  // unchecked: inline
+  assert.is(reasonName(decide({ ...forgedIn, pre: { ...forgedPre, ok: undefined } }, snap, freshState()).reason), 'bad_signature');
+  assert.is(verdictName(decide({ ...inputOf({ bytes: good.bytes }), pre: { ...goodPre, ok: undefined } }, snap, freshState()).verdict), 'accepted');
+  // for its exact bytes the verdict ahead is the one used (so the pool's answer is what decides)
+  assert.is(reasonName(decide({ ...inputOf({ bytes: good.bytes }), pre: { ...goodPre, ok: false } }, snap, freshState()).reason), 'bad_signature');
+  // nothing is checked ahead for what the cheap checks refuse
+  assert.is(signatureCheckOf(inputOf({ bytes: randomBytes(80) }), snap, freshState()), undefined, 'not an envelope');
+  assert.is(signatureCheckOf(inputOf({ bytes: seal({ as: 'ghost' }).bytes, sender: 'ghost' }), snap, freshState()), undefined, 'unknown sender');
+  assert.is(signatureCheckOf(inputOf({ bytes: seal({ as: 'aliceRevoked' }).bytes }), snap, freshState()), undefined, 'revoked key');
+  assert.is(signatureCheckOf(inputOf({ bytes: good.bytes, sender: 'bob' }), snap, freshState()), undefined, 'subject sender other than the header');
+  const spent = freshState();
+  decide(inputOf({ bytes: randomBytes(40), sender: 'dave' }), snap, spent); // dave's burst of one rejection
+  assert.is(signatureCheckOf(inputOf({ bytes: seal({ as: 'dave' }).bytes, sender: 'dave' }), snap, spent), undefined, 'budget spent: shed, not verified');
 });
 
 t('decide - a guard finding never carries the secret; the audit event records kind, path, rule, hash and action', () => {

@@ -6,6 +6,7 @@
 export * from './proto.js';
 export * from './envelope.js';
 export * from './ed25519.js';
+export * from './verify-pool.js';
 export * from './metadata.js';
 export * from './manifest.js';
 export * from './glob.js';

@@ -372,7 +372,12 @@ export function buildProgram(): Command {
       return n;
     }))
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; approvalTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string }) => {
+    .addOption(new Option('--verify-threads <n>', 'worker threads checking signatures off the event loop (0: inline; default 1 with 2+ cores)').argParser((v) => {
+      const n = int('--verify-threads')(v);
+      if (n > 64) throw new CommanderError(2, 'agentbus.invalidArgument', `--verify-threads must be 0-64, got ${JSON.stringify(v)}`);
+      return n;
+    }))
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; approvalTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string; verifyThreads?: number }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -382,6 +387,7 @@ export function buildProgram(): Command {
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
           maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, approvalTimeoutMs: o.approvalTimeoutMs, ...(o.id ? { id: o.id } : {}),
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
+          ...(o.verifyThreads !== undefined ? { verifyThreads: o.verifyThreads } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
           ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
           connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },

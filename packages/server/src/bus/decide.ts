@@ -82,6 +82,20 @@ export interface DecisionInput {
   now: number;
   /** The partition token of agentbus.part.<p>.<sender>; undefined if it did not come through the partition mapping. */
   partition?: number | undefined;
+  /**
+   * A signature check done ahead, off the event loop (signatureCheckOf + VerifyPool). Step 16
+   * uses its verdict only for exactly the key, header bytes and signature it finds itself;
+   * otherwise (or when `ok` is undefined: not checked) it verifies inline.
+   */
+  pre?: SignatureCheck | undefined;
+}
+
+/** What step 16 would verify: the sender's key (as resolved at the message's time), the header as received, the signature. */
+export interface SignatureCheck {
+  key: Uint8Array;
+  headerBytes: Uint8Array;
+  signature: Uint8Array;
+  ok: boolean | undefined;
 }
 
 /** Everything the decision reads that is configuration, not state: swapped whole on a manifest reload. */
@@ -246,6 +260,28 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
   return d;
 }
 
+/**
+ * The signature check `decide` would make for this message, found without changing anything:
+ * undefined when the message would be shed or rejected before step 16 by the cheap checks
+ * (budget spent, reply subject, partition, framing, header, sender, key), so that nothing is
+ * verified ahead for it. Later checks (size, freshness, policy) may still reject it first.
+ */
+export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, state: DecisionState): SignatureCheck | undefined {
+  const b = state.budgets.get(input.subjectSender);
+  if (b) {
+    const tokens = Math.min(b.burst, b.tokens + Math.max(0, input.now - b.last) * b.perMs);
+    if (tokens < 1 || (input.reply !== '' && !input.reply.startsWith(b.inboxPrefix))) return undefined;
+    if (input.partition !== undefined && input.partition !== b.ownPartition) return undefined;
+  }
+  const parts = parseEnvelope(input.data);
+  if (!parts.ok) return undefined;
+  const hd = decodeHeader(parts.value.headerBytes);
+  if (!hd.ok || hd.value.sender !== input.subjectSender) return undefined;
+  const key = snap.policy.resolveKey(hd.value.sender, hd.value.keyId, input.now);
+  if (typeof key === 'number') return undefined;
+  return { key, headerBytes: parts.value.headerBytes, signature: parts.value.signature, ok: undefined };
+}
+
 function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState, b: SenderBudget, replyOk: boolean): Decision {
   const { data, now, subjectSender } = input;
   // 2. the reply subject: otherwise the verifier could be made to publish into another agent's inbox
@@ -319,10 +355,17 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   for (const k of contract.requiredMetadata) {
     if (!h.metadata[k]) return rejected(Reason.REASON_METADATA_MISSING, k, 0, true, h, headerBytes, signature, payload);
   }
-  // 16. signature over the header bytes as received
-  const scratch = state.signingScratch;
-  scratch.set(headerBytes, SIGNING_DOMAIN.length);
-  if (!snap.backend.verify(key, scratch.subarray(0, SIGNING_DOMAIN.length + headerBytes.length), signature)) return rejected(Reason.REASON_BAD_SIGNATURE, '', 0, true, h, headerBytes, signature, payload);
+  // 16. signature over the header bytes as received (checked ahead on a worker thread when
+  // `pre` holds the verdict for exactly this key, header and signature)
+  const pre = input.pre;
+  let valid: boolean;
+  if (pre !== undefined && pre.ok !== undefined && pre.key === key && equalBytes(pre.signature, signature) && equalBytes(pre.headerBytes, headerBytes)) valid = pre.ok;
+  else {
+    const scratch = state.signingScratch;
+    scratch.set(headerBytes, SIGNING_DOMAIN.length);
+    valid = snap.backend.verify(key, scratch.subarray(0, SIGNING_DOMAIN.length + headerBytes.length), signature);
+  }
+  if (!valid) return rejected(Reason.REASON_BAD_SIGNATURE, '', 0, true, h, headerBytes, signature, payload);
   // 17. the header's payload hash is now authentic; the audit event records the payload's real hash
   if (!equalBytes(sha256(payload), h.payloadSha256)) return rejected(Reason.REASON_PAYLOAD_HASH_MISMATCH, '', 0, true, h, headerBytes, signature, payload);
   // 18. content type and schema

@@ -4,6 +4,7 @@
 // undefined and every freshness comparison with NaN was false: freshness was off.) A value that is
 // present must be valid; nothing here can switch a check off.
 import { z } from 'zod';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Ed25519Backend } from '@agentbus/protocol';
@@ -41,6 +42,11 @@ export interface VerifierOptions {
   metricsHost?: string | undefined;
   /** How long a tool call that needs approval is held before it is refused approval_timeout (default 120 s). */
   approvalTimeoutMs?: number | undefined;
+  /**
+   * Worker threads that check signatures off the event loop (sodium backend only; 0: inline).
+   * Default: 1 on a machine with 2 or more cores, else 0.
+   */
+  verifyThreads?: number | undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -69,6 +75,7 @@ export const verifierOptionsSchema = z
     deliveryTimeoutMs: z.number().int().min(100).default(D.DEFAULT_DELIVERY_TIMEOUT_MS),
     metricsHost: z.string().min(1).optional(),
     approvalTimeoutMs: z.number().int().min(100).default(D.DEFAULT_APPROVAL_TIMEOUT_MS),
+    verifyThreads: z.number().int().min(0).max(64).default(() => (availableParallelism() >= 2 ? 1 : 0)),
   })
   .superRefine((o, ctx) => {
     if (o.replayWindowMs !== undefined && o.replayWindowMs < 2 * o.maxSkewMs) {

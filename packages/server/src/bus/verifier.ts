@@ -21,7 +21,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { Ack, Delivery, Reason, Verdict, reasonName, verdictName, MAX_CONFIRM_IDS } from '@agentbus/protocol';
 import type { IAuditEvent } from '@agentbus/protocol';
-import { parseEnvelope, decodeHeader, sha256, toHex } from '@agentbus/protocol';
+import { parseEnvelope, decodeHeader, sha256, toHex, VerifyPool } from '@agentbus/protocol';
 import { parseToolType, APPROVAL_TYPE } from '@agentbus/protocol';
 import type { PendingApproval } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
@@ -33,8 +33,8 @@ import { AuditPublisher } from './audit-publisher.js';
 import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
-import { decide, DecisionState, policySnapshot, auditEventOf, envelopeKey, SHED_DETAIL, WRONG_PARTITION_DETAIL } from './decide.js';
-import type { Decision, DecisionInput, PolicySnapshot } from './decide.js';
+import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf, envelopeKey, SHED_DETAIL, WRONG_PARTITION_DETAIL } from './decide.js';
+import type { Decision, DecisionInput, PolicySnapshot, SignatureCheck } from './decide.js';
 import { parseVerifierOptions } from './verifier-options.js';
 import type { VerifierOptions, ResolvedVerifierOptions } from './verifier-options.js';
 import { ChainSealer, openSignedBatch } from './audit-chain.js';
@@ -81,6 +81,18 @@ interface Route {
   readonly sender: string;
   readonly partition: number;
 }
+
+/** A message waiting for its signature check (or for the messages before it) to be decided. */
+interface Queued {
+  readonly msg: Msg;
+  readonly route: Route;
+  readonly now: number;
+  readonly pre: SignatureCheck | undefined;
+  ready: boolean;
+}
+
+/** Checks in the verify pool at most; beyond, messages still queue in order and verify inline. */
+const VERIFY_AHEAD_MAX = 1024;
 
 /** A tool call held until an approver decides (DESIGN §11). */
 interface Hold {
@@ -146,6 +158,11 @@ export class Verifier {
   #heldHead = 0;
   #heldN = 0;
   #shedAnswerTimer: NodeJS.Timeout | undefined;
+  /** Signature checks on worker threads (verifyThreads > 0 and the sodium backend), else undefined: inline. */
+  #pool: VerifyPool | undefined;
+  /** Messages waiting for their check, in arrival order, from #queueHead on. */
+  #queue: Queued[] = [];
+  #queueHead = 0;
   /** Messages being handled (checked, waiting for their audit event): a counter, no per-message bookkeeping objects. */
   #inflightN = 0;
   #idleWaiters: (() => void)[] = [];
@@ -200,6 +217,11 @@ export class Verifier {
     this.#audit = new AuditPublisher(js, this.#log, new ChainSealer(this.id, signer), opts.auditBatchMax);
     if (!opts.depthKey) this.#log.warn('no shared depth key: depth tokens of other verifier instances will not be accepted');
     this.#state = new DecisionState({ replayWindowMs: this.#window, depthKey: opts.depthKey ?? randomBytes(32), now: Date.now() });
+    if (opts.verifyThreads > 0 && this.#snap.backend.name === 'sodium') {
+      this.#pool = VerifyPool.create(opts.verifyThreads);
+      if (this.#pool) this.#pool.onError = (e) => this.#log.error({ err: e.message }, 'a verify thread died; its checks are done inline');
+      else this.#log.warn('sodium-native cannot be loaded for verify threads: signatures are checked on the event loop');
+    }
     this.#parts = new PartitionManager(nc, this.id, this.#opts.partitions, { acquire: (p) => this.#acquire(p), release: (p) => this.#release(p) }, this.#log, {
       ...(opts.leaseTtlMs ? { ttlMs: opts.leaseTtlMs } : {}),
       replicas: opts.replicas,
@@ -634,16 +656,70 @@ export class Verifier {
     const now = Date.now();
     const subject = msg.subject;
     const route = this.#routes.get(subject) ?? this.#newRoute(subject);
+    const pool = this.#pool;
+    if (pool === undefined) {
+      this.#handle(msg, route, now, undefined);
+      return;
+    }
+    // Verify ahead: the signature check goes to a worker thread; messages are decided in the
+    // order they arrived, each once its check (if it has one) is back. A message the cheap
+    // checks would refuse anyway (shed, bad framing, unknown key) gets no check ahead.
     const input = this.#input;
     input.data = msg.data;
     input.subjectSender = route.sender;
     input.reply = msg.reply ?? '';
     input.now = now;
     input.partition = route.partition;
+    const pre = pool.pending < VERIFY_AHEAD_MAX ? signatureCheckOf(input, this.#snap, this.#state) : undefined;
+    input.data = EMPTY;
+    if (pre === undefined && this.#queueHead === this.#queue.length) {
+      this.#handle(msg, route, now, undefined);
+      return;
+    }
+    const entry: Queued = { msg, route, now, pre, ready: pre === undefined };
+    this.#queue.push(entry);
+    this.stats.inflight = ++this.#inflightN;
+    if (pre) {
+      pool.submit(pre.key, pre.headerBytes, pre.signature, (ok) => {
+        pre.ok = ok;
+        entry.ready = true;
+        this.#drainQueue();
+      });
+    }
+  }
+
+  /** Decide the queued messages whose checks are back, in arrival order. */
+  #drainQueue(): void {
+    const q = this.#queue;
+    while (this.#queueHead < q.length && q[this.#queueHead]!.ready) {
+      const e = q[this.#queueHead]!;
+      q[this.#queueHead++] = undefined as unknown as Queued;
+      this.#handle(e.msg, e.route, e.now, e.pre);
+      this.#done();
+    }
+    if (this.#queueHead === q.length) {
+      q.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024) {
+      q.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  #handle(msg: Msg, route: Route, now: number, pre: SignatureCheck | undefined): void {
+    const subject = msg.subject;
+    const input = this.#input;
+    input.data = msg.data;
+    input.subjectSender = route.sender;
+    input.reply = msg.reply ?? '';
+    input.now = now;
+    input.partition = route.partition;
+    input.pre = pre;
     const m = this.#metrics;
     const t0 = m ? performance.now() : 0;
     const d = decide(input, this.#snap, this.#state);
     input.data = EMPTY; // keep no reference to the message
+    input.pre = undefined;
     this.stats.received++;
     if (d.shed) {
       // a shed message costs a few counters and, if it may be answered, a slot in the ring
@@ -845,6 +921,7 @@ export class Verifier {
     this.#approvalSub?.unsubscribe();
     this.#confirmSub?.unsubscribe();
     await this.#audit.close();
+    await this.#pool?.close();
     await this.nc.drain().catch(() => undefined);
     await this.#metricsServer?.close();
     this.#log.info({ stats: this.stats }, 'verifier drained');
@@ -861,6 +938,9 @@ export class Verifier {
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
     await this.nc.close().catch(() => undefined);
+    this.#queue = []; // like a crash: what waited for its check is never decided
+    this.#queueHead = 0;
+    await this.#pool?.close();
     await this.#metricsServer?.close();
   }
 }
