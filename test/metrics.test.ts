@@ -344,7 +344,7 @@ test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and 
     const m = await scrape(url);
     assert.ok(m.has('agentbus_verifier_partitions_owned'));
     child.kill('SIGTERM');
-    assert.is(await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000))]), 0, err.slice(-800));
+    assert.is(await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000).unref())]), 0, err.slice(-800));
     assert.ok(await refused(url));
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -372,7 +372,7 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
     assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
     assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
     child.kill('SIGINT');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000))]);
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000).unref())]);
     assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
@@ -397,7 +397,7 @@ test('cli - Ctrl-C while `agentbus dev` is still starting (verifier up, auditor 
       return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
     }, 120_000, `dev verifier metrics ready (${out.slice(-500)})`);
     child.kill('SIGINT');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000))]);
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000).unref())]);
     assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
     assert.match(out, /stopped/);
     assert.ok(await refused(`http://127.0.0.1:${port}`));

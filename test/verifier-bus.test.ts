@@ -19,6 +19,7 @@ let bus: TestBus;
 
 test.before(async () => {
   bus = await startBus({
+    verifierOptions: { verifyThreads: 0 }, // inline signature checks (verifier-reasons runs the pool)
     verifiers: 2,
     agents: {
       planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }, { to: 'quinn', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },

@@ -29,6 +29,9 @@ const covered = new Set<number>();
 
 test.before(async () => {
   bus = await startBus({
+    // every reason through the verify pool (signatures checked on a worker thread): the inline
+    // path is the default on 2-core machines and every other file runs it (verifier-bus pins it)
+    verifierOptions: { verifyThreads: 1 },
     agents: {
       // alice is rejected on purpose many times in a row: a budget that this file never spends
       alice: {
@@ -381,6 +384,11 @@ test('verifier - logs carry trace_id, msg_id, sender, verdict and no payloads or
   assert.not.match(text, /rm -rf/);
   for (const id of bus.ids.values()) assert.not.ok(text.includes(new TextDecoder().decode(id.natsSeed())));
   void contracts;
+});
+
+test('the signatures of this file were checked on the verify thread (the pool path, not inline)', () => {
+  const st = bus.verifiers[0]!.stats;
+  assert.ok(st.verifiedAhead > 20, `verified ahead: ${st.verifiedAhead} of ${st.received}`);
 });
 
 test.run();

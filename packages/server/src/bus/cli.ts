@@ -372,7 +372,7 @@ export function buildProgram(): Command {
       return n;
     }))
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
-    .addOption(new Option('--verify-threads <n>', 'worker threads checking signatures off the event loop (0: inline; default 1 with 2+ cores)').argParser((v) => {
+    .addOption(new Option('--verify-threads <n>', 'worker threads checking signatures off the event loop (0: inline; default 1 with 4+ cores, else 0)').argParser((v) => {
       const n = int('--verify-threads')(v);
       if (n > 64) throw new CommanderError(2, 'agentbus.invalidArgument', `--verify-threads must be 0-64, got ${JSON.stringify(v)}`);
       return n;

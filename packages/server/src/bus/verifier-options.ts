@@ -44,7 +44,9 @@ export interface VerifierOptions {
   approvalTimeoutMs?: number | undefined;
   /**
    * Worker threads that check signatures off the event loop (sodium backend only; 0: inline).
-   * Default: 1 on a machine with 2 or more cores, else 0.
+   * Default: 1 on a machine with 4 or more cores, else 0 (on 2 cores nats-server and the
+   * clients use the second one: a thread there cost more CPU per message than it saved;
+   * docs/decisions.md, issue 19).
    */
   verifyThreads?: number | undefined;
 }
@@ -75,7 +77,7 @@ export const verifierOptionsSchema = z
     deliveryTimeoutMs: z.number().int().min(100).default(D.DEFAULT_DELIVERY_TIMEOUT_MS),
     metricsHost: z.string().min(1).optional(),
     approvalTimeoutMs: z.number().int().min(100).default(D.DEFAULT_APPROVAL_TIMEOUT_MS),
-    verifyThreads: z.number().int().min(0).max(64).default(() => (availableParallelism() >= 2 ? 1 : 0)),
+    verifyThreads: z.number().int().min(0).max(64).default(() => (availableParallelism() >= 4 ? 1 : 0)),
   })
   .superRefine((o, ctx) => {
     if (o.replayWindowMs !== undefined && o.replayWindowMs < 2 * o.maxSkewMs) {

@@ -70,6 +70,8 @@ export interface VerifierStats {
   refused: number;
   /** Messages shed unverified because their sender's rejection budget was spent (also in rejected, per audit interval). */
   shed: number;
+  /** Signatures checked ahead on a verify thread (verifyThreads > 0); the others were checked inline. */
+  verifiedAhead: number;
 }
 
 /**
@@ -181,7 +183,7 @@ export class Verifier {
   #started = false;
   #metrics: VerifierMetrics | undefined;
   #metricsServer: MetricsServer | undefined;
-  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0, refused: 0, shed: 0 };
+  readonly stats: VerifierStats = { received: 0, accepted: 0, duplicates: 0, rejected: {}, inflight: 0, manifestReloads: 0, manifestErrors: 0, partitions: [], remembered: 0, rebuilt: 0, pendingDeliveries: 0, redeliveries: 0, unconfirmed: 0, refused: 0, shed: 0, verifiedAhead: 0 };
   /** Direct messages waiting for their recipient's confirmation, by msg_id (hex). */
   #pending = new Map<string, PendingDelivery>();
   #confirmPrefix = '';
@@ -682,6 +684,7 @@ export class Verifier {
     if (pre) {
       pool.submit(pre.key, pre.headerBytes, pre.signature, (ok) => {
         pre.ok = ok;
+        if (ok !== undefined) this.stats.verifiedAhead++;
         entry.ready = true;
         this.#drainQueue();
       });
