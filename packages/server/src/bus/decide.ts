@@ -53,7 +53,7 @@
 import { Reason, Verdict } from '@agentbus/protocol';
 import type { IAuditEvent, IMemoryAccess } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
-import type { HeaderFields } from '@agentbus/protocol';
+import type { HeaderFields, EnvelopeParts } from '@agentbus/protocol';
 import { metadataBytes, checkMetadata } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
@@ -96,6 +96,10 @@ export interface SignatureCheck {
   headerBytes: Uint8Array;
   signature: Uint8Array;
   ok: boolean | undefined;
+  /** The bytes it was found in, and what was parsed from them (steps 4 and 5 reuse it for the same bytes). */
+  data?: Uint8Array | undefined;
+  parts?: EnvelopeParts | undefined;
+  header?: HeaderFields | undefined;
 }
 
 /** Everything the decision reads that is configuration, not state: swapped whole on a manifest reload. */
@@ -279,7 +283,7 @@ export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, sta
   if (!hd.ok || hd.value.sender !== input.subjectSender) return undefined;
   const key = snap.policy.resolveKey(hd.value.sender, hd.value.keyId, input.now);
   if (typeof key === 'number') return undefined;
-  return { key, headerBytes: parts.value.headerBytes, signature: parts.value.signature, ok: undefined };
+  return { key, headerBytes: parts.value.headerBytes, signature: parts.value.signature, ok: undefined, data: input.data, parts: parts.value, header: hd.value };
 }
 
 function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState, b: SenderBudget, replyOk: boolean): Decision {
@@ -295,14 +299,24 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   // 3. NATS permissions pin each agent to its own partition; this is the second fence (a
   // sender's messages must all reach one owner, or its replay state would split)
   if (input.partition !== undefined && input.partition !== b.ownPartition) return rejected(Reason.REASON_SENDER_MISMATCH, WRONG_PARTITION_DETAIL, 0, true, undefined, undefined, undefined, undefined);
-  // 4. framing
-  const parts = parseEnvelope(data);
-  if (!parts.ok) return rejected(parts.reason, parts.detail, 0, true, undefined, undefined, undefined, undefined);
-  const { headerBytes, payload, signature } = parts.value;
+  // 4. framing (parsed already when the signature was checked ahead from these same bytes)
+  const ahead = input.pre !== undefined && input.pre.data === data ? input.pre : undefined;
+  let parsed: EnvelopeParts;
+  if (ahead?.parts) parsed = ahead.parts;
+  else {
+    const parts = parseEnvelope(data);
+    if (!parts.ok) return rejected(parts.reason, parts.detail, 0, true, undefined, undefined, undefined, undefined);
+    parsed = parts.value;
+  }
+  const { headerBytes, payload, signature } = parsed;
   // 5. header
-  const hd = decodeHeader(headerBytes);
-  if (!hd.ok) return rejected(hd.reason, hd.detail, 0, true, undefined, headerBytes, signature, payload);
-  const h = hd.value;
+  let h: HeaderFields;
+  if (ahead?.header && ahead.parts === parsed) h = ahead.header;
+  else {
+    const hd = decodeHeader(headerBytes);
+    if (!hd.ok) return rejected(hd.reason, hd.detail, 0, true, undefined, headerBytes, signature, payload);
+    h = hd.value;
+  }
   // 6. sender = subject token
   if (h.sender !== subjectSender) return rejected(Reason.REASON_SENDER_MISMATCH, `subject says ${subjectSender}`, 0, true, h, headerBytes, signature, payload);
   // 7. sender known
