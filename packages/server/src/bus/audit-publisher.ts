@@ -18,11 +18,11 @@ import type { ChainSealer } from './audit-chain.js';
 /** Well under the 1 MiB max_payload we configure (and NATS's default). */
 export const MAX_BATCH_BYTES = 256 * 1024;
 
-interface Pending {
-  event?: IAuditEvent;
-  delivery?: IDeliveryRecord;
-  resolve: () => void;
-  reject: (e: Error) => void;
+/** One shape for every queued item (both fields always present): the queue stays monomorphic. */
+class Pending {
+  resolve!: () => void;
+  reject!: (e: Error) => void;
+  constructor(readonly event: IAuditEvent | undefined, readonly delivery: IDeliveryRecord | undefined) {}
 }
 
 export class AuditPublisher {
@@ -42,20 +42,23 @@ export class AuditPublisher {
   }
 
   add(event: IAuditEvent): Promise<void> {
-    return this.#push({ event });
+    return this.#push(new Pending(event, undefined));
   }
 
   /** Record a delivery outcome; resolves once it is stored. */
   addDelivery(delivery: IDeliveryRecord): Promise<void> {
-    return this.#push({ delivery });
+    return this.#push(new Pending(undefined, delivery));
   }
 
-  #push(item: { event?: IAuditEvent; delivery?: IDeliveryRecord }): Promise<void> {
+  #push(item: Pending): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('audit publisher closed'));
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ ...item, resolve, reject });
-      this.#kick();
+    const done = new Promise<void>((resolve, reject) => {
+      item.resolve = resolve;
+      item.reject = reject;
     });
+    this.#queue.push(item);
+    this.#kick();
+    return done;
   }
 
   #kick(): void {
