@@ -2,7 +2,7 @@
 // (a child process, one core) against the pass-through relay (same shape, no checks).
 import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -147,7 +147,9 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   const flags = kind === 'verifier' && process.env.BENCH_VERIFIER_NODE_FLAGS ? process.env.BENCH_VERIFIER_NODE_FLAGS.split(' ').filter(Boolean) : [];
   // BENCH_VERIFIER_ARGS="--verify-threads 0": extra options of `agentbus verifier` (experiments)
   if (kind === 'verifier' && process.env.BENCH_VERIFIER_ARGS) args.push(...process.env.BENCH_VERIFIER_ARGS.split(' ').filter(Boolean));
-  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_VERIFIER_STDOUT=file: the verifier's stdout there (e.g. with --trace-gc)
+  const out = kind === 'verifier' && process.env.BENCH_VERIFIER_STDOUT ? openSync(process.env.BENCH_VERIFIER_STDOUT, 'w') : 'ignore';
+  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', out, 'pipe'] });
   // a bench that throws must not leave its services running (they would load the next run)
   children.add(child);
   child.once('exit', () => children.delete(child));
