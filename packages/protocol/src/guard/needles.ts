@@ -200,6 +200,9 @@ export function needleGate(sources: string[]): NeedleGate {
   next.forEach((row, s) => row.forEach((t, c) => (delta[s * W + c] = c >= 65 && c <= 90 ? row[c + 32]! : t)));
   const hit = Uint8Array.from(out, (b) => (b ? 1 : 0));
   const emitOf = emits.map((e) => Int32Array.from(e));
+  // the same table with accepting targets stored as ~state (negative): one load and one sign
+  // test per character in the hot loop of candidates()
+  const deltaHit = Int32Array.from(delta, (t) => (hit[t] ? ~t : t));
   return {
     literals: literals.size,
     residual,
@@ -210,14 +213,17 @@ export function needleGate(sources: string[]): NeedleGate {
         for (const i of residualIdx) flags[i] = 1;
       }
       let state = 0;
-      for (let k = 0; k < s.length; k++) {
+      const n = s.length;
+      for (let k = 0; k < n; k++) {
         const c = s.charCodeAt(k);
-        state = c < W ? delta[state * W + c]! : 0;
-        if (hit[state]) {
+        let t = c < W ? deltaHit[state * W + c]! : 0;
+        if (t < 0) {
+          t = ~t;
           flags ??= new Uint8Array(sources.length);
-          const e = emitOf[state]!;
+          const e = emitOf[t]!;
           for (let j = 0; j < e.length; j++) flags[e[j]!] = 1;
         }
+        state = t;
       }
       return flags;
     },

@@ -299,6 +299,9 @@ function walkJsonText(c: Collector, text: string, root: string): void {
   const stack: Frame[] = [];
   const n = text.length;
   let i = 0;
+  // the next backslash at or after the current string's position (-2: not looked for yet, -1:
+  // none left): found with indexOf, like the closing quotes, instead of a loop per character
+  let bs = -2;
   while (i < n) {
     if (c.full) return;
     const ch = text.charCodeAt(i);
@@ -325,15 +328,21 @@ function walkJsonText(c: Collector, text: string, root: string): void {
     } else if (ch === 0x22 /* " */) {
       let j = i + 1;
       let escaped = false;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d === 0x5c) {
+      for (;;) {
+        const q = text.indexOf('"', j);
+        if (q === -1) {
+          j = n;
+          break;
+        }
+        if (bs !== -1 && bs < j) bs = text.indexOf('\\', j);
+        if (bs !== -1 && bs < q) {
+          // an escape before the quote: skip the escaped character (it may be a quote)
           escaped = true;
-          j += 2;
+          j = bs + 2;
           continue;
         }
-        if (d === 0x22) break;
-        j++;
+        j = q;
+        break;
       }
       const s = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
       i = j + 1;
