@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort } from '../packages/server/src/bus/nats-process.js';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
+import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, windowFor, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -45,14 +45,14 @@ try {
     const suffix = size === 256 ? '' : `_${size}b`;
     log(`  ${size} B: relay`);
     const relay = await spawnService(bus, 'relay');
-    const r = await throughput(sender, presign(bus, n, size));
+    const r = await throughput(sender, presign(bus, n, size), windowFor(size));
     await stopChild(relay);
     log(`  ${size} B: jws baseline`);
     const jwsSvc = await spawnService(bus, 'jws');
     await throughput(sender, await presignJws(bus, Math.min(n, 2000), size)); // warm-up
     const jwsEnvs = await presignJws(bus, n, size);
     const jc0 = cpuSeconds(jwsSvc.pid!);
-    const j = await throughput(sender, jwsEnvs);
+    const j = await throughput(sender, jwsEnvs, windowFor(size));
     const jCpu = cpuSeconds(jwsSvc.pid!) - jc0;
     await stopChild(jwsSvc);
     if (j.accepted !== n) throw new Error(`jws baseline accepted ${j.accepted} of ${n}`);
@@ -63,7 +63,7 @@ try {
     await throughput(sender, presign(bus, Math.min(n, 2000), size)); // warm-up (JIT)
     const envs = presign(bus, n, size);
     const vc0 = cpuSeconds(verifier.pid!);
-    const v = await throughput(sender, envs);
+    const v = await throughput(sender, envs, windowFor(size));
     const vCpu = cpuSeconds(verifier.pid!) - vc0;
     if (v.accepted !== n) throw new Error(`verifier accepted ${v.accepted} of ${n} (${v.rejected} rejected: ${JSON.stringify(v.reasons)})`);
     figures.push({ name: `relay_msgs_per_s${suffix}`, value: r.perSec, unit: 'msgs/s' });
