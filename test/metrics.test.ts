@@ -15,6 +15,7 @@ import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protoco
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
 import { startBus, waitFor } from './helpers/bus.js';
+import { reapOrphanNatsServers } from '../packages/server/src/bus/bus-state.js';
 import type { TestBus } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
 import type { Verifier } from '../packages/server/src/bus/verifier.js';
@@ -377,7 +378,11 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await reapOrphanNatsServers(state); // a dev bus killed here cannot stop its nats-server
     rmSync(state, { recursive: true, force: true });
   }
 });
@@ -403,7 +408,11 @@ test('cli - Ctrl-C while `agentbus dev` is still starting (verifier up, auditor 
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await reapOrphanNatsServers(state); // a dev bus killed here cannot stop its nats-server
     rmSync(state, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path';
 export const LOCK_FILE = 'bus.lock';
 export const INFO_FILE = 'bus.json';
 export const TOKEN_FILE = 'query.token';
+/** The pids of the nats-servers a dev bus started, one a line (reaped if it died without stopping them). */
+export const NATS_PIDS_FILE = 'nats.pids';
 
 export interface BusInfo {
   pid: number;
@@ -42,6 +44,53 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Record the nats-server pids of the dev bus in this state directory. */
+export function writeNatsPids(stateDir: string, pids: (number | undefined)[]): void {
+  writeFileSync(join(stateDir, NATS_PIDS_FILE), pids.filter((p): p is number => !!p).join('\n') + '\n');
+}
+
+/**
+ * Stop the nats-servers a dev bus of this state directory left running when it was killed
+ * (kill -9, a crash: its children outlive it). Called with the lock held, so their owner is
+ * gone. A pid counts only if it is still a nats-server started with a config file of this
+ * directory (a pid reused by another process is never signalled). Returns the pids stopped.
+ */
+export async function reapOrphanNatsServers(stateDir: string): Promise<number[]> {
+  const file = join(stateDir, NATS_PIDS_FILE);
+  let pids: number[];
+  try {
+    pids = readFileSync(file, 'utf8').split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  } catch {
+    return [];
+  }
+  const ours = pids.filter((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return /(^|\/)nats-server$/.test(argv[0] ?? '') && argv.some((a) => a.startsWith(stateDir + '/') && a.endsWith('.conf'));
+    } catch {
+      return false; // gone, or no /proc: nothing we can prove is ours
+    }
+  });
+  for (const pid of ours) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const until = Date.now() + 5000;
+  while (ours.some(pidAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of ours.filter(pidAlive)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  rmSync(file, { force: true });
+  return ours;
 }
 
 function readPid(file: string): number {

@@ -23,7 +23,7 @@ import { startVerifier } from './verifier.js';
 import type { Verifier } from './verifier.js';
 import type { Auditor } from '../auditor/service.js';
 import type { AuditorConfigInput } from '../auditor/config.js';
-import { lockStateDir, writeBusInfo, StateLockError } from './bus-state.js';
+import { lockStateDir, writeBusInfo, StateLockError, reapOrphanNatsServers, writeNatsPids, NATS_PIDS_FILE } from './bus-state.js';
 import type { BusInfo } from './bus-state.js';
 import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -132,6 +132,10 @@ export async function startDevBus(o: DevBusOptions): Promise<DevBus> {
     throw e instanceof StateLockError ? new DevBusError(e.message) : e;
   }
   try {
+    // a dev bus of this directory that was killed (not stopped) left its nats-servers running,
+    // on the same JetStream store: stop them before anything starts
+    const reaped = await reapOrphanNatsServers(stateDir);
+    if (reaped.length) o.notify?.(`stopped ${reaped.length} nats-server(s) left running by a dev bus that was killed (pid ${reaped.join(', ')})`);
     return await startLocked(o, stateDir, unlock);
   } catch (e) {
     unlock();
@@ -225,10 +229,14 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   };
   writeConfigs();
   const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((_, i) => spawnNode(i)));
+  writeNatsPids(stateDir, servers.map((s) => s?.proc.pid));
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
   const url = urls.join(',');
   const replicas = nodes >= 3 ? 3 : 1;
-  const stops: (() => Promise<void>)[] = [async () => unlock(), async () => { for (const s of servers) await s?.stop(); }];
+  const stops: (() => Promise<void>)[] = [async () => unlock(), async () => {
+    for (const s of servers) await s?.stop();
+    rmSync(join(stateDir, NATS_PIDS_FILE), { force: true });
+  }];
   try {
     const keyPath = join(credsDir, 'depth.key');
     if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
@@ -349,6 +357,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       },
       async startNode(i: number) {
         if (!servers[i]) servers[i] = await spawnNode(i);
+        writeNatsPids(stateDir, servers.map((s) => s?.proc.pid));
       },
       async stop() {
         // each part gets a bounded time: Ctrl-C must always end the dev bus, and a part that
