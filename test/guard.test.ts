@@ -106,6 +106,25 @@ test('corpora - the prefilters (needles, token runs) change no finding', () => {
   }
 });
 
+test('corpora - the text a JSON contract decoded (jsonText) gives the findings of the payload bytes', () => {
+  const K = { kinds: ['invisible_text', 'control_chars', 'credential'] as ('invisible_text' | 'control_chars' | 'credential')[] };
+  let json = 0;
+  for (const { s } of [...attacks, ...benign]) {
+    const text = payloadText(s);
+    const p = bytes(text);
+    let decoded: string;
+    try {
+      decoded = new TextDecoder('utf-8', { fatal: true }).decode(p);
+      JSON.parse(decoded);
+    } catch {
+      continue; // not what a JSON contract accepts: never handed over as text
+    }
+    json++;
+    assert.equal(scanMessage({ jsonText: decoded, metadata: { rationale: 'r' } }, K), scanMessage({ payload: p, metadata: { rationale: 'r' } }, K), text.slice(0, 80));
+  }
+  assert.ok(json > 100, `${json} JSON samples`);
+});
+
 test('credential gate - the literal automaton passes every string the needle regex passes', () => {
   assert.equal(literalPrefixes('(?:shp(?:pa|ca)_)'), ['shppa_', 'shpca_']);
   assert.equal(literalPrefixes('gh[pou]_'), ['ghp_', 'gho_', 'ghu_']);

@@ -9,7 +9,12 @@ import { allowedMetadataSet, GuardPolicy } from '@agentbus/protocol';
 export const JSON_CONTENT_TYPE = 'application/json';
 export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: Reason; detail: string };
+/**
+ * A decode's result. A JSON contract's success also carries `text`: the payload as decoded
+ * (UTF-8, fatal, a leading BOM dropped) that JSON.parse accepted, so the verifier's content
+ * guards scan that text instead of decoding and parsing the payload again.
+ */
+export type Decoded<T> = { ok: true; value: T; text?: string } | { ok: false; reason: Reason; detail: string };
 
 export interface ContractOptions {
   /** Critical types require decision-record metadata (DESIGN §5). */
@@ -102,14 +107,16 @@ export function defineMessage<const Type extends string, S extends z.ZodType>(ty
     },
     decode(payload: Uint8Array): Decoded<z.infer<S>> {
       let json: unknown;
+      let text: string;
       try {
-        json = JSON.parse(utf8.decode(payload));
+        text = utf8.decode(payload);
+        json = JSON.parse(text);
       } catch {
         return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
       }
       const r = schema.safeParse(json);
       if (!r.success) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: describeZod(r.error) };
-      return { ok: true, value: r.data };
+      return { ok: true, value: r.data, text };
     },
   });
 }

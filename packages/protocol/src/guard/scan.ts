@@ -359,9 +359,15 @@ function walkJsonText(c: Collector, text: string, root: string): void {
 }
 
 /** A whole message: payload and header metadata, under one set of caps. */
-export function scanMessage(m: { payload?: Uint8Array; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
+/**
+ * `jsonText`, instead of `payload`: the payload already decoded (UTF-8, fatal, BOM dropped) and
+ * accepted by JSON.parse (a JSON contract's decode returns it): walked as is, not decoded and
+ * parsed again. Text that is not valid JSON must never be passed here.
+ */
+export function scanMessage(m: { payload?: Uint8Array; jsonText?: string; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
   const c = new Collector(opts);
-  if (m.payload) walkPayload(c, m.payload, '$');
+  if (m.jsonText !== undefined) walkJsonText(c, m.jsonText, '$');
+  else if (m.payload) walkPayload(c, m.payload, '$');
   if (m.metadata) walkMetadata(c, m.metadata, 'metadata');
   return c.result();
 }

@@ -394,7 +394,9 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   let flagReason: Reason = Reason.REASON_UNSPECIFIED;
   let flagDetail = '';
   if (gp.kinds.length) {
-    const scanned = scanMessage({ payload: contract.contentType === JSON_CONTENT ? payload : textOf(contract, decoded.value), metadata: h.metadata }, { kinds: gp.kinds });
+    // a JSON contract hands over the text it decoded and parsed: scanned without a second decode and parse
+    const json = contract.contentType === JSON_CONTENT;
+    const scanned = scanMessage(json && decoded.text !== undefined ? { jsonText: decoded.text, metadata: h.metadata } : { payload: json ? payload : textOf(contract, decoded.value), metadata: h.metadata }, { kinds: gp.kinds });
     if (scanned.findings.length) {
       const applied = applyGuardPolicy(scanned.findings, gp.policy);
       findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));

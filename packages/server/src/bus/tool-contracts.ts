@@ -39,14 +39,16 @@ export function jsonSchemaContract(type: string, schema: Record<string, unknown>
     },
     decode(payload: Uint8Array): Decoded<Record<string, unknown>> {
       let json: unknown;
+      let text: string;
       try {
-        json = JSON.parse(utf8.decode(payload));
+        text = utf8.decode(payload);
+        json = JSON.parse(text);
       } catch {
         return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
       }
       if (json === null || typeof json !== 'object' || Array.isArray(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'tool arguments must be a JSON object' };
       if (!validate(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: ajvMessage(validate) };
-      return { ok: true, value: json as Record<string, unknown> };
+      return { ok: true, value: json as Record<string, unknown>, text };
     },
   });
 }
