@@ -352,8 +352,8 @@ test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and 
   }
 });
 
-test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, both ready; Ctrl-C stops everything', async () => {
-  // two consecutive free ports (the auditor takes port + 1)
+/** `agentbus dev --metrics-port P` on two consecutive free ports (the auditor takes P + 1), in its own state dir. */
+async function devWithMetrics() {
   let port = await freePort();
   while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
@@ -362,58 +362,58 @@ test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, bo
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return {
+    port,
+    state,
+    out: () => out,
+    /** Until http://127.0.0.1:p/readyz answers 200 (each try bounded: a listener that never answers fails the wait, not hangs it). */
+    ready: (p: number, what: string) => waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
+      return (await fetch(`http://127.0.0.1:${p}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
+    }, 120_000, `${what} (${out.slice(-500)}; log: ${devLog(state)})`),
+    /** Ctrl-C; asserts the exit code 0 within 30 s. */
+    async ctrlC() {
+      child.kill('SIGINT');
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000).unref())]);
+      assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
+    },
+    async cleanup() {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await reapOrphanNatsServers(state); // a dev bus killed here cannot stop its nats-server
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+test('cli - `agentbus dev --metrics-port P`: verifier on P, auditor on P + 1, both ready; Ctrl-C stops everything', async () => {
+  const dev = await devWithMetrics();
+  const { port } = dev;
   try {
-    for (const p of [port, port + 1]) {
-      await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
-        // bounded: a listener that never answers must fail the wait, not hang it
-        return (await fetch(`http://127.0.0.1:${p}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
-      }, 120_000, `dev metrics on ${p} ready (${out.slice(-500)}; log: ${devLog(state)})`);
-    }
+    for (const p of [port, port + 1]) await dev.ready(p, `dev metrics on ${p} ready`);
     assert.ok((await scrape(`http://127.0.0.1:${port}`)).has('agentbus_verifier_partitions_owned'));
     assert.ok([...(await scrape(`http://127.0.0.1:${port + 1}`)).keys()].some((k) => k.startsWith('agentbus_auditor_')));
-    child.kill('SIGINT');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000).unref())]);
-    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
+    await dev.ctrlC();
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await reapOrphanNatsServers(state); // a dev bus killed here cannot stop its nats-server
-    rmSync(state, { recursive: true, force: true });
+    await dev.cleanup();
   }
 });
 
 test('cli - Ctrl-C while `agentbus dev` is still starting (verifier up, auditor not yet): it finishes starting, stops everything, exits 0', async () => {
-  let port = await freePort();
-  while (!(await portFree(port + 1))) port = await freePort();
-  const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const dev = await devWithMetrics();
+  const { port } = dev;
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
-      return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
-    }, 120_000, `dev verifier metrics ready (${out.slice(-500)})`);
-    child.kill('SIGINT');
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after Ctrl-C'), 30_000).unref())]);
-    assert.is(code, 0, `exit ${code} (signal ${child.signalCode}): ${out.slice(-800)}; log: ${devLog(state)}`);
-    assert.match(out, /stopped/);
+    await dev.ready(port, 'dev verifier metrics ready');
+    await dev.ctrlC();
+    assert.match(dev.out(), /stopped/);
     assert.ok(await refused(`http://127.0.0.1:${port}`));
     assert.ok(await refused(`http://127.0.0.1:${port + 1}`));
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await reapOrphanNatsServers(state); // a dev bus killed here cannot stop its nats-server
-    rmSync(state, { recursive: true, force: true });
+    await dev.cleanup();
   }
 });
 

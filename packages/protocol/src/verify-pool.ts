@@ -92,8 +92,9 @@ export class VerifyPool {
     if (!Number.isInteger(threads) || threads < 1) return undefined;
     let path: string;
     try {
-      path = createRequire(import.meta.url).resolve('sodium-native');
-      createRequire(import.meta.url)('sodium-native');
+      const require = createRequire(import.meta.url);
+      path = require.resolve('sodium-native');
+      require(path); // loads here: the workers will too
     } catch {
       return undefined;
     }

@@ -2,19 +2,12 @@
 // and logs (detect.ts), the HTML report, the demo, detect replay.
 import { describeAlert, isDetectorRule } from './detectors/index.js';
 import { duration, list, num, obj } from './detectors/explain.js';
+import type { AlertView } from './detectors/explain.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
 import { describeConnectionAlert } from './connections.js';
 
-/** What a sentence is made from. */
-export interface SentenceInput {
-  rule: string;
-  severity: string;
-  agents: string[];
-  /** ISO 8601 (or ClickHouse DateTime text) */
-  window_start: string;
-  window_end: string;
-  evidence: unknown;
-}
+/** What a sentence is made from: an alert as the report reads it (its window may also be ClickHouse DateTime text). */
+export type SentenceInput = AlertView;
 
 /** The one alert the auditor raises itself (not a detector). */
 function deadLetterSentence(ev: Record<string, unknown>): string {

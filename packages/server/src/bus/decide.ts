@@ -229,6 +229,11 @@ function budgetOf(state: DecisionState, snap: PolicySnapshot, sender: string, no
   return b;
 }
 
+/** The rejection budget's tokens at `now` (refilled since its last use, at most its burst). */
+function budgetTokens(b: SenderBudget, now: number): number {
+  return Math.min(b.burst, b.tokens + Math.max(0, now - b.last) * b.perMs);
+}
+
 /** The budget of the sender's manifest, or the defaults for a sender without one. */
 function refreshBudget(b: SenderBudget, snap: PolicySnapshot): void {
   const a = snap.policy.agents.get(b.sender);
@@ -249,7 +254,7 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
   const now = input.now;
   const b = budgetOf(state, snap, input.subjectSender, now);
   // 1. the rejection budget, before anything looks at the bytes
-  const tokens = Math.min(b.burst, b.tokens + Math.max(0, now - b.last) * b.perMs);
+  const tokens = budgetTokens(b, now);
   b.tokens = tokens;
   b.last = now;
   const reply = input.reply;
@@ -273,7 +278,7 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
 export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, state: DecisionState): SignatureCheck | undefined {
   const b = state.budgets.get(input.subjectSender);
   if (b) {
-    const tokens = Math.min(b.burst, b.tokens + Math.max(0, input.now - b.last) * b.perMs);
+    const tokens = budgetTokens(b, input.now);
     if (tokens < 1 || (input.reply !== '' && !input.reply.startsWith(b.inboxPrefix))) return undefined;
     if (input.partition !== undefined && input.partition !== b.ownPartition) return undefined;
   }

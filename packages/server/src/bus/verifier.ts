@@ -666,12 +666,7 @@ export class Verifier {
     // Verify ahead: the signature check goes to a worker thread; messages are decided in the
     // order they arrived, each once its check (if it has one) is back. A message the cheap
     // checks would refuse anyway (shed, bad framing, unknown key) gets no check ahead.
-    const input = this.#input;
-    input.data = msg.data;
-    input.subjectSender = route.sender;
-    input.reply = msg.reply ?? '';
-    input.now = now;
-    input.partition = route.partition;
+    const input = this.#fillInput(msg, route, now, undefined);
     const pre = pool.pending < VERIFY_AHEAD_MAX ? signatureCheckOf(input, this.#snap, this.#state) : undefined;
     input.data = EMPTY;
     if (pre === undefined && this.#queueHead === this.#queue.length) {
@@ -709,8 +704,8 @@ export class Verifier {
     }
   }
 
-  #handle(msg: Msg, route: Route, now: number, pre: SignatureCheck | undefined): void {
-    const subject = msg.subject;
+  /** The one input object, refilled for this message (the caller empties `data` after use). */
+  #fillInput(msg: Msg, route: Route, now: number, pre: SignatureCheck | undefined): DecisionInput {
     const input = this.#input;
     input.data = msg.data;
     input.subjectSender = route.sender;
@@ -718,6 +713,12 @@ export class Verifier {
     input.now = now;
     input.partition = route.partition;
     input.pre = pre;
+    return input;
+  }
+
+  #handle(msg: Msg, route: Route, now: number, pre: SignatureCheck | undefined): void {
+    const subject = msg.subject;
+    const input = this.#fillInput(msg, route, now, pre);
     const m = this.#metrics;
     const t0 = m ? performance.now() : 0;
     const d = decide(input, this.#snap, this.#state);
