@@ -93,6 +93,22 @@ test('detect - rejection burst: an agent probing an out-of-scope recipient', asy
   assert.equal(edge?.agents, ['a1', 'vault']);
 });
 
+test('detect - two passes at once run one after the other: when the second returns, the first one\'s alerts are stored', async () => {
+  const s = await storeWith('serial', Array.from({ length: 40 }, (_, i) => ({
+    from: 'a2', to: 'vault', at: at(116 + (i % 4), i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+  })));
+  const engine = createDetectionEngine({ store: s });
+  const order: string[] = [];
+  const first = engine.evaluate(NOW).then((a) => (order.push('first'), a));
+  const second = engine.evaluate(NOW).then((a) => (order.push('second'), a));
+  const again = await second;
+  assert.equal(order, ['first', 'second'], 'the second pass waited for the first');
+  assert.not.ok(again.some((a) => a.rule === 'rejection_burst'), 'the second is suppressed by the first (cooldown)');
+  const stored = await s.query<{ rule: string }>(`SELECT rule FROM ${s.table('alerts')} FINAL WHERE rule = 'rejection_burst'`);
+  assert.is(stored.length, 1, 'the first pass had stored its alert when the second returned');
+  assert.ok((await first).some((a) => a.rule === 'rejection_burst'));
+});
+
 test('detect - rate spike against the agent own baseline', async () => {
   const s = await storeWith('spike', Array.from({ length: 200 }, (_, i) => ({ from: 'a2', to: 'a3', at: at(117 + (i % 3), i), payload: `{"i":${i}}` })));
   const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);

@@ -232,15 +232,31 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     primed = true;
   }
 
-  async function evaluate(now: number = Date.now()): Promise<Alert[]> {
-    if (!primed) await prime(now);
-    const input = await loadDetectorInput(store, now, cfg.rules);
-    const findings = runDetectors(input, cfg.rules);
-    st.evaluations++;
-    return emit(findings, now);
+  // One pass at a time, scheduled or asked for: a pass marks its findings alerted before it has
+  // stored them, so a second pass running beside it would suppress them and its caller could
+  // read the alerts table before the first pass's insert (the demo missed alerts that way).
+  let queue: Promise<unknown> = Promise.resolve();
+  function serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = queue.then(f, f);
+    queue = run.catch(() => undefined);
+    return run;
   }
 
-  async function emit(findings: Finding[], now: number): Promise<Alert[]> {
+  function evaluate(now: number = Date.now()): Promise<Alert[]> {
+    return serial(async () => {
+      if (!primed) await prime(now);
+      const input = await loadDetectorInput(store, now, cfg.rules);
+      const findings = runDetectors(input, cfg.rules);
+      st.evaluations++;
+      return emitNow(findings, now);
+    });
+  }
+
+  function emit(findings: Finding[], now: number): Promise<Alert[]> {
+    return serial(() => emitNow(findings, now));
+  }
+
+  async function emitNow(findings: Finding[], now: number): Promise<Alert[]> {
     if (!primed) await prime(now);
     const fresh: Alert[] = [];
     for (const f of findings) {
