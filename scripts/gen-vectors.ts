@@ -26,7 +26,7 @@ import { defineMessage, createRegistry, JSON_CONTENT_TYPE } from '../packages/sd
 import type { Contract } from '../packages/sdk/src/contracts.js';
 import { DEPTH_TOKEN_METADATA, MAX_METADATA_BYTES, MAX_METADATA_VALUE_BYTES, GLOBAL_METADATA_KEYS } from '../packages/protocol/src/metadata.js';
 import { Manifest, Policy } from '../packages/protocol/src/manifest.js';
-import { toolDefinitionHash } from '../packages/protocol/src/tools/definition.js';
+import { toolDefinitionHash, approvalArgs, approvalArgsSha256 } from '../packages/protocol/src/tools/definition.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
 import { partitionOf } from '../packages/server/src/bus/partitions.js';
 import { decide, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
@@ -113,7 +113,7 @@ function fixtureManifests(k: Keys): ManifestInput[] {
     },
     {
       agent: 'bob', nats_user: fakeNkey('bob'), keys: [k.bob.publicInfo()],
-      send: [{ to: 'alice', types: ['task.result', 'task.assign'] }, { to: 'carol', types: ['task.*'] }],
+      send: [{ to: 'alice', types: ['task.result', 'task.assign'] }, { to: 'carol', types: ['task.*'] }], approve: ['fs'],
       topics: { publish: [{ topic: 'alerts', types: ['note.post'] }], subscribe: ['news'] }, max_depth: 4,
     },
     { agent: 'carol', nats_user: fakeNkey('carol'), keys: [k.carol.publicInfo()], send: [{ to: 'bob', types: ['note.post', 'task.result'] }], rate: { per_second: 1, burst: 2 }, max_depth: 4 },
@@ -441,7 +441,8 @@ function decisionVectors(k: Keys) {
         subject_sender: sender, reply, ...(m.partition !== undefined ? { partition: m.partition } : {}), ...(m.now !== undefined ? { now: m.now } : {}),
         envelope: hex(m.bytes), ...(m.note ? { note: m.note } : {}),
         expect: {
-          verdict: verdictName(d.verdict), reason: reasonName(d.reason), depth: d.depth, answer: d.answer, shed: d.shed, detail: d.detail, ...(d.approval ? { approval: true } : {}),
+          verdict: verdictName(d.verdict), reason: reasonName(d.reason), depth: d.depth, answer: d.answer, shed: d.shed, detail: d.detail,
+          ...(d.approval ? { approval: true, approval_args: d.approvalArgs, approval_args_sha256: approvalArgsSha256(d.approvalArgs!) } : {}),
           ...(forwarded ? { depth_token: tokens.mint(h.msgId, h.recipient, h.topic, d.depth) } : {}),
         },
       };
@@ -517,7 +518,11 @@ function decisionVectors(k: Keys) {
     { bytes: seal('content type', { contentType: 'text/plain' }).bytes },
     { bytes: seal('extra field', { payload: enc({ title: 't', extra: 1 }) }).bytes, note: 'accepted: the schemas do not forbid other properties' },
     { bytes: seal('bom', { payload: Uint8Array.from([0xef, 0xbb, 0xbf, ...enc({ title: 't' })]) }).bytes, note: 'accepted: a UTF-8 byte order mark before the JSON is ignored' },
-    { bytes: seal('duplicate key', { payload: enc('{"title":"","title":"t"}') }).bytes, note: 'accepted: of repeated object keys the last counts' },
+    { bytes: seal('duplicate key', { payload: enc('{"title":"","title":"t"}') }).bytes, note: 'an object names a key twice: refused (strict JSON, §7.3)' },
+    { bytes: seal('escaped duplicate', { payload: enc('{"title":"a","ti\\u0074le":"b"}') }).bytes, note: 'the same key spelled with an escape: a duplicate after escape decoding' },
+    { bytes: seal('same key, two objects', { payload: enc('{"title":"t","x":{"title":1},"y":[{"title":2}]}') }).bytes, note: 'accepted: one key per object, not per payload' },
+    { bytes: seal('64 deep', { payload: enc(`{"title":"t","x":${'['.repeat(63)}1${']'.repeat(63)}}`) }).bytes, note: 'accepted: nested 64 levels, the limit' },
+    { bytes: seal('65 deep', { payload: enc(`{"title":"t","x":${'['.repeat(64)}1${']'.repeat(64)}}`) }).bytes, note: 'nested 65 levels: refused' },
     { bytes: seal('float priority', { payload: enc('{"title":"t","priority":1.0}') }).bytes, note: 'accepted: 1.0 is the integer 1 in JSON' });
   // --- steps 19-22
   const parent = id16('parent');
@@ -554,6 +559,19 @@ function decisionVectors(k: Keys) {
   const tool = (label: string, type: string, args: unknown, over: Partial<SealInput> = {}) => seal(label, { recipient: 'fs', type, payload: enc(args), ...over }).bytes;
   seq('tool call: accepted (the tools: policy allows it; no send rule needed)', { bytes: tool('tool ok', 'tool.fs.read_file', { path: '/srv/project/a.txt' }) });
   seq('tool call: accepted and held for approval (approval: required); the verifier waits for an approver, §15.3', { bytes: tool('tool approval', 'tool.fs.delete_file', { path: '/tmp/x' }) });
+  // approvals (PROTOCOL.md §15.3): bob may approve fs calls; the approval's causation is the held call
+  const held = seal('tool approval', { recipient: 'fs', type: 'tool.fs.delete_file', payload: enc({ path: '/tmp/x' }) }).header.msgId;
+  const heldHex = Buffer.from(held).toString('hex');
+  const digest = approvalArgsSha256(approvalArgs({ path: '/tmp/x' }));
+  const approve = (label: string, payload: unknown, over: Partial<SealInput> = {}) => ({ bytes: seal(label, { as: 'bob', recipient: 'fs', type: 'approval.decision', payload: enc(payload), ...over }).bytes, sender: 'bob' });
+  const bobToken = { [DEPTH_TOKEN_METADATA]: tokens.mint(held, 'bob', '', 0) };
+  seq('approval.decision: bound to one call (causation_id = the held call, with the token its notice gave the approver); approving signs args_sha256',
+    { ...approve('approval no causation', { msg_id: heldHex, approve: true, args_sha256: digest }), note: 'no causation_id: bad_causation' },
+    { ...approve('approval other causation', { msg_id: heldHex, approve: true, args_sha256: digest }, { causationId: id16('another call'), metadata: { [DEPTH_TOKEN_METADATA]: tokens.mint(id16('another call'), 'bob', '', 0) } }), note: 'causation_id names another call than msg_id: bad_causation' },
+    { ...approve('approval caller token', { msg_id: heldHex, approve: true, args_sha256: digest }, { causationId: held, metadata: { [DEPTH_TOKEN_METADATA]: tokens.mint(held, 'alice', '', 0) } }), note: 'the caller\'s token (notices give the caller none): bad_causation' },
+    { ...approve('approval no digest', { msg_id: heldHex, approve: true }, { causationId: held, metadata: bobToken }), note: 'approve: true without args_sha256: schema_invalid' },
+    { ...approve('approval ok', { msg_id: heldHex, approve: true, args_sha256: digest }, { causationId: held, metadata: bobToken }), note: 'accepted: the holding verifier delivers the call only if args_sha256 is its digest' },
+    { ...approve('denial', { msg_id: heldHex, approve: false, reason: 'no' }, { causationId: held, metadata: bobToken }), note: 'accepted: a denial needs no digest' });
   seq('tool call: destination_not_allowed (to another agent than its server), unknown_type (a tool its server does not pin)',
     { bytes: tool('tool elsewhere', 'tool.fs.read_file', { path: '/srv/project/a.txt' }, { recipient: 'bob' }) },
     { bytes: tool('tool unpinned', 'tool.fs.format_disk', {}) });

@@ -86,7 +86,7 @@ async function decide(msgId: string, approve: boolean, as = 'boss'): Promise<{ a
   await raw.close();
   const approver = await bus.agent(as, { contracts: registry });
   const causation = { msgId, depthToken: notice.tokens[as] ?? '', depth: notice.depth, traceparent: '' } as unknown as InboundMessage;
-  const ack = await approver.send('fs', 'approval.decision', { msg_id: msgId, approve, ...(approve ? {} : { reason: 'not today' }) }, { causation }).catch((e: unknown) => e);
+  const ack = await approver.send('fs', 'approval.decision', { msg_id: msgId, approve, ...(approve ? { args_sha256: notice.args_sha256 } : { reason: 'not today' }) }, { causation }).catch((e: unknown) => e);
   await approver.close();
   return { ack, notice };
 }
@@ -204,7 +204,7 @@ test('tool calls - agentbus approve: lists the held call, approves it; the calle
 
 test('tool calls - an agent without approve: for the server can neither approve nor see the held calls', async () => {
   const mallory = await bus.agent('mallory', { contracts: registry });
-  const e = await mallory.send('fs', 'approval.decision', { msg_id: '0'.repeat(32), approve: true }).catch((x: unknown) => x);
+  const e = await mallory.send('fs', 'approval.decision', { msg_id: '0'.repeat(32), approve: true, args_sha256: '0'.repeat(64) }).catch((x: unknown) => x);
   assert.instance(e, RejectedError);
   assert.is((e as RejectedError).reasonName, reasonName(Reason.REASON_DESTINATION_NOT_ALLOWED));
   assert.match((e as RejectedError).detail, /mallory may not approve calls of fs/);

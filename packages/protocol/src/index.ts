@@ -8,6 +8,8 @@ export * from './envelope.js';
 export * from './ed25519.js';
 export * from './verify-pool.js';
 export * from './metadata.js';
+export * from './json-strict.js';
+export * from './visible.js';
 export * from './manifest.js';
 export * from './glob.js';
 export * from './constants.js';

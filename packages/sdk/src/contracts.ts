@@ -2,7 +2,7 @@
 // message (binary payloads). The SDK validates before signing; the verifier loads the same
 // module and validates again (it never trusts the sender).
 import { z } from 'zod';
-import { Reason } from '@agentbus/protocol';
+import { Reason, parseStrictJson } from '@agentbus/protocol';
 import { TYPE_RE } from '@agentbus/protocol';
 import { allowedMetadataSet, GuardPolicy } from '@agentbus/protocol';
 
@@ -110,10 +110,13 @@ export function defineMessage<const Type extends string, S extends z.ZodType>(ty
       let text: string;
       try {
         text = utf8.decode(payload);
-        json = JSON.parse(text);
       } catch {
         return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
       }
+      // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
+      const strict = parseStrictJson(text);
+      if (!strict.ok) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}` };
+      json = strict.value;
       const r = schema.safeParse(json);
       if (!r.success) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: describeZod(r.error) };
       return { ok: true, value: r.data, text };

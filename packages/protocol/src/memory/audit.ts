@@ -4,6 +4,7 @@
 // its error code) and the key's revision; for a memory.event the change. Hashes only, never a key
 // or a value in clear. Pure.
 import { createHash } from 'node:crypto';
+import { parseStrictJson } from '../json-strict.js';
 import { memoryOpOf, MEMORY_EVENT_TYPE, MEMORY_PUT_TYPE, MEMORY_RESULT_TYPE, MEMORY_UNWATCH_TYPE } from './contracts.js';
 
 export interface MemoryAuditFields {
@@ -20,6 +21,8 @@ export interface MemoryAuditFields {
   status: string;
 }
 
+/** The status of a memory request whose payload is not a strict JSON object (duplicate keys, too deep, not JSON). */
+export const UNREADABLE = 'unreadable';
 const sha = (s: string | Uint8Array) => createHash('sha256').update(s).digest('hex');
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -41,13 +44,13 @@ export function memoryAuditFields(type: string, payload: Uint8Array): MemoryAudi
   if (!isMemoryType(type)) return undefined;
   const op = memoryOpOf(type) ?? (type === MEMORY_UNWATCH_TYPE ? 'unwatch' : undefined);
   if (!op && type !== MEMORY_RESULT_TYPE && type !== MEMORY_EVENT_TYPE) return undefined;
-  let p: Record<string, unknown>;
-  try {
-    p = JSON.parse(dec.decode(payload)) as Record<string, unknown>;
-  } catch {
-    return undefined;
+  // strict and bounded (a sender controls this payload, and its audit row must be written
+  // whatever it holds): a request that cannot be read is recorded as `unreadable`
+  const parsed = parseStrictJson(dec.decode(payload));
+  const p = parsed.ok ? (parsed.value as Record<string, unknown>) : undefined;
+  if (!p || typeof p !== 'object' || Array.isArray(p)) {
+    return op ? { op, ns: '', key_hash: '', value_hash: '', value_size: payload.length, revision: 0, status: UNREADABLE } : undefined;
   }
-  if (!p || typeof p !== 'object' || Array.isArray(p)) return undefined;
   const valueOf = (v: unknown) => (v === undefined ? undefined : enc.encode(JSON.stringify(v)));
   const key_hash = typeof p.key === 'string' ? sha(p.key) : '';
   const ns = str(p.ns, 80);

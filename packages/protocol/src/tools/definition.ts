@@ -73,15 +73,45 @@ export const ToolResultSchema = z.looseObject({
 });
 export type ToolResult = z.infer<typeof ToolResultSchema>;
 
-/** The approval of a held tool call (DESIGN §11): an approver sends it to the call's server. */
+/**
+ * The approval of a held tool call (DESIGN §11, §15): an approver sends it to the call's server
+ * with causation_id = the held call (and the depth token its pending notice gave this approver).
+ * It decides that one call once. Approving signs `args_sha256`, the SHA-256 of the call's
+ * canonical arguments exactly as the notice showed them (approvalArgs): the verifier delivers the
+ * call only if that digest is the held call's. A denial needs no digest.
+ */
 export const APPROVAL_TYPE = 'approval.decision';
-export const ApprovalSchema = z.strictObject({
-  /** The held call's msg_id (32 hex). */
-  msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
-  approve: z.boolean(),
-  reason: z.string().max(500).optional(),
-});
+export const ApprovalSchema = z
+  .strictObject({
+    /** The held call's msg_id (32 hex); equal to the approval's causation_id. */
+    msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
+    approve: z.boolean(),
+    /** SHA-256 (hex) of the canonical arguments the approver was shown; required to approve. */
+    args_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of the canonical arguments shown').optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .refine((a) => !a.approve || a.args_sha256 !== undefined, { message: 'an approval (approve: true) must carry args_sha256, the digest of the arguments shown', path: ['args_sha256'] });
 export type Approval = z.infer<typeof ApprovalSchema>;
+/**
+ * The largest canonical arguments a call that needs approval may have: what an approver is
+ * shown is the whole of it, never a cut. A larger call is refused before anyone is asked.
+ */
+export const MAX_APPROVAL_ARGS_BYTES = 65536;
+
+/**
+ * A held call's arguments as an approver is shown them and as the approval's digest covers:
+ * the canonical JSON (RFC 8785: keys sorted by UTF-16 code units, no whitespace, numbers and
+ * strings as JSON.stringify writes them) of the parsed arguments — the value the tool host runs.
+ */
+export function approvalArgs(args: unknown): string {
+  return canonicalJson(args);
+}
+
+/** SHA-256 (hex) of approvalArgs' text. */
+export function approvalArgsSha256(canonicalArgs: string): string {
+  return createHash('sha256').update(canonicalArgs).digest('hex');
+}
+
 /** Held calls are announced here (JSON), every second while held: agentbus.approval.pending.<server>. */
 export const SUBJECT_APPROVAL_PENDING_PREFIX = 'agentbus.approval.pending.';
 /** Verifier to verifier: an approval for the call with this msg_id (request/reply). */
@@ -94,8 +124,9 @@ export interface PendingApproval {
   caller: string;
   server: string;
   tool: string;
-  /** The arguments as JSON, cut to 2048 characters. */
+  /** The arguments in full: their canonical JSON (approvalArgs), never cut. */
   args: string;
+  /** SHA-256 (hex) of `args`: what an approval of this call signs. */
   args_sha256: string;
   held_at: string;
   expires_at: string;

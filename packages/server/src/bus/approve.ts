@@ -3,7 +3,7 @@
 // causation is the call (DESIGN §11; PROTOCOL.md §15.3).
 import { connectAgent, ContractRegistry } from '@agentbus/sdk/internal';
 import type { AgentClient, InboundMessage, SendResult } from '@agentbus/sdk/internal';
-import { loadManifestDir, SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE } from '@agentbus/protocol';
+import { loadManifestDir, SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE, approvalArgs, approvalArgsSha256, parseStrictJson } from '@agentbus/protocol';
 import type { PendingApproval } from '@agentbus/protocol';
 import { ApprovalContract } from './tool-contracts.js';
 
@@ -73,17 +73,50 @@ export async function listPending(o: ApproveOptions): Promise<PendingApproval[]>
   }
 }
 
-export async function decideApproval(o: ApproveOptions & { msgId: string; approve: boolean; reason?: string }): Promise<{ notice: PendingApproval; result: SendResult }> {
+/**
+ * Why a notice's arguments cannot be approved as shown, or undefined: they must be the canonical
+ * JSON of one unambiguous value, whole, with the digest the notice states (DESIGN §15).
+ */
+export function unshowable(n: PendingApproval): string | undefined {
+  if (typeof n.args !== 'string' || typeof n.args_sha256 !== 'string') return 'the notice carries no arguments to show';
+  const p = parseStrictJson(n.args);
+  if (!p.ok) return `its arguments are not one unambiguous JSON value (${p.detail})`;
+  if (approvalArgs(p.value) !== n.args) return 'its arguments are not in canonical form (cut or altered)';
+  if (approvalArgsSha256(n.args) !== n.args_sha256) return 'its arguments do not have the digest the notice states';
+  return undefined;
+}
+
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u00a0\u2000-\u200a\u3000]/gu;
+
+/**
+ * The arguments as a person reads them: indented JSON of the canonical arguments, with every
+ * character that does not show (format, bidi, zero-width, tag, control, private-use, odd spaces)
+ * written as an escape, so two different calls never look the same.
+ */
+export function showArgs(canonical: string): string {
+  const p = parseStrictJson(canonical);
+  const text = p.ok ? JSON.stringify(p.value, null, 2) : canonical;
+  return text.replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+export async function decideApproval(o: ApproveOptions & { msgId: string; approve: boolean; reason?: string; sha256?: string }): Promise<{ notice: PendingApproval; result: SendResult }> {
   const { client, subjects } = await connect(o);
   try {
     const seen = await collect(client, subjects, o.waitMs ?? 3000, (n) => n.msg_id === o.msgId);
     const notice = seen.get(o.msgId);
     if (!notice) throw new ApproveError(`no call ${o.msgId} is held for approval (decided, expired, or never held); agentbus approve lists the held ones`);
+    if (notice.caller === client.agentId) throw new ApproveError(`${client.agentId} made the call ${o.msgId} and may not decide it (four eyes): another approver must`);
     const token = notice.tokens[client.agentId];
     if (!token) throw new ApproveError(`the notice of ${o.msgId} carries no token for ${client.agentId}: may it approve calls of ${notice.server}?`);
+    if (o.approve) {
+      const why = unshowable(notice);
+      if (why) throw new ApproveError(`refusing to approve ${o.msgId}: ${why}`);
+      if (o.sha256 !== undefined && !notice.args_sha256.startsWith(o.sha256)) throw new ApproveError(`refusing to approve ${o.msgId}: its arguments are sha256:${notice.args_sha256}, not the sha256:${o.sha256}… you were shown`);
+    }
     // causation = the call, proven by the depth token the verifier minted for this approver
     const causation = { msgId: o.msgId, depthToken: token, depth: notice.depth, traceparent: '' } as unknown as InboundMessage;
-    const result = await client.send(notice.server, APPROVAL_TYPE, { msg_id: o.msgId, approve: o.approve, ...(o.reason ? { reason: o.reason } : {}) }, { causation });
+    // approving signs the digest of exactly the arguments shown (the verifier delivers only on a match)
+    const result = await client.send(notice.server, APPROVAL_TYPE, { msg_id: o.msgId, approve: o.approve, ...(o.approve ? { args_sha256: notice.args_sha256 } : {}), ...(o.reason ? { reason: o.reason } : {}) }, { causation });
     return { notice, result };
   } finally {
     await client.close();

@@ -38,8 +38,10 @@
 //  18. content type, then payload schema                   → schema_invalid
 //  19. content guards: the payload's text and the metadata values (flag: accepted, reason set)
 //                                                          → credential_detected | invisible_text | control_chars
-//  20. tool call arguments: the sender's tools: constraints; a memory request: the sender's
-//      memory: grants                                      → argument_refused | memory_not_allowed
+//  20. tool call arguments: the sender's tools: constraints (a call that needs approval: its
+//      canonical arguments at most MAX_APPROVAL_ARGS_BYTES, all shown to the approver); a
+//      memory request: the sender's memory: grants; an approval: its causation_id is the call
+//      its payload decides                                 → argument_refused | memory_not_allowed | bad_causation
 //  21. rate (token bucket; only messages that got here spend) → rate_limited
 //  22. causation: a causation_id needs a depth token that proves delivery to this sender
 //                                                          → bad_causation
@@ -62,8 +64,8 @@ import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
 import { partitionOf } from './partitions.js';
 import * as D from '@agentbus/protocol';
-import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE, scanMessage, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
-import { MEMORY_SERVICE, MEMORY_REQUEST_TYPES, MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE, memoryOpOf, checkMemoryAccess, isMemoryType, memoryAuditFields } from '@agentbus/protocol';
+import { parseToolType, toolListed, checkToolCall, APPROVAL_TYPE, approvalArgs, MAX_APPROVAL_ARGS_BYTES, scanMessage, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
+import { UNREADABLE, MEMORY_SERVICE, MEMORY_REQUEST_TYPES, MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE, memoryOpOf, checkMemoryAccess, isMemoryType, memoryAuditFields } from '@agentbus/protocol';
 import { builtinMemoryContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy, CompiledAgent } from '@agentbus/protocol';
 import type { Contract } from '@agentbus/sdk/internal';
@@ -136,6 +138,8 @@ export interface Decision {
   readonly shed: boolean;
   /** An accepted tool call whose tools: policy requires approval: held until an approver decides. */
   readonly approval?: boolean;
+  /** With `approval`: the call's canonical arguments (approvalArgs), what the approver is shown and signs. */
+  readonly approvalArgs?: string;
   /** Content-guard findings (rejected ones, or flagged ones of an accepted message). */
   readonly findings?: readonly GuardRecord[];
   /** The decoded header, once step 5 passed (unverified before step 16). */
@@ -406,7 +410,10 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
       const applied = applyGuardPolicy(scanned.findings, gp.policy);
       findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
       const first = applied.rejected[0] ?? applied.flagged[0]!;
-      const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}${first.detail ? `: ${first.detail}` : ''}`.slice(0, 512);
+      // DESIGN §15: the verdict detail reaches the sender (and, relayed, an agent's model): kind,
+      // path and rule only. What the finding decoded (hidden text) is in the findings, for the
+      // audit trail and operators.
+      const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}`.slice(0, 512);
       if (applied.action === 'reject') return { ...rejected(GUARD_REASONS[first.kind], detail, 0, true, h, headerBytes, signature, payload), findings };
       flagReason = GUARD_REASONS[first.kind];
       flagDetail = `flagged: ${detail}`;
@@ -423,10 +430,25 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   }
   // 20. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)
   let approval = false;
+  let heldArgs: string | undefined;
   if (tool) {
     const t = checkToolCall(agent.toolPolicy, tool.server, tool.tool, decoded.value);
     if (!t.ok) return rejected(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, 0, true, h, headerBytes, signature, payload);
     approval = t.approval;
+    if (approval) {
+      // DESIGN §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
+      heldArgs = approvalArgs(decoded.value);
+      const n = Buffer.byteLength(heldArgs);
+      if (n > MAX_APPROVAL_ARGS_BYTES) return rejected(Reason.REASON_ARGUMENT_REFUSED, `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`, 0, true, h, headerBytes, signature, payload);
+    }
+  }
+  // 20. an approval decides exactly the call it answers (DESIGN §15): causation_id = the held
+  // call (step 22 then checks the depth token its pending notice gave this approver)
+  if (h.type === APPROVAL_TYPE && h.recipient) {
+    const decides = (decoded.value as { msg_id: string }).msg_id;
+    if (!h.causationId.length) return rejected(Reason.REASON_BAD_CAUSATION, `an approval's causation_id must be the held call ${decides}`, 0, true, h, headerBytes, signature, payload);
+    const cause = Buffer.from(h.causationId).toString('hex');
+    if (cause !== decides) return rejected(Reason.REASON_BAD_CAUSATION, `the approval decides ${decides} but its causation_id is ${cause}`, 0, true, h, headerBytes, signature, payload);
   }
   // 21. rate, last among the local checks: only authenticated, well-formed messages spend tokens
   let rb = state.rates.get(h.sender);
@@ -464,7 +486,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     depth = prev;
   }
   const detail = [approval ? APPROVAL_DETAIL : '', flagDetail].filter(Boolean).join('; ');
-  return { verdict, reason: flagReason, detail, depth, answer: true, shed: false, approval, ...(findings ? { findings } : {}), header: h, headerBytes, signature, payload };
+  return { verdict, reason: flagReason, detail, depth, answer: true, shed: false, approval, ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}), ...(findings ? { findings } : {}), header: h, headerBytes, signature, payload };
 }
 
 /** A content-guard finding with what the policy did with it (the audit event records both). */
@@ -533,8 +555,17 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
     effectiveDepth: d.depth,
     rawSize,
     ...(d.findings ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) } : {}),
-    ...memoryOf(d),
+    ...memoryOfSafe(d),
   };
+}
+
+/** memoryOf, which never throws: a payload nothing can read is recorded as `unreadable` (its row is still written). */
+function memoryOfSafe(d: Decision): { memory?: IMemoryAccess } {
+  try {
+    return memoryOf(d);
+  } catch {
+    return { memory: { op: memoryOpOf(d.header?.type ?? '') ?? '', ns: '', keyHash: '', valueHash: '', valueSize: d.payload?.length ?? 0, revision: 0, status: UNREADABLE } };
+  }
 }
 
 /**

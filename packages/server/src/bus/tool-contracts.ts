@@ -4,7 +4,7 @@
 // validator: draft-07 and 2020-12, what MCP servers publish), and `tool.result` is the reply.
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
-import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema } from '@agentbus/protocol';
+import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema, parseStrictJson } from '@agentbus/protocol';
 import type { Policy } from '@agentbus/protocol';
 import { defineMessage, JSON_CONTENT_TYPE } from '@agentbus/sdk/internal';
 import type { Contract, Decoded } from '@agentbus/sdk/internal';
@@ -42,10 +42,13 @@ export function jsonSchemaContract(type: string, schema: Record<string, unknown>
       let text: string;
       try {
         text = utf8.decode(payload);
-        json = JSON.parse(text);
       } catch {
         return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
       }
+      // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
+      const strict = parseStrictJson(text);
+      if (!strict.ok) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}` };
+      json = strict.value;
       if (json === null || typeof json !== 'object' || Array.isArray(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'tool arguments must be a JSON object' };
       if (!validate(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: ajvMessage(validate) };
       return { ok: true, value: json as Record<string, unknown>, text };

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { Ack, Delivery, Reason, Verdict, reasonName, verdictName, MAX_CONFIRM_IDS } from '@agentbus/protocol';
 import type { IAuditEvent } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, toHex, VerifyPool } from '@agentbus/protocol';
-import { parseToolType, APPROVAL_TYPE } from '@agentbus/protocol';
+import { parseToolType, APPROVAL_TYPE, approvalArgsSha256, visibleDetail } from '@agentbus/protocol';
 import type { PendingApproval } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
@@ -385,14 +385,21 @@ export class Verifier {
       callback: (_e, m) => {
         const hold = this.#holds.get(m.subject.slice(skip));
         if (!hold) return; // another verifier holds it, or nobody (the approver hears "no call held")
-        let a: { approve?: unknown; approver?: unknown; approval_msg_id?: unknown; reason?: unknown; server?: unknown };
+        let a: { approve?: unknown; approver?: unknown; approval_msg_id?: unknown; reason?: unknown; server?: unknown; args_sha256?: unknown };
         try {
           a = JSON.parse(new TextDecoder().decode(m.data));
         } catch {
           return;
         }
         if (a.server !== hold.server) return void m.respond(JSON.stringify({ ok: false, detail: `the call ${hold.id} is held for ${hold.server}, not ${String(a.server)}` }));
+        // four eyes (DESIGN §15): the caller never decides its own call (its notice carries no token for it either)
+        if (a.approver === hold.h.sender) return void m.respond(JSON.stringify({ ok: false, detail: `${hold.h.sender} made the call ${hold.id} and may not decide it` }));
         const by = `${String(a.approver)} (approval ${String(a.approval_msg_id)})`;
+        if (a.approve === true && a.args_sha256 !== hold.argsSha256) {
+          // the approver was shown other arguments than the held call's: never delivered
+          this.#denyHold(hold, Reason.REASON_APPROVAL_DENIED, `approved by ${by} for arguments sha256:${String(a.args_sha256).slice(0, 16)}…, but the held call's are sha256:${hold.argsSha256.slice(0, 16)}…: not delivered`);
+          return void m.respond(JSON.stringify({ ok: false, detail: `the approval's args_sha256 is not the held call's (${hold.argsSha256}): the call was refused, not delivered` }));
+        }
         if (a.approve === true) this.#approveHold(hold, `approved by ${by}`);
         else this.#denyHold(hold, Reason.REASON_APPROVAL_DENIED, `denied by ${by}${typeof a.reason === 'string' && a.reason ? `: ${boundedDetail(a.reason)}` : ''}`);
         m.respond(JSON.stringify({ ok: true }));
@@ -412,7 +419,7 @@ export class Verifier {
   #announce(hold: Hold): void {
     if (this.nc.isClosed()) return;
     const tokens: Record<string, string> = {};
-    for (const [name, a] of this.#snap.policy.agents) if (a.canApprove(hold.server)) tokens[name] = this.#state.depthTokens.mint(hold.h.msgId, name, '', hold.depth);
+    for (const [name, a] of this.#snap.policy.agents) if (a.canApprove(hold.server) && name !== hold.h.sender) tokens[name] = this.#state.depthTokens.mint(hold.h.msgId, name, '', hold.depth);
     const notice: PendingApproval = {
       msg_id: hold.id, caller: hold.h.sender, server: hold.server, tool: hold.tool, args: hold.args, args_sha256: hold.argsSha256,
       held_at: new Date(hold.heldAt).toISOString(), expires_at: new Date(hold.deadline).toISOString(), verifier_id: this.id, depth: hold.depth, tokens,
@@ -421,7 +428,7 @@ export class Verifier {
   }
 
   /** A tool call whose policy asks for approval: held (answered HELD now; a resend waits for the outcome). */
-  #hold(h: HeaderFields, data: Uint8Array, payload: Uint8Array, reply: string, verdict: Verdict, depth: number): void {
+  #hold(h: HeaderFields, data: Uint8Array, args: string, reply: string, verdict: Verdict, depth: number): void {
     const id = toHex(h.msgId);
     let hold = this.#holds.get(id);
     if (hold) {
@@ -430,9 +437,8 @@ export class Verifier {
     }
     const tool = parseToolType(h.type)!;
     const now = Date.now();
-    const text = new TextDecoder().decode(payload);
     hold = {
-      h, id, data, depth, verdict, server: tool.server, tool: tool.tool, args: text.length > 2048 ? `${text.slice(0, 2048)}…` : text, argsSha256: toHex(sha256(payload)),
+      h, id, data, depth, verdict, server: tool.server, tool: tool.tool, args, argsSha256: approvalArgsSha256(args),
       heldAt: now, deadline: now + this.#approvalTimeout, waiters: [],
     };
     this.#holds.set(id, hold);
@@ -476,13 +482,13 @@ export class Verifier {
 
   /** An accepted approval: to the verifier that holds the call; the approver hears whether one did. */
   #applyApproval(h: HeaderFields, payload: Uint8Array, reply: string, verdict: Verdict, depth: number): void {
-    let a: { msg_id: string; approve: boolean; reason?: string };
+    let a: { msg_id: string; approve: boolean; reason?: string; args_sha256?: string };
     try {
       a = JSON.parse(new TextDecoder().decode(payload));
     } catch {
       return;
     }
-    const body = JSON.stringify({ approve: a.approve, approver: h.sender, approval_msg_id: toHex(h.msgId), reason: a.reason ?? '', server: h.recipient });
+    const body = JSON.stringify({ approve: a.approve, approver: h.sender, approval_msg_id: toHex(h.msgId), reason: a.reason ?? '', server: h.recipient, args_sha256: a.args_sha256 ?? '' });
     this.#inflightN++;
     this.nc.request(`${D.SUBJECT_INTERNAL_APPROVAL_PREFIX}${a.msg_id}`, body, { timeout: 2000 }).then(
       (m) => {
@@ -887,12 +893,13 @@ export class Verifier {
       if (reply) this.#answer(reply, d.verdict, decided.reason, h.msgId, decided.detail, d.depth, Delivery.DELIVERY_DENIED);
       return true;
     }
-    this.#hold(h, data, d.payload!, reply, d.verdict, d.depth);
+    this.#hold(h, data, d.approvalArgs ?? '', reply, d.verdict, d.depth);
     return true;
   }
 
+  /** Every answer to an agent: its detail may reach a model, so hidden characters are only counted (DESIGN §15). */
   #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number, delivery: Delivery): void {
-    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail, depth, verifierId: this.id, delivery }).finish());
+    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail: visibleDetail(detail), depth, verifierId: this.id, delivery }).finish());
   }
 
   // Event ids: 8 random bytes per process ‖ a 64-bit counter — unique, and no CSPRNG call per message.

@@ -16,7 +16,7 @@
 // throws ToolError), never silently dropped.
 import { Ajv } from 'ajv';
 import { pino } from 'pino';
-import { argPath, loadManifestDir, dirSignature, Policy, checkToolCall, checkToolPath, recheckRealPath, normalizeRoot, toolType, parseToolType, TOOL_RESULT_TYPE, ToolResultSchema, DEFAULT_TOOL_RESULT_MAX_BYTES } from '@agentbus/protocol';
+import { argPath, loadManifestDir, dirSignature, Policy, checkToolCall, checkToolPath, recheckRealPath, normalizeRoot, toolType, parseToolType, TOOL_RESULT_TYPE, ToolResultSchema, DEFAULT_TOOL_RESULT_MAX_BYTES, visibleDetail } from '@agentbus/protocol';
 import type { ToolResult, ToolRule, CompiledAgent } from '@agentbus/protocol';
 import { connectAgent, ContractRegistry, toolCallContract, TOOL_RESULT_CONTRACT, createLogger, RejectedError } from '@agentbus/sdk/internal';
 import type { AgentClient, AgentIdentity, InboundMessage, Logger } from '@agentbus/sdk/internal';
@@ -278,7 +278,7 @@ export async function startToolServer(o: ToolServerOptions): Promise<ToolServer>
       // e.g. payload_too_large (result_max_bytes above max_payload_bytes): say so instead
       if (e instanceof RejectedError && !result.isError) {
         try {
-          await client.reply(msg, TOOL_RESULT_TYPE, errorResult(`the result could not be sent: ${e.reasonName}: ${e.detail}`));
+          await client.reply(msg, TOOL_RESULT_TYPE, errorResult(`the result could not be sent: ${e.reasonName}: ${visibleDetail(e.detail)}`));
           return;
         } catch {
           /* logged below */
