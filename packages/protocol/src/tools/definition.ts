@@ -1,4 +1,4 @@
-// Tool servers on the bus (DESIGN §11): an MCP server wrapped by `agentbus mcp serve` is the agent
+// Tool servers on the bus (docs/design.md §11): an MCP server wrapped by `agentbus mcp serve` is the agent
 // `<server>`; each of its tools is the message type `tool.<server>.<tool>` whose payload is the
 // call's arguments (a JSON object checked against the tool's own inputSchema), answered by a
 // `tool.result` reply. The server's manifest pins every tool it may serve (`mcp.tools`: name,
@@ -73,7 +73,7 @@ export const ToolResultSchema = z.looseObject({
 });
 export type ToolResult = z.infer<typeof ToolResultSchema>;
 
-/** The approval of a held tool call (DESIGN §11): an approver sends it to the call's server. */
+/** The approval of a held tool call (docs/design.md §11): an approver sends it to the call's server. */
 export const APPROVAL_TYPE = 'approval.decision';
 export const ApprovalSchema = z.strictObject({
   /** The held call's msg_id (32 hex). */

@@ -1,6 +1,6 @@
 // `agentbus approve`: a person (or an agent) whose manifest says `approve: [servers]` lists the
 // tool calls held for approval and approves or denies one, with a signed approval.decision whose
-// causation is the call (DESIGN §11; PROTOCOL.md §15.3).
+// causation is the call (docs/design.md §11; PROTOCOL.md §15.3).
 import { connectAgent, ContractRegistry } from '@agentbus/sdk/internal';
 import type { AgentClient, InboundMessage, SendResult } from '@agentbus/sdk/internal';
 import { loadManifestDir, SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE } from '@agentbus/protocol';

@@ -1,4 +1,4 @@
-// The verifier's decision as a pure function (DESIGN §14): the envelope bytes, the subject they
+// The verifier's decision as a pure function (docs/design.md §14): the envelope bytes, the subject they
 // arrived on, a policy snapshot and the verifier's state in; a verdict out. No I/O, no clock (the
 // caller passes `now`), no hidden globals: every piece of state the decision reads or changes is
 // in the DecisionState it is given. bus/verifier.ts does the I/O around it (receive, decide,
@@ -331,7 +331,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   // 8. key, at the verifier's time
   const key = policy.resolveKey(h.sender, h.keyId, now);
   if (typeof key === 'number') return rejected(key, '', 0, true, h, headerBytes, signature, payload);
-  // 9. header metadata counts against max_payload_bytes together with the payload (DESIGN §9)
+  // 9. header metadata counts against max_payload_bytes together with the payload (docs/design.md §9)
   const metaBytes = metadataBytes(h.metadata);
   if (payload.length + metaBytes > agent.maxPayload) {
     const detail = metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`;
@@ -391,7 +391,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
   const decoded = contract.decode(payload);
   if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
-  // 19. content guards (DESIGN §12): invisible text, control characters and credentials in the
+  // 19. content guards (docs/design.md §12): invisible text, control characters and credentials in the
   // payload's text and the metadata values; each kind reject, flag (delivered, recorded, alerted)
   // or off, from the sender's manifest over the contract over the default (reject)
   const gp = guardPolicyOf(contract, agent);
@@ -412,7 +412,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
       flagDetail = `flagged: ${detail}`;
     }
   }
-  // 20. a memory request against the sender's grants (DESIGN §13; the service checks again)
+  // 20. a memory request against the sender's grants (docs/design.md §13; the service checks again)
   if (memory) {
     const op = memoryOpOf(h.type);
     if (op) {
@@ -435,7 +435,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   rb.last = now;
   if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
   rb.tokens -= 1;
-  // 22. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+  // 22. Depth is the verifier's count, not the sender's claim (docs/design.md §5, §9). A causation id must
   // come with the depth token of the message it names, delivered to this sender; the parent's
   // depth is the token's (any verifier can check it, long after the replay window), or what
   // this verifier remembers of it if that is higher.
@@ -513,7 +513,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The audit event of one decided (not shed) message: what the verifier stores before it
- * delivers or answers (DESIGN §6). `rawSize` is the size of the received bytes.
+ * delivers or answers (docs/design.md §6). `rawSize` is the size of the received bytes.
  */
 export function auditEventOf(d: Decision, subjectSender: string, rawSize: number, eventId: Uint8Array, verifierId: string, verifiedAtMs: number): IAuditEvent {
   const h = d.header;
@@ -538,7 +538,7 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
 }
 
 /**
- * The memory fields of the audit event (DESIGN §13): a memory request's, whatever its verdict (what
+ * The memory fields of the audit event (docs/design.md §13): a memory request's, whatever its verdict (what
  * was attempted); the memory service's result or event only when accepted (then it is the
  * service's signed word).
  */
