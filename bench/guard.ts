@@ -1,4 +1,4 @@
-// Throughput of the content-guard scanner (DESIGN §12), for the guard_scan_mb_per_s:
+// Throughput of the content-guard scanner (docs/design.md §12), for the guard_scan_mb_per_s:
 // MB/s of scanPayload over a mixed corpus — chat-style JSON payloads built from the benign
 // samples of test/fixtures/guard (prose in many scripts, emoji, code, URLs, ids, base64) with
 // one payload in ten carrying an attack — at 256 B, 4 KiB and 64 KiB. A script, not a timed test:

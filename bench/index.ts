@@ -136,7 +136,7 @@ try {
   figures.push({ name: 'verifier_1proc_msgs_per_s', value: one.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_msgs_per_s', value: two.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_over_1proc', value: two.perSec / one.perSec, unit: 'ratio' });
-  // DESIGN §9: an honest agent's hop p99 alone and while another agent floods bad signatures
+  // docs/design.md §9: an honest agent's hop p99 alone and while another agent floods bad signatures
   log('  junk flood: honest p99 alone vs during a flood from another process');
   figures.push(...(await junkFloodFigures(bus, receiver, { seconds: quick ? 2 : 3, rounds: quick ? 1 : 3 })));
 } finally {

@@ -1,4 +1,4 @@
-// The floor under the hop's tail (DESIGN §6: an audit event is stored in JetStream before its
+// The floor under the hop's tail (docs/design.md §6: an audit event is stored in JetStream before its
 // message is delivered): how long a JetStream publish takes to be acknowledged on this machine,
 // alone — a file-storage stream like AUDIT, ~1 KiB messages (a group-committed audit batch) at
 // the rate the verifier commits during the hop-latency run, from one process, nothing else
@@ -40,7 +40,7 @@ export async function jetstreamCommitFigures(o: { rate?: number; seconds?: numbe
     lat.sort((a, b) => a - b);
     return [
       { name: 'jetstream_commit_p50_ms', value: q(lat, 0.5), unit: `ms (JetStream publish → ack alone, file storage, ${data.length} B at ${rate}/s)` },
-      { name: 'jetstream_commit_p99_ms', value: q(lat, 0.99), unit: 'ms (the floor under the hop p99: DESIGN §6 stores before delivering)' },
+      { name: 'jetstream_commit_p99_ms', value: q(lat, 0.99), unit: 'ms (the floor under the hop p99: docs/design.md §6 stores before delivering)' },
       { name: 'jetstream_commit_p999_ms', value: q(lat, 0.999), unit: 'ms' },
     ];
   } finally {

@@ -1,4 +1,4 @@
-// DESIGN §9: other agents' latency while one agent floods junk. The legitimate agent (planner)
+// docs/design.md §9: other agents' latency while one agent floods junk. The legitimate agent (planner)
 // sends at a moderate rate from its own process (bench/latency-gen.ts); its send → deliver p99
 // is measured alone, then while another agent (mallory) floods envelopes with bad signatures at
 // full speed (as fast as the verifier answers, 256 unanswered) from a third process
@@ -57,7 +57,7 @@ export async function junkFloodFigures(bus: TestBus, receiver: NatsConnection, o
     return [
       { name: 'junk_flood_alone_p99_ms', value: p99(alone), unit: `ms (legit agent at ${rate} msgs/s, no flood; median of ${runs(alone)}; p50 ${p50(alone)})` },
       { name: 'junk_flood_legit_p99_ms', value: p99(closed.map((c) => c.lat)), unit: `ms (same, while ${FLOODER} floods bad signatures at full speed; ${runs(closed.map((c) => c.lat))}; p50 ${p50(closed.map((c) => c.lat))})` },
-      { name: 'junk_flood_legit_p99_ratio', value: p99(closed.map((c) => c.lat)) / p99(alone), unit: 'ratio (flooded p99 / alone p99, medians; DESIGN §9: ≤ 2)' },
+      { name: 'junk_flood_legit_p99_ratio', value: p99(closed.map((c) => c.lat)) / p99(alone), unit: 'ratio (flooded p99 / alone p99, medians; docs/design.md §9: ≤ 2)' },
       { name: 'junk_flood_msgs_per_s', value: med(closed.map((c) => c.perSec)), unit: `junk msgs/s, closed loop, window ${window} (${reasons(closed)})` },
       { name: 'junk_flood_open_loop_legit_p99_ms', value: p99(open.map((c) => c.lat)), unit: `ms (while ${FLOODER} floods open loop at ${openRate} msgs/s; ${runs(open.map((c) => c.lat))}; p50 ${p50(open.map((c) => c.lat))})` },
       { name: 'junk_flood_open_loop_legit_p99_ratio', value: p99(open.map((c) => c.lat)) / p99(alone), unit: 'ratio (open-loop flooded p99 / alone p99, medians)' },

@@ -22,7 +22,7 @@ const service = loadServiceCreds(creds);
 const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(service.natsSeed()), inboxPrefix: '_INBOX_verifier' });
 await ensureAuditStream(nc);
 const policy = new Policy(loadManifestDir(manifestsDir));
-// the same signed audit chain as the verifier's (DESIGN §10), so both pay for it
+// the same signed audit chain as the verifier's (docs/design.md §10), so both pay for it
 const audit = new AuditPublisher(jetstream(nc), createLogger({ level: 'error' }), new ChainSealer('jws', service.auditKey()));
 const keys = new Map<string, KeyObject>();
 for (const [agent, a] of policy.agents) {

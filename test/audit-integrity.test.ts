@@ -1,4 +1,4 @@
-// Audit completeness and tamper evidence (DESIGN §9, §10), on a real nats-server and chDB:
+// Audit completeness and tamper evidence (docs/design.md §9, §10), on a real nats-server and chDB:
 // hostile header values and broken events each become exactly one row without holding up
 // their batch; undecodable messages land in the durable dead-letter stream with an alert; and
 // `audit verify` finds every kind of change to the stored trail — every column of accepted and

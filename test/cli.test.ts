@@ -59,7 +59,7 @@ test('cli - a bad manifest exits 1 with the file and the field path', () => {
   assert.is(r.err.trim().split('\n').length, 1);
 });
 
-test('cli - nats-config renders the permissions of DESIGN §4', () => {
+test('cli - nats-config renders the permissions of docs/design.md §4', () => {
   const creds = join(dir, 'creds');
   assert.is(cli('keygen', 'verifier', '--service', '--creds-dir', creds).code, 0);
   assert.is(cli('keygen', 'auditor', '--service', '--creds-dir', creds).code, 0);

@@ -1,4 +1,4 @@
-// decide() without NATS (DESIGN §14): one row per rejection reason, and for accepted and
+// decide() without NATS (docs/design.md §14): one row per rejection reason, and for accepted and
 // duplicate, each built with real keys and sealEnvelope and decided against a fresh state (plus
 // the messages a row needs decided before it: the first of a replay, the burst a flood spends).
 // Then the properties the Verifier relies on: every rejection spends one budget token, a shed

@@ -1,4 +1,4 @@
-// Content guards (DESIGN §12): the scanner (packages/protocol/src/guard) and `agentbus guard scan`.
+// Content guards (docs/design.md §12): the scanner (packages/protocol/src/guard) and `agentbus guard scan`.
 // MUSTs pinned here: invisible text (tag characters outside subdivision flags, bidi controls,
 // zero-width characters outside emoji and script joining, other format and private-use
 // characters) and credentials are found in every string of a payload and of the metadata;

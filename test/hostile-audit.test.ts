@@ -1,5 +1,5 @@
 // A compromised agent over raw NATS against the whole pipeline — real nats-server, verifier,
-// auditor on chDB (DESIGN §9, §10): whatever it sends, every audit event the verifier records
+// auditor on chDB (docs/design.md §9, §10): whatever it sends, every audit event the verifier records
 // becomes exactly one row, the trail verifies, and legitimate traffic keeps being stored; and a
 // partition takeover does not put an already-delivered envelope on the wire again.
 import { test } from 'uvu';

@@ -1,4 +1,4 @@
-// DESIGN §9, the verifier's side: every promise holds while an agent attacks. Each test drives
+// docs/design.md §9, the verifier's side: every promise holds while an agent attacks. Each test drives
 // a real nats-server and verifier with raw NATS connections acting as a compromised agent.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

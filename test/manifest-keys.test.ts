@@ -1,4 +1,4 @@
-// One manifest-key parser (DESIGN §14): the verifier's policy, the SDK's end-to-end check and
+// One manifest-key parser (docs/design.md §14): the verifier's policy, the SDK's end-to-end check and
 // `audit verify` read keys with the same schema and validity rule, so they cannot disagree —
 // a bad `not_after` is refused by each, never read as a key that does not expire.
 import { test } from 'uvu';

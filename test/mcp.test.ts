@@ -1,4 +1,4 @@
-// Tool calls (MCP) end to end (DESIGN §11): a real nats-server and verifier, the real
+// Tool calls (MCP) end to end (docs/design.md §11): a real nats-server and verifier, the real
 // `mcp-server-filesystem` on a temp directory wrapped by `agentbus mcp serve` (startToolServer),
 // a tiny real MCP server script (official SDK) for drift, the SDK's callTool, the official MCP
 // Client over BusClientTransport, and `agentbus mcp proxy` spawned as a stdio MCP server. No mocks.

@@ -1,4 +1,4 @@
-// The memory service (DESIGN §13) on a real nats-server with JetStream and a verifier: grants for
+// The memory service (docs/design.md §13) on a real nats-server with JetStream and a verifier: grants for
 // every operation and namespace kind (checked by the service; the verifier-side grant check is
 // wired by decide() — until then the test manifests allow memory.* to `memory` with send rules),
 // compare-and-set, session TTL expiry, quotas, list paging, watch, a restart that loses nothing

@@ -1,4 +1,4 @@
-// The packages as a user gets them (DESIGN §14): every workspace is packed, the tarballs hold
+// The packages as a user gets them (docs/design.md §14): every workspace is packed, the tarballs hold
 // what runs (no tests, benches, sources or maps), and installed into a temporary project with
 // `npm ci --offline` they work — the SDK small and free of server code and ClickHouse, with or
 // without its optional native backend, and the server package giving the `agentbus` bin.

@@ -1,4 +1,4 @@
-// Tool calls through a real nats-server and verifier (DESIGN §11): the tools: policy with its
+// Tool calls through a real nats-server and verifier (docs/design.md §11): the tools: policy with its
 // constraints, and the approval hold — granted, denied, timed out — with the approval and the
 // decision in the audit trail, linked to the call. The tool server here is a bus agent that
 // answers tool.result (the MCP wrapper around a real MCP server: test/mcp.test.ts).

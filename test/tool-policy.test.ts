@@ -1,4 +1,4 @@
-// The tools: argument policy (DESIGN §11): schema, deny by default, path and URL spellings,
+// The tools: argument policy (docs/design.md §11): schema, deny by default, path and URL spellings,
 // string/number constraints, CEL when:, approval, and the tool host's symlink re-check.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,4 +1,4 @@
-// Depth tokens (DESIGN §9, docs/decisions.md "Depth tokens bind the recipient"): the verifier
+// Depth tokens (docs/design.md §9, docs/decisions.md "Depth tokens bind the recipient"): the verifier
 // attaches one to every delivery; a reply carries it back in its metadata (`agentbus.depth`), and
 // any verifier holding the shared key can check that the message it names was delivered to this
 // sender (or on a topic it may subscribe to), and at what depth.
@@ -98,7 +98,7 @@ export class DepthTokens {
   }
 
   /**
-   * DESIGN §9: a causation id must name a message a verifier delivered to `sender` — directly, or
+   * docs/design.md §9: a causation id must name a message a verifier delivered to `sender` — directly, or
    * on one of `topics` (those its manifest lets it subscribe to) — proven by that delivery's depth
    * token. Returns the parent's depth, NO_DEPTH_TOKEN or BAD_DEPTH_TOKEN.
    */

@@ -18,7 +18,7 @@ export const SIGNING_DOMAIN = new TextEncoder().encode('agentbus/v1/envelope\0')
 export const MSG_ID_BYTES = 16;
 export const SIGNATURE_BYTES = 64;
 export const SHA256_BYTES = 32;
-/** Agent ids: DESIGN §2. */
+/** Agent ids: docs/design.md §2. */
 export const AGENT_ID_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Message types and topics: dot-separated tokens valid as NATS subject tokens. */
 export const TYPE_RE = /^[a-z0-9][a-z0-9_-]{0,63}(\.[a-z0-9][a-z0-9_-]{0,63}){0,7}$/;

@@ -1,4 +1,4 @@
-// @agentbus/protocol: the one home of the wire protocol (DESIGN §14), shared by the SDK, the
+// @agentbus/protocol: the one home of the wire protocol (docs/design.md §14), shared by the SDK, the
 // verifier and the auditor — wire types (generated from proto/), the signing rule and envelope
 // parsing, the Ed25519 acceptance rule and its backends, subjects, header and metadata names,
 // limits, the manifest schema with key resolution, and the content-guard scanner. PROTOCOL.md is

@@ -1,4 +1,4 @@
-// Strict JSON (DESIGN §15, §9): every JSON payload the verifier, a receiver or the tool host
+// Strict JSON (docs/design.md §15, §9): every JSON payload the verifier, a receiver or the tool host
 // reads is one unambiguous value. JSON.parse keeps the LAST of two equal keys, while a person
 // reading the text (or a display cut at some length) sees the first: `{"path":"a","p\u0061th":"b"}`
 // shows "a" and runs "b". So a payload whose objects repeat a key — compared after escape

@@ -49,15 +49,15 @@ export const Manifest = z.strictObject({
   /** Payload plus header metadata (keys and values, UTF-8). */
   max_payload_bytes: z.number().int().positive().max(D.DEFAULT_NATS_MAX_PAYLOAD).default(D.DEFAULT_MAX_PAYLOAD_BYTES),
   max_depth: z.number().int().min(0).max(1000).default(D.DEFAULT_MAX_DEPTH),
-  /** Tool calls this agent may make, with constraints on their arguments (DESIGN §11). */
+  /** Tool calls this agent may make, with constraints on their arguments (docs/design.md §11). */
   tools: ToolsSection.default([]),
   /** This agent is a tool server (`agentbus mcp serve`): its pinned tools. */
   mcp: McpSection.optional(),
   /** Tool servers whose held calls this agent may approve or deny (globs; a person through `agentbus approve`). */
   approve: z.array(glob).default([]),
-  /** Content guards for what this agent sends (DESIGN §12): per kind reject | flag | off; overrides the contract's. */
+  /** Content guards for what this agent sends (docs/design.md §12): per kind reject | flag | off; overrides the contract's. */
   guards: GuardPolicy.optional(),
-  /** Memory grants (DESIGN §13): its own namespace, shared ones read or read-write, sessions; quotas. */
+  /** Memory grants (docs/design.md §13): its own namespace, shared ones read or read-write, sessions; quotas. */
   memory: MemorySection.default({ own: { access: 'read-write' }, shared: [] }),
 });
 export type Manifest = z.infer<typeof Manifest>;
@@ -224,7 +224,7 @@ export interface CompiledAgent {
   subscribeTopics: readonly string[];
   maxPayload: number;
   maxDepth: number;
-  /** Its `tools:` section compiled: the tool calls it may make (DESIGN §11). */
+  /** Its `tools:` section compiled: the tool calls it may make (docs/design.md §11). */
   toolPolicy: CompiledToolPolicy;
   /** A tool server's pinned tools by name (empty for other agents). */
   mcpTools: ReadonlyMap<string, McpSection['tools'][number]>;

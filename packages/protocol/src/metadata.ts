@@ -1,4 +1,4 @@
-// Header metadata is bounded (DESIGN §9): its keys come from a declared set — the message
+// Header metadata is bounded (docs/design.md §9): its keys come from a declared set — the message
 // type's contract (`defineMessage(..., { metadata: [...] })`, plus its required keys) and the
 // small global set below — each value has a size limit, and so has the whole map. The SDK
 // refuses an envelope that breaks these rules before signing; the verifier rejects it

@@ -1,5 +1,5 @@
 // What an agent is told about a verdict may be read by its model (a tool host relays a refusal
-// into the error result its caller reads). DESIGN §15: no verdict detail carries hidden text in a
+// into the error result its caller reads). docs/design.md §15: no verdict detail carries hidden text in a
 // form a model reads but a person does not see. visibleDetail() replaces every run of invisible
 // characters — format characters (bidi controls, zero-width, tag characters), controls, private
 // use, unassigned code points, lone surrogates, variation selectors, line and paragraph

@@ -17,7 +17,7 @@ export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
 export type Decoded<T> = { ok: true; value: T; text?: string } | { ok: false; reason: Reason; detail: string };
 
 export interface ContractOptions {
-  /** Critical types require decision-record metadata (DESIGN §5). */
+  /** Critical types require decision-record metadata (docs/design.md §5). */
   critical?: boolean;
   /** Metadata keys required in the header; default for critical: rationale, prompt_version. */
   requiredMetadata?: readonly string[];
@@ -29,7 +29,7 @@ export interface ContractOptions {
   metadata?: readonly string[];
   description?: string;
   /**
-   * Content guards for this type (DESIGN §12): per finding kind `reject`, `flag` (deliver,
+   * Content guards for this type (docs/design.md §12): per finding kind `reject`, `flag` (deliver,
    * record, alert) or `off`. A kind not set here takes the sender's manifest, else the default
    * (every kind rejected). The sender's manifest `guards:` overrides this per kind.
    */

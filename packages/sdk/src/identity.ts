@@ -1,6 +1,6 @@
 // Agent identity: an id, one or more Ed25519 envelope-signing keys, and a separate NATS nkey.
 //
-// DESIGN §2: the NATS login key MUST NOT be the envelope signing key — nats-server picks the
+// docs/design.md §2: the NATS login key MUST NOT be the envelope signing key — nats-server picks the
 // login nonce, so signing it with the envelope key would let a hostile server collect envelope
 // signatures over bytes of its choosing. We keep two independently generated keys; the
 // credential file (JSON, mode 0600) holds both seeds. Seeds live in private fields, are never

@@ -1,5 +1,5 @@
 // The public surface of `agentbus`: what an agent imports. Importing this module loads no
-// verifier, auditor, chDB or ClickHouse client (DESIGN §1; a test checks it).
+// verifier, auditor, chDB or ClickHouse client (docs/design.md §1; a test checks it).
 export { backends, defaultBackend } from '@agentbus/protocol';
 export type { Ed25519Backend } from '@agentbus/protocol';
 export {

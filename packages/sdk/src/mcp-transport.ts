@@ -1,4 +1,4 @@
-// An MCP client transport over the bus (DESIGN §11): existing MCP client code (the official SDK's
+// An MCP client transport over the bus (docs/design.md §11): existing MCP client code (the official SDK's
 // `Client`, or anything that speaks JSON-RPC through a Transport) talks to a tool server on the
 // bus as if it were a local MCP server:
 //

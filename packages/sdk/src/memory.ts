@@ -1,4 +1,4 @@
-// Memory on the bus (DESIGN §13): `agent.memory(ns)` reads and writes a namespace of the memory
+// Memory on the bus (docs/design.md §13): `agent.memory(ns)` reads and writes a namespace of the memory
 // service (the `memory` agent) with signed request messages; nothing touches JetStream KV
 // directly (agents have no NATS permission on KV subjects). A refused operation is a
 // MemoryError with the service's code, or the verifier's RejectedError when the verifier refuses

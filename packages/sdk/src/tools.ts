@@ -1,4 +1,4 @@
-// Tool calls over the bus (DESIGN §11): calling tool `tool` of the tool server `server` is a
+// Tool calls over the bus (docs/design.md §11): calling tool `tool` of the tool server `server` is a
 // request of type `tool.<server>.<tool>` whose payload is the arguments object (JSON); the
 // server answers with a `tool.result` reply carrying the MCP CallToolResult. The verifier checks
 // the arguments against the tool's pinned input schema and the caller's `tools:` policy; a

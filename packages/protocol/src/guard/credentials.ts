@@ -1,4 +1,4 @@
-// Credentials in text (DESIGN §12). Three layers, in this order of precedence for overlapping
+// Credentials in text (docs/design.md §12). Three layers, in this order of precedence for overlapping
 // matches in one string:
 //  1. secretlint's recommended preset (@secretlint/secretlint-rule-preset-recommend): its
 //     scanner rules, created once with a minimal synchronous context and run on each string.

@@ -1,4 +1,4 @@
-// The content-guard scanner (DESIGN §12): every string of a JSON payload — values and keys —
+// The content-guard scanner (docs/design.md §12): every string of a JSON payload — values and keys —
 // and every header metadata value, for invisible text, control characters and credentials.
 // Pure and synchronous; linear in the input (each string is walked a bounded number of times;
 // no regex here or in the rules backtracks more than a bounded window); at most `maxFindings`

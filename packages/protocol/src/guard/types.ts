@@ -1,4 +1,4 @@
-// Content guards (DESIGN §12): what a finding is, and the policy that says what each kind costs.
+// Content guards (docs/design.md §12): what a finding is, and the policy that says what each kind costs.
 import { z } from 'zod';
 
 /** What the scanner looks for. */
@@ -42,7 +42,7 @@ export const GuardPolicy = z.strictObject({
 export type GuardPolicy = z.infer<typeof GuardPolicy>;
 export type ResolvedGuardPolicy = Readonly<Record<GuardKind, GuardAction>>;
 
-/** DESIGN §12: reject credentials and invisible text; control characters likewise. */
+/** docs/design.md §12: reject credentials and invisible text; control characters likewise. */
 export const DEFAULT_GUARD_POLICY: ResolvedGuardPolicy = Object.freeze({ credential: 'reject', invisible_text: 'reject', control_chars: 'reject' });
 
 /** Layers applied in order over the default, each kind from the last layer that sets it. */

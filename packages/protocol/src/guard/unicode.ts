@@ -1,4 +1,4 @@
-// Invisible text and control characters in one string (DESIGN §12). One pass over the string:
+// Invisible text and control characters in one string (docs/design.md §12). One pass over the string:
 // a single regex finds every candidate (controls, format characters Cf, private use Co,
 // unassigned Cn, lone surrogates Cs, default-ignorable code points), and each candidate is
 // judged by its neighbours. What is legitimate, and why, is in docs/decisions.md

@@ -1,4 +1,4 @@
-// What the verifier puts in its audit event for a memory message (DESIGN §13), from the payload
+// What the verifier puts in its audit event for a memory message (docs/design.md §13), from the payload
 // alone: for a memory.* request the operation, namespace, key hash, value hash and size, and the
 // compare-and-set revision; for the memory service's memory.result the outcome (status "ok" or
 // its error code) and the key's revision; for a memory.event the change. Hashes only, never a key

@@ -1,4 +1,4 @@
-// The memory service's message types (DESIGN §13): requests an agent sends to the `memory`
+// The memory service's message types (docs/design.md §13): requests an agent sends to the `memory`
 // agent, the `memory.result` reply, and `memory.event`s pushed to a watcher (each one a reply to
 // the watch request: its causation is the memory.watch message). JSON payloads, zod-checked by
 // the SDK before signing, by the verifier, and by the service.

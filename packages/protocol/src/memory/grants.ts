@@ -1,4 +1,4 @@
-// Memory grants (DESIGN §13): the manifest's `memory:` section and the one pure check both the
+// Memory grants (docs/design.md §13): the manifest's `memory:` section and the one pure check both the
 // verifier (before a memory.* request reaches the service) and the memory service (again, on
 // receipt) apply. Deny by default: an agent gets its own namespace `agent/<self>` read-write
 // (unless `own.access` says otherwise), the shared namespaces it lists, and session namespaces

@@ -1,4 +1,4 @@
-// Tool servers on the bus (DESIGN §11): an MCP server wrapped by `agentbus mcp serve` is the agent
+// Tool servers on the bus (docs/design.md §11): an MCP server wrapped by `agentbus mcp serve` is the agent
 // `<server>`; each of its tools is the message type `tool.<server>.<tool>` whose payload is the
 // call's arguments (a JSON object checked against the tool's own inputSchema), answered by a
 // `tool.result` reply. The server's manifest pins every tool it may serve (`mcp.tools`: name,
@@ -74,7 +74,7 @@ export const ToolResultSchema = z.looseObject({
 export type ToolResult = z.infer<typeof ToolResultSchema>;
 
 /**
- * The approval of a held tool call (DESIGN §11, §15): an approver sends it to the call's server
+ * The approval of a held tool call (docs/design.md §11, §15): an approver sends it to the call's server
  * with causation_id = the held call (and the depth token its pending notice gave this approver).
  * It decides that one call once. Approving signs `args_sha256`, the SHA-256 of the call's
  * canonical arguments exactly as the notice showed them (approvalArgs): the verifier delivers the

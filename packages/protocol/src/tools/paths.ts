@@ -1,4 +1,4 @@
-// Path arguments of tool calls (DESIGN §11): a POSIX path is accepted only if it is, after
+// Path arguments of tool calls (docs/design.md §11): a POSIX path is accepted only if it is, after
 // normalization, inside one of the allowed roots — and only if no spelling trick could make the
 // tool host see something else. The verifier checks the string; the tool host re-checks with
 // `recheckRealPath` after resolving symlinks (the verifier cannot see the tool host's disk).

@@ -1,4 +1,4 @@
-// The manifest's `tools:` section (DESIGN §11): which tool servers and tools an agent may call,
+// The manifest's `tools:` section (docs/design.md §11): which tool servers and tools an agent may call,
 // and constraints on their arguments. Zod-validated (strict objects: an unknown key is refused
 // with its path), then compiled once, at manifest load, into checkers (`compileToolPolicy`)
 // that `checkToolCall` (check.ts) runs per call.

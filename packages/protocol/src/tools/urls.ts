@@ -1,4 +1,4 @@
-// URL arguments of tool calls (DESIGN §11): scheme and host allowlists after normalization;
+// URL arguments of tool calls (docs/design.md §11): scheme and host allowlists after normalization;
 // userinfo, private, loopback, link-local and metadata addresses refused in every spelling.
 //
 // Normalization is the WHATWG URL parser's (Node's `URL`): for the special schemes it lowercases

@@ -1,5 +1,5 @@
 // The audit consumer: a durable JetStream pull consumer on the AUDIT stream that moves audit
-// events into the store with zero loss and zero duplicates (DESIGN §6, §9, §10).
+// events into the store with zero loss and zero duplicates (docs/design.md §6, §9, §10).
 //
 //   fetch ≤ batchMaxMessages, waiting ≤ batchMaxWaitMs   (size and time bounds)
 //   open every message as a SignedAuditBatch; one that does not decode goes to the durable
@@ -79,7 +79,7 @@ export interface AuditConsumerOptions {
   onDeadLetter?: (info: { subject: string; streamSeq: number; reason: string }) => void;
 }
 
-/** The durable stream that keeps dead letters (DESIGN §9: an event that reaches neither a row nor it is lost). */
+/** The durable stream that keeps dead letters (docs/design.md §9: an event that reaches neither a row nor it is lost). */
 export const DLQ_STREAM = 'AUDIT_DLQ';
 
 export async function ensureDlqStream(jsm: JetStreamManager, subject: string): Promise<void> {

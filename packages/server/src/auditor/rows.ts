@@ -1,4 +1,4 @@
-// AuditEvent (protobuf, from the verifier) → one audit row (DESIGN §9: every event becomes
+// AuditEvent (protobuf, from the verifier) → one audit row (docs/design.md §9: every event becomes
 // exactly one row, whatever the sender put in the header). The mapping is total: it never
 // throws, and every value it emits fits its column (times inside DateTime64's range, strings
 // well-formed UTF-16 so the JSON the client sends always parses, lengths bounded). What cannot
@@ -65,14 +65,14 @@ export interface AuditRow {
   /** Messages this row stands for when the verifier shed them unverified (0: one message). */
   shed_count: number;
   window_start: number;
-  /** Content guard findings (DESIGN §12), one entry each: kind, JSON path, rule, hash, action; and their details. */
+  /** Content guard findings (docs/design.md §12), one entry each: kind, JSON path, rule, hash, action; and their details. */
   guard_kinds: string[];
   guard_paths: string[];
   guard_rules: string[];
   guard_hashes: string[];
   guard_actions: string[];
   guard_details: string[];
-  /** Memory (DESIGN §13): the operation of a memory request or of the service's answer; '' otherwise. */
+  /** Memory (docs/design.md §13): the operation of a memory request or of the service's answer; '' otherwise. */
   memory_op: string;
   memory_ns: string;
   memory_key_hash: string;

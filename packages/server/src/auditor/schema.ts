@@ -166,7 +166,7 @@ export const MIGRATIONS: Migration[] = [
     version: 5,
     name: 'signed_batches',
     statements: [
-      // DESIGN §10: each row names the signed batch that carried it; the batches themselves are
+      // docs/design.md §10: each row names the signed batch that carried it; the batches themselves are
       // kept, so `audit verify` can re-check every column of every row against the signature.
       `ALTER TABLE {db}.audit_events
         ADD COLUMN IF NOT EXISTS batch_id String COMMENT '<chain_id hex>:<seq> of the signed audit batch that carried the event',

@@ -117,7 +117,7 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     throw e;
   }
   const sink = opts.wrapSink ? opts.wrapSink(store) : store;
-  // DESIGN §9: a dead letter raises an alert (detection is created below; letters before it are queued)
+  // docs/design.md §9: a dead letter raises an alert (detection is created below; letters before it are queued)
   let raise: ((info: { subject: string; streamSeq: number; reason: string }) => void) | undefined;
   const early: { subject: string; streamSeq: number; reason: string }[] = [];
   const onDeadLetter = (info: { subject: string; streamSeq: number; reason: string }) => (raise ? raise(info) : early.push(info));

@@ -1,4 +1,4 @@
-// `audit verify`: proof that the stored audit trail is what the verifiers decided (DESIGN §10).
+// `audit verify`: proof that the stored audit trail is what the verifiers decided (docs/design.md §10).
 //
 // Evidence: the signed batches (audit_batches), the rows (audit_events) and the delivery records
 // (audit_deliveries), read as physically stored (no FINAL: a duplicated row must show). Trust:

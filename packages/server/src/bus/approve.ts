@@ -1,6 +1,6 @@
 // `agentbus approve`: a person (or an agent) whose manifest says `approve: [servers]` lists the
 // tool calls held for approval and approves or denies one, with a signed approval.decision whose
-// causation is the call (DESIGN §11; PROTOCOL.md §15.3).
+// causation is the call (docs/design.md §11; PROTOCOL.md §15.3).
 import { connectAgent, ContractRegistry } from '@agentbus/sdk/internal';
 import type { AgentClient, InboundMessage, SendResult } from '@agentbus/sdk/internal';
 import { loadManifestDir, SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE, approvalArgs, approvalArgsSha256, parseStrictJson } from '@agentbus/protocol';
@@ -75,7 +75,7 @@ export async function listPending(o: ApproveOptions): Promise<PendingApproval[]>
 
 /**
  * Why a notice's arguments cannot be approved as shown, or undefined: they must be the canonical
- * JSON of one unambiguous value, whole, with the digest the notice states (DESIGN §15).
+ * JSON of one unambiguous value, whole, with the digest the notice states (docs/design.md §15).
  */
 export function unshowable(n: PendingApproval): string | undefined {
   if (typeof n.args !== 'string' || typeof n.args_sha256 !== 'string') return 'the notice carries no arguments to show';

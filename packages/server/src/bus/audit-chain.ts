@@ -1,4 +1,4 @@
-// Tamper-evident audit batches (DESIGN §10): the verifier seals each group commit as a link of
+// Tamper-evident audit batches (docs/design.md §10): the verifier seals each group commit as a link of
 // a hash chain and signs it with its own service key.
 //
 //   batch      = AuditBatch{ events, verifier_id, chain_id, seq, prev_hash, key_id, created_at_ms, deliveries }

@@ -1,10 +1,10 @@
-// Group commit of audit events into JetStream (DESIGN §8): events that arrive while one
+// Group commit of audit events into JetStream (docs/design.md §8): events that arrive while one
 // publish round trip is in flight go out together in the next AuditBatch, one JetStream
 // message per verdict subject. add() resolves only once the event is stored, so callers can
-// deliver after it (DESIGN §6: no delivery before the audit event is stored).
+// deliver after it (docs/design.md §6: no delivery before the audit event is stored).
 //
 // Each batch is sealed once — a link of this verifier's signed hash chain (bus/audit-chain.ts,
-// DESIGN §10) — and a failed publish is retried with the same bytes and the same JetStream
+// docs/design.md §10) — and a failed publish is retried with the same bytes and the same JetStream
 // message id, so a resend is deduplicated by the stream and the chain has no holes or forks.
 // Delivery records (DeliveryRecord) ride in the batches of the `accepted` subject, the one a
 // verifier reads when it takes a partition over.

@@ -415,7 +415,7 @@ export function buildProgram(): Command {
 
   program
     .command('memory')
-    .description('the memory service (DESIGN §13): an agent (`memory`) storing namespaces in JetStream KV behind signed memory.* requests')
+    .description('the memory service (docs/design.md §13): an agent (`memory`) storing namespaces in JetStream KV behind signed memory.* requests')
     .requiredOption('--creds <file>', "the memory agent's credential file (agent id memory)")
     .requiredOption('--service-creds <file>', 'its KV service credential (a NATS user with memoryPermissions)')
     .option('--manifests <dir>', 'manifests directory (grants: each manifest\'s memory: section)', 'manifests')
@@ -724,7 +724,7 @@ function agentName(v: string): string {
 }
 
 /**
- * `agentbus mcp pin|serve|proxy` (DESIGN §11). The MCP server's command line comes last, after
+ * `agentbus mcp pin|serve|proxy` (docs/design.md §11). The MCP server's command line comes last, after
  * `--` (or after the first word that is not one of our options): options after it are its own.
  */
 function mcpCommands(program: Command): void {

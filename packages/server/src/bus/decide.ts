@@ -1,4 +1,4 @@
-// The verifier's decision as a pure function (DESIGN §14): the envelope bytes, the subject they
+// The verifier's decision as a pure function (docs/design.md §14): the envelope bytes, the subject they
 // arrived on, a policy snapshot and the verifier's state in; a verdict out. No I/O, no clock (the
 // caller passes `now`), no hidden globals: every piece of state the decision reads or changes is
 // in the DecisionState it is given. bus/verifier.ts does the I/O around it (receive, decide,
@@ -335,7 +335,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   // 8. key, at the verifier's time
   const key = policy.resolveKey(h.sender, h.keyId, now);
   if (typeof key === 'number') return rejected(key, '', 0, true, h, headerBytes, signature, payload);
-  // 9. header metadata counts against max_payload_bytes together with the payload (DESIGN §9)
+  // 9. header metadata counts against max_payload_bytes together with the payload (docs/design.md §9)
   const metaBytes = metadataBytes(h.metadata);
   if (payload.length + metaBytes > agent.maxPayload) {
     const detail = metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`;
@@ -395,7 +395,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
   const decoded = contract.decode(payload);
   if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
-  // 19. content guards (DESIGN §12): invisible text, control characters and credentials in the
+  // 19. content guards (docs/design.md §12): invisible text, control characters and credentials in the
   // payload's text and the metadata values; each kind reject, flag (delivered, recorded, alerted)
   // or off, from the sender's manifest over the contract over the default (reject)
   const gp = guardPolicyOf(contract, agent);
@@ -410,7 +410,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
       const applied = applyGuardPolicy(scanned.findings, gp.policy);
       findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
       const first = applied.rejected[0] ?? applied.flagged[0]!;
-      // DESIGN §15: the verdict detail reaches the sender (and, relayed, an agent's model): kind,
+      // docs/design.md §15: the verdict detail reaches the sender (and, relayed, an agent's model): kind,
       // path and rule only. What the finding decoded (hidden text) is in the findings, for the
       // audit trail and operators.
       const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}`.slice(0, 512);
@@ -419,7 +419,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
       flagDetail = `flagged: ${detail}`;
     }
   }
-  // 20. a memory request against the sender's grants (DESIGN §13; the service checks again)
+  // 20. a memory request against the sender's grants (docs/design.md §13; the service checks again)
   if (memory) {
     const op = memoryOpOf(h.type);
     if (op) {
@@ -436,13 +436,13 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
     if (!t.ok) return rejected(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, 0, true, h, headerBytes, signature, payload);
     approval = t.approval;
     if (approval) {
-      // DESIGN §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
+      // docs/design.md §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
       heldArgs = approvalArgs(decoded.value);
       const n = Buffer.byteLength(heldArgs);
       if (n > MAX_APPROVAL_ARGS_BYTES) return rejected(Reason.REASON_ARGUMENT_REFUSED, `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`, 0, true, h, headerBytes, signature, payload);
     }
   }
-  // 20. an approval decides exactly the call it answers (DESIGN §15): causation_id = the held
+  // 20. an approval decides exactly the call it answers (docs/design.md §15): causation_id = the held
   // call (step 22 then checks the depth token its pending notice gave this approver)
   if (h.type === APPROVAL_TYPE && h.recipient) {
     const decides = (decoded.value as { msg_id: string }).msg_id;
@@ -457,7 +457,7 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   rb.last = now;
   if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
   rb.tokens -= 1;
-  // 22. Depth is the verifier's count, not the sender's claim (DESIGN §5, §9). A causation id must
+  // 22. Depth is the verifier's count, not the sender's claim (docs/design.md §5, §9). A causation id must
   // come with the depth token of the message it names, delivered to this sender; the parent's
   // depth is the token's (any verifier can check it, long after the replay window), or what
   // this verifier remembers of it if that is higher.
@@ -535,7 +535,7 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * The audit event of one decided (not shed) message: what the verifier stores before it
- * delivers or answers (DESIGN §6). `rawSize` is the size of the received bytes.
+ * delivers or answers (docs/design.md §6). `rawSize` is the size of the received bytes.
  */
 export function auditEventOf(d: Decision, subjectSender: string, rawSize: number, eventId: Uint8Array, verifierId: string, verifiedAtMs: number): IAuditEvent {
   const h = d.header;
@@ -569,7 +569,7 @@ function memoryOfSafe(d: Decision): { memory?: IMemoryAccess } {
 }
 
 /**
- * The memory fields of the audit event (DESIGN §13): a memory request's, whatever its verdict (what
+ * The memory fields of the audit event (docs/design.md §13): a memory request's, whatever its verdict (what
  * was attempted); the memory service's result or event only when accepted (then it is the
  * service's signed word).
  */

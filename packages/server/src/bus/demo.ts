@@ -327,7 +327,7 @@ export function printSummary(s: DemoSummary, print: (l: string) => void = consol
 }
 
 /**
- * Tool calls (DESIGN §11): the official filesystem MCP server and the example's fetch tool, each
+ * Tool calls (docs/design.md §11): the official filesystem MCP server and the example's fetch tool, each
  * pinned into its manifest and served on the bus; the researcher reads, fetches, and writes with
  * a person's approval; the prompt-injected browser tries what such an agent would try.
  */
@@ -391,7 +391,7 @@ async function toolsAct(c: { bus: DevBus; exampleDir: string; project: string; r
   }
 }
 
-/** Memory (DESIGN §13): the team's shared notes; the prompt-injected browser tries to read and poison memory. */
+/** Memory (docs/design.md §13): the team's shared notes; the prompt-injected browser tries to read and poison memory. */
 async function memoryAct(c: { planner: AgentClient; researcher: AgentClient; browser: AgentClient; print: (l: string) => void; summary: DemoSummary }): Promise<void> {
   const { print, summary } = c;
   print('\n▶ memory: the team shares a notes namespace (the researcher writes, the others read)');

@@ -203,7 +203,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const systemCreds = svc('system');
   // the verifier's audit public key, where `audit verify --manifests DIR` looks (DIR/services/)
   writeServicePublicKey(verifierCreds, join(manifestsDir, 'services', 'verifier.json'));
-  // the memory service (DESIGN §13): an agent of its own, and the only user with the KV permissions
+  // the memory service (docs/design.md §13): an agent of its own, and the only user with the KV permissions
   const withMemory = o.withMemory ?? o.withVerifier !== false;
   const { prepareMemoryForDev, startMemoryForDev } = await import('../memory/dev.js');
   const mem = withMemory ? prepareMemoryForDev({ manifestsDir, credsDir }) : undefined;

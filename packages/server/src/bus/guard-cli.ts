@@ -1,4 +1,4 @@
-// `agentbus guard scan [FILE|-] [--json]`: the content guards (DESIGN §12) on one payload, with
+// `agentbus guard scan [FILE|-] [--json]`: the content guards (docs/design.md §12) on one payload, with
 // exactly the scanner and defaults the verifier uses (scanPayload from @agentbus/protocol): UTF-8
 // JSON is walked string by string (keys too), anything else is scanned as one string.
 // Exit codes (cli.ts): 0 clean, 1 findings or an unreadable input, 2 usage.

@@ -1,4 +1,4 @@
-// nats-server configuration generated from the manifests (DESIGN §4):
+// nats-server configuration generated from the manifests (docs/design.md §4):
 //   agent X    publishes only agentbus.in.X and its delivery confirmations
 //              agentbus.delivered.*.X; subscribes only agentbus.to.X.>, its own inbox
 //              agentbus.inbox.X.> and the delivery subjects of the topics its manifest lists.
@@ -27,7 +27,7 @@ export interface ServiceUsers {
   auditor: string[];
   /** Read-only watchers (`agentbus tail`): alerts and audit events, no publishing. */
   observer?: string[];
-  /** The memory service's KV user (DESIGN §13): JetStream KV only, no agentbus subjects. */
+  /** The memory service's KV user (docs/design.md §13): JetStream KV only, no agentbus subjects. */
   memory?: string[];
   /** System-account users (the auditor's connection follower): $SYS connect/disconnect events only. */
   system?: string[];
@@ -194,7 +194,7 @@ export interface ServerConfigOptions {
   serverName?: string;
   maxPayload?: number;
   httpPort?: number;
-  /** Sender partitions (DESIGN §8); verifiers must be started with the same number. */
+  /** Sender partitions (docs/design.md §8); verifiers must be started with the same number. */
   partitions?: number;
   /** TLS on client connections (plaintext clients are refused) and, in a cluster, on the routes. */
   tls?: TlsFiles;

@@ -1,4 +1,4 @@
-// Sender partitions (DESIGN §8). nats-server maps every agentbus.in.<sender> to
+// Sender partitions (docs/design.md §8). nats-server maps every agentbus.in.<sender> to
 // agentbus.part.<p>.<sender> with p = fnv1a32(sender) mod N (the server's partition()
 // transform), so each sender's messages always reach the one verifier that owns partition p.
 // That verifier keeps the sender's replay, depth and rate state in memory: no shared round

@@ -1,5 +1,5 @@
 // `agentbus policy check`: a tool call's verdict from the manifests alone, with the verifier's own
-// functions (DESIGN §11): the tool listed by the caller's tools: (decide step 13), the arguments
+// functions (docs/design.md §11): the tool listed by the caller's tools: (decide step 13), the arguments
 // against the server's pinned inputSchema (step 18, when the server's manifest pins the tool) and
 // against the caller's constraints (step 19). No bus, no keys: teams test their policies in CI.
 import { Policy, loadManifestDir, reasonName, Reason, toolType, toolListed, checkToolCall } from '@agentbus/protocol';

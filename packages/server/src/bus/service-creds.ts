@@ -1,6 +1,6 @@
 // Credentials of the service users (verifier, auditor): a NATS user nkey and an Ed25519 audit
-// signing key (the verifier signs its audit batches with it, DESIGN §10), mode 0600. The two are
-// separate keys (DESIGN §2: nats-server chooses the login nonce the nkey signs). A file written
+// signing key (the verifier signs its audit batches with it, docs/design.md §10), mode 0600. The two are
+// separate keys (docs/design.md §2: nats-server chooses the login nonce the nkey signs). A file written
 // before the audit key existed has no `audit_seed`; its audit key is then derived from the nkey
 // seed with HKDF-SHA-256 (info "agentbus/v1/service-audit-key"), a one-way derivation, so it is
 // stable and still not the NATS key.

@@ -1,4 +1,4 @@
-// The contracts of tool calls, derived from the manifests (DESIGN §11): each tool a server's
+// The contracts of tool calls, derived from the manifests (docs/design.md §11): each tool a server's
 // manifest pins becomes the contract `tool.<server>.<tool>`, whose payload is the call's
 // arguments checked against the tool's own inputSchema with Ajv (a maintained JSON Schema
 // validator: draft-07 and 2020-12, what MCP servers publish), and `tool.result` is the reply.

@@ -1,5 +1,5 @@
-// The broker-side verifier (DESIGN §4–5, §9). Every message published on agentbus.in.<sender>
-// passes here. The decision is a pure function, `decide` in bus/decide.ts (DESIGN §14): the
+// The broker-side verifier (docs/design.md §4–§5, §9). Every message published on agentbus.in.<sender>
+// passes here. The decision is a pure function, `decide` in bus/decide.ts (docs/design.md §14): the
 // subject sender's rejection budget first (before any parsing: past it the message is shed,
 // answered and counted, nothing more), then every check in its documented order over
 // precomputed state (manifests compiled to lookup tables), ending with the msg_id's claim in the
@@ -96,7 +96,7 @@ interface Queued {
 /** Checks in the verify pool at most; beyond, messages still queue in order and verify inline. */
 const VERIFY_AHEAD_MAX = 1024;
 
-/** A tool call held until an approver decides (DESIGN §11). */
+/** A tool call held until an approver decides (docs/design.md §11). */
 interface Hold {
   h: HeaderFields;
   id: string;
@@ -209,7 +209,7 @@ export class Verifier {
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
     this.#shedAck = Ack.encode({ verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: SHED_DETAIL, verifierId: this.id }).finish();
     this.#snap = policySnapshot({ policy, contracts: opts.contracts, maxSkewMs: opts.maxSkewMs, partitions: opts.partitions, backend: opts.backend ?? defaultBackend() });
-    // DESIGN §10: audit batches are signed with the verifier's own service key.
+    // docs/design.md §10: audit batches are signed with the verifier's own service key.
     let signer: AuditSigner;
     if (opts.credentials) signer = opts.credentials.auditKey();
     else {
@@ -374,7 +374,7 @@ export class Verifier {
   }
 
   /**
-   * Approvals (DESIGN §11): the verifier that holds a call listens on
+   * Approvals (docs/design.md §11): the verifier that holds a call listens on
    * agentbus.internal.approval.<msg_id> (only verifiers may publish there) for the approval that
    * any verifier accepted, announces each held call every second on
    * agentbus.approval.pending.<server>, and refuses it approval_timeout at its deadline.
@@ -392,7 +392,7 @@ export class Verifier {
           return;
         }
         if (a.server !== hold.server) return void m.respond(JSON.stringify({ ok: false, detail: `the call ${hold.id} is held for ${hold.server}, not ${String(a.server)}` }));
-        // four eyes (DESIGN §15): the caller never decides its own call (its notice carries no token for it either)
+        // four eyes (docs/design.md §15): the caller never decides its own call (its notice carries no token for it either)
         if (a.approver === hold.h.sender) return void m.respond(JSON.stringify({ ok: false, detail: `${hold.h.sender} made the call ${hold.id} and may not decide it` }));
         const by = `${String(a.approver)} (approval ${String(a.approval_msg_id)})`;
         if (a.approve === true && a.args_sha256 !== hold.argsSha256) {
@@ -535,7 +535,7 @@ export class Verifier {
   }
 
   /**
-   * The delivery outcome goes into the audit stream before the sender hears it (DESIGN §9): a
+   * The delivery outcome goes into the audit stream before the sender hears it (docs/design.md §9): a
    * verifier that takes this sender's partition over then knows the message was delivered and
    * answers a retry without forwarding it again.
    */
@@ -820,7 +820,7 @@ export class Verifier {
     const depth = d.depth;
     let answer = d.answer;
     this.#metrics?.verdict(verdict, reason);
-    // DESIGN §6: the audit event is stored before the message is delivered or answered.
+    // docs/design.md §6: the audit event is stored before the message is delivered or answered.
     await this.#audit.add(auditEventOf(d, subjectSender, msg.data.length, this.#nextEventId(), this.id, Date.now()));
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
     if (t0 && verdict !== Verdict.VERDICT_REJECTED) this.#metrics?.inVerifier((performance.now() - t0) / 1000);
@@ -897,7 +897,7 @@ export class Verifier {
     return true;
   }
 
-  /** Every answer to an agent: its detail may reach a model, so hidden characters are only counted (DESIGN §15). */
+  /** Every answer to an agent: its detail may reach a model, so hidden characters are only counted (docs/design.md §15). */
   #answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number, delivery: Delivery): void {
     this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? new Uint8Array(0), detail: visibleDetail(detail), depth, verifierId: this.id, delivery }).finish());
   }

@@ -1,4 +1,4 @@
-// A live MCP server's tools and the manifest's pinned copy of them (DESIGN §11): start a stdio
+// A live MCP server's tools and the manifest's pinned copy of them (docs/design.md §11): start a stdio
 // MCP server with the official SDK, list its tools (all pages), turn each into the entry the
 // manifest pins (`mcp.tools`: name, description, input_schema, sha256) and compare a live list
 // with the pinned one by name — `agentbus mcp pin` writes the entries, `agentbus mcp serve`

@@ -1,4 +1,4 @@
-// `agentbus mcp serve`: a stdio MCP server as the bus agent `<agent>` (DESIGN §11). It starts
+// `agentbus mcp serve`: a stdio MCP server as the bus agent `<agent>` (docs/design.md §11). It starts
 // the server, lists its tools and refuses to serve them if they differ from the ones pinned in
 // the agent's manifest (`agentbus mcp pin` writes them); then it connects to the bus as the
 // agent and answers every call `tool.<agent>.<tool>` with a `tool.result` reply.

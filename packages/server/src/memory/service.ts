@@ -1,4 +1,4 @@
-// The memory service (DESIGN §13): an agent of its own on the bus (`memory`) that receives
+// The memory service (docs/design.md §13): an agent of its own on the bus (`memory`) that receives
 // memory.* requests as verified deliveries, checks the caller's grant AGAIN (the verifier checks
 // it first), and stores values in JetStream KV through a separate NATS service user (agents have
 // no permission on KV subjects). One bucket per namespace (agentbus_mem_<kind>_<name>, history 1;
@@ -35,7 +35,7 @@ import type { ServiceIdentity } from '../bus/service-creds.js';
 export const MAX_WATCHES_PER_AGENT = 16;
 
 /**
- * One audited memory operation (DESIGN §13): hashes, never keys or values in clear — the fields
+ * One audited memory operation (docs/design.md §13): hashes, never keys or values in clear — the fields
  * the verifier's audit event carries (MemoryAuditFields), with the service's own outcome.
  */
 export interface MemoryAuditRecord extends Omit<MemoryAuditFields, 'status'> {

@@ -1,4 +1,4 @@
-// Content guards (DESIGN §12): a message from one agent with hidden instructions (tag
+// Content guards (docs/design.md §12): a message from one agent with hidden instructions (tag
 // characters, bidi controls, zero-width text), control characters or a credential — rejected, or
 // delivered and flagged. Honest agents send neither; one is worth an alert (the flagged ones are
 // how a `flag` policy alerts).

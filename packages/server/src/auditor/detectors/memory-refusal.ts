@@ -1,4 +1,4 @@
-// Memory requests outside the agent's grants (DESIGN §13): another agent's namespace, a shared
+// Memory requests outside the agent's grants (docs/design.md §13): another agent's namespace, a shared
 // one it may not write. Shared-memory pollution is how one compromised agent poisons the others;
 // one attempt is worth an alert.
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 // Refused tool calls: a call of a tool the agent's tools: policy does not list, or with arguments
 // outside its constraints (a path out of its root, a URL to the metadata service). An honest agent
-// calls what its manifest says it may; one such refusal is worth an alert (DESIGN §11), so the
+// calls what its manifest says it may; one such refusal is worth an alert (docs/design.md §11), so the
 // default threshold is one.
 import { z } from 'zod';
 import type { DetectorInput, Finding } from './types.js';
