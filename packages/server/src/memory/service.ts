@@ -176,7 +176,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         const raw = o.grants?.(m.agent) ?? (m as { memory?: unknown }).memory ?? {};
         const r = MemorySection.safeParse(raw);
         if (r.success) next.set(m.agent, r.data);
-        else log.warn({ agent: m.agent, detail: r.error.issues[0]?.message }, 'memory: bad memory grant; the agent gets none');
+        else log.warn({ agent: m.agent, detail: `memory${r.error.issues[0]?.path.length ? `.${r.error.issues[0].path.join('.')}` : ''}: ${r.error.issues[0]?.message}` }, 'memory: bad memory grant; the agent gets none');
       }
       known = next;
     } catch (e) {
