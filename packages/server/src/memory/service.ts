@@ -196,6 +196,8 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
   const sessions = new Map<string, string>();
   /** Session namespaces whose bucket is being created right now (not yet in the stream list). */
   const creating = new Set<string>();
+  /** Session namespaces created since the running sweep began listing (it may not have seen them). */
+  const recent = new Set<string>();
   let deniedDelete = false;
 
   const locked = <T>(ns: string, fn: () => Promise<T>): Promise<T> => {
@@ -256,6 +258,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
   /** Rebuild the session table from the stream list and reclaim the session buckets that hold nothing. Serialized. */
   const sweep = (): Promise<void> => {
     const run = async () => {
+      recent.clear();
       const listed = new Map<string, { creator: string; messages: number }>();
       for await (const si of jsm.streams.list()) {
         const name = si.config.name;
@@ -264,7 +267,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         if (!parseNamespace(ns)) continue;
         listed.set(ns, { creator: CREATOR_RE.exec(si.config.description ?? '')?.[1] ?? '', messages: si.state.messages });
       }
-      for (const ns of [...sessions.keys()]) if (!listed.has(ns) && !creating.has(ns)) {
+      for (const ns of [...sessions.keys()]) if (!listed.has(ns) && !creating.has(ns) && !recent.has(ns)) {
         sessions.delete(ns);
         buckets.delete(ns);
         usage.delete(ns);
@@ -323,6 +326,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     } finally {
       creating.delete(ns);
     }
+    if (session) recent.add(ns);
     buckets.set(ns, kv);
     for (const w of watches.values()) if (w.ns === ns && !w.iter && !w.closed) await attach(w, kv).catch((e: unknown) => stopWatch(w, String((e as Error).message ?? e)));
     return kv;
