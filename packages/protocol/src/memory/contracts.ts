@@ -47,7 +47,12 @@ export const MemoryListPayload = z.strictObject({ ns: MemoryNs, prefix: Prefix.o
 export const MemoryWatchPayload = z.strictObject({ ns: MemoryNs, prefix: Prefix.optional() });
 export const MemoryUnwatchPayload = z.strictObject({ watch: z.string().regex(/^[0-9a-f]{32}$/, 'the msg_id of the memory.watch request') });
 
-export const MEMORY_ERROR_CODES = ['not_found', 'conflict', 'quota_exceeded', 'too_large', 'not_allowed', 'invalid', 'unavailable'] as const;
+/**
+ * `quota_exceeded`: a namespace's keys or bytes; `limit_exceeded`: a per-agent bound of the
+ * sender's `memory.limits` (session namespaces it created, watches it holds); `too_large`: one
+ * value's size; `invalid`: also a value nested deeper than MAX_MEMORY_VALUE_DEPTH.
+ */
+export const MEMORY_ERROR_CODES = ['not_found', 'conflict', 'quota_exceeded', 'limit_exceeded', 'too_large', 'not_allowed', 'invalid', 'unavailable'] as const;
 export type MemoryErrorCode = (typeof MEMORY_ERROR_CODES)[number];
 export const MemoryOpName = z.enum(['get', 'put', 'delete', 'list', 'watch', 'unwatch']);
 
@@ -75,6 +80,29 @@ export const MemoryEventPayload = z.strictObject({
   value: z.unknown().optional(),
 });
 export type MemoryEventPayload = z.infer<typeof MemoryEventPayload>;
+
+/** Arrays and objects nested in one memory value, at most (the value itself is level 1; scalars count none). */
+export const MAX_MEMORY_VALUE_DEPTH = 64;
+
+/**
+ * How deeply `v` nests arrays and objects, counted without recursion and giving up past `max`
+ * (returns max + 1 then): safe on a value nested 100,000 levels, which JSON.stringify is not.
+ */
+export function jsonDepth(v: unknown, max: number = MAX_MEMORY_VALUE_DEPTH): number {
+  if (v === null || typeof v !== 'object') return 0;
+  let deepest = 0;
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > deepest) {
+      deepest = d;
+      if (deepest > max) return max + 1;
+    }
+    const kids = Array.isArray(x) ? x : Object.values(x as object);
+    for (const k of kids) if (k !== null && typeof k === 'object') stack.push([k, d + 1]);
+  }
+  return deepest;
+}
 
 /** Each memory type's payload schema (the SDK's MEMORY_CONTRACTS and the verifier's contracts are built from it). */
 export const MEMORY_PAYLOAD_SCHEMAS = {

@@ -10,9 +10,14 @@
 //       - { ns: notes, access: read-write, max_keys: 500 }
 //       - { ns: playbook, access: read }
 //     sessions: { access: read-write, ttl_seconds: 3600, ids: ["*"] }     # session/<id>, expiring
+//     limits: { sessions: 8, watches: 16 }                                 # per agent (the memory service enforces them)
 //
 // Quotas are per namespace (the whole namespace, whoever writes it); the writer's grant gives the
-// limits a write is checked against. Omitted quotas take the defaults below.
+// limits a write is checked against. Omitted quotas take the defaults below. `limits` are per
+// agent: how many session namespaces it may have created that still exist (each one is a
+// JetStream stream; the agent whose write created a session's bucket spends the slot, whoever
+// else writes to it later, until the bucket expires and is reclaimed) and how many watches it
+// may hold open at once.
 import { z } from 'zod';
 import { AGENT_ID_RE } from '../envelope.js';
 import { compileGlobs } from '../glob.js';
@@ -23,6 +28,12 @@ export const DEFAULT_MEMORY_MAX_VALUE_BYTES = 64 * 1024;
 /** A session namespace's default lifetime when `sessions.ttl_seconds` is omitted. */
 export const DEFAULT_SESSION_TTL_SECONDS = 3600;
 export const MAX_SESSION_TTL_SECONDS = 30 * 24 * 3600;
+/** Session namespaces an agent may have created that still exist, when `limits.sessions` is omitted. */
+export const DEFAULT_MEMORY_SESSION_LIMIT = 8;
+/** Open watches per agent, when `limits.watches` is omitted. */
+export const DEFAULT_MEMORY_WATCH_LIMIT = 16;
+export const MAX_MEMORY_SESSION_LIMIT = 1000;
+export const MAX_MEMORY_WATCH_LIMIT = 256;
 
 /** A shared namespace's name (also the last part of `session/<id>`). */
 export const SHARED_NS_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -40,6 +51,23 @@ const quota = {
   max_value_bytes: z.number().int().positive().max(1024 * 1024).optional(),
 };
 const access = z.enum(['read', 'read-write']);
+const count = (max: number, what: string) => z.number({ error: `${what}: a whole number 0–${max}` }).int(`${what}: a whole number 0–${max}`).min(0, `${what}: a whole number 0–${max}`).max(max, `${what}: a whole number 0–${max}`);
+
+/**
+ * `memory.limits`: per-agent bounds. `sessions`: session namespaces (`session/<id>`) this agent
+ * may have created that still exist (0: it may only use sessions others created); `watches`:
+ * memory.watch subscriptions it may hold open at once.
+ */
+export const MemoryLimits = z.strictObject({
+  sessions: count(MAX_MEMORY_SESSION_LIMIT, 'the number of session namespaces this agent may create that exist at once').default(DEFAULT_MEMORY_SESSION_LIMIT),
+  watches: count(MAX_MEMORY_WATCH_LIMIT, 'the number of watches this agent may hold open').default(DEFAULT_MEMORY_WATCH_LIMIT),
+});
+export type MemoryLimits = z.infer<typeof MemoryLimits>;
+
+/** An agent's limits from its memory section (undefined or a section without `limits`: the defaults). */
+export function memoryLimitsOf(section: { limits?: Partial<MemoryLimits> | undefined } | undefined): MemoryLimits {
+  return { sessions: section?.limits?.sessions ?? DEFAULT_MEMORY_SESSION_LIMIT, watches: section?.limits?.watches ?? DEFAULT_MEMORY_WATCH_LIMIT };
+}
 
 export const MemorySection = z.strictObject({
   /** The agent's own namespace `agent/<self>`: read-write unless `access` narrows it (`none` turns it off). */
@@ -58,6 +86,8 @@ export const MemorySection = z.strictObject({
       ...quota,
     })
     .optional(),
+  /** Per-agent resource bounds the memory service enforces (`limit_exceeded`). */
+  limits: MemoryLimits.default({ sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT }),
 });
 export type MemorySection = z.infer<typeof MemorySection>;
 export type MemorySectionInput = z.input<typeof MemorySection>;

@@ -87,17 +87,25 @@ export function observerPermissions(): { pub: string[]; sub: string[] } {
  * the agentbus_mem_ prefix; instead what it must never touch is denied: every JetStream API
  * call that names the AUDIT stream, its dead-letter stream or the verifiers' partition bucket
  * (the stream name is the 3rd or 4th token after $JS.API), that bucket's KV subjects, and
- * deleting or purging any stream (it needs neither).
+ * purging any stream. Deleting a stream: the service deletes the session buckets whose keys all
+ * expired (that frees their creator's `memory.limits.sessions` slot), so delete is denied by name
+ * instead — the bucket of every agent's own namespace and of every shared namespace the manifests
+ * name (a token cannot be matched by prefix, so `KV_agentbus_mem_s_*` cannot be the one allowed).
  */
-export function memoryPermissions(): { pub: string[]; sub: string[]; pubDeny: string[] } {
+export function memoryPermissions(manifests: readonly Manifest[] = []): { pub: string[]; sub: string[]; pubDeny: string[] } {
   const protectedStreams = [D.AUDIT_STREAM, 'AUDIT_DLQ', `KV_${D.PARTITION_BUCKET}`];
+  const kept = new Set<string>();
+  for (const m of manifests) {
+    kept.add(`KV_${D.memoryBucket(`agent/${m.agent}`)}`);
+    for (const s of m.memory?.shared ?? []) kept.add(`KV_${D.memoryBucket(s.ns)}`);
+  }
   return {
     pub: ['$JS.API.>', '$KV.>', '$JS.FC.>', '_INBOX_memory.>'],
     sub: ['_INBOX_memory.>'],
     pubDeny: [
       ...protectedStreams.flatMap((s) => [`$JS.API.*.*.${s}`, `$JS.API.*.*.${s}.>`, `$JS.API.*.*.*.${s}`, `$JS.API.*.*.*.${s}.>`]),
       `$KV.${D.PARTITION_BUCKET}.>`,
-      '$JS.API.STREAM.DELETE.*',
+      ...[...kept].sort().map((s) => `$JS.API.STREAM.DELETE.${s}`),
       '$JS.API.STREAM.PURGE.*',
     ],
   };
@@ -156,7 +164,7 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
-  for (const nkey of services.memory ?? []) users.push({ comment: 'memory (KV store)', nkey, ...memoryPermissions() });
+  for (const nkey of services.memory ?? []) users.push({ comment: 'memory (KV store)', nkey, ...memoryPermissions(manifests) });
   for (const nkey of services.observer ?? []) users.push({ comment: 'observer (read-only)', nkey, ...observerPermissions() });
   const system: User[] = (services.system ?? []).map((nkey) => ({ comment: 'system (auditor: connect/disconnect events)', nkey, ...systemPermissions() }));
   const seen = new Set<string>();
