@@ -3,6 +3,7 @@
 // the watch request: its causation is the memory.watch message). JSON payloads, zod-checked by
 // the SDK before signing, by the verifier, and by the service.
 import { z } from 'zod';
+import { MAX_JSON_DEPTH } from '../json-strict.js';
 import { parseNamespace } from './grants.js';
 
 /** The memory service's agent id. */
@@ -81,8 +82,12 @@ export const MemoryEventPayload = z.strictObject({
 });
 export type MemoryEventPayload = z.infer<typeof MemoryEventPayload>;
 
-/** Arrays and objects nested in one memory value, at most (the value itself is level 1; scalars count none). */
-export const MAX_MEMORY_VALUE_DEPTH = 64;
+/**
+ * Arrays and objects nested in one memory value, at most (the value itself is level 1; scalars
+ * count none): one less than MAX_JSON_DEPTH, because every memory payload (a put, a result, an
+ * event) holds the value inside its own object, and the whole payload must be strict JSON.
+ */
+export const MAX_MEMORY_VALUE_DEPTH = MAX_JSON_DEPTH - 1;
 
 /**
  * How deeply `v` nests arrays and objects, counted without recursion and giving up past `max`
