@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { Reason, reasonName, Verdict, Delivery } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
 import { toHex, decodeHeader } from '../packages/protocol/src/envelope.js';
@@ -225,8 +226,12 @@ test('approvals - a call too large to show an approver whole is refused before a
 });
 
 test('approvals - manifest check warns when an agent may approve calls it can make itself', async () => {
-  const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'manifest', 'check', bus.manifestsDir], { encoding: 'utf8' });
+  const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'manifest', 'check', bus.manifestsDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => resolve({ status, stderr }));
+  });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /warning: .*ops may approve calls of fs \(approve:\) and may call fs's tools/);
   assert.not.match(r.stderr, /boss may approve/);
