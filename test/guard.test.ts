@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import protobuf from 'protobufjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -470,6 +471,99 @@ test('bounds - linear time: hostile 1 MB strings are scanned in well under a few
     worst = Math.max(worst, performance.now() - t);
   }
   assert.ok(worst < 5000, `worst ${worst.toFixed(0)} ms for 1 MB`);
+});
+
+test('bounds - caps never stop the search for a kind the policy rejects (issue 24: 32 flagged findings, then a credential)', () => {
+  const zw = Array.from({ length: 40 }, (_, i) => `step ${i}\u200b done`);
+  const bells = Array.from({ length: 20 }, (_, i) => `bell ${i}\x07`);
+  const both = resolveGuardPolicy({ invisible_text: 'flag', control_chars: 'flag' });
+  // 16 invisible + 16 control findings fill the total cap of 32; the credential comes after
+  const text = JSON.stringify({ messages: [...zw, ...bells, `the key: ${GHP}`] });
+  const r = scanMessage({ jsonText: text }, { policy: both });
+  assert.equal(applyGuardPolicy(r.findings, both).action, 'reject');
+  assert.equal(r.findings.filter((f) => f.kind === 'credential').map((f) => f.path), ['$.messages[60]']);
+  assert.is(r.findings.length, 33, 'the caps still bound what is recorded (one past the total: the finding the verdict needs)');
+  assert.is(r.truncated, true);
+  // the same through the payload bytes, and in the metadata after the payload filled the caps
+  assert.equal(scanMessage({ payload: bytes(text) }, { policy: both }).findings.filter((f) => f.kind === 'credential').length, 1);
+  const md = scanMessage({ jsonText: JSON.stringify({ messages: [...zw, ...bells] }), metadata: { rationale: GHP } }, { policy: both });
+  assert.equal(md.findings.filter((f) => f.kind === 'credential').map((f) => f.path), ['metadata.rationale']);
+  // one flagged kind at its cap (16): a credential cut by a zero-width character is still found
+  // (the credential check reads the text without invisible characters even when they are not reported)
+  const inv = resolveGuardPolicy({ invisible_text: 'flag' });
+  const split = `${GHP.slice(0, 12)}\u200b${GHP.slice(12)}`;
+  const s = scanMessage({ jsonText: JSON.stringify({ messages: [...zw, split] }) }, { policy: inv });
+  assert.equal(s.findings.filter((f) => f.kind === 'credential').map((f) => f.path), ['$.messages[40]']);
+  // invisible text off: likewise
+  const off = resolveGuardPolicy({ invisible_text: 'off' });
+  assert.equal(kinds(scanMessage({ jsonText: JSON.stringify({ t: split }) }, { policy: off }).findings), ['credential']);
+  // a rejected kind found: the caps apply again (a flood of a rejected kind is still bounded)
+  const flood = scanMessage({ jsonText: JSON.stringify({ messages: [...zw, ...zw.map((z) => z + '!')] }) });
+  assert.is(flood.findings.length, 16);
+  // policy-less callers (the CLI) keep the caps as they were: every kind is rejected by default
+  assert.is(scanMessage({ jsonText: text }).findings.length, 32);
+});
+
+test('walker - every JSON string: keys, values, in arrays, after duplicate keys, in metadata values', () => {
+  const t = GHP;
+  const j = `{"a":[["x",{"k":"${t}"}]],"dup":"fine","dup":"${t}","${t}":1,"arr":[1,true,null,"${t}"],"e":"\\u0067hp_${t.slice(4)}"}`;
+  const r = scanMessage({ jsonText: j, metadata: { rationale: `see ${t}` } });
+  const paths = r.findings.filter((f) => f.kind === 'credential').map((f) => f.path);
+  assert.equal(paths, ['$.a[0][1].k', '$.dup', `$[<redacted sha256:${secretHash(t)}>]`, '$.arr[3]', '$.e', 'metadata.rationale']);
+  assert.not.ok(JSON.stringify(r).includes(t));
+});
+
+test('walker - deep nesting (20,000 levels) and huge arrays: no recursion, no stack overflow, the credential at the end found', () => {
+  for (const [open, close] of [['[', ']'], ['{"a":', '}']] as const) {
+    const deep = open.repeat(20_000) + JSON.stringify(GHP) + close.repeat(20_000);
+    const f = scanMessage({ jsonText: deep }).findings;
+    assert.equal(kinds(f), ['credential'], `${open} × 20,000`);
+    assert.ok(f[0]!.path.length <= 520, 'long paths keep their head and tail');
+    assert.equal(kinds(scanPayload(bytes(deep))), ['credential']);
+  }
+  const huge = JSON.stringify([...Array.from({ length: 300_000 }, (_, i) => (i % 2 ? i : 'x')), GHP]);
+  const h = scanMessage({ jsonText: huge }).findings;
+  assert.equal(h.map((x) => x.path), ['$[300000]']);
+  // a decoded value (binary contracts): deep and wide, through an explicit stack
+  let v: Record<string, unknown> = { s: GHP };
+  for (let i = 0; i < 100_000; i++) v = { c: v };
+  const d = scanMessage({ fields: { value: { top: v }, names: ['top'] } }).findings;
+  assert.equal(kinds(d), ['credential']);
+  const wide = scanMessage({ fields: { value: { xs: [...Array(300_000).fill('x'), GHP] }, names: ['xs'] } }).findings;
+  assert.equal(wide.map((x) => x.path), ['$.xs[300000]']);
+  // a cycle (not from a decoder, but the walk must end)
+  const cyc: Record<string, unknown> = { s: 'a' };
+  cyc.self = cyc;
+  assert.equal(scanMessage({ fields: { value: { c: cyc }, names: ['c'] } }).findings, []);
+});
+
+test('walker - protobuf text fields: repeated, nested messages, map keys and values, oneofs; bytes and undeclared fields are not text', () => {
+  const root = protobuf.parse(`syntax = "proto3"; package t.v1;
+    message Inner { string note = 1; repeated string tags = 2; Inner child = 3; map<string, string> attrs = 4; }
+    message Doc {
+      string title = 1; repeated string items = 2; Inner meta = 3; map<string, string> labels = 4; map<int32, Inner> by_id = 5;
+      oneof body { string text = 6; Inner rich = 7; } bytes blob = 8; int64 n = 9; repeated Inner parts = 10; string secret_note = 11;
+    }`).root;
+  const Doc = root.lookupType('t.v1.Doc');
+  const scan = (o: Record<string, unknown>, names = ['title', 'items', 'meta', 'labels', 'byId', 'text', 'rich', 'blob', 'n', 'parts']) =>
+    scanMessage({ fields: { value: Doc.decode(Doc.encode(o).finish()), names } }, { kinds: ['credential', 'invisible_text'] }).findings.map((f) => [f.kind, f.path]);
+  assert.equal(scan({ title: 'ok', items: ['a', 'b', GHP] }), [['credential', '$.items[2]']]);
+  assert.equal(scan({ meta: { note: 'n', child: { tags: ['x', `see ${GHP}`] } } }), [['credential', '$.meta.child.tags[1]']]);
+  assert.equal(scan({ labels: { k: GHP } }), [['credential', '$.labels["k"]']]);
+  assert.equal(scan({ labels: { ['k\u202e']: 'v' } }), [['invisible_text', '$.labels["k\\u202e"]']]);
+  assert.equal(scan({ labels: { [GHP]: 'v' } }), [['credential', `$.labels[<redacted sha256:${secretHash(GHP)}>]`]]);
+  assert.equal(scan({ byId: { 7: { attrs: { a: GHP } } } }), [['credential', '$.byId["7"].attrs["a"]']]);
+  assert.equal(scan({ rich: { note: GHP } }), [['credential', '$.rich.note']]);
+  assert.equal(scan({ text: GHP }), [['credential', '$.text']]);
+  assert.equal(scan({ parts: [{}, { tags: [GHP] }] }), [['credential', '$.parts[1].tags[0]']]);
+  assert.equal(scan({ blob: new TextEncoder().encode(GHP), n: 5 }), [], 'bytes are not text');
+  assert.equal(scan({ secretNote: GHP }), [], 'a field not declared text is not scanned');
+  // 99 levels of a recursive message (protobufjs decodes at most 100): the deepest string is found
+  let deep: Record<string, unknown> = { note: GHP };
+  for (let i = 0; i < 98; i++) deep = { child: deep };
+  const f = scan({ meta: deep });
+  assert.equal(f.length, 1);
+  assert.match(f[0]![1]!, /^\$\.meta\.child\.child.*\.child\.note$/);
 });
 
 // ---------------------------------------------------------------------------------- policy

@@ -2,7 +2,8 @@
 // and every header metadata value, for invisible text, control characters and credentials.
 // Pure and synchronous; linear in the input (each string is walked a bounded number of times;
 // no regex here or in the rules backtracks more than a bounded window); at most `maxFindings`
-// findings per call, `maxPerKind` of one kind. The verifier calls it for every message, the
+// findings per call, `maxPerKind` of one kind — caps on what is recorded, never on whether a kind
+// the policy rejects is found (see Collector). The verifier calls it for every message, the
 // CLI (`agentbus guard scan`) for a file.
 //
 // Payloads are scanned decoded: escapes such as "\udb40\udc41" are the characters they spell.
@@ -42,24 +43,40 @@ class Collector {
   readonly max: number;
   readonly maxPerKind: number;
   readonly want: Record<GuardKind, boolean>;
+  /** Kinds the policy rejects (and that are scanned): looked for whatever the caps, until one is recorded. */
+  private readonly must: Record<GuardKind, boolean>;
+  /** A kind in `must` is still to be looked for past the caps: no finding of such a kind yet. */
+  private hunting: boolean;
   constructor(o: ScanOptions = {}) {
     this.max = o.maxFindings ?? DEFAULT_MAX_FINDINGS;
     this.maxPerKind = o.maxPerKind ?? DEFAULT_MAX_FINDINGS_PER_KIND;
-    const kinds = o.kinds ?? GUARD_KINDS;
+    const p = o.policy;
+    const kinds = o.kinds ?? (p ? GUARD_KINDS.filter((k) => p[k] !== 'off') : GUARD_KINDS);
     this.want = { credential: kinds.includes('credential'), invisible_text: kinds.includes('invisible_text'), control_chars: kinds.includes('control_chars') };
+    // no policy: every kind is rejected (DEFAULT_GUARD_POLICY)
+    const rejects = (k: GuardKind) => this.want[k] && (!p || p[k] === 'reject');
+    this.must = { credential: rejects('credential'), invisible_text: rejects('invisible_text'), control_chars: rejects('control_chars') };
+    this.hunting = this.must.credential || this.must.invisible_text || this.must.control_chars;
   }
-  /** Every wanted kind has reached its cap, or the total has: nothing more can be added. */
+  /**
+   * Nothing more can be added that matters: every wanted kind has reached its cap, or the total
+   * has — and no kind the policy rejects is still unfound (that one is looked for to the end).
+   */
   get full(): boolean {
+    if (this.hunting) return false;
     if (this.findings.length >= this.max) return true;
     for (const k of GUARD_KINDS) if (this.want[k] && (this.perKind.get(k) ?? 0) < this.maxPerKind) return false;
     return true;
   }
-  /** Still looking for kind k. A kind at its cap is not scanned further: the result is marked truncated. */
+  /**
+   * Still looking for kind k. A kind at its cap (or past the total) is not scanned further — the
+   * result is marked truncated — unless the policy rejects it and none of a rejected kind is found yet.
+   */
   wants(k: GuardKind): boolean {
     if (!this.want[k]) return false;
     if ((this.perKind.get(k) ?? 0) < this.maxPerKind && this.findings.length < this.max) return true;
     this.truncated = true;
-    return false;
+    return this.hunting && this.must[k];
   }
   add(f: GuardFinding): void {
     if (!this.want[f.kind]) return;
@@ -69,8 +86,10 @@ class Collector {
     const n = this.perKind.get(f.kind) ?? 0;
     if (n >= this.maxPerKind || this.findings.length >= this.max) {
       this.truncated = true;
-      return;
+      // the first finding of a rejected kind is recorded past the caps: the verdict depends on it
+      if (!(this.hunting && this.must[f.kind])) return;
     }
+    if (this.must[f.kind]) this.hunting = false;
     this.perKind.set(f.kind, n + 1);
     if (f.path.length > MAX_PATH) f.path = `${f.path.slice(0, MAX_PATH / 2)}…${f.path.slice(-MAX_PATH / 2)}`;
     if (f.detail.length > MAX_FINDING_DETAIL) f.detail = f.detail.slice(0, MAX_FINDING_DETAIL - 1) + '…';
@@ -151,7 +170,10 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   let hidden = '';
   const invisible = c.wants('invisible_text');
   const control = c.wants('control_chars');
-  if (invisible || control) {
+  const credential = c.wants('credential');
+  // also when only credentials are looked for (invisible text off, or at its cap): a credential
+  // with invisible or control characters inside it is found in the text without them
+  if (invisible || control || credential) {
     const u = scanUnicode(s, invisible, control, redactCredentials);
     if (u) {
       for (const h of u.hits) c.add({ kind: h.kind, path: (path ??= String(pathOf)), rule: h.rule, detail: inKey + h.detail });
@@ -159,7 +181,7 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
       hidden = u.hidden;
     }
   }
-  if (!c.wants('credential')) return;
+  if (!credential) return;
   const where = key ? ' in the key' : '';
   const found = findCredentials(s);
   for (const m of found) c.add(credentialFinding((path ??= String(pathOf)), s, m, where));
@@ -225,6 +247,50 @@ function walkValue(c: Collector, root: unknown, rootPath: string): void {
     const paths = keys.map((k) => path + c.segment(k));
     // keys first, in order; then the values, in order
     keys.forEach((k, i) => scanString(c, k, paths[i]!, true));
+    for (let i = keys.length - 1; i >= 0; i--) stack.push([(v as Record<string, unknown>)[keys[i]!], paths[i]!, keys[i]]);
+  }
+}
+
+/** The path segment of a map key: always `["…"]` (a field is `.name`); a key holding a credential is redacted. */
+function mapKeySegment(k: string, wantCredentials: boolean): string {
+  if (wantCredentials && k.length >= 8 && findCredentials(k).length) return `[<redacted sha256:${secretHash(k)}>]`;
+  return `["${printable(k, MAX_KEY_IN_PATH)}"]`;
+}
+
+/**
+ * The declared text fields of a decoded binary (protobuf) message: every string inside each —
+ * repeated elements (`$.items[2]`), nested messages' fields (`$.meta.note`), map keys and values
+ * (`$.labels["k"]`), a oneof's member (the field that is set) — to any depth, with an explicit
+ * stack (no recursion: the walk's cost is bounded by the value's size, not by the call stack).
+ * Objects whose prototype is Object's (or null) are maps, their keys scanned too; other objects
+ * are messages, their own enumerable properties fields; byte arrays and numbers are not text.
+ */
+function walkFields(c: Collector, value: unknown, names: readonly string[], root: string): void {
+  if (!value || typeof value !== 'object') return;
+  const stack: [unknown, PathOf, string | undefined][] = [];
+  for (let i = names.length - 1; i >= 0; i--) {
+    const name = names[i]!;
+    if (Object.prototype.hasOwnProperty.call(value, name)) stack.push([(value as Record<string, unknown>)[name], new PathRef(root, false, 0, c.segment(name)), name]);
+  }
+  const seen = new WeakSet<object>();
+  while (stack.length && !c.full) {
+    const [v, path, memberKey] = stack.pop()!;
+    if (typeof v === 'string') {
+      scanString(c, v, path, false, memberKey);
+      continue;
+    }
+    if (!v || typeof v !== 'object' || seen.has(v) || ArrayBuffer.isView(v)) continue;
+    seen.add(v);
+    const base = path as PathRef | string;
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], new PathRef(base, true, i, ''), undefined]);
+      continue;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    const map = proto === Object.prototype || proto === null;
+    const keys = Object.keys(v);
+    const paths = keys.map((k) => new PathRef(base, false, 0, map ? mapKeySegment(k, c.want.credential) : c.segment(k)));
+    if (map) keys.forEach((k, i) => scanString(c, k, paths[i]!, true));
     for (let i = keys.length - 1; i >= 0; i--) stack.push([(v as Record<string, unknown>)[keys[i]!], paths[i]!, keys[i]]);
   }
 }
@@ -358,15 +424,20 @@ function walkJsonText(c: Collector, text: string, root: string): void {
   }
 }
 
-/** A whole message: payload and header metadata, under one set of caps. */
 /**
+ * A whole message: payload and header metadata, under one set of caps.
+ *
  * `jsonText`, instead of `payload`: the payload already decoded (UTF-8, fatal, BOM dropped) and
  * accepted by JSON.parse (a JSON contract's decode returns it): walked as is, not decoded and
  * parsed again. Text that is not valid JSON must never be passed here.
+ *
+ * `fields`, instead of either: a decoded binary message and the names of its text fields (a
+ * contract's `textFields`): every string inside those fields, at any depth (see walkFields).
  */
-export function scanMessage(m: { payload?: Uint8Array; jsonText?: string; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
+export function scanMessage(m: { payload?: Uint8Array; jsonText?: string; fields?: { value: unknown; names: readonly string[] }; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
   const c = new Collector(opts);
   if (m.jsonText !== undefined) walkJsonText(c, m.jsonText, '$');
+  else if (m.fields) walkFields(c, m.fields.value, m.fields.names, '$');
   else if (m.payload) walkPayload(c, m.payload, '$');
   if (m.metadata) walkMetadata(c, m.metadata, 'metadata');
   return c.result();

@@ -71,8 +71,15 @@ export interface ScanOptions {
   maxFindings?: number;
   /** Most findings of one kind (default 16), so a flood of one kind cannot hide another. */
   maxPerKind?: number;
-  /** Kinds to look for (default all). A kind left out is not scanned at all. */
+  /** Kinds to look for (default all, or the policy's). A kind left out is not scanned at all. */
   kinds?: readonly GuardKind[];
+  /**
+   * The policy the findings will meet (default: every kind rejected). The caps bound what is
+   * recorded, never whether a kind the policy rejects is found: until a finding of a rejected
+   * kind is recorded, such kinds are looked for to the end of the input whatever the caps (the
+   * first one found is recorded even past `maxFindings`); only kinds it flags stop at their cap.
+   */
+  policy?: ResolvedGuardPolicy;
 }
 
 export const DEFAULT_MAX_FINDINGS = 32;

@@ -338,7 +338,8 @@ export function scanUnicode(s: string, invisible: boolean, control: boolean, red
     }
     flag('format_char', 'invisible_text', i, w, cp);
   }
-  if (!accs.size) return undefined;
+  // nothing to report, but characters to strip (kinds not wanted): the stripped text is the caller's
+  if (!accs.size && !flagged.length) return undefined;
   const hidden = tagText + (vsBytes.length ? new TextDecoder('utf-8', { fatal: false }).decode(new Uint8Array(vsBytes)) : '');
   const hits: UnicodeHit[] = [];
   for (const [rule, a] of accs) {

@@ -405,7 +405,8 @@ function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState,
   if (gp.kinds.length) {
     // a JSON contract hands over the text it decoded and parsed: scanned without a second decode and parse
     const json = contract.contentType === JSON_CONTENT;
-    const scanned = scanMessage(json && decoded.text !== undefined ? { jsonText: decoded.text, metadata: h.metadata } : { payload: json ? payload : textOf(contract, decoded.value), metadata: h.metadata }, { kinds: gp.kinds });
+    // the policy goes along: a kind it rejects is looked for past the caps (a flood of flagged findings hides nothing)
+    const scanned = scanMessage(json && decoded.text !== undefined ? { jsonText: decoded.text, metadata: h.metadata } : { ...(json ? { payload } : textOf(contract, decoded.value)), metadata: h.metadata }, { kinds: gp.kinds, policy: gp.policy });
     if (scanned.findings.length) {
       const applied = applyGuardPolicy(scanned.findings, gp.policy);
       findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
@@ -498,15 +499,15 @@ const GUARD_REASONS: Record<GuardKind, Reason> = {
   control_chars: Reason.REASON_CONTROL_CHARS,
 };
 const JSON_CONTENT = 'application/json';
-const NO_TEXT = new Uint8Array(0);
-const utf8 = new TextEncoder();
 
-/** A binary payload's text: the string fields its contract declares (as JSON, for the scanner). */
-function textOf(contract: Contract<any>, value: unknown): Uint8Array {
-  const fields = contract.textFields;
-  if (!fields?.length || !value || typeof value !== 'object') return NO_TEXT;
-  const o = value as Record<string, unknown>;
-  return utf8.encode(JSON.stringify(Object.fromEntries(fields.filter((f) => typeof o[f] === 'string').map((f) => [f, o[f]]))));
+/**
+ * A binary payload's text: the fields its contract declares, decoded — every string inside each
+ * (repeated, nested messages, map keys and values, oneofs) is scanned, with its path.
+ */
+function textOf(contract: Contract<any>, value: unknown): { fields?: { value: unknown; names: readonly string[] } } {
+  const names = contract.textFields;
+  if (!names?.length || !value || typeof value !== 'object') return {};
+  return { fields: { value, names } };
 }
 
 /** The guard policy of a contract and a sender (cached: both objects are swapped whole on reload). */
