@@ -3,7 +3,7 @@
 // their batch; undecodable messages land in the durable dead-letter stream with an alert; and
 // `audit verify` finds every kind of change to the stored trail — every column of accepted and
 // rejected rows, inserted, duplicated and deleted rows, deleted batches — offline from a bundle
-// too, with the exit codes the README states.
+// too, with the exit codes docs/audit.md states.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Every command path of the CLI, nested subcommands included, exits with the code the README
+// Every command path of the CLI, nested subcommands included, exits with the code docs/guide.md
 // states: 2 for a usage error, 1 for an operational failure or a failed check, 0 otherwise —
 // each with one line on stderr.
 import { test } from 'uvu';

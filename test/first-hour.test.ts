@@ -1,7 +1,7 @@
 // The first hour, as a newcomer runs it from the README: the packages installed from their
 // tarballs (npm ci --offline), `agentbus init`, `agentbus dev` inside the project, the project's
-// example.mjs — the README's SDK section verbatim — then the audit queried on the live bus, the
-// live tail, an agent added with keygen, a contract changed while the bus runs, and the
+// example.mjs — shown verbatim in the README and in docs/sdk.md — then the audit queried on the
+// live bus, the live tail, an agent added with keygen, a contract changed while the bus runs, and the
 // mistakes a newcomer makes, each told in one line.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -62,10 +62,9 @@ test('first hour - agentbus init makes a project with two agents, keys (0600) an
   assert.is(again.stderr.trim().split('\n').length, 1);
 });
 
-test('first hour - the README SDK section is example.mjs, verbatim', () => {
-  const readme = readFileSync('README.md', 'utf8');
+test('first hour - the README and docs/sdk.md show example.mjs, verbatim', () => {
   const example = readFileSync(join(proj, 'example.mjs'), 'utf8');
-  assert.ok(readme.includes('```js\n' + example + '```'), 'the README shows another example than the one init writes');
+  for (const doc of ['README.md', 'docs/sdk.md']) assert.ok(readFileSync(doc, 'utf8').includes('```js\n' + example + '```'), `${doc} shows another example than the one init writes`);
 });
 
 test('first hour - agentbus dev in the project runs it: its agents only, the banner true', async () => {

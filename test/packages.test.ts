@@ -33,6 +33,9 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
   assert.equal(Object.keys(files).sort(), Object.keys(WORKSPACES).sort());
   for (const [name, list] of Object.entries(files)) {
     assert.ok(list.includes('package.json'), name);
+    // the README npm shows: the package's own, not the repository's
+    assert.ok(list.includes('README.md'), `${name} ships no README.md`);
+    assert.match(readFileSync(join(WORKSPACES[name]!, 'README.md'), 'utf8'), new RegExp(`^# ${name}\\n`), `${name}: README.md is not the package's own`);
     for (const f of list) {
       assert.not.match(f, /(^|\/)(test|bench|src)\//, `${name} ships ${f}`);
       assert.not.match(f, /\.map$|\.test\.|(^|\/)tsconfig/, `${name} ships ${f}`);
