@@ -1,0 +1,1 @@
+"""agentbus: the Python client of the agentbus message bus."""
