@@ -19,6 +19,7 @@ import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError
 import { layout } from './project.js';
 import type { Layout } from './project.js';
 import type { DevBus } from './dev.js';
+import { registerContractsCommands } from './contracts-export.js';
 
 /** An operational failure: printed as one line, exit 1. */
 export class CliError extends Error {
@@ -424,6 +425,14 @@ export function buildProgram(): Command {
         process.once('SIGINT', stop);
       });
     });
+
+  registerContractsCommands(program, {
+    loadContracts,
+    projectDefaults: () => {
+      const l = projectLayout();
+      return l.projectFile ? { ...(l.contracts ? { contracts: l.contracts } : {}), manifestsDir: l.manifestsDir } : {};
+    },
+  });
 
   const keys = program.command('keys').description('rotate and revoke agent signing keys (live: no restart)');
   keys
