@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,3 +18,17 @@ def load_vectors(name: str) -> Any:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def bus() -> Iterator[Any]:
+    """One real bus for the end-to-end tests (tests/bus.py)."""
+    from .bus import Bus
+
+    b = Bus()
+    try:
+        b.setup()
+        b.start()
+        yield b
+    finally:
+        b.stop()

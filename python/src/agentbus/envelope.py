@@ -223,7 +223,8 @@ def encode_header(f: HeaderFields) -> bytes:
     )
     for k, v in f.metadata.items():
         h.metadata[k] = v
-    return h.SerializeToString(deterministic=True)
+    out: bytes = h.SerializeToString(deterministic=True)
+    return out
 
 
 @dataclass(frozen=True)
