@@ -71,7 +71,7 @@ class Bus:
 
     # -- setup ------------------------------------------------------------------------------
     def setup(self) -> None:
-        self.cli("init", str(self.proj))
+        self.cli("init", "--python", str(self.proj))
         # the project's contracts.mjs imports @agentbus/sdk and zod: the repository's
         (self.proj / "node_modules").symlink_to(REPO / "node_modules")
         for a in ("pyalice", "pybob", "fs"):

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -298,3 +301,19 @@ async def test_rejections_reach_python_with_their_audit_rows(bus: Bus, pyalice: 
     assert all(r["sender"] == "pyalice" for r in rows)
     trail = bus.trail(replayed_id.hex(), want=2)
     assert sorted(r["verdict"] for r in trail if r["msg_id"] == replayed_id.hex()) == ["accepted", "rejected"]
+
+
+async def test_init_python_example_runs_verbatim(bus: Bus, repo: Any) -> None:
+    example = (bus.proj / "example.py").read_text()
+    assert example == (repo / "packages/server/src/examples/quickstart/example.py").read_text()
+    assert "```python\n" + example + "```" in (repo / "README.md").read_text(), "the README shows another example than init writes"
+    r = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: subprocess.run([sys.executable, "example.py"], cwd=bus.proj, capture_output=True, text=True, timeout=60, env=bus.env())
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    lines = r.stdout.strip().split("\n")
+    assert len(lines) == 4, r.stdout
+    assert re.fullmatch(r"alice sends bob a note: delivered and acknowledged, msg [0-9a-f]{32}", lines[0])
+    assert lines[1] == 'alice asks bob a question: bob answered: you asked "what is six times seven?": 42'
+    assert lines[2] == "alice forges an answer: rejected by the verifier: type_not_allowed (question.answer)"
+    assert lines[3].startswith("alice sends a malformed note: refused before signing: schema_invalid (note.send: ")
