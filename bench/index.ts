@@ -12,6 +12,7 @@ import { junkFloodFigures } from './junk-flood.js';
 import { toolFigures } from './tools.js';
 import { guardedFigures } from './guarded.js';
 import { memoryFigures } from './memory.js';
+import { pythonFigures } from './python.js';
 import { jetstreamCommitFigures } from './jetstream-commit.js';
 import type { Figure } from './util.js';
 
@@ -150,6 +151,8 @@ log('memory: get/put through the bus vs direct JetStream KV ...');
 figures.push(...(await memoryFigures({ ops: quick ? 60 : 300 })));
 log('tool calls: through the bus vs the MCP server directly, and the policy check ...');
 figures.push(...(await toolFigures({ calls: quick ? 60 : 300 })));
+log('python: the Python SDK next to the TS one (send -> confirmed, msgs/s) ...');
+figures.push(...(await pythonFigures({ n: quick ? 100 : 500 })));
 log('auditor: ingest from JetStream into chDB ...');
 figures.push(...(await auditorIngest({ events: quick ? 20_000 : 100_000 })));
 const peak = get('verifier_2proc_msgs_per_s') || get('verifier_msgs_per_s');

@@ -5,7 +5,7 @@ import { cpSync, readdirSync, chmodSync, mkdirSync } from 'node:fs';
 for (const ex of readdirSync('src/examples', { withFileTypes: true })) {
   if (!ex.isDirectory()) continue;
   for (const f of readdirSync(`src/examples/${ex.name}`)) {
-    if (!/\.(ya?ml|json|md|mjs)$/.test(f)) continue;
+    if (!/\.(ya?ml|json|md|mjs|py)$/.test(f)) continue;
     mkdirSync(`dist/examples/${ex.name}`, { recursive: true });
     cpSync(`src/examples/${ex.name}/${f}`, `dist/examples/${ex.name}/${f}`);
   }

@@ -19,6 +19,7 @@ import { makeDevCertificates, checkKeyEnvName, DEFAULT_JS_KEY_ENV, TlsSetupError
 import { layout } from './project.js';
 import type { Layout } from './project.js';
 import type { DevBus } from './dev.js';
+import { registerContractsCommands } from './contracts-export.js';
 
 /** An operational failure: printed as one line, exit 1. */
 export class CliError extends Error {
@@ -187,11 +188,16 @@ export function buildProgram(): Command {
     .command('init')
     .description('make a project of your own: contracts, two agents with keys and manifests, an example; `agentbus dev` inside it runs it')
     .argument('[dir]', 'project directory (created if missing)', '.')
-    .action(async (dir: string) => {
-      const { initProject, InitError } = await import('./init.js');
+    .option('--python', 'also a Python example (example.py) and the contracts as JSON Schema it loads (contracts.json)')
+    .action(async (dir: string, o: { python?: boolean }) => {
+      const { initProject, InitError, writePythonContracts } = await import('./init.js');
       let r;
       try {
-        r = initProject(dir);
+        r = initProject(dir, { python: !!o.python });
+        if (o.python) {
+          await writePythonContracts(r.dir);
+          r.files = [...r.files, 'contracts.json'].sort();
+        }
       } catch (e) {
         if (e instanceof InitError) throw new CliError(e.message);
         throw e;
@@ -201,6 +207,7 @@ export function buildProgram(): Command {
         ['npm install', 'the SDK and the agentbus CLI for this project'],
         ['npx agentbus dev', 'terminal 1: the bus, on nats://127.0.0.1:4222'],
         ['node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
+        ...(o.python ? [['pip install agentbus-sdk && python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
         ['npx agentbus audit top', 'the audit trail, read from the running bus'],
       ];
       const w = Math.max(...steps.map(([c]) => c.length)) + 2;
@@ -434,6 +441,14 @@ export function buildProgram(): Command {
         process.once('SIGINT', stop);
       });
     });
+
+  registerContractsCommands(program, {
+    loadContracts,
+    projectDefaults: () => {
+      const l = projectLayout();
+      return l.projectFile ? { ...(l.contracts ? { contracts: l.contracts } : {}), manifestsDir: l.manifestsDir } : {};
+    },
+  });
 
   const keys = program.command('keys').description('rotate and revoke agent signing keys (live: no restart)');
   keys

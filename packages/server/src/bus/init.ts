@@ -19,6 +19,21 @@ export function templateDir(): string {
 }
 
 const TEMPLATE_FILES = ['contracts.mjs', 'example.mjs', 'README.md'];
+/** `init --python`: the Python example, and the contracts it loads (writePythonContracts). */
+const PYTHON_FILES = ['example.py', 'contracts.json'];
+
+/**
+ * `init --python`: contracts.json, the project's contracts as JSON Schema (what the Python SDK
+ * loads; `agentbus contracts export -o contracts.json` rewrites it after a change), from the
+ * template's contracts module (the project's own needs its npm install first).
+ */
+export async function writePythonContracts(dir: string): Promise<void> {
+  const { exportContracts } = await import('./contracts-export.js');
+  const { registryFromModule } = await import('@agentbus/sdk/internal');
+  const { pathToFileURL } = await import('node:url');
+  const reg = registryFromModule((await import(pathToFileURL(join(templateDir(), 'contracts.mjs')).href)) as Record<string, unknown>);
+  writeFileSync(join(dir, 'contracts.json'), JSON.stringify(exportContracts(reg, join(dir, 'manifests')), null, 2) + '\n');
+}
 
 /**
  * How the project depends on a package of ours: the installed version, or — run from a clone,
@@ -56,15 +71,15 @@ export interface InitResult {
   files: string[];
 }
 
-export function initProject(target: string): InitResult {
+export function initProject(target: string, o: { python?: boolean } = {}): InitResult {
   const dir = resolve(target);
-  const planned = [PROJECT_FILE, 'package.json', '.gitignore', 'manifests', '.agentbus', ...TEMPLATE_FILES];
+  const planned = [PROJECT_FILE, 'package.json', '.gitignore', 'manifests', '.agentbus', ...TEMPLATE_FILES, ...(o.python ? PYTHON_FILES : [])];
   const clash = planned.filter((f) => existsSync(join(dir, f)));
   if (clash.length) throw new InitError(`${dir} already has ${clash.join(', ')}; init writes into an empty directory or a new one`);
   const tpl = templateDir();
   for (const f of [...TEMPLATE_FILES, 'policy.yaml']) if (!existsSync(join(tpl, f))) throw new InitError(`template file missing: ${join(tpl, f)} (a broken install?)`);
   mkdirSync(dir, { recursive: true });
-  for (const f of TEMPLATE_FILES) writeFileSync(join(dir, f), readFileSync(join(tpl, f)));
+  for (const f of [...TEMPLATE_FILES, ...(o.python ? ['example.py'] : [])]) writeFileSync(join(dir, f), readFileSync(join(tpl, f)));
   writeFileSync(join(dir, PROJECT_FILE), JSON.stringify({ contracts: 'contracts.mjs', manifests: 'manifests', state_dir: '.agentbus' }, null, 2) + '\n');
   const name = basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'my-agents';
   const pkg = {

@@ -1,0 +1,79 @@
+// The Python SDK (issue 26) next to the TS one, on one bus in one run: a send's round trip until
+// the verifier's answer says the recipient's client confirmed it (sequential; median and p99),
+// and msgs/s with a window of sends in flight. The receiver is a TS client in both cases.
+//   node --import tsx bench/python.ts [--json]   (also part of npm run bench)
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startBus, contracts } from '../test/helpers/bus.js';
+import { exportContracts } from '../packages/server/src/bus/contracts-export.js';
+import { report } from './util.js';
+import type { Figure } from './util.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.99 * xs.length))]!;
+const WINDOW = 64;
+
+export async function pythonFigures(o: { n?: number } = {}): Promise<Figure[]> {
+  const n = o.n ?? 500;
+  const venv = join('python', '.venv', 'bin', 'python');
+  const py = process.env.AGENTBUS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const fast = { send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1e6, burst: 1e6 } };
+  const bus = await startBus({ agents: { tsalice: fast, pyalice: fast, bob: {} } });
+  const figures: Figure[] = [];
+  try {
+    const bob = await bus.agent('bob');
+    void (async () => {
+      for await (const _ of bob.inbox()) {
+        /* confirmed by the client */
+      }
+    })();
+    const exported = join(bus.dir, 'contracts.json');
+    writeFileSync(exported, JSON.stringify(exportContracts(contracts)));
+    // TS
+    const a = await bus.agent('tsalice');
+    const payload = { text: 'x'.repeat(200) };
+    const rtt: number[] = [];
+    for (let i = 0; i < n + 20; i++) {
+      const t = performance.now();
+      await a.send('bob', 'note.post', payload);
+      if (i >= 20) rtt.push(performance.now() - t);
+    }
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: WINDOW }, async () => {
+      while (next++ < n * 4) await a.send('bob', 'note.post', payload);
+    }));
+    const tsPerS = (n * 4) / ((performance.now() - t0) / 1000);
+    await a.close();
+    // Python, same bus, same receiver
+    // asynchronously: the verifier runs in this process
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((res) => {
+      const c = spawn(py, ['python/bench/send_bench.py', bus.url, bus.credsPath('pyalice'), bus.manifestsDir, exported, 'bob', String(n), String(WINDOW)]);
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      c.on('close', (code) => res({ code, out, err }));
+    });
+    if (r.code !== 0) throw new Error(`python bench failed: ${r.err}`);
+    const p = JSON.parse(r.out.trim().split('\n').pop()!) as { median_ms: number; p99_ms: number; per_s: number };
+    figures.push(
+      { name: 'ts_client_send_confirmed_median_ms', value: median(rtt), unit: 'ms (send -> verifier -> recipient confirms -> answer)' },
+      { name: 'ts_client_send_confirmed_p99_ms', value: p99(rtt), unit: 'ms' },
+      { name: 'py_client_send_confirmed_median_ms', value: p.median_ms, unit: 'ms (the same, Python SDK)' },
+      { name: 'py_client_send_confirmed_p99_ms', value: p.p99_ms, unit: 'ms' },
+      { name: 'ts_client_msgs_per_s', value: tsPerS, unit: `msgs/s (${WINDOW} in flight, confirmed)` },
+      { name: 'py_client_msgs_per_s', value: p.per_s, unit: `msgs/s (${WINDOW} in flight, confirmed)` },
+      { name: 'py_over_ts_msgs_per_s', value: p.per_s / tsPerS, unit: 'ratio' },
+    );
+    await bob.close();
+  } finally {
+    await bus.stop();
+  }
+  return figures;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  report(await pythonFigures({ n: process.argv.includes('--quick') ? 100 : 500 }), process.argv.includes('--json'));
+}

@@ -1,0 +1,205 @@
+"""Message types are contracts (PROTOCOL.md §7.3). Their one source is the TS registry, exported
+as JSON Schema by ``agentbus contracts export`` (zod's own output); this module loads that file
+and checks payloads with a maintained JSON Schema library (jsonschema, draft 2020-12) before
+signing and after receiving. Nothing here is a hand-copied schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from .constants import (
+    DEFAULT_CRITICAL_METADATA,
+    GLOBAL_METADATA_KEYS,
+    JSON_CONTENT_TYPE,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_VALUE_BYTES,
+    TOOL_NAME_RE,
+    is_agent_id,
+)
+from .reasons import Reason
+
+CONTRACTS_EXPORT_VERSION = 1
+TOOL_RESULT_TYPE = "tool.result"
+
+
+class ContractIssue(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _no_constant(name: str) -> Any:
+    # JSON.parse reads no NaN / Infinity; neither does a conforming receiver
+    raise ValueError(f"not JSON: {name}")
+
+
+def parse_json_payload(payload: bytes) -> Any:
+    """Strict UTF-8 (a leading BOM dropped), then JSON as ECMAScript's JSON.parse reads it."""
+    try:
+        text = payload.decode("utf-8")
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        return json.loads(text, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ContractIssue(Reason.SCHEMA_INVALID, "payload is not UTF-8 JSON") from None
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact JSON, as JSON.stringify writes it (no spaces; non-ASCII kept as UTF-8)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ContractIssue(Reason.SCHEMA_INVALID, f"not JSON-serializable: {e}") from None
+
+
+def _issue_line(err: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in err.absolute_path) or "(root)"
+    return f"{err.message} at {path}"
+
+
+@dataclass(frozen=True)
+class Contract:
+    type: str
+    content_type: str
+    json_schema: Mapping[str, Any] | None
+    metadata: tuple[str, ...] = ()
+    required_metadata: tuple[str, ...] = ()
+    critical: bool = False
+    description: str = ""
+    builtin: bool = False
+    _validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)
+
+    @staticmethod
+    def from_json(type: str, doc: Mapping[str, Any]) -> Contract:
+        schema = doc.get("json_schema")
+        critical = bool(doc.get("critical", False))
+        required = tuple(doc.get("required_metadata") or (DEFAULT_CRITICAL_METADATA if critical else ()))
+        validator = None
+        if schema is not None:
+            Draft202012Validator.check_schema(schema)
+            validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return Contract(
+            type=type,
+            content_type=str(doc.get("content_type", JSON_CONTENT_TYPE)),
+            json_schema=schema,
+            metadata=tuple(dict.fromkeys([*(doc.get("metadata") or ()), *required])),
+            required_metadata=required,
+            critical=critical,
+            description=str(doc.get("description", "")),
+            builtin=bool(doc.get("builtin", False)),
+            _validator=validator,
+        )
+
+    @property
+    def allowed_metadata(self) -> frozenset[str]:
+        return frozenset((*GLOBAL_METADATA_KEYS, *self.metadata))
+
+    def _check(self, value: Any) -> None:
+        if self._validator is None:
+            raise ContractIssue(
+                Reason.SCHEMA_INVALID,
+                f"{self.content_type} payloads have no JSON Schema: this client cannot encode or check them",
+            )
+        err = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
+        if err is not None:
+            raise ContractIssue(Reason.SCHEMA_INVALID, _issue_line(err))
+
+    def encode(self, value: Any) -> bytes:
+        """Check ``value`` against the schema and encode it. Raises ContractIssue."""
+        self._check(value)
+        return encode_json(value)
+
+    def decode(self, payload: bytes) -> Any:
+        """Decode and check payload bytes (the receiver's check). Raises ContractIssue."""
+        if self.content_type != JSON_CONTENT_TYPE:
+            raise ContractIssue(Reason.SCHEMA_INVALID, f"payload is not a valid {self.content_type}")
+        value = parse_json_payload(payload)
+        self._check(value)
+        return value
+
+
+class Registry:
+    """Contracts by type name, from ``agentbus contracts export`` (or decisions.json's ``contracts``)."""
+
+    def __init__(self, contracts: Iterable[Contract] = (), tool_call_schema: Mapping[str, Any] | None = None) -> None:
+        self._by_type: dict[str, Contract] = {}
+        for c in contracts:
+            if c.type in self._by_type:
+                raise ValueError(f"contract {c.type} is defined twice")
+            self._by_type[c.type] = c
+        self._tool_call = Contract.from_json(
+            "tool.call", {"content_type": JSON_CONTENT_TYPE, "json_schema": dict(tool_call_schema or {"type": "object"}), "builtin": True}
+        )
+
+    @staticmethod
+    def from_export(doc: Mapping[str, Any]) -> Registry:
+        if doc.get("agentbus_contracts") != CONTRACTS_EXPORT_VERSION:
+            raise ValueError(f"not an agentbus contracts export (version {CONTRACTS_EXPORT_VERSION}): run agentbus contracts export")
+        return Registry(
+            (Contract.from_json(t, c) for t, c in doc["contracts"].items()),
+            doc.get("tool_call_schema"),
+        )
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> Registry:
+        with open(path, encoding="utf-8") as f:
+            return Registry.from_export(json.load(f))
+
+    def get(self, type: str) -> Contract | None:
+        c = self._by_type.get(type)
+        if c is not None:
+            return c
+        # a tool call no export pinned: any JSON object (the verifier checks the pinned schema)
+        if parse_tool_type(type) is not None:
+            return Contract(type, JSON_CONTENT_TYPE, self._tool_call.json_schema, builtin=True, _validator=self._tool_call._validator)
+        return None
+
+    def __contains__(self, type: object) -> bool:
+        return isinstance(type, str) and type in self._by_type
+
+    def types(self) -> list[str]:
+        return sorted(self._by_type)
+
+    def __len__(self) -> int:
+        return len(self._by_type)
+
+
+def parse_tool_type(type: str) -> tuple[str, str] | None:
+    """``tool.<server>.<tool>`` -> (server, tool); None for anything else (tool.result included)."""
+    parts = type.split(".")
+    if len(parts) != 3 or parts[0] != "tool":
+        return None
+    if not is_agent_id(parts[1]) or TOOL_NAME_RE.fullmatch(parts[2]) is None:
+        return None
+    return parts[1], parts[2]
+
+
+def describe_key(k: str) -> str:
+    s = k[:64] + "…" if len(k) > 64 else k
+    return "".join(c if ("\x21" <= c <= "\x7e" or c == "…") else "?" for c in s)
+
+
+def check_metadata(allowed: frozenset[str], md: Mapping[str, str], type: str) -> None:
+    """Every key declared, every value within 1024 UTF-8 bytes, the map within 4096 (§7.4)."""
+    total = 0
+    for k, v in md.items():
+        if k not in allowed:
+            raise ContractIssue(Reason.METADATA_NOT_ALLOWED, f'metadata key "{describe_key(k)}" is not declared for {type}')
+        size = len(v.encode("utf-8"))
+        if size > MAX_METADATA_VALUE_BYTES:
+            raise ContractIssue(Reason.METADATA_NOT_ALLOWED, f'metadata "{describe_key(k)}": {size} bytes > {MAX_METADATA_VALUE_BYTES}')
+        total += len(k.encode("utf-8")) + size
+    if total > MAX_METADATA_BYTES:
+        raise ContractIssue(Reason.METADATA_NOT_ALLOWED, f"metadata: {total} bytes > {MAX_METADATA_BYTES}")
+
+
+def metadata_bytes(md: Mapping[str, str]) -> int:
+    return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in md.items())
