@@ -41,14 +41,79 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"not JSON: {name}")
 
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a JSON payload may have (PROTOCOL.md §7.3)."""
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _depth_problem(text: str, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """True if arrays/objects nest deeper than max_depth (one pass, strings skipped, no recursion)."""
+    depth = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return False  # unterminated: json.loads refuses it
+                b = k - 1
+                while b > i and text[b] == "\\":
+                    b -= 1
+                if (k - 1 - b) % 2 == 0:
+                    i = k + 1
+                    break
+                j = k + 1
+            continue
+        if c in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return False
+
+
+def _shown_key(k: str) -> str:
+    s = json.dumps(k[:64] + ("…" if len(k) > 64 else ""), ensure_ascii=False)
+    return "".join(ch if 0x20 <= ord(ch) < 0x7F else "\\u{%x}" % ord(ch) for ch in s)
+
+
 def parse_json_payload(payload: bytes) -> Any:
-    """Strict UTF-8 (a leading BOM dropped), then JSON as ECMAScript's JSON.parse reads it."""
+    """Strict UTF-8 (a leading BOM dropped), then strict JSON (PROTOCOL.md §7.3): no object names
+    a key twice (compared after escape decoding), nesting at most 64 levels."""
     try:
         text = payload.decode("utf-8")
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        return json.loads(text, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except UnicodeDecodeError:
+        raise ContractIssue(Reason.SCHEMA_INVALID, "payload is not UTF-8 JSON") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _depth_problem(text):
+        raise ContractIssue(Reason.SCHEMA_INVALID, f"payload: nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as e:
+        raise ContractIssue(
+            Reason.SCHEMA_INVALID, f"payload: duplicate key {_shown_key(e.key)} (after escape decoding): an object may name a key once"
+        ) from None
+    except (ValueError, RecursionError):
         raise ContractIssue(Reason.SCHEMA_INVALID, "payload is not UTF-8 JSON") from None
 
 

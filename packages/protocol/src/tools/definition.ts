@@ -81,16 +81,19 @@ export type ToolResult = z.infer<typeof ToolResultSchema>;
  * call only if that digest is the held call's. A denial needs no digest.
  */
 export const APPROVAL_TYPE = 'approval.decision';
-export const ApprovalSchema = z
-  .strictObject({
-    /** The held call's msg_id (32 hex); equal to the approval's causation_id. */
-    msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
-    approve: z.boolean(),
-    /** SHA-256 (hex) of the canonical arguments the approver was shown; required to approve. */
-    args_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of the canonical arguments shown').optional(),
-    reason: z.string().max(500).optional(),
-  })
-  .refine((a) => !a.approve || a.args_sha256 !== undefined, { message: 'an approval (approve: true) must carry args_sha256, the digest of the arguments shown', path: ['args_sha256'] });
+const approvalFields = {
+  /** The held call's msg_id (32 hex); equal to the approval's causation_id. */
+  msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
+  reason: z.string().max(500).optional(),
+};
+/** SHA-256 (hex) of the canonical arguments the approver was shown. */
+const argsSha256 = z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of the canonical arguments shown');
+// a discriminated union rather than a refinement, so that the rule (approving needs the digest)
+// is in the contract's JSON Schema export too (agentbus contracts export, other languages)
+export const ApprovalSchema = z.discriminatedUnion('approve', [
+  z.strictObject({ ...approvalFields, approve: z.literal(true), args_sha256: argsSha256 }),
+  z.strictObject({ ...approvalFields, approve: z.literal(false), args_sha256: argsSha256.optional() }),
+]);
 export type Approval = z.infer<typeof ApprovalSchema>;
 /**
  * The largest canonical arguments a call that needs approval may have: what an approver is
