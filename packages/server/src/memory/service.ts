@@ -16,18 +16,8 @@ import { Kvm } from '@nats-io/kv';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { connectAgent, createLogger, MEMORY_CONTRACTS } from '@agentbus/sdk/internal';
 import type { AgentClient, AgentIdentity, InboundMessage, Logger } from '@agentbus/sdk/internal';
-import {
-  checkMemoryAccess,
-  loadManifestDir,
-  memoryBucket,
-  memoryOpOf,
-  parseNamespace,
-  MemorySection,
-  DEFAULT_MEMORY_LIST_LIMIT,
-  MEMORY_EVENT_TYPE,
-  MEMORY_RESULT_TYPE,
-  MEMORY_UNWATCH_TYPE,
-} from '@agentbus/protocol';
+import { checkMemoryAccess, memoryBucket, memoryOpOf, parseNamespace, MemorySection, DEFAULT_MEMORY_LIST_LIMIT, MEMORY_EVENT_TYPE, MEMORY_RESULT_TYPE, MEMORY_UNWATCH_TYPE } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { MemoryAuditFields, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload, MemorySectionInput, MemoryQuota } from '@agentbus/protocol';
 import { loadServiceCreds } from '../bus/service-creds.js';
 import type { ServiceIdentity } from '../bus/service-creds.js';
