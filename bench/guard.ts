@@ -5,7 +5,7 @@
 // rounds are interleaved and the median is printed (a shared 2-core machine).
 //   node --import tsx bench/guard.ts [--json]
 import { readFileSync } from 'node:fs';
-import { scanPayload } from '../packages/protocol/src/index.js';
+import { scanPayload } from '../packages/protocol/src/guard/index.js';
 import { report, type Figure } from './util.js';
 
 const json = process.argv.includes('--json');

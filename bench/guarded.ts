@@ -3,7 +3,8 @@
 // turning them off, on realistic text payloads (prose in several scripts, a URL, an id) of
 // 256 B and 4 KiB; interleaved rounds, medians; and the scanner alone in MB/s on those payloads.
 //   node --import tsx bench/guarded.ts [--json]   (also part of npm run bench)
-import { sealEnvelope, scanPayload } from '../packages/protocol/src/index.js';
+import { sealEnvelope } from '../packages/protocol/src/index.js';
+import { scanPayload } from '../packages/protocol/src/guard/index.js';
 import { startBenchBus, spawnService, stopChild, throughput, waitServed, confirmingReceiver } from './bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
 import { report } from './util.js';

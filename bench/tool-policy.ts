@@ -4,7 +4,8 @@
 // verify for scale. Rounds are interleaved and the median is printed (a shared 2-core machine).
 //   node --import tsx bench/tool-policy.ts [--json]
 import { randomBytes } from 'node:crypto';
-import { loadToolPolicy, checkToolCall, backends, type CompiledToolPolicy } from '../packages/protocol/src/index.js';
+import { backends } from '../packages/protocol/src/index.js';
+import { loadToolPolicy, checkToolCall, type CompiledToolPolicy } from '../packages/protocol/src/tools/index.js';
 
 const json = process.argv.includes('--json');
 const ROUNDS = 5;

@@ -9,8 +9,11 @@
 //
 // Prints one line saying what it compared and the outcome. Exits 0 when compatible, 1 on a
 // breaking change (buf's findings above the line) or an error. When there is nothing to compare
-// with — not a git checkout, the first commit, a shallow clone without the parent, a base with no
-// buf.yaml or no .proto — it prints "buf breaking: SKIPPED — <why>" and exits 0.
+// with — the first commit of a complete history, a base with no buf.yaml or no .proto — it prints
+// "buf breaking: SKIPPED — <why>" and exits 0. When it cannot compare — not a git checkout, git
+// not installed, a shallow clone without the parent — it does the same locally, but under CI
+// (CI=true) it prints "buf breaking: FAILED — CI=true: cannot compare, <why>" and exits 1: CI must
+// not pass a check it did not run (.ci/run fetches the parent of a shallow clone first).
 // Usage: node scripts/buf-breaking.mjs [dir]   (dir: where buf.yaml is; default the cwd)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,16 +31,19 @@ const fail = (why) => {
   say(`FAILED — ${why}`);
   process.exit(1);
 };
+const ci = /^(1|true|yes)$/i.test(process.env.CI ?? '');
+/** Missing information (not a lack of history to compare with): a skip locally, a failure in CI. */
+const cannot = (why) => (ci ? fail(`CI=true: cannot compare, ${why}; nothing was compared`) : skip(why));
 
 /** git in `dir`; undefined when it exits non-zero. */
 function git(args, encoding = 'utf8') {
   const r = spawnSync('git', ['-C', dir, ...args], { encoding, maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error?.code === 'ENOENT') skip('git is not installed');
+  if (r.error?.code === 'ENOENT') cannot('git is not installed');
   return r.status === 0 ? r.stdout : undefined;
 }
 const rev = (spec) => git(['rev-parse', '--verify', '--quiet', `${spec}^{commit}`])?.trim() || undefined;
 
-if (git(['rev-parse', '--is-inside-work-tree'])?.trim() !== 'true') skip(`${dir} is not a git checkout`);
+if (git(['rev-parse', '--is-inside-work-tree'])?.trim() !== 'true') cannot(`${dir} is not a git checkout`);
 const head = rev('HEAD');
 if (!head) skip('the repository has no commit yet');
 const short = (sha) => sha.slice(0, 12);
@@ -59,7 +65,7 @@ if (explicit) {
     base = rev('HEAD~1');
     how = 'HEAD~1, the previous commit';
     if (!base) {
-      if (git(['rev-parse', '--is-shallow-repository'])?.trim() === 'true') skip(`shallow clone: the parent of ${short(head)} was not fetched (git fetch --deepen=1)`);
+      if (git(['rev-parse', '--is-shallow-repository'])?.trim() === 'true') cannot(`shallow clone: the parent of ${short(head)} was not fetched (git fetch --deepen=1)`);
       skip(`${short(head)} is the first commit: there is no previous one`);
     }
   }

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
+import { helpHasOption, textHasOption } from './helpers/cli-help.js';
 
 type Service = { image?: string; build?: unknown; command?: string[]; healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, { condition: string }> };
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
@@ -41,12 +42,12 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
     const cmd = compose.services[name]!.command!;
     const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', cmd[0]!, '--help'], { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
-    for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.includes(opt), `agentbus ${cmd[0]} has no ${opt}`);
+    for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help.stdout, opt), `agentbus ${cmd[0]} has no ${opt}`);
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
   for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--system-creds', '--host', '--http-port', '--store-dir', '--out']) {
-    assert.ok(header.includes(opt) && ncHelp.includes(opt), opt);
+    assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
   }
 });
 
@@ -67,7 +68,7 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   const mem = c.services.memory!.command!;
   assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
   const memHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'memory', '--help'], { encoding: 'utf8' }).stdout;
-  for (const opt of mem.filter((a) => a.startsWith('--'))) assert.ok(memHelp.includes(opt), opt);
+  for (const opt of mem.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(memHelp, opt), opt);
   for (const n of ['nats1', 'nats2', 'nats3']) {
     assert.ok(c.services[n]!.healthcheck?.test.length, `${n} health check`);
     assert.ok(c.services[n]!.volumes!.some((v) => v.includes(`nats-${n.slice(-1)}.conf`)));
@@ -75,10 +76,10 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   const cmd = c.services.verifier!.command!;
   assert.is(cmd[cmd.indexOf('--replicas') + 1], '3');
   const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--help'], { encoding: 'utf8' }).stdout;
-  for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(help.includes(opt), opt);
+  for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help, opt), opt);
   const header = readFileSync('docker-compose.cluster.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
-  for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(header.includes(opt) && ncHelp.includes(opt), opt);
+  for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
 });
 
 test('compose - nats-config --cluster writes node configs whose routes name the other nodes', async () => {

@@ -21,6 +21,7 @@ import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf }
 import { VerifyPool } from '../packages/protocol/src/verify-pool.js';
 import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/bus/decide.js';
 import { contracts } from './helpers/contracts.js';
+import { ALL_BACKENDS, sodium, haveSodium } from './helpers/backends.js';
 
 const NOW = Date.parse('2025-06-01T12:00:00.000Z');
 const SKEW = 30_000;
@@ -60,7 +61,6 @@ const policy = new Policy([
     mcp: { tools: ['read_file', 'write_file', 'delete_file'].map((name) => ({ name, input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] }, sha256: '0'.repeat(64) })) },
   }),
 ]);
-const ALL_BACKENDS = [backends.sodium, backends.node, backends.noble].filter((b): b is Ed25519Backend => b !== undefined);
 const snapshotWith = (backend: Ed25519Backend, over: Partial<PolicySnapshot> = {}) => policySnapshot({ policy, contracts, maxSkewMs: SKEW, partitions: 8, backend, ...over });
 const DEPTH_KEY = randomBytes(32);
 const freshState = () => new DecisionState({ replayWindowMs: 2 * SKEW + 5000, depthKey: DEPTH_KEY, now: NOW });
@@ -211,10 +211,11 @@ t('decide - one row per reason, accepted and duplicate: verdict, reason, depth, 
 });
 
 t('decide - verified ahead on a worker thread (VerifyPool): every row gets the same verdict, reason, depth and detail as inline', async () => {
+  if (!haveSodium('the verify pool (libsodium workers)')) return;
   const pool = VerifyPool.create(2);
   assert.ok(pool, 'sodium-native loads here');
   try {
-    const snap = snapshotWith(backends.sodium!);
+    const snap = snapshotWith(sodium!);
     let ahead = 0;
     for (const row of ROWS) {
       const inline = runRow(row, snap);
@@ -240,7 +241,7 @@ t('decide - verified ahead on a worker thread (VerifyPool): every row gets the s
 });
 
 t('decide - a verdict checked ahead counts only for the exact key, header and signature; else (or unchecked) decide verifies inline', () => {
-  const snap = snapshotWith(backends.sodium!);
+  const snap = snapshotWith(sodium ?? backends.node);
   const good = seal();
   const forged = tamper(seal(), (p) => { p.signature[7]! ^= 0x01; });
   // a "valid" verdict for another message's bytes does not make a forgery pass

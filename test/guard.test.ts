@@ -12,21 +12,8 @@ import protobuf from 'protobufjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  scanText,
-  scanJson,
-  scanPayload,
-  scanMetadata,
-  scanMessage,
-  secretHash,
-  GuardPolicy,
-  DEFAULT_GUARD_POLICY,
-  resolveGuardPolicy,
-  applyGuardPolicy,
-  scannedKinds,
-  SECRETLINT_RULES,
-  type GuardFinding,
-} from '../packages/protocol/src/index.js';
+import { GuardPolicy, DEFAULT_GUARD_POLICY, resolveGuardPolicy, applyGuardPolicy, scannedKinds, type GuardFinding } from '../packages/protocol/src/index.js';
+import { scanText, scanJson, scanPayload, scanMetadata, scanMessage, secretHash, SECRETLINT_RULES } from '../packages/protocol/src/guard/index.js';
 import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE } from '../packages/protocol/src/guard/credentials.js';
 import { literalPrefixes } from '../packages/protocol/src/guard/needles.js';
 

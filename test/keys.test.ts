@@ -11,6 +11,7 @@ import { loadCredentials } from '../packages/sdk/src/identity.js';
 import { Ack, Reason, Verdict } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { verifiersLoaded } from './helpers/reload.js';
 
 let bus: TestBus;
 test.before(async () => {
@@ -46,24 +47,28 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
 
   void credsDir;
   const { rotateKey, revokeKey } = await import('../packages/server/src/bus/keys.js');
-  const rot = rotateKey({ credsPath: bus.credsPath('planner'), manifestsDir: bus.manifestsDir, graceMs: 1500 });
-  assert.match(readFileSync(join(bus.manifestsDir, 'planner.yaml'), 'utf8'), new RegExp(rot.keyId));
-  await waitFor(() => bus.verifiers.every((v) => v.policy.agents.get('planner')!.keys.has(rot.keyId)), 2000, 'verifiers know the new key');
-  // overlap: both keys verify once the new one is valid
-  await sleep(1600);
-  const newKey = loadCredentials(bus.credsPath('planner')).keys.find((k) => k.keyId === rot.keyId)!;
-  assert.is((await sendWith(oldKey)).verdict, Verdict.VERDICT_ACCEPTED, 'old key during overlap');
-  assert.is((await sendWith(newKey)).verdict, Verdict.VERDICT_ACCEPTED, 'new key during overlap');
-  // the SDK client switches to the new key by itself
-  await waitFor(() => planner.identity.currentKey().keyId === rot.keyId, 3000, 'client uses the new key');
-  // revoke the old key: stopped on every verifier within a second
-  const t0 = Date.now();
-  revokeKey({ agent: 'planner', keyId: oldKey.keyId, manifestsDir: bus.manifestsDir, credsPath: bus.credsPath('planner') });
-  await sleep(Math.max(0, t0 + 1000 - Date.now()));
-  for (let i = 0; i < 4; i++) assert.is((await sendWith(oldKey)).reason, Reason.REASON_REVOKED_KEY);
-  assert.is((await sendWith(newKey)).verdict, Verdict.VERDICT_ACCEPTED);
-  await sleep(300);
-  stop = true;
+  let rot!: ReturnType<typeof rotateKey>;
+  try {
+    rot = rotateKey({ credsPath: bus.credsPath('planner'), manifestsDir: bus.manifestsDir, graceMs: 1500 });
+    assert.match(readFileSync(join(bus.manifestsDir, 'planner.yaml'), 'utf8'), new RegExp(rot.keyId));
+    await waitFor(() => bus.verifiers.every((v) => v.policy.agents.get('planner')!.keys.has(rot.keyId)), 2000, 'verifiers know the new key');
+    // overlap: both keys verify once the new one is valid
+    await sleep(1600);
+    const newKey = loadCredentials(bus.credsPath('planner')).keys.find((k) => k.keyId === rot.keyId)!;
+    assert.is((await sendWith(oldKey)).verdict, Verdict.VERDICT_ACCEPTED, 'old key during overlap');
+    assert.is((await sendWith(newKey)).verdict, Verdict.VERDICT_ACCEPTED, 'new key during overlap');
+    // the SDK client switches to the new key by itself
+    await waitFor(() => planner.identity.currentKey().keyId === rot.keyId, 3000, 'client uses the new key');
+    // revoke the old key: stopped on every verifier within a second
+    const t0 = Date.now();
+    revokeKey({ agent: 'planner', keyId: oldKey.keyId, manifestsDir: bus.manifestsDir, credsPath: bus.credsPath('planner') });
+    await verifiersLoaded(bus, 'planner', t0 + 1000 - Date.now()); // both verifiers, by the deadline
+    for (let i = 0; i < 4; i++) assert.is((await sendWith(oldKey)).reason, Reason.REASON_REVOKED_KEY);
+    assert.is((await sendWith(newKey)).verdict, Verdict.VERDICT_ACCEPTED);
+    await sleep(300);
+  } finally {
+    stop = true; // (a failed assertion above must not leave the traffic running: the file would time out instead of failing)
+  }
   await traffic;
   assert.is(failures.length, 0, `new-key traffic dropped: ${failures.map(String).join('; ')}`);
   assert.ok(sent > 20);

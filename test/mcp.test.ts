@@ -27,6 +27,7 @@ import { startToolServer, ToolServerError } from '../packages/server/src/mcp/ser
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { verifiersLoaded } from './helpers/reload.js';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const FS_BIN = join(repo, 'node_modules', '.bin', 'mcp-server-filesystem');
@@ -209,7 +210,7 @@ test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end)
     await waitFor(() => /serving 1 tool/.test(err), 30_000, `serve ready (${err})`);
     assert.match(err, /tiny: serving 1 tool\(s\) of `.*tiny-server\.mjs echo the text` on nats:\/\/.* \(echo\)/);
     alice ??= await bus.agent('alice', { timeoutMs: 5000 });
-    await sleep(300); // the verifier has reloaded tiny's manifest (polls every 100 ms)
+    await verifiersLoaded(bus, 'tiny'); // the verifier has the pin serve checked
     const r = await alice.callTool('tiny', 'echo', { text: 'over the bus' });
     assert.equal(r.content, [{ type: 'text', text: 'echo: over the bus' }]);
   } finally {
@@ -221,7 +222,7 @@ test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end)
 test('mcp serve - when the MCP server exits, the call in flight gets an error result and serving ends, saying why', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'quit'), stderr: 'ignore' });
   const s = await startToolServer({ agent: 'tiny', credentials: bus.credsPath('tiny'), manifestsDir: bus.manifestsDir, servers: bus.url, command: tiny('echo', 'quit'), stderr: 'ignore', logger: createLogger({ level: 'fatal', destination: sink }) });
-  await sleep(300); // the verifier has the new pin
+  await verifiersLoaded(bus, 'tiny'); // the verifier has the new pin
   const e = await alice.callTool('tiny', 'quit', {}).then(() => undefined, (x: Error) => x);
   assert.instance(e, ToolError, String(e));
   assert.match(e!.message, /the tool call failed on tiny: .*[Cc]onnection closed/);

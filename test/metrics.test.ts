@@ -266,14 +266,18 @@ test('verifier - /readyz is 503 while NATS is down and 200 again after the recon
   assert.ok(seen.every((s) => s.health === 200), 'healthz stays 200 while reconnecting');
 });
 
-test('verifier - /readyz says draining, and the port closes when the verifier drains', async () => {
+test('verifier - /readyz says draining while the verifier drains, and the port closes when it is done', async () => {
   const url = v.metricsUrl!;
+  // bob is gone (above): a message to him waits for the delivery timeout, and drain() waits for
+  // it, so the verifier is draining with its port still up for that long (not a race to probe)
+  const acked = send(sealEnvelope(base()).bytes).then((a) => a.delivery, (e: unknown) => e); // (held: asserted below)
+  await waitFor(async () => (await scrape(url)).get('agentbus_verifier_pending_deliveries') === 1, 5000, 'a pending delivery');
   const draining = v.drain();
-  const r = await probe(url, '/readyz').catch(() => ({ status: 0, body: {} as Record<string, unknown> }));
-  // the server is either still up and not ready, or already gone
-  assert.ok(r.status === 503 || r.status === 0, String(r.status));
-  if (r.status === 503) assert.is(r.body.reason, 'draining');
+  const r = await probe(url, '/readyz');
+  assert.is(r.status, 503);
+  assert.is(r.body.reason, 'draining');
   await draining;
+  assert.is(await acked, Delivery.DELIVERY_UNCONFIRMED, 'drain answered the delivery in flight');
   assert.ok(await refused(url), 'verifier metrics port still open after drain');
 });
 

@@ -60,7 +60,12 @@ test('packages - the SDK installs without chDB, ClickHouse or server code, under
     const proto = await import('@agentbus/protocol');
     for (const n of ['connectAgent', 'defineMessage', 'createRegistry', 'sealEnvelope', 'openEnvelope', 'generateIdentity', 'RejectedError', 'UndeliveredError', 'DeliveryConfirmer', 'backends', 'Reason']) if (!sdk[n]) throw new Error('@agentbus/sdk lacks ' + n);
     for (const n of ['AgentClient', 'PeerKeys', 'createLogger']) if (!internal[n]) throw new Error('@agentbus/sdk/internal lacks ' + n);
-    for (const n of ['Envelope', 'Header', 'decodeHeader', 'parseManifest', 'Policy', 'SIGNING_DOMAIN']) if (!proto[n]) throw new Error('@agentbus/protocol lacks ' + n);
+    for (const n of ['Envelope', 'Header', 'decodeHeader', 'readManifestKeys', 'McpSection', 'GuardPolicy', 'SIGNING_DOMAIN']) if (!proto[n]) throw new Error('@agentbus/protocol lacks ' + n);
+    const sub = { manifest: ['parseManifest', 'Policy', 'loadManifestDir'], tools: ['loadToolPolicy', 'checkToolCall', 'compileWhen'], guard: ['scanPayload', 'SECRETLINT_RULES'] };
+    for (const [s, names] of Object.entries(sub)) {
+      const m = await import('@agentbus/protocol/' + s);
+      for (const n of names) if (!m[n]) throw new Error('@agentbus/protocol/' + s + ' lacks ' + n);
+    }
     const id = sdk.generateIdentity('smoke');
     const s = sdk.sealEnvelope({ sender: 'smoke', keyId: id.currentKey().keyId, sign: id.currentKey().sign, recipient: 'peer', type: 'a.b', payload: new Uint8Array([123, 125]), contentType: 'application/json' });
     const o = sdk.openEnvelope(s.bytes, () => id.currentKey().publicKey, sdk.defaultBackend());

@@ -1,7 +1,9 @@
 // scripts/buf-breaking.mjs on scratch git repositories made here (no network): this project's
 // buf.yaml and .proto files, then commits that keep or break the wire. A renumbered field fails;
-// an added message passes; the first commit and a shallow clone say SKIPPED and pass; on a
-// branch the base is the fork point, so a break two commits back is still caught.
+// an added message passes; the first commit says SKIPPED and passes (there is no earlier wire);
+// a shallow clone and a directory outside git say SKIPPED locally but FAIL under CI=true (the
+// check did not run); on a branch the base is the fork point, so a break two commits back is
+// still caught.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +28,7 @@ const GIT_ENV = {
   GIT_TERMINAL_PROMPT: '0',
 };
 delete (GIT_ENV as Record<string, string | undefined>)['BUF_BREAKING_AGAINST'];
+delete (GIT_ENV as Record<string, string | undefined>)['CI']; // each case says whether it runs as CI
 
 function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' });
@@ -79,6 +82,10 @@ test('proto-breaking - the first commit: SKIPPED, visibly, exit 0', () => {
   const r = run(dir);
   assert.is(r.code, 0, r.out);
   assert.match(verdict(r.out), /^buf breaking: SKIPPED — [0-9a-f]{12} is the first commit: there is no previous one; nothing was compared$/);
+  // there is no earlier wire to break, in CI too
+  const ci = run(dir, { CI: 'true' });
+  assert.is(ci.code, 0, ci.out);
+  assert.match(verdict(ci.out), /^buf breaking: SKIPPED — [0-9a-f]{12} is the first commit/);
 });
 
 test('proto-breaking - an added message is compatible with the previous commit', () => {
@@ -114,7 +121,7 @@ test('proto-breaking - a renumbered field fails, committed or not, naming the fi
   assert.match(verdict(missing.out), /FAILED — BUF_BREAKING_AGAINST=no-such-ref is not a commit/);
 });
 
-test('proto-breaking - a shallow clone without the parent: SKIPPED, visibly, exit 0', () => {
+test('proto-breaking - a shallow clone without the parent: SKIPPED, visibly, exit 0; under CI=true FAILED, exit 1', () => {
   const { dir, envelope } = scratchRepo();
   edit(envelope, ...RENUMBER);
   commitAll(dir, 'renumber signature');
@@ -124,6 +131,9 @@ test('proto-breaking - a shallow clone without the parent: SKIPPED, visibly, exi
   const r = run(clone);
   assert.is(r.code, 0, r.out);
   assert.match(verdict(r.out), /^buf breaking: SKIPPED — shallow clone: the parent of [0-9a-f]{12} was not fetched/);
+  const ci = run(clone, { CI: 'true' });
+  assert.is(ci.code, 1, ci.out);
+  assert.match(verdict(ci.out), /^buf breaking: FAILED — CI=true: cannot compare, shallow clone: the parent of [0-9a-f]{12} was not fetched .*; nothing was compared$/);
   // with the parent fetched, the same commit fails
   git(clone, 'fetch', '-q', '--deepen=1');
   assert.is(run(clone).code, 1);
@@ -149,13 +159,16 @@ test('proto-breaking - on a branch the base is the fork point from origin/HEAD: 
   assert.match(verdict(run(clone).out), /SKIPPED — [0-9a-f]{12} is the first commit/);
 });
 
-test('proto-breaking - outside a git checkout: SKIPPED, visibly, exit 0', () => {
+test('proto-breaking - outside a git checkout: SKIPPED, visibly, exit 0; under CI=true FAILED, exit 1', () => {
   const dir = join(tmp, `plain${seq++}`);
   mkdirSync(dir, { recursive: true });
   cpSync(join(ROOT, 'buf.yaml'), join(dir, 'buf.yaml'));
   const r = run(dir);
   assert.is(r.code, 0, r.out);
   assert.match(verdict(r.out), /^buf breaking: SKIPPED — .* is not a git checkout; nothing was compared$/);
+  const ci = run(dir, { CI: 'true' });
+  assert.is(ci.code, 1, ci.out);
+  assert.match(verdict(ci.out), /^buf breaking: FAILED — CI=true: cannot compare, .* is not a git checkout; nothing was compared$/);
 });
 
 test.run();

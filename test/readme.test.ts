@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { helpHasOption, helpOptions } from './helpers/cli-help.js';
 
 const readme = readFileSync('README.md', 'utf8');
 const MANUAL = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'packages/protocol/README.md', 'packages/sdk/README.md', 'packages/server/README.md'];
@@ -71,8 +72,28 @@ test('readme - every agentbus command and option in the README, docs/ and the pa
       if (help && (n === 1 || !/Commands:/.test(help) || n === path.length)) break;
     }
     assert.ok(help, `${file}: agentbus ${path.join(' ')} has no help: ${line}`);
-    for (const opt of words.filter((w) => w.startsWith('--'))) assert.ok(help.includes(opt.split('=')[0]!), `${file}: ${line}: option ${opt} not in help`);
+    // options up to a bare `--` (after it, the words are another program's: `mcp pin -- npx ...`)
+    const end = words.indexOf('--');
+    for (const opt of (end < 0 ? words : words.slice(0, end)).filter((w) => w.startsWith('--'))) assert.ok(helpHasOption(help, opt), `${file}: ${line}: option ${opt} not in help`);
   }
+});
+
+test('readme - options are matched whole, from the help\'s option column: --tls is not found because --tls-ca exists', () => {
+  const help = [
+    'Usage: agentbus verifier [options]',
+    '',
+    'Options:',
+    '  --tls-ca <file>        CA certificate (agentbus dev --tls writes it)',
+    '  -p, --partitions <n>   sender partitions; must match nats-config',
+    '                         --out-dir (a continuation line)',
+    '  --no-color             plain output',
+    '  -h, --help             display help for command',
+  ].join('\n');
+  assert.equal([...helpOptions(help)].sort(), ['--help', '--no-color', '--partitions', '--tls-ca']);
+  assert.not.ok(helpHasOption(help, '--tls'), 'a prefix of --tls-ca, and named in a description');
+  assert.not.ok(helpHasOption(help, '--out-dir'), 'named in a continuation line');
+  assert.ok(helpHasOption(help, '--tls-ca'));
+  assert.ok(helpHasOption(help, '--partitions=8'));
 });
 
 test.run();

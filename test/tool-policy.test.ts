@@ -5,21 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  parseToolPolicy,
-  loadToolPolicy,
-  checkToolCall,
-  ToolPolicyError,
-  ToolsSection,
-  checkToolPath,
-  recheckRealPath,
-  checkToolUrl,
-  compileUrlRule,
-  isPublicAddress,
-  compileWhen,
-  type ToolCallDecision,
-  type ToolRuleInput,
-} from '../packages/protocol/src/index.js';
+import { parseToolPolicy, loadToolPolicy, checkToolCall, ToolPolicyError, ToolsSection, checkToolPath, recheckRealPath, checkToolUrl, compileUrlRule, isPublicAddress, compileWhen, type ToolCallDecision, type ToolRuleInput } from '../packages/protocol/src/tools/index.js';
 
 const policy = (...rules: ToolRuleInput[]) => loadToolPolicy(rules);
 const refused = (d: ToolCallDecision) => (d.ok ? undefined : d);

@@ -17,7 +17,7 @@
 // @modelcontextprotocol/sdk, not even for types.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifest, isManifestFile } from '@agentbus/protocol';
+import { parseManifestWith, ManifestMcpOnly, isManifestFile } from '@agentbus/protocol';
 import type { McpSection } from '@agentbus/protocol';
 import { callTool } from './tools.js';
 import type { CallToolOptions } from './tools.js';
@@ -51,7 +51,9 @@ export interface ListedTool {
 
 /**
  * The tools `server` serves, as its manifest in `manifestsDir` pins them (`mcp.tools`): from
- * `<server>.yaml|yml|json`, or any manifest of that agent. Throws when there is none.
+ * `<server>.yaml|yml|json`, or any manifest of that agent. Throws when there is none. Reads only
+ * `agent` and `mcp` (ManifestMcpOnly): the rest of the manifest is the verifier's to check, and
+ * its tool policy (CEL, RE2) is not loaded into an agent (issue 25).
  */
 export function readPinnedTools(manifestsDir: string, server: string): ListedTool[] {
   const named = ['yaml', 'yml', 'json'].map((e) => join(manifestsDir, `${server}.${e}`)).filter((f) => existsSync(f));
@@ -65,7 +67,7 @@ export function readPinnedTools(manifestsDir: string, server: string): ListedToo
   for (const file of [...named, ...others]) {
     let m;
     try {
-      m = parseManifest(readFileSync(file, 'utf8'), file);
+      m = parseManifestWith(ManifestMcpOnly, readFileSync(file, 'utf8'), file);
     } catch (e) {
       if (named.includes(file)) throw e; // the server's own manifest is broken: say so
       continue;

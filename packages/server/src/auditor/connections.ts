@@ -24,7 +24,7 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { loadManifestDir } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { Finding } from './detectors/types.js';
 import type { AuditStore } from './store.js';
 import { msToCh } from './store.js';

@@ -22,7 +22,7 @@ import type { Alert } from './detect.js';
 import type { AuditRow } from './rows.js';
 import { MINUTE_MS } from './detectors/types.js';
 import type { Finding } from './detectors/types.js';
-import { loadManifestDir } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
 import { ConnectionTracker, connectionsConfigSchema } from './connections.js';
 import type { ConnEvent, ConnectionsConfig } from './connections.js';
 

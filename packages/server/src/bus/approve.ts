@@ -3,7 +3,8 @@
 // causation is the call (docs/design.md §11; PROTOCOL.md §15.3).
 import { connectAgent, ContractRegistry } from '@agentbus/sdk/internal';
 import type { AgentClient, InboundMessage, SendResult } from '@agentbus/sdk/internal';
-import { loadManifestDir, SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE, approvalArgs, approvalArgsSha256, parseStrictJson } from '@agentbus/protocol';
+import { SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE, approvalArgs, approvalArgsSha256, parseStrictJson } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { PendingApproval } from '@agentbus/protocol';
 import { ApprovalContract } from './tool-contracts.js';
 

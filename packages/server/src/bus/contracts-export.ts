@@ -9,7 +9,8 @@
 import { writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Command } from 'commander';
-import { loadManifestDir, Policy, toolType } from '@agentbus/protocol';
+import { toolType } from '@agentbus/protocol';
+import { loadManifestDir, Policy } from '@agentbus/protocol/manifest';
 import { MEMORY_CONTRACTS } from '@agentbus/sdk/internal';
 import type { AnyContract, ContractRegistry } from '@agentbus/sdk/internal';
 import { ApprovalContract, ToolResultContract } from './tool-contracts.js';

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { generateIdentity, saveCredentials } from '@agentbus/sdk/internal';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { createLogger } from '@agentbus/sdk/internal';
-import { loadManifestDir, dirSignature } from '@agentbus/protocol';
+import { loadManifestDir, dirSignature } from '@agentbus/protocol/manifest';
 import { serverConfig, clusterConfigs } from './natsconfig.js';
 import type { TlsFiles } from './natsconfig.js';
 import { makeDevCertificates, natsTlsOptions, checkKeyEnvName, checkStoreKey, generateStoreKey, withEnv, DEFAULT_JS_KEY_ENV, GENERATED_KEY_MARKER, TlsSetupError } from './tls.js';

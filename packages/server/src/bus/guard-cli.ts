@@ -4,7 +4,8 @@
 // Exit codes (cli.ts): 0 clean, 1 findings or an unreadable input, 2 usage.
 // Output never contains a matched secret: findings carry the rule and a SHA-256 prefix.
 import { readFileSync } from 'node:fs';
-import { scanPayloadResult, type GuardFinding, type ScanResult } from '@agentbus/protocol';
+import { type GuardFinding } from '@agentbus/protocol';
+import { scanPayloadResult, type ScanResult } from '@agentbus/protocol/guard';
 
 /** An input that cannot be read (exit 1, one line). */
 export class GuardScanError extends Error {

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument, YAMLSeq } from 'yaml';
 import { loadCredentials, saveCredentials } from '@agentbus/sdk/internal';
-import { parseManifest, ManifestError } from '@agentbus/protocol';
+import { ManifestError } from '@agentbus/protocol';
+import { parseManifest } from '@agentbus/protocol/manifest';
 
 export const DEFAULT_ROTATION_GRACE_MS = 5000;
 

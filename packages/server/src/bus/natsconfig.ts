@@ -16,7 +16,7 @@
 // it could not be followed. The system account has no JetStream.
 // nats-server reloads this file on SIGHUP without a restart; a user removed from it is
 // disconnected and refused from then on.
-import type { Manifest } from '@agentbus/protocol';
+import type { Manifest } from '@agentbus/protocol/manifest';
 import * as D from '@agentbus/protocol';
 import { partitionMapping, partitionOf } from './partitions.js';
 import { checkKeyEnvName, DEFAULT_JS_KEY_ENV } from './tls.js';

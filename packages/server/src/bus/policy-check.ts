@@ -2,7 +2,9 @@
 // functions (docs/design.md §11): the tool listed by the caller's tools: (decide step 13), the arguments
 // against the server's pinned inputSchema (step 18, when the server's manifest pins the tool) and
 // against the caller's constraints (step 19). No bus, no keys: teams test their policies in CI.
-import { Policy, loadManifestDir, reasonName, Reason, toolType, toolListed, checkToolCall } from '@agentbus/protocol';
+import { reasonName, Reason, toolType } from '@agentbus/protocol';
+import { Policy, loadManifestDir } from '@agentbus/protocol/manifest';
+import { toolListed, checkToolCall } from '@agentbus/protocol/tools';
 import { toolContracts } from './tool-contracts.js';
 
 export interface PolicyVerdict {

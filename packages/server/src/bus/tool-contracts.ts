@@ -5,7 +5,7 @@
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema, parseStrictJson } from '@agentbus/protocol';
-import type { Policy } from '@agentbus/protocol';
+import type { Policy } from '@agentbus/protocol/manifest';
 import { defineMessage, JSON_CONTENT_TYPE } from '@agentbus/sdk/internal';
 import type { Contract, Decoded } from '@agentbus/sdk/internal';
 

@@ -28,7 +28,7 @@ import type { HeaderFields } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
 import { createLogger } from '@agentbus/sdk/internal';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
-import { Policy, loadManifestDir, dirSignature } from '@agentbus/protocol';
+import { Policy, loadManifestDir, dirSignature } from '@agentbus/protocol/manifest';
 import { AuditPublisher } from './audit-publisher.js';
 import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };

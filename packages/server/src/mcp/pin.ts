@@ -6,8 +6,9 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument, isSeq } from 'yaml';
-import { parseManifest, TOOL_RESULT_TYPE, DEFAULT_TOOL_RESULT_MAX_BYTES } from '@agentbus/protocol';
-import type { Manifest } from '@agentbus/protocol';
+import { TOOL_RESULT_TYPE, DEFAULT_TOOL_RESULT_MAX_BYTES } from '@agentbus/protocol';
+import { parseManifest } from '@agentbus/protocol/manifest';
+import type { Manifest } from '@agentbus/protocol/manifest';
 import { startMcpServer, listLiveTools, pinTools, compareTools, describeDiff } from './definitions.js';
 import type { PinnedTool, StartMcpOptions, ToolDiff } from './definitions.js';
 

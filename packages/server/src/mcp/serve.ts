@@ -16,8 +16,12 @@
 // throws ToolError), never silently dropped.
 import { Ajv } from 'ajv';
 import { pino } from 'pino';
-import { argPath, loadManifestDir, dirSignature, Policy, checkToolCall, checkToolPath, recheckRealPath, normalizeRoot, toolType, parseToolType, TOOL_RESULT_TYPE, ToolResultSchema, DEFAULT_TOOL_RESULT_MAX_BYTES, visibleDetail } from '@agentbus/protocol';
-import type { ToolResult, ToolRule, CompiledAgent } from '@agentbus/protocol';
+import { toolType, parseToolType, TOOL_RESULT_TYPE, ToolResultSchema, DEFAULT_TOOL_RESULT_MAX_BYTES, visibleDetail } from '@agentbus/protocol';
+import { loadManifestDir, dirSignature, Policy } from '@agentbus/protocol/manifest';
+import { argPath, checkToolCall, checkToolPath, recheckRealPath, normalizeRoot } from '@agentbus/protocol/tools';
+import type { ToolResult } from '@agentbus/protocol';
+import type { CompiledAgent } from '@agentbus/protocol/manifest';
+import type { ToolRule } from '@agentbus/protocol/tools';
 import { connectAgent, ContractRegistry, toolCallContract, TOOL_RESULT_CONTRACT, createLogger, RejectedError } from '@agentbus/sdk/internal';
 import type { AgentClient, AgentIdentity, InboundMessage, Logger } from '@agentbus/sdk/internal';
 import { jsonSchemaContract } from '../bus/tool-contracts.js';

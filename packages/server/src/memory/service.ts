@@ -28,7 +28,6 @@ import type { AgentClient, AgentIdentity, InboundMessage, Logger } from '@agentb
 import {
   checkMemoryAccess,
   jsonDepth,
-  loadManifestDir,
   memoryLimitsOf,
   memoryBucket,
   memoryOpOf,
@@ -41,6 +40,7 @@ import {
   MEMORY_RESULT_TYPE,
   MEMORY_UNWATCH_TYPE,
 } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { MemoryAuditFields, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload, MemorySectionInput, MemoryQuota } from '@agentbus/protocol';
 import { loadServiceCreds } from '../bus/service-creds.js';
 import type { ServiceIdentity } from '../bus/service-creds.js';
