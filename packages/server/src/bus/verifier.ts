@@ -34,7 +34,7 @@ import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
 import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf, envelopeKey, SHED_DETAIL, WRONG_PARTITION_DETAIL } from './decide.js';
-import type { Decision, DecisionInput, PolicySnapshot, SignatureCheck } from './decide.js';
+import type { Decision, DecisionInput, PolicySnapshot, SenderBudget, SignatureCheck } from './decide.js';
 import { parseVerifierOptions } from './verifier-options.js';
 import type { VerifierOptions, ResolvedVerifierOptions } from './verifier-options.js';
 import { ChainSealer, openSignedBatch } from './audit-chain.js';
@@ -771,40 +771,44 @@ export class Verifier {
 
   /**
    * One audit event per sender with shed messages (all senders, or those of one partition):
-   * shed_count, the window it covers, and the header and signature of the last one if it
-   * parses. Called every SHED_AUDIT_INTERVAL_MS, when a partition is released and at drain.
+   * the subject sender (what NATS authenticated), shed_count and the window it covers — nothing
+   * taken from the shed bytes, which nobody checked. Called every SHED_AUDIT_INTERVAL_MS, when a
+   * partition is released and at drain.
    */
   #flushShed(partition?: number): void {
     const now = Date.now();
     for (const b of this.#state.budgets.values()) {
       if (b.shed === 0 || (partition !== undefined && b.ownPartition !== partition)) continue;
-      const n = b.shed;
-      const last = b.lastShed;
-      b.shed = 0;
-      b.lastShed = undefined;
-      const parts = last ? parseEnvelope(last) : undefined;
-      const name = reasonName(Reason.REASON_REJECTION_BUDGET_EXCEEDED);
-      this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + n;
-      const event: IAuditEvent = {
-        eventId: this.#nextEventId(),
-        verifierId: this.id,
-        verifiedAtMs: now,
-        verdict: Verdict.VERDICT_REJECTED,
-        reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
-        detail: `${n} shed unverified: rejection budget ${Math.round(b.perMs * 1000 * 1000) / 1000}/s, burst ${b.burst} spent`,
-        subjectSender: b.sender,
-        header: parts?.ok ? parts.value.headerBytes : new Uint8Array(0),
-        signature: parts?.ok ? parts.value.signature : new Uint8Array(0),
-        payloadSize: parts?.ok ? parts.value.payload.length : 0,
-        payloadSha256: parts?.ok ? sha256(parts.value.payload) : new Uint8Array(0),
-        effectiveDepth: 0,
-        rawSize: parts?.ok || !last ? 0 : last.length,
-        shedCount: n,
-        windowStartMs: b.shedStart,
-      };
-      this.#log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
-      this.#audit.add(event).catch((e: unknown) => this.#log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
+      this.#auditShed(b, now, '');
     }
+  }
+
+  /** The shed summary of one sender (its count reset); `more` is appended to its detail. */
+  #auditShed(b: SenderBudget, now: number, more: string): void {
+    const n = b.shed;
+    b.shed = 0;
+    const name = reasonName(Reason.REASON_REJECTION_BUDGET_EXCEEDED);
+    this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + n;
+    const event: IAuditEvent = {
+      eventId: this.#nextEventId(),
+      verifierId: this.id,
+      verifiedAtMs: now,
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+      detail: `${n} shed unverified: rejection budget ${Math.round(b.perMs * 1000 * 1000) / 1000}/s, burst ${b.burst} spent${more}`,
+      subjectSender: b.sender,
+      // no header, signature, payload hash or size: a shed message's bytes are the sender's unverified claim
+      header: EMPTY,
+      signature: EMPTY,
+      payloadSize: 0,
+      payloadSha256: EMPTY,
+      effectiveDepth: 0,
+      rawSize: 0,
+      shedCount: n,
+      windowStartMs: b.shedStart,
+    };
+    this.#log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
+    this.#audit.add(event).catch((e: unknown) => this.#log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
   }
 
   async #finish(msg: Msg, subjectSender: string, d: Decision, t0: number): Promise<void> {
