@@ -24,6 +24,7 @@ import { serverConfig } from '../../packages/server/src/bus/natsconfig.js';
 import { generateServiceCreds } from '../../packages/server/src/bus/service-creds.js';
 import type { ServiceIdentity } from '../../packages/server/src/bus/service-creds.js';
 import { startVerifier } from '../../packages/server/src/bus/verifier.js';
+import { followQuarantine } from '../../packages/server/src/bus/quarantine.js';
 import type { Verifier, VerifierOptions } from '../../packages/server/src/bus/verifier.js';
 import { startNatsServer, freePort } from './nats-server.js';
 import type { NatsServerHandle } from './nats-server.js';
@@ -49,6 +50,8 @@ export interface TestBus {
   writeManifest(m: ManifestInput): void;
   /** Regenerate the nats-server config from the manifests dir and reload the server. */
   reloadNats(): Promise<void>;
+  /** Agents the config renders quarantined now (spec.quarantine), and how many times it was applied. */
+  quarantined(): { agents: string[]; applied: number };
   startVerifier(extra?: Partial<VerifierOptions>): Promise<Verifier>;
   agent(agentId: string, extra?: Partial<ConnectOptions>): Promise<AgentClient>;
   /** A raw NATS connection authenticated as the agent (inbox prefix set as the SDK sets it). */
@@ -67,6 +70,12 @@ export interface BusSpec {
   verifierOptions?: Partial<VerifierOptions>;
   /** Further service users in the nats-server config (e.g. the memory service's KV user). */
   services?: { memory?: string[] };
+  /**
+   * Quarantine at NATS (bus/quarantine.ts): the verifiers quarantine senders past their rejection
+   * budget and the bus follows the bucket (rewrites the config, reloads nats-server). Off by
+   * default here (floods in other tests count every shed answer).
+   */
+  quarantine?: boolean | { ms?: number; maxMs?: number };
 }
 
 export async function startBus(spec: BusSpec): Promise<TestBus> {
@@ -93,13 +102,18 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   const systemCreds = generateServiceCreds('system', systemCredsPath);
   const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], system: [systemCreds.natsPublicKey], ...(spec.services ?? {}) };
   const port = await freePort();
-  const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js') }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
+  let quarantined: string[] = [];
+  let applied = 0;
+  const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js'), quarantined }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
   const nats = await startNatsServer({ configBody: body(), port, dir });
   const logs: string[] = [];
   const depthKey = randomBytes(32);
   writeFileSync(join(credsDir, 'depth.key'), depthKey, { mode: 0o600 });
   const sink = new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } });
   const verifiers: Verifier[] = [];
+  const q = spec.quarantine === true ? {} : spec.quarantine || undefined;
+  const quarantineOpts: Partial<VerifierOptions> = q ? { quarantine: true, ...(q.ms ? { quarantineMs: q.ms } : {}), ...(q.maxMs ? { quarantineMaxMs: q.maxMs } : {}) } : { quarantine: false };
+  let follower: { stop(): Promise<void> } | undefined;
   const conns: NatsConnection[] = [];
   const clients: AgentClient[] = [];
   const bus: TestBus = {
@@ -108,11 +122,12 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     async reloadNats() {
       await nats.reload(body());
     },
+    quarantined: () => ({ agents: quarantined, applied }),
     async startVerifier(extra = {}) {
       const v = await startVerifier({
         servers: nats.url, credentials: verifierCreds, manifestsDir, contracts,
         logger: createLogger({ destination: sink, level: 'debug' }), manifestPollMs: 100, depthKey, leaseTtlMs: 1500,
-        id: `v${verifiers.length + 1}`, ...spec.verifierOptions, ...extra,
+        id: `v${verifiers.length + 1}`, ...quarantineOpts, ...spec.verifierOptions, ...extra,
       });
       verifiers.push(v);
       return v;
@@ -156,6 +171,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
       return (await bus.auditBatches()).flatMap((b) => b.events);
     },
     async stop() {
+      await follower?.stop();
       for (const c of clients) await c.close().catch(() => undefined);
       for (const v of verifiers) await v.close().catch(() => undefined);
       for (const c of conns) await c.close().catch(() => undefined);
@@ -163,6 +179,14 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (q) {
+    // the follower: the quarantined agents' publish permission withdrawn in the config, reloaded
+    follower = await followQuarantine(await bus.admin(), async (active) => {
+      quarantined = active;
+      await nats.reload(body());
+      applied++;
+    });
+  }
   for (let i = 0; i < (spec.verifiers ?? 1); i++) await bus.startVerifier();
   // every partition owned, spread evenly, before the test sends anything
   const n = spec.verifiers ?? 1;

@@ -30,6 +30,7 @@ import type { ConsumerConfig } from './config.js';
 import { mapEvent, mapDelivery, fallbackRow, timeOrUndefined, cleanString, MAX_NAME_CHARS } from './rows.js';
 import type { AuditRow, BatchRow, DeliveryRow } from './rows.js';
 import { openSignedBatch } from '../bus/audit-chain.js';
+import { quarantineOfRow } from '../bus/quarantine.js';
 import type { OpenedBatch } from '../bus/audit-chain.js';
 import { toHex } from '@agentbus/protocol';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
@@ -77,6 +78,8 @@ export interface AuditConsumerOptions {
   logger?: Logger;
   /** Called once per dead-lettered message (the service raises an alert). */
   onDeadLetter?: (info: { subject: string; streamSeq: number; reason: string }) => void;
+  /** Called for each stored row that reports a sender quarantined at NATS (bus/quarantine.ts). */
+  onQuarantine?: (q: { sender: string; until: string; coolDownS: number; level: number; shed: number; eventId: string; time: number }) => void;
 }
 
 /** The durable stream that keeps dead letters (docs/design.md §9: an event that reaches neither a row nor it is lost). */
@@ -266,6 +269,7 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     // Keep the held messages from being redelivered while we work on them.
     const keepAlive = setInterval(() => held.forEach((m) => m.working()), Math.max(500, Math.floor(cfg.ackWaitMs / 3)));
     let storedRows = 0;
+    let quarantineRows: AuditRow[] = [];
     try {
       // batches the store has already, and copies within this fetch
       let stored = new Set<string>();
@@ -303,11 +307,18 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
       if (sink.insertDeliveries && !(await persist(held, 'deliveries', () => sink.insertDeliveries!(deliveries)))) return;
       if (sink.insertBatches && !(await persist(held, 'batches', () => sink.insertBatches!(batches)))) return;
       storedRows = rows.length;
+      quarantineRows = rows.filter((r) => quarantineOfRow(r) !== undefined);
     } finally {
       clearInterval(keepAlive);
     }
     for (const m of held) m.ack();
     await nc.flush().catch(() => {});
+    if (opts.onQuarantine) {
+      for (const r of quarantineRows) {
+        const q = quarantineOfRow(r)!;
+        opts.onQuarantine({ sender: r.sender, until: q.until, coolDownS: q.coolDownS, level: q.level, shed: r.shed_count, eventId: r.event_id, time: r.time });
+      }
+    }
     stats.events += storedRows;
     stats.messages += held.length;
     stats.batches++;

@@ -77,6 +77,7 @@ export async function alerts(store: AuditStore, r: TimeRange & { rule?: string }
 }
 
 export interface TrailRow {
+  /** message | caused | trace; ` (unverified claim)` appended when the row's header fields were never verified (header_valid = 0). */
   relation: string;
   time: string;
   event_id: string;
@@ -97,6 +98,12 @@ export interface TrailRow {
   memory: string;
 }
 
+/**
+ * A row whose header the verifier did not check (rejected before the signature, e.g. a forged
+ * msg_id) matches on the sender's claim only: its relation says so (`message (unverified claim)`).
+ */
+const UNVERIFIED = `if(header_valid = 1, '', ' (unverified claim)')`;
+
 /** The trail's `memory` column. */
 const MEMORY_COL = `if(memory_op = '', '', concat(memory_op, ' ', memory_ns, ' ', memory_status, if(memory_revision > 0, concat(' rev ', toString(memory_revision)), ''))) AS memory`;
 
@@ -110,14 +117,14 @@ export async function trail(store: AuditStore, by: { msgId?: string; traceId?: s
   const t = store.table('audit_events');
   if (by.msgId) {
     return store.query<TrailRow>(
-      `SELECT if(msg_id = {id:String}, 'message', 'caused') AS relation, ${cols} FROM ${t} FINAL
+      `SELECT concat(if(msg_id = {id:String}, 'message', 'caused'), ${UNVERIFIED}) AS relation, ${cols} FROM ${t} FINAL
        WHERE msg_id = {id:String} OR causation_id = {id:String} ORDER BY time, event_id LIMIT {limit:UInt32}`,
       { id: by.msgId.toLowerCase(), limit: by.limit ?? 1000 },
     );
   }
   if (by.traceId) {
     return store.query<TrailRow>(
-      `SELECT 'trace' AS relation, ${cols} FROM ${t} FINAL WHERE trace_id = {id:String} ORDER BY time, event_id LIMIT {limit:UInt32}`,
+      `SELECT concat('trace', ${UNVERIFIED}) AS relation, ${cols} FROM ${t} FINAL WHERE trace_id = {id:String} ORDER BY time, event_id LIMIT {limit:UInt32}`,
       { id: by.traceId.toLowerCase(), limit: by.limit ?? 1000 },
     );
   }
@@ -133,7 +140,7 @@ export async function trails(store: AuditStore, msgIds: string[], perMsg = 50): 
   const ids = [...new Set(msgIds.map((m) => m.toLowerCase()))];
   if (ids.length === 0) return [];
   return store.query<TrailRow & { key: string }>(
-    `SELECT key, if(msg_id = key, 'message', 'caused') AS relation, time, event_id, verdict, reason, sender, destination, type, msg_id,
+    `SELECT key, concat(if(msg_id = key, 'message', 'caused'), ${UNVERIFIED}) AS relation, time, event_id, verdict, reason, sender, destination, type, msg_id,
             causation_id, trace_id, depth, key_id, prompt_version, rationale, verifier_id, ${MEMORY_COL}
      FROM (SELECT arrayJoin(arrayDistinct(arrayFilter(x -> has({ids:Array(String)}, x), [msg_id, causation_id]))) AS key, *
            FROM ${store.table('audit_events')} FINAL WHERE msg_id IN {ids:Array(String)} OR causation_id IN {ids:Array(String)})

@@ -4,14 +4,16 @@
 // well-formed UTF-16 so the JSON the client sends always parses, lengths bounded). What cannot
 // be mapped as is gets a neutral value and its field name in `malformed`. The header is decoded
 // from the signed bytes exactly as received, with the SDK's decodeHeader — the same range checks
-// the verifier applied; when it is not a valid header we still take what Header.decode gives
-// (header_valid = 0). The payload is never part of an audit event, so it cannot reach a row.
+// the verifier applied; when it is not a valid header we still take what Header.decode gives.
+// header_valid = 1 only when the verifier checked the sender's signature over that header
+// (headerVerified): otherwise its fields are the sender's claim. A shed summary gets no header
+// columns at all. The payload is never part of an audit event, so it cannot reach a row.
 //
 // `audit verify` re-runs this same mapping over the signed batches and compares every column,
 // so the mapping is also the definition of what a correct row is.
 import { createHash } from 'node:crypto';
 import protobuf from 'protobufjs/minimal.js';
-import { reasonName, verdictName } from '@agentbus/protocol';
+import { Reason, Verdict, reasonName, verdictName } from '@agentbus/protocol';
 import type { IAuditEvent, IDeliveryRecord } from '@agentbus/protocol';
 import { decodeHeader, toHex, toSafeNumber, MAX_SENT_AT_MS } from '@agentbus/protocol';
 import type { HeaderFields } from '@agentbus/protocol';
@@ -214,7 +216,12 @@ export function eventToRow(ev: IAuditEvent): AuditRow {
 /** The row of the event at `place`. Total: never throws. */
 export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
   const bad: string[] = [];
-  const headerBytes = bytes(ev.header);
+  const shed = u32(ev.shedCount) > 0;
+  // A shed summary stands for messages nobody checked: header bytes in it (an older verifier
+  // kept the last shed message's as a "hint") are the sender's unverified claim, never columns.
+  const signedHeader = bytes(ev.header);
+  if (shed && (signedHeader.length || bytes(ev.signature).length)) bad.push('shed_header');
+  const headerBytes = shed ? EMPTY : signedHeader;
   const decoded = headerBytes.length ? decodeHeader(headerBytes) : undefined;
   let h: HeaderFields | undefined;
   if (decoded?.ok) h = decoded.value;
@@ -243,9 +250,9 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
   const recipient = h?.recipient ?? '';
   const topic = h?.topic ?? '';
   const metadata = h?.metadata ?? {};
-  const payloadSha = bytes(ev.payloadSha256);
+  const payloadSha = shed ? EMPTY : bytes(ev.payloadSha256);
   if (payloadSha.length !== 0 && payloadSha.length !== 32) bad.push('payload_sha256');
-  const signature = bytes(ev.signature);
+  const signature = shed ? EMPTY : bytes(ev.signature);
   return {
     event_id,
     time,
@@ -270,14 +277,14 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
     content_type: h?.contentType ?? '',
     header_depth: h?.depth ?? 0,
     depth: u32(ev.effectiveDepth),
-    payload_size: u32(ev.payloadSize),
+    payload_size: shed ? 0 : u32(ev.payloadSize),
     payload_sha256: payloadSha.length === 32 ? toHex(payloadSha) : '',
     header_payload_sha256: h ? toHex(h.payloadSha256) : '',
-    raw_size: u32(ev.rawSize),
+    raw_size: shed ? 0 : u32(ev.rawSize),
     prompt_version: cleanString(metadata['prompt_version'] ?? '', MAX_TEXT_CHARS),
     rationale: cleanString(metadata['rationale'] ?? '', MAX_TEXT_CHARS),
     metadata,
-    header_valid: decoded?.ok ? 1 : 0,
+    header_valid: decoded?.ok && headerVerified(ev) ? 1 : 0,
     header_hex: toHex(headerBytes),
     signature_hex: toHex(signature.subarray(0, 128)),
     batch_id: place.batchId,
@@ -288,6 +295,29 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
     ...guardColumns(ev.findings),
     ...memoryColumns(ev.memory),
   };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Rejections the verifier decides only after the signature check (decide.ts steps 17–24): the
+ * header of such a row is the sender's signed word. Every other rejection (steps 1–16, and
+ * tool_not_allowed, which step 13 gives too) leaves the header an unverified claim.
+ */
+const AFTER_SIGNATURE = new Set<number>([
+  Reason.REASON_PAYLOAD_HASH_MISMATCH, Reason.REASON_SCHEMA_INVALID, Reason.REASON_CREDENTIAL_DETECTED, Reason.REASON_INVISIBLE_TEXT,
+  Reason.REASON_CONTROL_CHARS, Reason.REASON_ARGUMENT_REFUSED, Reason.REASON_MEMORY_NOT_ALLOWED, Reason.REASON_RATE_LIMITED,
+  Reason.REASON_BAD_CAUSATION, Reason.REASON_DEPTH_EXCEEDED, Reason.REASON_REPLAY,
+]);
+
+/**
+ * `header_valid`: did the verifier check the sender's signature over this header? Accepted and
+ * duplicate events, and rejections decided after the signature check; never a shed summary.
+ */
+export function headerVerified(ev: Pick<IAuditEvent, 'verdict' | 'reason' | 'shedCount'>): boolean {
+  if (u32(ev.shedCount) > 0) return false;
+  if (ev.verdict === Verdict.VERDICT_ACCEPTED || ev.verdict === Verdict.VERDICT_DUPLICATE) return true;
+  return ev.verdict === Verdict.VERDICT_REJECTED && AFTER_SIGNATURE.has(ev.reason ?? 0);
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

@@ -79,7 +79,7 @@ export const MIGRATIONS: Migration[] = [
         prompt_version LowCardinality(String),
         rationale String,
         metadata Map(String, String),
-        header_valid UInt8 COMMENT '1 when header bytes decode to a valid Header',
+        header_valid UInt8 COMMENT '1 when the verifier checked the sender signature over this header (else its fields are an unverified claim)',
         header_hex String COMMENT 'the signed header bytes as received, hex',
         signature_hex String COMMENT 'the 64-byte signature, hex',
         ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),

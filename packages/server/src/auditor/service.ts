@@ -11,6 +11,7 @@ import type { AuditorConfig, AuditorConfigInput } from './config.js';
 import { openStore } from './store.js';
 import type { AuditStore, RowSink } from './store.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
+import { QUARANTINE_RULE } from '../bus/quarantine.js';
 import { startAuditConsumer } from './consumer.js';
 import type { ConsumerStats } from './consumer.js';
 import { createDetectionEngine } from './detect.js';
@@ -121,7 +122,11 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
   let raise: ((info: { subject: string; streamSeq: number; reason: string }) => void) | undefined;
   const early: { subject: string; streamSeq: number; reason: string }[] = [];
   const onDeadLetter = (info: { subject: string; streamSeq: number; reason: string }) => (raise ? raise(info) : early.push(info));
-  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }), onDeadLetter }).catch(async (e) => {
+  type Q = Parameters<NonNullable<Parameters<typeof startAuditConsumer>[0]['onQuarantine']>>[0];
+  let quarantined: ((q: Q) => void) | undefined;
+  const earlyQ: Q[] = [];
+  const onQuarantine = (q: Q) => (quarantined ? quarantined(q) : earlyQ.push(q));
+  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }), onDeadLetter, onQuarantine }).catch(async (e) => {
     await nc.close().catch(() => {});
     await store.close().catch(() => {});
     throw new AuditorStartError(`cannot start the audit consumer: ${(e as Error).message}`);
@@ -159,6 +164,13 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
       .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
   };
   for (const info of early.splice(0)) raise(info);
+  // a sender quarantined at NATS (the verifier's shed summary says so): one alert per quarantine
+  quarantined = (q) => {
+    void detection
+      .raise([{ rule: QUARANTINE_RULE, agents: [q.sender], windowStart: q.time, windowEnd: Date.parse(q.until) || q.time, severity: 'high', evidence: { until: q.until, cool_down_s: q.coolDownS, quarantine: q.level, shed: q.shed, event_id: q.eventId }, key: `${QUARANTINE_RULE}:${q.sender}:${q.until}` }], Date.now())
+      .catch((e) => logger.error({ err: (e as Error).message }, 'quarantine alert failed'));
+  };
+  for (const q of earlyQ.splice(0)) quarantined(q);
   // "one identity, two places": the system-account user follows connects and disconnects
   let connections: ConnectionFollower | undefined;
   if (config.nats.systemCredsFile && config.connections.enabled) {

@@ -36,7 +36,8 @@ export type Problem =
   | 'batch_unknown_key' | 'batch_bad_signature' | 'batch_undecodable' | 'batch_altered' | 'batch_conflict' | 'batch_missing' | 'chain_broken'
   | 'row_altered' | 'row_missing' | 'row_inserted' | 'row_duplicated' | 'row_fallback'
   | 'delivery_altered' | 'delivery_missing' | 'delivery_inserted' | 'delivery_duplicated'
-  | 'no_header' | 'header_invalid' | 'unknown_key' | 'bad_signature';
+  | 'no_header' | 'header_invalid' | 'unknown_key' | 'bad_signature'
+  | 'unverified_claim' | 'shed_header';
 
 export interface Finding {
   problem: Problem;
@@ -209,7 +210,21 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
       const fallback = r.malformed.includes('store:') && !want.malformed.includes('store:');
       add({ problem: fallback ? 'row_fallback' : 'row_altered', id, detail: fallback ? `the store refused the row; its fallback differs in ${diffs.join(', ')}` : `columns differ from the signed batch: ${diffs.join(', ')}`, ...who });
     }
-    if (ok && (want.verdict === 'accepted' || want.verdict === 'duplicate')) {
+    // A row that claims a verified header (header_valid = 1) when the verifier never checked it:
+    // its header fields would read as the sender's signed word.
+    for (const r of got) {
+      if (Number(r.header_valid) !== 1 || want.header_valid === 1) continue;
+      ok = false;
+      const p = r.header_hex ? senderProblem(r, keys.agents, backend) : { problem: 'no_header' as const, detail: 'no header bytes' };
+      add({ problem: 'unverified_claim', id, detail: `header_valid = 1, but the verifier did not check this header${want.shed_count > 0 ? ' (a shed summary: nothing in it was checked)' : ''}${p ? `; ${p.problem}: ${p.detail}` : ''}`, ...who });
+    }
+    // The signed event itself carries what nobody checked: the header of a shed message (older
+    // verifiers kept the last one as a "hint"). The row leaves it out; the evidence is named here.
+    if (want.malformed.split(',').includes('shed_header')) {
+      add({ problem: 'shed_header', id, detail: `a shed summary (${want.shed_count} messages) carries header bytes nobody verified; they are not the sender's word and are left out of the row`, ...who });
+    }
+    // accepted, duplicate, and rejected after the signature check: the header must carry its sender's signature
+    if (ok && want.header_valid === 1) {
       const p = senderProblem(want, keys.agents, backend);
       if (p) {
         ok = false;
@@ -249,7 +264,7 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
   return { batches: good.size, rows: ev.rows.length, deliveries: ev.deliveries.length, verified, chains: heads.sort((a, b) => a.chain_id.localeCompare(b.chain_id)), findings };
 }
 
-/** Does the row's header carry a valid signature of its sender? (accepted and duplicate rows) */
+/** Does the row's header carry a valid signature of its sender? (rows with header_valid = 1) */
 function senderProblem(r: AuditRow, lookup: KeyLookup, backend: Ed25519Backend): Omit<Finding, 'id'> | undefined {
   if (!r.header_hex) return { problem: 'no_header', detail: 'row has no header bytes' };
   const headerBytes = Buffer.from(r.header_hex, 'hex');

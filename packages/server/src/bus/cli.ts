@@ -395,7 +395,10 @@ export function buildProgram(): Command {
       if (n > 64) throw new CommanderError(2, 'agentbus.invalidArgument', `--verify-threads must be 0-64, got ${JSON.stringify(v)}`);
       return n;
     }))
-    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; approvalTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string; verifyThreads?: number }) => {
+    .addOption(new Option('--quarantine-ms <ms>', 'first cool-down of a sender quarantined at NATS past its rejection budget (doubles while the flood lasts)').default(10_000).argParser(int('--quarantine-ms')))
+    .addOption(new Option('--quarantine-max-ms <ms>', 'longest cool-down').default(600_000).argParser(int('--quarantine-max-ms')))
+    .option('--no-quarantine', 'do not quarantine senders at NATS (they are still shed)')
+    .action(async (o: { manifests: string; contracts: string; creds: string; nats: string; id?: string; maxSkewMs: number; replayWindowMs?: number; partitions: number; depthKeyFile?: string; replicas: number; deliveryTimeoutMs: number; approvalTimeoutMs: number; logLevel: string; metricsPort: number; metricsHost: string; tlsCa?: string; verifyThreads?: number; quarantine: boolean; quarantineMs: number; quarantineMaxMs: number }) => {
       const { startVerifier } = await import('./verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
@@ -404,6 +407,7 @@ export function buildProgram(): Command {
         v = await startVerifier({
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,
           maxSkewMs: o.maxSkewMs, partitions: o.partitions, replicas: o.replicas, deliveryTimeoutMs: o.deliveryTimeoutMs, approvalTimeoutMs: o.approvalTimeoutMs, ...(o.id ? { id: o.id } : {}),
+          quarantine: o.quarantine, quarantineMs: o.quarantineMs, quarantineMaxMs: o.quarantineMaxMs,
           ...(o.replayWindowMs ? { replayWindowMs: o.replayWindowMs } : {}),
           ...(o.verifyThreads !== undefined ? { verifyThreads: o.verifyThreads } : {}),
           ...(o.depthKeyFile ? { depthKey: readSecretFile(o.depthKeyFile) } : {}),
@@ -478,6 +482,40 @@ export function buildProgram(): Command {
       const { revokeKey } = await import('./keys.js');
       revokeKey({ agent, keyId, manifestsDir: o.manifests, ...(o.credsDir ? { credsPath: join(o.credsDir, `${agent}.creds.json`) } : {}) });
       console.log(`${agent}: key ${keyId} revoked`);
+    });
+
+  keys
+    .command('release')
+    .description('end an agent\'s quarantine at NATS now (a sender past its rejection budget loses its publish permission for a cool-down; this gives it back)')
+    .argument('<agent>', 'agent id')
+    .option('--state-dir <dir>', "the dev bus's state directory: its verifier credential, and bus.json for the URL (default: the project's, else .agentbus/dev)")
+    .option('--creds <file>', "a verifier's service credential file (default <state-dir>/creds/verifier.creds.json)")
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: "servers" in <state-dir>/bus.json, else nats://127.0.0.1:4222)')
+    .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server')
+    .action(async (agent: string, o: { stateDir?: string; creds?: string; nats?: string; tlsCa?: string }) => {
+      if (!D.AGENT_ID_RE.test(agent)) throw new CommanderError(2, 'agentbus.invalidArgument', `not an agent id: ${JSON.stringify(agent)}`);
+      const l = projectLayout(o.stateDir);
+      const { runningBus } = await import('./bus-state.js');
+      const bus = runningBus(l.stateDir);
+      const credsFile = o.creds ?? join(l.stateDir, 'creds', 'verifier.creds.json');
+      if (!existsSync(credsFile)) throw new CliError(`${credsFile}: no such credential file (give --creds, a verifier's service credential)`);
+      const servers = (o.nats ?? bus?.servers ?? 'nats://127.0.0.1:4222').split(',');
+      const ca = o.tlsCa ?? bus?.tls_ca;
+      const { connect, nkeyAuthenticator } = await import('@nats-io/transport-node');
+      const { releaseQuarantine } = await import('./quarantine.js');
+      let nc;
+      try {
+        nc = await connect({ servers, authenticator: nkeyAuthenticator(loadServiceCreds(credsFile).natsSeed()), inboxPrefix: '_INBOX_verifier', ...(ca ? { tls: { caFile: ca } } : {}) });
+      } catch (e) {
+        throw new CliError(`cannot connect to ${servers.join(',')}: ${(e as Error).message}`);
+      }
+      try {
+        const r = await releaseQuarantine(nc, agent, `cli:${process.env.USER ?? 'operator'}`);
+        if (r.released) console.log(`${agent}: released (was quarantined until ${new Date(r.previousUntil!).toISOString()}); its publish permission comes back as the config followers reload`);
+        else console.log(`${agent}: not quarantined${r.record ? ` (last quarantine ended ${new Date(r.record.until_ms).toISOString()})` : ''}`);
+      } finally {
+        await nc.close();
+      }
     });
 
   tlsOptions(program.command('dev'), '<state-dir>/tls')

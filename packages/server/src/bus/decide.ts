@@ -175,10 +175,12 @@ export interface SenderBudget {
   burst: number;
   /** The snapshot the rates above come from (refreshed when it changes). */
   snapshot: PolicySnapshot | undefined;
-  /** Messages shed since the last report, the arrival of the first, and the bytes of the last. */
+  /**
+   * Messages shed since the last report and the arrival of the first. Nothing of their bytes is
+   * kept: a shed message is unverified, so its header is only the sender's claim.
+   */
   shed: number;
   shedStart: number;
-  lastShed: Uint8Array | undefined;
 }
 
 /**
@@ -227,7 +229,7 @@ function budgetOf(state: DecisionState, snap: PolicySnapshot, sender: string, no
   if (b === undefined) {
     b = {
       sender, inboxPrefix: `${D.SUBJECT_INBOX_PREFIX}${sender}.`, ownPartition: 0,
-      tokens: 0, last: now, perMs: 0, burst: 0, snapshot: undefined, shed: 0, shedStart: 0, lastShed: undefined,
+      tokens: 0, last: now, perMs: 0, burst: 0, snapshot: undefined, shed: 0, shedStart: 0,
     };
     refreshBudget(b, snap);
     b.tokens = b.burst;
@@ -268,7 +270,6 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
   const replyOk = reply === '' || reply.startsWith(b.inboxPrefix);
   if (tokens < 1) {
     if (b.shed++ === 0) b.shedStart = now;
-    b.lastShed = input.data;
     return replyOk ? SHED_ANSWERED : SHED_SILENT;
   }
   const d = check(input, snap, state, b, replyOk);

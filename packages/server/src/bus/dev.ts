@@ -20,6 +20,8 @@ import type { ServiceIdentity } from './service-creds.js';
 import { natsServerVersion, spawnNatsServer, freePort } from './nats-process.js';
 import type { NatsProcess } from './nats-process.js';
 import { startVerifier } from './verifier.js';
+import { followQuarantine } from './quarantine.js';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { Verifier } from './verifier.js';
 import type { Auditor } from '../auditor/service.js';
 import type { AuditorConfigInput } from '../auditor/config.js';
@@ -218,13 +220,15 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
   // the generated key goes into nats-server's environment only (spawnNatsServer spawns synchronously)
   const spawnNode = (i: number) => withEnv(childEnv, () => spawnNatsServer(configPaths[i]!));
+  // agents quarantined at NATS now (bus/quarantine.ts: the follower below keeps this in step)
+  let quarantined: string[] = [];
   const writeConfigs = () => {
     const manifests = loadManifestDir(manifestsDir);
     if (nodes === 1) {
-      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: storeDirs[0]!, serverName: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption }));
+      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: storeDirs[0]!, serverName: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption, quarantined }));
       return;
     }
-    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs, name: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption });
+    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs, name: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption, quarantined });
     cfgs.forEach((c, i) => writeFileSync(configPaths[i]!, c.config));
   };
   writeConfigs();
@@ -255,6 +259,23 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         }
       }
       stops.unshift(() => verifier!.drain());
+      // the quarantine follower: a sender the verifier quarantines loses its publish permission
+      // on every node (config rewritten, each nats-server reloaded) until its cool-down ends
+      const qnc = await connect({ servers: urls, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', name: 'agentbus-quarantine', maxReconnectAttempts: -1, ...connectOptions });
+      const follower = await followQuarantine(qnc, async (active) => {
+        const was = quarantined;
+        quarantined = active;
+        writeConfigs();
+        await Promise.all(servers.map((s) => s?.reload()));
+        const added = active.filter((a) => !was.includes(a));
+        const gone = was.filter((a) => !active.includes(a));
+        if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; publish withdrawn): ${added.join(', ')}`);
+        if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
+      }, { replicas, log: log.child({ name: 'quarantine' }) });
+      stops.unshift(async () => {
+        await follower.stop();
+        await qnc.close().catch(() => undefined);
+      });
     }
     if (mem) {
       const memory = await startMemoryForDev({ servers: urls, manifestsDir, credsDir, logger: log.child({ name: 'memory' }), connectOptions, replicas });

@@ -15,7 +15,9 @@
 // for the global account's clients (events.go: "Ignore global account activity"), so agents in
 // it could not be followed. The system account has no JetStream.
 // nats-server reloads this file on SIGHUP without a restart; a user removed from it is
-// disconnected and refused from then on.
+// disconnected and refused from then on, and changed permissions apply to open connections at
+// once (2.9: every client is re-authenticated on a reload) — which is how a quarantined agent's
+// publish permission is withdrawn (bus/quarantine.ts).
 import type { Manifest } from '@agentbus/protocol/manifest';
 import * as D from '@agentbus/protocol';
 import { partitionMapping, partitionOf } from './partitions.js';
@@ -160,7 +162,8 @@ function renderUsers(users: User[], indent: string): string[] {
  * The `system_account` line and the `accounts { AGENTBUS { ... } $SYS { ... } }` block: every bus
  * user, JetStream and the partition mapping in AGENTBUS; the system users (if any) in $SYS.
  */
-export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS): string {
+export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS, quarantined: readonly string[] = []): string {
+  const held = new Set(quarantined);
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
   for (const nkey of services.auditor) users.push({ comment: 'auditor', nkey, ...auditorPermissions() });
@@ -176,7 +179,9 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
     if (seen.has(m.nats_user)) throw new Error(`agent ${m.agent}: nats_user ${m.nats_user} is used by another user`);
     seen.add(m.nats_user);
-    users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
+    // quarantined (bus/quarantine.ts): no publish at all for the cool-down; it still receives
+    if (held.has(m.agent)) users.push({ comment: `agent ${m.agent} (QUARANTINED: publish withdrawn)`, nkey: m.nats_user, ...agentPermissions(m, partitions), pub: [] });
+    else users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
   }
   const lines = [
     `system_account: ${q(SYSTEM_ACCOUNT)}`,
@@ -210,6 +215,8 @@ export interface ServerConfigOptions {
   encryptStore?: boolean;
   /** The environment variable holding the store key (default AGENTBUS_JS_KEY); only its name is written. */
   jsKeyEnv?: string;
+  /** Agents quarantined now (bus/quarantine.ts): rendered with no publish permission. */
+  quarantined?: readonly string[];
 }
 
 export interface TlsFiles {
@@ -266,7 +273,7 @@ export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: S
           '}',
         ]
       : []),
-    authorizationBlock(manifests, services, o.partitions ?? D.DEFAULT_PARTITIONS),
+    authorizationBlock(manifests, services, o.partitions ?? D.DEFAULT_PARTITIONS, o.quarantined ?? []),
     '',
   ].join('\n');
 }
@@ -286,7 +293,7 @@ export interface ClusterNode {
 export function clusterConfigs(
   manifests: Manifest[],
   services: ServiceUsers,
-  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[]; tls?: TlsFiles; encryptStore?: boolean; jsKeyEnv?: string },
+  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[]; tls?: TlsFiles; encryptStore?: boolean; jsKeyEnv?: string; quarantined?: readonly string[] },
 ): ClusterNode[] {
   const host = o.host ?? '127.0.0.1';
   // each node's route URL: its own host name when the nodes are separate hosts (containers)
@@ -301,6 +308,7 @@ export function clusterConfigs(
       ...(o.partitions ? { partitions: o.partitions } : {}),
       ...(o.httpPorts?.[i] ? { httpPort: o.httpPorts[i] } : {}),
       ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.quarantined?.length ? { quarantined: o.quarantined } : {}),
       ...(o.encryptStore ? { encryptStore: true, ...(o.jsKeyEnv ? { jsKeyEnv: o.jsKeyEnv } : {}) } : {}),
       cluster: { name: o.name ?? 'agentbus', host, port: o.clusterPorts[i]!, routes: routes.filter((_, j) => j !== i) },
     });

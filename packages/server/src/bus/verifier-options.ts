@@ -10,6 +10,7 @@ import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from '@agentbus/protocol';
+import { DEFAULT_QUARANTINE_MS, DEFAULT_QUARANTINE_MAX_MS } from './quarantine.js';
 
 export interface VerifierOptions {
   servers: string | string[];
@@ -49,6 +50,14 @@ export interface VerifierOptions {
    * docs/decisions.md, issue 19).
    */
   verifyThreads?: number | undefined;
+  /**
+   * Quarantine at NATS (bus/quarantine.ts): a sender the verifier starts shedding gets its publish
+   * permission withdrawn by the config followers for a cool-down (default on).
+   */
+  quarantine?: boolean | undefined;
+  /** The first cool-down (default 10 s); it doubles while the flood lasts, up to quarantineMaxMs (default 10 min). */
+  quarantineMs?: number | undefined;
+  quarantineMaxMs?: number | undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -78,6 +87,9 @@ export const verifierOptionsSchema = z
     metricsHost: z.string().min(1).optional(),
     approvalTimeoutMs: z.number().int().min(100).default(D.DEFAULT_APPROVAL_TIMEOUT_MS),
     verifyThreads: z.number().int().min(0).max(64).default(() => (availableParallelism() >= 4 ? 1 : 0)),
+    quarantine: z.boolean().default(true),
+    quarantineMs: z.number().int().min(100).default(DEFAULT_QUARANTINE_MS),
+    quarantineMaxMs: z.number().int().min(100).default(DEFAULT_QUARANTINE_MAX_MS),
   })
   .superRefine((o, ctx) => {
     if (o.replayWindowMs !== undefined && o.replayWindowMs < 2 * o.maxSkewMs) {

@@ -34,7 +34,7 @@ import { ensureAuditStream } from './audit-stream.js';
 export { ensureAuditStream };
 import { PartitionManager, partitionOf } from './partitions.js';
 import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf, envelopeKey, SHED_DETAIL, WRONG_PARTITION_DETAIL } from './decide.js';
-import type { Decision, DecisionInput, PolicySnapshot, SignatureCheck } from './decide.js';
+import type { Decision, DecisionInput, PolicySnapshot, SenderBudget, SignatureCheck } from './decide.js';
 import { parseVerifierOptions } from './verifier-options.js';
 import type { VerifierOptions, ResolvedVerifierOptions } from './verifier-options.js';
 import { ChainSealer, openSignedBatch } from './audit-chain.js';
@@ -43,6 +43,8 @@ import { SigningKey } from '@agentbus/sdk/internal';
 import type { ServiceIdentity } from './service-creds.js';
 import * as D from '@agentbus/protocol';
 import { VerifierMetrics, startMetricsServer, watchConnection } from './metrics.js';
+import { QuarantineWatch, coolDownMs, nextLevel, encodeRecord, quarantineDetail } from './quarantine.js';
+import type { QuarantineRecord } from './quarantine.js';
 import type { MetricsServer } from './metrics.js';
 
 export type { VerifierOptions } from './verifier-options.js';
@@ -160,6 +162,9 @@ export class Verifier {
   #heldHead = 0;
   #heldN = 0;
   #shedAnswerTimer: NodeJS.Timeout | undefined;
+  /** The quarantine bucket, watched (undefined: quarantine off); senders whose quarantine is being written. */
+  #quarantine: QuarantineWatch | undefined;
+  #quarantining = new Set<string>();
   /** Signature checks on worker threads (verifyThreads > 0 and the sodium backend), else undefined: inline. */
   #pool: VerifyPool | undefined;
   /** Messages waiting for their check, in arrival order, from #queueHead on. */
@@ -271,6 +276,14 @@ export class Verifier {
     v.#shedTimer.unref();
     v.#shedAnswerTimer = setInterval(() => v.#answerShed(Date.now() - D.SHED_ANSWER_DELAY_MS), SHED_ANSWER_TICK_MS);
     v.#shedAnswerTimer.unref();
+    if (opts.quarantine) {
+      try {
+        v.#quarantine = await QuarantineWatch.start(nc, () => undefined, { replicas: opts.replicas, log: v.#log });
+      } catch (e) {
+        await v.close();
+        throw e;
+      }
+    }
     v.#startDelivery();
     v.#startApprovals();
     try {
@@ -735,6 +748,8 @@ export class Verifier {
       // a shed message costs a few counters and, if it may be answered, a slot in the ring
       this.stats.shed++;
       m?.verdict(Verdict.VERDICT_REJECTED, Reason.REASON_REJECTION_BUDGET_EXCEEDED);
+      const q = this.#quarantine;
+      if (q !== undefined && !this.#quarantining.has(route.sender) && !q.isActive(route.sender, now)) this.#quarantineSender(route.sender, now);
       const reply = msg.reply;
       if (reply && d.answer) {
         const cap = this.#held.length;
@@ -777,40 +792,67 @@ export class Verifier {
 
   /**
    * One audit event per sender with shed messages (all senders, or those of one partition):
-   * shed_count, the window it covers, and the header and signature of the last one if it
-   * parses. Called every SHED_AUDIT_INTERVAL_MS, when a partition is released and at drain.
+   * the subject sender (what NATS authenticated), shed_count and the window it covers — nothing
+   * taken from the shed bytes, which nobody checked. Called every SHED_AUDIT_INTERVAL_MS, when a
+   * partition is released and at drain.
    */
   #flushShed(partition?: number): void {
     const now = Date.now();
     for (const b of this.#state.budgets.values()) {
       if (b.shed === 0 || (partition !== undefined && b.ownPartition !== partition)) continue;
-      const n = b.shed;
-      const last = b.lastShed;
-      b.shed = 0;
-      b.lastShed = undefined;
-      const parts = last ? parseEnvelope(last) : undefined;
-      const name = reasonName(Reason.REASON_REJECTION_BUDGET_EXCEEDED);
-      this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + n;
-      const event: IAuditEvent = {
-        eventId: this.#nextEventId(),
-        verifierId: this.id,
-        verifiedAtMs: now,
-        verdict: Verdict.VERDICT_REJECTED,
-        reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
-        detail: `${n} shed unverified: rejection budget ${Math.round(b.perMs * 1000 * 1000) / 1000}/s, burst ${b.burst} spent`,
-        subjectSender: b.sender,
-        header: parts?.ok ? parts.value.headerBytes : new Uint8Array(0),
-        signature: parts?.ok ? parts.value.signature : new Uint8Array(0),
-        payloadSize: parts?.ok ? parts.value.payload.length : 0,
-        payloadSha256: parts?.ok ? sha256(parts.value.payload) : new Uint8Array(0),
-        effectiveDepth: 0,
-        rawSize: parts?.ok || !last ? 0 : last.length,
-        shedCount: n,
-        windowStartMs: b.shedStart,
-      };
-      this.#log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
-      this.#audit.add(event).catch((e: unknown) => this.#log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
+      this.#auditShed(b, now, '');
     }
+  }
+
+  /**
+   * The sender (the subject token: what NATS authenticated) has spent its rejection budget and is
+   * not quarantined: quarantine it at NATS (bus/quarantine.ts) — its record in the bucket, which
+   * the config followers apply — and audit it at once with its shed count.
+   */
+  #quarantineSender(sender: string, now: number): void {
+    const q = this.#quarantine!;
+    const b = this.#state.budgets.get(sender);
+    if (!b || b.shed === 0) return;
+    const base = this.#opts.quarantineMs;
+    const max = this.#opts.quarantineMaxMs;
+    const level = nextLevel(q.records.get(sender), now, base, max);
+    const cool = coolDownMs(level, base, max);
+    const rec: QuarantineRecord = { agent: sender, until_ms: now + cool, level, shed: b.shed, at_ms: now, by: this.id };
+    this.#quarantining.add(sender);
+    this.#auditShed(b, now, `; ${quarantineDetail(rec.until_ms, cool, level)}`);
+    this.#log.warn({ sender, until: new Date(rec.until_ms).toISOString(), cool_down_ms: cool, level }, 'sender quarantined at NATS: publish permission withdrawn');
+    q.kv.put(sender, encodeRecord(rec)).then(
+      () => void q.records.set(sender, rec),
+      (e: unknown) => this.#log.error({ err: (e as Error).message, sender }, 'quarantine not recorded'),
+    ).finally(() => this.#quarantining.delete(sender));
+  }
+
+  /** The shed summary of one sender (its count reset); `more` is appended to its detail. */
+  #auditShed(b: SenderBudget, now: number, more: string): void {
+    const n = b.shed;
+    b.shed = 0;
+    const name = reasonName(Reason.REASON_REJECTION_BUDGET_EXCEEDED);
+    this.stats.rejected[name] = (this.stats.rejected[name] ?? 0) + n;
+    const event: IAuditEvent = {
+      eventId: this.#nextEventId(),
+      verifierId: this.id,
+      verifiedAtMs: now,
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+      detail: `${n} shed unverified: rejection budget ${Math.round(b.perMs * 1000 * 1000) / 1000}/s, burst ${b.burst} spent${more}`,
+      subjectSender: b.sender,
+      // no header, signature, payload hash or size: a shed message's bytes are the sender's unverified claim
+      header: EMPTY,
+      signature: EMPTY,
+      payloadSize: 0,
+      payloadSha256: EMPTY,
+      effectiveDepth: 0,
+      rawSize: 0,
+      shedCount: n,
+      windowStartMs: b.shedStart,
+    };
+    this.#log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
+    this.#audit.add(event).catch((e: unknown) => this.#log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
   }
 
   async #finish(msg: Msg, subjectSender: string, d: Decision, t0: number): Promise<void> {
@@ -931,6 +973,7 @@ export class Verifier {
     if (this.#approvalTimer) clearInterval(this.#approvalTimer);
     this.#approvalSub?.unsubscribe();
     this.#confirmSub?.unsubscribe();
+    this.#quarantine?.stop();
     await this.#audit.close();
     await this.#pool?.close();
     await this.nc.drain().catch(() => undefined);
@@ -948,6 +991,7 @@ export class Verifier {
     if (this.#approvalTimer) clearInterval(this.#approvalTimer);
     if (this.#poll) clearInterval(this.#poll);
     if (this.#prune) clearInterval(this.#prune);
+    this.#quarantine?.stop();
     await this.nc.close().catch(() => undefined);
     this.#queue = []; // like a crash: what waited for its check is never decided
     this.#queueHead = 0;
@@ -961,6 +1005,7 @@ export function startVerifier(opts: VerifierOptions): Promise<Verifier> {
 }
 
 const EMPTY = new Uint8Array(0);
+
 /** How often held shed answers are released (small steps: the answers, and what they pace, stay smooth). */
 const SHED_ANSWER_TICK_MS = 5;
 /** The recipient's refusal detail: valid UTF-8 from the header, at most MAX_REFUSAL_DETAIL_BYTES, no control characters. */

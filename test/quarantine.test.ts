@@ -1,0 +1,155 @@
+// Issue 24 item 8: a flooding sender is stopped before the verifier. Past its rejection budget
+// the verifier quarantines it (the subject sender, whom NATS authenticated), the bus's config
+// follower withdraws its publish permission in the nats-server config and reloads the server:
+// its publishes get "Permissions Violation" at nats-server and never reach the verifier. An
+// alert and an audit row say so; an honest agent keeps working; the quarantine ends by itself
+// after the cool-down (which grows while the flood lasts) or with `agentbus keys release`.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
+import { startAuditor } from '../packages/server/src/auditor/service.js';
+import type { Auditor } from '../packages/server/src/auditor/service.js';
+import { openQuarantineKv } from '../packages/server/src/bus/quarantine.js';
+import { startBus, waitFor, sleep } from './helpers/bus.js';
+import type { TestBus } from './helpers/bus.js';
+import { sealAs, badSignature, request, captureDeliveries } from './helpers/hostile.js';
+
+let bus: TestBus;
+let auditor: Auditor;
+let alertsNc: NatsConnection;
+const alerts: { rule: string; agents: string[]; evidence: Record<string, unknown> }[] = [];
+let mallory: NatsConnection;
+let violations = 0;
+let planner: NatsConnection;
+
+test.before(async () => {
+  bus = await startBus({
+    verifiers: 1,
+    quarantine: { ms: 1500, maxMs: 20_000 },
+    agents: {
+      planner: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 1000 } },
+      coder: {},
+      mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rejections: { per_second: 1, burst: 5 } },
+    },
+  });
+  auditor = await startAuditor({
+    nats: { url: bus.url, credsFile: bus.credsPath('auditor') }, store: { url: join(bus.dir, 'audit-db') },
+    consumer: { batchMaxWaitMs: 1000, ackWaitMs: 5000 }, detect: { intervalMs: 3_600_000 }, logLevel: 'silent',
+  });
+  alertsNc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
+  alertsNc.subscribe('agentbus.alert.>', { callback: (_e, m) => void alerts.push(JSON.parse(new TextDecoder().decode(m.data))) });
+  await alertsNc.flush();
+  await captureDeliveries(await bus.rawAgent('coder'), 'coder');
+  planner = await bus.rawAgent('planner');
+  mallory = await bus.rawAgent('mallory');
+  void (async () => {
+    for await (const s of mallory.status()) {
+      if (s.type === 'error' && /Permissions Violation for Publish/.test(String((s as { error?: Error }).error?.message ?? ''))) violations++;
+    }
+  })();
+});
+test.after(async () => {
+  await alertsNc?.close();
+  await auditor?.stop();
+  await bus.stop();
+});
+
+/** mallory, open loop: `n` envelopes with a bad signature whose header claims to be planner's, as fast as it can publish. */
+function floodFromMallory(n: number): void {
+  const junk = badSignature(sealAs(bus, 'mallory', { sender: 'planner' }));
+  for (let i = 0; i < n; i++) mallory.publish('agentbus.in.mallory', junk, { reply: 'agentbus.inbox.mallory.flood' });
+}
+
+async function plannerWorks(n = 10): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const a = await request(planner, 'planner', sealAs(bus, 'planner').bytes);
+    assert.is(a.verdict, Verdict.VERDICT_ACCEPTED, reasonName(a.reason));
+  }
+}
+
+/** The audit rows (stored by the auditor) that report mallory quarantined, oldest first. */
+const quarantineEvents = async () => (await auditor.store.query<{ detail: string; shed_count: number; header_hex: string; header_sender: string }>(
+  `SELECT detail, shed_count, header_hex, header_sender FROM ${auditor.store.table('audit_events')} FINAL WHERE sender = 'mallory' AND detail LIKE '%quarantined at NATS until%' ORDER BY time`,
+)).map((r) => ({ ...r, shedCount: Number(r.shed_count) }));
+
+test('quarantine - a flooder past its budget loses its publish permission at NATS; its messages stop before the verifier', async () => {
+  const v = bus.verifiers[0]!;
+  floodFromMallory(2000);
+  await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'mallory quarantined');
+  assert.equal(bus.quarantined().agents, ['mallory'], 'only the subject sender: the header claimed planner');
+  await sleep(300); // what was in flight before the reload has arrived
+  const before = v.stats.received;
+  floodFromMallory(2000);
+  await mallory.flush().catch(() => undefined);
+  await waitFor(() => violations > 0, 3000, 'permission violations at mallory');
+  await sleep(300);
+  assert.is(v.stats.received, before, 'no message of the quarantined sender reached the verifier');
+  // the honest agent keeps working, and was not quarantined by the forged header naming it
+  await plannerWorks();
+  const kv = await openQuarantineKv(await bus.admin());
+  assert.is(await kv.get('planner'), null);
+  const rec = JSON.parse((await kv.get('mallory'))!.string()) as { agent: string; level: number; until_ms: number; by: string };
+  assert.is(rec.agent, 'mallory');
+  assert.is(rec.level, 0);
+  assert.is(rec.by, 'v1');
+  // the audit row: the shed summary that quarantined it (its count, until when)
+  await waitFor(async () => (await quarantineEvents()).length === 1, 10_000, 'quarantine audit row');
+  const [ev] = await quarantineEvents();
+  assert.ok(ev!.shedCount >= 1);
+  assert.match(ev!.detail!, new RegExp(`quarantined at NATS until ${new Date(rec.until_ms).toISOString().replace(/\./g, '\\.')} \\(cool-down 1\\.5 s, #1\\)`));
+  assert.is(ev!.header_hex, '');
+  assert.is(ev!.header_sender, '');
+  // the alert, from the auditor that stored that row
+  await waitFor(() => alerts.some((a) => a.rule === 'sender_quarantined'), 10_000, 'sender_quarantined alert');
+  const a = alerts.find((x) => x.rule === 'sender_quarantined')!;
+  assert.equal(a.agents, ['mallory']);
+  assert.is(a.evidence['until'], new Date(rec.until_ms).toISOString());
+  assert.is(a.evidence['shed'], Number(ev!.shedCount));
+  const stored = await auditor.store.query<{ rule: string }>(`SELECT rule FROM ${auditor.store.table('alerts')} FINAL WHERE rule = 'sender_quarantined' AND has(agents, 'mallory')`);
+  assert.is(stored.length, 1);
+});
+
+test('quarantine - released by itself after the cool-down; quarantined again for longer while the flood lasts', async () => {
+  await waitFor(() => bus.quarantined().agents.length === 0, 5000, 'released after 1.5 s');
+  // mallory's messages reach the verifier again: answered
+  const a = await request(mallory, 'mallory', badSignature(sealAs(bus, 'mallory')));
+  assert.is(a.verdict, Verdict.VERDICT_REJECTED);
+  // the flood goes on: quarantined again, with the cool-down doubled
+  floodFromMallory(2000);
+  await waitFor(async () => (await quarantineEvents()).length === 2, 10_000, 'second quarantine');
+  const evs = await quarantineEvents();
+  assert.match(evs[1]!.detail!, /\(cool-down 3 s, #2\)/);
+  await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'quarantined again');
+});
+
+test('quarantine - `agentbus keys release` ends it at once', async () => {
+  // the flood goes on once more: the third quarantine lasts 6 s
+  await waitFor(() => bus.quarantined().agents.length === 0, 5000, 'released after 3 s');
+  floodFromMallory(2000);
+  await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'quarantined again');
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const until = Date.parse(/mallory: released \(was quarantined until (\S+)\)/.exec(r.stdout)?.[1] ?? 'x');
+  assert.ok(Number.isFinite(until), `${r.stdout} (the CLI took ${Date.now() - t0} ms)`);
+  await waitFor(() => bus.quarantined().agents.length === 0, 2000, 'released by the CLI');
+  assert.ok(Date.now() < until, 'released before its cool-down ended');
+  await waitFor(async () => (await quarantineEvents()).length === 3, 10_000, 'third quarantine row');
+  assert.match((await quarantineEvents())[2]!.detail!, /\(cool-down 6 s, #3\)/);
+  const a = await request(mallory, 'mallory', badSignature(sealAs(bus, 'mallory')));
+  assert.is(a.verdict, Verdict.VERDICT_REJECTED);
+  const kv = await openQuarantineKv(await bus.admin());
+  const rec = JSON.parse((await kv.get('mallory'))!.string()) as { released_by?: string };
+  assert.match(rec.released_by ?? '', /^cli:/);
+  // a second release says there is nothing to release
+  const again = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stdout, /mallory: not quarantined/);
+  await plannerWorks(3);
+});
+
+test.run();
