@@ -4,6 +4,7 @@ import { describeAlert, isDetectorRule } from './detectors/index.js';
 import { duration, list, num, obj } from './detectors/explain.js';
 import type { AlertView } from './detectors/explain.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
+import { QUARANTINE_RULE } from '../bus/quarantine.js';
 import { describeConnectionAlert } from './connections.js';
 
 /** What a sentence is made from: an alert as the report reads it (its window may also be ClickHouse DateTime text). */
@@ -17,6 +18,15 @@ function deadLetterSentence(ev: Record<string, unknown>): string {
   return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
 }
 
+/** The auditor's alert for a sender the verifier quarantined at NATS (bus/quarantine.ts). */
+function quarantineSentence(agent: string, ev: Record<string, unknown>): string {
+  const shed = num(ev['shed']);
+  const cool = num(ev['cool_down_s']);
+  const level = num(ev['quarantine']);
+  const until = typeof ev['until'] === 'string' ? ev['until'] : undefined;
+  return `${agent} spent its rejection budget${shed === undefined ? '' : ` (${shed} messages shed)`} and lost its publish permission at NATS${cool === undefined ? '' : ` for ${cool} s`}${until ? ` until ${until}` : ''}${level !== undefined && level > 1 ? ` (quarantine #${level} of this flood)` : ''}`;
+}
+
 /**
  * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
  * rejected in 1 min (threshold 10): <rule>"). Known rules have their own sentence; an
@@ -25,7 +35,7 @@ function deadLetterSentence(ev: Record<string, unknown>): string {
 export function alertSentence(a: SentenceInput): string {
   const ev = obj(a.evidence) ?? {};
   const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
-  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : isDetectorRule(a.rule) ? describeAlert(a) : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
+  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : a.rule === QUARANTINE_RULE ? quarantineSentence(a.agents[0] || 'an unnamed agent', ev) : isDetectorRule(a.rule) ? describeAlert(a) : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
   if (s !== undefined) return `${s}: ${a.rule}`;
   const keys = Object.keys(ev);
   return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;
