@@ -18,5 +18,5 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/package.json ./package.json
 USER node
-ENTRYPOINT ["node", "/app/packages/server/dist/bus/cli.js"]
+ENTRYPOINT ["node", "/app/packages/server/dist/cli/index.js"]
 CMD ["--help"]

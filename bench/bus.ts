@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { CompactSign } from 'jose';
 import { sealEnvelope } from '../packages/protocol/src/envelope.js';
-import { partitionOf } from '../packages/server/src/bus/partitions.js';
+import { partitionOf } from '../packages/server/src/common/partitions.js';
 import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { startBus } from '../test/helpers/bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
@@ -137,7 +137,7 @@ process.once('exit', () => {
 
 export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
   const args = kind === 'verifier'
-    ? ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
+    ? ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
     : kind === 'jws'
       ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
       : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];

@@ -2,7 +2,7 @@
 // Every figure of one run, as a table or one JSON line per figure {"name","value","unit"}.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { freePort } from '../packages/server/src/bus/nats-process.js';
+import { freePort } from '../packages/server/src/common/nats-process.js';
 import { cryptoFigures } from './crypto.js';
 import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, windowFor, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
 import { report } from './util.js';

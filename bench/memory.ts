@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { startBus, contracts } from '../test/helpers/bus.js';
-import { generateServiceCreds } from '../packages/server/src/bus/service-creds.js';
+import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import { MEMORY_CONTRACTS } from '../packages/sdk/src/memory.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBus, contracts } from '../test/helpers/bus.js';
-import { exportContracts } from '../packages/server/src/bus/contracts-export.js';
+import { exportContracts } from '../packages/server/src/ops/contracts-export.js';
 import { report } from './util.js';
 import type { Figure } from './util.js';
 

@@ -1,7 +1,7 @@
 // The transport ceiling: a relay that forwards agentbus.in.* to the delivery subject and acks,
 // without any check. Same subjects and connection setup as the verifier.
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { loadServiceCreds } from '../packages/server/src/bus/service-creds.js';
+import { loadServiceCreds } from '../packages/server/src/common/service-creds.js';
 import { Ack, Verdict } from '../packages/protocol/src/proto.js';
 
 const [url, creds] = process.argv.slice(2) as [string, string];

@@ -2,7 +2,7 @@
 // Sustained load on one verifier process; samples its RSS (from /proc) to show memory stays
 // flat: the replay memory is bounded by rate × replay window, everything else is per message.
 import { readFileSync } from 'node:fs';
-import { freePort } from '../packages/server/src/bus/nats-process.js';
+import { freePort } from '../packages/server/src/common/nats-process.js';
 import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { startBenchBus, spawnService, stopChild, laneSenders, presignAs, confirmingReceiver } from './bus.js';
 

@@ -10,7 +10,7 @@ import { startBus } from '../test/helpers/bus.js';
 import { startMcpServer } from '../packages/server/src/mcp/definitions.js';
 import { pinServer } from '../packages/server/src/mcp/pin.js';
 import { startToolServer } from '../packages/server/src/mcp/serve.js';
-import { filesystemServerCommand } from '../packages/server/src/bus/demo.js';
+import { filesystemServerCommand } from '../packages/server/src/devbus/demo.js';
 import { loadToolPolicy, checkToolCall } from '../packages/protocol/src/tools/index.js';
 import { report } from './util.js';
 import type { Figure } from './util.js';

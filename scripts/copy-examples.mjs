@@ -10,4 +10,4 @@ for (const ex of readdirSync('src/examples', { withFileTypes: true })) {
     cpSync(`src/examples/${ex.name}/${f}`, `dist/examples/${ex.name}/${f}`);
   }
 }
-chmodSync('dist/bus/cli.js', 0o755);
+chmodSync('dist/cli/index.js', 0o755);

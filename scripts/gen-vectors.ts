@@ -28,11 +28,11 @@ import { DEPTH_TOKEN_METADATA, MAX_METADATA_BYTES, MAX_METADATA_VALUE_BYTES, GLO
 import { Manifest, Policy } from '../packages/protocol/src/manifest.js';
 import { toolDefinitionHash, approvalArgs, approvalArgsSha256 } from '../packages/protocol/src/tools/definition.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
-import { partitionOf } from '../packages/server/src/bus/partitions.js';
-import { decide, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
-import type { Decision, DecisionInput } from '../packages/server/src/bus/decide.js';
+import { partitionOf } from '../packages/server/src/common/partitions.js';
+import { decide, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/verifier/decide.js';
+import type { Decision, DecisionInput } from '../packages/server/src/verifier/decide.js';
 import { DepthTokens, depthMacInput } from '../packages/protocol/src/depth-token.js';
-import { AUDIT_BATCH_DOMAIN, batchSigningInput, ZERO_HASH } from '../packages/server/src/bus/audit-chain.js';
+import { AUDIT_BATCH_DOMAIN, batchSigningInput, ZERO_HASH } from '../packages/server/src/common/audit-chain.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const VECTORS_DIR = join(ROOT, 'protocol', 'vectors');

@@ -14,8 +14,8 @@ import type { PendingApproval } from '../packages/protocol/src/tools/definition.
 import { DEPTH_TOKEN_METADATA } from '../packages/protocol/src/constants.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
 import type { InboundMessage } from '../packages/sdk/src/client.js';
-import { ApprovalContract, ToolResultContract, toolContracts } from '../packages/server/src/bus/tool-contracts.js';
-import { unshowable, showArgs } from '../packages/server/src/bus/approve.js';
+import { ApprovalContract, ToolResultContract, toolContracts } from '../packages/server/src/common/tool-contracts.js';
+import { unshowable, showArgs } from '../packages/server/src/ops/approve.js';
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
@@ -227,7 +227,7 @@ test('approvals - a call too large to show an approver whole is refused before a
 
 test('approvals - manifest check warns when an agent may approve calls it can make itself', async () => {
   const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'manifest', 'check', bus.manifestsDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'manifest', 'check', bus.manifestsDir], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (status) => resolve({ status, stderr }));

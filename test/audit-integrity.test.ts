@@ -18,7 +18,7 @@ import protobuf from 'protobufjs/minimal.js';
 import { startNatsServer } from './helpers/nats-server.js';
 import type { NatsServerHandle } from './helpers/nats-server.js';
 import { agent, auditEvent, ensureAuditStream, fixtureVerifierKey, Reason, Verdict } from './helpers/audit-fixtures.js';
-import { ChainSealer } from '../packages/server/src/bus/audit-chain.js';
+import { ChainSealer } from '../packages/server/src/common/audit-chain.js';
 import { AuditEvent, Delivery } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
@@ -278,7 +278,7 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

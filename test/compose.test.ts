@@ -40,12 +40,12 @@ test('compose - health checks, volumes and start order', () => {
 test('compose - every agentbus command and option it uses exists in the CLI', () => {
   for (const name of ['verifier', 'auditor', 'memory']) {
     const cmd = compose.services[name]!.command!;
-    const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', cmd[0]!, '--help'], { encoding: 'utf8' });
+    const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', cmd[0]!, '--help'], { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
     for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help.stdout, opt), `agentbus ${cmd[0]} has no ${opt}`);
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
-  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
+  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
   for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--system-creds', '--host', '--http-port', '--store-dir', '--out']) {
     assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
   }
@@ -55,7 +55,7 @@ test('compose - the Dockerfile entrypoint is the built CLI named in the server p
   const df = readFileSync('Dockerfile', 'utf8');
   const pkg = JSON.parse(readFileSync('packages/server/package.json', 'utf8'));
   assert.match(df, /ENTRYPOINT \["node", "\/app\/packages\/server\/dist\/bus\/cli\.js"\]/);
-  assert.is(pkg.bin.agentbus, 'dist/bus/cli.js');
+  assert.is(pkg.bin.agentbus, 'dist/cli/index.js');
   const root = JSON.parse(readFileSync('package.json', 'utf8')) as { workspaces: string[] };
   const ci = df.indexOf('RUN npm ci');
   for (const w of root.workspaces) assert.ok(df.indexOf(`COPY ${w}/package.json ${w}/`) >= 0 && df.indexOf(`COPY ${w}/package.json`) < ci, `${w}/package.json copied before npm ci`);
@@ -67,7 +67,7 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'memory', 'nats1', 'nats2', 'nats3', 'verifier']);
   const mem = c.services.memory!.command!;
   assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
-  const memHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'memory', '--help'], { encoding: 'utf8' }).stdout;
+  const memHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'memory', '--help'], { encoding: 'utf8' }).stdout;
   for (const opt of mem.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(memHelp, opt), opt);
   for (const n of ['nats1', 'nats2', 'nats3']) {
     assert.ok(c.services[n]!.healthcheck?.test.length, `${n} health check`);
@@ -75,10 +75,10 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   }
   const cmd = c.services.verifier!.command!;
   assert.is(cmd[cmd.indexOf('--replicas') + 1], '3');
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--help'], { encoding: 'utf8' }).stdout;
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--help'], { encoding: 'utf8' }).stdout;
   for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help, opt), opt);
   const header = readFileSync('docker-compose.cluster.yml', 'utf8');
-  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
+  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
   for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
 });
 
@@ -87,7 +87,7 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const d = mkdtempSync(join(tmpdir(), 'agentbus-cluster-'));
-  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...a], { encoding: 'utf8' });
   run('keygen', 'verifier', '--service', '--creds-dir', d);
   run('keygen', 'auditor', '--service', '--creds-dir', d);
   run('keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm'));

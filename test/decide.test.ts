@@ -16,10 +16,10 @@ import type { Ed25519Backend } from '../packages/protocol/src/ed25519.js';
 import { DEPTH_TOKEN_METADATA, MAX_METADATA_VALUE_BYTES } from '../packages/protocol/src/metadata.js';
 import { Policy, Manifest } from '../packages/protocol/src/manifest.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
-import { partitionOf } from '../packages/server/src/bus/partitions.js';
-import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/bus/decide.js';
+import { partitionOf } from '../packages/server/src/common/partitions.js';
+import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/verifier/decide.js';
 import { VerifyPool } from '../packages/protocol/src/verify-pool.js';
-import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/bus/decide.js';
+import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/verifier/decide.js';
 import { contracts } from './helpers/contracts.js';
 import { ALL_BACKENDS, sodium, haveSodium } from './helpers/backends.js';
 

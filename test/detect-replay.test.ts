@@ -14,7 +14,7 @@ import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
 
 // a recorded hour from last year: steady traffic, then a probe and a refused tool call
 const T0 = Date.parse('2025-11-03T09:00:00Z');

@@ -9,10 +9,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './helpers/bus.js';
-import { pidAlive } from '../packages/server/src/bus/bus-state.js';
+import { pidAlive } from '../packages/server/src/common/bus-state.js';
 
 function dev(state: string): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--port', '0', '--state-dir', state, '--no-auditor', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'dev', '--port', '0', '--state-dir', state, '--no-auditor', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -56,7 +56,7 @@ test('dev - a nats-server left by a killed dev bus is stopped by the next one of
 });
 
 test('dev - a pid in the file that is not our nats-server is never signalled', async () => {
-  const { reapOrphanNatsServers, writeNatsPids } = await import('../packages/server/src/bus/bus-state.js');
+  const { reapOrphanNatsServers, writeNatsPids } = await import('../packages/server/src/common/bus-state.js');
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devlife-'));
   const bystander = spawn('sleep', ['30']);
   try {

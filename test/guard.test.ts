@@ -577,7 +577,7 @@ test('policy - schema, default, layering and the verdict', () => {
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-guard-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'guard', 'scan', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'guard', 'scan', ...args], { encoding: 'utf8', input, timeout: 60_000 });
 
 test('CLI - guard scan: exit 0 clean, 1 findings, --json, stdin, and no secret on stdout', () => {
   const atk = attacks.find((a) => a.s.name === 'a credential spelled in tag characters')!.s;

@@ -20,7 +20,7 @@ test.before(async () => {
 test.after(async () => bus.stop());
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8' });
 }
 
 test('keys - rotate, overlap, revoke: the old key stops within a second, new-key traffic never drops', async () => {
@@ -46,7 +46,7 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
   void (async () => { for await (const _ of coder.inbox()) received++; })();
 
   void credsDir;
-  const { rotateKey, revokeKey } = await import('../packages/server/src/bus/keys.js');
+  const { rotateKey, revokeKey } = await import('../packages/server/src/ops/keys.js');
   let rot!: ReturnType<typeof rotateKey>;
   try {
     rot = rotateKey({ credsPath: bus.credsPath('planner'), manifestsDir: bus.manifestsDir, graceMs: 1500 });

@@ -16,8 +16,8 @@ import { checkMemoryAccess, MemorySection, memoryBucket, parseNamespace } from '
 import { isMemoryKey } from '../packages/protocol/src/memory/contracts.js';
 import { memoryAuditFields } from '../packages/protocol/src/memory/audit.js';
 import type { MemorySectionInput } from '../packages/protocol/src/memory/grants.js';
-import { generateServiceCreds } from '../packages/server/src/bus/service-creds.js';
-import type { ServiceIdentity } from '../packages/server/src/bus/service-creds.js';
+import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
+import type { ServiceIdentity } from '../packages/server/src/common/service-creds.js';
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
 import { createLogger } from '../packages/sdk/src/log.js';

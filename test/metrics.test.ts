@@ -15,11 +15,11 @@ import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protoco
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
 import { startBus, waitFor } from './helpers/bus.js';
-import { reapOrphanNatsServers } from '../packages/server/src/bus/bus-state.js';
+import { reapOrphanNatsServers } from '../packages/server/src/common/bus-state.js';
 import type { TestBus } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
-import type { Verifier } from '../packages/server/src/bus/verifier.js';
-import { startMetricsServer, VERIFY_SECONDS_BUCKETS } from '../packages/server/src/bus/metrics.js';
+import type { Verifier } from '../packages/server/src/verifier/verifier.js';
+import { startMetricsServer, VERIFY_SECONDS_BUCKETS } from '../packages/server/src/common/metrics.js';
 import { storeReadiness } from '../packages/server/src/auditor/metrics.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
@@ -319,7 +319,7 @@ test('probes - 503 with a JSON reason; the store readiness reports a failing pin
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -337,7 +337,7 @@ test('cli - verifier and auditor --help list --metrics-port and --metrics-host; 
 
 test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
     '--creds', join(bus.dir, 'creds', 'verifier.json'), '--nats', bus.url, '--log-level', 'error', '--metrics-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -361,7 +361,7 @@ async function devWithMetrics() {
   let port = await freePort();
   while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

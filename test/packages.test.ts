@@ -44,7 +44,7 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
   }
   assert.ok(files['@agentbus/protocol']!.includes('dist/gen/agentbus.js'), 'the generated wire types');
   assert.ok(files['@agentbus/sdk']!.includes('dist/index.js') && files['@agentbus/sdk']!.includes('dist/index.d.ts'));
-  assert.ok(files['@agentbus/server']!.includes('dist/bus/cli.js') && files['@agentbus/server']!.includes('dist/examples/research-team/policy.yaml'));
+  assert.ok(files['@agentbus/server']!.includes('dist/cli/index.js') && files['@agentbus/server']!.includes('dist/examples/research-team/policy.yaml'));
 });
 
 test('packages - the SDK installs without chDB, ClickHouse or server code, under 40 MB, and every entry point imports', () => {

@@ -1,7 +1,7 @@
 // PROTOCOL.md quotes the code; these tests keep it honest. The constants table (§13) names each
 // constant and its value: every name must exist in the code with that value. The reason numbers
 // (§10) are the enum's. And the order of the checks is one list in three places — the comment at
-// the top of bus/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md "Verifier ordering of
+// the top of verifier/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md "Verifier ordering of
 // checks" — with the same reasons at the same step numbers.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,10 +10,10 @@ import * as envelope from '../packages/protocol/src/envelope.js';
 import * as metadata from '../packages/protocol/src/metadata.js';
 import * as defaults from '../packages/protocol/src/constants.js';
 import * as depthToken from '../packages/protocol/src/depth-token.js';
-import * as auditChain from '../packages/server/src/bus/audit-chain.js';
-import * as auditPublisher from '../packages/server/src/bus/audit-publisher.js';
-import * as auditStream from '../packages/server/src/bus/audit-stream.js';
-import * as verifier from '../packages/server/src/bus/verifier.js';
+import * as auditChain from '../packages/server/src/common/audit-chain.js';
+import * as auditPublisher from '../packages/server/src/verifier/audit-publisher.js';
+import * as auditStream from '../packages/server/src/common/audit-stream.js';
+import * as verifier from '../packages/server/src/verifier/verifier.js';
 import { Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
 
 const protocol = readFileSync('PROTOCOL.md', 'utf8');
@@ -26,7 +26,7 @@ const section = (text: string, start: RegExp, end: RegExp) => {
 };
 const CODE: Record<string, unknown> = { ...envelope, ...metadata, ...defaults, ...depthToken, ...auditChain, ...auditPublisher, ...auditStream, ...verifier };
 /** Constants that are module-private; the test reads their definition from the source instead. */
-const PRIVATE: Record<string, [string, RegExp]> = { SHED_ANSWER_TICK_MS: ['packages/server/src/bus/verifier.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m] };
+const PRIVATE: Record<string, [string, RegExp]> = { SHED_ANSWER_TICK_MS: ['packages/server/src/verifier/verifier.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m] };
 
 function spellings(v: unknown): string[] {
   if (typeof v === 'number') return [String(v)];
@@ -84,16 +84,16 @@ function stepsOf(text: string, lineStart: RegExp): Map<number, string[]> {
   return out;
 }
 
-test('the check order - bus/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md list the same 24 steps with the same reasons', () => {
-  const decideTs = readFileSync('packages/server/src/bus/decide.ts', 'utf8');
+test('the check order - verifier/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md list the same 24 steps with the same reasons', () => {
+  const decideTs = readFileSync('packages/server/src/verifier/decide.ts', 'utf8');
   const fromCode = stepsOf(section(decideTs, /THE ORDER OF THE CHECKS/, /^import /m), /^\/\/\s+(\d+)\. /);
   const fromSpec = stepsOf(section(protocol, /^### 8\.2 /m, /^### 8\.3 /m).split('\n').filter((l) => /^\| \d+ \|/.test(l)).join('\n'), /^\| (\d+) \|/);
   const decisions = readFileSync('docs/decisions.md', 'utf8');
   const fromDocs = stepsOf(section(decisions, /^## Verifier ordering of checks/m, /^Cheap and stateless first/m), /^(\d+)\. /);
   assert.equal([...fromCode.keys()], Array.from({ length: 24 }, (_, i) => i + 1));
   const norm = (m: Map<number, string[]>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]));
-  assert.equal(norm(fromSpec), norm(fromCode), 'PROTOCOL.md §8.2 differs from bus/decide.ts');
-  assert.equal(norm(fromDocs), norm(fromCode), 'docs/decisions.md differs from bus/decide.ts');
+  assert.equal(norm(fromSpec), norm(fromCode), 'PROTOCOL.md §8.2 differs from verifier/decide.ts');
+  assert.equal(norm(fromDocs), norm(fromCode), 'docs/decisions.md differs from verifier/decide.ts');
   // every reason is at some step, but the two of the approval hold, which come after an
   // accepted decision (PROTOCOL.md §15.3)
   const all = new Set([...[...fromCode.values()].flat(), 'approval_denied', 'approval_timeout']);

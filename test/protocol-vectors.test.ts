@@ -17,9 +17,9 @@ import { ALL_BACKENDS, sodium } from './helpers/backends.js';
 import { defineMessage, createRegistry } from '../packages/sdk/src/contracts.js';
 import { reasonName, verdictName, allReasons, AuditBatch } from '../packages/protocol/src/proto.js';
 import { Manifest, Policy } from '../packages/protocol/src/manifest.js';
-import { decide, DecisionState, policySnapshot } from '../packages/server/src/bus/decide.js';
+import { decide, DecisionState, policySnapshot } from '../packages/server/src/verifier/decide.js';
 import { DepthTokens, depthMacInput } from '../packages/protocol/src/depth-token.js';
-import { verifyBatchSignature, openSignedBatch, batchSigningInput } from '../packages/server/src/bus/audit-chain.js';
+import { verifyBatchSignature, openSignedBatch, batchSigningInput } from '../packages/server/src/common/audit-chain.js';
 
 const t = suite('protocol vectors');
 const read = <T>(name: string): T => JSON.parse(readFileSync(join(VECTORS_DIR, name), 'utf8')) as T;

@@ -13,7 +13,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
-import { openQuarantineKv } from '../packages/server/src/bus/quarantine.js';
+import { openQuarantineKv } from '../packages/server/src/common/quarantine.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { sealAs, badSignature, request, captureDeliveries } from './helpers/hostile.js';
@@ -132,7 +132,7 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   floodFromMallory(2000);
   await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'quarantined again');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
   assert.is(r.status, 0, r.stderr);
   const until = Date.parse(/mallory: released \(was quarantined until (\S+)\)/.exec(r.stdout)?.[1] ?? 'x');
   assert.ok(Number.isFinite(until), `${r.stdout} (the CLI took ${Date.now() - t0} ms)`);
@@ -146,7 +146,7 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   const rec = JSON.parse((await kv.get('mallory'))!.string()) as { released_by?: string };
   assert.match(rec.released_by ?? '', /^cli:/);
   // a second release says there is nothing to release
-  const again = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  const again = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
   assert.is(again.status, 0, again.stderr);
   assert.match(again.stdout, /mallory: not quarantined/);
   await plannerWorks(3);

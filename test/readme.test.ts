@@ -65,7 +65,7 @@ test('readme - every agentbus command and option in the README, docs/ and the pa
     for (let n = path.length; n >= 1; n--) {
       const key = path.slice(0, n).join(' ');
       if (!helpCache.has(key)) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...path.slice(0, n), '--help'], { encoding: 'utf8' });
+        const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...path.slice(0, n), '--help'], { encoding: 'utf8' });
         helpCache.set(key, r.status === 0 ? r.stdout : '');
       }
       help = helpCache.get(key)!;

@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { ReplayTable, ABSENT, OTHER_ENVELOPE } from '../packages/server/src/bus/replay-table.js';
+import { ReplayTable, ABSENT, OTHER_ENVELOPE } from '../packages/server/src/verifier/replay-table.js';
 
 const test = suite('replay table');
 

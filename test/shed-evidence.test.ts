@@ -152,8 +152,8 @@ test('shed evidence - a signed shed event that carries a header (an older verifi
   );
   // the same event in a batch the bus's verifier signed: the row is right, the evidence is named
   const evidence = await readEvidence(store);
-  const { ChainSealer } = await import('../packages/server/src/bus/audit-chain.js');
-  const { openSignedBatch } = await import('../packages/server/src/bus/audit-chain.js');
+  const { ChainSealer } = await import('../packages/server/src/common/audit-chain.js');
+  const { openSignedBatch } = await import('../packages/server/src/common/audit-chain.js');
   const sealer = new ChainSealer('v-old', bus.verifierCreds.auditKey());
   const signed = openSignedBatch(sealer.seal([ev], []).data);
   assert.ok(signed.ok);

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startDevBus } from '../packages/server/src/bus/dev.js';
-import type { DevBus } from '../packages/server/src/bus/dev.js';
-import { observerPermissions, serverConfig } from '../packages/server/src/bus/natsconfig.js';
-import { formatAlert, formatRow, printable, resolveServers, startTail, TailError } from '../packages/server/src/bus/tail.js';
-import { generateServiceCreds } from '../packages/server/src/bus/service-creds.js';
-import type { Tail, TailOptions } from '../packages/server/src/bus/tail.js';
+import { startDevBus } from '../packages/server/src/devbus/dev.js';
+import type { DevBus } from '../packages/server/src/devbus/dev.js';
+import { observerPermissions, serverConfig } from '../packages/server/src/common/natsconfig.js';
+import { formatAlert, formatRow, printable, resolveServers, startTail, TailError } from '../packages/server/src/ops/tail.js';
+import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
+import type { Tail, TailOptions } from '../packages/server/src/ops/tail.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { connectAgent } from '../packages/sdk/src/client.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
@@ -241,7 +241,7 @@ function readSeed(credsPath: string): Uint8Array {
 }
 
 function cli(args: string[], o: { env?: Record<string, string> } = {}) {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+  const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   const r = { out: '', err: '', code: undefined as number | null | undefined, proc: p };
   p.stdout.on('data', (d) => (r.out += d));
   p.stderr.on('data', (d) => (r.err += d));

@@ -14,7 +14,7 @@ import { decodeHeader, parseEnvelope } from '../packages/protocol/src/envelope.j
 import { RejectedError } from '../packages/sdk/src/errors.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
 import type { InboundMessage } from '../packages/sdk/src/client.js';
-import { ApprovalContract, ToolResultContract, toolContracts } from '../packages/server/src/bus/tool-contracts.js';
+import { ApprovalContract, ToolResultContract, toolContracts } from '../packages/server/src/common/tool-contracts.js';
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
@@ -175,7 +175,7 @@ test('tool calls - agentbus approve: lists the held call, approves it; the calle
   const fs = await startFs();
   const alice = await bus.agent('alice', { contracts: registry });
   const call = alice.request('fs', 'tool.fs.delete_file', { path: '/srv/project/by-cli.txt' }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
-  const args = ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url];
+  const args = ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url];
   const run = (extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const p = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

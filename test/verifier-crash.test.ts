@@ -11,7 +11,7 @@ let bus: TestBus;
 const children: ChildProcess[] = [];
 
 function spawnVerifier(id: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bus/cli.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', bus.dir + '/creds/verifier.json', '--nats', bus.url, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', bus.dir + '/creds/verifier.json', '--nats', bus.url, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stderr!.on('data', (d) => (out += d));

@@ -1,4 +1,4 @@
-// The verifier's options go through one zod schema (bus/verifier-options.ts): an option that is
+// The verifier's options go through one zod schema (verifier/options.ts): an option that is
 // missing or `undefined` takes its default and never switches a check off. Before the schema,
 // `{ maxSkewMs: undefined }` spread over the default and every freshness comparison against NaN
 // was false: stale and future envelopes were accepted. The first suite is that bug, end to end.
@@ -6,8 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import * as D from '../packages/protocol/src/constants.js';
-import { verifierOptionsSchema, parseVerifierOptions } from '../packages/server/src/bus/verifier-options.js';
-import type { VerifierOptions } from '../packages/server/src/bus/verifier-options.js';
+import { verifierOptionsSchema, parseVerifierOptions } from '../packages/server/src/verifier/options.js';
+import type { VerifierOptions } from '../packages/server/src/verifier/options.js';
 import { startBus } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { contracts } from './helpers/contracts.js';

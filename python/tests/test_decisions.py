@@ -62,7 +62,7 @@ def registry() -> Registry:
     """decisions.json's contracts, the built-in ones from ``agentbus contracts export`` (the CLI,
     as a Python agent gets them) and the pinned tools of decisions.json's manifests."""
     out = subprocess.run(
-        ["node", str(REPO / "packages/server/dist/bus/cli.js"), "contracts", "export", "--no-manifests",
+        ["node", str(REPO / "packages/server/dist/cli/index.js"), "contracts", "export", "--no-manifests",
          "--contracts", str(REPO / "packages/server/dist/examples/quickstart/contracts.mjs")],
         capture_output=True, text=True, check=True, timeout=120,
     )

@@ -6,7 +6,7 @@ import { headers } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { generateIdentity, SigningKey } from '../../packages/sdk/src/identity.js';
-import { ChainSealer } from '../../packages/server/src/bus/audit-chain.js';
+import { ChainSealer } from '../../packages/server/src/common/audit-chain.js';
 import type { AgentIdentity } from '../../packages/sdk/src/identity.js';
 import { parseEnvelope, sealEnvelope, sha256, toHex } from '../../packages/protocol/src/envelope.js';
 import { AuditEvent, Reason, Verdict, verdictName } from '../../packages/protocol/src/proto.js';
@@ -107,7 +107,7 @@ export function encodeBatch(events: AuditEvent[]): Uint8Array {
 export const eventIdHex = (e: AuditEvent) => toHex(e.eventId);
 
 /** Create the AUDIT stream like the verifier does (idempotent). */
-export { ensureAuditStream } from '../../packages/server/src/bus/audit-stream.js';
+export { ensureAuditStream } from '../../packages/server/src/common/audit-stream.js';
 
 /** Publish events in batches of `perBatch` as the verifier does; returns the batch ids. */
 export async function publishEvents(nc: NatsConnection, events: AuditEvent[], perBatch = 16): Promise<string[]> {

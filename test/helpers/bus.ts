@@ -11,7 +11,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { generateIdentity, saveCredentials } from '../../packages/sdk/src/identity.js';
 import type { AgentIdentity } from '../../packages/sdk/src/identity.js';
-import { openSignedBatch } from '../../packages/server/src/bus/audit-chain.js';
+import { openSignedBatch } from '../../packages/server/src/common/audit-chain.js';
 import type { IAuditEvent as AuditEvent } from '../../packages/protocol/src/proto.js';
 
 type AuditBatchOf = Extract<ReturnType<typeof openSignedBatch>, { ok: true }>['value']['batch'];
@@ -20,12 +20,12 @@ import { connectAgent } from '../../packages/sdk/src/client.js';
 import type { AgentClient, ConnectOptions } from '../../packages/sdk/src/client.js';
 import type { ManifestInput } from '../../packages/protocol/src/manifest.js';
 import { loadManifestDir } from '../../packages/protocol/src/manifest.js';
-import { serverConfig } from '../../packages/server/src/bus/natsconfig.js';
-import { generateServiceCreds } from '../../packages/server/src/bus/service-creds.js';
-import type { ServiceIdentity } from '../../packages/server/src/bus/service-creds.js';
-import { startVerifier } from '../../packages/server/src/bus/verifier.js';
-import { followQuarantine } from '../../packages/server/src/bus/quarantine.js';
-import type { Verifier, VerifierOptions } from '../../packages/server/src/bus/verifier.js';
+import { serverConfig } from '../../packages/server/src/common/natsconfig.js';
+import { generateServiceCreds } from '../../packages/server/src/common/service-creds.js';
+import type { ServiceIdentity } from '../../packages/server/src/common/service-creds.js';
+import { startVerifier } from '../../packages/server/src/verifier/verifier.js';
+import { followQuarantine } from '../../packages/server/src/common/quarantine.js';
+import type { Verifier, VerifierOptions } from '../../packages/server/src/verifier/verifier.js';
 import { startNatsServer, freePort } from './nats-server.js';
 import type { NatsServerHandle } from './nats-server.js';
 

@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { spawnNatsServer, freePort } from '../../packages/server/src/bus/nats-process.js';
-import type { NatsProcess } from '../../packages/server/src/bus/nats-process.js';
+import { spawnNatsServer, freePort } from '../../packages/server/src/common/nats-process.js';
+import type { NatsProcess } from '../../packages/server/src/common/nats-process.js';
 
 export { freePort };
 

@@ -28,8 +28,8 @@ import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { Finding } from './detectors/types.js';
 import type { AuditStore } from './store.js';
 import { msToCh } from './store.js';
-import { BUS_ACCOUNT, SYSTEM_INBOX_PREFIX } from '../bus/natsconfig.js';
-import { readNkeySeed } from './service.js';
+import { BUS_ACCOUNT, SYSTEM_INBOX_PREFIX } from '../common/natsconfig.js';
+import { readNkeySeed } from './nkey-seed.js';
 
 export const IDENTITY_REUSE_RULE = 'identity_reuse';
 export const NEW_ADDRESS_RULE = 'new_address';

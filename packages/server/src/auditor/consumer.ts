@@ -24,14 +24,14 @@ import type { Consumer, ConsumerMessages, JetStreamManager, JsMsg } from '@nats-
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import * as D from './defaults.js';
-import { ensureAuditStreamWith } from '../bus/audit-stream.js';
+import { ensureAuditStreamWith } from '../common/audit-stream.js';
 import { consumerConfigSchema } from './config.js';
 import type { ConsumerConfig } from './config.js';
 import { mapEvent, mapDelivery, fallbackRow, timeOrUndefined, cleanString, MAX_NAME_CHARS } from './rows.js';
 import type { AuditRow, BatchRow, DeliveryRow } from './rows.js';
-import { openSignedBatch } from '../bus/audit-chain.js';
-import { quarantineOfRow } from '../bus/quarantine.js';
-import type { OpenedBatch } from '../bus/audit-chain.js';
+import { openSignedBatch } from '../common/audit-chain.js';
+import { quarantineOfRow } from '../common/quarantine.js';
+import type { OpenedBatch } from '../common/audit-chain.js';
 import { toHex } from '@agentbus/protocol';
 import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { RowSink } from './store.js';

@@ -1,6 +1,6 @@
 // Every default of the auditor, in one place. config.ts builds its zod schema from these.
 
-/** JetStream stream the verifier writes audit batches to (the contract with bus/verifier). */
+/** JetStream stream the verifier writes audit batches to (the contract with verifier/verifier.ts). */
 export const AUDIT_STREAM = 'AUDIT';
 export const AUDIT_SUBJECTS = ['agentbus.audit.>'];
 /** 7 days, 2 minutes: the stream config the verifier also uses. */

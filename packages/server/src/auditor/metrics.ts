@@ -2,8 +2,8 @@
 // bus/metrics.ts (/metrics, /healthz, /readyz) from a per-auditor Registry. Counts are read
 // from the consumer's stats at scrape time; lag asks JetStream at most once a second.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { mirrorCounter } from '../bus/metrics.js';
-import type { Probe } from '../bus/metrics.js';
+import { mirrorCounter } from '../common/metrics.js';
+import type { Probe } from '../common/metrics.js';
 import { RULES } from './detectors/index.js';
 import type { ConsumerStats } from './consumer.js';
 

@@ -4,7 +4,7 @@ import { describeAlert, isDetectorRule } from './detectors/index.js';
 import { duration, list, num, obj } from './detectors/explain.js';
 import type { AlertView } from './detectors/explain.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
-import { QUARANTINE_RULE } from '../bus/quarantine.js';
+import { QUARANTINE_RULE } from '../common/quarantine.js';
 import { describeConnectionAlert } from './connections.js';
 
 /** What a sentence is made from: an alert as the report reads it (its window may also be ClickHouse DateTime text). */

@@ -1,17 +1,19 @@
 // `startAuditor(config)`: the auditor process — store (migrated), the durable audit consumer
 // and the detection schedule — wired together, with a graceful stop (finish or nak the batch
 // in hand, finish a detection pass, drain NATS, close the store).
-import { readFileSync } from 'node:fs';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { createLogger } from '@agentbus/sdk/internal';
 import { parseAuditorConfig } from './config.js';
+import { AuditorStartError, readNkeySeed } from './nkey-seed.js';
+
+export { AuditorStartError, readNkeySeed };
 import type { AuditorConfig, AuditorConfigInput } from './config.js';
 import { openStore } from './store.js';
 import type { AuditStore, RowSink } from './store.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
-import { QUARANTINE_RULE } from '../bus/quarantine.js';
+import { QUARANTINE_RULE } from '../common/quarantine.js';
 import { startAuditConsumer } from './consumer.js';
 import type { ConsumerStats } from './consumer.js';
 import { createDetectionEngine } from './detect.js';
@@ -19,8 +21,8 @@ import type { Alert } from './detect.js';
 import { startConnectionFollower } from './connections.js';
 import type { ConnectionFollower } from './connections.js';
 import { AuditorMetrics, storeReadiness } from './metrics.js';
-import { startMetricsServer, watchConnection } from '../bus/metrics.js';
-import type { MetricsServer } from '../bus/metrics.js';
+import { startMetricsServer, watchConnection } from '../common/metrics.js';
+import type { MetricsServer } from '../common/metrics.js';
 
 export interface AuditorStats {
   consumer: ConsumerStats;
@@ -54,35 +56,7 @@ export interface StartAuditorOptions {
   metricsHost?: string;
 }
 
-export class AuditorStartError extends Error {
-  override readonly name = 'AuditorStartError';
-}
 
-/**
- * The NATS nkey seed from a credentials file: a plain seed file ("SU…"), or a JSON credential
- * (agentbus service or agent credentials) with a `nats_seed` field. Never logged.
- */
-export function readNkeySeed(path: string): Uint8Array {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new AuditorStartError(`cannot read --creds ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  let seed: string | undefined;
-  if (text.trimStart().startsWith('{')) {
-    try {
-      const doc = JSON.parse(text) as { nats_seed?: unknown };
-      if (typeof doc.nats_seed === 'string') seed = doc.nats_seed;
-    } catch {
-      throw new AuditorStartError(`--creds ${path}: not valid JSON`);
-    }
-  } else {
-    seed = text.split(/\r?\n/).map((l) => l.trim()).find((l) => /^SU[A-Z2-7]{40,}$/.test(l));
-  }
-  if (!seed) throw new AuditorStartError(`--creds ${path}: no nkey user seed (SU…) found`);
-  return new TextEncoder().encode(seed);
-}
 
 export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConnection> {
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;

@@ -23,8 +23,8 @@ import { decodeHeader, signingInput, sha256, toHex, readManifestKeys } from '@ag
 import { defaultBackend } from '@agentbus/protocol';
 import type { Ed25519Backend } from '@agentbus/protocol';
 import { AuditBatch } from '@agentbus/protocol';
-import { verifyBatchSignature, ZERO_HASH } from '../bus/audit-chain.js';
-import { ServicePublicKey } from '../bus/service-creds.js';
+import { verifyBatchSignature, ZERO_HASH } from '../common/audit-chain.js';
+import { ServicePublicKey } from '../common/service-creds.js';
 import { mapEvent, mapDelivery, timeOrUndefined } from './rows.js';
 import type { AuditRow, BatchRow, DeliveryRow } from './rows.js';
 import type { AuditStore } from './store.js';

@@ -24,7 +24,7 @@ import type { CompiledAgent } from '@agentbus/protocol/manifest';
 import type { ToolRule } from '@agentbus/protocol/tools';
 import { connectAgent, ContractRegistry, toolCallContract, TOOL_RESULT_CONTRACT, createLogger, RejectedError } from '@agentbus/sdk/internal';
 import type { AgentClient, AgentIdentity, InboundMessage, Logger } from '@agentbus/sdk/internal';
-import { jsonSchemaContract } from '../bus/tool-contracts.js';
+import { jsonSchemaContract } from '../common/tool-contracts.js';
 import { startMcpServer, listLiveTools, pinTools, compareTools, describeDiff } from './definitions.js';
 import type { McpChild, PinnedTool, StartMcpOptions } from './definitions.js';
 

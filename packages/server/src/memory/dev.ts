@@ -14,7 +14,7 @@ import { generateIdentity, saveCredentials, loadCredentials } from '@agentbus/sd
 import type { Logger } from '@agentbus/sdk/internal';
 import { MEMORY_SERVICE } from '@agentbus/protocol';
 import { MEMORY_KV_CREDS, memoryManifest } from './manifest.js';
-import { generateServiceCreds, loadServiceCreds } from '../bus/service-creds.js';
+import { generateServiceCreds, loadServiceCreds } from '../common/service-creds.js';
 import { startMemoryService } from './service.js';
 import type { MemoryService, MemoryServiceOptions } from './service.js';
 

@@ -42,8 +42,8 @@ import {
 } from '@agentbus/protocol';
 import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { MemoryAuditFields, MemoryErrorCode, MemoryEventPayload, MemoryResultPayload, MemorySectionInput, MemoryQuota } from '@agentbus/protocol';
-import { loadServiceCreds } from '../bus/service-creds.js';
-import type { ServiceIdentity } from '../bus/service-creds.js';
+import { loadServiceCreds } from '../common/service-creds.js';
+import type { ServiceIdentity } from '../common/service-creds.js';
 
 /** @deprecated the default of `memory.limits.watches` (DEFAULT_MEMORY_WATCH_LIMIT). */
 export const MAX_WATCHES_PER_AGENT = DEFAULT_MEMORY_WATCH_LIMIT;

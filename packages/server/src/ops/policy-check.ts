@@ -5,7 +5,7 @@
 import { reasonName, Reason, toolType } from '@agentbus/protocol';
 import { Policy, loadManifestDir } from '@agentbus/protocol/manifest';
 import { toolListed, checkToolCall } from '@agentbus/protocol/tools';
-import { toolContracts } from './tool-contracts.js';
+import { toolContracts } from '../common/tool-contracts.js';
 
 export interface PolicyVerdict {
   verdict: 'allowed' | 'refused';

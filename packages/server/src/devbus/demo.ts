@@ -20,7 +20,7 @@ import { reasonName } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { startDevBus } from './dev.js';
-import { releaseQuarantine } from './quarantine.js';
+import { releaseQuarantine } from '../common/quarantine.js';
 import type { DevBus } from './dev.js';
 import { alertSentence } from '../auditor/sentence.js';
 
@@ -365,7 +365,7 @@ async function toolsAct(c: { bus: DevBus; exampleDir: string; project: string; r
   const { bus, project, print, summary } = c;
   const { pinServer } = await import('../mcp/pin.js');
   const { startToolServer } = await import('../mcp/serve.js');
-  const { listPending, decideApproval } = await import('./approve.js');
+  const { listPending, decideApproval } = await import('../ops/approve.js');
   print('\n▶ tool calls: the official filesystem MCP server (rooted at the project) and a fetch tool, pinned and served on the bus');
   const commands: Record<string, string[]> = { fs: filesystemServerCommand(project), fetch: [process.execPath, join(c.exampleDir, 'fetch-tool.mjs')] };
   for (const [agent, command] of Object.entries(commands)) {

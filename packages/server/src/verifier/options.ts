@@ -8,9 +8,9 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Ed25519Backend } from '@agentbus/protocol';
-import type { ServiceIdentity } from './service-creds.js';
+import type { ServiceIdentity } from '../common/service-creds.js';
 import * as D from '@agentbus/protocol';
-import { DEFAULT_QUARANTINE_MS, DEFAULT_QUARANTINE_MAX_MS } from './quarantine.js';
+import { DEFAULT_QUARANTINE_MS, DEFAULT_QUARANTINE_MAX_MS } from '../common/quarantine.js';
 
 export interface VerifierOptions {
   servers: string | string[];

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFi
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { PROJECT_FILE } from './project.js';
+import { PROJECT_FILE } from '../common/project.js';
 import { materializePolicy } from './dev.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,7 +28,7 @@ const PYTHON_FILES = ['example.py', 'contracts.json'];
  * template's contracts module (the project's own needs its npm install first).
  */
 export async function writePythonContracts(dir: string): Promise<void> {
-  const { exportContracts } = await import('./contracts-export.js');
+  const { exportContracts } = await import('../ops/contracts-export.js');
   const { registryFromModule } = await import('@agentbus/sdk/internal');
   const { pathToFileURL } = await import('node:url');
   const reg = registryFromModule((await import(pathToFileURL(join(templateDir(), 'contracts.mjs')).href)) as Record<string, unknown>);

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { Verdict, verdictName } from '@agentbus/protocol';
 import type { IAuditEvent, IDeliveryRecord } from '@agentbus/protocol';
 import { SUBJECT_AUDIT_PREFIX, DEFAULT_AUDIT_BATCH_MAX } from '@agentbus/protocol';
-import type { ChainSealer } from './audit-chain.js';
+import type { ChainSealer } from '../common/audit-chain.js';
 
 /** Well under the 1 MiB max_payload we configure (and NATS's default). */
 export const MAX_BATCH_BYTES = 256 * 1024;

@@ -13,7 +13,7 @@ import { toolType } from '@agentbus/protocol';
 import { loadManifestDir, Policy } from '@agentbus/protocol/manifest';
 import { MEMORY_CONTRACTS } from '@agentbus/sdk/internal';
 import type { AnyContract, ContractRegistry } from '@agentbus/sdk/internal';
-import { ApprovalContract, ToolResultContract } from './tool-contracts.js';
+import { ApprovalContract, ToolResultContract } from '../common/tool-contracts.js';
 
 export const CONTRACTS_EXPORT_VERSION = 1;
 

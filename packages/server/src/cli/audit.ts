@@ -1,24 +1,24 @@
 // `agentbus auditor` (run the service) and `agentbus audit …` (analyst reports). Registered
-// into the main CLI by bus/cli.ts. Bad options: CommanderError 'agentbus.invalidArgument'
+// into the main CLI by cli/index.ts (a static import: a broken auditor is a broken CLI, never a silently missing command). Bad options: CommanderError 'agentbus.invalidArgument'
 // (one line, exit 2); an unreachable store or NATS: one-line Error (exit 1).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import * as D from './defaults.js';
-import { openMigratedStore, startAuditor } from './service.js';
-import { isUrl } from './store.js';
-import { openLiveStore } from './live-store.js';
-import { runningBus } from '../bus/bus-state.js';
-import { layout } from '../bus/project.js';
-import type { AuditStore, RowSink } from './store.js';
-import { storeConfigSchema } from './config.js';
-import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from './reports.js';
-import type { TimeRange } from './reports.js';
-import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from './verify.js';
-import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from './verify.js';
-import { writeHtmlReport } from './report-html.js';
-import { RULES } from './detectors/index.js';
+import * as D from '../auditor/defaults.js';
+import { openMigratedStore, startAuditor } from '../auditor/service.js';
+import { isUrl } from '../auditor/store.js';
+import { openLiveStore } from '../auditor/live-store.js';
+import { runningBus } from '../common/bus-state.js';
+import { layout } from '../common/project.js';
+import type { AuditStore, RowSink } from '../auditor/store.js';
+import { storeConfigSchema } from '../auditor/config.js';
+import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from '../auditor/reports.js';
+import type { TimeRange } from '../auditor/reports.js';
+import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from '../auditor/verify.js';
+import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
+import { writeHtmlReport } from '../auditor/report-html.js';
+import { RULES } from '../auditor/detectors/index.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
 
@@ -195,7 +195,7 @@ export function registerAuditorCommands(program: Command): void {
     }) => {
       const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
       if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
-      const { AuditorConfigError } = await import('./config.js');
+      const { AuditorConfigError } = await import('../auditor/config.js');
       let auditor;
       try {
         auditor = await startAuditor({
@@ -360,7 +360,7 @@ function registerDetectCommands(program: Command): void {
     .option('--json', 'one JSON object per alert: rule, severity, agents, window, detected_at, sentence, evidence (with msg_ids)')
     .option('--manifests <dir>', 'map the nkey of connection events without an agent to the agent whose manifest names it')
     .action(async (o: { events: string; config?: string; json?: boolean; manifests?: string }) => {
-      const { readReplayTrace, replay, ReplayError } = await import('./replay.js');
+      const { readReplayTrace, replay, ReplayError } = await import('../auditor/replay.js');
       let cfg: Record<string, unknown> | undefined;
       let connCfg: Record<string, unknown> | undefined;
       if (o.config) {
@@ -381,11 +381,11 @@ function registerDetectCommands(program: Command): void {
         } catch (e) {
           throw new Error(`--config ${o.config}: ${(e as Error).message.split('\n')[0]}`);
         }
-        const { detectConfigSchema } = await import('./config.js');
+        const { detectConfigSchema } = await import('../auditor/config.js');
         const r = detectConfigSchema.safeParse(cfg);
         if (!r.success) throw new Error(`--config ${o.config} at ${r.error.issues[0]!.path.join('.') || '(root)'}: ${r.error.issues[0]!.message}`);
         if (connCfg) {
-          const { connectionsConfigSchema } = await import('./connections.js');
+          const { connectionsConfigSchema } = await import('../auditor/connections.js');
           const c = connectionsConfigSchema.safeParse(connCfg);
           if (!c.success) throw new Error(`--config ${o.config} at connections.${c.error.issues[0]!.path.join('.')}: ${c.error.issues[0]!.message}`);
         }

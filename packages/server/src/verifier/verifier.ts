@@ -1,5 +1,5 @@
 // The broker-side verifier (docs/design.md §4–§5, §9). Every message published on agentbus.in.<sender>
-// passes here. The decision is a pure function, `decide` in bus/decide.ts (docs/design.md §14): the
+// passes here. The decision is a pure function, `decide` in verifier/decide.ts (docs/design.md §14): the
 // subject sender's rejection budget first (before any parsing: past it the message is shed,
 // answered and counted, nothing more), then every check in its documented order over
 // precomputed state (manifests compiled to lookup tables), ending with the msg_id's claim in the
@@ -30,25 +30,25 @@ import { createLogger } from '@agentbus/sdk/internal';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { Policy, loadManifestDir, dirSignature } from '@agentbus/protocol/manifest';
 import { AuditPublisher } from './audit-publisher.js';
-import { ensureAuditStream } from './audit-stream.js';
+import { ensureAuditStream } from '../common/audit-stream.js';
 export { ensureAuditStream };
-import { PartitionManager, partitionOf } from './partitions.js';
+import { PartitionManager, partitionOf } from '../common/partitions.js';
 import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf, envelopeKey, SHED_DETAIL, WRONG_PARTITION_DETAIL } from './decide.js';
 import type { Decision, DecisionInput, PolicySnapshot, SenderBudget, SignatureCheck } from './decide.js';
-import { parseVerifierOptions } from './verifier-options.js';
-import type { VerifierOptions, ResolvedVerifierOptions } from './verifier-options.js';
-import { ChainSealer, openSignedBatch } from './audit-chain.js';
-import type { AuditSigner } from './audit-chain.js';
+import { parseVerifierOptions } from './options.js';
+import type { VerifierOptions, ResolvedVerifierOptions } from './options.js';
+import { ChainSealer, openSignedBatch } from '../common/audit-chain.js';
+import type { AuditSigner } from '../common/audit-chain.js';
 import { SigningKey } from '@agentbus/sdk/internal';
-import type { ServiceIdentity } from './service-creds.js';
+import type { ServiceIdentity } from '../common/service-creds.js';
 import * as D from '@agentbus/protocol';
-import { VerifierMetrics, startMetricsServer, watchConnection } from './metrics.js';
-import { QuarantineWatch, coolDownMs, nextLevel, encodeRecord, quarantineDetail } from './quarantine.js';
-import type { QuarantineRecord } from './quarantine.js';
-import type { MetricsServer } from './metrics.js';
+import { VerifierMetrics, startMetricsServer, watchConnection } from '../common/metrics.js';
+import { QuarantineWatch, coolDownMs, nextLevel, encodeRecord, quarantineDetail } from '../common/quarantine.js';
+import type { QuarantineRecord } from '../common/quarantine.js';
+import type { MetricsServer } from '../common/metrics.js';
 
-export type { VerifierOptions } from './verifier-options.js';
-export { verifierOptionsSchema } from './verifier-options.js';
+export type { VerifierOptions } from './options.js';
+export { verifierOptionsSchema } from './options.js';
 export { envelopeKey };
 
 export interface VerifierStats {
@@ -79,7 +79,7 @@ export interface VerifierStats {
 /**
  * Per subject (agentbus.part.<p>.<sender>): who NATS authenticated and the partition in the
  * subject, parsed once (an admitted message no longer slices its subject). The sender's
- * rejection budget lives in the decision state (bus/decide.ts).
+ * rejection budget lives in the decision state (verifier/decide.ts).
  */
 interface Route {
   readonly sender: string;

@@ -1,7 +1,7 @@
 // The verifier's decision as a pure function (docs/design.md §14): the envelope bytes, the subject they
 // arrived on, a policy snapshot and the verifier's state in; a verdict out. No I/O, no clock (the
 // caller passes `now`), no hidden globals: every piece of state the decision reads or changes is
-// in the DecisionState it is given. bus/verifier.ts does the I/O around it (receive, decide,
+// in the DecisionState it is given. verifier/verifier.ts does the I/O around it (receive, decide,
 // record the audit event, forward, answer). PROTOCOL.md §8 specifies the same list for other
 // implementations, and protocol/vectors/decisions.json exercises it.
 //
@@ -62,7 +62,7 @@ import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Policy } from '@agentbus/protocol/manifest';
 import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
 import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
-import { partitionOf } from './partitions.js';
+import { partitionOf } from '../common/partitions.js';
 import * as D from '@agentbus/protocol';
 import { parseToolType, APPROVAL_TYPE, approvalArgs, MAX_APPROVAL_ARGS_BYTES, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
 import { toolListed, checkToolCall } from '@agentbus/protocol/tools';
@@ -72,8 +72,8 @@ import { builtinMemoryContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy } from '@agentbus/protocol';
 import type { CompiledAgent } from '@agentbus/protocol/manifest';
 import type { Contract } from '@agentbus/sdk/internal';
-import { toolContracts } from './tool-contracts.js';
-import type { ToolContracts } from './tool-contracts.js';
+import { toolContracts } from '../common/tool-contracts.js';
+import type { ToolContracts } from '../common/tool-contracts.js';
 
 /** One message as the verifier received it. The caller may reuse this object between calls. */
 export interface DecisionInput {

@@ -6,7 +6,7 @@ import type { AgentClient, InboundMessage, SendResult } from '@agentbus/sdk/inte
 import { SUBJECT_APPROVAL_PENDING_PREFIX, APPROVAL_TYPE, approvalArgs, approvalArgsSha256, parseStrictJson } from '@agentbus/protocol';
 import { loadManifestDir } from '@agentbus/protocol/manifest';
 import type { PendingApproval } from '@agentbus/protocol';
-import { ApprovalContract } from './tool-contracts.js';
+import { ApprovalContract } from '../common/tool-contracts.js';
 
 export class ApproveError extends Error {
   override name = 'ApproveError';

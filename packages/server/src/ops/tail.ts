@@ -17,11 +17,11 @@ import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AGENT_ID_RE, SUBJECT_ALERT_PREFIX, SUBJECT_AUDIT_PREFIX } from '@agentbus/protocol';
-import { openSignedBatch } from './audit-chain.js';
+import { openSignedBatch } from '../common/audit-chain.js';
 import { mapEvent, timeOrUndefined } from '../auditor/rows.js';
 import type { AuditRow } from '../auditor/rows.js';
-import { loadServiceCreds } from './service-creds.js';
-import type { ServiceIdentity } from './service-creds.js';
+import { loadServiceCreds } from '../common/service-creds.js';
+import type { ServiceIdentity } from '../common/service-creds.js';
 
 /** The inbox prefix the observer's permissions allow (natsconfig.ts observerPermissions). */
 export const OBSERVER_INBOX_PREFIX = '_INBOX_observer';

@@ -1,0 +1,36 @@
+// `agentbus init`: a project of your own.
+import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { CliError } from './shared.js';
+
+export function register(program: Command): void {
+  program
+    .command('init')
+    .description('make a project of your own: contracts, two agents with keys and manifests, an example; `agentbus dev` inside it runs it')
+    .argument('[dir]', 'project directory (created if missing)', '.')
+    .option('--python', 'also a Python example (example.py) and the contracts as JSON Schema it loads (contracts.json)')
+    .action(async (dir: string, o: { python?: boolean }) => {
+      const { initProject, InitError, writePythonContracts } = await import('../devbus/init.js');
+      let r;
+      try {
+        r = initProject(dir, { python: !!o.python });
+        if (o.python) {
+          await writePythonContracts(r.dir);
+          r.files = [...r.files, 'contracts.json'].sort();
+        }
+      } catch (e) {
+        if (e instanceof InitError) throw new CliError(e.message);
+        throw e;
+      }
+      const steps: [string, string][] = [
+        ...(resolve(dir) === process.cwd() ? [] : [[`cd ${dir}`, 'the project'] as [string, string]]),
+        ['npm install', 'the SDK and the agentbus CLI for this project'],
+        ['npx agentbus dev', 'terminal 1: the bus, on nats://127.0.0.1:4222'],
+        ['node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
+        ...(o.python ? [['pip install agentbus-sdk && python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
+        ['npx agentbus audit top', 'the audit trail, read from the running bus'],
+      ];
+      const w = Math.max(...steps.map(([c]) => c.length)) + 2;
+      console.log(`agentbus project in ${r.dir}: agents ${r.agents.join(', ')}; files ${r.files.join(', ')}\nnext:\n${steps.map(([c, why]) => `  ${c.padEnd(w)}# ${why}`).join('\n')}`);
+    });
+}

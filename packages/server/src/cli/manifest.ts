@@ -1,0 +1,39 @@
+// `agentbus manifest check`.
+import { Command } from 'commander';
+import { join } from 'node:path';
+import { compileGlobs } from '@agentbus/protocol';
+import { loadManifestDir } from '@agentbus/protocol/manifest';
+import { CliError, loadContracts } from './shared.js';
+
+export function register(program: Command): void {
+  const manifest = program.command('manifest').description('work with agent manifests');
+  manifest
+    .command('check')
+    .description('validate every manifest in a directory (and, with --contracts, that their types exist)')
+    .argument('<dir>', 'manifests directory')
+    .option('--contracts <module>', 'contracts module to check message types against')
+    .action(async (dir: string, o: { contracts?: string }) => {
+      const ms = loadManifestDir(dir);
+      const agents = new Set(ms.map((m) => m.agent));
+      for (const m of ms) {
+        m.send.forEach((r, i) => {
+          if (!r.to.includes('*') && !agents.has(r.to)) throw new CliError(`${join(dir, m.agent)} at send.${i}.to: no manifest for recipient ${r.to} in ${dir}`);
+        });
+      }
+      if (o.contracts) {
+        const reg = await loadContracts(o.contracts);
+        for (const m of ms) for (const r of m.send) for (const t of r.types) if (!t.includes('*') && !reg.has(t)) throw new CliError(`${dir}/${m.agent}: send type ${t} has no contract in ${o.contracts}`);
+      }
+      // four eyes (docs/design.md §15): the verifier never lets the caller decide its own held call,
+      // so an approver that can also call the server approves nothing of its own — say so
+      for (const m of ms) {
+        if (!m.approve.length) continue;
+        const mayApprove = compileGlobs(m.approve);
+        for (const srv of agents) {
+          if (!mayApprove(srv)) continue;
+          if (m.tools.some((r) => compileGlobs([r.server])(srv))) console.error(`warning: ${join(dir, m.agent)}: ${m.agent} may approve calls of ${srv} (approve:) and may call ${srv}'s tools (tools:); it can never approve its own calls (four eyes), so another approver must be listed for them`);
+        }
+      }
+      console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);
+    });
+}
