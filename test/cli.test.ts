@@ -109,7 +109,7 @@ test('cli - verifier --delivery-timeout-ms below 100 exits 2 with the reason', (
 test('cli - runs through a symlink, as npm installs its bin (npx agentbus)', async () => {
   const { symlinkSync } = await import('node:fs');
   const link = join(dir, 'agentbus-link.ts');
-  symlinkSync(join(process.cwd(), 'packages', 'server', 'src', 'bus', 'cli.ts'), link);
+  symlinkSync(join(process.cwd(), 'packages', 'server', 'src', 'cli', 'index.ts'), link);
   const r = spawnSync(process.execPath, ['--import', 'tsx', link, '--version'], { encoding: 'utf8' });
   assert.is(r.stdout.trim(), '0.1.0', r.stderr);
 });

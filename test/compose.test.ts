@@ -54,7 +54,7 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
 test('compose - the Dockerfile entrypoint is the built CLI named in the server package bin; every package.json is copied before npm ci', () => {
   const df = readFileSync('Dockerfile', 'utf8');
   const pkg = JSON.parse(readFileSync('packages/server/package.json', 'utf8'));
-  assert.match(df, /ENTRYPOINT \["node", "\/app\/packages\/server\/dist\/bus\/cli\.js"\]/);
+  assert.match(df, /ENTRYPOINT \["node", "\/app\/packages\/server\/dist\/cli\/index\.js"\]/);
   assert.is(pkg.bin.agentbus, 'dist/cli/index.js');
   const root = JSON.parse(readFileSync('package.json', 'utf8')) as { workspaces: string[] };
   const ci = df.indexOf('RUN npm ci');

@@ -271,7 +271,7 @@ test('verifier - /readyz says draining while the verifier drains, and the port c
   // bob is gone (above): a message to him waits for the delivery timeout, and drain() waits for
   // it, so the verifier is draining with its port still up for that long (not a race to probe)
   const acked = send(sealEnvelope(base()).bytes).then((a) => a.delivery, (e: unknown) => e); // (held: asserted below)
-  await waitFor(async () => (await scrape(url)).get('agentbus_verifier_pending_deliveries') === 1, 5000, 'a pending delivery');
+  await waitFor(async () => (await scrape(url)).get('agentbus_verifier_pending_deliveries') === 1, 15_000, 'a pending delivery');
   const draining = v.drain();
   const r = await probe(url, '/readyz');
   assert.is(r.status, 503);
