@@ -20,6 +20,7 @@ import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { sealAs, request, enc } from './helpers/hostile.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const schema = { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path'], additionalProperties: false };
 let bus: TestBus;
@@ -227,7 +228,7 @@ test('approvals - a call too large to show an approver whole is refused before a
 
 test('approvals - manifest check warns when an agent may approve calls it can make itself', async () => {
   const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'manifest', 'check', bus.manifestsDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, cliArgs('manifest', 'check', bus.manifestsDir), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (status) => resolve({ status, stderr }));

@@ -30,6 +30,7 @@ import { ROW_COLUMNS, checkEvidence, readEvidence, verifyStore, lookupFromManife
 import type { TrustedKeys, Finding } from '../packages/server/src/auditor/verify.js';
 import type { AuditRow } from '../packages/server/src/auditor/rows.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
@@ -278,7 +279,7 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

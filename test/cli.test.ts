@@ -5,12 +5,13 @@ import { existsSync, mkdtempSync, statSync, readFileSync, writeFileSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './helpers/nats-server.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

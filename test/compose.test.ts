@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
 import { helpHasOption, textHasOption } from './helpers/cli-help.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 type Service = { image?: string; build?: unknown; command?: string[]; healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, { condition: string }> };
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
@@ -40,12 +41,12 @@ test('compose - health checks, volumes and start order', () => {
 test('compose - every agentbus command and option it uses exists in the CLI', () => {
   for (const name of ['verifier', 'auditor', 'memory']) {
     const cmd = compose.services[name]!.command!;
-    const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', cmd[0]!, '--help'], { encoding: 'utf8' });
+    const help = spawnSync(process.execPath, cliArgs(cmd[0]!, '--help'), { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
     for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help.stdout, opt), `agentbus ${cmd[0]} has no ${opt}`);
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
-  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
+  const ncHelp = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
   for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--system-creds', '--host', '--http-port', '--store-dir', '--out']) {
     assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
   }
@@ -67,7 +68,7 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'memory', 'nats1', 'nats2', 'nats3', 'verifier']);
   const mem = c.services.memory!.command!;
   assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
-  const memHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'memory', '--help'], { encoding: 'utf8' }).stdout;
+  const memHelp = spawnSync(process.execPath, cliArgs('memory', '--help'), { encoding: 'utf8' }).stdout;
   for (const opt of mem.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(memHelp, opt), opt);
   for (const n of ['nats1', 'nats2', 'nats3']) {
     assert.ok(c.services[n]!.healthcheck?.test.length, `${n} health check`);
@@ -75,10 +76,10 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   }
   const cmd = c.services.verifier!.command!;
   assert.is(cmd[cmd.indexOf('--replicas') + 1], '3');
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--help'], { encoding: 'utf8' }).stdout;
+  const help = spawnSync(process.execPath, cliArgs('verifier', '--help'), { encoding: 'utf8' }).stdout;
   for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help, opt), opt);
   const header = readFileSync('docker-compose.cluster.yml', 'utf8');
-  const ncHelp = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'nats-config', '--help'], { encoding: 'utf8' }).stdout;
+  const ncHelp = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
   for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
 });
 
@@ -87,7 +88,7 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const d = mkdtempSync(join(tmpdir(), 'agentbus-cluster-'));
-  const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => spawnSync(process.execPath, cliArgs(...a), { encoding: 'utf8' });
   run('keygen', 'verifier', '--service', '--creds-dir', d);
   run('keygen', 'auditor', '--service', '--creds-dir', d);
   run('keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm'));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineMessage, createRegistry } from '../packages/sdk/src/contracts.js';
 import { exportContracts } from '../packages/server/src/ops/contracts-export.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 test('contracts export - JSON Schema of every contract, built-ins marked, metadata declared', () => {
   const reg = createRegistry(
@@ -35,7 +36,7 @@ test('contracts export - the CLI writes the project registry and the pinned tool
   try {
     writeFileSync(join(dir, 'fs.yaml'), `agent: fs\nnats_user: U${'A'.repeat(55)}\nkeys: [{ key_id: k1, public_key: ${'A'.repeat(43)} }]\nmcp:\n  tools:\n    - { name: read_file, input_schema: { type: object, properties: { path: { type: string } }, required: [path] }, sha256: "${'0'.repeat(64)}" }\n`);
     const out = join(dir, 'contracts.json');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'contracts', 'export', '--contracts', 'packages/server/src/examples/quickstart/contracts.mjs', '--manifests', dir, '-o', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, cliArgs('contracts', 'export', '--contracts', 'packages/server/src/examples/quickstart/contracts.mjs', '--manifests', dir, '-o', out), { encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
     const e = JSON.parse(readFileSync(out, 'utf8'));
     assert.ok(e.contracts['note.send'] && !e.contracts['note.send'].builtin);

@@ -6,12 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-demo-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('demo - blocks every attack with its expected reason and raises the alerts the scenario provokes', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'demo', '--json', '--state-dir', join(dir, 'state')], { encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(process.execPath, cliArgs('demo', '--json', '--state-dir', join(dir, 'state')), { encoding: 'utf8', timeout: 180_000 });
   assert.is(r.status, 0, r.stderr.slice(-2000));
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.length, 1, 'stdout is exactly one JSON object');

@@ -11,10 +11,11 @@ import { auditEvent, Reason, Verdict } from './helpers/audit-fixtures.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
 import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+const cli = (args: string[]) => spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 120_000 });
 
 // a recorded hour from last year: steady traffic, then a probe and a refused tool call
 const T0 = Date.parse('2025-11-03T09:00:00Z');

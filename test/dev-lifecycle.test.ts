@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './helpers/bus.js';
 import { pidAlive } from '../packages/server/src/common/bus-state.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 function dev(state: string): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'dev', '--port', '0', '--state-dir', state, '--no-auditor', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('dev', '--port', '0', '--state-dir', state, '--no-auditor', '--quiet'), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -16,6 +16,7 @@ import { GuardPolicy, DEFAULT_GUARD_POLICY, resolveGuardPolicy, applyGuardPolicy
 import { scanText, scanJson, scanPayload, scanMetadata, scanMessage, secretHash, SECRETLINT_RULES } from '../packages/protocol/src/guard/index.js';
 import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE } from '../packages/protocol/src/guard/credentials.js';
 import { literalPrefixes } from '../packages/protocol/src/guard/needles.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
@@ -577,7 +578,7 @@ test('policy - schema, default, layering and the verdict', () => {
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-guard-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'guard', 'scan', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+const cli = (args: string[], input?: string) => spawnSync(process.execPath, cliArgs('guard', 'scan', ...args), { encoding: 'utf8', input, timeout: 60_000 });
 
 test('CLI - guard scan: exit 0 clean, 1 findings, --json, stdin, and no secret on stdout', () => {
   const atk = attacks.find((a) => a.s.name === 'a credential spelled in tag characters')!.s;

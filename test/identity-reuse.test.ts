@@ -18,10 +18,11 @@ import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import type { Alert } from '../packages/server/src/auditor/detect.js';
 import { SYSTEM_INBOX_PREFIX } from '../packages/server/src/common/natsconfig.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const OVERLAP = 1500;
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-identity-'));
-const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+const cli = (args: string[]) => spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 120_000 });
 let bus: TestBus;
 let auditor: Auditor;
 let watcher: NatsConnection;

@@ -12,6 +12,7 @@ import { Ack, Reason, Verdict } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { verifiersLoaded } from './helpers/reload.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 test.before(async () => {
@@ -20,7 +21,7 @@ test.before(async () => {
 test.after(async () => bus.stop());
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8' });
+  return spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8' });
 }
 
 test('keys - rotate, overlap, revoke: the old key stops within a second, new-key traffic never drops', async () => {

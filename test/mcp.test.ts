@@ -28,20 +28,21 @@ import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { verifiersLoaded } from './helpers/reload.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const FS_BIN = join(repo, 'node_modules', '.bin', 'mcp-server-filesystem');
 /** The CLI without blocking this process (the verifier runs here): { status, stdout, stderr }. */
 const cliAsync = (args: string[]) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, cliArgs(...args), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (status) => res({ status, stdout, stderr }));
   });
-const cli = (args: string[], o: { timeout?: number } = {}) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: o.timeout ?? 60_000 });
+const cli = (args: string[], o: { timeout?: number } = {}) => spawnSync(process.execPath, cliArgs(...args), { cwd: repo, encoding: 'utf8', timeout: o.timeout ?? 60_000 });
 
 // the disk: the fs server may see all of srv/; the callers' policy roots are srv/project
 const disk = realpathSync(mkdtempSync(join(tmpdir(), 'agentbus-mcp-')));
@@ -202,7 +203,7 @@ test('mcp serve - refuses a server whose tools differ from the pinned ones, nami
 
 test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end) and stops on SIGTERM', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'the', 'text'), stderr: 'ignore' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'mcp', 'serve', '--agent', 'tiny', '--creds', bus.credsPath('tiny'), '--manifests', bus.manifestsDir, '--nats', bus.url, '--', ...tiny('echo', 'the', 'text')], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('mcp', 'serve', '--agent', 'tiny', '--creds', bus.credsPath('tiny'), '--manifests', bus.manifestsDir, '--nats', bus.url, '--', ...tiny('echo', 'the', 'text')), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c) => (err += String(c)));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -346,7 +347,7 @@ test('mcp proxy - a stdio MCP server for any MCP client: pinned tools, calls thr
   await alice.close();
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'mcp', 'proxy', '--creds', bus.credsPath('alice'), '--server', 'fs', '--manifests', bus.manifestsDir, '--nats', bus.url],
+    args: cliArgs('mcp', 'proxy', '--creds', bus.credsPath('alice'), '--server', 'fs', '--manifests', bus.manifestsDir, '--nats', bus.url),
     cwd: repo,
     stderr: 'pipe',
   });

@@ -16,6 +16,7 @@ import type { NatsProcess } from '../packages/server/src/common/nats-process.js'
 import { connectAgent } from '../packages/sdk/src/client.js';
 import { createLogger } from '../packages/sdk/src/log.js';
 import { contracts } from './helpers/bus.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-memprod-'));
 const creds = join(dir, 'creds');
@@ -23,11 +24,11 @@ const manifests = join(dir, 'manifests');
 const procs: ChildProcess[] = [];
 let nats: NatsProcess | undefined;
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+const cli = (...args: string[]) => spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 30_000 });
 
 /** Start a long-running CLI command; resolves once its stderr matches `ready`. */
 function daemon(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(process.execPath, cliArgs(...args), { stdio: ['ignore', 'ignore', 'pipe'] });
   procs.push(p);
   let err = '';
   return new Promise((res, rej) => {

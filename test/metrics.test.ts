@@ -24,6 +24,7 @@ import { storeReadiness } from '../packages/server/src/auditor/metrics.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { Registry } from 'prom-client';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 let v: Verifier;
@@ -319,7 +320,7 @@ test('probes - 503 with a JSON reason; the store readiness reports a failing pin
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -337,8 +338,8 @@ test('cli - verifier and auditor --help list --metrics-port and --metrics-host; 
 
 test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
-    '--creds', join(bus.dir, 'creds', 'verifier.json'), '--nats', bus.url, '--log-level', 'error', '--metrics-port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
+    '--creds', join(bus.dir, 'creds', 'verifier.json'), '--nats', bus.url, '--log-level', 'error', '--metrics-port', String(port)), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
@@ -361,7 +362,7 @@ async function devWithMetrics() {
   let port = await freePort();
   while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { checkPolicy } from '../packages/server/src/ops/policy-check.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-policy-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,7 +85,7 @@ test('policy check - refused: each with the verifier\'s reason, the argument nam
   assert.match(check('fetch.fetch', { url: 'https://example.com/' }).notes.join(' '), /no manifest for server fetch/);
 });
 
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'policy', 'check', '--manifests', dir, '--agent', 'browser', ...args], { encoding: 'utf8', input, timeout: 60_000 });
+const cli = (args: string[], input?: string) => spawnSync(process.execPath, cliArgs('policy', 'check', '--manifests', dir, '--agent', 'browser', ...args), { encoding: 'utf8', input, timeout: 60_000 });
 
 test('policy check - the CLI: exit 0 allowed, 1 refused (reason and argument printed), 2 usage; --json; --args from stdin', () => {
   const ok = cli(['--tool', 'fs.read_text_file', '--args', '{"path":"/srv/project/a.md"}']);

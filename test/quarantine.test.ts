@@ -17,6 +17,7 @@ import { openQuarantineKv } from '../packages/server/src/common/quarantine.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { sealAs, badSignature, request, captureDeliveries } from './helpers/hostile.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 let auditor: Auditor;
@@ -132,7 +133,7 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   floodFromMallory(2000);
   await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'quarantined again');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), { encoding: 'utf8', timeout: 60_000 });
   assert.is(r.status, 0, r.stderr);
   const until = Date.parse(/mallory: released \(was quarantined until (\S+)\)/.exec(r.stdout)?.[1] ?? 'x');
   assert.ok(Number.isFinite(until), `${r.stdout} (the CLI took ${Date.now() - t0} ms)`);
@@ -146,7 +147,7 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   const rec = JSON.parse((await kv.get('mallory'))!.string()) as { released_by?: string };
   assert.match(rec.released_by ?? '', /^cli:/);
   // a second release says there is nothing to release
-  const again = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url], { encoding: 'utf8', timeout: 60_000 });
+  const again = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), { encoding: 'utf8', timeout: 60_000 });
   assert.is(again.status, 0, again.stderr);
   assert.match(again.stdout, /mallory: not quarantined/);
   await plannerWorks(3);

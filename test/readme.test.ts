@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { helpHasOption, helpOptions } from './helpers/cli-help.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const readme = readFileSync('README.md', 'utf8');
 const MANUAL = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'packages/protocol/README.md', 'packages/sdk/README.md', 'packages/server/README.md'];
@@ -65,7 +66,7 @@ test('readme - every agentbus command and option in the README, docs/ and the pa
     for (let n = path.length; n >= 1; n--) {
       const key = path.slice(0, n).join(' ');
       if (!helpCache.has(key)) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...path.slice(0, n), '--help'], { encoding: 'utf8' });
+        const r = spawnSync(process.execPath, cliArgs(...path.slice(0, n), '--help'), { encoding: 'utf8' });
         helpCache.set(key, r.status === 0 ? r.stdout : '');
       }
       help = helpCache.get(key)!;

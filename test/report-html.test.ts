@@ -28,6 +28,7 @@ import {
 import type { ReportData } from '../packages/server/src/auditor/report-html.js';
 import { AuditEvent } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium';
 const MIN = 60_000;
@@ -498,7 +499,7 @@ test('browser - a 30-second run: 1-s buckets with seconds on the axis, the alert
 test('cli - audit report --html FILE writes the page; bad arguments exit 2', async () => {
   await store.close(); // one process at a time on a chDB data directory
   const out = join(dir, 'cli-report.html');
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'audit', 'report', '--store', join(dir, 'db'), ...args], { encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) => spawnSync(process.execPath, cliArgs('audit', 'report', '--store', join(dir, 'db'), ...args), { encoding: 'utf8', timeout: 120_000 });
   const r = cli('--html', out, '--since', new Date(RANGE.since).toISOString(), '--until', new Date(RANGE.until).toISOString(), '--json');
   assert.is(r.status, 0, r.stderr);
   assert.equal({ ...JSON.parse(r.stdout), bytes: 0 }, { file: out, bytes: 0, nodes: 8, edges: 6, rejected_edges: 3, series: 5, reasons: 4, alerts: 3, trails: 8 });

@@ -23,6 +23,7 @@ import { RejectedError } from '../packages/sdk/src/errors.js';
 import { contracts } from './helpers/contracts.js';
 import { freePort } from './helpers/nats-server.js';
 import { sleep, waitFor } from './helpers/bus.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentbus-tail-test-'));
 const stateDir = join(root, 'dev');
@@ -241,7 +242,7 @@ function readSeed(credsPath: string): Uint8Array {
 }
 
 function cli(args: string[], o: { env?: Record<string, string> } = {}) {
-  const p = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
+  const p = spawn(process.execPath, cliArgs(...args), { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   const r = { out: '', err: '', code: undefined as number | null | undefined, proc: p };
   p.stdout.on('data', (d) => (r.out += d));
   p.stderr.on('data', (d) => (r.err += d));

@@ -18,6 +18,7 @@ import { ApprovalContract, ToolResultContract, toolContracts } from '../packages
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const schema = { type: 'object', properties: { path: { type: 'string' } }, required: ['path'], additionalProperties: false };
 let bus: TestBus;
@@ -175,7 +176,7 @@ test('tool calls - agentbus approve: lists the held call, approves it; the calle
   const fs = await startFs();
   const alice = await bus.agent('alice', { contracts: registry });
   const call = alice.request('fs', 'tool.fs.delete_file', { path: '/srv/project/by-cli.txt' }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
-  const args = ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url];
+  const args = cliArgs('approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url);
   const run = (extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const p = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

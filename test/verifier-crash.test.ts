@@ -6,12 +6,13 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 const children: ChildProcess[] = [];
 
 function spawnVerifier(id: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', bus.dir + '/creds/verifier.json', '--nats', bus.url, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', bus.dir + '/creds/verifier.json', '--nats', bus.url, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key'), { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
