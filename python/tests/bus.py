@@ -100,6 +100,20 @@ class Bus:
             m = self.manifest(ts)
             m["send"].append({"to": to, "types": types})
             self.write_manifest(ts, m)
+        # a protobuf contract (PROTOCOL.md §7.3) with a message generated from proto/ on both
+        # sides: protobufjs's static class in TS, envelope_pb2's in Python (tests/test_proto_contracts.py)
+        c = self.proj / "contracts.mjs"
+        src = c.read_text()
+        imp = "import { defineMessage, createRegistry } from '@agentbus/sdk';"
+        reg = "createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer)"
+        assert imp in src and reg in src, "the quickstart's contracts.mjs changed: update tests/bus.py"
+        src = src.replace(imp, "import { defineMessage, defineProtoMessage, createRegistry } from '@agentbus/sdk';\nimport { DeliveryRecord } from '@agentbus/protocol';")
+        src = src.replace(reg, "createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer, defineProtoMessage('delivery.report', DeliveryRecord))")
+        c.write_text(src)
+        for name in ("pyalice", "alice"):
+            m = self.manifest(name)
+            m["send"].extend([{"to": "bob", "types": ["delivery.report"]}, {"to": "pybob", "types": ["delivery.report"]}])
+            self.write_manifest(name, m)
         self.export_contracts()
 
     def export_contracts(self) -> Path:
