@@ -74,7 +74,7 @@ class Bus:
         self.cli("init", "--python", str(self.proj))
         # the project's contracts.mjs imports @agentbus/sdk and zod: the repository's
         (self.proj / "node_modules").symlink_to(REPO / "node_modules")
-        for a in ("pyalice", "pybob", "fs"):
+        for a in ("pyalice", "pybob", "fs", "pyops", "pyrot"):
             self.cli("keygen", a)
         (self.files / "project").mkdir(parents=True)
         (self.files / "project" / "hello.txt").write_text("hello from the bus\n")
@@ -88,6 +88,9 @@ class Bus:
         pa = self.manifest("pyalice")
         pa["send"] = [{"to": "bob", "types": qa}, {"to": "pybob", "types": qa}, {"to": "nobody", "types": ["*"]}]
         pa["tools"] = [{"server": "fs", "tools": ["read_text_file", "list_directory"], "args": {"path": {"path": {"roots": [root]}}}}]
+        # get_file_info is held for approval (PROTOCOL.md §15.3): pyops approves (tests/test_e2e_clients.py)
+        pa["tools"].append({"server": "fs", "tools": ["get_file_info"], "args": {"path": {"path": {"roots": [root]}}}, "approval": "required"})
+        pa["topics"] = {"publish": [{"topic": "news", "types": ["note.send"]}], "subscribe": ["news"]}
         pa["memory"] = {"shared": [{"ns": "team", "access": "read-write"}]}
         pa["max_depth"] = 3
         # the rejection tests spend more than the default budget (burst 20) on purpose
@@ -95,11 +98,33 @@ class Bus:
         self.write_manifest("pyalice", pa)
         pb = self.manifest("pybob")
         pb["send"] = [{"to": "alice", "types": answers}, {"to": "pyalice", "types": answers}]
+        pb["topics"] = {"subscribe": ["news"]}
         self.write_manifest("pybob", pb)
+        ops = self.manifest("pyops")
+        ops["approve"] = ["fs"]
+        self.write_manifest("pyops", ops)
+        rot = self.manifest("pyrot")  # its key is rotated (tests/test_e2e_clients.py): no other test uses it
+        rot["send"] = [{"to": "pybob", "types": ["note.send"]}]
+        self.write_manifest("pyrot", rot)
         for ts, to, types in (("alice", "pybob", qa), ("bob", "pyalice", answers)):
             m = self.manifest(ts)
             m["send"].append({"to": to, "types": types})
+            m["topics"] = {"publish": [{"topic": "news", "types": ["note.send"]}]} if ts == "alice" else {"subscribe": ["news"]}
             self.write_manifest(ts, m)
+        # a protobuf contract (PROTOCOL.md §7.3) with a message generated from proto/ on both
+        # sides: protobufjs's static class in TS, envelope_pb2's in Python (tests/test_proto_contracts.py)
+        c = self.proj / "contracts.mjs"
+        src = c.read_text()
+        imp = "import { defineMessage, createRegistry } from '@agentbus/sdk';"
+        reg = "createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer)"
+        assert imp in src and reg in src, "the quickstart's contracts.mjs changed: update tests/bus.py"
+        src = src.replace(imp, "import { defineMessage, defineProtoMessage, createRegistry } from '@agentbus/sdk';\nimport { DeliveryRecord } from '@agentbus/protocol';")
+        src = src.replace(reg, "createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer, defineProtoMessage('delivery.report', DeliveryRecord))")
+        c.write_text(src)
+        for name in ("pyalice", "alice"):
+            m = self.manifest(name)
+            m["send"].extend([{"to": "bob", "types": ["delivery.report"]}, {"to": "pybob", "types": ["delivery.report"]}])
+            self.write_manifest(name, m)
         self.export_contracts()
 
     def export_contracts(self) -> Path:

@@ -317,3 +317,28 @@ async def test_init_python_example_runs_verbatim(bus: Bus, repo: Any) -> None:
     assert lines[1] == 'alice asks bob a question: bob answered: you asked "what is six times seven?": 42'
     assert lines[2] == "alice forges an answer: rejected by the verifier: type_not_allowed (question.answer)"
     assert lines[3].startswith("alice sends a malformed note: refused before signing: schema_invalid (note.send: ")
+
+
+async def test_langgraph_example(bus: Bus, repo: Any) -> None:
+    """examples/langgraph_agents.py: two LangGraph graphs of plain functions (alice's and bob's)
+    whose steps request, send, reply and read the inbox over the bus, and one step the verifier
+    refuses (with its audit row). langgraph is in the test extra: a missing one fails here."""
+    example = repo / "python" / "examples" / "langgraph_agents.py"
+    assert "python/examples/langgraph_agents.py" in (repo / "docs" / "python.md").read_text()
+    r = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: subprocess.run([sys.executable, str(example)], cwd=bus.proj, capture_output=True, text=True, timeout=90, env=bus.env())
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    lines = r.stdout.strip().split("\n")
+    assert len(lines) == 4, r.stdout
+    assert lines[0] == 'ask: bob answered "you asked "what is six times seven?": 42" at depth 1'
+    m = re.fullmatch(r"thank: note ([0-9a-f]{32}) delivered at depth 2, bob acknowledged it at depth 3", lines[1])
+    assert m, lines[1]
+    f = re.fullmatch(r"forge: refused by the verifier: type_not_allowed \(question\.answer\), msg ([0-9a-f]{32})", lines[2])
+    assert f, lines[2]
+    assert lines[3] == "done: alice's graph ran ask, thank, forge (refused: type_not_allowed); bob's graph answered question.ask, note.send"
+    # the audit has both sides: the note accepted, the forged answer rejected
+    note = bus.trail(m.group(1))
+    assert any(row["verdict"] == "accepted" and row["sender"] == "alice" for row in note)
+    forged = bus.trail(f.group(1))
+    assert [(row["verdict"], row["reason"]) for row in forged] == [("rejected", "type_not_allowed")]

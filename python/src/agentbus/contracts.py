@@ -1,17 +1,25 @@
 """Message types are contracts (PROTOCOL.md §7.3). Their one source is the TS registry, exported
 as JSON Schema by ``agentbus contracts export`` (zod's own output); this module loads that file
 and checks payloads with a maintained JSON Schema library (jsonschema, draft 2020-12) before
-signing and after receiving. Nothing here is a hand-copied schema."""
+signing and after receiving. Nothing here is a hand-copied schema.
+
+Protobuf contracts (``application/x-protobuf; proto=<full name>``) have no JSON Schema: the export
+names the message, and the client binds the generated message class (protoc's ``_pb2``) to the
+type with ``Registry.bind_proto`` (or ``Registry.load(path, proto={type: Class})``). The class's
+full name must be the one the contract names."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import jsonschema
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, EncodeError, Message
 from jsonschema import Draft202012Validator
 
 from .constants import (
@@ -26,6 +34,9 @@ from .constants import (
 from .reasons import Reason
 
 CONTRACTS_EXPORT_VERSION = 1
+PROTO_CONTENT_TYPE_PREFIX = "application/x-protobuf; proto="
+MessageClass: TypeAlias = "type[Message]"
+"""A generated protobuf message class (a ``_pb2`` module's, e.g. ``agentbus.v1.envelope_pb2.DeliveryRecord``)."""
 TOOL_RESULT_TYPE = "tool.result"
 
 
@@ -141,6 +152,49 @@ class Contract:
     description: str = ""
     builtin: bool = False
     _validator: Draft202012Validator | None = field(default=None, compare=False, repr=False)
+    proto_class: MessageClass | None = field(default=None, compare=False, repr=False)
+    """A protobuf contract's generated message class (``Registry.bind_proto``)."""
+
+    @staticmethod
+    def from_proto(
+        type: str,
+        message_class: MessageClass,
+        *,
+        metadata: Iterable[str] = (),
+        required_metadata: Iterable[str] | None = None,
+        critical: bool = False,
+        description: str = "",
+    ) -> Contract:
+        """A protobuf contract for a generated message class (as the TS SDK's defineProtoMessage)."""
+        required = tuple(required_metadata if required_metadata is not None else (DEFAULT_CRITICAL_METADATA if critical else ()))
+        return Contract(
+            type=type,
+            content_type=PROTO_CONTENT_TYPE_PREFIX + message_class.DESCRIPTOR.full_name,
+            json_schema=None,
+            metadata=tuple(dict.fromkeys([*metadata, *required])),
+            required_metadata=required,
+            critical=critical,
+            description=description,
+            proto_class=message_class,
+        )
+
+    @property
+    def proto_name(self) -> str | None:
+        """The full message name of a protobuf contract; None for JSON."""
+        if self.content_type.startswith(PROTO_CONTENT_TYPE_PREFIX):
+            return self.content_type[len(PROTO_CONTENT_TYPE_PREFIX) :]
+        return None
+
+    def bind_proto(self, message_class: MessageClass) -> Contract:
+        """This protobuf contract with its generated message class; ValueError if the class is
+        not the message the contract names."""
+        name = self.proto_name
+        if name is None:
+            raise ValueError(f"{self.type} is not a protobuf contract ({self.content_type})")
+        got = message_class.DESCRIPTOR.full_name
+        if got != name:
+            raise ValueError(f"{self.type} carries {name}, not {got}")
+        return dataclasses.replace(self, proto_class=message_class)
 
     @staticmethod
     def from_json(type: str, doc: Mapping[str, Any]) -> Contract:
@@ -167,25 +221,55 @@ class Contract:
     def allowed_metadata(self) -> frozenset[str]:
         return frozenset((*GLOBAL_METADATA_KEYS, *self.metadata))
 
+    def _unbound(self) -> ContractIssue:
+        if self.proto_name is not None:
+            return ContractIssue(
+                Reason.SCHEMA_INVALID,
+                f"{self.proto_name} is a protobuf contract and no message class is bound to {self.type} (Registry.bind_proto)",
+            )
+        return ContractIssue(Reason.SCHEMA_INVALID, f"{self.content_type} payloads have no JSON Schema: this client cannot encode or check them")
+
     def _check(self, value: Any) -> None:
         if self._validator is None:
-            raise ContractIssue(
-                Reason.SCHEMA_INVALID,
-                f"{self.content_type} payloads have no JSON Schema: this client cannot encode or check them",
-            )
+            raise self._unbound()
         err = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
         if err is not None:
             raise ContractIssue(Reason.SCHEMA_INVALID, _issue_line(err))
 
     def encode(self, value: Any) -> bytes:
-        """Check ``value`` against the schema and encode it. Raises ContractIssue."""
+        """Check ``value`` against the schema and encode it. Raises ContractIssue. A protobuf
+        contract takes an instance of its message class, or a mapping in protobuf's JSON mapping
+        (``json_format.ParseDict``: field names as in the .proto or lowerCamelCase, bytes base64)."""
+        if self.proto_class is not None:
+            return self._encode_proto(self.proto_class, value)
         self._check(value)
         return encode_json(value)
 
+    def _encode_proto(self, cls: MessageClass, value: Any) -> bytes:
+        name = cls.DESCRIPTOR.full_name
+        if isinstance(value, Mapping):
+            try:
+                value = json_format.ParseDict(dict(value), cls())
+            except (json_format.ParseError, TypeError, ValueError) as e:
+                raise ContractIssue(Reason.SCHEMA_INVALID, f"not a {name}: {e}") from None
+        elif not isinstance(value, cls):
+            raise ContractIssue(Reason.SCHEMA_INVALID, f"expected a {name} or a mapping, got {value.__class__.__name__}")
+        try:
+            data: bytes = value.SerializeToString()
+            return data
+        except EncodeError as e:
+            raise ContractIssue(Reason.SCHEMA_INVALID, f"not a {name}: {e}") from None
+
     def decode(self, payload: bytes) -> Any:
-        """Decode and check payload bytes (the receiver's check). Raises ContractIssue."""
+        """Decode and check payload bytes (the receiver's check). Raises ContractIssue. A
+        protobuf contract's value is an instance of its message class."""
+        if self.proto_class is not None:
+            try:
+                return self.proto_class.FromString(payload)
+            except (DecodeError, RuntimeWarning, ValueError):
+                raise ContractIssue(Reason.SCHEMA_INVALID, f"payload is not a valid {self.proto_name}") from None
         if self.content_type != JSON_CONTENT_TYPE:
-            raise ContractIssue(Reason.SCHEMA_INVALID, f"payload is not a valid {self.content_type}")
+            raise self._unbound()
         value = parse_json_payload(payload)
         self._check(value)
         return value
@@ -205,18 +289,32 @@ class Registry:
         )
 
     @staticmethod
-    def from_export(doc: Mapping[str, Any]) -> Registry:
+    def from_export(doc: Mapping[str, Any], *, proto: Mapping[str, MessageClass] | None = None) -> Registry:
+        """The registry of an export; ``proto`` binds generated message classes to its protobuf
+        contracts by type name (``bind_proto``)."""
         if doc.get("agentbus_contracts") != CONTRACTS_EXPORT_VERSION:
             raise ValueError(f"not an agentbus contracts export (version {CONTRACTS_EXPORT_VERSION}): run agentbus contracts export")
-        return Registry(
+        r = Registry(
             (Contract.from_json(t, c) for t, c in doc["contracts"].items()),
             doc.get("tool_call_schema"),
         )
+        for t, cls in (proto or {}).items():
+            r.bind_proto(t, cls)
+        return r
 
     @staticmethod
-    def load(path: str | os.PathLike[str]) -> Registry:
+    def load(path: str | os.PathLike[str], *, proto: Mapping[str, MessageClass] | None = None) -> Registry:
         with open(path, encoding="utf-8") as f:
-            return Registry.from_export(json.load(f))
+            return Registry.from_export(json.load(f), proto=proto)
+
+    def bind_proto(self, type: str, message_class: MessageClass) -> Contract:
+        """Bind a generated protobuf message class to the protobuf contract ``type`` of the export
+        (its ``proto=`` name must be the class's full name), so this client encodes and decodes
+        its payloads. A type the export lacks is added (the verifier still needs it in its registry)."""
+        c = self._by_type.get(type)
+        bound = Contract.from_proto(type, message_class) if c is None else c.bind_proto(message_class)
+        self._by_type[type] = bound
+        return bound
 
     def get(self, type: str) -> Contract | None:
         c = self._by_type.get(type)
