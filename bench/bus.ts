@@ -283,7 +283,7 @@ export async function hopLatency(bus: TestBus, receiver: NatsConnection, envs: U
       const now = performance.timeOrigin + performance.now();
       const k = key(m.data);
       const i = ambiguous.has(k) ? undefined : index.get(k);
-      if (i !== undefined && recvAt[i] !== recvAt[i]) recvAt[i] = now;
+      if (i !== undefined && Number.isNaN(recvAt[i])) recvAt[i] = now;
       if (++got === n) resolveDone();
     },
   });
@@ -299,7 +299,7 @@ export async function hopLatency(bus: TestBus, receiver: NatsConnection, envs: U
     const sentAt = await sent;
     await Promise.race([finished, new Promise((r) => setTimeout(r, 10_000))]);
     const lat: number[] = [];
-    for (let i = warmup; i < n; i++) if (recvAt[i] === recvAt[i]) lat.push(recvAt[i]! - sentAt[i]!);
+    for (let i = warmup; i < n; i++) if (!Number.isNaN(recvAt[i])) lat.push(recvAt[i]! - sentAt[i]!);
     const sorted = Float64Array.from(lat).sort();
     const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
     return { p50: q(0.5), p99: q(0.99), p999: q(0.999), samples: sorted.length };

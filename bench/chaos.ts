@@ -71,7 +71,7 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     log('▶ 3-node NATS cluster');
     bus = await startDevBus({ stateDir: join(dir, 'state'), contracts, policyFile: join(dir, 'policy.yaml'), nodes: 3, withVerifier: false, withAuditor: false, logLevel: 'warn' });
     const b = bus;
-    const cli = [join(process.cwd(), 'packages', 'server', 'src', 'bus', 'cli.ts')];
+    const cli = [join(process.cwd(), 'packages', 'server', 'src', 'cli', 'index.ts')];
     const spawnCli = (args: string[]): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', ...cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.add(child);

@@ -119,7 +119,7 @@ test('tls - the generated config has client TLS, route TLS and a key reference o
   assert.match(one, /\ntls \{\n {2}cert_file: "\/c\/server.pem"\n {2}key_file: "\/c\/server-key.pem"\n {2}ca_file: "\/c\/ca.pem"\n {2}verify: false\n {2}timeout: 5\n\}/);
   assert.match(one, /jetstream \{\n {2}store_dir: "\/s"\n {2}cipher: chachapoly\n {2}key: \$AGENTBUS_JS_KEY\n\}/);
   const node = serverConfig([], { verifier: [], auditor: [] }, { port: 4222, storeDir: '/s', tls, cluster: { name: 'c', port: 6222, routes: ['nats-route://127.0.0.1:6223'] } });
-  assert.match(node, /cluster \{[^]*\n {2}tls \{\n {4}cert_file: "\/c\/server.pem"[^]*ca_file[^]*\n {2}\}\n\}/);
+  assert.match(node, /cluster \{[\s\S]*\n {2}tls \{\n {4}cert_file: "\/c\/server.pem"[\s\S]*ca_file[\s\S]*\n {2}\}\n\}/);
   assert.throws(() => serverConfig([], { verifier: [], auditor: [] }, { port: 1, storeDir: '/s', encryptStore: true, jsKeyEnv: 'A B' }), /not an environment variable name/);
   assert.throws(() => checkStoreKey('K', '0123456789abcdef0123456789abcdef0'), /starting with a letter/);
   assert.throws(() => checkStoreKey('K', 'k0123456789abcdef0123456789a#bcdef'), /letters and digits/);
@@ -231,7 +231,7 @@ test('tls - --encrypt-store: no key on disk, no plaintext in the JetStream store
   assert.match(err!.message, /AGENTBUS_JS_KEY/);
   // ... and, with the same key, reads the encrypted audit stream back
   process.env[DEFAULT_JS_KEY_ENV] = key!;
-  let srv;
+  let srv: Awaited<ReturnType<typeof spawnNatsServer>>;
   try {
     srv = await spawnNatsServer(configPath);
   } finally {
@@ -282,7 +282,7 @@ test('tls - a 3-node cluster with TLS routes forms: R3 audit stream, messages ve
   assert.is(bus.urls.length, 3);
   assert.is(bus.replicas, 3);
   const confs = [1, 2, 3].map((i) => readFileSync(join(bus.stateDir, `nats-${i}.conf`), 'utf8'));
-  for (const c of confs) assert.match(c, /cluster \{[^]*\n {2}tls \{\n {4}cert_file: [^]*\n {2}\}\n\}/, 'routes use TLS');
+  for (const c of confs) assert.match(c, /cluster \{[\s\S]*\n {2}tls \{\n {4}cert_file: [\s\S]*\n {2}\}\n\}/, 'routes use TLS');
   // the verifier could create its R3 stream: the routes (TLS only) carry the cluster
   const jsm = await jetstreamManager(bus.verifier.nc);
   const t0 = Date.now();

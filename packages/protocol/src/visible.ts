@@ -5,7 +5,7 @@
 // use, unassigned code points, lone surrogates, variation selectors, line and paragraph
 // separators — with a count, so nothing such a run spells is passed on.
 
-const HIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}]+/gu;
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\p{Variation_Selector}]+/gu;
 
 /** `s` with each run of invisible characters replaced by `[N hidden characters]`. */
 export function visibleDetail(s: string): string {

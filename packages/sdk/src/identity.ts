@@ -7,6 +7,7 @@
 // printed by toString/inspect/JSON, and are wiped by destroy().
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync, statSync, chmodSync, openSync, closeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { inspect } from 'node:util';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { z } from 'zod';
@@ -227,7 +228,7 @@ export function saveCredentials(identity: AgentIdentity, path: string): void {
  * Errors name the file and the field, never a secret.
  */
 export function loadCredentials(path: string): AgentIdentity {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {

@@ -65,7 +65,7 @@ export function readPinnedTools(manifestsDir: string, server: string): ListedToo
     }
   })();
   for (const file of [...named, ...others]) {
-    let m;
+    let m: ReturnType<typeof parseManifestWith<typeof ManifestMcpOnly>>;
     try {
       m = parseManifestWith(ManifestMcpOnly, readFileSync(file, 'utf8'), file);
     } catch (e) {

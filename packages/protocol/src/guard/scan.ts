@@ -339,7 +339,10 @@ function walkPayload(c: Collector, bytes: Uint8Array, root: string): void {
   } catch {
     ok = false;
   }
-  if (!ok) return scanString(c, text, root, false);
+  if (!ok) {
+    scanString(c, text, root, false);
+    return;
+  }
   walkJsonText(c, text, root);
 }
 

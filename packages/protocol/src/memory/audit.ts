@@ -51,14 +51,14 @@ export function memoryAuditFields(type: string, payload: Uint8Array): MemoryAudi
   if (!p || typeof p !== 'object' || Array.isArray(p)) {
     return op ? { op, ns: '', key_hash: '', value_hash: '', value_size: payload.length, revision: 0, status: UNREADABLE } : undefined;
   }
-  const valueOf = (v: unknown) => (v === undefined ? undefined : enc.encode(JSON.stringify(v)));
+  const valueBytes = (v: unknown) => (v === undefined ? undefined : enc.encode(JSON.stringify(v)));
   const key_hash = typeof p.key === 'string' ? sha(p.key) : '';
   const ns = str(p.ns, 80);
   if (op) {
-    const value = type === MEMORY_PUT_TYPE ? valueOf(p.value) : undefined;
+    const value = type === MEMORY_PUT_TYPE ? valueBytes(p.value) : undefined;
     return { op, ns, key_hash, value_hash: value ? sha(value) : '', value_size: value?.length ?? 0, revision: rev(p.if_revision), status: 'request' };
   }
-  const value = valueOf(p.value);
+  const value = valueBytes(p.value);
   if (type === MEMORY_EVENT_TYPE) {
     return { op: str(p.op, 16), ns, key_hash, value_hash: value ? sha(value) : '', value_size: value?.length ?? 0, revision: rev(p.revision), status: 'event' };
   }

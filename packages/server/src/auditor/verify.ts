@@ -18,6 +18,7 @@
 // What the store alone cannot show: batches deleted from the end of a chain (nothing follows
 // them) — compare the chain heads with the AUDIT stream for that (docs/audit.md).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { decodeHeader, signingInput, sha256, toHex, readManifestKeys } from '@agentbus/protocol';
 import { defaultBackend } from '@agentbus/protocol';
@@ -448,7 +449,7 @@ export const SERVICE_KEYS_DIR = 'services';
 
 /** Verifier audit public keys from a file (one key, or a JSON array) or every *.json in a directory. */
 export function loadVerifierKeys(path: string): ServicePublicKey[] {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {

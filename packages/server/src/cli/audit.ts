@@ -95,7 +95,7 @@ export function resolveStore(o: { store?: string; stateDir?: string }): { kind: 
     if (l && resolve(l.store) === resolve(o.store)) return l;
     return { kind: 'open', url: o.store };
   }
-  let where;
+  let where: ReturnType<typeof layout>;
   try {
     where = layout(o.stateDir ? { stateDir: o.stateDir } : {});
   } catch (e) {
@@ -196,7 +196,7 @@ export function registerAuditorCommands(program: Command): void {
       const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
       if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
       const { AuditorConfigError } = await import('../auditor/config.js');
-      let auditor;
+      let auditor: Awaited<ReturnType<typeof startAuditor>>;
       try {
         auditor = await startAuditor({
           nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.systemCreds ? { systemCredsFile: o.systemCreds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
@@ -279,7 +279,7 @@ export function registerAuditorCommands(program: Command): void {
         if (r.findings.length) throw new CheckFailed();
       };
       if (o.bundle) {
-        let b;
+        let b: ReturnType<typeof readBundle>;
         try {
           b = readBundle(o.bundle);
         } catch (e) {
@@ -390,7 +390,7 @@ function registerDetectCommands(program: Command): void {
           if (!c.success) throw new Error(`--config ${o.config} at connections.${c.error.issues[0]!.path.join('.')}: ${c.error.issues[0]!.message}`);
         }
       }
-      let alerts;
+      let alerts: Awaited<ReturnType<typeof replay>>;
       try {
         const trace = readReplayTrace(o.events, o.manifests ? { manifestsDir: o.manifests } : {});
         alerts = await replay(trace.rows, { ...(cfg ? { detect: cfg as never } : {}), connections: trace.connections, ...(connCfg ? { connectionsConfig: connCfg } : {}) });

@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const { runDemo, printSummary } = await import('../devbus/demo.js');
       const { DevBusError } = await import('../devbus/dev.js');
       const print = o.json ? (l: string) => process.stderr.write(l + '\n') : (l: string) => console.log(l);
-      let s;
+      let s: Awaited<ReturnType<typeof runDemo>>;
       try {
         s = await runDemo({ print, ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
       } catch (e) {

@@ -93,7 +93,7 @@ export function register(program: Command): void {
       const manifestsDir = o.manifests ? resolve(o.manifests) : where.manifestsDir;
       const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
       const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-      let bus;
+      let bus: DevBus;
       // One signal listener for the whole run, never removed and re-added: between a removal
       // and the next registration a Ctrl-C is lost (or kills the process with the bus half
       // stopped). While the bus starts, a signal is remembered (its parts are not stoppable

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--python', 'also a Python example (example.py) and the contracts as JSON Schema it loads (contracts.json)')
     .action(async (dir: string, o: { python?: boolean }) => {
       const { initProject, InitError, writePythonContracts } = await import('../devbus/init.js');
-      let r;
+      let r: ReturnType<typeof initProject>;
       try {
         r = initProject(dir, { python: !!o.python });
         if (o.python) {

@@ -38,7 +38,7 @@ export function register(program: Command): void {
         console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600) and ${pubPath} (its audit public key)`);
         return;
       }
-      let id;
+      let id: ReturnType<typeof generateIdentity>;
       try {
         id = generateIdentity(agent);
       } catch (e) {

@@ -56,7 +56,7 @@ export function register(program: Command): void {
       const ca = o.tlsCa ?? bus?.tls_ca;
       const { connect, nkeyAuthenticator } = await import('@nats-io/transport-node');
       const { releaseQuarantine } = await import('../common/quarantine.js');
-      let nc;
+      let nc: Awaited<ReturnType<typeof connect>>;
       try {
         nc = await connect({ servers, authenticator: nkeyAuthenticator(loadServiceCreds(credsFile).natsSeed()), inboxPrefix: '_INBOX_verifier', ...(ca ? { tls: { caFile: ca } } : {}) });
       } catch (e) {

@@ -91,7 +91,7 @@ export function register(program: Command): void {
       const where = await busEndpoint(opts);
       const creds = opts.creds ?? join(withLayoutDirs({ manifests: where.manifestsDir }).credsDir, `${opts.agent}.creds.json`);
       if (!existsSync(creds)) throw new CliError(`no credential file ${creds}`);
-      let p;
+      let p: Awaited<ReturnType<typeof startProxy>>;
       try {
         p = await startProxy({ credentials: creds, server: opts.server, manifestsDir: where.manifestsDir, servers: where.servers, callTimeoutMs: opts.callTimeoutMs, ...(where.connectOptions ? { connectOptions: where.connectOptions } : {}) });
       } catch (e) {

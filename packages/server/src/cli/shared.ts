@@ -2,6 +2,7 @@
 // and its running bus are, contracts modules, secret files, TLS options.
 import { Command, CommanderError } from 'commander';
 import { existsSync, statSync, readFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -62,7 +63,7 @@ export async function loadContracts(path: string): Promise<ContractRegistry> {
 
 /** A key file: mode 0600, at least 32 bytes. */
 export function readSecretFile(path: string): Uint8Array {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch {

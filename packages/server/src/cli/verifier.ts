@@ -46,7 +46,7 @@ export function register(program: Command): void {
       const { startVerifier } = await import('../verifier/verifier.js');
       const contracts = await loadContracts(o.contracts);
       const logger = createLogger({ name: 'verifier', level: o.logLevel });
-      let v;
+      let v: Awaited<ReturnType<typeof startVerifier>>;
       try {
         v = await startVerifier({
           servers: o.nats.split(','), credentials: loadServiceCreds(o.creds), manifestsDir: o.manifests, contracts, logger,

@@ -5,6 +5,7 @@
 // seed with HKDF-SHA-256 (info "agentbus/v1/service-audit-key"), a one-way derivation, so it is
 // stable and still not the NATS key.
 import { readFileSync, statSync, writeFileSync, renameSync, chmodSync, mkdirSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { SigningKey } from '@agentbus/sdk/internal';
@@ -50,7 +51,7 @@ export function generateServiceCreds(name: string, path: string): ServiceIdentit
 }
 
 export function loadServiceCreds(path: string): ServiceIdentity {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {

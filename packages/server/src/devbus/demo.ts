@@ -400,7 +400,7 @@ async function toolsAct(c: { bus: DevBus; exampleDir: string; project: string; r
     print(' • the researcher writes its summary: held until a person approves (agentbus approve)');
     const write = call(c.researcher, 'fs', 'write_file', { path: join(project, 'out', 'summary.md'), content: 'Use the device flow.\n' });
     const opts = { servers: bus.urls, credsFile: bus.credsPath('operator'), manifestsDir: bus.manifestsDir, waitMs: 1500, connectOptions: bus.connectOptions };
-    let held;
+    let held: Awaited<ReturnType<typeof listPending>>[number] | undefined;
     for (let i = 0; i < 10 && !held; i++) held = (await listPending(opts)).find((n) => n.caller === 'researcher' && n.tool === 'write_file');
     if (held) {
       print(`  ⏸ held: ${held.caller} → ${held.server}.${held.tool} (msg ${held.msg_id}); the operator approves it`);

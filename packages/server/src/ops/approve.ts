@@ -87,7 +87,7 @@ export function unshowable(n: PendingApproval): string | undefined {
   return undefined;
 }
 
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\u{FE00}-\u{FE0F}\u{E0100}-\u{E01EF}\u00a0\u2000-\u200a\u3000]/gu;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\p{Variation_Selector}\u00a0\u2000-\u200a\u3000]/gu;
 
 /**
  * The arguments as a person reads them: indented JSON of the canonical arguments, with every
