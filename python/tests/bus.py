@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / "packages" / "server" / "dist" / "bus" / "cli.js"
+CLI = REPO / "packages" / "server" / "dist" / "cli" / "index.js"
 FS_BIN = REPO / "node_modules" / ".bin" / "mcp-server-filesystem"
 
 
