@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as envelope from '../packages/protocol/src/envelope.js';
 import * as metadata from '../packages/protocol/src/metadata.js';
 import * as defaults from '../packages/protocol/src/constants.js';
@@ -94,6 +95,21 @@ test('CHECKS - unique names; a "fails with" in the check\'s own words names exac
   const all = new Set([...CHECKS.flatMap((c) => c.reasons.map(reasonName)), 'approval_denied', 'approval_timeout']);
   assert.match(protocol, /approval_denied[\s\S]*approval_timeout/);
   assert.equal(allReasons().map(reasonName).filter((r) => !all.has(r)), []);
+});
+
+test('prose names checks, not positions - no "step <n>" in the code, PROTOCOL.md, docs, python, tests or bench', () => {
+  const tracked = execFileSync('git', ['ls-files', '-z', 'packages/*/src', 'PROTOCOL.md', 'docs', 'python', 'test', 'bench', 'scripts', 'README.md'], { encoding: 'utf8' }).split('\0').filter(Boolean);
+  // RFC 8032's steps are RFC 8032's; the vectors' notes are data (their files stay byte-identical);
+  // "Step <n>" (capitalised) is docs/decisions.md's numbered list of performance work, not a check
+  const allowed = [/RFC 8032 §5\.1\.6 step 2\/4/, /rejected before the rate check \(step 11\)/, /the verifier's step 14/];
+  const found: string[] = [];
+  for (const f of tracked) {
+    if (f === 'test/protocol-doc.test.ts' || !/\.(ts|mts|mjs|js|py|md)$/.test(f)) continue;
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      if (/\bsteps? \d/.test(line) && !allowed.some((r) => r.test(line))) found.push(`${f}:${i + 1}: ${line.trim().slice(0, 120)}`);
+    });
+  }
+  assert.equal(found, []);
 });
 
 test.run();
