@@ -1,5 +1,5 @@
 // decide() alone, in process: every sequence of protocol/vectors/decisions.json (one message per
-// reason and the accepted paths), on the sodium backend, many rounds; prints ns per decision.
+// reason and the accepted paths), on the sodium backend, many rounds; prints the median and minimum over rounds of the ns per decision.
 // For before/after measurements of a change to verifier/decide.ts: copy the old file next to it
 // (e.g. decide-before.ts) and interleave runs of both:
 //   node --import tsx bench/decide-micro.ts [module=../packages/server/src/verifier/decide.js] [rounds=400]
@@ -43,7 +43,8 @@ function round(): number {
   return Number(ns);
 }
 for (let i = 0; i < 50; i++) round(); // warm-up
-let total = 0;
-for (let i = 0; i < rounds; i++) total += round();
-const ns = total / (rounds * perRound);
-console.log(JSON.stringify({ module: mod, backend: backend.name, decisions: rounds * perRound, nsPerDecision: Math.round(ns) }));
+// per round: ns per decision; the median and the minimum are robust to a shared machine's preemptions
+const per: number[] = [];
+for (let i = 0; i < rounds; i++) per.push(round() / perRound);
+per.sort((a, b) => a - b);
+console.log(JSON.stringify({ module: mod, backend: backend.name, decisions: rounds * perRound, medianNs: Math.round(per[per.length >> 1]!), minNs: Math.round(per[0]!) }));
