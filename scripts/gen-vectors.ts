@@ -475,11 +475,11 @@ function decisionVectors(k: Keys) {
   seq('rejection budget: every rejection spends a token, accepted messages none (dave, burst 1)',
     { bytes: seal('dave ok', { as: 'dave' }).bytes, sender: 'dave' }, { bytes: seal('dave ok 2', { as: 'dave' }).bytes, sender: 'dave' },
     { bytes: seal('dave stale', { as: 'dave', sentAtMs: NOW - MAX_SKEW_MS - 1 }).bytes, sender: 'dave' }, { bytes: seal('dave ok 3', { as: 'dave' }).bytes, sender: 'dave' });
-  // --- steps 2-3
+  // --- reply_subject, partition
   seq('bad_reply_subject: a reply subject in another agent\'s inbox', { bytes: seal('hijack').bytes, reply: 'agentbus.inbox.bob.hijack' });
   seq('bad_reply_subject: a reply subject that only starts like the inbox', { bytes: seal('prefix').bytes, reply: 'agentbus.inbox.alicex.1', note: 'the prefix is "agentbus.inbox.alice." with the dot' });
   seq('sender_mismatch: a message on another partition', { bytes: seal('partition').bytes, partition: (own + 1) % PARTITIONS }, { bytes: seal('partition').bytes, partition: own, note: 'its own partition' });
-  // --- steps 4-8
+  // --- framing … key
   seq('malformed: bytes that are not an envelope', { bytes: Uint8Array.from(h32('junk')) });
   seq('malformed: a header that does not decode', { bytes: tamper(seal('bad header'), (p) => { p.headerBytes = Uint8Array.from([0x0a, 0x05, 0x61]); }) });
   seq('sender_mismatch: the header names another sender than the subject', { bytes: seal('mismatch', { as: 'bob', recipient: 'alice', type: 'task.result', payload: enc({ ok: true }) }).bytes, sender: 'alice' });
@@ -487,7 +487,7 @@ function decisionVectors(k: Keys) {
   seq('unknown_key: a key the manifest does not list', { bytes: sealEnvelope({ sender: 'alice', keyId: k.stranger.keyId, sign: k.stranger.sign, recipient: 'bob', type: 'task.assign', payload: enc({ title: 't' }), contentType: JSON_CONTENT_TYPE, msgId: id16('stranger'), sentAtMs: NOW }).bytes });
   seq('revoked_key', { bytes: seal('revoked', { as: 'aliceRevoked' }).bytes });
   seq('expired_key: not_after in the past, and not_before in the future', { bytes: seal('expired', { as: 'aliceExpired' }).bytes }, { bytes: seal('later', { as: 'aliceLater' }).bytes }, { bytes: seal('later 2', { as: 'aliceLater', sentAtMs: NOW + 60_000 }).bytes, now: NOW + 60_000, note: 'valid from its not_before on (at the verifier\'s clock)' });
-  // --- steps 9-15
+  // --- size … metadata_required
   seq('payload_too_large: payload over max_payload_bytes (2048)', { bytes: seal('large', { type: 'note.post', payload: enc({ text: 'x'.repeat(2100) }) }).bytes }, { bytes: seal('just', { type: 'note.post', payload: enc({ text: 'x'.repeat(2048 - 11) }) }).bytes, note: 'exactly 2048 bytes' });
   seq('payload_too_large: metadata counts with the payload', { bytes: seal('meta large', { metadata: { rationale: 'r'.repeat(1000), prompt_version: 'p'.repeat(1000) } }).bytes });
   seq('stale_timestamp and future_timestamp: now ± max_skew_ms, bounds included',
@@ -508,7 +508,7 @@ function decisionVectors(k: Keys) {
     { bytes: seal('deploy 1', { type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { rationale: 'because' } }).bytes },
     { bytes: seal('deploy 2', { type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { rationale: 'because', prompt_version: '' } }).bytes },
     { bytes: seal('deploy 3', { type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { rationale: 'because', prompt_version: 'p7' } }).bytes });
-  // --- steps 16-18
+  // --- signature, payload_hash, schema
   seq('bad_signature', { bytes: tamper(seal('forged'), (p) => { p.signature[5]! ^= 0x40; }) });
   seq('payload_hash_mismatch: the payload is not the one the header signed', { bytes: tamper(seal('swapped'), (p) => { p.payload = enc({ title: 'rm -rf /', priority: 5 }); }) });
   seq('schema_invalid: schema, not JSON, content type',
@@ -524,7 +524,7 @@ function decisionVectors(k: Keys) {
     { bytes: seal('64 deep', { payload: enc(`{"title":"t","x":${'['.repeat(63)}1${']'.repeat(63)}}`) }).bytes, note: 'accepted: nested 64 levels, the limit' },
     { bytes: seal('65 deep', { payload: enc(`{"title":"t","x":${'['.repeat(64)}1${']'.repeat(64)}}`) }).bytes, note: 'nested 65 levels: refused' },
     { bytes: seal('float priority', { payload: enc('{"title":"t","priority":1.0}') }).bytes, note: 'accepted: 1.0 is the integer 1 in JSON' });
-  // --- steps 19-22
+  // --- causation, depth, replay
   const parent = id16('parent');
   seq('bad_causation: a causation id needs a depth token proving delivery to this sender',
     { bytes: seal('no token', { causationId: parent }).bytes },

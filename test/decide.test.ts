@@ -17,7 +17,9 @@ import { DEPTH_TOKEN_METADATA, MAX_METADATA_VALUE_BYTES } from '../packages/prot
 import { Policy, Manifest } from '../packages/protocol/src/manifest.js';
 import type { ManifestInput } from '../packages/protocol/src/manifest.js';
 import { partitionOf } from '../packages/server/src/common/partitions.js';
-import { decide, signatureCheckOf, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/verifier/decide.js';
+import { decide, decidedBy, signatureCheckOf, DecisionState, policySnapshot, auditEventOf } from '../packages/server/src/verifier/decide.js';
+import { CHECKS, checkNamed } from '../packages/server/src/verifier/checks.js';
+import type { CheckName } from '../packages/server/src/verifier/checks.js';
 import { VerifyPool } from '../packages/protocol/src/verify-pool.js';
 import type { Decision, DecisionInput, PolicySnapshot } from '../packages/server/src/verifier/decide.js';
 import { contracts } from './helpers/contracts.js';
@@ -198,8 +200,12 @@ t('decide - one row per reason, accepted and duplicate: verdict, reason, depth, 
   for (const backend of ALL_BACKENDS) {
     const snap = snapshotWith(backend);
     for (const row of ROWS) {
-      const d = runRow(row, snap);
+      const state = freshState();
+      const d = runRow(row, snap, state);
       const what = `${backend.name}: ${row.name}`;
+      // the check that decided lists the reason (CHECKS: PROTOCOL.md §8.2)
+      if (d.verdict === Verdict.VERDICT_REJECTED) assert.ok(checkNamed(decidedBy(state)).reasons.includes(d.reason), `${what}: ${reasonName(d.reason)} from the \`${decidedBy(state)}\` check`);
+      else assert.is(decidedBy(state), 'replay', `${what}: every check passed`);
       assert.is(verdictName(d.verdict), row.verdict, `${what}: ${reasonName(d.reason)} ${d.detail}`);
       assert.is(reasonName(d.reason), row.reason ?? 'unspecified', `${what}: ${d.detail}`);
       if (row.depth !== undefined) assert.is(d.depth, row.depth, `${what}: depth`);
@@ -320,14 +326,14 @@ t('decide - a rejection spends one token of the subject sender budget; an accept
   assert.not.ok("lastShed" in b, "nothing of a shed message is kept (its header is an unverified claim)");
   assert.is(dave(seal({ as: 'dave' }).bytes, 'agentbus.inbox.bob.x').answer, false, 'a shed message is answered only inside the sender inbox');
   assert.is(b.shed, 2);
-  assert.is(state.rates.has('dave'), false, 'no message of dave reached the rate check (step 19)');
+  assert.is(state.rates.has('dave'), false, 'no message of dave reached the `rate` check');
 });
 
 t('decide - the rate bucket is spent only by messages that pass every check before it; refills with time', () => {
   const snap = snapshotWith(ALL_BACKENDS[0]!);
   const state = freshState();
   const carol = (text: string, now = NOW, over: Partial<SealInput> = {}) => decide({ data: seal({ as: 'carol', type: 'note.post', payload: enc({ text }), sentAtMs: now, ...over }).bytes, subjectSender: 'carol', reply: '', now }, snap, state);
-  // rejected before the rate check: no token spent (bucket created only by step 19)
+  // rejected before the `rate` check: no token spent (the bucket is created only by it)
   assert.is(reasonName(carol('x', NOW, { recipient: 'alice' }).reason), 'destination_not_allowed');
   assert.is(state.rates.has('carol'), false);
   assert.is(carol('1').verdict, Verdict.VERDICT_ACCEPTED);
@@ -340,42 +346,46 @@ t('decide - the rate bucket is spent only by messages that pass every check befo
   assert.is(carol('5', NOW + 1999).verdict, Verdict.VERDICT_ACCEPTED);
 });
 
-t('decide - the order: a message failing two adjacent checks gets the earlier one, for every pair of steps', () => {
+t('decide - the order: a message failing two checks gets the earlier one in CHECKS, for pairs of checks next to each other', () => {
   const snap = snapshotWith(ALL_BACKENDS[0]!);
   const unknownKey = SigningKey.generate();
   const badSig = (b: Uint8Array) => { const o = Uint8Array.from(b); o[o.length - 3]! ^= 1; return o; };
   const carolNote = (text: string, over: Partial<SealInput> = {}) => seal({ as: 'carol', type: 'note.post', payload: enc({ text }), ...over }).bytes;
   const carolFlood = [carolNote('a'), carolNote('b')].map((bytes) => ({ bytes, sender: 'carol' }));
-  // [steps, expected reason, the message, messages decided before it (must be accepted)]
-  const pairs: [string, string, Msg, Msg[]?][] = [
-    ['1-2 budget, reply subject', 'rejection_budget_exceeded', { bytes: randomBytes(9), sender: 'dave', reply: 'agentbus.inbox.bob.x' }],
-    ['2-3 reply subject, partition', 'bad_reply_subject', { bytes: seal().bytes, reply: 'agentbus.inbox.bob.x', partition: (partitionOf('alice', 8) + 1) % 8 }],
-    ['3-4 partition, framing', 'sender_mismatch', { bytes: randomBytes(30), partition: (partitionOf('alice', 8) + 1) % 8 }],
-    ['5-6 header, sender', 'malformed', { bytes: tamper(seal(), (p) => { p.headerBytes = Uint8Array.from([0x0a, 0x04, 0x42, 0x41, 0x44, 0x21]); }) }],
-    ['6-7 sender, sender known', 'sender_mismatch', { bytes: seal({ as: 'ghost' }).bytes, sender: 'alice' }],
-    ['7-8 sender known, key', 'unknown_sender', { bytes: sealEnvelope({ ...baseInput(), sender: 'ghost', keyId: unknownKey.keyId, sign: unknownKey.sign }).bytes, sender: 'ghost' }],
-    ['8-9 key, size', 'unknown_key', { bytes: sealEnvelope({ ...baseInput(), keyId: unknownKey.keyId, sign: unknownKey.sign, type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }) }).bytes }],
-    ['9-10 size, freshness', 'payload_too_large', { bytes: seal({ type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }), sentAtMs: NOW - 10 * SKEW }).bytes }],
-    ['10-11 freshness, recipient', 'stale_timestamp', { bytes: seal({ sentAtMs: NOW - 10 * SKEW, recipient: 'nobody' }).bytes }],
-    ['11-12 recipient, contract', 'unknown_recipient', { bytes: seal({ recipient: 'nobody', type: 'nosuch.type' }).bytes }],
-    ['12-13 contract, type allowed', 'unknown_type', { bytes: seal({ type: 'other.type' }).bytes }],
-    ['13-14 type allowed, metadata rules', 'type_not_allowed', { bytes: seal({ recipient: '', topic: 'news', type: 'task.assign', metadata: { junk: 'x' } }).bytes }],
-    ['14-15 metadata rules, required metadata', 'metadata_not_allowed', { bytes: seal({ type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { junk: 'x' } }).bytes }],
-    ['15-16 required metadata, signature', 'metadata_missing', { bytes: badSig(seal({ type: 'deploy.request', payload: enc({ service: 'api' }) }).bytes) }],
-    ['16-17 signature, payload hash', 'bad_signature', { bytes: tamper(seal(), (p) => { p.payload = enc({ title: 'x', priority: 1 }); p.signature[0]! ^= 1; }) }],
-    ['17-18 payload hash, schema', 'payload_hash_mismatch', { bytes: tamper(seal(), (p) => { p.payload = enc('not json'); }) }],
-    ['18-19 schema, rate', 'schema_invalid', { bytes: carolNote('', { payload: enc({ text: 5 }) }), sender: 'carol' }, carolFlood],
-    ['19-20 rate, causation', 'rate_limited', { bytes: carolNote('c', { causationId: parent }), sender: 'carol' }, carolFlood],
-    ['20-21 causation, depth', 'bad_causation', { bytes: seal({ causationId: parent, depth: 9 }).bytes }],
-    ['21-22 depth, replay', 'depth_exceeded', { bytes: seal({ msgId: first.header.msgId, depth: 9 }).bytes }, [{ bytes: first.bytes }]],
+  // [the earlier check, the later one, expected reason, the message, messages decided before it (must be accepted)]
+  const pairs: [CheckName, CheckName, string, Msg, Msg[]?][] = [
+    ['rejection_budget', 'reply_subject', 'rejection_budget_exceeded', { bytes: randomBytes(9), sender: 'dave', reply: 'agentbus.inbox.bob.x' }],
+    ['reply_subject', 'partition', 'bad_reply_subject', { bytes: seal().bytes, reply: 'agentbus.inbox.bob.x', partition: (partitionOf('alice', 8) + 1) % 8 }],
+    ['partition', 'framing', 'sender_mismatch', { bytes: randomBytes(30), partition: (partitionOf('alice', 8) + 1) % 8 }],
+    ['header', 'sender_match', 'malformed', { bytes: tamper(seal(), (p) => { p.headerBytes = Uint8Array.from([0x0a, 0x04, 0x42, 0x41, 0x44, 0x21]); }) }],
+    ['sender_match', 'sender_known', 'sender_mismatch', { bytes: seal({ as: 'ghost' }).bytes, sender: 'alice' }],
+    ['sender_known', 'key', 'unknown_sender', { bytes: sealEnvelope({ ...baseInput(), sender: 'ghost', keyId: unknownKey.keyId, sign: unknownKey.sign }).bytes, sender: 'ghost' }],
+    ['key', 'size', 'unknown_key', { bytes: sealEnvelope({ ...baseInput(), keyId: unknownKey.keyId, sign: unknownKey.sign, type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }) }).bytes }],
+    ['size', 'freshness', 'payload_too_large', { bytes: seal({ type: 'note.post', payload: enc({ text: 'x'.repeat(3000) }), sentAtMs: NOW - 10 * SKEW }).bytes }],
+    ['freshness', 'recipient', 'stale_timestamp', { bytes: seal({ sentAtMs: NOW - 10 * SKEW, recipient: 'nobody' }).bytes }],
+    ['recipient', 'contract', 'unknown_recipient', { bytes: seal({ recipient: 'nobody', type: 'nosuch.type' }).bytes }],
+    ['contract', 'type_allowed', 'unknown_type', { bytes: seal({ type: 'other.type' }).bytes }],
+    ['type_allowed', 'metadata_keys', 'type_not_allowed', { bytes: seal({ recipient: '', topic: 'news', type: 'task.assign', metadata: { junk: 'x' } }).bytes }],
+    ['metadata_keys', 'metadata_required', 'metadata_not_allowed', { bytes: seal({ type: 'deploy.request', payload: enc({ service: 'api' }), metadata: { junk: 'x' } }).bytes }],
+    ['metadata_required', 'signature', 'metadata_missing', { bytes: badSig(seal({ type: 'deploy.request', payload: enc({ service: 'api' }) }).bytes) }],
+    ['signature', 'payload_hash', 'bad_signature', { bytes: tamper(seal(), (p) => { p.payload = enc({ title: 'x', priority: 1 }); p.signature[0]! ^= 1; }) }],
+    ['payload_hash', 'schema', 'payload_hash_mismatch', { bytes: tamper(seal(), (p) => { p.payload = enc('not json'); }) }],
+    ['schema', 'rate', 'schema_invalid', { bytes: carolNote('', { payload: enc({ text: 5 }) }), sender: 'carol' }, carolFlood],
+    ['rate', 'causation', 'rate_limited', { bytes: carolNote('c', { causationId: parent }), sender: 'carol' }, carolFlood],
+    ['causation', 'depth', 'bad_causation', { bytes: seal({ causationId: parent, depth: 9 }).bytes }],
+    ['depth', 'replay', 'depth_exceeded', { bytes: seal({ msgId: first.header.msgId, depth: 9 }).bytes }, [{ bytes: first.bytes }]],
   ];
   const daveSpent = { bytes: randomBytes(40), sender: 'dave' };
-  for (const [steps, want, msg, before = []] of pairs) {
+  const at = (n: CheckName) => CHECKS.findIndex((c) => c.name === n);
+  for (const [earlier, later, want, msg, before = []] of pairs) {
+    const what = `${earlier} before ${later}`;
+    assert.ok(at(earlier) < at(later), `${what}: the order of CHECKS`);
     const state = freshState();
-    if (steps.startsWith('1-2')) decide(inputOf(daveSpent), snap, state);
-    for (const m of before) assert.is(decide(inputOf(m), snap, state).verdict, Verdict.VERDICT_ACCEPTED, `${steps}: before`);
+    if (earlier === 'rejection_budget') decide(inputOf(daveSpent), snap, state);
+    for (const m of before) assert.is(decide(inputOf(m), snap, state).verdict, Verdict.VERDICT_ACCEPTED, `${what}: before`);
     const d = decide(inputOf(msg), snap, state);
-    assert.is(reasonName(d.reason), want, `steps ${steps}: ${d.detail}`);
+    assert.is(reasonName(d.reason), want, `${what}: ${d.detail}`);
+    assert.is(decidedBy(state), earlier, what);
   }
   // what bad_reply_subject still records: the decoded header (for the audit event), and no answer
   const k = SigningKey.generate();

@@ -80,7 +80,7 @@ test.before(async () => {
     verifierOptions: { contracts: verifierContracts },
     agents: {
       memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
-      // no send rule: memory requests are decided by the memory: grants (verifier step 20)
+      // no send rule: memory requests are decided by the memory: grants (the verifier's `arguments` check)
       alice: { memory: grants.alice },
       bob: { memory: grants.bob },
       mallory: { memory: grants.mallory },
@@ -141,7 +141,7 @@ test('own namespace: put, get, delete; agent/<other> refused by the service and 
   assert.ok(rev > 0);
   const got = await m.get('plan/step1');
   assert.equal(got, { key: 'plan/step1', value: { text: 'look around', n: 1 }, revision: rev });
-  // refused by the verifier (step 20), before the service: nothing of it reaches the store
+  // refused by the verifier (its `arguments` check), before the service: nothing of it reaches the store
   for (const p of [mallory.memory('agent/alice').get('plan/step1'), mallory.memory('agent/alice').put('plan/step1', 'pwned'), mallory.memory('agent/alice').list(), mallory.memory('agent/alice').watch(), mallory.memory('agent/alice').delete('plan/step1')]) {
     assert.is(await code(p as Promise<unknown>), 'verifier:memory_not_allowed');
   }

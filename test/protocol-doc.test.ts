@@ -1,11 +1,12 @@
 // PROTOCOL.md quotes the code; these tests keep it honest. The constants table (§13) names each
 // constant and its value: every name must exist in the code with that value. The reason numbers
-// (§10) are the enum's. And the order of the checks is one list in three places — the comment at
-// the top of verifier/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md "Verifier ordering of
-// checks" — with the same reasons at the same step numbers.
+// (§10) are the enum's. And the checks are one list, CHECKS in verifier/checks.ts: §8.2's table is
+// generated from it (scripts/gen-protocol-checks.ts) and must be the committed one; prose names a
+// check, never its position.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as envelope from '../packages/protocol/src/envelope.js';
 import * as metadata from '../packages/protocol/src/metadata.js';
 import * as defaults from '../packages/protocol/src/constants.js';
@@ -15,6 +16,8 @@ import * as auditPublisher from '../packages/server/src/verifier/audit-publisher
 import * as auditStream from '../packages/server/src/common/audit-stream.js';
 import * as verifier from '../packages/server/src/verifier/verifier.js';
 import { Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
+import { CHECKS } from '../packages/server/src/verifier/checks.js';
+import { withChecksTable, failsWith, BEGIN, END } from '../scripts/gen-protocol-checks.js';
 
 const protocol = readFileSync('PROTOCOL.md', 'utf8');
 const section = (text: string, start: RegExp, end: RegExp) => {
@@ -69,36 +72,44 @@ test('PROTOCOL.md §10 - the reason numbers are the enum\'s', () => {
   assert.equal(Object.fromEntries(pairs), Object.fromEntries(expected));
 });
 
-/** step number → the reason names mentioned for it. */
-function stepsOf(text: string, lineStart: RegExp): Map<number, string[]> {
-  const names = new Set(allReasons().map(reasonName));
-  const out = new Map<number, string[]>();
-  let cur = 0;
-  for (const line of text.split('\n')) {
-    const m = lineStart.exec(line);
-    if (m) cur = Number(m[1]);
-    if (!cur) continue;
-    for (const w of line.match(/[a-z]+(?:_[a-z]+)*/g) ?? []) if (names.has(w) && !out.get(cur)?.includes(w)) out.set(cur, [...(out.get(cur) ?? []), w]);
-    if (!out.has(cur)) out.set(cur, []);
-  }
-  return out;
-}
+test('PROTOCOL.md §8.2 - the table of the checks is the one generated from CHECKS (node --import tsx scripts/gen-protocol-checks.ts)', () => {
+  const spec = section(protocol, /^### 8\.2 /m, /^### 8\.3 /m);
+  assert.ok(spec.includes(BEGIN) && spec.includes(END), 'the generated table sits in §8.2');
+  assert.ok(withChecksTable(protocol) === protocol, 'PROTOCOL.md §8.2 differs from CHECKS: run node --import tsx scripts/gen-protocol-checks.ts');
+  // one row per check, in CHECKS' order, with its name
+  const rows = spec.split('\n').filter((l) => /^\| \d+ \|/.test(l));
+  assert.equal(rows.map((l) => /^\| (\d+) \| `([a-z_]+)` \|/.exec(l)?.slice(1).join(' ')), CHECKS.map((c, i) => `${i + 1} ${c.name}`));
+});
 
-test('the check order - verifier/decide.ts, PROTOCOL.md §8.2 and docs/decisions.md list the same 24 steps with the same reasons', () => {
-  const decideTs = readFileSync('packages/server/src/verifier/decide.ts', 'utf8');
-  const fromCode = stepsOf(section(decideTs, /THE ORDER OF THE CHECKS/, /^import /m), /^\/\/\s+(\d+)\. /);
-  const fromSpec = stepsOf(section(protocol, /^### 8\.2 /m, /^### 8\.3 /m).split('\n').filter((l) => /^\| \d+ \|/.test(l)).join('\n'), /^\| (\d+) \|/);
-  const decisions = readFileSync('docs/decisions.md', 'utf8');
-  const fromDocs = stepsOf(section(decisions, /^## Verifier ordering of checks/m, /^Cheap and stateless first/m), /^(\d+)\. /);
-  assert.equal([...fromCode.keys()], Array.from({ length: 24 }, (_, i) => i + 1));
-  const norm = (m: Map<number, string[]>) => Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]));
-  assert.equal(norm(fromSpec), norm(fromCode), 'PROTOCOL.md §8.2 differs from verifier/decide.ts');
-  assert.equal(norm(fromDocs), norm(fromCode), 'docs/decisions.md differs from verifier/decide.ts');
-  // every reason is at some step, but the two of the approval hold, which come after an
-  // accepted decision (PROTOCOL.md §15.3)
-  const all = new Set([...[...fromCode.values()].flat(), 'approval_denied', 'approval_timeout']);
+test('CHECKS - unique names; a "fails with" in the check\'s own words names exactly its reasons; every reason has a check', () => {
+  assert.is(new Set(CHECKS.map((c) => c.name)).size, CHECKS.length);
+  const names = new Set(allReasons().map(reasonName));
+  for (const c of CHECKS) {
+    assert.ok(c.reasons.length > 0, c.name);
+    const named = [...new Set((failsWith(c).match(/`([a-z_]+)`/g) ?? []).map((w) => w.slice(1, -1)).filter((w) => names.has(w)))].sort();
+    assert.equal(named, c.reasons.map(reasonName).sort(), `${c.name}: "fails with" and reasons differ`);
+    assert.ok(c.summary.length > 0 && !c.summary.includes('\n'), `${c.name}: a one-line summary`);
+  }
+  // every reason is some check's, but the two of the approval hold, which come after an accepted
+  // decision (PROTOCOL.md §15.3)
+  const all = new Set([...CHECKS.flatMap((c) => c.reasons.map(reasonName)), 'approval_denied', 'approval_timeout']);
   assert.match(protocol, /approval_denied[\s\S]*approval_timeout/);
   assert.equal(allReasons().map(reasonName).filter((r) => !all.has(r)), []);
+});
+
+test('prose names checks, not positions - no "step <n>" in the code, PROTOCOL.md, docs, python, tests or bench', () => {
+  const tracked = execFileSync('git', ['ls-files', '-z', 'packages/*/src', 'PROTOCOL.md', 'docs', 'python', 'test', 'bench', 'scripts', 'README.md'], { encoding: 'utf8' }).split('\0').filter(Boolean);
+  // RFC 8032's steps are RFC 8032's; the vectors' notes are data (their files stay byte-identical);
+  // "Step <n>" (capitalised) is docs/decisions.md's numbered list of performance work, not a check
+  const allowed = [/RFC 8032 §5\.1\.6 step 2\/4/, /rejected before the rate check \(step 11\)/, /the verifier's step 14/];
+  const found: string[] = [];
+  for (const f of tracked) {
+    if (f === 'test/protocol-doc.test.ts' || !/\.(ts|mts|mjs|js|py|md)$/.test(f)) continue;
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      if (/\bsteps? \d/.test(line) && !allowed.some((r) => r.test(line))) found.push(`${f}:${i + 1}: ${line.trim().slice(0, 120)}`);
+    });
+  }
+  assert.equal(found, []);
 });
 
 test.run();

@@ -1,16 +1,17 @@
 """decisions.json (PROTOCOL.md §8, §14) as far as a client needs it: the checks a receiver or a
 sender can make without the verifier's state — framing, header, sender, key resolution, size,
-freshness, contract, metadata, signature, payload hash, schema — give, step by step, the
-verdict the verifier gave; every accepted envelope opens end to end under the manifests' keys
+freshness, contract, metadata, signature, payload hash, schema — give, check by check (§8.2's
+names), the verdict the verifier gave; every accepted envelope opens end to end under the manifests' keys
 and passes its contract; every depth token the verifier attached verifies under the depth key.
 
-Steps the client cannot judge (send rules, tool policy, guards, rate, causation, depth, replay,
+Checks the client cannot judge (send rules, tool policy, guards, rate, causation, depth, replay,
 the rejection budget, the reply subject) are checked to get past every client check placed
 before them in §8.2's order."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,31 @@ from .conftest import REPO, load_vectors
 D = load_vectors("decisions.json")
 STEPS = [(s["name"], i, st) for s in D["sequences"] for i, st in enumerate(s["steps"])]
 
-# §8.2: the step of each reason
-STEP_OF = {
-    "rejection_budget_exceeded": 1, "bad_reply_subject": 2, "malformed": 4, "sender_mismatch": 6, "unknown_sender": 7, "unknown_key": 8,
-    "revoked_key": 8, "expired_key": 8, "payload_too_large": 9, "stale_timestamp": 10, "future_timestamp": 10,
-    "unknown_recipient": 11, "destination_not_allowed": 11, "unknown_type": 12, "type_not_allowed": 13, "tool_not_allowed": 13,
-    "metadata_not_allowed": 14, "metadata_missing": 15, "bad_signature": 16, "payload_hash_mismatch": 17, "schema_invalid": 18,
-    "credential_detected": 19, "invisible_text": 19, "control_chars": 19, "argument_refused": 20, "memory_not_allowed": 20,
-    "rate_limited": 21, "bad_causation": 22, "depth_exceeded": 23, "replay": 24,
+
+def _check_order() -> dict[str, int]:
+    """§8.2's checks by name → position, from PROTOCOL.md's table (generated from the verifier's list)."""
+    text = (REPO / "PROTOCOL.md").read_text(encoding="utf-8")
+    table = text[text.index("<!-- checks:"):text.index("<!-- /checks -->")]
+    names = re.findall(r"^\| \d+ \| `([a-z_]+)` \|", table, re.M)
+    assert len(names) == len(set(names)) >= 24, names
+    return {n: i for i, n in enumerate(names)}
+
+
+ORDER = _check_order()
+# §8.2: the check of each reason
+CHECK_OF = {
+    "rejection_budget_exceeded": "rejection_budget", "bad_reply_subject": "reply_subject", "malformed": "framing",
+    "sender_mismatch": "sender_match", "unknown_sender": "sender_known", "unknown_key": "key", "revoked_key": "key",
+    "expired_key": "key", "payload_too_large": "size", "stale_timestamp": "freshness", "future_timestamp": "freshness",
+    "unknown_recipient": "recipient", "destination_not_allowed": "recipient", "unknown_type": "contract",
+    "type_not_allowed": "type_allowed", "tool_not_allowed": "type_allowed", "metadata_not_allowed": "metadata_keys",
+    "metadata_missing": "metadata_required", "bad_signature": "signature", "payload_hash_mismatch": "payload_hash",
+    "schema_invalid": "schema", "credential_detected": "content_guards", "invisible_text": "content_guards",
+    "control_chars": "content_guards", "argument_refused": "arguments", "memory_not_allowed": "arguments",
+    "rate_limited": "rate", "bad_causation": "causation", "depth_exceeded": "depth", "replay": "replay",
 }
-CLIENT_STEPS = {4, 5, 6, 7, 8, 9, 10, 12, 14, 15, 16, 17, 18}
+CLIENT_CHECKS = {"framing", "header", "sender_match", "sender_known", "key", "size", "freshness", "contract", "metadata_keys",
+                 "metadata_required", "signature", "payload_hash", "schema"}
 MANIFESTS = {m["agent"]: m for m in D["manifests"]}
 
 
@@ -75,52 +91,52 @@ def registry() -> Registry:
     return Registry(Contract.from_json(t, c) for t, c in contracts.items())
 
 
-def client_checks(step: dict[str, Any], reg: Registry) -> tuple[int, str] | None:
-    """The first client-side check of §8.2 that fails: (step number, reason name), or None."""
+def client_checks(step: dict[str, Any], reg: Registry) -> tuple[str, str] | None:
+    """The first client-side check of §8.2 that fails: (check name, reason name), or None."""
     now = step.get("now", D["now"])
     data = bytes.fromhex(step["envelope"])
     try:
         parts = parse_envelope(data)
     except Invalid:
-        return 4, "malformed"
+        return "framing", "malformed"
     try:
         h = decode_header(parts.header_bytes)
     except Invalid:
-        return 5, "malformed"
+        return "header", "malformed"
     if h.sender != step["subject_sender"]:
-        return 6, "sender_mismatch"
+        return "sender_match", "sender_mismatch"
     m = MANIFESTS.get(h.sender)
     if m is None:
-        return 7, "unknown_sender"
+        return "sender_known", "unknown_sender"
     key = resolve_compiled_key(KEYS[h.sender], h.key_id, now)
     if isinstance(key, Reason):
-        return 8, key.name.lower()
+        return "key", key.name.lower()
     if len(parts.payload) + metadata_bytes(h.metadata) > m["max_payload_bytes"]:
-        return 9, "payload_too_large"
+        return "size", "payload_too_large"
     if h.sent_at_ms < now - D["max_skew_ms"]:
-        return 10, "stale_timestamp"
+        return "freshness", "stale_timestamp"
     if h.sent_at_ms > now + D["max_skew_ms"]:
-        return 10, "future_timestamp"
+        return "freshness", "future_timestamp"
     tool = parse_tool_type(h.type)
     contract = reg.get(h.type) if tool is None or h.type in reg else None
     if contract is None:
-        return 12, "unknown_type"
+        return "contract", "unknown_type"
     try:
         check_metadata(contract.allowed_metadata, h.metadata, h.type)
     except ContractIssue:
-        return 14, "metadata_not_allowed"
+        return "metadata_keys", "metadata_not_allowed"
     if any(not h.metadata.get(k) for k in contract.required_metadata):
-        return 15, "metadata_missing"
+        return "metadata_required", "metadata_missing"
     if not ed25519.verify(key, signing_input(parts.header_bytes), parts.signature):
-        return 16, "bad_signature"
+        return "signature", "bad_signature"
     if sha256(parts.payload) != h.payload_sha256:
-        return 17, "payload_hash_mismatch"
+        return "payload_hash", "payload_hash_mismatch"
     if h.content_type != contract.content_type:
-        return 18, "schema_invalid"
+        return "schema", "schema_invalid"
     try:
         contract.decode(parts.payload)
     except ContractIssue:
-        return 18, "schema_invalid"
+        return "schema", "schema_invalid"
     return None
 
 
@@ -137,15 +153,15 @@ def test_decision_step(name: str, i: int, step: dict[str, Any], registry: Regist
             assert depth_token.depth_of(bytes.fromhex(D["depth_key"]), h.msg_id, rcpt, exp["depth_token"]) == exp["depth"]
         return
     reason = exp["reason"]
-    s = STEP_OF[reason]
+    c = CHECK_OF[reason]
     if reason == "sender_mismatch":
-        s = 3 if exp["detail"] == "wrong partition" else 6
-    if s in CLIENT_STEPS:
-        assert got is not None and got[1] == reason, f"expected {reason} (step {s}), the client check says {got}"
-    elif s >= 4:
-        assert got is None or got[0] > s, f"expected {reason} (step {s}), a client check before it failed: {got}"
+        c = "partition" if exp["detail"] == "wrong partition" else "sender_match"
+    if c in CLIENT_CHECKS:
+        assert got is not None and got[1] == reason, f"expected {reason} (the {c} check), the client check says {got}"
+    elif ORDER[c] >= ORDER["framing"]:
+        assert got is None or ORDER[got[0]] > ORDER[c], f"expected {reason} (the {c} check), a client check before it failed: {got}"
 
 
 def test_every_client_reason_is_exercised(registry: Registry) -> None:
     seen = {st["expect"]["reason"] for _, _, st in STEPS}
-    assert {r for r, s in STEP_OF.items() if s in CLIENT_STEPS} <= seen
+    assert {r for r, c in CHECK_OF.items() if c in CLIENT_CHECKS} <= seen

@@ -146,7 +146,7 @@ async def test_memory_through_the_bus(pyalice: AgentClient) -> None:
     team = pyalice.memory("team")
     await team.put("shared-note", "hi")
     assert (await team.get("shared-note")) is not None
-    # another agent's namespace: the verifier refuses the request (step 20)
+    # another agent's namespace: the verifier refuses the request (its `arguments` check)
     with pytest.raises(RejectedError) as r:
         await pyalice.memory("agent/pybob").get("x")
     assert r.value.reason == Reason.MEMORY_NOT_ALLOWED

@@ -300,9 +300,10 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
 const EMPTY = new Uint8Array(0);
 
 /**
- * Rejections the verifier decides only after the signature check (decide.ts steps 17–24): the
- * header of such a row is the sender's signed word. Every other rejection (steps 1–16, and
- * tool_not_allowed, which step 13 gives too) leaves the header an unverified claim.
+ * Rejections the verifier decides only after the `signature` check (the checks from
+ * `payload_hash` to `replay`, PROTOCOL.md §8.2): the header of such a row is the sender's signed
+ * word. Every other rejection (the checks up to `signature`, and tool_not_allowed, which
+ * `type_allowed` gives too) leaves the header an unverified claim.
  */
 const AFTER_SIGNATURE = new Set<number>([
   Reason.REASON_PAYLOAD_HASH_MISMATCH, Reason.REASON_SCHEMA_INVALID, Reason.REASON_CREDENTIAL_DETECTED, Reason.REASON_INVISIBLE_TEXT,

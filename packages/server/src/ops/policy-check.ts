@@ -1,7 +1,7 @@
 // `agentbus policy check`: a tool call's verdict from the manifests alone, with the verifier's own
-// functions (docs/design.md §11): the tool listed by the caller's tools: (decide step 13), the arguments
-// against the server's pinned inputSchema (step 18, when the server's manifest pins the tool) and
-// against the caller's constraints (step 19). No bus, no keys: teams test their policies in CI.
+// functions (docs/design.md §11): the tool listed by the caller's tools: (decide's `type_allowed` check), the
+// arguments against the server's pinned inputSchema (the `schema` check, when the server's manifest
+// pins the tool) and against the caller's constraints (the `arguments` check). No bus, no keys: teams test their policies in CI.
 import { reasonName, Reason, toolType } from '@agentbus/protocol';
 import { Policy, loadManifestDir } from '@agentbus/protocol/manifest';
 import { toolListed, checkToolCall } from '@agentbus/protocol/tools';

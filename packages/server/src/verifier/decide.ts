@@ -5,53 +5,15 @@
 // record the audit event, forward, answer). PROTOCOL.md §8 specifies the same list for other
 // implementations, and protocol/vectors/decisions.json exercises it.
 //
-// THE ORDER OF THE CHECKS (docs/decisions.md "Verifier ordering of checks" is this list). The
-// first check that fails decides; every rejection from step 2 on spends one token of the subject
-// sender's rejection budget (step 1). An accepted tool call whose policy asks for approval is
-// marked `approval` (the verifier holds it until an approver decides).
-//
-//   1. rejection budget of the subject sender: refill, then fewer than 1 token
-//        → rejection_budget_exceeded, shed: no further check, nothing parsed
-//   2. reply subject: empty, or starts with "agentbus.inbox.<subject sender>."
-//        → bad_reply_subject (never answered)
-//   3. partition: the subject's partition is the subject sender's own (when the message came
-//      through the partition mapping)                      → sender_mismatch "wrong partition"
-//   4. envelope framing (strict outer parse)               → malformed
-//   5. header decode and structural validation             → malformed
-//   6. header sender = subject sender                      → sender_mismatch
-//   7. sender known (has a manifest)                       → unknown_sender
-//   8. key resolution: key_id known, not revoked, valid at now
-//                                                          → unknown_key | revoked_key | expired_key
-//   9. sizes: payload + metadata bytes ≤ max_payload_bytes → payload_too_large
-//  10. freshness: now − skew ≤ sent_at_ms ≤ now + skew     → stale_timestamp | future_timestamp
-//  11. recipient: known and allowed (direct; a tool call goes to its own server, an approval
-//      to a server the sender may approve, a memory request to the memory service), or topic
-//      allowed                                             → unknown_recipient | destination_not_allowed
-//  12. contract exists for the type (a tool call: the tool pinned in its server's manifest)
-//                                                          → unknown_type
-//  13. type allowed for that recipient or topic (a tool call: the tool listed in the sender's
-//      tools: policy)                                      → type_not_allowed | tool_not_allowed
-//  14. metadata rules: keys declared, values and map bounded → metadata_not_allowed
-//  15. required metadata present and non-empty             → metadata_missing
-//  16. signature (the one Ed25519 acceptance rule)         → bad_signature
-//  17. payload hash = header.payload_sha256                → payload_hash_mismatch
-//  18. content type, then payload schema                   → schema_invalid
-//  19. content guards: the payload's text and the metadata values (flag: accepted, reason set)
-//                                                          → credential_detected | invisible_text | control_chars
-//  20. tool call arguments: the sender's tools: constraints (a call that needs approval: its
-//      canonical arguments at most MAX_APPROVAL_ARGS_BYTES, all shown to the approver); a
-//      memory request: the sender's memory: grants; an approval: its causation_id is the call
-//      its payload decides                                 → argument_refused | memory_not_allowed | bad_causation
-//  21. rate (token bucket; only messages that got here spend) → rate_limited
-//  22. causation: a causation_id needs a depth token that proves delivery to this sender
-//                                                          → bad_causation
-//  23. depth limit: effective depth ≤ max_depth            → depth_exceeded
-//  24. replay: msg_id seen with another envelope           → replay;
-//              the same envelope again                     → duplicate (depth as remembered);
-//              absent                                      → accepted (msg_id claimed)
+// THE CHECKS are CHECKS in verifier/checks.ts: each with its name, reasons and rule, in the order
+// decide() runs them (PROTOCOL.md §8.2's table is generated from that list). Here, RUN holds the
+// code of each check by name; a check reads what the checks before it found from the message's
+// CheckContext and rejects with reject(c, reason, detail). What kind of message it is (plain,
+// tool call, approval, memory request) is found once, by the `header` check.
 //
 // Allocation: one Decision object per message (none for a shed one: two frozen constants), plus
-// what parsing, decoding and hashing allocate; the input object may be reused by the caller.
+// what parsing, decoding and hashing allocate (the CheckContext is the state's, reused); the input
+// object may be reused by the caller.
 import { Reason, Verdict } from '@agentbus/protocol';
 import type { IAuditEvent, IMemoryAccess } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
@@ -73,6 +35,8 @@ import type { GuardFinding, GuardKind, ResolvedGuardPolicy } from '@agentbus/pro
 import type { CompiledAgent } from '@agentbus/protocol/manifest';
 import type { Contract } from '@agentbus/sdk/internal';
 import { toolContracts } from '../common/tool-contracts.js';
+import { CHECKS } from './checks.js';
+import type { CheckName } from './checks.js';
 import type { ToolContracts } from '../common/tool-contracts.js';
 
 /** One message as the verifier received it. The caller may reuse this object between calls. */
@@ -88,20 +52,20 @@ export interface DecisionInput {
   /** The partition token of agentbus.part.<p>.<sender>; undefined if it did not come through the partition mapping. */
   partition?: number | undefined;
   /**
-   * A signature check done ahead, off the event loop (signatureCheckOf + VerifyPool). Step 16
-   * uses its verdict only for exactly the key, header bytes and signature it finds itself;
+   * A signature check done ahead, off the event loop (signatureCheckOf + VerifyPool). The
+   * `signature` check uses its verdict only for exactly the key, header bytes and signature it finds itself;
    * otherwise (or when `ok` is undefined: not checked) it verifies inline.
    */
   pre?: SignatureCheck | undefined;
 }
 
-/** What step 16 would verify: the sender's key (as resolved at the message's time), the header as received, the signature. */
+/** What the `signature` check would verify: the sender's key (as resolved at the message's time), the header as received, the signature. */
 export interface SignatureCheck {
   key: Uint8Array;
   headerBytes: Uint8Array;
   signature: Uint8Array;
   ok: boolean | undefined;
-  /** The bytes it was found in, and what was parsed from them (steps 4 and 5 reuse it for the same bytes). */
+  /** The bytes it was found in, and what was parsed from them (the `framing` and `header` checks reuse it for the same bytes). */
   data?: Uint8Array | undefined;
   parts?: EnvelopeParts | undefined;
   header?: HeaderFields | undefined;
@@ -114,7 +78,7 @@ export interface PolicySnapshot {
   readonly contracts: ContractRegistry;
   /** Freshness window: sent_at_ms within now ± maxSkewMs. */
   readonly maxSkewMs: number;
-  /** Number of sender partitions (step 3). */
+  /** Number of sender partitions (the `partition` check). */
   readonly partitions: number;
   /** Any backend: all apply the same acceptance rule (docs/signature-rule.md), so the verdict does not depend on it. */
   readonly backend: Ed25519Backend;
@@ -133,11 +97,11 @@ export interface Decision {
   readonly reason: Reason;
   /** Short, secret-free explanation (never a metadata value or payload content). */
   readonly detail: string;
-  /** The effective chain depth (0 for rejections before step 21; the claim for bad_causation). */
+  /** The effective chain depth (0 for rejections before the `causation` check; the claim for bad_causation). */
   readonly depth: number;
   /** May the verifier answer on the reply subject? False for bad_reply_subject, and for a shed message whose reply subject is outside the sender's inbox. */
   readonly answer: boolean;
-  /** Shed by the rejection budget (step 1): not checked, counted in the sender's budget record, audited in aggregate. */
+  /** Shed by the `rejection_budget` check: not checked, counted in the sender's budget record, audited in aggregate. */
   readonly shed: boolean;
   /** An accepted tool call whose tools: policy requires approval: held until an approver decides. */
   readonly approval?: boolean;
@@ -145,9 +109,9 @@ export interface Decision {
   readonly approvalArgs?: string;
   /** Content-guard findings (rejected ones, or flagged ones of an accepted message). */
   readonly findings?: readonly GuardRecord[];
-  /** The decoded header, once step 5 passed (unverified before step 16). */
+  /** The decoded header, once the `header` check passed (unverified before the `signature` check). */
   readonly header: HeaderFields | undefined;
-  /** The envelope's parts, once step 4 passed (views into the input bytes). */
+  /** The envelope's parts, once the `framing` check passed (views into the input bytes). */
   readonly headerBytes: Uint8Array | undefined;
   readonly signature: Uint8Array | undefined;
   readonly payload: Uint8Array | undefined;
@@ -198,6 +162,8 @@ export class DecisionState {
   readonly depthTokens: DepthTokens;
   /** Scratch for "agentbus/v1/envelope\0" ‖ header: no allocation per signature check. */
   readonly signingScratch: Buffer;
+  /** The message being checked (decide() is synchronous: one is enough). */
+  readonly ctx = new CheckContext();
 
   constructor(o: { replayWindowMs: number; depthKey: Uint8Array; now: number }) {
     this.replay = new ReplayTable(o.replayWindowMs, o.now);
@@ -218,10 +184,6 @@ function shedDecision(answer: boolean): Decision {
 }
 const SHED_ANSWERED = shedDecision(true);
 const SHED_SILENT = shedDecision(false);
-
-function rejected(reason: Reason, detail: string, depth: number, answer: boolean, header: HeaderFields | undefined, headerBytes: Uint8Array | undefined, signature: Uint8Array | undefined, payload: Uint8Array | undefined): Decision {
-  return { verdict: Verdict.VERDICT_REJECTED, reason, detail, depth, answer, shed: false, header, headerBytes, signature, payload };
-}
 
 /** The subject sender's budget record, created with a full bucket, refreshed when the snapshot changed. */
 function budgetOf(state: DecisionState, snap: PolicySnapshot, sender: string, now: number): SenderBudget {
@@ -253,41 +215,434 @@ function refreshBudget(b: SenderBudget, snap: PolicySnapshot): void {
   b.tokens = Math.min(b.tokens, b.burst);
 }
 
+/** What a message is, found once from its header (by the `header` check) for the checks that treat the kinds differently. */
+export type MessageKind = 'plain' | 'tool' | 'approval' | 'memory';
+
 /**
- * Decide one message: every check, in the order at the top of this file. Applies the state
- * changes to `state` — the rejection budget (refill; one token per rejection; shed counts), the
- * rate bucket (refill; one token per message that reaches step 19), and the replay table (an
- * accepted msg_id is claimed with its fingerprint and depth) — and touches nothing else.
+ * A tool call (`tool.<server>.<tool>`, whatever its destination: one to a topic is refused by the
+ * `recipient` check); an approval (`approval.decision` to a recipient: the held call's server); a
+ * memory request (a `memory.*` request type to the memory service); else plain.
+ */
+function kindOf(h: HeaderFields, tool: ToolRef | undefined): MessageKind {
+  if (tool) return 'tool';
+  if (h.recipient) {
+    if (h.type === APPROVAL_TYPE) return 'approval';
+    if (h.recipient === MEMORY_SERVICE && (MEMORY_REQUEST_TYPES as readonly string[]).includes(h.type)) return 'memory';
+  }
+  return 'plain';
+}
+type ToolRef = { server: string; tool: string };
+
+/**
+ * One message while its checks run: the input, and what each check found that later checks use.
+ * One per DecisionState, reset for every message (decide() is synchronous), so checking allocates
+ * nothing of its own. A field is set by the check its comment names and read only by checks after
+ * it in CHECKS; before that it is undefined, whatever its type says.
+ */
+export class CheckContext {
+  input!: DecisionInput;
+  snap!: PolicySnapshot;
+  state!: DecisionState;
+  budget!: SenderBudget;
+  now = 0;
+  /** May the verdict be answered on the reply subject (`reply_subject`). */
+  answer = true;
+  /** A signature check done ahead from these same bytes (`framing`). */
+  ahead: SignatureCheck | undefined = undefined;
+  /** The envelope's parts (`framing`). */
+  headerBytes!: Uint8Array;
+  signature!: Uint8Array;
+  payload!: Uint8Array;
+  /** The decoded header, its kind and, for a tool call, its server and tool (`header`). */
+  h!: HeaderFields;
+  kind: MessageKind = 'plain';
+  tool: ToolRef | undefined = undefined;
+  /** The sender's compiled manifest (`sender_known`). */
+  agent!: CompiledAgent;
+  /** The sender's key at `now` (`key`). */
+  key!: Uint8Array;
+  /** The type's contract (`contract`). */
+  contract!: Contract<any>;
+  /** The decoded payload, and the text a JSON contract decoded it from (`schema`). */
+  value: unknown = undefined;
+  text: string | undefined = undefined;
+  /** Content-guard findings, and the reason and detail of a flagged one (`content_guards`). */
+  findings: GuardRecord[] | undefined = undefined;
+  flagReason: Reason = Reason.REASON_UNSPECIFIED;
+  flagDetail = '';
+  /** A tool call held for approval, and its canonical arguments (`arguments`). */
+  approval = false;
+  heldArgs: string | undefined = undefined;
+  /** The effective depth: 0 until `causation`, then the claim, then the effective depth (`causation`, `replay`). */
+  depth = 0;
+  /** accepted or duplicate (`replay`). */
+  verdict: Verdict = Verdict.VERDICT_ACCEPTED;
+  /** Index in CHECKS of the check that decided the last message (the last one when all passed). */
+  decidedBy = 0;
+
+  reset(input: DecisionInput, snap: PolicySnapshot, state: DecisionState, budget: SenderBudget): void {
+    this.input = input;
+    this.snap = snap;
+    this.state = state;
+    this.budget = budget;
+    this.now = input.now;
+    this.answer = true;
+    this.ahead = undefined;
+    this.headerBytes = undefined!;
+    this.signature = undefined!;
+    this.payload = undefined!;
+    this.h = undefined!;
+    this.kind = 'plain';
+    this.tool = undefined;
+    this.agent = undefined!;
+    this.key = undefined!;
+    this.contract = undefined!;
+    this.value = undefined;
+    this.text = undefined;
+    this.findings = undefined;
+    this.flagReason = Reason.REASON_UNSPECIFIED;
+    this.flagDetail = '';
+    this.approval = false;
+    this.heldArgs = undefined;
+    this.depth = 0;
+    this.verdict = Verdict.VERDICT_ACCEPTED;
+  }
+}
+
+/** The one way a check rejects: the reason and detail; the rest (depth, answer, the parts found so far) is the message's. */
+function reject(c: CheckContext, reason: Reason, detail: string): Decision {
+  return { verdict: Verdict.VERDICT_REJECTED, reason, detail, depth: c.depth, answer: c.answer, shed: false, header: c.h, headerBytes: c.headerBytes, signature: c.signature, payload: c.payload };
+}
+
+/** A check: undefined when the message passes it, else the decision (a rejection, or the shed answer). */
+type Run = (c: CheckContext) => Decision | undefined;
+
+/** The code of each check of CHECKS (checks.ts), by name; decide() runs them in CHECKS' order. */
+const RUN: Record<CheckName, Run> = {
+  rejection_budget(c) {
+    // before anything looks at the bytes
+    const b = c.budget;
+    const tokens = budgetTokens(b, c.now);
+    b.tokens = tokens;
+    b.last = c.now;
+    if (tokens >= 1) return undefined;
+    if (b.shed++ === 0) b.shedStart = c.now;
+    return replyOk(c.input.reply, b) ? SHED_ANSWERED : SHED_SILENT;
+  },
+  reply_subject(c) {
+    // otherwise the verifier could be made to publish into another agent's inbox
+    if (replyOk(c.input.reply, c.budget)) return undefined;
+    c.answer = false;
+    // parsed only so that the audit event can show what it was
+    const p = parseEnvelope(c.input.data);
+    if (p.ok) {
+      ({ headerBytes: c.headerBytes, signature: c.signature, payload: c.payload } = p.value);
+      const hd = decodeHeader(p.value.headerBytes);
+      if (hd.ok) c.h = hd.value;
+    }
+    return reject(c, Reason.REASON_BAD_REPLY_SUBJECT, c.input.reply.slice(0, 128));
+  },
+  partition(c) {
+    // NATS permissions pin each agent to its own partition; this is the second fence (a
+    // sender's messages must all reach one owner, or its replay state would split)
+    const p = c.input.partition;
+    return p !== undefined && p !== c.budget.ownPartition ? reject(c, Reason.REASON_SENDER_MISMATCH, WRONG_PARTITION_DETAIL) : undefined;
+  },
+  framing(c) {
+    // parsed already when the signature was checked ahead from these same bytes
+    const data = c.input.data;
+    const ahead = c.input.pre !== undefined && c.input.pre.data === data ? c.input.pre : undefined;
+    c.ahead = ahead;
+    let parsed: EnvelopeParts;
+    if (ahead?.parts) parsed = ahead.parts;
+    else {
+      const parts = parseEnvelope(data);
+      if (!parts.ok) return reject(c, parts.reason, parts.detail);
+      parsed = parts.value;
+    }
+    c.headerBytes = parsed.headerBytes;
+    c.signature = parsed.signature;
+    c.payload = parsed.payload;
+    return undefined;
+  },
+  header(c) {
+    const ahead = c.ahead;
+    if (ahead?.parts && ahead.header) c.h = ahead.header; // the parts are ahead's too (`framing`)
+    else {
+      const hd = decodeHeader(c.headerBytes);
+      if (!hd.ok) return reject(c, hd.reason, hd.detail);
+      c.h = hd.value;
+    }
+    c.tool = parseToolType(c.h.type);
+    c.kind = kindOf(c.h, c.tool);
+    return undefined;
+  },
+  sender_match(c) {
+    return c.h.sender !== c.input.subjectSender ? reject(c, Reason.REASON_SENDER_MISMATCH, `subject says ${c.input.subjectSender}`) : undefined;
+  },
+  sender_known(c) {
+    const agent = c.snap.policy.agents.get(c.h.sender);
+    if (!agent) return reject(c, Reason.REASON_UNKNOWN_SENDER, '');
+    c.agent = agent;
+    return undefined;
+  },
+  key(c) {
+    // at the verifier's time
+    const key = c.snap.policy.resolveKey(c.h.sender, c.h.keyId, c.now);
+    if (typeof key === 'number') return reject(c, key, '');
+    c.key = key;
+    return undefined;
+  },
+  size(c) {
+    // header metadata counts against max_payload_bytes together with the payload (docs/design.md §9)
+    const { payload, h, agent } = c;
+    const metaBytes = metadataBytes(h.metadata);
+    if (payload.length + metaBytes <= agent.maxPayload) return undefined;
+    return reject(c, Reason.REASON_PAYLOAD_TOO_LARGE, metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`);
+  },
+  freshness(c) {
+    const { h, now } = c;
+    const skew = c.snap.maxSkewMs;
+    if (h.sentAtMs < now - skew) return reject(c, Reason.REASON_STALE_TIMESTAMP, `${now - h.sentAtMs} ms old`);
+    if (h.sentAtMs > now + skew) return reject(c, Reason.REASON_FUTURE_TIMESTAMP, `${h.sentAtMs - now} ms ahead`);
+    return undefined;
+  },
+  recipient(c) {
+    // a tool call goes to its server, and the `type_allowed` check (the tools: policy) says
+    // whether the sender may call it, not a send rule; a memory request goes to the memory
+    // service, and the sender's memory: grants decide (the `arguments` check)
+    const { h, agent, tool } = c;
+    if (h.recipient) {
+      if (!c.snap.policy.agents.has(h.recipient)) return reject(c, Reason.REASON_UNKNOWN_RECIPIENT, h.recipient);
+      switch (c.kind) {
+        case 'tool':
+          return tool!.server !== h.recipient ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool!.server} goes to ${tool!.server}, not ${h.recipient}`) : undefined;
+        case 'approval':
+          // an approval goes to the held call's server, from an agent whose manifest may approve its calls
+          return !agent.canApprove(h.recipient) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`) : undefined;
+        case 'memory':
+          return undefined;
+        default:
+          return !agent.canSendTo(h.recipient) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient) : undefined;
+      }
+    }
+    if (c.kind === 'tool') return reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`);
+    return !agent.canPublishTopic(h.topic) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`) : undefined;
+  },
+  contract(c) {
+    // a tool's: pinned in its server's manifest
+    const { h, tool, snap } = c;
+    const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type);
+    if (!contract) return reject(c, Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type);
+    c.contract = contract;
+    return undefined;
+  },
+  type_allowed(c) {
+    const { h, agent, tool } = c;
+    switch (c.kind) {
+      case 'tool':
+        // the tool listed in the sender's tools: policy
+        return !toolListed(agent.toolPolicy, tool!.server, tool!.tool) ? reject(c, Reason.REASON_TOOL_NOT_ALLOWED, `${tool!.server}.${tool!.tool} is not in ${h.sender}'s tools: policy`) : undefined;
+      case 'approval': // allowed by approve: (the `recipient` check)
+      case 'memory': // decided by memory: (the `arguments` check)
+        return undefined;
+      default:
+        return (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) ? reject(c, Reason.REASON_TYPE_NOT_ALLOWED, h.type) : undefined;
+    }
+  },
+  metadata_keys(c) {
+    // keys from the declared set only, each value and the whole map bounded
+    const md = checkMetadata(c.contract.allowedMetadata, c.h.metadata, c.h.type);
+    return md.ok ? undefined : reject(c, md.reason, md.detail);
+  },
+  metadata_required(c) {
+    const metadata = c.h.metadata;
+    for (const k of c.contract.requiredMetadata) if (!metadata[k]) return reject(c, Reason.REASON_METADATA_MISSING, k);
+    return undefined;
+  },
+  signature(c) {
+    // over the header bytes as received (checked ahead on a worker thread when `pre` holds the
+    // verdict for exactly this key, header and signature)
+    const { key, headerBytes, signature } = c;
+    const pre = c.input.pre;
+    let valid: boolean;
+    if (pre !== undefined && pre.ok !== undefined && pre.key === key && equalBytes(pre.signature, signature) && equalBytes(pre.headerBytes, headerBytes)) valid = pre.ok;
+    else {
+      const scratch = c.state.signingScratch;
+      scratch.set(headerBytes, SIGNING_DOMAIN.length);
+      valid = c.snap.backend.verify(key, scratch.subarray(0, SIGNING_DOMAIN.length + headerBytes.length), signature);
+    }
+    return valid ? undefined : reject(c, Reason.REASON_BAD_SIGNATURE, '');
+  },
+  payload_hash(c) {
+    // the header's payload hash is now authentic; the audit event records the payload's real hash
+    return equalBytes(sha256(c.payload), c.h.payloadSha256) ? undefined : reject(c, Reason.REASON_PAYLOAD_HASH_MISMATCH, '');
+  },
+  schema(c) {
+    // the content type, then the payload against the contract
+    const contract = c.contract;
+    if (c.h.contentType !== contract.contentType) return reject(c, Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`);
+    const decoded = contract.decode(c.payload);
+    if (!decoded.ok) return reject(c, Reason.REASON_SCHEMA_INVALID, decoded.detail);
+    c.value = decoded.value;
+    c.text = decoded.text;
+    return undefined;
+  },
+  content_guards(c) {
+    // docs/design.md §12: invisible text, control characters and credentials in the payload's
+    // text and the metadata values; each kind reject, flag (delivered, recorded, alerted) or
+    // off, from the sender's manifest over the contract over the default (reject)
+    const { contract, h } = c;
+    const gp = guardPolicyOf(contract, c.agent);
+    if (!gp.kinds.length) return undefined;
+    // a JSON contract hands over the text it decoded and parsed: scanned without a second decode and parse
+    const json = contract.contentType === JSON_CONTENT;
+    // the policy goes along: a kind it rejects is looked for past the caps (a flood of flagged findings hides nothing)
+    const scanned = scanMessage(json && c.text !== undefined ? { jsonText: c.text, metadata: h.metadata } : { ...(json ? { payload: c.payload } : textOf(contract, c.value)), metadata: h.metadata }, { kinds: gp.kinds, policy: gp.policy });
+    if (!scanned.findings.length) return undefined;
+    const applied = applyGuardPolicy(scanned.findings, gp.policy);
+    const findings = scanned.findings.map((f): GuardRecord => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
+    c.findings = findings;
+    const first = applied.rejected[0] ?? applied.flagged[0]!;
+    // docs/design.md §15: the verdict detail reaches the sender (and, relayed, an agent's model): kind,
+    // path and rule only. What the finding decoded (hidden text) is in the findings, for the
+    // audit trail and operators.
+    const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}`.slice(0, 512);
+    if (applied.action === 'reject') return { ...reject(c, GUARD_REASONS[first.kind], detail), findings };
+    c.flagReason = GUARD_REASONS[first.kind];
+    c.flagDetail = `flagged: ${detail}`;
+    return undefined;
+  },
+  arguments(c) {
+    const { h, agent, tool } = c;
+    switch (c.kind) {
+      case 'memory': {
+        // against the sender's grants (docs/design.md §13; the service checks again): access
+        // only, the quotas and the value size are the service's (it knows the store)
+        const op = memoryOpOf(h.type);
+        if (!op) return undefined;
+        const g = checkMemoryAccess(agent.manifest.memory, h.sender, op, (c.value as { ns: string }).ns);
+        return g.ok ? undefined : reject(c, Reason.REASON_MEMORY_NOT_ALLOWED, g.detail);
+      }
+      case 'tool': {
+        // against the sender's constraints (paths, URLs, strings, numbers, CEL)
+        const t = checkToolCall(agent.toolPolicy, tool!.server, tool!.tool, c.value);
+        if (!t.ok) return reject(c, t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail);
+        if (!t.approval) return undefined;
+        c.approval = true;
+        // docs/design.md §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
+        const held = approvalArgs(c.value);
+        c.heldArgs = held;
+        const n = Buffer.byteLength(held);
+        return n > MAX_APPROVAL_ARGS_BYTES ? reject(c, Reason.REASON_ARGUMENT_REFUSED, `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`) : undefined;
+      }
+      case 'approval': {
+        // decides exactly the call it answers (docs/design.md §15): causation_id = the held call
+        // (the `causation` check then checks the depth token its pending notice gave this approver)
+        const decides = (c.value as { msg_id: string }).msg_id;
+        if (!h.causationId.length) return reject(c, Reason.REASON_BAD_CAUSATION, `an approval's causation_id must be the held call ${decides}`);
+        const cause = Buffer.from(h.causationId).toString('hex');
+        return cause !== decides ? reject(c, Reason.REASON_BAD_CAUSATION, `the approval decides ${decides} but its causation_id is ${cause}`) : undefined;
+      }
+      default:
+        return undefined;
+    }
+  },
+  rate(c) {
+    // last among the local checks: only authenticated, well-formed messages spend tokens
+    const { agent, now } = c;
+    const rates = c.state.rates;
+    let rb = rates.get(c.h.sender);
+    if (!rb) rates.set(c.h.sender, (rb = { tokens: agent.burst, last: now }));
+    rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
+    rb.last = now;
+    if (rb.tokens < 1) return reject(c, Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`);
+    rb.tokens -= 1;
+    return undefined;
+  },
+  causation(c) {
+    // Depth is the verifier's count, not the sender's claim (docs/design.md §5, §9). A causation
+    // id must come with the depth token of the message it names, delivered to this sender; the
+    // parent's depth is the token's (any verifier can check it, long after the replay window),
+    // or what this verifier remembers of it if that is higher.
+    const h = c.h;
+    c.depth = h.depth;
+    if (!h.causationId.length) return undefined;
+    const parent = c.state.depthTokens.causationDepth(h.causationId, h.sender, h.metadata[D.DEPTH_TOKEN_METADATA], c.agent.subscribeTopics);
+    if (parent < 0) return reject(c, Reason.REASON_BAD_CAUSATION, parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender');
+    c.depth = Math.max(c.depth, parent + 1);
+    const remembered = c.state.replay.depthOf(h.causationId);
+    if (remembered !== undefined) c.depth = Math.max(c.depth, remembered + 1);
+    return undefined;
+  },
+  depth(c) {
+    return c.depth > c.agent.maxDepth ? reject(c, Reason.REASON_DEPTH_EXCEEDED, `${c.depth} > ${c.agent.maxDepth}`) : undefined;
+  },
+  replay(c) {
+    // this verifier owns the sender's partition, so its memory is the whole truth (rebuilt from
+    // the audit stream when it took the partition over). Claimed synchronously.
+    const replay = c.state.replay;
+    const fp = envelopeKey(c.headerBytes, c.signature);
+    const prev = replay.check(c.h.msgId, fp);
+    if (prev === OTHER_ENVELOPE) return reject(c, Reason.REASON_REPLAY, '');
+    if (prev === ABSENT) replay.add(c.h.msgId, fp, c.depth);
+    else {
+      c.verdict = Verdict.VERDICT_DUPLICATE;
+      c.depth = prev;
+    }
+    return undefined;
+  },
+};
+
+/** The checks' code in CHECKS' order. */
+const RUNS: readonly Run[] = CHECKS.map((c) => RUN[c.name]);
+
+/** The reply subject is empty or inside the subject sender's inbox. */
+function replyOk(reply: string, b: SenderBudget): boolean {
+  return reply === '' || reply.startsWith(b.inboxPrefix);
+}
+
+/**
+ * Decide one message: every check of CHECKS (checks.ts), in its order; the first that fails
+ * decides. Applies the state changes to `state` — the rejection budget (refill; one token per
+ * rejection; shed counts), the rate bucket (refill; one token per message that reaches the `rate`
+ * check), and the replay table (an accepted msg_id is claimed with its fingerprint and depth) —
+ * and touches nothing else.
  */
 export function decide(input: DecisionInput, snap: PolicySnapshot, state: DecisionState): Decision {
-  const now = input.now;
-  const b = budgetOf(state, snap, input.subjectSender, now);
-  // 1. the rejection budget, before anything looks at the bytes
-  const tokens = budgetTokens(b, now);
-  b.tokens = tokens;
-  b.last = now;
-  const reply = input.reply;
-  const replyOk = reply === '' || reply.startsWith(b.inboxPrefix);
-  if (tokens < 1) {
-    if (b.shed++ === 0) b.shedStart = now;
-    return replyOk ? SHED_ANSWERED : SHED_SILENT;
+  const b = budgetOf(state, snap, input.subjectSender, input.now);
+  const c = state.ctx;
+  c.reset(input, snap, state, b);
+  for (let i = 0; i < RUNS.length; i++) {
+    const d = RUNS[i]!(c);
+    if (d === undefined) continue;
+    c.decidedBy = i;
+    if (!d.shed) b.tokens -= 1; // every rejection after the `rejection_budget` check spends from the budget
+    return d;
   }
-  const d = check(input, snap, state, b, replyOk);
-  if (d.verdict === Verdict.VERDICT_REJECTED) b.tokens -= 1; // every rejection spends from the budget
-  return d;
+  c.decidedBy = RUNS.length - 1;
+  const detail = c.approval ? (c.flagDetail ? `${APPROVAL_DETAIL}; ${c.flagDetail}` : APPROVAL_DETAIL) : c.flagDetail;
+  const { approval, heldArgs, findings } = c;
+  return { verdict: c.verdict, reason: c.flagReason, detail, depth: c.depth, answer: true, shed: false, approval, ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}), ...(findings ? { findings } : {}), header: c.h, headerBytes: c.headerBytes, signature: c.signature, payload: c.payload };
+}
+
+/** The name of the check that decided the state's last message (`replay` when every check passed): for tests. */
+export function decidedBy(state: DecisionState): CheckName {
+  return CHECKS[state.ctx.decidedBy]!.name;
 }
 
 /**
  * The signature check `decide` would make for this message, found without changing anything:
- * undefined when the message would be shed or rejected before step 16 by the cheap checks
- * (budget spent, reply subject, partition, framing, header, sender, key), so that nothing is
- * verified ahead for it. Later checks (size, freshness, policy) may still reject it first.
+ * undefined when the message would be shed or rejected before the `signature` check by the cheap
+ * checks (rejection_budget, reply_subject, partition, framing, header, sender_match, key), so
+ * that nothing is verified ahead for it. Later checks (size, freshness, policy) may still reject
+ * it first.
  */
 export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, state: DecisionState): SignatureCheck | undefined {
   const b = state.budgets.get(input.subjectSender);
   if (b) {
     const tokens = budgetTokens(b, input.now);
-    if (tokens < 1 || (input.reply !== '' && !input.reply.startsWith(b.inboxPrefix))) return undefined;
+    if (tokens < 1 || !replyOk(input.reply, b)) return undefined;
     if (input.partition !== undefined && input.partition !== b.ownPartition) return undefined;
   }
   const parts = parseEnvelope(input.data);
@@ -297,201 +652,6 @@ export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, sta
   const key = snap.policy.resolveKey(hd.value.sender, hd.value.keyId, input.now);
   if (typeof key === 'number') return undefined;
   return { key, headerBytes: parts.value.headerBytes, signature: parts.value.signature, ok: undefined, data: input.data, parts: parts.value, header: hd.value };
-}
-
-function check(input: DecisionInput, snap: PolicySnapshot, state: DecisionState, b: SenderBudget, replyOk: boolean): Decision {
-  const { data, now, subjectSender } = input;
-  // 2. the reply subject: otherwise the verifier could be made to publish into another agent's inbox
-  if (!replyOk) {
-    // not answered; parsed only so that the audit event can show what it was
-    const p = parseEnvelope(data);
-    if (!p.ok) return rejected(Reason.REASON_BAD_REPLY_SUBJECT, input.reply.slice(0, 128), 0, false, undefined, undefined, undefined, undefined);
-    const hd = decodeHeader(p.value.headerBytes);
-    return rejected(Reason.REASON_BAD_REPLY_SUBJECT, input.reply.slice(0, 128), 0, false, hd.ok ? hd.value : undefined, p.value.headerBytes, p.value.signature, p.value.payload);
-  }
-  // 3. NATS permissions pin each agent to its own partition; this is the second fence (a
-  // sender's messages must all reach one owner, or its replay state would split)
-  if (input.partition !== undefined && input.partition !== b.ownPartition) return rejected(Reason.REASON_SENDER_MISMATCH, WRONG_PARTITION_DETAIL, 0, true, undefined, undefined, undefined, undefined);
-  // 4. framing (parsed already when the signature was checked ahead from these same bytes)
-  const ahead = input.pre !== undefined && input.pre.data === data ? input.pre : undefined;
-  let parsed: EnvelopeParts;
-  if (ahead?.parts) parsed = ahead.parts;
-  else {
-    const parts = parseEnvelope(data);
-    if (!parts.ok) return rejected(parts.reason, parts.detail, 0, true, undefined, undefined, undefined, undefined);
-    parsed = parts.value;
-  }
-  const { headerBytes, payload, signature } = parsed;
-  // 5. header
-  let h: HeaderFields;
-  if (ahead?.header && ahead.parts === parsed) h = ahead.header;
-  else {
-    const hd = decodeHeader(headerBytes);
-    if (!hd.ok) return rejected(hd.reason, hd.detail, 0, true, undefined, headerBytes, signature, payload);
-    h = hd.value;
-  }
-  // 6. sender = subject token
-  if (h.sender !== subjectSender) return rejected(Reason.REASON_SENDER_MISMATCH, `subject says ${subjectSender}`, 0, true, h, headerBytes, signature, payload);
-  // 7. sender known
-  const policy = snap.policy;
-  const agent = policy.agents.get(h.sender);
-  if (!agent) return rejected(Reason.REASON_UNKNOWN_SENDER, '', 0, true, h, headerBytes, signature, payload);
-  // 8. key, at the verifier's time
-  const key = policy.resolveKey(h.sender, h.keyId, now);
-  if (typeof key === 'number') return rejected(key, '', 0, true, h, headerBytes, signature, payload);
-  // 9. header metadata counts against max_payload_bytes together with the payload (docs/design.md §9)
-  const metaBytes = metadataBytes(h.metadata);
-  if (payload.length + metaBytes > agent.maxPayload) {
-    const detail = metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`;
-    return rejected(Reason.REASON_PAYLOAD_TOO_LARGE, detail, 0, true, h, headerBytes, signature, payload);
-  }
-  // 10. freshness
-  const skew = snap.maxSkewMs;
-  if (h.sentAtMs < now - skew) return rejected(Reason.REASON_STALE_TIMESTAMP, `${now - h.sentAtMs} ms old`, 0, true, h, headerBytes, signature, payload);
-  if (h.sentAtMs > now + skew) return rejected(Reason.REASON_FUTURE_TIMESTAMP, `${h.sentAtMs - now} ms ahead`, 0, true, h, headerBytes, signature, payload);
-  // 11. recipient or topic; a tool call (tool.<server>.<tool>) goes to its server, and the
-  // tools: policy (step 13) says whether the sender may call it, not a send rule
-  const tool = parseToolType(h.type);
-  // a memory request goes to the memory service, and the sender's memory: grants decide (step 20)
-  const memory = h.recipient === MEMORY_SERVICE && (MEMORY_REQUEST_TYPES as readonly string[]).includes(h.type);
-  if (h.recipient) {
-    if (!policy.agents.has(h.recipient)) return rejected(Reason.REASON_UNKNOWN_RECIPIENT, h.recipient, 0, true, h, headerBytes, signature, payload);
-    if (tool) {
-      if (tool.server !== h.recipient) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool.server} goes to ${tool.server}, not ${h.recipient}`, 0, true, h, headerBytes, signature, payload);
-    } else if (h.type === APPROVAL_TYPE) {
-      // an approval goes to the held call's server, from an agent whose manifest may approve its calls
-      if (!agent.canApprove(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`, 0, true, h, headerBytes, signature, payload);
-    } else if (!memory && !agent.canSendTo(h.recipient)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient, 0, true, h, headerBytes, signature, payload);
-  } else if (tool) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
-  else if (!agent.canPublishTopic(h.topic)) return rejected(Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`, 0, true, h, headerBytes, signature, payload);
-  // 12. contract (a tool's: pinned in its server's manifest)
-  const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type);
-  if (!contract) return rejected(Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type, 0, true, h, headerBytes, signature, payload);
-  // 13. type allowed (a tool call: the tool listed in the sender's tools: policy)
-  if (tool) {
-    if (!toolListed(agent.toolPolicy, tool.server, tool.tool)) return rejected(Reason.REASON_TOOL_NOT_ALLOWED, `${tool.server}.${tool.tool} is not in ${h.sender}'s tools: policy`, 0, true, h, headerBytes, signature, payload);
-  } else if (h.recipient && h.type === APPROVAL_TYPE) {
-    // allowed at step 11 by approve:
-  } else if (memory) {
-    // decided at step 20 by memory:
-  } else if (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) return rejected(Reason.REASON_TYPE_NOT_ALLOWED, h.type, 0, true, h, headerBytes, signature, payload);
-  // 14. metadata keys from the declared set only, each value and the whole map bounded
-  const md = checkMetadata(contract.allowedMetadata, h.metadata, h.type);
-  if (!md.ok) return rejected(md.reason, md.detail, 0, true, h, headerBytes, signature, payload);
-  // 15. required metadata
-  for (const k of contract.requiredMetadata) {
-    if (!h.metadata[k]) return rejected(Reason.REASON_METADATA_MISSING, k, 0, true, h, headerBytes, signature, payload);
-  }
-  // 16. signature over the header bytes as received (checked ahead on a worker thread when
-  // `pre` holds the verdict for exactly this key, header and signature)
-  const pre = input.pre;
-  let valid: boolean;
-  if (pre !== undefined && pre.ok !== undefined && pre.key === key && equalBytes(pre.signature, signature) && equalBytes(pre.headerBytes, headerBytes)) valid = pre.ok;
-  else {
-    const scratch = state.signingScratch;
-    scratch.set(headerBytes, SIGNING_DOMAIN.length);
-    valid = snap.backend.verify(key, scratch.subarray(0, SIGNING_DOMAIN.length + headerBytes.length), signature);
-  }
-  if (!valid) return rejected(Reason.REASON_BAD_SIGNATURE, '', 0, true, h, headerBytes, signature, payload);
-  // 17. the header's payload hash is now authentic; the audit event records the payload's real hash
-  if (!equalBytes(sha256(payload), h.payloadSha256)) return rejected(Reason.REASON_PAYLOAD_HASH_MISMATCH, '', 0, true, h, headerBytes, signature, payload);
-  // 18. content type and schema
-  if (h.contentType !== contract.contentType) return rejected(Reason.REASON_SCHEMA_INVALID, `content type must be ${contract.contentType}`, 0, true, h, headerBytes, signature, payload);
-  const decoded = contract.decode(payload);
-  if (!decoded.ok) return rejected(Reason.REASON_SCHEMA_INVALID, decoded.detail, 0, true, h, headerBytes, signature, payload);
-  // 19. content guards (docs/design.md §12): invisible text, control characters and credentials in the
-  // payload's text and the metadata values; each kind reject, flag (delivered, recorded, alerted)
-  // or off, from the sender's manifest over the contract over the default (reject)
-  const gp = guardPolicyOf(contract, agent);
-  let findings: GuardRecord[] | undefined;
-  let flagReason: Reason = Reason.REASON_UNSPECIFIED;
-  let flagDetail = '';
-  if (gp.kinds.length) {
-    // a JSON contract hands over the text it decoded and parsed: scanned without a second decode and parse
-    const json = contract.contentType === JSON_CONTENT;
-    // the policy goes along: a kind it rejects is looked for past the caps (a flood of flagged findings hides nothing)
-    const scanned = scanMessage(json && decoded.text !== undefined ? { jsonText: decoded.text, metadata: h.metadata } : { ...(json ? { payload } : textOf(contract, decoded.value)), metadata: h.metadata }, { kinds: gp.kinds, policy: gp.policy });
-    if (scanned.findings.length) {
-      const applied = applyGuardPolicy(scanned.findings, gp.policy);
-      findings = scanned.findings.map((f) => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
-      const first = applied.rejected[0] ?? applied.flagged[0]!;
-      // docs/design.md §15: the verdict detail reaches the sender (and, relayed, an agent's model): kind,
-      // path and rule only. What the finding decoded (hidden text) is in the findings, for the
-      // audit trail and operators.
-      const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}`.slice(0, 512);
-      if (applied.action === 'reject') return { ...rejected(GUARD_REASONS[first.kind], detail, 0, true, h, headerBytes, signature, payload), findings };
-      flagReason = GUARD_REASONS[first.kind];
-      flagDetail = `flagged: ${detail}`;
-    }
-  }
-  // 20. a memory request against the sender's grants (docs/design.md §13; the service checks again)
-  if (memory) {
-    const op = memoryOpOf(h.type);
-    if (op) {
-      // access only: the quotas and the value size are the service's (it knows the store)
-      const g = checkMemoryAccess(agent.manifest.memory, h.sender, op, (decoded.value as { ns: string }).ns);
-      if (!g.ok) return rejected(Reason.REASON_MEMORY_NOT_ALLOWED, g.detail, 0, true, h, headerBytes, signature, payload);
-    }
-  }
-  // 20. a tool call's arguments against the sender's constraints (paths, URLs, strings, numbers, CEL)
-  let approval = false;
-  let heldArgs: string | undefined;
-  if (tool) {
-    const t = checkToolCall(agent.toolPolicy, tool.server, tool.tool, decoded.value);
-    if (!t.ok) return rejected(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, 0, true, h, headerBytes, signature, payload);
-    approval = t.approval;
-    if (approval) {
-      // docs/design.md §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
-      heldArgs = approvalArgs(decoded.value);
-      const n = Buffer.byteLength(heldArgs);
-      if (n > MAX_APPROVAL_ARGS_BYTES) return rejected(Reason.REASON_ARGUMENT_REFUSED, `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`, 0, true, h, headerBytes, signature, payload);
-    }
-  }
-  // 20. an approval decides exactly the call it answers (docs/design.md §15): causation_id = the held
-  // call (step 22 then checks the depth token its pending notice gave this approver)
-  if (h.type === APPROVAL_TYPE && h.recipient) {
-    const decides = (decoded.value as { msg_id: string }).msg_id;
-    if (!h.causationId.length) return rejected(Reason.REASON_BAD_CAUSATION, `an approval's causation_id must be the held call ${decides}`, 0, true, h, headerBytes, signature, payload);
-    const cause = Buffer.from(h.causationId).toString('hex');
-    if (cause !== decides) return rejected(Reason.REASON_BAD_CAUSATION, `the approval decides ${decides} but its causation_id is ${cause}`, 0, true, h, headerBytes, signature, payload);
-  }
-  // 21. rate, last among the local checks: only authenticated, well-formed messages spend tokens
-  let rb = state.rates.get(h.sender);
-  if (!rb) state.rates.set(h.sender, (rb = { tokens: agent.burst, last: now }));
-  rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
-  rb.last = now;
-  if (rb.tokens < 1) return rejected(Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`, 0, true, h, headerBytes, signature, payload);
-  rb.tokens -= 1;
-  // 22. Depth is the verifier's count, not the sender's claim (docs/design.md §5, §9). A causation id must
-  // come with the depth token of the message it names, delivered to this sender; the parent's
-  // depth is the token's (any verifier can check it, long after the replay window), or what
-  // this verifier remembers of it if that is higher.
-  let depth = h.depth;
-  if (h.causationId.length) {
-    const parent = state.depthTokens.causationDepth(h.causationId, h.sender, h.metadata[D.DEPTH_TOKEN_METADATA], agent.subscribeTopics);
-    if (parent < 0) {
-      const detail = parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender';
-      return rejected(Reason.REASON_BAD_CAUSATION, detail, depth, true, h, headerBytes, signature, payload);
-    }
-    depth = Math.max(depth, parent + 1);
-    const remembered = state.replay.depthOf(h.causationId);
-    if (remembered !== undefined) depth = Math.max(depth, remembered + 1);
-  }
-  // 23. depth limit
-  if (depth > agent.maxDepth) return rejected(Reason.REASON_DEPTH_EXCEEDED, `${depth} > ${agent.maxDepth}`, depth, true, h, headerBytes, signature, payload);
-  // 24. replay: this verifier owns the sender's partition, so its memory is the whole truth
-  // (rebuilt from the audit stream when it took the partition over). Claimed synchronously.
-  const fp = envelopeKey(headerBytes, signature);
-  const prev = state.replay.check(h.msgId, fp);
-  if (prev === OTHER_ENVELOPE) return rejected(Reason.REASON_REPLAY, '', depth, true, h, headerBytes, signature, payload);
-  let verdict: Verdict = Verdict.VERDICT_ACCEPTED;
-  if (prev === ABSENT) state.replay.add(h.msgId, fp, depth);
-  else {
-    verdict = Verdict.VERDICT_DUPLICATE;
-    depth = prev;
-  }
-  const detail = [approval ? APPROVAL_DETAIL : '', flagDetail].filter(Boolean).join('; ');
-  return { verdict, reason: flagReason, detail, depth, answer: true, shed: false, approval, ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}), ...(findings ? { findings } : {}), header: h, headerBytes, signature, payload };
 }
 
 /** A content-guard finding with what the policy did with it (the audit event records both). */
