@@ -180,7 +180,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     },
   };
   if (q) {
-    // the follower: the quarantined agents' publish permission withdrawn in the config, reloaded
+    // the follower: the quarantined agents left out of the config, nats-server reloaded
     follower = await followQuarantine(await bus.admin(), async (active) => {
       quarantined = active;
       await nats.reload(body());

@@ -259,8 +259,8 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         }
       }
       stops.unshift(() => verifier!.drain());
-      // the quarantine follower: a sender the verifier quarantines loses its publish permission
-      // on every node (config rewritten, each nats-server reloaded) until its cool-down ends
+      // the quarantine follower: a sender the verifier quarantines loses its NATS user on every
+      // node (config rewritten, each nats-server reloaded) until its cool-down ends
       const qnc = await connect({ servers: urls, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', name: 'agentbus-quarantine', maxReconnectAttempts: -1, ...connectOptions });
       const follower = await followQuarantine(qnc, async (active) => {
         const was = quarantined;
@@ -269,7 +269,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         await Promise.all(servers.map((s) => s?.reload()));
         const added = active.filter((a) => !was.includes(a));
         const gone = was.filter((a) => !active.includes(a));
-        if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; publish withdrawn): ${added.join(', ')}`);
+        if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; disconnected for the cool-down): ${added.join(', ')}`);
         if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
       }, { replicas, log: log.child({ name: 'quarantine' }) });
       stops.unshift(async () => {
