@@ -97,7 +97,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
   const contracts = contractsMod.contracts;
   print(`▶ starting a local bus in ${stateDir} (nats-server, verifier, auditor on embedded chDB)`);
   const project = prepareExampleProject(stateDir);
-  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), policyVars: { AGENTBUS_PROJECT: project }, withAuditor: o.withAuditor !== false, auditor: DEMO_AUDITOR });
+  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), policyVars: { AGENTBUS_PROJECT: project }, withAuditor: o.withAuditor !== false, auditor: DEMO_AUDITOR,
+    // the scripted attacker (browser) floods, then plays the later acts: not cut off at NATS here
+    quarantine: false });
   const clients: AgentClient[] = [];
   const summary: DemoSummary = { accepted: 0, duplicates: 0, rejected: {}, attacks: [], alerts: [], audit: { store: bus.storePath }, state_dir: stateDir, explore: [] };
   try {
