@@ -46,6 +46,8 @@ export async function startBenchBus(): Promise<TestBus> {
   const fast = { send: [{ to: 'coder', types: ['task.assign', 'note.post'] }], rate: { per_second: 1e6, burst: 1e6 }, max_payload_bytes: 1024 * 1024 - 4096 };
   return startBus({
     verifiers: 0,
+    // the quarantine follower (common/quarantine.ts): a flooder past its budget loses its publish permission at NATS
+    quarantine: true,
     // mallory: the compromised agent of the junk-flood run (default rate and rejection budget)
     agents: { planner: fast, coder: {}, mallory: { send: [{ to: 'coder', types: ['task.assign'] }] }, ...Object.fromEntries(laneSenders().map((n) => [n, fast])) },
   });

@@ -3,7 +3,9 @@
 // is measured alone, then while another agent (mallory) floods envelopes with bad signatures at
 // full speed (as fast as the verifier answers, 256 unanswered) from a third process
 // (test/helpers/flooder.ts), and again open loop at a fixed rate that ignores the answers. The
-// verifier runs in its own process, as in production.
+// verifier runs in its own process, as in production. The bench bus follows the quarantine bucket
+// (common/quarantine.ts): past its budget the flooder is cut off at NATS; it is released before
+// each flood so that every run starts with the flood reaching the verifier.
 //
 //   node --import tsx bench/junk-flood.ts [--json] [--rate 1000] [--seconds 3] [--open-rate 20000] [--rounds 3]
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,15 @@ import { startBenchBus, spawnService, stopChild, presign, hopLatency, waitServed
 import type { TestBus } from '../test/helpers/bus.js';
 import { startFlooder } from '../test/helpers/hostile.js';
 import { report } from './util.js';
+import { releaseQuarantine } from '../packages/server/src/common/quarantine.js';
+
+const waitUntil = async (cond: () => boolean, ms = 10_000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('junk flood: the flooder was not released');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
 import type { Figure } from './util.js';
 
 /** The flooding agent of the bench bus (startBenchBus defines it). */
@@ -27,15 +38,22 @@ export async function junkFloodFigures(bus: TestBus, receiver: NatsConnection, o
   try {
     await waitServed(bus, ['planner', FLOODER]);
     const run = () => hopLatency(bus, receiver, presign(bus, Math.round(rate * (secs + 0.5)), 256), rate, Math.round(rate / 2));
+    const admin = await bus.admin();
     const flooded = async (flood: { window?: number; rate?: number }) => {
+      // each flood starts with the flooder free to publish: released from the last one's quarantine
+      await releaseQuarantine(admin, FLOODER, 'bench');
+      await waitUntil(() => bus.quarantined().agents.length === 0);
+      const applied = bus.quarantined().applied;
       const f = await startFlooder(bus, FLOODER, { ...flood, ms: (secs + 20) * 1000 });
       f.go();
       await new Promise((r) => setTimeout(r, 500)); // the budget is spent, shedding from here on
       const t0 = performance.now();
       const lat = await run();
       const r = await f.stop();
+      quarantines += bus.quarantined().applied > applied && bus.quarantined().agents.includes(FLOODER) ? 1 : 0;
       return { lat, r, perSec: r.sent / ((performance.now() - t0) / 1000 + 0.5) };
     };
+    let quarantines = 0;
     await run(); // warm-up (JIT, connections)
     // The machine is shared: each phase `rounds` times, interleaved, and the medians compared.
     const alone: Awaited<ReturnType<typeof run>>[] = [];
@@ -61,7 +79,8 @@ export async function junkFloodFigures(bus: TestBus, receiver: NatsConnection, o
       { name: 'junk_flood_msgs_per_s', value: med(closed.map((c) => c.perSec)), unit: `junk msgs/s, closed loop, window ${window} (${reasons(closed)})` },
       { name: 'junk_flood_open_loop_legit_p99_ms', value: p99(open.map((c) => c.lat)), unit: `ms (while ${FLOODER} floods open loop at ${openRate} msgs/s; ${runs(open.map((c) => c.lat))}; p50 ${p50(open.map((c) => c.lat))})` },
       { name: 'junk_flood_open_loop_legit_p99_ratio', value: p99(open.map((c) => c.lat)) / p99(alone), unit: 'ratio (open-loop flooded p99 / alone p99, medians)' },
-      { name: 'junk_flood_open_loop_msgs_per_s', value: med(open.map((c) => c.perSec)), unit: `junk msgs/s sent open loop (${reasons(open)}; ${open.reduce((a, c) => a + c.r.answered, 0)} of ${open.reduce((a, c) => a + c.r.sent, 0)} answered)` },
+      { name: 'junk_flood_open_loop_msgs_per_s', value: med(open.map((c) => c.perSec)), unit: `junk msgs/s sent open loop (${reasons(open)}; ${open.reduce((a, c) => a + c.r.answered, 0)} of ${open.reduce((a, c) => a + c.r.sent, 0)} answered: the rest stopped at NATS)` },
+      { name: 'junk_flood_quarantined_runs', value: quarantines, unit: `of ${2 * rounds} flood runs ended with ${FLOODER} quarantined at NATS (disconnected, refused; released before each run)` },
     ];
   } finally {
     await stopChild(verifier);

@@ -38,7 +38,7 @@ test.before(async () => {
     logLevel: 'silent',
   });
   await auditor.connections!.ready;
-  // the auditor's user may subscribe the alerts (bus/natsconfig.ts)
+  // the auditor's user may subscribe the alerts (common/natsconfig.ts)
   watcher = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
   watcher.subscribe('agentbus.alert.>', { callback: (_e, m) => void published.push(m.json<Alert>()) });
   await watcher.flush();

@@ -71,7 +71,7 @@ export interface BusSpec {
   /** Further service users in the nats-server config (e.g. the memory service's KV user). */
   services?: { memory?: string[] };
   /**
-   * Quarantine at NATS (bus/quarantine.ts): the verifiers quarantine senders past their rejection
+   * Quarantine at NATS (common/quarantine.ts): the verifiers quarantine senders past their rejection
    * budget and the bus follows the bucket (rewrites the config, reloads nats-server). Off by
    * default here (floods in other tests count every shed answer).
    */
@@ -180,7 +180,7 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     },
   };
   if (q) {
-    // the follower: the quarantined agents' publish permission withdrawn in the config, reloaded
+    // the follower: the quarantined agents left out of the config, nats-server reloaded
     follower = await followQuarantine(await bus.admin(), async (active) => {
       quarantined = active;
       await nats.reload(body());

@@ -11,7 +11,8 @@ import { Ack, reasonName } from '../../packages/protocol/src/proto.js';
 const [url, creds, sender, recipient, windowArg, msArg, rateArg] = process.argv.slice(2) as [string, string, string, string, string, string, string | undefined];
 const rate = Number(rateArg ?? 0);
 const id = loadCredentials(creds);
-const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(id.natsSeed()), inboxPrefix: `agentbus.inbox.${sender}` });
+// a persistent attacker: once disconnected (quarantined) it keeps trying to come back, every 50 ms
+const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(id.natsSeed()), inboxPrefix: `agentbus.inbox.${sender}`, maxReconnectAttempts: -1, reconnectTimeWait: 50, ignoreAuthErrorAbort: true });
 const k = id.currentKey();
 const payload = new TextEncoder().encode(JSON.stringify({ title: 'junk', priority: 1 }));
 // a few distinct envelopes, each with a flipped signature bit: everything before the signature check passes
@@ -26,18 +27,31 @@ let sent = 0;
 let answered = 0;
 let stop = false;
 const byReason: Record<string, number> = {};
+// once quarantined at NATS (common/quarantine.ts) the connection is closed: publishing throws
+let refused = 0;
+const send = () => {
+  const env = envs[sent++ % envs.length]!;
+  try {
+    nc.publish(`agentbus.in.${sender}`, env, { reply: inbox });
+  } catch {
+    refused++;
+  }
+};
 const pump = () => {
   if (rate > 0) return;
-  while (!stop && sent - answered < window) nc.publish(`agentbus.in.${sender}`, envs[sent++ % envs.length]!, { reply: inbox });
+  while (!stop && sent - answered < window) send();
 };
 const openLoop = async () => {
   const t0 = performance.now();
   while (!stop) {
     const due = Math.floor(((performance.now() - t0) * rate) / 1000);
-    while (sent < due) nc.publish(`agentbus.in.${sender}`, envs[sent++ % envs.length]!, { reply: inbox });
+    while (sent < due) send();
     await new Promise((r) => setTimeout(r, 1));
   }
 };
+(async () => {
+  for await (const _s of nc.status()) void _s; // errors (permission, authorization) are expected here
+})().catch(() => undefined);
 let finish!: () => void;
 const finished = new Promise<void>((r) => (finish = r));
 nc.subscribe(inbox, {
@@ -57,10 +71,12 @@ const end = () => {
   if (stop) return;
   stop = true;
   if (answered === sent) finish();
+  // what was published after a quarantine at NATS is never answered: stop waiting for it
+  setTimeout(finish, 1500).unref();
 };
 process.once('message', end);
 setTimeout(end, Number(msArg));
 if (rate > 0) void openLoop();
 else pump();
 await Promise.race([finished, new Promise((r) => setTimeout(r, Number(msArg) + 10_000))]);
-process.send!({ sent, answered, byReason }, () => void nc.close().then(() => process.exit(0)));
+process.send!({ sent, answered, byReason, refused }, () => void nc.close().catch(() => undefined).then(() => process.exit(0)));

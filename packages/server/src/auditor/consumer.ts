@@ -78,7 +78,7 @@ export interface AuditConsumerOptions {
   logger?: Logger;
   /** Called once per dead-lettered message (the service raises an alert). */
   onDeadLetter?: (info: { subject: string; streamSeq: number; reason: string }) => void;
-  /** Called for each stored row that reports a sender quarantined at NATS (bus/quarantine.ts). */
+  /** Called for each stored row that reports a sender quarantined at NATS (common/quarantine.ts). */
   onQuarantine?: (q: { sender: string; until: string; coolDownS: number; level: number; shed: number; eventId: string; time: number }) => void;
 }
 

@@ -18,7 +18,7 @@ function deadLetterSentence(ev: Record<string, unknown>): string {
   return `A message on ${subject}${seq === undefined ? '' : ` (stream seq ${seq})`} was not a signed audit batch and went to the dead-letter stream ${typeof ev['dlq_stream'] === 'string' ? ev['dlq_stream'] : 'AUDIT_DLQ'}${why}`;
 }
 
-/** The auditor's alert for a sender the verifier quarantined at NATS (bus/quarantine.ts). */
+/** The auditor's alert for a sender the verifier quarantined at NATS (common/quarantine.ts). */
 function quarantineSentence(agent: string, ev: Record<string, unknown>): string {
   const shed = num(ev['shed']);
   const cool = num(ev['cool_down_s']);

@@ -61,7 +61,7 @@ export interface StartAuditorOptions {
 export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConnection> {
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
   try {
-    // the auditor's NATS permissions allow replies only under its own inbox prefix (bus/natsconfig.ts)
+    // the auditor's NATS permissions allow replies only under its own inbox prefix (common/natsconfig.ts)
     return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), ...(cfg.tls ? { tls: { ...cfg.tls } } : {}), maxReconnectAttempts: -1 });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);

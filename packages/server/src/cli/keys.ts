@@ -39,7 +39,7 @@ export function register(program: Command): void {
 
   keys
     .command('release')
-    .description('end an agent\'s quarantine at NATS now (a sender past its rejection budget loses its publish permission for a cool-down; this gives it back)')
+    .description('end an agent\'s quarantine at NATS now (a sender past its rejection budget is cut off at NATS for a cool-down; this lets it back in)')
     .argument('<agent>', 'agent id')
     .option('--state-dir <dir>', "the dev bus's state directory: its verifier credential, and bus.json for the URL (default: the project's, else .agentbus/dev)")
     .option('--creds <file>', "a verifier's service credential file (default <state-dir>/creds/verifier.creds.json)")
@@ -64,7 +64,7 @@ export function register(program: Command): void {
       }
       try {
         const r = await releaseQuarantine(nc, agent, `cli:${process.env.USER ?? 'operator'}`);
-        if (r.released) console.log(`${agent}: released (was quarantined until ${new Date(r.previousUntil!).toISOString()}); its publish permission comes back as the config followers reload`);
+        if (r.released) console.log(`${agent}: released (was quarantined until ${new Date(r.previousUntil!).toISOString()}); it may connect again once the nats-server configs are reloaded`);
         else console.log(`${agent}: not quarantined${r.record ? ` (last quarantine ended ${new Date(r.record.until_ms).toISOString()})` : ''}`);
       } finally {
         await nc.close();

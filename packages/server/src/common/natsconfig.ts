@@ -16,8 +16,8 @@
 // it could not be followed. The system account has no JetStream.
 // nats-server reloads this file on SIGHUP without a restart; a user removed from it is
 // disconnected and refused from then on, and changed permissions apply to open connections at
-// once (2.9: every client is re-authenticated on a reload) — which is how a quarantined agent's
-// publish permission is withdrawn (bus/quarantine.ts).
+// once (2.9: every client is re-authenticated on a reload). A quarantined agent
+// (common/quarantine.ts) is left out for its cool-down: disconnected, refused, then let back in.
 import type { Manifest } from '@agentbus/protocol/manifest';
 import * as D from '@agentbus/protocol';
 import { partitionMapping, partitionOf } from './partitions.js';
@@ -179,9 +179,11 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
     if (seen.has(m.nats_user)) throw new Error(`agent ${m.agent}: nats_user ${m.nats_user} is used by another user`);
     seen.add(m.nats_user);
-    // quarantined (bus/quarantine.ts): no publish at all for the cool-down; it still receives
-    if (held.has(m.agent)) users.push({ comment: `agent ${m.agent} (QUARANTINED: publish withdrawn)`, nkey: m.nats_user, ...agentPermissions(m, partitions), pub: [] });
-    else users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
+    // quarantined (common/quarantine.ts): not a user for the cool-down — the reload disconnects it and
+    // its reconnects are refused (publish denied alone still cost nats-server ~25% of a core per
+    // 20k refused msgs/s: an -ERR and a log line each)
+    if (held.has(m.agent)) continue;
+    users.push({ comment: `agent ${m.agent}`, nkey: m.nats_user, ...agentPermissions(m, partitions) });
   }
   const lines = [
     `system_account: ${q(SYSTEM_ACCOUNT)}`,
@@ -215,7 +217,7 @@ export interface ServerConfigOptions {
   encryptStore?: boolean;
   /** The environment variable holding the store key (default AGENTBUS_JS_KEY); only its name is written. */
   jsKeyEnv?: string;
-  /** Agents quarantined now (bus/quarantine.ts): rendered with no publish permission. */
+  /** Agents quarantined now (common/quarantine.ts): rendered with no publish permission. */
   quarantined?: readonly string[];
 }
 

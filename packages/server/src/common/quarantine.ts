@@ -1,7 +1,7 @@
 // Quarantine at NATS (issue 24 item 8): a sender past its rejection budget is not only shed by
-// the verifier — which still pays for every message nats-server delivers to it — but has its
-// publish permission withdrawn at nats-server for a cool-down, so its messages stop before the
-// verifier.
+// the verifier — which still pays for every message nats-server delivers to it — but loses its
+// NATS user for a cool-down: no publish permission, no connection, so its messages stop before
+// the verifier (and before nats-server does any work for them).
 //
 //   verifier    the owner of the sender's partition writes a record to the KV bucket
 //               agentbus_quarantine when it starts shedding a sender that is not quarantined:
@@ -10,14 +10,16 @@
 //               anybody else quarantined. The cool-down doubles (level + 1) when the sender is
 //               quarantined again within one cool-down of the last one ending (the flood
 //               lasts), up to a maximum; the audit event of its shed messages says so.
-//   followers   whoever writes a nats-server's config (the dev bus for its servers; the test
-//               and bench buses; `agentbus nats-config --follow` next to each node of a
-//               production cluster) watch the bucket and render quarantined agents with
-//               `publish: { deny: [">"] }`, then reload the server (SIGHUP). nats-server 2.9
-//               re-authenticates every connection on a reload and applies the new permissions
-//               to connections that are already open (measured: the next publish gets
-//               "Permissions Violation for Publish", the connection stays up), ~15 ms per
-//               reload. In a cluster every node's follower applies it.
+//   followers   whoever writes a nats-server's config (the dev bus for all its nodes; the test
+//               and bench buses) watch the bucket, leave quarantined agents out of the users
+//               list and reload the server(s) (SIGHUP). nats-server 2.9 re-authenticates every
+//               connection on a reload: a user that is gone is disconnected ("Authorization
+//               Violation") and refused until it is back; ~15 ms per reload. (Measured on
+//               2.9.10: changed permissions do apply to open connections — `publish: { deny:
+//               [">"] }` gave "Permissions Violation for Publish" on the next publish with the
+//               connection kept — but each refused message still cost nats-server an -ERR and
+//               a log line: ~25% of a core at 20k msgs/s open loop. Dropping the user costs it
+//               nothing per message.) In a cluster every node's config is rewritten and reloaded.
 //   release     by itself when until_ms passes (each follower has a timer), or at once with
 //               `agentbus keys release <agent>`, which writes until_ms = now and released_by.
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
@@ -190,14 +192,14 @@ export class QuarantineWatch {
 
 /**
  * A follower: keeps nats-server configs in step with the bucket. `apply(active)` rewrites the
- * config(s) with those agents' publish permission withdrawn and reloads the server(s); calls
+ * config(s) without those agents' users and reloads the server(s); calls
  * never overlap, and the last set wins.
  */
 export async function followQuarantine(nc: NatsConnection, apply: (active: string[]) => Promise<void>, o: { replicas?: number; log?: Logger } = {}): Promise<{ stop(): Promise<void>; watch: QuarantineWatch }> {
   let running: Promise<void> = Promise.resolve();
   const onChange = (active: string[]) => {
     running = running.then(() => apply(active)).then(
-      () => o.log?.warn({ quarantined: active }, active.length ? 'nats-server: publish withdrawn from quarantined agents' : 'nats-server: no agent quarantined'),
+      () => o.log?.warn({ quarantined: active }, active.length ? 'nats-server: quarantined agents cut off' : 'nats-server: no agent quarantined'),
       (e: unknown) => o.log?.error({ err: (e as Error).message, quarantined: active }, 'quarantine not applied to nats-server'),
     );
   };

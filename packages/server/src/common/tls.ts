@@ -1,7 +1,7 @@
 // TLS and JetStream encryption at rest for the bus (issue 8).
 //
 // TLS: nats-server gets a `tls {}` block (clients) and `cluster { tls {} }` (routes) from
-// bus/natsconfig.ts; clients trust the CA with nats.js `tls: { caFile }`. For development,
+// common/natsconfig.ts; clients trust the CA with nats.js `tls: { caFile }`. For development,
 // `makeDevCertificates` makes a throwaway CA and a server certificate for the loopback names
 // with the system `openssl` binary (no npm dependency). The CA key is deleted once the server
 // certificate is signed: the throwaway CA can sign nothing else.

@@ -18,9 +18,7 @@ import { DEPTH_TOKEN_METADATA } from '@agentbus/protocol';
 import { SHED_AUDIT_INTERVAL_MS } from '@agentbus/protocol';
 import { reasonName } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { startDevBus } from './dev.js';
-import { releaseQuarantine } from '../common/quarantine.js';
 import type { DevBus } from './dev.js';
 import { alertSentence } from '../auditor/sentence.js';
 
@@ -99,16 +97,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
   const contracts = contractsMod.contracts;
   print(`▶ starting a local bus in ${stateDir} (nats-server, verifier, auditor on embedded chDB)`);
   const project = prepareExampleProject(stateDir);
-  // the dev bus says when its nats-servers withdrew or gave back an agent's publish permission (quarantine)
-  const busEvents: string[] = [];
-  const busEvent = (pattern: RegExp, ms: number): Promise<boolean> => {
-    const t0 = Date.now();
-    return new Promise((done) => {
-      const poll = () => (busEvents.some((l) => pattern.test(l)) ? done(true) : Date.now() - t0 > ms ? done(false) : void setTimeout(poll, 50));
-      poll();
-    });
-  };
-  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), policyVars: { AGENTBUS_PROJECT: project }, withAuditor: o.withAuditor !== false, auditor: DEMO_AUDITOR, notify: (l) => busEvents.push(l) });
+  const bus: DevBus = await startDevBus({ stateDir, contracts, policyFile: join(exampleDir, 'policy.yaml'), policyVars: { AGENTBUS_PROJECT: project }, withAuditor: o.withAuditor !== false, auditor: DEMO_AUDITOR,
+    // the scripted attacker (browser) floods, then plays the later acts: not cut off at NATS here
+    quarantine: false });
   const clients: AgentClient[] = [];
   const summary: DemoSummary = { accepted: 0, duplicates: 0, rejected: {}, attacks: [], alerts: [], audit: { store: bus.storePath }, state_dir: stateDir, explore: [] };
   try {
@@ -239,23 +230,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
       hop = seal({ payload: enc({ summary: 'see the next page', sources: [] }), causationId: Buffer.from(req.msgId, 'hex'), depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: req.depthToken } });
     }
     summary.attacks.push({ name: 'message loop (depth grows each hop, whatever the sender claims)', expected_reason: 'depth_exceeded', got_reason: loopReason, blocked: loopReason === 'depth_exceeded' });
-    // past its rejection budget the browser is quarantined at NATS: its next messages stop at the
-    // server, before the verifier; the operator lets it go again (agentbus keys release browser)
-    const quarantined = async (): Promise<void> => {
-      if (!(await busEvent(/quarantined at NATS.*\bbrowser\b/, 5000))) return;
-      busEvents.length = 0;
-      print('  ⛔ browser quarantined at NATS: its publish permission is withdrawn for a cool-down (the flood stops before the verifier)');
-      const qnc = await connect({ servers: bus.urls, authenticator: nkeyAuthenticator(bus.verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', ...bus.connectOptions });
-      try {
-        await releaseQuarantine(qnc, 'browser', 'demo operator');
-      } finally {
-        await qnc.close();
-      }
-      const back = await busEvent(/released from quarantine.*\bbrowser\b/, 5000);
-      busEvents.length = 0;
-      print(`  ↺ the operator releases it (agentbus keys release browser)${back ? '' : ' — not yet applied'}`);
-    };
-    busEvents.length = 0;
     print(' • flood the researcher');
     const flood = await Promise.all(Array.from({ length: 40 }, (_, i) => browser.sendRaw(seal({ payload: enc({ summary: 'spam', sources: [] }), msgId: randomBytes(16), sentAtMs: Date.now() + i }).bytes, 'flood', { retries: 0 }).catch((e: Error) => e)));
     let limited = 0;
@@ -269,7 +243,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
     }
     print(`  ✘ browser → researcher research.result ×40: ${limited} REJECTED rate_limited (${Object.entries(floodBy).map(([r, n]) => `${n} ${r}`).join(', ')})`);
     summary.attacks.push({ name: 'flood of 40 messages', expected_reason: 'rate_limited', got_reason: limited > 0 ? 'rate_limited' : 'accepted', blocked: limited > 0 });
-    await quarantined();
     print(' • flood the verifier with forged signatures');
     const junk = Array.from({ length: 300 }, () => {
       const p = parseEnvelope(seal({ msgId: randomBytes(16) }).bytes);
@@ -285,7 +258,6 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
     const shed = junkBy.rejection_budget_exceeded ?? 0;
     print(`  ✘ browser → researcher ×300 forged: ${Object.entries(junkBy).map(([r, n]) => `${n} ${r}`).join(', ')} (shed unverified once its rejection budget was spent; counted in the audit trail)`);
     summary.attacks.push({ name: 'flood of 300 forged signatures', expected_reason: 'rejection_budget_exceeded', got_reason: shed > 0 && !junkBy.accepted ? 'rejection_budget_exceeded' : Object.keys(junkBy).join('+'), blocked: !junkBy.accepted });
-    await quarantined();
     print(' • (the planner, steered by the injected research) orders a deploy without a decision record');
     const pk = planner.identity.currentKey();
     const noRecord = sealEnvelope({ sender: 'planner', keyId: pk.keyId, sign: pk.sign, recipient: 'deployer', type: 'deploy.request', contentType: 'application/json', payload: enc({ service: 'cli', version: '9.9.9' }) });

@@ -57,6 +57,11 @@ export interface DevBusOptions {
   nodes?: number;
   withAuditor?: boolean;
   /** Start the in-process verifier (default true; chaos runs its own verifier processes). */
+  /**
+   * Quarantine flooding senders at NATS (common/quarantine.ts; default true). `agentbus demo` turns
+   * it off: its scripted attacker floods and then goes on with the later acts.
+   */
+  quarantine?: boolean;
   withVerifier?: boolean;
   /** Start the memory service (default: with the verifier). */
   withMemory?: boolean;
@@ -220,7 +225,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const configPaths = ports.map((_, i) => join(stateDir, nodes === 1 ? 'nats.conf' : `nats-${i + 1}.conf`));
   // the generated key goes into nats-server's environment only (spawnNatsServer spawns synchronously)
   const spawnNode = (i: number) => withEnv(childEnv, () => spawnNatsServer(configPaths[i]!));
-  // agents quarantined at NATS now (bus/quarantine.ts: the follower below keeps this in step)
+  // agents quarantined at NATS now (common/quarantine.ts: the follower below keeps this in step)
   let quarantined: string[] = [];
   const writeConfigs = () => {
     const manifests = loadManifestDir(manifestsDir);
@@ -250,7 +255,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       const t0 = Date.now();
       for (;;) {
         try {
-          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
+          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, quarantine: o.quarantine !== false, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
           break;
         } catch (e) {
           // only JetStream not being ready yet is worth waiting for; a port in use is not
@@ -259,23 +264,25 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
         }
       }
       stops.unshift(() => verifier!.drain());
-      // the quarantine follower: a sender the verifier quarantines loses its publish permission
-      // on every node (config rewritten, each nats-server reloaded) until its cool-down ends
-      const qnc = await connect({ servers: urls, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', name: 'agentbus-quarantine', maxReconnectAttempts: -1, ...connectOptions });
-      const follower = await followQuarantine(qnc, async (active) => {
-        const was = quarantined;
-        quarantined = active;
-        writeConfigs();
-        await Promise.all(servers.map((s) => s?.reload()));
-        const added = active.filter((a) => !was.includes(a));
-        const gone = was.filter((a) => !active.includes(a));
-        if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; publish withdrawn): ${added.join(', ')}`);
-        if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
-      }, { replicas, log: log.child({ name: 'quarantine' }) });
-      stops.unshift(async () => {
-        await follower.stop();
-        await qnc.close().catch(() => undefined);
-      });
+      // the quarantine follower: a sender the verifier quarantines loses its NATS user on every
+      // node (config rewritten, each nats-server reloaded) until its cool-down ends
+      if (o.quarantine !== false) {
+        const qnc = await connect({ servers: urls, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', name: 'agentbus-quarantine', maxReconnectAttempts: -1, ...connectOptions });
+        const follower = await followQuarantine(qnc, async (active) => {
+          const was = quarantined;
+          quarantined = active;
+          writeConfigs();
+          await Promise.all(servers.map((s) => s?.reload()));
+          const added = active.filter((a) => !was.includes(a));
+          const gone = was.filter((a) => !active.includes(a));
+          if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; disconnected for the cool-down): ${added.join(', ')}`);
+          if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
+        }, { replicas, log: log.child({ name: 'quarantine' }) });
+        stops.unshift(async () => {
+          await follower.stop();
+          await qnc.close().catch(() => undefined);
+        });
+      }
     }
     if (mem) {
       const memory = await startMemoryForDev({ servers: urls, manifestsDir, credsDir, logger: log.child({ name: 'memory' }), connectOptions, replicas });

@@ -51,7 +51,7 @@ export interface VerifierOptions {
    */
   verifyThreads?: number | undefined;
   /**
-   * Quarantine at NATS (bus/quarantine.ts): a sender the verifier starts shedding gets its publish
+   * Quarantine at NATS (common/quarantine.ts): a sender the verifier starts shedding gets its publish
    * permission withdrawn by the config followers for a cool-down (default on).
    */
   quarantine?: boolean | undefined;

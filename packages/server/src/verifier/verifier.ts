@@ -806,7 +806,7 @@ export class Verifier {
 
   /**
    * The sender (the subject token: what NATS authenticated) has spent its rejection budget and is
-   * not quarantined: quarantine it at NATS (bus/quarantine.ts) — its record in the bucket, which
+   * not quarantined: quarantine it at NATS (common/quarantine.ts) — its record in the bucket, which
    * the config followers apply — and audit it at once with its shed count.
    */
   #quarantineSender(sender: string, now: number): void {
@@ -820,7 +820,7 @@ export class Verifier {
     const rec: QuarantineRecord = { agent: sender, until_ms: now + cool, level, shed: b.shed, at_ms: now, by: this.id };
     this.#quarantining.add(sender);
     this.#auditShed(b, now, `; ${quarantineDetail(rec.until_ms, cool, level)}`);
-    this.#log.warn({ sender, until: new Date(rec.until_ms).toISOString(), cool_down_ms: cool, level }, 'sender quarantined at NATS: publish permission withdrawn');
+    this.#log.warn({ sender, until: new Date(rec.until_ms).toISOString(), cool_down_ms: cool, level }, 'sender quarantined at NATS: disconnected and refused for the cool-down');
     q.kv.put(sender, encodeRecord(rec)).then(
       () => void q.records.set(sender, rec),
       (e: unknown) => this.#log.error({ err: (e as Error).message, sender }, 'quarantine not recorded'),
