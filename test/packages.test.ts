@@ -45,6 +45,7 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
   assert.ok(files['@agentbus/protocol']!.includes('dist/gen/agentbus.js'), 'the generated wire types');
   assert.ok(files['@agentbus/sdk']!.includes('dist/index.js') && files['@agentbus/sdk']!.includes('dist/index.d.ts'));
   assert.ok(files['@agentbus/server']!.includes('dist/cli/index.js') && files['@agentbus/server']!.includes('dist/examples/research-team/policy.yaml'));
+  assert.ok(files['@agentbus/server']!.includes('dist/auditor/report/client.js') && files['@agentbus/server']!.includes('dist/auditor/report/report.css'), 'the HTML report\'s assets');
 });
 
 test('packages - the SDK installs without chDB, ClickHouse or server code, under 40 MB, and every entry point imports', () => {
@@ -96,6 +97,13 @@ test('packages - the server package gives the agentbus bin, with the auditor on 
   const q = spawnSync(bin, ['audit', 'sql', 'SELECT 1 + 1 AS two', '--store', join(p, 'db'), '--json'], { cwd: p, encoding: 'utf8', timeout: 60_000 });
   assert.is(q.status, 0, q.stderr);
   assert.equal(JSON.parse(q.stdout), [{ two: 2 }]);
+  // the HTML report's inline assets (the bundled page script, the style sheet) ship in the package
+  const out = join(p, 'report.html');
+  const r = spawnSync(bin, ['audit', 'report', '--html', out, '--store', join(p, 'db'), '--json'], { cwd: p, encoding: 'utf8', timeout: 60_000 });
+  assert.is(r.status, 0, r.stderr);
+  const html = readFileSync(out, 'utf8');
+  assert.match(html, /<style>\n:root \{/);
+  assert.match(html, /<script>\n[\s\S]*function graph\(root\)[\s\S]*dataset\.rendered/);
 });
 
 test.run();

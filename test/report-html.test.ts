@@ -24,8 +24,8 @@ import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import type { AuditRow, DeliveryRow } from '../packages/server/src/auditor/rows.js';
 import {
   alertSentence, BUCKET_SECONDS, bucketLabel, buildReportData, bySeverity, chooseBucketSeconds, escapeHtml, jsonForScript, renderHtmlReport, trailCommand, writeHtmlReport,
-} from '../packages/server/src/auditor/report-html.js';
-import type { ReportData } from '../packages/server/src/auditor/report-html.js';
+} from '../packages/server/src/auditor/report/index.js';
+import type { ReportData } from '../packages/server/src/auditor/report/index.js';
 import { AuditEvent } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { cliArgs } from './helpers/cli-bin.js';

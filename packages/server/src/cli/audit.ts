@@ -17,7 +17,7 @@ import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from '../au
 import type { TimeRange } from '../auditor/reports.js';
 import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from '../auditor/verify.js';
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
-import { writeHtmlReport } from '../auditor/report-html.js';
+import { writeHtmlReport } from '../auditor/report/index.js';
 import { RULES } from '../auditor/detectors/index.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
