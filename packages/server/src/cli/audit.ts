@@ -19,6 +19,7 @@ import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupF
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
 import { writeHtmlReport } from '../auditor/report-html.js';
 import { RULES } from '../auditor/detectors/index.js';
+import { CheckFailed } from './shared.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
 
@@ -406,13 +407,6 @@ function registerDetectCommands(program: Command): void {
     });
 }
 
-/** A check that ran and found problems: exit 1, its output already printed. */
-export class CheckFailed extends Error {
-  override readonly name = 'CheckFailed';
-  constructor() {
-    super('check failed');
-  }
-}
 
 const selector = (o: { since?: number; until?: number }): VerifySelector => ({ ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
 

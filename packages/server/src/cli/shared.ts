@@ -18,6 +18,14 @@ export class CliError extends Error {
   override name = 'CliError';
 }
 
+/** A check that ran and found problems: exit 1, its output already printed. */
+export class CheckFailed extends Error {
+  override readonly name = 'CheckFailed';
+  constructor() {
+    super('check failed');
+  }
+}
+
 export function int(name: string) {
   return (v: string) => {
     const n = Number(v);
