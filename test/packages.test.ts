@@ -58,7 +58,7 @@ test('packages - the SDK installs without chDB, ClickHouse or server code, under
     const sdk = await import('@agentbus/sdk');
     const internal = await import('@agentbus/sdk/internal');
     const proto = await import('@agentbus/protocol');
-    for (const n of ['connectAgent', 'defineMessage', 'createRegistry', 'sealEnvelope', 'openEnvelope', 'generateIdentity', 'RejectedError', 'UndeliveredError', 'DeliveryConfirmer', 'backends', 'Reason']) if (!sdk[n]) throw new Error('@agentbus/sdk lacks ' + n);
+    for (const n of ['connectAgent', 'defineMessage', 'createRegistry', 'sealEnvelope', 'openEnvelope', 'generateIdentity', 'RejectedError', 'UndeliveredError', 'BusConnectionError', 'DeliveryConfirmer', 'backends', 'Reason']) if (!sdk[n]) throw new Error('@agentbus/sdk lacks ' + n);
     for (const n of ['AgentClient', 'PeerKeys', 'createLogger']) if (!internal[n]) throw new Error('@agentbus/sdk/internal lacks ' + n);
     for (const n of ['Envelope', 'Header', 'decodeHeader', 'readManifestKeys', 'McpSection', 'GuardPolicy', 'SIGNING_DOMAIN']) if (!proto[n]) throw new Error('@agentbus/protocol lacks ' + n);
     const sub = { manifest: ['parseManifest', 'Policy', 'loadManifestDir'], tools: ['loadToolPolicy', 'checkToolCall', 'compileWhen'], guard: ['scanPayload', 'SECRETLINT_RULES'] };
