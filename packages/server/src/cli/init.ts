@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .argument('[dir]', 'project directory (created if missing)', '.')
     .option('--python', 'also a Python example (example.py) and the contracts as JSON Schema it loads (contracts.json)')
     .action(async (dir: string, o: { python?: boolean }) => {
-      const { initProject, InitError, writePythonContracts } = await import('../devbus/init.js');
+      const { initProject, InitError, writePythonContracts, pythonSdkDir } = await import('../devbus/init.js');
       let r: ReturnType<typeof initProject>;
       try {
         r = initProject(dir, { python: !!o.python });
@@ -27,7 +27,8 @@ export function register(program: Command): void {
         ['npm install', 'the SDK and the agentbus CLI for this project'],
         ['npx agentbus dev', 'terminal 1: the bus, on nats://127.0.0.1:4222'],
         ['node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
-        ...(o.python ? [['pip install agentbus-sdk && python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
+        // the Python SDK is not on PyPI yet: from the clone's python/ directory
+        ...(o.python ? [[`pip install -e ${pythonSdkDir() ?? '<agentbus clone>/python'}`, 'the Python SDK (agentbus-sdk, not on PyPI yet), from the clone'] as [string, string], ['python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
         ['npx agentbus audit top', 'the audit trail, read from the running bus'],
       ];
       const w = Math.max(...steps.map(([c]) => c.length)) + 2;

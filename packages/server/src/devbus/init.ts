@@ -54,6 +54,15 @@ function dependencySpec(name: string): string {
   return dir.split(sep).includes('node_modules') ? `^${version}` : `file:${dir}`;
 }
 
+/**
+ * Where the Python SDK (not on PyPI yet) installs from: the python/ directory of the clone this
+ * agentbus runs from, or undefined (installed from tarballs: no clone known).
+ */
+export function pythonSdkDir(): string | undefined {
+  const dir = resolve(here, '..', '..', '..', '..', 'python');
+  return existsSync(join(dir, 'pyproject.toml')) ? dir : undefined;
+}
+
 /** The zod range the SDK itself depends on (one zod for contracts and SDK). */
 function sdkZodSpec(): string {
   try {
