@@ -135,4 +135,29 @@ test('cli - audit commands refuse a store path that does not exist (no new empty
   assert.match(c.err, /send\.1\.to: no manifest for recipient frank/);
 });
 
+test('cli - manifest check knows the built-in types (memory.*, tool.*, approval.decision) and prints every finding, then exits 1', async () => {
+  const md = join(dir, 'mc-builtin');
+  const creds = join(dir, 'mc-builtin-creds');
+  for (const a of ['gina', 'hank', 'memory']) assert.is((await cli(['keygen', a, '--creds-dir', creds, '--manifests', md])).code, 0);
+  const fresh = Object.fromEntries(['gina', 'hank', 'memory'].map((a) => [a, readFileSync(join(md, `${a}.yaml`), 'utf8')]));
+  const rules = (a: string, send: string) => writeFileSync(join(md, `${a}.yaml`), fresh[a]!.replace('send: []', `send:\n${send}`));
+  // what agentbus writes itself: the memory service's answers, a tool server's results; and an
+  // agent that calls tools, uses memory and approves held calls
+  rules('memory', '  - { to: "*", types: [memory.result, memory.event] }');
+  rules('hank', '  - { to: "*", types: [tool.result] }');
+  rules('gina', '  - { to: hank, types: [task.assign, tool.hank.search, approval.decision] }\n  - { to: memory, types: [memory.get, memory.put, memory.list] }');
+  const ok = await cli(['manifest', 'check', md, '--contracts', 'test/helpers/contracts.ts']);
+  assert.is(ok.code, 0, ok.out + ok.err);
+  assert.match(ok.out, /3 manifest\(s\) ok/);
+  // three mistakes: all three named, one line each
+  rules('hank', '  - { to: "*", types: [tool.result] }\n  - { to: gina, types: [task.nosuch] }\n  - { to: ivan, types: [task.result] }\n  - { to: gina, types: [memory.nosuch] }');
+  const bad = await cli(['manifest', 'check', md, '--contracts', 'test/helpers/contracts.ts']);
+  assert.is(bad.code, 1, bad.out + bad.err);
+  const lines = bad.err.trim().split('\n');
+  assert.is(lines.length, 3, bad.err);
+  assert.match(bad.err, /hank at send\.2\.to: no manifest for recipient ivan/);
+  assert.match(bad.err, /hank at send\.1\.types: task\.nosuch has no contract/);
+  assert.match(bad.err, /hank at send\.3\.types: memory\.nosuch has no contract/);
+});
+
 test.run();

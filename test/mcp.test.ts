@@ -21,7 +21,7 @@ import { resultText } from '../packages/sdk/src/tools.js';
 import { BusClientTransport, REJECTED_ERROR_CODE } from '../packages/sdk/src/mcp-transport.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
 import { createLogger } from '../packages/sdk/src/log.js';
-import { startMcpServer, listLiveTools, pinTools, compareTools } from '../packages/server/src/mcp/definitions.js';
+import { startMcpServer, listLiveTools, pinTools, compareTools, McpStartError } from '../packages/server/src/mcp/definitions.js';
 import { pinServer } from '../packages/server/src/mcp/pin.js';
 import { startToolServer, ToolServerError } from '../packages/server/src/mcp/serve.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
@@ -183,6 +183,22 @@ test('mcp pin - the command after -- keeps its own options (also without --); a 
   assert.match(badName.stderr, /agent ids match/);
   // the version of agentbus itself is still there
   assert.is(cli(['--version']).stdout.trim(), '0.1.0');
+});
+
+test('mcp pin - an MCP server that fails to start is reported with the last lines of its own stderr, in one line; it runs non-interactively (npm_config_yes)', async () => {
+  // a fake server: says why on stderr (and what npx would see), exits 1 before the handshake
+  const failing = [process.execPath, '-e', "console.error('starting…'); console.error('npm_config_yes=' + process.env.npm_config_yes); console.error('fatal: cannot read /no/such/dir'); process.exit(1)"];
+  const e = await startMcpServer(failing, { stderr: 'ignore' }).then(() => undefined, (x: Error) => x);
+  assert.instance(e, McpStartError);
+  assert.is(e!.message.split('\n').length, 1, e!.message);
+  assert.match(e!.message, /^cannot start the MCP server `.*`: .*[Cc]onnection closed; its stderr: starting… \| npm_config_yes=true \| fatal: cannot read \/no\/such\/dir$/);
+  const silent = await startMcpServer([process.execPath, '-e', 'process.exit(2)'], { stderr: 'ignore' }).then(() => undefined, (x: Error) => x);
+  assert.match(silent!.message, /it wrote nothing on stderr/);
+  // the CLI: exit 1, the child's own stderr passed through, then agentbus's one line naming it
+  const r = cli(['mcp', 'pin', '--agent', 'tiny', '--manifests', bus.manifestsDir, '--', ...failing]);
+  assert.is(r.status, 1, r.stderr);
+  const last = r.stderr.trim().split('\n').at(-1)!;
+  assert.match(last, /^agentbus: cannot start the MCP server .*its stderr: .*fatal: cannot read \/no\/such\/dir$/);
 });
 
 test('mcp serve - refuses a server whose tools differ from the pinned ones, naming them and `agentbus mcp pin` (the CLI: exit 1, one line)', async () => {

@@ -47,6 +47,13 @@ async function code(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (e) {
+    // the verifier's refusal of a request outside the grants: MemoryError 'not_allowed', the RejectedError kept
+    if (e instanceof MemoryError && e.rejected) {
+      assert.instance(e.rejected, RejectedError);
+      assert.is(e.rejected.reasonName, 'memory_not_allowed');
+      assert.is(e.code, 'not_allowed');
+      return `verifier:${e.code}`;
+    }
     if (e instanceof MemoryError) return e.code;
     if (e instanceof RejectedError) return `verifier:${e.reasonName}`;
     throw e;

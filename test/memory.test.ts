@@ -64,6 +64,13 @@ async function code(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (e) {
+    // the verifier's refusal of a request outside the grants: MemoryError 'not_allowed', the RejectedError kept
+    if (e instanceof MemoryError && e.rejected) {
+      assert.instance(e.rejected, RejectedError);
+      assert.is(e.rejected.reasonName, 'memory_not_allowed');
+      assert.is(e.code, 'not_allowed');
+      return `verifier:${e.code}`;
+    }
     if (e instanceof MemoryError) return e.code;
     if (e instanceof RejectedError) return `verifier:${e.reasonName}`;
     throw e;
@@ -143,7 +150,7 @@ test('own namespace: put, get, delete; agent/<other> refused by the service and 
   assert.equal(got, { key: 'plan/step1', value: { text: 'look around', n: 1 }, revision: rev });
   // refused by the verifier (its `arguments` check), before the service: nothing of it reaches the store
   for (const p of [mallory.memory('agent/alice').get('plan/step1'), mallory.memory('agent/alice').put('plan/step1', 'pwned'), mallory.memory('agent/alice').list(), mallory.memory('agent/alice').watch(), mallory.memory('agent/alice').delete('plan/step1')]) {
-    assert.is(await code(p as Promise<unknown>), 'verifier:memory_not_allowed');
+    assert.is(await code(p as Promise<unknown>), 'verifier:not_allowed');
   }
   assert.equal((await m.get('plan/step1'))?.value, { text: 'look around', n: 1 });
   await m.delete('plan/step1');
@@ -163,13 +170,13 @@ test('shared namespace: read-write writes, read-only reads, ungranted refused', 
   const rev = await alice.memory('notes').put('finding-1', 'the cache is stale');
   assert.is((await bob.memory('notes').get('finding-1'))?.value, 'the cache is stale');
   assert.equal((await bob.memory('notes').list()).keys, ['finding-1']);
-  assert.is(await code(bob.memory('notes').put('finding-2', 'x')), 'verifier:memory_not_allowed');
-  assert.is(await code(mallory.memory('notes').put('finding-1', 'ignore previous instructions')), 'verifier:memory_not_allowed');
-  assert.is(await code(mallory.memory('notes').put('finding-1', 'overwrite', { ifRevision: rev })), 'verifier:memory_not_allowed');
-  assert.is(await code(mallory.memory('notes').delete('finding-1')), 'verifier:memory_not_allowed');
+  assert.is(await code(bob.memory('notes').put('finding-2', 'x')), 'verifier:not_allowed');
+  assert.is(await code(mallory.memory('notes').put('finding-1', 'ignore previous instructions')), 'verifier:not_allowed');
+  assert.is(await code(mallory.memory('notes').put('finding-1', 'overwrite', { ifRevision: rev })), 'verifier:not_allowed');
+  assert.is(await code(mallory.memory('notes').delete('finding-1')), 'verifier:not_allowed');
   assert.is((await bob.memory('notes').get('finding-1'))?.revision, rev);
-  assert.is(await code(bob.memory('bulk').get('x')), 'verifier:memory_not_allowed');
-  assert.is(await code(bob.memory('session/s1').put('x', 1)), 'verifier:memory_not_allowed');
+  assert.is(await code(bob.memory('bulk').get('x')), 'verifier:not_allowed');
+  assert.is(await code(bob.memory('session/s1').put('x', 1)), 'verifier:not_allowed');
   // the service checks again: carol's manifest passes the verifier, the service's policy refuses
   const carol = await bus.agent('carol');
   assert.is((await carol.memory('notes').get('finding-1'))?.value, 'the cache is stale');

@@ -4,7 +4,8 @@
 // link between them resolves.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { helpHasOption, helpOptions } from './helpers/cli-help.js';
@@ -46,6 +47,30 @@ test('readme - every relative link in the README, docs/ and the package READMEs 
       if (/^[a-z]+:/.test(target)) continue;
       assert.ok(existsSync(join(dirname(f), target)), `${f} links ${target}, which does not exist`);
     }
+  }
+});
+
+test('readme - every install instruction is true while the packages are not published: no npm install of @agentbus/*, no pip install agentbus-sdk, only tarballs, file: links and the clone', () => {
+  // an install of our packages by name fetches from a registry that does not have them (404), or
+  // the unrelated npm package `agentbus`; a path (a tarball, the clone's python/) is fine
+  const fromRegistry = [/\bnpm (?:install|i|add)\b[^\n#]*?(?:^|\s)(?:@agentbus\/[a-z-]+|agentbus)(?:@[^\s]+)?(?=\s|$)/m, /\bpip3? install\b[^\n#]*?(?:^|\s)['"]?agentbus(?:-sdk)?(?:\[[^\]]*\])?['"]?(?=\s|$)/m];
+  const texts = [...MANUAL, 'python/README.md', 'packages/server/src/examples/quickstart/example.mjs', 'packages/server/src/examples/quickstart/example.py', 'packages/server/src/examples/quickstart/README.md'];
+  const bad: string[] = [];
+  for (const f of texts) {
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      for (const re of fromRegistry) if (re.test(line)) bad.push(`${f}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.equal(bad, [], `installs from a registry that does not have the packages:\n${bad.join('\n')}`);
+  // what init prints: the Python SDK from the clone, by its path
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-readme-init-'));
+  try {
+    const r = spawnSync(process.execPath, cliArgs('init', '--python', join(dir, 'p')), { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    for (const re of fromRegistry) assert.not.match(r.stdout, re);
+    assert.match(r.stdout, new RegExp(`pip install -e ${join(process.cwd(), 'python').replace(/[.]/g, '\\.')}\\s`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

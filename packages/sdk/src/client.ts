@@ -15,7 +15,7 @@ import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry, InputFor, PayloadFor, TypesOf } from './contracts.js';
-import { ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError, PermissionError } from './errors.js';
+import { BusConnectionError, ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError, PermissionError } from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { reasonName } from '@agentbus/protocol';
@@ -214,7 +214,11 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
           { cause: e },
         );
       }
-      throw e;
+      // a raw ConnectionError stack says neither where nor what to do: one line that does
+      const servers = (Array.isArray(o.servers) ? o.servers : [o.servers]).map(String);
+      const code = (e as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (e as { code?: unknown }).code;
+      const why = typeof code === 'string' && code !== msg ? `${msg} (${code})` : msg;
+      throw new BusConnectionError(servers, why.split('\n')[0]!, e);
     }
     const client = new AgentClient<R>(nc, identity, o, peerKeys);
     client.#ownsIdentity = typeof o.credentials === 'string';

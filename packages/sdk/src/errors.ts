@@ -65,6 +65,24 @@ export class CredentialError extends Error {
   }
 }
 
+/**
+ * The bus could not be reached when connecting (nothing listens at the address, the host is
+ * unknown, the connection timed out): one line naming the address(es) tried and what to do.
+ * `servers` are the addresses; `natsError` is what the NATS client threw (kept off the printed
+ * error, which is the one line).
+ */
+export class BusConnectionError extends Error {
+  readonly servers: string[];
+  declare readonly natsError: unknown;
+  constructor(servers: string[], why: string, natsError?: unknown) {
+    const at = servers.length === 1 ? `the bus at ${servers[0]}` : `the bus at any of ${servers.join(', ')}`;
+    super(`cannot connect to ${at}: ${why} — is it running? Start one with \`npx agentbus dev\` (its banner prints the address), or point servers (AGENTBUS_SERVERS) at it`);
+    this.name = 'BusConnectionError';
+    this.servers = servers;
+    Object.defineProperty(this, 'natsError', { value: natsError, enumerable: false });
+  }
+}
+
 /** A payload that does not satisfy its contract (raised before signing, in the SDK). */
 export class ContractError extends AgentbusError {
   readonly type: string;

@@ -27,7 +27,7 @@ export {
 } from './contracts.js';
 export type { Contract, AnyContract, ContractOptions, PayloadOf, InputOf, ProtoMessageType, ContractsOf, ContractFor, TypesOf, PayloadFor, InputFor } from './contracts.js';
 export { GLOBAL_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MAX_METADATA_BYTES, DEPTH_TOKEN_METADATA } from '@agentbus/protocol';
-export { AgentbusError, EnvelopeError, RejectedError, RefusedError, CredentialError, ContractError, TimeoutError, UndeliveredError, PermissionError, ToolError } from './errors.js';
+export { AgentbusError, EnvelopeError, RejectedError, RefusedError, CredentialError, BusConnectionError, ContractError, TimeoutError, UndeliveredError, PermissionError, ToolError } from './errors.js';
 export { Reason, Verdict, Delivery, reasonName, reasonFromName, verdictName, allReasons } from '@agentbus/protocol';
 export { createLogger, REDACT_PATHS } from './log.js';
 export { connectAgent, AgentClient, DEFAULT_SEND_TIMEOUT_MS, DEFAULT_SEND_RETRIES } from './client.js';

@@ -1,8 +1,10 @@
 // Memory on the bus (docs/design.md §13): `agent.memory(ns)` reads and writes a namespace of the memory
 // service (the `memory` agent) with signed request messages; nothing touches JetStream KV
 // directly (agents have no NATS permission on KV subjects). A refused operation is a
-// MemoryError with the service's code, or the verifier's RejectedError when the verifier refuses
-// the request before it reaches the service.
+// MemoryError with the service's code; a request outside the agent's memory grants, which the
+// verifier refuses before it reaches the service (memory_not_allowed), is the same
+// MemoryError 'not_allowed' as the service's own refusal, the verifier's RejectedError kept as
+// `rejected`. Any other refusal of the verifier (a guard, the rate) stays a RejectedError.
 //
 // The memory types are not in an agent's registry: the client falls back to MEMORY_CONTRACTS
 // (builtinMemoryContract), as it does for tool types.
@@ -18,11 +20,13 @@ import {
   MEMORY_RESULT_TYPE,
   MEMORY_EVENT_TYPE,
 } from '@agentbus/protocol';
+import { Reason } from '@agentbus/protocol';
 import type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload } from '@agentbus/protocol';
 import type { z } from 'zod';
 import { createRegistry, defineMessage } from './contracts.js';
 import type { AnyContract } from './contracts.js';
 import { MessageQueue } from './queue.js';
+import { RejectedError } from './errors.js';
 import type { AgentClient, InboundMessage } from './client.js';
 
 export { MEMORY_SERVICE };
@@ -44,20 +48,33 @@ export function builtinMemoryContract(type: string): AnyContract | undefined {
   return type.startsWith('memory.') ? MEMORY_CONTRACTS.get(type) : undefined;
 }
 
-/** An operation the memory service refused or could not do: `code` says which. */
+/**
+ * An operation the memory service refused or could not do: `code` says which. `not_allowed` is
+ * also the verifier's refusal of a request outside the agent's grants (memory_not_allowed):
+ * then `rejected` is the verifier's RejectedError (its reason, detail and msg_id).
+ */
 export class MemoryError extends Error {
   readonly code: MemoryErrorCode;
   readonly op: string;
   readonly ns: string;
   readonly key: string | undefined;
-  constructor(code: MemoryErrorCode, op: string, ns: string, key: string | undefined, detail: string) {
-    super(`memory ${op} ${ns}${key ? `/${key}` : ''}: ${code}: ${detail}`);
+  /** The verifier's rejection, when the verifier (not the memory service) refused the request. */
+  readonly rejected: RejectedError | undefined;
+  constructor(code: MemoryErrorCode, op: string, ns: string, key: string | undefined, detail: string, rejected?: RejectedError) {
+    super(`memory ${op} ${ns}${key ? `/${key}` : ''}: ${code}: ${detail}`, rejected ? { cause: rejected } : undefined);
     this.name = 'MemoryError';
     this.code = code;
     this.op = op;
     this.ns = ns;
     this.key = key;
+    this.rejected = rejected;
   }
+}
+
+/** The verifier's memory_not_allowed as the MemoryError 'not_allowed' it means; anything else as it is. */
+function asMemoryError(e: unknown, op: string, ns: string, key: string | undefined): unknown {
+  if (e instanceof RejectedError && e.reason === Reason.REASON_MEMORY_NOT_ALLOWED) return new MemoryError('not_allowed', op, ns, key, `refused by the verifier: ${e.detail || e.reasonName}`, e);
+  return e;
 }
 
 export interface MemoryEntry<T = unknown> {
@@ -129,7 +146,9 @@ export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string,
     return r.data;
   };
   const call = async (type: string, payload: Record<string, unknown>): Promise<MemoryResultPayload> => {
-    const answer = await host.request(MEMORY_SERVICE, type, { ns: space, ...payload }, { timeoutMs });
+    const answer = await host.request(MEMORY_SERVICE, type, { ns: space, ...payload }, { timeoutMs }).catch((e: unknown) => {
+      throw asMemoryError(e, type.slice(7), space, payload.key as string | undefined);
+    });
     if (answer.type !== MEMORY_RESULT_TYPE) throw new MemoryError('invalid', type.slice(7), space, payload.key as string | undefined, `the memory service answered with ${answer.type}`);
     return answer.payload as MemoryResultPayload;
   };
@@ -179,7 +198,9 @@ export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string,
         }
       };
       const q = new MessageQueue<MemoryEvent<T>>(() => void close());
-      const answer = await host.request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs });
+      const answer = await host.request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs }).catch((e: unknown) => {
+        throw asMemoryError(e, 'watch', space, undefined);
+      });
       const r = answer.payload as MemoryResultPayload;
       if (answer.type !== MEMORY_RESULT_TYPE || !r.ok) return fail(r);
       watchId = answer.causationId;

@@ -1,11 +1,18 @@
 // One plain sentence per alert, for every place that shows one: the alert the auditor publishes
 // and logs (detect.ts), the HTML report, the demo, detect replay.
-import { describeAlert, isDetectorRule } from './detectors/index.js';
+import { describeAlert, isDetectorRule, RULES } from './detectors/index.js';
 import { duration, list, num, obj } from './detectors/explain.js';
 import type { AlertView } from './detectors/explain.js';
 import { DEAD_LETTER_RULE } from './defaults.js';
 import { QUARANTINE_RULE } from '../common/quarantine.js';
-import { describeConnectionAlert } from './connections.js';
+import { CONNECTION_RULES, describeConnectionAlert } from './connections.js';
+
+/**
+ * Every rule the auditor can raise an alert for: the detectors', the connection watch's, and the
+ * two it raises itself (a quarantined sender, a dead-lettered audit message). What
+ * `agentbus audit alerts --rule` lists.
+ */
+export const ALERT_RULES: readonly string[] = [...RULES, ...CONNECTION_RULES, QUARANTINE_RULE, DEAD_LETTER_RULE];
 
 /** What a sentence is made from: an alert as the report reads it (its window may also be ClickHouse DateTime text). */
 export type SentenceInput = AlertView;

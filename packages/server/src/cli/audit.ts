@@ -18,7 +18,8 @@ import type { TimeRange } from '../auditor/reports.js';
 import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from '../auditor/verify.js';
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
 import { writeHtmlReport } from '../auditor/report/index.js';
-import { RULES } from '../auditor/detectors/index.js';
+import { ALERT_RULES, alertSentence } from '../auditor/sentence.js';
+import { CheckFailed } from './shared.js';
 
 const bad = (msg: string) => new CommanderError(2, 'agentbus.invalidArgument', msg);
 
@@ -48,14 +49,15 @@ function hex32(name: string) {
 }
 
 /** Plain aligned table; nested values as compact JSON. */
-export function renderTable(rows: Record<string, unknown>[]): string {
+/** A table; cells are cut at 80 characters, except in the last column when `fullLast` (a sentence). */
+export function renderTable(rows: Record<string, unknown>[], o: { fullLast?: boolean } = {}): string {
   if (rows.length === 0) return '(no rows)';
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   const cells = rows.map((r) => cols.map((c) => cell(r[c]).replace(/\s+/g, ' ')));
-  const width = cols.map((c, i) => Math.min(80, Math.max(c.length, ...cells.map((r) => r[i]!.length))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > width[i]! ? v.slice(0, width[i]! - 1) + '…' : v.padEnd(width[i]!))).join('  ').trimEnd();
-  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  const width = cols.map((c, i) => (o.fullLast && i === cols.length - 1 ? Infinity : Math.min(80, Math.max(c.length, ...cells.map((r) => r[i]!.length)))));
+  const line = (vals: string[]) => vals.map((v, i) => (v.length > width[i]! ? v.slice(0, width[i]! - 1) + '…' : width[i] === Infinity ? v : v.padEnd(width[i]!))).join('  ').trimEnd();
+  return [line(cols), line(width.map((w, i) => '-'.repeat(w === Infinity ? cols[i]!.length : w))), ...cells.map(line)].join('\n');
 }
 
 interface StoreOpts { store?: string; database: string; json?: boolean; stateDir?: string }
@@ -231,9 +233,16 @@ export function registerAuditorCommands(program: Command): void {
   addRangeOptions(audit.command('rejections').description('rejections by reason'))
     .action((o: RangeOpts) => withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))));
 
-  addRangeOptions(audit.command('alerts').description('alerts raised by the detectors'))
-    .option('--rule <rule>', `only this rule (${RULES.join(', ')})`)
-    .action((o: RangeOpts & { rule?: string }) => withStore(o, async (s) => print(o, await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) }))));
+  addRangeOptions(audit.command('alerts').description('alerts raised by the auditor, each with its sentence (what tail and the report show)'))
+    .option('--rule <rule>', `only this rule (${ALERT_RULES.join(', ')})`)
+    .action((o: RangeOpts & { rule?: string }) =>
+      withStore(o, async (s) => {
+        const rows = await alerts(s, { ...rangeOf(o), ...(o.rule ? { rule: o.rule } : {}) });
+        // each alert's sentence, as tail and the report show it: in --json a field, in the table the last column, uncut
+        const out = rows.map((a) => ({ ...a, sentence: alertSentence(a) }));
+        if (o.json) console.log(JSON.stringify(out, null, 2));
+        else console.log(renderTable(out, { fullLast: true }));
+      }));
 
   addStoreOptions(audit.command('report').description('write a self-contained HTML report (delivery outcomes, alerts by severity with their evidence trails, graph, messages over time, rejections) for analysts'))
     .option('--html <file>', 'write the HTML page to this file')
@@ -406,13 +415,6 @@ function registerDetectCommands(program: Command): void {
     });
 }
 
-/** A check that ran and found problems: exit 1, its output already printed. */
-export class CheckFailed extends Error {
-  override readonly name = 'CheckFailed';
-  constructor() {
-    super('check failed');
-  }
-}
 
 const selector = (o: { since?: number; until?: number }): VerifySelector => ({ ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
 

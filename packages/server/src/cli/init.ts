@@ -9,11 +9,12 @@ export function register(program: Command): void {
     .description('make a project of your own: contracts, two agents with keys and manifests, an example; `agentbus dev` inside it runs it')
     .argument('[dir]', 'project directory (created if missing)', '.')
     .option('--python', 'also a Python example (example.py) and the contracts as JSON Schema it loads (contracts.json)')
-    .action(async (dir: string, o: { python?: boolean }) => {
-      const { initProject, InitError, writePythonContracts } = await import('../devbus/init.js');
+    .option('--ts', 'a TypeScript project: contracts.ts, example.ts and a tsconfig.json (tsc compiles them into dist/; a payload that breaks its contract is a compile error)')
+    .action(async (dir: string, o: { python?: boolean; ts?: boolean }) => {
+      const { initProject, InitError, writePythonContracts, pythonSdkDir } = await import('../devbus/init.js');
       let r: ReturnType<typeof initProject>;
       try {
-        r = initProject(dir, { python: !!o.python });
+        r = initProject(dir, { python: !!o.python, ts: !!o.ts });
         if (o.python) {
           await writePythonContracts(r.dir);
           r.files = [...r.files, 'contracts.json'].sort();
@@ -24,10 +25,12 @@ export function register(program: Command): void {
       }
       const steps: [string, string][] = [
         ...(resolve(dir) === process.cwd() ? [] : [[`cd ${dir}`, 'the project'] as [string, string]]),
-        ['npm install', 'the SDK and the agentbus CLI for this project'],
+        ['npm install', `the SDK and the agentbus CLI for this project${o.ts ? ', and TypeScript' : ''}`],
+        ...(o.ts ? [['npx tsc', 'compile contracts.ts and example.ts into dist/ (the bus loads dist/contracts.js; npx tsc --watch keeps it current)'] as [string, string]] : []),
         ['npx agentbus dev', 'terminal 1: the bus, on nats://127.0.0.1:4222'],
-        ['node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
-        ...(o.python ? [['pip install agentbus-sdk && python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
+        [o.ts ? 'node dist/example.js' : 'node example.mjs', 'terminal 2: alice and bob talk; one message is refused, with its reason'],
+        // the Python SDK is not on PyPI yet: from the clone's python/ directory
+        ...(o.python ? [[`pip install -e ${pythonSdkDir() ?? '<agentbus clone>/python'}`, 'the Python SDK (agentbus-sdk, not on PyPI yet), from the clone'] as [string, string], ['python example.py', 'the same, in Python (contracts.json: npx agentbus contracts export -o contracts.json after a change)'] as [string, string]] : []),
         ['npx agentbus audit top', 'the audit trail, read from the running bus'],
       ];
       const w = Math.max(...steps.map(([c]) => c.length)) + 2;

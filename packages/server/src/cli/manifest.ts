@@ -1,9 +1,15 @@
 // `agentbus manifest check`.
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { compileGlobs } from '@agentbus/protocol';
+import { APPROVAL_TYPE, compileGlobs } from '@agentbus/protocol';
 import { loadManifestDir } from '@agentbus/protocol/manifest';
-import { CliError, loadContracts } from './shared.js';
+import { builtinMemoryContract, builtinToolContract } from '@agentbus/sdk/internal';
+import { CheckFailed, loadContracts } from './shared.js';
+
+/** The types every bus has, that no contracts module lists: memory.*, tool.result, tool.<server>.<tool>, approval.decision. */
+function isBuiltinType(type: string): boolean {
+  return type === APPROVAL_TYPE || builtinMemoryContract(type) !== undefined || builtinToolContract(type) !== undefined;
+}
 
 export function register(program: Command): void {
   const manifest = program.command('manifest').description('work with agent manifests');
@@ -15,14 +21,24 @@ export function register(program: Command): void {
     .action(async (dir: string, o: { contracts?: string }) => {
       const ms = loadManifestDir(dir);
       const agents = new Set(ms.map((m) => m.agent));
+      // every finding, not only the first: one line each on stderr, then exit 1
+      const findings: string[] = [];
       for (const m of ms) {
         m.send.forEach((r, i) => {
-          if (!r.to.includes('*') && !agents.has(r.to)) throw new CliError(`${join(dir, m.agent)} at send.${i}.to: no manifest for recipient ${r.to} in ${dir}`);
+          if (!r.to.includes('*') && !agents.has(r.to)) findings.push(`${join(dir, m.agent)} at send.${i}.to: no manifest for recipient ${r.to} in ${dir}`);
         });
       }
       if (o.contracts) {
         const reg = await loadContracts(o.contracts);
-        for (const m of ms) for (const r of m.send) for (const t of r.types) if (!t.includes('*') && !reg.has(t)) throw new CliError(`${dir}/${m.agent}: send type ${t} has no contract in ${o.contracts}`);
+        for (const m of ms) {
+          m.send.forEach((r, i) => {
+            for (const t of r.types) if (!t.includes('*') && !reg.has(t) && !isBuiltinType(t)) findings.push(`${join(dir, m.agent)} at send.${i}.types: ${t} has no contract in ${o.contracts}`);
+          });
+        }
+      }
+      if (findings.length) {
+        for (const f of findings) console.error(`agentbus: ${f}`);
+        throw new CheckFailed();
       }
       // four eyes (docs/design.md §15): the verifier never lets the caller decide its own held call,
       // so an approver that can also call the server approves nothing of its own — say so

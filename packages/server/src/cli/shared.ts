@@ -3,7 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { registryFromModule } from '@agentbus/sdk/internal';
@@ -16,6 +16,14 @@ import type { Layout } from '../common/project.js';
 /** An operational failure: printed as one line, exit 1. */
 export class CliError extends Error {
   override name = 'CliError';
+}
+
+/** A check that ran and found problems: exit 1, its output already printed. */
+export class CheckFailed extends Error {
+  override readonly name = 'CheckFailed';
+  constructor() {
+    super('check failed');
+  }
 }
 
 export function int(name: string) {
@@ -49,7 +57,11 @@ export function projectLayout(stateDir?: string): Layout {
 
 export async function loadContracts(path: string): Promise<ContractRegistry> {
   const abs = resolve(path);
-  if (!existsSync(abs)) throw new CliError(`contracts module not found: ${path}`);
+  if (!existsSync(abs)) {
+    // a TypeScript project (init --ts) loads what tsc compiled: dist/contracts.js from contracts.ts
+    const source = join(dirname(dirname(abs)), `${basename(abs, '.js')}.ts`);
+    throw new CliError(`contracts module not found: ${path}${abs.endsWith('.js') && existsSync(source) ? ` (run npx tsc first: it compiles ${source} into it)` : ''}`);
+  }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;

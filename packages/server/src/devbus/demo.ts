@@ -407,7 +407,9 @@ async function memoryAct(c: { planner: AgentClient; researcher: AgentClient; bro
     try {
       await p;
     } catch (e) {
-      got = e instanceof AgentbusError ? e.reasonName : ((e as { code?: string }).code ?? (e as Error).name);
+      // the verifier's refusal is a MemoryError 'not_allowed' whose `rejected` is the verifier's RejectedError
+      const rejected = (e as { rejected?: unknown }).rejected;
+      got = e instanceof AgentbusError ? e.reasonName : rejected instanceof AgentbusError ? rejected.reasonName : ((e as { code?: string }).code ?? (e as Error).name);
     }
     summary.rejected[got] = (summary.rejected[got] ?? 0) + (got === 'accepted' ? 0 : 1);
     print(`  ${got === 'accepted' ? '✔' : '✘'} browser: ${name}: ${got === 'accepted' ? 'ACCEPTED' : `REFUSED ${got}`}`);

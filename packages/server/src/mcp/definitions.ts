@@ -50,11 +50,45 @@ export function inheritedEnv(): Record<string, string> {
   return out;
 }
 
-/** Spawn `command` as a stdio MCP server and complete the MCP handshake with it. */
+/** How much of a child's stderr is kept for the message when it fails to start. */
+const STDERR_TAIL_BYTES = 4096;
+/** How many of its last stderr lines that message shows. */
+const STDERR_TAIL_LINES = 3;
+
+/** The last lines of a child's stderr, as one line ("a | b | c"), or '' if it wrote nothing. */
+export function stderrTail(text: string, lines = STDERR_TAIL_LINES): string {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(-lines)
+    .join(' | ');
+}
+
+/**
+ * Spawn `command` as a stdio MCP server and complete the MCP handshake with it. The child runs
+ * non-interactively (npm_config_yes=true unless set: `npx pkg` installs instead of waiting for a
+ * prompt nobody can answer); a child that fails to start is reported with the last lines of its
+ * own stderr.
+ */
 export async function startMcpServer(command: readonly string[], o: StartMcpOptions = {}): Promise<McpChild> {
   if (command.length === 0 || !command[0]) throw new McpStartError('no MCP server command given (after --)');
   const [cmd, ...args] = command as [string, ...string[]];
-  const transport = new StdioClientTransport({ command: cmd, args, stderr: o.stderr ?? 'inherit', env: o.env ?? inheritedEnv(), ...(o.cwd ? { cwd: o.cwd } : {}) });
+  const env = { npm_config_yes: 'true', ...(o.env ?? inheritedEnv()) };
+  // stderr is piped, kept (its tail, for the error below) and passed on to ours unless ignored
+  const transport = new StdioClientTransport({ command: cmd, args, stderr: 'pipe', env, ...(o.cwd ? { cwd: o.cwd } : {}) });
+  let tail = '';
+  const stderr = transport.stderr;
+  const stderrEnded = new Promise<void>((resolve) => {
+    if (!stderr) return resolve();
+    stderr.on('data', (d: Buffer) => {
+      if ((o.stderr ?? 'inherit') === 'inherit') process.stderr.write(d);
+      tail = (tail + d.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    stderr.on('end', () => resolve());
+    stderr.on('close', () => resolve());
+    stderr.on('error', () => resolve());
+  });
   const client = new Client({ name: 'agentbus-mcp', version: '0.1.0' });
   const closers: (() => void)[] = [];
   let closed = false;
@@ -69,7 +103,10 @@ export async function startMcpServer(command: readonly string[], o: StartMcpOpti
   } catch (e) {
     await client.close().catch(() => undefined);
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? `${cmd}: command not found` : err.message;
+    // the child has exited (or was stopped): what it wrote last is the reason, read to its end
+    await Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 1000).unref())]);
+    const said = stderrTail(tail);
+    const why = err.code === 'ENOENT' ? `${cmd}: command not found` : `${err.message}${said ? `; its stderr: ${said}` : ' (it wrote nothing on stderr)'}`;
     throw new McpStartError(`cannot start the MCP server \`${command.join(' ')}\`: ${why}`);
   }
   return {

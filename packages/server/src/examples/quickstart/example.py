@@ -1,5 +1,6 @@
 # alice and bob of this project, in Python, on the bus that `npx agentbus dev` runs (start it
-# first, in another terminal). Needs the Python SDK: pip install agentbus-sdk. Run: python example.py
+# first, in another terminal). Needs the Python SDK, not on PyPI yet: pip install -e python/ of
+# the agentbus clone (what `agentbus init --python` printed). Run: python example.py
 import asyncio
 import os
 
