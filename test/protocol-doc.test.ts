@@ -29,7 +29,7 @@ const section = (text: string, start: RegExp, end: RegExp) => {
 };
 const CODE: Record<string, unknown> = { ...envelope, ...metadata, ...defaults, ...depthToken, ...auditChain, ...auditPublisher, ...auditStream, ...verifier };
 /** Constants that are module-private; the test reads their definition from the source instead. */
-const PRIVATE: Record<string, [string, RegExp]> = { SHED_ANSWER_TICK_MS: ['packages/server/src/verifier/verifier.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m] };
+const PRIVATE: Record<string, [string, RegExp]> = { SHED_ANSWER_TICK_MS: ['packages/server/src/verifier/shedding.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m] };
 
 function spellings(v: unknown): string[] {
   if (typeof v === 'number') return [String(v)];
