@@ -156,7 +156,9 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     }
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const st = c.stats();
-    log(`  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`);
+    log(
+      `  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`,
+    );
     const lost = Math.max(0, n - counts.distinct);
     const duplicates = counts.final - counts.distinct;
     // audit verify over everything just stored: batch signatures, chain, every column, sender signatures
@@ -170,9 +172,14 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const report = await verifyStore(s, {}, keys);
     const vSecs = Number(process.hrtime.bigint() - v0) / 1e9;
     log(`  audit verify: ${report.rows} rows, ${report.batches} batches in ${vSecs.toFixed(2)} s, ${report.findings.length} findings`);
-    if (report.findings.length) throw new Error(`audit verify found ${report.findings.length} problems in an untampered store: ${JSON.stringify(report.findings.slice(0, 3))}`);
+    if (report.findings.length)
+      throw new Error(`audit verify found ${report.findings.length} problems in an untampered store: ${JSON.stringify(report.findings.slice(0, 3))}`);
     return [
-      { name: 'audit_verify_rows_per_s', value: report.rows / vSecs, unit: `rows/s (audit verify of ${report.rows} rows, ${report.batches} signed batches: read, signatures, chain, every column)` },
+      {
+        name: 'audit_verify_rows_per_s',
+        value: report.rows / vSecs,
+        unit: `rows/s (audit verify of ${report.rows} rows, ${report.batches} signed batches: read, signatures, chain, every column)`,
+      },
       { name: 'auditor_events_per_s', value: counts.final / secs, unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch)` },
       { name: 'auditor_lost', value: lost, unit: 'events' },
       { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },

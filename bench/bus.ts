@@ -25,8 +25,14 @@ function waitReady(child: ChildProcess): Promise<void> {
   child.stderr!.on('data', (d) => (out += d));
   return new Promise((resolve, reject) => {
     const t = setInterval(() => {
-      if (/ready/.test(out)) { clearInterval(t); resolve(); }
-      if (child.exitCode !== null) { clearInterval(t); reject(new Error(out)); }
+      if (/ready/.test(out)) {
+        clearInterval(t);
+        resolve();
+      }
+      if (child.exitCode !== null) {
+        clearInterval(t);
+        reject(new Error(out));
+      }
     }, 20);
   });
 }
@@ -49,14 +55,22 @@ export async function startBenchBus(): Promise<TestBus> {
     // the quarantine follower (common/quarantine.ts): a flooder past its budget loses its publish permission at NATS
     quarantine: true,
     // mallory: the compromised agent of the junk-flood run (default rate and rejection budget)
-    agents: { planner: fast, coder: {}, mallory: { send: [{ to: 'coder', types: ['task.assign'] }] }, ...Object.fromEntries(laneSenders().map((n) => [n, fast])) },
+    agents: {
+      planner: fast,
+      coder: {},
+      mallory: { send: [{ to: 'coder', types: ['task.assign'] }] },
+      ...Object.fromEntries(laneSenders().map((n) => [n, fast])),
+    },
   });
 }
 
 export function presignAs(bus: TestBus, sender: string, n: number, payloadBytes: number): Uint8Array[] {
   const k = bus.ids.get(sender)!.currentKey();
   const payload = new TextEncoder().encode(JSON.stringify({ text: 'x'.repeat(Math.max(0, payloadBytes - 12)) }));
-  return Array.from({ length: n }, () => sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
+  return Array.from(
+    { length: n },
+    () => sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes,
+  );
 }
 
 /**
@@ -69,7 +83,10 @@ export async function waitServed(bus: TestBus, senders: string[], timeoutMs = 20
     const nc = await bus.rawAgent(sender);
     for (;;) {
       const [env] = presignAs(bus, sender, 1, 64);
-      const ok = await nc.request(`agentbus.in.${sender}`, env!, { timeout: 2000 }).then((m) => Ack.decode(m.data).verdict !== Verdict.VERDICT_UNSPECIFIED, () => false);
+      const ok = await nc.request(`agentbus.in.${sender}`, env!, { timeout: 2000 }).then(
+        (m) => Ack.decode(m.data).verdict !== Verdict.VERDICT_UNSPECIFIED,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() - t0 > timeoutMs) throw new Error(`partition of ${sender} not served after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));
@@ -95,7 +112,10 @@ export async function confirmingReceiver(bus: TestBus, agent = 'coder'): Promise
 const delivered = (a: Ack) => a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery !== Delivery.DELIVERY_UNCONFIRMED;
 
 /** Pipelined sends from several senders (one connection each), `window` outstanding in all. */
-export async function laneThroughput(lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[], window = 1000): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
+export async function laneThroughput(
+  lanes: { nc: NatsConnection; sender: string; envs: Uint8Array[] }[],
+  window = 1000,
+): Promise<{ perSec: number; accepted: number; reasons: Record<string, number> }> {
   const reasons: Record<string, number> = {};
   const total = lanes.reduce((a, l) => a + l.envs.length, 0);
   let done = 0;
@@ -109,20 +129,25 @@ export async function laneThroughput(lanes: { nc: NatsConnection; sender: string
     while (sent.reduce((a, b) => a + b, 0) - done < window && guard > 0) {
       const i = next++ % lanes.length;
       const l = lanes[i]!;
-      if (sent[i]! >= l.envs.length) { guard--; continue; }
+      if (sent[i]! >= l.envs.length) {
+        guard--;
+        continue;
+      }
       guard = lanes.length;
       l.nc.publish(`agentbus.in.${l.sender}`, l.envs[sent[i]!++]!, { reply: `agentbus.inbox.${l.sender}.bench` });
     }
   };
-  const subs = lanes.map((l) => l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
-    callback: (_e, m) => {
-      const a = Ack.decode(m.data);
-      if (delivered(a)) accepted++;
-      else reasons[`${a.verdict}:${a.reason}`] = (reasons[`${a.verdict}:${a.reason}`] ?? 0) + 1;
-      if (++done === total) resolveDone();
-      else pump();
-    },
-  }));
+  const subs = lanes.map((l) =>
+    l.nc.subscribe(`agentbus.inbox.${l.sender}.bench`, {
+      callback: (_e, m) => {
+        const a = Ack.decode(m.data);
+        if (delivered(a)) accepted++;
+        else reasons[`${a.verdict}:${a.reason}`] = (reasons[`${a.verdict}:${a.reason}`] ?? 0) + 1;
+        if (++done === total) resolveDone();
+        else pump();
+      },
+    }),
+  );
   await Promise.all(lanes.map((l) => l.nc.flush()));
   const t0 = process.hrtime.bigint();
   pump();
@@ -138,11 +163,30 @@ process.once('exit', () => {
 });
 
 export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
-  const args = kind === 'verifier'
-    ? ['--import', 'tsx', 'packages/server/src/cli/index.ts', 'verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', `${bus.dir}/creds/verifier.json`, '--nats', bus.url, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra]
-    : kind === 'jws'
-      ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
-      : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
+  const args =
+    kind === 'verifier'
+      ? [
+          '--import',
+          'tsx',
+          'packages/server/src/cli/index.ts',
+          'verifier',
+          '--manifests',
+          bus.manifestsDir,
+          '--contracts',
+          'test/helpers/contracts.ts',
+          '--creds',
+          `${bus.dir}/creds/verifier.json`,
+          '--nats',
+          bus.url,
+          '--log-level',
+          'error',
+          '--depth-key-file',
+          `${bus.dir}/creds/depth.key`,
+          ...extra,
+        ]
+      : kind === 'jws'
+        ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
+        : ['--import', 'tsx', 'bench/relay.ts', bus.url, `${bus.dir}/creds/verifier.json`];
   // BENCH_PROFILE_DIR=dir: write a V8 CPU profile of the service (node --cpu-prof) there
   const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   // BENCH_VERIFIER_NODE_FLAGS="--flag ...": node flags for the verifier only (experiments)
@@ -173,20 +217,35 @@ export function presign(bus: TestBus, n: number, payloadBytes: number): Uint8Arr
   const k = bus.ids.get('planner')!.currentKey();
   const text = 'x'.repeat(Math.max(0, payloadBytes - 12));
   const payload = new TextEncoder().encode(JSON.stringify({ text }));
-  return Array.from({ length: n }, () => sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes);
+  return Array.from(
+    { length: n },
+    () =>
+      sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload, contentType: 'application/json' }).bytes,
+  );
 }
 
 /** The same message as compact JWS (jose, EdDSA), signed with the same key. */
 export async function presignJws(bus: TestBus, n: number, payloadBytes: number): Promise<Uint8Array[]> {
   const k = bus.ids.get('planner')!.currentKey();
   const seed = k.exportSeed();
-  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(seed).toString('base64url'), x: Buffer.from(k.publicKey).toString('base64url') }, format: 'jwk' });
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(seed).toString('base64url'), x: Buffer.from(k.publicKey).toString('base64url') },
+    format: 'jwk',
+  });
   seed.fill(0);
   const text = 'x'.repeat(Math.max(0, payloadBytes - 12));
   const enc = new TextEncoder();
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
-    const claims = { sender: 'planner', recipient: 'coder', type: 'note.post', msg_id: randomBytes(16).toString('hex'), sent_at: Date.now(), payload: { text }, metadata: {} };
+    const claims = {
+      sender: 'planner',
+      recipient: 'coder',
+      type: 'note.post',
+      msg_id: randomBytes(16).toString('hex'),
+      sent_at: Date.now(),
+      payload: { text },
+      metadata: {},
+    };
     const jws = await new CompactSign(enc.encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'EdDSA', kid: k.keyId }).sign(key);
     out.push(enc.encode(jws));
   }
@@ -201,7 +260,11 @@ export async function presignJws(bus: TestBus, n: number, payloadBytes: number):
  */
 export const windowFor = (bytes: number) => Math.max(32, Math.min(1000, Math.floor((16 << 20) / Math.max(1, bytes))));
 
-export async function throughput(sender: NatsConnection, envs: Uint8Array[], window = windowFor(envs[0]?.length ?? 0)): Promise<{ perSec: number; accepted: number; rejected: number; reasons: Record<string, number> }> {
+export async function throughput(
+  sender: NatsConnection,
+  envs: Uint8Array[],
+  window = windowFor(envs[0]?.length ?? 0),
+): Promise<{ perSec: number; accepted: number; rejected: number; reasons: Record<string, number> }> {
   const reasons: Record<string, number> = {};
   let sent = 0;
   let done = 0;
@@ -239,7 +302,8 @@ export async function throughput(sender: NatsConnection, envs: Uint8Array[], win
 export async function scrapeHistogram(url: string, name: string): Promise<Map<number, number>> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
   const out = new Map<number, number>();
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm')))
+    out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
   return out;
 }
 
@@ -247,7 +311,7 @@ export async function scrapeHistogram(url: string, name: string): Promise<Map<nu
 export function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): { value: number; count: number } {
   const les = [...after.keys()].sort((a, b) => a - b);
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
-  for (const le of les) if ((after.get(le)! - (before.get(le) ?? 0)) >= q * total) return { value: le, count: total };
+  for (const le of les) if (after.get(le)! - (before.get(le) ?? 0) >= q * total) return { value: le, count: total };
   return { value: Infinity, count: total };
 }
 
@@ -257,7 +321,13 @@ export function histogramQuantile(before: Map<number, number>, after: Map<number
  * bunched into bursts behind that process's own pauses. Send and receive times are both epoch
  * clocks (performance.timeOrigin + now) of the same machine. The first `warmup` are not counted.
  */
-export async function hopLatency(bus: TestBus, receiver: NatsConnection, envs: Uint8Array[], rate: number, warmup = 0): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
+export async function hopLatency(
+  bus: TestBus,
+  receiver: NatsConnection,
+  envs: Uint8Array[],
+  rate: number,
+  warmup = 0,
+): Promise<{ p50: number; p99: number; p999: number; samples: number }> {
   const n = envs.length;
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-lat-'));
   const file = join(dir, 'envs.bin');
@@ -290,7 +360,9 @@ export async function hopLatency(bus: TestBus, receiver: NatsConnection, envs: U
     },
   });
   await receiver.flush();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/latency-gen.ts', bus.url, bus.credsPath('planner'), file, String(rate), 'planner'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/latency-gen.ts', bus.url, bus.credsPath('planner'), file, String(rate), 'planner'], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   try {
     await new Promise<void>((res, rej) => {
       child.once('message', () => res());

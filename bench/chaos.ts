@@ -69,7 +69,15 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
   const faultFile = join(dir, 'store-fault');
   try {
     log('▶ 3-node NATS cluster');
-    bus = await startDevBus({ stateDir: join(dir, 'state'), contracts, policyFile: join(dir, 'policy.yaml'), nodes: 3, withVerifier: false, withAuditor: false, logLevel: 'warn' });
+    bus = await startDevBus({
+      stateDir: join(dir, 'state'),
+      contracts,
+      policyFile: join(dir, 'policy.yaml'),
+      nodes: 3,
+      withVerifier: false,
+      withAuditor: false,
+      logLevel: 'warn',
+    });
     const b = bus;
     const cli = [join(process.cwd(), 'packages', 'server', 'src', 'cli', 'index.ts')];
     const spawnCli = (args: string[]): Promise<ChildProcess> => {
@@ -80,14 +88,57 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
       child.stderr!.on('data', (d) => (err += d));
       return new Promise((resolve, reject) => {
         const t = setInterval(() => {
-          if (/ready|auditor/i.test(err) || (args[0] === 'auditor' && Date.now() - started > 4000)) { clearInterval(t); resolve(child); }
-          if (child.exitCode !== null) { clearInterval(t); reject(new Error(`${args[0]} exited: ${err.slice(-500)}`)); }
+          if (/ready|auditor/i.test(err) || (args[0] === 'auditor' && Date.now() - started > 4000)) {
+            clearInterval(t);
+            resolve(child);
+          }
+          if (child.exitCode !== null) {
+            clearInterval(t);
+            reject(new Error(`${args[0]} exited: ${err.slice(-500)}`));
+          }
         }, 50);
         const started = Date.now();
       });
     };
-    const verifierArgs = (id: string) => ['verifier', '--manifests', b.manifestsDir, '--contracts', join(process.cwd(), 'packages/server/src/examples/research-team/contracts.ts'), '--creds', join(b.stateDir, 'creds/verifier.creds.json'), '--nats', b.url, '--id', id, '--replicas', '3', '--depth-key-file', b.depthKeyPath, '--log-level', 'warn'];
-    const auditorArgs = ['auditor', '--nats', b.url, '--creds', join(b.stateDir, 'creds/auditor.creds.json'), '--store', b.storePath, '--batch-max-wait-ms', '1000', '--ack-wait-ms', '5000', '--backoff-max-ms', '1000', '--no-detect', '--log-level', 'warn', '--fault-file', faultFile];
+    const verifierArgs = (id: string) => [
+      'verifier',
+      '--manifests',
+      b.manifestsDir,
+      '--contracts',
+      join(process.cwd(), 'packages/server/src/examples/research-team/contracts.ts'),
+      '--creds',
+      join(b.stateDir, 'creds/verifier.creds.json'),
+      '--nats',
+      b.url,
+      '--id',
+      id,
+      '--replicas',
+      '3',
+      '--depth-key-file',
+      b.depthKeyPath,
+      '--log-level',
+      'warn',
+    ];
+    const auditorArgs = [
+      'auditor',
+      '--nats',
+      b.url,
+      '--creds',
+      join(b.stateDir, 'creds/auditor.creds.json'),
+      '--store',
+      b.storePath,
+      '--batch-max-wait-ms',
+      '1000',
+      '--ack-wait-ms',
+      '5000',
+      '--backoff-max-ms',
+      '1000',
+      '--no-detect',
+      '--log-level',
+      'warn',
+      '--fault-file',
+      faultFile,
+    ];
     log('▶ two verifier processes and an auditor process');
     // A fresh cluster elects its JetStream leaders first, and a loaded 2-core machine can make a
     // JetStream API call time out: start each process with a few retries.
@@ -107,7 +158,15 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     await new Promise((r) => setTimeout(r, 2500)); // partitions spread over both verifiers
 
     const connectAs = async (agent: string) => {
-      const c = await connectAgent({ servers: b.urls, credentials: b.credsPath(agent), contracts, manifestsDir: b.manifestsDir, timeoutMs: 1500, retries: 12, connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 200 } });
+      const c = await connectAgent({
+        servers: b.urls,
+        credentials: b.credsPath(agent),
+        contracts,
+        manifestsDir: b.manifestsDir,
+        timeoutMs: 1500,
+        retries: 12,
+        connectOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 200 },
+      });
       clients.push(c);
       return c;
     };
@@ -115,7 +174,9 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     const delivered = new Map<string, number>();
     let wire = 0;
     sink.nc.subscribe('agentbus.to.sink.>', { callback: () => void wire++ });
-    void (async () => { for await (const m of sink.inbox()) delivered.set(m.msgId, (delivered.get(m.msgId) ?? 0) + 1); })();
+    void (async () => {
+      for await (const m of sink.inbox()) delivered.set(m.msgId, (delivered.get(m.msgId) ?? 0) + 1);
+    })();
     const senders = await Promise.all(SENDERS.map(connectAs));
     const mallory = await connectAs('mallory');
 
@@ -145,17 +206,50 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
       const k = mallory.identity.currentKey();
       while (running) {
         // a replay of an accepted message's msg_id with a new payload, and a forged signature
-        const ok = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: k.sign, recipient: 'sink', type: 'status.note', contentType: 'application/json', payload: new TextEncoder().encode('{"text":"hi"}') });
-        await mallory.sendRaw(ok.bytes, toHex(ok.header.msgId)).then((r) => {
-          acked.add(r.msgId);
-          ackedAt.set(r.msgId, Math.round((Date.now() - t0) / 100) / 10);
-        }).catch(() => { sendFailures++; });
+        const ok = sealEnvelope({
+          sender: 'mallory',
+          keyId: k.keyId,
+          sign: k.sign,
+          recipient: 'sink',
+          type: 'status.note',
+          contentType: 'application/json',
+          payload: new TextEncoder().encode('{"text":"hi"}'),
+        });
+        await mallory
+          .sendRaw(ok.bytes, toHex(ok.header.msgId))
+          .then((r) => {
+            acked.add(r.msgId);
+            ackedAt.set(r.msgId, Math.round((Date.now() - t0) / 100) / 10);
+          })
+          .catch(() => {
+            sendFailures++;
+          });
         sent++;
-        const replay = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: k.sign, recipient: 'sink', type: 'status.note', contentType: 'application/json', msgId: ok.header.msgId, payload: new TextEncoder().encode('{"text":"wire money"}') });
-        const forged = sealEnvelope({ sender: 'mallory', keyId: k.keyId, sign: () => randomBytes(64), recipient: 'sink', type: 'status.note', contentType: 'application/json', payload: new TextEncoder().encode('{"text":"x"}') });
+        const replay = sealEnvelope({
+          sender: 'mallory',
+          keyId: k.keyId,
+          sign: k.sign,
+          recipient: 'sink',
+          type: 'status.note',
+          contentType: 'application/json',
+          msgId: ok.header.msgId,
+          payload: new TextEncoder().encode('{"text":"wire money"}'),
+        });
+        const forged = sealEnvelope({
+          sender: 'mallory',
+          keyId: k.keyId,
+          sign: () => randomBytes(64),
+          recipient: 'sink',
+          type: 'status.note',
+          contentType: 'application/json',
+          payload: new TextEncoder().encode('{"text":"x"}'),
+        });
         for (const bytes of [replay.bytes, forged.bytes]) {
           attacks++;
-          const r = await mallory.sendRaw(bytes, 'attack').then(() => 'accepted', (e) => (e instanceof AgentbusError ? e.reasonName : 'error'));
+          const r = await mallory.sendRaw(bytes, 'attack').then(
+            () => 'accepted',
+            (e) => (e instanceof AgentbusError ? e.reasonName : 'error'),
+          );
           if (r === 'replay' || r === 'bad_signature') blocked++;
           else log(`  attack got ${r}`);
         }
@@ -164,14 +258,30 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     })();
 
     const at = (s: number) => new Promise((r) => setTimeout(r, Math.max(0, t0 + s * 1000 * scale - Date.now())));
-    await at(12); fault('kill NATS node 3 (SIGKILL)'); await b.killNode(2);
-    await at(20); fault('restart NATS node 3'); await b.startNode(2);
-    await at(28); fault('kill verifier va (SIGKILL)'); va.kill('SIGKILL');
-    await at(31); fault('start verifier vc'); va = await startWithRetry(verifierArgs('vc'));
-    await at(38); fault('kill the auditor mid-batch (SIGKILL)'); auditor.kill('SIGKILL');
-    await at(41); fault('restart the auditor'); auditor = await startWithRetry(auditorArgs);
-    await at(46); fault('ClickHouse store fails (inserts error)'); writeFileSync(faultFile, '');
-    await at(54); fault('ClickHouse store recovers'); rmSync(faultFile, { force: true });
+    await at(12);
+    fault('kill NATS node 3 (SIGKILL)');
+    await b.killNode(2);
+    await at(20);
+    fault('restart NATS node 3');
+    await b.startNode(2);
+    await at(28);
+    fault('kill verifier va (SIGKILL)');
+    va.kill('SIGKILL');
+    await at(31);
+    fault('start verifier vc');
+    va = await startWithRetry(verifierArgs('vc'));
+    await at(38);
+    fault('kill the auditor mid-batch (SIGKILL)');
+    auditor.kill('SIGKILL');
+    await at(41);
+    fault('restart the auditor');
+    auditor = await startWithRetry(auditorArgs);
+    await at(46);
+    fault('ClickHouse store fails (inserts error)');
+    writeFileSync(faultFile, '');
+    await at(54);
+    fault('ClickHouse store recovers');
+    rmSync(faultFile, { force: true });
     await at(60);
     running = false;
     await Promise.all([...traffic, attack]);
@@ -192,7 +302,9 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     const { openStore } = await import('../packages/server/src/auditor/store.js');
     const store = await openStore({ url: b.storePath, database: 'agentbus', ttlDays: 90 });
     const rows = await store.query<{ n: string }>(`SELECT count() AS n FROM ${store.table('audit_events')} FINAL`);
-    const ids = await store.query<{ msg_id: string }>(`SELECT DISTINCT msg_id FROM ${store.table('audit_events')} FINAL WHERE verdict IN ('accepted', 'duplicate')`);
+    const ids = await store.query<{ msg_id: string }>(
+      `SELECT DISTINCT msg_id FROM ${store.table('audit_events')} FINAL WHERE verdict IN ('accepted', 'duplicate')`,
+    );
     await store.close();
     const audited = new Set(ids.map((r) => r.msg_id));
     const lostIds = [...acked].filter((id) => !delivered.has(id));
@@ -201,9 +313,20 @@ export async function runChaos(opts: { short?: boolean; log?: (s: string) => voi
     const dups = [...delivered.values()].filter((n) => n > 1).length;
     const missing = [...acked].filter((id) => !audited.has(id)).length;
     return {
-      sent, acked: acked.size, delivered: delivered.size, lost, duplicates: dups, wire_redeliveries: Math.max(0, wire - delivered.size),
-      send_failures: sendFailures, attacks, attacks_blocked: blocked, lost_acked_at_s: lostIds.map((id) => ackedAt.get(id) ?? -1),
-      audit_rows: Number(rows[0]?.n ?? 0), audit_missing: missing, faults, duration_s: Math.round((Date.now() - t0) / 1000),
+      sent,
+      acked: acked.size,
+      delivered: delivered.size,
+      lost,
+      duplicates: dups,
+      wire_redeliveries: Math.max(0, wire - delivered.size),
+      send_failures: sendFailures,
+      attacks,
+      attacks_blocked: blocked,
+      lost_acked_at_s: lostIds.map((id) => ackedAt.get(id) ?? -1),
+      audit_rows: Number(rows[0]?.n ?? 0),
+      audit_missing: missing,
+      faults,
+      duration_s: Math.round((Date.now() - t0) / 1000),
     };
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);

@@ -23,10 +23,26 @@ export function cryptoFigures(ms = 700): Figure[] {
   const pub = b.publicKey(seed);
   const sign = b.signer(seed);
   const payload = new TextEncoder().encode(JSON.stringify({ title: 'x'.repeat(200), priority: 1 }));
-  const seal = () => sealEnvelope({ sender: 'planner', keyId: 'k1', sign, recipient: 'coder', type: 'task.assign', payload, contentType: 'application/json', metadata: { prompt_version: 'v1' } });
+  const seal = () =>
+    sealEnvelope({
+      sender: 'planner',
+      keyId: 'k1',
+      sign,
+      recipient: 'coder',
+      type: 'task.assign',
+      payload,
+      contentType: 'application/json',
+      metadata: { prompt_version: 'v1' },
+    });
   out.push({ name: 'seal_envelope_per_s', value: opsPerSec(() => seal(), ms), unit: 'ops/s' });
   const envs = Array.from({ length: 256 }, seal);
   const resolve = () => pub;
-  out.push({ name: 'open_envelope_per_s', value: opsPerSec((i) => { if (!openEnvelope(envs[i & 255]!.bytes, resolve, b).ok) throw new Error('open failed'); }, ms), unit: 'ops/s' });
+  out.push({
+    name: 'open_envelope_per_s',
+    value: opsPerSec((i) => {
+      if (!openEnvelope(envs[i & 255]!.bytes, resolve, b).ok) throw new Error('open failed');
+    }, ms),
+    unit: 'ops/s',
+  });
   return out;
 }

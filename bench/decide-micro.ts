@@ -15,20 +15,39 @@ const mod = process.argv[2] ?? '../packages/server/src/verifier/decide.js';
 const rounds = Number(process.argv[3] ?? 400);
 const { decide, DecisionState, policySnapshot } = (await import(mod)) as typeof Decide;
 
-interface Step { subject_sender: string; reply: string; partition?: number; now?: number; envelope: string }
+interface Step {
+  subject_sender: string;
+  reply: string;
+  partition?: number;
+  now?: number;
+  envelope: string;
+}
 const f = JSON.parse(readFileSync(join(import.meta.dirname, '../protocol/vectors/decisions.json'), 'utf8')) as {
-  now: number; max_skew_ms: number; partitions: number; replay_window_ms: number; depth_key: string; manifests: unknown[];
+  now: number;
+  max_skew_ms: number;
+  partitions: number;
+  replay_window_ms: number;
+  depth_key: string;
+  manifests: unknown[];
   contracts: Record<string, { json_schema: Record<string, unknown>; metadata: string[]; required_metadata: string[] }>;
   sequences: { steps: Step[] }[];
 };
 const unhex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 const policy = new Policy(f.manifests.map((m) => Manifest.parse(m)));
-const contracts = createRegistry(...Object.entries(f.contracts).map(([type, c]) =>
-  defineMessage(type, z.fromJSONSchema(c.json_schema as Parameters<typeof z.fromJSONSchema>[0]), { metadata: c.metadata, requiredMetadata: c.required_metadata })));
+const contracts = createRegistry(
+  ...Object.entries(f.contracts).map(([type, c]) =>
+    defineMessage(type, z.fromJSONSchema(c.json_schema as Parameters<typeof z.fromJSONSchema>[0]), {
+      metadata: c.metadata,
+      requiredMetadata: c.required_metadata,
+    }),
+  ),
+);
 const backend = backends.sodium ?? backends.node!;
 const snap = policySnapshot({ policy, contracts, maxSkewMs: f.max_skew_ms, partitions: f.partitions, backend });
 const depthKey = unhex(f.depth_key);
-const seqs = f.sequences.map((s) => s.steps.map((st) => ({ data: unhex(st.envelope), subjectSender: st.subject_sender, reply: st.reply, now: st.now ?? f.now, partition: st.partition })));
+const seqs = f.sequences.map((s) =>
+  s.steps.map((st) => ({ data: unhex(st.envelope), subjectSender: st.subject_sender, reply: st.reply, now: st.now ?? f.now, partition: st.partition })),
+);
 const perRound = seqs.reduce((n, s) => n + s.length, 0);
 
 /** One pass over every sequence, each with a fresh state (not timed): the ns spent in decide(). */
@@ -47,4 +66,6 @@ for (let i = 0; i < 50; i++) round(); // warm-up
 const per: number[] = [];
 for (let i = 0; i < rounds; i++) per.push(round() / perRound);
 per.sort((a, b) => a - b);
-console.log(JSON.stringify({ module: mod, backend: backend.name, decisions: rounds * perRound, medianNs: Math.round(per[per.length >> 1]!), minNs: Math.round(per[0]!) }));
+console.log(
+  JSON.stringify({ module: mod, backend: backend.name, decisions: rounds * perRound, medianNs: Math.round(per[per.length >> 1]!), minNs: Math.round(per[0]!) }),
+);

@@ -218,7 +218,12 @@ function make(m: Msg, rnd: () => number): Made {
   return { event: auditOf(m, header, signature, payload), header, signature, payload };
 }
 
-function auditOf(m: { from: string; at: number; verdict?: Verdict; reason?: Reason; detail?: string }, header: Uint8Array, signature: Uint8Array, payload: Uint8Array): AuditEvent {
+function auditOf(
+  m: { from: string; at: number; verdict?: Verdict; reason?: Reason; detail?: string },
+  header: Uint8Array,
+  signature: Uint8Array,
+  payload: Uint8Array,
+): AuditEvent {
   return AuditEvent.create({
     eventId: randomBytes(16),
     verifierId: 'v1',
@@ -259,11 +264,25 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
     const base = t0 + m * MIN;
     for (const a of agents) {
       // heartbeat, once a minute, unique payload (agent, sequence, load)
-      const hb = make({ from: a.id, key: a.key, topic: 'status', type: 'status.heartbeat', at: base + Math.floor(rnd() * 60_000), payload: `{"agent":"${a.id}","seq":${m},"load":${rnd().toFixed(3)}}` }, rnd);
+      const hb = make(
+        {
+          from: a.id,
+          key: a.key,
+          topic: 'status',
+          type: 'status.heartbeat',
+          at: base + Math.floor(rnd() * 60_000),
+          payload: `{"agent":"${a.id}","seq":${m},"load":${rnd().toFixed(3)}}`,
+        },
+        rnd,
+      );
       put(t, t0, hb.event);
       seen.add(`${a.id}>topic:status`);
       // and the same status ping, byte for byte, every minute: identical payloads, no causation — not a loop
-      put(t, t0, make({ from: a.id, key: a.key, topic: 'status', type: 'status.ping', at: base + Math.floor(rnd() * 60_000), payload: '{"status":"ok"}' }, rnd).event);
+      put(
+        t,
+        t0,
+        make({ from: a.id, key: a.key, topic: 'status', type: 'status.ping', at: base + Math.floor(rnd() * 60_000), payload: '{"status":"ok"}' }, rnd).event,
+      );
       let w = walk.get(a.id)! * 0.97 + 0.04 * gauss(rnd);
       w = Math.max(-0.3, Math.min(0.3, w));
       walk.set(a.id, w);
@@ -286,10 +305,13 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
         const r = rnd();
         // honest noise: schema errors, bursts over the rate limit, a skewed clock
         const noise: Partial<Msg> =
-          r < 0.01 ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload: missing field' }
-          : r < 0.013 ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_RATE_LIMITED, detail: 'rate' }
-          : r < 0.015 ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_STALE_TIMESTAMP, detail: 'skew' }
-          : {};
+          r < 0.01
+            ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload: missing field' }
+            : r < 0.013
+              ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_RATE_LIMITED, detail: 'rate' }
+              : r < 0.015
+                ? { verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_STALE_TIMESTAMP, detail: 'skew' }
+                : {};
         const msgId = randomBytes(16);
         const made = make({ from: a.id, key: a.key, ...(e.to ? { to: e.to } : { topic: e.topic! }), type: e.type, payload, at, msgId, ...noise }, rnd);
         put(t, t0, made.event);
@@ -298,12 +320,51 @@ function normalTraffic(agents: SimAgent[], t0: number, minutes: number, rnd: () 
         const peer = e.to ? byId.get(e.to) : undefined;
         if (peer && !noise.verdict && rnd() < 0.5) {
           const ackId = randomBytes(16);
-          put(t, t0, make({ from: peer.id, key: peer.key, to: a.id, type: 'note.post', payload: '{"ack":true}', at: at + 800 + Math.floor(rnd() * 3000), msgId: ackId, causationId: msgId, depth: 1 }, rnd).event);
-          if (rnd() < 0.3) put(t, t0, make({ from: a.id, key: a.key, to: peer.id, type: 'note.post', payload: '{"thanks":true}', at: at + 5000 + Math.floor(rnd() * 3000), causationId: ackId, depth: 2 }, rnd).event);
+          put(
+            t,
+            t0,
+            make(
+              {
+                from: peer.id,
+                key: peer.key,
+                to: a.id,
+                type: 'note.post',
+                payload: '{"ack":true}',
+                at: at + 800 + Math.floor(rnd() * 3000),
+                msgId: ackId,
+                causationId: msgId,
+                depth: 1,
+              },
+              rnd,
+            ).event,
+          );
+          if (rnd() < 0.3)
+            put(
+              t,
+              t0,
+              make(
+                {
+                  from: a.id,
+                  key: a.key,
+                  to: peer.id,
+                  type: 'note.post',
+                  payload: '{"thanks":true}',
+                  at: at + 5000 + Math.floor(rnd() * 3000),
+                  causationId: ackId,
+                  depth: 2,
+                },
+                rnd,
+              ).event,
+            );
         }
         seen.add(`${a.id}>${e.to}`);
         // a client retry: the same envelope again, a few seconds later
-        if (!noise.verdict && rnd() < 0.006) put(t, t0, auditOf({ from: a.id, at: at + 1000 + Math.floor(rnd() * 4000), verdict: Verdict.VERDICT_DUPLICATE }, made.header, made.signature, made.payload));
+        if (!noise.verdict && rnd() < 0.006)
+          put(
+            t,
+            t0,
+            auditOf({ from: a.id, at: at + 1000 + Math.floor(rnd() * 4000), verdict: Verdict.VERDICT_DUPLICATE }, made.header, made.signature, made.payload),
+          );
       }
     }
   }
@@ -325,7 +386,18 @@ function normalConnections(agents: SimAgent[], t0: number, minutes: number, rnd:
     const host = `10.0.0.${11 + i}`;
     let at = t0 + Math.floor(rnd() * 20_000);
     let id = ids.next++;
-    const ev = (event: ConnEvent['event'], time: number, cid: number, reason = ''): ConnEvent => ({ time, event, agent: a.id, nkey: nkeyOf(a.id), client_id: cid, host, server: 'n1', name: a.id, start: at, reason });
+    const ev = (event: ConnEvent['event'], time: number, cid: number, reason = ''): ConnEvent => ({
+      time,
+      event,
+      agent: a.id,
+      nkey: nkeyOf(a.id),
+      client_id: cid,
+      host,
+      server: 'n1',
+      name: a.id,
+      start: at,
+      reason,
+    });
     out.push(ev('connect', at, id));
     for (let m = 30 + Math.floor(rnd() * 90); m < minutes; m += 60 + Math.floor(rnd() * 120)) {
       const drop = t0 + m * MIN + Math.floor(rnd() * 60_000);
@@ -376,10 +448,30 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
       // A compromised agent trying recipients outside its manifest and forbidden types.
       for (let i = 0; i < count; i++) {
         if (spec.newDestinations !== false && i % 2 === 0) {
-          add({ from: a.id, key: a.key, to: outOfScope[(i / 2) % outOfScope.length]!, type: 'secrets.read', payload: `{"q":"${i}"}`, at: when(i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DESTINATION_NOT_ALLOWED, detail: 'not allowed' });
+          add({
+            from: a.id,
+            key: a.key,
+            to: outOfScope[(i / 2) % outOfScope.length]!,
+            type: 'secrets.read',
+            payload: `{"q":"${i}"}`,
+            at: when(i),
+            verdict: Verdict.VERDICT_REJECTED,
+            reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+            detail: 'not allowed',
+          });
         } else {
           const types = ['admin.exec', 'secrets.read', 'deploy.trigger', 'payments.transfer'];
-          add({ from: a.id, key: a.key, to: peers[i % peers.length]!, type: types[i % types.length]!, payload: `{"q":"${i}"}`, at: when(i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_TYPE_NOT_ALLOWED, detail: 'type not allowed' });
+          add({
+            from: a.id,
+            key: a.key,
+            to: peers[i % peers.length]!,
+            type: types[i % types.length]!,
+            payload: `{"q":"${i}"}`,
+            at: when(i),
+            verdict: Verdict.VERDICT_REJECTED,
+            reason: Reason.REASON_TYPE_NOT_ALLOWED,
+            detail: 'type not allowed',
+          });
         }
       }
       break;
@@ -408,7 +500,17 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
       const to = peers[0]!;
       add({ from: a.id, key: a.key, to, type: 'task.result', payload: '{"id":"orig","text":"done"}', at: Math.floor(start), msgId });
       for (let i = 0; i < count; i++) {
-        add({ from: a.id, key: a.key, to, type: 'task.result', payload: '{"id":"orig","text":"done"}', at: when(i) + 500, msgId, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REPLAY });
+        add({
+          from: a.id,
+          key: a.key,
+          to,
+          type: 'task.result',
+          payload: '{"id":"orig","text":"done"}',
+          at: when(i) + 500,
+          msgId,
+          verdict: Verdict.VERDICT_REJECTED,
+          reason: Reason.REASON_REPLAY,
+        });
       }
       break;
     }
@@ -429,12 +531,34 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
         const y = ring[(i + 1) % ring.length]!;
         const msgId = randomBytes(16);
         if (depth > 16) {
-          add({ from: x.id, key: x.key, to: y.id, type: 'review.request', payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`, at: when(i), msgId, causationId: parent!, depth, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DEPTH_EXCEEDED, detail: `${depth} > 16` });
+          add({
+            from: x.id,
+            key: x.key,
+            to: y.id,
+            type: 'review.request',
+            payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`,
+            at: when(i),
+            msgId,
+            causationId: parent!,
+            depth,
+            verdict: Verdict.VERDICT_REJECTED,
+            reason: Reason.REASON_DEPTH_EXCEEDED,
+            detail: `${depth} > 16`,
+          });
           parent = undefined;
           depth = 0;
           continue;
         }
-        add({ from: x.id, key: x.key, to: y.id, type: 'review.request', payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`, at: when(i), msgId, ...(parent ? { causationId: parent, depth } : {}) });
+        add({
+          from: x.id,
+          key: x.key,
+          to: y.id,
+          type: 'review.request',
+          payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`,
+          at: when(i),
+          msgId,
+          ...(parent ? { causationId: parent, depth } : {}),
+        });
         parent = msgId;
         depth++;
       }
@@ -443,7 +567,14 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
     case 'fan_out':
       // Slow exfiltration: a few accepted messages, each to a destination never used before.
       for (let i = 0; i < count; i++) {
-        add({ from: a.id, key: a.key, to: `ext-${a.id}-${i}`, type: 'note.post', payload: `{"chunk":${i},"data":"${randomBytes(96).toString('base64')}"}`, at: when(i) });
+        add({
+          from: a.id,
+          key: a.key,
+          to: `ext-${a.id}-${i}`,
+          type: 'note.post',
+          payload: `{"chunk":${i},"data":"${randomBytes(96).toString('base64')}"}`,
+          at: when(i),
+        });
       }
       break;
   }
@@ -473,7 +604,15 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
     const s2 = end + 12;
     incidents.push(
       { kind: 'fan_out', label: 'fan-out exfiltration, slow (1 new recipient / 6 min)', agents: [l], startMin: s2 + 0.4, durationMin: 60, perMin: 1 / 6 },
-      { kind: 'probe', label: 'probe, slow, forbidden types only (4/min)', agents: [p], startMin: s2 + 3.1, durationMin: 10, perMin: 4, newDestinations: false },
+      {
+        kind: 'probe',
+        label: 'probe, slow, forbidden types only (4/min)',
+        agents: [p],
+        startMin: s2 + 3.1,
+        durationMin: 10,
+        perMin: 4,
+        newDestinations: false,
+      },
       { kind: 'forged_key', label: 'forged-key sender, slow (1 / 3 min)', agents: [o], startMin: s2 + 16.4, durationMin: 24, perMin: 1 / 3 },
       { kind: 'replay_storm', label: 'replay burst (12 in 40 s)', agents: [w], startMin: s2 + 21.8, durationMin: 40 / 60, perMin: 18 },
       { kind: 'loop', label: 'agent loop, 3 agents, LLM-paced (1 bounce / 20 s)', agents: [r, c, v], startMin: s2 + 27.3, durationMin: 15, perMin: 3 },
@@ -482,7 +621,15 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
     // few minutes, a loop at one bounce every four minutes
     const s3 = s2 + 75;
     incidents.push(
-      { kind: 'probe', label: 'probe, patient (1 forbidden type / min for an hour)', agents: [t], startMin: s3 + 1.2, durationMin: 60, perMin: 1, newDestinations: false },
+      {
+        kind: 'probe',
+        label: 'probe, patient (1 forbidden type / min for an hour)',
+        agents: [t],
+        startMin: s3 + 1.2,
+        durationMin: 60,
+        perMin: 1,
+        newDestinations: false,
+      },
       { kind: 'forged_key', label: 'forged key, patient (1 / 7 min)', agents: [w], startMin: s3 + 4.5, durationMin: 56, perMin: 1 / 7 },
       { kind: 'loop', label: 'agent loop, 3 agents, slow (1 bounce / 4 min)', agents: [o, l, r], startMin: s3 + 8.9, durationMin: 48, perMin: 1 / 4 },
       { kind: 'identity_reuse', label: 'copied credential, a quick hit (8 s)', agents: [c], startMin: s3 + 30.5, durationMin: 8 / 60, perMin: 0 },
@@ -497,7 +644,11 @@ export function incidentPlan(agentIds: string[], rounds: 1 | 2, warmupMinutes: n
 
 /** The rows through `agentbus detect replay`'s path, in one database of `dir`; its alerts as the auditor's Alert. */
 async function runOne(dir: string, database: string, rows: AuditRow[], connections: ConnEvent[], config: SimOptions['detectConfig']): Promise<Alert[]> {
-  const got = await replay(rows, { store: { dir, database }, connections: [...connections].sort((a, b) => a.time - b.time), ...(config ? { detect: config } : {}) });
+  const got = await replay(rows, {
+    store: { dir, database },
+    connections: [...connections].sort((a, b) => a.time - b.time),
+    ...(config ? { detect: config } : {}),
+  });
   return got.map((a) => ({
     alert_id: '',
     rule: a.rule,
@@ -521,7 +672,11 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
   const log = opts.log ?? (() => undefined);
   const rnd = prng(opts.seed ?? 7);
   const agents = buildAgents(n, rnd);
-  const plan = incidentPlan(agents.map((a) => a.id), rounds, warmup);
+  const plan = incidentPlan(
+    agents.map((a) => a.id),
+    rounds,
+    warmup,
+  );
   const grace = opts.graceMinutes ?? plan.graceMinutes;
   const minutes = plan.minutes + (opts.tailMinutes ?? (rounds === 2 ? 60 : 0));
   // The simulated span ends a minute before the real now: rows are well inside the TTL.
@@ -547,9 +702,21 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
   let runAlerts: Alert[];
   try {
     const all = (f: (m: number) => AuditRow[]) => Array.from({ length: minutes }, (_, m) => f(m)).flat();
-    cleanAlerts = await runOne(dir, 'sim_clean', all((m) => normalRows.get(m)!), cleanConns, opts.detectConfig);
+    cleanAlerts = await runOne(
+      dir,
+      'sim_clean',
+      all((m) => normalRows.get(m)!),
+      cleanConns,
+      opts.detectConfig,
+    );
     log(`  clean run: ${cleanAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    runAlerts = await runOne(dir, 'sim_incidents', all((m) => [...normalRows.get(m)!, ...rowsOf(extra, m)]), [...cleanConns, ...incidentConns], opts.detectConfig);
+    runAlerts = await runOne(
+      dir,
+      'sim_incidents',
+      all((m) => [...normalRows.get(m)!, ...rowsOf(extra, m)]),
+      [...cleanConns, ...incidentConns],
+      opts.detectConfig,
+    );
     log(`  incident run: ${runAlerts.length} alerts (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -589,7 +756,12 @@ export async function runSimulation(opts: SimOptions = {}): Promise<SimResult> {
     warmupMinutes: warmup,
     events: { normal: normalCount, incident: incidentEvents },
     incidents: outcomes,
-    clean: { alerts: cleanAlerts, warmupAlerts: cleanAlerts.filter((a) => at(a) < warmEnd), steadyAlerts: cleanAlerts.filter((a) => at(a) >= warmEnd), steadyHours: (minutes - warmup) / 60 },
+    clean: {
+      alerts: cleanAlerts,
+      warmupAlerts: cleanAlerts.filter((a) => at(a) < warmEnd),
+      steadyAlerts: cleanAlerts.filter((a) => at(a) >= warmEnd),
+      steadyHours: (minutes - warmup) / 60,
+    },
     unattributed,
     incidentRunAlerts: runAlerts,
     evaluations: 2 * minutes,

@@ -15,7 +15,11 @@ const fmtS = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '�
 
 function table(rows: string[][], align: ('l' | 'r')[]): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (align[i] === 'r' ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (align[i] === 'r' ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(rows[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -82,7 +86,9 @@ export function formatResult(r: SimResult): string {
       `incident run: ${r.unattributed.length} alerts naming no responsible agent.`,
   ];
   for (const a of [...r.clean.alerts, ...r.unattributed]) {
-    lines.push(`  ${r.clean.alerts.includes(a) ? 'clean' : 'incident run, unattributed'}: ${a.rule} [${a.agents.join(',')}] at ${mm(Date.parse(a.detected_at))} ${JSON.stringify(a.evidence).slice(0, 160)}`);
+    lines.push(
+      `  ${r.clean.alerts.includes(a) ? 'clean' : 'incident run, unattributed'}: ${a.rule} [${a.agents.join(',')}] at ${mm(Date.parse(a.detected_at))} ${JSON.stringify(a.evidence).slice(0, 160)}`,
+    );
   }
   return lines.join('\n');
 }
@@ -93,12 +99,17 @@ export function resultFigures(r: SimResult): Figure[] {
   const out: Figure[] = [
     { name: 'detection_incidents_total', value: r.incidents.length, unit: 'incidents' },
     { name: 'detection_incidents_caught', value: caught.length, unit: 'incidents (an expected rule named the responsible agent within the incident + 10 min)' },
-    { name: 'detection_false_alerts_per_hour', value: r.clean.steadyAlerts.length / hours, unit: `alerts/h (clean run, after the ${r.warmupMinutes} min warm-up)` },
+    {
+      name: 'detection_false_alerts_per_hour',
+      value: r.clean.steadyAlerts.length / hours,
+      unit: `alerts/h (clean run, after the ${r.warmupMinutes} min warm-up)`,
+    },
     { name: 'detection_warmup_false_alerts', value: r.clean.warmupAlerts.length, unit: `alerts (clean run, first ${r.warmupMinutes} min, empty store)` },
     { name: 'detection_unattributed_alerts', value: r.unattributed.length, unit: 'alerts (incident run, naming no responsible agent)' },
   ];
   const ttd = mean(caught.map((o) => o.secondsToDetect!));
-  if (!Number.isNaN(ttd)) out.push({ name: 'detection_mean_seconds_to_detect', value: ttd, unit: 's (incident start → first expected-rule alert, 60 s evaluation steps)' });
+  if (!Number.isNaN(ttd))
+    out.push({ name: 'detection_mean_seconds_to_detect', value: ttd, unit: 's (incident start → first expected-rule alert, 60 s evaluation steps)' });
   for (const kind of Object.keys(EXPECTED_RULES) as IncidentKind[]) {
     const mine = r.incidents.filter((o) => o.spec.kind === kind);
     out.push({ name: `detection_${kind}_caught`, value: mine.filter((o) => o.caught).length, unit: `of ${mine.length} incidents` });

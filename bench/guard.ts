@@ -32,7 +32,8 @@ const enc = new TextEncoder();
 /** Payloads of about `size` bytes: a message list filled with corpus strings, each cut to fit. */
 function payloads(size: number, n: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  let b = 0, a = 0;
+  let b = 0,
+    a = 0;
   for (let i = 0; i < n; i++) {
     const p = { model: 'agent', metadata: { conversation_id: `c-${i}`, step: i }, messages: [] as { role: string; content: string }[] };
     const attack = i % 10 === 9;
@@ -48,13 +49,18 @@ function payloads(size: number, n: number): Uint8Array[] {
   return out;
 }
 
-const sizes: [string, number][] = [['256 B', 256], ['4 KiB', 4096], ['64 KiB', 65536]];
+const sizes: [string, number][] = [
+  ['256 B', 256],
+  ['4 KiB', 4096],
+  ['64 KiB', 65536],
+];
 const sets = sizes.map(([name, size]) => ({ name, set: payloads(size, size >= 65536 ? 20 : 200) }));
 const results = new Map<string, number[]>();
 for (let r = 0; r < ROUNDS; r++) {
   for (const { name, set } of sets) {
     for (let i = 0; i < 20; i++) scanPayload(set[i % set.length]!); // warm-up
-    let bytes = 0, i = 0;
+    let bytes = 0,
+      i = 0;
     const start = performance.now();
     while (performance.now() - start < MS) {
       const p = set[i++ % set.length]!;
@@ -66,5 +72,9 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-const figures: Figure[] = sets.map(({ name, set }) => ({ name: `guard_scan_mb_per_s, ${name} payloads (avg ${Math.round(set.reduce((n, p) => n + p.length, 0) / set.length)} B)`, value: median(results.get(name)!), unit: 'MB/s' }));
+const figures: Figure[] = sets.map(({ name, set }) => ({
+  name: `guard_scan_mb_per_s, ${name} payloads (avg ${Math.round(set.reduce((n, p) => n + p.length, 0) / set.length)} B)`,
+  value: median(results.get(name)!),
+  unit: 'MB/s',
+}));
 report(figures, json);

@@ -25,7 +25,12 @@ function payload(size: number): Uint8Array {
 
 function envelopes(bus: TestBus, n: number, p: Uint8Array): Uint8Array[] {
   const k = bus.ids.get('planner')!.currentKey();
-  return Array.from({ length: n }, () => sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload: p, contentType: 'application/json' }).bytes);
+  return Array.from(
+    { length: n },
+    () =>
+      sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'note.post', payload: p, contentType: 'application/json' })
+        .bytes,
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -56,16 +61,28 @@ export async function guardedFigures(o: { n?: number; rounds?: number } = {}): P
         }
       }
       bus.writeManifest(planner);
-      figures.push({ name: `verifier_msgs_per_s_guarded${suffix}`, value: median(runs.on), unit: `msgs/s, guards on (median of ${rounds}; text payloads of ${p.length} B)` });
+      figures.push({
+        name: `verifier_msgs_per_s_guarded${suffix}`,
+        value: median(runs.on),
+        unit: `msgs/s, guards on (median of ${rounds}; text payloads of ${p.length} B)`,
+      });
       figures.push({ name: `verifier_msgs_per_s_unguarded${suffix}`, value: median(runs.off), unit: 'msgs/s, the same with the guards off in the manifest' });
-      figures.push({ name: `guard_cost${suffix}`, value: 1 - median(runs.on) / median(runs.off), unit: 'share of the throughput the guards cost (target ≤ 0.10)' });
+      figures.push({
+        name: `guard_cost${suffix}`,
+        value: 1 - median(runs.on) / median(runs.off),
+        unit: 'share of the throughput the guards cost (target ≤ 0.10)',
+      });
       // the scanner alone
       const reps = size === 256 ? 20_000 : 3000;
       for (let i = 0; i < 500; i++) scanPayload(p);
       const t0 = performance.now();
       for (let i = 0; i < reps; i++) scanPayload(p);
       const s = (performance.now() - t0) / 1000;
-      figures.push({ name: `guard_scan_mb_per_s${suffix}`, value: (reps * p.length) / s / 1e6, unit: `MB/s of scanPayload on those payloads (${((s / reps) * 1e6).toFixed(1)} µs each)` });
+      figures.push({
+        name: `guard_scan_mb_per_s${suffix}`,
+        value: (reps * p.length) / s / 1e6,
+        unit: `MB/s of scanPayload on those payloads (${((s / reps) * 1e6).toFixed(1)} µs each)`,
+      });
     }
   } finally {
     await bus.stop();

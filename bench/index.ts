@@ -4,7 +4,23 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { freePort } from '../packages/server/src/common/nats-process.js';
 import { cryptoFigures } from './crypto.js';
-import { startBenchBus, spawnService, stopChild, presign, presignJws, throughput, windowFor, hopLatency, laneSenders, laneThroughput, presignAs, waitServed, confirmingReceiver, scrapeHistogram, histogramQuantile } from './bus.js';
+import {
+  startBenchBus,
+  spawnService,
+  stopChild,
+  presign,
+  presignJws,
+  throughput,
+  windowFor,
+  hopLatency,
+  laneSenders,
+  laneThroughput,
+  presignAs,
+  waitServed,
+  confirmingReceiver,
+  scrapeHistogram,
+  histogramQuantile,
+} from './bus.js';
 import { report } from './util.js';
 import { auditorIngest } from './auditor.js';
 import { detectionFigures } from './detection.js';
@@ -18,7 +34,9 @@ import type { Figure } from './util.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
-const log = (s: string) => { if (!json) console.error(s); };
+const log = (s: string) => {
+  if (!json) console.error(s);
+};
 
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -73,12 +91,24 @@ try {
     figures.push({ name: `verifier_over_jws${suffix}`, value: v.perSec / j.perSec, unit: 'ratio' });
     // The same runs per CPU-second the service itself used (all its threads, from /proc): what a
     // message costs, independent of what else competed for the two cores during the run.
-    figures.push({ name: `verifier_msgs_per_cpu_s${suffix}`, value: n / vCpu, unit: `msgs per CPU-second of the verifier (${(vCpu / (n / v.perSec)).toFixed(2)} cores busy)` });
-    figures.push({ name: `jws_msgs_per_cpu_s${suffix}`, value: n / jCpu, unit: `msgs per CPU-second of the JWS service (${(jCpu / (n / j.perSec)).toFixed(2)} cores busy, threadpool included)` });
-    figures.push({ name: `verifier_over_jws_per_cpu${suffix}`, value: (n / vCpu) / (n / jCpu), unit: 'ratio' });
+    figures.push({
+      name: `verifier_msgs_per_cpu_s${suffix}`,
+      value: n / vCpu,
+      unit: `msgs per CPU-second of the verifier (${(vCpu / (n / v.perSec)).toFixed(2)} cores busy)`,
+    });
+    figures.push({
+      name: `jws_msgs_per_cpu_s${suffix}`,
+      value: n / jCpu,
+      unit: `msgs per CPU-second of the JWS service (${(jCpu / (n / j.perSec)).toFixed(2)} cores busy, threadpool included)`,
+    });
+    figures.push({ name: `verifier_over_jws_per_cpu${suffix}`, value: n / vCpu / (n / jCpu), unit: 'ratio' });
     if (size === 256) {
       figures.push({ name: 'verifier_over_ceiling', value: v.perSec / ceiling, unit: 'ratio' });
-      figures.push({ name: 'verifier_per_cpu_over_ceiling', value: (n / vCpu) / ceiling, unit: 'ratio (msgs per verifier CPU-second / verifies per CPU-second)' });
+      figures.push({
+        name: 'verifier_per_cpu_over_ceiling',
+        value: n / vCpu / ceiling,
+        unit: 'ratio (msgs per verifier CPU-second / verifies per CPU-second)',
+      });
       figures.push({ name: 'verifier_over_node_ceiling', value: v.perSec / get('verify_node_per_s'), unit: 'ratio' });
       figures.push({ name: 'verifier_over_relay', value: v.perSec / r.perSec, unit: 'ratio' });
       figures.push({ name: 'envelope_bytes', value: envs[0]!.length, unit: 'bytes' });
@@ -105,8 +135,16 @@ try {
       await new Promise((r) => setTimeout(r, 1000));
       const lr = await hopLatency(bus, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
       await stopChild(relay2);
-      figures.push({ name: 'hop_p50_ms', value: lv.p50, unit: 'ms' }, { name: 'hop_p99_ms', value: lv.p99, unit: 'ms' }, { name: 'hop_p999_ms', value: lv.p999, unit: 'ms' });
-      figures.push({ name: 'relay_hop_p50_ms', value: lr.p50, unit: 'ms' }, { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' }, { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' });
+      figures.push(
+        { name: 'hop_p50_ms', value: lv.p50, unit: 'ms' },
+        { name: 'hop_p99_ms', value: lv.p99, unit: 'ms' },
+        { name: 'hop_p999_ms', value: lv.p999, unit: 'ms' },
+      );
+      figures.push(
+        { name: 'relay_hop_p50_ms', value: lr.p50, unit: 'ms' },
+        { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' },
+        { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' },
+      );
       figures.push({ name: 'hop_added_p99_ms', value: lv.p99 - lr.p99, unit: 'ms' });
       figures.push({ name: 'hop_rate_msgs_per_s', value: rate, unit: 'msgs/s' });
       // what the verifier's messages wait for: the audit group commit to JetStream (its own histogram)
@@ -121,19 +159,26 @@ try {
   log('  scaling: 1 → 2 verifier processes');
   const lanes = await Promise.all(laneSenders().map(async (sender) => ({ nc: await bus.rawAgent(sender), sender, envs: [] as Uint8Array[] })));
   const per = Math.floor((quick ? 8000 : 24000) / lanes.length);
-  const fill = () => { for (const l of lanes) l.envs = presignAs(bus, l.sender, per, 256); };
+  const fill = () => {
+    for (const l of lanes) l.envs = presignAs(bus, l.sender, per, 256);
+  };
   const v1 = await spawnService(bus, 'verifier');
   await waitServed(bus, laneSenders());
-  fill(); await laneThroughput(lanes); // warm-up
-  fill(); const one = await laneThroughput(lanes);
+  fill();
+  await laneThroughput(lanes); // warm-up
+  fill();
+  const one = await laneThroughput(lanes);
   const v2 = await spawnService(bus, 'verifier');
   await new Promise((r) => setTimeout(r, 5000)); // partitions rebalance (lease ticks)
   await waitServed(bus, laneSenders());
-  fill(); await laneThroughput(lanes);
-  fill(); const two = await laneThroughput(lanes);
+  fill();
+  await laneThroughput(lanes);
+  fill();
+  const two = await laneThroughput(lanes);
   await stopChild(v2);
   await stopChild(v1);
-  if (one.accepted !== per * lanes.length || two.accepted !== per * lanes.length) throw new Error(`scaling run: not all accepted: ${JSON.stringify([one.reasons, two.reasons])}`);
+  if (one.accepted !== per * lanes.length || two.accepted !== per * lanes.length)
+    throw new Error(`scaling run: not all accepted: ${JSON.stringify([one.reasons, two.reasons])}`);
   figures.push({ name: 'verifier_1proc_msgs_per_s', value: one.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_msgs_per_s', value: two.perSec, unit: 'msgs/s (8 senders)' });
   figures.push({ name: 'verifier_2proc_over_1proc', value: two.perSec / one.perSec, unit: 'ratio' });
@@ -143,7 +188,7 @@ try {
 } finally {
   await bus.stop();
 }
-log('jetstream: publish → ack alone at the verifier\'s commit rate (the floor under the hop tail) ...');
+log("jetstream: publish → ack alone at the verifier's commit rate (the floor under the hop tail) ...");
 figures.push(...(await jetstreamCommitFigures({ rate: 700, seconds: quick ? 2 : 8 })));
 log('content guards: the verifier with and without them, and the scanner alone ...');
 figures.push(...(await guardedFigures(quick ? { n: 3000, rounds: 1 } : {})));
@@ -164,11 +209,20 @@ if (!json) console.log(det.table);
 report(figures, json);
 if (!quick) {
   const lines = [
-    '# Benchmark results', '',
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}. Date: ${new Date().toISOString()}. Command: \`npm run bench\`.`, '',
-    '| figure | value | unit |', '| --- | ---: | --- |',
-    ...figures.map((f) => `| ${f.name} | ${f.value < 10 ? f.value.toFixed(3) : Math.round(f.value)} | ${f.unit} |`), '',
-    '## Detection (labelled simulation)', '', '```', det.table, '```', '',
+    '# Benchmark results',
+    '',
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}. Date: ${new Date().toISOString()}. Command: \`npm run bench\`.`,
+    '',
+    '| figure | value | unit |',
+    '| --- | ---: | --- |',
+    ...figures.map((f) => `| ${f.name} | ${f.value < 10 ? f.value.toFixed(3) : Math.round(f.value)} | ${f.unit} |`),
+    '',
+    '## Detection (labelled simulation)',
+    '',
+    '```',
+    det.table,
+    '```',
+    '',
   ];
   writeFileSync('bench/RESULTS.md', lines.join('\n'));
 }

@@ -28,7 +28,11 @@ import type { Figure } from './util.js';
 /** The flooding agent of the bench bus (startBenchBus defines it). */
 export const FLOODER = 'mallory';
 
-export async function junkFloodFigures(bus: TestBus, receiver: NatsConnection, o: { rate?: number; seconds?: number; window?: number; openRate?: number; rounds?: number } = {}): Promise<Figure[]> {
+export async function junkFloodFigures(
+  bus: TestBus,
+  receiver: NatsConnection,
+  o: { rate?: number; seconds?: number; window?: number; openRate?: number; rounds?: number } = {},
+): Promise<Figure[]> {
   const rate = o.rate ?? 1000;
   const secs = o.seconds ?? 3;
   const openRate = o.openRate ?? 20_000;
@@ -66,21 +70,49 @@ export async function junkFloodFigures(bus: TestBus, receiver: NatsConnection, o
       // open loop: a fixed rate whatever the answers (what shedding itself costs)
       open.push(await flooded({ rate: openRate }));
     }
-    const med = (xs: number[]) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2; };
+    const med = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    };
     const p99 = (xs: { p99: number }[]) => med(xs.map((x) => x.p99));
     const p50 = (xs: { p50: number }[]) => med(xs.map((x) => x.p50)).toFixed(2);
     const sum = (xs: { r: { byReason: Record<string, number> } }[], k: string) => xs.reduce((a, x) => a + (x.r.byReason[k] ?? 0), 0);
-    const reasons = (xs: { r: { byReason: Record<string, number> } }[]) => `${sum(xs, 'rejection_budget_exceeded')} shed, ${sum(xs, 'bad_signature')} verified over ${rounds} runs`;
+    const reasons = (xs: { r: { byReason: Record<string, number> } }[]) =>
+      `${sum(xs, 'rejection_budget_exceeded')} shed, ${sum(xs, 'bad_signature')} verified over ${rounds} runs`;
     const runs = (xs: { p99: number }[]) => xs.map((x) => x.p99.toFixed(1)).join(' / ');
     return [
       { name: 'junk_flood_alone_p99_ms', value: p99(alone), unit: `ms (legit agent at ${rate} msgs/s, no flood; median of ${runs(alone)}; p50 ${p50(alone)})` },
-      { name: 'junk_flood_legit_p99_ms', value: p99(closed.map((c) => c.lat)), unit: `ms (same, while ${FLOODER} floods bad signatures at full speed; ${runs(closed.map((c) => c.lat))}; p50 ${p50(closed.map((c) => c.lat))})` },
-      { name: 'junk_flood_legit_p99_ratio', value: p99(closed.map((c) => c.lat)) / p99(alone), unit: 'ratio (flooded p99 / alone p99, medians; docs/design.md §9: ≤ 2)' },
+      {
+        name: 'junk_flood_legit_p99_ms',
+        value: p99(closed.map((c) => c.lat)),
+        unit: `ms (same, while ${FLOODER} floods bad signatures at full speed; ${runs(closed.map((c) => c.lat))}; p50 ${p50(closed.map((c) => c.lat))})`,
+      },
+      {
+        name: 'junk_flood_legit_p99_ratio',
+        value: p99(closed.map((c) => c.lat)) / p99(alone),
+        unit: 'ratio (flooded p99 / alone p99, medians; docs/design.md §9: ≤ 2)',
+      },
       { name: 'junk_flood_msgs_per_s', value: med(closed.map((c) => c.perSec)), unit: `junk msgs/s, closed loop, window ${window} (${reasons(closed)})` },
-      { name: 'junk_flood_open_loop_legit_p99_ms', value: p99(open.map((c) => c.lat)), unit: `ms (while ${FLOODER} floods open loop at ${openRate} msgs/s; ${runs(open.map((c) => c.lat))}; p50 ${p50(open.map((c) => c.lat))})` },
-      { name: 'junk_flood_open_loop_legit_p99_ratio', value: p99(open.map((c) => c.lat)) / p99(alone), unit: 'ratio (open-loop flooded p99 / alone p99, medians)' },
-      { name: 'junk_flood_open_loop_msgs_per_s', value: med(open.map((c) => c.perSec)), unit: `junk msgs/s sent open loop (${reasons(open)}; ${open.reduce((a, c) => a + c.r.answered, 0)} of ${open.reduce((a, c) => a + c.r.sent, 0)} answered: the rest stopped at NATS)` },
-      { name: 'junk_flood_quarantined_runs', value: quarantines, unit: `of ${2 * rounds} flood runs ended with ${FLOODER} quarantined at NATS (disconnected, refused; released before each run)` },
+      {
+        name: 'junk_flood_open_loop_legit_p99_ms',
+        value: p99(open.map((c) => c.lat)),
+        unit: `ms (while ${FLOODER} floods open loop at ${openRate} msgs/s; ${runs(open.map((c) => c.lat))}; p50 ${p50(open.map((c) => c.lat))})`,
+      },
+      {
+        name: 'junk_flood_open_loop_legit_p99_ratio',
+        value: p99(open.map((c) => c.lat)) / p99(alone),
+        unit: 'ratio (open-loop flooded p99 / alone p99, medians)',
+      },
+      {
+        name: 'junk_flood_open_loop_msgs_per_s',
+        value: med(open.map((c) => c.perSec)),
+        unit: `junk msgs/s sent open loop (${reasons(open)}; ${open.reduce((a, c) => a + c.r.answered, 0)} of ${open.reduce((a, c) => a + c.r.sent, 0)} answered: the rest stopped at NATS)`,
+      },
+      {
+        name: 'junk_flood_quarantined_runs',
+        value: quarantines,
+        unit: `of ${2 * rounds} flood runs ended with ${FLOODER} quarantined at NATS (disconnected, refused; released before each run)`,
+      },
     ];
   } finally {
     await stopChild(verifier);
@@ -95,7 +127,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const bus = await startBenchBus();
   try {
     const receiver = await confirmingReceiver(bus);
-    report(await junkFloodFigures(bus, receiver, { rate: arg('rate', 1000), seconds: arg('seconds', 3), window: arg('window', 256), openRate: arg('open-rate', 20_000), rounds: arg('rounds', 3) }), process.argv.includes('--json'));
+    report(
+      await junkFloodFigures(bus, receiver, {
+        rate: arg('rate', 1000),
+        seconds: arg('seconds', 3),
+        window: arg('window', 256),
+        openRate: arg('open-rate', 20_000),
+        rounds: arg('rounds', 3),
+      }),
+      process.argv.includes('--json'),
+    );
   } finally {
     await bus.stop();
   }

@@ -26,7 +26,8 @@ const policy = new Policy(loadManifestDir(manifestsDir));
 const audit = new AuditPublisher(jetstream(nc), createLogger({ level: 'error' }), new ChainSealer('jws', service.auditKey()));
 const keys = new Map<string, KeyObject>();
 for (const [agent, a] of policy.agents) {
-  for (const [kid, k] of a.keys) keys.set(`${agent}/${kid}`, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(k.publicKey).toString('base64url') }, format: 'jwk' }));
+  for (const [kid, k] of a.keys)
+    keys.set(`${agent}/${kid}`, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(k.publicKey).toString('base64url') }, format: 'jwk' }));
 }
 const seen = new Map<string, string>();
 const buckets = new Map<string, { tokens: number; last: number }>();
@@ -35,7 +36,15 @@ const ack = (reply: string | undefined, verdict: Verdict, reason: Reason) => rep
 let seq = 0n;
 const prefix = randomBytes(8);
 
-interface Claims { sender: string; recipient: string; type: string; msg_id: string; sent_at: number; payload: unknown; metadata?: Record<string, string> }
+interface Claims {
+  sender: string;
+  recipient: string;
+  type: string;
+  msg_id: string;
+  sent_at: number;
+  payload: unknown;
+  metadata?: Record<string, string>;
+}
 
 nc.subscribe('agentbus.part.>', {
   queue: 'agentbus-verifier',
@@ -47,12 +56,16 @@ nc.subscribe('agentbus.part.>', {
       let claims: Claims;
       let kid = '';
       try {
-        const r = await compactVerify(jws, (h) => {
-          kid = String(h.kid);
-          const k = keys.get(`${sender}/${kid}`);
-          if (!k) throw new Error('unknown key');
-          return k;
-        }, { algorithms: ['EdDSA'] });
+        const r = await compactVerify(
+          jws,
+          (h) => {
+            kid = String(h.kid);
+            const k = keys.get(`${sender}/${kid}`);
+            if (!k) throw new Error('unknown key');
+            return k;
+          },
+          { algorithms: ['EdDSA'] },
+        );
         claims = JSON.parse(dec.decode(r.payload)) as Claims;
       } catch {
         return ack(m.reply, Verdict.VERDICT_REJECTED, Reason.REASON_BAD_SIGNATURE);
@@ -85,7 +98,15 @@ nc.subscribe('agentbus.part.>', {
       // like the verifier's, the audit event keeps the signature, not the payload (a JWS cannot
       // be re-verified without its payload: one more thing the envelope format gives for free)
       const sig = jws.slice(jws.lastIndexOf('.') + 1);
-      await audit.add({ eventId: id, verdict: reason ? Verdict.VERDICT_REJECTED : Verdict.VERDICT_ACCEPTED, reason, subjectSender: sender, header: Buffer.from(jws.slice(0, jws.indexOf('.'))), signature: Buffer.from(sig, 'base64url'), payloadSize: m.data.length });
+      await audit.add({
+        eventId: id,
+        verdict: reason ? Verdict.VERDICT_REJECTED : Verdict.VERDICT_ACCEPTED,
+        reason,
+        subjectSender: sender,
+        header: Buffer.from(jws.slice(0, jws.indexOf('.'))),
+        signature: Buffer.from(sig, 'base64url'),
+        payloadSize: m.data.length,
+      });
       if (reason) return ack(m.reply, Verdict.VERDICT_REJECTED, reason);
       nc.publish(`agentbus.to.${claims.recipient}.${claims.type}`, m.data);
       ack(m.reply, Verdict.VERDICT_ACCEPTED, Reason.REASON_UNSPECIFIED);
@@ -94,4 +115,11 @@ nc.subscribe('agentbus.part.>', {
 });
 await nc.flush();
 console.error('jws service ready');
-process.on('SIGTERM', () => void audit.flush().then(() => nc.drain()).then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void audit
+      .flush()
+      .then(() => nc.drain())
+      .then(() => process.exit(0)),
+);

@@ -32,8 +32,25 @@ try {
   const relay = await spawnService(bus, 'relay');
   await measure('relay');
   await stopChild(relay);
-  const med = (svc: string, k: 'p50' | 'p99') => { const v = out.filter((o) => o.service === svc).map((o) => o[k]).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]!; };
-  console.log(JSON.stringify({ peak: Math.round(peak), rate, runs: out.map((o) => `${o.service} p50 ${o.p50.toFixed(2)} p99 ${o.p99.toFixed(1)} p999 ${o.p999.toFixed(1)}`), median_added_p99_ms: +(med('verifier', 'p99') - med('relay', 'p99')).toFixed(1) }, null, 1));
+  const med = (svc: string, k: 'p50' | 'p99') => {
+    const v = out
+      .filter((o) => o.service === svc)
+      .map((o) => o[k])
+      .sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  };
+  console.log(
+    JSON.stringify(
+      {
+        peak: Math.round(peak),
+        rate,
+        runs: out.map((o) => `${o.service} p50 ${o.p50.toFixed(2)} p99 ${o.p99.toFixed(1)} p999 ${o.p999.toFixed(1)}`),
+        median_added_p99_ms: +(med('verifier', 'p99') - med('relay', 'p99')).toFixed(1),
+      },
+      null,
+      1,
+    ),
+  );
 } finally {
   await bus.stop();
 }

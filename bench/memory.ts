@@ -25,11 +25,22 @@ export async function memoryFigures(o: { ops?: number } = {}): Promise<Figure[]>
   const svcCreds = generateServiceCreds('memory', join(dir, 'memory-svc.json'));
   const bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
-    verifierOptions: { contracts: new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]) },
-    agents: { memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }], rate: { per_second: 1e5, burst: 1e5 } }, alice: { rate: { per_second: 1e5, burst: 1e5 } } },
+    verifierOptions: {
+      contracts: new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]),
+    },
+    agents: {
+      memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }], rate: { per_second: 1e5, burst: 1e5 } },
+      alice: { rate: { per_second: 1e5, burst: 1e5 } },
+    },
   });
   const figures: Figure[] = [];
-  const svc = await startMemoryService({ servers: bus.url, credentials: bus.credsPath('memory'), serviceCreds: svcCreds, manifestsDir: bus.manifestsDir, logger: createLogger({ level: 'silent' }) });
+  const svc = await startMemoryService({
+    servers: bus.url,
+    credentials: bus.credsPath('memory'),
+    serviceCreds: svcCreds,
+    manifestsDir: bus.manifestsDir,
+    logger: createLogger({ level: 'silent' }),
+  });
   try {
     const alice = await bus.agent('alice');
     const m = alice.memory();

@@ -55,16 +55,41 @@ export async function pythonFigures(o: { n?: number } = {}): Promise<Figure[]> {
     }
     let next = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: WINDOW }, async () => {
-      while (next++ < n * 4) await a.send('bob', 'note.post', payload);
-    }));
+    await Promise.all(
+      Array.from({ length: WINDOW }, async () => {
+        while (next++ < n * 4) await a.send('bob', 'note.post', payload);
+      }),
+    );
     const inprocPerS = (n * 4) / ((performance.now() - t0) / 1000);
     await a.close();
     // TS and Python each in a process of its own (the same footing): same bus, same receiver
-    const ts = await runJson('node', ['--import', 'tsx', 'bench/ts-send-proc.ts', bus.url, bus.credsPath('tsalice'), bus.manifestsDir, 'bob', String(n), String(WINDOW)]);
-    const p = await runJson(py, ['python/bench/send_bench.py', bus.url, bus.credsPath('pyalice'), bus.manifestsDir, exported, 'bob', String(n), String(WINDOW)]);
+    const ts = await runJson('node', [
+      '--import',
+      'tsx',
+      'bench/ts-send-proc.ts',
+      bus.url,
+      bus.credsPath('tsalice'),
+      bus.manifestsDir,
+      'bob',
+      String(n),
+      String(WINDOW),
+    ]);
+    const p = await runJson(py, [
+      'python/bench/send_bench.py',
+      bus.url,
+      bus.credsPath('pyalice'),
+      bus.manifestsDir,
+      exported,
+      'bob',
+      String(n),
+      String(WINDOW),
+    ]);
     figures.push(
-      { name: 'ts_client_send_confirmed_median_ms', value: ts.median_ms, unit: 'ms (send -> verifier -> recipient confirms -> answer; TS client in its own process)' },
+      {
+        name: 'ts_client_send_confirmed_median_ms',
+        value: ts.median_ms,
+        unit: 'ms (send -> verifier -> recipient confirms -> answer; TS client in its own process)',
+      },
       { name: 'ts_client_send_confirmed_p99_ms', value: ts.p99_ms, unit: 'ms' },
       { name: 'py_client_send_confirmed_median_ms', value: p.median_ms, unit: 'ms (the same, Python SDK, its own process)' },
       { name: 'py_client_send_confirmed_p99_ms', value: p.p99_ms, unit: 'ms' },

@@ -20,16 +20,29 @@ const metricsPort = await freePort();
 const verifier = await spawnService(bus, 'verifier', ['--metrics-port', String(metricsPort)]);
 // the verifier's own view of its memory, from its Prometheus endpoint
 const scrape = async () => {
-  const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+  const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
   const g = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { heap_mib: Math.round(g('nodejs_heap_size_used_bytes') / 1048576), replay_entries: g('agentbus_verifier_replay_entries'), replay_mib: Math.round(g('agentbus_verifier_replay_bytes') / 1048576) };
+  return {
+    heap_mib: Math.round(g('nodejs_heap_size_used_bytes') / 1048576),
+    replay_entries: g('agentbus_verifier_replay_entries'),
+    replay_mib: Math.round(g('agentbus_verifier_replay_bytes') / 1048576),
+  };
 };
 await confirmingReceiver(bus);
 const lanes = await Promise.all(laneSenders().map(async (sender) => ({ nc: await bus.rawAgent(sender), sender })));
 let acked = 0;
 let rejected = 0;
 for (const l of lanes) {
-  l.nc.subscribe(`agentbus.inbox.${l.sender}.soak`, { callback: (_e, m) => { const a = Ack.decode(m.data); if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery === Delivery.DELIVERY_CONFIRMED) acked++; else rejected++; } });
+  l.nc.subscribe(`agentbus.inbox.${l.sender}.soak`, {
+    callback: (_e, m) => {
+      const a = Ack.decode(m.data);
+      if (a.verdict === Verdict.VERDICT_ACCEPTED && a.delivery === Delivery.DELIVERY_CONFIRMED) acked++;
+      else rejected++;
+    },
+  });
 }
 const samples: { t_s: number; rss_mib: number; heap_mib: number; replay_entries: number; replay_mib: number; acked: number }[] = [];
 const t0 = Date.now();
@@ -48,7 +61,10 @@ while (Date.now() < end) {
   if (Date.now() >= nextSample) {
     samples.push({ t_s: Math.round((Date.now() - t0) / 1000), rss_mib: Math.round(rssMiB(verifier.pid!)), ...(await scrape()), acked });
     const x = samples.at(-1)!;
-    if (!json) console.error(`t=${x.t_s}s rss=${x.rss_mib} MiB heap_used=${x.heap_mib} MiB replay=${x.replay_entries} entries/${x.replay_mib} MiB acked=${acked} sent=${sent}`);
+    if (!json)
+      console.error(
+        `t=${x.t_s}s rss=${x.rss_mib} MiB heap_used=${x.heap_mib} MiB replay=${x.replay_entries} entries/${x.replay_mib} MiB acked=${acked} sent=${sent}`,
+      );
     nextSample += 10_000;
   }
   await new Promise((r) => setTimeout(r, 5));
@@ -62,9 +78,20 @@ const warmRss = samples.find((s) => s.t_s >= 30)?.rss_mib ?? samples[0]!.rss_mib
 const endRss = samples.at(-1)!.rss_mib;
 const startS = samples.find((s) => s.t_s >= steadyAt) ?? samples[0]!;
 const result = {
-  minutes, rate, sent, acked, rejected,
-  rss_at_30s_mib: warmRss, steady_from_s: steadyAt, rss_start_mib: startRss, rss_end_mib: endRss, rss_max_mib: Math.max(...samples.map((s) => s.rss_mib)), rss_growth_ratio: endRss / startRss,
-  heap_used_start_mib: startS.heap_mib, heap_used_end_mib: samples.at(-1)!.heap_mib, heap_used_max_mib: Math.max(...samples.map((s) => s.heap_mib)),
+  minutes,
+  rate,
+  sent,
+  acked,
+  rejected,
+  rss_at_30s_mib: warmRss,
+  steady_from_s: steadyAt,
+  rss_start_mib: startRss,
+  rss_end_mib: endRss,
+  rss_max_mib: Math.max(...samples.map((s) => s.rss_mib)),
+  rss_growth_ratio: endRss / startRss,
+  heap_used_start_mib: startS.heap_mib,
+  heap_used_end_mib: samples.at(-1)!.heap_mib,
+  heap_used_max_mib: Math.max(...samples.map((s) => s.heap_mib)),
   replay_entries_end: samples.at(-1)!.replay_entries,
 };
 await stopChild(verifier);

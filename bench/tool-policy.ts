@@ -22,8 +22,16 @@ const base = {
   },
 };
 const typical = loadToolPolicy([base]);
-const withWhen = loadToolPolicy([{ ...base, when: 'args.mode == "r" || (tool == "write_file" && args.path.startsWith("/srv/project/out/") && args.limit <= 100.0)' }]);
-const args = { path: '/srv/project/out/reports/2026/summary.md', source: 'https://api.example.com/v1/items?page=2', mode: 'w', limit: 50, label: 'weekly_report-7' };
+const withWhen = loadToolPolicy([
+  { ...base, when: 'args.mode == "r" || (tool == "write_file" && args.path.startsWith("/srv/project/out/") && args.limit <= 100.0)' },
+]);
+const args = {
+  path: '/srv/project/out/reports/2026/summary.md',
+  source: 'https://api.example.com/v1/items?page=2',
+  mode: 'w',
+  limit: 50,
+  label: 'weekly_report-7',
+};
 
 const one = (a: Record<string, unknown>, rule: Record<string, unknown> = {}) => loadToolPolicy([{ server: 'x', tools: ['t'], args: a, ...rule }]);
 // [name, policy, server, tool, args, expected ok]
@@ -68,7 +76,8 @@ function usPer(fn: () => void, minMs: number): number {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // sanity: what should pass passes, what should be refused is
-for (const [name, p, server, tool, a, ok] of cases) if (checkToolCall(p, server, tool, a).ok !== ok) throw new Error(`${name}: expected ${ok ? 'accepted' : 'refused'}`);
+for (const [name, p, server, tool, a, ok] of cases)
+  if (checkToolCall(p, server, tool, a).ok !== ok) throw new Error(`${name}: expected ${ok ? 'accepted' : 'refused'}`);
 for (const [name, p, a, ok] of worst) if (checkToolCall(p, 'x', 't', a).ok !== ok) throw new Error(`${name}: expected ${ok ? 'accepted' : 'refused'}`);
 
 const b = backends.sodium ?? backends.node;
@@ -80,9 +89,20 @@ const sig = b.signer(seed)(msg);
 const results = new Map<string, number[]>();
 const add = (k: string, v: number) => results.set(k, [...(results.get(k) ?? []), v]);
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, p, server, tool, a] of cases) add(name, usPer(() => checkToolCall(p, server, tool, a), 120));
-  for (const [name, p, a] of worst) add(name, usPer(() => checkToolCall(p, 'x', 't', a), 150));
-  add(`ed25519 verify (${b.name}), for scale`, usPer(() => b.verify(pub, msg, sig), 120));
+  for (const [name, p, server, tool, a] of cases)
+    add(
+      name,
+      usPer(() => checkToolCall(p, server, tool, a), 120),
+    );
+  for (const [name, p, a] of worst)
+    add(
+      name,
+      usPer(() => checkToolCall(p, 'x', 't', a), 150),
+    );
+  add(
+    `ed25519 verify (${b.name}), for scale`,
+    usPer(() => b.verify(pub, msg, sig), 120),
+  );
 }
 
 if (json) {
@@ -90,5 +110,10 @@ if (json) {
 } else {
   const w = Math.max(...[...results.keys()].map((k) => k.length));
   console.log(`median of ${ROUNDS} interleaved rounds, µs per call`);
-  for (const [name, v] of results) console.log(`${name.padEnd(w)}  ${median(v).toFixed(v.length && median(v) < 10 ? 2 : 0).padStart(10)} µs   (min ${Math.min(...v).toFixed(2)}, max ${Math.max(...v).toFixed(2)})`);
+  for (const [name, v] of results)
+    console.log(
+      `${name.padEnd(w)}  ${median(v)
+        .toFixed(v.length && median(v) < 10 ? 2 : 0)
+        .padStart(10)} µs   (min ${Math.min(...v).toFixed(2)}, max ${Math.max(...v).toFixed(2)})`,
+    );
 }

@@ -43,7 +43,11 @@ export async function toolFigures(o: { calls?: number } = {}): Promise<Figure[]>
   // through the bus
   const bus = await startBus({
     agents: {
-      caller: { send: [], rate: { per_second: 1e5, burst: 1e5 }, tools: [{ server: 'fs', tools: ['read_text_file'], args: { path: { path: { roots: [join(root, 'project')] } } } }] },
+      caller: {
+        send: [],
+        rate: { per_second: 1e5, burst: 1e5 },
+        tools: [{ server: 'fs', tools: ['read_text_file'], args: { path: { path: { roots: [join(root, 'project')] } } } }],
+      },
       fs: { send: [{ to: '*', types: ['tool.result'] }], rate: { per_second: 1e5, burst: 1e5 } },
     },
   });
@@ -53,7 +57,15 @@ export async function toolFigures(o: { calls?: number } = {}): Promise<Figure[]>
     const t0 = Date.now();
     while ((bus.verifiers[0]!.policy.agents.get('fs')?.mcpTools.size ?? 0) === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
     await bus.reloadNats();
-    const server = await startToolServer({ agent: 'fs', credentials: bus.credsPath('fs'), manifestsDir: bus.manifestsDir, servers: bus.url, command, stderr: 'ignore', logger: pino({ level: 'silent' }) });
+    const server = await startToolServer({
+      agent: 'fs',
+      credentials: bus.credsPath('fs'),
+      manifestsDir: bus.manifestsDir,
+      servers: bus.url,
+      command,
+      stderr: 'ignore',
+      logger: pino({ level: 'silent' }),
+    });
     const caller = await bus.agent('caller');
     try {
       for (let i = 0; i < calls + 20; i++) {
@@ -69,21 +81,47 @@ export async function toolFigures(o: { calls?: number } = {}): Promise<Figure[]>
     await bus.stop();
     rmSync(root, { recursive: true, force: true });
   }
-  figures.push({ name: 'tool_call_rtt_ms', value: quantile(b, 0.5), unit: `ms, median of ${calls} calls through the bus (p99 ${quantile(b, 0.99).toFixed(2)})` });
-  figures.push({ name: 'tool_call_direct_rtt_ms', value: quantile(d, 0.5), unit: `ms, median of ${calls} calls to the same MCP server over stdio (p99 ${quantile(d, 0.99).toFixed(2)})` });
+  figures.push({
+    name: 'tool_call_rtt_ms',
+    value: quantile(b, 0.5),
+    unit: `ms, median of ${calls} calls through the bus (p99 ${quantile(b, 0.99).toFixed(2)})`,
+  });
+  figures.push({
+    name: 'tool_call_direct_rtt_ms',
+    value: quantile(d, 0.5),
+    unit: `ms, median of ${calls} calls to the same MCP server over stdio (p99 ${quantile(d, 0.99).toFixed(2)})`,
+  });
   figures.push({ name: 'tool_call_rtt_over_direct', value: quantile(b, 0.5) / quantile(d, 0.5), unit: 'ratio' });
   // the policy check alone: a typical rule with a path, a URL, an enum, a range and a pattern
-  const policy = loadToolPolicy([{ server: 'fs', tools: ['read_file', 'write_file', 'list_*'], args: {
-    path: { path: { roots: ['/srv/project', '/data/shared'] } },
-    source: { url: { schemes: ['https'], hosts: ['*.example.com'] }, optional: true },
-    mode: { enum: ['r', 'w'] }, limit: { type: 'integer', min: 0, max: 1000 }, label: { pattern: '[a-z][a-z0-9_-]*', max_length: 64 },
-  } }]);
-  const pargs = { path: '/srv/project/out/reports/summary.md', source: 'https://api.example.com/v1/items?page=2', mode: 'w', limit: 50, label: 'weekly_report-7' };
+  const policy = loadToolPolicy([
+    {
+      server: 'fs',
+      tools: ['read_file', 'write_file', 'list_*'],
+      args: {
+        path: { path: { roots: ['/srv/project', '/data/shared'] } },
+        source: { url: { schemes: ['https'], hosts: ['*.example.com'] }, optional: true },
+        mode: { enum: ['r', 'w'] },
+        limit: { type: 'integer', min: 0, max: 1000 },
+        label: { pattern: '[a-z][a-z0-9_-]*', max_length: 64 },
+      },
+    },
+  ]);
+  const pargs = {
+    path: '/srv/project/out/reports/summary.md',
+    source: 'https://api.example.com/v1/items?page=2',
+    mode: 'w',
+    limit: 50,
+    label: 'weekly_report-7',
+  };
   const n = 20_000;
   for (let i = 0; i < 2000; i++) checkToolCall(policy, 'fs', 'write_file', pargs);
   const t = performance.now();
   for (let i = 0; i < n; i++) checkToolCall(policy, 'fs', 'write_file', pargs);
-  figures.push({ name: 'policy_check_us', value: ((performance.now() - t) * 1000) / n, unit: 'µs per call (5 constrained arguments: path, URL, enum, range, pattern)' });
+  figures.push({
+    name: 'policy_check_us',
+    value: ((performance.now() - t) * 1000) / n,
+    unit: 'µs per call (5 constrained arguments: path, URL, enum, range, pattern)',
+  });
   return figures;
 }
 

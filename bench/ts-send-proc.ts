@@ -20,9 +20,11 @@ for (let i = 0; i < n + 20; i++) {
 rtt.sort((x, y) => x - y);
 let next = 0;
 const t0 = performance.now();
-await Promise.all(Array.from({ length: window }, async () => {
-  while (next++ < n * 4) await a.send(to, 'note.post', payload);
-}));
+await Promise.all(
+  Array.from({ length: window }, async () => {
+    while (next++ < n * 4) await a.send(to, 'note.post', payload);
+  }),
+);
 const perS = (n * 4) / ((performance.now() - t0) / 1000);
 await a.close();
 console.log(JSON.stringify({ median_ms: rtt[Math.floor(rtt.length / 2)], p99_ms: rtt[Math.min(rtt.length - 1, Math.floor(0.99 * rtt.length))], per_s: perS }));

@@ -24,5 +24,6 @@ export function report(figures: Figure[], json: boolean): void {
     return;
   }
   const w = Math.max(...figures.map((f) => f.name.length));
-  for (const f of figures) console.log(`${f.name.padEnd(w)}  ${f.value.toLocaleString('en-US', { maximumFractionDigits: f.value < 10 ? 3 : 0 }).padStart(14)}  ${f.unit}`);
+  for (const f of figures)
+    console.log(`${f.name.padEnd(w)}  ${f.value.toLocaleString('en-US', { maximumFractionDigits: f.value < 10 ? 3 : 0 }).padStart(14)}  ${f.unit}`);
 }

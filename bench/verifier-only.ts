@@ -26,7 +26,16 @@ try {
     const c0 = cpuSeconds(verifier.pid!);
     const v = await throughput(sender, envs);
     const cpu = cpuSeconds(verifier.pid!) - c0;
-    console.log(JSON.stringify({ size, perSec: Math.round(v.perSec), perCpu: Math.round(n / cpu), accepted: v.accepted, reasons: v.reasons, usPerMsg: Math.round((cpu / n) * 1e6) }));
+    console.log(
+      JSON.stringify({
+        size,
+        perSec: Math.round(v.perSec),
+        perCpu: Math.round(n / cpu),
+        accepted: v.accepted,
+        reasons: v.reasons,
+        usPerMsg: Math.round((cpu / n) * 1e6),
+      }),
+    );
   }
   await stopChild(verifier);
 } finally {

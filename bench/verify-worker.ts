@@ -30,7 +30,11 @@ if (isMainThread) {
   const arg = (k: string, d: number) => (process.argv.includes(`--${k}`) ? Number(process.argv[process.argv.indexOf(`--${k}`) + 1]) : d);
   const n = arg('n', 40000);
   const batch = arg('batch', 64);
-  type Sodium = { crypto_sign_keypair(pk: Buffer, sk: Buffer): void; crypto_sign_detached(sig: Buffer, m: Buffer, sk: Buffer): void; crypto_sign_verify_detached(sig: Buffer, m: Buffer, pk: Buffer): boolean };
+  type Sodium = {
+    crypto_sign_keypair(pk: Buffer, sk: Buffer): void;
+    crypto_sign_detached(sig: Buffer, m: Buffer, sk: Buffer): void;
+    crypto_sign_verify_detached(sig: Buffer, m: Buffer, pk: Buffer): boolean;
+  };
   const sodium = createRequire(import.meta.url)('sodium-native') as Sodium;
   const pk = Buffer.alloc(32);
   const sk = Buffer.alloc(64);
@@ -67,11 +71,12 @@ if (isMainThread) {
         w.postMessage(b.buffer, [b.buffer]);
         sent++;
       };
-      for (const w of pool) w.on('message', () => {
-        done++;
-        if (done === batches) resolve();
-        else if (sent < batches) send();
-      });
+      for (const w of pool)
+        w.on('message', () => {
+          done++;
+          if (done === batches) resolve();
+          else if (sent < batches) send();
+        });
       for (let i = 0; i < Math.min(8 * workers, batches); i++) send();
     });
     const secs = (performance.now() - t0) / 1000;

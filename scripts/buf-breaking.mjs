@@ -65,7 +65,8 @@ if (explicit) {
     base = rev('HEAD~1');
     how = 'HEAD~1, the previous commit';
     if (!base) {
-      if (git(['rev-parse', '--is-shallow-repository'])?.trim() === 'true') cannot(`shallow clone: the parent of ${short(head)} was not fetched (git fetch --deepen=1)`);
+      if (git(['rev-parse', '--is-shallow-repository'])?.trim() === 'true')
+        cannot(`shallow clone: the parent of ${short(head)} was not fetched (git fetch --deepen=1)`);
       skip(`${short(head)} is the first commit: there is no previous one`);
     }
   }

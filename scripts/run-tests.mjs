@@ -38,7 +38,9 @@ function runFile(file) {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
     }, TIMEOUT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -46,7 +48,8 @@ function runFile(file) {
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN);
       const ok = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN);
       const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
-      let p = 0, f = 0;
+      let p = 0,
+        f = 0;
       if (Number.isFinite(total) && Number.isFinite(ok)) {
         p = ok;
         f = total - ok - skipped;
@@ -82,7 +85,9 @@ function run(cmd, args, o = {}) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const timer = setTimeout(() => {
-      try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
     }, o.timeoutMs ?? 900_000);
     child.on('error', (e) => (out += `\n${e.message}\n`));
     child.on('close', (code) => {
@@ -96,7 +101,11 @@ function builtIsFresh() {
   const dist = join(root, 'packages', 'server', 'dist', 'cli', 'index.js');
   if (!existsSync(dist)) return false;
   const built = statSync(dist).mtimeMs;
-  const newest = (dir) => readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  const newest = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).reduce(
+      (m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs),
+      0,
+    );
   return ['protocol', 'sdk', 'server'].every((pkg) => newest(join(root, 'packages', pkg, 'src')) <= built);
 }
 if (runPython) {
@@ -104,7 +113,8 @@ if (runPython) {
   const venv = join(root, 'python', '.venv', 'bin', 'python');
   const py = process.env.AGENTBUS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
   let text = '';
-  let p = 0, f = 0;
+  let p = 0,
+    f = 0;
   // the end-to-end tests run the built CLI: build unless the build is newer than every source
   // (npm test builds before it runs this script)
   const build = builtIsFresh() ? { code: 0, out: '' } : await run('npm', ['run', 'build', '--silent']);
@@ -119,7 +129,12 @@ if (runPython) {
   if (build.code === 0) {
     const pytest = await run(py, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-o', 'console_output_style=classic'], { cwd: join(root, 'python') });
     text += `$ pytest (python/tests)\n${pytest.out}`;
-    const summary = pytest.out.trim().split('\n').reverse().find((l) => /^=*\s*(\d+ \w+(, )?)+.* in [\d.]+s/.test(l) || /no tests ran/.test(l)) ?? '';
+    const summary =
+      pytest.out
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => /^=*\s*(\d+ \w+(, )?)+.* in [\d.]+s/.test(l) || /no tests ran/.test(l)) ?? '';
     const count = (word) => Number(new RegExp(`(\\d+) ${word}`).exec(summary)?.[1] ?? 0);
     p += count('passed');
     const bad = count('failed') + count('errors?');

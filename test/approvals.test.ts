@@ -32,9 +32,17 @@ test.before(async () => {
     verifierOptions: { approvalTimeoutMs: 20_000 },
     agents: {
       // alice calls; her write_file waits for a person
-      alice: { send: [], max_payload_bytes: 262_144, tools: [{ server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project'] } } }, approval: 'required' }] },
+      alice: {
+        send: [],
+        max_payload_bytes: 262_144,
+        tools: [{ server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project'] } } }, approval: 'required' }],
+      },
       // ops may approve fs calls AND call write_file itself: four eyes must still hold
-      ops: { send: [], approve: ['fs'], tools: [{ server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project'] } } }, approval: 'required' }] },
+      ops: {
+        send: [],
+        approve: ['fs'],
+        tools: [{ server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project'] } } }, approval: 'required' }],
+      },
       boss: { send: [], approve: ['fs'] },
       fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: [{ name: 'write_file', input_schema: schema, sha256: '0'.repeat(64) }] } },
     },
@@ -64,10 +72,17 @@ async function trail(): Promise<{ events: IAuditEvent[]; deliveries: IDeliveryRe
 async function rowOf(msgId: Uint8Array | string): Promise<IAuditEvent> {
   const id = typeof msgId === 'string' ? msgId : toHex(msgId);
   let found: IAuditEvent | undefined;
-  await waitFor(async () => {
-    found = (await trail()).events.find((e) => { const h = headerOf(e); return h !== undefined && toHex(h.msgId) === id; });
-    return found !== undefined;
-  }, 5000, `audit row of ${id}`);
+  await waitFor(
+    async () => {
+      found = (await trail()).events.find((e) => {
+        const h = headerOf(e);
+        return h !== undefined && toHex(h.msgId) === id;
+      });
+      return found !== undefined;
+    },
+    5000,
+    `audit row of ${id}`,
+  );
   return found!;
 }
 /** The pending notice of a held call. */
@@ -99,10 +114,17 @@ async function holdCall(caller: string, payload: string): Promise<{ msgId: strin
   return { msgId: toHex(s.header.msgId), ack };
 }
 /** An approval sealed by `as`, with any payload, causation and depth token. */
-async function approvalAs(as: string, payload: unknown, causation?: string, token?: string): Promise<{ msgId: Uint8Array; ack: Awaited<ReturnType<typeof request>> }> {
+async function approvalAs(
+  as: string,
+  payload: unknown,
+  causation?: string,
+  token?: string,
+): Promise<{ msgId: Uint8Array; ack: Awaited<ReturnType<typeof request>> }> {
   const nc = await bus.rawAgent(as);
   const s = sealAs(bus, as, {
-    recipient: 'fs', type: 'approval.decision', payload: enc(payload),
+    recipient: 'fs',
+    type: 'approval.decision',
+    payload: enc(payload),
     ...(causation ? { causationId: Buffer.from(causation, 'hex') } : {}),
     ...(token ? { metadata: { [DEPTH_TOKEN_METADATA]: token } } : {}),
   });
@@ -147,12 +169,19 @@ test('approvals - the notice carries the canonical arguments whole; approve show
   const wrong = await approvalAs('boss', { msg_id: msgId, approve: true, args_sha256: sha('{"path":"/srv/project/run.sh"}') }, msgId, n.tokens['boss']);
   assert.is(wrong.ack.verdict, Verdict.VERDICT_ACCEPTED);
   assert.match(wrong.ack.detail, /args_sha256 is not the held call's/);
-  await waitFor(async () => (await trail()).deliveries.some((d) => toHex(d.msgId!) === msgId && d.delivery === Delivery.DELIVERY_DENIED), 5000, 'DENIED record');
+  await waitFor(
+    async () => (await trail()).deliveries.some((d) => toHex(d.msgId!) === msgId && d.delivery === Delivery.DELIVERY_DENIED),
+    5000,
+    'DENIED record',
+  );
   const rec = (await trail()).deliveries.find((d) => toHex(d.msgId!) === msgId && d.delivery === Delivery.DELIVERY_DENIED)!;
   assert.is(reasonName(rec.reason!), 'approval_denied');
   assert.match(rec.detail ?? '', /not delivered/);
   await sleep(300);
-  assert.not.ok(ran.some((r) => r.includes('long.txt')), 'a call approved for other arguments ran');
+  assert.not.ok(
+    ran.some((r) => r.includes('long.txt')),
+    'a call approved for other arguments ran',
+  );
   // an approval without a digest does not even pass the contract
   const { msgId: id2 } = await holdCall('alice', JSON.stringify({ path: '/srv/project/two.txt' }));
   const n2 = await noticeOf(id2);
@@ -196,13 +225,16 @@ test('approvals - an approval is bound to the call it answers: no causation, ano
   const swapped = await approvalAs('boss', { msg_id: a, approve: true, args_sha256: na.args_sha256 }, a, nb.tokens['boss']);
   assert.is(reasonName(swapped.ack.reason), 'bad_causation');
   await sleep(300);
-  assert.not.ok(ran.some((r) => r.endsWith('b.txt')), 'call b ran without its own approval');
+  assert.not.ok(
+    ran.some((r) => r.endsWith('b.txt')),
+    'call b ran without its own approval',
+  );
   // deny b to clean up (a denial needs no digest)
   const deny = await approvalAs('boss', { msg_id: b, approve: false, reason: 'no' }, b, nb.tokens['boss']);
   assert.is(deny.ack.delivery, Delivery.DELIVERY_CONFIRMED, deny.ack.detail);
 });
 
-test('approvals - four eyes: an approver never decides its own call, with or without another approver\'s token', async () => {
+test("approvals - four eyes: an approver never decides its own call, with or without another approver's token", async () => {
   const { msgId } = await holdCall('ops', JSON.stringify({ path: '/srv/project/ops.txt' }));
   const n = await noticeOf(msgId);
   assert.is(n.caller, 'ops');
@@ -214,7 +246,10 @@ test('approvals - four eyes: an approver never decides its own call, with or wit
   assert.is(reasonName(borrowed.ack.reason), 'bad_causation');
   assert.is(reasonName((await rowOf(borrowed.msgId)).reason!), 'bad_causation');
   await sleep(300);
-  assert.not.ok(ran.some((r) => r.endsWith('ops.txt')), 'a self-approved call ran');
+  assert.not.ok(
+    ran.some((r) => r.endsWith('ops.txt')),
+    'a self-approved call ran',
+  );
   const deny = await approvalAs('boss', { msg_id: msgId, approve: false }, msgId, n.tokens['boss']);
   assert.is(deny.ack.delivery, Delivery.DELIVERY_CONFIRMED, deny.ack.detail);
 });

@@ -21,19 +21,45 @@ const cli = (...args: string[]) => spawnSync(process.execPath, cliArgs(...args),
 
 const T = Date.now() - 10 * 60_000;
 function alert(rule: string, agents: string[], evidence: Record<string, unknown>): AlertRow {
-  return { alert_id: randomBytes(16).toString('hex'), rule, severity: 'high', agents, dedup_key: `${rule}:${agents.join(',')}`, window_start: T, window_end: T + 60_000, detected_at: T + 61_000, evidence: JSON.stringify(evidence) };
+  return {
+    alert_id: randomBytes(16).toString('hex'),
+    rule,
+    severity: 'high',
+    agents,
+    dedup_key: `${rule}:${agents.join(',')}`,
+    window_start: T,
+    window_end: T + 60_000,
+    detected_at: T + 61_000,
+    evidence: JSON.stringify(evidence),
+  };
 }
 
-test('audit alerts - the table and --json carry each alert\'s sentence, the one tail and the report show', async () => {
+test("audit alerts - the table and --json carry each alert's sentence, the one tail and the report show", async () => {
   const store = await openStore(storeConfigSchema.parse({ url: join(dir, 'db') }));
   await store.migrate();
   const rows = [
     alert('rejection_burst', ['mallory'], { rejected: 6, total: 6, ratio: 1, by_reason: { destination_not_allowed: 6 }, threshold: 5 }),
-    alert('identity_reuse', ['alice'], { agent: 'alice', client_ids: [1, 2], hosts: ['10.0.0.1', '10.0.0.2'], connections: [{ client_id: 1, host: '10.0.0.1', server: 'n1', start: new Date(T).toISOString() }, { client_id: 2, host: '10.0.0.2', server: 'n1', start: new Date(T + 5000).toISOString() }], overlap_ms: 5000 }),
+    alert('identity_reuse', ['alice'], {
+      agent: 'alice',
+      client_ids: [1, 2],
+      hosts: ['10.0.0.1', '10.0.0.2'],
+      connections: [
+        { client_id: 1, host: '10.0.0.1', server: 'n1', start: new Date(T).toISOString() },
+        { client_id: 2, host: '10.0.0.2', server: 'n1', start: new Date(T + 5000).toISOString() },
+      ],
+      overlap_ms: 5000,
+    }),
   ];
   await store.insertAlerts(rows);
   await store.close();
-  const want = rows.map((r) => alertSentence({ ...r, window_start: new Date(r.window_start).toISOString(), window_end: new Date(r.window_end).toISOString(), evidence: JSON.parse(r.evidence) }));
+  const want = rows.map((r) =>
+    alertSentence({
+      ...r,
+      window_start: new Date(r.window_start).toISOString(),
+      window_end: new Date(r.window_end).toISOString(),
+      evidence: JSON.parse(r.evidence),
+    }),
+  );
   for (const w of want) assert.ok(w.length > 40 && !/undefined/.test(w), w);
 
   const json = cli('audit', 'alerts', '--store', join(dir, 'db'), '--json');
@@ -48,12 +74,16 @@ test('audit alerts - the table and --json carry each alert\'s sentence, the one 
   for (const w of want) assert.ok(table.stdout.includes(w), `the table lacks (or cuts) "${w}":\n${table.stdout}`);
 
   const one = cli('audit', 'alerts', '--store', join(dir, 'db'), '--json', '--rule', 'identity_reuse');
-  assert.equal((JSON.parse(one.stdout) as { rule: string }[]).map((a) => a.rule), ['identity_reuse']);
+  assert.equal(
+    (JSON.parse(one.stdout) as { rule: string }[]).map((a) => a.rule),
+    ['identity_reuse'],
+  );
 });
 
-test('audit alerts - --rule\'s help lists every rule the auditor can raise', () => {
+test("audit alerts - --rule's help lists every rule the auditor can raise", () => {
   const src = join('packages', 'server', 'src');
-  const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
+  const files = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
   const all = files(src).map((f) => ({ f, text: readFileSync(f, 'utf8') }));
   const constants = new Map<string, string>();
   for (const { text } of all) for (const m of text.matchAll(/export const ([A-Z_]+_RULE) = '([a-z_]+)'/g)) constants.set(m[1]!, m[2]!);
@@ -71,7 +101,8 @@ test('audit alerts - --rule\'s help lists every rule the auditor can raise', () 
       raised.add(constants.get(m[1]!)!);
     }
   }
-  for (const r of ['rejection_burst', 'identity_reuse', 'new_address', 'audit_dead_letter', 'sender_quarantined']) assert.ok(raised.has(r), `the scan missed ${r}`);
+  for (const r of ['rejection_burst', 'identity_reuse', 'new_address', 'audit_dead_letter', 'sender_quarantined'])
+    assert.ok(raised.has(r), `the scan missed ${r}`);
   const help = cli('audit', 'alerts', '--help');
   assert.is(help.status, 0, help.stderr);
   const listed = /--rule <rule>\s+only this rule \(([^)]*)\)/.exec(help.stdout.replace(/\s+/g, ' '))?.[1]?.split(/,\s*/) ?? [];

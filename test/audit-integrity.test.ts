@@ -83,7 +83,15 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms = 20_000, what
 const rawCount = async (s: AuditStore, table = 'audit_events') => Number((await s.query<{ n: number }>(`SELECT count() AS n FROM ${s.table(table)}`))[0]!.n);
 
 /** Header bytes written field by field, so any value a hostile sender could sign is possible. */
-function rawHeader(fields: { sender?: string; keyId?: string; recipient?: Uint8Array | string; type?: Uint8Array | string; sentAt?: number | 'max'; msgId?: Uint8Array; metadata?: [string, string][] }): Uint8Array {
+function rawHeader(fields: {
+  sender?: string;
+  keyId?: string;
+  recipient?: Uint8Array | string;
+  type?: Uint8Array | string;
+  sentAt?: number | 'max';
+  msgId?: Uint8Array;
+  metadata?: [string, string][];
+}): Uint8Array {
   const w = protobuf.Writer.create();
   const str = (tag: number, v: Uint8Array | string | undefined) => {
     if (v === undefined) return;
@@ -99,7 +107,13 @@ function rawHeader(fields: { sender?: string; keyId?: string; recipient?: Uint8A
   if (typeof fields.sentAt === 'number') w.uint32(7 << 3).uint64(fields.sentAt);
   w.uint32((8 << 3) | 2).bytes(randomBytes(32));
   for (const [k, v] of fields.metadata ?? []) {
-    w.uint32((14 << 3) | 2).fork().uint32((1 << 3) | 2).string(k).uint32((2 << 3) | 2).string(v).ldelim();
+    w.uint32((14 << 3) | 2)
+      .fork()
+      .uint32((1 << 3) | 2)
+      .string(k)
+      .uint32((2 << 3) | 2)
+      .string(v)
+      .ldelim();
   }
   // 2^64 - 1 as a raw varint (protobufjs numbers lose it): a timestamp no Date can hold
   return fields.sentAt === 'max' ? Buffer.concat([w.finish(), Buffer.from([0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])]) : w.finish();
@@ -107,8 +121,18 @@ function rawHeader(fields: { sender?: string; keyId?: string; recipient?: Uint8A
 
 function hostileEvent(header: Uint8Array, over: Partial<IAuditEvent> = {}): IAuditEvent {
   return AuditEvent.create({
-    eventId: randomBytes(16), verifierId: 'v1', verifiedAtMs: now, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_MALFORMED,
-    detail: 'header: bad', subjectSender: 'mallory', header, signature: randomBytes(64), payloadSize: 3, payloadSha256: randomBytes(32), ...over,
+    eventId: randomBytes(16),
+    verifierId: 'v1',
+    verifiedAtMs: now,
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_MALFORMED,
+    detail: 'header: bad',
+    subjectSender: 'mallory',
+    header,
+    signature: randomBytes(64),
+    payloadSize: 3,
+    payloadSha256: randomBytes(32),
+    ...over,
   });
 }
 
@@ -124,7 +148,7 @@ test('audit - hostile header values and broken events each become one row, and t
     hostileEvent(rawHeader({ metadata: [[String.fromCharCode(0xd800), 'x'.repeat(5000)]] })),
     hostileEvent(randomBytes(40)), // undecodable header
     hostileEvent(new Uint8Array(0), { eventId: randomBytes(5) }), // event id of the wrong length
-    hostileEvent(new Uint8Array(0), { verifiedAtMs: 2 ** 60 as never, reason: 9999 as Reason, verdict: 77 as Verdict }), // absurd time, unknown enums
+    hostileEvent(new Uint8Array(0), { verifiedAtMs: (2 ** 60) as never, reason: 9999 as Reason, verdict: 77 as Verdict }), // absurd time, unknown enums
   ];
   const legit = Array.from({ length: 20 }, (_, i) => auditEvent({ from: `agent${i % 3}`, to: 'bob', at: now - 1000 + i }));
   // hostile events mixed into the same batches as other agents' events
@@ -144,9 +168,14 @@ test('audit - hostile header values and broken events each become one row, and t
     );
     assert.is(rows.length, hostile.length);
     for (const r of rows) assert.ok(r.malformed.length > 0, `a hostile row carries a malformed marker: ${JSON.stringify(r)}`);
-    assert.ok(rows.some((r) => r.malformed.includes('verified_at_ms') && !r.time.startsWith('1970') && r.verdict === 'verdict_77' && r.reason === 'reason_9999'));
+    assert.ok(
+      rows.some((r) => r.malformed.includes('verified_at_ms') && !r.time.startsWith('1970') && r.verdict === 'verdict_77' && r.reason === 'reason_9999'),
+    );
     assert.ok(rows.some((r) => r.malformed.includes('event_id')));
-    assert.ok(rows.some((r) => /^b\ufffd+$/.test(r.recipient)), 'the lone surrogate is stored as U+FFFD');
+    assert.ok(
+      rows.some((r) => /^b\ufffd+$/.test(r.recipient)),
+      'the lone surrogate is stored as U+FFFD',
+    );
   } finally {
     await c.stop();
     await store.close();
@@ -165,7 +194,11 @@ test('audit - an undecodable audit message goes to the durable dead-letter strea
     await waitFor(() => a.stats().consumer.poison === 1 && a.stats().consumer.events === 1, 20_000, 'dead letter and the good row');
     const info = await jsm.streams.info(DLQ_STREAM);
     assert.is(info.state.messages, 1, 'kept by the AUDIT_DLQ stream');
-    await waitFor(async () => (await a.store.query(`SELECT rule FROM ${a.store.table('alerts')} WHERE rule = 'audit_dead_letter'`)).length === 1, 5000, 'the alert');
+    await waitFor(
+      async () => (await a.store.query(`SELECT rule FROM ${a.store.table('alerts')} WHERE rule = 'audit_dead_letter'`)).length === 1,
+      5000,
+      'the alert',
+    );
   } finally {
     await a.stop();
   }
@@ -185,8 +218,21 @@ function writeManifests(): void {
   for (const id of ['agent0', 'agent1', 'agent2', 'mallory']) {
     writeFileSync(join(mdir(), `${id}.json`), JSON.stringify({ agent: id, keys: agent(id).keys.map((k) => k.publicInfo()) }));
   }
-  writeFileSync(join(mdir(), 'services', 'v1.json'), JSON.stringify({ agentbus_service_key: 1, name: 'v1', key_id: fixtureVerifierKey.keyId, public_key: Buffer.from(fixtureVerifierKey.publicKey).toString('base64url') }));
-  keys = { verifiers: verifierKeyMap([{ agentbus_service_key: 1, name: 'v1', key_id: fixtureVerifierKey.keyId, public_key: Buffer.from(fixtureVerifierKey.publicKey).toString('base64url') }]), agents: lookupFromManifests(mdir()) };
+  writeFileSync(
+    join(mdir(), 'services', 'v1.json'),
+    JSON.stringify({
+      agentbus_service_key: 1,
+      name: 'v1',
+      key_id: fixtureVerifierKey.keyId,
+      public_key: Buffer.from(fixtureVerifierKey.publicKey).toString('base64url'),
+    }),
+  );
+  keys = {
+    verifiers: verifierKeyMap([
+      { agentbus_service_key: 1, name: 'v1', key_id: fixtureVerifierKey.keyId, public_key: Buffer.from(fixtureVerifierKey.publicKey).toString('base64url') },
+    ]),
+    agents: lookupFromManifests(mdir()),
+  };
 }
 
 const problems = (fs: Finding[]) => fs.map((f) => `${f.problem}:${f.id}`).sort();
@@ -196,9 +242,23 @@ test('verify - a trail as the verifier signed it verifies: rows, batches, chain,
   tamper = await freshStore('tamper');
   writeManifests();
   const n = ROW_COLUMNS.length + 4;
-  const acc = Array.from({ length: n }, (_, i) => auditEvent({ from: `agent${i % 3}`, to: 'bob', at: now - 60_000 + i, metadata: { prompt_version: 'v1', rationale: `r${i}` } }));
-  const rej = Array.from({ length: n }, (_, i) => auditEvent({ from: 'mallory', to: 'bob', at: now - 50_000 + i, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_TYPE_NOT_ALLOWED, detail: `t${i}`, forged: i % 2 === 0 }));
-  const deliveries = acc.slice(0, 3).map((e, i) => ({ msgId: randomBytes(16), recipient: 'bob', delivery: Delivery.DELIVERY_CONFIRMED, atMs: now - 40_000 + i }));
+  const acc = Array.from({ length: n }, (_, i) =>
+    auditEvent({ from: `agent${i % 3}`, to: 'bob', at: now - 60_000 + i, metadata: { prompt_version: 'v1', rationale: `r${i}` } }),
+  );
+  const rej = Array.from({ length: n }, (_, i) =>
+    auditEvent({
+      from: 'mallory',
+      to: 'bob',
+      at: now - 50_000 + i,
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_TYPE_NOT_ALLOWED,
+      detail: `t${i}`,
+      forged: i % 2 === 0,
+    }),
+  );
+  const deliveries = acc
+    .slice(0, 3)
+    .map((e, i) => ({ msgId: randomBytes(16), recipient: 'bob', delivery: Delivery.DELIVERY_CONFIRMED, atMs: now - 40_000 + i }));
   for (let i = 0; i < n; i += 8) await publishSigned(acc.slice(i, i + 8), i === 0 ? deliveries : []);
   for (let i = 0; i < n; i += 8) await publishSigned(rej.slice(i, i + 8), [], 'agentbus.audit.rejected');
   const c = await startAuditConsumer({ nc, sink: tamper.store, config: FAST });
@@ -216,7 +276,10 @@ test('verify - a trail as the verifier signed it verifies: rows, batches, chain,
   rejected = ev.rows.filter((x) => x.verdict === 'rejected').sort((a, b) => a.time - b.time);
   // the check can fail: a key that is not the verifier's finds every batch
   const wrong = checkEvidence(ev, { ...keys, verifiers: new Map([[fixtureVerifierKey.keyId, randomBytes(32)]]) });
-  assert.ok(wrong.findings.length > 0 && wrong.findings.every((f) => f.problem === 'batch_bad_signature' || f.problem === 'row_inserted' || f.problem === 'delivery_inserted'));
+  assert.ok(
+    wrong.findings.length > 0 &&
+      wrong.findings.every((f) => f.problem === 'batch_bad_signature' || f.problem === 'row_inserted' || f.problem === 'delivery_inserted'),
+  );
 });
 
 /** A value of the column's type that differs from `v`. */
@@ -242,11 +305,18 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
       if (keyCols.has(col)) reinserts.push({ ...row, [col]: changed(col, row[col]) } as AuditRow);
       else {
         const v = changed(col, row[col]);
-        const expr = col === 'metadata'
-          ? `map(${Object.entries(v as Record<string, string>).map(([k, x]) => `'${k}', '${x}'`).join(', ')})`
-          : col === 'sent_at' || col === 'window_start' ? `fromUnixTimestamp64Milli(toInt64(${v as number}), 'UTC')`
-          : Array.isArray(v) ? `[${(v as string[]).map((x) => `'${x.replace(/'/g, "\\'")}'`).join(', ')}]`
-          : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "\\'")}'`;
+        const expr =
+          col === 'metadata'
+            ? `map(${Object.entries(v as Record<string, string>)
+                .map(([k, x]) => `'${k}', '${x}'`)
+                .join(', ')})`
+            : col === 'sent_at' || col === 'window_start'
+              ? `fromUnixTimestamp64Milli(toInt64(${v as number}), 'UTC')`
+              : Array.isArray(v)
+                ? `[${(v as string[]).map((x) => `'${x.replace(/'/g, "\\'")}'`).join(', ')}]`
+                : typeof v === 'number'
+                  ? String(v)
+                  : `'${String(v).replace(/'/g, "\\'")}'`;
         (updates[col] ??= []).push(`event_id = '${row.event_id}', ${expr}`);
       }
     }
@@ -260,7 +330,10 @@ test('verify - every column changed in place, on accepted and rejected rows, is 
   for (const [id, col] of victims) {
     if (col === 'event_id') {
       // the row under its own id is gone and one no batch carries appeared
-      assert.ok(r.findings.some((f) => f.problem === 'row_missing' && f.id === id), `event_id change: missing ${id}`);
+      assert.ok(
+        r.findings.some((f) => f.problem === 'row_missing' && f.id === id),
+        `event_id change: missing ${id}`,
+      );
       continue;
     }
     const f = r.findings.find((x) => x.id === id && x.problem === 'row_altered');
@@ -287,7 +360,9 @@ test('verify - inserted, duplicated and deleted rows and a deleted batch are fou
   await resetStream();
   const fresh = await freshStore('tamper2');
   const acc = Array.from({ length: 24 }, (_, i) => auditEvent({ from: `agent${i % 3}`, to: 'bob', at: now - 30_000 + i }));
-  const rej = Array.from({ length: 8 }, (_, i) => auditEvent({ from: 'mallory', to: 'bob', at: now - 20_000 + i, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE, forged: true }));
+  const rej = Array.from({ length: 8 }, (_, i) =>
+    auditEvent({ from: 'mallory', to: 'bob', at: now - 20_000 + i, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE, forged: true }),
+  );
   for (let i = 0; i < acc.length; i += 6) await publishSigned(acc.slice(i, i + 6));
   await publishSigned(rej, [], 'agentbus.audit.rejected');
   const c = await startAuditConsumer({ nc, sink: fresh.store, config: FAST });
@@ -330,7 +405,8 @@ test('verify - inserted, duplicated and deleted rows and a deleted batch are fou
     await s2.command(`ALTER TABLE ${t} DELETE WHERE batch_id = '${middle.batch_id}' SETTINGS mutations_sync = 1`);
     const r = await verifyStore(s2, {}, keys);
     const kinds = new Set(r.findings.map((f) => f.problem));
-    for (const k of ['row_inserted', 'row_duplicated', 'row_missing', 'batch_missing'] as const) assert.ok(kinds.has(k), `${k} not found: ${JSON.stringify(problems(r.findings))}`);
+    for (const k of ['row_inserted', 'row_duplicated', 'row_missing', 'batch_missing'] as const)
+      assert.ok(kinds.has(k), `${k} not found: ${JSON.stringify(problems(r.findings))}`);
     assert.ok(r.findings.some((f) => f.problem === 'row_duplicated' && f.id === dup.event_id));
     assert.ok(r.findings.some((f) => f.problem === 'row_missing' && f.id === gone.event_id));
     // the same findings offline

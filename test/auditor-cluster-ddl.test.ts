@@ -48,7 +48,10 @@ test('cluster - every statement goes ON CLUSTER, every engine is Replicated, and
 test('cluster - without a cluster the DDL is unchanged; the parser check can fail', async () => {
   for (const s of all()) assert.is(forCluster(s, undefined), s);
   const broken = `${forCluster(sub(MIGRATIONS_TABLE), 'c')} garbage`;
-  await store.query(`EXPLAIN AST ${broken}`).then(() => assert.unreachable('a syntax error was accepted'), (e: Error) => assert.match(e.message, /Syntax error/));
+  await store.query(`EXPLAIN AST ${broken}`).then(
+    () => assert.unreachable('a syntax error was accepted'),
+    (e: Error) => assert.match(e.message, /Syntax error/),
+  );
 });
 
 test('cluster - needs a server URL and an identifier', () => {

@@ -89,10 +89,9 @@ test('consumer - every published event is stored exactly once; replays sharing a
   await waitFor(async () => (await c.lag()) === 0, 5000, 'lag 0');
   await c.stop();
   assert.equal(await countRows(store), { final: events.length, distinct: events.length });
-  const replays = await store.query<{ n: number }>(
-    `SELECT count() AS n FROM ${store.table('audit_events')} FINAL WHERE msg_id = {id:String}`,
-    { id: Buffer.from(msgId).toString('hex') },
-  );
+  const replays = await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')} FINAL WHERE msg_id = {id:String}`, {
+    id: Buffer.from(msgId).toString('hex'),
+  });
   assert.is(Number(replays[0]!.n), 2);
   const bad = await store.query<{ sender: string; reason: string; header_valid: number }>(
     `SELECT sender, reason, header_valid FROM ${store.table('audit_events')} FINAL WHERE event_id = {id:String}`,
@@ -159,7 +158,11 @@ test('consumer - store down for a while: backs off, keeps the backlog, then catc
 test('consumer - stopped while the store is down naks the batch; a new consumer stores it once', async () => {
   await resetStream();
   const store = await freshStore('restart');
-  const failing: RowSink = { insertRows: async () => { throw new Error('down'); } };
+  const failing: RowSink = {
+    insertRows: async () => {
+      throw new Error('down');
+    },
+  };
   const events = traffic(100, Date.now() - 60_000);
   await publishEvents(nc, events, 10);
   const c1 = await startAuditConsumer({ nc, sink: failing, config: FAST });

@@ -29,7 +29,7 @@ const stores: AuditStore[] = [];
 
 // Deterministic pseudo-random numbers, so the clean traffic is the same every run.
 let seed = 42;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
 /** Two hours of ordinary traffic: each agent talks to both neighbours, 1–5 messages a minute. */
 function baseline(): AuditEvent[] {
@@ -78,9 +78,16 @@ test('detect - clean traffic raises no alert at any time of the simulated hour',
 });
 
 test('detect - rejection burst: an agent probing an out-of-scope recipient', async () => {
-  const s = await storeWith('burst', Array.from({ length: 40 }, (_, i) => ({
-    from: 'a1', to: 'vault', at: at(116 + (i % 4), i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
-  })));
+  const s = await storeWith(
+    'burst',
+    Array.from({ length: 40 }, (_, i) => ({
+      from: 'a1',
+      to: 'vault',
+      at: at(116 + (i % 4), i),
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+    })),
+  );
   const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);
   const burst = alerts.find((a) => a.rule === 'rejection_burst');
   assert.ok(burst, JSON.stringify(alerts));
@@ -93,24 +100,37 @@ test('detect - rejection burst: an agent probing an out-of-scope recipient', asy
   assert.equal(edge?.agents, ['a1', 'vault']);
 });
 
-test('detect - two passes at once run one after the other: when the second returns, the first one\'s alerts are stored', async () => {
-  const s = await storeWith('serial', Array.from({ length: 40 }, (_, i) => ({
-    from: 'a2', to: 'vault', at: at(116 + (i % 4), i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
-  })));
+test("detect - two passes at once run one after the other: when the second returns, the first one's alerts are stored", async () => {
+  const s = await storeWith(
+    'serial',
+    Array.from({ length: 40 }, (_, i) => ({
+      from: 'a2',
+      to: 'vault',
+      at: at(116 + (i % 4), i),
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+    })),
+  );
   const engine = createDetectionEngine({ store: s });
   const order: string[] = [];
   const first = engine.evaluate(NOW).then((a) => (order.push('first'), a));
   const second = engine.evaluate(NOW).then((a) => (order.push('second'), a));
   const again = await second;
   assert.equal(order, ['first', 'second'], 'the second pass waited for the first');
-  assert.not.ok(again.some((a) => a.rule === 'rejection_burst'), 'the second is suppressed by the first (cooldown)');
+  assert.not.ok(
+    again.some((a) => a.rule === 'rejection_burst'),
+    'the second is suppressed by the first (cooldown)',
+  );
   const stored = await s.query<{ rule: string }>(`SELECT rule FROM ${s.table('alerts')} FINAL WHERE rule = 'rejection_burst'`);
   assert.is(stored.length, 1, 'the first pass had stored its alert when the second returned');
   assert.ok((await first).some((a) => a.rule === 'rejection_burst'));
 });
 
 test('detect - rate spike against the agent own baseline', async () => {
-  const s = await storeWith('spike', Array.from({ length: 200 }, (_, i) => ({ from: 'a2', to: 'a3', at: at(117 + (i % 3), i), payload: `{"i":${i}}` })));
+  const s = await storeWith(
+    'spike',
+    Array.from({ length: 200 }, (_, i) => ({ from: 'a2', to: 'a3', at: at(117 + (i % 3), i), payload: `{"i":${i}}` })),
+  );
   const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);
   assert.equal(rules(alerts), ['rate_spike']);
   assert.equal(alerts[0]!.agents, ['a2']);
@@ -118,7 +138,10 @@ test('detect - rate spike against the agent own baseline', async () => {
 });
 
 test('detect - first-seen edge after the learning period, none during it', async () => {
-  const s = await storeWith('edge', [{ from: 'a3', to: 'a0', at: at(118) }, { from: 'a3', to: 'a1', at: at(20) }]);
+  const s = await storeWith('edge', [
+    { from: 'a3', to: 'a0', at: at(118) },
+    { from: 'a3', to: 'a1', at: at(20) },
+  ]);
   const engine = createDetectionEngine({ store: s });
   const alerts = await engine.evaluate(NOW);
   assert.equal(rules(alerts), ['new_edge']);
@@ -133,39 +156,77 @@ test('detect - first-seen edge after the learning period, none during it', async
 
 test('detect - signature and replay failures: a forged-key sender and a replay storm', async () => {
   const forged = Array.from({ length: 4 }, (_, i) => ({
-    from: 'a4', to: 'a0', at: at(118, i), forged: true, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE,
+    from: 'a4',
+    to: 'a0',
+    at: at(118, i),
+    forged: true,
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_BAD_SIGNATURE,
   }));
   const replays = Array.from({ length: 6 }, (_, i) => ({
-    from: 'a0', to: 'a1', at: at(117, i), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REPLAY,
+    from: 'a0',
+    to: 'a1',
+    at: at(117, i),
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_REPLAY,
   }));
   const s = await storeWith('sig', [...forged, ...replays]);
   const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'signature_failure');
   alerts.sort((a, b) => (a.agents[0]! < b.agents[0]! ? -1 : 1));
   assert.is(alerts.length, 2);
-  assert.equal(alerts.map((a) => [a.agents[0], a.severity, a.evidence['by_reason']]), [
-    ['a0', 'high', { replay: 6 }],
-    ['a4', 'critical', { bad_signature: 4 }],
-  ]);
+  assert.equal(
+    alerts.map((a) => [a.agents[0], a.severity, a.evidence['by_reason']]),
+    [
+      ['a0', 'high', { replay: 6 }],
+      ['a4', 'critical', { bad_signature: 4 }],
+    ],
+  );
 });
 
 test('detect - one refused tool call is an alert (tool_refusal), naming the agent and the reasons; the tool server columns are filled', async () => {
   const s = await storeWith('tools', [
-    { from: 'a1', to: 'fs', type: 'tool.fs.read_file', at: at(118, 1), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_ARGUMENT_REFUSED, detail: 'args.path is outside /srv/project' },
+    {
+      from: 'a1',
+      to: 'fs',
+      type: 'tool.fs.read_file',
+      at: at(118, 1),
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_ARGUMENT_REFUSED,
+      detail: 'args.path is outside /srv/project',
+    },
     { from: 'a3', to: 'fs', type: 'tool.fs.read_file', at: at(118, 2) },
   ]);
   const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'tool_refusal');
-  assert.equal(alerts.map((a) => [a.agents, a.severity, a.evidence['by_reason']]), [[['a1'], 'high', { argument_refused: 1 }]]);
-  const cols = await s.query<{ sender: string; tool_server: string; tool_name: string }>(`SELECT sender, tool_server, tool_name FROM ${s.table('audit_events')} WHERE tool_server != '' ORDER BY sender`);
-  assert.equal(cols, [{ sender: 'a1', tool_server: 'fs', tool_name: 'read_file' }, { sender: 'a3', tool_server: 'fs', tool_name: 'read_file' }]);
+  assert.equal(
+    alerts.map((a) => [a.agents, a.severity, a.evidence['by_reason']]),
+    [[['a1'], 'high', { argument_refused: 1 }]],
+  );
+  const cols = await s.query<{ sender: string; tool_server: string; tool_name: string }>(
+    `SELECT sender, tool_server, tool_name FROM ${s.table('audit_events')} WHERE tool_server != '' ORDER BY sender`,
+  );
+  assert.equal(cols, [
+    { sender: 'a1', tool_server: 'fs', tool_name: 'read_file' },
+    { sender: 'a3', tool_server: 'fs', tool_name: 'read_file' },
+  ]);
 });
 
 test('detect - content guards: a rejected credential and a flagged hidden instruction from one agent are one content_guard alert', async () => {
   const s = await storeWith('guards', [
-    { from: 'a2', to: 'a3', at: at(118, 1), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_CREDENTIAL_DETECTED, detail: 'credential at $.text (secretlint:github/GITHUB_TOKEN)' },
+    {
+      from: 'a2',
+      to: 'a3',
+      at: at(118, 1),
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_CREDENTIAL_DETECTED,
+      detail: 'credential at $.text (secretlint:github/GITHUB_TOKEN)',
+    },
     { from: 'a2', to: 'a3', at: at(118, 2), reason: Reason.REASON_INVISIBLE_TEXT, detail: 'flagged: invisible_text at $.text (tag_chars)' },
   ]);
   const alerts = (await createDetectionEngine({ store: s }).evaluate(NOW)).filter((a) => a.rule === 'content_guard');
-  assert.equal(alerts.map((a) => [a.agents, a.evidence['by_reason']]), [[['a2'], { credential_detected: 1, invisible_text: 1 }]]);
+  assert.equal(
+    alerts.map((a) => [a.agents, a.evidence['by_reason']]),
+    [[['a2'], { credential_detected: 1, invisible_text: 1 }]],
+  );
 });
 
 test('detect - one forged signature from an authenticated sender is an alert at once (a patient attacker cannot wait out a threshold); two replays are not', async () => {
@@ -175,11 +236,17 @@ test('detect - one forged signature from an authenticated sender is an alert at 
   ]);
   const engine = createDetectionEngine({ store: s, config: { rules: { signature_failure: { windowMinutes: 60 } } } });
   const alerts = (await engine.evaluate(NOW)).filter((a) => a.rule === 'signature_failure');
-  assert.equal(alerts.map((a) => [a.agents, a.severity]), [[['a3'], 'critical']]);
+  assert.equal(
+    alerts.map((a) => [a.agents, a.severity]),
+    [[['a3'], 'critical']],
+  );
 });
 
 test('detect - slow fan-out to many recipients', async () => {
-  const s = await storeWith('fanout', Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })));
+  const s = await storeWith(
+    'fanout',
+    Array.from({ length: 12 }, (_, i) => ({ from: 'a4', to: `ext${i}`, at: at(65 + i * 4) })),
+  );
   const alerts = await createDetectionEngine({ store: s, config: { rules: { new_edge: { enabled: false } } } }).evaluate(NOW);
   assert.equal(rules(alerts), ['fan_out']);
   assert.equal(alerts[0]!.agents, ['a4']);
@@ -190,9 +257,15 @@ test('detect - fan-out of a sender with no history needs 3 × the threshold (no 
   const fresh = (n: number) => Array.from({ length: n }, (_, i) => ({ from: 'newbie', to: `svc${i}`, at: at(100 + (i % 15), i) }));
   const cfg = { rules: { new_edge: { enabled: false } } };
   const quiet = await createDetectionEngine({ store: await storeWith('fanout_new', fresh(12)), config: cfg }).evaluate(NOW);
-  assert.equal(quiet.filter((a) => a.agents.includes('newbie')), []);
+  assert.equal(
+    quiet.filter((a) => a.agents.includes('newbie')),
+    [],
+  );
   const loud = await createDetectionEngine({ store: await storeWith('fanout_new_loud', fresh(30)), config: cfg }).evaluate(NOW);
-  assert.equal(loud.filter((a) => a.agents.includes('newbie')).map((a) => a.rule), ['fan_out']);
+  assert.equal(
+    loud.filter((a) => a.agents.includes('newbie')).map((a) => a.rule),
+    ['fan_out'],
+  );
 });
 
 test('detect - a causal loop across three agents: one alert naming all three; it goes to NATS and the alerts table', async () => {
@@ -200,7 +273,11 @@ test('detect - a causal loop across three agents: one alert naming all three; it
   const ids = Array.from({ length: 9 }, () => randomBytes(16));
   const ring = ['a1', 'a2', 'a3'];
   const loop = ids.map((msgId, i) => ({
-    from: ring[i % 3]!, to: ring[(i + 1) % 3]!, at: at(110 + i, i), payload: `{"step":${i % 3}}`, msgId,
+    from: ring[i % 3]!,
+    to: ring[(i + 1) % 3]!,
+    at: at(110 + i, i),
+    payload: `{"step":${i % 3}}`,
+    msgId,
     ...(i ? { causationId: ids[i - 1]! } : {}),
   }));
   // and what is not a loop: the same status ping many times, the same ack to many different requests
@@ -217,7 +294,7 @@ test('detect - a causal loop across three agents: one alert naming all three; it
     const got: Alert[] = [];
     const sub = nc.subscribe('agentbus.alert.>', { callback: (_e, m) => void got.push(m.json<Alert>()) });
     await nc.flush();
-const alerts = await createDetectionEngine({ store: s, nc }).evaluate(NOW);
+    const alerts = await createDetectionEngine({ store: s, nc }).evaluate(NOW);
     assert.equal(rules(alerts), ['payload_loop']);
     assert.equal(alerts[0]!.agents, ['a1', 'a2', 'a3']);
     assert.is(alerts[0]!.evidence['hops'], 3);

@@ -34,7 +34,8 @@ function dataset(): EventSpec[] {
   const s: EventSpec[] = [];
   let i = 0;
   const at = () => T + 1000 * i++;
-  for (let k = 0; k < 5; k++) s.push({ from: 'alice', to: 'bob', at: at(), ...(k === 0 ? { msgId: M1, traceId: TRACE } : {}), ...(k === 1 ? { msgId: DUP } : {}) });
+  for (let k = 0; k < 5; k++)
+    s.push({ from: 'alice', to: 'bob', at: at(), ...(k === 0 ? { msgId: M1, traceId: TRACE } : {}), ...(k === 1 ? { msgId: DUP } : {}) });
   s.push({ from: 'alice', to: 'bob', at: at(), msgId: DUP, verdict: Verdict.VERDICT_DUPLICATE });
   for (let k = 0; k < 2; k++) s.push({ from: 'alice', to: 'carol', at: at() });
   s.push({ from: 'alice', to: 'carol', at: at(), verdict: R, reason: Reason.REASON_TYPE_NOT_ALLOWED, type: 'admin.reset' });
@@ -73,7 +74,13 @@ test('reports - top talkers with the verdict split', async () => {
 });
 
 test('reports - communication edges with rejected counts', async () => {
-  const e = (await edges(store, { since: T - MIN })).map(({ sender, destination, total, accepted, rejected }) => [sender, destination, total, accepted, rejected]);
+  const e = (await edges(store, { since: T - MIN })).map(({ sender, destination, total, accepted, rejected }) => [
+    sender,
+    destination,
+    total,
+    accepted,
+    rejected,
+  ]);
   assert.equal(e, [
     ['alice', 'bob', 6, 5, 0],
     ['mallory', 'vault', 4, 0, 4],
@@ -96,13 +103,19 @@ test('reports - rejections by reason', async () => {
 test('reports - trail by msg_id (message and what it caused) and by trace_id', async () => {
   const m1 = M1.toString('hex');
   const t = await trail(store, { msgId: m1 });
-  assert.equal(t.map((r) => [r.relation, r.sender, r.destination, r.verdict]), [
-    ['message', 'alice', 'bob', 'accepted'],
-    ['caused', 'bob', 'alice', 'accepted'],
-  ]);
+  assert.equal(
+    t.map((r) => [r.relation, r.sender, r.destination, r.verdict]),
+    [
+      ['message', 'alice', 'bob', 'accepted'],
+      ['caused', 'bob', 'alice', 'accepted'],
+    ],
+  );
   assert.is(t[1]!.causation_id, m1);
   const dup = await trail(store, { msgId: DUP.toString('hex') });
-  assert.equal(dup.map((r) => r.verdict), ['accepted', 'duplicate']);
+  assert.equal(
+    dup.map((r) => r.verdict),
+    ['accepted', 'duplicate'],
+  );
   const tr = await trail(store, { traceId: TRACE.toString('hex') });
   assert.is(tr.length, 2);
 });
@@ -110,7 +123,10 @@ test('reports - trail by msg_id (message and what it caused) and by trace_id', a
 test('reports - alerts report lists stored alerts', async () => {
   const engine = createDetectionEngine({ store, config: { rules: { rejection_burst: { minRejected: 5 } } } });
   const fired = await engine.evaluate(T + 40_000);
-  assert.ok(fired.some((a) => a.rule === 'rejection_burst' && a.agents[0] === 'mallory'), JSON.stringify(fired));
+  assert.ok(
+    fired.some((a) => a.rule === 'rejection_burst' && a.agents[0] === 'mallory'),
+    JSON.stringify(fired),
+  );
   const listed = await alerts(store, { since: T - MIN, until: T + MIN });
   assert.is(listed.length, fired.length);
   const burst = (await alerts(store, { since: T - MIN, until: T + MIN, rule: 'rejection_burst' }))[0]!;
@@ -119,18 +135,24 @@ test('reports - alerts report lists stored alerts', async () => {
 
 /** The error `p` rejects with; fails the test when it resolves (outside any catch, so the failure cannot be swallowed). */
 async function errorOf(p: Promise<unknown>, what: string): Promise<unknown> {
-  const r = await p.then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, e }));
+  const r = await p.then(
+    () => ({ ok: true as const }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
   if (r.ok) assert.unreachable(`${what}: succeeded`);
   return r.ok ? undefined : r.e;
 }
 
 test('reports - SQL passthrough reads, and refuses anything that writes', async () => {
   const r = await readOnlySql(store, `-- analyst\nSELECT count() AS n FROM agentbus.audit_events FINAL WHERE sender = {s:String};`, { s: 'alice' });
-  assert.equal(r.map((x) => Number(x['n'])), [9]);
+  assert.equal(
+    r.map((x) => Number(x['n'])),
+    [9],
+  );
   assert.ok((await readOnlySql(store, 'SHOW TABLES FROM agentbus')).length >= 5);
   for (const bad of [
     'DROP TABLE agentbus.audit_events',
-    'INSERT INTO agentbus.alerts (rule) VALUES (\'x\')',
+    "INSERT INTO agentbus.alerts (rule) VALUES ('x')",
     'ALTER TABLE agentbus.audit_events DELETE WHERE 1',
     'SELECT 1; DROP TABLE agentbus.alerts',
     '/* hidden */ TRUNCATE TABLE agentbus.alerts',
@@ -140,7 +162,7 @@ test('reports - SQL passthrough reads, and refuses anything that writes', async 
   // The text check is not the only fence: the server runs it with readonly = 1.
   const e = await errorOf(readOnlySql(store, 'SELECT * FROM agentbus.audit_events SETTINGS readonly = 0'), 'settings change');
   assert.not.instance(e, ReadOnlyQueryError);
-  assert.match(String((e as Error)?.message), /Cannot modify 'readonly' setting in readonly mode/, 'refused by the server\'s readonly = 1');
+  assert.match(String((e as Error)?.message), /Cannot modify 'readonly' setting in readonly mode/, "refused by the server's readonly = 1");
   const [n] = await store.query<{ n: number }>(`SELECT count() AS n FROM system.tables WHERE database = 'agentbus'`);
   assert.ok(Number(n!.n) >= 7);
 });
@@ -148,17 +170,31 @@ test('reports - SQL passthrough reads, and refuses anything that writes', async 
 // `audit verify` is tested against signed batches in test/audit-integrity.test.ts.
 
 test('reports - a shed row counts as the messages it stands for (rejections, top talkers, detectors)', async () => {
-  const shed = eventToRow(AuditEvent.create({
-    eventId: randomBytes(16), verifierId: 'v1', verifiedAtMs: T + 50_000, windowStartMs: T + 49_000, verdict: Verdict.VERDICT_REJECTED,
-    reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, subjectSender: 'flooder', shedCount: 500,
-  }));
+  const shed = eventToRow(
+    AuditEvent.create({
+      eventId: randomBytes(16),
+      verifierId: 'v1',
+      verifiedAtMs: T + 50_000,
+      windowStartMs: T + 49_000,
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+      subjectSender: 'flooder',
+      shedCount: 500,
+    }),
+  );
   await store.insertRows([shed]);
   const rej = await rejections(store, { since: T - MIN, until: T + 10 * MIN });
-  assert.equal(rej.find((x) => x.reason === 'rejection_budget_exceeded'), { reason: 'rejection_budget_exceeded', count: 500, senders: 1, top_sender: 'flooder' });
+  assert.equal(
+    rej.find((x) => x.reason === 'rejection_budget_exceeded'),
+    { reason: 'rejection_budget_exceeded', count: 500, senders: 1, top_sender: 'flooder' },
+  );
   const top = await topTalkers(store, { since: T - MIN, until: T + 10 * MIN });
   assert.is(top.find((x) => x.sender === 'flooder')?.rejected, 500);
   const input = await loadDetectorInput(store, T + 2 * MIN, rulesSchema.parse({}));
-  assert.is(input.minutes.filter((m) => m.sender === 'flooder').reduce((a, m) => a + m.events, 0), 500);
+  assert.is(
+    input.minutes.filter((m) => m.sender === 'flooder').reduce((a, m) => a + m.events, 0),
+    500,
+  );
 });
 
 test.run();

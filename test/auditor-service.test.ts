@@ -17,14 +17,20 @@ test('service - startAuditor stores published events, detects, and stops gracefu
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-service-'));
   const server = await startNatsServer();
   try {
-    const auditor = await startAuditor(
-      { nats: { url: server.url }, store: { url: join(dir, 'db') }, consumer: { ackWaitMs: 3000 }, detect: { intervalMs: 3_600_000 }, logLevel: 'silent' },
-    );
+    const auditor = await startAuditor({
+      nats: { url: server.url },
+      store: { url: join(dir, 'db') },
+      consumer: { ackWaitMs: 3000 },
+      detect: { intervalMs: 3_600_000 },
+      logLevel: 'silent',
+    });
     const nc = await connect({ servers: server.url });
     const t0 = Date.now() - 30_000;
     const evs = [
       ...Array.from({ length: 30 }, (_, i) => auditEvent({ from: 'alice', to: 'bob', at: t0 + i })),
-      ...Array.from({ length: 5 }, (_, i) => auditEvent({ from: 'mallory', to: 'bob', at: t0 + 100 + i, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_UNKNOWN_KEY, forged: true })),
+      ...Array.from({ length: 5 }, (_, i) =>
+        auditEvent({ from: 'mallory', to: 'bob', at: t0 + 100 + i, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_UNKNOWN_KEY, forged: true }),
+      ),
     ];
     await publishEvents(nc, evs, 8);
     const start = Date.now();
@@ -36,8 +42,17 @@ test('service - startAuditor stores published events, detects, and stops gracefu
     const sub = nc.subscribe('agentbus.alert.>', { callback: (_e, m) => void alerts.push(m.subject) });
     await nc.flush();
     const fired = await auditor.evaluate();
-    assert.ok(fired.some((a) => a.rule === 'signature_failure' && a.agents[0] === 'mallory'), JSON.stringify(fired));
-    assert.equal((await topTalkers(auditor.store, { since: t0 - 60_000 })).map((r) => [r.sender, r.total]), [['alice', 30], ['mallory', 5]]);
+    assert.ok(
+      fired.some((a) => a.rule === 'signature_failure' && a.agents[0] === 'mallory'),
+      JSON.stringify(fired),
+    );
+    assert.equal(
+      (await topTalkers(auditor.store, { since: t0 - 60_000 })).map((r) => [r.sender, r.total]),
+      [
+        ['alice', 30],
+        ['mallory', 5],
+      ],
+    );
     assert.is(await auditor.lag(), 0);
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(alerts.includes('agentbus.alert.signature_failure'), alerts.join());

@@ -21,13 +21,26 @@ test('bench-detection - every incident kind is injected once and caught by an ex
     assert.ok(o.secondsToDetect! >= 0 && o.secondsToDetect! <= (o.endMs - o.startMs) / 1000 + 600, `${o.spec.kind}: ${o.secondsToDetect} s`);
   }
   // the rule designed for each kind fires (not only new_edge)
-  const primary = { probe: 'rejection_burst', forged_key: 'signature_failure', replay_storm: 'signature_failure', loop: 'payload_loop', fan_out: 'fan_out', identity_reuse: 'identity_reuse' };
+  const primary = {
+    probe: 'rejection_burst',
+    forged_key: 'signature_failure',
+    replay_storm: 'signature_failure',
+    loop: 'payload_loop',
+    fan_out: 'fan_out',
+    identity_reuse: 'identity_reuse',
+  };
   for (const o of r.incidents) assert.ok(o.firstByRule[primary[o.spec.kind]] !== undefined, `${o.spec.kind}: ${primary[o.spec.kind]} did not fire`);
 });
 
 test('bench-detection - the clean run raises no alert, the incident run none naming a bystander', () => {
-  assert.equal(r.clean.alerts.map((a) => `${a.rule}:${a.agents.join(',')}@${a.detected_at}`), []);
-  assert.equal(r.unattributed.map((a) => `${a.rule}:${a.agents.join(',')}@${a.detected_at}`), []);
+  assert.equal(
+    r.clean.alerts.map((a) => `${a.rule}:${a.agents.join(',')}@${a.detected_at}`),
+    [],
+  );
+  assert.equal(
+    r.unattributed.map((a) => `${a.rule}:${a.agents.join(',')}@${a.detected_at}`),
+    [],
+  );
 });
 
 test('bench-detection - figures', () => {

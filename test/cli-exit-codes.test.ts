@@ -32,12 +32,14 @@ function cli(args: string[]): Promise<{ code: number | null; out: string; err: s
 async function expectCodes(cases: [string[], number, RegExp?][]): Promise<void> {
   const results: Awaited<ReturnType<typeof cli>>[] = new Array(cases.length);
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < cases.length) {
-      const i = next++;
-      results[i] = await cli(cases[i]![0]);
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < cases.length) {
+        const i = next++;
+        results[i] = await cli(cases[i]![0]);
+      }
+    }),
+  );
   cases.forEach(([args, code, re], i) => {
     const r = results[i]!;
     assert.is(r.code, code, `agentbus ${args.join(' ')} → ${r.code}: ${r.err}`);
@@ -87,9 +89,7 @@ test('exit codes - operational failures exit 1 on every command that does work',
   const badDir = join(dir, 'badmanifests');
   mkdirSync(badDir);
   writeFileSync(join(badDir, 'x.yaml'), 'agent: Not Valid');
-  await expectCodes([
-    [['keygen', 'once', '--creds-dir', creds, '--manifests', join(dir, 'm')], 0],
-  ]);
+  await expectCodes([[['keygen', 'once', '--creds-dir', creds, '--manifests', join(dir, 'm')], 0]]);
   await expectCodes([
     [['keygen', 'once', '--creds-dir', creds, '--manifests', join(dir, 'm')], 1, /exists; use --force/],
     [['manifest', 'check', join(dir, 'nope')], 1, /cannot read manifests directory/],
@@ -129,7 +129,10 @@ test('cli - audit commands refuse a store path that does not exist (no new empty
   // manifest check: a send rule to an agent that has no manifest
   const md = join(dir, 'mc');
   for (const a of ['dave', 'erin']) assert.is((await cli(['keygen', a, '--creds-dir', join(dir, 'mc-creds'), '--manifests', md])).code, 0);
-  writeFileSync(join(md, 'dave.yaml'), readFileSync(join(md, 'dave.yaml'), 'utf8').replace('send: []', 'send:\n  - { to: erin, types: [note.post] }\n  - { to: frank, types: [note.post] }'));
+  writeFileSync(
+    join(md, 'dave.yaml'),
+    readFileSync(join(md, 'dave.yaml'), 'utf8').replace('send: []', 'send:\n  - { to: erin, types: [note.post] }\n  - { to: frank, types: [note.post] }'),
+  );
   const c = await cli(['manifest', 'check', md]);
   assert.is(c.code, 1, c.out + c.err);
   assert.match(c.err, /send\.1\.to: no manifest for recipient frank/);
@@ -145,12 +148,18 @@ test('cli - manifest check knows the built-in types (memory.*, tool.*, approval.
   // agent that calls tools, uses memory and approves held calls
   rules('memory', '  - { to: "*", types: [memory.result, memory.event] }');
   rules('hank', '  - { to: "*", types: [tool.result] }');
-  rules('gina', '  - { to: hank, types: [task.assign, tool.hank.search, approval.decision] }\n  - { to: memory, types: [memory.get, memory.put, memory.list] }');
+  rules(
+    'gina',
+    '  - { to: hank, types: [task.assign, tool.hank.search, approval.decision] }\n  - { to: memory, types: [memory.get, memory.put, memory.list] }',
+  );
   const ok = await cli(['manifest', 'check', md, '--contracts', 'test/helpers/contracts.ts']);
   assert.is(ok.code, 0, ok.out + ok.err);
   assert.match(ok.out, /3 manifest\(s\) ok/);
   // three mistakes: all three named, one line each
-  rules('hank', '  - { to: "*", types: [tool.result] }\n  - { to: gina, types: [task.nosuch] }\n  - { to: ivan, types: [task.result] }\n  - { to: gina, types: [memory.nosuch] }');
+  rules(
+    'hank',
+    '  - { to: "*", types: [tool.result] }\n  - { to: gina, types: [task.nosuch] }\n  - { to: ivan, types: [task.result] }\n  - { to: gina, types: [memory.nosuch] }',
+  );
   const bad = await cli(['manifest', 'check', md, '--contracts', 'test/helpers/contracts.ts']);
   assert.is(bad.code, 1, bad.out + bad.err);
   const lines = bad.err.trim().split('\n');

@@ -24,7 +24,13 @@ test('cli - every command has --help', () => {
 });
 
 test('cli - argument mistakes give one line and exit code 2', () => {
-  for (const args of [['nosuch'], ['keygen'], ['keygen', 'Bad Id!'], ['verifier', '--bogus'], ['nats-config', '--manifests', 'x', '--verifier-creds', 'y', '--auditor-creds', 'z', '--port', 'abc']]) {
+  for (const args of [
+    ['nosuch'],
+    ['keygen'],
+    ['keygen', 'Bad Id!'],
+    ['verifier', '--bogus'],
+    ['nats-config', '--manifests', 'x', '--verifier-creds', 'y', '--auditor-creds', 'z', '--port', 'abc'],
+  ]) {
     const r = cli(...args);
     assert.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
     assert.is(r.err.trim().split('\n').length, 1, r.err);
@@ -65,7 +71,17 @@ test('cli - nats-config renders the permissions of docs/design.md §4', () => {
   assert.is(cli('keygen', 'verifier', '--service', '--creds-dir', creds).code, 0);
   assert.is(cli('keygen', 'auditor', '--service', '--creds-dir', creds).code, 0);
   assert.is(statSync(join(creds, 'verifier.creds.json')).mode & 0o777, 0o600);
-  const r = cli('nats-config', '--manifests', join(dir, 'manifests'), '--verifier-creds', join(creds, 'verifier.creds.json'), '--auditor-creds', join(creds, 'auditor.creds.json'), '--port', '4333');
+  const r = cli(
+    'nats-config',
+    '--manifests',
+    join(dir, 'manifests'),
+    '--verifier-creds',
+    join(creds, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(creds, 'auditor.creds.json'),
+    '--port',
+    '4333',
+  );
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /listen: "127.0.0.1:4333"/);
   assert.match(r.out, /publish: \{ allow: \["agentbus.in.planner", "agentbus.part.\d.planner", "agentbus.delivered.\*.planner"\] \}/);
@@ -80,10 +96,21 @@ test('cli - keygen observer --service and nats-config --observer-creds: a read-o
   assert.is(statSync(join(creds, 'observer.creds.json')).mode & 0o777, 0o600);
   // it signs nothing: no public key among those `audit verify` trusts (<manifests>/services/)
   assert.not.ok(existsSync(join(dir, 'manifests', 'services', 'observer.json')));
-  const base = ['nats-config', '--manifests', join(dir, 'manifests'), '--verifier-creds', join(creds, 'verifier.creds.json'), '--auditor-creds', join(creds, 'auditor.creds.json')];
+  const base = [
+    'nats-config',
+    '--manifests',
+    join(dir, 'manifests'),
+    '--verifier-creds',
+    join(creds, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(creds, 'auditor.creds.json'),
+  ];
   const r = cli(...base, '--observer-creds', join(creds, 'observer.creds.json'));
   assert.is(r.code, 0, r.err);
-  assert.match(r.out, /# observer \(read-only\)\n\s+\{ nkey: "U[A-Z2-7]+", permissions: \{\n\s+publish: \{ deny: \[">"\] \}\n\s+subscribe: \{ allow: \["agentbus.alert.>", "agentbus.audit.>", "_INBOX_observer.>"\] \}/);
+  assert.match(
+    r.out,
+    /# observer \(read-only\)\n\s+\{ nkey: "U[A-Z2-7]+", permissions: \{\n\s+publish: \{ deny: \[">"\] \}\n\s+subscribe: \{ allow: \["agentbus.alert.>", "agentbus.audit.>", "_INBOX_observer.>"\] \}/,
+  );
   assert.not.match(cli(...base).out, /observer/, 'no observer unless asked');
   // the auditor's credential as the observer's: refused, one line
   const same = cli(...base, '--observer-creds', join(creds, 'auditor.creds.json'));
@@ -94,14 +121,34 @@ test('cli - keygen observer --service and nats-config --observer-creds: a read-o
 test('cli - verifier against an unreachable server exits 1 with one line', async () => {
   const port = await freePort();
   const creds = join(dir, 'creds');
-  const r = cli('verifier', '--manifests', join(dir, 'manifests'), '--contracts', 'test/helpers/contracts.ts', '--creds', join(creds, 'verifier.creds.json'), '--nats', `nats://127.0.0.1:${port}`);
+  const r = cli(
+    'verifier',
+    '--manifests',
+    join(dir, 'manifests'),
+    '--contracts',
+    'test/helpers/contracts.ts',
+    '--creds',
+    join(creds, 'verifier.creds.json'),
+    '--nats',
+    `nats://127.0.0.1:${port}`,
+  );
   assert.is(r.code, 1, r.err);
   assert.match(r.err, /cannot start the verifier against nats:\/\/127\.0\.0\.1/);
   assert.is(r.err.trim().split('\n').length, 1, r.err);
 });
 
 test('cli - verifier --delivery-timeout-ms below 100 exits 2 with the reason', () => {
-  const r = cli('verifier', '--manifests', join(dir, 'manifests'), '--contracts', 'test/helpers/contracts.ts', '--creds', join(dir, 'creds', 'verifier.creds.json'), '--delivery-timeout-ms', '0');
+  const r = cli(
+    'verifier',
+    '--manifests',
+    join(dir, 'manifests'),
+    '--contracts',
+    'test/helpers/contracts.ts',
+    '--creds',
+    join(dir, 'creds', 'verifier.creds.json'),
+    '--delivery-timeout-ms',
+    '0',
+  );
   assert.is(r.code, 2, r.err);
   assert.match(r.err, /--delivery-timeout-ms must be at least 100/);
   assert.is(r.err.trim().split('\n').length, 1, r.err);

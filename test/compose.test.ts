@@ -9,7 +9,14 @@ import { parse } from 'yaml';
 import { helpHasOption, textHasOption } from './helpers/cli-help.js';
 import { cliArgs } from './helpers/cli-bin.js';
 
-type Service = { image?: string; build?: unknown; command?: string[]; healthcheck?: { test: string[] }; volumes?: string[]; depends_on?: Record<string, { condition: string }> };
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  healthcheck?: { test: string[] };
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+};
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 
 test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memory service', () => {
@@ -19,9 +26,17 @@ test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memo
   assert.is(s.memory!.depends_on!.nats!.condition, 'service_healthy');
   // the files its command names are the ones mounted, read-only
   const mem = s.memory!.command!;
-  for (const opt of ['--creds', '--service-creds', '--manifests']) assert.ok(s.memory!.volumes!.some((v) => v.endsWith(`:${mem[mem.indexOf(opt) + 1]}:ro`)), opt);
+  for (const opt of ['--creds', '--service-creds', '--manifests'])
+    assert.ok(
+      s.memory!.volumes!.some((v) => v.endsWith(`:${mem[mem.indexOf(opt) + 1]}:ro`)),
+      opt,
+    );
   const aud = s.auditor!.command!;
-  for (const opt of ['--creds', '--system-creds', '--manifests']) assert.ok(s.auditor!.volumes!.some((v) => v.endsWith(`:${aud[aud.indexOf(opt) + 1]}:ro`)), `auditor ${opt}`);
+  for (const opt of ['--creds', '--system-creds', '--manifests'])
+    assert.ok(
+      s.auditor!.volumes!.some((v) => v.endsWith(`:${aud[aud.indexOf(opt) + 1]}:ro`)),
+      `auditor ${opt}`,
+    );
   assert.match(s.nats!.image!, /^nats:2\./);
   assert.match(s.clickhouse!.image!, /^clickhouse\/clickhouse-server:24\./);
   assert.ok(s.verifier!.build, 'verifier builds the image');
@@ -47,7 +62,17 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
   }
   const header = readFileSync('docker-compose.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
-  for (const opt of ['--manifests', '--verifier-creds', '--auditor-creds', '--memory-creds', '--system-creds', '--host', '--http-port', '--store-dir', '--out']) {
+  for (const opt of [
+    '--manifests',
+    '--verifier-creds',
+    '--auditor-creds',
+    '--memory-creds',
+    '--system-creds',
+    '--host',
+    '--http-port',
+    '--store-dir',
+    '--out',
+  ]) {
     assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
   }
 });
@@ -59,9 +84,9 @@ test('compose - the Dockerfile entrypoint is the built CLI named in the server p
   assert.is(pkg.bin.agentbus, 'dist/cli/index.js');
   const root = JSON.parse(readFileSync('package.json', 'utf8')) as { workspaces: string[] };
   const ci = df.indexOf('RUN npm ci');
-  for (const w of root.workspaces) assert.ok(df.indexOf(`COPY ${w}/package.json ${w}/`) >= 0 && df.indexOf(`COPY ${w}/package.json`) < ci, `${w}/package.json copied before npm ci`);
+  for (const w of root.workspaces)
+    assert.ok(df.indexOf(`COPY ${w}/package.json ${w}/`) >= 0 && df.indexOf(`COPY ${w}/package.json`) < ci, `${w}/package.json copied before npm ci`);
 });
-
 
 test('compose - the 3-node cluster variant: three NATS nodes with health checks, R3 verifiers, commands exist', () => {
   const c = parse(readFileSync('docker-compose.cluster.yml', 'utf8'), { merge: true }) as { services: Record<string, Service & { command?: string[] }> };
@@ -80,7 +105,8 @@ test('compose - the 3-node cluster variant: three NATS nodes with health checks,
   for (const opt of cmd.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(help, opt), opt);
   const header = readFileSync('docker-compose.cluster.yml', 'utf8');
   const ncHelp = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
-  for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port']) assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
+  for (const opt of ['--cluster', '--nodes', '--route-hosts', '--out-dir', '--http-port'])
+    assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
 });
 
 test('compose - nats-config --cluster writes node configs whose routes name the other nodes', async () => {
@@ -92,8 +118,26 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   run('keygen', 'verifier', '--service', '--creds-dir', d);
   run('keygen', 'auditor', '--service', '--creds-dir', d);
   run('keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm'));
-  const r = run('nats-config', '--cluster', '--nodes', '3', '--route-hosts', 'nats1,nats2,nats3', '--host', '0.0.0.0', '--store-dir', '/data/jetstream',
-    '--manifests', join(d, 'm'), '--verifier-creds', join(d, 'verifier.creds.json'), '--auditor-creds', join(d, 'auditor.creds.json'), '--out-dir', join(d, 'out'));
+  const r = run(
+    'nats-config',
+    '--cluster',
+    '--nodes',
+    '3',
+    '--route-hosts',
+    'nats1,nats2,nats3',
+    '--host',
+    '0.0.0.0',
+    '--store-dir',
+    '/data/jetstream',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--out-dir',
+    join(d, 'out'),
+  );
   assert.is(r.status, 0, r.stderr);
   assert.equal(readdirSync(join(d, 'out')).sort(), ['nats-1.conf', 'nats-2.conf', 'nats-3.conf']);
   const n1 = readFileSync(join(d, 'out', 'nats-1.conf'), 'utf8');

@@ -25,7 +25,18 @@ test('contracts export - JSON Schema of every contract, built-ins marked, metada
   assert.equal((task.json_schema as { required: string[] }).required, ['title']); // input form: a default is optional
   assert.is((task.json_schema as { additionalProperties: boolean }).additionalProperties, false);
   assert.equal(e.contracts['deploy.request']!.required_metadata, ['rationale', 'prompt_version']);
-  for (const t of ['memory.get', 'memory.put', 'memory.delete', 'memory.list', 'memory.watch', 'memory.unwatch', 'memory.result', 'memory.event', 'tool.result', 'approval.decision']) {
+  for (const t of [
+    'memory.get',
+    'memory.put',
+    'memory.delete',
+    'memory.list',
+    'memory.watch',
+    'memory.unwatch',
+    'memory.result',
+    'memory.event',
+    'tool.result',
+    'approval.decision',
+  ]) {
     assert.ok(e.contracts[t]?.builtin, t);
     assert.is(e.contracts[t]!.content_type, 'application/json');
   }
@@ -34,9 +45,16 @@ test('contracts export - JSON Schema of every contract, built-ins marked, metada
 test('contracts export - the CLI writes the project registry and the pinned tools of the manifests', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-export-'));
   try {
-    writeFileSync(join(dir, 'fs.yaml'), `agent: fs\nnats_user: U${'A'.repeat(55)}\nkeys: [{ key_id: k1, public_key: ${'A'.repeat(43)} }]\nmcp:\n  tools:\n    - { name: read_file, input_schema: { type: object, properties: { path: { type: string } }, required: [path] }, sha256: "${'0'.repeat(64)}" }\n`);
+    writeFileSync(
+      join(dir, 'fs.yaml'),
+      `agent: fs\nnats_user: U${'A'.repeat(55)}\nkeys: [{ key_id: k1, public_key: ${'A'.repeat(43)} }]\nmcp:\n  tools:\n    - { name: read_file, input_schema: { type: object, properties: { path: { type: string } }, required: [path] }, sha256: "${'0'.repeat(64)}" }\n`,
+    );
     const out = join(dir, 'contracts.json');
-    const r = spawnSync(process.execPath, cliArgs('contracts', 'export', '--contracts', 'packages/server/src/examples/quickstart/contracts.mjs', '--manifests', dir, '-o', out), { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      cliArgs('contracts', 'export', '--contracts', 'packages/server/src/examples/quickstart/contracts.mjs', '--manifests', dir, '-o', out),
+      { encoding: 'utf8' },
+    );
     assert.is(r.status, 0, r.stderr);
     const e = JSON.parse(readFileSync(out, 'utf8'));
     assert.ok(e.contracts['note.send'] && !e.contracts['note.send'].builtin);

@@ -16,10 +16,17 @@ test('contracts - metadata keys: declared by the contract, its required keys and
   for (const k of ['ticket_id', 'owner', 'rationale', 'prompt_version', 'agentbus.depth']) assert.ok(T.allowedMetadata.has(k), k);
   assert.ok(checkMetadata(T.allowedMetadata, { ticket_id: 'T-1', rationale: 'r' }, T.type).ok);
   const undeclared = checkMetadata(Task.allowedMetadata, { ticket_id: 'T-1' }, Task.type);
-  assert.equal(undeclared.ok ? undefined : [undeclared.reason, undeclared.detail], [Reason.REASON_METADATA_NOT_ALLOWED, 'metadata key "ticket_id" is not declared for task.assign']);
+  assert.equal(undeclared.ok ? undefined : [undeclared.reason, undeclared.detail], [
+    Reason.REASON_METADATA_NOT_ALLOWED,
+    'metadata key "ticket_id" is not declared for task.assign',
+  ]);
   const long = checkMetadata(T.allowedMetadata, { rationale: 'é'.repeat(MAX_METADATA_VALUE_BYTES / 2 + 1) }, T.type); // UTF-8 bytes, not characters
   assert.is(long.ok ? undefined : long.reason, Reason.REASON_METADATA_NOT_ALLOWED);
-  const big = checkMetadata(T.allowedMetadata, { rationale: 'r'.repeat(1000), prompt_version: 'p'.repeat(1000), ticket_id: 't'.repeat(1000), owner: 'o'.repeat(1000), 'agentbus.depth': 'd'.repeat(100) }, T.type);
+  const big = checkMetadata(
+    T.allowedMetadata,
+    { rationale: 'r'.repeat(1000), prompt_version: 'p'.repeat(1000), ticket_id: 't'.repeat(1000), owner: 'o'.repeat(1000), 'agentbus.depth': 'd'.repeat(100) },
+    T.type,
+  );
   assert.match(big.ok ? '' : big.detail, new RegExp(`> ${MAX_METADATA_BYTES}$`));
   assert.is(metadataBytes({ ab: 'cd', é: 'x' }), 2 + 2 + 2 + 1);
   assert.throws(() => defineMessage('a.b', z.object({}), { metadata: ['Bad Key'] }), /metadata key/);

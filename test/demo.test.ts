@@ -26,7 +26,8 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
     assert.is(a.got_reason, a.expected_reason, a.name);
   }
   const rules = new Set(s.alerts.map((a: { rule: string }) => a.rule));
-  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal', 'content_guard', 'memory_refusal']) assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
+  for (const rule of ['rejection_burst', 'signature_failure', 'payload_loop', 'tool_refusal', 'content_guard', 'memory_refusal'])
+    assert.ok(rules.has(rule), `no ${rule} alert: ${[...rules].join(',')}`);
   // tool calls: the real filesystem MCP server served on the bus, a legitimate call and an approved write
   assert.ok(s.attacks.filter((a: { name: string }) => a.name.startsWith('tool call:')).length >= 4, 'the tool-call attacks ran');
   assert.match(r.stderr, /researcher → fs\.read_text_file .*# Login for the CLI/);
@@ -36,7 +37,10 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
   assert.not.match(r.stdout + r.stderr, /R4nd0mT0kenV4lu3F0rTh3D3m0xY7zQ2wE8/);
   assert.match(r.stderr, /researcher → fs\.write_file .*Successfully wrote/);
   // the compromised agent is the one every alert names first; a loop names its whole cycle (the researcher answered it)
-  assert.ok(s.alerts.every((a: { agent: string }) => a.agent === 'browser'), 'only the compromised agent is flagged first');
+  assert.ok(
+    s.alerts.every((a: { agent: string }) => a.agent === 'browser'),
+    'only the compromised agent is flagged first',
+  );
   const loops = s.alerts.filter((a: { rule: string }) => a.rule === 'payload_loop');
   assert.is(loops.length, 1, 'the loop is reported once');
   assert.equal(loops[0].agents, ['browser', 'researcher']);

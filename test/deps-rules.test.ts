@@ -28,7 +28,7 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
     file('packages/server/dist/cli/index.js', "import '../devbus/dev.js';\n");
     file('packages/server/dist/devbus/dev.js', "import '../verifier/verifier.js';\n");
     file('packages/server/dist/verifier/verifier.js', "import '../common/tls.js';\nimport '../auditor/rows.js';\n"); // sideways
-    file('packages/server/dist/auditor/rows.js', "export const x = 1;\n");
+    file('packages/server/dist/auditor/rows.js', 'export const x = 1;\n');
     file('packages/server/dist/common/tls.js', "import '../cli/index.js';\n"); // upward (and a circle)
     file('packages/server/dist/mcp/a.js', "import './b.js';\n");
     file('packages/server/dist/mcp/b.js', "import './a.js';\n"); // a circle within a room
@@ -37,7 +37,8 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
     const r = cruise(dir, ['packages']);
     assert.ok(r.code !== 0, r.out); // exit code = the number of errors
     assert.match(r.out, /6 dependency violations/);
-    for (const rule of ['common-imports-down-only', 'verifier-imports-down-only', 'no-circular', 'sdk-not-server', 'server-rooms-only']) assert.match(r.out, rule, `${rule} not reported:\n${r.out}`);
+    for (const rule of ['common-imports-down-only', 'verifier-imports-down-only', 'no-circular', 'sdk-not-server', 'server-rooms-only'])
+      assert.match(r.out, rule, `${rule} not reported:\n${r.out}`);
     assert.match(r.out, /mcp\/a\.js/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -45,7 +46,8 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
 });
 
 test('deps - the built packages keep the rules', () => {
-  if (!existsSync(join(root, 'packages/server/dist/cli/index.js'))) assert.unreachable('packages/server/dist is not built: npm run build (npm test builds before it runs the tests)');
+  if (!existsSync(join(root, 'packages/server/dist/cli/index.js')))
+    assert.unreachable('packages/server/dist is not built: npm run build (npm test builds before it runs the tests)');
   const r = cruise(root, ['packages/server/dist', 'packages/sdk/dist', 'packages/protocol/dist']);
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /no dependency violations found/);

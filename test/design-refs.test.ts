@@ -31,10 +31,12 @@ function designSections(text: string): { numbers: number[]; problems: string[] }
     const anchor = /^<a id="s(\d+)"><\/a>$/.exec(line);
     if (anchor) {
       const next = lines[i + 1] ?? '';
-      if (!new RegExp(`^## §${anchor[1]} \\S`).test(next)) problems.push(`${DESIGN_FILE}:${i + 1}: anchor s${anchor[1]} is not followed by the heading "## §${anchor[1]} …"`);
+      if (!new RegExp(`^## §${anchor[1]} \\S`).test(next))
+        problems.push(`${DESIGN_FILE}:${i + 1}: anchor s${anchor[1]} is not followed by the heading "## §${anchor[1]} …"`);
     }
     if (heading) {
-      if ((lines[i - 1] ?? '') !== `<a id="s${heading[1]}"></a>`) problems.push(`${DESIGN_FILE}:${i + 1}: heading §${heading[1]} has no anchor <a id="s${heading[1]}"></a> on the line before`);
+      if ((lines[i - 1] ?? '') !== `<a id="s${heading[1]}"></a>`)
+        problems.push(`${DESIGN_FILE}:${i + 1}: heading §${heading[1]} has no anchor <a id="s${heading[1]}"></a> on the line before`);
       numbers.push(Number(heading[1]));
     } else if (/^#{1,6}\s*§/.test(line)) problems.push(`${DESIGN_FILE}:${i + 1}: a section heading must read "## §N Title"`);
   });
@@ -73,7 +75,8 @@ function scanText(file: string, text: string, sections: ReadonlySet<number>): { 
   text.split('\n').forEach((line, i) => {
     if (OLD_FORM.test(line)) problems.push(`${file}:${i + 1}: old spelling of a design reference; write docs/design.md §N`);
     if (BARE_FILE_REF.test(line)) problems.push(`${file}:${i + 1}: a design reference names the file from the repository root: docs/design.md §N`);
-    for (const re of OUTSIDE) if (re.test(line)) problems.push(`${file}:${i + 1}: refers to a path outside the repository (the design of record is docs/design.md)`);
+    for (const re of OUTSIDE)
+      if (re.test(line)) problems.push(`${file}:${i + 1}: refers to a path outside the repository (the design of record is docs/design.md)`);
   });
   return { problems, refs };
 }
@@ -112,7 +115,10 @@ test('docs/design.md - sections §1–§19 in order, numbered once each, every h
   assert.equal(design.problems, []);
   assert.ok(design.numbers.length >= 19, `${design.numbers.length} sections`);
   // the numbering is an interface: §1–§19 as agreed, later sections appended in order
-  assert.equal(design.numbers, design.numbers.map((_, i) => i + 1));
+  assert.equal(
+    design.numbers,
+    design.numbers.map((_, i) => i + 1),
+  );
 });
 
 test('design refs - every reference in the repository names a section docs/design.md has, in the one form', () => {

@@ -25,30 +25,61 @@ const hex = (n: number) => n.toString(16).padStart(32, '0');
 test('replay - minimal rows (time, sender, verdict…): a rejection burst and a refused tool call, with their msg_ids', () => {
   const lines: Record<string, unknown>[] = [];
   let n = 0;
-  for (let m = 0; m < 30; m++) for (const [a, b] of [['planner', 'coder'], ['coder', 'planner']]) lines.push({ time: T0 + m * MIN + 1000, sender: a, recipient: b, type: 'task.assign', verdict: 'accepted', msg_id: hex(++n) });
+  for (let m = 0; m < 30; m++)
+    for (const [a, b] of [
+      ['planner', 'coder'],
+      ['coder', 'planner'],
+    ])
+      lines.push({ time: T0 + m * MIN + 1000, sender: a, recipient: b, type: 'task.assign', verdict: 'accepted', msg_id: hex(++n) });
   const probe: string[] = [];
   for (let i = 0; i < 25; i++) {
     const id = hex(++n);
     probe.push(id);
-    lines.push({ time: T0 + 20 * MIN + i * 1000, sender: 'browser', recipient: 'deployer', type: 'deploy.request', verdict: 'rejected', reason: 'destination_not_allowed', msg_id: id });
+    lines.push({
+      time: T0 + 20 * MIN + i * 1000,
+      sender: 'browser',
+      recipient: 'deployer',
+      type: 'deploy.request',
+      verdict: 'rejected',
+      reason: 'destination_not_allowed',
+      msg_id: id,
+    });
   }
   const tool = hex(++n);
-  lines.push({ time: new Date(T0 + 25 * MIN).toISOString(), sender: 'browser', recipient: 'fs', type: 'tool.fs.read_file', verdict: 'rejected', reason: 'argument_refused', detail: 'args.path contains a ".." segment', msg_id: tool });
+  lines.push({
+    time: new Date(T0 + 25 * MIN).toISOString(),
+    sender: 'browser',
+    recipient: 'fs',
+    type: 'tool.fs.read_file',
+    verdict: 'rejected',
+    reason: 'argument_refused',
+    detail: 'args.path contains a ".." segment',
+    msg_id: tool,
+  });
   const file = join(dir, 'min.jsonl');
   writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   const r = cli(['detect', 'replay', '--events', file, '--json']);
   assert.is(r.status, 0, r.stderr);
-  const alerts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { rule: string; agents: string[]; severity: string; sentence: string; window: { start: string }; evidence: { msg_ids: string[] } });
+  const alerts = r.stdout
+    .trim()
+    .split('\n')
+    .map(
+      (l) =>
+        JSON.parse(l) as { rule: string; agents: string[]; severity: string; sentence: string; window: { start: string }; evidence: { msg_ids: string[] } },
+    );
   const burst = alerts.find((a) => a.rule === 'rejection_burst');
   assert.ok(burst, r.stdout);
   assert.equal(burst!.agents, ['browser']);
   assert.ok(burst!.evidence.msg_ids.length >= 20 && burst!.evidence.msg_ids.every((id) => probe.includes(id)), JSON.stringify(burst!.evidence.msg_ids));
   assert.match(burst!.sentence, /^browser had .* rejected/);
-  assert.ok(Date.parse(burst!.window.start) >= T0 && Date.parse(burst!.window.start) < T0 + 3600_000, 'alerts are in the trace\'s own time');
+  assert.ok(Date.parse(burst!.window.start) >= T0 && Date.parse(burst!.window.start) < T0 + 3600_000, "alerts are in the trace's own time");
   const refusal = alerts.find((a) => a.rule === 'tool_refusal');
   assert.ok(refusal, r.stdout);
   assert.equal(refusal!.evidence.msg_ids, [tool]);
-  assert.ok(alerts.every((a) => a.agents.every((x) => x === 'browser')), 'the honest agents were flagged');
+  assert.ok(
+    alerts.every((a) => a.agents.every((x) => x === 'browser')),
+    'the honest agents were flagged',
+  );
 });
 
 test('replay - what audit export --jsonl writes is what replay reads; a bad line is named', async () => {
@@ -56,7 +87,13 @@ test('replay - what audit export --jsonl writes is what replay reads; a bad line
   const s = await openStore(storeConfigSchema.parse({ url: store, ttlDays: 90 }));
   await s.migrate();
   const now = Date.now() - 10 * MIN;
-  await s.insertRows(Array.from({ length: 8 }, (_, i) => eventToRow(auditEvent({ from: 'mallory', to: 'bob', at: now + i * 1000, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE, forged: true }))));
+  await s.insertRows(
+    Array.from({ length: 8 }, (_, i) =>
+      eventToRow(
+        auditEvent({ from: 'mallory', to: 'bob', at: now + i * 1000, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_BAD_SIGNATURE, forged: true }),
+      ),
+    ),
+  );
   await s.close();
   const out = join(dir, 'export.jsonl');
   const e = cli(['audit', 'export', '--jsonl', out, '--store', store, '--json']);
@@ -66,7 +103,11 @@ test('replay - what audit export --jsonl writes is what replay reads; a bad line
   for (const c of ['event_id', 'time', 'sender', 'verdict', 'reason', 'msg_id', 'payload_sha256', 'guard_kinds']) assert.ok(c in first, c);
   const r = cli(['detect', 'replay', '--events', out, '--json']);
   assert.is(r.status, 0, r.stderr);
-  const rules = r.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { rule: string }).rule);
+  const rules = r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { rule: string }).rule);
   assert.ok(rules.includes('signature_failure'), r.stdout);
   writeFileSync(join(dir, 'bad.jsonl'), '{"time": 1, "sender": "a", "verdict": "accepted"}\n{"time": "soon", "sender": "a", "verdict": "accepted"}\n');
   const bad = cli(['detect', 'replay', '--events', join(dir, 'bad.jsonl')]);

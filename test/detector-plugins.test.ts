@@ -53,7 +53,15 @@ const dormant = {
     for (const [sender, n] of before) {
       if (n < cfg.minEvents || recent.has(sender)) continue;
       const edges = input.edges.filter((e) => e.sender === sender).map((e) => e.destination);
-      out.push({ rule: 'dormant_sender', agents: [sender], windowStart: from, windowEnd: to, severity: 'low', evidence: { events: n, edges, threshold: cfg.minEvents }, key: `dormant_sender:${sender}` });
+      out.push({
+        rule: 'dormant_sender',
+        agents: [sender],
+        windowStart: from,
+        windowEnd: to,
+        severity: 'low',
+        evidence: { events: n, edges, threshold: cfg.minEvents },
+        key: `dormant_sender:${sender}`,
+      });
     }
     return out;
   },
@@ -95,7 +103,10 @@ test('plugins - every listed detector exports rule, schema, lookbackMinutes and 
     assert.equal(d.detect(empty, cfg.data as never), [], `${d.rule}: nothing to find in no traffic`);
     assert.ok(lookbackMinutes(rulesSchema.parse({})) >= lb, `${d.rule}: the total look-back covers it`);
   }
-  assert.equal([...RULES], DETECTORS.map((d) => d.rule));
+  assert.equal(
+    [...RULES],
+    DETECTORS.map((d) => d.rule),
+  );
   assert.equal(Object.keys(defaults).sort(), [...RULES].sort());
   // The built-ins' defaults: the longest look-back is fan_out's two 60-minute windows.
   assert.is(lookbackMinutes(rulesSchema.parse({})), 120);
@@ -129,7 +140,12 @@ test('plugins - detectorSet rejects a detector that breaks the contract, naming 
     [[{ ...ok, rule: 'no_lookback', lookbackMinutes: () => 0 }], /"no_lookback": lookbackMinutes at the defaults must be a positive integer/],
     [[{ rule: 'no_detect', schema: ok.schema, lookbackMinutes: () => 5 }], /"no_detect": needs detect\(\)/],
   ];
-  for (const [list, re] of cases) assert.throws(() => detectorSet(list as never), (e: Error) => e instanceof TypeError && re.test(e.message), String(re));
+  for (const [list, re] of cases)
+    assert.throws(
+      () => detectorSet(list as never),
+      (e: Error) => e instanceof TypeError && re.test(e.message),
+      String(re),
+    );
   assert.equal(detectorSet([ok]).rules, ['x_ok']);
 });
 
@@ -150,17 +166,29 @@ test('plugins - a test-only detector in the list: config from the derived schema
   assert.is(ghostRows(builtinInput), 0, 'the built-ins alone read 120 minutes');
   const findings = set.run(input, rules);
   const mine = findings.filter((f) => f.rule === 'dormant_sender');
-  assert.equal(mine.map((f) => [f.agents, f.evidence]), [[['ghost'], { events: 3, edges: ['a1'], threshold: 3 }]]);
+  assert.equal(
+    mine.map((f) => [f.agents, f.evidence]),
+    [[['ghost'], { events: 3, edges: ['a1'], threshold: 3 }]],
+  );
   // The built-ins find the same as without it.
-  assert.equal(findings.filter((f) => f.rule !== 'dormant_sender'), runDetectors(input, rulesSchema.parse({})));
+  assert.equal(
+    findings.filter((f) => f.rule !== 'dormant_sender'),
+    runDetectors(input, rulesSchema.parse({})),
+  );
   // Its own config still decides: a window the ghost's minutes fall outside of finds nothing.
   const short = set.schema.parse({ dormant_sender: { windowMinutes: 100 } });
   assert.is(set.needs(short).lookbackMinutes, 120);
-  assert.equal(set.run(await readDetectorInput(store, NOW, set.needs(short)), short).filter((f) => f.rule === 'dormant_sender'), []);
+  assert.equal(
+    set.run(await readDetectorInput(store, NOW, set.needs(short)), short).filter((f) => f.rule === 'dormant_sender'),
+    [],
+  );
   // The engine emits its finding like any other: the alerts table, once per cooldown.
   const engine = createDetectionEngine({ store });
   const alerts = await engine.raise(mine, NOW);
-  assert.equal(alerts.map((a) => [a.rule, a.agents, a.dedup_key]), [['dormant_sender', ['ghost'], 'dormant_sender:ghost']]);
+  assert.equal(
+    alerts.map((a) => [a.rule, a.agents, a.dedup_key]),
+    [['dormant_sender', ['ghost'], 'dormant_sender:ghost']],
+  );
   const rows = await store.query<{ rule: string; agents: string[] }>(`SELECT rule, agents FROM ${store.table('alerts')} FINAL WHERE rule = 'dormant_sender'`);
   assert.equal(rows, [{ rule: 'dormant_sender', agents: ['ghost'] }]);
   assert.equal(await engine.raise(mine, NOW + MIN), []);

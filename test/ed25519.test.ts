@@ -117,7 +117,10 @@ test('ed25519 - RFC 8032 §7.1 vectors sign and verify on every backend', () => 
       assert.ok(b.verify(hex(v.public), msg, hex(v.signature)), `${b.name} verify ${v.name}`);
       sigs.push(toHex(sig));
     }
-    assert.ok(sigs.every((s) => s === sigs[0]), `identical signatures across backends for ${v.name}`);
+    assert.ok(
+      sigs.every((s) => s === sigs[0]),
+      `identical signatures across backends for ${v.name}`,
+    );
   }
 });
 
@@ -131,7 +134,7 @@ test('ed25519 - defaultBackend is sodium when it loads, else node', () => {
 // 2. speccheck: one verdict, libsodium's
 // ---------------------------------------------------------------------------------------------
 
-test('ed25519 - every backend gives libsodium\'s verdict on the 10 speccheck cases', () => {
+test("ed25519 - every backend gives libsodium's verdict on the 10 speccheck cases", () => {
   assert.is(SPECCHECK.length, 10);
   SPECCHECK.forEach((c, i) => {
     const pk = hex(c.pub_key);
@@ -360,10 +363,16 @@ test('ed25519 - 500 random (key, message) pairs: identical signatures, all backe
     const seed = rand(32);
     const msg = rand(randInt(300)); // includes the empty message
     const pks = ALL.map((b) => toHex(b.publicKey(seed)));
-    assert.ok(pks.every((p) => p === pks[0]), `public keys agree #${i}`);
+    assert.ok(
+      pks.every((p) => p === pks[0]),
+      `public keys agree #${i}`,
+    );
     const pk = hex(pks[0]!);
     const sigs = ALL.flatMap((b) => [b.sign(seed, msg), b.signer(seed)(msg)]).map(toHex);
-    assert.ok(sigs.every((s) => s === sigs[0]), `signatures agree #${i}: ${sigs.join(' ')}`);
+    assert.ok(
+      sigs.every((s) => s === sigs[0]),
+      `signatures agree #${i}: ${sigs.join(' ')}`,
+    );
     const sig = hex(sigs[0]!);
     assert.ok(acceptable(pk, sig));
     for (const b of ALL) assert.ok(b.verify(pk, msg, sig), `${b.name} verifies #${i}`);

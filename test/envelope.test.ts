@@ -15,9 +15,18 @@ const resolve: KeyResolver = (sender, keyId) => (sender === 'alice' && keyId ===
 
 function seal(payload: Uint8Array = randomBytes(1 + Math.floor(Math.random() * 300)), extra: Record<string, string> = {}) {
   return sealEnvelope({
-    sender: 'alice', keyId: key.keyId, sign: key.sign, recipient: 'bob', type: 'task.assign', payload,
-    contentType: 'application/octet-stream', metadata: { prompt_version: 'v3', ...extra }, depth: 2,
-    traceId: randomBytes(16), spanId: randomBytes(8), causationId: randomBytes(16),
+    sender: 'alice',
+    keyId: key.keyId,
+    sign: key.sign,
+    recipient: 'bob',
+    type: 'task.assign',
+    payload,
+    contentType: 'application/octet-stream',
+    metadata: { prompt_version: 'v3', ...extra },
+    depth: 2,
+    traceId: randomBytes(16),
+    spanId: randomBytes(8),
+    causationId: randomBytes(16),
   });
 }
 
@@ -66,7 +75,11 @@ test('envelope - flipping any single bit of header, payload or signature fails v
     const p = parseEnvelope(s.bytes);
     if (!p.ok) throw new Error('parse');
     for (const region of ['headerBytes', 'payload', 'signature'] as const) {
-      const parts = { headerBytes: Uint8Array.from(p.value.headerBytes), payload: Uint8Array.from(p.value.payload), signature: Uint8Array.from(p.value.signature) };
+      const parts = {
+        headerBytes: Uint8Array.from(p.value.headerBytes),
+        payload: Uint8Array.from(p.value.payload),
+        signature: Uint8Array.from(p.value.signature),
+      };
       const target = parts[region];
       const bit = Math.floor(Math.random() * target.length * 8);
       target[bit >> 3]! ^= 1 << (bit & 7);
@@ -142,10 +155,32 @@ test('envelope - unknown key is reported by the resolver reason', () => {
 });
 
 test('envelope - sealing rejects bad input with a named argument', () => {
-  assert.throws(() => sealEnvelope({ sender: 'Alice!', keyId: key.keyId, sign: key.sign, recipient: 'bob', type: 't', payload: new Uint8Array(), contentType: 'x' }), /sender/);
-  assert.throws(() => sealEnvelope({ sender: 'alice', keyId: key.keyId, sign: key.sign, type: 't', payload: new Uint8Array(), contentType: 'x' }), /recipient or topic/);
-  assert.throws(() => sealEnvelope({ sender: 'alice', keyId: key.keyId, sign: key.sign, recipient: 'bob', topic: 'news', type: 't', payload: new Uint8Array(), contentType: 'x' }), /recipient or topic/);
-  assert.throws(() => sealEnvelope({ sender: 'alice', keyId: key.keyId, sign: key.sign, recipient: 'bob', type: 'a.>', payload: new Uint8Array(), contentType: 'x' }), /type/);
+  assert.throws(
+    () => sealEnvelope({ sender: 'Alice!', keyId: key.keyId, sign: key.sign, recipient: 'bob', type: 't', payload: new Uint8Array(), contentType: 'x' }),
+    /sender/,
+  );
+  assert.throws(
+    () => sealEnvelope({ sender: 'alice', keyId: key.keyId, sign: key.sign, type: 't', payload: new Uint8Array(), contentType: 'x' }),
+    /recipient or topic/,
+  );
+  assert.throws(
+    () =>
+      sealEnvelope({
+        sender: 'alice',
+        keyId: key.keyId,
+        sign: key.sign,
+        recipient: 'bob',
+        topic: 'news',
+        type: 't',
+        payload: new Uint8Array(),
+        contentType: 'x',
+      }),
+    /recipient or topic/,
+  );
+  assert.throws(
+    () => sealEnvelope({ sender: 'alice', keyId: key.keyId, sign: key.sign, recipient: 'bob', type: 'a.>', payload: new Uint8Array(), contentType: 'x' }),
+    /type/,
+  );
 });
 
 test.run();

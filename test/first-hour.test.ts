@@ -52,7 +52,8 @@ test('first hour - agentbus init makes a project with two agents, keys (0600) an
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /agents alice, bob/);
   assert.match(r.stdout, /npx agentbus dev/);
-  for (const f of ['agentbus.json', 'contracts.mjs', 'example.mjs', 'package.json', '.gitignore', 'manifests/alice.yaml', 'manifests/bob.yaml']) assert.ok(existsSync(join(proj, f)), f);
+  for (const f of ['agentbus.json', 'contracts.mjs', 'example.mjs', 'package.json', '.gitignore', 'manifests/alice.yaml', 'manifests/bob.yaml'])
+    assert.ok(existsSync(join(proj, f)), f);
   for (const a of ['alice', 'bob']) assert.is(statSync(join(proj, '.agentbus', 'creds', `${a}.creds.json`)).mode & 0o777, 0o600, a);
   assert.match(readFileSync(join(proj, '.gitignore'), 'utf8'), /^\.agentbus\/$/m);
   // init never overwrites
@@ -64,7 +65,8 @@ test('first hour - agentbus init makes a project with two agents, keys (0600) an
 
 test('first hour - the README and docs/sdk.md show example.mjs, verbatim', () => {
   const example = readFileSync(join(proj, 'example.mjs'), 'utf8');
-  for (const doc of ['README.md', 'docs/sdk.md']) assert.ok(readFileSync(doc, 'utf8').includes('```js\n' + example + '```'), `${doc} shows another example than the one init writes`);
+  for (const doc of ['README.md', 'docs/sdk.md'])
+    assert.ok(readFileSync(doc, 'utf8').includes('```js\n' + example + '```'), `${doc} shows another example than the one init writes`);
 });
 
 test('first hour - agentbus dev in the project runs it: its agents only, the banner true', async () => {
@@ -97,19 +99,26 @@ test('first hour - the dev terminal is not silent: the rejection is one line the
   assert.match(devOut, /rejected\s+type_not_allowed\s+alice → bob\s+question\.answer/);
 });
 
-test('first hour - audit commands read the running bus\'s store (no --store, no lock error), read-only', async () => {
+test("first hour - audit commands read the running bus's store (no --store, no lock error), read-only", async () => {
   let top: Record<string, unknown>[] = [];
-  await waitFor(() => {
-    const r = run(['audit', 'top', '--json']);
-    if (r.status !== 0) throw new Error(r.stderr);
-    top = JSON.parse(r.stdout);
-    return top.some((t) => t.sender === 'alice' && Number(t.rejected) === 1);
-  }, 30_000, 'the audit rows of the example');
+  await waitFor(
+    () => {
+      const r = run(['audit', 'top', '--json']);
+      if (r.status !== 0) throw new Error(r.stderr);
+      top = JSON.parse(r.stdout);
+      return top.some((t) => t.sender === 'alice' && Number(t.rejected) === 1);
+    },
+    30_000,
+    'the audit rows of the example',
+  );
   const alice = top.find((t) => t.sender === 'alice')!;
   assert.is(Number(alice.total), 3);
   const rej = run(['audit', 'rejections', '--json']);
   assert.is(rej.status, 0, rej.stderr);
-  assert.equal(JSON.parse(rej.stdout).map((x: { reason: string }) => x.reason), ['type_not_allowed']);
+  assert.equal(
+    JSON.parse(rej.stdout).map((x: { reason: string }) => x.reason),
+    ['type_not_allowed'],
+  );
   const v = run(['audit', 'verify']);
   assert.is(v.status, 0, v.stderr + v.stdout);
   assert.match(v.stdout, /findings 0/);
@@ -137,17 +146,32 @@ test('first hour - agentbus tail shows the live verdicts', async () => {
   await waitFor(() => /type_not_allowed/.test(out), 10_000, 'the rejection in the tail');
   tail.kill('SIGINT');
   await new Promise((r) => tail.once('exit', r));
-  const verdicts = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.ok(verdicts.some((v) => v.verdict === 'accepted' && v.sender === 'alice'), out);
-  assert.ok(verdicts.some((v) => v.verdict === 'rejected' && v.reason === 'type_not_allowed'), out);
+  const verdicts = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(
+    verdicts.some((v) => v.verdict === 'accepted' && v.sender === 'alice'),
+    out,
+  );
+  assert.ok(
+    verdicts.some((v) => v.verdict === 'rejected' && v.reason === 'type_not_allowed'),
+    out,
+  );
 });
 
 test('first hour - an agent added with keygen connects at once; one whose manifest is missing is told why', async () => {
   const k = run(['keygen', 'carol']);
   assert.is(k.status, 0, k.stderr);
-  assert.ok(existsSync(join(proj, '.agentbus', 'creds', 'carol.creds.json')) && existsSync(join(proj, 'manifests', 'carol.yaml')), 'keygen wrote where dev looks');
+  assert.ok(
+    existsSync(join(proj, '.agentbus', 'creds', 'carol.creds.json')) && existsSync(join(proj, 'manifests', 'carol.yaml')),
+    'keygen wrote where dev looks',
+  );
   await waitFor(() => /manifests reloaded: .*carol/.test(devOut), 10_000, 'the reload line');
-  writeFileSync(join(proj, 'carol.mjs'), `import { connectAgent, CredentialError } from '@agentbus/sdk';
+  writeFileSync(
+    join(proj, 'carol.mjs'),
+    `import { connectAgent, CredentialError } from '@agentbus/sdk';
 import { contracts } from './contracts.mjs';
 const who = process.argv[2];
 try {
@@ -157,7 +181,8 @@ try {
 } catch (e) {
   console.log(e instanceof CredentialError ? 'CredentialError: ' + e.message : 'other: ' + e.message);
 }
-`);
+`,
+  );
   const c = spawnSync(process.execPath, ['carol.mjs', 'carol'], { cwd: proj, encoding: 'utf8', env: env(), timeout: 30_000 });
   assert.is(c.stdout.trim(), 'connected', c.stderr);
   // dave has credentials but no manifest: not a bare "Authorization Violation"
@@ -171,13 +196,20 @@ try {
 
 test('first hour - a contract added while the bus runs is loaded (no restart)', async () => {
   const contracts = readFileSync(join(proj, 'contracts.mjs'), 'utf8');
-  writeFileSync(join(proj, 'contracts.mjs'), contracts
-    .replace("export const contracts = createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer);", "export const NotePin = defineMessage('note.pin', z.strictObject({ id: z.string() }));\nexport const contracts = createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer, NotePin);"));
+  writeFileSync(
+    join(proj, 'contracts.mjs'),
+    contracts.replace(
+      'export const contracts = createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer);',
+      "export const NotePin = defineMessage('note.pin', z.strictObject({ id: z.string() }));\nexport const contracts = createRegistry(NoteSend, NoteAck, QuestionAsk, QuestionAnswer, NotePin);",
+    ),
+  );
   const alice = join(proj, 'manifests', 'alice.yaml');
   writeFileSync(alice, readFileSync(alice, 'utf8').replace('types:\n      - note.send', 'types:\n      - note.pin\n      - note.send'));
   assert.match(readFileSync(alice, 'utf8'), /note\.pin/);
   await waitFor(() => /contracts reloaded: .*note\.pin/.test(devOut), 15_000, 'the contracts reload');
-  writeFileSync(join(proj, 'pin.mjs'), `import { connectAgent } from '@agentbus/sdk';
+  writeFileSync(
+    join(proj, 'pin.mjs'),
+    `import { connectAgent } from '@agentbus/sdk';
 import { contracts } from './contracts.mjs';
 const o = { servers: process.env.AGENTBUS_SERVERS, manifestsDir: 'manifests', contracts };
 const alice = await connectAgent({ ...o, credentials: '.agentbus/creds/alice.creds.json' });
@@ -186,7 +218,8 @@ void (async () => { for await (const m of bob.inbox()) console.log('bob got', m.
 const ack = await alice.send('bob', 'note.pin', { id: 'p1' });
 console.log('delivered', ack.delivered);
 await alice.close(); await bob.close();
-`);
+`,
+  );
   const r = node('pin.mjs');
   assert.is(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /bob got note\.pin p1/);

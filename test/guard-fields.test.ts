@@ -46,7 +46,12 @@ test.before(async () => {
     verifierOptions: { contracts: registry },
     agents: {
       // alice's manifest only flags invisible text and control characters; credentials: the default (reject)
-      alice: { send: [{ to: 'bob', types: ['doc.post', 'chat.post'] }], max_payload_bytes: 256 * 1024, rejections: { per_second: 100, burst: 1000 }, guards: { invisible_text: 'flag', control_chars: 'flag' } },
+      alice: {
+        send: [{ to: 'bob', types: ['doc.post', 'chat.post'] }],
+        max_payload_bytes: 256 * 1024,
+        rejections: { per_second: 100, burst: 1000 },
+        guards: { invisible_text: 'flag', control_chars: 'flag' },
+      },
       // erin flags invisible text only
       erin: { send: [{ to: 'bob', types: ['chat.post'] }], rejections: { per_second: 100, burst: 1000 }, guards: { invisible_text: 'flag' } },
       bob: { send: [{ to: 'alice', types: ['task.result'] }] },
@@ -56,7 +61,12 @@ test.before(async () => {
   erin = await bus.rawAgent('erin');
   bobRaw = await bus.rawAgent('bob');
   const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { bobGot.push(m); confirmer.confirmRaw(m); } });
+  bobRaw.subscribe('agentbus.to.bob.>', {
+    callback: (_e, m) => {
+      bobGot.push(m);
+      confirmer.confirmRaw(m);
+    },
+  });
   await bobRaw.flush();
 });
 test.after(async () => {
@@ -65,10 +75,20 @@ test.after(async () => {
 
 function seal(sender: 'alice' | 'erin', over: Partial<SealInput>): Uint8Array {
   const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'doc.post', payload: new Uint8Array(0), contentType: Doc.contentType, ...over }).bytes;
+  return sealEnvelope({
+    sender,
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'bob',
+    type: 'doc.post',
+    payload: new Uint8Array(0),
+    contentType: Doc.contentType,
+    ...over,
+  }).bytes;
 }
 const doc = (o: Record<string, unknown>) => seal('alice', { payload: DocType.encode(DocType.fromObject(o)).finish() });
-const chat = (sender: 'alice' | 'erin', messages: string[]) => seal(sender, { type: 'chat.post', contentType: 'application/json', payload: new TextEncoder().encode(JSON.stringify({ messages })) });
+const chat = (sender: 'alice' | 'erin', messages: string[]) =>
+  seal(sender, { type: 'chat.post', contentType: 'application/json', payload: new TextEncoder().encode(JSON.stringify({ messages })) });
 
 async function send(nc: NatsConnection, sender: string, bytes: Uint8Array): Promise<Ack> {
   return Ack.decode((await nc.request(`agentbus.in.${sender}`, bytes, { timeout: 3000 })).data);
@@ -138,7 +158,10 @@ test('binary: a message nested past the decode limit is refused schema_invalid a
   const wrap = (tag: number, body: number[]) => {
     const len: number[] = [];
     for (let n = body.length; ; n >>>= 7) {
-      if (n < 0x80) { len.push(n); break; }
+      if (n < 0x80) {
+        len.push(n);
+        break;
+      }
       len.push((n & 0x7f) | 0x80);
     }
     return [tag, ...len, ...body];
@@ -158,7 +181,13 @@ test('binary: a message nested past the decode limit is refused schema_invalid a
 test('JSON: 40 flagged zero-width characters, then a credential: rejected credential_detected', async () => {
   const zw = Array.from({ length: 40 }, (_, i) => `step ${i}\u200b done`);
   // erin flags invisible text: its cap (16) is reached; the credential, cut by a zero-width character, is still found
-  await expectRejected(Reason.REASON_CREDENTIAL_DETECTED, chat('erin', [...zw, `${TOKEN.slice(0, 12)}\u200b${TOKEN.slice(12)}`]), '$.messages[40]', erin, 'erin');
+  await expectRejected(
+    Reason.REASON_CREDENTIAL_DETECTED,
+    chat('erin', [...zw, `${TOKEN.slice(0, 12)}\u200b${TOKEN.slice(12)}`]),
+    '$.messages[40]',
+    erin,
+    'erin',
+  );
   await expectRejected(Reason.REASON_CREDENTIAL_DETECTED, chat('erin', [...zw, TOKEN]), '$.messages[40]', erin, 'erin');
   // alice flags invisible text and control characters: 16 + 16 findings fill the total cap (32) first
   const bells = Array.from({ length: 20 }, (_, i) => `bell ${i}\x07`);

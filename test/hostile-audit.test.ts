@@ -41,7 +41,12 @@ test.before(async () => {
   });
   bobRaw = await bus.rawAgent('bob');
   const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { wire.push(m); confirmer.confirmRaw(m); } });
+  bobRaw.subscribe('agentbus.to.bob.>', {
+    callback: (_e, m) => {
+      wire.push(m);
+      confirmer.confirmRaw(m);
+    },
+  });
   await bobRaw.flush();
   store = await openStore(storeConfigSchema.parse({ url: join(bus.dir, 'audit-db') }));
   await store.migrate();
@@ -58,7 +63,16 @@ test.after(async () => {
 const enc = new TextEncoder();
 function sealed(sender: string, over: Partial<SealInput> = {}) {
   const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'note.post', payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })), contentType: 'application/json', ...over });
+  return sealEnvelope({
+    sender,
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'bob',
+    type: 'note.post',
+    payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })),
+    contentType: 'application/json',
+    ...over,
+  });
 }
 
 async function send(nc: NatsConnection, sender: string, bytes: Uint8Array): Promise<Ack> {
@@ -80,25 +94,41 @@ function signedRawHeader(sender: string, fields: (w: protobuf.Writer) => void, t
 test('hostile - validly signed headers with timestamps no Date holds are rejected, and each message has its row', async () => {
   const alice = await bus.rawAgent('alice');
   const max64 = Buffer.from([0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]); // sent_at_ms = 2^64 - 1
-  const fields = (w: protobuf.Writer) => w.uint32(26).string('bob').uint32(42).string('note.post').uint32(50).bytes(randomBytes(16)).uint32(66).bytes(randomBytes(32));
+  const fields = (w: protobuf.Writer) =>
+    w.uint32(26).string('bob').uint32(42).string('note.post').uint32(50).bytes(randomBytes(16)).uint32(66).bytes(randomBytes(32));
   const cases = [
     signedRawHeader('alice', fields, max64),
-    signedRawHeader('alice', (w) => fields(w).uint32(56).uint64(8.64e15 + 1)), // a safe integer just past Date's range
+    signedRawHeader('alice', (w) =>
+      fields(w)
+        .uint32(56)
+        .uint64(8.64e15 + 1),
+    ), // a safe integer just past Date's range
   ];
   for (const bytes of cases) {
     const ack = await send(alice, 'alice', bytes);
     assert.is(ack.verdict, Verdict.VERDICT_REJECTED);
     assert.is(reasonName(ack.reason), 'malformed');
     const header = toHex((parseEnvelope(bytes) as { value: { headerBytes: Uint8Array } }).value.headerBytes);
-    await waitFor(async () => (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE header_hex = {h:String}`, { h: header })).length === 1, 10_000, 'the row of that message');
-    const [row] = await store.query<{ reason: string; sender: string; detail: string }>(`SELECT reason, sender, detail FROM ${store.table('audit_events')} WHERE header_hex = {h:String}`, { h: header });
+    await waitFor(
+      async () => (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE header_hex = {h:String}`, { h: header })).length === 1,
+      10_000,
+      'the row of that message',
+    );
+    const [row] = await store.query<{ reason: string; sender: string; detail: string }>(
+      `SELECT reason, sender, detail FROM ${store.table('audit_events')} WHERE header_hex = {h:String}`,
+      { h: header },
+    );
     assert.equal({ reason: row!.reason, sender: row!.sender }, { reason: 'malformed', sender: 'alice' });
     assert.match(row!.detail, /sent_at_ms/);
   }
   // and the pipeline is not blinded: the next legitimate message is stored too
   const ok = sealed('alice');
   assert.is((await send(alice, 'alice', ok.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
-  await waitFor(async () => (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE msg_id = {m:String}`, { m: toHex(ok.header.msgId) })).length === 1, 10_000, 'the next row');
+  await waitFor(
+    async () => (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE msg_id = {m:String}`, { m: toHex(ok.header.msgId) })).length === 1,
+    10_000,
+    'the next row',
+  );
 });
 
 /** One hostile envelope from a small grammar of what a compromised agent can send. */
@@ -107,14 +137,18 @@ function hostile(sender: string, valid: Uint8Array[]): Uint8Array {
   const strs = ['bob', 'BOB', 'b\u0000b', '\u202eboB', 'x'.repeat(300), '', 'note.post', 'a..b', '\ud83d\ude00', 'task.*'];
   const s = () => strs[randomInt(strs.length)]!;
   switch (pick) {
-    case 0: return sealed(sender).bytes; // valid
-    case 1: { // one byte flipped anywhere in a valid envelope
+    case 0:
+      return sealed(sender).bytes; // valid
+    case 1: {
+      // one byte flipped anywhere in a valid envelope
       const b = Uint8Array.from(sealed(sender).bytes);
       b[randomInt(b.length)]! ^= 1 << randomInt(8);
       return b;
     }
-    case 2: return randomBytes(randomInt(1, 300)); // junk
-    case 3: { // a validly signed header with arbitrary field values, invalid UTF-8 included
+    case 2:
+      return randomBytes(randomInt(1, 300)); // junk
+    case 3: {
+      // a validly signed header with arbitrary field values, invalid UTF-8 included
       return signedRawHeader(sender, (w) => {
         w.uint32(26).bytes(randomInt(2) ? enc.encode(s()) : randomBytes(randomInt(1, 8)));
         w.uint32(42).bytes(randomInt(2) ? enc.encode(s()) : Buffer.from([0xed, 0xa0, 0x80]));
@@ -125,15 +159,20 @@ function hostile(sender: string, valid: Uint8Array[]): Uint8Array {
         for (let i = randomInt(4); i > 0; i--) w.uint32(114).fork().uint32(10).string(s()).uint32(18).string(s()).ldelim();
       });
     }
-    case 4: return valid.length ? valid[randomInt(valid.length)]! : sealed(sender).bytes; // a retry or a replay of the same bytes
-    case 5: { // the same msg_id with a different payload (a replay)
+    case 4:
+      return valid.length ? valid[randomInt(valid.length)]! : sealed(sender).bytes; // a retry or a replay of the same bytes
+    case 5: {
+      // the same msg_id with a different payload (a replay)
       const v = valid.length ? parseEnvelope(valid[randomInt(valid.length)]!) : undefined;
       const h = v?.ok ? decodeHeader(v.value.headerBytes) : undefined;
       return sealed(sender, { msgId: h?.ok ? h.value.msgId : randomBytes(16) }).bytes;
     }
-    case 6: return sealed(sender, { sentAtMs: Date.now() - 3_600_000 }).bytes; // stale
-    case 7: return sealed(sender, { metadata: { [s() || 'k']: s() } }).bytes;
-    default: { // another agent's envelope sent under this agent's name
+    case 6:
+      return sealed(sender, { sentAtMs: Date.now() - 3_600_000 }).bytes; // stale
+    case 7:
+      return sealed(sender, { metadata: { [s() || 'k']: s() } }).bytes;
+    default: {
+      // another agent's envelope sent under this agent's name
       const other = sender === 'carol' ? 'mallory' : 'carol';
       return sealed(other).bytes;
     }
@@ -150,7 +189,8 @@ test('property - random and mutated envelopes from several senders: one row per 
     const sender = senders[i % senders.length]!;
     const bytes = hostile(sender, valid.get(sender)!);
     const nc = conns.get(sender)!;
-    if (i % 5 === 0) nc.publish(`agentbus.in.${sender}`, bytes); // no reply subject: audited all the same
+    if (i % 5 === 0)
+      nc.publish(`agentbus.in.${sender}`, bytes); // no reply subject: audited all the same
     else {
       const ack = await send(nc, sender, bytes);
       if (ack.verdict === Verdict.VERDICT_ACCEPTED) valid.get(sender)!.push(bytes);
@@ -182,7 +222,13 @@ test('property - random and mutated envelopes from several senders: one row per 
   // ... and legitimate traffic afterwards is stored as usual
   const after = sealed('carol');
   assert.is((await send(conns.get('carol')!, 'carol', after.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
-  await waitFor(async () => (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE msg_id = {m:String} AND verdict = 'accepted'`, { m: toHex(after.header.msgId) })).length === 1, 10_000, 'legit row after the storm');
+  await waitFor(
+    async () =>
+      (await store.query(`SELECT 1 FROM ${store.table('audit_events')} WHERE msg_id = {m:String} AND verdict = 'accepted'`, { m: toHex(after.header.msgId) }))
+        .length === 1,
+    10_000,
+    'legit row after the storm',
+  );
 });
 
 test('takeover - a retry of an envelope delivered before the partition moved is answered, not forwarded again', async () => {

@@ -22,13 +22,24 @@ test.before(async () => {
   bus = await startBus({
     verifierOptions: { metricsPort: await freePort() },
     agents: {
-      planner: { send: [{ to: 'coder', types: toCoderTask }], rate: { per_second: 10_000, burst: 10_000 }, topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
+      planner: {
+        send: [{ to: 'coder', types: toCoderTask }],
+        rate: { per_second: 10_000, burst: 10_000 },
+        topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] },
+        max_depth: 10,
+      },
       coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
       // compromised agents: each test floods or lies as its own agent, so its audit count is its own
       junk: { send: [{ to: 'coder', types: ['task.assign'] }] },
       junk2: { send: [{ to: 'coder', types: ['task.assign'] }] },
       flooder: { send: [{ to: 'coder', types: ['task.assign'] }] },
-      mallory: { send: [{ to: 'coder', types: ['task.assign', 'task.result'] }, { to: 'planner', types: ['task.result', 'task.assign'] }], max_depth: 10 },
+      mallory: {
+        send: [
+          { to: 'coder', types: ['task.assign', 'task.result'] },
+          { to: 'planner', types: ['task.result', 'task.assign'] },
+        ],
+        max_depth: 10,
+      },
       tiny: { send: [{ to: 'coder', types: ['task.assign'] }], max_payload_bytes: 2048 },
     },
   });
@@ -59,18 +70,31 @@ test('junk flood - bad signatures past the budget are shed unverified, counted e
     }
     return acks;
   })();
-  const { acks, ms } = await flood(junk, 'junk', Array.from({ length: N }, (_, i) => envs[i % envs.length]!));
+  const { acks, ms } = await flood(
+    junk,
+    'junk',
+    Array.from({ length: N }, (_, i) => envs[i % envs.length]!),
+  );
   const goods = await good;
   assert.is(acks.length, N, 'every junk message answered');
   const by: Record<string, number> = {};
   for (const a of acks) by[reasonName(a.reason)] = (by[reasonName(a.reason)] ?? 0) + 1;
-  assert.ok(acks.every((a) => a.verdict === Verdict.VERDICT_REJECTED), JSON.stringify(by));
+  assert.ok(
+    acks.every((a) => a.verdict === Verdict.VERDICT_REJECTED),
+    JSON.stringify(by),
+  );
   // the budget: the burst, plus what refilled during the flood, were verified; the rest was shed
   const verified = by.bad_signature ?? 0;
   assert.ok(verified >= DEFAULT_REJECTION_BURST, `verified ${verified}`);
-  assert.ok(verified <= DEFAULT_REJECTION_BURST + Math.ceil((ms / 1000 + 1) * DEFAULT_REJECTIONS_PER_SECOND), `verified ${verified} in ${ms.toFixed(0)} ms: ${JSON.stringify(by)}`);
+  assert.ok(
+    verified <= DEFAULT_REJECTION_BURST + Math.ceil((ms / 1000 + 1) * DEFAULT_REJECTIONS_PER_SECOND),
+    `verified ${verified} in ${ms.toFixed(0)} ms: ${JSON.stringify(by)}`,
+  );
   assert.is(by.rejection_budget_exceeded, N - verified);
-  assert.ok(goods.every((a) => a.verdict === Verdict.VERDICT_ACCEPTED), 'the honest agent was served during the flood');
+  assert.ok(
+    goods.every((a) => a.verdict === Verdict.VERDICT_ACCEPTED),
+    'the honest agent was served during the flood',
+  );
   await waitFor(() => delivered() >= before + goods.length, 3000, 'honest deliveries');
   // exactly one audit entry per message: single events plus aggregated shed counts
   await waitFor(async () => auditedCount(await bus.auditEvents(), 'junk') >= N, 5000, 'aggregated shed events');
@@ -110,7 +134,9 @@ test('junk flood - a legitimate agent keeps its latency (p99 ≤ 4× baseline) w
     assert.is(during.accepted, 500, 'the honest agent was served during the flood');
     assert.ok(r.sent > 1000, `the flood ran: ${JSON.stringify(r)}`);
     const bound = 4 * Math.max(base.p99, 5);
-    runs.push(`p99 ${during.p99.toFixed(2)} ms during the flood (bound ${bound.toFixed(1)}, alone ${base.p99.toFixed(2)}), p50 ${during.p50.toFixed(2)} vs ${base.p50.toFixed(2)}, flood ${JSON.stringify(r)}`);
+    runs.push(
+      `p99 ${during.p99.toFixed(2)} ms during the flood (bound ${bound.toFixed(1)}, alone ${base.p99.toFixed(2)}), p50 ${during.p50.toFixed(2)} vs ${base.p50.toFixed(2)}, flood ${JSON.stringify(r)}`,
+    );
     if (during.p99 <= bound) {
       assert.is(r.answered, r.sent, 'every junk message was answered');
       assert.is(r.byReason.rejection_budget_exceeded, r.sent - (r.byReason.bad_signature ?? 0), JSON.stringify(r.byReason));
@@ -162,7 +188,13 @@ test('metadata - huge metadata on a tiny payload is rejected, nothing is deliver
   assert.is(b.verdict, Verdict.VERDICT_REJECTED);
   assert.ok(['payload_too_large', 'metadata_not_allowed'].includes(reasonName(b.reason)), reasonName(b.reason));
   const junk = await bus.rawAgent('junk2');
-  const c = await request(junk, 'junk2', sealAs(bus, 'junk2', { metadata: { rationale: 'r'.repeat(1024), prompt_version: 'p'.repeat(1024), ticket_id: 't'.repeat(1024), [DEPTH_TOKEN_METADATA]: 'd'.repeat(1024) } }).bytes);
+  const c = await request(
+    junk,
+    'junk2',
+    sealAs(bus, 'junk2', {
+      metadata: { rationale: 'r'.repeat(1024), prompt_version: 'p'.repeat(1024), ticket_id: 't'.repeat(1024), [DEPTH_TOKEN_METADATA]: 'd'.repeat(1024) },
+    }).bytes,
+  );
   assert.is(reasonName(c.reason), 'metadata_not_allowed');
   assert.match(c.detail, new RegExp(`> ${MAX_METADATA_BYTES}`));
   await sleep(200);
@@ -175,7 +207,8 @@ test('causation - a reply naming a msg_id delivered to someone else is rejected 
   const m = sealAs(bus, 'planner', { depth: 3 });
   assert.is((await request(planner, 'planner', m.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
   const coderToken = await toCoder.tokenOf(m.header.msgId);
-  const reply = (metadata: Record<string, string>) => sealAs(bus, 'mallory', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: m.header.msgId, depth: 0, metadata }).bytes;
+  const reply = (metadata: Record<string, string>) =>
+    sealAs(bus, 'mallory', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: m.header.msgId, depth: 0, metadata }).bytes;
   // borrowing the chain of a message mallory never received, without a token ...
   const a = await request(mal, 'mallory', reply({}));
   assert.is(reasonName(a.reason), 'bad_causation');
@@ -184,7 +217,18 @@ test('causation - a reply naming a msg_id delivered to someone else is rejected 
   assert.is(reasonName(b.reason), 'bad_causation');
   assert.match(b.detail, /does not prove/);
   // and coder itself, with its token, may answer it: depth 3 + 1
-  const c = await request(coderNc, 'coder', sealAs(bus, 'coder', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: m.header.msgId, depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: coderToken } }).bytes);
+  const c = await request(
+    coderNc,
+    'coder',
+    sealAs(bus, 'coder', {
+      recipient: 'planner',
+      type: 'task.result',
+      payload: enc({ ok: true }),
+      causationId: m.header.msgId,
+      depth: 0,
+      metadata: { [DEPTH_TOKEN_METADATA]: coderToken },
+    }).bytes,
+  );
   assert.is(c.verdict, Verdict.VERDICT_ACCEPTED);
   assert.is(c.depth, 4);
 });
@@ -194,7 +238,11 @@ test('causation - a reply with a causation id and no token is rejected (bad_caus
   const m = sealAs(bus, 'planner');
   assert.is((await request(planner, 'planner', m.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
   await toCoder.tokenOf(m.header.msgId);
-  const a = await request(coderNc, 'coder', sealAs(bus, 'coder', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: m.header.msgId }).bytes);
+  const a = await request(
+    coderNc,
+    'coder',
+    sealAs(bus, 'coder', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: m.header.msgId }).bytes,
+  );
   assert.is(reasonName(a.reason), 'bad_causation');
   assert.match(a.detail, /without a depth token/);
   // a topic delivery's token names the topic: a subscriber may answer, nobody else
@@ -202,7 +250,14 @@ test('causation - a reply with a causation id and no token is rejected (bad_caus
   const t = sealAs(bus, 'planner', { recipient: '', topic: 'news', type: 'note.post', payload: enc({ text: 'release at 5' }), depth: 2 });
   assert.is((await request(planner, 'planner', t.bytes)).verdict, Verdict.VERDICT_ACCEPTED);
   const topicToken = await news.tokenOf(t.header.msgId);
-  const answer = (who: string) => sealAs(bus, who, { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId: t.header.msgId, metadata: { [DEPTH_TOKEN_METADATA]: topicToken } }).bytes;
+  const answer = (who: string) =>
+    sealAs(bus, who, {
+      recipient: 'planner',
+      type: 'task.result',
+      payload: enc({ ok: true }),
+      causationId: t.header.msgId,
+      metadata: { [DEPTH_TOKEN_METADATA]: topicToken },
+    }).bytes;
   const ok = await request(coderNc, 'coder', answer('coder'));
   assert.is(ok.verdict, Verdict.VERDICT_ACCEPTED);
   assert.is(ok.depth, 3);
@@ -248,7 +303,8 @@ forget('causation - a reply to a deep message after its parent left the replay m
   const shallowToken = await got.tokenOf(shallow.header.msgId);
   // the window is 600 ms and the memory rotates every second: after two rotations both are gone
   await sleep(2500);
-  const reply = (causationId: Uint8Array, metadata: Record<string, string>) => sealAs(fbus, 'coder', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId, depth: 0, metadata }).bytes;
+  const reply = (causationId: Uint8Array, metadata: Record<string, string>) =>
+    sealAs(fbus, 'coder', { recipient: 'planner', type: 'task.result', payload: enc({ ok: true }), causationId, depth: 0, metadata }).bytes;
   // without the token the claim (depth 0) cannot stand: rejected, not restarted at 0
   assert.is(reasonName((await request(coder, 'coder', reply(deep.header.msgId, {}))).reason), 'bad_causation');
   // with it: depth 8 + 1 > max_depth 8, whatever the reply claims

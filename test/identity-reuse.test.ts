@@ -50,8 +50,16 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const stored = (rule: string) => auditor.store.query<{ agents: string[]; evidence: string; severity: string }>(`SELECT agents, evidence, severity FROM ${auditor.store.table('alerts')} WHERE rule = {r:String}`, { r: rule });
-const rows = (agent: string) => auditor.store.query<{ event: string; client_id: string; host: string; nkey: string; server: string; reason: string }>(`SELECT event, client_id, host, nkey, server, reason FROM ${auditor.store.table('audit_connections')} WHERE agent = {a:String} ORDER BY time`, { a: agent });
+const stored = (rule: string) =>
+  auditor.store.query<{ agents: string[]; evidence: string; severity: string }>(
+    `SELECT agents, evidence, severity FROM ${auditor.store.table('alerts')} WHERE rule = {r:String}`,
+    { r: rule },
+  );
+const rows = (agent: string) =>
+  auditor.store.query<{ event: string; client_id: string; host: string; nkey: string; server: string; reason: string }>(
+    `SELECT event, client_id, host, nkey, server, reason FROM ${auditor.store.table('audit_connections')} WHERE agent = {a:String} ORDER BY time`,
+    { a: agent },
+  );
 /** Let the overlap run out and the follower resolve it. */
 const settle = async () => {
   await sleep(OVERLAP + 300);
@@ -72,7 +80,12 @@ test('connections - an agent alone: its connect is a row of audit_connections, n
 });
 
 test('connections - a reconnect (new client id, the old one gone) is no alert', async () => {
-  const nc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.ids.get('carol')!.natsSeed()), inboxPrefix: 'agentbus.inbox.carol', reconnectTimeWait: 50 });
+  const nc = await connect({
+    servers: bus.url,
+    authenticator: nkeyAuthenticator(bus.ids.get('carol')!.natsSeed()),
+    inboxPrefix: 'agentbus.inbox.carol',
+    reconnectTimeWait: 50,
+  });
   await waitFor(async () => (await rows('carol')).filter((r) => r.event === 'connect').length === 1, 5000, 'carol connect');
   await nc.reconnect();
   await waitFor(async () => (await rows('carol')).filter((r) => r.event === 'connect').length === 2, 5000, 'carol reconnect');
@@ -107,7 +120,10 @@ test('connections - one credential connected twice at once: one identity_reuse a
   assert.is(st.length, 1);
   assert.equal(st[0]!.agents, ['bob']);
   // nobody else was alerted on
-  assert.ok(published.every((x) => x.agents.join() === 'bob'), JSON.stringify(published.map((x) => x.agents)));
+  assert.ok(
+    published.every((x) => x.agents.join() === 'bob'),
+    JSON.stringify(published.map((x) => x.agents)),
+  );
   await Promise.all([a.close(), b.close(), c.close()]);
 });
 
@@ -118,7 +134,10 @@ test('connections - the connections before the auditor started count (CONNZ snap
   const store = join(dir, 'db');
   auditor = await startAuditor({
     nats: { url: bus.url, credsFile: join(bus.dir, 'creds', 'auditor.json'), systemCredsFile: bus.systemCredsPath },
-    store: { url: store }, detect: { intervalMs: 3_600_000 }, connections: { manifestsDir: bus.manifestsDir, overlapMs: OVERLAP, learningMs: 0 }, logLevel: 'silent',
+    store: { url: store },
+    detect: { intervalMs: 3_600_000 },
+    connections: { manifestsDir: bus.manifestsDir, overlapMs: OVERLAP, learningMs: 0 },
+    logLevel: 'silent',
   });
   await auditor.connections!.ready;
   assert.ok((await rows('alice')).filter((r) => r.event === 'present').length >= 2, 'both listed by CONNZ');
@@ -131,19 +150,31 @@ test('connections - the connections before the auditor started count (CONNZ snap
   const block = doc.slice(doc.indexOf('-- every address each agent connected from'));
   const [addresses, sessions] = block.slice(0, block.indexOf('```')).split(/\n(?=-- one agent's sessions)/);
   const ad = await auditor.store.query<{ agent: string; host: string; connects: string }>(addresses!);
-  assert.ok(ad.some((r) => r.agent === 'bob' && r.host === '127.0.0.1' && Number(r.connects) === 3), JSON.stringify(ad));
+  assert.ok(
+    ad.some((r) => r.agent === 'bob' && r.host === '127.0.0.1' && Number(r.connects) === 3),
+    JSON.stringify(ad),
+  );
   await waitFor(async () => (await rows('carol')).filter((r) => r.event === 'disconnect').length === 2, 5000, 'carol disconnects');
   const se = await auditor.store.query<{ client_id: string; reason: string }>(sessions!.replace("'planner'", "'carol'").replace("'planner'", "'carol'"));
   assert.is(se.length, 2, JSON.stringify(se));
-  assert.ok(se.every((r) => r.reason !== ''), JSON.stringify(se));
+  assert.ok(
+    se.every((r) => r.reason !== ''),
+    JSON.stringify(se),
+  );
 });
 
 test('config - the system user reads $SYS events only; agents cannot subscribe $SYS.>', async () => {
   const sys = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.systemCreds.natsSeed()), inboxPrefix: SYSTEM_INBOX_PREFIX });
   // it may not publish to agentbus subjects (nor anything but the CONNZ request)
-  const err = await sys.request('agentbus.to.alice.x', 'x', { timeout: 1000 }).then(() => undefined, (e: Error) => e);
+  const err = await sys.request('agentbus.to.alice.x', 'x', { timeout: 1000 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.match(String(err?.message), /Permissions Violation for Publish/);
-  const js = await sys.request('$JS.API.INFO', '', { timeout: 1000 }).then(() => undefined, (e: Error) => e);
+  const js = await sys.request('$JS.API.INFO', '', { timeout: 1000 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.match(String(js?.message), /Permissions Violation/);
   await sys.close();
   const nc = await bus.rawAgent('alice');
@@ -160,7 +191,17 @@ test('nats-config --system-creds: the $SYS account with the system user, the bus
   const d = join(dir, 'cfg');
   for (const s of ['verifier', 'auditor', 'system']) assert.is(cli(['keygen', s, '--service', '--creds-dir', d, '--manifests', join(d, 'm')]).status, 0);
   assert.is(cli(['keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm')]).status, 0);
-  const r = cli(['nats-config', '--manifests', join(d, 'm'), '--verifier-creds', join(d, 'verifier.creds.json'), '--auditor-creds', join(d, 'auditor.creds.json'), '--system-creds', join(d, 'system.creds.json')]);
+  const r = cli([
+    'nats-config',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--system-creds',
+    join(d, 'system.creds.json'),
+  ]);
   assert.is(r.status, 0, r.stderr);
   const out = r.stdout;
   assert.match(out, /system_account: "\$SYS"/);
@@ -186,7 +227,14 @@ function trace(lines: Record<string, unknown>[]): string {
   return file;
 }
 // a little traffic beside the connections: audit rows replay as before
-const traffic = Array.from({ length: 10 }, (_, i) => ({ time: T0 + 60_000 + i * 60_000, sender: 'planner', recipient: 'coder', type: 'task.assign', verdict: 'accepted', msg_id: (i + 1).toString(16).padStart(32, '0') }));
+const traffic = Array.from({ length: 10 }, (_, i) => ({
+  time: T0 + 60_000 + i * 60_000,
+  sender: 'planner',
+  recipient: 'coder',
+  type: 'task.assign',
+  verdict: 'accepted',
+  msg_id: (i + 1).toString(16).padStart(32, '0'),
+}));
 const clean = [
   { event: 'connect', time: s(0), agent: 'planner', client_id: 4, host: '10.0.0.5', server: 'n1' },
   { event: 'connect', time: s(1000), agent: 'coder', client_id: 5, host: '10.0.0.6', server: 'n1' },
@@ -205,21 +253,29 @@ test('replay - a clean trace (connects, a reconnect with overlapping seconds) is
 
 test('replay - a trace with one nkey connected twice: identity_reuse naming the agent, both client ids and hosts', () => {
   const lines = [
-    ...traffic, ...clean,
+    ...traffic,
+    ...clean,
     // coder's credential used from elsewhere for 40 s while coder is connected
     { event: 'connect', time: s(900_000), agent: 'coder', client_id: 31, host: '203.0.113.9', server: 'n1' },
     { event: 'disconnect', time: s(940_000), agent: 'coder', client_id: 31, host: '203.0.113.9', server: 'n1', reason: 'Client Closed' },
   ];
   const r = cli(['detect', 'replay', '--events', trace(lines), '--json']);
   assert.is(r.status, 0, r.stderr);
-  const alerts = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { rule: string; agents: string[]; severity: string; sentence: string; evidence: { client_ids: number[]; hosts: string[] } });
+  const alerts = r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { rule: string; agents: string[]; severity: string; sentence: string; evidence: { client_ids: number[]; hosts: string[] } });
   const reuse = alerts.filter((a) => a.rule === 'identity_reuse');
   assert.is(reuse.length, 1, r.stdout);
   assert.equal(reuse[0]!.agents, ['coder']);
   assert.is(reuse[0]!.severity, 'critical');
   assert.equal(reuse[0]!.evidence.client_ids, [9, 31]);
   assert.equal(reuse[0]!.evidence.hosts, ['10.0.0.6', '203.0.113.9']);
-  assert.match(reuse[0]!.sentence, /^coder's NATS credential was connected twice at once: client 9 from 10\.0\.0\.6 .* client 31 from 203\.0\.113\.9 .*: identity_reuse$/);
+  assert.match(
+    reuse[0]!.sentence,
+    /^coder's NATS credential was connected twice at once: client 9 from 10\.0\.0\.6 .* client 31 from 203\.0\.113\.9 .*: identity_reuse$/,
+  );
   // the foreign address is new for coder
   const na = alerts.filter((a) => a.rule === 'new_address');
   assert.is(na.length, 1, r.stdout);
@@ -237,7 +293,11 @@ test('export --jsonl --connections then replay: the live incidents again, from t
   writeFileSync(cfg, JSON.stringify({ connections: { overlapMs: OVERLAP, learningMs: 0 } }));
   const r = cli(['detect', 'replay', '--events', file, '--config', cfg, '--json']);
   assert.is(r.status, 0, r.stderr);
-  const alerts = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { rule: string; agents: string[] });
+  const alerts = r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { rule: string; agents: string[] });
   assert.equal(alerts.map((a) => `${a.rule}:${a.agents.join()}`).sort(), ['identity_reuse:alice', 'identity_reuse:bob']);
 });
 

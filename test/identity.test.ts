@@ -53,7 +53,13 @@ test('identity - refuses a credential file readable by group or others', () => {
   saveCredentials(id, p);
   for (const mode of [0o644, 0o640, 0o604]) {
     chmodSync(p, mode);
-    const err = (() => { try { loadCredentials(p); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        loadCredentials(p);
+      } catch (e) {
+        return e;
+      }
+    })();
     assert.instance(err, CredentialError);
     assert.match((err as Error).message, /chmod 600/);
     for (const s of secretsOf(p)) assert.not.ok((err as Error).message.includes(s));
@@ -77,12 +83,24 @@ test('identity - refuses malformed credential files with the file and field name
     const p = join(dir, 'bad.json');
     writeFileSync(p, text, { mode: 0o600 });
     chmodSync(p, 0o600);
-    const err = (() => { try { loadCredentials(p); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        loadCredentials(p);
+      } catch (e) {
+        return e;
+      }
+    })();
     assert.instance(err, CredentialError, text);
     assert.match((err as Error).message, re);
     assert.ok((err as Error).message.startsWith(p));
   }
-  const missing = (() => { try { loadCredentials(join(dir, 'nope.json')); } catch (e) { return e; } })();
+  const missing = (() => {
+    try {
+      loadCredentials(join(dir, 'nope.json'));
+    } catch (e) {
+      return e;
+    }
+  })();
   assert.instance(missing, CredentialError);
   assert.match((missing as Error).message, /ENOENT/);
 });
@@ -97,8 +115,14 @@ test('identity - rotation keeps the old key next to the new one; the newest sign
   const p = join(dir, 'researcher.json');
   saveCredentials(id, p);
   const back = loadCredentials(p);
-  assert.equal(back.keys.map((k) => k.keyId), [old.keyId, fresh.keyId]);
-  assert.equal(back.publicManifest().keys.map((k) => k.key_id), [old.keyId, fresh.keyId]);
+  assert.equal(
+    back.keys.map((k) => k.keyId),
+    [old.keyId, fresh.keyId],
+  );
+  assert.equal(
+    back.publicManifest().keys.map((k) => k.key_id),
+    [old.keyId, fresh.keyId],
+  );
   assert.ok(id.removeKey(old.keyId));
   assert.is(id.keys.length, 1);
 });
@@ -116,19 +140,39 @@ test('identity - secrets never appear in toString, inspect, JSON.stringify, erro
   saveCredentials(id, p);
   const secrets = secretsOf(p);
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _e, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const log = createLogger({ destination: sink, level: 'debug' });
   log.info({ identity: id, key: id.currentKey() }, 'identity loaded');
   log.info({ seed: 'TOPSECRET', nested: { seed: 'TOPSECRET2', secretKey: 'TOPSECRET3' } }, 'redaction');
   log.info({ creds: JSON.parse(readFileSync(p, 'utf8')) }, 'whole file');
-  const texts = [String(id), inspect(id, { depth: 10 }), JSON.stringify(id), String(id.currentKey()), inspect(id.currentKey(), { depth: 10 }), JSON.stringify(id.currentKey()), JSON.stringify(id.keys), lines.join('')];
+  const texts = [
+    String(id),
+    inspect(id, { depth: 10 }),
+    JSON.stringify(id),
+    String(id.currentKey()),
+    inspect(id.currentKey(), { depth: 10 }),
+    JSON.stringify(id.currentKey()),
+    JSON.stringify(id.keys),
+    lines.join(''),
+  ];
   assert.ok(lines.length === 3);
   for (const t of texts) {
     for (const s of [...secrets, 'TOPSECRET']) assert.not.ok(t.includes(s), `secret leaked into: ${t.slice(0, 200)}`);
   }
   assert.ok(lines.join('').includes('[Redacted]'));
   // sign() with a bad key argument names the argument, never the bytes
-  const err = (() => { try { new SigningKey(new Uint8Array(31)); } catch (e) { return e as Error; } })();
+  const err = (() => {
+    try {
+      new SigningKey(new Uint8Array(31));
+    } catch (e) {
+      return e as Error;
+    }
+  })();
   assert.match(err!.message, /seed/);
 });
 

@@ -48,7 +48,8 @@ test.after(async () => {
 test('init --ts - writes contracts.ts, example.ts and a tsconfig.json; the bus loads the compiled contracts', () => {
   const r = run(['init', '--ts', proj], dir);
   assert.is(r.status, 0, r.stderr);
-  for (const f of ['contracts.ts', 'example.ts', 'tsconfig.json', 'README.md', 'package.json', 'agentbus.json', 'manifests/alice.yaml']) assert.ok(existsSync(join(proj, f)), f);
+  for (const f of ['contracts.ts', 'example.ts', 'tsconfig.json', 'README.md', 'package.json', 'agentbus.json', 'manifests/alice.yaml'])
+    assert.ok(existsSync(join(proj, f)), f);
   for (const f of ['contracts.mjs', 'example.mjs']) assert.not.ok(existsSync(join(proj, f)), f);
   assert.is(JSON.parse(readFileSync(join(proj, 'agentbus.json'), 'utf8')).contracts, 'dist/contracts.js');
   const tsconfig = JSON.parse(readFileSync(join(proj, 'tsconfig.json'), 'utf8'));
@@ -82,14 +83,17 @@ test('init --ts - tsc compiles the example as written, and refuses a wrong paylo
   assert.match(bare.errors[0]!, /example\.ts\(\d+,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
   writeFileSync(join(proj, 'example.ts'), example);
   // a file of the user's own: a wrong field, an unknown type; the right call compiles
-  writeFileSync(join(proj, 'mine.ts'), [
-    `import { connectAgent } from '@agentbus/sdk';`,
-    `import { contracts } from './contracts.js';`,
-    `const a = await connectAgent({ servers: 'nats://127.0.0.1:4222', credentials: '.agentbus/creds/alice.creds.json', manifestsDir: 'manifests', contracts });`,
-    `await a.send('bob', 'note.send', { text: 'right' });`, // 4: compiles
-    `await a.send('bob', 'note.send', { txt: 'wrong' });`, // 5: wrong payload
-    `await a.send('bob', 'note.sned', { text: 'x' });`, // 6: unknown type
-  ].join('\n') + '\n');
+  writeFileSync(
+    join(proj, 'mine.ts'),
+    [
+      `import { connectAgent } from '@agentbus/sdk';`,
+      `import { contracts } from './contracts.js';`,
+      `const a = await connectAgent({ servers: 'nats://127.0.0.1:4222', credentials: '.agentbus/creds/alice.creds.json', manifestsDir: 'manifests', contracts });`,
+      `await a.send('bob', 'note.send', { text: 'right' });`, // 4: compiles
+      `await a.send('bob', 'note.send', { txt: 'wrong' });`, // 5: wrong payload
+      `await a.send('bob', 'note.sned', { text: 'x' });`, // 6: unknown type
+    ].join('\n') + '\n',
+  );
   const bad = compile();
   assert.is.not(bad.status, 0, bad.out);
   assert.is(bad.errors.length, 2, bad.out);
@@ -99,7 +103,7 @@ test('init --ts - tsc compiles the example as written, and refuses a wrong paylo
   rmSync(join(proj, 'dist', 'mine.js'), { force: true });
 });
 
-test('init --ts - compiled, the example runs on the project\'s agentbus dev as example.mjs does', async () => {
+test("init --ts - compiled, the example runs on the project's agentbus dev as example.mjs does", async () => {
   assert.is(compile().status, 0);
   dev = spawn(process.execPath, [bin, 'dev', '--port', String(port)], { cwd: proj, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   dev.stdout!.on('data', (d) => (devOut += d));

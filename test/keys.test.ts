@@ -16,7 +16,10 @@ import { cliArgs } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 test.before(async () => {
-  bus = await startBus({ verifiers: 2, agents: { planner: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 1000 } }, coder: {} } });
+  bus = await startBus({
+    verifiers: 2,
+    agents: { planner: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 1000 } }, coder: {} },
+  });
 });
 test.after(async () => bus.stop());
 
@@ -31,7 +34,24 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
   const raw = await bus.rawAgent('planner');
   const oldId = loadCredentials(bus.credsPath('planner'));
   const oldKey = oldId.currentKey();
-  const sendWith = async (k: typeof oldKey) => Ack.decode((await raw.request('agentbus.in.planner', sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'task.assign', payload: new TextEncoder().encode('{"title":"x","priority":1}'), contentType: 'application/json' }).bytes, { timeout: 3000 })).data);
+  const sendWith = async (k: typeof oldKey) =>
+    Ack.decode(
+      (
+        await raw.request(
+          'agentbus.in.planner',
+          sealEnvelope({
+            sender: 'planner',
+            keyId: k.keyId,
+            sign: k.sign,
+            recipient: 'coder',
+            type: 'task.assign',
+            payload: new TextEncoder().encode('{"title":"x","priority":1}'),
+            contentType: 'application/json',
+          }).bytes,
+          { timeout: 3000 },
+        )
+      ).data,
+    );
 
   // steady traffic through the SDK during the whole rotation
   let stop = false;
@@ -39,12 +59,19 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
   let sent = 0;
   const traffic = (async () => {
     while (!stop) {
-      try { await planner.send('coder', 'task.assign', { title: `m${sent}`, priority: 1 }); sent++; } catch (e) { failures.push(e); }
+      try {
+        await planner.send('coder', 'task.assign', { title: `m${sent}`, priority: 1 });
+        sent++;
+      } catch (e) {
+        failures.push(e);
+      }
       await sleep(20);
     }
   })();
   let received = 0;
-  void (async () => { for await (const _ of coder.inbox()) received++; })();
+  void (async () => {
+    for await (const _ of coder.inbox()) received++;
+  })();
 
   void credsDir;
   const { rotateKey, revokeKey } = await import('../packages/server/src/ops/keys.js');
@@ -74,7 +101,10 @@ test('keys - rotate, overlap, revoke: the old key stops within a second, new-key
   assert.is(failures.length, 0, `new-key traffic dropped: ${failures.map(String).join('; ')}`);
   assert.ok(sent > 20);
   await waitFor(() => received >= sent, 3000, 'all delivered');
-  assert.equal(loadCredentials(bus.credsPath('planner')).keys.map((k) => k.keyId), [rot.keyId]);
+  assert.equal(
+    loadCredentials(bus.credsPath('planner')).keys.map((k) => k.keyId),
+    [rot.keyId],
+  );
 });
 
 test('keys - the CLI rotates and revokes with its default file names', () => {

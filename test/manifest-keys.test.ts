@@ -25,7 +25,11 @@ test('manifest keys - a valid window: all three readers give the same answer bef
   writeFileSync(join(d, 'alice.yaml'), stringify(manifest({ not_before: '2026-01-01T00:00:00Z', not_after: '2026-06-01T00:00:00Z' })));
   const policy = new Policy(loadManifestDir(d));
   const peers = new PeerKeys(d);
-  for (const [at, want] of [[Date.parse('2025-12-31T00:00:00Z'), Reason.REASON_EXPIRED_KEY], [Date.parse('2026-03-01T00:00:00Z'), 'key'], [Date.parse('2026-07-01T00:00:00Z'), Reason.REASON_EXPIRED_KEY]] as const) {
+  for (const [at, want] of [
+    [Date.parse('2025-12-31T00:00:00Z'), Reason.REASON_EXPIRED_KEY],
+    [Date.parse('2026-03-01T00:00:00Z'), 'key'],
+    [Date.parse('2026-07-01T00:00:00Z'), Reason.REASON_EXPIRED_KEY],
+  ] as const) {
     for (const r of [policy.resolveKey('alice', key.key_id, at), peers.resolve('alice', key.key_id, at)]) {
       if (want === 'key') assert.instance(r, Uint8Array);
       else assert.is(r, want);
@@ -40,8 +44,14 @@ test('manifest keys - a bad not_after is refused by every reader, never a key th
   const d = join(dir, 'bad');
   mkdirSync(d);
   writeFileSync(join(d, 'alice.yaml'), stringify(manifest({ not_after: 'next tuesday' })));
-  assert.throws(() => loadManifestDir(d), (e: Error) => e instanceof ManifestError && /keys\.0\.not_after/.test(e.message));
-  assert.throws(() => readManifestKeys(d), (e: Error) => e instanceof ManifestError && /keys\.0\.not_after/.test(e.message));
+  assert.throws(
+    () => loadManifestDir(d),
+    (e: Error) => e instanceof ManifestError && /keys\.0\.not_after/.test(e.message),
+  );
+  assert.throws(
+    () => readManifestKeys(d),
+    (e: Error) => e instanceof ManifestError && /keys\.0\.not_after/.test(e.message),
+  );
   assert.throws(() => loadManifestKeys(d), /keys\.0\.not_after/);
   // the receiver skips the file: the sender is unknown to it, not trusted forever
   assert.is(new PeerKeys(d).resolve('alice', key.key_id, Date.parse('2100-01-01T00:00:00Z')), Reason.REASON_UNKNOWN_SENDER);

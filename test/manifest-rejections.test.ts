@@ -19,8 +19,20 @@ test('manifest - rejections defaults to the documented budget and compiles per m
 });
 
 test('manifest - a bad rejections budget names the file and the field', () => {
-  for (const [bad, path] of [[{ per_second: 0, burst: 5 }, 'rejections.per_second'], [{ per_second: 1, burst: 1.5 }, 'rejections.burst'], [{ per_second: 1 }, 'rejections.burst'], [{ per_second: 1, burst: 2, extra: 1 }, 'rejections']] as const) {
-    const e = (() => { try { parseManifest(stringify({ ...base, rejections: bad }), 'probe.yaml'); } catch (x) { return x; } return undefined; })();
+  for (const [bad, path] of [
+    [{ per_second: 0, burst: 5 }, 'rejections.per_second'],
+    [{ per_second: 1, burst: 1.5 }, 'rejections.burst'],
+    [{ per_second: 1 }, 'rejections.burst'],
+    [{ per_second: 1, burst: 2, extra: 1 }, 'rejections'],
+  ] as const) {
+    const e = (() => {
+      try {
+        parseManifest(stringify({ ...base, rejections: bad }), 'probe.yaml');
+      } catch (x) {
+        return x;
+      }
+      return undefined;
+    })();
     assert.instance(e, ManifestError);
     assert.is((e as ManifestError).path, path, JSON.stringify(bad));
     assert.match((e as ManifestError).message, /^probe\.yaml at rejections/);

@@ -42,7 +42,8 @@ const cliAsync = (args: string[]) =>
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (status) => res({ status, stdout, stderr }));
   });
-const cli = (args: string[], o: { timeout?: number } = {}) => spawnSync(process.execPath, cliArgs(...args), { cwd: repo, encoding: 'utf8', timeout: o.timeout ?? 60_000 });
+const cli = (args: string[], o: { timeout?: number } = {}) =>
+  spawnSync(process.execPath, cliArgs(...args), { cwd: repo, encoding: 'utf8', timeout: o.timeout ?? 60_000 });
 
 // the disk: the fs server may see all of srv/; the callers' policy roots are srv/project
 const disk = realpathSync(mkdtempSync(join(tmpdir(), 'agentbus-mcp-')));
@@ -87,7 +88,12 @@ let bus: TestBus;
 let fsServer: ToolServer | undefined;
 let alice: AgentClient;
 const hostLog: string[] = [];
-const sink = new Writable({ write(c, _e, cb) { hostLog.push(String(c)); cb(); } });
+const sink = new Writable({
+  write(c, _e, cb) {
+    hostLog.push(String(c));
+    cb();
+  },
+});
 
 /** Rewrite one manifest's YAML in place (the verifier polls the directory). */
 function editManifest(agent: string, f: (m: Record<string, any>) => void): void {
@@ -147,7 +153,11 @@ test('mcp pin - the hash is stable across two starts of the server; a changed de
   };
   const a = await list([FS_BIN, srv]);
   const b = await list([FS_BIN, project]);
-  assert.equal(a.tools.map((t) => t.sha256), b.tools.map((t) => t.sha256), 'same definitions: same hashes');
+  assert.equal(
+    a.tools.map((t) => t.sha256),
+    b.tools.map((t) => t.sha256),
+    'same definitions: same hashes',
+  );
   assert.ok(compareTools(b.tools, a.tools).same);
   const t1 = await list(tiny('echo', 'the', 'text'));
   assert.equal(t1.skipped, ['Shout'], 'a tool name that cannot be a message type is not pinned');
@@ -161,7 +171,13 @@ test('mcp pin - the hash is stable across two starts of the server; a changed de
   const forged = t1.tools.map((t) => ({ ...t }));
   const live = t1.tools.map((t) => ({ ...t, description: 'x' }));
   forged[0]!.description = 'x';
-  assert.equal(compareTools(live.map((t) => ({ ...t, sha256: toolDefinitionHash({ name: t.name, description: t.description, inputSchema: t.input_schema }) })), forged).changed, [{ name: 'echo', fields: ['sha256'] }]);
+  assert.equal(
+    compareTools(
+      live.map((t) => ({ ...t, sha256: toolDefinitionHash({ name: t.name, description: t.description, inputSchema: t.input_schema }) })),
+      forged,
+    ).changed,
+    [{ name: 'echo', fields: ['sha256'] }],
+  );
 });
 
 test('mcp pin - the command after -- keeps its own options (also without --); a missing manifest is exit 1, a missing command exit 2', () => {
@@ -187,12 +203,25 @@ test('mcp pin - the command after -- keeps its own options (also without --); a 
 
 test('mcp pin - an MCP server that fails to start is reported with the last lines of its own stderr, in one line; it runs non-interactively (npm_config_yes)', async () => {
   // a fake server: says why on stderr (and what npx would see), exits 1 before the handshake
-  const failing = [process.execPath, '-e', "console.error('starting…'); console.error('npm_config_yes=' + process.env.npm_config_yes); console.error('fatal: cannot read /no/such/dir'); process.exit(1)"];
-  const e = await startMcpServer(failing, { stderr: 'ignore' }).then(() => undefined, (x: Error) => x);
+  const failing = [
+    process.execPath,
+    '-e',
+    "console.error('starting…'); console.error('npm_config_yes=' + process.env.npm_config_yes); console.error('fatal: cannot read /no/such/dir'); process.exit(1)",
+  ];
+  const e = await startMcpServer(failing, { stderr: 'ignore' }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(e, McpStartError);
   assert.is(e!.message.split('\n').length, 1, e!.message);
-  assert.match(e!.message, /^cannot start the MCP server `.*`: .*[Cc]onnection closed; its stderr: starting… \| npm_config_yes=true \| fatal: cannot read \/no\/such\/dir$/);
-  const silent = await startMcpServer([process.execPath, '-e', 'process.exit(2)'], { stderr: 'ignore' }).then(() => undefined, (x: Error) => x);
+  assert.match(
+    e!.message,
+    /^cannot start the MCP server `.*`: .*[Cc]onnection closed; its stderr: starting… \| npm_config_yes=true \| fatal: cannot read \/no\/such\/dir$/,
+  );
+  const silent = await startMcpServer([process.execPath, '-e', 'process.exit(2)'], { stderr: 'ignore' }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.match(silent!.message, /it wrote nothing on stderr/);
   // the CLI: exit 1, the child's own stderr passed through, then agentbus's one line naming it
   const r = cli(['mcp', 'pin', '--agent', 'tiny', '--manifests', bus.manifestsDir, '--', ...failing]);
@@ -203,14 +232,34 @@ test('mcp pin - an MCP server that fails to start is reported with the last line
 
 test('mcp serve - refuses a server whose tools differ from the pinned ones, naming them and `agentbus mcp pin` (the CLI: exit 1, one line)', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'the', 'text'), stderr: 'ignore' });
-  const err = await startToolServer({ agent: 'tiny', credentials: bus.credsPath('tiny'), manifestsDir: bus.manifestsDir, servers: bus.url, command: tiny('shout', 'the', 'text', 'extra'), stderr: 'ignore' }).then(
+  const err = await startToolServer({
+    agent: 'tiny',
+    credentials: bus.credsPath('tiny'),
+    manifestsDir: bus.manifestsDir,
+    servers: bus.url,
+    command: tiny('shout', 'the', 'text', 'extra'),
+    stderr: 'ignore',
+  }).then(
     () => undefined,
     (e: Error) => e,
   );
   assert.instance(err, ToolServerError);
   assert.match(err!.message, /added extra; changed echo \(description\)/);
   assert.match(err!.message, /agentbus mcp pin --agent tiny/);
-  const r = cli(['mcp', 'serve', '--agent', 'tiny', '--creds', bus.credsPath('tiny'), '--manifests', bus.manifestsDir, '--nats', bus.url, '--', ...tiny('echo', 'other', 'words')]);
+  const r = cli([
+    'mcp',
+    'serve',
+    '--agent',
+    'tiny',
+    '--creds',
+    bus.credsPath('tiny'),
+    '--manifests',
+    bus.manifestsDir,
+    '--nats',
+    bus.url,
+    '--',
+    ...tiny('echo', 'other', 'words'),
+  ]);
   assert.is(r.status, 1);
   const lines = r.stderr.trim().split('\n');
   assert.is(lines.length, 1, r.stderr);
@@ -219,7 +268,24 @@ test('mcp serve - refuses a server whose tools differ from the pinned ones, nami
 
 test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end) and stops on SIGTERM', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'the', 'text'), stderr: 'ignore' });
-  const child = spawn(process.execPath, cliArgs('mcp', 'serve', '--agent', 'tiny', '--creds', bus.credsPath('tiny'), '--manifests', bus.manifestsDir, '--nats', bus.url, '--', ...tiny('echo', 'the', 'text')), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    cliArgs(
+      'mcp',
+      'serve',
+      '--agent',
+      'tiny',
+      '--creds',
+      bus.credsPath('tiny'),
+      '--manifests',
+      bus.manifestsDir,
+      '--nats',
+      bus.url,
+      '--',
+      ...tiny('echo', 'the', 'text'),
+    ),
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let err = '';
   child.stderr.on('data', (c) => (err += String(c)));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -238,9 +304,20 @@ test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end)
 
 test('mcp serve - when the MCP server exits, the call in flight gets an error result and serving ends, saying why', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'quit'), stderr: 'ignore' });
-  const s = await startToolServer({ agent: 'tiny', credentials: bus.credsPath('tiny'), manifestsDir: bus.manifestsDir, servers: bus.url, command: tiny('echo', 'quit'), stderr: 'ignore', logger: createLogger({ level: 'fatal', destination: sink }) });
+  const s = await startToolServer({
+    agent: 'tiny',
+    credentials: bus.credsPath('tiny'),
+    manifestsDir: bus.manifestsDir,
+    servers: bus.url,
+    command: tiny('echo', 'quit'),
+    stderr: 'ignore',
+    logger: createLogger({ level: 'fatal', destination: sink }),
+  });
   await verifiersLoaded(bus, 'tiny'); // the verifier has the new pin
-  const e = await alice.callTool('tiny', 'quit', {}).then(() => undefined, (x: Error) => x);
+  const e = await alice.callTool('tiny', 'quit', {}).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(e, ToolError, String(e));
   assert.match(e!.message, /the tool call failed on tiny: .*[Cc]onnection closed/);
   assert.match(await s.done, /^the MCP server `.*tiny-server\.mjs echo quit` exited$/);
@@ -248,7 +325,15 @@ test('mcp serve - when the MCP server exits, the call in flight gets an error re
 });
 
 test('mcp serve - the filesystem server end to end: list a directory, read a file (signed request, signed tool.result reply)', async () => {
-  fsServer = await startToolServer({ agent: 'fs', credentials: bus.credsPath('fs'), manifestsDir: bus.manifestsDir, servers: bus.url, command: [FS_BIN, srv], stderr: 'ignore', logger: createLogger({ name: 'fs', level: 'warn', destination: sink }) });
+  fsServer = await startToolServer({
+    agent: 'fs',
+    credentials: bus.credsPath('fs'),
+    manifestsDir: bus.manifestsDir,
+    servers: bus.url,
+    command: [FS_BIN, srv],
+    stderr: 'ignore',
+    logger: createLogger({ name: 'fs', level: 'warn', destination: sink }),
+  });
   assert.is(fsServer.tools.length, 14);
   alice ??= await bus.agent('alice', { timeoutMs: 5000 });
   const ls = await alice.callTool('fs', 'list_directory', { path: project });
@@ -259,22 +344,37 @@ test('mcp serve - the filesystem server end to end: list a directory, read a fil
   assert.equal(read.content, [{ type: 'text', text: 'hello from the bus\n' }]);
   assert.equal(read.structuredContent, { content: 'hello from the bus\n' });
   // the verifier accepted and audited the call and its reply (the reply names the call as its cause)
-  await waitFor(async () => {
-    const headers = (await bus.auditEvents()).filter((e) => e.verdict === Verdict.VERDICT_ACCEPTED && e.header?.length).map((e) => decodeHeader(e.header!)).flatMap((h) => (h.ok ? [h.value] : []));
-    const call = headers.find((h) => h.sender === 'alice' && h.recipient === 'fs' && h.type === 'tool.fs.read_text_file');
-    return !!call && headers.some((h) => h.sender === 'fs' && h.recipient === 'alice' && h.type === 'tool.result' && toHex(h.causationId) === toHex(call.msgId));
-  }, 5000, 'the call and its reply in the audit stream');
+  await waitFor(
+    async () => {
+      const headers = (await bus.auditEvents())
+        .filter((e) => e.verdict === Verdict.VERDICT_ACCEPTED && e.header?.length)
+        .map((e) => decodeHeader(e.header!))
+        .flatMap((h) => (h.ok ? [h.value] : []));
+      const call = headers.find((h) => h.sender === 'alice' && h.recipient === 'fs' && h.type === 'tool.fs.read_text_file');
+      return (
+        !!call && headers.some((h) => h.sender === 'fs' && h.recipient === 'alice' && h.type === 'tool.result' && toHex(h.causationId) === toHex(call.msgId))
+      );
+    },
+    5000,
+    'the call and its reply in the audit stream',
+  );
 });
 
 test('mcp serve - a failing tool is ToolError (isError result); a result above result_max_bytes is replaced by an error result', async () => {
-  const missing = await alice.callTool('fs', 'read_text_file', { path: join(project, 'missing.txt') }).then(() => undefined, (e: Error) => e);
+  const missing = await alice.callTool('fs', 'read_text_file', { path: join(project, 'missing.txt') }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.instance(missing, ToolError);
   const te = missing as ToolError;
   assert.is(te.result.isError, true);
   assert.is(te.server, 'fs');
   assert.is(te.tool, 'read_text_file');
   assert.match(te.message, /ENOENT|no such file/i);
-  const big = await alice.callTool('fs', 'read_text_file', { path: join(project, 'big.txt') }).then(() => undefined, (e: Error) => e);
+  const big = await alice.callTool('fs', 'read_text_file', { path: join(project, 'big.txt') }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   assert.instance(big, ToolError);
   assert.equal((big as ToolError).result, { isError: true, content: [{ type: 'text', text: resultText((big as ToolError).result) }] });
   assert.match(resultText((big as ToolError).result), /^result too large: \d+ bytes > 4096$/);
@@ -283,7 +383,10 @@ test('mcp serve - a failing tool is ToolError (isError result); a result above r
 
 test('mcp serve - a symlink inside the root that points outside it: the verifier passes the string, the tool host refuses after resolving it (the fs server itself would have read it)', async () => {
   const link = join(project, 'link.txt');
-  const e = await alice.callTool('fs', 'read_text_file', { path: link }).then(() => undefined, (x: Error) => x);
+  const e = await alice.callTool('fs', 'read_text_file', { path: link }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(e, ToolError, String(e));
   const text = resultText((e as ToolError).result);
   assert.match(text, /^refused by the tool host: args\.path resolves to .*secret\.txt, outside the allowed roots \(symlink\?\)/);
@@ -298,22 +401,40 @@ test('mcp serve - a symlink inside the root that points outside it: the verifier
 
 test('mcp serve - the verifier refuses what the policy does not allow: RejectedError with its reason (tool_not_allowed, argument_refused, schema_invalid)', async () => {
   const bob = await bus.agent('bob', { timeoutMs: 5000, logger: createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) }) });
-  const notListed = await bob.callTool('fs', 'list_directory', { path: project }).then(() => undefined, (x: Error) => x);
+  const notListed = await bob.callTool('fs', 'list_directory', { path: project }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(notListed, RejectedError);
   assert.is((notListed as RejectedError).reasonName, 'tool_not_allowed');
-  const write = await alice.callTool('fs', 'write_file', { path: join(project, 'x'), content: 'x' }).then(() => undefined, (x: Error) => x);
+  const write = await alice.callTool('fs', 'write_file', { path: join(project, 'x'), content: 'x' }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.is((write as RejectedError).reasonName, 'tool_not_allowed');
-  const outside = await alice.callTool('fs', 'read_text_file', { path: '/etc/passwd' }).then(() => undefined, (x: Error) => x);
+  const outside = await alice.callTool('fs', 'read_text_file', { path: '/etc/passwd' }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(outside, RejectedError);
   assert.is((outside as RejectedError).reasonName, 'argument_refused');
   assert.match((outside as RejectedError).detail, /args\.path/);
-  const traversal = await alice.callTool('fs', 'read_text_file', { path: `${project}/../secret.txt` }).then(() => undefined, (x: Error) => x);
+  const traversal = await alice.callTool('fs', 'read_text_file', { path: `${project}/../secret.txt` }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.is((traversal as RejectedError).reasonName, 'argument_refused');
-  const schema = await alice.callTool('fs', 'read_text_file', { path: join(project, 'hello.txt'), head: 'ten' }).then(() => undefined, (x: Error) => x);
+  const schema = await alice.callTool('fs', 'read_text_file', { path: join(project, 'hello.txt'), head: 'ten' }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(schema, RejectedError);
   assert.is((schema as RejectedError).reasonName, 'schema_invalid');
   // a tool.result that answers no call of bob's is not taken (the built-in contract is for answers only)
-  const unsolicited = await fsServer!.client.send('bob', 'tool.result', { content: [{ type: 'text', text: 'hi' }] }).then(() => undefined, (x: Error) => x);
+  const unsolicited = await fsServer!.client.send('bob', 'tool.result', { content: [{ type: 'text', text: 'hi' }] }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
   assert.instance(unsolicited, RefusedError);
   assert.is((unsolicited as RefusedError).reasonName, 'unknown_type');
 });
@@ -322,7 +443,10 @@ test('mcp serve - a call that needs approval waits for it (agentbus approve), th
   const call = alice.callTool('fs', 'get_file_info', { path: join(project, 'hello.txt') }, { timeoutMs: 40_000 }).catch((e: Error) => e);
   const approve = (extra: string[]) => cliAsync(['approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url, ...extra]);
   let held: { msg_id: string; caller: string; tool: string } | undefined;
-  for (let i = 0; i < 10 && !held; i++) held = (JSON.parse((await approve(['--json', '--wait-ms', '1500'])).stdout || '[]') as { msg_id: string; caller: string; tool: string; args: string }[]).find((n) => n.tool === 'get_file_info');
+  for (let i = 0; i < 10 && !held; i++)
+    held = (
+      JSON.parse((await approve(['--json', '--wait-ms', '1500'])).stdout || '[]') as { msg_id: string; caller: string; tool: string; args: string }[]
+    ).find((n) => n.tool === 'get_file_info');
   assert.ok(held, 'the call is not listed as held');
   assert.is(held!.caller, 'alice');
   const before = fsServer!.stats.calls;
@@ -348,17 +472,23 @@ test('BusClientTransport - the official MCP Client over the bus: lists the pinne
   const failed = await client.callTool({ name: 'read_text_file', arguments: { path: join(project, 'link.txt') } });
   assert.is(failed.isError, true);
   assert.match(JSON.stringify(failed.content), /refused by the tool host/);
-  const refused = await client.callTool({ name: 'read_text_file', arguments: { path: '/etc/passwd' } }).then(() => undefined, (x: Error & { code?: number }) => x);
+  const refused = await client.callTool({ name: 'read_text_file', arguments: { path: '/etc/passwd' } }).then(
+    () => undefined,
+    (x: Error & { code?: number }) => x,
+  );
   assert.ok(refused, 'a refused call throws');
   assert.is((refused as { code?: number }).code, REJECTED_ERROR_CODE);
   assert.match(refused!.message, /argument_refused: .*args\.path/);
   await client.ping();
-  const unknown = await client.listPrompts().then(() => undefined, (x: Error & { code?: number }) => x);
+  const unknown = await client.listPrompts().then(
+    () => undefined,
+    (x: Error & { code?: number }) => x,
+  );
   assert.is((unknown as { code?: number } | undefined)?.code, -32601, 'prompts/list is not served');
   await client.close();
 });
 
-test('mcp proxy - a stdio MCP server for any MCP client: pinned tools, calls through the bus as the credential file\'s agent', async () => {
+test("mcp proxy - a stdio MCP server for any MCP client: pinned tools, calls through the bus as the credential file's agent", async () => {
   // the proxy is alice now: a second alice connected here would receive (and refuse) its answers too
   await alice.close();
   const transport = new StdioClientTransport({
@@ -377,11 +507,17 @@ test('mcp proxy - a stdio MCP server for any MCP client: pinned tools, calls thr
     assert.is(tools.length, 14);
     const r = await client.callTool({ name: 'list_directory', arguments: { path: project } });
     assert.match(JSON.stringify(r.content), /\[FILE\] hello\.txt/);
-    const refused = await client.callTool({ name: 'read_text_file', arguments: { path: join(srv, 'secret.txt') } }).then(() => undefined, (x: Error) => x);
+    const refused = await client.callTool({ name: 'read_text_file', arguments: { path: join(srv, 'secret.txt') } }).then(
+      () => undefined,
+      (x: Error) => x,
+    );
     assert.ok(refused, err);
     assert.is((refused as { code?: number }).code, REJECTED_ERROR_CODE);
     assert.match(refused!.message, /argument_refused/);
-    const notAllowed = await client.callTool({ name: 'write_file', arguments: { path: join(project, 'x'), content: 'x' } }).then(() => undefined, (x: Error) => x);
+    const notAllowed = await client.callTool({ name: 'write_file', arguments: { path: join(project, 'x'), content: 'x' } }).then(
+      () => undefined,
+      (x: Error) => x,
+    );
     assert.match(notAllowed!.message, /tool_not_allowed/);
   } finally {
     await client.close();

@@ -41,7 +41,14 @@ let bob: AgentClient;
 let dave: AgentClient;
 
 const start = () =>
-  startMemoryService({ servers: bus.url, credentials: bus.credsPath('memory'), serviceCreds: svcCreds, manifestsDir: bus.manifestsDir, logger: createLogger({ level: 'silent' }), onAudit: (r) => audits.push(r) });
+  startMemoryService({
+    servers: bus.url,
+    credentials: bus.credsPath('memory'),
+    serviceCreds: svcCreds,
+    manifestsDir: bus.manifestsDir,
+    logger: createLogger({ level: 'silent' }),
+    onAudit: (r) => audits.push(r),
+  });
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -77,7 +84,10 @@ async function resultRow(sender: string, ns: string, status: string) {
 test.before(async () => {
   svcDir = mkdtempSync(join(tmpdir(), 'agentbus-memlim-'));
   svcCreds = generateServiceCreds('memory', join(svcDir, 'memory-svc.json'));
-  const verifierContracts = new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]);
+  const verifierContracts = new ContractRegistry([
+    ...contracts.types().map((t) => contracts.get(t)!),
+    ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!),
+  ]);
   bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
     verifierOptions: { contracts: verifierContracts },
@@ -107,7 +117,13 @@ test('schema: memory.limits defaults, and a bad value is one line naming the fie
   assert.equal(MemorySection.parse({ limits: { watches: 0 } }).limits, { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: 0 });
   const base = { agent: 'x', nats_user: `U${'A'.repeat(55)}`, keys: [{ key_id: 'k', public_key: 'A'.repeat(43) }] };
   assert.equal(parseManifest(JSON.stringify(base), 'x.json').memory.limits, { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT });
-  for (const [limits, field] of [[{ sessions: -1 }, 'memory.limits.sessions'], [{ watches: 'many' }, 'memory.limits.watches'], [{ sessions: 1.5 }, 'memory.limits.sessions'], [{ watches: 100_000 }, 'memory.limits.watches'], [{ session: 3 }, 'memory.limits']] as const) {
+  for (const [limits, field] of [
+    [{ sessions: -1 }, 'memory.limits.sessions'],
+    [{ watches: 'many' }, 'memory.limits.watches'],
+    [{ sessions: 1.5 }, 'memory.limits.sessions'],
+    [{ watches: 100_000 }, 'memory.limits.watches'],
+    [{ session: 3 }, 'memory.limits'],
+  ] as const) {
     const e = (() => {
       try {
         parseManifest(JSON.stringify({ ...base, memory: { limits } }), 'x.json');
@@ -126,7 +142,10 @@ test('sessions: up to the limit, then limit_exceeded with no stream created and 
   assert.is(await alice.memory('session/a1').put('k', 1), 1);
   await alice.memory('session/a2').put('k', 2);
   assert.equal(await sessionStreams(), ['a1', 'a2']);
-  const e = await alice.memory('session/a3').put('k', 3).catch((x: unknown) => x);
+  const e = await alice
+    .memory('session/a3')
+    .put('k', 3)
+    .catch((x: unknown) => x);
   assert.instance(e, MemoryError);
   assert.is((e as MemoryError).code, 'limit_exceeded');
   assert.match((e as MemoryError).message, /memory\.limits\.sessions is 2/);
@@ -145,7 +164,7 @@ test('sessions: up to the limit, then limit_exceeded with no stream created and 
   await alice.memory('session/a1').put('k2', 'more');
 });
 
-test('a session another agent created spends its creator\'s slot, not the writer\'s; another agent is unaffected', async () => {
+test("a session another agent created spends its creator's slot, not the writer's; another agent is unaffected", async () => {
   // bob (limit 1) writes into alice's session: no slot of his
   await bob.memory('session/a1').put('from-bob', true);
   await bob.memory('session/b1').put('k', 1);
@@ -158,7 +177,7 @@ test('a session another agent created spends its creator\'s slot, not the writer
   assert.equal(await sessionStreams(), ['a1', 'a2', 'b1', 'd1']);
 });
 
-test('a restart of the memory service keeps the counts (from the streams\' creators)', async () => {
+test("a restart of the memory service keeps the counts (from the streams' creators)", async () => {
   await svc.close();
   svc = await start();
   assert.equal(svc.sessionsByCreator().get('bob'), ['session/b1']);
@@ -172,9 +191,15 @@ test('an expired session frees its slot (its bucket is deleted); so does a bucke
   await sleep(2600);
   // alice is at her limit: the put looks for expired sessions, deletes them, and goes on
   await alice.memory('session/a3').put('k', 3);
-  assert.equal((await sessionStreams()).filter((s) => s.startsWith('a')), ['a3']);
+  assert.equal(
+    (await sessionStreams()).filter((s) => s.startsWith('a')),
+    ['a3'],
+  );
   await svc.sweepSessions();
-  assert.equal((await sessionStreams()).filter((s) => s.startsWith('a')), ['a3']);
+  assert.equal(
+    (await sessionStreams()).filter((s) => s.startsWith('a')),
+    ['a3'],
+  );
   assert.equal(svc.sessionsByCreator().get('alice'), ['session/a3']);
   assert.ok(svc.stats.reclaimed >= 2);
   await alice.memory('session/a4').put('k', 4);
@@ -182,11 +207,17 @@ test('an expired session frees its slot (its bucket is deleted); so does a bucke
   // an operator removes a session bucket: the slot is free again
   await jsm.streams.delete('KV_agentbus_mem_s_a4');
   await alice.memory('session/a5').put('k', 5);
-  assert.equal((await sessionStreams()).filter((s) => s.startsWith('a')), ['a3', 'a5']);
+  assert.equal(
+    (await sessionStreams()).filter((s) => s.startsWith('a')),
+    ['a3', 'a5'],
+  );
   // the memory user may delete session buckets, never an agent's own or a shared namespace's
   await alice.memory().put('k', 1);
-  const denied = await store.request('$JS.API.STREAM.DELETE.KV_agentbus_mem_a_alice', new Uint8Array(), { timeout: 1000 }).then(() => undefined, (x: unknown) => x);
-  assert.ok(denied, 'deleting agent/alice\'s bucket must be refused');
+  const denied = await store.request('$JS.API.STREAM.DELETE.KV_agentbus_mem_a_alice', new Uint8Array(), { timeout: 1000 }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  assert.ok(denied, "deleting agent/alice's bucket must be refused");
   assert.is((await alice.memory().get('k'))?.value, 1);
 });
 
@@ -196,7 +227,10 @@ test('watches: up to the limit, then limit_exceeded (audited); a watch on a miss
   const w2 = await dave.memory('agent/dave').watch();
   assert.equal(await sessionStreams(), before, 'a watch created a stream');
   assert.not.ok((await streams()).includes('KV_agentbus_mem_a_dave'), 'a watch created agent/dave');
-  const e = await dave.memory('session/d1').watch().catch((x: unknown) => x);
+  const e = await dave
+    .memory('session/d1')
+    .watch()
+    .catch((x: unknown) => x);
   assert.instance(e, MemoryError);
   assert.is((e as MemoryError).code, 'limit_exceeded');
   assert.match((e as MemoryError).message, /memory\.limits\.watches is 2/);
@@ -237,7 +271,11 @@ test('a value nested too deep is refused with a code, by the service too; the wa
   for (let i = 0; i < 100; i++) hundred = { a: hundred };
   const c = await code(dave.memory().put('deep', hundred));
   assert.ok(c === 'invalid' || c.startsWith('verifier:'), c);
-  if (c === 'invalid') assert.is(audits.find((a) => a.agent === 'dave' && a.op === 'put' && a.verdict === 'invalid')?.detail, `the value nests arrays and objects deeper than ${MAX_MEMORY_VALUE_DEPTH} levels`);
+  if (c === 'invalid')
+    assert.is(
+      audits.find((a) => a.agent === 'dave' && a.op === 'put' && a.verdict === 'invalid')?.detail,
+      `the value nests arrays and objects deeper than ${MAX_MEMORY_VALUE_DEPTH} levels`,
+    );
   assert.is(await dave.memory().get('deep'), null);
   const rev = await dave.memory().put('shallow', ok);
   assert.is((await dave.memory().get('shallow'))!.revision, rev);

@@ -66,21 +66,63 @@ test('the compose setup of the memory service works for real: keygen memory, nat
 
   const port = await freePort();
   const conf = join(dir, 'nats.conf');
-  const nc = cli('nats-config', '--manifests', manifests, '--verifier-creds', join(creds, 'verifier.creds.json'), '--auditor-creds', join(creds, 'auditor.creds.json'),
-    '--memory-creds', join(creds, 'memory-kv.creds.json'), '--port', String(port), '--store-dir', join(dir, 'js'), '--out', conf);
+  const nc = cli(
+    'nats-config',
+    '--manifests',
+    manifests,
+    '--verifier-creds',
+    join(creds, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(creds, 'auditor.creds.json'),
+    '--memory-creds',
+    join(creds, 'memory-kv.creds.json'),
+    '--port',
+    String(port),
+    '--store-dir',
+    join(dir, 'js'),
+    '--out',
+    conf,
+  );
   assert.is(nc.status, 0, nc.stderr);
   const text = readFileSync(conf, 'utf8');
-  assert.match(text, /# memory \(KV store\)\n\s+\{ nkey: "U[A-Z2-7]+", permissions: \{\n\s+publish: \{ allow: \["\$JS\.API\.>", "\$KV\.>"[^\n]*deny: \[[^\n]*"\$JS\.API\.\*\.\*\.AUDIT"/);
+  assert.match(
+    text,
+    /# memory \(KV store\)\n\s+\{ nkey: "U[A-Z2-7]+", permissions: \{\n\s+publish: \{ allow: \["\$JS\.API\.>", "\$KV\.>"[^\n]*deny: \[[^\n]*"\$JS\.API\.\*\.\*\.AUDIT"/,
+  );
   nats = await spawnNatsServer(conf);
   const url = `nats://127.0.0.1:${port}`;
 
   const depthKey = join(creds, 'depth.key');
   writeFileSync(depthKey, randomBytes(32));
   chmodSync(depthKey, 0o600);
-  await daemon(['verifier', '--nats', url, '--manifests', manifests, '--contracts', 'test/helpers/contracts.ts', '--creds', join(creds, 'verifier.creds.json'), '--depth-key-file', depthKey], /ready on/);
-  await daemon(['memory', '--nats', url, '--manifests', manifests, '--creds', join(creds, 'memory.creds.json'), '--service-creds', join(creds, 'memory-kv.creds.json')], /memory service ready/);
+  await daemon(
+    [
+      'verifier',
+      '--nats',
+      url,
+      '--manifests',
+      manifests,
+      '--contracts',
+      'test/helpers/contracts.ts',
+      '--creds',
+      join(creds, 'verifier.creds.json'),
+      '--depth-key-file',
+      depthKey,
+    ],
+    /ready on/,
+  );
+  await daemon(
+    ['memory', '--nats', url, '--manifests', manifests, '--creds', join(creds, 'memory.creds.json'), '--service-creds', join(creds, 'memory-kv.creds.json')],
+    /memory service ready/,
+  );
 
-  const alice = await connectAgent({ servers: url, credentials: join(creds, 'alice.creds.json'), contracts, manifestsDir: manifests, logger: createLogger({ level: 'silent' }) });
+  const alice = await connectAgent({
+    servers: url,
+    credentials: join(creds, 'alice.creds.json'),
+    contracts,
+    manifestsDir: manifests,
+    logger: createLogger({ level: 'silent' }),
+  });
   try {
     const rev = await alice.memory().put('plan', { step: 1 });
     assert.equal(await alice.memory().get('plan'), { key: 'plan', value: { step: 1 }, revision: rev });

@@ -56,8 +56,13 @@ let mallory: AgentClient;
 
 const start = () =>
   startMemoryService({
-    servers: bus.url, credentials: bus.credsPath('memory'), serviceCreds: svcCreds, manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }), grants: (a) => (a === 'carol' ? { shared: [{ ns: 'notes', access: 'read' }] } : undefined), onAudit: (r) => audits.push(r),
+    servers: bus.url,
+    credentials: bus.credsPath('memory'),
+    serviceCreds: svcCreds,
+    manifestsDir: bus.manifestsDir,
+    logger: createLogger({ level: 'silent' }),
+    grants: (a) => (a === 'carol' ? { shared: [{ ns: 'notes', access: 'read' }] } : undefined),
+    onAudit: (r) => audits.push(r),
   });
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -81,7 +86,10 @@ async function code(p: Promise<unknown>): Promise<string> {
 test.before(async () => {
   svcDir = mkdtempSync(join(tmpdir(), 'agentbus-memsvc-'));
   svcCreds = generateServiceCreds('memory', join(svcDir, 'memory-svc.json'));
-  const verifierContracts = new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]);
+  const verifierContracts = new ContractRegistry([
+    ...contracts.types().map((t) => contracts.get(t)!),
+    ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!),
+  ]);
   bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
     verifierOptions: { contracts: verifierContracts },
@@ -129,14 +137,35 @@ test('grant check (pure): deny by default, read vs read-write, agent/<other> nev
   assert.is(memoryBucket('session/a'), 'agentbus_mem_s_a');
   assert.ok(isMemoryKey('a/b.c=d-e_f'));
   for (const k of ['', '/a', 'a/', 'a..b', '.a', 'a b', 'x'.repeat(257)]) assert.is(isMemoryKey(k), false, k);
-  assert.throws(() => MemorySection.parse({ shared: [{ ns: 'n', access: 'read' }, { ns: 'n', access: 'read-write' }] }));
+  assert.throws(() =>
+    MemorySection.parse({
+      shared: [
+        { ns: 'n', access: 'read' },
+        { ns: 'n', access: 'read-write' },
+      ],
+    }),
+  );
   const f = memoryAuditFields('memory.put', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', value: { a: 1 } })))!;
-  assert.equal(f, { op: 'put', ns: 'notes', key_hash: createHash('sha256').update('k').digest('hex'), value_hash: createHash('sha256').update('{"a":1}').digest('hex'), value_size: 7, revision: 0, status: 'request' });
+  assert.equal(f, {
+    op: 'put',
+    ns: 'notes',
+    key_hash: createHash('sha256').update('k').digest('hex'),
+    value_hash: createHash('sha256').update('{"a":1}').digest('hex'),
+    value_size: 7,
+    revision: 0,
+    status: 'request',
+  });
   const cas = memoryAuditFields('memory.delete', new TextEncoder().encode(JSON.stringify({ ns: 'notes', key: 'k', if_revision: 4 })))!;
   assert.equal([cas.op, cas.revision, cas.value_hash, cas.status], ['delete', 4, '', 'request']);
-  const res = memoryAuditFields('memory.result', new TextEncoder().encode(JSON.stringify({ ok: false, op: 'put', ns: 'tiny', key: 'k', error: { code: 'quota_exceeded', detail: 'x' } })))!;
+  const res = memoryAuditFields(
+    'memory.result',
+    new TextEncoder().encode(JSON.stringify({ ok: false, op: 'put', ns: 'tiny', key: 'k', error: { code: 'quota_exceeded', detail: 'x' } })),
+  )!;
   assert.equal([res.op, res.ns, res.status, res.key_hash], ['put', 'tiny', 'quota_exceeded', f.key_hash]);
-  const got = memoryAuditFields('memory.result', new TextEncoder().encode(JSON.stringify({ ok: true, op: 'get', ns: 'notes', key: 'k', value: { a: 1 }, revision: 9 })))!;
+  const got = memoryAuditFields(
+    'memory.result',
+    new TextEncoder().encode(JSON.stringify({ ok: true, op: 'get', ns: 'notes', key: 'k', value: { a: 1 }, revision: 9 })),
+  )!;
   assert.equal([got.status, got.revision, got.value_hash], ['ok', 9, f.value_hash], 'a get result hashes the value as the put did');
   assert.is(memoryAuditFields('task.assign', new Uint8Array()), undefined);
 });
@@ -149,7 +178,13 @@ test('own namespace: put, get, delete; agent/<other> refused by the service and 
   const got = await m.get('plan/step1');
   assert.equal(got, { key: 'plan/step1', value: { text: 'look around', n: 1 }, revision: rev });
   // refused by the verifier (its `arguments` check), before the service: nothing of it reaches the store
-  for (const p of [mallory.memory('agent/alice').get('plan/step1'), mallory.memory('agent/alice').put('plan/step1', 'pwned'), mallory.memory('agent/alice').list(), mallory.memory('agent/alice').watch(), mallory.memory('agent/alice').delete('plan/step1')]) {
+  for (const p of [
+    mallory.memory('agent/alice').get('plan/step1'),
+    mallory.memory('agent/alice').put('plan/step1', 'pwned'),
+    mallory.memory('agent/alice').list(),
+    mallory.memory('agent/alice').watch(),
+    mallory.memory('agent/alice').delete('plan/step1'),
+  ]) {
     assert.is(await code(p as Promise<unknown>), 'verifier:not_allowed');
   }
   assert.equal((await m.get('plan/step1'))?.value, { text: 'look around', n: 1 });
@@ -163,7 +198,12 @@ test('own namespace: put, get, delete; agent/<other> refused by the service and 
   const ok = audits.find((a) => a.agent === 'alice' && a.op === 'put' && a.ns === 'agent/alice')!;
   assert.is(ok.verdict, 'ok');
   assert.is(ok.revision, rev);
-  assert.is(ok.value_hash, createHash('sha256').update(JSON.stringify({ text: 'look around', n: 1 })).digest('hex'));
+  assert.is(
+    ok.value_hash,
+    createHash('sha256')
+      .update(JSON.stringify({ text: 'look around', n: 1 }))
+      .digest('hex'),
+  );
 });
 
 test('shared namespace: read-write writes, read-only reads, ungranted refused', async () => {
@@ -229,11 +269,14 @@ test('list: by prefix, paged with a cursor', async () => {
     pages++;
   } while (cursor);
   assert.is(pages, 3);
-  assert.equal(seen, Array.from({ length: 25 }, (_, i) => `doc/${String(i).padStart(2, '0')}`));
+  assert.equal(
+    seen,
+    Array.from({ length: 25 }, (_, i) => `doc/${String(i).padStart(2, '0')}`),
+  );
   assert.is((await b.list()).keys.length, 26);
 });
 
-test('watch: a reader sees the writer\'s put and delete, until it closes the watch', async () => {
+test("watch: a reader sees the writer's put and delete, until it closes the watch", async () => {
   const w = await bob.memory('notes').watch({ prefix: 'w/' });
   const got: { key: string; op: string; value?: unknown }[] = [];
   void (async () => {
@@ -243,7 +286,10 @@ test('watch: a reader sees the writer\'s put and delete, until it closes the wat
   await alice.memory('notes').put('w/1', { hello: 'bob' });
   await alice.memory('notes').delete('w/1');
   await waitFor(() => got.length >= 2, 5000, 'watch events');
-  assert.equal(got, [{ key: 'w/1', op: 'put', value: { hello: 'bob' } }, { key: 'w/1', op: 'delete' }]);
+  assert.equal(got, [
+    { key: 'w/1', op: 'put', value: { hello: 'bob' } },
+    { key: 'w/1', op: 'delete' },
+  ]);
   await w.close();
   await alice.memory('notes').put('w/2', 2);
   await sleep(300);
@@ -262,28 +308,42 @@ test('session namespace: expires after its TTL', async () => {
 test('writes pass the content guards: a credential in a value is refused by the verifier', async () => {
   const token = 'ghp_' + 'aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJx'.slice(0, 36);
   const n = audits.length;
-  const e = await alice.memory('notes').put('leak', { token }).catch((x: unknown) => x);
+  const e = await alice
+    .memory('notes')
+    .put('leak', { token })
+    .catch((x: unknown) => x);
   assert.instance(e, RejectedError);
   assert.is(reasonName((e as RejectedError).reason), 'credential_detected');
   assert.is(audits.length, n, 'it never reached the memory service');
   assert.is(await alice.memory('notes').get('leak'), null);
 });
 
-test('every access is in the audit trail: the request (whatever its verdict) and the service\'s answer, hashes only', async () => {
+test("every access is in the audit trail: the request (whatever its verdict) and the service's answer, hashes only", async () => {
   const key = 'audited/1';
   const secretKeyName = 'audited/1';
   const rev = await alice.memory('notes').put(key, { plan: 'ship it' });
-  await alice.memory('notes').put(key, { plan: 'no' }, { ifRevision: rev + 100 }).catch(() => undefined);
-  await mallory.memory('agent/alice').get('plan/step1').catch(() => undefined);
+  await alice
+    .memory('notes')
+    .put(key, { plan: 'no' }, { ifRevision: rev + 100 })
+    .catch(() => undefined);
+  await mallory
+    .memory('agent/alice')
+    .get('plan/step1')
+    .catch(() => undefined);
   const rows = (await bus.auditEvents()).map((e) => eventToRow(e));
   const keyHash = createHash('sha256').update(key).digest('hex');
-  const valueHash = createHash('sha256').update(JSON.stringify({ plan: 'ship it' })).digest('hex');
+  const valueHash = createHash('sha256')
+    .update(JSON.stringify({ plan: 'ship it' }))
+    .digest('hex');
   const put = rows.find((r) => r.memory_op === 'put' && r.memory_key_hash === keyHash && r.memory_status === 'request' && r.memory_value_hash === valueHash);
   assert.ok(put, 'the put request row');
   assert.equal([put!.sender, put!.verdict, put!.memory_ns, put!.memory_value_size], ['alice', 'accepted', 'notes', JSON.stringify({ plan: 'ship it' }).length]);
   const ok = rows.find((r) => r.causation_id === put!.msg_id);
-  assert.ok(ok, 'the service\'s result row');
-  assert.equal([ok!.sender, ok!.type, ok!.memory_op, ok!.memory_status, ok!.memory_revision, ok!.memory_key_hash], ['memory', 'memory.result', 'put', 'ok', rev, keyHash]);
+  assert.ok(ok, "the service's result row");
+  assert.equal(
+    [ok!.sender, ok!.type, ok!.memory_op, ok!.memory_status, ok!.memory_revision, ok!.memory_key_hash],
+    ['memory', 'memory.result', 'put', 'ok', rev, keyHash],
+  );
   const cas = rows.find((r) => r.memory_op === 'put' && r.memory_revision === rev + 100 && r.memory_status === 'request');
   assert.ok(cas, 'the compare-and-set request row carries its if_revision');
   assert.is(rows.find((r) => r.causation_id === cas!.msg_id)?.memory_status, 'conflict');
@@ -306,11 +366,20 @@ test('every access is in the audit trail: the request (whatever its verdict) and
     const block = doc.slice(doc.indexOf('-- every write to one key of `notes`'));
     const [writes, outside] = block.slice(0, block.indexOf('```')).split(/\n(?=-- attempts outside)/);
     const w = await store.query<{ sender: string; verdict: string; outcome: string; revision: number }>(writes!.replace("'finding-1'", `'${key}'`));
-    assert.equal(w.map((r) => [r.sender, r.verdict, r.outcome, Number(r.revision)]), [['alice', 'accepted', 'ok', rev], ['alice', 'accepted', 'conflict', 0]]);
+    assert.equal(
+      w.map((r) => [r.sender, r.verdict, r.outcome, Number(r.revision)]),
+      [
+        ['alice', 'accepted', 'ok', rev],
+        ['alice', 'accepted', 'conflict', 0],
+      ],
+    );
     const o = await store.query<{ sender: string; memory_ns: string; memory_op: string }>(outside!);
     assert.ok(o.some((r) => r.sender === 'mallory' && r.memory_ns === 'agent/alice' && r.memory_op === 'get'));
     const t = await trail(store, { msgId: put!.msg_id });
-    assert.equal(t.map((r) => r.memory), ['put notes request', `put notes ok rev ${rev}`]);
+    assert.equal(
+      t.map((r) => r.memory),
+      ['put notes request', `put notes ok rev ${rev}`],
+    );
   } finally {
     await store.close();
     rmSync(dbDir, { recursive: true, force: true });
@@ -331,7 +400,10 @@ test('typed values: a namespace schema checks writes before signing and reads af
   assert.is((await bus.auditEvents()).length, before, 'nothing was sent');
   // a value written without the schema is an error to a reader that has one, not data
   await alice.memory('notes').put('typed/3', { title: 7 });
-  const bad = await bob.memory('notes', { schema: Note }).get('typed/3').catch((x: unknown) => x);
+  const bad = await bob
+    .memory('notes', { schema: Note })
+    .get('typed/3')
+    .catch((x: unknown) => x);
   assert.instance(bad, MemoryError);
   assert.match((bad as MemoryError).message, /stored value does not match.*\$\.title/);
 });
@@ -355,11 +427,17 @@ test('an agent going straight to KV subjects is refused by NATS', async () => {
     for await (const s of nc.status()) if (s.type === 'error') errors.push(String((s as { error?: Error }).error?.message ?? ''));
   })();
   let subErr: unknown;
-  nc.subscribe('$KV.agentbus_mem_a_alice.>', { callback: (e) => { if (e) subErr = e; } });
+  nc.subscribe('$KV.agentbus_mem_a_alice.>', {
+    callback: (e) => {
+      if (e) subErr = e;
+    },
+  });
   nc.publish('$KV.agentbus_mem_n_notes.finding-1', new TextEncoder().encode(JSON.stringify('injected')));
   let reqErr: unknown;
   try {
-    await nc.request('$JS.API.DIRECT.GET.KV_agentbus_mem_a_alice', new TextEncoder().encode('{"last_by_subj":"$KV.agentbus_mem_a_alice.keep/1"}'), { timeout: 1000 });
+    await nc.request('$JS.API.DIRECT.GET.KV_agentbus_mem_a_alice', new TextEncoder().encode('{"last_by_subj":"$KV.agentbus_mem_a_alice.keep/1"}'), {
+      timeout: 1000,
+    });
   } catch (e) {
     reqErr = e;
   }
@@ -371,7 +449,7 @@ test('an agent going straight to KV subjects is refused by NATS', async () => {
   assert.is((await bob.memory('notes').get('finding-1'))?.value, 'the cache is stale');
 });
 
-test('the memory service\'s own NATS user cannot touch the AUDIT stream or the partition bucket', async () => {
+test("the memory service's own NATS user cannot touch the AUDIT stream or the partition bucket", async () => {
   const nc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(svcCreds.natsSeed()), inboxPrefix: '_INBOX_memory' });
   const errors: string[] = [];
   void (async () => {
@@ -381,8 +459,18 @@ test('the memory service\'s own NATS user cannot touch the AUDIT stream or the p
     // allowed: its own buckets' API (a KV stream info answers, even "not found")
     const ok = await nc.request('$JS.API.STREAM.INFO.KV_agentbus_mem_n_notes', new Uint8Array(), { timeout: 2000 });
     assert.ok(ok.data.length > 0);
-    for (const subj of ['$JS.API.STREAM.INFO.AUDIT', '$JS.API.STREAM.DELETE.AUDIT', '$JS.API.STREAM.PURGE.AUDIT', '$JS.API.CONSUMER.CREATE.AUDIT', '$JS.API.DIRECT.GET.KV_AGENTBUS_PARTITIONS', '$JS.API.STREAM.DELETE.KV_agentbus_mem_n_notes']) {
-      const e = await nc.request(subj, new Uint8Array(), { timeout: 1000 }).then(() => undefined, (x: unknown) => x);
+    for (const subj of [
+      '$JS.API.STREAM.INFO.AUDIT',
+      '$JS.API.STREAM.DELETE.AUDIT',
+      '$JS.API.STREAM.PURGE.AUDIT',
+      '$JS.API.CONSUMER.CREATE.AUDIT',
+      '$JS.API.DIRECT.GET.KV_AGENTBUS_PARTITIONS',
+      '$JS.API.STREAM.DELETE.KV_agentbus_mem_n_notes',
+    ]) {
+      const e = await nc.request(subj, new Uint8Array(), { timeout: 1000 }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       assert.ok(e, `${subj} must be refused`);
     }
     nc.publish('$KV.AGENTBUS_PARTITIONS.p0', new TextEncoder().encode('mine'));

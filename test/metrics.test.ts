@@ -65,9 +65,14 @@ test.after(async () => {
 function base(over: Partial<SealInput> = {}): SealInput {
   const k = bus.ids.get('alice')!.currentKey();
   return {
-    sender: 'alice', keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'task.assign',
+    sender: 'alice',
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'bob',
+    type: 'task.assign',
     payload: new TextEncoder().encode(JSON.stringify({ title: 'write tests', priority: 2 })),
-    contentType: 'application/json', ...over,
+    contentType: 'application/json',
+    ...over,
   };
 }
 
@@ -211,7 +216,13 @@ test('verifier - manifest reloads are counted', async () => {
 
 test('auditor - events_stored, lag, alerts by rule; /healthz and /readyz; second registry in the same process', async () => {
   auditor = await startAuditor(
-    { nats: { url: bus.url, credsFile: bus.credsPath('auditor') }, store: { url: join(dir, 'db') }, consumer: { ackWaitMs: 3000, batchMaxWaitMs: 1000 }, detect: { intervalMs: 3_600_000 }, logLevel: 'silent' },
+    {
+      nats: { url: bus.url, credsFile: bus.credsPath('auditor') },
+      store: { url: join(dir, 'db') },
+      consumer: { ackWaitMs: 3000, batchMaxWaitMs: 1000 },
+      detect: { intervalMs: 3_600_000 },
+      logLevel: 'silent',
+    },
     { metricsPort: await freePort() },
   );
   const url = auditor.metricsUrl!;
@@ -227,10 +238,16 @@ test('auditor - events_stored, lag, alerts by rule; /healthz and /readyz; second
   assert.is(m.get('agentbus_auditor_dead_letters_total'), 0);
   assert.is(m.get('agentbus_alerts_total{rule="signature_failure"}'), 0);
   assert.ok(m.has('process_cpu_user_seconds_total'));
-  assert.not.ok([...m.keys()].some((k) => k.startsWith('agentbus_verifier_')), 'registries are separate');
+  assert.not.ok(
+    [...m.keys()].some((k) => k.startsWith('agentbus_verifier_')),
+    'registries are separate',
+  );
   // three bad signatures from alice in this minute: a signature_failure alert
   const fired = await auditor.evaluate();
-  assert.ok(fired.some((a) => a.rule === 'signature_failure'), JSON.stringify(fired.map((a) => a.rule)));
+  assert.ok(
+    fired.some((a) => a.rule === 'signature_failure'),
+    JSON.stringify(fired.map((a) => a.rule)),
+  );
   m = await scrape(url);
   assert.is(m.get('agentbus_alerts_total{rule="signature_failure"}'), fired.filter((a) => a.rule === 'signature_failure').length);
   assert.is(m.get('agentbus_alerts_total{rule="fan_out"}'), fired.filter((a) => a.rule === 'fan_out').length);
@@ -263,15 +280,24 @@ test('verifier - /readyz is 503 while NATS is down and 200 again after the recon
   await poller;
   const down = seen.filter((s) => s.status === 503);
   assert.ok(down.length > 0);
-  assert.ok(down.every((s) => s.reason === 'nats disconnected'), JSON.stringify(down));
-  assert.ok(seen.every((s) => s.health === 200), 'healthz stays 200 while reconnecting');
+  assert.ok(
+    down.every((s) => s.reason === 'nats disconnected'),
+    JSON.stringify(down),
+  );
+  assert.ok(
+    seen.every((s) => s.health === 200),
+    'healthz stays 200 while reconnecting',
+  );
 });
 
 test('verifier - /readyz says draining while the verifier drains, and the port closes when it is done', async () => {
   const url = v.metricsUrl!;
   // bob is gone (above): a message to him waits for the delivery timeout, and drain() waits for
   // it, so the verifier is draining with its port still up for that long (not a race to probe)
-  const acked = send(sealEnvelope(base()).bytes).then((a) => a.delivery, (e: unknown) => e); // (held: asserted below)
+  const acked = send(sealEnvelope(base()).bytes).then(
+    (a) => a.delivery,
+    (e: unknown) => e,
+  ); // (held: asserted below)
   await waitFor(async () => (await scrape(url)).get('agentbus_verifier_pending_deliveries') === 1, 15_000, 'a pending delivery');
   const draining = v.drain();
   const r = await probe(url, '/readyz');
@@ -297,7 +323,12 @@ test('verifier - a metrics port in use fails the start with a clear error', asyn
 });
 
 test('probes - 503 with a JSON reason; the store readiness reports a failing ping', async () => {
-  const s = await startMetricsServer({ port: await freePort(), registry: new Registry(), healthz: () => ({ ok: true }), readyz: () => ({ ok: false, reason: 'starting' }) });
+  const s = await startMetricsServer({
+    port: await freePort(),
+    registry: new Registry(),
+    healthz: () => ({ ok: true }),
+    readyz: () => ({ ok: false, reason: 'starting' }),
+  });
   const r = await probe(s.url, '/readyz');
   assert.is(r.status, 503);
   assert.equal(r.body, { status: 'unavailable', reason: 'starting' });
@@ -306,10 +337,13 @@ test('probes - 503 with a JSON reason; the store readiness reports a failing pin
   await s.close(); // idempotent
   assert.ok(await refused(s.url));
   let calls = 0;
-  const ready = storeReadiness(async () => {
-    calls++;
-    throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
-  }, { cacheMs: 60_000 });
+  const ready = storeReadiness(
+    async () => {
+      calls++;
+      throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
+    },
+    { cacheMs: 60_000 },
+  );
   const p = await ready();
   assert.is(p.ok, false);
   assert.match(p.reason!, /store ping failed: connect ECONNREFUSED/);
@@ -338,19 +372,44 @@ test('cli - verifier and auditor --help list --metrics-port and --metrics-host; 
 
 test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(process.execPath, cliArgs('verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts',
-    '--creds', join(bus.dir, 'creds', 'verifier.json'), '--nats', bus.url, '--log-level', 'error', '--metrics-port', String(port)), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    cliArgs(
+      'verifier',
+      '--manifests',
+      bus.manifestsDir,
+      '--contracts',
+      'test/helpers/contracts.ts',
+      '--creds',
+      join(bus.dir, 'creds', 'verifier.json'),
+      '--nats',
+      bus.url,
+      '--log-level',
+      'error',
+      '--metrics-port',
+      String(port),
+    ),
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200, 20_000, `cli verifier ready (${err})`);
+    await waitFor(
+      async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200,
+      20_000,
+      `cli verifier ready (${err})`,
+    );
     assert.match(err, new RegExp(`metrics on ${url}/metrics`));
     const m = await scrape(url);
     assert.ok(m.has('agentbus_verifier_partitions_owned'));
     child.kill('SIGTERM');
-    assert.is(await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000).unref())]), 0, err.slice(-800));
+    assert.is(
+      await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000).unref())]),
+      0,
+      err.slice(-800),
+    );
     assert.ok(await refused(url));
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -362,7 +421,9 @@ async function devWithMetrics() {
   let port = await freePort();
   while (!(await portFree(port + 1))) port = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'agentbus-devm-'));
-  const child = spawn(process.execPath, cliArgs('dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs('dev', '--port', '0', '--state-dir', state, '--metrics-port', String(port)), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -372,10 +433,15 @@ async function devWithMetrics() {
     state,
     out: () => out,
     /** Until http://127.0.0.1:p/readyz answers 200 (each try bounded: a listener that never answers fails the wait, not hangs it). */
-    ready: (p: number, what: string) => waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
-      return (await fetch(`http://127.0.0.1:${p}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
-    }, 120_000, `${what} (${out.slice(-500)}; log: ${devLog(state)})`),
+    ready: (p: number, what: string) =>
+      waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`agentbus dev exited ${child.exitCode}: ${out.slice(-800)}`);
+          return (await fetch(`http://127.0.0.1:${p}/readyz`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.status === 200;
+        },
+        120_000,
+        `${what} (${out.slice(-500)}; log: ${devLog(state)})`,
+      ),
     /** Ctrl-C; asserts the exit code 0 within 30 s. */
     async ctrlC() {
       child.kill('SIGINT');

@@ -20,7 +20,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const node = (cwd: string, code: string) => spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd, encoding: 'utf8' });
 
-test('packages - the lock file lists chDB\'s native package for every platform (npm ci works on a clean clone, on any OS)', () => {
+test("packages - the lock file lists chDB's native package for every platform (npm ci works on a clean clone, on any OS)", () => {
   const r = spawnSync(process.execPath, ['scripts/fix-lock.mjs', '--check'], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { os?: string[]; optional?: boolean }> };
@@ -46,17 +46,23 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
   assert.ok(files['@agentbus/protocol']!.includes('dist/gen/agentbus.js'), 'the generated wire types');
   assert.ok(files['@agentbus/sdk']!.includes('dist/index.js') && files['@agentbus/sdk']!.includes('dist/index.d.ts'));
   assert.ok(files['@agentbus/server']!.includes('dist/cli/index.js') && files['@agentbus/server']!.includes('dist/examples/research-team/policy.yaml'));
-  assert.ok(files['@agentbus/server']!.includes('dist/auditor/report/client.js') && files['@agentbus/server']!.includes('dist/auditor/report/report.css'), 'the HTML report\'s assets');
+  assert.ok(
+    files['@agentbus/server']!.includes('dist/auditor/report/client.js') && files['@agentbus/server']!.includes('dist/auditor/report/report.css'),
+    "the HTML report's assets",
+  );
 });
 
 test('packages - the SDK installs without chDB, ClickHouse or server code, under 40 MB, and every entry point imports', () => {
   const p = join(dir, 'sdk');
   installOffline(p, { '@agentbus/protocol': tarballs['@agentbus/protocol']!, '@agentbus/sdk': tarballs['@agentbus/sdk']! });
   const nm = join(p, 'node_modules');
-  for (const banned of ['chdb', '@clickhouse', '@agentbus/server', 'commander', '@nats-io/jetstream']) assert.not.ok(existsSync(join(nm, banned)), `the SDK pulled in ${banned}`);
+  for (const banned of ['chdb', '@clickhouse', '@agentbus/server', 'commander', '@nats-io/jetstream'])
+    assert.not.ok(existsSync(join(nm, banned)), `the SDK pulled in ${banned}`);
   const mb = treeBytes(nm) / 1e6;
   assert.ok(mb <= 40, `node_modules is ${mb.toFixed(1)} MB`);
-  const r = node(p, `
+  const r = node(
+    p,
+    `
     const sdk = await import('@agentbus/sdk');
     const internal = await import('@agentbus/sdk/internal');
     const proto = await import('@agentbus/protocol');
@@ -71,7 +77,8 @@ test('packages - the SDK installs without chDB, ClickHouse or server code, under
     const id = sdk.generateIdentity('smoke');
     const s = sdk.sealEnvelope({ sender: 'smoke', keyId: id.currentKey().keyId, sign: id.currentKey().sign, recipient: 'peer', type: 'a.b', payload: new Uint8Array([123, 125]), contentType: 'application/json' });
     const o = sdk.openEnvelope(s.bytes, () => id.currentKey().publicKey, sdk.defaultBackend());
-    console.log(JSON.stringify({ ok: o.ok, backend: sdk.defaultBackend().name }));`);
+    console.log(JSON.stringify({ ok: o.ok, backend: sdk.defaultBackend().name }));`,
+  );
   assert.is(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout.trim()), { ok: true, backend: 'sodium' });
 });

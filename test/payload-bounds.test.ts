@@ -24,14 +24,21 @@ test.before(async () => {
   bus = await startBus({
     agents: {
       alice: {
-        send: [{ to: 'coder', types: ['task.assign'] }, { to: 'memory', types: ['memory.*'] }],
+        send: [
+          { to: 'coder', types: ['task.assign'] },
+          { to: 'memory', types: ['memory.*'] },
+        ],
         max_payload_bytes: 900_000,
         tools: [{ server: 'fs', tools: ['write_file'] }],
         memory: { shared: [{ ns: 'notes', access: 'read-write' }] },
       },
       coder: { send: [] },
       boss: { send: [], approve: ['fs'], max_payload_bytes: 900_000 },
-      fs: { send: [{ to: '*', types: ['tool.result'] }], max_payload_bytes: 900_000, mcp: { tools: [{ name: 'write_file', input_schema: schema, sha256: '0'.repeat(64) }] } },
+      fs: {
+        send: [{ to: '*', types: ['tool.result'] }],
+        max_payload_bytes: 900_000,
+        mcp: { tools: [{ name: 'write_file', input_schema: schema, sha256: '0'.repeat(64) }] },
+      },
       memory: { send: [] },
     },
   });
@@ -47,10 +54,19 @@ const headerOf = (e: IAuditEvent) => {
 async function rowOf(msgId: Uint8Array): Promise<IAuditEvent> {
   const id = toHex(msgId);
   let found: IAuditEvent | undefined;
-  await waitFor(async () => {
-    found = (await bus.auditBatches()).flatMap((b) => b.events).find((e) => { const h = headerOf(e); return h !== undefined && toHex(h.msgId) === id; });
-    return found !== undefined;
-  }, 5000, `audit row of ${id}`);
+  await waitFor(
+    async () => {
+      found = (await bus.auditBatches())
+        .flatMap((b) => b.events)
+        .find((e) => {
+          const h = headerOf(e);
+          return h !== undefined && toHex(h.msgId) === id;
+        });
+      return found !== undefined;
+    },
+    5000,
+    `audit row of ${id}`,
+  );
   return found!;
 }
 

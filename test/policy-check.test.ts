@@ -15,21 +15,49 @@ const dir = mkdtempSync(join(tmpdir(), 'agentbus-policy-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 const key = { key_id: 'k1', public_key: 'A'.repeat(43) };
 const user = (c: string) => `U${c.repeat(55)}`;
-writeFileSync(join(dir, 'browser.yaml'), stringify({
-  agent: 'browser', nats_user: user('B'), keys: [key],
-  tools: [
-    { server: 'fs', tools: ['read_text_file', 'list_directory'], args: { path: { path: { roots: ['/srv/project'] } } }, additional_args: 'deny' },
-    { server: 'fetch', tools: ['fetch'], args: { url: { url: { schemes: ['https'], hosts: ['*.example.com', 'example.com'] } }, max_length: { type: 'integer', min: 1, max: 100000, optional: true } } },
-    { server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project/out'] } }, content: { max_length: 10000 } }, approval: 'required' },
-  ],
-}));
-writeFileSync(join(dir, 'fs.yaml'), stringify({
-  agent: 'fs', nats_user: user('F'), keys: [key], send: [{ to: '*', types: ['tool.result'] }],
-  mcp: { tools: [
-    { name: 'read_text_file', input_schema: { type: 'object', properties: { path: { type: 'string' }, head: { type: 'number' } }, required: ['path'] }, sha256: '0'.repeat(64) },
-    { name: 'write_file', input_schema: { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path', 'content'] }, sha256: '0'.repeat(64) },
-  ] },
-}));
+writeFileSync(
+  join(dir, 'browser.yaml'),
+  stringify({
+    agent: 'browser',
+    nats_user: user('B'),
+    keys: [key],
+    tools: [
+      { server: 'fs', tools: ['read_text_file', 'list_directory'], args: { path: { path: { roots: ['/srv/project'] } } }, additional_args: 'deny' },
+      {
+        server: 'fetch',
+        tools: ['fetch'],
+        args: {
+          url: { url: { schemes: ['https'], hosts: ['*.example.com', 'example.com'] } },
+          max_length: { type: 'integer', min: 1, max: 100000, optional: true },
+        },
+      },
+      { server: 'fs', tools: ['write_file'], args: { path: { path: { roots: ['/srv/project/out'] } }, content: { max_length: 10000 } }, approval: 'required' },
+    ],
+  }),
+);
+writeFileSync(
+  join(dir, 'fs.yaml'),
+  stringify({
+    agent: 'fs',
+    nats_user: user('F'),
+    keys: [key],
+    send: [{ to: '*', types: ['tool.result'] }],
+    mcp: {
+      tools: [
+        {
+          name: 'read_text_file',
+          input_schema: { type: 'object', properties: { path: { type: 'string' }, head: { type: 'number' } }, required: ['path'] },
+          sha256: '0'.repeat(64),
+        },
+        {
+          name: 'write_file',
+          input_schema: { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path', 'content'] },
+          sha256: '0'.repeat(64),
+        },
+      ],
+    },
+  }),
+);
 
 const check = (tool: string, args: unknown) => {
   const [server, name] = tool.split('.') as [string, string];
@@ -52,7 +80,7 @@ test('policy check - allowed calls', () => {
   assert.is(w.approval, true, 'write_file needs approval');
 });
 
-test('policy check - refused: each with the verifier\'s reason, the argument named', () => {
+test("policy check - refused: each with the verifier's reason, the argument named", () => {
   const cases: [string, unknown, string, string?][] = [
     ['fs.delete_file', { path: '/srv/project/a' }, 'tool_not_allowed'],
     ['shell.exec', { cmd: 'id' }, 'tool_not_allowed'],
@@ -85,7 +113,8 @@ test('policy check - refused: each with the verifier\'s reason, the argument nam
   assert.match(check('fetch.fetch', { url: 'https://example.com/' }).notes.join(' '), /no manifest for server fetch/);
 });
 
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, cliArgs('policy', 'check', '--manifests', dir, '--agent', 'browser', ...args), { encoding: 'utf8', input, timeout: 60_000 });
+const cli = (args: string[], input?: string) =>
+  spawnSync(process.execPath, cliArgs('policy', 'check', '--manifests', dir, '--agent', 'browser', ...args), { encoding: 'utf8', input, timeout: 60_000 });
 
 test('policy check - the CLI: exit 0 allowed, 1 refused (reason and argument printed), 2 usage; --json; --args from stdin', () => {
   const ok = cli(['--tool', 'fs.read_text_file', '--args', '{"path":"/srv/project/a.md"}']);
@@ -100,7 +129,10 @@ test('policy check - the CLI: exit 0 allowed, 1 refused (reason and argument pri
   const stdin = cli(['--tool', 'fetch.fetch', '--args', '-'], '{"url":"http://[::1]/"}');
   assert.is(stdin.status, 1);
   assert.match(stdin.stdout, /^refused: argument_refused args\.url: /);
-  for (const bad of [['--tool', 'fsread', '--args', '{}'], ['--tool', 'fs.read_text_file', '--args', '{nope']]) {
+  for (const bad of [
+    ['--tool', 'fsread', '--args', '{}'],
+    ['--tool', 'fs.read_text_file', '--args', '{nope'],
+  ]) {
     const r = cli(bad);
     assert.is(r.status, 2, `${bad.join(' ')}: ${r.stderr}`);
     assert.is(r.stderr.trim().split('\n').length, 1);

@@ -94,7 +94,10 @@ test('proto-breaking - an added message is compatible with the previous commit',
   commitAll(dir, 'add a message');
   const r = run(dir);
   assert.is(r.code, 0, r.out);
-  assert.match(verdict(r.out), /^buf breaking: compared the \.proto in the working tree with [0-9a-f]{12} \(HEAD~1, the previous commit\), \d+ file\(s\): no breaking change$/);
+  assert.match(
+    verdict(r.out),
+    /^buf breaking: compared the \.proto in the working tree with [0-9a-f]{12} \(HEAD~1, the previous commit\), \d+ file\(s\): no breaking change$/,
+  );
   assert.ok(verdict(r.out).includes(git(dir, 'rev-parse', '--short=12', 'HEAD~1')));
 });
 
@@ -133,7 +136,10 @@ test('proto-breaking - a shallow clone without the parent: SKIPPED, visibly, exi
   assert.match(verdict(r.out), /^buf breaking: SKIPPED — shallow clone: the parent of [0-9a-f]{12} was not fetched/);
   const ci = run(clone, { CI: 'true' });
   assert.is(ci.code, 1, ci.out);
-  assert.match(verdict(ci.out), /^buf breaking: FAILED — CI=true: cannot compare, shallow clone: the parent of [0-9a-f]{12} was not fetched .*; nothing was compared$/);
+  assert.match(
+    verdict(ci.out),
+    /^buf breaking: FAILED — CI=true: cannot compare, shallow clone: the parent of [0-9a-f]{12} was not fetched .*; nothing was compared$/,
+  );
   // with the parent fetched, the same commit fails
   git(clone, 'fetch', '-q', '--deepen=1');
   assert.is(run(clone).code, 1);

@@ -29,7 +29,9 @@ const section = (text: string, start: RegExp, end: RegExp) => {
 };
 const CODE: Record<string, unknown> = { ...envelope, ...metadata, ...defaults, ...depthToken, ...auditChain, ...auditPublisher, ...auditStream, ...verifier };
 /** Constants that are module-private; the test reads their definition from the source instead. */
-const PRIVATE: Record<string, [string, RegExp]> = { SHED_ANSWER_TICK_MS: ['packages/server/src/verifier/shedding.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m] };
+const PRIVATE: Record<string, [string, RegExp]> = {
+  SHED_ANSWER_TICK_MS: ['packages/server/src/verifier/shedding.ts', /^const SHED_ANSWER_TICK_MS = (\d+);$/m],
+};
 
 function spellings(v: unknown): string[] {
   if (typeof v === 'number') return [String(v)];
@@ -65,7 +67,7 @@ test('PROTOCOL.md §13 - every constant named exists in the code with the value 
   assert.ok(checked >= 30, `${checked} constants checked`);
 });
 
-test('PROTOCOL.md §10 - the reason numbers are the enum\'s', () => {
+test("PROTOCOL.md §10 - the reason numbers are the enum's", () => {
   const text = section(protocol, /^## 10\. /m, /^## 11\. /m);
   const pairs = [...text.matchAll(/`([a-z_]+)` (\d+)/g)].map(([, n, v]) => [n!, Number(v)] as const);
   const expected = [[reasonName(Reason.REASON_UNSPECIFIED), 0], ...allReasons().map((r) => [reasonName(r), r] as const)];
@@ -78,7 +80,10 @@ test('PROTOCOL.md §8.2 - the table of the checks is the one generated from CHEC
   assert.ok(withChecksTable(protocol) === protocol, 'PROTOCOL.md §8.2 differs from CHECKS: run node --import tsx scripts/gen-protocol-checks.ts');
   // one row per check, in CHECKS' order, with its name
   const rows = spec.split('\n').filter((l) => /^\| \d+ \|/.test(l));
-  assert.equal(rows.map((l) => /^\| (\d+) \| `([a-z_]+)` \|/.exec(l)?.slice(1).join(' ')), CHECKS.map((c, i) => `${i + 1} ${c.name}`));
+  assert.equal(
+    rows.map((l) => /^\| (\d+) \| `([a-z_]+)` \|/.exec(l)?.slice(1).join(' ')),
+    CHECKS.map((c, i) => `${i + 1} ${c.name}`),
+  );
 });
 
 test('CHECKS - unique names; a "fails with" in the check\'s own words names exactly its reasons; every reason has a check', () => {
@@ -94,20 +99,31 @@ test('CHECKS - unique names; a "fails with" in the check\'s own words names exac
   // decision (PROTOCOL.md §15.3)
   const all = new Set([...CHECKS.flatMap((c) => c.reasons.map(reasonName)), 'approval_denied', 'approval_timeout']);
   assert.match(protocol, /approval_denied[\s\S]*approval_timeout/);
-  assert.equal(allReasons().map(reasonName).filter((r) => !all.has(r)), []);
+  assert.equal(
+    allReasons()
+      .map(reasonName)
+      .filter((r) => !all.has(r)),
+    [],
+  );
 });
 
 test('prose names checks, not positions - no "step <n>" in the code, PROTOCOL.md, docs, python, tests or bench', () => {
-  const tracked = execFileSync('git', ['ls-files', '-z', 'packages/*/src', 'PROTOCOL.md', 'docs', 'python', 'test', 'bench', 'scripts', 'README.md'], { encoding: 'utf8' }).split('\0').filter(Boolean);
+  const tracked = execFileSync('git', ['ls-files', '-z', 'packages/*/src', 'PROTOCOL.md', 'docs', 'python', 'test', 'bench', 'scripts', 'README.md'], {
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter(Boolean);
   // RFC 8032's steps are RFC 8032's; the vectors' notes are data (their files stay byte-identical);
   // "Step <n>" (capitalised) is docs/decisions.md's numbered list of performance work, not a check
   const allowed = [/RFC 8032 §5\.1\.6 step 2\/4/, /rejected before the rate check \(step 11\)/, /the verifier's step 14/];
   const found: string[] = [];
   for (const f of tracked) {
     if (f === 'test/protocol-doc.test.ts' || !/\.(ts|mts|mjs|js|py|md)$/.test(f)) continue;
-    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-      if (/\bsteps? \d/.test(line) && !allowed.some((r) => r.test(line))) found.push(`${f}:${i + 1}: ${line.trim().slice(0, 120)}`);
-    });
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (/\bsteps? \d/.test(line) && !allowed.some((r) => r.test(line))) found.push(`${f}:${i + 1}: ${line.trim().slice(0, 120)}`);
+      });
   }
   assert.equal(found, []);
 });

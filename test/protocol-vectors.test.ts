@@ -31,8 +31,14 @@ t('vectors - the committed files are exactly what scripts/gen-vectors.ts generat
   const b = generateVectors();
   assert.equal([...a.keys()], [...b.keys()]);
   for (const [name, text] of a) assert.ok(text === b.get(name), `${name}: two runs differ`);
-  assert.equal(readdirSync(VECTORS_DIR).filter((f) => f.endsWith('.json')).sort(), [...a.keys()].sort());
-  for (const [name, text] of a) assert.ok(readFileSync(join(VECTORS_DIR, name), 'utf8') === text, `protocol/vectors/${name} is stale: run node --import tsx scripts/gen-vectors.ts`);
+  assert.equal(
+    readdirSync(VECTORS_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort(),
+    [...a.keys()].sort(),
+  );
+  for (const [name, text] of a)
+    assert.ok(readFileSync(join(VECTORS_DIR, name), 'utf8') === text, `protocol/vectors/${name} is stale: run node --import tsx scripts/gen-vectors.ts`);
 });
 
 t('vectors - signature.json: every backend gives the expected verdict', () => {
@@ -81,13 +87,25 @@ t('vectors - envelope.json: framing and header decoding give the fields, or malf
     assert.equal({ header: toHex(p.value.headerBytes), payload: toHex(p.value.payload), signature: toHex(p.value.signature) }, v.parts, v.name);
     const f = h.value;
     const got = {
-      sender: f.sender, key_id: f.keyId, recipient: f.recipient, topic: f.topic, type: f.type, msg_id: toHex(f.msgId), sent_at_ms: f.sentAtMs,
-      payload_sha256: toHex(f.payloadSha256), content_type: f.contentType, trace_id: toHex(f.traceId), span_id: toHex(f.spanId),
-      causation_id: toHex(f.causationId), depth: f.depth, metadata: { ...f.metadata },
+      sender: f.sender,
+      key_id: f.keyId,
+      recipient: f.recipient,
+      topic: f.topic,
+      type: f.type,
+      msg_id: toHex(f.msgId),
+      sent_at_ms: f.sentAtMs,
+      payload_sha256: toHex(f.payloadSha256),
+      content_type: f.contentType,
+      trace_id: toHex(f.traceId),
+      span_id: toHex(f.spanId),
+      causation_id: toHex(f.causationId),
+      depth: f.depth,
+      metadata: { ...f.metadata },
     };
     assert.equal(got, v.header, v.name);
     assert.is(toHex(signingInput(p.value.headerBytes)), v.signing_input, v.name);
-    if (v.public_key) for (const b of BACKENDS) assert.is(b.verify(unhex(v.public_key), unhex(v.signing_input!), p.value.signature), v.signature_valid, `${b.name}: ${v.name}`);
+    if (v.public_key)
+      for (const b of BACKENDS) assert.is(b.verify(unhex(v.public_key), unhex(v.signing_input!), p.value.signature), v.signature_valid, `${b.name}: ${v.name}`);
   }
   assert.ok(vectors.filter((v) => v.valid).length >= 10 && vectors.filter((v) => !v.valid).length >= 30);
 });
@@ -100,17 +118,32 @@ interface DecisionsFile {
   depth_key: string;
   manifests: unknown[];
   contracts: Record<string, { content_type: string; json_schema: Record<string, unknown>; metadata: string[]; required_metadata: string[] }>;
-  sequences: { name: string; steps: { subject_sender: string; reply: string; partition?: number; now?: number; envelope: string; expect: { verdict: string; reason: string; depth: number; answer: boolean; shed: boolean; detail: string; depth_token?: string } }[] }[];
+  sequences: {
+    name: string;
+    steps: {
+      subject_sender: string;
+      reply: string;
+      partition?: number;
+      now?: number;
+      envelope: string;
+      expect: { verdict: string; reason: string; depth: number; answer: boolean; shed: boolean; detail: string; depth_token?: string };
+    }[];
+  }[];
 }
 
 t('vectors - decisions.json: every sequence through decide(), with the policy read from the file, on every backend', () => {
   const f = read<DecisionsFile>('decisions.json');
   const policy = new Policy(f.manifests.map((m) => Manifest.parse(m)));
   // the contracts from their JSON Schema alone (not the generator's zod definitions)
-  const contracts = createRegistry(...Object.entries(f.contracts).map(([type, c]) => {
-    assert.is(c.content_type, 'application/json');
-    return defineMessage(type, z.fromJSONSchema(c.json_schema as Parameters<typeof z.fromJSONSchema>[0]), { metadata: c.metadata, requiredMetadata: c.required_metadata });
-  }));
+  const contracts = createRegistry(
+    ...Object.entries(f.contracts).map(([type, c]) => {
+      assert.is(c.content_type, 'application/json');
+      return defineMessage(type, z.fromJSONSchema(c.json_schema as Parameters<typeof z.fromJSONSchema>[0]), {
+        metadata: c.metadata,
+        requiredMetadata: c.required_metadata,
+      });
+    }),
+  );
   const tokens = new DepthTokens(unhex(f.depth_key));
   const reasons = new Set<string>();
   let steps = 0;
@@ -119,11 +152,22 @@ t('vectors - decisions.json: every sequence through decide(), with the policy re
     for (const s of f.sequences) {
       const state = new DecisionState({ replayWindowMs: f.replay_window_ms, depthKey: unhex(f.depth_key), now: f.now });
       s.steps.forEach((st, i) => {
-        const d = decide({ data: unhex(st.envelope), subjectSender: st.subject_sender, reply: st.reply, now: st.now ?? f.now, partition: st.partition }, snap, state);
+        const d = decide(
+          { data: unhex(st.envelope), subjectSender: st.subject_sender, reply: st.reply, now: st.now ?? f.now, partition: st.partition },
+          snap,
+          state,
+        );
         const what = `${backend.name}: ${s.name}, step ${i + 1}`;
         assert.equal(
           { verdict: verdictName(d.verdict), reason: reasonName(d.reason), depth: d.depth, answer: d.answer, shed: d.shed, detail: d.detail },
-          { verdict: st.expect.verdict, reason: st.expect.reason, depth: st.expect.depth, answer: st.expect.answer, shed: st.expect.shed, detail: st.expect.detail },
+          {
+            verdict: st.expect.verdict,
+            reason: st.expect.reason,
+            depth: st.expect.depth,
+            answer: st.expect.answer,
+            shed: st.expect.shed,
+            detail: st.expect.detail,
+          },
           what,
         );
         if (st.expect.depth_token) assert.is(tokens.mint(d.header!.msgId, d.header!.recipient, d.header!.topic, d.depth), st.expect.depth_token, what);
@@ -133,12 +177,23 @@ t('vectors - decisions.json: every sequence through decide(), with the policy re
     }
   }
   // the approval hold's two reasons come after an accepted decision (PROTOCOL.md §15.3)
-  assert.equal(allReasons().map(reasonName).filter((r) => !reasons.has(r) && r !== 'approval_denied' && r !== 'approval_timeout'), [], 'every reason has a vector');
+  assert.equal(
+    allReasons()
+      .map(reasonName)
+      .filter((r) => !reasons.has(r) && r !== 'approval_denied' && r !== 'approval_timeout'),
+    [],
+    'every reason has a vector',
+  );
   assert.ok(steps / BACKENDS.length >= 80, `${steps / BACKENDS.length} steps`);
 });
 
 t('vectors - depth-token.json: MAC inputs, MACs and tokens; the invalid tokens do not verify', () => {
-  const f = read<{ key: string; domain: string; vectors: { msg_id: string; recipient: string; depth: number; mac_input: string; hmac_sha512_256: string; token: string }[]; invalid: { name: string; msg_id: string; recipient: string; token: string }[] }>('depth-token.json');
+  const f = read<{
+    key: string;
+    domain: string;
+    vectors: { msg_id: string; recipient: string; depth: number; mac_input: string; hmac_sha512_256: string; token: string }[];
+    invalid: { name: string; msg_id: string; recipient: string; token: string }[];
+  }>('depth-token.json');
   const key = unhex(f.key);
   const tokens = new DepthTokens(key);
   const split = (r: string): [string, string] => (r.startsWith('topic:') ? ['', r.slice(6)] : [r, '']);
@@ -160,7 +215,22 @@ t('vectors - depth-token.json: MAC inputs, MACs and tokens; the invalid tokens d
 });
 
 t('vectors - audit-batch.json: signatures under the verifier key, the hash chain, the broken ones refused', () => {
-  const f = read<{ verifier_id: string; key_id: string; public_key: string; chain_id: string; batches: { seq: number; prev_hash: string; batch: string; sha256: string; signature: string; signed_audit_batch: string; events: { event_id: string; reason: string; verdict: string; subject_sender: string }[] }[]; broken: { name: string; batch: string; signature: string; signature_valid: boolean }[] }>('audit-batch.json');
+  const f = read<{
+    verifier_id: string;
+    key_id: string;
+    public_key: string;
+    chain_id: string;
+    batches: {
+      seq: number;
+      prev_hash: string;
+      batch: string;
+      sha256: string;
+      signature: string;
+      signed_audit_batch: string;
+      events: { event_id: string; reason: string; verdict: string; subject_sender: string }[];
+    }[];
+    broken: { name: string; batch: string; signature: string; signature_valid: boolean }[];
+  }>('audit-batch.json');
   const pk = unhex(f.public_key);
   let prev = '00'.repeat(32);
   f.batches.forEach((b, i) => {
@@ -175,8 +245,14 @@ t('vectors - audit-batch.json: signatures under the verifier key, the hash chain
     assert.is(toHex(opened.value.batchBytes), b.batch);
     assert.is(toHex(opened.value.signature), b.signature);
     const batch = opened.value.batch;
-    assert.equal([batch.verifierId, toHex(batch.chainId), Number(batch.seq), toHex(batch.prevHash), batch.keyId], [f.verifier_id, f.chain_id, b.seq, b.prev_hash, f.key_id]);
-    assert.equal(batch.events.map((e) => [toHex(e.eventId ?? new Uint8Array(0)), verdictName(e.verdict ?? 0), reasonName(e.reason ?? 0), e.subjectSender]), b.events.map((e) => [e.event_id, e.verdict, e.reason, e.subject_sender]));
+    assert.equal(
+      [batch.verifierId, toHex(batch.chainId), Number(batch.seq), toHex(batch.prevHash), batch.keyId],
+      [f.verifier_id, f.chain_id, b.seq, b.prev_hash, f.key_id],
+    );
+    assert.equal(
+      batch.events.map((e) => [toHex(e.eventId ?? new Uint8Array(0)), verdictName(e.verdict ?? 0), reasonName(e.reason ?? 0), e.subjectSender]),
+      b.events.map((e) => [e.event_id, e.verdict, e.reason, e.subject_sender]),
+    );
     prev = b.sha256;
   });
   assert.ok(f.batches.length >= 3);

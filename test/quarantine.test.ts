@@ -38,8 +38,11 @@ test.before(async () => {
     },
   });
   auditor = await startAuditor({
-    nats: { url: bus.url, credsFile: bus.credsPath('auditor') }, store: { url: join(bus.dir, 'audit-db') },
-    consumer: { batchMaxWaitMs: 1000, ackWaitMs: 5000 }, detect: { intervalMs: 3_600_000 }, logLevel: 'silent',
+    nats: { url: bus.url, credsFile: bus.credsPath('auditor') },
+    store: { url: join(bus.dir, 'audit-db') },
+    consumer: { batchMaxWaitMs: 1000, ackWaitMs: 5000 },
+    detect: { intervalMs: 3_600_000 },
+    logLevel: 'silent',
   });
   alertsNc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
   alertsNc.subscribe('agentbus.alert.>', { callback: (_e, m) => void alerts.push(JSON.parse(new TextDecoder().decode(m.data))) });
@@ -68,7 +71,12 @@ function floodFromMallory(n: number): void {
 
 /** A connection as mallory (refused by nats-server while it is quarantined); counts its disconnects. */
 async function connectMallory(): Promise<NatsConnection> {
-  const nc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.ids.get('mallory')!.natsSeed()), inboxPrefix: 'agentbus.inbox.mallory', maxReconnectAttempts: 0 });
+  const nc = await connect({
+    servers: bus.url,
+    authenticator: nkeyAuthenticator(bus.ids.get('mallory')!.natsSeed()),
+    inboxPrefix: 'agentbus.inbox.mallory',
+    maxReconnectAttempts: 0,
+  });
   void (async () => {
     for await (const s of nc.status()) if (s.type === 'disconnect') disconnects++;
   })();
@@ -81,14 +89,18 @@ async function connectMallory(): Promise<NatsConnection> {
  */
 async function malloryAnswered(ms = 5000): Promise<void> {
   await mallory.close().catch(() => undefined);
-  await waitFor(async () => {
-    try {
-      mallory = await connectMallory();
-    } catch {
-      return false; // refused: still quarantined
-    }
-    return (await request(mallory, 'mallory', badSignature(sealAs(bus, 'mallory')), 1000).catch(() => undefined))?.verdict === Verdict.VERDICT_REJECTED;
-  }, ms, 'mallory answered again');
+  await waitFor(
+    async () => {
+      try {
+        mallory = await connectMallory();
+      } catch {
+        return false; // refused: still quarantined
+      }
+      return (await request(mallory, 'mallory', badSignature(sealAs(bus, 'mallory')), 1000).catch(() => undefined))?.verdict === Verdict.VERDICT_REJECTED;
+    },
+    ms,
+    'mallory answered again',
+  );
 }
 
 /** Wait until the verifier has decided everything mallory had sent (nothing more arrives for 500 ms). */
@@ -109,9 +121,12 @@ async function plannerWorks(n = 10): Promise<void> {
 }
 
 /** The audit rows (stored by the auditor) that report mallory quarantined, oldest first. */
-const quarantineEvents = async () => (await auditor.store.query<{ detail: string; shed_count: number; header_hex: string; header_sender: string }>(
-  `SELECT detail, shed_count, header_hex, header_sender FROM ${auditor.store.table('audit_events')} FINAL WHERE sender = 'mallory' AND detail LIKE '%quarantined at NATS until%' ORDER BY time`,
-)).map((r) => ({ ...r, shedCount: Number(r.shed_count) }));
+const quarantineEvents = async () =>
+  (
+    await auditor.store.query<{ detail: string; shed_count: number; header_hex: string; header_sender: string }>(
+      `SELECT detail, shed_count, header_hex, header_sender FROM ${auditor.store.table('audit_events')} FINAL WHERE sender = 'mallory' AND detail LIKE '%quarantined at NATS until%' ORDER BY time`,
+    )
+  ).map((r) => ({ ...r, shedCount: Number(r.shed_count) }));
 
 test('quarantine - a flooder past its budget is cut off at NATS; its messages stop before the verifier', async () => {
   const v = bus.verifiers[0]!;
@@ -122,7 +137,10 @@ test('quarantine - a flooder past its budget is cut off at NATS; its messages st
   await waitFor(() => disconnects > 0, 3000, 'mallory disconnected');
   await sleep(300); // what was in flight before the reload has arrived
   const before = v.stats.received;
-  const refused = await connectMallory().then((nc) => nc.close().then(() => ''), (e: Error) => e.message);
+  const refused = await connectMallory().then(
+    (nc) => nc.close().then(() => ''),
+    (e: Error) => e.message,
+  );
   assert.match(refused, /Authorization Violation/i);
   floodFromMallory(2000); // into the closed connection: nothing leaves mallory
   await sleep(500);
@@ -148,7 +166,9 @@ test('quarantine - a flooder past its budget is cut off at NATS; its messages st
   assert.equal(a.agents, ['mallory']);
   assert.is(a.evidence['until'], new Date(rec.until_ms).toISOString());
   assert.is(a.evidence['shed'], Number(ev!.shedCount));
-  const stored = await auditor.store.query<{ rule: string }>(`SELECT rule FROM ${auditor.store.table('alerts')} FINAL WHERE rule = 'sender_quarantined' AND has(agents, 'mallory')`);
+  const stored = await auditor.store.query<{ rule: string }>(
+    `SELECT rule FROM ${auditor.store.table('alerts')} FINAL WHERE rule = 'sender_quarantined' AND has(agents, 'mallory')`,
+  );
   assert.is(stored.length, 1);
 });
 
@@ -173,14 +193,25 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   await waitFor(() => bus.quarantined().agents.includes('mallory'), 5000, 'quarantined again');
   await settled(); // the flood's tail still in flight would quarantine it again right after the release
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.is(r.status, 0, r.stderr);
   const until = Date.parse(/mallory: released \(was quarantined until (\S+)\)/.exec(r.stdout)?.[1] ?? 'x');
   assert.ok(Number.isFinite(until), `${r.stdout} (the CLI took ${Date.now() - t0} ms)`);
   await waitFor(() => bus.quarantined().agents.length === 0, 2000, 'released by the CLI');
   const left = until - Date.now();
   await malloryAnswered(Math.max(500, left - 200)).catch((e: Error) => {
-    throw new Error(`${e.message} (the CLI took ${Date.now() - t0} ms, ${left} ms of the cool-down were left; ${JSON.stringify(bus.quarantined())}; ${bus.logs.join('').split('\n').filter((l) => /quarantin|mallory/.test(l)).slice(-12).map((l) => l.slice(0, 260)).join('\n')})`);
+    throw new Error(
+      `${e.message} (the CLI took ${Date.now() - t0} ms, ${left} ms of the cool-down were left; ${JSON.stringify(bus.quarantined())}; ${bus.logs
+        .join('')
+        .split('\n')
+        .filter((l) => /quarantin|mallory/.test(l))
+        .slice(-12)
+        .map((l) => l.slice(0, 260))
+        .join('\n')})`,
+    );
   });
   assert.ok(Date.now() < until, 'answered again before its cool-down would have ended');
   await waitFor(async () => (await quarantineEvents()).length === 3, 10_000, 'third quarantine row');
@@ -189,7 +220,10 @@ test('quarantine - `agentbus keys release` ends it at once', async () => {
   const rec = JSON.parse((await kv.get('mallory'))!.string()) as { released_by?: string };
   assert.match(rec.released_by ?? '', /^cli:/);
   // a second release says there is nothing to release
-  const again = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), { encoding: 'utf8', timeout: 60_000 });
+  const again = spawnSync(process.execPath, cliArgs('keys', 'release', 'mallory', '--creds', bus.credsPath('verifier'), '--nats', bus.url), {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.is(again.status, 0, again.stderr);
   assert.match(again.stdout, /mallory: not quarantined/);
   await plannerWorks(3);

@@ -12,7 +12,15 @@ import { helpHasOption, helpOptions } from './helpers/cli-help.js';
 import { cliArgs } from './helpers/cli-bin.js';
 
 const readme = readFileSync('README.md', 'utf8');
-const MANUAL = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'packages/protocol/README.md', 'packages/sdk/README.md', 'packages/server/README.md'];
+const MANUAL = [
+  'README.md',
+  ...readdirSync('docs')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+  'packages/protocol/README.md',
+  'packages/sdk/README.md',
+  'packages/server/README.md',
+];
 const bashBlocks = (text: string) => [...text.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!);
 const blocks = bashBlocks(readme);
 // `agentbus …` or `npx agentbus …`, up to a `&&`
@@ -36,7 +44,8 @@ test('readme - the two commands are there', () => {
 test('readme - fits on a few screens (at most 250 lines) and points at every document', () => {
   const lines = readme.split('\n').length;
   assert.ok(lines <= 250, `README.md has ${lines} lines`);
-  for (const f of MANUAL.filter((f) => f !== 'README.md' && f !== 'docs/README.md' && f !== 'docs/signature-rule.md')) assert.ok(readme.includes(`(${f})`), `README.md does not link ${f}`);
+  for (const f of MANUAL.filter((f) => f !== 'README.md' && f !== 'docs/README.md' && f !== 'docs/signature-rule.md'))
+    assert.ok(readme.includes(`(${f})`), `README.md does not link ${f}`);
 });
 
 test('readme - every relative link in the README, docs/ and the package READMEs resolves', () => {
@@ -53,13 +62,24 @@ test('readme - every relative link in the README, docs/ and the package READMEs 
 test('readme - every install instruction is true while the packages are not published: no npm install of @agentbus/*, no pip install agentbus-sdk, only tarballs, file: links and the clone', () => {
   // an install of our packages by name fetches from a registry that does not have them (404), or
   // the unrelated npm package `agentbus`; a path (a tarball, the clone's python/) is fine
-  const fromRegistry = [/\bnpm (?:install|i|add)\b[^\n#]*?(?:^|\s)(?:@agentbus\/[a-z-]+|agentbus)(?:@[^\s]+)?(?=\s|$)/m, /\bpip3? install\b[^\n#]*?(?:^|\s)['"]?agentbus(?:-sdk)?(?:\[[^\]]*\])?['"]?(?=\s|$)/m];
-  const texts = [...MANUAL, 'python/README.md', 'packages/server/src/examples/quickstart/example.mjs', 'packages/server/src/examples/quickstart/example.py', 'packages/server/src/examples/quickstart/README.md'];
+  const fromRegistry = [
+    /\bnpm (?:install|i|add)\b[^\n#]*?(?:^|\s)(?:@agentbus\/[a-z-]+|agentbus)(?:@[^\s]+)?(?=\s|$)/m,
+    /\bpip3? install\b[^\n#]*?(?:^|\s)['"]?agentbus(?:-sdk)?(?:\[[^\]]*\])?['"]?(?=\s|$)/m,
+  ];
+  const texts = [
+    ...MANUAL,
+    'python/README.md',
+    'packages/server/src/examples/quickstart/example.mjs',
+    'packages/server/src/examples/quickstart/example.py',
+    'packages/server/src/examples/quickstart/README.md',
+  ];
   const bad: string[] = [];
   for (const f of texts) {
-    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-      for (const re of fromRegistry) if (re.test(line)) bad.push(`${f}:${i + 1}: ${line.trim()}`);
-    });
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        for (const re of fromRegistry) if (re.test(line)) bad.push(`${f}:${i + 1}: ${line.trim()}`);
+      });
   }
   assert.equal(bad, [], `installs from a registry that does not have the packages:\n${bad.join('\n')}`);
   // what init prints: the Python SDK from the clone, by its path
@@ -77,7 +97,11 @@ test('readme - every install instruction is true while the packages are not publ
 test('readme - every agentbus command and option in the README, docs/ and the package READMEs exists', () => {
   // the README alone showed 49 before the manual moved to docs/
   assert.ok(commands.length >= 60, `found ${commands.length} commands`);
-  for (const f of ['README.md', 'docs/guide.md', 'docs/tools.md', 'docs/memory.md', 'docs/guards.md', 'docs/audit.md', 'docs/production.md']) assert.ok(commands.some((c) => c.file === f), `no agentbus command found in ${f}`);
+  for (const f of ['README.md', 'docs/guide.md', 'docs/tools.md', 'docs/memory.md', 'docs/guards.md', 'docs/audit.md', 'docs/production.md'])
+    assert.ok(
+      commands.some((c) => c.file === f),
+      `no agentbus command found in ${f}`,
+    );
   const helpCache = new Map<string, string>();
   for (const { file, line } of commands) {
     const words = line.split(/\s+/).slice(1);
@@ -100,11 +124,12 @@ test('readme - every agentbus command and option in the README, docs/ and the pa
     assert.ok(help, `${file}: agentbus ${path.join(' ')} has no help: ${line}`);
     // options up to a bare `--` (after it, the words are another program's: `mcp pin -- npx ...`)
     const end = words.indexOf('--');
-    for (const opt of (end < 0 ? words : words.slice(0, end)).filter((w) => w.startsWith('--'))) assert.ok(helpHasOption(help, opt), `${file}: ${line}: option ${opt} not in help`);
+    for (const opt of (end < 0 ? words : words.slice(0, end)).filter((w) => w.startsWith('--')))
+      assert.ok(helpHasOption(help, opt), `${file}: ${line}: option ${opt} not in help`);
   }
 });
 
-test('readme - options are matched whole, from the help\'s option column: --tls is not found because --tls-ca exists', () => {
+test("readme - options are matched whole, from the help's option column: --tls is not found because --tls-ca exists", () => {
   const help = [
     'Usage: agentbus verifier [options]',
     '',

@@ -23,7 +23,12 @@ let bus: TestBus;
 test.before(async () => {
   bus = await startBus({
     agents: {
-      alice: { send: [{ to: 'bob', types: ['task.assign', 'note.post'] }, { to: 'carol', types: ['note.post'] }] },
+      alice: {
+        send: [
+          { to: 'bob', types: ['task.assign', 'note.post'] },
+          { to: 'carol', types: ['note.post'] },
+        ],
+      },
       bob: { send: [] },
       carol: { send: [] },
     },
@@ -40,8 +45,21 @@ async function deliveryRecords(): Promise<Map<string, IDeliveryRecord & { verifi
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
-  const sink = new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } });
-  return { logger: createLogger({ name: 'recipient', level: 'warn', destination: sink }), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  const sink = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
+  return {
+    logger: createLogger({ name: 'recipient', level: 'warn', destination: sink }),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 async function expectRefused(p: Promise<unknown>, reason: Reason, recipient: string): Promise<RefusedError> {
@@ -64,7 +82,9 @@ test('refusal - a recipient whose registry lacks the type refuses it: the sender
   const bob = await bus.agent('bob', { contracts: createRegistry(Task), logger: log.logger }); // no note.post here
   const alice = await bus.agent('alice');
   const got: string[] = [];
-  void (async () => { for await (const m of bob.inbox()) got.push(m.type); })();
+  void (async () => {
+    for await (const m of bob.inbox()) got.push(m.type);
+  })();
   const t0 = Date.now();
   const err = await expectRefused(alice.send('bob', 'note.post', { text: 'hello' }), Reason.REASON_UNKNOWN_TYPE, 'bob');
   // told at once, not after the delivery timeout's re-forwards

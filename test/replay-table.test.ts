@@ -74,7 +74,7 @@ test('replay table - ids that differ only in high bits still spread over the slo
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < 50_000; i++) {
     const id = Buffer.alloc(16);
-    id.writeUInt32BE(i << 12 >>> 0, 0); // same low bits everywhere
+    id.writeUInt32BE((i << 12) >>> 0, 0); // same low bits everywhere
     t.add(id, id, 0);
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -23,7 +23,17 @@ import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import type { AuditRow, DeliveryRow } from '../packages/server/src/auditor/rows.js';
 import {
-  alertSentence, BUCKET_SECONDS, bucketLabel, buildReportData, bySeverity, chooseBucketSeconds, escapeHtml, jsonForScript, renderHtmlReport, trailCommand, writeHtmlReport,
+  alertSentence,
+  BUCKET_SECONDS,
+  bucketLabel,
+  buildReportData,
+  bySeverity,
+  chooseBucketSeconds,
+  escapeHtml,
+  jsonForScript,
+  renderHtmlReport,
+  trailCommand,
+  writeHtmlReport,
 } from '../packages/server/src/auditor/report/index.js';
 import type { ReportData } from '../packages/server/src/auditor/report/index.js';
 import { AuditEvent } from '../packages/protocol/src/proto.js';
@@ -52,7 +62,8 @@ function dataset(): EventSpec[] {
   for (let k = 0; k < 2; k++) s.push({ from: 'alice', to: 'carol', at: at() });
   s.push({ from: 'alice', to: 'carol', at: at(), verdict: R, reason: Reason.REASON_TYPE_NOT_ALLOWED, type: 'admin.reset', detail: XSS_DETAIL });
   for (let k = 0; k < 3; k++) s.push({ from: 'bob', to: 'alice', at: at() });
-  for (let k = 0; k < 4; k++) s.push({ from: 'mallory', to: 'vault', at: at(), verdict: R, reason: Reason.REASON_DESTINATION_NOT_ALLOWED, detail: 'vault not in send rules' });
+  for (let k = 0; k < 4; k++)
+    s.push({ from: 'mallory', to: 'vault', at: at(), verdict: R, reason: Reason.REASON_DESTINATION_NOT_ALLOWED, detail: 'vault not in send rules' });
   for (let k = 0; k < 2; k++) s.push({ from: 'mallory', to: 'bob', at: at(), verdict: R, reason: Reason.REASON_BAD_SIGNATURE, forged: true });
   for (let k = 0; k < 8; k++) s.push({ from: 'dave', topic: 'news', at: at() });
   return s;
@@ -95,23 +106,54 @@ function shortRun(): { rows: AuditRow[]; shed: AuditRow; deliveries: DeliveryRow
   ev({ from: 'planner', to: 'browser', type: 'task.assign', at: S + 12_000, msgId: P[4]!, verdict: Verdict.VERDICT_DUPLICATE });
   ev({ from: 'planner', topic: 'news', at: S + 13_000 });
   ev({ from: 'planner', topic: 'news', at: S + 14_000 });
-  for (let k = 0; k < 5; k++) ev({ from: 'browser', to: 'vault', at: S + 15_000 + 1000 * k, verdict: R, reason: Reason.REASON_DESTINATION_NOT_ALLOWED, detail: 'vault not in send rules' });
+  for (let k = 0; k < 5; k++)
+    ev({
+      from: 'browser',
+      to: 'vault',
+      at: S + 15_000 + 1000 * k,
+      verdict: R,
+      reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+      detail: 'vault not in send rules',
+    });
   for (let k = 0; k < 2; k++) ev({ from: 'browser', to: 'bob', at: S + 20_000 + 1000 * k, verdict: R, reason: Reason.REASON_BAD_SIGNATURE, forged: true });
   ev({ from: 'browser', to: 'planner', type: 'task.result', at: S + 24_000, msgId: C1, causationId: P[0]! });
   // an agent id and a type that are HTML (a row as a hostile sender could make it)
   const evil = eventToRow(auditEvent({ from: 'mallet', to: 'browser', at: S + 30_000, msgId: E1 }));
   rows.push({ ...evil, sender: EVIL, subject_sender: EVIL, header_sender: EVIL, type: EVIL_TYPE });
-  const d = (m: Uint8Array, delivery: string, at: number, pos: number): DeliveryRow => ({ batch_id: 'fixture:1', batch_pos: pos, verifier_id: 'v1', msg_id: hex(m), recipient: 'browser', delivery, at, malformed: '', reason: '', detail: '' });
+  const d = (m: Uint8Array, delivery: string, at: number, pos: number): DeliveryRow => ({
+    batch_id: 'fixture:1',
+    batch_pos: pos,
+    verifier_id: 'v1',
+    msg_id: hex(m),
+    recipient: 'browser',
+    delivery,
+    at,
+    malformed: '',
+    reason: '',
+    detail: '',
+  });
   const deliveries = [
-    d(P[0]!, 'confirmed', S + 100, 0), d(P[1]!, 'confirmed', S + 2100, 1), d(P[2]!, 'confirmed', S + 4100, 2),
-    d(P[3]!, 'unconfirmed', S + 7000, 3), d(P[4]!, 'unconfirmed', S + 9000, 4), d(P[4]!, 'confirmed', S + 12_100, 5),
-    { ...d(P[5]!, 'refused', S + 10_100, 6), reason: 'unknown_type', detail: 'task.assign has no contract in browser\'s registry' },
+    d(P[0]!, 'confirmed', S + 100, 0),
+    d(P[1]!, 'confirmed', S + 2100, 1),
+    d(P[2]!, 'confirmed', S + 4100, 2),
+    d(P[3]!, 'unconfirmed', S + 7000, 3),
+    d(P[4]!, 'unconfirmed', S + 9000, 4),
+    d(P[4]!, 'confirmed', S + 12_100, 5),
+    { ...d(P[5]!, 'refused', S + 10_100, 6), reason: 'unknown_type', detail: "task.assign has no contract in browser's registry" },
   ];
   // 40 messages shed unverified, summarized in one row
-  const shed = eventToRow(AuditEvent.create({
-    eventId: randomBytes(16), verifierId: 'v1', verifiedAtMs: S + 22_000, windowStartMs: S + 21_500, verdict: R,
-    reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, subjectSender: 'browser', shedCount: 40,
-  }));
+  const shed = eventToRow(
+    AuditEvent.create({
+      eventId: randomBytes(16),
+      verifierId: 'v1',
+      verifiedAtMs: S + 22_000,
+      windowStartMs: S + 21_500,
+      verdict: R,
+      reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+      subjectSender: 'browser',
+      shedCount: 40,
+    }),
+  );
   return { rows, shed, deliveries };
 }
 
@@ -123,9 +165,19 @@ test.before(async () => {
   await store.insertRows(rows);
   await store.insertRows(rows); // a redelivery: nothing may double count
   await store.insertAlerts([
-    alert('rejection_burst', 'high', ['mallory'], T + 6 * MIN, { rejected: 6, total: 6, ratio: 1, by_reason: { destination_not_allowed: 4, bad_signature: 2 }, by_destination: { vault: 4, bob: 2 }, threshold: 5 }),
+    alert('rejection_burst', 'high', ['mallory'], T + 6 * MIN, {
+      rejected: 6,
+      total: 6,
+      ratio: 1,
+      by_reason: { destination_not_allowed: 4, bad_signature: 2 },
+      by_destination: { vault: 4, bob: 2 },
+      threshold: 5,
+    }),
     alert('signature_failure', 'critical', ['mallory'], T + 7 * MIN, { failures: 2, by_reason: { bad_signature: 2 }, threshold: 1, note: XSS_EVIDENCE }),
-    alert('new_edge', 'low', ['alice', 'carol'], T + 3 * MIN, { new_edges: [{ destination: 'carol', first_seen: new Date(T + 138_000).toISOString(), events: 3, rejected: 1 }], rejected: 1 }),
+    alert('new_edge', 'low', ['alice', 'carol'], T + 3 * MIN, {
+      new_edges: [{ destination: 'carol', first_seen: new Date(T + 138_000).toISOString(), events: 3, rejected: 1 }],
+      rejected: 1,
+    }),
   ]);
   data = await buildReportData(store, RANGE);
 
@@ -139,7 +191,14 @@ test.before(async () => {
   await store.insertAlerts([
     alert('custom_probe', 'medium', [EVIL], S + 10_000, { msg_ids: [hex(P[0]!), hex(E1), 'not-a-msg-id'], score: 7 }, [S, S + 30_000]),
     alert('signature_failure', 'critical', ['browser'], S + 25_000, { failures: 2, by_reason: { bad_signature: 2 }, threshold: 1 }, [S, S + MIN]),
-    alert('rejection_burst', 'high', ['browser'], S + 28_000, { rejected: 7, total: 7, ratio: 1, by_reason: { destination_not_allowed: 5, bad_signature: 2 }, threshold: 3 }, [S, S + MIN]),
+    alert(
+      'rejection_burst',
+      'high',
+      ['browser'],
+      S + 28_000,
+      { rejected: 7, total: 7, ratio: 1, by_reason: { destination_not_allowed: 5, bad_signature: 2 }, threshold: 3 },
+      [S, S + MIN],
+    ),
   ]);
   short = await buildReportData(store, { ...SHORT, store: join(dir, 'db') });
 });
@@ -149,28 +208,44 @@ test.after(async () => {
 });
 
 test('data - nodes, edges, time series, outcomes, rejections and alerts from the store', () => {
-  assert.equal(data.nodes.map((n) => [n.id, n.kind, n.sent, n.rejected, n.received]), [
-    ['alice', 'agent', 9, 1, 3],
-    ['bob', 'agent', 3, 0, 8],
-    ['carol', 'agent', 0, 0, 3],
-    ['dave', 'agent', 8, 0, 0],
-    ['eve', 'agent', 1, 1, 0],
-    ['mallory', 'agent', 6, 6, 0],
-    ['topic:news', 'topic', 0, 0, 8],
-    ['vault', 'agent', 0, 0, 4],
-  ]);
-  assert.equal(data.edges.map((e) => [e.from, e.to, e.total, e.rejected]), [
-    ['dave', 'topic:news', 8, 0],
-    ['alice', 'bob', 6, 0],
-    ['mallory', 'vault', 4, 4],
-    ['alice', 'carol', 3, 1],
-    ['bob', 'alice', 3, 0],
-    ['mallory', 'bob', 2, 2],
-  ]);
+  assert.equal(
+    data.nodes.map((n) => [n.id, n.kind, n.sent, n.rejected, n.received]),
+    [
+      ['alice', 'agent', 9, 1, 3],
+      ['bob', 'agent', 3, 0, 8],
+      ['carol', 'agent', 0, 0, 3],
+      ['dave', 'agent', 8, 0, 0],
+      ['eve', 'agent', 1, 1, 0],
+      ['mallory', 'agent', 6, 6, 0],
+      ['topic:news', 'topic', 0, 0, 8],
+      ['vault', 'agent', 0, 0, 4],
+    ],
+  );
+  assert.equal(
+    data.edges.map((e) => [e.from, e.to, e.total, e.rejected]),
+    [
+      ['dave', 'topic:news', 8, 0],
+      ['alice', 'bob', 6, 0],
+      ['mallory', 'vault', 4, 4],
+      ['alice', 'carol', 3, 1],
+      ['bob', 'alice', 3, 0],
+      ['mallory', 'bob', 2, 2],
+    ],
+  );
   assert.match(data.edges[0]!.first_seen, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.equal(data.totals, { messages: 27, accepted: 18, rejected: 8, duplicate: 1, senders: 5, edges: 6, alerts: 3 });
   // no delivery records in this run: every accepted direct message is "no record"
-  assert.equal(data.outcomes, { accepted: 18, delivered: 0, undelivered: 0, recipient_refused: 0, unrecorded: 10, broadcast: 8, rejected: 8, shed: 0, duplicate: 1 });
+  assert.equal(data.outcomes, {
+    accepted: 18,
+    delivered: 0,
+    undelivered: 0,
+    recipient_refused: 0,
+    unrecorded: 10,
+    broadcast: 8,
+    rejected: 8,
+    shed: 0,
+    duplicate: 1,
+  });
   // a 575-second run (T … T + 575 s): 10-second buckets, 58 of them
   const pm = data.per_bucket;
   assert.is(pm.bucket_seconds, 10);
@@ -179,26 +254,58 @@ test('data - nodes, edges, time series, outcomes, rejections and alerts from the
   assert.is(pm.times[0], new Date(T).toISOString());
   assert.is(pm.times.length, 58);
   assert.is(pm.times[57], new Date(T + 570_000).toISOString());
-  assert.equal(pm.series.map((s) => [s.sender, s.total]), [['alice', 9], ['dave', 8], ['mallory', 6], ['bob', 3], ['eve', 1]]);
-  for (const s of pm.series) assert.is(s.counts.reduce((a, b) => a + b, 0), s.total, s.sender);
-  assert.equal(data.rejections.map((r) => [r.reason, r.count]), [['destination_not_allowed', 4], ['bad_signature', 2], ['malformed', 1], ['type_not_allowed', 1]]);
+  assert.equal(
+    pm.series.map((s) => [s.sender, s.total]),
+    [
+      ['alice', 9],
+      ['dave', 8],
+      ['mallory', 6],
+      ['bob', 3],
+      ['eve', 1],
+    ],
+  );
+  for (const s of pm.series)
+    assert.is(
+      s.counts.reduce((a, b) => a + b, 0),
+      s.total,
+      s.sender,
+    );
+  assert.equal(
+    data.rejections.map((r) => [r.reason, r.count]),
+    [
+      ['destination_not_allowed', 4],
+      ['bad_signature', 2],
+      ['malformed', 1],
+      ['type_not_allowed', 1],
+    ],
+  );
   assert.equal(data.rejections.find((r) => r.reason === 'type_not_allowed')!.details, [XSS_DETAIL]);
-  assert.equal(data.alerts.map((a) => [a.rule, a.severity, a.agents]), [
-    ['new_edge', 'low', ['alice', 'carol']],
-    ['rejection_burst', 'high', ['mallory']],
-    ['signature_failure', 'critical', ['mallory']],
-  ]);
+  assert.equal(
+    data.alerts.map((a) => [a.rule, a.severity, a.agents]),
+    [
+      ['new_edge', 'low', ['alice', 'carol']],
+      ['rejection_burst', 'high', ['mallory']],
+      ['signature_failure', 'critical', ['mallory']],
+    ],
+  );
   assert.is(data.alerts[0]!.detected_at, new Date(T + 3 * MIN).toISOString());
   // evidence msg_ids: the rows each rule counted in the alert's window (the store has no msg_ids in evidence)
   const ids = (rule: string) => data.alerts.find((a) => a.rule === rule)!;
   const rowsOf = (pred: (s: EventSpec) => boolean) => dataset().filter(pred).length;
   assert.is(ids('rejection_burst').msg_ids.length, 4, 'mallory → vault (the two to bob are after the window)');
-  assert.is(rowsOf((x) => x.from === 'mallory' && x.at >= T + MIN && x.at < T + 6 * MIN), 4);
+  assert.is(
+    rowsOf((x) => x.from === 'mallory' && x.at >= T + MIN && x.at < T + 6 * MIN),
+    4,
+  );
   assert.is(ids('signature_failure').msg_ids.length, 2);
   assert.is(ids('new_edge').msg_ids.length, 2, 'alice → carol before T + 3 min');
   assert.is(data.trails.length, 8);
   for (const t of data.trails) assert.is(t.rows.length, 1, t.msg_id);
-  assert.equal(data.trails.map((t) => t.rows[0]!.sender), ['mallory', 'mallory', 'mallory', 'mallory', 'mallory', 'mallory', 'alice', 'alice'], 'critical first, then high, then low');
+  assert.equal(
+    data.trails.map((t) => t.rows[0]!.sender),
+    ['mallory', 'mallory', 'mallory', 'mallory', 'mallory', 'mallory', 'alice', 'alice'],
+    'critical first, then high, then low',
+  );
 });
 
 test('data - long periods use coarser buckets; small limits fold senders into one series', async () => {
@@ -208,11 +315,31 @@ test('data - long periods use coarser buckets; small limits fold senders into on
   const m0 = Math.floor(T / MIN); // 5-minute buckets start on multiples of 5 minutes
   assert.is(d.per_bucket.times.length, Math.floor((m0 + 9) / 5) - Math.floor(m0 / 5) + 1);
   assert.is(d.per_bucket.times[0], new Date(Math.floor(m0 / 5) * 5 * MIN).toISOString());
-  assert.equal(d.per_bucket.series.map((s) => [s.sender, s.total]), [['alice', 9], ['dave', 8], ['(other senders)', 10]]);
-  assert.is(d.per_bucket.series.flatMap((s) => s.counts).reduce((a, b) => a + b, 0), 27);
+  assert.equal(
+    d.per_bucket.series.map((s) => [s.sender, s.total]),
+    [
+      ['alice', 9],
+      ['dave', 8],
+      ['(other senders)', 10],
+    ],
+  );
+  assert.is(
+    d.per_bucket.series.flatMap((s) => s.counts).reduce((a, b) => a + b, 0),
+    27,
+  );
   const empty = await buildReportData(store, { since: T + 60 * MIN, until: T + 90 * MIN });
   assert.equal([empty.nodes, empty.edges, empty.per_bucket.series, empty.rejections, empty.alerts, empty.trails], [[], [], [], [], [], []]);
-  assert.equal(empty.outcomes, { accepted: 0, delivered: 0, undelivered: 0, recipient_refused: 0, unrecorded: 0, broadcast: 0, rejected: 0, shed: 0, duplicate: 0 });
+  assert.equal(empty.outcomes, {
+    accepted: 0,
+    delivered: 0,
+    undelivered: 0,
+    recipient_refused: 0,
+    unrecorded: 0,
+    broadcast: 0,
+    rejected: 0,
+    shed: 0,
+    duplicate: 0,
+  });
   assert.ok(renderHtmlReport(empty).includes('id="report-data"'));
 });
 
@@ -256,9 +383,11 @@ test('buckets - the width fits the run: 1 s for a 30-s demo, 5 min for 3 h; at m
   assert.equal([1, 10, 60, 300, 3600, 7200, 86400].map(bucketLabel), ['1 s', '10 s', '1 min', '5 min', '1 h', '2 h', '1 d']);
   // any span and any start: the aligned buckets the chart draws are at most 60, and the next narrower width would need more
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let k = 0; k < 2000; k++) {
-    const span = Math.floor(rnd() ** 4 * 30 * 86_400_000), first = T + Math.floor(rnd() * 86_400_000), last = first + span;
+    const span = Math.floor(rnd() ** 4 * 30 * 86_400_000),
+      first = T + Math.floor(rnd() * 86_400_000),
+      last = first + span;
     const b = chooseBucketSeconds(span) * 1000;
     const drawn = Math.floor(last / b) - Math.floor(first / b) + 1;
     assert.ok(drawn <= 60, `span ${span}: ${drawn} buckets of ${b / 1000} s`);
@@ -269,31 +398,57 @@ test('buckets - the width fits the run: 1 s for a 30-s demo, 5 min for 3 h; at m
 
 test('sentences - one per known rule from its evidence, a generic one otherwise', () => {
   const w = (ms: number) => ({ window_start: new Date(T).toISOString(), window_end: new Date(T + ms).toISOString() });
-  const say = (rule: string, agents: string[], evidence: unknown, ms = 5 * MIN, severity = 'high') => alertSentence({ rule, severity, agents, evidence, ...w(ms) });
-  assert.is(say('rejection_burst', ['browser'], { rejected: 14, total: 15, by_reason: { destination_not_allowed: 12, type_not_allowed: 2 }, threshold: 10 }, MIN),
-    'browser had 14 of 15 messages rejected in 1 min (threshold 10) — destination_not_allowed 12, type_not_allowed 2: rejection_burst');
-  assert.is(say('rejection_burst', ['browser'], { rejected: 14, threshold: 10 }, 30_000), 'browser had 14 messages rejected in 30 s (threshold 10): rejection_burst');
-  assert.is(say('signature_failure', ['mallory'], { failures: 3, by_reason: { bad_signature: 2, replay: 1 }, threshold: 3 }),
-    'mallory had 3 messages rejected for a signature, key or replay failure in 5 min (threshold 3) — bad_signature 2, replay 1: signature_failure');
-  assert.is(say('rate_spike', ['alice'], { events: 300, baseline_mean_per_window: 24, baseline_minutes: 60, ratio: 12.5, factor: 5 }),
-    'alice sent 300 messages in 5 min, 12.5× its usual 24 per 5 min over the 60 min before (fires at 5×): rate_spike');
-  assert.is(say('new_edge', ['alice', 'carol'], { new_edges: [{ destination: 'carol', events: 3, rejected: 1 }], rejected: 1 }),
-    'alice sent to a destination it had never sent to before, carol, in 5 min (1 attempt rejected): new_edge');
-  assert.is(say('new_edge', ['a'], { new_edges: ['b', 'c', 'd', 'e'].map((destination) => ({ destination })), rejected: 0 }),
-    'a sent to 4 destinations it had never sent to before, b, c, d and 1 more, in 5 min: new_edge');
-  assert.is(say('fan_out', ['x'], { distinct_destinations: 24, previous_window_distinct: 3, new_destinations: [], threshold: 8 }, 60 * MIN),
-    'x reached 24 distinct destinations in 1 h, against 3 in the 1 h before (threshold 8): fan_out');
-  assert.is(say('payload_loop', ['a', 'b', 'c'], { cycle: ['a', 'b', 'c'], hops: 3, repeats: 3, payload_sha256: ['ab'.repeat(32)], msg_ids: ['00'.repeat(16)] }),
-    'A causal loop: a → b → c → a — the same message came round again after 3 hops (3 times in one chain), each caused by the one before; agents a, b and c: payload_loop');
-  assert.is(say('audit_dead_letter', [], { subject: 'agentbus.audit.accepted', streamSeq: 42, reason: 'not a SignedAuditBatch', dlq_stream: 'AUDIT_DLQ' }, 0),
-    'A message on agentbus.audit.accepted (stream seq 42) was not a signed audit batch and went to the dead-letter stream AUDIT_DLQ: not a SignedAuditBatch: audit_dead_letter');
+  const say = (rule: string, agents: string[], evidence: unknown, ms = 5 * MIN, severity = 'high') =>
+    alertSentence({ rule, severity, agents, evidence, ...w(ms) });
+  assert.is(
+    say('rejection_burst', ['browser'], { rejected: 14, total: 15, by_reason: { destination_not_allowed: 12, type_not_allowed: 2 }, threshold: 10 }, MIN),
+    'browser had 14 of 15 messages rejected in 1 min (threshold 10) — destination_not_allowed 12, type_not_allowed 2: rejection_burst',
+  );
+  assert.is(
+    say('rejection_burst', ['browser'], { rejected: 14, threshold: 10 }, 30_000),
+    'browser had 14 messages rejected in 30 s (threshold 10): rejection_burst',
+  );
+  assert.is(
+    say('signature_failure', ['mallory'], { failures: 3, by_reason: { bad_signature: 2, replay: 1 }, threshold: 3 }),
+    'mallory had 3 messages rejected for a signature, key or replay failure in 5 min (threshold 3) — bad_signature 2, replay 1: signature_failure',
+  );
+  assert.is(
+    say('rate_spike', ['alice'], { events: 300, baseline_mean_per_window: 24, baseline_minutes: 60, ratio: 12.5, factor: 5 }),
+    'alice sent 300 messages in 5 min, 12.5× its usual 24 per 5 min over the 60 min before (fires at 5×): rate_spike',
+  );
+  assert.is(
+    say('new_edge', ['alice', 'carol'], { new_edges: [{ destination: 'carol', events: 3, rejected: 1 }], rejected: 1 }),
+    'alice sent to a destination it had never sent to before, carol, in 5 min (1 attempt rejected): new_edge',
+  );
+  assert.is(
+    say('new_edge', ['a'], { new_edges: ['b', 'c', 'd', 'e'].map((destination) => ({ destination })), rejected: 0 }),
+    'a sent to 4 destinations it had never sent to before, b, c, d and 1 more, in 5 min: new_edge',
+  );
+  assert.is(
+    say('fan_out', ['x'], { distinct_destinations: 24, previous_window_distinct: 3, new_destinations: [], threshold: 8 }, 60 * MIN),
+    'x reached 24 distinct destinations in 1 h, against 3 in the 1 h before (threshold 8): fan_out',
+  );
+  assert.is(
+    say('payload_loop', ['a', 'b', 'c'], { cycle: ['a', 'b', 'c'], hops: 3, repeats: 3, payload_sha256: ['ab'.repeat(32)], msg_ids: ['00'.repeat(16)] }),
+    'A causal loop: a → b → c → a — the same message came round again after 3 hops (3 times in one chain), each caused by the one before; agents a, b and c: payload_loop',
+  );
+  assert.is(
+    say('audit_dead_letter', [], { subject: 'agentbus.audit.accepted', streamSeq: 42, reason: 'not a SignedAuditBatch', dlq_stream: 'AUDIT_DLQ' }, 0),
+    'A message on agentbus.audit.accepted (stream seq 42) was not a signed audit batch and went to the dead-letter stream AUDIT_DLQ: not a SignedAuditBatch: audit_dead_letter',
+  );
   // unknown rule, or a known rule whose evidence lacks its fields: the generic sentence
-  assert.is(say('custom_probe', ['p', 'q'], { score: 7, msg_ids: [] }, 30_000, 'medium'), 'A medium alert about p and q over 30 s, its evidence holding score and msg_ids: custom_probe');
+  assert.is(
+    say('custom_probe', ['p', 'q'], { score: 7, msg_ids: [] }, 30_000, 'medium'),
+    'A medium alert about p and q over 30 s, its evidence holding score and msg_ids: custom_probe',
+  );
   assert.is(say('rejection_burst', ['m'], { rejections: 2 }), 'A high alert about m over 5 min, its evidence holding rejections: rejection_burst');
   assert.is(say('toString', [], null), 'A high alert about no agent in particular over 5 min: toString', 'a rule named like an Object method is still unknown');
   // severity order: critical, high, medium, low, others; the latest first within one
   const a = (severity: string, at: number) => ({ severity, detected_at: new Date(at).toISOString(), alert_id: String(at) });
-  assert.equal([a('low', 1), a('weird', 2), a('critical', 3), a('medium', 4), a('high', 5), a('critical', 6)].sort(bySeverity).map((x) => x.alert_id), ['6', '3', '5', '4', '1', '2']);
+  assert.equal(
+    [a('low', 1), a('weird', 2), a('critical', 3), a('medium', 4), a('high', 5), a('critical', 6)].sort(bySeverity).map((x) => x.alert_id),
+    ['6', '3', '5', '4', '1', '2'],
+  );
 });
 
 test('data - a 30-second run: 1-s buckets, delivered / undelivered / refused / shed, alerts by severity with evidence msg_ids and trails', async () => {
@@ -301,28 +456,54 @@ test('data - a 30-second run: 1-s buckets, delivered / undelivered / refused / s
   assert.equal([pm.bucket_seconds, pm.bucket_label, pm.times.length], [1, '1 s', 31]);
   assert.equal([pm.times[0], pm.times[30]], [new Date(S).toISOString(), new Date(S + 30_000).toISOString()]);
   assert.is(pm.series.find((x) => x.sender === 'browser')!.counts[22], 40, 'the shed row counts as its 40 messages, in its own second');
-  assert.is(pm.series.flatMap((x) => x.counts).reduce((a, b) => a + b, 0), short.totals.messages);
-  assert.equal(short.outcomes, { accepted: 10, delivered: 4, undelivered: 1, recipient_refused: 1, unrecorded: 2, broadcast: 2, rejected: 7, shed: 40, duplicate: 1 });
+  assert.is(
+    pm.series.flatMap((x) => x.counts).reduce((a, b) => a + b, 0),
+    short.totals.messages,
+  );
+  assert.equal(short.outcomes, {
+    accepted: 10,
+    delivered: 4,
+    undelivered: 1,
+    recipient_refused: 1,
+    unrecorded: 2,
+    broadcast: 2,
+    rejected: 7,
+    shed: 40,
+    duplicate: 1,
+  });
   const o = short.outcomes;
   assert.is(o.delivered + o.undelivered + o.recipient_refused + o.unrecorded + o.broadcast, o.accepted);
   assert.is(o.rejected + o.shed, short.totals.rejected, 'rejected + shed = the rejected count of the aggregates');
   assert.is(o.accepted, short.totals.accepted);
 
-  assert.equal(short.alerts.map((a) => a.rule), ['custom_probe', 'signature_failure', 'rejection_burst'], 'stored order: oldest first');
+  assert.equal(
+    short.alerts.map((a) => a.rule),
+    ['custom_probe', 'signature_failure', 'rejection_burst'],
+    'stored order: oldest first',
+  );
   const by = (rule: string) => short.alerts.find((a) => a.rule === rule)!;
-  assert.is(by('rejection_burst').sentence, 'browser had 7 of 7 messages rejected in 1 min (threshold 3) — destination_not_allowed 5, bad_signature 2: rejection_burst');
+  assert.is(
+    by('rejection_burst').sentence,
+    'browser had 7 of 7 messages rejected in 1 min (threshold 3) — destination_not_allowed 5, bad_signature 2: rejection_burst',
+  );
   assert.is(by('rejection_burst').msg_ids.length, 7, 'the shed row has no msg_id');
   assert.is(by('rejection_burst').msg_ids_total, 7);
   assert.is(by('signature_failure').msg_ids.length, 2);
   assert.equal(by('custom_probe').msg_ids, [hex(P[0]!), hex(E1)], 'the ids the evidence lists (a malformed one dropped)');
   assert.is(by('custom_probe').msg_ids_from, "msg_ids listed in the alert's evidence");
   // the trails: P0's own row and the message it caused; the bad-signature messages come first (critical)
-  assert.equal(short.trails.slice(0, 2).map((t) => t.rows.map((r) => r.reason)), [['bad_signature'], ['bad_signature']]);
+  assert.equal(
+    short.trails.slice(0, 2).map((t) => t.rows.map((r) => r.reason)),
+    [['bad_signature'], ['bad_signature']],
+  );
   const p0 = short.trails.find((t) => t.msg_id === hex(P[0]!))!;
-  assert.equal(p0.rows.map((r) => [r.relation, r.sender, r.destination, r.verdict, r.msg_id]), [
-    ['message', 'planner', 'browser', 'accepted', hex(P[0]!)],
-    ['caused', 'browser', 'planner', 'accepted', hex(C1)],
-  ]);
+  assert.equal(
+    p0.rows.map((r) => [r.relation, r.sender, r.destination, r.verdict, r.msg_id]),
+    [
+      ['message', 'planner', 'browser', 'accepted', hex(P[0]!)],
+      ['caused', 'browser', 'planner', 'accepted', hex(C1)],
+    ],
+  );
   assert.is(p0.rows[1]!.causation_id, hex(P[0]!));
   assert.equal(p0.alert_ids, [by('custom_probe').alert_id]);
   assert.is(short.trails.find((t) => t.msg_id === hex(E1))!.rows[0]!.type, EVIL_TYPE);
@@ -350,14 +531,28 @@ function articles(html: string, cls: string): string[] {
 test('page - outcome counts at the top, alerts by severity with a sentence, evidence ids linked to trail sections on the page, text escaped', () => {
   const html = renderHtmlReport(short);
   // outcomes, in the header, before the alerts
-  const outcome = (k: string) => Number(new RegExp(`<div class="outcome outcome-${k}" data-outcome="${k}" data-count="(\\d+)"[^>]*><b>(\\d+)</b>`).exec(html)?.[2]);
-  assert.equal(['delivered', 'undelivered', 'recipient_refused', 'unrecorded', 'broadcast', 'rejected', 'shed', 'duplicate'].map(outcome), [4, 1, 1, 2, 2, 7, 40, 1]);
+  const outcome = (k: string) =>
+    Number(new RegExp(`<div class="outcome outcome-${k}" data-outcome="${k}" data-count="(\\d+)"[^>]*><b>(\\d+)</b>`).exec(html)?.[2]);
+  assert.equal(
+    ['delivered', 'undelivered', 'recipient_refused', 'unrecorded', 'broadcast', 'rejected', 'shed', 'duplicate'].map(outcome),
+    [4, 1, 1, 2, 2, 7, 40, 1],
+  );
   assert.ok(html.indexOf('id="outcomes"') < html.indexOf('id="alert-list"'));
   // alerts: critical, high, medium (detected medium, critical, high)
   const cards = articles(html, 'alert-item');
-  assert.equal(cards.map((c) => /data-severity="([^"]*)"/.exec(c)![1]), ['critical', 'high', 'medium']);
-  assert.equal([...html.matchAll(/<div class="sev-group" data-severity="([^"]*)">/g)].map((m) => m[1]), ['critical', 'high', 'medium']);
-  assert.ok(cards[1]!.includes('<p class="sentence">browser had 7 of 7 messages rejected in 1 min (threshold 3) — destination_not_allowed 5, bad_signature 2: rejection_burst</p>'));
+  assert.equal(
+    cards.map((c) => /data-severity="([^"]*)"/.exec(c)![1]),
+    ['critical', 'high', 'medium'],
+  );
+  assert.equal(
+    [...html.matchAll(/<div class="sev-group" data-severity="([^"]*)">/g)].map((m) => m[1]),
+    ['critical', 'high', 'medium'],
+  );
+  assert.ok(
+    cards[1]!.includes(
+      '<p class="sentence">browser had 7 of 7 messages rejected in 1 min (threshold 3) — destination_not_allowed 5, bad_signature 2: rejection_burst</p>',
+    ),
+  );
   for (const c of cards) assert.match(c, /<p class="sentence">[^<]{20,}: [a-z_]+<\/p>/);
   // every evidence id links to a trail section of this page, which has its rows; the CLI command is next to it
   const trailIds = new Set(articles(html, 'trail').map((t) => /id="trail-([0-9a-f]{32})"/.exec(t)![1]));
@@ -371,24 +566,35 @@ test('page - outcome counts at the top, alerts by severity with a sentence, evid
     }
   }
   const p0 = articles(html, 'trail').find((t) => t.includes(`id="trail-${hex(P[0]!)}"`))!;
-  assert.equal([...p0.matchAll(/<tr class="trail-row" data-relation="([a-z]+)" data-verdict="([a-z]+)" data-msg-id="([0-9a-f]+)">/g)].map((m) => [m[1], m[2], m[3]]), [
-    ['message', 'accepted', hex(P[0]!)],
-    ['caused', 'accepted', hex(C1)],
-  ]);
-  assert.ok(p0.includes('<td>planner → browser</td><td>task.assign</td><td class="num">0</td><td></td>'), 'time, verdict, reason, sender → recipient, type, depth, causation');
+  assert.equal(
+    [...p0.matchAll(/<tr class="trail-row" data-relation="([a-z]+)" data-verdict="([a-z]+)" data-msg-id="([0-9a-f]+)">/g)].map((m) => [m[1], m[2], m[3]]),
+    [
+      ['message', 'accepted', hex(P[0]!)],
+      ['caused', 'accepted', hex(C1)],
+    ],
+  );
+  assert.ok(
+    p0.includes('<td>planner → browser</td><td>task.assign</td><td class="num">0</td><td></td>'),
+    'time, verdict, reason, sender → recipient, type, depth, causation',
+  );
   assert.ok(p0.includes(`<td>browser → planner</td><td>task.result</td><td class="num">0</td><td><code>${hex(P[0]!)}</code></td>`));
   assert.match(p0, new RegExp(`evidence of <a href="#alert-${short.alerts.find((a) => a.rule === 'custom_probe')!.alert_id}">custom_probe \\(medium\\)</a>`));
   // HTML in an agent id and a type: text, never markup; only the page's two scripts
   assert.is(html.match(/<script\b/gi)!.length, 2);
   assert.not.match(html, /<img\b/i);
   assert.ok(cards[2]!.includes(`agents ${escapeHtml(EVIL)}`), 'the agent id, escaped');
-  assert.ok(cards[2]!.includes(`<p class="sentence">A medium alert about ${escapeHtml(EVIL)} over 30 s, its evidence holding msg_ids and score: custom_probe</p>`));
+  assert.ok(
+    cards[2]!.includes(`<p class="sentence">A medium alert about ${escapeHtml(EVIL)} over 30 s, its evidence holding msg_ids and score: custom_probe</p>`),
+  );
   const evil = articles(html, 'trail').find((t) => t.includes(`id="trail-${hex(E1)}"`))!;
   assert.ok(evil.includes(`<td>${escapeHtml(`${EVIL} → browser`)}</td><td>${escapeHtml(EVIL_TYPE)}</td>`), 'sender and type, escaped');
   assert.is(escapeHtml(EVIL), '&lt;script&gt;document.body.dataset.pwned=&#39;agent&#39;&lt;/script&gt;');
   // the trail command quotes what a shell would split, names a non-default database, drops URL credentials
   assert.is(trailCommand({ store: '/tmp/my store', database: 'agentbus' }, 'ab'), `agentbus audit trail --msg-id ab --store '/tmp/my store'`);
-  assert.is(trailCommand({ store: 'https://u:p@ch.example:8443', database: 'audit2' }, 'ab'), 'agentbus audit trail --msg-id ab --store https://ch.example:8443 --database audit2');
+  assert.is(
+    trailCommand({ store: 'https://u:p@ch.example:8443', database: 'audit2' }, 'ab'),
+    'agentbus audit trail --msg-id ab --store https://ch.example:8443 --database audit2',
+  );
 });
 
 function chromium(args: string[], profile: string): Promise<string> {
@@ -396,9 +602,21 @@ function chromium(args: string[], profile: string): Promise<string> {
     execFile(
       CHROMIUM,
       [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--no-default-browser-check',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions',
-        '--disable-dev-shm-usage', '--hide-scrollbars', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args,
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--no-default-browser-check',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-extensions',
+        '--disable-dev-shm-usage',
+        '--hide-scrollbars',
+        `--user-data-dir=${profile}`,
+        '--virtual-time-budget=5000',
+        ...args,
       ],
       { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => (err ? reject(new Error(`chromium failed: ${err.message}\n${stderr}`)) : resolve(stdout)),
@@ -409,7 +627,10 @@ function chromium(args: string[], profile: string): Promise<string> {
 const count = (html: string, re: RegExp) => (html.match(re) ?? []).length;
 
 test('browser - the page draws in headless Chromium: graph and its legend, time series, rejection bars, alerts; data is text', async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: this test renders the report in a real browser; install it (Debian: apt-get install -y chromium) or set CHROMIUM=/path/to/chromium`);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: this test renders the report in a real browser; install it (Debian: apt-get install -y chromium) or set CHROMIUM=/path/to/chromium`,
+  );
   const file = join(dir, 'report.html');
   const summary = await writeHtmlReport(store, file, RANGE);
   assert.equal({ ...summary, bytes: 0 }, { file, bytes: 0, nodes: 8, edges: 6, rejected_edges: 3, series: 5, reasons: 4, alerts: 3, trails: 8 });
@@ -429,40 +650,75 @@ test('browser - the page draws in headless Chromium: graph and its legend, time 
   assert.match(dom, /<g class="edge" data-from="alice" data-to="bob" data-total="6" data-rejected="0">/);
   assert.ok(dom.includes('✕ 4 rejected'));
   // stroke width grows with the message count
-  const width = (from: string, to: string) => Number(new RegExp(`data-from="${from}" data-to="${to}"[^>]*>(?:<title>[^<]*</title>)?<path class="edge-line" d="[^"]*" stroke-width="([\\d.]+)"`).exec(dom)?.[1]);
-  assert.ok(width('dave', 'topic:news') > width('alice', 'bob') && width('alice', 'bob') > width('mallory', 'bob'), `${width('dave', 'topic:news')} ${width('alice', 'bob')} ${width('mallory', 'bob')}`);
+  const width = (from: string, to: string) =>
+    Number(
+      new RegExp(`data-from="${from}" data-to="${to}"[^>]*>(?:<title>[^<]*</title>)?<path class="edge-line" d="[^"]*" stroke-width="([\\d.]+)"`).exec(dom)?.[1],
+    );
+  assert.ok(
+    width('dave', 'topic:news') > width('alice', 'bob') && width('alice', 'bob') > width('mallory', 'bob'),
+    `${width('dave', 'topic:news')} ${width('alice', 'bob')} ${width('mallory', 'bob')}`,
+  );
   // the graph's legend says what node size, line width, colour and marks mean
   const legend = /<div class="legend graph-legend">([\s\S]*?)<\/div>/.exec(dom)?.[1] ?? '';
-  assert.equal([...legend.matchAll(/data-legend="([a-z-]+)"/g)].map((m) => m[1]), ['node-size', 'edge-width', 'edge-rejected', 'edge-all-rejected', 'agent', 'topic', 'has-rejected']);
-  assert.match(legend, /node size = messages sent \+ received, all verdicts \(area grows with the count; smallest 0, largest 12\)/, 'alice: 9 sent + 3 received');
+  assert.equal(
+    [...legend.matchAll(/data-legend="([a-z-]+)"/g)].map((m) => m[1]),
+    ['node-size', 'edge-width', 'edge-rejected', 'edge-all-rejected', 'agent', 'topic', 'has-rejected'],
+  );
+  assert.match(
+    legend,
+    /node size = messages sent \+ received, all verdicts \(area grows with the count; smallest 0, largest 12\)/,
+    'alice: 9 sent + 3 received',
+  );
   assert.match(legend, /<span class="node-size" data-legend="node-size"><svg[^>]*><circle[^>]*r="([\d.]+)"[^>]*><\/circle><circle[^>]*r="([\d.]+)"/);
   // node radius grows with sent + received (what the legend says)
-  const radius = (id: string) => Number(new RegExp(`<g class="node [^"]*" data-id="${id}"[^>]*>(?:<title>[^<]*</title>)?<circle[^>]*r="([\\d.]+)"`).exec(dom)?.[1]);
-  assert.ok(radius('alice') > radius('vault') && radius('vault') > radius('carol') && radius('carol') > radius('eve'), `${radius('alice')} ${radius('vault')} ${radius('carol')} ${radius('eve')}`);
+  const radius = (id: string) =>
+    Number(new RegExp(`<g class="node [^"]*" data-id="${id}"[^>]*>(?:<title>[^<]*</title>)?<circle[^>]*r="([\\d.]+)"`).exec(dom)?.[1]);
+  assert.ok(
+    radius('alice') > radius('vault') && radius('vault') > radius('carol') && radius('carol') > radius('eve'),
+    `${radius('alice')} ${radius('vault')} ${radius('carol')} ${radius('eve')}`,
+  );
   // time chart: 10-second buckets for this 575-second run; one series per sender, 58 points each
   assert.match(dom, /<section id="per-bucket" class="wide"><h2>Messages per 10 s per sender<\/h2>/);
   assert.match(dom, /<svg [^>]*data-bucket-seconds="10"/);
   assert.ok(dom.includes('msgs / 10 s') && dom.includes('one point per 10 s bucket'));
   const series = [...dom.matchAll(/<polyline class="series" points="([^"]*)"[^>]*data-sender="([^"]*)"/g)];
-  assert.equal(series.map((m) => m[2]), ['alice', 'dave', 'mallory', 'bob', 'eve']);
+  assert.equal(
+    series.map((m) => m[2]),
+    ['alice', 'dave', 'mallory', 'bob', 'eve'],
+  );
   for (const m of series) assert.is(m[1]!.split(' ').length, 58);
   // rejections: 4 bars, the longest first
-  assert.equal([...dom.matchAll(/<g class="bar" data-reason="([^"]*)" data-count="(\d+)"/g)].map((m) => [m[1], Number(m[2])]), [
-    ['destination_not_allowed', 4], ['bad_signature', 2], ['malformed', 1], ['type_not_allowed', 1],
-  ]);
+  assert.equal(
+    [...dom.matchAll(/<g class="bar" data-reason="([^"]*)" data-count="(\d+)"/g)].map((m) => [m[1], Number(m[2])]),
+    [
+      ['destination_not_allowed', 4],
+      ['bad_signature', 2],
+      ['malformed', 1],
+      ['type_not_allowed', 1],
+    ],
+  );
   // alerts: 3 marks on the timeline (one lane per rule) and 3 table rows
   assert.is(count(dom, /<g class="alert\b/g), 3);
   assert.is(count(dom, /<g class="lane\b/g), 3);
   assert.is(count(dom, /<tr class="alert-row"/g), 3);
-  assert.ok(dom.includes('<td>mallory had 6 of 6 messages rejected in 5 min (threshold 5) — destination_not_allowed 4, bad_signature 2: rejection_burst</td>'), 'the sentence in the alerts table');
+  assert.ok(
+    dom.includes('<td>mallory had 6 of 6 messages rejected in 5 min (threshold 5) — destination_not_allowed 4, bad_signature 2: rejection_burst</td>'),
+    'the sentence in the alerts table',
+  );
   assert.match(dom, /<g class="alert sev-critical" data-rule="signature_failure" data-severity="critical" data-agents="mallory"/);
 
   // XSS: the strings are in the DOM as text; no element came from them and nothing ran
   assert.is(count(dom, /<script\b/gi), 2, 'only the page’s own two script elements');
   assert.not.match(dom, /<img\b/i);
   assert.not.match(dom, /data-pwned/);
-  assert.ok(dom.includes('&lt;img src=x onerror="document.body.dataset.pwned=\'detail\'"&gt;&lt;script&gt;alert(1)&lt;/script&gt;'), 'the detail is shown as text');
-  assert.ok(dom.includes('&lt;/script&gt;&lt;script&gt;document.body.dataset.pwned=\'evidence\'&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;'), 'the evidence is shown as text');
+  assert.ok(
+    dom.includes('&lt;img src=x onerror="document.body.dataset.pwned=\'detail\'"&gt;&lt;script&gt;alert(1)&lt;/script&gt;'),
+    'the detail is shown as text',
+  );
+  assert.ok(
+    dom.includes("&lt;/script&gt;&lt;script&gt;document.body.dataset.pwned='evidence'&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+    'the evidence is shown as text',
+  );
 
   // a screenshot of the whole page (look at it: REPORT_HTML_SCREENSHOT=/path.png keeps a copy)
   const png = join(dir, 'report.png');
@@ -485,7 +741,12 @@ test('browser - a 30-second run: 1-s buckets with seconds on the axis, the alert
   const hms = (ms: number) => new Date(ms).toISOString().slice(11, 19);
   assert.ok(ticks.includes(hms(S)) && ticks.includes(hms(S + 30_000)), `ticks with seconds: ${ticks.join(' ')}`);
   // the static parts are in the DOM as written: alerts by severity, the trail anchors
-  assert.equal([...dom.matchAll(/<article class="alert-item [^"]*" id="alert-[0-9a-f]+" data-alert-id="[0-9a-f]+" data-rule="[^"]*" data-severity="([a-z]+)"/g)].map((m) => m[1]), ['critical', 'high', 'medium']);
+  assert.equal(
+    [...dom.matchAll(/<article class="alert-item [^"]*" id="alert-[0-9a-f]+" data-alert-id="[0-9a-f]+" data-rule="[^"]*" data-severity="([a-z]+)"/g)].map(
+      (m) => m[1],
+    ),
+    ['critical', 'high', 'medium'],
+  );
   assert.ok(dom.includes(`<article class="trail" id="trail-${hex(E1)}"`));
   assert.is(count(dom, /<article class="trail"/g), 9);
   // nothing from the data ran or became an element
@@ -493,19 +754,33 @@ test('browser - a 30-second run: 1-s buckets with seconds on the axis, the alert
   assert.not.match(dom, /<img\b/i);
   assert.not.match(dom, /data-pwned/);
   assert.ok(dom.includes(`data-id="${escapeHtml(EVIL).replace(/&#39;/g, "'")}"`), 'the HTML agent id is a graph node, as an attribute value');
-  assert.ok(dom.includes(`<td>${escapeHtml(EVIL_TYPE).replace(/&#39;/g, "'").replace(/&quot;/g, '"')}</td>`), 'the HTML type is table text');
+  assert.ok(
+    dom.includes(
+      `<td>${escapeHtml(EVIL_TYPE)
+        .replace(/&#39;/g, "'")
+        .replace(/&quot;/g, '"')}</td>`,
+    ),
+    'the HTML type is table text',
+  );
 });
 
 test('cli - audit report --html FILE writes the page; bad arguments exit 2', async () => {
   await store.close(); // one process at a time on a chDB data directory
   const out = join(dir, 'cli-report.html');
-  const cli = (...args: string[]) => spawnSync(process.execPath, cliArgs('audit', 'report', '--store', join(dir, 'db'), ...args), { encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, cliArgs('audit', 'report', '--store', join(dir, 'db'), ...args), { encoding: 'utf8', timeout: 120_000 });
   const r = cli('--html', out, '--since', new Date(RANGE.since).toISOString(), '--until', new Date(RANGE.until).toISOString(), '--json');
   assert.is(r.status, 0, r.stderr);
-  assert.equal({ ...JSON.parse(r.stdout), bytes: 0 }, { file: out, bytes: 0, nodes: 8, edges: 6, rejected_edges: 3, series: 5, reasons: 4, alerts: 3, trails: 8 });
+  assert.equal(
+    { ...JSON.parse(r.stdout), bytes: 0 },
+    { file: out, bytes: 0, nodes: 8, edges: 6, rejected_edges: 3, series: 5, reasons: 4, alerts: 3, trails: 8 },
+  );
   const page = readFileSync(out, 'utf8');
   assert.match(page, /^<!DOCTYPE html>/);
-  assert.ok(page.includes(`<code class="cmd">agentbus audit trail --msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`), 'the commands name the --store given');
+  assert.ok(
+    page.includes(`<code class="cmd">agentbus audit trail --msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`),
+    'the commands name the --store given',
+  );
   assert.is(cli().status, 2, 'no --html');
   assert.is(cli('--html', out, '--since', 'yesterday-ish').status, 2);
   assert.is(cli('--html', out, '--since', '1h', '--until', '2h').status, 2);

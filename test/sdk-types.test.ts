@@ -17,12 +17,15 @@ test('sdk types - tsc rejects a wrong payload and an unknown type, accepts a rig
   // outside the repo (a leftover must never break `npm run typecheck`); .mts: always ESM
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-types-'));
   try {
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-      extends: join(root, 'tsconfig.json'),
-      compilerOptions: { noEmit: true, skipLibCheck: true, typeRoots: [join(root, 'node_modules/@types')] },
-      files: ['./check.mts'],
-      include: [],
-    }));
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        extends: join(root, 'tsconfig.json'),
+        compilerOptions: { noEmit: true, skipLibCheck: true, typeRoots: [join(root, 'node_modules/@types')] },
+        files: ['./check.mts'],
+        include: [],
+      }),
+    );
     const lines = [
       `import { connectAgent } from '@agentbus/sdk';`,
       `import { contracts } from ${JSON.stringify(join(root, 'test/helpers/contracts.js'))};`,
@@ -33,7 +36,11 @@ test('sdk types - tsc rejects a wrong payload and an unknown type, accepts a rig
       `for await (const m of agent.inbox()) { if (m.type === 'note.post') { const s: string = m.payload.text; void s; } }`, // 7: narrows
     ];
     writeFileSync(join(dir, 'check.mts'), lines.join('\n') + '\n');
-    const r = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const out = `${r.stdout}${r.stderr}`;
     assert.is.not(r.status, 0, `tsc accepted the wrong calls:\n${out}`);
     const errors = out.split('\n').filter((l) => /error TS\d+/.test(l));

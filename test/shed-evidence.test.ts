@@ -58,15 +58,27 @@ const rowCount = async () => Number((await store.query<{ n: number }>(`SELECT co
 const PLANTED = randomBytes(16);
 const N = 300;
 
-test('shed evidence - a forged header in a flood past the budget is not recorded as anybody\'s word', async () => {
+test("shed evidence - a forged header in a flood past the budget is not recorded as anybody's word", async () => {
   // mallory signs (with its own key) a header naming planner, deploy.request, a chosen msg_id and a rationale
   const k = bus.ids.get('mallory')!.currentKey();
   const forged = sealEnvelope({
-    sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'deployer', type: 'deploy.request', msgId: PLANTED,
-    payload: enc({ service: 'prod' }), contentType: 'application/json', metadata: { rationale: 'approved by the security team' },
+    sender: 'planner',
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'deployer',
+    type: 'deploy.request',
+    msgId: PLANTED,
+    payload: enc({ service: 'prod' }),
+    contentType: 'application/json',
+    metadata: { rationale: 'approved by the security team' },
   }).bytes;
   const nc = await bus.rawAgent('mallory');
-  const { acks } = await flood(nc, 'mallory', Array.from({ length: N }, () => forged), 100);
+  const { acks } = await flood(
+    nc,
+    'mallory',
+    Array.from({ length: N }, () => forged),
+    100,
+  );
   const byReason: Record<string, number> = {};
   for (const a of acks) byReason[reasonName(a.reason)] = (byReason[reasonName(a.reason)] ?? 0) + 1;
   assert.is(byReason['sender_mismatch'], 5, JSON.stringify(byReason));
@@ -86,15 +98,41 @@ test('shed evidence - a forged header in a flood past the budget is not recorded
     assert.is(e.payloadSize, 0);
     assert.match(e.detail, /^\d+ shed unverified: rejection budget 1\/s, burst 5 spent$/);
   }
-  assert.is(shed.reduce((a, e) => a + e.shedCount, 0), N - 5);
+  assert.is(
+    shed.reduce((a, e) => a + e.shedCount, 0),
+    N - 5,
+  );
 
   // the rows: the shed rows have no header columns; the 5 decided ones keep the claim, marked unverified
   await waitFor(async () => (await rowCount()) >= events.length, 15_000, 'rows stored');
-  const rows = await store.query<{ sender: string; header_sender: string; type: string; msg_id: string; rationale: string; header_valid: number; shed_count: number; reason: string; malformed: string }>(
+  const rows = await store.query<{
+    sender: string;
+    header_sender: string;
+    type: string;
+    msg_id: string;
+    rationale: string;
+    header_valid: number;
+    shed_count: number;
+    reason: string;
+    malformed: string;
+  }>(
     `SELECT sender, header_sender, type, msg_id, rationale, header_valid, shed_count, reason, malformed FROM ${store.table('audit_events')} FINAL WHERE sender = 'mallory'`,
   );
   for (const r of rows.filter((x) => Number(x.shed_count) > 0)) {
-    assert.equal({ ...r, header_valid: Number(r.header_valid), shed_count: 0 }, { sender: 'mallory', header_sender: '', type: '', msg_id: '', rationale: '', header_valid: 0, shed_count: 0, reason: 'rejection_budget_exceeded', malformed: '' });
+    assert.equal(
+      { ...r, header_valid: Number(r.header_valid), shed_count: 0 },
+      {
+        sender: 'mallory',
+        header_sender: '',
+        type: '',
+        msg_id: '',
+        rationale: '',
+        header_valid: 0,
+        shed_count: 0,
+        reason: 'rejection_budget_exceeded',
+        malformed: '',
+      },
+    );
   }
   const decided = rows.filter((x) => Number(x.shed_count) === 0);
   assert.is(decided.length, 5);
@@ -102,7 +140,12 @@ test('shed evidence - a forged header in a flood past the budget is not recorded
     assert.is(r.reason, 'sender_mismatch');
     assert.is(Number(r.header_valid), 0, 'rejected before the signature check: the header is a claim');
   }
-  assert.is(Number((await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')} WHERE header_sender = 'planner' AND header_valid = 1`))[0]!.n), 0);
+  assert.is(
+    Number(
+      (await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')} WHERE header_sender = 'planner' AND header_valid = 1`))[0]!.n,
+    ),
+    0,
+  );
 
   // the trail of the planted msg_id: only mallory's rejected attempts, each marked an unverified claim
   const t = await trail(store, { msgId: toHex(PLANTED) });
@@ -122,7 +165,10 @@ test('shed evidence - audit verify flags a row changed to claim a verified heade
   const t = store.table('audit_events');
   const [shedRow] = await store.query<{ event_id: string }>(`SELECT event_id FROM ${t} FINAL WHERE sender = 'mallory' AND shed_count > 0 LIMIT 1`);
   const [claimRow] = await store.query<{ event_id: string }>(`SELECT event_id FROM ${t} FINAL WHERE sender = 'mallory' AND reason = 'sender_mismatch' LIMIT 1`);
-  await store.command(`ALTER TABLE ${t} UPDATE header_valid = 1 WHERE event_id IN ({a:String}, {b:String}) SETTINGS mutations_sync = 1`, { a: shedRow!.event_id, b: claimRow!.event_id });
+  await store.command(`ALTER TABLE ${t} UPDATE header_valid = 1 WHERE event_id IN ({a:String}, {b:String}) SETTINGS mutations_sync = 1`, {
+    a: shedRow!.event_id,
+    b: claimRow!.event_id,
+  });
   const r = await verifyStore(store, {}, keys());
   for (const id of [shedRow!.event_id, claimRow!.event_id]) {
     const f = r.findings.find((x) => x.id === id && x.problem === 'unverified_claim');
@@ -131,24 +177,68 @@ test('shed evidence - audit verify flags a row changed to claim a verified heade
   }
   assert.match(r.findings.find((x) => x.id === shedRow!.event_id && x.problem === 'unverified_claim')!.detail, /shed summary/);
   assert.match(r.findings.find((x) => x.id === claimRow!.event_id && x.problem === 'unverified_claim')!.detail, /unknown_key|bad_signature/);
-  await store.command(`ALTER TABLE ${t} UPDATE header_valid = 0 WHERE event_id IN ({a:String}, {b:String}) SETTINGS mutations_sync = 1`, { a: shedRow!.event_id, b: claimRow!.event_id });
+  await store.command(`ALTER TABLE ${t} UPDATE header_valid = 0 WHERE event_id IN ({a:String}, {b:String}) SETTINGS mutations_sync = 1`, {
+    a: shedRow!.event_id,
+    b: claimRow!.event_id,
+  });
   assert.equal((await verifyStore(store, {}, keys())).findings, []);
 });
 
 test('shed evidence - a signed shed event that carries a header (an older verifier\'s "hint") is mapped without it and flagged', async () => {
   const k = bus.ids.get('mallory')!.currentKey();
-  const sealed = sealEnvelope({ sender: 'planner', keyId: k.keyId, sign: k.sign, recipient: 'deployer', type: 'deploy.request', msgId: PLANTED, payload: enc({ service: 'prod' }), contentType: 'application/json', metadata: { rationale: 'trust me' } });
+  const sealed = sealEnvelope({
+    sender: 'planner',
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'deployer',
+    type: 'deploy.request',
+    msgId: PLANTED,
+    payload: enc({ service: 'prod' }),
+    contentType: 'application/json',
+    metadata: { rationale: 'trust me' },
+  });
   const p = parseEnvelope(sealed.bytes);
   assert.ok(p.ok);
   const forged = p.value;
   const ev = AuditEvent.create({
-    eventId: randomBytes(16), verifierId: 'v-old', verifiedAtMs: Date.now(), verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
-    detail: '7 shed unverified', subjectSender: 'mallory', header: forged.headerBytes, signature: forged.signature, shedCount: 7, windowStartMs: Date.now() - 1000,
+    eventId: randomBytes(16),
+    verifierId: 'v-old',
+    verifiedAtMs: Date.now(),
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+    detail: '7 shed unverified',
+    subjectSender: 'mallory',
+    header: forged.headerBytes,
+    signature: forged.signature,
+    shedCount: 7,
+    windowStartMs: Date.now() - 1000,
   });
   const row = mapEvent(ev, { batchId: 'b', pos: 0, createdAt: Date.now() });
   assert.equal(
-    { sender: row.sender, header_sender: row.header_sender, type: row.type, msg_id: row.msg_id, rationale: row.rationale, header_valid: row.header_valid, header_hex: row.header_hex, signature_hex: row.signature_hex, shed_count: row.shed_count, malformed: row.malformed },
-    { sender: 'mallory', header_sender: '', type: '', msg_id: '', rationale: '', header_valid: 0, header_hex: '', signature_hex: '', shed_count: 7, malformed: 'shed_header' },
+    {
+      sender: row.sender,
+      header_sender: row.header_sender,
+      type: row.type,
+      msg_id: row.msg_id,
+      rationale: row.rationale,
+      header_valid: row.header_valid,
+      header_hex: row.header_hex,
+      signature_hex: row.signature_hex,
+      shed_count: row.shed_count,
+      malformed: row.malformed,
+    },
+    {
+      sender: 'mallory',
+      header_sender: '',
+      type: '',
+      msg_id: '',
+      rationale: '',
+      header_valid: 0,
+      header_hex: '',
+      signature_hex: '',
+      shed_count: 7,
+      malformed: 'shed_header',
+    },
   );
   // the same event in a batch the bus's verifier signed: the row is right, the evidence is named
   const evidence = await readEvidence(store);
@@ -162,7 +252,11 @@ test('shed evidence - a signed shed event that carries a header (an older verifi
   evidence.batches.push(batchRow(b, 'agentbus.audit.rejected'));
   evidence.rows.push(mapEvent(b.batch.events[0]!, { batchId: b.batchId, pos: 0, createdAt: Number(b.batch.createdAtMs) }));
   const r = checkEvidence(evidence, keys());
-  assert.equal(r.findings.map((f) => f.problem), ['shed_header'], JSON.stringify(r.findings));
+  assert.equal(
+    r.findings.map((f) => f.problem),
+    ['shed_header'],
+    JSON.stringify(r.findings),
+  );
 });
 
 test.run();

@@ -16,7 +16,16 @@ test.before(async () => {
   bus = await startBus({
     verifiers: 1,
     agents: {
-      planner: { send: [{ to: 'watcher', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }, { topic: 'status', types: ['note.post'] }], subscribe: [] } },
+      planner: {
+        send: [{ to: 'watcher', types: ['task.assign'] }],
+        topics: {
+          publish: [
+            { topic: 'news', types: ['note.post'] },
+            { topic: 'status', types: ['note.post'] },
+          ],
+          subscribe: [],
+        },
+      },
       watcher: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
     },
   });
@@ -25,7 +34,12 @@ test.after(async () => bus.stop());
 
 /** The next message of a queue (without ending the iteration), or a timeout error. */
 async function next(it: AsyncIterator<InboundMessage>, what: string, ms = 5000): Promise<InboundMessage> {
-  const r = await Promise.race([it.next(), sleep(ms).then(() => { throw new Error(`timed out waiting for ${what}`); })]);
+  const r = await Promise.race([
+    it.next(),
+    sleep(ms).then(() => {
+      throw new Error(`timed out waiting for ${what}`);
+    }),
+  ]);
   if (r.done) throw new Error(`${what}: the queue ended`);
   return r.value;
 }
@@ -42,7 +56,10 @@ test('subscribe - a listed topic delivers; an unlisted one rejects with Permissi
   assert.equal(first.payload, { text: 'one' });
 
   // Promise.resolve: the old, synchronous subscribe() returned a queue here (no error)
-  const err = await Promise.resolve(watcher.subscribe('status')).then(() => undefined, (e: unknown) => e);
+  const err = await Promise.resolve(watcher.subscribe('status')).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(err, PermissionError, 'subscribing to a topic the manifest does not list did not throw');
   const pe = err as PermissionError;
   assert.is(pe.topic, 'status');

@@ -28,7 +28,10 @@ import { cliArgs } from './helpers/cli-bin.js';
 const root = mkdtempSync(join(tmpdir(), 'agentbus-tail-test-'));
 const stateDir = join(root, 'dev');
 const policyFile = join(root, 'policy.yaml');
-writeFileSync(policyFile, ['agents:', '  alice:', '    send:', '      - { to: bob, types: [task.assign] }', '  bob:', '    send: []', '  carol:', '    send: []', ''].join('\n'));
+writeFileSync(
+  policyFile,
+  ['agents:', '  alice:', '    send:', '      - { to: bob, types: [task.assign] }', '  bob:', '    send: []', '  carol:', '    send: []', ''].join('\n'),
+);
 
 let bus: DevBus;
 let alice: AgentClient;
@@ -101,7 +104,10 @@ test('observer - permissions: no publish at all; alerts, audit events and its ow
   // without an observer the config is as before
   assert.not.match(serverConfig([], { verifier: ['UVERIFIER'], auditor: ['UAUDITOR'] }, { port: 4222, storeDir: '/s' }), /observer|deny/);
   // one credential for two roles would give one of them the other's permissions
-  assert.throws(() => serverConfig([], { verifier: ['UV'], auditor: ['UA'], observer: ['UA'] }, { port: 4222, storeDir: '/s' }), /given to two service users \(auditor, observer\)/);
+  assert.throws(
+    () => serverConfig([], { verifier: ['UV'], auditor: ['UA'], observer: ['UA'] }, { port: 4222, storeDir: '/s' }),
+    /given to two service users \(auditor, observer\)/,
+  );
 });
 
 test('observer - NATS refuses its publishes (in, to, audit, JetStream API) and subscriptions outside its own', async () => {
@@ -117,13 +123,26 @@ test('observer - NATS refuses its publishes (in, to, audit, JetStream API) and s
   bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => void bobWire.push(m.subject) });
   await watcher.flush();
   await bobRaw.flush();
-  const subjects = ['agentbus.in.x', 'agentbus.in.alice', 'agentbus.to.x.y', 'agentbus.to.bob.task.assign', 'agentbus.audit.accepted', 'agentbus.alert.fake', '$JS.API.STREAM.DELETE.AUDIT'];
+  const subjects = [
+    'agentbus.in.x',
+    'agentbus.in.alice',
+    'agentbus.to.x.y',
+    'agentbus.to.bob.task.assign',
+    'agentbus.audit.accepted',
+    'agentbus.alert.fake',
+    '$JS.API.STREAM.DELETE.AUDIT',
+  ];
   // nats-server checks (and names) agentbus.in.<sender> after its partition mapping: agentbus.part.<p>.<sender>
-  const named = (s: string) => (s.startsWith('agentbus.in.') ? new RegExp(`"agentbus\\.part\\.\\d+\\.${s.slice('agentbus.in.'.length)}"`) : new RegExp(`"${s.replace(/[.$]/g, '\\$&')}"`));
+  const named = (s: string) =>
+    s.startsWith('agentbus.in.') ? new RegExp(`"agentbus\\.part\\.\\d+\\.${s.slice('agentbus.in.'.length)}"`) : new RegExp(`"${s.replace(/[.$]/g, '\\$&')}"`);
   for (const s of subjects) nc.publish(s, new Uint8Array([1, 2, 3]));
   await nc.flush().catch(() => undefined);
   await waitFor(() => subjects.every((s) => errors.some((e) => named(s).test(e))), 3000, 'a permission violation for each publish').catch(() => undefined);
-  for (const s of subjects) assert.ok(errors.some((e) => /Permissions Violation for Publish/i.test(e) && named(s).test(e)), `publish to ${s} was not refused: ${errors.join('; ')}`);
+  for (const s of subjects)
+    assert.ok(
+      errors.some((e) => /Permissions Violation for Publish/i.test(e) && named(s).test(e)),
+      `publish to ${s} was not refused: ${errors.join('; ')}`,
+    );
   await sleep(200);
   assert.equal(seen, [], 'a publish of the observer reached the verifier');
   assert.equal(bobWire, [], 'a publish of the observer reached bob');
@@ -172,7 +191,10 @@ test('tail - a line per verdict (accepted, rejected), filters by --verdict and -
   assert.not.match(all.lines.join('\n'), /\u001b/, 'colour only when asked (a TTY)');
   // --verdict rejected: the rejected message only
   assert.ok(rejectedOnly.lines.some((l) => l.includes(short(ids.rejected))));
-  assert.ok(rejectedOnly.lines.every((l) => /  rejected /.test(l)), rejectedOnly.lines.join('\n'));
+  assert.ok(
+    rejectedOnly.lines.every((l) => /  rejected /.test(l)),
+    rejectedOnly.lines.join('\n'),
+  );
   // --agent: sender or recipient
   assert.ok(forBob.lines.some((l) => l.includes(short(ids.accepted))) && forBob.lines.some((l) => l.includes(short(ids.rejected))));
   // --json: one object per line
@@ -185,7 +207,17 @@ test('tail - a line per verdict (accepted, rejected), filters by --verdict and -
   // an alert, as the auditor publishes it
   const auditor = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
   conns.push(auditor);
-  const alert = { alert_id: 'a1', rule: 'rejection_burst', severity: 'high', agents: ['alice'], window_start: new Date().toISOString(), window_end: new Date().toISOString(), detected_at: new Date().toISOString(), evidence: { rejected: 12, total: 14 }, dedup_key: 'k' };
+  const alert = {
+    alert_id: 'a1',
+    rule: 'rejection_burst',
+    severity: 'high',
+    agents: ['alice'],
+    window_start: new Date().toISOString(),
+    window_end: new Date().toISOString(),
+    detected_at: new Date().toISOString(),
+    evidence: { rejected: 12, total: 14 },
+    dedup_key: 'k',
+  };
   auditor.publish('agentbus.alert.rejection_burst', new TextEncoder().encode(JSON.stringify(alert)));
   await auditor.flush();
   await waitFor(() => alertsOnly.lines.length === 1 && all.lines.some((l) => l.includes('ALERT')), 3000, 'the alert line');
@@ -193,7 +225,10 @@ test('tail - a line per verdict (accepted, rejected), filters by --verdict and -
   await waitFor(() => json.lines.some((l) => l.includes('"kind":"alert"')), 2000, 'the JSON alert');
   assert.is((JSON.parse(json.lines.find((l) => l.includes('"kind":"alert"'))!) as { rule: string }).rule, 'rejection_burst');
   assert.equal(forCarol.lines, [], `carol was in none of it: ${forCarol.lines.join('\n')}`);
-  assert.ok(forBob.lines.every((l) => !l.includes('ALERT')), 'the alert names alice, not bob');
+  assert.ok(
+    forBob.lines.every((l) => !l.includes('ALERT')),
+    'the alert names alice, not bob',
+  );
   assert.is(all.t.stats.undecodable, 0);
   await all.t.stop();
   assert.is(await all.t.closed, undefined);
@@ -201,17 +236,33 @@ test('tail - a line per verdict (accepted, rejected), filters by --verdict and -
 
 test('tail - refused credentials stop it with one reason: a user not in the config, a user without the observer permissions', async () => {
   const stranger = generateServiceCreds('observer', join(root, 'stranger.creds.json'));
-  const e1 = await startTail({ servers: bus.url, credentials: stranger, write: () => undefined }).then(() => undefined, (e: unknown) => e);
+  const e1 = await startTail({ servers: bus.url, credentials: stranger, write: () => undefined }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(e1, TailError);
   assert.match((e1 as Error).message, /refused the observer credential .*nats-config --observer-creds/);
   // the auditor may not read agentbus.audit.> live: the tail says so instead of watching half the bus
-  const e2 = await startTail({ servers: bus.url, credentials: bus.auditorCreds, write: () => undefined }).then(() => undefined, (e: unknown) => e);
+  const e2 = await startTail({ servers: bus.url, credentials: bus.auditorCreds, write: () => undefined }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(e2, TailError);
   assert.match((e2 as Error).message, /refused the subscription to agentbus\.audit\.>.*Permissions Violation/);
 });
 
 test('tail - what a sender put in its header cannot reach the terminal as control characters', () => {
-  const row = { ...eventToRow({}), time: Date.now(), verdict: 'rejected', reason: 'malformed', sender: 'mallory', recipient: 'bob\u001b[2J', type: 'x\u001b]0;owned\u0007', detail: 'bad\r\nline', raw_size: 10 };
+  const row = {
+    ...eventToRow({}),
+    time: Date.now(),
+    verdict: 'rejected',
+    reason: 'malformed',
+    sender: 'mallory',
+    recipient: 'bob\u001b[2J',
+    type: 'x\u001b]0;owned\u0007',
+    detail: 'bad\r\nline',
+    raw_size: 10,
+  };
   const line = formatRow(row);
   assert.not.match(line, /[\u0000-\u001f]/);
   assert.match(line, /mallory → bob\?\[2J\s+x\?\]0;owned\?/);
@@ -220,7 +271,18 @@ test('tail - what a sender put in its header cannot reach the terminal as contro
   assert.match(formatRow({ ...row, shed_count: 40 }, true), /\u001b\[33mshed×40/);
   assert.not.match(formatAlert({ rule: 'r\u001b[0m', severity: 'high', agents: ['a\u009b'], evidence: { k: 'v\u001b' } }), /[\u0000-\u001f\u007f-\u009f]/);
   // the auditor's sentence and the first trail command, when the alert carries them
-  const sentenceLine = formatAlert({ rule: 'payload_loop', severity: 'high', agents: ['a', 'b'], sentence: 'A causal loop: a → b → a: payload_loop', trail: ['agentbus audit trail --msg-id ' + '0'.repeat(32)], evidence: { hops: 2 } }, false, 0);
+  const sentenceLine = formatAlert(
+    {
+      rule: 'payload_loop',
+      severity: 'high',
+      agents: ['a', 'b'],
+      sentence: 'A causal loop: a → b → a: payload_loop',
+      trail: ['agentbus audit trail --msg-id ' + '0'.repeat(32)],
+      evidence: { hops: 2 },
+    },
+    false,
+    0,
+  );
   assert.match(sentenceLine, /ALERT high payload_loop  a, b: A causal loop: a → b → a: payload_loop  → agentbus audit trail --msg-id 0{32}$/);
   assert.is(printable('a\u202eb'), 'a?b');
 });
@@ -262,8 +324,14 @@ test('tail CLI - reads the URL from <state-dir>/bus.json, prints accepted and re
     const ids = await sendPair('cli tail');
     await waitFor(() => r.out.includes(ids.accepted.slice(0, 8)) && r.out.includes(ids.rejected.slice(0, 8)), 10_000, `both lines on stdout: ${r.out}`);
     const lines = r.out.trim().split('\n');
-    assert.ok(lines.some((l) => /  accepted .*alice → bob\s+task\.assign/.test(l)), r.out);
-    assert.ok(lines.some((l) => /  rejected\s+type_not_allowed\s+alice → bob\s+note\.post/.test(l)), r.out);
+    assert.ok(
+      lines.some((l) => /  accepted .*alice → bob\s+task\.assign/.test(l)),
+      r.out,
+    );
+    assert.ok(
+      lines.some((l) => /  rejected\s+type_not_allowed\s+alice → bob\s+note\.post/.test(l)),
+      r.out,
+    );
     assert.not.match(r.out, /\u001b/);
     r.proc.kill('SIGINT');
     assert.is(await done, 0, r.err);
@@ -278,8 +346,14 @@ test('tail CLI - --verdict rejected --json; bad arguments exit 2, a missing cred
   const ids = await sendPair('cli json');
   await waitFor(() => r.out.includes(ids.rejected), 10_000, `the rejected line: ${r.out}`);
   await sleep(300);
-  const objs = r.out.trim().split('\n').map((l) => JSON.parse(l) as { verdict: string; msg_id: string });
-  assert.ok(objs.every((x) => x.verdict === 'rejected'), r.out);
+  const objs = r.out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { verdict: string; msg_id: string });
+  assert.ok(
+    objs.every((x) => x.verdict === 'rejected'),
+    r.out,
+  );
   assert.ok(!objs.some((x) => x.msg_id === ids.accepted));
   r.proc.kill('SIGINT');
   assert.is(await done, 0, r.err);

@@ -37,13 +37,23 @@ async function devBus(name: string, extra: Partial<Parameters<typeof startDevBus
 }
 
 async function agent(bus: DevBus, id: string, connectOptions: Record<string, unknown> = bus.connectOptions): Promise<AgentClient> {
-  const c = await connectAgent({ servers: bus.urls, credentials: bus.credsPath(id), contracts, manifestsDir: bus.manifestsDir, timeoutMs: 5000, connectOptions: { ...connectOptions, maxReconnectAttempts: 0 } });
+  const c = await connectAgent({
+    servers: bus.urls,
+    credentials: bus.credsPath(id),
+    contracts,
+    manifestsDir: bus.manifestsDir,
+    timeoutMs: 5000,
+    connectOptions: { ...connectOptions, maxReconnectAttempts: 0 },
+  });
   clients.push(c);
   return c;
 }
 
 /** Speak plaintext NATS to a port: what the server says before it closes the connection. */
-function plaintextSession(port: number, o: { speakFirst?: boolean } = {}): Promise<{ info: Record<string, unknown> | undefined; after: string; closed: boolean }> {
+function plaintextSession(
+  port: number,
+  o: { speakFirst?: boolean } = {},
+): Promise<{ info: Record<string, unknown> | undefined; after: string; closed: boolean }> {
   return new Promise((resolve) => {
     const s = tcpConnect(port, '127.0.0.1', () => {
       if (o.speakFirst) s.write('CONNECT {"verbose":true}\r\nPING\r\n');
@@ -116,11 +126,21 @@ test('tls - makeDevCertificates makes a CA and a loopback server certificate (ke
 test('tls - the generated config has client TLS, route TLS and a key reference only', () => {
   const tls = { certFile: '/c/server.pem', keyFile: '/c/server-key.pem', caFile: '/c/ca.pem' };
   const one = serverConfig([], { verifier: [], auditor: [] }, { port: 4222, storeDir: '/s', tls, encryptStore: true });
-  assert.match(one, /\ntls \{\n {2}cert_file: "\/c\/server.pem"\n {2}key_file: "\/c\/server-key.pem"\n {2}ca_file: "\/c\/ca.pem"\n {2}verify: false\n {2}timeout: 5\n\}/);
+  assert.match(
+    one,
+    /\ntls \{\n {2}cert_file: "\/c\/server.pem"\n {2}key_file: "\/c\/server-key.pem"\n {2}ca_file: "\/c\/ca.pem"\n {2}verify: false\n {2}timeout: 5\n\}/,
+  );
   assert.match(one, /jetstream \{\n {2}store_dir: "\/s"\n {2}cipher: chachapoly\n {2}key: \$AGENTBUS_JS_KEY\n\}/);
-  const node = serverConfig([], { verifier: [], auditor: [] }, { port: 4222, storeDir: '/s', tls, cluster: { name: 'c', port: 6222, routes: ['nats-route://127.0.0.1:6223'] } });
+  const node = serverConfig(
+    [],
+    { verifier: [], auditor: [] },
+    { port: 4222, storeDir: '/s', tls, cluster: { name: 'c', port: 6222, routes: ['nats-route://127.0.0.1:6223'] } },
+  );
   assert.match(node, /cluster \{[\s\S]*\n {2}tls \{\n {4}cert_file: "\/c\/server.pem"[\s\S]*ca_file[\s\S]*\n {2}\}\n\}/);
-  assert.throws(() => serverConfig([], { verifier: [], auditor: [] }, { port: 1, storeDir: '/s', encryptStore: true, jsKeyEnv: 'A B' }), /not an environment variable name/);
+  assert.throws(
+    () => serverConfig([], { verifier: [], auditor: [] }, { port: 1, storeDir: '/s', encryptStore: true, jsKeyEnv: 'A B' }),
+    /not an environment variable name/,
+  );
   assert.throws(() => checkStoreKey('K', '0123456789abcdef0123456789abcdef0'), /starting with a letter/);
   assert.throws(() => checkStoreKey('K', 'k0123456789abcdef0123456789a#bcdef'), /letters and digits/);
   assert.is(checkStoreKey('K', 'k0123456789abcdef0123456789abcdef'), 'k0123456789abcdef0123456789abcdef');
@@ -160,16 +180,25 @@ test('tls - dev bus with TLS: an agent trusting the CA is verified end to end; p
   // a nats.js client that does not upgrade to TLS is refused
   const creds = JSON.parse(readFileSync(bus.credsPath('alice'), 'utf8')) as { nats_seed: string };
   const auth = nkeyAuthenticator(new TextEncoder().encode(creds.nats_seed));
-  const noTls = await connect({ servers: bus.url, authenticator: auth, tls: null, maxReconnectAttempts: 0 }).then((nc) => nc.close().then(() => null), (e: Error) => e);
+  const noTls = await connect({ servers: bus.url, authenticator: auth, tls: null, maxReconnectAttempts: 0 }).then(
+    (nc) => nc.close().then(() => null),
+    (e: Error) => e,
+  );
   assert.instance(noTls, Error, 'a plaintext nats.js client does not get a connection');
   assert.match(noTls!.message, /tls/i);
 
   // clients that do not trust the CA: the system trust store, and a different CA
-  const untrusted = await agent(bus, 'alice', {}).then(() => null, (e: Error) => e);
+  const untrusted = await agent(bus, 'alice', {}).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.instance(untrusted, Error, 'a client without the CA is refused');
   assert.match(`${untrusted!.message} ${String((untrusted as { cause?: unknown }).cause ?? '')}`, /certificate|verify/i);
   const otherCa = makeDevCertificates(join(root, 'other-ca')).caFile;
-  const wrongCa = await agent(bus, 'alice', { tls: { caFile: otherCa } }).then(() => null, (e: Error) => e);
+  const wrongCa = await agent(bus, 'alice', { tls: { caFile: otherCa } }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.instance(wrongCa, Error, 'a client trusting another CA is refused');
   assert.match(`${wrongCa!.message} ${String((wrongCa as { cause?: unknown }).cause ?? '')}`, /certificate|verify/i);
 
@@ -185,7 +214,11 @@ test('tls - dev bus with TLS: an agent trusting the CA is verified end to end; p
 });
 
 /** Start a dev bus, send alice → bob with `marker` in the signed header (the audit stream stores headers), stop. */
-async function busWithMarker(name: string, marker: string, extra: Partial<Parameters<typeof startDevBus>[0]>): Promise<{ bus: DevBus; env: Map<string, string> }> {
+async function busWithMarker(
+  name: string,
+  marker: string,
+  extra: Partial<Parameters<typeof startDevBus>[0]>,
+): Promise<{ bus: DevBus; env: Map<string, string> }> {
   const bus = await devBus(name, extra);
   const env = processEnv(bus.nats.proc.pid!);
   // a config reload (SIGHUP, as on a manifest change) resolves the key from nats-server's own environment
@@ -222,11 +255,17 @@ test('tls - --encrypt-store: no key on disk, no plaintext in the JetStream store
   assert.match(conf, /cipher: chachapoly\n {2}key: \$AGENTBUS_JS_KEY\n/);
   assert.equal(await filesContaining(enc.bus.stateDir, key!), [], 'the key is in no file of the state dir');
   assert.equal(await filesContaining(join(enc.bus.stateDir, 'jetstream'), marker), [], 'the marker is not readable in the encrypted store');
-  assert.ok((await allFiles(join(enc.bus.stateDir, 'jetstream'))).some((f) => f.endsWith('.blk')), 'the store has message blocks');
+  assert.ok(
+    (await allFiles(join(enc.bus.stateDir, 'jetstream'))).some((f) => f.endsWith('.blk')),
+    'the store has message blocks',
+  );
 
   // the server starts only with the variable set ...
   const configPath = join(enc.bus.stateDir, 'nats.conf');
-  const err = await spawnNatsServer(configPath).then((s) => s.stop().then(() => null), (e: Error) => e);
+  const err = await spawnNatsServer(configPath).then(
+    (s) => s.stop().then(() => null),
+    (e: Error) => e,
+  );
   assert.instance(err, Error, 'nats-server refuses to start without the key variable');
   assert.match(err!.message, /AGENTBUS_JS_KEY/);
   // ... and, with the same key, reads the encrypted audit stream back
@@ -240,7 +279,11 @@ test('tls - --encrypt-store: no key on disk, no plaintext in the JetStream store
   try {
     assert.match(srv.output(), /Encryption:\s+ChaCha20-Poly1305/);
     const port = Number(new URL(enc.bus.urls[0]!).port);
-    const nc = await connect({ servers: `nats://127.0.0.1:${port}`, authenticator: nkeyAuthenticator(enc.bus.verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier' });
+    const nc = await connect({
+      servers: `nats://127.0.0.1:${port}`,
+      authenticator: nkeyAuthenticator(enc.bus.verifierCreds.natsSeed()),
+      inboxPrefix: '_INBOX_verifier',
+    });
     try {
       const jsm = await jetstreamManager(nc);
       const info = await jsm.streams.info('AUDIT');

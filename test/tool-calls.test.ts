@@ -35,7 +35,10 @@ test.before(async () => {
           { server: 'fs', tools: ['delete_file'], args: { path: { path: { roots: ['/srv/project'] } } }, approval: 'required' },
         ],
       },
-      fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: ['read_file', 'delete_file'].map((name) => ({ name, input_schema: schema, sha256: '0'.repeat(64) })) } },
+      fs: {
+        send: [{ to: '*', types: ['tool.result'] }],
+        mcp: { tools: ['read_file', 'delete_file'].map((name) => ({ name, input_schema: schema, sha256: '0'.repeat(64) })) },
+      },
       boss: { send: [], approve: ['fs'] },
       mallory: { send: [] },
     },
@@ -87,7 +90,9 @@ async function decide(msgId: string, approve: boolean, as = 'boss'): Promise<{ a
   await raw.close();
   const approver = await bus.agent(as, { contracts: registry });
   const causation = { msgId, depthToken: notice.tokens[as] ?? '', depth: notice.depth, traceparent: '' } as unknown as InboundMessage;
-  const ack = await approver.send('fs', 'approval.decision', { msg_id: msgId, approve, ...(approve ? { args_sha256: notice.args_sha256 } : { reason: 'not today' }) }, { causation }).catch((e: unknown) => e);
+  const ack = await approver
+    .send('fs', 'approval.decision', { msg_id: msgId, approve, ...(approve ? { args_sha256: notice.args_sha256 } : { reason: 'not today' }) }, { causation })
+    .catch((e: unknown) => e);
   await approver.close();
   return { ack, notice };
 }
@@ -114,11 +119,17 @@ test('tool calls - approval required: held (the server sees nothing) until the a
   let msgId = '';
   const call = alice.request('fs', 'tool.fs.delete_file', { path: '/srv/project/old.txt' }, { timeoutMs: 8000 });
   // find the held call's msg_id in the audit trail
-  await waitFor(async () => {
-    const ev = (await trail()).events.find((x) => x.detail === 'held for approval' && headerOf(x)?.type === 'tool.fs.delete_file' && Number(x.verifiedAtMs) >= started - 1000);
-    if (ev) msgId = toHex(headerOf(ev)!.msgId);
-    return !!ev;
-  }, 5000, 'the held call in the audit trail');
+  await waitFor(
+    async () => {
+      const ev = (await trail()).events.find(
+        (x) => x.detail === 'held for approval' && headerOf(x)?.type === 'tool.fs.delete_file' && Number(x.verifiedAtMs) >= started - 1000,
+      );
+      if (ev) msgId = toHex(headerOf(ev)!.msgId);
+      return !!ev;
+    },
+    5000,
+    'the held call in the audit trail',
+  );
   await sleep(300);
   assert.equal(fs.calls, [], 'a held call reached the tool server before approval');
   const { ack, notice } = await decide(msgId, true);
@@ -147,11 +158,17 @@ test('tool calls - approval denied, and timed out: refused with their reasons, r
   const started = Date.now();
   const denied = alice.send('fs', 'tool.fs.delete_file', { path: '/srv/project/a.txt' }).catch((x: unknown) => x);
   let msgId = '';
-  await waitFor(async () => {
-    const ev = (await trail()).events.find((x) => x.detail === 'held for approval' && (headerOf(x)?.payloadSha256 ?? []).length && Number(x.verifiedAtMs) >= started - 50);
-    if (ev) msgId = toHex(headerOf(ev)!.msgId);
-    return !!ev;
-  }, 5000, 'the held call');
+  await waitFor(
+    async () => {
+      const ev = (await trail()).events.find(
+        (x) => x.detail === 'held for approval' && (headerOf(x)?.payloadSha256 ?? []).length && Number(x.verifiedAtMs) >= started - 50,
+      );
+      if (ev) msgId = toHex(headerOf(ev)!.msgId);
+      return !!ev;
+    },
+    5000,
+    'the held call',
+  );
   await decide(msgId, false);
   const e = await denied;
   assert.instance(e, RejectedError, String(e));
@@ -177,14 +194,15 @@ test('tool calls - agentbus approve: lists the held call, approves it; the calle
   const alice = await bus.agent('alice', { contracts: registry });
   const call = alice.request('fs', 'tool.fs.delete_file', { path: '/srv/project/by-cli.txt' }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
   const args = cliArgs('approve', '--creds', bus.credsPath('boss'), '--manifests', bus.manifestsDir, '--nats', bus.url);
-  const run = (extra: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
+  const run = (extra: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      p.on('close', (code) => resolve({ code, out, err }));
+    });
   const list = await run(['--json', '--wait-ms', '1200']);
   assert.is(list.code, 0, list.err);
   const held = (JSON.parse(list.out) as PendingApproval[]).find((n) => n.args.includes('by-cli.txt'));
@@ -212,10 +230,20 @@ test('tool calls - an agent without approve: for the server can neither approve 
   await mallory.close();
   const raw = await bus.rawAgent('mallory');
   const errs: string[] = [];
-  const sub = raw.subscribe(`${SUBJECT_APPROVAL_PENDING_PREFIX}fs`, { callback: (err) => { if (err) errs.push(String(err)); } });
+  const sub = raw.subscribe(`${SUBJECT_APPROVAL_PENDING_PREFIX}fs`, {
+    callback: (err) => {
+      if (err) errs.push(String(err));
+    },
+  });
   await raw.flush().catch(() => undefined);
   await sleep(300);
-  const closed = await Promise.race([sub.closed.then((x) => String(x ?? 'closed'), (x: unknown) => String(x)), sleep(500).then(() => '')]);
+  const closed = await Promise.race([
+    sub.closed.then(
+      (x) => String(x ?? 'closed'),
+      (x: unknown) => String(x),
+    ),
+    sleep(500).then(() => ''),
+  ]);
   assert.match(errs.join(' ') + closed, /[Pp]ermission/);
   await raw.close();
   void parseEnvelope;

@@ -5,7 +5,21 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseToolPolicy, loadToolPolicy, checkToolCall, ToolPolicyError, ToolsSection, checkToolPath, recheckRealPath, checkToolUrl, compileUrlRule, isPublicAddress, compileWhen, type ToolCallDecision, type ToolRuleInput } from '../packages/protocol/src/tools/index.js';
+import {
+  parseToolPolicy,
+  loadToolPolicy,
+  checkToolCall,
+  ToolPolicyError,
+  ToolsSection,
+  checkToolPath,
+  recheckRealPath,
+  checkToolUrl,
+  compileUrlRule,
+  isPublicAddress,
+  compileWhen,
+  type ToolCallDecision,
+  type ToolRuleInput,
+} from '../packages/protocol/src/tools/index.js';
 
 const policy = (...rules: ToolRuleInput[]) => loadToolPolicy(rules);
 const refused = (d: ToolCallDecision) => (d.ok ? undefined : d);
@@ -27,7 +41,14 @@ test('schema - unknown keys are refused, naming the path', () => {
     [[{ server: 'fs', tools: ['read_file'], args: { path: { path: { rots: ['/srv'] } } } }], 'tools.0.args.path.path', /rots/],
     [[{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv'], extra: 1 } } } }], 'tools.0.args.path.path', /extra/],
     [[{ server: 'fs', tool: ['read_file'], tools: ['x'] }], 'tools.0', /tool\b/],
-    [[{ server: 'fs', tools: ['x'] }, { server: 'web', tools: ['fetch'], args: { url: { url: { hosts: ['a.com'], schema: ['https'] } } } }], 'tools.1.args.url.url', /schema/],
+    [
+      [
+        { server: 'fs', tools: ['x'] },
+        { server: 'web', tools: ['fetch'], args: { url: { url: { hosts: ['a.com'], schema: ['https'] } } } },
+      ],
+      'tools.1.args.url.url',
+      /schema/,
+    ],
     [[{ server: 'fs', tools: ['x'], args: { n: { min: 0, maximum: 3 } } }], 'tools.0.args.n', /maximum/],
     [[{ server: 'fs', tools: ['x'], args: { l: { items: { type: 'string', colour: 1 } } } }], 'tools.0.args.l.items', /colour/],
     [[{ server: 'fs', tools: ['x'], aproval: 'required' }], 'tools.0', /aproval/],
@@ -106,7 +127,14 @@ const fs = policy({
 test('deny by default - tools, servers, arguments', () => {
   assert.equal(checkToolCall(fs, 'fs', 'read_file', { path: '/srv/project/a.txt' }), { ok: true, approval: false });
   assert.equal(checkToolCall(fs, 'fs', 'list_directory', { path: '/srv/project' }), { ok: true, approval: false });
-  for (const [server, tool] of [['fs', 'write_file'], ['fs', 'READ_FILE'], ['fs', 'read_file2'], ['fs2', 'read_file'], ['web', 'read_file'], ['fs', '']]) {
+  for (const [server, tool] of [
+    ['fs', 'write_file'],
+    ['fs', 'READ_FILE'],
+    ['fs', 'read_file2'],
+    ['fs2', 'read_file'],
+    ['web', 'read_file'],
+    ['fs', ''],
+  ]) {
     const r = refused(checkToolCall(fs, server!, tool!, { path: '/srv/project/a.txt' }));
     assert.ok(r, `${server}/${tool}`);
     assert.is(r!.code, 'tool_not_allowed');
@@ -114,7 +142,16 @@ test('deny by default - tools, servers, arguments', () => {
   }
   assert.is(refused(checkToolCall(policy(), 'fs', 'read_file', {}))!.code, 'tool_not_allowed');
   // a constrained argument that is missing or of the wrong JSON type
-  for (const args of [{}, { path: 42 }, { path: null }, { path: ['/srv/project/a'] }, { path: { p: '/srv/project/a' } }, { path: true }, { Path: '/srv/project/a' }, undefined]) {
+  for (const args of [
+    {},
+    { path: 42 },
+    { path: null },
+    { path: ['/srv/project/a'] },
+    { path: { p: '/srv/project/a' } },
+    { path: true },
+    { Path: '/srv/project/a' },
+    undefined,
+  ]) {
     const r = refused(checkToolCall(fs, 'fs', 'read_file', args));
     assert.ok(r, JSON.stringify(args));
     assert.is(r!.code, 'argument_refused');
@@ -132,7 +169,12 @@ test('deny by default - tools, servers, arguments', () => {
 
 test('deny by default - additional arguments: allowed unless additional_args: deny', () => {
   assert.ok(checkToolCall(fs, 'fs', 'read_file', { path: '/srv/project/a', encoding: 'utf8', anything: { x: [1] } }).ok);
-  const strict = policy({ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } }, tail: { type: 'integer', optional: true } }, additional_args: 'deny' });
+  const strict = policy({
+    server: 'fs',
+    tools: ['read_file'],
+    args: { path: { path: { roots: ['/srv/project'] } }, tail: { type: 'integer', optional: true } },
+    additional_args: 'deny',
+  });
   assert.ok(checkToolCall(strict, 'fs', 'read_file', { path: '/srv/project/a' }).ok);
   assert.ok(checkToolCall(strict, 'fs', 'read_file', { path: '/srv/project/a', tail: 3 }).ok);
   const r = refused(checkToolCall(strict, 'fs', 'read_file', { path: '/srv/project/a', encoding: 'utf8' }))!;
@@ -162,7 +204,11 @@ test('rules - several rules for one tool: any accepting rule is enough; the firs
 test('approval - a rule or a present argument marked approval: required', () => {
   const p = policy(
     { server: 'shell', tools: ['run'], args: { cmd: { enum: ['ls', 'cat'] } }, approval: 'required' },
-    { server: 'fs', tools: ['delete'], args: { path: { path: { roots: ['/srv/project'] } }, recursive: { type: 'boolean', optional: true, approval: 'required' } } },
+    {
+      server: 'fs',
+      tools: ['delete'],
+      args: { path: { path: { roots: ['/srv/project'] } }, recursive: { type: 'boolean', optional: true, approval: 'required' } },
+    },
   );
   assert.equal(checkToolCall(p, 'shell', 'run', { cmd: 'ls' }), { ok: true, approval: true });
   assert.equal(checkToolCall(p, 'fs', 'delete', { path: '/srv/project/a' }), { ok: true, approval: false });
@@ -190,7 +236,21 @@ test('strings and numbers - enum, pattern, length, range', () => {
   });
   const ok = { mode: 'r', q: 'select all', n: 50 };
   assert.equal(checkToolCall(p, 'db', 'query', ok), { ok: true, approval: false });
-  const accepted = [{ n: 0 }, { n: 100 }, { n: 0.5 }, { name: 'ab' }, { name: 'abcd' }, { name: '日本語' }, { name: '😀😀😀😀' }, { page: 1 }, { level: 3 }, { tags: [] }, { tags: ['a', 'bb', 'ccc'] }, { q: 'a' }, { q: 'abcdefghijklmnop' }];
+  const accepted = [
+    { n: 0 },
+    { n: 100 },
+    { n: 0.5 },
+    { name: 'ab' },
+    { name: 'abcd' },
+    { name: '日本語' },
+    { name: '😀😀😀😀' },
+    { page: 1 },
+    { level: 3 },
+    { tags: [] },
+    { tags: ['a', 'bb', 'ccc'] },
+    { q: 'a' },
+    { q: 'abcdefghijklmnop' },
+  ];
   for (const extra of accepted) assert.ok(checkToolCall(p, 'db', 'query', { ...ok, ...extra }).ok, JSON.stringify(extra));
   const rejected: [Record<string, unknown>, string, RegExp][] = [
     [{ mode: 'x' }, 'args.mode', /not one of "r", "w"/],
@@ -344,7 +404,8 @@ test('paths - legitimate paths are accepted and normalized', () => {
 test('paths - several roots, the root "/", and relative paths against a declared base', () => {
   const multi = policy({ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/a/', '/data'], base: '/data/work' } } } });
   for (const p of ['/srv/a/x', '/data', '/data/x', 'x.txt', 'sub/x.txt', './x']) assert.ok(checkToolCall(multi, 'fs', 'read_file', { path: p }).ok, p);
-  for (const p of ['/srv/ab', '/srv', '../x', 'a/../../x', '/database']) assert.is(refused(checkToolCall(multi, 'fs', 'read_file', { path: p }))?.argument, 'args.path', p);
+  for (const p of ['/srv/ab', '/srv', '../x', 'a/../../x', '/database'])
+    assert.is(refused(checkToolCall(multi, 'fs', 'read_file', { path: p }))?.argument, 'args.path', p);
   assert.equal(checkToolPath('sub/x', ['/data'], '/data/work'), { ok: true, path: '/data/work/sub/x' });
   const all = policy({ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/'] } } } });
   assert.ok(checkToolCall(all, 'fs', 'read_file', { path: '/etc/hosts' }).ok);
@@ -397,10 +458,29 @@ test('paths - the tool host re-checks after resolving symlinks (recheckRealPath)
 // ---------------------------------------------------------------- URLs
 
 const web = policy({ server: 'web', tools: ['fetch'], args: { url: { url: { schemes: ['https', 'http'], hosts: ['*'] } } } });
-const webExample = policy({ server: 'web', tools: ['fetch'], args: { url: { url: { schemes: ['https'], hosts: ['*.example.com', 'example.org', 'bücher.example', '93.184.215.14'] } } } });
+const webExample = policy({
+  server: 'web',
+  tools: ['fetch'],
+  args: { url: { url: { schemes: ['https'], hosts: ['*.example.com', 'example.org', 'bücher.example', '93.184.215.14'] } } },
+});
 
 test('urls - WHATWG URL canonicalizes IPv4 spellings and IDNA host forms (what the check relies on)', () => {
-  for (const s of ['2130706433', '0x7f000001', '0X7F000001', '0177.0.0.1', '0177.0000.0000.0001', '127.1', '127.0.1', '0x7f.1', '0x7f.0.0.0x1', '017700000001', '127.0.0.1.', '127。0。0。1', '127．0．0．1', '%31%32%37.0.0.1']) {
+  for (const s of [
+    '2130706433',
+    '0x7f000001',
+    '0X7F000001',
+    '0177.0.0.1',
+    '0177.0000.0000.0001',
+    '127.1',
+    '127.0.1',
+    '0x7f.1',
+    '0x7f.0.0.0x1',
+    '017700000001',
+    '127.0.0.1.',
+    '127。0。0。1',
+    '127．0．0．1',
+    '%31%32%37.0.0.1',
+  ]) {
     assert.is(new URL(`http://${s}/`).hostname, '127.0.0.1', s);
   }
   assert.is(new URL('http://0/').hostname, '0.0.0.0');
@@ -420,35 +500,147 @@ test('urls - WHATWG URL canonicalizes IPv4 spellings and IDNA host forms (what t
 
 const ssrf: string[] = [
   // loopback in every IPv4 spelling
-  'http://127.0.0.1/', 'http://127.0.0.1:8080/admin', 'http://127.1/', 'http://127.0.1/', 'http://2130706433/', 'http://0x7f000001/', 'http://0x7F.0.0.1/',
-  'http://0177.0.0.1/', 'http://0177.1/', 'http://017700000001/', 'http://0x7f.0.0.0x1/', 'http://127.0.0.1./', 'http://127。0。0。1/', 'http://127．0．0．1/',
-  'http://127.255.255.254/', 'http://%31%32%37.0.0.1/', 'http://①②⑦.0.0.1/',
+  'http://127.0.0.1/',
+  'http://127.0.0.1:8080/admin',
+  'http://127.1/',
+  'http://127.0.1/',
+  'http://2130706433/',
+  'http://0x7f000001/',
+  'http://0x7F.0.0.1/',
+  'http://0177.0.0.1/',
+  'http://0177.1/',
+  'http://017700000001/',
+  'http://0x7f.0.0.0x1/',
+  'http://127.0.0.1./',
+  'http://127。0。0。1/',
+  'http://127．0．0．1/',
+  'http://127.255.255.254/',
+  'http://%31%32%37.0.0.1/',
+  'http://①②⑦.0.0.1/',
   // unspecified, private, CGNAT, link-local and metadata, multicast, reserved, broadcast
-  'http://0.0.0.0/', 'http://0/', 'http://0x0/', 'http://0.1.2.3/', 'http://10.0.0.1/', 'http://10.255.255.255/', 'http://012.0.0.1/', 'http://167772161/',
-  'http://172.16.0.1/', 'http://172.31.255.255/', 'http://192.168.0.1/', 'http://192.168.1.1:80/', 'http://0xc0a80001/', 'http://3232235521/',
-  'http://100.64.0.1/', 'http://100.127.255.255/', 'http://169.254.169.254/latest/meta-data/', 'http://169.254.0.1/', 'http://2852039166/', 'http://0xa9fea9fe/',
-  'http://0251.0376.0251.0376/', 'http://169.254.43518/', 'http://224.0.0.1/', 'http://239.255.255.250/', 'http://240.0.0.1/', 'http://255.255.255.255/', 'http://4294967295/',
-  'http://192.0.0.1/', 'http://192.0.2.1/', 'http://198.18.0.1/', 'http://198.51.100.1/', 'http://203.0.113.1/',
+  'http://0.0.0.0/',
+  'http://0/',
+  'http://0x0/',
+  'http://0.1.2.3/',
+  'http://10.0.0.1/',
+  'http://10.255.255.255/',
+  'http://012.0.0.1/',
+  'http://167772161/',
+  'http://172.16.0.1/',
+  'http://172.31.255.255/',
+  'http://192.168.0.1/',
+  'http://192.168.1.1:80/',
+  'http://0xc0a80001/',
+  'http://3232235521/',
+  'http://100.64.0.1/',
+  'http://100.127.255.255/',
+  'http://169.254.169.254/latest/meta-data/',
+  'http://169.254.0.1/',
+  'http://2852039166/',
+  'http://0xa9fea9fe/',
+  'http://0251.0376.0251.0376/',
+  'http://169.254.43518/',
+  'http://224.0.0.1/',
+  'http://239.255.255.250/',
+  'http://240.0.0.1/',
+  'http://255.255.255.255/',
+  'http://4294967295/',
+  'http://192.0.0.1/',
+  'http://192.0.2.1/',
+  'http://198.18.0.1/',
+  'http://198.51.100.1/',
+  'http://203.0.113.1/',
   // IPv6
-  'http://[::1]/', 'http://[0:0:0:0:0:0:0:1]/', 'http://[::]/', 'http://[fe80::1]/', 'http://[fe80::a:b:c:d]/', 'http://[febf::1]/', 'http://[fc00::1]/', 'http://[fd00:ec2::254]/',
-  'http://[fd12:3456::1]/', 'http://[fec0::1]/', 'http://[feff::1]/', 'http://[ff02::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[::ffff:7f00:1]/', 'http://[::ffff:10.0.0.1]/',
-  'http://[::ffff:169.254.169.254]/', 'http://[::ffff:a9fe:a9fe]/', 'http://[0:0:0:0:0:ffff:127.0.0.1]/', 'http://[::ffff:0:127.0.0.1]/', 'http://[::127.0.0.1]/', 'http://[::7f00:1]/',
-  'http://[::8.8.8.8]/', 'http://[64:ff9b::127.0.0.1]/', 'http://[64:ff9b::a9fe:a9fe]/', 'http://[64:ff9b::10.1.2.3]/', 'http://[64:ff9b:1::8.8.8.8]/', 'http://[2002:7f00:1::]/',
-  'http://[2002:c0a8:101::1]/', 'http://[2002:a9fe:a9fe::]/', 'http://[2001:0::1]/', 'http://[2001:db8::1]/', 'http://[100::1]/', 'http://[1::1]/',
+  'http://[::1]/',
+  'http://[0:0:0:0:0:0:0:1]/',
+  'http://[::]/',
+  'http://[fe80::1]/',
+  'http://[fe80::a:b:c:d]/',
+  'http://[febf::1]/',
+  'http://[fc00::1]/',
+  'http://[fd00:ec2::254]/',
+  'http://[fd12:3456::1]/',
+  'http://[fec0::1]/',
+  'http://[feff::1]/',
+  'http://[ff02::1]/',
+  'http://[::ffff:127.0.0.1]/',
+  'http://[::ffff:7f00:1]/',
+  'http://[::ffff:10.0.0.1]/',
+  'http://[::ffff:169.254.169.254]/',
+  'http://[::ffff:a9fe:a9fe]/',
+  'http://[0:0:0:0:0:ffff:127.0.0.1]/',
+  'http://[::ffff:0:127.0.0.1]/',
+  'http://[::127.0.0.1]/',
+  'http://[::7f00:1]/',
+  'http://[::8.8.8.8]/',
+  'http://[64:ff9b::127.0.0.1]/',
+  'http://[64:ff9b::a9fe:a9fe]/',
+  'http://[64:ff9b::10.1.2.3]/',
+  'http://[64:ff9b:1::8.8.8.8]/',
+  'http://[2002:7f00:1::]/',
+  'http://[2002:c0a8:101::1]/',
+  'http://[2002:a9fe:a9fe::]/',
+  'http://[2001:0::1]/',
+  'http://[2001:db8::1]/',
+  'http://[100::1]/',
+  'http://[1::1]/',
   // names
-  'http://localhost/', 'http://localhost./', 'http://LOCALHOST/', 'http://ⓛocalhost/', 'http://ｌｏｃａｌｈｏｓｔ/', 'http://foo.localhost/', 'http://a.b.localhost./',
-  'http://localhost.localdomain/', 'http://metadata/', 'http://metadata.google.internal/', 'http://metadata.google.internal./', 'http://METADATA.GOOGLE.INTERNAL/',
-  'http://instance-data/', 'http://instance-data.ec2.internal/', 'http://printer.local/', 'http://router.home.arpa/', 'http://1.0.0.127.in-addr.arpa/', 'http://intranet/', 'http://kubernetes/',
-  'http://a..b.com/', 'http://example.com../',
+  'http://localhost/',
+  'http://localhost./',
+  'http://LOCALHOST/',
+  'http://ⓛocalhost/',
+  'http://ｌｏｃａｌｈｏｓｔ/',
+  'http://foo.localhost/',
+  'http://a.b.localhost./',
+  'http://localhost.localdomain/',
+  'http://metadata/',
+  'http://metadata.google.internal/',
+  'http://metadata.google.internal./',
+  'http://METADATA.GOOGLE.INTERNAL/',
+  'http://instance-data/',
+  'http://instance-data.ec2.internal/',
+  'http://printer.local/',
+  'http://router.home.arpa/',
+  'http://1.0.0.127.in-addr.arpa/',
+  'http://intranet/',
+  'http://kubernetes/',
+  'http://a..b.com/',
+  'http://example.com../',
   // userinfo in any form
-  'http://user@example.com/', 'http://user:pass@example.com/', 'http://@example.com/', 'http://:@example.com/', 'http://example.com@127.0.0.1/', 'https://user%40x@example.com/',
+  'http://user@example.com/',
+  'http://user:pass@example.com/',
+  'http://@example.com/',
+  'http://:@example.com/',
+  'http://example.com@127.0.0.1/',
+  'https://user%40x@example.com/',
   // spellings other parsers read differently
-  'http://example.com\\@127.0.0.1/', 'http:\\\\127.0.0.1/', ' http://127.0.0.1/', 'http://127.0.0.1/ ', 'http://exa\tmple.com/', 'http://exa\nmple.com/', 'http:127.0.0.1/', 'http:/127.0.0.1/',
-  'http:///127.0.0.1/', 'http://exa%6dple.com/', 'http://[::1%25eth0]/',
+  'http://example.com\\@127.0.0.1/',
+  'http:\\\\127.0.0.1/',
+  ' http://127.0.0.1/',
+  'http://127.0.0.1/ ',
+  'http://exa\tmple.com/',
+  'http://exa\nmple.com/',
+  'http:127.0.0.1/',
+  'http:/127.0.0.1/',
+  'http:///127.0.0.1/',
+  'http://exa%6dple.com/',
+  'http://[::1%25eth0]/',
   // schemes
-  'file:///etc/passwd', 'gopher://example.com/', 'ftp://example.com/', 'ws://example.com/', 'javascript:alert(1)', 'data:text/plain,hi', 'dict://example.com:11211/',
+  'file:///etc/passwd',
+  'gopher://example.com/',
+  'ftp://example.com/',
+  'ws://example.com/',
+  'javascript:alert(1)',
+  'data:text/plain,hi',
+  'dict://example.com:11211/',
   // not URLs
-  '', 'example.com', '//example.com/', 'http://', 'http://1.2.3.4.5/', 'http://256.1.1.1/', 'http://[::1/',
+  '',
+  'example.com',
+  '//example.com/',
+  'http://',
+  'http://1.2.3.4.5/',
+  'http://256.1.1.1/',
+  'http://[::1/',
 ];
 
 test('urls - every SSRF spelling is refused (host allowlist "*")', () => {
@@ -489,8 +681,30 @@ test('urls - legitimate URLs are accepted and normalized', () => {
 });
 
 test('urls - scheme and host allowlists (label boundary, apex, IDN, IP literals, ports)', () => {
-  const yes = ['https://api.example.com/', 'https://a.b.example.com/x', 'https://API.EXAMPLE.COM/', 'https://api.example.com./', 'https://example.org/', 'https://bücher.example/', 'https://xn--bcher-kva.example/', 'https://93.184.215.14/', 'https://1572394766/'];
-  const no = ['https://example.com/', 'https://evilexample.com/', 'https://example.com.evil.com/', 'https://api.example.com.evil.com/', 'https://sub.example.org/', 'https://examplexorg/', 'http://api.example.com/', 'wss://api.example.com/', 'https://93.184.215.15/', 'https://[::ffff:93.184.215.14]/', 'https://buecher.example/'];
+  const yes = [
+    'https://api.example.com/',
+    'https://a.b.example.com/x',
+    'https://API.EXAMPLE.COM/',
+    'https://api.example.com./',
+    'https://example.org/',
+    'https://bücher.example/',
+    'https://xn--bcher-kva.example/',
+    'https://93.184.215.14/',
+    'https://1572394766/',
+  ];
+  const no = [
+    'https://example.com/',
+    'https://evilexample.com/',
+    'https://example.com.evil.com/',
+    'https://api.example.com.evil.com/',
+    'https://sub.example.org/',
+    'https://examplexorg/',
+    'http://api.example.com/',
+    'wss://api.example.com/',
+    'https://93.184.215.15/',
+    'https://[::ffff:93.184.215.14]/',
+    'https://buecher.example/',
+  ];
   for (const u of yes) assert.ok(checkToolCall(webExample, 'web', 'fetch', { url: u }).ok, u);
   for (const u of no) assert.is(refused(checkToolCall(webExample, 'web', 'fetch', { url: u }))?.argument, 'args.url', u);
   assert.match(refused(checkToolCall(webExample, 'web', 'fetch', { url: 'http://api.example.com/' }))!.detail, /scheme http is not allowed/);
@@ -504,7 +718,26 @@ test('urls - scheme and host allowlists (label boundary, apex, IDN, IP literals,
 
 test('urls - isPublicAddress for the tool host (addresses a name resolved to)', () => {
   for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.ok(isPublicAddress(a), a);
-  for (const a of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', 'fec0::1', '::ffff:127.0.0.1', '64:ff9b::7f00:1', '2002:7f00:1::', '::7f00:1', '2001::1', 'not-an-ip', '']) assert.not.ok(isPublicAddress(a), a);
+  for (const a of [
+    '127.0.0.1',
+    '10.1.2.3',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::1',
+    '::',
+    'fe80::1',
+    'fd00::1',
+    'fec0::1',
+    '::ffff:127.0.0.1',
+    '64:ff9b::7f00:1',
+    '2002:7f00:1::',
+    '::7f00:1',
+    '2001::1',
+    'not-an-ip',
+    '',
+  ])
+    assert.not.ok(isPublicAddress(a), a);
 });
 
 // ---------------------------------------------------------------- CEL when:
@@ -519,7 +752,10 @@ test('cel - when: accepts, refuses, and refuses on error or non-bool', () => {
   assert.ok(checkToolCall(p, 'fs', 'read_file', { path: '/srv/project/a', mode: 'r' }).ok);
   assert.ok(checkToolCall(p, 'fs', 'write_file', { path: '/srv/project/out/a', mode: 'w' }).ok);
   assert.ok(checkToolCall(p, 'fs', 'write_file', { path: '/srv/project/out/a', mode: 'w', size: 10 }).ok);
-  for (const args of [{ path: '/srv/project/a', mode: 'w' }, { path: '/srv/project/out/a', mode: 'w', size: 4096 }]) {
+  for (const args of [
+    { path: '/srv/project/a', mode: 'w' },
+    { path: '/srv/project/out/a', mode: 'w', size: 4096 },
+  ]) {
     const r = refused(checkToolCall(p, 'fs', 'write_file', args))!;
     assert.is(r.code, 'argument_refused');
     assert.is(r.argument, undefined);

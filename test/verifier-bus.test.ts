@@ -23,8 +23,24 @@ test.before(async () => {
     verifierOptions: { verifyThreads: 0 }, // inline signature checks (verifier-reasons runs the pool)
     verifiers: 2,
     agents: {
-      planner: { send: [{ to: 'coder', types: ['task.*'] }, { to: 'reviewer', types: ['task.assign'] }, { to: 'ops', types: ['task.assign'] }, { to: 'quinn', types: ['task.assign'] }], topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] }, max_depth: 10 },
-      coder: { send: [{ to: 'planner', types: ['task.result', 'task.assign'] }, { to: 'quinn', types: ['task.result', 'task.assign'] }], topics: { publish: [], subscribe: ['news'] }, max_depth: 10 },
+      planner: {
+        send: [
+          { to: 'coder', types: ['task.*'] },
+          { to: 'reviewer', types: ['task.assign'] },
+          { to: 'ops', types: ['task.assign'] },
+          { to: 'quinn', types: ['task.assign'] },
+        ],
+        topics: { publish: [{ topic: 'news', types: ['note.post'] }], subscribe: [] },
+        max_depth: 10,
+      },
+      coder: {
+        send: [
+          { to: 'planner', types: ['task.result', 'task.assign'] },
+          { to: 'quinn', types: ['task.result', 'task.assign'] },
+        ],
+        topics: { publish: [], subscribe: ['news'] },
+        max_depth: 10,
+      },
       reviewer: { send: [{ to: 'planner', types: ['task.result'] }], topics: { publish: [], subscribe: ['news'] } },
       mallory: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 1000, burst: 5000 } },
       ops: { send: [] },
@@ -36,7 +52,16 @@ test.after(async () => bus.stop());
 
 function sealFor(agent: string, over: Partial<SealInput> = {}) {
   const k = bus.ids.get(agent)!.currentKey();
-  return sealEnvelope({ sender: agent, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'task.assign', payload: new TextEncoder().encode('{"title":"t","priority":1}'), contentType: 'application/json', ...over });
+  return sealEnvelope({
+    sender: agent,
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'coder',
+    type: 'task.assign',
+    payload: new TextEncoder().encode('{"title":"t","priority":1}'),
+    contentType: 'application/json',
+    ...over,
+  });
 }
 
 test('client - send resolves with the ack and the recipient inbox yields the typed, verified message', async () => {
@@ -101,15 +126,25 @@ test('bypass - publishing to another agent subject or to a delivery subject is r
   const mal = await bus.rawAgent('mallory');
   const coderRaw = await bus.rawAgent('coder');
   const got: Msg[] = [];
-  coderRaw.subscribe('agentbus.to.coder.>', { callback: (_e, m) => { got.push(m); } });
+  coderRaw.subscribe('agentbus.to.coder.>', {
+    callback: (_e, m) => {
+      got.push(m);
+    },
+  });
   const watcher = await bus.admin();
   const seenIn: Msg[] = [];
   // what the verifiers receive: agentbus.in.<sender> arrives as agentbus.part.<p>.<sender>
-  watcher.subscribe('agentbus.part.>', { callback: (e, m) => { if (!e) seenIn.push(m); } });
+  watcher.subscribe('agentbus.part.>', {
+    callback: (e, m) => {
+      if (!e) seenIn.push(m);
+    },
+  });
   await watcher.flush();
   await coderRaw.flush();
   const errors: string[] = [];
-  (async () => { for await (const s of mal.status()) if (s.type === 'error') errors.push(String(s.error)); })();
+  (async () => {
+    for await (const s of mal.status()) if (s.type === 'error') errors.push(String(s.error));
+  })();
   const forged = sealFor('planner');
   mal.publish('agentbus.in.planner', forged.bytes);
   mal.publish('agentbus.to.coder.task.assign', forged.bytes);
@@ -179,7 +214,9 @@ test('replay - a client retry of the same envelope is acknowledged as duplicate 
   assert.is(acks.filter((a) => a.verdict === Verdict.VERDICT_DUPLICATE).length, 3);
   const received: InboundMessage[] = [];
   const it = coder.inbox();
-  (async () => { for await (const m of it) received.push(m); })();
+  (async () => {
+    for await (const m of it) received.push(m);
+  })();
   await sleep(500);
   assert.is(received.filter((m) => (m.payload as { title: string }).title === 'once').length, 1);
   assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1, JSON.stringify({ stats: coder.stats, n: received.length }));
@@ -192,7 +229,12 @@ test('delivery - a lost forward is sent again; the ack waits for the confirmatio
   const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
   const wire: Msg[] = [];
   // the first forward "dies on the way": received but never confirmed
-  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => { wire.push(m); if (wire.length > 1) confirmer.confirmRaw(m); } });
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', {
+    callback: (_e, m) => {
+      wire.push(m);
+      if (wire.length > 1) confirmer.confirmRaw(m);
+    },
+  });
   await opsRaw.flush();
   const planner = await bus.agent('planner');
   const before = redeliveries();
@@ -201,7 +243,10 @@ test('delivery - a lost forward is sent again; the ack waits for the confirmatio
   assert.is(r.duplicate, false);
   assert.is(r.attempts, 1, 'the verifier re-forwarded; the sender did not have to retry');
   assert.ok(wire.length >= 2, `forwards seen: ${wire.length}`);
-  assert.ok(wire.every((m) => Buffer.from(m.data).equals(Buffer.from(wire[0]!.data))), 're-forwards are byte-for-byte the same envelope');
+  assert.ok(
+    wire.every((m) => Buffer.from(m.data).equals(Buffer.from(wire[0]!.data))),
+    're-forwards are byte-for-byte the same envelope',
+  );
   assert.ok(redeliveries() > before);
   sub.unsubscribe();
 });
@@ -211,7 +256,10 @@ test('delivery - to a recipient that is not connected: accepted, audited, answer
   const s = sealFor('planner', { recipient: 'ops', payload: new TextEncoder().encode('{"title":"later","priority":1}') });
   const id = toHex(s.header.msgId);
   const t0 = Date.now();
-  const e = await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  const e = await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   assert.instance(e, UndeliveredError, String(e));
   assert.ok(Date.now() - t0 >= 900, 'answered at the delivery timeout');
   const parts = parseEnvelope(s.bytes);
@@ -221,7 +269,9 @@ test('delivery - to a recipient that is not connected: accepted, audited, answer
   assert.ok(ev, 'the accepted message has its audit row');
   const ops = await bus.agent('ops');
   const got: InboundMessage[] = [];
-  void (async () => { for await (const m of ops.inbox()) got.push(m); })();
+  void (async () => {
+    for await (const m of ops.inbox()) got.push(m);
+  })();
   const r = await planner.sendRaw(s.bytes, id, { retries: 0, timeoutMs: 3000 });
   assert.is(r.duplicate, true);
   assert.is(r.delivered, true);
@@ -235,7 +285,12 @@ test('delivery - a retry of a message its recipient confirmed is answered withou
   const opsRaw = await bus.rawAgent('ops');
   const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
   const wire: Msg[] = [];
-  const sub = opsRaw.subscribe('agentbus.to.ops.>', { callback: (_e, m) => { wire.push(m); confirmer.confirmRaw(m); } });
+  const sub = opsRaw.subscribe('agentbus.to.ops.>', {
+    callback: (_e, m) => {
+      wire.push(m);
+      confirmer.confirmRaw(m);
+    },
+  });
   await opsRaw.flush();
   const planner = await bus.agent('planner');
   const s = sealFor('planner', { recipient: 'ops', payload: new TextEncoder().encode('{"title":"ack lost","priority":1}') });
@@ -270,7 +325,10 @@ test('delivery - confirmations go out in messages of at most 1,024 msg_ids; a lo
   await opsRaw.flush();
   const planner = await bus.agent('planner');
   const s = sealFor('planner', { recipient: 'ops' });
-  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   await waitFor(() => wire.length >= 1, 2000, 'forward to ops');
   const long = new Uint8Array(1025 * 16);
   long.set(s.header.msgId, 1024 * 16);
@@ -286,10 +344,15 @@ test('bypass - an agent cannot confirm the deliveries of another agent', async (
   await opsRaw.flush();
   const mal = await bus.rawAgent('mallory');
   const errors: string[] = [];
-  (async () => { for await (const st of mal.status()) if (st.type === 'error') errors.push(String(st.error)); })();
+  (async () => {
+    for await (const st of mal.status()) if (st.type === 'error') errors.push(String(st.error));
+  })();
   const planner = await bus.agent('planner');
   const s = sealFor('planner', { recipient: 'ops' });
-  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(() => undefined, (x: unknown) => x);
+  const p = planner.sendRaw(s.bytes, toHex(s.header.msgId), { retries: 0, timeoutMs: 3000 }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   await waitFor(() => wire.length >= 1, 2000, 'forward to ops');
   const reply = wire[0]!.reply!;
   assert.match(reply, /^agentbus\.delivered\.[^.]+\.ops$/);
@@ -297,7 +360,10 @@ test('bypass - an agent cannot confirm the deliveries of another agent', async (
   mal.publish(reply.replace(/\.ops$/, '.mallory'), s.header.msgId); // as itself: not ops's delivery, ignored
   await mal.flush().catch(() => undefined);
   assert.instance(await p, UndeliveredError);
-  assert.ok(errors.some((x) => /Permissions Violation for Publish/i.test(x)), errors.join('; '));
+  assert.ok(
+    errors.some((x) => /Permissions Violation for Publish/i.test(x)),
+    errors.join('; '),
+  );
   sub.unsubscribe();
 });
 
@@ -314,7 +380,14 @@ test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held 
   assert.match(token, /^7\./);
   for (let i = 0; i < 4; i++) {
     // the reply may land on either verifier instance; both must know the parent's depth
-    const reply = sealFor('coder', { recipient: 'planner', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}'), causationId: first.header.msgId, depth: 0, metadata: { [DEPTH_TOKEN_METADATA]: token } });
+    const reply = sealFor('coder', {
+      recipient: 'planner',
+      type: 'task.result',
+      payload: new TextEncoder().encode('{"ok":true}'),
+      causationId: first.header.msgId,
+      depth: 0,
+      metadata: { [DEPTH_TOKEN_METADATA]: token },
+    });
     const b = Ack.decode((await coder.request('agentbus.in.coder', reply.bytes, { timeout: 3000 })).data);
     assert.is(b.verdict, Verdict.VERDICT_ACCEPTED);
     assert.is(b.depth, 8);
@@ -326,7 +399,10 @@ test('depth - a sender claiming depth 0 on a reply to a depth-7 message is held 
   for (let d = 0; d < 4; d++) {
     const who = d % 2 === 0 ? 'coder' : 'planner';
     const metadata = { [DEPTH_TOKEN_METADATA]: parentToken };
-    const s = sealFor(who, who === 'coder' ? { recipient: 'planner', type: 'task.assign', causationId: parent, depth: 0, metadata } : { causationId: parent, depth: 0, metadata });
+    const s = sealFor(
+      who,
+      who === 'coder' ? { recipient: 'planner', type: 'task.assign', causationId: parent, depth: 0, metadata } : { causationId: parent, depth: 0, metadata },
+    );
     last = Ack.decode((await (who === 'coder' ? coder : planner).request(`agentbus.in.${who}`, s.bytes, { timeout: 3000 })).data);
     if (last.verdict !== Verdict.VERDICT_ACCEPTED) break;
     parent = s.header.msgId;
@@ -364,12 +440,17 @@ test('revocation - an agent removed from the manifests is disconnected and refus
   const { join } = await import('node:path');
   const reviewer = await bus.rawAgent('reviewer');
   const statuses: string[] = [];
-  (async () => { for await (const s of reviewer.status()) statuses.push(`${s.type}:${String((s as { error?: unknown }).error ?? '')}`); })();
+  (async () => {
+    for await (const s of reviewer.status()) statuses.push(`${s.type}:${String((s as { error?: unknown }).error ?? '')}`);
+  })();
   unlinkSync(join(bus.manifestsDir, 'reviewer.yaml'));
   await bus.reloadNats();
   await waitFor(() => statuses.some((s) => /disconnect|Authorization/i.test(s)), 3000, `disconnect of the removed agent (${statuses.join(',')})`);
   await reviewer.close();
-  const err = await bus.rawAgent('reviewer').then(() => null, (e) => e);
+  const err = await bus.rawAgent('reviewer').then(
+    () => null,
+    (e) => e,
+  );
   assert.ok(err, 'the removed agent could connect again');
   assert.match(String(err), /Authorization/i);
 });
@@ -385,11 +466,22 @@ test('fuzz - thousands of random and mutated envelopes are rejected with a reaso
   for (let i = 0; i < 2500; i++) {
     let bytes: Uint8Array;
     switch (i % 5) {
-      case 0: bytes = randomBytes(1 + (i % 700)); break;
-      case 1: { bytes = Uint8Array.from(good.bytes); for (let k = 0; k < 1 + (i % 5); k++) bytes[(i * 7919 + k * 31) % bytes.length]! ^= 1 << (k % 8); break; }
-      case 2: bytes = good.bytes.subarray(0, i % good.bytes.length); break;
-      case 3: bytes = encodeEnvelope({ headerBytes: randomBytes(1 + (i % 200)), payload: base.value.payload, signature: base.value.signature }); break;
-      default: bytes = new Uint8Array([...good.bytes, ...randomBytes(1 + (i % 9))]);
+      case 0:
+        bytes = randomBytes(1 + (i % 700));
+        break;
+      case 1: {
+        bytes = Uint8Array.from(good.bytes);
+        for (let k = 0; k < 1 + (i % 5); k++) bytes[(i * 7919 + k * 31) % bytes.length]! ^= 1 << (k % 8);
+        break;
+      }
+      case 2:
+        bytes = good.bytes.subarray(0, i % good.bytes.length);
+        break;
+      case 3:
+        bytes = encodeEnvelope({ headerBytes: randomBytes(1 + (i % 200)), payload: base.value.payload, signature: base.value.signature });
+        break;
+      default:
+        bytes = new Uint8Array([...good.bytes, ...randomBytes(1 + (i % 9))]);
     }
     fuzz.push(mal.request('agentbus.in.mallory', bytes, { timeout: 10_000 }).then((m) => Ack.decode(m.data)));
     if (i % 25 === 0) goodAcks.push(planner.request('agentbus.in.planner', sealFor('planner').bytes, { timeout: 10_000 }).then((m) => Ack.decode(m.data)));
@@ -416,7 +508,10 @@ test('inbox - after a break out of inbox() the client unsubscribes: the sender h
     break; // the application is done reading
   }
   assert.ok((await first).delivered, 'the message it read was delivered');
-  const e = await planner.send('quinn', 'task.assign', { title: 'two', priority: 1 }, { retries: 0 }).then(() => undefined, (x: unknown) => x);
+  const e = await planner.send('quinn', 'task.assign', { title: 'two', priority: 1 }, { retries: 0 }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   assert.instance(e, UndeliveredError, `after the break the sender was told ${String(e)}`);
   // unsubscribed: the message never reached quinn's client at all (not merely left unconfirmed)
   assert.is(quinn.stats.received, 1);
@@ -430,7 +525,10 @@ test('inbox - after a break out of inbox() the client unsubscribes: the sender h
   assert.is(answer.type, 'task.result');
   await sleep(50);
   // ... and what is not an answer is not confirmed
-  const e2 = await coder.send('quinn', 'task.assign', { title: 'unsolicited', priority: 1 }, { retries: 0 }).then((r) => r, (x: unknown) => x);
+  const e2 = await coder.send('quinn', 'task.assign', { title: 'unsolicited', priority: 1 }, { retries: 0 }).then(
+    (r) => r,
+    (x: unknown) => x,
+  );
   assert.instance(e2, UndeliveredError, JSON.stringify(e2));
   assert.is(quinn.stats.received, 2, 'the answer, and nothing else');
   await coder.close();

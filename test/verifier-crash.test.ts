@@ -12,20 +12,49 @@ let bus: TestBus;
 const children: ChildProcess[] = [];
 
 function spawnVerifier(id: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, cliArgs('verifier', '--manifests', bus.manifestsDir, '--contracts', 'test/helpers/contracts.ts', '--creds', bus.dir + '/creds/verifier.json', '--nats', bus.url, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key'), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    cliArgs(
+      'verifier',
+      '--manifests',
+      bus.manifestsDir,
+      '--contracts',
+      'test/helpers/contracts.ts',
+      '--creds',
+      bus.dir + '/creds/verifier.json',
+      '--nats',
+      bus.url,
+      '--id',
+      id,
+      '--log-level',
+      'warn',
+      '--depth-key-file',
+      bus.dir + '/creds/depth.key',
+    ),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
   return new Promise((resolve, reject) => {
     const t = setInterval(() => {
-      if (/ready/.test(out)) { clearInterval(t); resolve(child); }
-      if (child.exitCode !== null) { clearInterval(t); reject(new Error(out)); }
+      if (/ready/.test(out)) {
+        clearInterval(t);
+        resolve(child);
+      }
+      if (child.exitCode !== null) {
+        clearInterval(t);
+        reject(new Error(out));
+      }
     }, 20);
   });
 }
 
 test.before(async () => {
-  bus = await startBus({ verifiers: 0, agents: { planner: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 10000, burst: 10000 } }, coder: {} } });
+  bus = await startBus({
+    verifiers: 0,
+    agents: { planner: { send: [{ to: 'coder', types: ['task.assign'] }], rate: { per_second: 10000, burst: 10000 } }, coder: {} },
+  });
 });
 test.after(async () => {
   for (const c of children) c.kill('SIGKILL');
@@ -37,7 +66,9 @@ test('crash - SIGKILL of the verifier mid-stream loses no acknowledged message a
   const planner = await bus.agent('planner', { timeoutMs: 400, retries: 30 });
   const coder = await bus.agent('coder');
   const received = new Map<string, number>();
-  (async () => { for await (const m of coder.inbox()) received.set(m.msgId, (received.get(m.msgId) ?? 0) + 1); })();
+  (async () => {
+    for await (const m of coder.inbox()) received.set(m.msgId, (received.get(m.msgId) ?? 0) + 1);
+  })();
   const acked = new Set<string>();
   const failed: unknown[] = [];
   let killed = false;

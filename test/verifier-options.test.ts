@@ -50,10 +50,23 @@ const base: VerifierOptions = { servers: 'nats://127.0.0.1:4222', manifestsDir: 
 
 schema('every defaulted option, missing or undefined, takes its default', () => {
   const withUndefined: VerifierOptions = {
-    ...base, maxSkewMs: undefined, replayWindowMs: undefined, partitions: undefined, manifestPollMs: undefined,
-    deliveryTimeoutMs: undefined, replicas: undefined, id: undefined, depthKey: undefined, leaseTtlMs: undefined,
-    auditBatchMax: undefined, metricsPort: undefined, metricsHost: undefined, logger: undefined, backend: undefined,
-    credentials: undefined, connectOptions: undefined,
+    ...base,
+    maxSkewMs: undefined,
+    replayWindowMs: undefined,
+    partitions: undefined,
+    manifestPollMs: undefined,
+    deliveryTimeoutMs: undefined,
+    replicas: undefined,
+    id: undefined,
+    depthKey: undefined,
+    leaseTtlMs: undefined,
+    auditBatchMax: undefined,
+    metricsPort: undefined,
+    metricsHost: undefined,
+    logger: undefined,
+    backend: undefined,
+    credentials: undefined,
+    connectOptions: undefined,
   };
   for (const opts of [base, withUndefined]) {
     const o = parseVerifierOptions(opts);

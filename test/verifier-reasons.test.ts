@@ -35,12 +35,27 @@ test.before(async () => {
     agents: {
       // alice is rejected on purpose many times in a row: a budget that this file never spends
       alice: {
-        send: [{ to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }], max_payload_bytes: 2048, max_depth: 3, rejections: { per_second: 100, burst: 1000 },
+        send: [
+          { to: 'bob', types: ['task.*', 'deploy.request', 'note.post', 'nosuch.type'] },
+          { to: 'nobody', types: ['*'] },
+        ],
+        max_payload_bytes: 2048,
+        max_depth: 3,
+        rejections: { per_second: 100, burst: 1000 },
         tools: [{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } }],
       },
       memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
       // a tool server with two pinned tools (alice may call one of them)
-      fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: ['read_file', 'write_file'].map((name) => ({ name, input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] }, sha256: '0'.repeat(64) })) } },
+      fs: {
+        send: [{ to: '*', types: ['tool.result'] }],
+        mcp: {
+          tools: ['read_file', 'write_file'].map((name) => ({
+            name,
+            input_schema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+            sha256: '0'.repeat(64),
+          })),
+        },
+      },
       dave: { send: [{ to: 'bob', types: ['task.assign'] }], rejections: { per_second: 0.001, burst: 2 } },
       bob: { send: [{ to: 'alice', types: ['task.result'] }] },
       carol: { send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1, burst: 2 } },
@@ -54,7 +69,12 @@ test.before(async () => {
   alice = await bus.rawAgent('alice');
   bobRaw = await bus.rawAgent('bob');
   const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', { callback: (_e, m) => { bobGot.push(m); confirmer.confirmRaw(m); } });
+  bobRaw.subscribe('agentbus.to.bob.>', {
+    callback: (_e, m) => {
+      bobGot.push(m);
+      confirmer.confirmRaw(m);
+    },
+  });
   await bobRaw.flush();
 });
 test.after(async () => {
@@ -65,9 +85,14 @@ const aliceKey = () => bus.ids.get('alice')!.currentKey();
 function base(over: Partial<SealInput> = {}): SealInput {
   const k = aliceKey();
   return {
-    sender: 'alice', keyId: k.keyId, sign: k.sign, recipient: 'bob', type: 'task.assign',
+    sender: 'alice',
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'bob',
+    type: 'task.assign',
     payload: new TextEncoder().encode(JSON.stringify({ title: 'write tests', priority: 2 })),
-    contentType: 'application/json', ...over,
+    contentType: 'application/json',
+    ...over,
   };
 }
 
@@ -88,7 +113,8 @@ function eventOf(events: IAuditEvent[], bytes: Uint8Array): IAuditEvent | undefi
   }
   let newest: IAuditEvent | undefined;
   for (const e of events) {
-    if ((e.header?.length ?? 0) === 0 && e.rawSize === bytes.length && !e.shedCount && (!newest || Number(e.verifiedAtMs) >= Number(newest.verifiedAtMs))) newest = e;
+    if ((e.header?.length ?? 0) === 0 && e.rawSize === bytes.length && !e.shedCount && (!newest || Number(e.verifiedAtMs) >= Number(newest.verifiedAtMs)))
+      newest = e;
   }
   return newest;
 }
@@ -118,7 +144,14 @@ test('verifier - accepts a valid message and delivers it byte-for-byte', async (
   assert.equal(Buffer.from(bobGot.at(-1)!.data), Buffer.from(s.bytes));
   assert.is(bobGot.at(-1)!.subject, 'agentbus.to.bob.task.assign');
   const events = await bus.auditEvents();
-  assert.ok(events.some((e) => e.verdict === Verdict.VERDICT_ACCEPTED && toHex(e.header as Uint8Array) === toHex(parseEnvelope(s.bytes).ok ? (parseEnvelope(s.bytes) as { value: { headerBytes: Uint8Array } }).value.headerBytes : new Uint8Array())));
+  assert.ok(
+    events.some(
+      (e) =>
+        e.verdict === Verdict.VERDICT_ACCEPTED &&
+        toHex(e.header as Uint8Array) ===
+          toHex(parseEnvelope(s.bytes).ok ? (parseEnvelope(s.bytes) as { value: { headerBytes: Uint8Array } }).value.headerBytes : new Uint8Array()),
+    ),
+  );
 });
 
 test('verifier - rejects malformed bytes', async () => {
@@ -161,7 +194,9 @@ test('verifier - rejects a bad signature', async () => {
 
 test('verifier - rejects a header sender that differs from the subject', async () => {
   const bk = bus.ids.get('bob')!.currentKey();
-  const s = sealEnvelope(base({ sender: 'bob', keyId: bk.keyId, sign: bk.sign, recipient: 'alice', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}') }));
+  const s = sealEnvelope(
+    base({ sender: 'bob', keyId: bk.keyId, sign: bk.sign, recipient: 'alice', type: 'task.result', payload: new TextEncoder().encode('{"ok":true}') }),
+  );
   await expectRejected(Reason.REASON_SENDER_MISMATCH, s.bytes);
 });
 
@@ -198,7 +233,13 @@ test('verifier - rejects a type the manifest does not allow', async () => {
   void k;
   // alice may send task.* to bob, so use a type allowed by contract but not by manifest: note.post to nobody is unknown recipient; narrow alice instead
   const m = bus.manifests.get('alice')!;
-  bus.writeManifest({ ...m, send: [{ to: 'bob', types: ['task.assign', 'deploy.request', 'note.post', 'nosuch.type'] }, { to: 'nobody', types: ['*'] }] });
+  bus.writeManifest({
+    ...m,
+    send: [
+      { to: 'bob', types: ['task.assign', 'deploy.request', 'note.post', 'nosuch.type'] },
+      { to: 'nobody', types: ['*'] },
+    ],
+  });
   await waitFor(() => !bus.verifiers[0]!.policy.agents.get('alice')!.canSendType('bob', 'task.result'), 3000, 'reload');
   await expectRejected(Reason.REASON_TYPE_NOT_ALLOWED, s.bytes);
 });
@@ -210,7 +251,10 @@ test('verifier - rejects a payload that fails its schema', async () => {
 
 test('verifier - rejects a payload larger than the manifest allows', async () => {
   const text = 'x'.repeat(3000);
-  await expectRejected(Reason.REASON_PAYLOAD_TOO_LARGE, sealEnvelope(base({ type: 'note.post', payload: new TextEncoder().encode(JSON.stringify({ text })) })).bytes);
+  await expectRejected(
+    Reason.REASON_PAYLOAD_TOO_LARGE,
+    sealEnvelope(base({ type: 'note.post', payload: new TextEncoder().encode(JSON.stringify({ text })) })).bytes,
+  );
 });
 
 test('verifier - header metadata counts against max_payload_bytes with the payload', async () => {
@@ -228,8 +272,14 @@ test('verifier - rejects a metadata key the contract does not declare, and an ov
   assert.match(a.detail, /"system_prompt"/);
   assert.not.match(a.detail, /ignore previous/, 'the detail names the key, never the value');
   // a key declared by another contract is not declared for this one
-  await expectRejected(Reason.REASON_METADATA_NOT_ALLOWED, sealEnvelope(base({ type: 'note.post', payload: new TextEncoder().encode('{"text":"x"}'), metadata: { ticket_id: 'T-1' } })).bytes);
-  const long = await expectRejected(Reason.REASON_METADATA_NOT_ALLOWED, sealEnvelope(base({ metadata: { rationale: 'x'.repeat(MAX_METADATA_VALUE_BYTES + 1) } })).bytes);
+  await expectRejected(
+    Reason.REASON_METADATA_NOT_ALLOWED,
+    sealEnvelope(base({ type: 'note.post', payload: new TextEncoder().encode('{"text":"x"}'), metadata: { ticket_id: 'T-1' } })).bytes,
+  );
+  const long = await expectRejected(
+    Reason.REASON_METADATA_NOT_ALLOWED,
+    sealEnvelope(base({ metadata: { rationale: 'x'.repeat(MAX_METADATA_VALUE_BYTES + 1) } })).bytes,
+  );
   assert.match(long.detail, /"rationale"/);
   // declared (ticket_id for task.assign) and global keys pass
   const before = bobGot.length;
@@ -243,7 +293,10 @@ test('verifier - rejects a causation id without a depth token, or with one that 
   const a = await expectRejected(Reason.REASON_BAD_CAUSATION, sealEnvelope(base({ causationId: randomBytes(16) })).bytes);
   assert.match(a.detail, /without a depth token/);
   // a token of the right shape, made up
-  await expectRejected(Reason.REASON_BAD_CAUSATION, sealEnvelope(base({ causationId: randomBytes(16), metadata: { [DEPTH_TOKEN_METADATA]: `0.${randomBytes(16).toString('base64url')}` } })).bytes);
+  await expectRejected(
+    Reason.REASON_BAD_CAUSATION,
+    sealEnvelope(base({ causationId: randomBytes(16), metadata: { [DEPTH_TOKEN_METADATA]: `0.${randomBytes(16).toString('base64url')}` } })).bytes,
+  );
   // the token of a message alice sent to bob proves bob's receipt, not alice's
   const first = sealEnvelope(base());
   const before = bobGot.length;
@@ -251,7 +304,10 @@ test('verifier - rejects a causation id without a depth token, or with one that 
   await waitFor(() => bobGot.length > before, 3000, 'delivery');
   const bobsToken = bobGot.at(-1)!.headers!.get('Agentbus-Depth-Token');
   assert.match(bobsToken, /^0\./);
-  await expectRejected(Reason.REASON_BAD_CAUSATION, sealEnvelope(base({ causationId: first.header.msgId, metadata: { [DEPTH_TOKEN_METADATA]: bobsToken } })).bytes);
+  await expectRejected(
+    Reason.REASON_BAD_CAUSATION,
+    sealEnvelope(base({ causationId: first.header.msgId, metadata: { [DEPTH_TOKEN_METADATA]: bobsToken } })).bytes,
+  );
 });
 
 test('verifier - rate limits a flood beyond rate and burst', async () => {
@@ -280,7 +336,11 @@ test('verifier - rejects a critical type without its decision-record metadata', 
   const payload = new TextEncoder().encode('{"service":"api"}');
   await expectRejected(Reason.REASON_METADATA_MISSING, sealEnvelope(base({ type: 'deploy.request', payload, metadata: { rationale: 'because' } })).bytes);
   const before = bobGot.length;
-  const ok = await sendRaw(alice, 'alice', sealEnvelope(base({ type: 'deploy.request', payload, metadata: { rationale: 'because', prompt_version: 'p7' } })).bytes);
+  const ok = await sendRaw(
+    alice,
+    'alice',
+    sealEnvelope(base({ type: 'deploy.request', payload, metadata: { rationale: 'because', prompt_version: 'p7' } })).bytes,
+  );
   assert.is(ok.verdict, Verdict.VERDICT_ACCEPTED);
   await waitFor(() => bobGot.length > before, 3000, 'delivery of the complete message');
 });
@@ -312,7 +372,10 @@ test('verifier - sheds a sender past its rejection budget, answers each shed mes
   const agg = events.filter((e) => e.reason === Reason.REASON_REJECTION_BUDGET_EXCEEDED);
   // one event per interval (two if the four arrivals straddled an interval's end)
   assert.ok(agg.length >= 1 && agg.length <= 2, `${agg.length} aggregated events`);
-  assert.is(agg.reduce((a, e) => a + (e.shedCount ?? 0), 0), shed.length);
+  assert.is(
+    agg.reduce((a, e) => a + (e.shedCount ?? 0), 0),
+    shed.length,
+  );
   for (const e of agg) {
     assert.is(e.verdict, Verdict.VERDICT_REJECTED);
     assert.ok(Number(e.windowStartMs) > 0 && Number(e.windowStartMs) <= Number(e.verifiedAtMs));
@@ -324,7 +387,11 @@ test('verifier - sheds a sender past its rejection budget, answers each shed mes
 
 test('verifier - ignores and audits a reply subject outside the sender inbox', async () => {
   const bobInbox: Msg[] = [];
-  bobRaw.subscribe('agentbus.inbox.bob.>', { callback: (_e, m) => { bobInbox.push(m); } });
+  bobRaw.subscribe('agentbus.inbox.bob.>', {
+    callback: (_e, m) => {
+      bobInbox.push(m);
+    },
+  });
   await bobRaw.flush();
   const s = sealEnvelope(base());
   const before = bobGot.length;
@@ -338,7 +405,8 @@ test('verifier - ignores and audits a reply subject outside the sender inbox', a
 });
 
 test('verifier - tool calls: a tool the tools: policy does not list, an argument outside its root (the detail names it)', async () => {
-  const call = (tool: string, args: unknown) => sealEnvelope(base({ recipient: 'fs', type: `tool.fs.${tool}`, payload: new TextEncoder().encode(JSON.stringify(args)) })).bytes;
+  const call = (tool: string, args: unknown) =>
+    sealEnvelope(base({ recipient: 'fs', type: `tool.fs.${tool}`, payload: new TextEncoder().encode(JSON.stringify(args)) })).bytes;
   const a = await expectRejected(Reason.REASON_TOOL_NOT_ALLOWED, call('write_file', { path: '/srv/project/a' }));
   assert.match(a.detail, /fs\.write_file is not in alice's tools: policy/);
   const b = await expectRejected(Reason.REASON_ARGUMENT_REFUSED, call('read_file', { path: '/srv/project/%2e%2e/etc/passwd' }));
@@ -357,7 +425,10 @@ test('verifier - content guards: hidden instructions, a credential, a control ch
   const b = await expectRejected(Reason.REASON_CREDENTIAL_DETECTED, bytes);
   assert.not.ok(b.detail.includes(token), 'the secret went back in the answer');
   const ev = eventOf(await bus.auditEvents(), bytes)!;
-  assert.equal(ev.findings!.map((f) => [f.kind, f.path, f.action]), [['credential', '$.text', 'reject']]);
+  assert.equal(
+    ev.findings!.map((f) => [f.kind, f.path, f.action]),
+    [['credential', '$.text', 'reject']],
+  );
   assert.is(ev.findings![0]!.hash!.length, 12);
   assert.not.ok(JSON.stringify(ev).includes(token), 'the secret is in the audit event');
   assert.not.ok(bus.logs.join('').includes(token), 'the secret is in the log');
@@ -365,13 +436,18 @@ test('verifier - content guards: hidden instructions, a credential, a control ch
 });
 
 test("verifier - memory: a request into another agent's namespace is refused before the memory service", async () => {
-  const a = await expectRejected(Reason.REASON_MEMORY_NOT_ALLOWED, sealEnvelope(base({ recipient: 'memory', type: 'memory.get', payload: new TextEncoder().encode(JSON.stringify({ ns: 'agent/bob', key: 'plan' })) })).bytes);
+  const a = await expectRejected(
+    Reason.REASON_MEMORY_NOT_ALLOWED,
+    sealEnvelope(base({ recipient: 'memory', type: 'memory.get', payload: new TextEncoder().encode(JSON.stringify({ ns: 'agent/bob', key: 'plan' })) })).bytes,
+  );
   assert.match(a.detail, /agent\/bob/);
 });
 
 test('verifier - every rejection reason is covered by a test above', () => {
   // approval_denied and approval_timeout: the approval hold, through a real server in test/tool-calls.test.ts
-  const missing = allReasons().filter((r) => !covered.has(r) && r !== Reason.REASON_APPROVAL_DENIED && r !== Reason.REASON_APPROVAL_TIMEOUT).map(reasonName);
+  const missing = allReasons()
+    .filter((r) => !covered.has(r) && r !== Reason.REASON_APPROVAL_DENIED && r !== Reason.REASON_APPROVAL_TIMEOUT)
+    .map(reasonName);
   assert.equal(missing, []);
 });
 

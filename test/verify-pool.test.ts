@@ -64,7 +64,10 @@ test('pool - closed: checks not answered yet, and later ones, come back undefine
   const many = Array.from({ length: 500 }, () => check(pool, pks[0]!, h, sig));
   await pool.close();
   const got = await Promise.all(many);
-  assert.ok(got.every((g) => g === true || g === undefined), 'answered before the close, or not checked');
+  assert.ok(
+    got.every((g) => g === true || g === undefined),
+    'answered before the close, or not checked',
+  );
   assert.ok(got.includes(undefined), 'some were still waiting');
   assert.is(await check(pool, pks[0]!, h, sig), undefined);
 });

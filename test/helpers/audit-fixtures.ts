@@ -48,7 +48,8 @@ export interface EventSpec {
 export function auditEvent(spec: EventSpec): AuditEvent {
   const id = agent(spec.from);
   const key = spec.forged ? generateIdentity(spec.from).currentKey() : id.currentKey();
-  const payload = typeof spec.payload === 'string' || spec.payload === undefined ? new TextEncoder().encode(spec.payload ?? `{"n":${Math.random()}}`) : spec.payload;
+  const payload =
+    typeof spec.payload === 'string' || spec.payload === undefined ? new TextEncoder().encode(spec.payload ?? `{"n":${Math.random()}}`) : spec.payload;
   const sealed = sealEnvelope({
     sender: spec.from,
     keyId: spec.forged ? id.currentKey().keyId : key.keyId,

@@ -28,7 +28,9 @@ if (!sodium) {
   const line = '!'.repeat(100);
   console.error(`\n${line}\n!! sodium-native, the production Ed25519 backend, did NOT load: ${whyNot()}`);
   if (!optedOut) {
-    console.error(`!! ${ci ? 'CI=true: this is a test failure.' : `This is a test failure (to run on node and noble only, set ${WITHOUT_SODIUM_ENV}=1; never in CI).`}\n${line}\n`);
+    console.error(
+      `!! ${ci ? 'CI=true: this is a test failure.' : `This is a test failure (to run on node and noble only, set ${WITHOUT_SODIUM_ENV}=1; never in CI).`}\n${line}\n`,
+    );
     throw new Error(`sodium-native did not load (${whyNot()})`);
   }
   console.error(`!! ${WITHOUT_SODIUM_ENV}=1: this suite runs WITHOUT it, on node and noble only; its sodium cases are SKIPPED.\n${line}\n`);

@@ -100,24 +100,53 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   const auditorCreds = generateServiceCreds('auditor', join(credsDir, 'auditor.json'));
   const systemCredsPath = join(credsDir, 'system.json');
   const systemCreds = generateServiceCreds('system', systemCredsPath);
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], system: [systemCreds.natsPublicKey], ...(spec.services ?? {}) };
+  const services = {
+    verifier: [verifierCreds.natsPublicKey],
+    auditor: [auditorCreds.natsPublicKey],
+    system: [systemCreds.natsPublicKey],
+    ...(spec.services ?? {}),
+  };
   const port = await freePort();
   let quarantined: string[] = [];
   let applied = 0;
-  const body = () => serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js'), quarantined }).split('\n').filter((l) => !/^(listen|server_name|max_payload):/.test(l)).join('\n').replace(/jetstream \{[^}]*\}/, '');
+  const body = () =>
+    serverConfig(loadManifestDir(manifestsDir), services, { port, storeDir: join(dir, 'js'), quarantined })
+      .split('\n')
+      .filter((l) => !/^(listen|server_name|max_payload):/.test(l))
+      .join('\n')
+      .replace(/jetstream \{[^}]*\}/, '');
   const nats = await startNatsServer({ configBody: body(), port, dir });
   const logs: string[] = [];
   const depthKey = randomBytes(32);
   writeFileSync(join(credsDir, 'depth.key'), depthKey, { mode: 0o600 });
-  const sink = new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } });
+  const sink = new Writable({
+    write(c, _e, cb) {
+      logs.push(String(c));
+      cb();
+    },
+  });
   const verifiers: Verifier[] = [];
   const q = spec.quarantine === true ? {} : spec.quarantine || undefined;
-  const quarantineOpts: Partial<VerifierOptions> = q ? { quarantine: true, ...(q.ms ? { quarantineMs: q.ms } : {}), ...(q.maxMs ? { quarantineMaxMs: q.maxMs } : {}) } : { quarantine: false };
+  const quarantineOpts: Partial<VerifierOptions> = q
+    ? { quarantine: true, ...(q.ms ? { quarantineMs: q.ms } : {}), ...(q.maxMs ? { quarantineMaxMs: q.maxMs } : {}) }
+    : { quarantine: false };
   let follower: { stop(): Promise<void> } | undefined;
   const conns: NatsConnection[] = [];
   const clients: AgentClient[] = [];
   const bus: TestBus = {
-    dir, manifestsDir, nats, url: nats.url, ids, verifierCreds, auditorCreds, systemCreds, systemCredsPath, verifiers, logs, manifests, writeManifest,
+    dir,
+    manifestsDir,
+    nats,
+    url: nats.url,
+    ids,
+    verifierCreds,
+    auditorCreds,
+    systemCreds,
+    systemCredsPath,
+    verifiers,
+    logs,
+    manifests,
+    writeManifest,
     credsPath: (a) => join(credsDir, `${a}.json`),
     async reloadNats() {
       await nats.reload(body());
@@ -125,9 +154,18 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
     quarantined: () => ({ agents: quarantined, applied }),
     async startVerifier(extra = {}) {
       const v = await startVerifier({
-        servers: nats.url, credentials: verifierCreds, manifestsDir, contracts,
-        logger: createLogger({ destination: sink, level: 'debug' }), manifestPollMs: 100, depthKey, leaseTtlMs: 1500,
-        id: `v${verifiers.length + 1}`, ...quarantineOpts, ...spec.verifierOptions, ...extra,
+        servers: nats.url,
+        credentials: verifierCreds,
+        manifestsDir,
+        contracts,
+        logger: createLogger({ destination: sink, level: 'debug' }),
+        manifestPollMs: 100,
+        depthKey,
+        leaseTtlMs: 1500,
+        id: `v${verifiers.length + 1}`,
+        ...quarantineOpts,
+        ...spec.verifierOptions,
+        ...extra,
       });
       verifiers.push(v);
       return v;
@@ -192,7 +230,10 @@ export async function startBus(spec: BusSpec): Promise<TestBus> {
   const n = spec.verifiers ?? 1;
   if (n > 0) {
     const t0 = Date.now();
-    while (!verifiers.every((v) => v.partitions.length === 8 / n || (8 % n !== 0 && v.partitions.length >= Math.floor(8 / n))) || verifiers.reduce((a, v) => a + v.partitions.length, 0) !== 8) {
+    while (
+      !verifiers.every((v) => v.partitions.length === 8 / n || (8 % n !== 0 && v.partitions.length >= Math.floor(8 / n))) ||
+      verifiers.reduce((a, v) => a + v.partitions.length, 0) !== 8
+    ) {
       if (Date.now() - t0 > 10_000) throw new Error('partitions not assigned');
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -8,16 +8,33 @@ import { loadCredentials } from '../../packages/sdk/src/identity.js';
 import { sealEnvelope } from '../../packages/protocol/src/envelope.js';
 import { Ack, reasonName } from '../../packages/protocol/src/proto.js';
 
-const [url, creds, sender, recipient, windowArg, msArg, rateArg] = process.argv.slice(2) as [string, string, string, string, string, string, string | undefined];
+const [url, creds, sender, recipient, windowArg, msArg, rateArg] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string | undefined,
+];
 const rate = Number(rateArg ?? 0);
 const id = loadCredentials(creds);
 // a persistent attacker: once disconnected (quarantined) it keeps trying to come back, every 50 ms
-const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(id.natsSeed()), inboxPrefix: `agentbus.inbox.${sender}`, maxReconnectAttempts: -1, reconnectTimeWait: 50, ignoreAuthErrorAbort: true });
+const nc = await connect({
+  servers: url,
+  authenticator: nkeyAuthenticator(id.natsSeed()),
+  inboxPrefix: `agentbus.inbox.${sender}`,
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 50,
+  ignoreAuthErrorAbort: true,
+});
 const k = id.currentKey();
 const payload = new TextEncoder().encode(JSON.stringify({ title: 'junk', priority: 1 }));
 // a few distinct envelopes, each with a flipped signature bit: everything before the signature check passes
 const envs = Array.from({ length: 16 }, () => {
-  const b = Uint8Array.from(sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient, type: 'task.assign', payload, contentType: 'application/json' }).bytes);
+  const b = Uint8Array.from(
+    sealEnvelope({ sender, keyId: k.keyId, sign: k.sign, recipient, type: 'task.assign', payload, contentType: 'application/json' }).bytes,
+  );
   b[b.length - 7]! ^= 0x20;
   return b;
 });
@@ -79,4 +96,11 @@ setTimeout(end, Number(msArg));
 if (rate > 0) void openLoop();
 else pump();
 await Promise.race([finished, new Promise((r) => setTimeout(r, Number(msArg) + 10_000))]);
-process.send!({ sent, answered, byReason, refused }, () => void nc.close().catch(() => undefined).then(() => process.exit(0)));
+process.send!(
+  { sent, answered, byReason, refused },
+  () =>
+    void nc
+      .close()
+      .catch(() => undefined)
+      .then(() => process.exit(0)),
+);

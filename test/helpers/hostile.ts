@@ -15,7 +15,16 @@ export const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string
 /** Seal as `agent` with its current key (defaults: to coder, task.assign, a valid payload). */
 export function sealAs(bus: TestBus, agent: string, over: Partial<SealInput> = {}): Sealed {
   const k = bus.ids.get(agent)!.currentKey();
-  return sealEnvelope({ sender: agent, keyId: k.keyId, sign: k.sign, recipient: 'coder', type: 'task.assign', payload: enc({ title: 't', priority: 1 }), contentType: 'application/json', ...over });
+  return sealEnvelope({
+    sender: agent,
+    keyId: k.keyId,
+    sign: k.sign,
+    recipient: 'coder',
+    type: 'task.assign',
+    payload: enc({ title: 't', priority: 1 }),
+    contentType: 'application/json',
+    ...over,
+  });
 }
 
 /** The same envelope with one signature bit flipped (everything before the signature check passes). */
@@ -30,7 +39,11 @@ export async function request(nc: NatsConnection, sender: string, bytes: Uint8Ar
 }
 
 /** Subscribe to an agent's deliveries (confirming them, as the SDK does), keyed by msg_id. */
-export async function captureDeliveries(nc: NatsConnection, agent: string, subject = `agentbus.to.${agent}.>`): Promise<{ got: Map<string, Msg>; tokenOf(msgId: Uint8Array, ms?: number): Promise<string> }> {
+export async function captureDeliveries(
+  nc: NatsConnection,
+  agent: string,
+  subject = `agentbus.to.${agent}.>`,
+): Promise<{ got: Map<string, Msg>; tokenOf(msgId: Uint8Array, ms?: number): Promise<string> }> {
   const got = new Map<string, Msg>();
   const confirmer = new DeliveryConfirmer(nc, agent);
   nc.subscribe(subject, {
@@ -56,7 +69,13 @@ export async function captureDeliveries(nc: NatsConnection, agent: string, subje
  * Pipelined sends as fast as the connection takes them, at most `window` unanswered: every
  * message gets an answer (verdict or shed), so the count of what the verifier saw is exact.
  */
-export async function flood(nc: NatsConnection, sender: string, envs: Uint8Array[], window = 500, inbox = `agentbus.inbox.${sender}.flood`): Promise<{ acks: Ack[]; ms: number }> {
+export async function flood(
+  nc: NatsConnection,
+  sender: string,
+  envs: Uint8Array[],
+  window = 500,
+  inbox = `agentbus.inbox.${sender}.flood`,
+): Promise<{ acks: Ack[]; ms: number }> {
   const acks: Ack[] = [];
   let sent = 0;
   let resolveDone!: () => void;
@@ -76,7 +95,10 @@ export async function flood(nc: NatsConnection, sender: string, envs: Uint8Array
   pump();
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([done, new Promise((_r, rej) => (timer = setTimeout(() => rej(new Error(`flood: ${acks.length} of ${envs.length} answered`)), 60_000)))]);
+    await Promise.race([
+      done,
+      new Promise((_r, rej) => (timer = setTimeout(() => rej(new Error(`flood: ${acks.length} of ${envs.length} answered`)), 60_000))),
+    ]);
   } finally {
     clearTimeout(timer);
     sub.unsubscribe();
@@ -99,15 +121,36 @@ export interface FloodResult {
  * test/helpers/flooder.ts in its own process, flooding as `sender` once `go()` is called: closed
  * loop (at most `window` unanswered), or open loop at `rate` msgs/s when a rate is given.
  */
-export async function startFlooder(bus: TestBus, sender: string, o: { recipient?: string; window?: number; ms?: number; rate?: number } = {}): Promise<{ go(): void; stop(): Promise<FloodResult> }> {
+export async function startFlooder(
+  bus: TestBus,
+  sender: string,
+  o: { recipient?: string; window?: number; ms?: number; rate?: number } = {},
+): Promise<{ go(): void; stop(): Promise<FloodResult> }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/flooder.ts', bus.url, bus.credsPath(sender), sender, o.recipient ?? 'coder', String(o.window ?? 256), String(o.ms ?? 30_000), String(o.rate ?? 0)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/helpers/flooder.ts',
+      bus.url,
+      bus.credsPath(sender),
+      sender,
+      o.recipient ?? 'coder',
+      String(o.window ?? 256),
+      String(o.ms ?? 30_000),
+      String(o.rate ?? 0),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+  );
   await new Promise<void>((res, rej) => {
     child.once('message', () => res());
     child.once('exit', (c) => rej(new Error(`flooder exited ${c}`)));
   });
   const result = new Promise<FloodResult>((res, rej) => {
-    child.on('message', (m: Partial<FloodResult>) => { if (typeof m.sent === 'number') res(m as FloodResult); });
+    child.on('message', (m: Partial<FloodResult>) => {
+      if (typeof m.sent === 'number') res(m as FloodResult);
+    });
     child.once('exit', (c) => rej(new Error(`flooder exited ${c} without a result`)));
   });
   result.catch(() => undefined);
@@ -124,7 +167,13 @@ export async function startFlooder(bus: TestBus, sender: string, o: { recipient?
  * Request → ack latency (ms) of `n` messages sent at `rate` per second, each one fresh from
  * `seal()`; the ack of a direct message comes once the recipient confirmed it. Returns p50, p99.
  */
-export async function pacedLatency(nc: NatsConnection, sender: string, seal: () => Uint8Array, rate: number, n: number): Promise<{ p50: number; p99: number; max: number; accepted: number }> {
+export async function pacedLatency(
+  nc: NatsConnection,
+  sender: string,
+  seal: () => Uint8Array,
+  rate: number,
+  n: number,
+): Promise<{ p50: number; p99: number; max: number; accepted: number }> {
   const envs = Array.from({ length: n }, seal);
   const lat: number[] = [];
   let accepted = 0;
@@ -135,10 +184,12 @@ export async function pacedLatency(nc: NatsConnection, sender: string, seal: () 
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const start = performance.now();
-    pending.push(request(nc, sender, envs[i]!, 10_000).then((a) => {
-      lat.push(performance.now() - start);
-      if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
-    }));
+    pending.push(
+      request(nc, sender, envs[i]!, 10_000).then((a) => {
+        lat.push(performance.now() - start);
+        if (a.verdict === Verdict.VERDICT_ACCEPTED) accepted++;
+      }),
+    );
   }
   await Promise.all(pending);
   const sorted = Float64Array.from(lat).sort();

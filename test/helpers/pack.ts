@@ -6,9 +6,21 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-interface LockEntry { version?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; bin?: Record<string, string>; license?: string; link?: boolean; [k: string]: unknown }
+interface LockEntry {
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  bin?: Record<string, string>;
+  license?: string;
+  link?: boolean;
+  [k: string]: unknown;
+}
 
-export const WORKSPACES: Record<string, string> = { '@agentbus/protocol': 'packages/protocol', '@agentbus/sdk': 'packages/sdk', '@agentbus/server': 'packages/server' };
+export const WORKSPACES: Record<string, string> = {
+  '@agentbus/protocol': 'packages/protocol',
+  '@agentbus/sdk': 'packages/sdk',
+  '@agentbus/server': 'packages/server',
+};
 const WORKSPACE_PATHS = new Set(Object.values(WORKSPACES));
 
 /** `npm pack` every workspace into `dest`; returns package name → tarball path. */
@@ -38,7 +50,14 @@ export function installOffline(dir: string, tarballs: Record<string, string>, ex
   for (const [name, tgz] of Object.entries(tarballs)) {
     const e = ws[WORKSPACES[name]!]!;
     deps[name] = `file:${tgz}`;
-    pk[`node_modules/${name}`] = { version: e.version, resolved: `file:${tgz}`, dependencies: e.dependencies, optionalDependencies: e.optionalDependencies, ...(e.bin ? { bin: e.bin } : {}), license: e.license };
+    pk[`node_modules/${name}`] = {
+      version: e.version,
+      resolved: `file:${tgz}`,
+      dependencies: e.dependencies,
+      optionalDependencies: e.optionalDependencies,
+      ...(e.bin ? { bin: e.bin } : {}),
+      license: e.license,
+    };
     for (const d of Object.keys({ ...e.dependencies, ...e.optionalDependencies })) want.push([`node_modules/${name}`, d]);
   }
   while (want.length) {
@@ -63,7 +82,20 @@ export function installOffline(dir: string, tarballs: Record<string, string>, ex
   }
   const manifest = { name: 'try-agentbus', version: '1.0.0', type: 'module', private: true, dependencies: deps };
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
-  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages: { '': { name: manifest.name, version: manifest.version, dependencies: deps }, ...pk } }, null, 2));
+  writeFileSync(
+    join(dir, 'package-lock.json'),
+    JSON.stringify(
+      {
+        name: manifest.name,
+        version: manifest.version,
+        lockfileVersion: 3,
+        requires: true,
+        packages: { '': { name: manifest.name, version: manifest.version, dependencies: deps }, ...pk },
+      },
+      null,
+      2,
+    ),
+  );
   execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...extra], { cwd: dir, stdio: 'pipe', timeout: 240_000 });
 }
 

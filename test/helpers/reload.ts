@@ -10,5 +10,9 @@ import type { TestBus } from './bus.js';
  */
 export async function verifiersLoaded(bus: TestBus, agent: string, ms = 5000): Promise<void> {
   const want = JSON.stringify(loadManifestDir(bus.manifestsDir).find((m) => m.agent === agent));
-  await waitFor(() => bus.verifiers.every((v) => JSON.stringify(v.policy.agents.get(agent)?.manifest) === want), Math.max(0, ms), `every verifier loaded ${agent}'s manifest`);
+  await waitFor(
+    () => bus.verifiers.every((v) => JSON.stringify(v.policy.agents.get(agent)?.manifest) === want),
+    Math.max(0, ms),
+    `every verifier loaded ${agent}'s manifest`,
+  );
 }

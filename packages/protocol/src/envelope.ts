@@ -149,11 +149,17 @@ export function sealEnvelope(input: SealInput): Sealed {
 // Protobuf varint helpers for the outer envelope (fields 1..3, wire type 2).
 function varintSize(n: number): number {
   let s = 1;
-  while (n >= 0x80) { n = Math.floor(n / 128); s++; }
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    s++;
+  }
   return s;
 }
 function writeVarint(buf: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) { buf[pos++] = (n & 0x7f) | 0x80; n = Math.floor(n / 128); }
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
   buf[pos++] = n;
   return pos;
 }

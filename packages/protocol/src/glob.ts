@@ -1,7 +1,10 @@
 // Globs in manifests: `*` matches any run of characters (dots included), everything else is
 // literal. "*" alone matches everything; "task.*" matches "task.assign" and "task.a.b".
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+  const body = glob
+    .split('*')
+    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
   return new RegExp(`^${body}$`);
 }
 

@@ -93,7 +93,12 @@ export function resolveCompiledKey(keys: Map<string, CompiledKey> | undefined, k
  * A file that does not parse, or whose keys break the schema, is reported to `onError` and
  * skipped (the default: throw a ManifestError naming the file and the field).
  */
-export function readManifestKeys(dir: string, onError: (e: ManifestError) => void = (e) => { throw e; }): Map<string, Map<string, CompiledKey>> {
+export function readManifestKeys(
+  dir: string,
+  onError: (e: ManifestError) => void = (e) => {
+    throw e;
+  },
+): Map<string, Map<string, CompiledKey>> {
   const out = new Map<string, Map<string, CompiledKey>>();
   let names: string[];
   try {

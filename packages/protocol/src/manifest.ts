@@ -10,11 +10,22 @@ import * as D from './constants.js';
 import { ToolsSection, compileToolPolicy, ToolPolicyError } from './tools/policy.js';
 import type { CompiledToolPolicy } from './tools/policy.js';
 import { McpSection, DEFAULT_TOOL_RESULT_MAX_BYTES } from './tools/definition.js';
-import { ManifestKey, ManifestError, parseManifestWith as parseWith, isManifestFile, compileKey, resolveCompiledKey, type CompiledKey } from './manifest-keys.js';
+import {
+  ManifestKey,
+  ManifestError,
+  parseManifestWith as parseWith,
+  isManifestFile,
+  compileKey,
+  resolveCompiledKey,
+  type CompiledKey,
+} from './manifest-keys.js';
 import { GuardPolicy } from './guard/types.js';
 import { MemorySection, DEFAULT_MEMORY_SESSION_LIMIT, DEFAULT_MEMORY_WATCH_LIMIT } from './memory/grants.js';
 
-const glob = z.string().min(1).regex(/^[a-z0-9_.*-]+$/, 'globs use a-z 0-9 _ . - and *');
+const glob = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9_.*-]+$/, 'globs use a-z 0-9 _ . - and *');
 
 export const Manifest = z.strictObject({
   agent: z.string().regex(AGENT_ID_RE, 'must match [a-z0-9][a-z0-9_-]{0,63}'),
@@ -49,7 +60,11 @@ export const Manifest = z.strictObject({
   /** Content guards for what this agent sends (docs/design.md §12): per kind reject | flag | off; overrides the contract's. */
   guards: GuardPolicy.optional(),
   /** Memory grants (docs/design.md §13): its own namespace, shared ones read or read-write, sessions; quotas. */
-  memory: MemorySection.default({ own: { access: 'read-write' }, shared: [], limits: { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT } }),
+  memory: MemorySection.default({
+    own: { access: 'read-write' },
+    shared: [],
+    limits: { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT },
+  }),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;

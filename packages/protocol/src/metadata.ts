@@ -38,7 +38,8 @@ export function metadataBytes(md: Record<string, string>): number {
 export function allowedMetadataSet(type: string, declared: readonly string[]): ReadonlySet<string> {
   for (const k of declared) {
     if (typeof k !== 'string' || !METADATA_KEY_RE.test(k)) throw new RangeError(`${type}: metadata key ${JSON.stringify(k)} must match ${METADATA_KEY_RE}`);
-    if (k.startsWith(RESERVED_PREFIX) && !GLOBAL_METADATA_KEYS.includes(k)) throw new RangeError(`${type}: metadata key ${JSON.stringify(k)} uses the reserved prefix "${RESERVED_PREFIX}"`);
+    if (k.startsWith(RESERVED_PREFIX) && !GLOBAL_METADATA_KEYS.includes(k))
+      throw new RangeError(`${type}: metadata key ${JSON.stringify(k)} uses the reserved prefix "${RESERVED_PREFIX}"`);
   }
   return new Set([...GLOBAL_METADATA_KEYS, ...declared]);
 }
@@ -60,10 +61,12 @@ export function checkMetadata(allowed: ReadonlySet<string>, md: Record<string, s
   let total = 0;
   for (const k in md) {
     if (!Object.hasOwn(md, k)) continue;
-    if (!allowed.has(k)) return { ok: false, reason: Reason.REASON_METADATA_NOT_ALLOWED, detail: `metadata key "${describeKey(k)}" is not declared for ${type}` };
+    if (!allowed.has(k))
+      return { ok: false, reason: Reason.REASON_METADATA_NOT_ALLOWED, detail: `metadata key "${describeKey(k)}" is not declared for ${type}` };
     const v = md[k];
     const size = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : 0;
-    if (size > MAX_METADATA_VALUE_BYTES) return { ok: false, reason: Reason.REASON_METADATA_NOT_ALLOWED, detail: `metadata "${describeKey(k)}": ${size} bytes > ${MAX_METADATA_VALUE_BYTES}` };
+    if (size > MAX_METADATA_VALUE_BYTES)
+      return { ok: false, reason: Reason.REASON_METADATA_NOT_ALLOWED, detail: `metadata "${describeKey(k)}": ${size} bytes > ${MAX_METADATA_VALUE_BYTES}` };
     total += Buffer.byteLength(k, 'utf8') + size;
   }
   if (total > MAX_METADATA_BYTES) return { ok: false, reason: Reason.REASON_METADATA_NOT_ALLOWED, detail: `metadata: ${total} bytes > ${MAX_METADATA_BYTES}` };

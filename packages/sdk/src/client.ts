@@ -15,7 +15,17 @@ import type { Ed25519Backend } from '@agentbus/protocol';
 import { loadCredentials } from './identity.js';
 import type { AgentIdentity } from './identity.js';
 import type { ContractRegistry, InputFor, PayloadFor, TypesOf } from './contracts.js';
-import { BusConnectionError, ContractError, CredentialError, RefusedError, RejectedError, TimeoutError, EnvelopeError, UndeliveredError, PermissionError } from './errors.js';
+import {
+  BusConnectionError,
+  ContractError,
+  CredentialError,
+  RefusedError,
+  RejectedError,
+  TimeoutError,
+  EnvelopeError,
+  UndeliveredError,
+  PermissionError,
+} from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { reasonName } from '@agentbus/protocol';
@@ -25,7 +35,16 @@ import { builtinToolContract, callTool, TOOL_RESULT_CONTRACT, TOOL_RESULT_TYPE }
 import type { CallToolOptions, ToolResult } from './tools.js';
 import { builtinMemoryContract, memoryClient, MEMORY_SERVICE } from './memory.js';
 import type { Memory, MemoryOptions } from './memory.js';
-import { DEPTH_TOKEN_METADATA, checkMetadata, DEPTH_HEADER, DEPTH_TOKEN_HEADER, SUBJECT_IN_PREFIX, SUBJECT_TO_PREFIX, SUBJECT_TOPIC_PREFIX, SUBJECT_INBOX_PREFIX } from '@agentbus/protocol';
+import {
+  DEPTH_TOKEN_METADATA,
+  checkMetadata,
+  DEPTH_HEADER,
+  DEPTH_TOKEN_HEADER,
+  SUBJECT_IN_PREFIX,
+  SUBJECT_TO_PREFIX,
+  SUBJECT_TOPIC_PREFIX,
+  SUBJECT_INBOX_PREFIX,
+} from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
 export const DEFAULT_SEND_TIMEOUT_MS = 2000;
@@ -255,7 +274,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   #refuse(m: Msg, msgId: Uint8Array | undefined, sender: string, type: string, reason: Reason, detail: string): void {
     this.stats.refused++;
     const told = msgId ? this.#confirmer.refuse(m, msgId, reason, detail) : false;
-    this.#log.warn({ msg_id: msgId ? toHex(msgId) : undefined, sender, type, reason: reasonName(reason), detail, subject: m.subject, sender_told: told }, 'message refused: this client cannot verify or decode it');
+    this.#log.warn(
+      { msg_id: msgId ? toHex(msgId) : undefined, sender, type, reason: reasonName(reason), detail, subject: m.subject, sender_told: told },
+      'message refused: this client cannot verify or decode it',
+    );
   }
 
   #onMessage(m: Msg, queue: MessageQueue<InboundMessage>): void {
@@ -266,7 +288,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       const parts = parseEnvelope(m.data);
       const h = parts.ok ? decodeHeader(parts.value.headerBytes) : undefined;
       const hint = h?.ok ? h.value : undefined;
-      const why = r.reason === Reason.REASON_UNKNOWN_KEY || r.reason === Reason.REASON_UNKNOWN_SENDER ? `no public key of ${hint?.sender ?? 'the sender'} in this client's manifests (peerKeys / manifestsDir)` : r.detail || reasonName(r.reason);
+      const why =
+        r.reason === Reason.REASON_UNKNOWN_KEY || r.reason === Reason.REASON_UNKNOWN_SENDER
+          ? `no public key of ${hint?.sender ?? 'the sender'} in this client's manifests (peerKeys / manifestsDir)`
+          : r.detail || reasonName(r.reason);
       this.#refuse(m, hint?.msgId, hint?.sender ?? '', hint?.type ?? '', r.reason, why);
       return;
     }
@@ -281,7 +306,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     }
     // tool.result, the answer to callTool, is built in (registries do not list it: tools.ts), for
     // answers to a request this client waits for; any other one stays an unknown type
-    const contract = this.#contracts.get(header.type) ?? (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined) ?? this.#memoryContract(header.type, toHex(header.causationId));
+    const contract =
+      this.#contracts.get(header.type) ??
+      (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined) ??
+      this.#memoryContract(header.type, toHex(header.causationId));
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
@@ -392,7 +420,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     const metadata = { ...(o.metadata ?? {}) };
     if (o.causation) {
       // the verifier rejects a causation id without the token of the message it names
-      if (!o.causation.depthToken) throw new ContractError(Reason.REASON_BAD_CAUSATION, type, 'the message this one answers carries no depth token (was it delivered by the verifier?)');
+      if (!o.causation.depthToken)
+        throw new ContractError(Reason.REASON_BAD_CAUSATION, type, 'the message this one answers carries no depth token (was it delivered by the verifier?)');
       metadata[DEPTH_TOKEN_METADATA] = o.causation.depthToken;
     }
     const md = checkMetadata(contract.allowedMetadata, metadata, type);
@@ -431,7 +460,11 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
    * sees a duplicate, never a second message).
    */
-  async sendRaw(bytes: Uint8Array, msgId: string, o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {}): Promise<SendResult> {
+  async sendRaw(
+    bytes: Uint8Array,
+    msgId: string,
+    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {},
+  ): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
     // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
@@ -470,7 +503,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
           // a tool call its policy holds for approval: the same bytes again, answered once an
           // approver decided or the hold expired (its end is in the detail)
           const until = Date.parse(/until (\S+)$/.exec(ack.detail)?.[1] ?? '');
-          held = Math.min(Number.isFinite(until) ? until + 5000 : Date.now() + 125_000, o.approvalWaitMs !== undefined ? Date.now() + o.approvalWaitMs : Infinity);
+          held = Math.min(
+            Number.isFinite(until) ? until + 5000 : Date.now() + 125_000,
+            o.approvalWaitMs !== undefined ? Date.now() + o.approvalWaitMs : Infinity,
+          );
           lastErr = new TimeoutError(`${msgId} is held for approval and no approver decided in time`);
           continue;
         }
@@ -487,12 +523,22 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         if (ack.delivery === Delivery.DELIVERY_UNCONFIRMED) {
           // accepted and audited, but the recipient did not confirm: resend the same bytes
           // (a duplicate to the verifier, which forwards it again) within the budget
-          lastErr = new UndeliveredError(msgId, `${msgId} was accepted but its recipient did not confirm delivery (${attempts} attempts): is the recipient connected?`);
+          lastErr = new UndeliveredError(
+            msgId,
+            `${msgId} was accepted but its recipient did not confirm delivery (${attempts} attempts): is the recipient connected?`,
+          );
           timeouts++;
           continue;
         }
         this.stats.sent++;
-        return { msgId, depth: ack.depth, duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE, verifierId: ack.verifierId, attempts, delivered: ack.delivery === Delivery.DELIVERY_CONFIRMED };
+        return {
+          msgId,
+          depth: ack.depth,
+          duplicate: ack.verdict === Verdict.VERDICT_DUPLICATE,
+          verifierId: ack.verifierId,
+          attempts,
+          delivered: ack.delivery === Delivery.DELIVERY_CONFIRMED,
+        };
       }
       this.stats.sent++;
       throw new RejectedError(ack.reason, msgId, ack.detail);
@@ -533,7 +579,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       answer.catch(() => undefined);
       throw e;
     }
-    void answer.then(() => this.#releaseInbox(), () => undefined);
+    void answer.then(
+      () => this.#releaseInbox(),
+      () => undefined,
+    );
     return answer as Promise<InboundOf<R>>;
   }
 

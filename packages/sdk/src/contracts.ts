@@ -95,7 +95,11 @@ function describeZod(err: z.ZodError): string {
  * A JSON message type checked by a zod schema. The payload type is z.output of the schema (what
  * a receiver gets), the sender passes z.input; the type name is kept as a literal type.
  */
-export function defineMessage<const Type extends string, S extends z.ZodType>(type: Type, schema: S, opts: ContractOptions = {}): Contract<z.output<S>, Type, z.input<S>> {
+export function defineMessage<const Type extends string, S extends z.ZodType>(
+  type: Type,
+  schema: S,
+  opts: ContractOptions = {},
+): Contract<z.output<S>, Type, z.input<S>> {
   return Object.freeze({
     ...common(type, opts),
     contentType: JSON_CONTENT_TYPE,
@@ -115,7 +119,12 @@ export function defineMessage<const Type extends string, S extends z.ZodType>(ty
       }
       // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
       const strict = parseStrictJson(text);
-      if (!strict.ok) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}` };
+      if (!strict.ok)
+        return {
+          ok: false,
+          reason: Reason.REASON_SCHEMA_INVALID,
+          detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}`,
+        };
       json = strict.value;
       const r = schema.safeParse(json);
       if (!r.success) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: describeZod(r.error) };
@@ -135,7 +144,11 @@ export interface ProtoMessageType<T> {
 }
 
 /** A binary message type: a protobuf message (protobufjs static class or reflected Type). */
-export function defineProtoMessage<T, const Type extends string = string>(type: Type, message: ProtoMessageType<T>, opts: ContractOptions & { protoName?: string } = {}): Contract<T, Type> {
+export function defineProtoMessage<T, const Type extends string = string>(
+  type: Type,
+  message: ProtoMessageType<T>,
+  opts: ContractOptions & { protoName?: string } = {},
+): Contract<T, Type> {
   const name = opts.protoName ?? message.fullName?.replace(/^\./, '') ?? message.getTypeUrl?.('').replace(/^\//, '') ?? type;
   return Object.freeze({
     ...common(type, opts),
@@ -236,5 +249,11 @@ export function registryFromModule(mod: Record<string, unknown>): ContractRegist
 }
 
 export function isContract(v: unknown): v is Contract {
-  return typeof v === 'object' && v !== null && typeof (v as Contract).type === 'string' && typeof (v as Contract).decode === 'function' && typeof (v as Contract).contentType === 'string';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Contract).type === 'string' &&
+    typeof (v as Contract).decode === 'function' &&
+    typeof (v as Contract).contentType === 'string'
+  );
 }

@@ -7,7 +7,15 @@
 // in one NATS message per reply subject (16 bytes per msg_id).
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { decodeHeader, parseEnvelope, SUBJECT_DELIVERED_PREFIX as PREFIX, MAX_CONFIRM_IDS, REFUSAL_HEADER, REFUSAL_DETAIL_HEADER, MAX_REFUSAL_DETAIL_BYTES } from '@agentbus/protocol';
+import {
+  decodeHeader,
+  parseEnvelope,
+  SUBJECT_DELIVERED_PREFIX as PREFIX,
+  MAX_CONFIRM_IDS,
+  REFUSAL_HEADER,
+  REFUSAL_DETAIL_HEADER,
+  MAX_REFUSAL_DETAIL_BYTES,
+} from '@agentbus/protocol';
 import type { Reason } from '@agentbus/protocol';
 
 const ID_BYTES = 16;

@@ -76,7 +76,9 @@ export class BusConnectionError extends Error {
   declare readonly natsError: unknown;
   constructor(servers: string[], why: string, natsError?: unknown) {
     const at = servers.length === 1 ? `the bus at ${servers[0]}` : `the bus at any of ${servers.join(', ')}`;
-    super(`cannot connect to ${at}: ${why} — is it running? Start one with \`npx agentbus dev\` (its banner prints the address), or point servers (AGENTBUS_SERVERS) at it`);
+    super(
+      `cannot connect to ${at}: ${why} — is it running? Start one with \`npx agentbus dev\` (its banner prints the address), or point servers (AGENTBUS_SERVERS) at it`,
+    );
     this.name = 'BusConnectionError';
     this.servers = servers;
     Object.defineProperty(this, 'natsError', { value: natsError, enumerable: false });
@@ -124,7 +126,10 @@ export class PermissionError extends Error {
   /** The NATS subject that was refused. */
   readonly subject: string;
   constructor(topic: string, subject: string, options?: ErrorOptions) {
-    super(`subscribing to topic "${topic}" was refused (NATS permissions violation for ${subject}): the agent's manifest must list "${topic}" under topics.subscribe`, options);
+    super(
+      `subscribing to topic "${topic}" was refused (NATS permissions violation for ${subject}): the agent's manifest must list "${topic}" under topics.subscribe`,
+      options,
+    );
     this.name = 'PermissionError';
     this.topic = topic;
     this.subject = subject;

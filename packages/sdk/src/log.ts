@@ -5,16 +5,27 @@ import { pino } from 'pino';
 import type { Logger, DestinationStream, LoggerOptions } from 'pino';
 
 export const REDACT_PATHS = [
-  'seed', '*.seed', '*.*.seed',
-  'secretKey', '*.secretKey',
-  'privateKey', '*.privateKey',
-  'nats_seed', '*.nats_seed',
-  'keys[*].seed', '*.keys[*].seed',
-  'natsSeed', '*.natsSeed',
-  'password', '*.password',
-  'token', '*.token',
-  'payload', '*.payload',
-  'encryptionKey', '*.encryptionKey',
+  'seed',
+  '*.seed',
+  '*.*.seed',
+  'secretKey',
+  '*.secretKey',
+  'privateKey',
+  '*.privateKey',
+  'nats_seed',
+  '*.nats_seed',
+  'keys[*].seed',
+  '*.keys[*].seed',
+  'natsSeed',
+  '*.natsSeed',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'payload',
+  '*.payload',
+  'encryptionKey',
+  '*.encryptionKey',
 ];
 
 export type { Logger };

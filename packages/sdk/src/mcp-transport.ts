@@ -59,7 +59,10 @@ export function readPinnedTools(manifestsDir: string, server: string): ListedToo
   const named = ['yaml', 'yml', 'json'].map((e) => join(manifestsDir, `${server}.${e}`)).filter((f) => existsSync(f));
   const others = (() => {
     try {
-      return readdirSync(manifestsDir).filter(isManifestFile).map((n) => join(manifestsDir, n)).filter((f) => !named.includes(f));
+      return readdirSync(manifestsDir)
+        .filter(isManifestFile)
+        .map((n) => join(manifestsDir, n))
+        .filter((f) => !named.includes(f));
     } catch {
       return [];
     }
@@ -166,12 +169,16 @@ export class BusClientTransport {
     const name = p.name;
     const args = p.arguments ?? {};
     if (typeof name !== 'string') return { error: { code: INVALID_PARAMS, message: 'tools/call needs a tool name' } };
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) return { error: { code: INVALID_PARAMS, message: 'tools/call arguments must be an object' } };
+    if (args === null || typeof args !== 'object' || Array.isArray(args))
+      return { error: { code: INVALID_PARAMS, message: 'tools/call arguments must be an object' } };
     try {
       return { result: await callTool(this.#agent, this.server, name, args as Record<string, unknown>, this.#o.call ?? {}) };
     } catch (e) {
       if (e instanceof ToolError) return { result: e.result };
-      if (e instanceof RejectedError) return { error: { code: REJECTED_ERROR_CODE, message: `${e.reasonName}: ${e.detail}`, data: { reason: e.reasonName, detail: e.detail, msg_id: e.msgId } } };
+      if (e instanceof RejectedError)
+        return {
+          error: { code: REJECTED_ERROR_CODE, message: `${e.reasonName}: ${e.detail}`, data: { reason: e.reasonName, detail: e.detail, msg_id: e.msgId } },
+        };
       if (e instanceof ContractError) return { error: { code: INVALID_PARAMS, message: e.message, data: { reason: e.reasonName } } };
       if (e instanceof TimeoutError) return { error: { code: INTERNAL_ERROR, message: e.message } };
       return { error: { code: INTERNAL_ERROR, message: (e as Error)?.message ?? String(e) } };

@@ -39,7 +39,7 @@ export const MEMORY_CONTRACTS = createRegistry(
   defineMessage(MEMORY_LIST_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_LIST_TYPE], { description: 'list keys by prefix, paged' }),
   defineMessage(MEMORY_WATCH_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_WATCH_TYPE], { description: 'watch a namespace for changes (memory.event replies)' }),
   defineMessage(MEMORY_UNWATCH_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_UNWATCH_TYPE], { description: 'end a watch' }),
-  defineMessage(MEMORY_RESULT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_RESULT_TYPE], { description: 'the memory service\'s answer' }),
+  defineMessage(MEMORY_RESULT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_RESULT_TYPE], { description: "the memory service's answer" }),
   defineMessage(MEMORY_EVENT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_EVENT_TYPE], { description: 'a change in a watched namespace' }),
 );
 
@@ -73,7 +73,8 @@ export class MemoryError extends Error {
 
 /** The verifier's memory_not_allowed as the MemoryError 'not_allowed' it means; anything else as it is. */
 function asMemoryError(e: unknown, op: string, ns: string, key: string | undefined): unknown {
-  if (e instanceof RejectedError && e.reason === Reason.REASON_MEMORY_NOT_ALLOWED) return new MemoryError('not_allowed', op, ns, key, `refused by the verifier: ${e.detail || e.reasonName}`, e);
+  if (e instanceof RejectedError && e.reason === Reason.REASON_MEMORY_NOT_ALLOWED)
+    return new MemoryError('not_allowed', op, ns, key, `refused by the verifier: ${e.detail || e.reasonName}`, e);
   return e;
 }
 
@@ -149,7 +150,8 @@ export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string,
     const answer = await host.request(MEMORY_SERVICE, type, { ns: space, ...payload }, { timeoutMs }).catch((e: unknown) => {
       throw asMemoryError(e, type.slice(7), space, payload.key as string | undefined);
     });
-    if (answer.type !== MEMORY_RESULT_TYPE) throw new MemoryError('invalid', type.slice(7), space, payload.key as string | undefined, `the memory service answered with ${answer.type}`);
+    if (answer.type !== MEMORY_RESULT_TYPE)
+      throw new MemoryError('invalid', type.slice(7), space, payload.key as string | undefined, `the memory service answered with ${answer.type}`);
     return answer.payload as MemoryResultPayload;
   };
   const fail = (r: MemoryResultPayload, key?: string): never => {
@@ -176,7 +178,11 @@ export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string,
       if (!r.ok) fail(r, key);
     },
     async list(o = {}) {
-      const r = await call(MEMORY_LIST_TYPE, { ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.cursor !== undefined ? { cursor: o.cursor } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) });
+      const r = await call(MEMORY_LIST_TYPE, {
+        ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
+        ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      });
       if (!r.ok) return fail(r);
       return { keys: r.keys ?? [], cursor: r.cursor };
     },
@@ -198,9 +204,11 @@ export function memoryClient<T = unknown>(client: AgentClient<any>, ns?: string,
         }
       };
       const q = new MessageQueue<MemoryEvent<T>>(() => void close());
-      const answer = await host.request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs }).catch((e: unknown) => {
-        throw asMemoryError(e, 'watch', space, undefined);
-      });
+      const answer = await host
+        .request(MEMORY_SERVICE, MEMORY_WATCH_TYPE, { ns: space, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) }, { timeoutMs })
+        .catch((e: unknown) => {
+          throw asMemoryError(e, 'watch', space, undefined);
+        });
       const r = answer.payload as MemoryResultPayload;
       if (answer.type !== MEMORY_RESULT_TYPE || !r.ok) return fail(r);
       watchId = answer.causationId;

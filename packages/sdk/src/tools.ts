@@ -37,7 +37,9 @@ export const TOOL_RESULT_CONTRACT = defineMessage(TOOL_RESULT_TYPE, ToolResultSc
 
 /** A passthrough JSON contract for a tool call type (`tool.<server>.<tool>`). */
 export function toolCallContract(type: string): AnyContract {
-  return defineMessage(type, ToolArgsSchema, { description: 'a tool call: the arguments object, checked against the tool\'s pinned input schema by the verifier' });
+  return defineMessage(type, ToolArgsSchema, {
+    description: "a tool call: the arguments object, checked against the tool's pinned input schema by the verifier",
+  });
 }
 
 const callContracts = new Map<string, AnyContract>();
@@ -79,16 +81,28 @@ export function resultText(r: ToolResult): string {
  * RejectedError when the verifier refuses the call (its reason and detail), ToolError when the
  * tool answers with `isError: true`, TimeoutError when no result comes in time.
  */
-export async function callTool(client: AgentClient<any>, server: string, tool: string, args: Record<string, unknown> = {}, o: CallToolOptions = {}): Promise<ToolResult> {
+export async function callTool(
+  client: AgentClient<any>,
+  server: string,
+  tool: string,
+  args: Record<string, unknown> = {},
+  o: CallToolOptions = {},
+): Promise<ToolResult> {
   const type = toolType(server, tool);
   if (!AGENT_ID_RE.test(server)) throw new ContractError(Reason.REASON_UNKNOWN_RECIPIENT, type, `tool server ${JSON.stringify(server)} is not an agent id`);
-  if (!TOOL_NAME_RE.test(tool)) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, `tool ${JSON.stringify(tool)} cannot be called on the bus (tool names match ${TOOL_NAME_RE.source})`);
+  if (!TOOL_NAME_RE.test(tool))
+    throw new ContractError(
+      Reason.REASON_UNKNOWN_TYPE,
+      type,
+      `tool ${JSON.stringify(tool)} cannot be called on the bus (tool names match ${TOOL_NAME_RE.source})`,
+    );
   if (!isObject(args)) throw new ContractError(Reason.REASON_SCHEMA_INVALID, type, 'tool arguments must be a JSON object');
   // tool types are not in the registry's static types: call through the untyped client
   const untyped = client as AgentClient;
   const timeoutMs = o.timeoutMs ?? DEFAULT_TOOL_CALL_TIMEOUT_MS;
   const answer: InboundMessage = await untyped.request(server, type, args, { ...o, timeoutMs, approvalWaitMs: o.approvalWaitMs ?? timeoutMs });
-  if (answer.type !== TOOL_RESULT_TYPE) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, answer.type, `${server} answered ${type} with ${answer.type}, not ${TOOL_RESULT_TYPE}`);
+  if (answer.type !== TOOL_RESULT_TYPE)
+    throw new ContractError(Reason.REASON_UNKNOWN_TYPE, answer.type, `${server} answered ${type} with ${answer.type}, not ${TOOL_RESULT_TYPE}`);
   const result = answer.payload as ToolResult;
   if (result.isError) throw new ToolError(server, tool, result, answer.msgId, resultText(result));
   return result;

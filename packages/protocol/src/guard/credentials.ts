@@ -139,7 +139,10 @@ export function shannonEntropy(s: string): number {
 }
 
 function charClasses(s: string): number {
-  let lower = 0, upper = 0, digit = 0, other = 0;
+  let lower = 0,
+    upper = 0,
+    digit = 0,
+    other = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 97 && c <= 122) lower = 1;
@@ -171,9 +174,96 @@ export function isPlaceholder(v: string): boolean {
 export type SecretKeyClass = 'password' | 'secret' | 'authorization';
 
 const PASSWORD_WORDS = new Set(['password', 'passwd', 'passwort', 'pwd', 'passphrase', 'pass', 'pw', 'pswd', 'pword']);
-const SECRET_WORDS = new Set(['secret', 'secrets', 'token', 'apikey', 'apitoken', 'accesstoken', 'refreshtoken', 'authtoken', 'idtoken', 'bearertoken', 'sessiontoken', 'credential', 'credentials', 'creds', 'jwt', 'privatekey', 'secretkey', 'accesskey', 'clientsecret', 'apisecret', 'passkey', 'webhooksecret', 'signingkey', 'encryptionkey', 'masterkey']);
-const KEY_QUALIFIERS = new Set(['api', 'access', 'secret', 'private', 'signing', 'encryption', 'master', 'auth', 'account', 'app', 'consumer', 'subscription', 'service', 'session', 'shared', 'client', 'license', 'admin', 'root', 'deploy', 'ssh', 'gpg', 'pgp', 'hmac', 'jwt', 'storage', 'write', 'read']);
-const TOKEN_NOT_SECRET = new Set(['page', 'next', 'prev', 'previous', 'continuation', 'sync', 'resume', 'cancel', 'cancellation', 'pagination', 'cursor', 'continue', 'start', 'end', 'max', 'min', 'num', 'count', 'stop', 'eos', 'bos', 'pad', 'unk', 'special', 'first', 'last', 'input', 'output', 'completion', 'prompt', 'total']);
+const SECRET_WORDS = new Set([
+  'secret',
+  'secrets',
+  'token',
+  'apikey',
+  'apitoken',
+  'accesstoken',
+  'refreshtoken',
+  'authtoken',
+  'idtoken',
+  'bearertoken',
+  'sessiontoken',
+  'credential',
+  'credentials',
+  'creds',
+  'jwt',
+  'privatekey',
+  'secretkey',
+  'accesskey',
+  'clientsecret',
+  'apisecret',
+  'passkey',
+  'webhooksecret',
+  'signingkey',
+  'encryptionkey',
+  'masterkey',
+]);
+const KEY_QUALIFIERS = new Set([
+  'api',
+  'access',
+  'secret',
+  'private',
+  'signing',
+  'encryption',
+  'master',
+  'auth',
+  'account',
+  'app',
+  'consumer',
+  'subscription',
+  'service',
+  'session',
+  'shared',
+  'client',
+  'license',
+  'admin',
+  'root',
+  'deploy',
+  'ssh',
+  'gpg',
+  'pgp',
+  'hmac',
+  'jwt',
+  'storage',
+  'write',
+  'read',
+]);
+const TOKEN_NOT_SECRET = new Set([
+  'page',
+  'next',
+  'prev',
+  'previous',
+  'continuation',
+  'sync',
+  'resume',
+  'cancel',
+  'cancellation',
+  'pagination',
+  'cursor',
+  'continue',
+  'start',
+  'end',
+  'max',
+  'min',
+  'num',
+  'count',
+  'stop',
+  'eos',
+  'bos',
+  'pad',
+  'unk',
+  'special',
+  'first',
+  'last',
+  'input',
+  'output',
+  'completion',
+  'prompt',
+  'total',
+]);
 const AUTH_WORDS = new Set(['authorization', 'auth', 'proxyauthorization']);
 
 function keyWords(key: string): string[] {
@@ -287,55 +377,138 @@ const DB_PLACEHOLDER = /^(?:\$\{[^}]*\}|\{\{[^}]*\}\}|<[^>]*>|%s|\*+|x+|:?[A-Z_]
 const HTTP_PLACEHOLDER = /^(?:pass(?:word)?|passwd|pwd|pw|secret|token|changeme|example|x+|\*+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%s|:?[A-Z_]+)$/i;
 
 const OWN_RULES: OwnRule[] = [
-  { id: 'agentbus:aws-access-key-id', what: 'AWS access key id', re: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/g, needle: /A(?:KIA|SIA|BIA|CCA|3T)/ },
   {
-    id: 'agentbus:aws-secret-access-key', what: 'AWS secret access key',
-    re: /aws_?secret_?(?:access_?)?key["']?\s{0,4}(?:[:=]|=>)\s{0,4}["']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])/gi, group: 1, needle: /secret/i,
+    id: 'agentbus:aws-access-key-id',
+    what: 'AWS access key id',
+    re: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/g,
+    needle: /A(?:KIA|SIA|BIA|CCA|3T)/,
   },
-  { id: 'agentbus:github-token', what: 'GitHub token', re: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,251}|github_pat_[A-Za-z0-9_]{40,255})(?![A-Za-z0-9_])/g, needle: /gh[pousr]_|github_pat_/ },
-  { id: 'agentbus:slack-token', what: 'Slack token', re: /(?<![A-Za-z0-9-])xox[abeoprs]-(?:[0-9]+-)?[A-Za-z0-9-]{10,250}(?![A-Za-z0-9-])/g, needle: /xox/, check: (t) => /\d/.test(t) },
-  { id: 'agentbus:slack-webhook', what: 'Slack webhook URL', re: /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/_-]{20,}/g, needle: /hooks\.slack\.com/ },
-  { id: 'agentbus:stripe-key', what: 'Stripe secret key', re: /(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}(?![A-Za-z0-9_])/g, needle: /k_(?:live|test)_/ },
+  {
+    id: 'agentbus:aws-secret-access-key',
+    what: 'AWS secret access key',
+    re: /aws_?secret_?(?:access_?)?key["']?\s{0,4}(?:[:=]|=>)\s{0,4}["']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])/gi,
+    group: 1,
+    needle: /secret/i,
+  },
+  {
+    id: 'agentbus:github-token',
+    what: 'GitHub token',
+    re: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{30,251}|github_pat_[A-Za-z0-9_]{40,255})(?![A-Za-z0-9_])/g,
+    needle: /gh[pousr]_|github_pat_/,
+  },
+  {
+    id: 'agentbus:slack-token',
+    what: 'Slack token',
+    re: /(?<![A-Za-z0-9-])xox[abeoprs]-(?:[0-9]+-)?[A-Za-z0-9-]{10,250}(?![A-Za-z0-9-])/g,
+    needle: /xox/,
+    check: (t) => /\d/.test(t),
+  },
+  {
+    id: 'agentbus:slack-webhook',
+    what: 'Slack webhook URL',
+    re: /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/_-]{20,}/g,
+    needle: /hooks\.slack\.com/,
+  },
+  {
+    id: 'agentbus:stripe-key',
+    what: 'Stripe secret key',
+    re: /(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}(?![A-Za-z0-9_])/g,
+    needle: /k_(?:live|test)_/,
+  },
   { id: 'agentbus:stripe-webhook-secret', what: 'Stripe webhook secret', re: /(?<![A-Za-z0-9_])whsec_[A-Za-z0-9]{24,}(?![A-Za-z0-9_])/g, needle: /whsec_/ },
   { id: 'agentbus:google-api-key', what: 'Google API key', re: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{30,40}(?![A-Za-z0-9_-])/g, needle: /AIza/ },
-  { id: 'agentbus:google-oauth', what: 'Google OAuth client secret or token', re: /(?<![A-Za-z0-9_-])(?:GOCSPX-[A-Za-z0-9_-]{28}|ya29\.[0-9A-Za-z_-]{20,})(?![A-Za-z0-9_-])/g, needle: /GOCSPX-|ya29\./ },
-  { id: 'agentbus:anthropic-key', what: 'Anthropic API key', re: /(?<![A-Za-z0-9_-])sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g, needle: /sk-ant-/ },
   {
-    id: 'agentbus:openai-key', what: 'OpenAI-style API key (sk-…)',
-    re: /(?<![A-Za-z0-9_-])sk-(proj-|svcacct-|admin-|None-)?([A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])/g, needle: /sk-/,
+    id: 'agentbus:google-oauth',
+    what: 'Google OAuth client secret or token',
+    re: /(?<![A-Za-z0-9_-])(?:GOCSPX-[A-Za-z0-9_-]{28}|ya29\.[0-9A-Za-z_-]{20,})(?![A-Za-z0-9_-])/g,
+    needle: /GOCSPX-|ya29\./,
+  },
+  {
+    id: 'agentbus:anthropic-key',
+    what: 'Anthropic API key',
+    re: /(?<![A-Za-z0-9_-])sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g,
+    needle: /sk-ant-/,
+  },
+  {
+    id: 'agentbus:openai-key',
+    what: 'OpenAI-style API key (sk-…)',
+    re: /(?<![A-Za-z0-9_-])sk-(proj-|svcacct-|admin-|None-)?([A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])/g,
+    needle: /sk-/,
     // the project/service-account/admin prefixes are distinctive; a bare sk- needs a random-looking body
     check: (t, m) => !t.startsWith('sk-ant-') && (m[1] ? tokenish(m[2]!, 20, 3.0) : tokenish(m[2]!, 20, 3.5) && /[A-Z]/.test(m[2]!) && /[a-z]/.test(m[2]!)),
   },
   { id: 'agentbus:xai-key', what: 'xAI API key', re: /(?<![A-Za-z0-9_-])xai-[A-Za-z0-9]{60,100}(?![A-Za-z0-9_-])/g, needle: /xai-/ },
-  { id: 'agentbus:huggingface-token', what: 'Hugging Face token', re: /(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,40}(?![A-Za-z0-9_])/g, needle: /hf_/, check: (t) => tokenish(t.slice(3), 30, 3.5) },
+  {
+    id: 'agentbus:huggingface-token',
+    what: 'Hugging Face token',
+    re: /(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,40}(?![A-Za-z0-9_])/g,
+    needle: /hf_/,
+    check: (t) => tokenish(t.slice(3), 30, 3.5),
+  },
   { id: 'agentbus:npm-token', what: 'npm access token', re: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{24,40}(?![A-Za-z0-9_])/g, needle: /npm_/ },
-  { id: 'agentbus:npmrc-auth', what: 'npm registry credential (.npmrc)', re: /_(?:authToken|auth|password)\s*=\s*["']?([^\s"'$][^\s"']{7,})/g, group: 1, needle: /_(?:authToken|auth|password)\s*=/, check: (t) => !isPlaceholder(t) },
+  {
+    id: 'agentbus:npmrc-auth',
+    what: 'npm registry credential (.npmrc)',
+    re: /_(?:authToken|auth|password)\s*=\s*["']?([^\s"'$][^\s"']{7,})/g,
+    group: 1,
+    needle: /_(?:authToken|auth|password)\s*=/,
+    check: (t) => !isPlaceholder(t),
+  },
   { id: 'agentbus:pypi-token', what: 'PyPI token', re: /pypi-AgE[A-Za-z0-9_-]{50,}/g, needle: /pypi-AgE/ },
-  { id: 'agentbus:gitlab-token', what: 'GitLab token', re: /(?<![A-Za-z0-9_-])gl(?:pat|dt|ptt|rt|cbt|oas|soat|ffct|agent)-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g, needle: /gl[a-z]+-/ },
+  {
+    id: 'agentbus:gitlab-token',
+    what: 'GitLab token',
+    re: /(?<![A-Za-z0-9_-])gl(?:pat|dt|ptt|rt|cbt|oas|soat|ffct|agent)-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g,
+    needle: /gl[a-z]+-/,
+  },
   { id: 'agentbus:digitalocean-token', what: 'DigitalOcean token', re: /(?<![A-Za-z0-9_])do[opr]_v1_[a-f0-9]{64}(?![A-Za-z0-9_])/g, needle: /_v1_/ },
   { id: 'agentbus:telegram-bot-token', what: 'Telegram bot token', re: /(?<![0-9])\d{8,10}:AA[0-9A-Za-z_-]{33}(?![A-Za-z0-9_-])/g, needle: /:AA/ },
-  { id: 'agentbus:discord-webhook', what: 'Discord webhook URL', re: /https:\/\/(?:ptb\.|canary\.)?discord(?:app)?\.com\/api\/webhooks\/\d{5,30}\/[A-Za-z0-9_-]{30,}/g, needle: /discord/ },
+  {
+    id: 'agentbus:discord-webhook',
+    what: 'Discord webhook URL',
+    re: /https:\/\/(?:ptb\.|canary\.)?discord(?:app)?\.com\/api\/webhooks\/\d{5,30}\/[A-Za-z0-9_-]{30,}/g,
+    needle: /discord/,
+  },
   { id: 'agentbus:twilio-key', what: 'Twilio API key', re: /(?<![A-Za-z0-9])SK[0-9a-f]{32}(?![A-Za-z0-9])/g, needle: /SK[0-9a-f]/ },
-  { id: 'agentbus:sendgrid-key', what: 'SendGrid API key', re: /(?<![A-Za-z0-9_])SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}(?![A-Za-z0-9_-])/g, needle: /SG\./ },
+  {
+    id: 'agentbus:sendgrid-key',
+    what: 'SendGrid API key',
+    re: /(?<![A-Za-z0-9_])SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}(?![A-Za-z0-9_-])/g,
+    needle: /SG\./,
+  },
   { id: 'agentbus:mailgun-key', what: 'Mailgun API key', re: /(?<![A-Za-z0-9_-])key-[0-9a-f]{32}(?![A-Za-z0-9_-])/g, needle: /key-/ },
   { id: 'agentbus:age-secret-key', what: 'age secret key', re: /AGE-SECRET-KEY-1[0-9A-Z]{58}/g, needle: /AGE-SECRET/ },
   {
-    id: 'agentbus:private-key', what: 'private key (PEM)',
-    re: /-----BEGIN[ ]?((?:[A-Z0-9]+ ){0,3})PRIVATE KEY(?: BLOCK)?-----/g, needle: /-----BEGIN/,
+    id: 'agentbus:private-key',
+    what: 'private key (PEM)',
+    re: /-----BEGIN[ ]?((?:[A-Z0-9]+ ){0,3})PRIVATE KEY(?: BLOCK)?-----/g,
+    needle: /-----BEGIN/,
     check: (_t, m, s) => pemBody(s, m.index + m[0].length),
   },
-  { id: 'agentbus:putty-private-key', what: 'PuTTY private key', re: /PuTTY-User-Key-File-\d+:[^\n]{0,200}\n(?:[^\n]{0,200}\n){0,8}?Private-Lines:\s*\d+/g, needle: /PuTTY-User-Key-File/ },
   {
-    id: 'agentbus:jwt', what: 'JSON Web Token',
-    // header and claims both base64url JSON objects (`eyJ` is `{"`); the signature may be empty (alg none)
-    re: /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{10,})\.(eyJ[A-Za-z0-9_-]{4,})\.([A-Za-z0-9_-]*)(?![A-Za-z0-9_.-])/g, needle: /eyJ/,
+    id: 'agentbus:putty-private-key',
+    what: 'PuTTY private key',
+    re: /PuTTY-User-Key-File-\d+:[^\n]{0,200}\n(?:[^\n]{0,200}\n){0,8}?Private-Lines:\s*\d+/g,
+    needle: /PuTTY-User-Key-File/,
   },
   {
-    id: 'agentbus:url-password', what: 'URL with a password',
-    re: /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]{1,24}):\/\/([^\s:@/?#"'<>]{0,128}):([^\s@/?#"'<>]{1,256})@[^\s/?#@"'<>]{1,256}/gi, needle: /:\/\//,
+    id: 'agentbus:jwt',
+    what: 'JSON Web Token',
+    // header and claims both base64url JSON objects (`eyJ` is `{"`); the signature may be empty (alg none)
+    re: /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{10,})\.(eyJ[A-Za-z0-9_-]{4,})\.([A-Za-z0-9_-]*)(?![A-Za-z0-9_.-])/g,
+    needle: /eyJ/,
+  },
+  {
+    id: 'agentbus:url-password',
+    what: 'URL with a password',
+    re: /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]{1,24}):\/\/([^\s:@/?#"'<>]{0,128}):([^\s@/?#"'<>]{1,256})@[^\s/?#@"'<>]{1,256}/gi,
+    needle: /:\/\//,
     // matched only in windows around each "://" (the scheme is at most 30 characters before it):
     // the same matches, without trying the scheme at every position of a long text
-    around: '://', before: 31, after: 3 + 129 + 257 + 257, gate: /[^\s:@/?#"'<>]{0,128}:[^\s@/?#"'<>]{1,256}@/y,
+    around: '://',
+    before: 31,
+    after: 3 + 129 + 257 + 257,
+    gate: /[^\s:@/?#"'<>]{0,128}:[^\s@/?#"'<>]{1,256}@/y,
     check: (_t, m) => {
       const scheme = m[1]!.toLowerCase();
       let pw = m[3]!;
@@ -350,29 +523,57 @@ const OWN_RULES: OwnRule[] = [
     },
   },
   {
-    id: 'agentbus:basic-auth', what: 'HTTP Basic credentials',
-    re: /(?<![A-Za-z0-9])Basic\s+([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])/g, group: 1, needle: /Basic\s/,
+    id: 'agentbus:basic-auth',
+    what: 'HTTP Basic credentials',
+    re: /(?<![A-Za-z0-9])Basic\s+([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])/g,
+    group: 1,
+    needle: /Basic\s/,
     check: (t) => {
       const d = b64decode(t);
       return !!d && /^[\x20-\x7E]*:[\x20-\x7E]+$/.test(d) && d.length >= 3 && !isPlaceholder(d.slice(d.indexOf(':') + 1));
     },
   },
   {
-    id: 'agentbus:bearer-token', what: 'Bearer token',
-    re: /(?<![A-Za-z0-9])Bearer\s+([A-Za-z0-9._~+/-]{12,}=*)(?![A-Za-z0-9._~+/=-])/gi, group: 1, needle: /bearer/i,
+    id: 'agentbus:bearer-token',
+    what: 'Bearer token',
+    re: /(?<![A-Za-z0-9])Bearer\s+([A-Za-z0-9._~+/-]{12,}=*)(?![A-Za-z0-9._~+/=-])/gi,
+    group: 1,
+    needle: /bearer/i,
     check: (t) => !isPlaceholder(t) && tokenish(t, 12, 3.0),
   },
   {
-    id: 'agentbus:authorization-header', what: 'Authorization header value',
-    re: /(?<![A-Za-z0-9-])(?:Proxy-)?Authorization["']?\s{0,4}[:=]\s{0,4}["']?(?:(?!Bearer|Basic)[A-Za-z][A-Za-z0-9-]{1,30}\s+)?([A-Za-z0-9._~+/:-]{12,}=*)(?![A-Za-z0-9._~+/=-])/gi, group: 1, needle: /authorization/i,
+    id: 'agentbus:authorization-header',
+    what: 'Authorization header value',
+    re: /(?<![A-Za-z0-9-])(?:Proxy-)?Authorization["']?\s{0,4}[:=]\s{0,4}["']?(?:(?!Bearer|Basic)[A-Za-z][A-Za-z0-9-]{1,30}\s+)?([A-Za-z0-9._~+/:-]{12,}=*)(?![A-Za-z0-9._~+/=-])/gi,
+    group: 1,
+    needle: /authorization/i,
     check: (t) => !isPlaceholder(t) && tokenish(t, 12, 3.0),
   },
-  { id: 'agentbus:azure-storage-key', what: 'Azure storage or service bus key', re: /(?:AccountKey|SharedAccessKey)\s*=\s*([A-Za-z0-9+/]{30,}={0,2})/g, group: 1, needle: /(?:AccountKey|SharedAccessKey)\s*=/ },
-  { id: 'agentbus:azure-sas-token', what: 'Azure SAS token', re: /[?&](?:sv=[^&\s]{4,20}&(?:[^&\s]{1,200}&){0,12}?)sig=([A-Za-z0-9%+/=]{20,})/g, group: 1, needle: /sig=/ },
-  { id: 'agentbus:azure-client-secret', what: 'Azure AD client secret', re: /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g, needle: /\dQ~/ },
   {
-    id: 'agentbus:gcp-service-account', what: 'Google Cloud service account key (JSON)',
-    re: /"type"\s*:\s*"service_account"/g, needle: /service_account/,
+    id: 'agentbus:azure-storage-key',
+    what: 'Azure storage or service bus key',
+    re: /(?:AccountKey|SharedAccessKey)\s*=\s*([A-Za-z0-9+/]{30,}={0,2})/g,
+    group: 1,
+    needle: /(?:AccountKey|SharedAccessKey)\s*=/,
+  },
+  {
+    id: 'agentbus:azure-sas-token',
+    what: 'Azure SAS token',
+    re: /[?&](?:sv=[^&\s]{4,20}&(?:[^&\s]{1,200}&){0,12}?)sig=([A-Za-z0-9%+/=]{20,})/g,
+    group: 1,
+    needle: /sig=/,
+  },
+  {
+    id: 'agentbus:azure-client-secret',
+    what: 'Azure AD client secret',
+    re: /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/g,
+    needle: /\dQ~/,
+  },
+  {
+    id: 'agentbus:gcp-service-account',
+    what: 'Google Cloud service account key (JSON)',
+    re: /"type"\s*:\s*"service_account"/g,
+    needle: /service_account/,
     check: (_t, _m, s) => /"private_key"\s*:\s*"-----BEGIN/.test(s),
   },
 ];
@@ -512,7 +713,12 @@ function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array): v
     }
     const v = s.slice(start, end);
     if (!looksLikeSecretValue(v, c, true)) continue;
-    out.push({ rule: 'agentbus:secret-assignment', start, end, what: `value of ${c === 'password' ? 'a password' : c === 'authorization' ? 'an authorization' : 'a secret'}-like key in text` });
+    out.push({
+      rule: 'agentbus:secret-assignment',
+      start,
+      end,
+      what: `value of ${c === 'password' ? 'a password' : c === 'authorization' ? 'an authorization' : 'a secret'}-like key in text`,
+    });
     n++;
   }
 }

@@ -27,7 +27,7 @@ export function literalPrefixes(source: string): string[] | undefined {
         const end = source.indexOf(']', i + 1);
         if (end < 0) return false;
         i = end + 1;
-      } else if (c === '(') (depth++, i++);
+      } else if (c === '(') depth++, i++;
       else if (c === ')') {
         if (depth === 0) return true;
         depth--;
@@ -79,7 +79,8 @@ export function literalPrefixes(source: string): string[] | undefined {
     const c = source[i]!;
     if (c === '(') {
       if (source.startsWith('(?:', i)) i += 3;
-      else if (source[i + 1] === '?') return undefined; // lookarounds, named groups
+      else if (source[i + 1] === '?')
+        return undefined; // lookarounds, named groups
       else i += 1;
       const inner = alt();
       if (!inner || source[i] !== ')') return undefined;

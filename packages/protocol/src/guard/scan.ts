@@ -14,7 +14,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { findCredentials, secretKeyClass, looksLikeSecretValue, type CredentialMatch } from './credentials.js';
 import { scanUnicode, printable } from './unicode.js';
-import { GUARD_KINDS, DEFAULT_MAX_FINDINGS, DEFAULT_MAX_FINDINGS_PER_KIND, MAX_FINDING_DETAIL, type GuardFinding, type GuardKind, type ScanOptions } from './types.js';
+import {
+  GUARD_KINDS,
+  DEFAULT_MAX_FINDINGS,
+  DEFAULT_MAX_FINDINGS_PER_KIND,
+  MAX_FINDING_DETAIL,
+  type GuardFinding,
+  type GuardKind,
+  type ScanOptions,
+} from './types.js';
 
 export interface ScanResult {
   findings: GuardFinding[];
@@ -113,7 +121,13 @@ class Collector {
 }
 
 function credentialFinding(path: string, s: string, m: CredentialMatch, where: string): GuardFinding {
-  return { kind: 'credential', path, rule: m.rule, detail: `${m.what}${where}, ${m.end - m.start} characters at index ${m.start}`, hash: secretHash(s.slice(m.start, m.end)) };
+  return {
+    kind: 'credential',
+    path,
+    rule: m.rule,
+    detail: `${m.what}${where}, ${m.end - m.start} characters at index ${m.start}`,
+    hash: secretHash(s.slice(m.start, m.end)),
+  };
 }
 
 /** The text with each credential in it replaced by `[credential sha256:…]`. */
@@ -186,12 +200,20 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   const found = findCredentials(s);
   for (const m of found) c.add(credentialFinding((path ??= String(pathOf)), s, m, where));
   // a credential with invisible or control characters inside it, or hidden in tag characters
-  if (stripped !== undefined && stripped !== s) for (const m of findCredentials(stripped)) c.add(credentialFinding((path ??= String(pathOf)), stripped, m, `${where} (with the invisible characters removed)`));
+  if (stripped !== undefined && stripped !== s)
+    for (const m of findCredentials(stripped))
+      c.add(credentialFinding((path ??= String(pathOf)), stripped, m, `${where} (with the invisible characters removed)`));
   if (hidden) for (const m of findCredentials(hidden)) c.add(credentialFinding((path ??= String(pathOf)), hidden, m, ' hidden in invisible characters'));
   if (memberKey !== undefined && !key && !found.length) {
     const cls = secretKeyClass(memberKey);
     if (cls && looksLikeSecretValue(s, cls, false))
-      c.add({ kind: 'credential', path: (path ??= String(pathOf)), rule: 'agentbus:secret-field', detail: `secret-looking value under a ${cls}-like key, ${s.length} characters`, hash: secretHash(s) });
+      c.add({
+        kind: 'credential',
+        path: (path ??= String(pathOf)),
+        rule: 'agentbus:secret-field',
+        detail: `secret-looking value under a ${cls}-like key, ${s.length} characters`,
+        hash: secretHash(s),
+      });
   }
 }
 
@@ -270,7 +292,8 @@ function walkFields(c: Collector, value: unknown, names: readonly string[], root
   const stack: [unknown, PathOf, string | undefined][] = [];
   for (let i = names.length - 1; i >= 0; i--) {
     const name = names[i]!;
-    if (Object.prototype.hasOwnProperty.call(value, name)) stack.push([(value as Record<string, unknown>)[name], new PathRef(root, false, 0, c.segment(name)), name]);
+    if (Object.prototype.hasOwnProperty.call(value, name))
+      stack.push([(value as Record<string, unknown>)[name], new PathRef(root, false, 0, c.segment(name)), name]);
   }
   const seen = new WeakSet<object>();
   while (stack.length && !c.full) {
@@ -329,7 +352,12 @@ function walkPayload(c: Collector, bytes: Uint8Array, root: string): void {
     text = utf8Lossy.decode(bytes);
     let bad = 0;
     for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0xfffd) bad++;
-    c.add({ kind: 'invisible_text', path: root, rule: 'invalid_utf8', detail: `the payload is not valid UTF-8 (${bad} replacement character(s) after decoding)` });
+    c.add({
+      kind: 'invisible_text',
+      path: root,
+      rule: 'invalid_utf8',
+      detail: `the payload is not valid UTF-8 (${bad} replacement character(s) after decoding)`,
+    });
     scanString(c, text, root, false);
     return;
   }
@@ -437,7 +465,10 @@ function walkJsonText(c: Collector, text: string, root: string): void {
  * `fields`, instead of either: a decoded binary message and the names of its text fields (a
  * contract's `textFields`): every string inside those fields, at any depth (see walkFields).
  */
-export function scanMessage(m: { payload?: Uint8Array; jsonText?: string; fields?: { value: unknown; names: readonly string[] }; metadata?: Readonly<Record<string, string>> }, opts: ScanOptions = {}): ScanResult {
+export function scanMessage(
+  m: { payload?: Uint8Array; jsonText?: string; fields?: { value: unknown; names: readonly string[] }; metadata?: Readonly<Record<string, string>> },
+  opts: ScanOptions = {},
+): ScanResult {
   const c = new Collector(opts);
   if (m.jsonText !== undefined) walkJsonText(c, m.jsonText, '$');
   else if (m.fields) walkFields(c, m.fields.value, m.fields.names, '$');

@@ -58,7 +58,10 @@ export function scannedKinds(p: ResolvedGuardPolicy): GuardKind[] {
 }
 
 /** Findings sorted by what the policy does with them; `reject` if any is to be rejected. */
-export function applyGuardPolicy(findings: readonly GuardFinding[], p: ResolvedGuardPolicy): { action: 'reject' | 'flag' | 'pass'; rejected: GuardFinding[]; flagged: GuardFinding[] } {
+export function applyGuardPolicy(
+  findings: readonly GuardFinding[],
+  p: ResolvedGuardPolicy,
+): { action: 'reject' | 'flag' | 'pass'; rejected: GuardFinding[]; flagged: GuardFinding[] } {
   const rejected = findings.filter((f) => p[f.kind] === 'reject');
   const flagged = findings.filter((f) => p[f.kind] === 'flag');
   return { action: rejected.length ? 'reject' : flagged.length ? 'flag' : 'pass', rejected, flagged };

@@ -43,7 +43,8 @@ const LM_RE = /^[\p{L}\p{M}]$/u;
 const JOINING_RE =
   /^[\p{scx=Arab}\p{scx=Syrc}\p{scx=Nkoo}\p{scx=Mong}\p{scx=Hebr}\p{scx=Thaa}\p{scx=Mand}\p{scx=Mani}\p{scx=Phlp}\p{scx=Phag}\p{scx=Rohg}\p{scx=Sogd}\p{scx=Adlm}\p{scx=Deva}\p{scx=Beng}\p{scx=Guru}\p{scx=Gujr}\p{scx=Orya}\p{scx=Taml}\p{scx=Telu}\p{scx=Knda}\p{scx=Mlym}\p{scx=Sinh}\p{scx=Tibt}\p{scx=Mymr}\p{scx=Khmr}\p{scx=Bali}\p{scx=Java}\p{scx=Limb}\p{scx=Lana}\p{scx=Brah}\p{scx=Kthi}\p{scx=Shrd}\p{scx=Sind}\p{scx=Gran}\p{scx=Newa}\p{scx=Tirh}\p{scx=Modi}\p{scx=Takr}\p{scx=Dogr}\p{scx=Gonm}\p{scx=Gong}\p{scx=Sylo}\p{scx=Cakm}\p{scx=Mtei}\p{scx=Saur}\p{scx=Sund}\p{scx=Bugi}\p{scx=Tglg}\p{scx=Laoo}\p{scx=Thai}]$/u;
 const SPACELESS_RE = /^[\p{scx=Thai}\p{scx=Laoo}\p{scx=Khmr}\p{scx=Mymr}\p{scx=Lana}\p{scx=Talu}\p{scx=Tavt}\p{scx=Tibt}\p{scx=Bali}\p{scx=Java}]$/u;
-const RTL_RE = /[\p{scx=Hebr}\p{scx=Arab}\p{scx=Syrc}\p{scx=Thaa}\p{scx=Nkoo}\p{scx=Samr}\p{scx=Mand}\p{scx=Adlm}\p{scx=Rohg}\p{scx=Yezi}\p{scx=Mend}\p{scx=Phnx}\p{scx=Armi}\p{scx=Avst}\p{scx=Mani}\p{scx=Phlp}\p{scx=Sogd}\p{scx=Chrs}\p{scx=Elym}\p{scx=Hatr}\p{scx=Nbat}\p{scx=Palm}\p{scx=Sarb}\p{scx=Narb}\p{scx=Orkh}\p{scx=Cprt}\p{scx=Lydi}\p{scx=Khar}]/u;
+const RTL_RE =
+  /[\p{scx=Hebr}\p{scx=Arab}\p{scx=Syrc}\p{scx=Thaa}\p{scx=Nkoo}\p{scx=Samr}\p{scx=Mand}\p{scx=Adlm}\p{scx=Rohg}\p{scx=Yezi}\p{scx=Mend}\p{scx=Phnx}\p{scx=Armi}\p{scx=Avst}\p{scx=Mani}\p{scx=Phlp}\p{scx=Sogd}\p{scx=Chrs}\p{scx=Elym}\p{scx=Hatr}\p{scx=Nbat}\p{scx=Palm}\p{scx=Sarb}\p{scx=Narb}\p{scx=Orkh}\p{scx=Cprt}\p{scx=Lydi}\p{scx=Khar}]/u;
 const MONGOLIAN_RE = /^\p{scx=Mong}$/u;
 const KHMER_RE = /^\p{sc=Khmr}$/u;
 const IDEO_RE = /^\p{Ideographic}$/u;
@@ -64,7 +65,8 @@ const isTag = (cp: number) => cp >= 0xe0000 && cp <= 0xe007f;
 const isDirMark = (cp: number) => cp === 0x200e || cp === 0x200f || cp === 0x061c;
 const isJamo = (cp: number) => (cp >= 0x1100 && cp <= 0x11ff) || (cp >= 0xa960 && cp <= 0xa97f) || (cp >= 0xd7b0 && cp <= 0xd7ff);
 /** Visible "prepended concatenation marks" (Cf, but printed): Arabic number signs, end of ayah, … */
-const isPCM = (cp: number) => (cp >= 0x0600 && cp <= 0x0605) || cp === 0x06dd || cp === 0x070f || cp === 0x0890 || cp === 0x0891 || cp === 0x08e2 || cp === 0x110bd || cp === 0x110cd;
+const isPCM = (cp: number) =>
+  (cp >= 0x0600 && cp <= 0x0605) || cp === 0x06dd || cp === 0x070f || cp === 0x0890 || cp === 0x0891 || cp === 0x08e2 || cp === 0x110bd || cp === 0x110cd;
 
 /** The code point that ends just before index i (-1 at the start). */
 function cpBefore(s: string, i: number): number {
@@ -80,17 +82,78 @@ const cpAt = (s: string, i: number): number => (i < s.length ? s.codePointAt(i)!
 const width = (cp: number) => (cp > 0xffff ? 2 : 1);
 
 const NAMES: Record<number, string> = {
-  0x00ad: 'SOFT HYPHEN', 0x034f: 'COMBINING GRAPHEME JOINER', 0x061c: 'ARABIC LETTER MARK', 0x115f: 'HANGUL CHOSEONG FILLER',
-  0x1160: 'HANGUL JUNGSEONG FILLER', 0x17b4: 'KHMER VOWEL INHERENT AQ', 0x17b5: 'KHMER VOWEL INHERENT AA', 0x180e: 'MONGOLIAN VOWEL SEPARATOR',
-  0x200b: 'ZERO WIDTH SPACE', 0x200c: 'ZERO WIDTH NON-JOINER', 0x200d: 'ZERO WIDTH JOINER', 0x200e: 'LEFT-TO-RIGHT MARK', 0x200f: 'RIGHT-TO-LEFT MARK',
-  0x202a: 'LEFT-TO-RIGHT EMBEDDING', 0x202b: 'RIGHT-TO-LEFT EMBEDDING', 0x202c: 'POP DIRECTIONAL FORMATTING', 0x202d: 'LEFT-TO-RIGHT OVERRIDE',
-  0x202e: 'RIGHT-TO-LEFT OVERRIDE', 0x2060: 'WORD JOINER', 0x2061: 'FUNCTION APPLICATION', 0x2062: 'INVISIBLE TIMES', 0x2063: 'INVISIBLE SEPARATOR',
-  0x2064: 'INVISIBLE PLUS', 0x2066: 'LEFT-TO-RIGHT ISOLATE', 0x2067: 'RIGHT-TO-LEFT ISOLATE', 0x2068: 'FIRST STRONG ISOLATE', 0x2069: 'POP DIRECTIONAL ISOLATE',
-  0x3164: 'HANGUL FILLER', 0xfeff: 'ZERO WIDTH NO-BREAK SPACE', 0xffa0: 'HALFWIDTH HANGUL FILLER', 0xfff9: 'INTERLINEAR ANNOTATION ANCHOR',
-  0xfffa: 'INTERLINEAR ANNOTATION SEPARATOR', 0xfffb: 'INTERLINEAR ANNOTATION TERMINATOR', 0xe0001: 'LANGUAGE TAG', 0xe007f: 'CANCEL TAG',
-  0x7f: 'DELETE', 0x85: 'NEXT LINE',
+  0x00ad: 'SOFT HYPHEN',
+  0x034f: 'COMBINING GRAPHEME JOINER',
+  0x061c: 'ARABIC LETTER MARK',
+  0x115f: 'HANGUL CHOSEONG FILLER',
+  0x1160: 'HANGUL JUNGSEONG FILLER',
+  0x17b4: 'KHMER VOWEL INHERENT AQ',
+  0x17b5: 'KHMER VOWEL INHERENT AA',
+  0x180e: 'MONGOLIAN VOWEL SEPARATOR',
+  0x200b: 'ZERO WIDTH SPACE',
+  0x200c: 'ZERO WIDTH NON-JOINER',
+  0x200d: 'ZERO WIDTH JOINER',
+  0x200e: 'LEFT-TO-RIGHT MARK',
+  0x200f: 'RIGHT-TO-LEFT MARK',
+  0x202a: 'LEFT-TO-RIGHT EMBEDDING',
+  0x202b: 'RIGHT-TO-LEFT EMBEDDING',
+  0x202c: 'POP DIRECTIONAL FORMATTING',
+  0x202d: 'LEFT-TO-RIGHT OVERRIDE',
+  0x202e: 'RIGHT-TO-LEFT OVERRIDE',
+  0x2060: 'WORD JOINER',
+  0x2061: 'FUNCTION APPLICATION',
+  0x2062: 'INVISIBLE TIMES',
+  0x2063: 'INVISIBLE SEPARATOR',
+  0x2064: 'INVISIBLE PLUS',
+  0x2066: 'LEFT-TO-RIGHT ISOLATE',
+  0x2067: 'RIGHT-TO-LEFT ISOLATE',
+  0x2068: 'FIRST STRONG ISOLATE',
+  0x2069: 'POP DIRECTIONAL ISOLATE',
+  0x3164: 'HANGUL FILLER',
+  0xfeff: 'ZERO WIDTH NO-BREAK SPACE',
+  0xffa0: 'HALFWIDTH HANGUL FILLER',
+  0xfff9: 'INTERLINEAR ANNOTATION ANCHOR',
+  0xfffa: 'INTERLINEAR ANNOTATION SEPARATOR',
+  0xfffb: 'INTERLINEAR ANNOTATION TERMINATOR',
+  0xe0001: 'LANGUAGE TAG',
+  0xe007f: 'CANCEL TAG',
+  0x7f: 'DELETE',
+  0x85: 'NEXT LINE',
 };
-const C0 = ['NUL', 'SOH', 'STX', 'ETX', 'EOT', 'ENQ', 'ACK', 'BEL', 'BS', 'HT', 'LF', 'VT', 'FF', 'CR', 'SO', 'SI', 'DLE', 'DC1', 'DC2', 'DC3', 'DC4', 'NAK', 'SYN', 'ETB', 'CAN', 'EM', 'SUB', 'ESC', 'FS', 'GS', 'RS', 'US'];
+const C0 = [
+  'NUL',
+  'SOH',
+  'STX',
+  'ETX',
+  'EOT',
+  'ENQ',
+  'ACK',
+  'BEL',
+  'BS',
+  'HT',
+  'LF',
+  'VT',
+  'FF',
+  'CR',
+  'SO',
+  'SI',
+  'DLE',
+  'DC1',
+  'DC2',
+  'DC3',
+  'DC4',
+  'NAK',
+  'SYN',
+  'ETB',
+  'CAN',
+  'EM',
+  'SUB',
+  'ESC',
+  'FS',
+  'GS',
+  'RS',
+  'US',
+];
 
 /** `U+202E RIGHT-TO-LEFT OVERRIDE`. */
 export function describeCodePoint(cp: number): string {
@@ -110,7 +173,16 @@ export function printable(s: string, max: number): string {
   let out = '';
   for (const c of s) {
     const cp = c.codePointAt(0)!;
-    const piece = cp >= 0x20 && cp < 0x7f ? (c === '\\' || c === '"' ? `\\${c}` : c) : cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : cp <= 0xffff ? `\\u${cp.toString(16).padStart(4, '0')}` : `\\u{${cp.toString(16)}}`;
+    const piece =
+      cp >= 0x20 && cp < 0x7f
+        ? c === '\\' || c === '"'
+          ? `\\${c}`
+          : c
+        : cp <= 0xff
+          ? `\\x${cp.toString(16).padStart(2, '0')}`
+          : cp <= 0xffff
+            ? `\\u${cp.toString(16).padStart(4, '0')}`
+            : `\\u{${cp.toString(16)}}`;
     if (out.length + piece.length > max) return out + '…';
     out += piece;
   }
@@ -208,7 +280,8 @@ export function scanUnicode(s: string, invisible: boolean, control: boolean, red
         j += 2;
       }
       re.lastIndex = j;
-      const wellFormed = cpBefore(s, i) === 0x1f3f4 && run.length >= 4 && run.length <= 7 && subdivisionFlag(String.fromCharCode(...run.map((c) => c - 0xe0000)));
+      const wellFormed =
+        cpBefore(s, i) === 0x1f3f4 && run.length >= 4 && run.length <= 7 && subdivisionFlag(String.fromCharCode(...run.map((c) => c - 0xe0000)));
       if (!wellFormed) {
         flag('tag_chars', 'invisible_text', i, j - i, cp, run.length);
         for (const c of run) {
@@ -365,7 +438,11 @@ export function scanUnicode(s: string, invisible: boolean, control: boolean, red
 }
 
 // ISO 3166-1 alpha-2: the region part of a subdivision flag's tag sequence (`gb` of `gbsct`).
-const REGIONS = new Set('ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug um us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw'.split(' '));
+const REGIONS = new Set(
+  'ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug um us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw'.split(
+    ' ',
+  ),
+);
 
 /**
  * The tag letters of a well-formed subdivision flag (after U+1F3F4): a region code, then 1–4

@@ -64,5 +64,13 @@ export function memoryAuditFields(type: string, payload: Uint8Array): MemoryAudi
   }
   const error = p.error as { code?: unknown } | undefined;
   const status = p.ok === true ? 'ok' : str(error?.code, 32) || 'error';
-  return { op: OPS.has(p.op as string) ? (p.op as string) : '', ns, key_hash, value_hash: value ? sha(value) : '', value_size: value?.length ?? 0, revision: rev(p.revision), status };
+  return {
+    op: OPS.has(p.op as string) ? (p.op as string) : '',
+    ns,
+    key_hash,
+    value_hash: value ? sha(value) : '',
+    value_size: value?.length ?? 0,
+    revision: rev(p.revision),
+    status,
+  };
 }

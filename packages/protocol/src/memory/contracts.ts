@@ -32,7 +32,10 @@ export function isMemoryPrefix(p: unknown): p is string {
   return typeof p === 'string' && p.length <= 256 && /^[A-Za-z0-9_.=/-]*$/.test(p) && !p.includes('..') && !p.startsWith('/') && !p.startsWith('.');
 }
 
-export const MemoryNs = z.string().max(80).refine((s) => parseNamespace(s) !== null, 'not a memory namespace (agent/<id>, session/<id> or a shared name)');
+export const MemoryNs = z
+  .string()
+  .max(80)
+  .refine((s) => parseNamespace(s) !== null, 'not a memory namespace (agent/<id>, session/<id> or a shared name)');
 export const MemoryKey = z.string().refine(isMemoryKey, 'a key is 1–256 chars of [A-Za-z0-9_.=/-], no "..", "//", leading or trailing "/" or "."');
 const Prefix = z.string().refine(isMemoryPrefix, 'a prefix is up to 256 chars of [A-Za-z0-9_.=/-], no "..", no leading "/" or "."');
 const Revision = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -44,7 +47,12 @@ export const MemoryGetPayload = z.strictObject({ ns: MemoryNs, key: MemoryKey })
 export const MemoryPutPayload = z.strictObject({ ns: MemoryNs, key: MemoryKey, value: Json, if_revision: Revision.optional() });
 export const MemoryDeletePayload = z.strictObject({ ns: MemoryNs, key: MemoryKey, if_revision: Revision.optional() });
 /** Keys in order; `cursor` is the previous page's `cursor` (the last key it returned). */
-export const MemoryListPayload = z.strictObject({ ns: MemoryNs, prefix: Prefix.optional(), cursor: MemoryKey.optional(), limit: z.number().int().min(1).max(MAX_MEMORY_LIST_LIMIT).optional() });
+export const MemoryListPayload = z.strictObject({
+  ns: MemoryNs,
+  prefix: Prefix.optional(),
+  cursor: MemoryKey.optional(),
+  limit: z.number().int().min(1).max(MAX_MEMORY_LIST_LIMIT).optional(),
+});
 export const MemoryWatchPayload = z.strictObject({ ns: MemoryNs, prefix: Prefix.optional() });
 export const MemoryUnwatchPayload = z.strictObject({ watch: z.string().regex(/^[0-9a-f]{32}$/, 'the msg_id of the memory.watch request') });
 
@@ -124,11 +132,17 @@ export const MEMORY_PAYLOAD_SCHEMAS = {
 /** The grant operation a request type needs (unwatch needs none: it only ends the sender's own watch). */
 export function memoryOpOf(type: string): 'get' | 'put' | 'delete' | 'list' | 'watch' | undefined {
   switch (type) {
-    case MEMORY_GET_TYPE: return 'get';
-    case MEMORY_PUT_TYPE: return 'put';
-    case MEMORY_DELETE_TYPE: return 'delete';
-    case MEMORY_LIST_TYPE: return 'list';
-    case MEMORY_WATCH_TYPE: return 'watch';
-    default: return undefined;
+    case MEMORY_GET_TYPE:
+      return 'get';
+    case MEMORY_PUT_TYPE:
+      return 'put';
+    case MEMORY_DELETE_TYPE:
+      return 'delete';
+    case MEMORY_LIST_TYPE:
+      return 'list';
+    case MEMORY_WATCH_TYPE:
+      return 'watch';
+    default:
+      return undefined;
   }
 }

@@ -46,12 +46,27 @@ const quota = {
   /** Live keys in the namespace. */
   max_keys: z.number().int().positive().max(10_000_000).optional(),
   /** Sum of the stored values' sizes (JSON bytes) in the namespace. */
-  max_bytes: z.number().int().positive().max(2 ** 40).optional(),
+  max_bytes: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 40)
+    .optional(),
   /** One value's size (JSON bytes). */
-  max_value_bytes: z.number().int().positive().max(1024 * 1024).optional(),
+  max_value_bytes: z
+    .number()
+    .int()
+    .positive()
+    .max(1024 * 1024)
+    .optional(),
 };
 const access = z.enum(['read', 'read-write']);
-const count = (max: number, what: string) => z.number({ error: `${what}: a whole number 0–${max}` }).int(`${what}: a whole number 0–${max}`).min(0, `${what}: a whole number 0–${max}`).max(max, `${what}: a whole number 0–${max}`);
+const count = (max: number, what: string) =>
+  z
+    .number({ error: `${what}: a whole number 0–${max}` })
+    .int(`${what}: a whole number 0–${max}`)
+    .min(0, `${what}: a whole number 0–${max}`)
+    .max(max, `${what}: a whole number 0–${max}`);
 
 /**
  * `memory.limits`: per-agent bounds. `sessions`: session namespaces (`session/<id>`) this agent
@@ -82,7 +97,15 @@ export const MemorySection = z.strictObject({
     .strictObject({
       access: access.default('read-write'),
       ttl_seconds: z.number().int().positive().max(MAX_SESSION_TTL_SECONDS).default(DEFAULT_SESSION_TTL_SECONDS),
-      ids: z.array(z.string().min(1).regex(/^[a-z0-9_*-]+$/, 'session id globs use a-z 0-9 _ - and *')).min(1).default(['*']),
+      ids: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .regex(/^[a-z0-9_*-]+$/, 'session id globs use a-z 0-9 _ - and *'),
+        )
+        .min(1)
+        .default(['*']),
       ...quota,
     })
     .optional(),
@@ -133,12 +156,20 @@ const globCache = new WeakMap<readonly string[], (s: string) => boolean>();
  * on namespace `ns`? Read ops (get, list, watch) need read, write ops (put, delete) read-write.
  * With `sizes.valueBytes` a put is also checked against the value size limit. Pure.
  */
-export function checkMemoryAccess(section: MemorySection | undefined, agentId: string, op: MemoryOp, ns: string, sizes?: { valueBytes?: number }): MemoryAccess {
+export function checkMemoryAccess(
+  section: MemorySection | undefined,
+  agentId: string,
+  op: MemoryOp,
+  ns: string,
+  sizes?: { valueBytes?: number },
+): MemoryAccess {
   if (!MEMORY_OPS.includes(op)) return { ok: false, code: 'invalid', detail: `unknown memory operation ${JSON.stringify(op)}` };
   const p = parseNamespace(ns);
   if (!p) return { ok: false, code: 'invalid', detail: `not a memory namespace: ${JSON.stringify(ns)} (agent/<id>, session/<id> or a shared name)` };
   const s = section ?? MemorySection.parse({});
-  let grant: { access: 'none' | 'read' | 'read-write'; max_keys?: number | undefined; max_bytes?: number | undefined; max_value_bytes?: number | undefined } | undefined;
+  let grant:
+    | { access: 'none' | 'read' | 'read-write'; max_keys?: number | undefined; max_bytes?: number | undefined; max_value_bytes?: number | undefined }
+    | undefined;
   let ttlSeconds: number | undefined;
   if (p.kind === 'agent') {
     if (p.agent !== agentId) return { ok: false, code: 'not_allowed', detail: `${ns} is another agent's memory; no grant reaches it` };
@@ -156,7 +187,8 @@ export function checkMemoryAccess(section: MemorySection | undefined, agentId: s
     ttlSeconds = g.ttl_seconds;
   }
   if (grant.access === 'none') return { ok: false, code: 'not_allowed', detail: `${agentId}'s own memory is turned off (memory.own.access: none)` };
-  if (WRITE_OPS.has(op) && grant.access !== 'read-write') return { ok: false, code: 'not_allowed', detail: `${agentId} may only read ${ns} (${op} needs read-write)` };
+  if (WRITE_OPS.has(op) && grant.access !== 'read-write')
+    return { ok: false, code: 'not_allowed', detail: `${agentId} may only read ${ns} (${op} needs read-write)` };
   const quota: MemoryQuota = {
     maxKeys: grant.max_keys ?? DEFAULT_MEMORY_MAX_KEYS,
     maxBytes: grant.max_bytes ?? DEFAULT_MEMORY_MAX_BYTES,

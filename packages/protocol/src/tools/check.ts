@@ -42,7 +42,12 @@ function checkRule(rule: CompiledToolRule, server: string, tool: string, raw: un
   const where = ` (rule tools.${rule.index})`;
   const args = raw === undefined ? {} : raw;
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-    return { ok: false, code: 'argument_refused', argument: 'args', detail: `args must be an object, got ${args === null ? 'null' : Array.isArray(args) ? 'array' : typeof args}${where}` };
+    return {
+      ok: false,
+      code: 'argument_refused',
+      argument: 'args',
+      detail: `args must be an object, got ${args === null ? 'null' : Array.isArray(args) ? 'array' : typeof args}${where}`,
+    };
   }
   const obj = args as Record<string, unknown>;
   let approval = rule.approval;

@@ -26,12 +26,18 @@ export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
 }
 
 /** SHA-256 (hex) of the canonical JSON of { name, description, inputSchema }. */
 export function toolDefinitionHash(d: ToolDefinition): string {
-  return createHash('sha256').update(canonicalJson({ name: d.name, description: d.description ?? '', inputSchema: d.inputSchema })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ name: d.name, description: d.description ?? '', inputSchema: d.inputSchema }))
+    .digest('hex');
 }
 
 export function toolType(server: string, tool: string): string {
@@ -83,7 +89,7 @@ export type ToolResult = z.infer<typeof ToolResultSchema>;
 export const APPROVAL_TYPE = 'approval.decision';
 const approvalFields = {
   /** The held call's msg_id (32 hex); equal to the approval's causation_id. */
-  msg_id: z.string().regex(/^[0-9a-f]{32}$/, 'the held call\'s msg_id, 32 lower-case hex'),
+  msg_id: z.string().regex(/^[0-9a-f]{32}$/, "the held call's msg_id, 32 lower-case hex"),
   reason: z.string().max(500).optional(),
 };
 /** SHA-256 (hex) of the canonical arguments the approver was shown. */

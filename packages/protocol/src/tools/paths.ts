@@ -65,7 +65,10 @@ export function pathSpellingProblem(s: string): string | undefined {
   let cur = s;
   for (let round = 0; PCT.test(cur); round++) {
     if (round >= MAX_DECODE_ROUNDS) return 'is percent-encoded too many times';
-    if (PCT_DANGEROUS.test(cur)) return round === 0 ? 'contains a percent-encoded dot, slash, backslash or control character' : 'contains a multiply percent-encoded dot, slash, backslash or control character';
+    if (PCT_DANGEROUS.test(cur))
+      return round === 0
+        ? 'contains a percent-encoded dot, slash, backslash or control character'
+        : 'contains a multiply percent-encoded dot, slash, backslash or control character';
     const next = decodeOnce(cur);
     if (next === undefined) return 'contains percent escapes that are not valid UTF-8 (overlong encoding?)';
     if (next.includes('\\') || CONTROL.test(next)) return 'contains a percent-encoded backslash or control character';
@@ -73,7 +76,8 @@ export function pathSpellingProblem(s: string): string | undefined {
   }
   // Unicode compatibility forms of . / \ (and anything else that changes the structure under NFKC).
   const nfkc = ascii ? s : s.normalize('NFKC');
-  if (nfkc !== s && nfkc.replace(STRUCTURE, '') !== s.replace(STRUCTURE, '')) return 'contains a Unicode look-alike of ".", "/", "\\" or "%" (changes under NFKC)';
+  if (nfkc !== s && nfkc.replace(STRUCTURE, '') !== s.replace(STRUCTURE, ''))
+    return 'contains a Unicode look-alike of ".", "/", "\\" or "%" (changes under NFKC)';
   if (DOTDOT.test(s)) return 'contains a ".." segment';
   return undefined;
 }
@@ -90,7 +94,7 @@ export function normalizeRoot(root: string): string {
 /** `p` (normalized, absolute) is `root` or below it, with a separator boundary: /srv/project2 is not inside /srv/project. */
 export function isInsideRoot(root: string, p: string): boolean {
   if (root === '/') return p.startsWith('/');
-  return p === root || (p.startsWith(root) && p.charCodeAt(root.length) === 47 /* / */);
+  return p === root || (p.startsWith(root) && p.charCodeAt(root.length) === 47) /* / */;
 }
 
 /**

@@ -64,7 +64,8 @@ const PathRule = z
     if (r.base !== undefined) {
       try {
         const b = normalizeRoot(r.base);
-        if (roots.length === r.roots.length && !roots.some((root) => isInsideRoot(root, b))) ctx.addIssue({ code: 'custom', path: ['base'], message: 'base must be inside one of the roots' });
+        if (roots.length === r.roots.length && !roots.some((root) => isInsideRoot(root, b)))
+          ctx.addIssue({ code: 'custom', path: ['base'], message: 'base must be inside one of the roots' });
       } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['base'], message: (e as Error).message.replace(/^root/, 'base') });
       }
@@ -100,7 +101,11 @@ const valueFields = {
   type: z.enum(JSON_TYPES).optional(),
   path: PathRule.optional(),
   url: UrlRule.optional(),
-  enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).max(1024).optional(),
+  enum: z
+    .array(z.union([z.string(), z.number(), z.boolean()]))
+    .min(1)
+    .max(1024)
+    .optional(),
   pattern: z.string().min(1).max(1024).optional(),
   min_length: count.optional(),
   max_length: count.optional(),
@@ -145,8 +150,10 @@ function refineValue(c: ValueShape, ctx: z.RefinementCtx): void {
   const t = impliedType(c);
   if (typeof t === 'object') ctx.addIssue({ code: 'custom', path: [t.key], message: t.error });
   if (c.min !== undefined && c.max !== undefined && c.min > c.max) ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
-  if (c.min_length !== undefined && c.max_length !== undefined && c.min_length > c.max_length) ctx.addIssue({ code: 'custom', path: ['min_length'], message: 'min_length is greater than max_length' });
-  if (c.min_items !== undefined && c.max_items !== undefined && c.min_items > c.max_items) ctx.addIssue({ code: 'custom', path: ['min_items'], message: 'min_items is greater than max_items' });
+  if (c.min_length !== undefined && c.max_length !== undefined && c.min_length > c.max_length)
+    ctx.addIssue({ code: 'custom', path: ['min_length'], message: 'min_length is greater than max_length' });
+  if (c.min_items !== undefined && c.max_items !== undefined && c.min_items > c.max_items)
+    ctx.addIssue({ code: 'custom', path: ['min_items'], message: 'min_items is greater than max_items' });
   if (c.pattern !== undefined) {
     try {
       RE2JS.compile(c.pattern);
@@ -329,7 +336,13 @@ function lengthProblem(s: string, min: number | undefined, max: number | undefin
   return undefined;
 }
 
-function compileValue(c: z.infer<typeof ToolItemConstraint> & { items?: z.infer<typeof ToolItemConstraint> | undefined; min_items?: number | undefined; max_items?: number | undefined }): ValueChecker {
+function compileValue(
+  c: z.infer<typeof ToolItemConstraint> & {
+    items?: z.infer<typeof ToolItemConstraint> | undefined;
+    min_items?: number | undefined;
+    max_items?: number | undefined;
+  },
+): ValueChecker {
   const t = impliedType(c);
   if (typeof t === 'object') throw new Error(t.error); // the schema refused it already
   const isType = typeTest(t);
@@ -369,7 +382,9 @@ function compileValue(c: z.infer<typeof ToolItemConstraint> & { items?: z.infer<
   }
   if (c.min_items !== undefined || c.max_items !== undefined) {
     const { min_items: lo, max_items: hi } = c;
-    checks.push((v: unknown[]) => (lo !== undefined && v.length < lo ? `has fewer than ${lo} items` : hi !== undefined && v.length > hi ? `has more than ${hi} items` : undefined));
+    checks.push((v: unknown[]) =>
+      lo !== undefined && v.length < lo ? `has fewer than ${lo} items` : hi !== undefined && v.length > hi ? `has more than ${hi} items` : undefined,
+    );
   }
   if (c.items) {
     const item = compileValue(c.items);
@@ -382,7 +397,8 @@ function compileValue(c: z.infer<typeof ToolItemConstraint> & { items?: z.infer<
     });
   }
   return (v, at) => {
-    if (!isType(v)) return { argument: at, detail: `${at} must be ${t === 'any' ? 'present' : `of type ${t}`}, got ${v === undefined ? 'nothing' : typeOf(v)}` };
+    if (!isType(v))
+      return { argument: at, detail: `${at} must be ${t === 'any' ? 'present' : `of type ${t}`}, got ${v === undefined ? 'nothing' : typeOf(v)}` };
     for (const ch of checks) {
       const r = ch(v as never, at);
       if (r === undefined) continue;

@@ -142,7 +142,18 @@ function v6Problem(ip: ipaddr.IPv6): string | undefined {
 // ---- names
 
 /** Names refused whatever the allowlist says: they reach this host or the metadata service. */
-const FORBIDDEN_NAMES = new Set(['localhost', 'localhost.localdomain', 'metadata', 'metadata.google.internal', 'instance-data', 'instance-data.ec2.internal', 'metadata.azure.com', 'metadata.tencentyun.com', 'ip6-localhost', 'ip6-loopback']);
+const FORBIDDEN_NAMES = new Set([
+  'localhost',
+  'localhost.localdomain',
+  'metadata',
+  'metadata.google.internal',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.com',
+  'metadata.tencentyun.com',
+  'ip6-localhost',
+  'ip6-loopback',
+]);
 const FORBIDDEN_SUFFIXES = ['.localhost', '.internal', '.local', '.localdomain', '.home.arpa', '.in-addr.arpa', '.ip6.arpa'];
 
 function nameProblem(host: string): string | undefined {

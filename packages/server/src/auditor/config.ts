@@ -7,21 +7,26 @@ import { connectionsConfigSchema } from './connections.js';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*)');
 
-export const storeConfigSchema = z.object({
-  /** A chDB data directory (embedded, the default) or an http(s):// ClickHouse server URL. */
-  url: z.string().min(1).default(D.DEFAULT_STORE),
-  database: identifier.default(D.DEFAULT_DATABASE),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  /** Rows (and aggregates) older than this are dropped by ClickHouse's TTL. */
-  // at most ~68 years: time + the TTL must stay within DateTime (2106), or every row expires at once
-  ttlDays: z.number().int().min(1).max(25_000).default(D.DEFAULT_TTL_DAYS),
-  /**
-   * A ClickHouse cluster (a name from the server's remote_servers): migrations run ON CLUSTER and
-   * every table is Replicated* (one shard, its replicas). Only with a server URL.
-   */
-  cluster: identifier.optional(),
-}).refine((s) => !s.cluster || /^https?:\/\//i.test(s.url), { message: 'cluster needs an http(s):// ClickHouse server url (chDB is a single embedded engine)', path: ['cluster'] });
+export const storeConfigSchema = z
+  .object({
+    /** A chDB data directory (embedded, the default) or an http(s):// ClickHouse server URL. */
+    url: z.string().min(1).default(D.DEFAULT_STORE),
+    database: identifier.default(D.DEFAULT_DATABASE),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Rows (and aggregates) older than this are dropped by ClickHouse's TTL. */
+    // at most ~68 years: time + the TTL must stay within DateTime (2106), or every row expires at once
+    ttlDays: z.number().int().min(1).max(25_000).default(D.DEFAULT_TTL_DAYS),
+    /**
+     * A ClickHouse cluster (a name from the server's remote_servers): migrations run ON CLUSTER and
+     * every table is Replicated* (one shard, its replicas). Only with a server URL.
+     */
+    cluster: identifier.optional(),
+  })
+  .refine((s) => !s.cluster || /^https?:\/\//i.test(s.url), {
+    message: 'cluster needs an http(s):// ClickHouse server url (chDB is a single embedded engine)',
+    path: ['cluster'],
+  });
 export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
 export const natsConfigSchema = z.object({
@@ -35,13 +40,19 @@ export const natsConfigSchema = z.object({
   systemCredsFile: z.string().optional(),
   name: z.string().default('agentbus-auditor'),
   /** TLS to NATS: the CA that signed the server certificate (and a client certificate if the server verifies clients). */
-  tls: z.object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() }).strict().optional(),
+  tls: z
+    .object({ caFile: z.string().min(1).optional(), certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
+    .strict()
+    .optional(),
 });
 export type NatsConfig = z.infer<typeof natsConfigSchema>;
 
 export const consumerConfigSchema = z.object({
   stream: z.string().default(D.AUDIT_STREAM),
-  durable: z.string().regex(/^[A-Za-z0-9_-]+$/).default(D.DEFAULT_DURABLE),
+  durable: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default(D.DEFAULT_DURABLE),
   batchMaxMessages: z.number().int().min(1).max(10_000).default(D.DEFAULT_BATCH_MAX_MESSAGES),
   batchMaxWaitMs: z.number().int().min(1000).max(60_000).default(D.DEFAULT_BATCH_MAX_WAIT_MS),
   ackWaitMs: z.number().int().min(1000).default(D.DEFAULT_ACK_WAIT_MS),

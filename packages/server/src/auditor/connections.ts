@@ -43,7 +43,11 @@ export const connectionsConfigSchema = z.object({
   /** Two live connections of one agent for longer than this are reuse (a reconnect hands over within it). */
   overlapMs: z.number().int().min(0).default(15_000),
   /** After the first connection event ever recorded, addresses are learned without alerts for this long. */
-  learningMs: z.number().int().min(0).default(5 * 60_000),
+  learningMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(5 * 60_000),
   /** identity_reuse on/off, new_address on/off. */
   identityReuse: z.boolean().default(true),
   newAddress: z.boolean().default(true),
@@ -139,7 +143,8 @@ export class ConnectionTracker {
           // the newer connection ended while an older one is still there: two places at once
           this.#pending.splice(i, 1);
           const older = [...p.olders.values()].find((o) => live.has(o.key));
-          if (older) out.push(...this.#reuse(p, older, ev.time, `the newer connection ended (${ev.reason || 'disconnect'}) while the older was still connected`));
+          if (older)
+            out.push(...this.#reuse(p, older, ev.time, `the newer connection ended (${ev.reason || 'disconnect'}) while the older was still connected`));
         } else if (p.olders.delete(key) && p.olders.size === 0) {
           this.#pending.splice(i, 1); // the older one ended within the overlap: a reconnect
         }
@@ -170,7 +175,8 @@ export class ConnectionTracker {
       this.#pending.splice(i, 1);
       const live = this.#live.get(p.agent);
       const older = [...p.olders.values()].find((o) => live?.has(o.key));
-      if (older && live?.has(p.newer.key)) out.push(...this.#reuse(p, older, now, `both still connected ${Math.round(this.#cfg.overlapMs / 1000)} s after the second connected`));
+      if (older && live?.has(p.newer.key))
+        out.push(...this.#reuse(p, older, now, `both still connected ${Math.round(this.#cfg.overlapMs / 1000)} s after the second connected`));
     }
     return out;
   }
@@ -181,25 +187,30 @@ export class ConnectionTracker {
     const conns = [older, p.newer];
     const hosts = [...new Set(conns.map((c) => c.host))];
     const differ = new Set(conns.map((c) => normalizeHost(c.host))).size > 1;
-    return [{
-      rule: IDENTITY_REUSE_RULE,
-      agents: [p.agent],
-      windowStart: p.newer.start,
-      windowEnd: Math.max(now, p.newer.start + 1),
-      severity: differ ? 'critical' : 'high',
-      evidence: {
-        agent: p.agent,
-        nkey: p.nkey,
-        client_ids: conns.map((c) => c.clientId),
-        hosts,
-        servers: [...new Set(conns.map((c) => c.server))],
-        connections: conns.map((c) => ({ client_id: c.clientId, host: c.host, server: c.server, start: iso(c.start) })),
-        overlap_ms: Math.max(0, now - p.newer.start),
-        why,
+    return [
+      {
+        rule: IDENTITY_REUSE_RULE,
+        agents: [p.agent],
+        windowStart: p.newer.start,
+        windowEnd: Math.max(now, p.newer.start + 1),
+        severity: differ ? 'critical' : 'high',
+        evidence: {
+          agent: p.agent,
+          nkey: p.nkey,
+          client_ids: conns.map((c) => c.clientId),
+          hosts,
+          servers: [...new Set(conns.map((c) => c.server))],
+          connections: conns.map((c) => ({ client_id: c.clientId, host: c.host, server: c.server, start: iso(c.start) })),
+          overlap_ms: Math.max(0, now - p.newer.start),
+          why,
+        },
+        // the two connections: the same pair seen again (an auditor restart) is the same incident
+        key: `${IDENTITY_REUSE_RULE}:${p.agent}:${conns
+          .map((c) => c.key)
+          .sort()
+          .join('+')}`,
       },
-      // the two connections: the same pair seen again (an auditor restart) is the same incident
-      key: `${IDENTITY_REUSE_RULE}:${p.agent}:${conns.map((c) => c.key).sort().join('+')}`,
-    }];
+    ];
   }
 
   #address(ev: ConnEvent): Finding[] {
@@ -213,15 +224,26 @@ export class ConnectionTracker {
     const before = [...known];
     known.add(host);
     if (!this.#cfg.newAddress || this.#firstEvent === undefined || ev.time < this.#firstEvent + this.#cfg.learningMs) return [];
-    return [{
-      rule: NEW_ADDRESS_RULE,
-      agents: [ev.agent],
-      windowStart: ev.start || ev.time,
-      windowEnd: Math.max(ev.time, (ev.start || ev.time) + 1),
-      severity: 'medium',
-      evidence: { agent: ev.agent, nkey: ev.nkey, host: ev.host, client_id: ev.client_id, server: ev.server, connected_at: iso(ev.start || ev.time), known_hosts: before.slice(0, 20), known_hosts_total: before.length },
-      key: `${NEW_ADDRESS_RULE}:${ev.agent}:${host}`,
-    }];
+    return [
+      {
+        rule: NEW_ADDRESS_RULE,
+        agents: [ev.agent],
+        windowStart: ev.start || ev.time,
+        windowEnd: Math.max(ev.time, (ev.start || ev.time) + 1),
+        severity: 'medium',
+        evidence: {
+          agent: ev.agent,
+          nkey: ev.nkey,
+          host: ev.host,
+          client_id: ev.client_id,
+          server: ev.server,
+          connected_at: iso(ev.start || ev.time),
+          known_hosts: before.slice(0, 20),
+          known_hosts_total: before.length,
+        },
+        key: `${NEW_ADDRESS_RULE}:${ev.agent}:${host}`,
+      },
+    ];
   }
 }
 
@@ -271,14 +293,29 @@ export function parseServerEvent(kind: 'connect' | 'disconnect', data: unknown, 
   const { client: c, server: s } = r.data;
   const start = ms(c.start, now);
   const time = kind === 'connect' ? start : ms(c.stop ?? r.data.timestamp, now);
-  return { time, event: kind, agent: agentOf(c.user), nkey: c.user, client_id: c.id, host: c.host, server: s.name || s.id, name: c.name, start, reason: kind === 'disconnect' ? r.data.reason : '' };
+  return {
+    time,
+    event: kind,
+    agent: agentOf(c.user),
+    nkey: c.user,
+    client_id: c.id,
+    host: c.host,
+    server: s.name || s.id,
+    name: c.name,
+    start,
+    reason: kind === 'disconnect' ? r.data.reason : '',
+  };
 }
 
 // ---- the store -----------------------------------------------------------------------------
 
 export async function insertConnections(store: AuditStore, evs: ConnEvent[]): Promise<void> {
   if (evs.length === 0) return;
-  await store.client.insert({ table: store.table('audit_connections'), values: evs.map((e) => ({ ...e, time: msToCh(e.time), start: msToCh(e.start) })), format: 'JSONEachRow' });
+  await store.client.insert({
+    table: store.table('audit_connections'),
+    values: evs.map((e) => ({ ...e, time: msToCh(e.time), start: msToCh(e.start) })),
+    format: 'JSONEachRow',
+  });
 }
 
 /** Every agent's addresses so far, and the time of the first event recorded (the learning period). */
@@ -286,7 +323,9 @@ export async function loadKnownAddresses(store: AuditStore): Promise<{ known: Ma
   const rows = await store.query<{ agent: string; hosts: string[] }>(
     `SELECT agent, groupUniqArray(host) AS hosts FROM ${store.table('audit_connections')} WHERE agent != '' AND event IN ('connect', 'present') GROUP BY agent`,
   );
-  const first = await store.query<{ n: number; t: number }>(`SELECT count() AS n, toUnixTimestamp64Milli(min(time)) AS t FROM ${store.table('audit_connections')}`);
+  const first = await store.query<{ n: number; t: number }>(
+    `SELECT count() AS n, toUnixTimestamp64Milli(min(time)) AS t FROM ${store.table('audit_connections')}`,
+  );
   return { known: new Map(rows.map((r) => [r.agent, r.hosts])), firstEvent: Number(first[0]?.n ?? 0) > 0 ? Number(first[0]!.t) : undefined };
 }
 
@@ -354,26 +393,31 @@ export async function startConnectionFollower(o: FollowerOptions): Promise<Conne
     return chain;
   };
   const nc: NatsConnection = await connect({
-    servers: o.url.split(','), name: 'agentbus-auditor-system', inboxPrefix: SYSTEM_INBOX_PREFIX,
-    authenticator: nkeyAuthenticator(readNkeySeed(o.systemCredsFile)), maxReconnectAttempts: -1,
+    servers: o.url.split(','),
+    name: 'agentbus-auditor-system',
+    inboxPrefix: SYSTEM_INBOX_PREFIX,
+    authenticator: nkeyAuthenticator(readNkeySeed(o.systemCredsFile)),
+    maxReconnectAttempts: -1,
     ...(o.tls ? { tls: { ...o.tls } } : {}),
   });
   const dec = new TextDecoder();
   const subs: Subscription[] = [];
   for (const kind of ['connect', 'disconnect'] as const) {
-    subs.push(nc.subscribe(`$SYS.ACCOUNT.${BUS_ACCOUNT}.${kind.toUpperCase()}`, {
-      callback: (err, m) => {
-        if (err) return void (st.lastError = err.message);
-        let data: unknown;
-        try {
-          data = JSON.parse(dec.decode(m.data));
-        } catch {
-          return;
-        }
-        const ev = parseServerEvent(kind, data, agentOf);
-        if (ev) void handle([ev], Date.now());
-      },
-    }));
+    subs.push(
+      nc.subscribe(`$SYS.ACCOUNT.${BUS_ACCOUNT}.${kind.toUpperCase()}`, {
+        callback: (err, m) => {
+          if (err) return void (st.lastError = err.message);
+          let data: unknown;
+          try {
+            data = JSON.parse(dec.decode(m.data));
+          } catch {
+            return;
+          }
+          const ev = parseServerEvent(kind, data, agentOf);
+          if (ev) void handle([ev], Date.now());
+        },
+      }),
+    );
   }
   await nc.flush();
 
@@ -381,9 +425,16 @@ export async function startConnectionFollower(o: FollowerOptions): Promise<Conne
   async function snapshot(): Promise<void> {
     const now = Date.now();
     const evs: ConnEvent[] = [];
-    const it = await nc.requestMany('$SYS.REQ.SERVER.PING.CONNZ', JSON.stringify({ auth: true, limit: 100_000 }), { strategy: 'stall', stall: 300, maxWait: 2000 });
+    const it = await nc.requestMany('$SYS.REQ.SERVER.PING.CONNZ', JSON.stringify({ auth: true, limit: 100_000 }), {
+      strategy: 'stall',
+      stall: 300,
+      maxWait: 2000,
+    });
     for await (const m of it) {
-      let r: { server?: { name?: string; id?: string }; data?: { connections?: { cid: number; ip?: string; start?: string; authorized_user?: string; account?: string; name?: string }[] } };
+      let r: {
+        server?: { name?: string; id?: string };
+        data?: { connections?: { cid: number; ip?: string; start?: string; authorized_user?: string; account?: string; name?: string }[] };
+      };
       try {
         r = JSON.parse(dec.decode(m.data));
       } catch {
@@ -393,7 +444,18 @@ export async function startConnectionFollower(o: FollowerOptions): Promise<Conne
       for (const c of r.data?.connections ?? []) {
         if (c.account !== BUS_ACCOUNT || !c.authorized_user) continue;
         const start = ms(c.start, now);
-        evs.push({ time: now, event: 'present', agent: agentOf(c.authorized_user), nkey: c.authorized_user, client_id: c.cid, host: c.ip ?? '', server, name: c.name ?? '', start, reason: '' });
+        evs.push({
+          time: now,
+          event: 'present',
+          agent: agentOf(c.authorized_user),
+          nkey: c.authorized_user,
+          client_id: c.cid,
+          host: c.ip ?? '',
+          server,
+          name: c.name ?? '',
+          start,
+          reason: '',
+        });
       }
     }
     evs.sort((a, b) => a.start - b.start);
@@ -414,17 +476,22 @@ export async function startConnectionFollower(o: FollowerOptions): Promise<Conne
     }
   })();
   const tick = async (now = Date.now()) => {
-    chain = chain.then(async () => {
-      const f = tracker.tick(now);
-      if (f.length) await o.raise(f, now);
-    }).catch((e) => {
-      st.lastError = (e as Error).message;
-    });
+    chain = chain
+      .then(async () => {
+        const f = tracker.tick(now);
+        if (f.length) await o.raise(f, now);
+      })
+      .catch((e) => {
+        st.lastError = (e as Error).message;
+      });
     await chain;
   };
   const timer = setInterval(() => void tick(), 1000);
   timer.unref();
-  logger?.info({ account: BUS_ACCOUNT, overlap_ms: o.config.overlapMs, learning_ms: o.config.learningMs, manifests: o.config.manifestsDir ?? null }, 'following connect/disconnect events');
+  logger?.info(
+    { account: BUS_ACCOUNT, overlap_ms: o.config.overlapMs, learning_ms: o.config.learningMs, manifests: o.config.manifestsDir ?? null },
+    'following connect/disconnect events',
+  );
   return {
     stats: () => ({ ...st }),
     tick,

@@ -100,7 +100,8 @@ export async function ensureDlqStream(jsm: JetStreamManager, subject: string): P
 }
 
 /** Errors by which ClickHouse refuses the data of an insert (not an outage): bisect to the row. */
-const DATA_ERROR = /CANNOT_PARSE|INCORRECT_DATA|TYPE_MISMATCH|ARGUMENT_OUT_OF_BOUND|CANNOT_CONVERT|CANNOT_READ|TOO_LARGE_STRING|Cannot parse|Cannot read|UTF-?8|surrogate|JSON/i;
+const DATA_ERROR =
+  /CANNOT_PARSE|INCORRECT_DATA|TYPE_MISMATCH|ARGUMENT_OUT_OF_BOUND|CANNOT_CONVERT|CANNOT_READ|TOO_LARGE_STRING|Cannot parse|Cannot read|UTF-?8|surrogate|JSON/i;
 
 /** Create the AUDIT stream if missing, with the config the verifier uses (bus/audit-stream.ts). */
 export async function ensureAuditStream(jsm: JetStreamManager, stream: string = D.AUDIT_STREAM): Promise<void> {
@@ -166,7 +167,17 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
   const consumer: Consumer = await js.consumers.get(cfg.stream, cfg.durable);
 
   const stats: ConsumerStats = {
-    messages: 0, events: 0, batches: 0, redelivered: 0, poison: 0, fallbackRows: 0, skippedBatches: 0, insertFailures: 0, backingOff: false, lag: 0, lastError: undefined,
+    messages: 0,
+    events: 0,
+    batches: 0,
+    redelivered: 0,
+    poison: 0,
+    fallbackRows: 0,
+    skippedBatches: 0,
+    insertFailures: 0,
+    backingOff: false,
+    lag: 0,
+    lastError: undefined,
   };
   const ctl: { stopped: boolean; wake?: () => void } = { stopped: false };
   let current: ConsumerMessages | undefined;

@@ -42,8 +42,14 @@ const MSG_ID = /^[0-9a-f]{32}$/;
  * The msg_ids an alert is about: those its evidence lists (`msg_ids`), else the raw rows its
  * rule's evidence filter finds in the alert's window (the detectors count aggregates).
  */
-export async function alertMsgIds(store: AuditStore, a: Pick<Alert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>, limit = EVIDENCE_LIMIT): Promise<string[]> {
-  const listed = Array.isArray(a.evidence['msg_ids']) ? (a.evidence['msg_ids'] as unknown[]).filter((m): m is string => typeof m === 'string' && MSG_ID.test(m)) : [];
+export async function alertMsgIds(
+  store: AuditStore,
+  a: Pick<Alert, 'rule' | 'severity' | 'agents' | 'window_start' | 'window_end' | 'evidence'>,
+  limit = EVIDENCE_LIMIT,
+): Promise<string[]> {
+  const listed = Array.isArray(a.evidence['msg_ids'])
+    ? (a.evidence['msg_ids'] as unknown[]).filter((m): m is string => typeof m === 'string' && MSG_ID.test(m))
+    : [];
   if (listed.length) return listed.slice(0, limit);
   const q = alertEvidence(a);
   if (!q || q.senders.length === 0) return [];
@@ -78,7 +84,15 @@ const secs = (ms: number) => Math.floor(ms / 1000);
 
 /** Causal rows one evaluation reads at most. */
 const MAX_LINKS = 50_000;
-interface LinkRow { msg_id: string; causation_id: string; sender: string; destination: string; type: string; sha: string; t: number }
+interface LinkRow {
+  msg_id: string;
+  causation_id: string;
+  sender: string;
+  destination: string;
+  type: string;
+  sha: string;
+  t: number;
+}
 
 /** Read everything the configured detectors need for an evaluation at `now`. */
 export function loadDetectorInput(store: AuditStore, now: number, rules: RulesConfig): Promise<DetectorInput> {
@@ -96,31 +110,37 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
      FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
     { from: secs(from), to: secs(to) },
   );
-  const edges = needs.edgesMinutes === undefined ? [] : await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
-    `SELECT sender, destination, min(f) AS first_ms, sum(n) AS total, sumIf(n, verdict = 'rejected') AS rejected
+  const edges =
+    needs.edgesMinutes === undefined
+      ? []
+      : await store.query<{ sender: string; destination: string; first_ms: number; total: number; rejected: number }>(
+          `SELECT sender, destination, min(f) AS first_ms, sum(n) AS total, sumIf(n, verdict = 'rejected') AS rejected
      FROM (
        SELECT sender, destination, verdict, toUnixTimestamp64Milli(f) AS f, n
        FROM ${messageCounts(store.table, ['sender', 'destination', 'verdict'], "minute < toDateTime({to:UInt32}, 'UTC')")}
      )
      GROUP BY sender, destination
      HAVING first_ms >= {since:Int64}`,
-    { to: secs(to), since: windowStart(now, needs.edgesMinutes) },
-  );
+          { to: secs(to), since: windowStart(now, needs.edgesMinutes) },
+        );
   const firsts = await store.query<{ sender: string; first_ms: number }>(
     `SELECT sender, toUnixTimestamp64Milli(min(first_seen)) AS first_ms FROM ${agg}
      WHERE minute < toDateTime({to:UInt32}, 'UTC') GROUP BY sender`,
     { to: secs(to) },
   );
-  const payloads = needs.payloads === undefined ? [] : await store.query<{ hash: string; n: number; senders: string[]; destinations: string[]; first_ms: number; last_ms: number }>(
-    `SELECT payload_sha256 AS hash, uniqExactMerge(events) AS n, groupUniqArray(sender) AS senders,
+  const payloads =
+    needs.payloads === undefined
+      ? []
+      : await store.query<{ hash: string; n: number; senders: string[]; destinations: string[]; first_ms: number; last_ms: number }>(
+          `SELECT payload_sha256 AS hash, uniqExactMerge(events) AS n, groupUniqArray(sender) AS senders,
             groupUniqArray(destination) AS destinations,
             toUnixTimestamp64Milli(min(first_seen)) AS first_ms, toUnixTimestamp64Milli(max(last_seen)) AS last_ms
      FROM ${store.table('agg_payload_minute')}
      WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')
      GROUP BY payload_sha256
      HAVING n >= {min:UInt32}`,
-    { from: secs(windowStart(now, needs.payloads.windowMinutes)), to: secs(to), min: needs.payloads.minRepeats },
-  );
+          { from: secs(windowStart(now, needs.payloads.windowMinutes)), to: secs(to), min: needs.payloads.minRepeats },
+        );
   // causal chains (detectors/payload-loop.ts): the accepted rows of every trace in which one step
   // (sender, destination, payload — its type when a row has no hash) occurs twice, and, for rows
   // whose trace ids do not follow the chain, the causal rows whose step repeats anywhere in the
@@ -148,21 +168,24 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
     for (let round = 0; round < 16 && links.length < MAX_LINKS; round++) {
       const missing = [...new Set(links.map((r) => r.causation_id).filter((c) => c && !have.has(c)))].slice(0, 5000);
       if (!missing.length) break;
-      const more = await store.query<LinkRow>(
-        `SELECT ${cols} FROM (${w}) WHERE msg_id IN {ids:Array(String)} ORDER BY t LIMIT 1 BY msg_id`,
-        { ...range, ids: missing },
-      );
-      for (const r of more) if (!have.has(r.msg_id)) (have.add(r.msg_id), links.push(r));
+      const more = await store.query<LinkRow>(`SELECT ${cols} FROM (${w}) WHERE msg_id IN {ids:Array(String)} ORDER BY t LIMIT 1 BY msg_id`, {
+        ...range,
+        ids: missing,
+      });
+      for (const r of more) if (!have.has(r.msg_id)) have.add(r.msg_id), links.push(r);
       // a cause outside the window (or not accepted) is a root: do not ask again
       for (const id of missing) have.add(id);
     }
   }
-  const buckets = needs.longMinutes === undefined ? [] : await store.query<{ b: number; sender: string; dest: string; verdict: string; reason: string; n: number }>(
-    `SELECT intDiv(toUnixTimestamp(minute), {bs:UInt32}) * {bs:UInt32} * 1000 AS b, sender, if(verdict = 'rejected', destination, '') AS dest, verdict, reason, sum(n) AS n
+  const buckets =
+    needs.longMinutes === undefined
+      ? []
+      : await store.query<{ b: number; sender: string; dest: string; verdict: string; reason: string; n: number }>(
+          `SELECT intDiv(toUnixTimestamp(minute), {bs:UInt32}) * {bs:UInt32} * 1000 AS b, sender, if(verdict = 'rejected', destination, '') AS dest, verdict, reason, sum(n) AS n
      FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}
      GROUP BY b, sender, dest, verdict, reason`,
-    { from: secs(windowStart(now, needs.longMinutes)), to: secs(to), bs: BUCKET_MINUTES * 60 },
-  );
+          { from: secs(windowStart(now, needs.longMinutes)), to: secs(to), bs: BUCKET_MINUTES * 60 },
+        );
   const senderFirstSeen = new Map(firsts.map((r) => [r.sender, Number(r.first_ms)]));
   let dataStart: number | undefined;
   for (const v of senderFirstSeen.values()) if (dataStart === undefined || v < dataStart) dataStart = v;
@@ -191,7 +214,15 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
       firstSeen: Number(r.first_ms),
       lastSeen: Number(r.last_ms),
     })),
-    links: links.map((r) => ({ msgId: r.msg_id, causationId: r.causation_id, sender: r.sender, destination: r.destination, type: r.type, payloadSha256: r.sha, time: Number(r.t) })),
+    links: links.map((r) => ({
+      msgId: r.msg_id,
+      causationId: r.causation_id,
+      sender: r.sender,
+      destination: r.destination,
+      type: r.type,
+      payloadSha256: r.sha,
+      time: Number(r.t),
+    })),
     buckets: buckets.map((r) => ({ minute: Number(r.b), sender: r.sender, destination: r.dest, verdict: r.verdict, reason: r.reason, events: Number(r.n) })),
     senderFirstSeen,
     dataStart,
@@ -298,7 +329,21 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     for (const a of fresh) {
       if (nc && !nc.isClosed()) nc.publish(`${cfg.alertSubjectPrefix}.${a.rule}`, enc.encode(JSON.stringify(a)));
       opts.onAlert?.(a);
-      logger?.warn({ alert: { rule: a.rule, severity: a.severity, agents: a.agents, window_start: a.window_start, window_end: a.window_end, sentence: a.sentence, msg_ids: a.msg_ids, evidence: a.evidence } }, `alert ${a.rule}: ${a.sentence ?? a.agents.join(', ')}`);
+      logger?.warn(
+        {
+          alert: {
+            rule: a.rule,
+            severity: a.severity,
+            agents: a.agents,
+            window_start: a.window_start,
+            window_end: a.window_end,
+            sentence: a.sentence,
+            msg_ids: a.msg_ids,
+            evidence: a.evidence,
+          },
+        },
+        `alert ${a.rule}: ${a.sentence ?? a.agents.join(', ')}`,
+      );
     }
     if (nc && !nc.isClosed()) await nc.flush().catch(() => {});
     st.alerts += fresh.length;

@@ -48,7 +48,8 @@ export async function startQueryServer(store: AuditStore, o: { host?: string; po
   };
   const server = createServer((req, res) => {
     const got = Buffer.from(req.headers.authorization ?? '');
-    if (got.length !== want.length || !timingSafeEqual(got, want)) return send(res, 401, { error: 'a valid bearer token is required (query.token in the state directory)' });
+    if (got.length !== want.length || !timingSafeEqual(got, want))
+      return send(res, 401, { error: 'a valid bearer token is required (query.token in the state directory)' });
     if (req.method === 'GET' && req.url === '/ping') return send(res, 200, { ok: true });
     if (req.method !== 'POST' || req.url !== '/query') return send(res, 404, { error: 'POST /query' });
     readBody(req)
@@ -78,7 +79,11 @@ export function openLiveStore(o: { url: string; token: string; database: string;
   const post = async (body: QueryRequest): Promise<Record<string, unknown>[]> => {
     let res: Response;
     try {
-      res = await fetch(`${o.url}/query`, { method: 'POST', headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      res = await fetch(`${o.url}/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     } catch (e) {
       throw new StoreError(`cannot reach the audit store of ${o.holder} at ${o.url}: ${(e as Error).message}`);
     }

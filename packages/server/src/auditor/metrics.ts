@@ -23,11 +23,36 @@ export class AuditorMetrics {
   constructor(src: AuditorMetricsSource, opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = opts.registry ?? new Registry());
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-    mirrorCounter(registry, 'agentbus_auditor_events_stored_total', 'Audit events inserted into the store (a redelivered event counts again; the store keeps one row)', () => src.consumer().events);
-    mirrorCounter(registry, 'agentbus_auditor_insert_errors_total', 'Failed insert attempts (each is retried with backoff)', () => src.consumer().insertFailures);
-    mirrorCounter(registry, 'agentbus_auditor_dead_letters_total', 'Audit messages that are not audit batches, kept in the AUDIT_DLQ stream', () => src.consumer().poison);
-    mirrorCounter(registry, 'agentbus_auditor_fallback_rows_total', 'Rows the store refused as data, stored as their fallback row', () => src.consumer().fallbackRows);
-    mirrorCounter(registry, 'agentbus_auditor_skipped_batches_total', 'Audit batches skipped because the store had them already (redelivered or kept twice)', () => src.consumer().skippedBatches);
+    mirrorCounter(
+      registry,
+      'agentbus_auditor_events_stored_total',
+      'Audit events inserted into the store (a redelivered event counts again; the store keeps one row)',
+      () => src.consumer().events,
+    );
+    mirrorCounter(
+      registry,
+      'agentbus_auditor_insert_errors_total',
+      'Failed insert attempts (each is retried with backoff)',
+      () => src.consumer().insertFailures,
+    );
+    mirrorCounter(
+      registry,
+      'agentbus_auditor_dead_letters_total',
+      'Audit messages that are not audit batches, kept in the AUDIT_DLQ stream',
+      () => src.consumer().poison,
+    );
+    mirrorCounter(
+      registry,
+      'agentbus_auditor_fallback_rows_total',
+      'Rows the store refused as data, stored as their fallback row',
+      () => src.consumer().fallbackRows,
+    );
+    mirrorCounter(
+      registry,
+      'agentbus_auditor_skipped_batches_total',
+      'Audit batches skipped because the store had them already (redelivered or kept twice)',
+      () => src.consumer().skippedBatches,
+    );
     let lag = 0;
     let lagAt = -Infinity;
     let asking: Promise<void> | undefined;
@@ -49,7 +74,12 @@ export class AuditorMetrics {
         this.set(lag);
       },
     });
-    this.#alerts = new Counter({ name: 'agentbus_alerts_total', help: 'Alerts emitted by the detectors, by rule', labelNames: ['rule'], registers: [registry] });
+    this.#alerts = new Counter({
+      name: 'agentbus_alerts_total',
+      help: 'Alerts emitted by the detectors, by rule',
+      labelNames: ['rule'],
+      registers: [registry],
+    });
     for (const rule of RULES) this.#alerts.labels({ rule }).inc(0);
   }
 
@@ -85,5 +115,7 @@ export function storeReadiness(ping: () => Promise<boolean>, opts: { cacheMs?: n
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
 }

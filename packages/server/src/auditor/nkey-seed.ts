@@ -28,7 +28,10 @@ export function readNkeySeed(path: string): Uint8Array {
       throw new AuditorStartError(`--creds ${path}: not valid JSON`);
     }
   } else {
-    seed = text.split(/\r?\n/).map((l) => l.trim()).find((l) => /^SU[A-Z2-7]{40,}$/.test(l));
+    seed = text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => /^SU[A-Z2-7]{40,}$/.test(l));
   }
   if (!seed) throw new AuditorStartError(`--creds ${path}: no nkey user seed (SU…) found`);
   return new TextEncoder().encode(seed);

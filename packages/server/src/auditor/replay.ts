@@ -44,19 +44,70 @@ const strs = z.array(z.string()).default([]);
 
 /** An audit_events row as JSON: `time`, `sender`, `verdict` required; the rest default. */
 export const ReplayRow = z.looseObject({
-  event_id: str, time, sent_at: time.optional(), verifier_id: str, verdict: z.enum(['accepted', 'rejected', 'duplicate']), reason: str, detail: str,
-  subject_sender: str, sender: z.string().min(1), header_sender: str, recipient: str, topic: str, destination: str, type: str, msg_id: str, key_id: str,
-  trace_id: str, span_id: str, causation_id: str, content_type: str, header_depth: num, depth: num, payload_size: num, payload_sha256: str,
-  header_payload_sha256: str, raw_size: num, prompt_version: str, rationale: str, metadata: z.record(z.string(), z.string()).default({}),
-  header_valid: num, header_hex: str, signature_hex: str, batch_id: str, batch_pos: num, malformed: str, shed_count: num, window_start: time.optional(),
-  guard_kinds: strs, guard_paths: strs, guard_rules: strs, guard_hashes: strs, guard_actions: strs, guard_details: strs,
-  memory_op: str, memory_ns: str, memory_key_hash: str, memory_value_hash: str, memory_value_size: num, memory_revision: num, memory_status: str,
+  event_id: str,
+  time,
+  sent_at: time.optional(),
+  verifier_id: str,
+  verdict: z.enum(['accepted', 'rejected', 'duplicate']),
+  reason: str,
+  detail: str,
+  subject_sender: str,
+  sender: z.string().min(1),
+  header_sender: str,
+  recipient: str,
+  topic: str,
+  destination: str,
+  type: str,
+  msg_id: str,
+  key_id: str,
+  trace_id: str,
+  span_id: str,
+  causation_id: str,
+  content_type: str,
+  header_depth: num,
+  depth: num,
+  payload_size: num,
+  payload_sha256: str,
+  header_payload_sha256: str,
+  raw_size: num,
+  prompt_version: str,
+  rationale: str,
+  metadata: z.record(z.string(), z.string()).default({}),
+  header_valid: num,
+  header_hex: str,
+  signature_hex: str,
+  batch_id: str,
+  batch_pos: num,
+  malformed: str,
+  shed_count: num,
+  window_start: time.optional(),
+  guard_kinds: strs,
+  guard_paths: strs,
+  guard_rules: strs,
+  guard_hashes: strs,
+  guard_actions: strs,
+  guard_details: strs,
+  memory_op: str,
+  memory_ns: str,
+  memory_key_hash: str,
+  memory_value_hash: str,
+  memory_value_size: num,
+  memory_revision: num,
+  memory_status: str,
 });
 
 /** A connection event line: `event`, `time`, and `agent` or `nkey` required; the rest default. */
 export const ReplayConnection = z.looseObject({
-  event: z.enum(['connect', 'disconnect', 'present']), time, agent: str, nkey: str, client_id: z.union([z.number().int().min(0), z.string().regex(/^\d+$/).transform(Number)]).default(0),
-  host: str, server: str, name: str, start: time.optional(), reason: str,
+  event: z.enum(['connect', 'disconnect', 'present']),
+  time,
+  agent: str,
+  nkey: str,
+  client_id: z.union([z.number().int().min(0), z.string().regex(/^\d+$/).transform(Number)]).default(0),
+  host: str,
+  server: str,
+  name: str,
+  start: time.optional(),
+  reason: str,
 });
 
 const isConnectionLine = (raw: unknown) => !!raw && typeof raw === 'object' && typeof (raw as { event?: unknown }).event === 'string';
@@ -104,7 +155,18 @@ export function readReplayTrace(file: string, o: { manifestsDir?: string } = {})
       const hasAgent = typeof (raw as { agent?: unknown }).agent === 'string';
       if (!hasAgent && !v.nkey) throw new ReplayError(`${file}:${i + 1} at agent: a connection event needs agent or nkey`);
       const agent = hasAgent ? v.agent : agents ? (agents.get(v.nkey) ?? '') : v.nkey;
-      connections.push({ time: v.time, event: v.event, agent, nkey: v.nkey, client_id: v.client_id, host: v.host, server: v.server, name: v.name, start: v.start ?? (v.event === 'disconnect' ? 0 : v.time), reason: v.reason });
+      connections.push({
+        time: v.time,
+        event: v.event,
+        agent,
+        nkey: v.nkey,
+        client_id: v.client_id,
+        host: v.host,
+        server: v.server,
+        name: v.name,
+        start: v.start ?? (v.event === 'disconnect' ? 0 : v.time),
+        reason: v.reason,
+      });
       return;
     }
     const r = ReplayRow.safeParse(raw);
@@ -171,7 +233,16 @@ export interface ReplayAlert {
  * (kept) instead of a throwaway one — chDB allows one data directory per process, so a caller that
  * replays twice (the labelled simulation) passes one.
  */
-export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput['detect']; evidenceLimit?: number; connections?: ConnEvent[]; connectionsConfig?: Partial<ConnectionsConfig>; store?: { dir: string; database: string } } = {}): Promise<ReplayAlert[]> {
+export async function replay(
+  rows: AuditRow[],
+  o: {
+    detect?: AuditorConfigInput['detect'];
+    evidenceLimit?: number;
+    connections?: ConnEvent[];
+    connectionsConfig?: Partial<ConnectionsConfig>;
+    store?: { dir: string; database: string };
+  } = {},
+): Promise<ReplayAlert[]> {
   const conns = o.connections ?? [];
   if (rows.length === 0 && conns.length === 0) return [];
   const dir = o.store?.dir ?? mkdtempSync(join(tmpdir(), 'agentbus-replay-'));
@@ -208,10 +279,27 @@ export async function replay(rows: AuditRow[], o: { detect?: AuditorConfigInput[
 
 function connectionAlert(a: Alert): ReplayAlert {
   // the engine's alertSentence already says it (sentence.ts knows the connection rules)
-  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(a.sentence ? { sentence: a.sentence } : {}), evidence: { ...a.evidence, msg_ids: [] } };
+  return {
+    rule: a.rule,
+    severity: a.severity,
+    agents: a.agents,
+    window: { start: a.window_start, end: a.window_end },
+    detected_at: a.detected_at,
+    ...(a.sentence ? { sentence: a.sentence } : {}),
+    evidence: { ...a.evidence, msg_ids: [] },
+  };
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {
   const ids = a.msg_ids && limit === EVIDENCE_LIMIT ? a.msg_ids : await alertMsgIds(store, a, limit);
-  return { rule: a.rule, severity: a.severity, agents: a.agents, window: { start: a.window_start, end: a.window_end }, detected_at: a.detected_at, ...(a.sentence ? { sentence: a.sentence } : {}), evidence: { ...a.evidence, msg_ids: ids }, ...(a.trail?.length ? { trail: a.trail } : {}) };
+  return {
+    rule: a.rule,
+    severity: a.severity,
+    agents: a.agents,
+    window: { start: a.window_start, end: a.window_end },
+    detected_at: a.detected_at,
+    ...(a.sentence ? { sentence: a.sentence } : {}),
+    evidence: { ...a.evidence, msg_ids: ids },
+    ...(a.trail?.length ? { trail: a.trail } : {}),
+  };
 }

@@ -20,7 +20,13 @@ function range(r: TimeRange): { since: number; until: number; limit: number } {
 
 const MINUTES = `minute >= toStartOfMinute(toDateTime({since:UInt32}, 'UTC')) AND minute < toDateTime({until:UInt32}, 'UTC')`;
 
-export interface TalkerRow { sender: string; total: number; accepted: number; rejected: number; duplicate: number }
+export interface TalkerRow {
+  sender: string;
+  total: number;
+  accepted: number;
+  rejected: number;
+  duplicate: number;
+}
 
 /** Senders by number of messages, with the verdict split. */
 export async function topTalkers(store: AuditStore, r: TimeRange = {}): Promise<TalkerRow[]> {
@@ -34,7 +40,15 @@ export async function topTalkers(store: AuditStore, r: TimeRange = {}): Promise<
   return rows.map((x) => ({ ...x, total: +x.total, accepted: +x.accepted, rejected: +x.rejected, duplicate: +x.duplicate }));
 }
 
-export interface EdgeRow { sender: string; destination: string; total: number; accepted: number; rejected: number; first_seen: string; last_seen: string }
+export interface EdgeRow {
+  sender: string;
+  destination: string;
+  total: number;
+  accepted: number;
+  rejected: number;
+  first_seen: string;
+  last_seen: string;
+}
 
 /** Who talks to whom (destination is an agent id or topic:<name>), with rejected attempts. */
 export async function edges(store: AuditStore, r: TimeRange = {}): Promise<EdgeRow[]> {
@@ -48,7 +62,12 @@ export async function edges(store: AuditStore, r: TimeRange = {}): Promise<EdgeR
   return rows.map((x) => ({ ...x, total: +x.total, accepted: +x.accepted, rejected: +x.rejected }));
 }
 
-export interface RejectionRow { reason: string; count: number; senders: number; top_sender: string }
+export interface RejectionRow {
+  reason: string;
+  count: number;
+  senders: number;
+  top_sender: string;
+}
 
 /** Rejections by reason. */
 export async function rejections(store: AuditStore, r: TimeRange = {}): Promise<RejectionRow[]> {
@@ -61,7 +80,16 @@ export async function rejections(store: AuditStore, r: TimeRange = {}): Promise<
   return rows.map((x) => ({ ...x, count: +x.count, senders: +x.senders }));
 }
 
-export interface AlertRowOut { detected_at: string; rule: string; severity: string; agents: string[]; window_start: string; window_end: string; evidence: Record<string, unknown>; alert_id: string }
+export interface AlertRowOut {
+  detected_at: string;
+  rule: string;
+  severity: string;
+  agents: string[];
+  window_start: string;
+  window_end: string;
+  evidence: Record<string, unknown>;
+  alert_id: string;
+}
 
 export async function alerts(store: AuditStore, r: TimeRange & { rule?: string } = {}): Promise<AlertRowOut[]> {
   const p = range(r);
@@ -159,7 +187,10 @@ const ALLOWED = /^(SELECT|WITH|SHOW|DESCRIBE|DESC)\b/i;
 function leading(sql: string): string {
   let s = sql;
   for (;;) {
-    const t = s.replace(/^\s+/, '').replace(/^--[^\n]*(\n|$)/, '').replace(/^\/\*[\s\S]*?\*\//, '');
+    const t = s
+      .replace(/^\s+/, '')
+      .replace(/^--[^\n]*(\n|$)/, '')
+      .replace(/^\/\*[\s\S]*?\*\//, '');
     if (t === s) return s;
     s = t;
   }

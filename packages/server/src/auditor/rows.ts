@@ -160,8 +160,20 @@ const lenient = new TextDecoder('utf-8', { fatal: false });
  */
 function looseHeader(headerBytes: Uint8Array): HeaderFields | undefined {
   const h: HeaderFields = {
-    sender: '', keyId: '', recipient: '', topic: '', type: '', msgId: new Uint8Array(0), sentAtMs: 0, payloadSha256: new Uint8Array(0),
-    contentType: '', traceId: new Uint8Array(0), spanId: new Uint8Array(0), causationId: new Uint8Array(0), depth: 0, metadata: {},
+    sender: '',
+    keyId: '',
+    recipient: '',
+    topic: '',
+    type: '',
+    msgId: new Uint8Array(0),
+    sentAtMs: 0,
+    payloadSha256: new Uint8Array(0),
+    contentType: '',
+    traceId: new Uint8Array(0),
+    spanId: new Uint8Array(0),
+    causationId: new Uint8Array(0),
+    depth: 0,
+    metadata: {},
   };
   const str = (b: Uint8Array, max: number) => cleanString(lenient.decode(b.subarray(0, max * 4)), max);
   const r = Reader.create(headerBytes);
@@ -174,17 +186,39 @@ function looseHeader(headerBytes: Uint8Array): HeaderFields | undefined {
       if (wire === 2 && f !== 14) {
         const b = r.bytes();
         switch (f) {
-          case 1: h.sender = str(b, MAX_NAME_CHARS); break;
-          case 2: h.keyId = str(b, MAX_NAME_CHARS); break;
-          case 3: h.recipient = str(b, MAX_NAME_CHARS); break;
-          case 4: h.topic = str(b, MAX_NAME_CHARS); break;
-          case 5: h.type = str(b, MAX_NAME_CHARS); break;
-          case 6: h.msgId = b.subarray(0, 64); break;
-          case 8: h.payloadSha256 = b.subarray(0, 64); break;
-          case 9: h.contentType = str(b, MAX_NAME_CHARS); break;
-          case 10: h.traceId = b.subarray(0, 64); break;
-          case 11: h.spanId = b.subarray(0, 64); break;
-          case 12: h.causationId = b.subarray(0, 64); break;
+          case 1:
+            h.sender = str(b, MAX_NAME_CHARS);
+            break;
+          case 2:
+            h.keyId = str(b, MAX_NAME_CHARS);
+            break;
+          case 3:
+            h.recipient = str(b, MAX_NAME_CHARS);
+            break;
+          case 4:
+            h.topic = str(b, MAX_NAME_CHARS);
+            break;
+          case 5:
+            h.type = str(b, MAX_NAME_CHARS);
+            break;
+          case 6:
+            h.msgId = b.subarray(0, 64);
+            break;
+          case 8:
+            h.payloadSha256 = b.subarray(0, 64);
+            break;
+          case 9:
+            h.contentType = str(b, MAX_NAME_CHARS);
+            break;
+          case 10:
+            h.traceId = b.subarray(0, 64);
+            break;
+          case 11:
+            h.spanId = b.subarray(0, 64);
+            break;
+          case 12:
+            h.causationId = b.subarray(0, 64);
+            break;
         }
       } else if (f === 7 && wire === 0) h.sentAtMs = timeOrUndefined(r.uint64()) ?? 0;
       else if (f === 13 && wire === 0) h.depth = r.uint32();
@@ -306,9 +340,17 @@ const EMPTY = new Uint8Array(0);
  * `type_allowed` gives too) leaves the header an unverified claim.
  */
 const AFTER_SIGNATURE = new Set<number>([
-  Reason.REASON_PAYLOAD_HASH_MISMATCH, Reason.REASON_SCHEMA_INVALID, Reason.REASON_CREDENTIAL_DETECTED, Reason.REASON_INVISIBLE_TEXT,
-  Reason.REASON_CONTROL_CHARS, Reason.REASON_ARGUMENT_REFUSED, Reason.REASON_MEMORY_NOT_ALLOWED, Reason.REASON_RATE_LIMITED,
-  Reason.REASON_BAD_CAUSATION, Reason.REASON_DEPTH_EXCEEDED, Reason.REASON_REPLAY,
+  Reason.REASON_PAYLOAD_HASH_MISMATCH,
+  Reason.REASON_SCHEMA_INVALID,
+  Reason.REASON_CREDENTIAL_DETECTED,
+  Reason.REASON_INVISIBLE_TEXT,
+  Reason.REASON_CONTROL_CHARS,
+  Reason.REASON_ARGUMENT_REFUSED,
+  Reason.REASON_MEMORY_NOT_ALLOWED,
+  Reason.REASON_RATE_LIMITED,
+  Reason.REASON_BAD_CAUSATION,
+  Reason.REASON_DEPTH_EXCEEDED,
+  Reason.REASON_REPLAY,
 ]);
 
 /**
@@ -322,7 +364,9 @@ export function headerVerified(ev: Pick<IAuditEvent, 'verdict' | 'reason' | 'she
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-function memoryColumns(m: IAuditEvent['memory']): Pick<AuditRow, 'memory_op' | 'memory_ns' | 'memory_key_hash' | 'memory_value_hash' | 'memory_value_size' | 'memory_revision' | 'memory_status'> {
+function memoryColumns(
+  m: IAuditEvent['memory'],
+): Pick<AuditRow, 'memory_op' | 'memory_ns' | 'memory_key_hash' | 'memory_value_hash' | 'memory_value_size' | 'memory_revision' | 'memory_status'> {
   const hex = (v: unknown) => (typeof v === 'string' && HEX64.test(v) ? v : '');
   return {
     memory_op: cleanString(m?.op ?? '', 16),
@@ -338,7 +382,9 @@ function memoryColumns(m: IAuditEvent['memory']): Pick<AuditRow, 'memory_op' | '
 /** At most this many findings per row (the verifier caps them too). */
 export const MAX_GUARD_FINDINGS = 32;
 
-function guardColumns(fs: IAuditEvent['findings']): Pick<AuditRow, 'guard_kinds' | 'guard_paths' | 'guard_rules' | 'guard_hashes' | 'guard_actions' | 'guard_details'> {
+function guardColumns(
+  fs: IAuditEvent['findings'],
+): Pick<AuditRow, 'guard_kinds' | 'guard_paths' | 'guard_rules' | 'guard_hashes' | 'guard_actions' | 'guard_details'> {
   const list = (fs ?? []).slice(0, MAX_GUARD_FINDINGS);
   return {
     guard_kinds: list.map((f) => cleanString(f.kind, 32)),
@@ -392,14 +438,32 @@ export function fallbackRow(row: AuditRow, why: string): AuditRow {
   const safe = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_NAME_CHARS);
   return {
     ...row,
-    detail: '', sender: safe(row.sender), subject_sender: safe(row.subject_sender), header_sender: safe(row.header_sender),
-    recipient: safe(row.recipient), topic: safe(row.topic), destination: safe(row.destination), type: safe(row.type),
-    key_id: safe(row.key_id), content_type: safe(row.content_type), verifier_id: safe(row.verifier_id),
-    prompt_version: '', rationale: '', metadata: {},
-    guard_kinds: row.guard_kinds.map(safe), guard_paths: row.guard_paths.map(safe), guard_rules: row.guard_rules.map(safe),
-    guard_hashes: row.guard_hashes.map(safe), guard_actions: row.guard_actions.map(safe), guard_details: row.guard_details.map(safe),
-    memory_op: safe(row.memory_op), memory_ns: safe(row.memory_ns), memory_status: safe(row.memory_status),
-    time: timeOrUndefined(row.time) ?? 0, sent_at: timeOrUndefined(row.sent_at) ?? 0, window_start: timeOrUndefined(row.window_start) ?? 0,
+    detail: '',
+    sender: safe(row.sender),
+    subject_sender: safe(row.subject_sender),
+    header_sender: safe(row.header_sender),
+    recipient: safe(row.recipient),
+    topic: safe(row.topic),
+    destination: safe(row.destination),
+    type: safe(row.type),
+    key_id: safe(row.key_id),
+    content_type: safe(row.content_type),
+    verifier_id: safe(row.verifier_id),
+    prompt_version: '',
+    rationale: '',
+    metadata: {},
+    guard_kinds: row.guard_kinds.map(safe),
+    guard_paths: row.guard_paths.map(safe),
+    guard_rules: row.guard_rules.map(safe),
+    guard_hashes: row.guard_hashes.map(safe),
+    guard_actions: row.guard_actions.map(safe),
+    guard_details: row.guard_details.map(safe),
+    memory_op: safe(row.memory_op),
+    memory_ns: safe(row.memory_ns),
+    memory_status: safe(row.memory_status),
+    time: timeOrUndefined(row.time) ?? 0,
+    sent_at: timeOrUndefined(row.sent_at) ?? 0,
+    window_start: timeOrUndefined(row.window_start) ?? 0,
     malformed: [row.malformed, `store: ${safe(why).slice(0, 120)}`].filter(Boolean).join(','),
   };
 }

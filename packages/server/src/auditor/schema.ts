@@ -321,5 +321,8 @@ export function forCluster(sql: string, cluster: string | undefined): string {
   return sql
     .replace(/^(\s*CREATE (?:TABLE|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS \S+)/, `$1 ON CLUSTER ${cluster}`)
     .replace(/^(\s*ALTER TABLE \S+)/, `$1 ON CLUSTER ${cluster}`)
-    .replace(/ENGINE = (Replacing|Aggregating|)MergeTree\b/g, (_m, kind: string) => `ENGINE = Replicated${kind}MergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`);
+    .replace(
+      /ENGINE = (Replacing|Aggregating|)MergeTree\b/g,
+      (_m, kind: string) => `ENGINE = Replicated${kind}MergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`,
+    );
 }

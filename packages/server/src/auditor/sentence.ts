@@ -42,7 +42,14 @@ function quarantineSentence(agent: string, ev: Record<string, unknown>): string 
 export function alertSentence(a: SentenceInput): string {
   const ev = obj(a.evidence) ?? {};
   const dur = duration(Date.parse(a.window_end) - Date.parse(a.window_start));
-  const s = a.rule === DEAD_LETTER_RULE ? deadLetterSentence(ev) : a.rule === QUARANTINE_RULE ? quarantineSentence(a.agents[0] || 'an unnamed agent', ev) : isDetectorRule(a.rule) ? describeAlert(a) : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
+  const s =
+    a.rule === DEAD_LETTER_RULE
+      ? deadLetterSentence(ev)
+      : a.rule === QUARANTINE_RULE
+        ? quarantineSentence(a.agents[0] || 'an unnamed agent', ev)
+        : isDetectorRule(a.rule)
+          ? describeAlert(a)
+          : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
   if (s !== undefined) return `${s}: ${a.rule}`;
   const keys = Object.keys(ev);
   return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;

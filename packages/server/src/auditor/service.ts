@@ -56,13 +56,18 @@ export interface StartAuditorOptions {
   metricsHost?: string;
 }
 
-
-
 export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConnection> {
   const authenticator = cfg.credsFile ? nkeyAuthenticator(readNkeySeed(cfg.credsFile)) : undefined;
   try {
     // the auditor's NATS permissions allow replies only under its own inbox prefix (common/natsconfig.ts)
-    return await connect({ servers: cfg.url.split(','), name: cfg.name, inboxPrefix: '_INBOX_auditor', ...(authenticator ? { authenticator } : {}), ...(cfg.tls ? { tls: { ...cfg.tls } } : {}), maxReconnectAttempts: -1 });
+    return await connect({
+      servers: cfg.url.split(','),
+      name: cfg.name,
+      inboxPrefix: '_INBOX_auditor',
+      ...(authenticator ? { authenticator } : {}),
+      ...(cfg.tls ? { tls: { ...cfg.tls } } : {}),
+      maxReconnectAttempts: -1,
+    });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);
   }
@@ -100,7 +105,14 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
   let quarantined: ((q: Q) => void) | undefined;
   const earlyQ: Q[] = [];
   const onQuarantine = (q: Q) => (quarantined ? quarantined(q) : earlyQ.push(q));
-  const consumer = await startAuditConsumer({ nc, sink, config: config.consumer, logger: logger.child({ part: 'consumer' }), onDeadLetter, onQuarantine }).catch(async (e) => {
+  const consumer = await startAuditConsumer({
+    nc,
+    sink,
+    config: config.consumer,
+    logger: logger.child({ part: 'consumer' }),
+    onDeadLetter,
+    onQuarantine,
+  }).catch(async (e) => {
     await nc.close().catch(() => {});
     await store.close().catch(() => {});
     throw new AuditorStartError(`cannot start the audit consumer: ${(e as Error).message}`);
@@ -114,7 +126,9 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     const storeReady = storeReadiness(() => store.ping());
     try {
       metricsServer = await startMetricsServer({
-        port: opts.metricsPort, registry: metrics.registry, ...(opts.metricsHost ? { host: opts.metricsHost } : {}),
+        port: opts.metricsPort,
+        registry: metrics.registry,
+        ...(opts.metricsHost ? { host: opts.metricsHost } : {}),
         healthz: () => (conn.closed ? { ok: false, reason: 'nats connection closed' } : { ok: true }),
         readyz: async () => {
           if (stopping) return { ok: false, reason: 'stopping' };
@@ -130,18 +144,50 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     }
     logger.info({ url: metricsServer.url }, 'metrics server listening');
   }
-  const detection = createDetectionEngine({ store, nc, logger: logger.child({ part: 'detect' }), config: config.detect, ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}) });
+  const detection = createDetectionEngine({
+    store,
+    nc,
+    logger: logger.child({ part: 'detect' }),
+    config: config.detect,
+    ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}),
+  });
   raise = (info) => {
     const now = Date.now();
     void detection
-      .raise([{ rule: DEAD_LETTER_RULE, agents: [], windowStart: now, windowEnd: now, severity: 'high', evidence: { ...info, dlq_stream: 'AUDIT_DLQ' }, key: `${DEAD_LETTER_RULE}:${info.subject}` }], now)
+      .raise(
+        [
+          {
+            rule: DEAD_LETTER_RULE,
+            agents: [],
+            windowStart: now,
+            windowEnd: now,
+            severity: 'high',
+            evidence: { ...info, dlq_stream: 'AUDIT_DLQ' },
+            key: `${DEAD_LETTER_RULE}:${info.subject}`,
+          },
+        ],
+        now,
+      )
       .catch((e) => logger.error({ err: (e as Error).message }, 'dead-letter alert failed'));
   };
   for (const info of early.splice(0)) raise(info);
   // a sender quarantined at NATS (the verifier's shed summary says so): one alert per quarantine
   quarantined = (q) => {
     void detection
-      .raise([{ rule: QUARANTINE_RULE, agents: [q.sender], windowStart: q.time, windowEnd: Date.parse(q.until) || q.time, severity: 'high', evidence: { until: q.until, cool_down_s: q.coolDownS, quarantine: q.level, shed: q.shed, event_id: q.eventId }, key: `${QUARANTINE_RULE}:${q.sender}:${q.until}` }], Date.now())
+      .raise(
+        [
+          {
+            rule: QUARANTINE_RULE,
+            agents: [q.sender],
+            windowStart: q.time,
+            windowEnd: Date.parse(q.until) || q.time,
+            severity: 'high',
+            evidence: { until: q.until, cool_down_s: q.coolDownS, quarantine: q.level, shed: q.shed, event_id: q.eventId },
+            key: `${QUARANTINE_RULE}:${q.sender}:${q.until}`,
+          },
+        ],
+        Date.now(),
+      )
       .catch((e) => logger.error({ err: (e as Error).message }, 'quarantine alert failed'));
   };
   for (const q of earlyQ.splice(0)) quarantined(q);
@@ -151,9 +197,13 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     if (!config.connections.manifestsDir) logger.warn('connections: no manifests directory; no nkey maps to an agent, so nothing is alerted');
     try {
       connections = await startConnectionFollower({
-        store, url: config.nats.url, systemCredsFile: config.nats.systemCredsFile, config: config.connections,
+        store,
+        url: config.nats.url,
+        systemCredsFile: config.nats.systemCredsFile,
+        config: config.connections,
         ...(config.nats.tls ? { tls: config.nats.tls } : {}),
-        raise: (f, now) => detection.raise(f, now), logger: logger.child({ part: 'connections' }),
+        raise: (f, now) => detection.raise(f, now),
+        logger: logger.child({ part: 'connections' }),
       });
     } catch (e) {
       await consumer.stop().catch(() => {});

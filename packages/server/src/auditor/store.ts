@@ -154,9 +154,7 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
     async migrate() {
       await command(sub(`CREATE DATABASE IF NOT EXISTS ${db}`));
       await command(sub(MIGRATIONS_TABLE));
-      const done = new Set(
-        (await query<{ version: number }>(`SELECT version FROM ${t('schema_migrations')} FINAL`)).map((r) => Number(r.version)),
-      );
+      const done = new Set((await query<{ version: number }>(`SELECT version FROM ${t('schema_migrations')} FINAL`)).map((r) => Number(r.version)));
       const applied: number[] = [];
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
@@ -229,10 +227,10 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
   /** Bring every table's TTL to the configured days (only when it differs: a cheap metadata change). */
   async function applyTtl() {
     for (const [name, expr] of Object.entries(TTL_TABLES)) {
-      const rows = await query<{ q: string }>(
-        'SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {name:String}',
-        { db, name },
-      );
+      const rows = await query<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {name:String}', {
+        db,
+        name,
+      });
       const m = /toIntervalDay\((\d+)\)/.exec(rows[0]?.q ?? '');
       if (!rows[0] || (m && Number(m[1]) === cfg.ttlDays)) continue;
       await client.command({

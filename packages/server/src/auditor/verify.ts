@@ -34,11 +34,28 @@ import type { AuditStore } from './store.js';
 export type KeyLookup = (sender: string, keyId: string) => Uint8Array | undefined;
 
 export type Problem =
-  | 'batch_unknown_key' | 'batch_bad_signature' | 'batch_undecodable' | 'batch_altered' | 'batch_conflict' | 'batch_missing' | 'chain_broken'
-  | 'row_altered' | 'row_missing' | 'row_inserted' | 'row_duplicated' | 'row_fallback'
-  | 'delivery_altered' | 'delivery_missing' | 'delivery_inserted' | 'delivery_duplicated'
-  | 'no_header' | 'header_invalid' | 'unknown_key' | 'bad_signature'
-  | 'unverified_claim' | 'shed_header';
+  | 'batch_unknown_key'
+  | 'batch_bad_signature'
+  | 'batch_undecodable'
+  | 'batch_altered'
+  | 'batch_conflict'
+  | 'batch_missing'
+  | 'chain_broken'
+  | 'row_altered'
+  | 'row_missing'
+  | 'row_inserted'
+  | 'row_duplicated'
+  | 'row_fallback'
+  | 'delivery_altered'
+  | 'delivery_missing'
+  | 'delivery_inserted'
+  | 'delivery_duplicated'
+  | 'no_header'
+  | 'header_invalid'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'unverified_claim'
+  | 'shed_header';
 
 export interface Finding {
   problem: Problem;
@@ -86,14 +103,69 @@ export interface TrustedKeys {
 
 /** The columns `audit verify` compares (all of audit_events but ingested_at). */
 export const ROW_COLUMNS: (keyof AuditRow)[] = [
-  'event_id', 'time', 'sent_at', 'verifier_id', 'verdict', 'reason', 'detail', 'subject_sender', 'sender', 'header_sender', 'recipient', 'topic',
-  'destination', 'type', 'msg_id', 'key_id', 'trace_id', 'span_id', 'causation_id', 'content_type', 'header_depth', 'depth', 'payload_size',
-  'payload_sha256', 'header_payload_sha256', 'raw_size', 'prompt_version', 'rationale', 'metadata', 'header_valid', 'header_hex', 'signature_hex',
-  'batch_id', 'batch_pos', 'malformed', 'shed_count', 'window_start',
-  'guard_kinds', 'guard_paths', 'guard_rules', 'guard_hashes', 'guard_actions', 'guard_details',
-  'memory_op', 'memory_ns', 'memory_key_hash', 'memory_value_hash', 'memory_value_size', 'memory_revision', 'memory_status',
+  'event_id',
+  'time',
+  'sent_at',
+  'verifier_id',
+  'verdict',
+  'reason',
+  'detail',
+  'subject_sender',
+  'sender',
+  'header_sender',
+  'recipient',
+  'topic',
+  'destination',
+  'type',
+  'msg_id',
+  'key_id',
+  'trace_id',
+  'span_id',
+  'causation_id',
+  'content_type',
+  'header_depth',
+  'depth',
+  'payload_size',
+  'payload_sha256',
+  'header_payload_sha256',
+  'raw_size',
+  'prompt_version',
+  'rationale',
+  'metadata',
+  'header_valid',
+  'header_hex',
+  'signature_hex',
+  'batch_id',
+  'batch_pos',
+  'malformed',
+  'shed_count',
+  'window_start',
+  'guard_kinds',
+  'guard_paths',
+  'guard_rules',
+  'guard_hashes',
+  'guard_actions',
+  'guard_details',
+  'memory_op',
+  'memory_ns',
+  'memory_key_hash',
+  'memory_value_hash',
+  'memory_value_size',
+  'memory_revision',
+  'memory_status',
 ];
-const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = ['batch_id', 'batch_pos', 'verifier_id', 'msg_id', 'recipient', 'delivery', 'at', 'malformed', 'reason', 'detail'];
+const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = [
+  'batch_id',
+  'batch_pos',
+  'verifier_id',
+  'msg_id',
+  'recipient',
+  'delivery',
+  'at',
+  'malformed',
+  'reason',
+  'detail',
+];
 
 const same = (a: unknown, b: unknown): boolean => {
   if (a && b && typeof a === 'object' && typeof b === 'object') {
@@ -123,7 +195,10 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
 
   // --- batches: one per chain position, signed, agreeing with their own bytes, chained
   const byPos = groupBy(ev.batches, (b) => `${b.chain_id}:${b.seq}`);
-  interface Good { row: BatchRow; batch: AuditBatch }
+  interface Good {
+    row: BatchRow;
+    batch: AuditBatch;
+  }
   const good = new Map<string, Good>(); // batch_id → decoded, verified batch
   const chains = new Map<string, Good[]>();
   for (const [pos, copies] of byPos) {
@@ -151,9 +226,16 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
       }
       const seq = timeOrUndefined(batch.seq) ?? -1;
       const expect: Partial<BatchRow> = {
-        batch_id: `${toHex(batch.chainId)}:${seq}`, chain_id: toHex(batch.chainId), seq, verifier_id: batch.verifierId, key_id: batch.keyId,
-        created_at: timeOrUndefined(batch.createdAtMs) ?? 0, prev_hash: toHex(batch.prevHash), batch_hash: toHex(sha256(bytes)),
-        events: batch.events.length, deliveries: batch.deliveries.length,
+        batch_id: `${toHex(batch.chainId)}:${seq}`,
+        chain_id: toHex(batch.chainId),
+        seq,
+        verifier_id: batch.verifierId,
+        key_id: batch.keyId,
+        created_at: timeOrUndefined(batch.createdAtMs) ?? 0,
+        prev_hash: toHex(batch.prevHash),
+        batch_hash: toHex(sha256(bytes)),
+        events: batch.events.length,
+        deliveries: batch.deliveries.length,
       };
       const diffs = (Object.keys(expect) as (keyof BatchRow)[]).filter((c) => !same(expect[c], b[c]));
       if (diffs.length) add({ problem: 'batch_altered', id: b.batch_id, detail: `batch columns differ from the signed bytes: ${diffs.join(', ')}` });
@@ -171,14 +253,27 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
     const first = list[0]!;
     const pred = ev.predecessors?.get(chain);
     if (first.row.seq > 1) {
-      if (pred === null) add({ problem: 'batch_missing', id: `${chain}:1`, detail: `chain ${chain} starts at seq ${first.row.seq}: batches 1..${first.row.seq - 1} are missing` });
-      else if (pred && pred.seq !== first.row.seq - 1) add({ problem: 'batch_missing', id: `${chain}:${pred.seq + 1}`, detail: `seq ${pred.seq + 1}..${first.row.seq - 1} missing` });
-      else if (pred && pred.batch_hash !== first.row.prev_hash) add({ problem: 'chain_broken', id: first.row.batch_id, detail: 'prev_hash is not the hash of the batch before it' });
-    } else if (first.row.prev_hash !== toHex(ZERO_HASH)) add({ problem: 'chain_broken', id: first.row.batch_id, detail: 'the first batch of a chain must have a zero prev_hash' });
+      if (pred === null)
+        add({
+          problem: 'batch_missing',
+          id: `${chain}:1`,
+          detail: `chain ${chain} starts at seq ${first.row.seq}: batches 1..${first.row.seq - 1} are missing`,
+        });
+      else if (pred && pred.seq !== first.row.seq - 1)
+        add({ problem: 'batch_missing', id: `${chain}:${pred.seq + 1}`, detail: `seq ${pred.seq + 1}..${first.row.seq - 1} missing` });
+      else if (pred && pred.batch_hash !== first.row.prev_hash)
+        add({ problem: 'chain_broken', id: first.row.batch_id, detail: 'prev_hash is not the hash of the batch before it' });
+    } else if (first.row.prev_hash !== toHex(ZERO_HASH))
+      add({ problem: 'chain_broken', id: first.row.batch_id, detail: 'the first batch of a chain must have a zero prev_hash' });
     for (let i = 1; i < list.length; i++) {
       const a = list[i - 1]!.row;
       const b = list[i]!.row;
-      if (b.seq !== a.seq + 1) add({ problem: 'batch_missing', id: `${chain}:${a.seq + 1}`, detail: `seq ${a.seq + 1}${b.seq - 1 > a.seq + 1 ? `..${b.seq - 1}` : ''} missing from chain ${chain}` });
+      if (b.seq !== a.seq + 1)
+        add({
+          problem: 'batch_missing',
+          id: `${chain}:${a.seq + 1}`,
+          detail: `seq ${a.seq + 1}${b.seq - 1 > a.seq + 1 ? `..${b.seq - 1}` : ''} missing from chain ${chain}`,
+        });
       else if (b.prev_hash !== a.batch_hash) add({ problem: 'chain_broken', id: b.batch_id, detail: 'prev_hash is not the hash of the batch before it' });
     }
     const last = list[list.length - 1]!.row;
@@ -209,7 +304,14 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
       if (diffs.length === 0) continue;
       ok = false;
       const fallback = r.malformed.includes('store:') && !want.malformed.includes('store:');
-      add({ problem: fallback ? 'row_fallback' : 'row_altered', id, detail: fallback ? `the store refused the row; its fallback differs in ${diffs.join(', ')}` : `columns differ from the signed batch: ${diffs.join(', ')}`, ...who });
+      add({
+        problem: fallback ? 'row_fallback' : 'row_altered',
+        id,
+        detail: fallback
+          ? `the store refused the row; its fallback differs in ${diffs.join(', ')}`
+          : `columns differ from the signed batch: ${diffs.join(', ')}`,
+        ...who,
+      });
     }
     // A row that claims a verified header (header_valid = 1) when the verifier never checked it:
     // its header fields would read as the sender's signed word.
@@ -217,12 +319,22 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
       if (Number(r.header_valid) !== 1 || want.header_valid === 1) continue;
       ok = false;
       const p = r.header_hex ? senderProblem(r, keys.agents, backend) : { problem: 'no_header' as const, detail: 'no header bytes' };
-      add({ problem: 'unverified_claim', id, detail: `header_valid = 1, but the verifier did not check this header${want.shed_count > 0 ? ' (a shed summary: nothing in it was checked)' : ''}${p ? `; ${p.problem}: ${p.detail}` : ''}`, ...who });
+      add({
+        problem: 'unverified_claim',
+        id,
+        detail: `header_valid = 1, but the verifier did not check this header${want.shed_count > 0 ? ' (a shed summary: nothing in it was checked)' : ''}${p ? `; ${p.problem}: ${p.detail}` : ''}`,
+        ...who,
+      });
     }
     // The signed event itself carries what nobody checked: the header of a shed message (older
     // verifiers kept the last one as a "hint"). The row leaves it out; the evidence is named here.
     if (want.malformed.split(',').includes('shed_header')) {
-      add({ problem: 'shed_header', id, detail: `a shed summary (${want.shed_count} messages) carries header bytes nobody verified; they are not the sender's word and are left out of the row`, ...who });
+      add({
+        problem: 'shed_header',
+        id,
+        detail: `a shed summary (${want.shed_count} messages) carries header bytes nobody verified; they are not the sender's word and are left out of the row`,
+        ...who,
+      });
     }
     // accepted, duplicate, and rejected after the signature check: the header must carry its sender's signature
     if (ok && want.header_valid === 1) {
@@ -239,13 +351,23 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
     const r = got[0]!;
     // rows of a batch we could not trust are covered by that batch's finding
     if (r.batch_id && byPos.has(r.batch_id) && !good.has(r.batch_id)) continue;
-    add({ problem: 'row_inserted', id, detail: r.batch_id ? `no event ${id} in a signed batch ${r.batch_id}` : 'row carried by no signed batch', sender: r.sender, msg_id: r.msg_id, verdict: r.verdict });
+    add({
+      problem: 'row_inserted',
+      id,
+      detail: r.batch_id ? `no event ${id} in a signed batch ${r.batch_id}` : 'row carried by no signed batch',
+      sender: r.sender,
+      msg_id: r.msg_id,
+      verdict: r.verdict,
+    });
   }
 
   // --- deliveries
   const dGot = groupBy(ev.deliveries, (d) => `${d.batch_id}:${d.batch_pos}`);
   const dWant = new Map<string, DeliveryRow>();
-  for (const { row, batch } of good.values()) batch.deliveries.forEach((d, pos) => dWant.set(`${row.batch_id}:${pos}`, mapDelivery(d, batch.verifierId, { batchId: row.batch_id, pos, createdAt: row.created_at })));
+  for (const { row, batch } of good.values())
+    batch.deliveries.forEach((d, pos) =>
+      dWant.set(`${row.batch_id}:${pos}`, mapDelivery(d, batch.verifierId, { batchId: row.batch_id, pos, createdAt: row.created_at })),
+    );
   for (const [k, want] of dWant) {
     const got = dGot.get(k);
     if (!got) {
@@ -262,7 +384,14 @@ export function checkEvidence(ev: Evidence, keys: TrustedKeys, backend: Ed25519B
     if (dWant.has(k) || (byPos.has(got[0]!.batch_id) && !good.has(got[0]!.batch_id))) continue;
     add({ problem: 'delivery_inserted', id: k, detail: 'delivery row carried by no signed batch', msg_id: got[0]!.msg_id });
   }
-  return { batches: good.size, rows: ev.rows.length, deliveries: ev.deliveries.length, verified, chains: heads.sort((a, b) => a.chain_id.localeCompare(b.chain_id)), findings };
+  return {
+    batches: good.size,
+    rows: ev.rows.length,
+    deliveries: ev.deliveries.length,
+    verified,
+    chains: heads.sort((a, b) => a.chain_id.localeCompare(b.chain_id)),
+    findings,
+  };
 }
 
 /** Does the row's header carry a valid signature of its sender? (rows with header_valid = 1) */
@@ -273,7 +402,8 @@ function senderProblem(r: AuditRow, lookup: KeyLookup, backend: Ed25519Backend):
   if (!h.ok) return { problem: 'header_invalid', detail: h.detail };
   const key = lookup(h.value.sender, h.value.keyId);
   if (!key) return { problem: 'unknown_key', detail: `no public key for ${h.value.sender}/${h.value.keyId}` };
-  if (!backend.verify(key, signingInput(headerBytes), Buffer.from(r.signature_hex, 'hex'))) return { problem: 'bad_signature', detail: 'the sender signature does not verify over the stored header' };
+  if (!backend.verify(key, signingInput(headerBytes), Buffer.from(r.signature_hex, 'hex')))
+    return { problem: 'bad_signature', detail: 'the sender signature does not verify over the stored header' };
   return undefined;
 }
 
@@ -307,28 +437,57 @@ export async function readEvidence(store: AuditStore, sel: VerifySelector = {}):
   const until = sel.until ?? Date.now() + 60_000;
   const p = { since, until, bs: Math.max(0, since - BATCH_SLACK_MS), bu: until + BATCH_SLACK_MS };
   const t = (n: string) => store.table(n);
-  const batches = (await store.query<Record<string, unknown>>(
-    `${BATCH_SELECT} FROM (SELECT * FROM ${t('audit_batches')} WHERE created_at >= fromUnixTimestamp64Milli({bs:Int64}, 'UTC') AND created_at < fromUnixTimestamp64Milli({bu:Int64}, 'UTC'))`, p,
-  )).map((r) => numCols(r, ['seq', 'created_at', 'events', 'deliveries']) as unknown as BatchRow);
+  const batches = (
+    await store.query<Record<string, unknown>>(
+      `${BATCH_SELECT} FROM (SELECT * FROM ${t('audit_batches')} WHERE created_at >= fromUnixTimestamp64Milli({bs:Int64}, 'UTC') AND created_at < fromUnixTimestamp64Milli({bu:Int64}, 'UTC'))`,
+      p,
+    )
+  ).map((r) => numCols(r, ['seq', 'created_at', 'events', 'deliveries']) as unknown as BatchRow);
   const ids = [...new Set(batches.map((b) => b.batch_id))];
-  const rows = (await store.query<Record<string, unknown>>(
-    `${ROW_SELECT} FROM (SELECT * FROM ${t('audit_events')} WHERE (time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')) OR batch_id IN {ids:Array(String)})`,
-    { ...p, ids },
-  )).map((r) => numCols(r, ['time', 'sent_at', 'window_start', 'header_depth', 'depth', 'payload_size', 'raw_size', 'header_valid', 'batch_pos', 'shed_count']) as unknown as AuditRow);
+  const rows = (
+    await store.query<Record<string, unknown>>(
+      `${ROW_SELECT} FROM (SELECT * FROM ${t('audit_events')} WHERE (time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')) OR batch_id IN {ids:Array(String)})`,
+      { ...p, ids },
+    )
+  ).map(
+    (r) =>
+      numCols(r, [
+        'time',
+        'sent_at',
+        'window_start',
+        'header_depth',
+        'depth',
+        'payload_size',
+        'raw_size',
+        'header_valid',
+        'batch_pos',
+        'shed_count',
+      ]) as unknown as AuditRow,
+  );
   // batches referenced by rows of the window but created outside the slack
   const missing = [...new Set(rows.map((r) => r.batch_id).filter((b) => b && !ids.includes(b)))];
   if (missing.length) {
-    batches.push(...(await store.query<Record<string, unknown>>(`${BATCH_SELECT} FROM (SELECT * FROM ${t('audit_batches')} WHERE batch_id IN {m:Array(String)})`, { m: missing }))
-      .map((r) => numCols(r, ['seq', 'created_at', 'events', 'deliveries']) as unknown as BatchRow));
+    batches.push(
+      ...(
+        await store.query<Record<string, unknown>>(`${BATCH_SELECT} FROM (SELECT * FROM ${t('audit_batches')} WHERE batch_id IN {m:Array(String)})`, {
+          m: missing,
+        })
+      ).map((r) => numCols(r, ['seq', 'created_at', 'events', 'deliveries']) as unknown as BatchRow),
+    );
   }
   const allIds = [...new Set(batches.map((b) => b.batch_id))];
-  const deliveries = (await store.query<Record<string, unknown>>(
-    `${DELIVERY_SELECT} FROM (SELECT * FROM ${t('audit_deliveries')} WHERE (at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({until:Int64}, 'UTC')) OR batch_id IN {ids:Array(String)})`,
-    { ...p, ids: allIds },
-  )).map((r) => numCols(r, ['batch_pos', 'at']) as unknown as DeliveryRow);
+  const deliveries = (
+    await store.query<Record<string, unknown>>(
+      `${DELIVERY_SELECT} FROM (SELECT * FROM ${t('audit_deliveries')} WHERE (at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({until:Int64}, 'UTC')) OR batch_id IN {ids:Array(String)})`,
+      { ...p, ids: allIds },
+    )
+  ).map((r) => numCols(r, ['batch_pos', 'at']) as unknown as DeliveryRow);
   // For each chain, the batch right before the first one read. None at all: the chain's start is
   // missing — deleted, unless the TTL dropped it (only possible for batches older than the TTL).
-  const [ttl] = await store.query<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {n:String}', { db: store.database, n: 'audit_batches' });
+  const [ttl] = await store.query<{ q: string }>('SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {n:String}', {
+    db: store.database,
+    n: 'audit_batches',
+  });
   const ttlDays = Number(/toIntervalDay\((\d+)\)/.exec(ttl?.q ?? '')?.[1] ?? 36500);
   const horizon = Date.now() - (ttlDays - 1) * 86_400_000;
   const firsts = new Map<string, BatchRow>();
@@ -337,7 +496,8 @@ export async function readEvidence(store: AuditStore, sel: VerifySelector = {}):
   for (const [chain, first] of firsts) {
     if (first.seq <= 1) continue;
     const [pr] = await store.query<{ seq: number; batch_hash: string }>(
-      `SELECT seq, batch_hash FROM ${t('audit_batches')} WHERE chain_id = {c:String} AND seq < {s:UInt64} ORDER BY seq DESC LIMIT 1`, { c: chain, s: first.seq },
+      `SELECT seq, batch_hash FROM ${t('audit_batches')} WHERE chain_id = {c:String} AND seq < {s:UInt64} ORDER BY seq DESC LIMIT 1`,
+      { c: chain, s: first.seq },
     );
     if (pr) predecessors.set(chain, { seq: Number(pr.seq), batch_hash: pr.batch_hash });
     else if (first.created_at > horizon) predecessors.set(chain, null);
@@ -367,7 +527,9 @@ export function bundleLines(ev: Evidence, keys: BundleKeys, meta: Record<string,
     ...ev.batches.map((b) => JSON.stringify({ kind: 'batch', ...b })),
     ...ev.rows.map((r) => JSON.stringify({ kind: 'row', ...r })),
     ...ev.deliveries.map((d) => JSON.stringify({ kind: 'delivery', ...d })),
-    ...[...(ev.predecessors ?? [])].map(([chain, p]) => JSON.stringify({ kind: 'predecessor', chain_id: chain, ...(p ? { seq: p.seq, batch_hash: p.batch_hash } : { none: true }) })),
+    ...[...(ev.predecessors ?? [])].map(([chain, p]) =>
+      JSON.stringify({ kind: 'predecessor', chain_id: chain, ...(p ? { seq: p.seq, batch_hash: p.batch_hash } : { none: true }) }),
+    ),
   ];
 }
 
@@ -407,7 +569,8 @@ export function readBundle(path: string): { evidence: Evidence; keys: BundleKeys
       if (!r.success) throw new BundleError(`${path}:${i + 1}: verifier_key: ${r.error.issues[0]!.message} at ${r.error.issues[0]!.path.join('.')}`);
       keys.verifiers.push(r.data);
     } else if (kind === 'agent_key') keys.agents.push(rest as BundleKeys['agents'][number]);
-    else if (kind === 'predecessor') ev.predecessors!.set(String(rest['chain_id']), rest['none'] ? null : { seq: Number(rest['seq']), batch_hash: String(rest['batch_hash']) });
+    else if (kind === 'predecessor')
+      ev.predecessors!.set(String(rest['chain_id']), rest['none'] ? null : { seq: Number(rest['seq']), batch_hash: String(rest['batch_hash']) });
     else throw new BundleError(`${path}:${i + 1}: unknown kind ${JSON.stringify(kind)}`);
   });
   if (!meta) throw new BundleError(`${path}: empty bundle`);
@@ -455,7 +618,12 @@ export function loadVerifierKeys(path: string): ServicePublicKey[] {
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  const files = st.isDirectory() ? readdirSync(path).filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort().map((f) => join(path, f)) : [path];
+  const files = st.isDirectory()
+    ? readdirSync(path)
+        .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+        .sort()
+        .map((f) => join(path, f))
+    : [path];
   const out: ServicePublicKey[] = [];
   for (const f of files) {
     let doc: unknown;
@@ -466,7 +634,8 @@ export function loadVerifierKeys(path: string): ServicePublicKey[] {
     }
     for (const [i, k] of (Array.isArray(doc) ? doc : [doc]).entries()) {
       const r = ServicePublicKey.safeParse(k);
-      if (!r.success) throw new Error(`${f}${Array.isArray(doc) ? `[${i}]` : ''}: ${r.error.issues[0]!.message} at ${r.error.issues[0]!.path.join('.') || '(root)'}`);
+      if (!r.success)
+        throw new Error(`${f}${Array.isArray(doc) ? `[${i}]` : ''}: ${r.error.issues[0]!.message} at ${r.error.issues[0]!.path.join('.') || '(root)'}`);
       out.push(r.data);
     }
   }

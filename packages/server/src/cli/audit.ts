@@ -15,7 +15,18 @@ import type { AuditStore, RowSink } from '../auditor/store.js';
 import { storeConfigSchema } from '../auditor/config.js';
 import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from '../auditor/reports.js';
 import type { TimeRange } from '../auditor/reports.js';
-import { bundleLines, checkEvidence, loadManifestKeys, loadVerifierKeys, lookupFromManifests, readBundle, readEvidence, SERVICE_KEYS_DIR, verifierKeyMap, verifyStore } from '../auditor/verify.js';
+import {
+  bundleLines,
+  checkEvidence,
+  loadManifestKeys,
+  loadVerifierKeys,
+  lookupFromManifests,
+  readBundle,
+  readEvidence,
+  SERVICE_KEYS_DIR,
+  verifierKeyMap,
+  verifyStore,
+} from '../auditor/verify.js';
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
 import { writeHtmlReport } from '../auditor/report/index.js';
 import { ALERT_RULES, alertSentence } from '../auditor/sentence.js';
@@ -56,17 +67,33 @@ export function renderTable(rows: Record<string, unknown>[], o: { fullLast?: boo
   const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   const cells = rows.map((r) => cols.map((c) => cell(r[c]).replace(/\s+/g, ' ')));
   const width = cols.map((c, i) => (o.fullLast && i === cols.length - 1 ? Infinity : Math.min(80, Math.max(c.length, ...cells.map((r) => r[i]!.length)))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > width[i]! ? v.slice(0, width[i]! - 1) + '…' : width[i] === Infinity ? v : v.padEnd(width[i]!))).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => (v.length > width[i]! ? v.slice(0, width[i]! - 1) + '…' : width[i] === Infinity ? v : v.padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(cols), line(width.map((w, i) => '-'.repeat(w === Infinity ? cols[i]!.length : w))), ...cells.map(line)].join('\n');
 }
 
-interface StoreOpts { store?: string; database: string; json?: boolean; stateDir?: string }
-interface RangeOpts extends StoreOpts { since?: number; until?: number; limit: number }
+interface StoreOpts {
+  store?: string;
+  database: string;
+  json?: boolean;
+  stateDir?: string;
+}
+interface RangeOpts extends StoreOpts {
+  since?: number;
+  until?: number;
+  limit: number;
+}
 
 function addStoreOptions(c: Command): Command {
   return c
-    .option('--store <path|url>', `chDB data directory, or http(s):// URL of a ClickHouse server (default: the store of the bus in this project or --state-dir — read through the bus while it runs —, else ${D.DEFAULT_STORE})`)
-    .option('--state-dir <dir>', 'the dev bus whose store to read (default: the project\'s, or .agentbus/dev)')
+    .option(
+      '--store <path|url>',
+      `chDB data directory, or http(s):// URL of a ClickHouse server (default: the store of the bus in this project or --state-dir — read through the bus while it runs —, else ${D.DEFAULT_STORE})`,
+    )
+    .option('--state-dir <dir>', "the dev bus whose store to read (default: the project's, or .agentbus/dev)")
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--json', 'print JSON instead of a table');
 }
@@ -82,17 +109,22 @@ function addRangeOptions(c: Command): Command {
  * through that bus), else the store of the bus of this project / --state-dir (live or not),
  * else the auditor's default directory. Never a new, empty one.
  */
-export function resolveStore(o: { store?: string; stateDir?: string }): { kind: 'open'; url: string } | { kind: 'live'; url: string; token: string; holder: string } {
+export function resolveStore(o: {
+  store?: string;
+  stateDir?: string;
+}): { kind: 'open'; url: string } | { kind: 'live'; url: string; token: string; holder: string } {
   const live = (stateDir: string) => {
     const bus = runningBus(stateDir);
     if (!bus || !bus.query_url) return undefined;
-    if (!bus.token) throw new Error(`the bus in ${stateDir} (pid ${bus.pid}) holds its store, and ${join(stateDir, 'query.token')} cannot be read by this user`);
+    if (!bus.token)
+      throw new Error(`the bus in ${stateDir} (pid ${bus.pid}) holds its store, and ${join(stateDir, 'query.token')} cannot be read by this user`);
     return { kind: 'live' as const, url: bus.query_url, token: bus.token, holder: `agentbus dev (pid ${bus.pid})`, store: bus.store };
   };
   if (o.store) {
     if (isUrl(o.store)) return { kind: 'open', url: o.store };
     // a mistyped path must not quietly become a new, empty store that answers every question with nothing
-    if (!existsSync(o.store)) throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
+    if (!existsSync(o.store))
+      throw new Error(`--store ${o.store}: no audit store there (a chDB directory the auditor or \`agentbus dev\` wrote, or an http(s):// ClickHouse URL)`);
     const l = live(dirname(resolve(o.store)));
     if (l && resolve(l.store) === resolve(o.store)) return l;
     return { kind: 'open', url: o.store };
@@ -108,7 +140,9 @@ export function resolveStore(o: { store?: string; stateDir?: string }): { kind: 
   const own = join(where.stateDir, 'audit-db');
   if (existsSync(own)) return { kind: 'open', url: own };
   if (existsSync(D.DEFAULT_STORE)) return { kind: 'open', url: D.DEFAULT_STORE };
-  throw new Error(`no audit store found: no bus in ${where.stateDir} and no ${D.DEFAULT_STORE} here; give --store DIR|URL (\`agentbus demo\` prints its store's path)`);
+  throw new Error(
+    `no audit store found: no bus in ${where.stateDir} and no ${D.DEFAULT_STORE} here; give --store DIR|URL (\`agentbus demo\` prints its store's path)`,
+  );
 }
 
 async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Promise<T> {
@@ -122,7 +156,10 @@ async function withStore<T>(o: StoreOpts, fn: (s: AuditStore) => Promise<T>): Pr
       store = await openMigratedStore(cfg.data);
     } catch (e) {
       const m = (e as Error).message;
-      if (/lock/i.test(m)) throw new Error(`${where.url}: the store is held by another process (a running \`agentbus auditor\`? read it through a ClickHouse server, or stop that process)`);
+      if (/lock/i.test(m))
+        throw new Error(
+          `${where.url}: the store is held by another process (a running \`agentbus auditor\`? read it through a ClickHouse server, or stop that process)`,
+        );
       throw e;
     }
   }
@@ -138,7 +175,11 @@ function print(o: { json?: boolean }, rows: unknown): void {
   else console.log(Array.isArray(rows) ? renderTable(rows as Record<string, unknown>[]) : renderTable([rows as Record<string, unknown>]));
 }
 
-const rangeOf = (o: RangeOpts): TimeRange => ({ limit: o.limit, ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
+const rangeOf = (o: RangeOpts): TimeRange => ({
+  limit: o.limit,
+  ...(o.since !== undefined ? { since: o.since } : {}),
+  ...(o.until !== undefined ? { until: o.until } : {}),
+});
 
 /** Chaos hook: a sink whose inserts fail while `file` exists (a store outage on demand). */
 function faultInjectingSink(file: string) {
@@ -162,76 +203,159 @@ export function registerAuditorCommands(program: Command): void {
     .description('run the auditor: audit stream (JetStream) → ClickHouse, anomaly detectors, alerts')
     .option('--nats <url>', 'NATS server URL', D.DEFAULT_NATS_URL)
     .option('--creds <file>', 'NATS credentials: an nkey seed file, or an agentbus service credential (JSON)')
-    .option('--system-creds <file>', "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)")
+    .option(
+      '--system-creds <file>',
+      "the system-account user's credential (nats-config --system-creds): follow connects and disconnects (identity_reuse, new_address alerts)",
+    )
     .option('--manifests <dir>', 'manifests directory: maps a connection nkey to its agent (with --system-creds)')
-    .addOption(new Option('--overlap-ms <ms>', 'identity_reuse: two live connections of one agent for longer than this (a reconnect hands over within it)').default(15_000).argParser(int('--overlap-ms', 0)))
-    .addOption(new Option('--learning-ms <ms>', 'new_address: addresses are learned silently for this long after the first connection event ever recorded').default(5 * 60_000).argParser(int('--learning-ms', 0)))
+    .addOption(
+      new Option('--overlap-ms <ms>', 'identity_reuse: two live connections of one agent for longer than this (a reconnect hands over within it)')
+        .default(15_000)
+        .argParser(int('--overlap-ms', 0)),
+    )
+    .addOption(
+      new Option('--learning-ms <ms>', 'new_address: addresses are learned silently for this long after the first connection event ever recorded')
+        .default(5 * 60_000)
+        .argParser(int('--learning-ms', 0)),
+    )
     .option('--store <path|url>', 'chDB data directory (embedded, default), or http(s):// URL of a ClickHouse server', D.DEFAULT_STORE)
     .option('--database <name>', 'ClickHouse database', D.DEFAULT_DATABASE)
     .option('--store-user <name>', 'ClickHouse user (server only)')
     .option('--store-password-env <var>', 'environment variable holding the ClickHouse password (server only)')
     .option('--store-cluster <name>', 'ClickHouse cluster (remote_servers name): migrations ON CLUSTER, Replicated tables (server only)')
-    .addOption(new Option('--ttl-days <n>', 'keep audit rows, aggregates and alerts this many days').default(D.DEFAULT_TTL_DAYS).argParser(int('--ttl-days', 1)))
-    .addOption(new Option('--batch-max-messages <n>', 'size bound of one insert, in JetStream messages').default(D.DEFAULT_BATCH_MAX_MESSAGES).argParser(int('--batch-max-messages', 1)))
-    .addOption(new Option('--batch-max-wait-ms <ms>', 'time bound of one insert (≥ 1000)').default(D.DEFAULT_BATCH_MAX_WAIT_MS).argParser(int('--batch-max-wait-ms', 1000)))
-    .addOption(new Option('--ack-wait-ms <ms>', 'JetStream ack wait of the durable consumer').default(D.DEFAULT_ACK_WAIT_MS).argParser(int('--ack-wait-ms', 1000)))
-    .addOption(new Option('--backoff-max-ms <ms>', 'longest pause between insert retries while the store is down').default(D.DEFAULT_BACKOFF_MAX_MS).argParser(int('--backoff-max-ms', 1)))
+    .addOption(
+      new Option('--ttl-days <n>', 'keep audit rows, aggregates and alerts this many days').default(D.DEFAULT_TTL_DAYS).argParser(int('--ttl-days', 1)),
+    )
+    .addOption(
+      new Option('--batch-max-messages <n>', 'size bound of one insert, in JetStream messages')
+        .default(D.DEFAULT_BATCH_MAX_MESSAGES)
+        .argParser(int('--batch-max-messages', 1)),
+    )
+    .addOption(
+      new Option('--batch-max-wait-ms <ms>', 'time bound of one insert (≥ 1000)')
+        .default(D.DEFAULT_BATCH_MAX_WAIT_MS)
+        .argParser(int('--batch-max-wait-ms', 1000)),
+    )
+    .addOption(
+      new Option('--ack-wait-ms <ms>', 'JetStream ack wait of the durable consumer').default(D.DEFAULT_ACK_WAIT_MS).argParser(int('--ack-wait-ms', 1000)),
+    )
+    .addOption(
+      new Option('--backoff-max-ms <ms>', 'longest pause between insert retries while the store is down')
+        .default(D.DEFAULT_BACKOFF_MAX_MS)
+        .argParser(int('--backoff-max-ms', 1)),
+    )
     .option('--durable <name>', 'durable consumer name', D.DEFAULT_DURABLE)
-    .addOption(new Option('--detect-interval-ms <ms>', 'how often detectors run').default(D.DEFAULT_DETECT_INTERVAL_MS).argParser(int('--detect-interval-ms', 1000)))
-    .addOption(new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown').default(D.DEFAULT_ALERT_COOLDOWN_MS).argParser(int('--cooldown-ms', 0)))
+    .addOption(
+      new Option('--detect-interval-ms <ms>', 'how often detectors run').default(D.DEFAULT_DETECT_INTERVAL_MS).argParser(int('--detect-interval-ms', 1000)),
+    )
+    .addOption(
+      new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown')
+        .default(D.DEFAULT_ALERT_COOLDOWN_MS)
+        .argParser(int('--cooldown-ms', 0)),
+    )
     .option('--no-detect', 'store only; do not run detectors')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server')
-    .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
-      const n = int('--metrics-port')(v);
-      if (n > 65535) throw bad(`--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
-      return n;
-    }))
+    .addOption(
+      new Option('--metrics-port <n>', 'serve Prometheus /metrics, /healthz and /readyz on this port (0: off)').default(0).argParser((v) => {
+        const n = int('--metrics-port')(v);
+        if (n > 65535) throw bad(`--metrics-port must be a TCP port (0-65535), got ${JSON.stringify(v)}`);
+        return n;
+      }),
+    )
     .option('--metrics-host <host>', 'bind address of the metrics server', '127.0.0.1')
     // chaos testing (npm run chaos): while this file exists, every insert fails like a store outage
     .addOption(new Option('--fault-file <file>', 'chaos testing: inserts fail while this file exists').hideHelp())
-    .action(async (o: {
-      nats: string; creds?: string; systemCreds?: string; manifests?: string; overlapMs: number; learningMs: number; store: string; database: string; storeUser?: string; storePasswordEnv?: string; storeCluster?: string; ttlDays: number;
-      batchMaxMessages: number; batchMaxWaitMs: number; ackWaitMs: number; backoffMaxMs: number; durable: string;
-      detectIntervalMs: number; cooldownMs: number; detect: boolean; logLevel: string; faultFile?: string; tlsCa?: string; metricsPort: number; metricsHost: string;
-    }) => {
-      const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
-      if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
-      const { AuditorConfigError } = await import('../auditor/config.js');
-      let auditor: Awaited<ReturnType<typeof startAuditor>>;
-      try {
-        auditor = await startAuditor({
-          nats: { url: o.nats, ...(o.creds ? { credsFile: o.creds } : {}), ...(o.systemCreds ? { systemCredsFile: o.systemCreds } : {}), ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}) },
-          store: { url: o.store, database: o.database, ttlDays: o.ttlDays, ...(o.storeUser ? { username: o.storeUser } : {}), ...(password !== undefined ? { password } : {}), ...(o.storeCluster ? { cluster: o.storeCluster } : {}) },
-          consumer: { durable: o.durable, batchMaxMessages: o.batchMaxMessages, batchMaxWaitMs: o.batchMaxWaitMs, ackWaitMs: o.ackWaitMs, backoffMaxMs: o.backoffMaxMs },
-          detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
-          connections: { enabled: o.detect, overlapMs: o.overlapMs, learningMs: o.learningMs, ...(o.manifests ? { manifestsDir: o.manifests } : {}) },
-          logLevel: o.logLevel as never,
-        }, {
-          ...(o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {}),
-          ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
+    .action(
+      async (o: {
+        nats: string;
+        creds?: string;
+        systemCreds?: string;
+        manifests?: string;
+        overlapMs: number;
+        learningMs: number;
+        store: string;
+        database: string;
+        storeUser?: string;
+        storePasswordEnv?: string;
+        storeCluster?: string;
+        ttlDays: number;
+        batchMaxMessages: number;
+        batchMaxWaitMs: number;
+        ackWaitMs: number;
+        backoffMaxMs: number;
+        durable: string;
+        detectIntervalMs: number;
+        cooldownMs: number;
+        detect: boolean;
+        logLevel: string;
+        faultFile?: string;
+        tlsCa?: string;
+        metricsPort: number;
+        metricsHost: string;
+      }) => {
+        const password = o.storePasswordEnv ? process.env[o.storePasswordEnv] : undefined;
+        if (o.storePasswordEnv && password === undefined) throw bad(`--store-password-env: ${o.storePasswordEnv} is not set`);
+        const { AuditorConfigError } = await import('../auditor/config.js');
+        let auditor: Awaited<ReturnType<typeof startAuditor>>;
+        try {
+          auditor = await startAuditor(
+            {
+              nats: {
+                url: o.nats,
+                ...(o.creds ? { credsFile: o.creds } : {}),
+                ...(o.systemCreds ? { systemCredsFile: o.systemCreds } : {}),
+                ...(o.tlsCa ? { tls: { caFile: o.tlsCa } } : {}),
+              },
+              store: {
+                url: o.store,
+                database: o.database,
+                ttlDays: o.ttlDays,
+                ...(o.storeUser ? { username: o.storeUser } : {}),
+                ...(password !== undefined ? { password } : {}),
+                ...(o.storeCluster ? { cluster: o.storeCluster } : {}),
+              },
+              consumer: {
+                durable: o.durable,
+                batchMaxMessages: o.batchMaxMessages,
+                batchMaxWaitMs: o.batchMaxWaitMs,
+                ackWaitMs: o.ackWaitMs,
+                backoffMaxMs: o.backoffMaxMs,
+              },
+              detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
+              connections: { enabled: o.detect, overlapMs: o.overlapMs, learningMs: o.learningMs, ...(o.manifests ? { manifestsDir: o.manifests } : {}) },
+              logLevel: o.logLevel as never,
+            },
+            {
+              ...(o.faultFile ? { wrapSink: faultInjectingSink(o.faultFile) } : {}),
+              ...(o.metricsPort ? { metricsPort: o.metricsPort, metricsHost: o.metricsHost } : {}),
+            },
+          );
+        } catch (e) {
+          if (e instanceof AuditorConfigError) throw bad(e.message);
+          throw e;
+        }
+        await new Promise<void>((res) => {
+          const stop = () => void auditor.stop().then(res, res);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
         });
-      } catch (e) {
-        if (e instanceof AuditorConfigError) throw bad(e.message);
-        throw e;
-      }
-      await new Promise<void>((res) => {
-        const stop = () => void auditor.stop().then(res, res);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-    });
+      },
+    );
 
   const audit = program.command('audit').description('analyst reports over the audit store (table by default, --json for JSON)');
 
-  addRangeOptions(audit.command('top').description('top talkers: senders by messages, with accepted/rejected/duplicate'))
-    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await topTalkers(s, rangeOf(o)))));
+  addRangeOptions(audit.command('top').description('top talkers: senders by messages, with accepted/rejected/duplicate')).action((o: RangeOpts) =>
+    withStore(o, async (s) => print(o, await topTalkers(s, rangeOf(o)))),
+  );
 
-  addRangeOptions(audit.command('edges').description('communication edges (sender → recipient or topic) with rejected counts'))
-    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await edges(s, rangeOf(o)))));
+  addRangeOptions(audit.command('edges').description('communication edges (sender → recipient or topic) with rejected counts')).action((o: RangeOpts) =>
+    withStore(o, async (s) => print(o, await edges(s, rangeOf(o)))),
+  );
 
-  addRangeOptions(audit.command('rejections').description('rejections by reason'))
-    .action((o: RangeOpts) => withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))));
+  addRangeOptions(audit.command('rejections').description('rejections by reason')).action((o: RangeOpts) =>
+    withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))),
+  );
 
   addRangeOptions(audit.command('alerts').description('alerts raised by the auditor, each with its sentence (what tail and the report show)'))
     .option('--rule <rule>', `only this rule (${ALERT_RULES.join(', ')})`)
@@ -242,9 +366,16 @@ export function registerAuditorCommands(program: Command): void {
         const out = rows.map((a) => ({ ...a, sentence: alertSentence(a) }));
         if (o.json) console.log(JSON.stringify(out, null, 2));
         else console.log(renderTable(out, { fullLast: true }));
-      }));
+      }),
+    );
 
-  addStoreOptions(audit.command('report').description('write a self-contained HTML report (delivery outcomes, alerts by severity with their evidence trails, graph, messages over time, rejections) for analysts'))
+  addStoreOptions(
+    audit
+      .command('report')
+      .description(
+        'write a self-contained HTML report (delivery outcomes, alerts by severity with their evidence trails, graph, messages over time, rejections) for analysts',
+      ),
+  )
     .option('--html <file>', 'write the HTML page to this file')
     .addOption(new Option('--since <time>', 'start: ISO 8601 or a duration ago (90m, 24h, 7d); default 24h').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'end: ISO 8601 or a duration ago; default now').argParser(time('--until')))
@@ -267,7 +398,9 @@ export function registerAuditorCommands(program: Command): void {
     .argument('<query>', 'the query')
     .action((query: string, o: StoreOpts) => withStore(o, async (s) => print(o, await readOnlySql(s, query))));
 
-  addStoreOptions(audit.command('verify').description('prove the audit trail: every row against the signed audit batches and the senders\' keys; exit 1 on any finding'))
+  addStoreOptions(
+    audit.command('verify').description("prove the audit trail: every row against the signed audit batches and the senders' keys; exit 1 on any finding"),
+  )
     .addOption(new Option('--since <time>', 'rows from this time: ISO 8601 or a duration ago (24h); default: everything stored').argParser(time('--since')))
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
     .option('--manifests <dir>', "agents' manifests (*.json|*.yaml): the senders' public keys (default: the bus's, as for --store; with --bundle: none)")
@@ -297,15 +430,27 @@ export function registerAuditorCommands(program: Command): void {
         const pinned = o.manifests || o.verifierKeys ? trustedKeys(o.manifests, o.verifierKeys) : undefined;
         const keys = pinned ?? {
           verifiers: verifierKeyMap(b.keys.verifiers),
-          agents: ((m) => (s: string, k: string) => m.get(`${s}\u0000${k}`))(new Map(b.keys.agents.map((k) => [`${k.agent}\u0000${k.key_id}`, new Uint8Array(Buffer.from(k.public_key, 'base64url'))]))),
+          agents: (
+            (m) => (s: string, k: string) =>
+              m.get(`${s}\u0000${k}`)
+          )(new Map(b.keys.agents.map((k) => [`${k.agent}\u0000${k.key_id}`, new Uint8Array(Buffer.from(k.public_key, 'base64url'))]))),
         };
-        return report(checkEvidence(b.evidence, keys), pinned ? undefined : 'keys: from the bundle itself (pin them with --manifests and --verifier-keys to prove who signed)');
+        return report(
+          checkEvidence(b.evidence, keys),
+          pinned ? undefined : 'keys: from the bundle itself (pin them with --manifests and --verifier-keys to prove who signed)',
+        );
       }
       const keys = trustedKeys(o.manifests!, o.verifierKeys);
       return withStore(o, async (s) => report(await verifyStore(s, selector(o), keys)));
     });
 
-  addStoreOptions(audit.command('export').description('write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline, or (--jsonl) the audit_events rows alone'))
+  addStoreOptions(
+    audit
+      .command('export')
+      .description(
+        'write an audit bundle (rows, signed batches, delivery records, public keys) that `audit verify --bundle` checks offline, or (--jsonl) the audit_events rows alone',
+      ),
+  )
     .option('--bundle <file>', 'write the bundle (JSON lines) to this file')
     .option('--jsonl <file>', 'write the audit_events rows, one JSON object per line with the documented column names (what `agentbus detect replay` reads)')
     .option('--connections', 'with --jsonl: also the audit_connections rows (connect/disconnect events, an `event` field each), after the audit rows')
@@ -313,49 +458,65 @@ export function registerAuditorCommands(program: Command): void {
     .addOption(new Option('--until <time>', 'rows before this time (default now)').argParser(time('--until')))
     .option('--manifests <dir>', "agents' manifests: their public keys go into the bundle (default: the bus's, as for --store)")
     .option('--verifier-keys <file|dir>', "the verifiers' audit public keys (default <manifests>/services/)")
-    .action((o: StoreOpts & { bundle?: string; jsonl?: string; connections?: boolean; since?: number; until?: number; manifests?: string; verifierKeys?: string }) => {
-      if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
-      if (!o.bundle === !o.jsonl) throw bad('export: give exactly one of --bundle FILE or --jsonl FILE');
-      if (o.jsonl) {
-        const file = o.jsonl;
+    .action(
+      (
+        o: StoreOpts & { bundle?: string; jsonl?: string; connections?: boolean; since?: number; until?: number; manifests?: string; verifierKeys?: string },
+      ) => {
+        if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('export: --since must be before --until');
+        if (!o.bundle === !o.jsonl) throw bad('export: give exactly one of --bundle FILE or --jsonl FILE');
+        if (o.jsonl) {
+          const file = o.jsonl;
+          return withStore(o, async (s) => {
+            const rows = await s.query<Record<string, unknown>>(
+              `SELECT * EXCEPT (ingested_at) FROM ${s.table('audit_events')} FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time, event_id`,
+              { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
+            );
+            const conns = o.connections
+              ? await s.query<Record<string, unknown>>(
+                  `SELECT * FROM ${s.table('audit_connections')} WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time`,
+                  { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
+                )
+              : [];
+            const all = [...rows, ...conns];
+            writeFileSync(file, all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
+            print(o, { jsonl: file, rows: rows.length, ...(o.connections ? { connections: conns.length } : {}) });
+          });
+        }
+        o.manifests ??= defaultManifests(o);
+        if (!o.manifests) throw bad('export: give --manifests DIR');
+        const bundle = o.bundle!;
+        const manifests = o.manifests;
+        let keys: BundleKeys;
+        try {
+          keys = {
+            verifiers: loadVerifierKeys(o.verifierKeys ?? join(manifests, SERVICE_KEYS_DIR)),
+            agents: [...loadManifestKeys(manifests).values()].map((k) => ({
+              agent: k.agent,
+              key_id: k.keyId,
+              public_key: Buffer.from(k.publicKey).toString('base64url'),
+              revoked: k.revoked,
+            })),
+          };
+        } catch (e) {
+          throw new Error(`keys: ${(e as Error).message}`);
+        }
         return withStore(o, async (s) => {
-          const rows = await s.query<Record<string, unknown>>(
-            `SELECT * EXCEPT (ingested_at) FROM ${s.table('audit_events')} FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time, event_id`,
-            { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
-          );
-          const conns = o.connections
-            ? await s.query<Record<string, unknown>>(
-                `SELECT * FROM ${s.table('audit_connections')} WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') ORDER BY time`,
-                { since: o.since ?? 0, until: o.until ?? Date.now() + 86_400_000 },
-              )
-            : [];
-          const all = [...rows, ...conns];
-          writeFileSync(file, all.map((r) => JSON.stringify(r)).join('\n') + (all.length ? '\n' : ''));
-          print(o, { jsonl: file, rows: rows.length, ...(o.connections ? { connections: conns.length } : {}) });
+          const sel = selector(o);
+          const ev = await readEvidence(s, sel);
+          const lines = bundleLines(ev, keys, { window: ev.window, database: o.database });
+          writeFileSync(bundle, lines.join('\n') + '\n');
+          const summary = {
+            bundle,
+            batches: ev.batches.length,
+            rows: ev.rows.length,
+            deliveries: ev.deliveries.length,
+            verifier_keys: keys.verifiers.length,
+            agent_keys: keys.agents.length,
+          };
+          print(o, summary);
         });
-      }
-      o.manifests ??= defaultManifests(o);
-      if (!o.manifests) throw bad('export: give --manifests DIR');
-      const bundle = o.bundle!;
-      const manifests = o.manifests;
-      let keys: BundleKeys;
-      try {
-        keys = {
-          verifiers: loadVerifierKeys(o.verifierKeys ?? join(manifests, SERVICE_KEYS_DIR)),
-          agents: [...loadManifestKeys(manifests).values()].map((k) => ({ agent: k.agent, key_id: k.keyId, public_key: Buffer.from(k.publicKey).toString('base64url'), revoked: k.revoked })),
-        };
-      } catch (e) {
-        throw new Error(`keys: ${(e as Error).message}`);
-      }
-      return withStore(o, async (s) => {
-        const sel = selector(o);
-        const ev = await readEvidence(s, sel);
-        const lines = bundleLines(ev, keys, { window: ev.window, database: o.database });
-        writeFileSync(bundle, lines.join('\n') + '\n');
-        const summary = { bundle, batches: ev.batches.length, rows: ev.rows.length, deliveries: ev.deliveries.length, verifier_keys: keys.verifiers.length, agent_keys: keys.agents.length };
-        print(o, summary);
-      });
-    });
+      },
+    );
 }
 
 /** `agentbus detect replay`: the detectors over a recorded trace, in simulated time. */
@@ -363,9 +524,11 @@ function registerDetectCommands(program: Command): void {
   const detect = program.command('detect').description('run the detectors outside the auditor');
   detect
     .command('replay')
-    .description('run the detectors over recorded audit events in simulated time (one audit_events row per JSON line, as `audit export --jsonl` writes them) and print every alert')
+    .description(
+      'run the detectors over recorded audit events in simulated time (one audit_events row per JSON line, as `audit export --jsonl` writes them) and print every alert',
+    )
     .requiredOption('--events <file>', 'the recorded events (JSON lines)')
-    .option('--config <file>', 'detector settings (JSON or YAML): the auditor\'s `detect` object (rules, cooldownMs), or { detect: {...} }')
+    .option('--config <file>', "detector settings (JSON or YAML): the auditor's `detect` object (rules, cooldownMs), or { detect: {...} }")
     .option('--json', 'one JSON object per alert: rule, severity, agents, window, detected_at, sentence, evidence (with msg_ids)')
     .option('--manifests <dir>', 'map the nkey of connection events without an agent to the agent whose manifest names it')
     .action(async (o: { events: string; config?: string; json?: boolean; manifests?: string }) => {
@@ -402,21 +565,30 @@ function registerDetectCommands(program: Command): void {
       let alerts: Awaited<ReturnType<typeof replay>>;
       try {
         const trace = readReplayTrace(o.events, o.manifests ? { manifestsDir: o.manifests } : {});
-        alerts = await replay(trace.rows, { ...(cfg ? { detect: cfg as never } : {}), connections: trace.connections, ...(connCfg ? { connectionsConfig: connCfg } : {}) });
+        alerts = await replay(trace.rows, {
+          ...(cfg ? { detect: cfg as never } : {}),
+          connections: trace.connections,
+          ...(connCfg ? { connectionsConfig: connCfg } : {}),
+        });
       } catch (e) {
         if (e instanceof ReplayError) throw new Error(e.message);
         throw e;
       }
       for (const a of alerts) {
         if (o.json) console.log(JSON.stringify(a));
-        else console.log(`${a.detected_at}  ${a.severity.padEnd(8)} ${a.rule}  ${a.sentence ?? a.agents.join(', ')}${a.evidence.msg_ids.length ? `  (msg_ids: ${a.evidence.msg_ids.slice(0, 5).join(' ')}${a.evidence.msg_ids.length > 5 ? ' …' : ''})` : ''}`);
+        else
+          console.log(
+            `${a.detected_at}  ${a.severity.padEnd(8)} ${a.rule}  ${a.sentence ?? a.agents.join(', ')}${a.evidence.msg_ids.length ? `  (msg_ids: ${a.evidence.msg_ids.slice(0, 5).join(' ')}${a.evidence.msg_ids.length > 5 ? ' …' : ''})` : ''}`,
+          );
       }
       if (!o.json && alerts.length === 0) console.log('no alerts');
     });
 }
 
-
-const selector = (o: { since?: number; until?: number }): VerifySelector => ({ ...(o.since !== undefined ? { since: o.since } : {}), ...(o.until !== undefined ? { until: o.until } : {}) });
+const selector = (o: { since?: number; until?: number }): VerifySelector => ({
+  ...(o.since !== undefined ? { since: o.since } : {}),
+  ...(o.until !== undefined ? { until: o.until } : {}),
+});
 
 /** With no --store: the manifests of the bus whose store is read (running, or its layout). */
 function defaultManifests(o: { store?: string; stateDir?: string }): string | undefined {

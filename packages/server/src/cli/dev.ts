@@ -62,90 +62,130 @@ function devBanner(bus: DevBus, o: { project: string | undefined; example: boole
   ];
   if (o.metricsPort) lines.push(`  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)`);
   lines.push(`  logs:        ${bus.logFile}`);
-  if (bus.tls) lines.push(`  tls:         required; clients trust ${caFile ?? 'the system CAs'}${caFile ? `\n               nats CLI: nats --server ${bus.urls[0]} --tlsca ${caFile} ...` : ''}`);
-  if (bus.storeEncrypted) lines.push(`  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}`);
+  if (bus.tls)
+    lines.push(
+      `  tls:         required; clients trust ${caFile ?? 'the system CAs'}${caFile ? `\n               nats CLI: nats --server ${bus.urls[0]} --tlsca ${caFile} ...` : ''}`,
+    );
+  if (bus.storeEncrypted)
+    lines.push(
+      `  jetstream:   encrypted at rest (chachapoly), key ${bus.jsKeyGenerated ? `generated into nats-server's environment only: set $${o.jsKeyEnv} to keep the store across restarts` : `from $${o.jsKeyEnv}`}`,
+    );
   lines.push('Ctrl-C to stop.');
   return lines.join('\n');
 }
 
 export function register(program: Command): void {
   tlsOptions(program.command('dev'), '<state-dir>/tls')
-    .description('run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all); inside a project (agentbus.json, from `agentbus init`) it runs that project, else the example scenario')
-    .option('--state-dir <dir>', 'credentials, JetStream, the audit store and logs (default: the project\'s, else .agentbus/dev)')
-    .option('--contracts <module>', 'contracts module (default: the project\'s, else the example scenario)')
-    .option('--manifests <dir>', 'manifests directory (default: the project\'s, else <state-dir>/manifests)')
-    .option('--policy <file>', 'policy file: agents without credentials get generated ones (default: the example scenario\'s, outside a project)')
+    .description(
+      'run a complete local bus: nats-server, verifier and auditor on embedded chDB (Ctrl-C stops all); inside a project (agentbus.json, from `agentbus init`) it runs that project, else the example scenario',
+    )
+    .option('--state-dir <dir>', "credentials, JetStream, the audit store and logs (default: the project's, else .agentbus/dev)")
+    .option('--contracts <module>', "contracts module (default: the project's, else the example scenario)")
+    .option('--manifests <dir>', "manifests directory (default: the project's, else <state-dir>/manifests)")
+    .option('--policy <file>', "policy file: agents without credentials get generated ones (default: the example scenario's, outside a project)")
     .addOption(new Option('--port <n>', 'client port (0: any free port)').default(4222).argParser(int('--port')))
     .addOption(new Option('--nodes <n>', 'nats-server nodes: 1, or a cluster (3: JetStream replicas 3)').default(1).argParser(int('--nodes')))
-    .addOption(new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1").default(0).argParser(int('--metrics-port')))
+    .addOption(
+      new Option('--metrics-port <n>', "serve the verifier's /metrics, /healthz, /readyz on this port and the auditor's on port + 1")
+        .default(0)
+        .argParser(int('--metrics-port')),
+    )
     .option('--no-auditor', 'run without the auditor')
     .option('--quiet', 'do not print rejections and alerts on this terminal (agentbus tail shows everything)')
-    .action(async (o: { stateDir?: string; contracts?: string; manifests?: string; policy?: string; port: number; nodes: number; metricsPort: number; auditor: boolean; quiet?: boolean } & TlsCliOptions) => {
-      const tlsArg = tlsFromOptions(o);
-      const secure = { ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}), ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}) };
-      const { startDevBus, DevBusError } = await import('../devbus/dev.js');
-      const { defaultExampleDir, prepareExampleProject } = await import('../devbus/demo.js');
-      const where = projectLayout(o.stateDir);
-      const ex = defaultExampleDir();
-      const example = !where.projectFile && !o.contracts && !o.manifests;
-      const contractsPath = o.contracts ?? where.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
-      const contracts = await loadContracts(contractsPath);
-      const manifestsDir = o.manifests ? resolve(o.manifests) : where.manifestsDir;
-      const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
-      const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-      let bus: DevBus;
-      // One signal listener for the whole run, never removed and re-added: between a removal
-      // and the next registration a Ctrl-C is lost (or kills the process with the bus half
-      // stopped). While the bus starts, a signal is remembered (its parts are not stoppable
-      // half-made: it finishes starting, then stops); after that it stops everything.
-      let interrupted = false;
-      let onStop: (() => void) | undefined;
-      const onSignal = () => {
-        if (onStop) onStop();
-        else interrupted = true;
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        bus = await startDevBus({
-          stateDir: where.stateDir, manifestsDir, contracts, contractsFile: contractsPath, loadContracts: importContracts, notify,
-          withAuditor: o.auditor, port: o.port, nodes: o.nodes, metricsPort: o.metricsPort, ...(policy ? { policyFile: policy } : {}), ...secure,
-          // the example's tool rules name its project directory
-          ...(example ? { policyVars: { AGENTBUS_PROJECT: prepareExampleProject(where.stateDir) } } : {}),
-        });
-      } catch (e) {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        if (e instanceof DevBusError) throw new CliError(e.message);
-        throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
-      }
-      if (interrupted) {
-        await bus.stop();
-        console.log('stopped');
-        return;
-      }
-      const started = bus;
-      console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
-      // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
-      const watch: Promise<{ stop(): Promise<void> } | undefined> = o.quiet
-        ? Promise.resolve(undefined)
-        : watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
-      // Ctrl-C from here on stops everything, also while the watch is still starting: the
-      // watch gets a bounded time to start and to stop, then the bus stops; a second Ctrl-C
-      // while stopping changes nothing (every stop step is bounded too)
-      await new Promise<void>((res) => {
-        const bounded = <T,>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<undefined>((r) => void (setTimeout(r, ms) as unknown as NodeJS.Timeout).unref())]);
-        onStop = () => {
-          onStop = () => undefined;
-          void bounded(watch, 3000)
-            .then((w) => (w ? bounded(w.stop(), 3000) : undefined))
-            .then(() => started.stop())
-            .then(res, res);
+    .action(
+      async (
+        o: {
+          stateDir?: string;
+          contracts?: string;
+          manifests?: string;
+          policy?: string;
+          port: number;
+          nodes: number;
+          metricsPort: number;
+          auditor: boolean;
+          quiet?: boolean;
+        } & TlsCliOptions,
+      ) => {
+        const tlsArg = tlsFromOptions(o);
+        const secure = {
+          ...(tlsArg ? { tls: tlsArg === 'dev' ? true : tlsArg } : {}),
+          ...(o.encryptStore ? { encryptStore: true, jsKeyEnv: o.jsKeyEnv } : {}),
         };
-      });
-      console.log('stopped');
-      // everything is stopped; a client still reconnecting (a watch that never finished
-      // starting) must not keep the process alive
-      setTimeout(() => process.exit(), 2000).unref();
-    });
+        const { startDevBus, DevBusError } = await import('../devbus/dev.js');
+        const { defaultExampleDir, prepareExampleProject } = await import('../devbus/demo.js');
+        const where = projectLayout(o.stateDir);
+        const ex = defaultExampleDir();
+        const example = !where.projectFile && !o.contracts && !o.manifests;
+        const contractsPath = o.contracts ?? where.contracts ?? [join(ex, 'contracts.js'), join(ex, 'contracts.ts')].find((f) => existsSync(f))!;
+        const contracts = await loadContracts(contractsPath);
+        const manifestsDir = o.manifests ? resolve(o.manifests) : where.manifestsDir;
+        const policy = o.policy ?? (example ? join(ex, 'policy.yaml') : undefined);
+        const notify = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+        let bus: DevBus;
+        // One signal listener for the whole run, never removed and re-added: between a removal
+        // and the next registration a Ctrl-C is lost (or kills the process with the bus half
+        // stopped). While the bus starts, a signal is remembered (its parts are not stoppable
+        // half-made: it finishes starting, then stops); after that it stops everything.
+        let interrupted = false;
+        let onStop: (() => void) | undefined;
+        const onSignal = () => {
+          if (onStop) onStop();
+          else interrupted = true;
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          bus = await startDevBus({
+            stateDir: where.stateDir,
+            manifestsDir,
+            contracts,
+            contractsFile: contractsPath,
+            loadContracts: importContracts,
+            notify,
+            withAuditor: o.auditor,
+            port: o.port,
+            nodes: o.nodes,
+            metricsPort: o.metricsPort,
+            ...(policy ? { policyFile: policy } : {}),
+            ...secure,
+            // the example's tool rules name its project directory
+            ...(example ? { policyVars: { AGENTBUS_PROJECT: prepareExampleProject(where.stateDir) } } : {}),
+          });
+        } catch (e) {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          if (e instanceof DevBusError) throw new CliError(e.message);
+          throw new CliError(`cannot start the dev bus: ${(e as Error).message}`);
+        }
+        if (interrupted) {
+          await bus.stop();
+          console.log('stopped');
+          return;
+        }
+        const started = bus;
+        console.log(devBanner(bus, { project: where.projectFile, example, contractsPath, metricsPort: o.metricsPort, jsKeyEnv: o.jsKeyEnv }));
+        // the terminal is not silent: every rejection and alert, one line each (at most 10 a second)
+        const watch: Promise<{ stop(): Promise<void> } | undefined> = o.quiet
+          ? Promise.resolve(undefined)
+          : watchOnTerminal(bus).catch((e: Error) => void notify(`not watching rejections and alerts: ${e.message}`));
+        // Ctrl-C from here on stops everything, also while the watch is still starting: the
+        // watch gets a bounded time to start and to stop, then the bus stops; a second Ctrl-C
+        // while stopping changes nothing (every stop step is bounded too)
+        await new Promise<void>((res) => {
+          const bounded = <T>(p: Promise<T>, ms: number) =>
+            Promise.race([p, new Promise<undefined>((r) => void (setTimeout(r, ms) as unknown as NodeJS.Timeout).unref())]);
+          onStop = () => {
+            onStop = () => undefined;
+            void bounded(watch, 3000)
+              .then((w) => (w ? bounded(w.stop(), 3000) : undefined))
+              .then(() => started.stop())
+              .then(res, res);
+          };
+        });
+        console.log('stopped');
+        // everything is stopped; a client still reconnecting (a watch that never finished
+        // starting) must not keep the process alive
+        setTimeout(() => process.exit(), 2000).unref();
+      },
+    );
 }

@@ -29,9 +29,13 @@ export function register(program: Command): void {
       if (o.service) {
         const s = generateServiceCreds(agent, credsPath);
         // the observer signs nothing: its key must not join the keys `audit verify` trusts
-        if (agent === 'observer') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --observer-creds`);
+        if (agent === 'observer')
+          return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --observer-creds`);
         // nor does the system-account user (the auditor's connection follower)
-        if (agent === 'system') return void console.log(`wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --system-creds and auditor --system-creds`);
+        if (agent === 'system')
+          return void console.log(
+            `wrote ${credsPath} (nats user ${s.natsPublicKey}; keep it secret, mode 0600); give it to nats-config --system-creds and auditor --system-creds`,
+          );
         // its audit public key, where `audit verify --manifests DIR` finds it (DIR/services/)
         const pubPath = join(o.manifests, 'services', `${agent}.json`);
         writeServicePublicKey(s, pubPath);
@@ -52,14 +56,27 @@ export function register(program: Command): void {
         mkdirSync(o.manifests, { recursive: true });
         writeFileSync(manifestPath, stringify(memoryManifest(id)));
         generateServiceCreds('memory', kvPath);
-        console.log(`wrote ${credsPath} and ${kvPath} (keep both secret, mode 0600; the second is its JetStream KV user: give it to nats-config --memory-creds) and ${manifestPath}`);
+        console.log(
+          `wrote ${credsPath} and ${kvPath} (keep both secret, mode 0600; the second is its JetStream KV user: give it to nats-config --memory-creds) and ${manifestPath}`,
+        );
         id.destroy();
         return;
       }
       saveCredentials(id, credsPath);
       mkdirSync(o.manifests, { recursive: true });
       const pub = id.publicManifest();
-      writeFileSync(manifestPath, stringify({ agent, nats_user: pub.nats_user, keys: pub.keys, send: [], rate: { per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST }, max_payload_bytes: D.DEFAULT_MAX_PAYLOAD_BYTES, max_depth: D.DEFAULT_MAX_DEPTH }));
+      writeFileSync(
+        manifestPath,
+        stringify({
+          agent,
+          nats_user: pub.nats_user,
+          keys: pub.keys,
+          send: [],
+          rate: { per_second: D.DEFAULT_RATE_PER_SECOND, burst: D.DEFAULT_BURST },
+          max_payload_bytes: D.DEFAULT_MAX_PAYLOAD_BYTES,
+          max_depth: D.DEFAULT_MAX_DEPTH,
+        }),
+      );
       console.log(`wrote ${credsPath} (keep it secret, mode 0600) and ${manifestPath} (edit its send rules)`);
       id.destroy();
     });

@@ -15,13 +15,22 @@ export function register(program: Command): void {
     .argument('<agent>', 'agent id')
     .option('--creds-dir <dir>', "credential files directory (default: the project's, or .agentbus/dev/creds)")
     .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
-    .addOption(new Option('--grace-ms <n>', 'the new key is valid from now + this, so every verifier knows it first').default(5000).argParser(int('--grace-ms')))
+    .addOption(
+      new Option('--grace-ms <n>', 'the new key is valid from now + this, so every verifier knows it first').default(5000).argParser(int('--grace-ms')),
+    )
     .addOption(new Option('--old-valid-for-ms <n>', 'end the old keys this long after now (default: until revoked)').argParser(int('--old-valid-for-ms')))
     .action(async (agent: string, opts: { credsDir?: string; manifests?: string; graceMs: number; oldValidForMs?: number }) => {
       const o = { ...opts, ...withLayoutDirs(opts) };
       const { rotateKey } = await import('../ops/keys.js');
-      const r = rotateKey({ credsPath: join(o.credsDir, `${agent}.creds.json`), manifestsDir: o.manifests, graceMs: o.graceMs, ...(o.oldValidForMs !== undefined ? { oldNotAfter: new Date(Date.now() + o.oldValidForMs) } : {}) });
-      console.log(`${agent}: new key ${r.keyId} valid from ${r.notBefore.toISOString()}; old keys ${r.oldKeys.join(', ')} still valid (revoke with: agentbus keys revoke ${agent} KEYID)`);
+      const r = rotateKey({
+        credsPath: join(o.credsDir, `${agent}.creds.json`),
+        manifestsDir: o.manifests,
+        graceMs: o.graceMs,
+        ...(o.oldValidForMs !== undefined ? { oldNotAfter: new Date(Date.now() + o.oldValidForMs) } : {}),
+      });
+      console.log(
+        `${agent}: new key ${r.keyId} valid from ${r.notBefore.toISOString()}; old keys ${r.oldKeys.join(', ')} still valid (revoke with: agentbus keys revoke ${agent} KEYID)`,
+      );
     });
   keys
     .command('revoke')
@@ -39,9 +48,12 @@ export function register(program: Command): void {
 
   keys
     .command('release')
-    .description('end an agent\'s quarantine at NATS now (a sender past its rejection budget is cut off at NATS for a cool-down; this lets it back in)')
+    .description("end an agent's quarantine at NATS now (a sender past its rejection budget is cut off at NATS for a cool-down; this lets it back in)")
     .argument('<agent>', 'agent id')
-    .option('--state-dir <dir>', "the dev bus's state directory: its verifier credential, and bus.json for the URL (default: the project's, else .agentbus/dev)")
+    .option(
+      '--state-dir <dir>',
+      "the dev bus's state directory: its verifier credential, and bus.json for the URL (default: the project's, else .agentbus/dev)",
+    )
     .option('--creds <file>', "a verifier's service credential file (default <state-dir>/creds/verifier.creds.json)")
     .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: "servers" in <state-dir>/bus.json, else nats://127.0.0.1:4222)')
     .option('--tls-ca <file>', 'CA certificate to trust for a TLS nats-server')
@@ -58,13 +70,21 @@ export function register(program: Command): void {
       const { releaseQuarantine } = await import('../common/quarantine.js');
       let nc: Awaited<ReturnType<typeof connect>>;
       try {
-        nc = await connect({ servers, authenticator: nkeyAuthenticator(loadServiceCreds(credsFile).natsSeed()), inboxPrefix: '_INBOX_verifier', ...(ca ? { tls: { caFile: ca } } : {}) });
+        nc = await connect({
+          servers,
+          authenticator: nkeyAuthenticator(loadServiceCreds(credsFile).natsSeed()),
+          inboxPrefix: '_INBOX_verifier',
+          ...(ca ? { tls: { caFile: ca } } : {}),
+        });
       } catch (e) {
         throw new CliError(`cannot connect to ${servers.join(',')}: ${(e as Error).message}`);
       }
       try {
         const r = await releaseQuarantine(nc, agent, `cli:${process.env.USER ?? 'operator'}`);
-        if (r.released) console.log(`${agent}: released (was quarantined until ${new Date(r.previousUntil!).toISOString()}); it may connect again once the nats-server configs are reloaded`);
+        if (r.released)
+          console.log(
+            `${agent}: released (was quarantined until ${new Date(r.previousUntil!).toISOString()}); it may connect again once the nats-server configs are reloaded`,
+          );
         else console.log(`${agent}: not quarantined${r.record ? ` (last quarantine ended ${new Date(r.record.until_ms).toISOString()})` : ''}`);
       } finally {
         await nc.close();

@@ -32,7 +32,9 @@ export function register(program: Command): void {
         const reg = await loadContracts(o.contracts);
         for (const m of ms) {
           m.send.forEach((r, i) => {
-            for (const t of r.types) if (!t.includes('*') && !reg.has(t) && !isBuiltinType(t)) findings.push(`${join(dir, m.agent)} at send.${i}.types: ${t} has no contract in ${o.contracts}`);
+            for (const t of r.types)
+              if (!t.includes('*') && !reg.has(t) && !isBuiltinType(t))
+                findings.push(`${join(dir, m.agent)} at send.${i}.types: ${t} has no contract in ${o.contracts}`);
           });
         }
       }
@@ -47,7 +49,10 @@ export function register(program: Command): void {
         const mayApprove = compileGlobs(m.approve);
         for (const srv of agents) {
           if (!mayApprove(srv)) continue;
-          if (m.tools.some((r) => compileGlobs([r.server])(srv))) console.error(`warning: ${join(dir, m.agent)}: ${m.agent} may approve calls of ${srv} (approve:) and may call ${srv}'s tools (tools:); it can never approve its own calls (four eyes), so another approver must be listed for them`);
+          if (m.tools.some((r) => compileGlobs([r.server])(srv)))
+            console.error(
+              `warning: ${join(dir, m.agent)}: ${m.agent} may approve calls of ${srv} (approve:) and may call ${srv}'s tools (tools:); it can never approve its own calls (four eyes), so another approver must be listed for them`,
+            );
         }
       }
       console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);

@@ -8,7 +8,9 @@ export function register(program: Command): void {
   const policyCmd = program.command('policy').description('test tool-call policies without a bus');
   policyCmd
     .command('check')
-    .description("a tool call's verdict from the manifests alone, with the verifier's checks (tool listed, pinned schema, argument constraints); exit 0 allowed, 1 refused, 2 usage")
+    .description(
+      "a tool call's verdict from the manifests alone, with the verifier's checks (tool listed, pinned schema, argument constraints); exit 0 allowed, 1 refused, 2 usage",
+    )
     .option('--manifests <dir>', "manifests directory (default: the project's, or .agentbus/dev/manifests)")
     .requiredOption('--agent <agent>', 'the calling agent')
     .requiredOption('--tool <server.tool>', 'the tool, as SERVER.TOOL (e.g. fs.read_text_file)')
@@ -16,7 +18,8 @@ export function register(program: Command): void {
     .option('--json', 'print the verdict as one JSON object')
     .action(async (o: { manifests?: string; agent: string; tool: string; args: string; json?: boolean }) => {
       const dot = o.tool.indexOf('.');
-      if (dot <= 0 || dot === o.tool.length - 1) throw new CommanderError(2, 'agentbus.invalidArgument', `--tool must be SERVER.TOOL, got ${JSON.stringify(o.tool)}`);
+      if (dot <= 0 || dot === o.tool.length - 1)
+        throw new CommanderError(2, 'agentbus.invalidArgument', `--tool must be SERVER.TOOL, got ${JSON.stringify(o.tool)}`);
       let text = o.args;
       try {
         if (text === '-') text = readFileSync(0, 'utf8');
@@ -35,7 +38,11 @@ export function register(program: Command): void {
       const v = checkPolicy({ manifestsDir, agent: o.agent, server: o.tool.slice(0, dot), tool: o.tool.slice(dot + 1), args });
       if (o.json) console.log(JSON.stringify(v));
       else {
-        console.log(v.verdict === 'allowed' ? `allowed${v.approval ? ', held for approval' : ''}` : `refused: ${v.reason}${v.argument ? ` ${v.argument}` : ''}: ${v.detail}`);
+        console.log(
+          v.verdict === 'allowed'
+            ? `allowed${v.approval ? ', held for approval' : ''}`
+            : `refused: ${v.reason}${v.argument ? ` ${v.argument}` : ''}: ${v.detail}`,
+        );
         for (const n of v.notes) console.error(`note: ${n}`);
       }
       if (v.verdict === 'refused') process.exitCode = 1;

@@ -29,7 +29,8 @@ export class CheckFailed extends Error {
 export function int(name: string) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new CommanderError(2, 'agentbus.invalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new CommanderError(2, 'agentbus.invalidArgument', `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
     return n;
   };
 }
@@ -60,7 +61,9 @@ export async function loadContracts(path: string): Promise<ContractRegistry> {
   if (!existsSync(abs)) {
     // a TypeScript project (init --ts) loads what tsc compiled: dist/contracts.js from contracts.ts
     const source = join(dirname(dirname(abs)), `${basename(abs, '.js')}.ts`);
-    throw new CliError(`contracts module not found: ${path}${abs.endsWith('.js') && existsSync(source) ? ` (run npx tsc first: it compiles ${source} into it)` : ''}`);
+    throw new CliError(
+      `contracts module not found: ${path}${abs.endsWith('.js') && existsSync(source) ? ` (run npx tsc first: it compiles ${source} into it)` : ''}`,
+    );
   }
   let mod: Record<string, unknown>;
   try {
@@ -116,7 +119,10 @@ export function tlsFromOptions(o: TlsCliOptions): { certFile: string; keyFile: s
 
 export const tlsOptions = (cmd: Command, devWhere: string) =>
   cmd
-    .option('--tls', `TLS on client connections and cluster routes; plaintext clients are refused (without --tls-cert: a throwaway CA and server certificate in ${devWhere}, made with openssl)`)
+    .option(
+      '--tls',
+      `TLS on client connections and cluster routes; plaintext clients are refused (without --tls-cert: a throwaway CA and server certificate in ${devWhere}, made with openssl)`,
+    )
     .option('--tls-cert <file>', 'server certificate (PEM) for clients and routes (implies --tls)')
     .option('--tls-key <file>', 'its private key (PEM)')
     .option('--tls-ca <file>', 'CA (PEM) that verifies the other nodes on the routes (and clients trust)')
@@ -124,13 +130,25 @@ export const tlsOptions = (cmd: Command, devWhere: string) =>
     .option('--js-key-env <name>', 'environment variable of the store key (32+ letters and digits, starting with a letter)', DEFAULT_JS_KEY_ENV);
 
 /** The bus to connect to: --nats, else the running dev bus's (<state-dir>/bus.json), else the default port. */
-export async function busEndpoint(o: { nats?: string; stateDir?: string; tlsCa?: string; manifests?: string }): Promise<{ servers: string[]; manifestsDir: string; connectOptions?: Record<string, unknown> }> {
+export async function busEndpoint(o: {
+  nats?: string;
+  stateDir?: string;
+  tlsCa?: string;
+  manifests?: string;
+}): Promise<{ servers: string[]; manifestsDir: string; connectOptions?: Record<string, unknown> }> {
   const { runningBus } = await import('../common/bus-state.js');
   const where = projectLayout(o.stateDir);
   const bus = runningBus(where.stateDir);
-  const servers = (o.nats ?? bus?.servers ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean);
+  const servers = (o.nats ?? bus?.servers ?? 'nats://127.0.0.1:4222')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ca = o.tlsCa ?? (o.nats ? undefined : bus?.tls_ca);
-  return { servers, manifestsDir: resolve(o.manifests ?? bus?.manifests_dir ?? where.manifestsDir), ...(ca ? { connectOptions: { tls: { caFile: ca } } } : {}) };
+  return {
+    servers,
+    manifestsDir: resolve(o.manifests ?? bus?.manifests_dir ?? where.manifestsDir),
+    ...(ca ? { connectOptions: { tls: { caFile: ca } } } : {}),
+  };
 }
 
 export function agentName(v: string): string {

@@ -48,7 +48,10 @@ export class ChainSealer {
   #seq = 0;
   #prev: Uint8Array = ZERO_HASH;
 
-  constructor(readonly verifierId: string, readonly signer: AuditSigner) {}
+  constructor(
+    readonly verifierId: string,
+    readonly signer: AuditSigner,
+  ) {}
 
   get seq(): number {
     return this.#seq;
@@ -57,7 +60,14 @@ export class ChainSealer {
   seal(events: IAuditEvent[], deliveries: IDeliveryRecord[] = [], now = Date.now()): SealedBatch {
     const seq = ++this.#seq;
     const batch = AuditBatch.encode({
-      events, verifierId: this.verifierId, chainId: this.chainId, seq, prevHash: this.#prev, keyId: this.signer.keyId, createdAtMs: now, deliveries,
+      events,
+      verifierId: this.verifierId,
+      chainId: this.chainId,
+      seq,
+      prevHash: this.#prev,
+      keyId: this.signer.keyId,
+      createdAtMs: now,
+      deliveries,
     }).finish();
     const signature = this.signer.sign(batchSigningInput(batch));
     this.#prev = sha256(batch);
@@ -90,7 +100,10 @@ export function openSignedBatch(data: Uint8Array): { ok: true; value: OpenedBatc
   if (signed.batch.length === 0) return { ok: false, detail: 'audit batch is empty' };
   const chainHex = toHex(batch.chainId);
   const seq = toSafeNumber(batch.seq as number) ?? -1;
-  return { ok: true, value: { batchBytes: signed.batch, signature: signed.signature, batch, batchId: `${chainHex}:${seq}`, chainHex, seq, hashHex: toHex(sha256(signed.batch)) } };
+  return {
+    ok: true,
+    value: { batchBytes: signed.batch, signature: signed.signature, batch, batchId: `${chainHex}:${seq}`, chainHex, seq, hashHex: toHex(sha256(signed.batch)) },
+  };
 }
 
 export function verifyBatchSignature(publicKey: Uint8Array, batchBytes: Uint8Array, signature: Uint8Array, backend: Ed25519Backend): boolean {

@@ -61,7 +61,10 @@ export async function reapOrphanNatsServers(stateDir: string): Promise<number[]>
   const file = join(stateDir, NATS_PIDS_FILE);
   let pids: number[];
   try {
-    pids = readFileSync(file, 'utf8').split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    pids = readFileSync(file, 'utf8')
+      .split('\n')
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n > 0);
   } catch {
     return [];
   }

@@ -228,10 +228,25 @@ export class VerifierMetrics {
     readGauge(registry, 'agentbus_verifier_replay_bytes', 'Bytes of the replay tables (off the JS heap)', src.replayBytes);
     readGauge(registry, 'agentbus_verifier_pending_deliveries', 'Direct messages forwarded and waiting for the recipient confirmation', src.pendingDeliveries);
     mirrorCounter(registry, 'agentbus_verifier_redeliveries_total', 'Forwards repeated because the recipient had not confirmed yet', src.redeliveries);
-    mirrorCounter(registry, 'agentbus_verifier_unconfirmed_deliveries_total', 'Direct messages answered "unconfirmed" at the delivery timeout (recipient not connected)', src.unconfirmed);
-    mirrorCounter(registry, 'agentbus_verifier_audit_publish_errors_total', 'Failed publishes of audit batches to JetStream (each is retried)', src.auditPublishErrors);
+    mirrorCounter(
+      registry,
+      'agentbus_verifier_unconfirmed_deliveries_total',
+      'Direct messages answered "unconfirmed" at the delivery timeout (recipient not connected)',
+      src.unconfirmed,
+    );
+    mirrorCounter(
+      registry,
+      'agentbus_verifier_audit_publish_errors_total',
+      'Failed publishes of audit batches to JetStream (each is retried)',
+      src.auditPublishErrors,
+    );
     mirrorCounter(registry, 'agentbus_verifier_manifest_reloads_total', 'Successful manifest reloads', src.manifestReloads);
-    mirrorCounter(registry, 'agentbus_verifier_shed_total', 'Messages shed unparsed and unverified because their sender spent its rejection budget (also counted in messages_total as rejected/rejection_budget_exceeded)', src.shed);
+    mirrorCounter(
+      registry,
+      'agentbus_verifier_shed_total',
+      'Messages shed unparsed and unverified because their sender spent its rejection budget (also counted in messages_total as rejected/rejection_budget_exceeded)',
+      src.shed,
+    );
     mirrorCounter(registry, 'agentbus_verifier_manifest_reload_errors_total', 'Manifest reloads that failed (the previous policy stays)', src.manifestErrors);
   }
 

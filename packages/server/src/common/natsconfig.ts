@@ -56,7 +56,17 @@ const q = (s: string) => JSON.stringify(s);
 export function verifierPermissions(): { pub: string[]; sub: string[] } {
   return {
     // held tool calls are announced to approvers; approvals pass between verifiers (agentbus.internal.>)
-    pub: ['agentbus.to.>', 'agentbus.topic.>', 'agentbus.inbox.>', 'agentbus.audit.>', '$JS.API.>', '$KV.>', `${D.SUBJECT_APPROVAL_PENDING_PREFIX}>`, 'agentbus.internal.>', '_INBOX_verifier.>'],
+    pub: [
+      'agentbus.to.>',
+      'agentbus.topic.>',
+      'agentbus.inbox.>',
+      'agentbus.audit.>',
+      '$JS.API.>',
+      '$KV.>',
+      `${D.SUBJECT_APPROVAL_PENDING_PREFIX}>`,
+      'agentbus.internal.>',
+      '_INBOX_verifier.>',
+    ],
     // agentbus.in.<sender> arrives as agentbus.part.<p>.<sender> (the partition mapping)
     sub: ['agentbus.part.>', '_INBOX_verifier.>', `${D.SUBJECT_DELIVERED_PREFIX}>`, 'agentbus.internal.>'],
   };
@@ -132,13 +142,21 @@ export function agentPermissions(m: Manifest, partitions: number = D.DEFAULT_PAR
     // so the mapped subject of the agent's own partition is allowed too (and nothing else).
     // Delivery confirmations name the confirming agent in the last token, so an agent can
     // confirm only its own deliveries (the verifier checks the msg_id was addressed to it).
-    pub: [`${D.SUBJECT_IN_PREFIX}${m.agent}`, `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`, `${D.SUBJECT_DELIVERED_PREFIX}*.${m.agent}`],
+    pub: [
+      `${D.SUBJECT_IN_PREFIX}${m.agent}`,
+      `${D.SUBJECT_PART_PREFIX}${partitionOf(m.agent, partitions)}.${m.agent}`,
+      `${D.SUBJECT_DELIVERED_PREFIX}*.${m.agent}`,
+    ],
     sub: [
       `${D.SUBJECT_TO_PREFIX}${m.agent}.>`,
       `${D.SUBJECT_INBOX_PREFIX}${m.agent}.>`,
       ...m.topics.subscribe.map((t) => `${D.SUBJECT_TOPIC_PREFIX}${t}.>`),
       // an approver sees the held calls of the servers it may approve (a glob: of every server)
-      ...(m.approve.length ? (m.approve.some((g) => g.includes('*')) ? [`${D.SUBJECT_APPROVAL_PENDING_PREFIX}*`] : m.approve.map((g) => `${D.SUBJECT_APPROVAL_PENDING_PREFIX}${g}`)) : []),
+      ...(m.approve.length
+        ? m.approve.some((g) => g.includes('*'))
+          ? [`${D.SUBJECT_APPROVAL_PENDING_PREFIX}*`]
+          : m.approve.map((g) => `${D.SUBJECT_APPROVAL_PENDING_PREFIX}${g}`)
+        : []),
     ],
   };
 }
@@ -162,7 +180,12 @@ function renderUsers(users: User[], indent: string): string[] {
  * The `system_account` line and the `accounts { AGENTBUS { ... } $SYS { ... } }` block: every bus
  * user, JetStream and the partition mapping in AGENTBUS; the system users (if any) in $SYS.
  */
-export function authorizationBlock(manifests: Manifest[], services: ServiceUsers, partitions: number = D.DEFAULT_PARTITIONS, quarantined: readonly string[] = []): string {
+export function authorizationBlock(
+  manifests: Manifest[],
+  services: ServiceUsers,
+  partitions: number = D.DEFAULT_PARTITIONS,
+  quarantined: readonly string[] = [],
+): string {
   const held = new Set(quarantined);
   const users: User[] = [];
   for (const nkey of services.verifier) users.push({ comment: 'verifier', nkey, ...verifierPermissions() });
@@ -173,7 +196,13 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
   const seen = new Set<string>();
   for (const u of [...users, ...system]) {
     // one nkey, one set of permissions: e.g. the auditor's credential reused as the observer's
-    if (seen.has(u.nkey)) throw new Error(`service nkey ${u.nkey} is given to two service users (${[...users, ...system].filter((x) => x.nkey === u.nkey).map((x) => x.comment.split(' ')[0]).join(', ')}); each service needs its own credential`);
+    if (seen.has(u.nkey))
+      throw new Error(
+        `service nkey ${u.nkey} is given to two service users (${[...users, ...system]
+          .filter((x) => x.nkey === u.nkey)
+          .map((x) => x.comment.split(' ')[0])
+          .join(', ')}); each service needs its own credential`,
+      );
     seen.add(u.nkey);
   }
   for (const m of [...manifests].sort((a, b) => a.agent.localeCompare(b.agent))) {
@@ -190,7 +219,9 @@ export function authorizationBlock(manifests: Manifest[], services: ServiceUsers
     'accounts {',
     `  ${BUS_ACCOUNT} {`,
     '    jetstream: enabled',
-    ...partitionMapping(partitions).split('\n').map((l) => `    ${l}`),
+    ...partitionMapping(partitions)
+      .split('\n')
+      .map((l) => `    ${l}`),
     ...renderUsers(users, '    '),
     '  }',
     // the system account: no JetStream; without --system-creds it has no users at all
@@ -252,7 +283,11 @@ function jsKeyRef(name = DEFAULT_JS_KEY_ENV): string {
 }
 
 /** A complete single-node nats-server config (or one node of a cluster, with `cluster`). */
-export function serverConfig(manifests: Manifest[], services: ServiceUsers, o: ServerConfigOptions & { cluster?: { name: string; host?: string; port: number; routes: string[] } }): string {
+export function serverConfig(
+  manifests: Manifest[],
+  services: ServiceUsers,
+  o: ServerConfigOptions & { cluster?: { name: string; host?: string; port: number; routes: string[] } },
+): string {
   return [
     '# Generated by `agentbus nats-config` from the manifests. Do not edit: regenerate.',
     `server_name: ${q(o.serverName ?? 'agentbus')}`,
@@ -295,7 +330,21 @@ export interface ClusterNode {
 export function clusterConfigs(
   manifests: Manifest[],
   services: ServiceUsers,
-  o: { nodes: number; host?: string; ports: number[]; clusterPorts: number[]; storeDirs: string[]; partitions?: number; name?: string; httpPorts?: number[]; routeHosts?: string[]; tls?: TlsFiles; encryptStore?: boolean; jsKeyEnv?: string; quarantined?: readonly string[] },
+  o: {
+    nodes: number;
+    host?: string;
+    ports: number[];
+    clusterPorts: number[];
+    storeDirs: string[];
+    partitions?: number;
+    name?: string;
+    httpPorts?: number[];
+    routeHosts?: string[];
+    tls?: TlsFiles;
+    encryptStore?: boolean;
+    jsKeyEnv?: string;
+    quarantined?: readonly string[];
+  },
 ): ClusterNode[] {
   const host = o.host ?? '127.0.0.1';
   // each node's route URL: its own host name when the nodes are separate hosts (containers)

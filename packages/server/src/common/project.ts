@@ -59,7 +59,14 @@ export function readProject(file: string): Layout {
   }
   const root = dirname(resolve(file));
   const stateDir = resolve(root, r.data.state_dir);
-  return { projectFile: resolve(file), root, stateDir, manifestsDir: resolve(root, r.data.manifests), credsDir: join(stateDir, 'creds'), contracts: resolve(root, r.data.contracts) };
+  return {
+    projectFile: resolve(file),
+    root,
+    stateDir,
+    manifestsDir: resolve(root, r.data.manifests),
+    credsDir: join(stateDir, 'creds'),
+    contracts: resolve(root, r.data.contracts),
+  };
 }
 
 /**

@@ -106,7 +106,11 @@ export class QuarantineWatch {
   /** Resolves once the records present at start were read. */
   readonly ready: Promise<void>;
 
-  private constructor(readonly kv: KV, readonly onChange: (active: string[]) => void, readonly log?: Logger) {
+  private constructor(
+    readonly kv: KV,
+    readonly onChange: (active: string[]) => void,
+    readonly log?: Logger,
+  ) {
     let markReady!: () => void;
     this.ready = new Promise((r) => (markReady = r));
     void this.#run(markReady);
@@ -140,10 +144,12 @@ export class QuarantineWatch {
           const e = await this.kv.get(k);
           if (e) this.#take(e);
         }
-      })().catch((e: unknown) => this.log?.error({ err: (e as Error).message }, 'quarantine bucket not read')).finally(() => {
-        this.#evaluate();
-        markReady();
-      });
+      })()
+        .catch((e: unknown) => this.log?.error({ err: (e as Error).message }, 'quarantine bucket not read'))
+        .finally(() => {
+          this.#evaluate();
+          markReady();
+        });
       for await (const e of it) {
         this.#take(e);
         this.#evaluate();
@@ -157,7 +163,10 @@ export class QuarantineWatch {
 
   /** Agents quarantined at `now`. */
   active(now = Date.now()): string[] {
-    return [...this.records.values()].filter((r) => r.until_ms > now).map((r) => r.agent).sort();
+    return [...this.records.values()]
+      .filter((r) => r.until_ms > now)
+      .map((r) => r.agent)
+      .sort();
   }
 
   isActive(agent: string, now = Date.now()): boolean {
@@ -195,13 +204,19 @@ export class QuarantineWatch {
  * config(s) without those agents' users and reloads the server(s); calls
  * never overlap, and the last set wins.
  */
-export async function followQuarantine(nc: NatsConnection, apply: (active: string[]) => Promise<void>, o: { replicas?: number; log?: Logger } = {}): Promise<{ stop(): Promise<void>; watch: QuarantineWatch }> {
+export async function followQuarantine(
+  nc: NatsConnection,
+  apply: (active: string[]) => Promise<void>,
+  o: { replicas?: number; log?: Logger } = {},
+): Promise<{ stop(): Promise<void>; watch: QuarantineWatch }> {
   let running: Promise<void> = Promise.resolve();
   const onChange = (active: string[]) => {
-    running = running.then(() => apply(active)).then(
-      () => o.log?.warn({ quarantined: active }, active.length ? 'nats-server: quarantined agents cut off' : 'nats-server: no agent quarantined'),
-      (e: unknown) => o.log?.error({ err: (e as Error).message, quarantined: active }, 'quarantine not applied to nats-server'),
-    );
+    running = running
+      .then(() => apply(active))
+      .then(
+        () => o.log?.warn({ quarantined: active }, active.length ? 'nats-server: quarantined agents cut off' : 'nats-server: no agent quarantined'),
+        (e: unknown) => o.log?.error({ err: (e as Error).message, quarantined: active }, 'quarantine not applied to nats-server'),
+      );
   };
   const watch = await QuarantineWatch.start(nc, onChange, o);
   return {
@@ -214,7 +229,12 @@ export async function followQuarantine(nc: NatsConnection, apply: (active: strin
 }
 
 /** End an agent's quarantine now (`agentbus keys release`). False when it was not quarantined. */
-export async function releaseQuarantine(nc: NatsConnection, agent: string, by: string, now = Date.now()): Promise<{ released: boolean; record: QuarantineRecord | undefined; previousUntil?: number }> {
+export async function releaseQuarantine(
+  nc: NatsConnection,
+  agent: string,
+  by: string,
+  now = Date.now(),
+): Promise<{ released: boolean; record: QuarantineRecord | undefined; previousUntil?: number }> {
   const kv = await openQuarantineKv(nc);
   const e = await kv.get(agent);
   const r = e && e.operation === 'PUT' ? parse(e.value) : undefined;

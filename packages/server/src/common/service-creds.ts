@@ -17,7 +17,10 @@ const ServiceCreds = z.strictObject({
   agentbus_service: z.literal(1),
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/),
   nats_seed: z.string().regex(/^SU[A-Z2-7]{56}$/, 'not a NATS user nkey seed'),
-  audit_seed: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url 32-byte seed').optional(),
+  audit_seed: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url 32-byte seed')
+    .optional(),
 });
 
 /** The public half of a service's audit key, as `audit verify --verifier-keys` reads it. */

@@ -39,7 +39,9 @@ const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 export function checkOpenssl(bin = 'openssl'): void {
   const r = spawnSync(bin, ['version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new TlsSetupError('openssl not found on PATH (needed to make the dev TLS certificates); install it (Debian/Ubuntu: sudo apt-get install -y openssl) or pass your own --tls-cert/--tls-key/--tls-ca');
+    throw new TlsSetupError(
+      'openssl not found on PATH (needed to make the dev TLS certificates); install it (Debian/Ubuntu: sudo apt-get install -y openssl) or pass your own --tls-cert/--tls-key/--tls-ca',
+    );
   }
 }
 
@@ -100,22 +102,57 @@ export function makeDevCertificates(dir: string, o: { hosts?: string[] } = {}): 
     writeFileSync(
       join(tmp, 'openssl.cnf'),
       [
-        '[req]', 'distinguished_name = dn', 'prompt = no',
-        '[dn]', `CN = agentbus dev CA ${tag}`,
-        '[v3_ca]', 'basicConstraints = critical,CA:TRUE,pathlen:0', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash',
+        '[req]',
+        'distinguished_name = dn',
+        'prompt = no',
+        '[dn]',
+        `CN = agentbus dev CA ${tag}`,
+        '[v3_ca]',
+        'basicConstraints = critical,CA:TRUE,pathlen:0',
+        'keyUsage = critical,keyCertSign,cRLSign',
+        'subjectKeyIdentifier = hash',
         // serverAuth and clientAuth: nats-server presents the same certificate on both ends of a route
-        '[v3_server]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth,clientAuth',
-        `subjectAltName = ${san}`, 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid',
+        '[v3_server]',
+        'basicConstraints = critical,CA:FALSE',
+        'keyUsage = critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage = serverAuth,clientAuth',
+        `subjectAltName = ${san}`,
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid',
         '',
       ].join('\n'),
     );
-    const key = (name: string) => writeFileSync(join(tmp, name), openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], tmp), { mode: 0o600 });
+    const key = (name: string) =>
+      writeFileSync(join(tmp, name), openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], tmp), { mode: 0o600 });
     key('ca-key.pem');
     openssl(['req', '-x509', '-new', '-config', 'openssl.cnf', '-extensions', 'v3_ca', '-key', 'ca-key.pem', '-sha256', '-days', '3650', '-out', CA_FILE], tmp);
     key(KEY_FILE);
     openssl(['req', '-new', '-config', 'openssl.cnf', '-key', KEY_FILE, '-subj', '/CN=localhost', '-out', 'server.csr'], tmp);
     const serial = `0x${(randomBytes(16)[0]! & 0x7f).toString(16).padStart(2, '0')}${randomBytes(15).toString('hex')}`;
-    openssl(['x509', '-req', '-in', 'server.csr', '-CA', CA_FILE, '-CAkey', 'ca-key.pem', '-set_serial', serial, '-sha256', '-days', '825', '-extfile', 'openssl.cnf', '-extensions', 'v3_server', '-out', CERT_FILE], tmp);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        CA_FILE,
+        '-CAkey',
+        'ca-key.pem',
+        '-set_serial',
+        serial,
+        '-sha256',
+        '-days',
+        '825',
+        '-extfile',
+        'openssl.cnf',
+        '-extensions',
+        'v3_server',
+        '-out',
+        CERT_FILE,
+      ],
+      tmp,
+    );
     const made = { caFile: join(tmp, CA_FILE), certFile: join(tmp, CERT_FILE), keyFile: join(tmp, KEY_FILE) };
     const problem = devCertificateProblem(made, names);
     if (problem) throw new TlsSetupError(`openssl made an unusable certificate: ${problem}`);
@@ -152,7 +189,8 @@ export function checkKeyEnvName(name: string): void {
  */
 export function checkStoreKey(name: string, value: string | undefined): string {
   if (value === undefined || value === '') throw new TlsSetupError(`$${name} is not set (the JetStream encryption key)`);
-  if (!/^[A-Za-z][A-Za-z0-9]{31,}$/.test(value)) throw new TlsSetupError(`$${name} must be 32 or more letters and digits, starting with a letter (nats-server reads the value as config text)`);
+  if (!/^[A-Za-z][A-Za-z0-9]{31,}$/.test(value))
+    throw new TlsSetupError(`$${name} must be 32 or more letters and digits, starting with a letter (nats-server reads the value as config text)`);
   return value;
 }
 

@@ -47,9 +47,15 @@ export function jsonSchemaContract(type: string, schema: Record<string, unknown>
       }
       // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
       const strict = parseStrictJson(text);
-      if (!strict.ok) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}` };
+      if (!strict.ok)
+        return {
+          ok: false,
+          reason: Reason.REASON_SCHEMA_INVALID,
+          detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}`,
+        };
       json = strict.value;
-      if (json === null || typeof json !== 'object' || Array.isArray(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'tool arguments must be a JSON object' };
+      if (json === null || typeof json !== 'object' || Array.isArray(json))
+        return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'tool arguments must be a JSON object' };
       if (!validate(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: ajvMessage(validate) };
       return { ok: true, value: json as Record<string, unknown>, text };
     },
@@ -69,7 +75,10 @@ export function toolContracts(policy: Policy): ToolContracts {
   let c = cache.get(policy);
   if (c) return c;
   const ajv = new Ajv({ strict: false, allErrors: false, validateSchema: true });
-  const byType = new Map<string, Contract<any>>([[TOOL_RESULT_TYPE, ToolResultContract], [APPROVAL_TYPE, ApprovalContract]]);
+  const byType = new Map<string, Contract<any>>([
+    [TOOL_RESULT_TYPE, ToolResultContract],
+    [APPROVAL_TYPE, ApprovalContract],
+  ]);
   const broken = new Map<string, string>();
   for (const [server, a] of policy.agents) {
     for (const [name, t] of a.mcpTools) {

@@ -14,7 +14,17 @@ import { createLogger } from '@agentbus/sdk/internal';
 import { loadManifestDir, dirSignature } from '@agentbus/protocol/manifest';
 import { serverConfig, clusterConfigs } from '../common/natsconfig.js';
 import type { TlsFiles } from '../common/natsconfig.js';
-import { makeDevCertificates, natsTlsOptions, checkKeyEnvName, checkStoreKey, generateStoreKey, withEnv, DEFAULT_JS_KEY_ENV, GENERATED_KEY_MARKER, TlsSetupError } from '../common/tls.js';
+import {
+  makeDevCertificates,
+  natsTlsOptions,
+  checkKeyEnvName,
+  checkStoreKey,
+  generateStoreKey,
+  withEnv,
+  DEFAULT_JS_KEY_ENV,
+  GENERATED_KEY_MARKER,
+  TlsSetupError,
+} from '../common/tls.js';
 import { generateServiceCreds, loadServiceCreds, writeServicePublicKey } from '../common/service-creds.js';
 import type { ServiceIdentity } from '../common/service-creds.js';
 import { natsServerVersion, spawnNatsServer, freePort } from '../common/nats-process.js';
@@ -189,7 +199,9 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   }
   const encryption = o.encryptStore ? { encryptStore: true, jsKeyEnv } : {};
   // TLS: the given files, or a throwaway local CA and server certificate in <stateDir>/tls.
-  const tls: TlsFiles | undefined = o.tls ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : ownTlsFiles(o.tls as TlsFiles))) : undefined;
+  const tls: TlsFiles | undefined = o.tls
+    ? tlsStep(() => (o.tls === true ? makeDevCertificates(join(stateDir, 'tls')) : ownTlsFiles(o.tls as TlsFiles)))
+    : undefined;
   const connectOptions: Record<string, unknown> = tls ? natsTlsOptions(tls.caFile ? { caFile: tls.caFile } : {}) : {};
   const manifestsDir = resolve(o.manifestsDir ?? join(stateDir, 'manifests'));
   const credsDir = join(stateDir, 'creds');
@@ -197,7 +209,8 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   mkdirSync(credsDir, { recursive: true, mode: 0o700 });
   // Logs go to a file in the state directory so the terminal stays readable.
   const logFile = join(stateDir, 'agentbus.log');
-  const log = o.logger ?? createLogger({ name: 'dev', level: o.logLevel ?? 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
+  const log =
+    o.logger ?? createLogger({ name: 'dev', level: o.logLevel ?? 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
   if (o.policyFile) materializePolicy(o.policyFile, manifestsDir, credsDir, o.policyVars ?? {});
   const svc = (name: string) => {
     const p = join(credsDir, `${name}.creds.json`);
@@ -214,7 +227,13 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const withMemory = o.withMemory ?? o.withVerifier !== false;
   const { prepareMemoryForDev, startMemoryForDev } = await import('../memory/dev.js');
   const mem = withMemory ? prepareMemoryForDev({ manifestsDir, credsDir }) : undefined;
-  const services = { verifier: [verifierCreds.natsPublicKey], auditor: [auditorCreds.natsPublicKey], observer: [observerCreds.natsPublicKey], system: [systemCreds.natsPublicKey], ...(mem ? { memory: [mem.kvNkey] } : {}) };
+  const services = {
+    verifier: [verifierCreds.natsPublicKey],
+    auditor: [auditorCreds.natsPublicKey],
+    observer: [observerCreds.natsPublicKey],
+    system: [systemCreds.natsPublicKey],
+    ...(mem ? { memory: [mem.kvNkey] } : {}),
+  };
   // One node, or a cluster of `nodes` on free loopback ports (JetStream R3 with 3+ nodes).
   const nodes = Math.max(1, o.nodes ?? 1);
   if (nodes === 1 && o.port && !(await portFree(o.port))) {
@@ -230,22 +249,47 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const writeConfigs = () => {
     const manifests = loadManifestDir(manifestsDir);
     if (nodes === 1) {
-      writeFileSync(configPaths[0]!, serverConfig(manifests, services, { port: ports[0]!, storeDir: storeDirs[0]!, serverName: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption, quarantined }));
+      writeFileSync(
+        configPaths[0]!,
+        serverConfig(manifests, services, {
+          port: ports[0]!,
+          storeDir: storeDirs[0]!,
+          serverName: 'agentbus_dev',
+          ...(tls ? { tls } : {}),
+          ...encryption,
+          quarantined,
+        }),
+      );
       return;
     }
-    const cfgs = clusterConfigs(manifests, services, { nodes, ports, clusterPorts, storeDirs, name: 'agentbus_dev', ...(tls ? { tls } : {}), ...encryption, quarantined });
+    const cfgs = clusterConfigs(manifests, services, {
+      nodes,
+      ports,
+      clusterPorts,
+      storeDirs,
+      name: 'agentbus_dev',
+      ...(tls ? { tls } : {}),
+      ...encryption,
+      quarantined,
+    });
     cfgs.forEach((c, i) => writeFileSync(configPaths[i]!, c.config));
   };
   writeConfigs();
   const servers: (NatsProcess | undefined)[] = await Promise.all(configPaths.map((_, i) => spawnNode(i)));
-  writeNatsPids(stateDir, servers.map((s) => s?.proc.pid));
+  writeNatsPids(
+    stateDir,
+    servers.map((s) => s?.proc.pid),
+  );
   const urls = ports.map((p) => `nats://127.0.0.1:${p}`);
   const url = urls.join(',');
   const replicas = nodes >= 3 ? 3 : 1;
-  const stops: (() => Promise<void>)[] = [async () => unlock(), async () => {
-    for (const s of servers) await s?.stop();
-    rmSync(join(stateDir, NATS_PIDS_FILE), { force: true });
-  }];
+  const stops: (() => Promise<void>)[] = [
+    async () => unlock(),
+    async () => {
+      for (const s of servers) await s?.stop();
+      rmSync(join(stateDir, NATS_PIDS_FILE), { force: true });
+    },
+  ];
   try {
     const keyPath = join(credsDir, 'depth.key');
     if (!existsSync(keyPath)) writeFileSync(keyPath, randomBytes(32), { mode: 0o600 });
@@ -255,7 +299,19 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       const t0 = Date.now();
       for (;;) {
         try {
-          verifier = await startVerifier({ servers: urls, credentials: verifierCreds, manifestsDir, contracts: o.contracts, logger: log.child({ name: 'verifier' }), id: 'dev-verifier', depthKey: readFileSync(keyPath), replicas, connectOptions, quarantine: o.quarantine !== false, ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}) });
+          verifier = await startVerifier({
+            servers: urls,
+            credentials: verifierCreds,
+            manifestsDir,
+            contracts: o.contracts,
+            logger: log.child({ name: 'verifier' }),
+            id: 'dev-verifier',
+            depthKey: readFileSync(keyPath),
+            replicas,
+            connectOptions,
+            quarantine: o.quarantine !== false,
+            ...(o.metricsPort ? { metricsPort: o.metricsPort } : {}),
+          });
           break;
         } catch (e) {
           // only JetStream not being ready yet is worth waiting for; a port in use is not
@@ -267,17 +323,28 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       // the quarantine follower: a sender the verifier quarantines loses its NATS user on every
       // node (config rewritten, each nats-server reloaded) until its cool-down ends
       if (o.quarantine !== false) {
-        const qnc = await connect({ servers: urls, authenticator: nkeyAuthenticator(verifierCreds.natsSeed()), inboxPrefix: '_INBOX_verifier', name: 'agentbus-quarantine', maxReconnectAttempts: -1, ...connectOptions });
-        const follower = await followQuarantine(qnc, async (active) => {
-          const was = quarantined;
-          quarantined = active;
-          writeConfigs();
-          await Promise.all(servers.map((s) => s?.reload()));
-          const added = active.filter((a) => !was.includes(a));
-          const gone = was.filter((a) => !active.includes(a));
-          if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; disconnected for the cool-down): ${added.join(', ')}`);
-          if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
-        }, { replicas, log: log.child({ name: 'quarantine' }) });
+        const qnc = await connect({
+          servers: urls,
+          authenticator: nkeyAuthenticator(verifierCreds.natsSeed()),
+          inboxPrefix: '_INBOX_verifier',
+          name: 'agentbus-quarantine',
+          maxReconnectAttempts: -1,
+          ...connectOptions,
+        });
+        const follower = await followQuarantine(
+          qnc,
+          async (active) => {
+            const was = quarantined;
+            quarantined = active;
+            writeConfigs();
+            await Promise.all(servers.map((s) => s?.reload()));
+            const added = active.filter((a) => !was.includes(a));
+            const gone = was.filter((a) => !active.includes(a));
+            if (added.length) o.notify?.(`quarantined at NATS (rejection budget spent; disconnected for the cool-down): ${added.join(', ')}`);
+            if (gone.length) o.notify?.(`released from quarantine: ${gone.join(', ')}`);
+          },
+          { replicas, log: log.child({ name: 'quarantine' }) },
+        );
         stops.unshift(async () => {
           await follower.stop();
           await qnc.close().catch(() => undefined);
@@ -293,7 +360,17 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     if (o.withAuditor !== false) {
       const { startAuditor } = await import('../auditor/service.js');
       auditor = await startAuditor(
-        { nats: { url, credsFile: join(credsDir, 'auditor.creds.json'), systemCredsFile: join(credsDir, 'system.creds.json'), ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}) }, store: { url: storePath }, ...(o.auditor ?? {}), connections: { manifestsDir, ...(o.auditor?.connections ?? {}) } },
+        {
+          nats: {
+            url,
+            credsFile: join(credsDir, 'auditor.creds.json'),
+            systemCredsFile: join(credsDir, 'system.creds.json'),
+            ...(tls ? { tls: tls.caFile ? { caFile: tls.caFile } : {} } : {}),
+          },
+          store: { url: storePath },
+          ...(o.auditor ?? {}),
+          connections: { manifestsDir, ...(o.auditor?.connections ?? {}) },
+        },
         { logger: log.child({ name: 'auditor' }), ...(o.metricsPort ? { metricsPort: o.metricsPort + 1 } : {}) },
       );
       stops.unshift(() => auditor!.stop());
@@ -309,8 +386,16 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       stops.unshift(() => qs.close());
     }
     const info: BusInfo = {
-      pid: process.pid, started_at: new Date().toISOString(), servers: url, state_dir: stateDir, creds_dir: credsDir, manifests_dir: manifestsDir,
-      contracts: o.contractsFile ? resolve(o.contractsFile) : '', store: auditor ? storePath : '', query_url: queryUrl, ...(tls?.caFile ? { tls_ca: tls.caFile } : {}),
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+      servers: url,
+      state_dir: stateDir,
+      creds_dir: credsDir,
+      manifests_dir: manifestsDir,
+      contracts: o.contractsFile ? resolve(o.contractsFile) : '',
+      store: auditor ? storePath : '',
+      query_url: queryUrl,
+      ...(tls?.caFile ? { tls_ca: tls.caFile } : {}),
     };
     writeBusInfo(stateDir, info, token);
     // A changed contracts module is loaded again (a new URL, so ESM does not serve the cached one).
@@ -357,7 +442,11 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       try {
         writeConfigs();
         for (const srv of servers) srv?.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
-        o.notify?.(`manifests reloaded: ${loadManifestDir(manifestsDir).map((m) => m.agent).join(', ')}`);
+        o.notify?.(
+          `manifests reloaded: ${loadManifestDir(manifestsDir)
+            .map((m) => m.agent)
+            .join(', ')}`,
+        );
       } catch (e) {
         log.error({ err: (e as Error).message }, 'manifests invalid; nats-server config kept');
         o.notify?.(`manifests not reloaded (keeping the previous ones): ${(e as Error).message}`);
@@ -366,7 +455,20 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     watch.unref();
     stops.unshift(async () => clearInterval(watch));
     return {
-      url, urls, stateDir, logFile, manifestsDir, storePath, queryUrl, info, nats: servers[0]!, verifier: verifier!, auditor, verifierCreds, auditorCreds, observerCreds,
+      url,
+      urls,
+      stateDir,
+      logFile,
+      manifestsDir,
+      storePath,
+      queryUrl,
+      info,
+      nats: servers[0]!,
+      verifier: verifier!,
+      auditor,
+      verifierCreds,
+      auditorCreds,
+      observerCreds,
       credsPath: (agent) => join(credsDir, `${agent}.creds.json`),
       depthKeyPath: keyPath,
       replicas,
@@ -385,17 +487,23 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       },
       async startNode(i: number) {
         if (!servers[i]) servers[i] = await spawnNode(i);
-        writeNatsPids(stateDir, servers.map((s) => s?.proc.pid));
+        writeNatsPids(
+          stateDir,
+          servers.map((s) => s?.proc.pid),
+        );
       },
       async stop() {
         // each part gets a bounded time: Ctrl-C must always end the dev bus, and a part that
         // hangs is named in the log instead of keeping the terminal
         for (const [i, s] of stops.entries()) {
           let timer: NodeJS.Timeout | undefined;
-          const late = new Promise<void>((res) => (timer = setTimeout(() => {
-            log.error({ step: i, of: stops.length }, `stop step did not finish in ${STOP_STEP_MS} ms; going on`);
-            res();
-          }, STOP_STEP_MS)));
+          const late = new Promise<void>(
+            (res) =>
+              (timer = setTimeout(() => {
+                log.error({ step: i, of: stops.length }, `stop step did not finish in ${STOP_STEP_MS} ms; going on`);
+                res();
+              }, STOP_STEP_MS)),
+          );
           await Promise.race([s().catch((e) => log.error({ err: (e as Error).message }, 'stop failed')), late]);
           clearTimeout(timer);
         }

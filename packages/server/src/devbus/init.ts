@@ -106,8 +106,15 @@ export function initProject(target: string, o: { python?: boolean; ts?: boolean 
   for (const f of files) writeFileSync(join(dir, f), readFileSync(join(from, f)));
   if (o.python) writeFileSync(join(dir, 'example.py'), readFileSync(join(tpl, 'example.py')));
   // a TypeScript project: the verifier loads what tsc compiled
-  writeFileSync(join(dir, PROJECT_FILE), JSON.stringify({ contracts: o.ts ? 'dist/contracts.js' : 'contracts.mjs', manifests: 'manifests', state_dir: '.agentbus' }, null, 2) + '\n');
-  const name = basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'my-agents';
+  writeFileSync(
+    join(dir, PROJECT_FILE),
+    JSON.stringify({ contracts: o.ts ? 'dist/contracts.js' : 'contracts.mjs', manifests: 'manifests', state_dir: '.agentbus' }, null, 2) + '\n',
+  );
+  const name =
+    basename(dir)
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[._-]+/, '') || 'my-agents';
   const pkg = {
     name,
     version: '0.1.0',

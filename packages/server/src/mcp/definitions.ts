@@ -193,9 +193,17 @@ export function compareTools(live: readonly PinnedTool[], pinned: readonly Pinne
     }
     const fields: ToolChange['fields'] = [];
     if ((p.description ?? '') !== t.description) fields.push('description');
-    if (toolDefinitionHash({ name: t.name, description: '', inputSchema: p.input_schema }) !== toolDefinitionHash({ name: t.name, description: '', inputSchema: t.input_schema })) fields.push('input_schema');
+    if (
+      toolDefinitionHash({ name: t.name, description: '', inputSchema: p.input_schema }) !==
+      toolDefinitionHash({ name: t.name, description: '', inputSchema: t.input_schema })
+    )
+      fields.push('input_schema');
     // the entry must be what its hash says (a hand-edited description with the old sha256 is not pinned)
-    if (fields.length === 0 && (p.sha256 !== t.sha256 || toolDefinitionHash({ name: p.name, description: p.description, inputSchema: p.input_schema }) !== p.sha256)) fields.push('sha256');
+    if (
+      fields.length === 0 &&
+      (p.sha256 !== t.sha256 || toolDefinitionHash({ name: p.name, description: p.description, inputSchema: p.input_schema }) !== p.sha256)
+    )
+      fields.push('sha256');
     if (fields.length) changed.push({ name: t.name, fields });
     else unchanged.push(t.name);
   }

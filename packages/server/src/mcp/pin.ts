@@ -48,7 +48,10 @@ function updated(m: Manifest, tools: PinnedTool[]): { mcp: Manifest['mcp']; send
 /** Write `tools` as the agent's pinned tools; returns what changed. */
 export function writePinnedTools(manifestsDir: string, agent: string, tools: PinnedTool[], skipped: string[] = []): PinResult {
   const file = findManifestFile(manifestsDir, agent);
-  if (!file) throw new PinError(`no manifest for ${agent} in ${manifestsDir}: make the agent first (agentbus keygen ${agent}${manifestsDir ? ` --manifests ${manifestsDir}` : ''})`);
+  if (!file)
+    throw new PinError(
+      `no manifest for ${agent} in ${manifestsDir}: make the agent first (agentbus keygen ${agent}${manifestsDir ? ` --manifests ${manifestsDir}` : ''})`,
+    );
   const text = readFileSync(file, 'utf8');
   const current = parseManifest(text, file);
   if (current.agent !== agent) throw new PinError(`${file} is the manifest of ${current.agent}, not ${agent}`);
@@ -98,7 +101,9 @@ export async function pinServer(o: { agent: string; manifestsDir: string; comman
 
 /** What `agentbus mcp pin` prints. */
 export function pinSummary(agent: string, r: PinResult): string {
-  const lines = [`${agent}: ${r.tools.length} tool(s) pinned in ${r.file}${r.written ? '' : ' (unchanged)'}: ${describeDiff(r.diff)}${r.diff.unchanged.length && !r.diff.same ? `; ${r.diff.unchanged.length} unchanged` : ''}`];
+  const lines = [
+    `${agent}: ${r.tools.length} tool(s) pinned in ${r.file}${r.written ? '' : ' (unchanged)'}: ${describeDiff(r.diff)}${r.diff.unchanged.length && !r.diff.same ? `; ${r.diff.unchanged.length} unchanged` : ''}`,
+  ];
   if (r.addedSendRule) lines.push(`  added the send rule { to: '*', types: [${TOOL_RESULT_TYPE}] } (its replies)`);
   if (r.skipped.length) lines.push(`  not served (names must match [a-z0-9][a-z0-9_-]{0,63}, once): ${r.skipped.join(', ')}`);
   return lines.join('\n');

@@ -10,7 +10,16 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Readable, Writable } from 'node:stream';
-import { connectAgent, ContractRegistry, callTool, readPinnedTools, RejectedError, ToolError, ContractError, REJECTED_ERROR_CODE } from '@agentbus/sdk/internal';
+import {
+  connectAgent,
+  ContractRegistry,
+  callTool,
+  readPinnedTools,
+  RejectedError,
+  ToolError,
+  ContractError,
+  REJECTED_ERROR_CODE,
+} from '@agentbus/sdk/internal';
 import type { AgentClient, AgentIdentity } from '@agentbus/sdk/internal';
 
 export interface ProxyOptions {
@@ -42,16 +51,31 @@ function rpcError(code: number, message: string, data?: unknown): Error {
 export async function startProxy(o: ProxyOptions): Promise<Proxy> {
   // fail before speaking MCP: the server must have pinned tools here
   readPinnedTools(o.manifestsDir, o.server);
-  const agent = await connectAgent({ servers: o.servers, credentials: o.credentials, contracts: new ContractRegistry(), manifestsDir: o.manifestsDir, ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}) });
-  const mcp = new Server({ name: `agentbus-${o.server}`, version: '0.1.0' }, { capabilities: { tools: {} }, instructions: `Tools of ${o.server} on the agentbus bus, called as ${agent.agentId} (every call is signed, checked against ${agent.agentId}'s manifest and audited).` });
+  const agent = await connectAgent({
+    servers: o.servers,
+    credentials: o.credentials,
+    contracts: new ContractRegistry(),
+    manifestsDir: o.manifestsDir,
+    ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}),
+  });
+  const mcp = new Server(
+    { name: `agentbus-${o.server}`, version: '0.1.0' },
+    {
+      capabilities: { tools: {} },
+      instructions: `Tools of ${o.server} on the agentbus bus, called as ${agent.agentId} (every call is signed, checked against ${agent.agentId}'s manifest and audited).`,
+    },
+  );
   mcp.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: readPinnedTools(o.manifestsDir, o.server) }));
   mcp.setRequestHandler(CallToolRequestSchema, async (req) => {
     try {
-      const r = await callTool(agent, o.server, req.params.name, (req.params.arguments ?? {}) as Record<string, unknown>, { timeoutMs: o.callTimeoutMs ?? 30_000 });
+      const r = await callTool(agent, o.server, req.params.name, (req.params.arguments ?? {}) as Record<string, unknown>, {
+        timeoutMs: o.callTimeoutMs ?? 30_000,
+      });
       return r as CallToolResult;
     } catch (e) {
       if (e instanceof ToolError) return e.result as CallToolResult;
-      if (e instanceof RejectedError) throw rpcError(REJECTED_ERROR_CODE, `${e.reasonName}: ${e.detail}`, { reason: e.reasonName, detail: e.detail, msg_id: e.msgId });
+      if (e instanceof RejectedError)
+        throw rpcError(REJECTED_ERROR_CODE, `${e.reasonName}: ${e.detail}`, { reason: e.reasonName, detail: e.detail, msg_id: e.msgId });
       if (e instanceof ContractError) throw rpcError(-32602, e.message, { reason: e.reasonName });
       throw rpcError(-32603, (e as Error).message);
     }

@@ -117,7 +117,12 @@ function pathArgs(rule: ToolRule): { name: string; items: boolean; roots: string
  * arguments, and its path arguments must resolve (symlinks followed) inside its roots. Returns
  * the arguments to pass (relative paths made absolute against the rule's base) or the refusal.
  */
-export function recheckCall(caller: CompiledAgent | undefined, server: string, tool: string, args: Record<string, unknown>): { ok: true; args: Record<string, unknown> } | { ok: false; detail: string } {
+export function recheckCall(
+  caller: CompiledAgent | undefined,
+  server: string,
+  tool: string,
+  args: Record<string, unknown>,
+): { ok: true; args: Record<string, unknown> } | { ok: false; detail: string } {
   if (!caller) return { ok: false, detail: 'the caller has no manifest here' };
   let first: string | undefined;
   for (const rule of caller.toolPolicy.rules) {
@@ -169,11 +174,17 @@ function byteLength(v: unknown): number {
 
 /** Start the MCP server, check its tools against the pinned ones, and serve them on the bus. */
 export async function startToolServer(o: ToolServerOptions): Promise<ToolServer> {
-  const log = o.logger ?? createLogger({ name: `mcp-${o.agent}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'info', destination: pino.destination({ fd: 2, sync: false }) });
+  const log =
+    o.logger ??
+    createLogger({ name: `mcp-${o.agent}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'info', destination: pino.destination({ fd: 2, sync: false }) });
   const policies = new PolicyCache(o.manifestsDir, log);
   const self = policies.get().agents.get(o.agent);
-  if (!self) throw new ToolServerError(`no manifest for ${o.agent} in ${o.manifestsDir} (agentbus keygen ${o.agent}, then agentbus mcp pin --agent ${o.agent} -- <command…>)`);
-  if (!self.manifest.mcp || self.manifest.mcp.tools.length === 0) throw new ToolServerError(`${o.agent}'s manifest pins no tools: run agentbus mcp pin --agent ${o.agent} -- ${o.command.join(' ')}`);
+  if (!self)
+    throw new ToolServerError(
+      `no manifest for ${o.agent} in ${o.manifestsDir} (agentbus keygen ${o.agent}, then agentbus mcp pin --agent ${o.agent} -- <command…>)`,
+    );
+  if (!self.manifest.mcp || self.manifest.mcp.tools.length === 0)
+    throw new ToolServerError(`${o.agent}'s manifest pins no tools: run agentbus mcp pin --agent ${o.agent} -- ${o.command.join(' ')}`);
   const pinned = self.manifest.mcp.tools;
 
   const child = await startMcpServer(o.command, o);
@@ -182,7 +193,9 @@ export async function startToolServer(o: ToolServerOptions): Promise<ToolServer>
     const live = pinTools(await listLiveTools(child.client));
     const diff = compareTools(live.tools, pinned);
     if (!diff.same) {
-      throw new ToolServerError(`refusing to serve: the tools of \`${o.command.join(' ')}\` differ from ${o.agent}'s pinned tools (${describeDiff(diff)}); review them, then run agentbus mcp pin --agent ${o.agent} -- ${o.command.join(' ')}`);
+      throw new ToolServerError(
+        `refusing to serve: the tools of \`${o.command.join(' ')}\` differ from ${o.agent}'s pinned tools (${describeDiff(diff)}); review them, then run agentbus mcp pin --agent ${o.agent} -- ${o.command.join(' ')}`,
+      );
     }
     served = live.tools;
   } catch (e) {
@@ -205,7 +218,13 @@ export async function startToolServer(o: ToolServerOptions): Promise<ToolServer>
   const registry = new ContractRegistry([...[...validators.keys()].map((n) => toolCallContract(toolType(o.agent, n))), TOOL_RESULT_CONTRACT]);
   let client: AgentClient;
   try {
-    client = await connectAgent({ servers: o.servers, credentials: o.credentials, contracts: registry, manifestsDir: o.manifestsDir, ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}) });
+    client = await connectAgent({
+      servers: o.servers,
+      credentials: o.credentials,
+      contracts: registry,
+      manifestsDir: o.manifestsDir,
+      ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}),
+    });
   } catch (e) {
     await child.close();
     throw e;

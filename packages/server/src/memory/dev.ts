@@ -33,7 +33,12 @@ export function prepareMemoryForDev(o: { manifestsDir: string; credsDir: string 
   return { kvNkey: kv.natsPublicKey, credsPath, kvCredsPath };
 }
 
-export function startMemoryForDev(o: { servers: string | string[]; manifestsDir: string; credsDir: string; logger?: Logger } & Pick<MemoryServiceOptions, 'connectOptions' | 'replicas' | 'onAudit'>): Promise<MemoryService> {
+export function startMemoryForDev(
+  o: { servers: string | string[]; manifestsDir: string; credsDir: string; logger?: Logger } & Pick<
+    MemoryServiceOptions,
+    'connectOptions' | 'replicas' | 'onAudit'
+  >,
+): Promise<MemoryService> {
   return startMemoryService({
     servers: o.servers,
     credentials: join(o.credsDir, `${MEMORY_SERVICE}.creds.json`),

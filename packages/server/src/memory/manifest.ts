@@ -14,4 +14,3 @@ export function memoryManifest(id: { agentId: string; natsPublicKey: string; key
     send: [{ to: '*', types: [MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE] }],
   };
 }
-

@@ -60,7 +60,8 @@ const CREATOR_RE = / created by ([a-z0-9][a-z0-9_-]{0,63})$/;
  */
 export function encodeMemoryValue(v: unknown): { ok: true; bytes: Uint8Array } | { ok: false; code: MemoryErrorCode; detail: string } {
   if (v === undefined) return { ok: false, code: 'invalid', detail: 'a value is required (any JSON)' };
-  if (jsonDepth(v, MAX_MEMORY_VALUE_DEPTH) > MAX_MEMORY_VALUE_DEPTH) return { ok: false, code: 'invalid', detail: `the value nests arrays and objects deeper than ${MAX_MEMORY_VALUE_DEPTH} levels` };
+  if (jsonDepth(v, MAX_MEMORY_VALUE_DEPTH) > MAX_MEMORY_VALUE_DEPTH)
+    return { ok: false, code: 'invalid', detail: `the value nests arrays and objects deeper than ${MAX_MEMORY_VALUE_DEPTH} levels` };
   try {
     return { ok: true, bytes: enc.encode(JSON.stringify(v)) };
   } catch (e) {
@@ -139,14 +140,21 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 class Failure extends Error {
-  constructor(readonly code: MemoryErrorCode, detail: string) {
+  constructor(
+    readonly code: MemoryErrorCode,
+    detail: string,
+  ) {
     super(detail);
   }
 }
 
 function isConflict(e: unknown): boolean {
   const m = String((e as Error)?.message ?? e);
-  return /wrong last sequence|key exists|10071/i.test(m) || (e as { code?: number })?.code === 10071 || (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+  return (
+    /wrong last sequence|key exists|10071/i.test(m) ||
+    (e as { code?: number })?.code === 10071 ||
+    (e as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071
+  );
 }
 function isNotFound(e: unknown): boolean {
   return /stream not found|bucket not found|10059|not found/i.test(String((e as Error)?.message ?? e));
@@ -165,7 +173,14 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
   });
   const kvm = new Kvm(nc);
   const jsm = await jetstreamManager(nc);
-  const agent = await connectAgent({ servers: o.servers, credentials: o.credentials, contracts: MEMORY_CONTRACTS, manifestsDir: o.manifestsDir, logger: log, ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}) });
+  const agent = await connectAgent({
+    servers: o.servers,
+    credentials: o.credentials,
+    contracts: MEMORY_CONTRACTS,
+    manifestsDir: o.manifestsDir,
+    logger: log,
+    ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}),
+  });
 
   // grants: from the manifests (their `memory:` section, when the schema carries it) or o.grants
   let known = new Map<string, MemorySection>();
@@ -176,7 +191,11 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         const raw = o.grants?.(m.agent) ?? (m as { memory?: unknown }).memory ?? {};
         const r = MemorySection.safeParse(raw);
         if (r.success) next.set(m.agent, r.data);
-        else log.warn({ agent: m.agent, detail: `memory${r.error.issues[0]?.path.length ? `.${r.error.issues[0].path.join('.')}` : ''}: ${r.error.issues[0]?.message}` }, 'memory: bad memory grant; the agent gets none');
+        else
+          log.warn(
+            { agent: m.agent, detail: `memory${r.error.issues[0]?.path.length ? `.${r.error.issues[0].path.join('.')}` : ''}: ${r.error.issues[0]?.message}` },
+            'memory: bad memory grant; the agent gets none',
+          );
       }
       known = next;
     } catch (e) {
@@ -234,7 +253,11 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
           await jsm.streams.delete(name);
         } catch (e) {
           if (!isNotFound(e)) {
-            if (!deniedDelete) log.warn({ ns, stream: name, err: String((e as Error).message ?? e) }, 'memory: an expired session bucket could not be deleted (its slot stays taken); regenerate nats.conf with `agentbus nats-config` so the memory user may delete session buckets');
+            if (!deniedDelete)
+              log.warn(
+                { ns, stream: name, err: String((e as Error).message ?? e) },
+                'memory: an expired session bucket could not be deleted (its slot stays taken); regenerate nats.conf with `agentbus nats-config` so the memory user may delete session buckets',
+              );
             deniedDelete = true;
             return;
           }
@@ -267,11 +290,12 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         if (!parseNamespace(ns)) continue;
         listed.set(ns, { creator: CREATOR_RE.exec(si.config.description ?? '')?.[1] ?? '', messages: si.state.messages });
       }
-      for (const ns of [...sessions.keys()]) if (!listed.has(ns) && !creating.has(ns) && !recent.has(ns)) {
-        sessions.delete(ns);
-        buckets.delete(ns);
-        usage.delete(ns);
-      }
+      for (const ns of [...sessions.keys()])
+        if (!listed.has(ns) && !creating.has(ns) && !recent.has(ns)) {
+          sessions.delete(ns);
+          buckets.delete(ns);
+          usage.delete(ns);
+        }
       for (const [ns, l] of listed) if (!creating.has(ns)) sessions.set(ns, l.creator);
       // a namespace in use right now (its lock held) is not expired: skip it, and never wait on a lock a caller may hold
       await Promise.allSettled([...listed].filter(([ns, l]) => l.messages === 0 && !locks.has(ns) && !creating.has(ns)).map(([ns]) => reclaim(ns)));
@@ -311,14 +335,23 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
       if (sessionsOf(agentId) >= limit) await sweep().catch(() => undefined);
       const have = sessionsOf(agentId);
       // no await between this check and the reservation: concurrent puts cannot both take the last slot
-      if (have >= limit) throw new Failure('limit_exceeded', `${agentId} has created ${have} session namespaces that still exist; memory.limits.sessions is ${limit} (one is freed when a session's keys have all expired)`);
+      if (have >= limit)
+        throw new Failure(
+          'limit_exceeded',
+          `${agentId} has created ${have} session namespaces that still exist; memory.limits.sessions is ${limit} (one is freed when a session's keys have all expired)`,
+        );
       sessions.set(ns, agentId);
       creating.add(ns);
     }
     let kv: KV;
     try {
       const ttl = session ? (quota.ttlSeconds ?? 3600) * 1000 : 0;
-      kv = await kvm.create(name, { history: 1, replicas: o.replicas ?? 1, description: `agentbus memory ${ns}${session ? ` created by ${agentId}` : ''}`, ...(ttl ? { ttl } : {}) });
+      kv = await kvm.create(name, {
+        history: 1,
+        replicas: o.replicas ?? 1,
+        description: `agentbus memory ${ns}${session ? ` created by ${agentId}` : ''}`,
+        ...(ttl ? { ttl } : {}),
+      });
       log.info({ ns, bucket: name, ttl_ms: ttl || undefined, creator: session ? agentId : undefined }, 'memory: namespace created');
     } catch (e) {
       if (session) sessions.delete(ns);
@@ -328,7 +361,8 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     }
     if (session) recent.add(ns);
     buckets.set(ns, kv);
-    for (const w of watches.values()) if (w.ns === ns && !w.iter && !w.closed) await attach(w, kv).catch((e: unknown) => stopWatch(w, String((e as Error).message ?? e)));
+    for (const w of watches.values())
+      if (w.ns === ns && !w.iter && !w.closed) await attach(w, kv).catch((e: unknown) => stopWatch(w, String((e as Error).message ?? e)));
     return kv;
   };
 
@@ -347,7 +381,13 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     return u;
   };
 
-  const audit = (m: InboundMessage, op: string, ns: string, key: string | undefined, r: { verdict: 'ok' | MemoryErrorCode; valueHash?: string; valueSize?: number; revision?: number; detail?: string }) => {
+  const audit = (
+    m: InboundMessage,
+    op: string,
+    ns: string,
+    key: string | undefined,
+    r: { verdict: 'ok' | MemoryErrorCode; valueHash?: string; valueSize?: number; revision?: number; detail?: string },
+  ) => {
     const rec: MemoryAuditRecord = {
       at: new Date().toISOString(),
       msg_id: m.msgId,
@@ -369,7 +409,10 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     }
   };
 
-  const answer = (m: InboundMessage, p: MemoryResultPayload) => agent.reply(m, MEMORY_RESULT_TYPE as never, p as never).catch((e: unknown) => log.warn({ msg_id: m.msgId, to: m.sender, err: String((e as Error).message ?? e) }, 'memory: the result was not delivered'));
+  const answer = (m: InboundMessage, p: MemoryResultPayload) =>
+    agent
+      .reply(m, MEMORY_RESULT_TYPE as never, p as never)
+      .catch((e: unknown) => log.warn({ msg_id: m.msgId, to: m.sender, err: String((e as Error).message ?? e) }, 'memory: the result was not delivered'));
 
   const stopWatch = (w: Watch, why: string) => {
     if (w.closed) return;
@@ -453,7 +496,16 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
 
   const handle = async (m: InboundMessage): Promise<void> => {
     stats.requests++;
-    const p = m.payload as { ns?: string; key?: string; value?: unknown; if_revision?: number; prefix?: string; cursor?: string; limit?: number; watch?: string };
+    const p = m.payload as {
+      ns?: string;
+      key?: string;
+      value?: unknown;
+      if_revision?: number;
+      prefix?: string;
+      cursor?: string;
+      limit?: number;
+      watch?: string;
+    };
     if (m.type === MEMORY_UNWATCH_TYPE) {
       const w = watches.get(p.watch ?? '');
       if (w && w.owner === m.sender) stopWatch(w, 'unwatched');
@@ -492,7 +544,8 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
             if (!kv) {
               // nothing to create for a write that cannot succeed
               if (p.if_revision !== undefined && p.if_revision > 0) throw new Failure('conflict', `${key} in ${ns} is not at revision ${p.if_revision}`);
-              if (bytes!.length > a.quota.maxBytes) throw new Failure('quota_exceeded', `${ns} would hold ${bytes!.length} bytes; max_bytes is ${a.quota.maxBytes}`);
+              if (bytes!.length > a.quota.maxBytes)
+                throw new Failure('quota_exceeded', `${ns} would hold ${bytes!.length} bytes; max_bytes is ${a.quota.maxBytes}`);
               kv = await createBucket(ns, m.sender, a.quota);
             }
             const u = await loadUsage(ns, kv);
@@ -507,7 +560,8 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
               else if (p.if_revision === 0) rev = await kv.create(key!, bytes!);
               else rev = await kv.update(key!, bytes!, p.if_revision);
             } catch (e) {
-              if (isConflict(e)) throw new Failure('conflict', p.if_revision === 0 ? `${key} exists in ${ns}` : `${key} in ${ns} is not at revision ${p.if_revision}`);
+              if (isConflict(e))
+                throw new Failure('conflict', p.if_revision === 0 ? `${key} exists in ${ns}` : `${key} in ${ns} is not at revision ${p.if_revision}`);
               throw e;
             }
             u.sizes.set(key!, bytes!.length);
@@ -518,7 +572,8 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
             const kv = await bucket(ns);
             const e = kv ? await kv.get(key!) : null;
             if (!kv || !e || e.operation !== 'PUT') throw new Failure('not_found', `${key} is not in ${ns}`);
-            if (p.if_revision !== undefined && p.if_revision !== e.revision) throw new Failure('conflict', `${key} in ${ns} is at revision ${e.revision}, not ${p.if_revision}`);
+            if (p.if_revision !== undefined && p.if_revision !== e.revision)
+              throw new Failure('conflict', `${key} in ${ns} is at revision ${e.revision}, not ${p.if_revision}`);
             try {
               await kv.delete(key!, { previousSeq: e.revision });
             } catch (err) {
@@ -550,7 +605,12 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         }
       });
       stats.ok++;
-      audit(m, op, ns, key, { verdict: 'ok', ...(r.valueHash ? { valueHash: r.valueHash } : {}), ...(r.valueSize !== undefined ? { valueSize: r.valueSize } : {}), ...(r.res.revision !== undefined ? { revision: r.res.revision } : {}) });
+      audit(m, op, ns, key, {
+        verdict: 'ok',
+        ...(r.valueHash ? { valueHash: r.valueHash } : {}),
+        ...(r.valueSize !== undefined ? { valueSize: r.valueSize } : {}),
+        ...(r.res.revision !== undefined ? { revision: r.res.revision } : {}),
+      });
       await answer(m, r.res);
       release?.();
     } catch (e) {

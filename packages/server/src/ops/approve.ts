@@ -24,7 +24,13 @@ export interface ApproveOptions {
 async function connect(o: ApproveOptions): Promise<{ client: AgentClient; subjects: string[] }> {
   let client: AgentClient;
   try {
-    client = await connectAgent({ servers: o.servers, credentials: o.credsFile, manifestsDir: o.manifestsDir, contracts: new ContractRegistry([ApprovalContract]), ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}) });
+    client = await connectAgent({
+      servers: o.servers,
+      credentials: o.credsFile,
+      manifestsDir: o.manifestsDir,
+      contracts: new ContractRegistry([ApprovalContract]),
+      ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}),
+    });
   } catch (e) {
     throw new ApproveError(`cannot connect to ${String(o.servers)}: ${(e as Error).message}`);
   }
@@ -39,7 +45,12 @@ async function connect(o: ApproveOptions): Promise<{ client: AgentClient; subjec
 }
 
 /** Collect the pending notices for `waitMs`; stop early when `until` says so. */
-async function collect(client: AgentClient, subjects: string[], waitMs: number, until?: (n: PendingApproval) => boolean): Promise<Map<string, PendingApproval>> {
+async function collect(
+  client: AgentClient,
+  subjects: string[],
+  waitMs: number,
+  until?: (n: PendingApproval) => boolean,
+): Promise<Map<string, PendingApproval>> {
   const seen = new Map<string, PendingApproval>();
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
@@ -100,24 +111,33 @@ export function showArgs(canonical: string): string {
   return text.replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
-export async function decideApproval(o: ApproveOptions & { msgId: string; approve: boolean; reason?: string; sha256?: string }): Promise<{ notice: PendingApproval; result: SendResult }> {
+export async function decideApproval(
+  o: ApproveOptions & { msgId: string; approve: boolean; reason?: string; sha256?: string },
+): Promise<{ notice: PendingApproval; result: SendResult }> {
   const { client, subjects } = await connect(o);
   try {
     const seen = await collect(client, subjects, o.waitMs ?? 3000, (n) => n.msg_id === o.msgId);
     const notice = seen.get(o.msgId);
     if (!notice) throw new ApproveError(`no call ${o.msgId} is held for approval (decided, expired, or never held); agentbus approve lists the held ones`);
-    if (notice.caller === client.agentId) throw new ApproveError(`${client.agentId} made the call ${o.msgId} and may not decide it (four eyes): another approver must`);
+    if (notice.caller === client.agentId)
+      throw new ApproveError(`${client.agentId} made the call ${o.msgId} and may not decide it (four eyes): another approver must`);
     const token = notice.tokens[client.agentId];
     if (!token) throw new ApproveError(`the notice of ${o.msgId} carries no token for ${client.agentId}: may it approve calls of ${notice.server}?`);
     if (o.approve) {
       const why = unshowable(notice);
       if (why) throw new ApproveError(`refusing to approve ${o.msgId}: ${why}`);
-      if (o.sha256 !== undefined && !notice.args_sha256.startsWith(o.sha256)) throw new ApproveError(`refusing to approve ${o.msgId}: its arguments are sha256:${notice.args_sha256}, not the sha256:${o.sha256}… you were shown`);
+      if (o.sha256 !== undefined && !notice.args_sha256.startsWith(o.sha256))
+        throw new ApproveError(`refusing to approve ${o.msgId}: its arguments are sha256:${notice.args_sha256}, not the sha256:${o.sha256}… you were shown`);
     }
     // causation = the call, proven by the depth token the verifier minted for this approver
     const causation = { msgId: o.msgId, depthToken: token, depth: notice.depth, traceparent: '' } as unknown as InboundMessage;
     // approving signs the digest of exactly the arguments shown (the verifier delivers only on a match)
-    const result = await client.send(notice.server, APPROVAL_TYPE, { msg_id: o.msgId, approve: o.approve, ...(o.approve ? { args_sha256: notice.args_sha256 } : {}), ...(o.reason ? { reason: o.reason } : {}) }, { causation });
+    const result = await client.send(
+      notice.server,
+      APPROVAL_TYPE,
+      { msg_id: o.msgId, approve: o.approve, ...(o.approve ? { args_sha256: notice.args_sha256 } : {}), ...(o.reason ? { reason: o.reason } : {}) },
+      { causation },
+    );
     return { notice, result };
   } finally {
     await client.close();

@@ -76,7 +76,11 @@ export function exportContracts(registry: ContractRegistry, manifestsDir?: strin
       }
     }
   }
-  const sorted = Object.fromEntries(Object.keys(contracts).sort().map((k) => [k, contracts[k]!]));
+  const sorted = Object.fromEntries(
+    Object.keys(contracts)
+      .sort()
+      .map((k) => [k, contracts[k]!]),
+  );
   return {
     agentbus_contracts: CONTRACTS_EXPORT_VERSION,
     tool_call_schema: { type: 'object' },
@@ -95,7 +99,9 @@ export function registerContractsCommands(program: Command, deps: ContractsComma
   const cmd = program.command('contracts').description('the message types of a contracts module, for other languages');
   cmd
     .command('export')
-    .description('write the contracts as JSON Schema (zod\'s own output), the built-in types included (memory.*, tool.result, approval.decision, and with manifests the pinned tools): what the Python SDK loads')
+    .description(
+      "write the contracts as JSON Schema (zod's own output), the built-in types included (memory.*, tool.result, approval.decision, and with manifests the pinned tools): what the Python SDK loads",
+    )
     .option('--contracts <module>', "contracts module (default: the project's)")
     .option('--manifests <dir>', "manifests directory, for the pinned tool.<server>.<tool> types (default: the project's)")
     .option('--no-manifests', 'leave the pinned tools out')

@@ -21,9 +21,12 @@ export function readGuardInput(file: string): Uint8Array {
     bytes = file === '-' ? readFileSync(0) : readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new GuardScanError(`cannot read ${file === '-' ? 'stdin' : file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code ?? 'error'}`);
+    throw new GuardScanError(
+      `cannot read ${file === '-' ? 'stdin' : file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'error')}`,
+    );
   }
-  if (bytes.length > MAX_GUARD_INPUT_BYTES) throw new GuardScanError(`${file}: ${bytes.length} bytes, more than the ${MAX_GUARD_INPUT_BYTES} this command reads`);
+  if (bytes.length > MAX_GUARD_INPUT_BYTES)
+    throw new GuardScanError(`${file}: ${bytes.length} bytes, more than the ${MAX_GUARD_INPUT_BYTES} this command reads`);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 

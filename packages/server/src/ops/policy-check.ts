@@ -26,11 +26,19 @@ export class PolicyCheckError extends Error {
 
 export function checkPolicy(o: { manifestsDir: string; agent: string; server: string; tool: string; args: unknown }): PolicyVerdict {
   const policy = new Policy(loadManifestDir(o.manifestsDir));
-  const refused = (reason: Reason, detail: string, argument?: string): PolicyVerdict => ({ verdict: 'refused', reason: reasonName(reason), detail, ...(argument ? { argument } : {}), approval: false, notes });
+  const refused = (reason: Reason, detail: string, argument?: string): PolicyVerdict => ({
+    verdict: 'refused',
+    reason: reasonName(reason),
+    detail,
+    ...(argument ? { argument } : {}),
+    approval: false,
+    notes,
+  });
   const notes: string[] = [];
   const caller = policy.agents.get(o.agent);
   if (!caller) return refused(Reason.REASON_UNKNOWN_SENDER, `no manifest for agent ${o.agent} in ${o.manifestsDir}`);
-  if (!toolListed(caller.toolPolicy, o.server, o.tool)) return refused(Reason.REASON_TOOL_NOT_ALLOWED, `${o.server}.${o.tool} is not in ${o.agent}'s tools: policy`);
+  if (!toolListed(caller.toolPolicy, o.server, o.tool))
+    return refused(Reason.REASON_TOOL_NOT_ALLOWED, `${o.server}.${o.tool} is not in ${o.agent}'s tools: policy`);
   const type = toolType(o.server, o.tool);
   const server = policy.agents.get(o.server);
   const contract = toolContracts(policy).get(type);
@@ -38,9 +46,13 @@ export function checkPolicy(o: { manifestsDir: string; agent: string; server: st
     const decoded = contract.decode(new TextEncoder().encode(JSON.stringify(o.args)));
     if (!decoded.ok) return refused(Reason.REASON_SCHEMA_INVALID, decoded.detail);
   } else if (!server) {
-    notes.push(`no manifest for server ${o.server}: the arguments were not checked against its schema (the verifier refuses calls to an unknown server: unknown_recipient)`);
+    notes.push(
+      `no manifest for server ${o.server}: the arguments were not checked against its schema (the verifier refuses calls to an unknown server: unknown_recipient)`,
+    );
   } else {
-    notes.push(`${o.server} pins no tool ${o.tool} (agentbus mcp pin): the arguments were not checked against a schema (the verifier refuses it: unknown_type)`);
+    notes.push(
+      `${o.server} pins no tool ${o.tool} (agentbus mcp pin): the arguments were not checked against a schema (the verifier refuses it: unknown_type)`,
+    );
   }
   const t = checkToolCall(caller.toolPolicy, o.server, o.tool, o.args);
   if (!t.ok) return refused(t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail, t.argument);

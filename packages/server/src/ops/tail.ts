@@ -203,7 +203,9 @@ function connectError(servers: string[], e: unknown): TailError {
   const msg = String((e as Error)?.message ?? e);
   const where = servers.join(',');
   if (/authoriz|authentic|permission/i.test(msg)) {
-    return new TailError(`nats-server at ${where} refused the observer credential (${msg}); is the observer in its config? (agentbus dev adds it; else agentbus nats-config --observer-creds F)`);
+    return new TailError(
+      `nats-server at ${where} refused the observer credential (${msg}); is the observer in its config? (agentbus dev adds it; else agentbus nats-config --observer-creds F)`,
+    );
   }
   return new TailError(`cannot connect to NATS at ${where}: ${msg}`);
 }
@@ -236,7 +238,12 @@ export async function startTail(o: TailOptions): Promise<Tail> {
     const opened = openSignedBatch(data);
     if (!opened.ok) {
       stats.undecodable++;
-      if (!o.alertsOnly) emit(o.json ? JSON.stringify({ kind: 'undecodable', subject, detail: opened.detail }) : `${clock(Date.now())}  ?  undecodable audit message on ${printable(subject)}: ${printable(opened.detail)}`);
+      if (!o.alertsOnly)
+        emit(
+          o.json
+            ? JSON.stringify({ kind: 'undecodable', subject, detail: opened.detail })
+            : `${clock(Date.now())}  ?  undecodable audit message on ${printable(subject)}: ${printable(opened.detail)}`,
+        );
       return;
     }
     const b = opened.value;
@@ -261,7 +268,11 @@ export async function startTail(o: TailOptions): Promise<Tail> {
       if (!a || typeof a !== 'object') throw new Error('not an object');
     } catch {
       stats.undecodable++;
-      emit(o.json ? JSON.stringify({ kind: 'undecodable', subject, detail: 'alert is not a JSON object' }) : `${clock(Date.now())}  ALERT ?  on ${printable(subject)}: not a JSON object (${data.length} bytes)`);
+      emit(
+        o.json
+          ? JSON.stringify({ kind: 'undecodable', subject, detail: 'alert is not a JSON object' })
+          : `${clock(Date.now())}  ALERT ?  on ${printable(subject)}: not a JSON object (${data.length} bytes)`,
+      );
       return;
     }
     if (o.agent && !agentsOf(a).includes(o.agent)) return;
@@ -301,7 +312,8 @@ export async function startTail(o: TailOptions): Promise<Tail> {
 
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') note(`tail: disconnected from ${s.server}; reconnecting (what happens meanwhile is not shown here; the audit store keeps it)`);
+      if (s.type === 'disconnect')
+        note(`tail: disconnected from ${s.server}; reconnecting (what happens meanwhile is not shown here; the audit store keeps it)`);
       else if (s.type === 'reconnect') note(`tail: reconnected to ${s.server}`);
       else if (s.type === 'error' && /permission/i.test(String(s.error))) note(`tail: ${String(s.error)}`);
     }
@@ -365,9 +377,11 @@ export function resolveServers(o: { nats?: string; stateDir: string }): { server
 
 /** Check and normalise the --agent and --verdict values (usage errors: thrown as a RangeError). */
 export function checkTailArguments(o: { agent?: string; verdict?: string[] }): void {
-  if (o.agent !== undefined && !AGENT_ID_RE.test(o.agent)) throw new RangeError(`--agent must be an agent id ([a-z0-9][a-z0-9_-]{0,63}), got ${JSON.stringify(o.agent)}`);
+  if (o.agent !== undefined && !AGENT_ID_RE.test(o.agent))
+    throw new RangeError(`--agent must be an agent id ([a-z0-9][a-z0-9_-]{0,63}), got ${JSON.stringify(o.agent)}`);
   for (const v of o.verdict ?? []) {
-    if (!(TAIL_VERDICTS as readonly string[]).includes(v)) throw new RangeError(`--verdict must be one of ${TAIL_VERDICTS.join(', ')} (comma-separated), got ${JSON.stringify(v)}`);
+    if (!(TAIL_VERDICTS as readonly string[]).includes(v))
+      throw new RangeError(`--verdict must be one of ${TAIL_VERDICTS.join(', ')} (comma-separated), got ${JSON.stringify(v)}`);
   }
 }
 
@@ -376,7 +390,10 @@ export async function runTail(o: TailCliOptions, io: { out?: NodeJS.WriteStream;
   const out = io.out ?? process.stdout;
   const err = io.err ?? process.stderr;
   const credsPath = o.creds ?? join(o.stateDir, 'creds', 'observer.creds.json');
-  if (!o.creds && !existsSync(credsPath)) throw new TailError(`no observer credential at ${credsPath} (agentbus dev writes it there; else pass --creds F, made with: agentbus keygen observer --service)`);
+  if (!o.creds && !existsSync(credsPath))
+    throw new TailError(
+      `no observer credential at ${credsPath} (agentbus dev writes it there; else pass --creds F, made with: agentbus keygen observer --service)`,
+    );
   const credentials = loadServiceCreds(credsPath);
   if (o.tlsCa && !existsSync(o.tlsCa)) throw new TailError(`${o.tlsCa} not found`);
   const { servers, from } = resolveServers(o);
@@ -391,7 +408,10 @@ export async function runTail(o: TailCliOptions, io: { out?: NodeJS.WriteStream;
   };
   out.on('error', onPipeError);
   const tail = await startTail({
-    servers, credentials, write, color,
+    servers,
+    credentials,
+    write,
+    color,
     note: (l) => err.write(l + '\n'),
     ...(o.agent ? { agent: o.agent } : {}),
     ...(o.verdict?.length ? { verdicts: o.verdict } : {}),
@@ -399,7 +419,9 @@ export async function runTail(o: TailCliOptions, io: { out?: NodeJS.WriteStream;
     ...(o.json ? { json: true } : {}),
     ...(o.tlsCa ? { connectOptions: { tls: { caFile: o.tlsCa } } } : {}),
   });
-  const what = [o.alertsOnly ? 'alerts' : 'verdicts and alerts', o.agent ? `of ${o.agent}` : '', o.verdict?.length ? `(${o.verdict.join(', ')})` : ''].filter(Boolean).join(' ');
+  const what = [o.alertsOnly ? 'alerts' : 'verdicts and alerts', o.agent ? `of ${o.agent}` : '', o.verdict?.length ? `(${o.verdict.join(', ')})` : '']
+    .filter(Boolean)
+    .join(' ');
   err.write(`tail: watching ${what} on ${servers}${from === '--nats' ? '' : ` (from ${from === 'default' ? 'the default URL' : from})`}; Ctrl-C to stop\n`);
   const result = await new Promise<Error | undefined>((resolve) => {
     let pipeTimer: NodeJS.Timeout | undefined;
@@ -407,7 +429,10 @@ export async function runTail(o: TailCliOptions, io: { out?: NodeJS.WriteStream;
       clearInterval(pipeTimer);
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void tail.stop().then(() => resolve(undefined), () => resolve(undefined));
+      void tail.stop().then(
+        () => resolve(undefined),
+        () => resolve(undefined),
+      );
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

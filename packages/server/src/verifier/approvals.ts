@@ -59,9 +59,11 @@ export class Approvals {
         } catch {
           return;
         }
-        if (a.server !== hold.server) return void m.respond(JSON.stringify({ ok: false, detail: `the call ${hold.id} is held for ${hold.server}, not ${String(a.server)}` }));
+        if (a.server !== hold.server)
+          return void m.respond(JSON.stringify({ ok: false, detail: `the call ${hold.id} is held for ${hold.server}, not ${String(a.server)}` }));
         // four eyes (docs/design.md §15): the caller never decides its own call (its notice carries no token for it either)
-        if (a.approver === hold.h.sender) return void m.respond(JSON.stringify({ ok: false, detail: `${hold.h.sender} made the call ${hold.id} and may not decide it` }));
+        if (a.approver === hold.h.sender)
+          return void m.respond(JSON.stringify({ ok: false, detail: `${hold.h.sender} made the call ${hold.id} and may not decide it` }));
         const by = `${String(a.approver)} (approval ${String(a.approval_msg_id)})`;
         if (a.approve === true && a.args_sha256 !== hold.argsSha256) {
           // the approver was shown other arguments than the held call's: never delivered
@@ -71,11 +73,19 @@ export class Approvals {
             `approved by ${by} for arguments sha256:${String(a.args_sha256).slice(0, 16)}…, but the held call's are sha256:${hold.argsSha256.slice(0, 16)}…: not delivered`,
           );
           return void m.respond(
-            JSON.stringify({ ok: false, detail: `the approval's args_sha256 is not the held call's (${hold.argsSha256}): the call was refused, not delivered` }),
+            JSON.stringify({
+              ok: false,
+              detail: `the approval's args_sha256 is not the held call's (${hold.argsSha256}): the call was refused, not delivered`,
+            }),
           );
         }
         if (a.approve === true) this.#approveHold(hold, `approved by ${by}`);
-        else this.#denyHold(hold, Reason.REASON_APPROVAL_DENIED, `denied by ${by}${typeof a.reason === 'string' && a.reason ? `: ${boundedDetail(a.reason)}` : ''}`);
+        else
+          this.#denyHold(
+            hold,
+            Reason.REASON_APPROVAL_DENIED,
+            `denied by ${by}${typeof a.reason === 'string' && a.reason ? `: ${boundedDetail(a.reason)}` : ''}`,
+          );
         m.respond(JSON.stringify({ ok: true }));
       },
     });
@@ -172,7 +182,15 @@ export class Approvals {
     this.#ctx.log.info({ msg_id: id, sender: h.sender, server: tool.server, tool: tool.tool }, 'tool call held for approval');
     this.#announce(hold);
     if (reply)
-      this.#ctx.answer(reply, verdict, Reason.REASON_UNSPECIFIED, h.msgId, `held for approval until ${new Date(hold.deadline).toISOString()}`, depth, Delivery.DELIVERY_HELD);
+      this.#ctx.answer(
+        reply,
+        verdict,
+        Reason.REASON_UNSPECIFIED,
+        h.msgId,
+        `held for approval until ${new Date(hold.deadline).toISOString()}`,
+        depth,
+        Delivery.DELIVERY_HELD,
+      );
   }
 
   #approveHold(hold: Hold, detail: string): void {

@@ -22,7 +22,10 @@ export const MAX_BATCH_BYTES = 256 * 1024;
 class Pending {
   resolve!: () => void;
   reject!: (e: Error) => void;
-  constructor(readonly event: IAuditEvent | undefined, readonly delivery: IDeliveryRecord | undefined) {}
+  constructor(
+    readonly event: IAuditEvent | undefined,
+    readonly delivery: IDeliveryRecord | undefined,
+  ) {}
 }
 
 export class AuditPublisher {
@@ -37,7 +40,12 @@ export class AuditPublisher {
   /** Called after each stored group commit with its round trip in seconds (metrics). */
   onCommit: ((seconds: number) => void) | undefined;
 
-  constructor(private readonly js: JetStreamClient, private readonly log: Logger, readonly sealer: ChainSealer, max = DEFAULT_AUDIT_BATCH_MAX) {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly log: Logger,
+    readonly sealer: ChainSealer,
+    max = DEFAULT_AUDIT_BATCH_MAX,
+  ) {
     this.max = max;
   }
 

@@ -28,15 +28,15 @@ export interface Check {
 export const CHECKS = list([
   {
     name: 'rejection_budget',
-    summary: 'the subject sender\'s rejection budget, refilled, holds a token; else the message is shed: nothing parsed, no further check',
+    summary: "the subject sender's rejection budget, refilled, holds a token; else the message is shed: nothing parsed, no further check",
     reasons: [Reason.REASON_REJECTION_BUDGET_EXCEEDED],
-    spec: 'the subject sender\'s rejection budget has ≥ 1 token after its refill (§8.3)',
+    spec: "the subject sender's rejection budget has ≥ 1 token after its refill (§8.3)",
     failsWith: '`rejection_budget_exceeded`, **shed**: nothing is parsed or checked',
     detail: '`rejection budget spent: message shed unverified`',
   },
   {
     name: 'reply_subject',
-    summary: 'the reply subject is empty or inside the subject sender\'s inbox (a rejection here is never answered)',
+    summary: "the reply subject is empty or inside the subject sender's inbox (a rejection here is never answered)",
     reasons: [Reason.REASON_BAD_REPLY_SUBJECT],
     spec: 'the reply subject is `""` or starts with `agentbus.inbox.<subject sender>.` (with the dot)',
     failsWith: '`bad_reply_subject`: audited, **never answered**',
@@ -44,7 +44,7 @@ export const CHECKS = list([
   },
   {
     name: 'partition',
-    summary: 'a message that came through the partition mapping is on the subject sender\'s own partition',
+    summary: "a message that came through the partition mapping is on the subject sender's own partition",
     reasons: [Reason.REASON_SENDER_MISMATCH],
     spec: 'if a partition token is given: it equals `FNV-1a-32(subject sender) mod N`',
     detail: '`wrong partition`',
@@ -79,14 +79,14 @@ export const CHECKS = list([
   },
   {
     name: 'key',
-    summary: 'the key_id is known, not revoked and valid at the verifier\'s now',
+    summary: "the key_id is known, not revoked and valid at the verifier's now",
     reasons: [Reason.REASON_UNKNOWN_KEY, Reason.REASON_REVOKED_KEY, Reason.REASON_EXPIRED_KEY],
     spec: 'key resolution at `now` (§7.2)',
     detail: '',
   },
   {
     name: 'size',
-    summary: 'payload + metadata bytes ≤ the sender\'s max_payload_bytes',
+    summary: "payload + metadata bytes ≤ the sender's max_payload_bytes",
     reasons: [Reason.REASON_PAYLOAD_TOO_LARGE],
     spec: '`len(payload) + metadata bytes ≤ max_payload_bytes`',
     detail: '`<n> > <max> bytes`, or `<n> + <m> metadata > <max> bytes`',
@@ -101,24 +101,25 @@ export const CHECKS = list([
   },
   {
     name: 'recipient',
-    summary: 'the recipient is known and allowed (a tool call: its own server; an approval: a server the sender may approve; a memory request: the memory service), or the topic is allowed',
+    summary:
+      'the recipient is known and allowed (a tool call: its own server; an approval: a server the sender may approve; a memory request: the memory service), or the topic is allowed',
     reasons: [Reason.REASON_UNKNOWN_RECIPIENT, Reason.REASON_DESTINATION_NOT_ALLOWED],
-    spec: 'direct: the recipient has a manifest, and the sender may send to it (a tool call `tool.<server>.<tool>`: the recipient is `<server>`; an `approval.decision`: the sender\'s `approve:` lists the recipient; a memory request `memory.*` to `memory`: no send rule needed); topic: the sender may publish on it (never a tool call)',
+    spec: "direct: the recipient has a manifest, and the sender may send to it (a tool call `tool.<server>.<tool>`: the recipient is `<server>`; an `approval.decision`: the sender's `approve:` lists the recipient; a memory request `memory.*` to `memory`: no send rule needed); topic: the sender may publish on it (never a tool call)",
     detail: 'the recipient, or `topic <name>`',
   },
   {
     name: 'contract',
-    summary: 'a contract exists for the type (a tool call: the tool pinned in its server\'s manifest)',
+    summary: "a contract exists for the type (a tool call: the tool pinned in its server's manifest)",
     reasons: [Reason.REASON_UNKNOWN_TYPE],
-    spec: 'a contract exists for `type` (a tool call: the tool is pinned in its server\'s manifest, §15.1)',
+    spec: "a contract exists for `type` (a tool call: the tool is pinned in its server's manifest, §15.1)",
     detail: 'the type',
   },
   {
     name: 'type_allowed',
-    summary: 'the type is allowed for that recipient or topic (a tool call: the tool listed in the sender\'s tools: policy)',
+    summary: "the type is allowed for that recipient or topic (a tool call: the tool listed in the sender's tools: policy)",
     reasons: [Reason.REASON_TYPE_NOT_ALLOWED, Reason.REASON_TOOL_NOT_ALLOWED],
-    spec: 'the sender may send that type to the recipient, or publish it on the topic; a tool call: a rule of the sender\'s `tools:` lists the server and the tool',
-    detail: 'the type; `<server>.<tool> is not in <sender>\'s tools: policy`',
+    spec: "the sender may send that type to the recipient, or publish it on the topic; a tool call: a rule of the sender's `tools:` lists the server and the tool",
+    detail: "the type; `<server>.<tool> is not in <sender>'s tools: policy`",
   },
   {
     name: 'metadata_keys',
@@ -152,28 +153,31 @@ export const CHECKS = list([
     name: 'schema',
     summary: 'the content type, then the payload schema',
     reasons: [Reason.REASON_SCHEMA_INVALID],
-    spec: '`content_type` equals the contract\'s, then the payload satisfies the contract (§7.3; a tool call: the tool\'s pinned inputSchema, JSON Schema)',
+    spec: "`content_type` equals the contract's, then the payload satisfies the contract (§7.3; a tool call: the tool's pinned inputSchema, JSON Schema)",
     detail: '`content type must be <ct>`, or the schema issue',
   },
   {
     name: 'content_guards',
-    summary: 'the payload\'s text and the metadata values hold no finding the policy rejects (a flagged kind: accepted, reason set)',
+    summary: "the payload's text and the metadata values hold no finding the policy rejects (a flagged kind: accepted, reason set)",
     reasons: [Reason.REASON_CREDENTIAL_DETECTED, Reason.REASON_INVISIBLE_TEXT, Reason.REASON_CONTROL_CHARS],
-    spec: 'content guards (§15.4): the payload\'s text (JSON: every string, keys too; binary: the contract\'s `textFields`) and every metadata value hold no finding the policy rejects',
-    detail: '`<kind> at <path> (<rule>)`: never the secret, never what the finding decoded (that is in the audit event\'s findings only); a kind the policy flags is accepted with that reason and the detail `flagged: …`',
+    spec: "content guards (§15.4): the payload's text (JSON: every string, keys too; binary: the contract's `textFields`) and every metadata value hold no finding the policy rejects",
+    detail:
+      "`<kind> at <path> (<rule>)`: never the secret, never what the finding decoded (that is in the audit event's findings only); a kind the policy flags is accepted with that reason and the detail `flagged: …`",
   },
   {
     name: 'arguments',
-    summary: 'a tool call\'s arguments meet the sender\'s tools: constraints (a call that needs approval: canonical arguments small enough to show whole); a memory request, the sender\'s memory: grants; an approval\'s causation_id is the call it decides',
+    summary:
+      "a tool call's arguments meet the sender's tools: constraints (a call that needs approval: canonical arguments small enough to show whole); a memory request, the sender's memory: grants; an approval's causation_id is the call it decides",
     reasons: [Reason.REASON_ARGUMENT_REFUSED, Reason.REASON_MEMORY_NOT_ALLOWED, Reason.REASON_BAD_CAUSATION],
-    spec: 'a tool call: some rule of the sender\'s `tools:` that lists the tool accepts its arguments (§15.2), and if the call needs approval its canonical arguments (§15.3) are at most `MAX_APPROVAL_ARGS_BYTES = 65536` bytes; a memory request to `memory`: the sender\'s `memory:` grants the operation on the namespace (§15.5); an `approval.decision`: `causation_id` is set and equals the payload\'s `msg_id` (§15.3)',
-    detail: 'names the argument (`args.path`) and the rule (`tools.<i>`), or `… too large to show an approver in full`; the namespace and what the grant lacks; `an approval\'s causation_id must be the held call <id>`, `the approval decides <id> but its causation_id is <id>`',
+    spec: "a tool call: some rule of the sender's `tools:` that lists the tool accepts its arguments (§15.2), and if the call needs approval its canonical arguments (§15.3) are at most `MAX_APPROVAL_ARGS_BYTES = 65536` bytes; a memory request to `memory`: the sender's `memory:` grants the operation on the namespace (§15.5); an `approval.decision`: `causation_id` is set and equals the payload's `msg_id` (§15.3)",
+    detail:
+      "names the argument (`args.path`) and the rule (`tools.<i>`), or `… too large to show an approver in full`; the namespace and what the grant lacks; `an approval's causation_id must be the held call <id>`, `the approval decides <id> but its causation_id is <id>`",
   },
   {
     name: 'rate',
-    summary: 'the sender\'s rate bucket holds a token (only messages that got this far spend one)',
+    summary: "the sender's rate bucket holds a token (only messages that got this far spend one)",
     reasons: [Reason.REASON_RATE_LIMITED],
-    spec: 'the sender\'s rate bucket has ≥ 1 token (§8.4)',
+    spec: "the sender's rate bucket has ≥ 1 token (§8.4)",
     detail: '`<per_second>/s`',
   },
   {
@@ -185,9 +189,9 @@ export const CHECKS = list([
   },
   {
     name: 'depth',
-    summary: 'the effective depth ≤ the sender\'s max_depth',
+    summary: "the effective depth ≤ the sender's max_depth",
     reasons: [Reason.REASON_DEPTH_EXCEEDED],
-    spec: 'the effective depth (§9) ≤ the sender\'s `max_depth`',
+    spec: "the effective depth (§9) ≤ the sender's `max_depth`",
     detail: '`<depth> > <max_depth>`',
   },
   {

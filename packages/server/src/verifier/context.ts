@@ -90,7 +90,10 @@ export class VerifierContext {
 
   /** Every answer to an agent: its detail may reach a model, so hidden characters are only counted (docs/design.md §15). */
   answer(reply: string, verdict: Verdict, reason: Reason, msgId: Uint8Array | undefined, detail: string, depth: number, delivery: Delivery): void {
-    this.nc.publish(reply, Ack.encode({ verdict, reason, msgId: msgId ?? EMPTY, detail: visibleDetail(detail), depth, verifierId: this.id, delivery }).finish());
+    this.nc.publish(
+      reply,
+      Ack.encode({ verdict, reason, msgId: msgId ?? EMPTY, detail: visibleDetail(detail), depth, verifierId: this.id, delivery }).finish(),
+    );
   }
 
   // Event ids: 8 random bytes per process ‖ a 64-bit counter — unique, and no CSPRNG call per message.

@@ -29,7 +29,17 @@ import * as D from '@agentbus/protocol';
 import { parseToolType, APPROVAL_TYPE, approvalArgs, MAX_APPROVAL_ARGS_BYTES, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
 import { toolListed, checkToolCall } from '@agentbus/protocol/tools';
 import { scanMessage } from '@agentbus/protocol/guard';
-import { UNREADABLE, MEMORY_SERVICE, MEMORY_REQUEST_TYPES, MEMORY_RESULT_TYPE, MEMORY_EVENT_TYPE, memoryOpOf, checkMemoryAccess, isMemoryType, memoryAuditFields } from '@agentbus/protocol';
+import {
+  UNREADABLE,
+  MEMORY_SERVICE,
+  MEMORY_REQUEST_TYPES,
+  MEMORY_RESULT_TYPE,
+  MEMORY_EVENT_TYPE,
+  memoryOpOf,
+  checkMemoryAccess,
+  isMemoryType,
+  memoryAuditFields,
+} from '@agentbus/protocol';
 import { builtinMemoryContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy } from '@agentbus/protocol';
 import type { CompiledAgent } from '@agentbus/protocol/manifest';
@@ -87,7 +97,14 @@ export interface PolicySnapshot {
 }
 
 export function policySnapshot(s: PolicySnapshot): PolicySnapshot {
-  return Object.freeze({ policy: s.policy, contracts: s.contracts, maxSkewMs: s.maxSkewMs, partitions: s.partitions, backend: s.backend, tools: toolContracts(s.policy) });
+  return Object.freeze({
+    policy: s.policy,
+    contracts: s.contracts,
+    maxSkewMs: s.maxSkewMs,
+    partitions: s.partitions,
+    backend: s.backend,
+    tools: toolContracts(s.policy),
+  });
 }
 
 /** The outcome for one message. */
@@ -178,8 +195,16 @@ export const WRONG_PARTITION_DETAIL = 'wrong partition';
 
 function shedDecision(answer: boolean): Decision {
   return Object.freeze({
-    verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: SHED_DETAIL, depth: 0, answer, shed: true,
-    header: undefined, headerBytes: undefined, signature: undefined, payload: undefined,
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+    detail: SHED_DETAIL,
+    depth: 0,
+    answer,
+    shed: true,
+    header: undefined,
+    headerBytes: undefined,
+    signature: undefined,
+    payload: undefined,
   });
 }
 const SHED_ANSWERED = shedDecision(true);
@@ -190,8 +215,16 @@ function budgetOf(state: DecisionState, snap: PolicySnapshot, sender: string, no
   let b = state.budgets.get(sender);
   if (b === undefined) {
     b = {
-      sender, inboxPrefix: `${D.SUBJECT_INBOX_PREFIX}${sender}.`, ownPartition: 0,
-      tokens: 0, last: now, perMs: 0, burst: 0, snapshot: undefined, shed: 0, shedStart: 0,
+      sender,
+      inboxPrefix: `${D.SUBJECT_INBOX_PREFIX}${sender}.`,
+      ownPartition: 0,
+      tokens: 0,
+      last: now,
+      perMs: 0,
+      burst: 0,
+      snapshot: undefined,
+      shed: 0,
+      shedStart: 0,
     };
     refreshBudget(b, snap);
     b.tokens = b.burst;
@@ -311,7 +344,18 @@ export class CheckContext {
 
 /** The one way a check rejects: the reason and detail; the rest (depth, answer, the parts found so far) is the message's. */
 function reject(c: CheckContext, reason: Reason, detail: string): Decision {
-  return { verdict: Verdict.VERDICT_REJECTED, reason, detail, depth: c.depth, answer: c.answer, shed: false, header: c.h, headerBytes: c.headerBytes, signature: c.signature, payload: c.payload };
+  return {
+    verdict: Verdict.VERDICT_REJECTED,
+    reason,
+    detail,
+    depth: c.depth,
+    answer: c.answer,
+    shed: false,
+    header: c.h,
+    headerBytes: c.headerBytes,
+    signature: c.signature,
+    payload: c.payload,
+  };
 }
 
 /** A check: undefined when the message passes it, else the decision (a rejection, or the shed answer). */
@@ -367,7 +411,8 @@ const RUN: Record<CheckName, Run> = {
   },
   header(c) {
     const ahead = c.ahead;
-    if (ahead?.parts && ahead.header) c.h = ahead.header; // the parts are ahead's too (`framing`)
+    if (ahead?.parts && ahead.header)
+      c.h = ahead.header; // the parts are ahead's too (`framing`)
     else {
       const hd = decodeHeader(c.headerBytes);
       if (!hd.ok) return reject(c, hd.reason, hd.detail);
@@ -398,7 +443,11 @@ const RUN: Record<CheckName, Run> = {
     const { payload, h, agent } = c;
     const metaBytes = metadataBytes(h.metadata);
     if (payload.length + metaBytes <= agent.maxPayload) return undefined;
-    return reject(c, Reason.REASON_PAYLOAD_TOO_LARGE, metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`);
+    return reject(
+      c,
+      Reason.REASON_PAYLOAD_TOO_LARGE,
+      metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`,
+    );
   },
   freshness(c) {
     const { h, now } = c;
@@ -416,10 +465,14 @@ const RUN: Record<CheckName, Run> = {
       if (!c.snap.policy.agents.has(h.recipient)) return reject(c, Reason.REASON_UNKNOWN_RECIPIENT, h.recipient);
       switch (c.kind) {
         case 'tool':
-          return tool!.server !== h.recipient ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool!.server} goes to ${tool!.server}, not ${h.recipient}`) : undefined;
+          return tool!.server !== h.recipient
+            ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call of ${tool!.server} goes to ${tool!.server}, not ${h.recipient}`)
+            : undefined;
         case 'approval':
           // an approval goes to the held call's server, from an agent whose manifest may approve its calls
-          return !agent.canApprove(h.recipient) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`) : undefined;
+          return !agent.canApprove(h.recipient)
+            ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `${h.sender} may not approve calls of ${h.recipient} (approve: in its manifest)`)
+            : undefined;
         case 'memory':
           return undefined;
         default:
@@ -433,7 +486,8 @@ const RUN: Record<CheckName, Run> = {
     // a tool's: pinned in its server's manifest
     const { h, tool, snap } = c;
     const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type);
-    if (!contract) return reject(c, Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type);
+    if (!contract)
+      return reject(c, Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type);
     c.contract = contract;
     return undefined;
   },
@@ -442,12 +496,16 @@ const RUN: Record<CheckName, Run> = {
     switch (c.kind) {
       case 'tool':
         // the tool listed in the sender's tools: policy
-        return !toolListed(agent.toolPolicy, tool!.server, tool!.tool) ? reject(c, Reason.REASON_TOOL_NOT_ALLOWED, `${tool!.server}.${tool!.tool} is not in ${h.sender}'s tools: policy`) : undefined;
+        return !toolListed(agent.toolPolicy, tool!.server, tool!.tool)
+          ? reject(c, Reason.REASON_TOOL_NOT_ALLOWED, `${tool!.server}.${tool!.tool} is not in ${h.sender}'s tools: policy`)
+          : undefined;
       case 'approval': // allowed by approve: (the `recipient` check)
       case 'memory': // decided by memory: (the `arguments` check)
         return undefined;
       default:
-        return (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type)) ? reject(c, Reason.REASON_TYPE_NOT_ALLOWED, h.type) : undefined;
+        return (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type))
+          ? reject(c, Reason.REASON_TYPE_NOT_ALLOWED, h.type)
+          : undefined;
     }
   },
   metadata_keys(c) {
@@ -466,7 +524,8 @@ const RUN: Record<CheckName, Run> = {
     const { key, headerBytes, signature } = c;
     const pre = c.input.pre;
     let valid: boolean;
-    if (pre !== undefined && pre.ok !== undefined && pre.key === key && equalBytes(pre.signature, signature) && equalBytes(pre.headerBytes, headerBytes)) valid = pre.ok;
+    if (pre !== undefined && pre.ok !== undefined && pre.key === key && equalBytes(pre.signature, signature) && equalBytes(pre.headerBytes, headerBytes))
+      valid = pre.ok;
     else {
       const scratch = c.state.signingScratch;
       scratch.set(headerBytes, SIGNING_DOMAIN.length);
@@ -498,7 +557,12 @@ const RUN: Record<CheckName, Run> = {
     // a JSON contract hands over the text it decoded and parsed: scanned without a second decode and parse
     const json = contract.contentType === JSON_CONTENT;
     // the policy goes along: a kind it rejects is looked for past the caps (a flood of flagged findings hides nothing)
-    const scanned = scanMessage(json && c.text !== undefined ? { jsonText: c.text, metadata: h.metadata } : { ...(json ? { payload: c.payload } : textOf(contract, c.value)), metadata: h.metadata }, { kinds: gp.kinds, policy: gp.policy });
+    const scanned = scanMessage(
+      json && c.text !== undefined
+        ? { jsonText: c.text, metadata: h.metadata }
+        : { ...(json ? { payload: c.payload } : textOf(contract, c.value)), metadata: h.metadata },
+      { kinds: gp.kinds, policy: gp.policy },
+    );
     if (!scanned.findings.length) return undefined;
     const applied = applyGuardPolicy(scanned.findings, gp.policy);
     const findings = scanned.findings.map((f): GuardRecord => ({ ...f, action: gp.policy[f.kind] === 'reject' ? 'reject' : 'flag' }));
@@ -534,7 +598,13 @@ const RUN: Record<CheckName, Run> = {
         const held = approvalArgs(c.value);
         c.heldArgs = held;
         const n = Buffer.byteLength(held);
-        return n > MAX_APPROVAL_ARGS_BYTES ? reject(c, Reason.REASON_ARGUMENT_REFUSED, `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`) : undefined;
+        return n > MAX_APPROVAL_ARGS_BYTES
+          ? reject(
+              c,
+              Reason.REASON_ARGUMENT_REFUSED,
+              `arguments of a call that needs approval: ${n} bytes > ${MAX_APPROVAL_ARGS_BYTES}, too large to show an approver in full`,
+            )
+          : undefined;
       }
       case 'approval': {
         // decides exactly the call it answers (docs/design.md §15): causation_id = the held call
@@ -569,7 +639,12 @@ const RUN: Record<CheckName, Run> = {
     c.depth = h.depth;
     if (!h.causationId.length) return undefined;
     const parent = c.state.depthTokens.causationDepth(h.causationId, h.sender, h.metadata[D.DEPTH_TOKEN_METADATA], c.agent.subscribeTopics);
-    if (parent < 0) return reject(c, Reason.REASON_BAD_CAUSATION, parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender');
+    if (parent < 0)
+      return reject(
+        c,
+        Reason.REASON_BAD_CAUSATION,
+        parent === NO_DEPTH_TOKEN ? 'causation_id without a depth token' : 'depth token does not prove causation_id was delivered to this sender',
+      );
     c.depth = Math.max(c.depth, parent + 1);
     const remembered = c.state.replay.depthOf(h.causationId);
     if (remembered !== undefined) c.depth = Math.max(c.depth, remembered + 1);
@@ -623,7 +698,21 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
   c.decidedBy = RUNS.length - 1;
   const detail = c.approval ? (c.flagDetail ? `${APPROVAL_DETAIL}; ${c.flagDetail}` : APPROVAL_DETAIL) : c.flagDetail;
   const { approval, heldArgs, findings } = c;
-  return { verdict: c.verdict, reason: c.flagReason, detail, depth: c.depth, answer: true, shed: false, approval, ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}), ...(findings ? { findings } : {}), header: c.h, headerBytes: c.headerBytes, signature: c.signature, payload: c.payload };
+  return {
+    verdict: c.verdict,
+    reason: c.flagReason,
+    detail,
+    depth: c.depth,
+    answer: true,
+    shed: false,
+    approval,
+    ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}),
+    ...(findings ? { findings } : {}),
+    header: c.h,
+    headerBytes: c.headerBytes,
+    signature: c.signature,
+    payload: c.payload,
+  };
 }
 
 /** The name of the check that decided the state's last message (`replay` when every check passed): for tests. */
@@ -719,7 +808,9 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
     payloadSha256: d.verdict !== Verdict.VERDICT_REJECTED && h ? h.payloadSha256 : d.payload ? sha256(d.payload) : EMPTY,
     effectiveDepth: d.depth,
     rawSize,
-    ...(d.findings ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) } : {}),
+    ...(d.findings
+      ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) }
+      : {}),
     ...memoryOfSafe(d),
   };
 }
@@ -729,7 +820,17 @@ function memoryOfSafe(d: Decision): { memory?: IMemoryAccess } {
   try {
     return memoryOf(d);
   } catch {
-    return { memory: { op: memoryOpOf(d.header?.type ?? '') ?? '', ns: '', keyHash: '', valueHash: '', valueSize: d.payload?.length ?? 0, revision: 0, status: UNREADABLE } };
+    return {
+      memory: {
+        op: memoryOpOf(d.header?.type ?? '') ?? '',
+        ns: '',
+        keyHash: '',
+        valueHash: '',
+        valueSize: d.payload?.length ?? 0,
+        revision: 0,
+        status: UNREADABLE,
+      },
+    };
   }
 }
 
@@ -748,4 +849,3 @@ function memoryOf(d: Decision): { memory?: IMemoryAccess } {
   if (!f) return {};
   return { memory: { op: f.op, ns: f.ns, keyHash: f.key_hash, valueHash: f.value_hash, valueSize: f.value_size, revision: f.revision, status: f.status } };
 }
-

@@ -61,7 +61,10 @@ export interface VerifierOptions {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const hasFns = (...names: string[]) => (v: unknown) => isObject(v) && names.every((n) => typeof v[n] === 'function');
+const hasFns =
+  (...names: string[]) =>
+  (v: unknown) =>
+    isObject(v) && names.every((n) => typeof v[n] === 'function');
 const positiveInt = () => z.number().int().positive();
 
 export const verifierOptionsSchema = z
@@ -86,7 +89,12 @@ export const verifierOptionsSchema = z
     deliveryTimeoutMs: z.number().int().min(100).default(D.DEFAULT_DELIVERY_TIMEOUT_MS),
     metricsHost: z.string().min(1).optional(),
     approvalTimeoutMs: z.number().int().min(100).default(D.DEFAULT_APPROVAL_TIMEOUT_MS),
-    verifyThreads: z.number().int().min(0).max(64).default(() => (availableParallelism() >= 4 ? 1 : 0)),
+    verifyThreads: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(() => (availableParallelism() >= 4 ? 1 : 0)),
     quarantine: z.boolean().default(true),
     quarantineMs: z.number().int().min(100).default(DEFAULT_QUARANTINE_MS),
     quarantineMaxMs: z.number().int().min(100).default(DEFAULT_QUARANTINE_MAX_MS),

@@ -37,7 +37,12 @@ export class Shedding {
 
   constructor(ctx: VerifierContext) {
     this.#ctx = ctx;
-    this.#shedAck = Ack.encode({ verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED, detail: SHED_DETAIL, verifierId: ctx.id }).finish();
+    this.#shedAck = Ack.encode({
+      verdict: Verdict.VERDICT_REJECTED,
+      reason: Reason.REASON_REJECTION_BUDGET_EXCEEDED,
+      detail: SHED_DETAIL,
+      verifierId: ctx.id,
+    }).finish();
   }
 
   /** The shed summary and the held answers' timers. */
@@ -127,7 +132,10 @@ export class Shedding {
     const rec: QuarantineRecord = { agent: sender, until_ms: now + cool, level, shed: b.shed, at_ms: now, by: ctx.id };
     this.#quarantining.add(sender);
     this.#auditShed(b, now, `; ${quarantineDetail(rec.until_ms, cool, level)}`);
-    ctx.log.warn({ sender, until: new Date(rec.until_ms).toISOString(), cool_down_ms: cool, level }, 'sender quarantined at NATS: disconnected and refused for the cool-down');
+    ctx.log.warn(
+      { sender, until: new Date(rec.until_ms).toISOString(), cool_down_ms: cool, level },
+      'sender quarantined at NATS: disconnected and refused for the cool-down',
+    );
     q.kv
       .put(sender, encodeRecord(rec))
       .then(
@@ -163,6 +171,8 @@ export class Shedding {
       windowStartMs: b.shedStart,
     };
     ctx.log.warn({ sender: b.sender, shed: n, window_ms: now - b.shedStart, reason: name }, 'rejection budget spent: messages shed unverified');
-    ctx.audit.add(event).catch((e: unknown) => ctx.log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
+    ctx.audit
+      .add(event)
+      .catch((e: unknown) => ctx.log.error({ err: (e as Error).message, sender: b.sender, shed: n }, 'audit event of shed messages not stored'));
   }
 }

@@ -98,7 +98,13 @@ export class Verifier {
     this.#opts = opts;
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.#log = (opts.logger ?? createLogger({ name: 'verifier' })).child({ verifier: this.id });
-    const snap = policySnapshot({ policy, contracts: opts.contracts, maxSkewMs: opts.maxSkewMs, partitions: opts.partitions, backend: opts.backend ?? defaultBackend() });
+    const snap = policySnapshot({
+      policy,
+      contracts: opts.contracts,
+      maxSkewMs: opts.maxSkewMs,
+      partitions: opts.partitions,
+      backend: opts.backend ?? defaultBackend(),
+    });
     // docs/design.md §10: audit batches are signed with the verifier's own service key.
     let signer: AuditSigner;
     if (opts.credentials) signer = opts.credentials.auditKey();

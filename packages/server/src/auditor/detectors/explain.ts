@@ -30,7 +30,8 @@ export function duration(ms: number): string {
 }
 
 export const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-export const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+export const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 export const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 /** 'a', 'a and b', 'a, b and c', 'a, b, c and 4 more' */
@@ -43,8 +44,14 @@ export function list(items: string[], max = 3): string {
 export function counts(v: unknown, max = 3): string {
   const o = obj(v);
   if (!o) return '';
-  const e = Object.entries(o).flatMap(([k, n]) => (num(n) === undefined ? [] : [[k, n as number] as const])).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  return e.slice(0, max).map(([k, n]) => `${k} ${n}`).join(', ') + (e.length > max ? `, +${e.length - max} more` : '');
+  const e = Object.entries(o)
+    .flatMap(([k, n]) => (num(n) === undefined ? [] : [[k, n as number] as const]))
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return (
+    e
+      .slice(0, max)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') + (e.length > max ? `, +${e.length - max} more` : '')
+  );
 }
 export const threshold = (ev: Record<string, unknown>) => (num(ev['threshold']) === undefined ? '' : ` (threshold ${ev['threshold'] as number})`);
-

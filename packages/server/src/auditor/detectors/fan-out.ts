@@ -11,7 +11,12 @@ export const rule = 'fan_out';
 
 export const schema = z.object({
   enabled: z.boolean().default(true),
-  windowMinutes: z.number().int().min(1).max(7 * 1440).default(60),
+  windowMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 1440)
+    .default(60),
   /** Distinct destinations in the window at or above which it may fire... */
   minDistinct: z.number().int().min(2).default(8),
   /** ...if that is also at least factor × the distinct destinations of the previous window. */
@@ -83,6 +88,12 @@ export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQue
   const who = a.agents[0];
   if (!who) return undefined;
   const dests = strs(ev['new_destinations']);
-  if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
-  return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: [who] };
+  if (dests.length === 0)
+    return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
+  return {
+    where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`,
+    params: { dests },
+    from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`,
+    senders: [who],
+  };
 }

@@ -14,7 +14,18 @@ import * as contentGuard from './content-guard.js';
 import * as memoryRefusal from './memory-refusal.js';
 import * as policyProbe from './policy-probe.js';
 
-export const DETECTORS = [rejectionBurst, rateSpike, newEdge, signatureFailure, fanOut, payloadLoop, toolRefusal, contentGuard, memoryRefusal, policyProbe] as const;
+export const DETECTORS = [
+  rejectionBurst,
+  rateSpike,
+  newEdge,
+  signatureFailure,
+  fanOut,
+  payloadLoop,
+  toolRefusal,
+  contentGuard,
+  memoryRefusal,
+  policyProbe,
+] as const;
 
 const set = detectorSet(DETECTORS);
 

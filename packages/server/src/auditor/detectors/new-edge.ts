@@ -74,6 +74,12 @@ export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQue
   const who = a.agents[0];
   if (!who) return undefined;
   const dests = newDestinations(ev);
-  if (dests.length === 0) return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
-  return { where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`, params: { dests }, from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`, senders: [who] };
+  if (dests.length === 0)
+    return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
+  return {
+    where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`,
+    params: { dests },
+    from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`,
+    senders: [who],
+  };
 }

@@ -82,7 +82,8 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
     if (typeof d.rule !== 'string' || !RULE_NAME.test(d.rule)) throw new TypeError(`detector ${name}: rule must match ${RULE_NAME}`);
     if (seen.has(d.rule)) throw new TypeError(`detector ${name}: listed twice`);
     seen.add(d.rule);
-    if (typeof d.detect !== 'function' || typeof d.lookbackMinutes !== 'function') throw new TypeError(`detector ${name}: needs detect() and lookbackMinutes()`);
+    if (typeof d.detect !== 'function' || typeof d.lookbackMinutes !== 'function')
+      throw new TypeError(`detector ${name}: needs detect() and lookbackMinutes()`);
     const defaults = d.schema.safeParse({});
     if (!defaults.success) throw new TypeError(`detector ${name}: schema defaults do not parse from {}: ${z.prettifyError(defaults.error)}`);
     const lb = d.lookbackMinutes(defaults.data);
@@ -110,7 +111,10 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
         // lowest threshold, so a second reader must filter (and its counts span that window).
         if (r?.payloads) {
           out.payloads = out.payloads
-            ? { windowMinutes: Math.max(out.payloads.windowMinutes, r.payloads.windowMinutes), minRepeats: Math.min(out.payloads.minRepeats, r.payloads.minRepeats) }
+            ? {
+                windowMinutes: Math.max(out.payloads.windowMinutes, r.payloads.windowMinutes),
+                minRepeats: Math.min(out.payloads.minRepeats, r.payloads.minRepeats),
+              }
             : { ...r.payloads };
         }
       }

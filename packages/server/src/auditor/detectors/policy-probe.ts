@@ -33,11 +33,14 @@ export const schema = z.object({
   enabled: z.boolean().default(true),
   reasons: z.array(z.string()).default(PROBE_REASONS),
   /** Each window fires at minRejected refusals (and above the baseline); shortest first. */
-  windows: z.array(Window).min(1).default([
-    { minutes: 60, minRejected: 6 },
-    { minutes: 360, minRejected: 12 },
-    { minutes: 1440, minRejected: 24 },
-  ]),
+  windows: z
+    .array(Window)
+    .min(1)
+    .default([
+      { minutes: 60, minRejected: 6 },
+      { minutes: 360, minRejected: 12 },
+      { minutes: 1440, minRejected: 24 },
+    ]),
   /** The agent's own history before the window that sets its baseline (minutes). */
   baselineMinutes: z.number().int().min(0).max(10_080).default(1440),
   /** The window's count must exceed this many times what the baseline predicts for it. */
@@ -125,5 +128,12 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
 export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
   const who = a.agents[0];
   const reasons = Object.keys((ev['by_reason'] as Record<string, number> | undefined) ?? {});
-  return who ? { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: reasons.length ? reasons : PROBE_REASONS }, from: `policy refusals of ${who} in the alert's window`, senders: [who] } : undefined;
+  return who
+    ? {
+        where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`,
+        params: { reasons: reasons.length ? reasons : PROBE_REASONS },
+        from: `policy refusals of ${who} in the alert's window`,
+        senders: [who],
+      }
+    : undefined;
 }

@@ -13,7 +13,12 @@ export const rule = 'rate_spike';
 export const schema = z.object({
   enabled: z.boolean().default(true),
   windowMinutes: z.number().int().min(1).max(1440).default(5),
-  baselineMinutes: z.number().int().min(5).max(7 * 1440).default(60),
+  baselineMinutes: z
+    .number()
+    .int()
+    .min(5)
+    .max(7 * 1440)
+    .default(60),
   /** Fires when the window count is at least factor × the baseline mean per window... */
   factor: z.number().min(1).default(5),
   /** ...and at least this many messages (quiet agents doubling is not a spike). */
@@ -72,7 +77,10 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
   const ratio = num(ev['ratio']);
   const base = num(ev['baseline_minutes']);
   const factor = num(ev['factor']);
-  const usual = ratio === undefined ? '' : `, ${ratio}× its usual${mean === undefined ? '' : ` ${mean} per ${dur}`}${base === undefined ? '' : ` over the ${base} min before`}`;
+  const usual =
+    ratio === undefined
+      ? ''
+      : `, ${ratio}× its usual${mean === undefined ? '' : ` ${mean} per ${dur}`}${base === undefined ? '' : ` over the ${base} min before`}`;
   return `${who} sent ${plural(n, 'message')} in ${dur}${usual}${factor === undefined ? '' : ` (fires at ${factor}×)`}`;
 }
 

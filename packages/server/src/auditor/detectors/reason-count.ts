@@ -24,7 +24,15 @@ export function reasonCountFindings(input: DetectorInput, d: ReasonCount, window
   for (const [sender, n] of per) {
     if (n < min) continue;
     const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hit(r) && r.sender === sender ? r.reason : undefined)));
-    out.push({ rule: d.rule, agents: [sender], windowStart: from, windowEnd: to, severity: 'high', evidence: { [d.countKey]: n, by_reason: byReason, threshold: min }, key: `${d.rule}:${sender}` });
+    out.push({
+      rule: d.rule,
+      agents: [sender],
+      windowStart: from,
+      windowEnd: to,
+      severity: 'high',
+      evidence: { [d.countKey]: n, by_reason: byReason, threshold: min },
+      key: `${d.rule}:${sender}`,
+    });
   }
   return out;
 }
@@ -33,5 +41,10 @@ export function reasonCountFindings(input: DetectorInput, d: ReasonCount, window
 export function reasonCountEvidence(a: AlertView, d: ReasonCount, what: (who: string) => string): EvidenceQuery | undefined {
   const who = a.agents[0];
   if (!who) return undefined;
-  return { where: `${d.rejectedOnly ? "verdict = 'rejected' AND " : ''}reason IN {reasons:Array(String)}`, params: { reasons: d.reasons }, from: what(who), senders: [who] };
+  return {
+    where: `${d.rejectedOnly ? "verdict = 'rejected' AND " : ''}reason IN {reasons:Array(String)}`,
+    params: { reasons: d.reasons },
+    from: what(who),
+    senders: [who],
+  };
 }

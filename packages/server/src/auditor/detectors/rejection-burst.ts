@@ -33,9 +33,7 @@ export function detect(input: DetectorInput, cfg: RejectionBurstConfig): Finding
     const all = total.get(sender) ?? n;
     const ratio = all === 0 ? 1 : n / all;
     if (n < cfg.minRejected || ratio < cfg.minRatio) continue;
-    const byReason = Object.fromEntries(
-      sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.reason : undefined)),
-    );
+    const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.reason : undefined)));
     const byDestination = Object.fromEntries(
       sumBy(input.minutes, from, to, (r) => (r.verdict === 'rejected' && r.sender === sender ? r.destination : undefined)),
     );

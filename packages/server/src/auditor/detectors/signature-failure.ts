@@ -10,15 +10,7 @@ import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'signature_failure';
 
-export const DEFAULT_SIGNATURE_REASONS = [
-  'bad_signature',
-  'unknown_key',
-  'revoked_key',
-  'expired_key',
-  'sender_mismatch',
-  'payload_hash_mismatch',
-  'replay',
-];
+export const DEFAULT_SIGNATURE_REASONS = ['bad_signature', 'unknown_key', 'revoked_key', 'expired_key', 'sender_mismatch', 'payload_hash_mismatch', 'replay'];
 
 export const schema = z.object({
   enabled: z.boolean().default(true),
@@ -76,5 +68,10 @@ export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQue
   const who = a.agents[0];
   if (!who) return undefined;
   const reasons = Object.keys(obj(ev['by_reason']) ?? {});
-  return { where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`, params: { reasons: reasons.length ? reasons : DEFAULT_SIGNATURE_REASONS }, from: `messages of ${who} rejected for ${list(reasons.length ? reasons : ['signature, key or replay failures'])} in the alert's window`, senders: [who] };
+  return {
+    where: `verdict = 'rejected' AND reason IN {reasons:Array(String)}`,
+    params: { reasons: reasons.length ? reasons : DEFAULT_SIGNATURE_REASONS },
+    from: `messages of ${who} rejected for ${list(reasons.length ? reasons : ['signature, key or replay failures'])} in the alert's window`,
+    senders: [who],
+  };
 }

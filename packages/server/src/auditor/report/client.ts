@@ -54,7 +54,10 @@ function r1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 function fmt(iso: string): string {
-  return `${String(iso).replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '')} UTC`;
+  return `${String(iso)
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')
+    .replace(/Z$/, '')} UTC`;
 }
 function hhmm(ms: number, secs: boolean): string {
   const d = new Date(ms);
@@ -155,7 +158,11 @@ function graph(root: HTMLElement): void {
     ['arrow', '#94a3b8'],
     ['arrow-rejected', '#dc2626'],
   ]) {
-    const mk = s('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: 'userSpaceOnUse', orient: 'auto' }, defs);
+    const mk = s(
+      'marker',
+      { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: 'userSpaceOnUse', orient: 'auto' },
+      defs,
+    );
     s('path', { d: 'M0,0 L10,5 L0,10 z', fill }, mk);
   }
   let maxVol = 1;
@@ -243,7 +250,13 @@ function graph(root: HTMLElement): void {
     const p = pos[n.id]!;
     const g = s(
       'g',
-      { class: `node ${n.kind}${n.rejected > 0 ? ' has-rejected' : ''}`, 'data-id': n.id, 'data-sent': n.sent, 'data-received': n.received, 'data-rejected': n.rejected },
+      {
+        class: `node ${n.kind}${n.rejected > 0 ? ' has-rejected' : ''}`,
+        'data-id': n.id,
+        'data-sent': n.sent,
+        'data-received': n.received,
+        'data-rejected': n.rejected,
+      },
       gNodes,
     );
     s('title', null, g, `${n.id}\nsent ${n.sent} (${n.rejected} rejected)\nreceived ${n.received}`);
@@ -328,7 +341,10 @@ function perBucket(root: HTMLElement): void {
     empty(root, 'No messages in this period.');
     return;
   }
-  note(root, `Each point is one ${unit} bucket (chosen from the run\u2019s span: first message ${fmt(pm.first)}, last ${fmt(pm.last)}; ${n}${n === 1 ? ' bucket' : ' buckets'}).`);
+  note(
+    root,
+    `Each point is one ${unit} bucket (chosen from the run\u2019s span: first message ${fmt(pm.first)}, last ${fmt(pm.last)}; ${n}${n === 1 ? ' bucket' : ' buckets'}).`,
+  );
   const W = 1320;
   const H = 324;
   const L = 54;
@@ -474,7 +490,12 @@ function alertsChart(root: HTMLElement): void {
       },
       svg,
     );
-    s('title', null, g, `${a.rule} (${a.severity}) ${a.agents.join(', ')}\ndetected ${fmt(a.detected_at)}\nwindow ${fmt(a.window_start)} \u2013 ${fmt(a.window_end)}`);
+    s(
+      'title',
+      null,
+      g,
+      `${a.rule} (${a.severity}) ${a.agents.join(', ')}\ndetected ${fmt(a.detected_at)}\nwindow ${fmt(a.window_start)} \u2013 ${fmt(a.window_end)}`,
+    );
     const x0 = X(Date.parse(a.window_start));
     const x1 = X(Date.parse(a.window_end));
     s('rect', { class: 'window', x: r1(x0), y: r1(y - 9), width: r1(Math.max(2, x1 - x0)), height: 18, rx: 3, fill: color }, g);

@@ -20,7 +20,17 @@ export { escapeHtml, jsonForScript, renderHtmlReport, trailCommand } from './pag
 // one sentence per alert: auditor/sentence.ts (the detection engine says the same)
 export { alertSentence } from '../sentence.js';
 
-export interface ReportSummary { file: string; bytes: number; nodes: number; edges: number; rejected_edges: number; series: number; reasons: number; alerts: number; trails: number }
+export interface ReportSummary {
+  file: string;
+  bytes: number;
+  nodes: number;
+  edges: number;
+  rejected_edges: number;
+  series: number;
+  reasons: number;
+  alerts: number;
+  trails: number;
+}
 
 /** Build the data, render, and write the page (atomically: a temp file renamed into place). */
 export async function writeHtmlReport(store: AuditStore, file: string, opts: ReportOptions = {}): Promise<ReportSummary> {

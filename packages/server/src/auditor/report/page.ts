@@ -37,7 +37,6 @@ export function jsonForScript(v: unknown): string {
     .replace(/\u2029/g, '\\u2029');
 }
 
-
 const sha256b64 = (s: string) => createHash('sha256').update(s, 'utf8').digest('base64');
 
 const SAFE_ARG = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -72,7 +71,10 @@ const OUTCOMES: [keyof ReportOutcomes, string, string][] = [
 ];
 
 function outcomesHtml(o: ReportOutcomes): string {
-  return OUTCOMES.map(([k, label, title]) => `<div class="outcome outcome-${k}" data-outcome="${k}" data-count="${o[k]}" title="${e(title)}"><b>${o[k]}</b>${e(label)}<small>${e(title)}</small></div>`).join('');
+  return OUTCOMES.map(
+    ([k, label, title]) =>
+      `<div class="outcome outcome-${k}" data-outcome="${k}" data-count="${o[k]}" title="${e(title)}"><b>${o[k]}</b>${e(label)}<small>${e(title)}</small></div>`,
+  ).join('');
 }
 
 function alertListHtml(data: ReportData): string {
@@ -85,22 +87,34 @@ function alertListHtml(data: ReportData): string {
     else groups.push({ severity: a.severity, alerts: [a] });
   }
   const cmd = data.alerts.some((a) => a.msg_ids.length) ? trailCommand(data, 'MSG_ID') : '';
-  const out = [`<p class="note">Highest severity first, the latest first within a severity. Each evidence msg_id links to its audit trail on this page${cmd ? `; the same trail from the store: <code class="cmd">${e(cmd)}</code>` : ''}.</p>`];
+  const out = [
+    `<p class="note">Highest severity first, the latest first within a severity. Each evidence msg_id links to its audit trail on this page${cmd ? `; the same trail from the store: <code class="cmd">${e(cmd)}</code>` : ''}.</p>`,
+  ];
   for (const g of groups) {
-    out.push(`<div class="sev-group" data-severity="${e(g.severity)}"><h3><span class="sev ${sevClass(g.severity)}">${e(g.severity)}</span> ${e(`${g.alerts.length} ${g.alerts.length === 1 ? 'alert' : 'alerts'}`)}</h3>`);
+    out.push(
+      `<div class="sev-group" data-severity="${e(g.severity)}"><h3><span class="sev ${sevClass(g.severity)}">${e(g.severity)}</span> ${e(`${g.alerts.length} ${g.alerts.length === 1 ? 'alert' : 'alerts'}`)}</h3>`,
+    );
     for (const a of g.alerts) {
-      out.push(`<article class="alert-item ${sevClass(a.severity)}" id="alert-${e(a.alert_id)}" data-alert-id="${e(a.alert_id)}" data-rule="${e(a.rule)}" data-severity="${e(a.severity)}">`);
+      out.push(
+        `<article class="alert-item ${sevClass(a.severity)}" id="alert-${e(a.alert_id)}" data-alert-id="${e(a.alert_id)}" data-rule="${e(a.rule)}" data-severity="${e(a.severity)}">`,
+      );
       out.push(`<p class="sentence">${e(a.sentence)}</p>`);
-      out.push(`<p class="meta">rule <code>${e(a.rule)}</code> · detected ${e(fmtIso(a.detected_at))} · window ${e(fmtIso(a.window_start))} – ${e(fmtIso(a.window_end))}${a.agents.length ? ` · agents ${e(a.agents.join(', '))}` : ''}</p>`);
+      out.push(
+        `<p class="meta">rule <code>${e(a.rule)}</code> · detected ${e(fmtIso(a.detected_at))} · window ${e(fmtIso(a.window_start))} – ${e(fmtIso(a.window_end))}${a.agents.length ? ` · agents ${e(a.agents.join(', '))}` : ''}</p>`,
+      );
       if (a.msg_ids.length) {
         const more = a.msg_ids_total - a.msg_ids.length;
-        out.push(`<div class="evidence-ids"><span>Evidence: ${e(a.msg_ids_from)} (${a.msg_ids_total} ${a.msg_ids_total === 1 ? 'message' : 'messages'}${more > 0 ? `, the first ${a.msg_ids.length} listed` : ''})</span><ul>`);
+        out.push(
+          `<div class="evidence-ids"><span>Evidence: ${e(a.msg_ids_from)} (${a.msg_ids_total} ${a.msg_ids_total === 1 ? 'message' : 'messages'}${more > 0 ? `, the first ${a.msg_ids.length} listed` : ''})</span><ul>`,
+        );
         for (const id of a.msg_ids) {
           out.push(`<li><a class="trail-link" href="#trail-${e(id)}"><code>${e(id)}</code></a> <code class="cmd">${e(trailCommand(data, id))}</code></li>`);
         }
         out.push('</ul></div>');
       } else if (a.msg_ids_from) {
-        out.push(`<p class="note evidence-none">Evidence: ${e(a.msg_ids_from)}: none with a msg_id (a rejected envelope whose header did not decode has none).</p>`);
+        out.push(
+          `<p class="note evidence-none">Evidence: ${e(a.msg_ids_from)}: none with a msg_id (a rejected envelope whose header did not decode has none).</p>`,
+        );
       } else {
         out.push('<p class="note evidence-none">This alert names no messages.</p>');
       }
@@ -108,7 +122,10 @@ function alertListHtml(data: ReportData): string {
     }
     out.push('</div>');
   }
-  if (data.truncated.trails) out.push(`<p class="note">The page holds at most ${data.trails.length} trails: some evidence msg_ids of the less severe alerts are not listed (use <code>agentbus audit trail</code>).</p>`);
+  if (data.truncated.trails)
+    out.push(
+      `<p class="note">The page holds at most ${data.trails.length} trails: some evidence msg_ids of the less severe alerts are not listed (use <code>agentbus audit trail</code>).</p>`,
+    );
   return out.join('\n');
 }
 
@@ -116,7 +133,9 @@ function trailsHtml(data: ReportData): string {
   if (!data.trails.length) return '<p class="empty">No alert in this period names messages.</p>';
   const rule = new Map(data.alerts.map((a) => [a.alert_id, a]));
   const have = new Set(data.trails.map((t) => t.msg_id));
-  const out = ['<p class="note">Every audit row of each evidence message (the attempt, retries, replays) and the messages it caused, oldest first: what <code>agentbus audit trail --msg-id</code> prints.</p>'];
+  const out = [
+    '<p class="note">Every audit row of each evidence message (the attempt, retries, replays) and the messages it caused, oldest first: what <code>agentbus audit trail --msg-id</code> prints.</p>',
+  ];
   for (const t of data.trails) {
     const refs = t.alert_ids.map((id) => {
       const a = rule.get(id);
@@ -129,10 +148,18 @@ function trailsHtml(data: ReportData): string {
       out.push('<p class="empty">No row of this msg_id in the store.</p></article>');
       continue;
     }
-    out.push('<table class="trail-rows"><thead><tr><th>time</th><th>row</th><th>verdict</th><th>reason</th><th>sender → recipient</th><th>type</th><th class="num">depth</th><th>causation</th></tr></thead><tbody>');
+    out.push(
+      '<table class="trail-rows"><thead><tr><th>time</th><th>row</th><th>verdict</th><th>reason</th><th>sender → recipient</th><th>type</th><th class="num">depth</th><th>causation</th></tr></thead><tbody>',
+    );
     for (const r of t.rows) {
-      const cause = !r.causation_id ? '' : have.has(r.causation_id) && r.causation_id !== t.msg_id ? `<a href="#trail-${e(r.causation_id)}"><code>${e(r.causation_id)}</code></a>` : `<code>${e(r.causation_id)}</code>`;
-      out.push(`<tr class="trail-row" data-relation="${e(r.relation)}" data-verdict="${e(r.verdict)}" data-msg-id="${e(r.msg_id)}"><td>${e(fmtIso(r.time))}</td><td>${e(r.relation === 'caused' ? `caused: ${r.msg_id}` : r.relation)}</td><td class="v-${e(r.verdict)}">${e(r.verdict)}</td><td>${e(r.reason)}</td><td>${e(`${r.sender} → ${r.destination}`)}</td><td>${e(r.type)}</td><td class="num">${r.depth}</td><td>${cause}</td></tr>`);
+      const cause = !r.causation_id
+        ? ''
+        : have.has(r.causation_id) && r.causation_id !== t.msg_id
+          ? `<a href="#trail-${e(r.causation_id)}"><code>${e(r.causation_id)}</code></a>`
+          : `<code>${e(r.causation_id)}</code>`;
+      out.push(
+        `<tr class="trail-row" data-relation="${e(r.relation)}" data-verdict="${e(r.verdict)}" data-msg-id="${e(r.msg_id)}"><td>${e(fmtIso(r.time))}</td><td>${e(r.relation === 'caused' ? `caused: ${r.msg_id}` : r.relation)}</td><td class="v-${e(r.verdict)}">${e(r.verdict)}</td><td>${e(r.reason)}</td><td>${e(`${r.sender} → ${r.destination}`)}</td><td>${e(r.type)}</td><td class="num">${r.depth}</td><td>${cause}</td></tr>`,
+      );
     }
     out.push('</tbody></table>');
     if (t.truncated) out.push(`<p class="note">The first ${t.rows.length} rows only: the command above prints them all.</p>`);
@@ -194,6 +221,8 @@ ${trailsHtml(data)}
 }
 
 function fmtIso(iso: string): string {
-  return `${iso.replace('T', ' ').replace(/\.\d+Z$/, '').replace(/Z$/, '')} UTC`;
+  return `${iso
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')
+    .replace(/Z$/, '')} UTC`;
 }
-

@@ -63,13 +63,19 @@ function evidenceQuery(a: AlertRowOut): EvidenceQuery | { ids: string[] } | unde
   if (a.rule === DEAD_LETTER_RULE) return undefined;
   if (isDetectorRule(a.rule)) return alertEvidence(a);
   if (!a.agents.length) return undefined;
-  return { where: '1', params: {}, from: `messages of ${list(a.agents)} in the alert's window (a rule this report does not know: all their messages)`, senders: a.agents };
+  return {
+    where: '1',
+    params: {},
+    from: `messages of ${list(a.agents)} in the alert's window (a rule this report does not know: all their messages)`,
+    senders: a.agents,
+  };
 }
 
 const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 /** Highest severity first (critical, high, medium, low, then any other by name), then the latest first. */
 export function bySeverity<T extends { severity: string; detected_at: string; alert_id: string }>(a: T, b: T): number {
-  const ra = SEVERITY_RANK[a.severity] ?? 4, rb = SEVERITY_RANK[b.severity] ?? 4;
+  const ra = SEVERITY_RANK[a.severity] ?? 4,
+    rb = SEVERITY_RANK[b.severity] ?? 4;
   if (ra !== rb) return ra - rb;
   if (a.severity !== b.severity) return a.severity < b.severity ? -1 : 1;
   if (a.detected_at !== b.detected_at) return a.detected_at < b.detected_at ? 1 : -1;
@@ -101,25 +107,28 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     p,
   );
   let bucket = 1;
-  let first = '', last = '';
+  let first = '',
+    last = '';
   const times: string[] = [];
   const series: ReportSeries[] = [];
   if (bounds && Number(bounds.n) > 0) {
-    const lo = Number(bounds.lo), hi = Number(bounds.hi);
+    const lo = Number(bounds.lo),
+      hi = Number(bounds.hi);
     first = new Date(lo).toISOString();
     last = new Date(hi).toISOString();
     bucket = chooseBucketSeconds(hi - lo, maxBuckets);
-    const rows = bucket < 60
-      ? await store.query<{ t: number; sender: string; n: number }>(
-          `SELECT intDiv(toUnixTimestamp(time), {b:UInt32}) * {b:UInt32} AS t, sender, sum(if(shed_count > 0, toUInt64(shed_count), 1)) AS n
+    const rows =
+      bucket < 60
+        ? await store.query<{ t: number; sender: string; n: number }>(
+            `SELECT intDiv(toUnixTimestamp(time), {b:UInt32}) * {b:UInt32} AS t, sender, sum(if(shed_count > 0, toUInt64(shed_count), 1)) AS n
            FROM ${events} FINAL WHERE ${RAW_MINUTES} GROUP BY t, sender ORDER BY t, sender`,
-          { ...p, b: bucket },
-        )
-      : await store.query<{ t: number; sender: string; n: number }>(
-          `SELECT intDiv(toUnixTimestamp(minute), {b:UInt32}) * {b:UInt32} AS t, sender, sum(n) AS n
+            { ...p, b: bucket },
+          )
+        : await store.query<{ t: number; sender: string; n: number }>(
+            `SELECT intDiv(toUnixTimestamp(minute), {b:UInt32}) * {b:UInt32} AS t, sender, sum(n) AS n
            FROM ${messageCounts(store.table, ['minute', 'sender'], MINUTES)} GROUP BY t, sender ORDER BY t, sender`,
-          { ...p, b: bucket },
-        );
+            { ...p, b: bucket },
+          );
     const t0 = rows.reduce((m, x) => Math.min(m, Number(x.t)), Infinity);
     const t1 = rows.reduce((m, x) => Math.max(m, Number(x.t)), -Infinity);
     const points = rows.length ? Math.round((t1 - t0) / bucket) + 1 : 0;
@@ -161,7 +170,10 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
        GROUP BY msg_id)`,
     p,
   );
-  const direct = Number(v?.direct ?? 0), delivered = Number(d?.delivered ?? 0), undelivered = Number(d?.undelivered ?? 0), recipientRefused = Number(d?.recipient_refused ?? 0);
+  const direct = Number(v?.direct ?? 0),
+    delivered = Number(d?.delivered ?? 0),
+    undelivered = Number(d?.undelivered ?? 0),
+    recipientRefused = Number(d?.recipient_refused ?? 0);
   const outcomes: ReportOutcomes = {
     accepted: Number(v?.accepted ?? 0),
     delivered,
@@ -245,8 +257,17 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     let list = rowsOf.get(t.key);
     if (!list) rowsOf.set(t.key, (list = []));
     list.push({
-      relation: t.relation, time: chToIso(t.time), event_id: t.event_id, verdict: t.verdict, reason: t.reason, sender: t.sender,
-      destination: t.destination, type: t.type, msg_id: t.msg_id, causation_id: t.causation_id, depth: Number(t.depth),
+      relation: t.relation,
+      time: chToIso(t.time),
+      event_id: t.event_id,
+      verdict: t.verdict,
+      reason: t.reason,
+      sender: t.sender,
+      destination: t.destination,
+      type: t.type,
+      msg_id: t.msg_id,
+      causation_id: t.causation_id,
+      depth: Number(t.depth),
     });
   }
 
@@ -281,7 +302,13 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
       alerts: alertRows.length,
     },
     outcomes,
-    truncated: { talkers: talkers.length >= limit, edges: edgeRows.length >= limit, rejections: rejRows.length >= limit, alerts: alertRows.length >= limit, trails: trailsTruncated },
+    truncated: {
+      talkers: talkers.length >= limit,
+      edges: edgeRows.length >= limit,
+      rejections: rejRows.length >= limit,
+      alerts: alertRows.length >= limit,
+      trails: trailsTruncated,
+    },
     talkers,
     nodes: [...nodes.values()].sort(byId),
     edges: edgeRows.map((e: EdgeRow) => ({
@@ -302,4 +329,3 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     }),
   };
 }
-

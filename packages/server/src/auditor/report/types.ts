@@ -35,12 +35,30 @@ export interface ReportNode {
   received: number;
 }
 
-export interface ReportEdge { from: string; to: string; total: number; accepted: number; rejected: number; first_seen: string; last_seen: string }
+export interface ReportEdge {
+  from: string;
+  to: string;
+  total: number;
+  accepted: number;
+  rejected: number;
+  first_seen: string;
+  last_seen: string;
+}
 
-export interface ReportSeries { sender: string; total: number; counts: number[] }
+export interface ReportSeries {
+  sender: string;
+  total: number;
+  counts: number[];
+}
 
 /** A sender's messages of the period, by verdict (the `audit top-talkers` report's row). */
-export interface ReportTalker { sender: string; total: number; accepted: number; rejected: number; duplicate: number }
+export interface ReportTalker {
+  sender: string;
+  total: number;
+  accepted: number;
+  rejected: number;
+  duplicate: number;
+}
 
 export interface ReportRejection {
   reason: string;
