@@ -74,7 +74,9 @@ export function stderrTail(text: string, lines = STDERR_TAIL_LINES): string {
 export async function startMcpServer(command: readonly string[], o: StartMcpOptions = {}): Promise<McpChild> {
   if (command.length === 0 || !command[0]) throw new McpStartError('no MCP server command given (after --)');
   const [cmd, ...args] = command as [string, ...string[]];
-  const env = { npm_config_yes: 'true', ...(o.env ?? inheritedEnv()) };
+  // (an empty npm_config_yes counts as unset: npm itself exports it empty to every script it runs)
+  const base = o.env ?? inheritedEnv();
+  const env = { ...base, npm_config_yes: base['npm_config_yes'] || 'true' };
   // stderr is piped, kept (its tail, for the error below) and passed on to ours unless ignored
   const transport = new StdioClientTransport({ command: cmd, args, stderr: 'pipe', env, ...(o.cwd ? { cwd: o.cwd } : {}) });
   let tail = '';
