@@ -92,6 +92,28 @@ function describeZod(err: z.ZodError): string {
 }
 
 /**
+ * A JSON payload's value and text: strict UTF-8 (a leading BOM dropped), then strict JSON — no
+ * key twice in an object (after escape decoding), bounded depth (protocol's parseStrictJson).
+ * Every JSON contract decodes through it, so a payload has one meaning wherever it is read.
+ */
+export function decodeJsonPayload(payload: Uint8Array): { ok: true; value: unknown; text: string } | { ok: false; reason: Reason; detail: string } {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
+  }
+  const strict = parseStrictJson(text);
+  if (!strict.ok)
+    return {
+      ok: false,
+      reason: Reason.REASON_SCHEMA_INVALID,
+      detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}`,
+    };
+  return { ok: true, value: strict.value, text };
+}
+
+/**
  * A JSON message type checked by a zod schema. The payload type is z.output of the schema (what
  * a receiver gets), the sender passes z.input; the type name is kept as a literal type.
  */
@@ -110,22 +132,9 @@ export function defineMessage<const Type extends string, S extends z.ZodType>(
       return { ok: true, value: utf8enc.encode(JSON.stringify(r.data)) };
     },
     decode(payload: Uint8Array): Decoded<z.infer<S>> {
-      let json: unknown;
-      let text: string;
-      try {
-        text = utf8.decode(payload);
-      } catch {
-        return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
-      }
-      // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
-      const strict = parseStrictJson(text);
-      if (!strict.ok)
-        return {
-          ok: false,
-          reason: Reason.REASON_SCHEMA_INVALID,
-          detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}`,
-        };
-      json = strict.value;
+      const parsed = decodeJsonPayload(payload);
+      if (!parsed.ok) return parsed;
+      const { value: json, text } = parsed;
       const r = schema.safeParse(json);
       if (!r.success) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: describeZod(r.error) };
       return { ok: true, value: r.data, text };

@@ -4,12 +4,10 @@
 // validator: draft-07 and 2020-12, what MCP servers publish), and `tool.result` is the reply.
 import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
-import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema, parseStrictJson } from '@agentbus/protocol';
+import { Reason, allowedMetadataSet, toolType, TOOL_RESULT_TYPE, ToolResultSchema, APPROVAL_TYPE, ApprovalSchema } from '@agentbus/protocol';
 import type { Policy } from '@agentbus/protocol/manifest';
-import { defineMessage, JSON_CONTENT_TYPE } from '@agentbus/sdk/internal';
+import { decodeJsonPayload, defineMessage, JSON_CONTENT_TYPE } from '@agentbus/sdk/internal';
 import type { Contract, Decoded } from '@agentbus/sdk/internal';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** `tool.result`: every tool server's reply (MCP CallToolResult). */
 export const ToolResultContract = defineMessage(TOOL_RESULT_TYPE, ToolResultSchema);
@@ -38,22 +36,9 @@ export function jsonSchemaContract(type: string, schema: Record<string, unknown>
       return { ok: true, value: new TextEncoder().encode(JSON.stringify(value)) };
     },
     decode(payload: Uint8Array): Decoded<Record<string, unknown>> {
-      let json: unknown;
-      let text: string;
-      try {
-        text = utf8.decode(payload);
-      } catch {
-        return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'payload is not UTF-8 JSON' };
-      }
-      // one meaning per payload: no key twice in an object (after escape decoding), bounded depth
-      const strict = parseStrictJson(text);
-      if (!strict.ok)
-        return {
-          ok: false,
-          reason: Reason.REASON_SCHEMA_INVALID,
-          detail: strict.detail === 'not JSON' ? 'payload is not UTF-8 JSON' : `payload: ${strict.detail}`,
-        };
-      json = strict.value;
+      const parsed = decodeJsonPayload(payload);
+      if (!parsed.ok) return parsed;
+      const { value: json, text } = parsed;
       if (json === null || typeof json !== 'object' || Array.isArray(json))
         return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: 'tool arguments must be a JSON object' };
       if (!validate(json)) return { ok: false, reason: Reason.REASON_SCHEMA_INVALID, detail: ajvMessage(validate) };
