@@ -9,11 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installOffline, packAll, packedFiles, treeBytes, WORKSPACES } from './helpers/pack.js';
+import { builtCliIsFresh } from './helpers/cli-bin.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-pack-'));
 let tarballs: Record<string, string>;
 test.before(() => {
-  execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'pipe' });
+  // build only a stale tree: rewriting dist while other test files run the built CLI (npm test
+  // builds first, and runs two files at once) made one of them load half-written modules
+  if (!builtCliIsFresh()) execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'pipe' });
   tarballs = packAll(dir);
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
