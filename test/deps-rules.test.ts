@@ -32,12 +32,21 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
     file('packages/server/dist/common/tls.js', "import '../cli/index.js';\n"); // upward (and a circle)
     file('packages/server/dist/mcp/a.js', "import './b.js';\n");
     file('packages/server/dist/mcp/b.js', "import './a.js';\n"); // a circle within a room
+    file('packages/server/dist/a2a/serve.js', "import '../memory/service.js';\n"); // sideways: a2a and memory are one layer
+    file('packages/server/dist/memory/service.js', 'export const y = 1;\n');
     file('packages/server/dist/loose.js', "import './common/tls.js';\n"); // outside every room
     file('packages/sdk/dist/index.js', "import '../../server/dist/common/tls.js';\n"); // sdk → server
     const r = cruise(dir, ['packages']);
     assert.ok(r.code !== 0, r.out); // exit code = the number of errors
-    assert.match(r.out, /6 dependency violations/);
-    for (const rule of ['common-imports-down-only', 'verifier-imports-down-only', 'no-circular', 'sdk-not-server', 'server-rooms-only'])
+    assert.match(r.out, /7 dependency violations/);
+    for (const rule of [
+      'common-imports-down-only',
+      'verifier-imports-down-only',
+      'a2a-imports-down-only',
+      'no-circular',
+      'sdk-not-server',
+      'server-rooms-only',
+    ])
       assert.match(r.out, rule, `${rule} not reported:\n${r.out}`);
     assert.match(r.out, /mcp\/a\.js/);
   } finally {

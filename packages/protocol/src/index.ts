@@ -20,3 +20,4 @@ export * from './manifest-keys.js';
 export * from './tools/definition.js';
 export * from './guard/types.js';
 export * from './memory/index.js';
+export * from './a2a.js';

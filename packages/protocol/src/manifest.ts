@@ -21,6 +21,7 @@ import {
 } from './manifest-keys.js';
 import { GuardPolicy } from './guard/types.js';
 import { MemorySection, DEFAULT_MEMORY_SESSION_LIMIT, DEFAULT_MEMORY_WATCH_LIMIT } from './memory/grants.js';
+import { A2aSection } from './a2a.js';
 
 const glob = z
   .string()
@@ -65,6 +66,8 @@ export const Manifest = z.strictObject({
     shared: [],
     limits: { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT },
   }),
+  /** The A2A boundary (docs/design.md §17): exposed through the gateway, an external principal, or the gateway itself. */
+  a2a: A2aSection.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;

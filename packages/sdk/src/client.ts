@@ -34,6 +34,7 @@ import { MessageQueue } from './queue.js';
 import { builtinToolContract, callTool, TOOL_RESULT_CONTRACT, TOOL_RESULT_TYPE } from './tools.js';
 import type { CallToolOptions, ToolResult } from './tools.js';
 import { builtinMemoryContract, memoryClient, MEMORY_SERVICE } from './memory.js';
+import { builtinA2aContract } from './a2a.js';
 import type { Memory, MemoryOptions } from './memory.js';
 import {
   DEPTH_TOKEN_METADATA,
@@ -309,7 +310,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     const contract =
       this.#contracts.get(header.type) ??
       (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined) ??
-      this.#memoryContract(header.type, toHex(header.causationId));
+      this.#memoryContract(header.type, toHex(header.causationId)) ??
+      builtinA2aContract(header.type);
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
@@ -413,7 +415,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     // Bypass for tool calls: `tool.<server>.<tool>` types come from the tool server's pinned
     // manifest, not from the registry; they get a passthrough JSON-object contract (the verifier
     // checks the arguments against the pinned schema), and `tool.result` its built-in one.
-    const contract = this.#contracts.get(type) ?? builtinToolContract(type) ?? builtinMemoryContract(type);
+    const contract = this.#contracts.get(type) ?? builtinToolContract(type) ?? builtinMemoryContract(type) ?? builtinA2aContract(type);
     if (!contract) throw new ContractError(Reason.REASON_UNKNOWN_TYPE, type, 'no contract registered for this type');
     const enc = contract.encode(payload);
     if (!enc.ok) throw new ContractError(enc.reason, type, enc.detail);

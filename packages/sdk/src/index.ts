@@ -85,3 +85,5 @@ export type {
   MemoryEventPayload,
   MemoryResultPayload,
 } from './memory.js';
+export { A2A_CONTRACTS, builtinA2aContract, a2aText, A2A_MESSAGE_TYPE, A2A_REPLY_TYPE, A2A_REFUSAL_TYPE } from './a2a.js';
+export type { A2aPart, A2aMessagePayload, A2aReplyPayload, A2aRefusal } from './a2a.js';

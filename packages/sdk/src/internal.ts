@@ -11,3 +11,4 @@ export * from './queue.js';
 export * from './tools.js';
 export * from './mcp-transport.js';
 export * from './memory.js';
+export * from './a2a.js';

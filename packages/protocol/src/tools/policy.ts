@@ -79,11 +79,16 @@ const UrlRule = z
     hosts: z.array(z.string().min(1).max(253)).min(1).max(1024),
     /** If given, the effective port (default port of the scheme included) must be one of these. */
     ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
+    /**
+     * Tests and local development only: loopback IP literals listed exactly in `hosts`
+     * (127.0.0.1, [::1]) are allowed. Off by default; names like localhost stay refused.
+     */
+    allow_loopback: z.literal(true).optional(),
   })
   .superRefine((r, ctx) => {
     r.hosts.forEach((h, i) => {
       try {
-        compileUrlRule({ schemes: r.schemes, hosts: [h] });
+        compileUrlRule({ schemes: r.schemes, hosts: [h], allow_loopback: r.allow_loopback });
       } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['hosts', i], message: (e as Error).message });
       }

@@ -40,6 +40,12 @@ export interface CompiledUrlRule {
   suffixes: readonly string[];
   any: boolean;
   ports?: ReadonlySet<number>;
+  /**
+   * Loopback IP literals listed exactly in the hosts are allowed (`allow_loopback: true`, for
+   * tests and local development only: A2A peers on this machine). Nothing else changes: names
+   * such as localhost and every private, link-local or metadata address stay refused.
+   */
+  allowLoopback?: boolean;
 }
 
 // ---- IP classification (ipaddr.js does the parsing and the range tables)
@@ -190,7 +196,22 @@ export function normalizeHostPattern(pattern: string): string {
   return wild ? `*.${h}` : h;
 }
 
-export function compileUrlRule(rule: { schemes: readonly string[]; hosts: readonly string[]; ports?: readonly number[] | undefined }): CompiledUrlRule {
+/** Is this IP literal (no brackets) a loopback address (127.0.0.0/8, ::1)? */
+function isLoopbackLiteral(addr: string): boolean {
+  try {
+    const ip = ipaddr.parse(addr);
+    return ip.range() === 'loopback';
+  } catch {
+    return false;
+  }
+}
+
+export function compileUrlRule(rule: {
+  schemes: readonly string[];
+  hosts: readonly string[];
+  ports?: readonly number[] | undefined;
+  allow_loopback?: boolean | undefined;
+}): CompiledUrlRule {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   let any = false;
@@ -198,6 +219,7 @@ export function compileUrlRule(rule: { schemes: readonly string[]; hosts: readon
     const h = normalizeHostPattern(raw);
     if (h === '*') any = true;
     else if (h.startsWith('*.')) suffixes.push(h.slice(1));
+    else if (rule.allow_loopback && isLoopbackLiteral(h.startsWith('[') ? h.slice(1, -1) : h)) exact.add(h);
     else {
       const e = /^[0-9.]+$/.test(h) ? addressProblem(h) : nameProblem(h);
       if (e) throw new Error(`host pattern ${JSON.stringify(raw)}: ${e.startsWith('is ') ? `${h} ${e}` : e} (always refused)`);
@@ -206,6 +228,7 @@ export function compileUrlRule(rule: { schemes: readonly string[]; hosts: readon
   }
   const out: CompiledUrlRule = { schemes: new Set(rule.schemes.map((s) => s.toLowerCase())), exact, suffixes, any };
   if (rule.ports) out.ports = new Set(rule.ports);
+  if (rule.allow_loopback) out.allowLoopback = true;
   return out;
 }
 
@@ -242,15 +265,17 @@ export function checkToolUrl(value: string, rule: CompiledUrlRule): UrlCheck {
   const host = stripTrailingDot(u.hostname);
   if (host === '') return { ok: false, detail: 'has no host' };
   let ipLiteral = false;
+  // the explicit opt-in: a loopback literal the rule lists exactly
+  const loopbackOk = (addr: string) => rule.allowLoopback === true && rule.exact.has(host) && isLoopbackLiteral(addr);
   if (host.startsWith('[')) {
     ipLiteral = true;
     const e = addressProblem(host.slice(1, -1));
-    if (e) return { ok: false, detail: `host ${e}` };
+    if (e && !loopbackOk(host.slice(1, -1))) return { ok: false, detail: `host ${e}` };
   } else if (/^[0-9.]+$/.test(host)) {
     // WHATWG turned every numeric spelling into a dotted quad (or refused it).
     ipLiteral = true;
     const e = addressProblem(host);
-    if (e) return { ok: false, detail: `host ${e}` };
+    if (e && !loopbackOk(host)) return { ok: false, detail: `host ${e}` };
   } else {
     const e = nameProblem(host);
     if (e) return { ok: false, detail: `host ${e}` };

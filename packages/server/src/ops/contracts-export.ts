@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Command } from 'commander';
 import { toolType } from '@agentbus/protocol';
 import { loadManifestDir, Policy } from '@agentbus/protocol/manifest';
-import { MEMORY_CONTRACTS } from '@agentbus/sdk/internal';
+import { MEMORY_CONTRACTS, A2A_CONTRACTS } from '@agentbus/sdk/internal';
 import type { AnyContract, ContractRegistry } from '@agentbus/sdk/internal';
 import { ApprovalContract, ToolResultContract } from '../common/tool-contracts.js';
 
@@ -59,6 +59,7 @@ export function exportContracts(registry: ContractRegistry, manifestsDir?: strin
   const contracts: Record<string, ExportedContract> = {};
   for (const t of registry.types()) contracts[t] = entry(registry.get(t)!, false);
   for (const t of MEMORY_CONTRACTS.types()) contracts[t] ??= entry(MEMORY_CONTRACTS.get(t)!, true);
+  for (const t of A2A_CONTRACTS.types()) contracts[t] ??= entry(A2A_CONTRACTS.get(t)!, true);
   contracts[ToolResultContract.type] ??= entry(ToolResultContract, true);
   contracts[ApprovalContract.type] ??= entry(ApprovalContract, true);
   if (manifestsDir) {

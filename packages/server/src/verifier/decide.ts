@@ -40,7 +40,7 @@ import {
   isMemoryType,
   memoryAuditFields,
 } from '@agentbus/protocol';
-import { builtinMemoryContract } from '@agentbus/sdk/internal';
+import { builtinMemoryContract, builtinA2aContract } from '@agentbus/sdk/internal';
 import type { GuardFinding, GuardKind, ResolvedGuardPolicy } from '@agentbus/protocol';
 import type { CompiledAgent } from '@agentbus/protocol/manifest';
 import type { Contract } from '@agentbus/sdk/internal';
@@ -485,7 +485,7 @@ const RUN: Record<CheckName, Run> = {
   contract(c) {
     // a tool's: pinned in its server's manifest
     const { h, tool, snap } = c;
-    const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type);
+    const contract = snap.contracts.get(h.type) ?? snap.tools?.get(h.type) ?? builtinMemoryContract(h.type) ?? builtinA2aContract(h.type);
     if (!contract)
       return reject(c, Reason.REASON_UNKNOWN_TYPE, tool ? `${h.type}: ${tool.server} serves no tool ${tool.tool} (none pinned in its manifest)` : h.type);
     c.contract = contract;
