@@ -142,6 +142,7 @@ export function register(program: Command): void {
             contractsFile: contractsPath,
             loadContracts: importContracts,
             notify,
+            ...(where.a2aConfig && !o.manifests ? { a2aConfig: where.a2aConfig } : {}),
             withAuditor: o.auditor,
             port: o.port,
             nodes: o.nodes,

@@ -21,6 +21,7 @@ import { register as policyCommand } from './policy.js';
 import { register as guardCommand } from './guard.js';
 import { register as demoCommand } from './demo.js';
 import { register as mcpCommand } from './mcp.js';
+import { register as a2aCommand } from './a2a.js';
 import { registerAuditorCommands } from './audit.js';
 
 export { CliError, loadContracts, readSecretFile } from './shared.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   guardCommand(program);
   demoCommand(program);
   mcpCommand(program);
+  a2aCommand(program);
   registerAuditorCommands(program);
   return program;
 }

@@ -16,6 +16,8 @@ const projectSchema = z.strictObject({
   manifests: z.string().min(1).default('manifests'),
   /** Credentials, JetStream, the audit store, logs: one directory, git-ignored. */
   state_dir: z.string().min(1).default('.agentbus'),
+  /** The A2A gateway's config (docs/a2a.md): when set, `agentbus dev` runs the gateway too. */
+  a2a: z.string().min(1).optional(),
 });
 
 export interface Layout {
@@ -27,6 +29,8 @@ export interface Layout {
   credsDir: string;
   /** The project's contracts module (absolute), when inside a project. */
   contracts?: string;
+  /** The A2A gateway config (absolute), when the project enables the gateway. */
+  a2aConfig?: string;
 }
 
 export class ProjectError extends Error {
@@ -66,6 +70,7 @@ export function readProject(file: string): Layout {
     manifestsDir: resolve(root, r.data.manifests),
     credsDir: join(stateDir, 'creds'),
     contracts: resolve(root, r.data.contracts),
+    ...(r.data.a2a ? { a2aConfig: resolve(root, r.data.a2a) } : {}),
   };
 }
 

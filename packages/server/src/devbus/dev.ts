@@ -34,6 +34,7 @@ import { followQuarantine } from '../common/quarantine.js';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { Verifier } from '../verifier/verifier.js';
 import type { Auditor } from '../auditor/service.js';
+import type { A2aGateway } from '../a2a/serve.js';
 import type { AuditorConfigInput } from '../auditor/config.js';
 import { lockStateDir, writeBusInfo, StateLockError, reapOrphanNatsServers, writeNatsPids, NATS_PIDS_FILE } from '../common/bus-state.js';
 import type { BusInfo } from '../common/bus-state.js';
@@ -75,6 +76,8 @@ export interface DevBusOptions {
   withVerifier?: boolean;
   /** Start the memory service (default: with the verifier). */
   withMemory?: boolean;
+  /** The A2A gateway's config file (docs/a2a.md): when set, the gateway is prepared and started with the verifier. */
+  a2aConfig?: string;
   /** Auditor options passed through (e.g. detect thresholds for the demo). */
   auditor?: AuditorConfigInput;
   logger?: Logger;
@@ -113,6 +116,8 @@ export interface DevBus {
   nats: NatsProcess;
   verifier: Verifier;
   auditor: Auditor | undefined;
+  /** The A2A gateway, when the project enables it. */
+  a2a: A2aGateway | undefined;
   credsPath(agent: string): string;
   verifierCreds: ServiceIdentity;
   auditorCreds: ServiceIdentity;
@@ -227,6 +232,12 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
   const withMemory = o.withMemory ?? o.withVerifier !== false;
   const { prepareMemoryForDev, startMemoryForDev } = await import('../memory/dev.js');
   const mem = withMemory ? prepareMemoryForDev({ manifestsDir, credsDir }) : undefined;
+  // the A2A gateway (docs/design.md §17): its identity, card key, manifest and config, made when missing
+  const a2aDev = o.a2aConfig && o.withVerifier !== false ? await import('../a2a/dev.js') : undefined;
+  if (a2aDev && o.a2aConfig) {
+    const r = a2aDev.prepareA2a({ manifestsDir, credsDir, configFile: o.a2aConfig });
+    if (r.created.length) o.notify?.(`A2A gateway ${r.agent}: made ${r.created.join(', ')}`);
+  }
   const services = {
     verifier: [verifierCreds.natsPublicKey],
     auditor: [auditorCreds.natsPublicKey],
@@ -355,6 +366,20 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       const memory = await startMemoryForDev({ servers: urls, manifestsDir, credsDir, logger: log.child({ name: 'memory' }), connectOptions, replicas });
       stops.unshift(() => memory.close());
     }
+    let a2a: A2aGateway | undefined;
+    if (a2aDev && o.a2aConfig) {
+      a2a = await a2aDev.startA2aFromConfig({
+        configFile: o.a2aConfig,
+        manifestsDir,
+        credsDir,
+        servers: urls,
+        contracts: o.contracts,
+        connectOptions,
+        logger: log.child({ name: 'a2a' }),
+      });
+      stops.unshift(() => a2a!.stop());
+      o.notify?.(`A2A gateway ${a2a.agent} on ${a2a.baseUrl} (cards: ${a2a.baseUrl}/agents/<agent>/.well-known/agent-card.json)`);
+    }
     const storePath = join(stateDir, 'audit-db');
     let auditor: DevBus['auditor'];
     if (o.withAuditor !== false) {
@@ -466,6 +491,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       nats: servers[0]!,
       verifier: verifier!,
       auditor,
+      a2a,
       verifierCreds,
       auditorCreds,
       observerCreds,
