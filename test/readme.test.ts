@@ -97,7 +97,7 @@ test('readme - every install instruction is true while the packages are not publ
 test('readme - every agentbus command and option in the README, docs/ and the package READMEs exists', () => {
   // the README alone showed 49 before the manual moved to docs/
   assert.ok(commands.length >= 60, `found ${commands.length} commands`);
-  for (const f of ['README.md', 'docs/guide.md', 'docs/tools.md', 'docs/memory.md', 'docs/guards.md', 'docs/audit.md', 'docs/production.md'])
+  for (const f of ['README.md', 'docs/guide.md', 'docs/tools.md', 'docs/memory.md', 'docs/guards.md', 'docs/audit.md', 'docs/production.md', 'docs/a2a.md'])
     assert.ok(
       commands.some((c) => c.file === f),
       `no agentbus command found in ${f}`,
