@@ -253,6 +253,14 @@ test("out of scope: a type the principal's manifest does not allow is refused by
   assert.is(rows[0]!.verdict, Verdict.VERDICT_REJECTED);
   assert.is(reasonName(rows[0]!.reason!), 'type_not_allowed');
   assert.is(toHex(headerOf(rows[0]!)!.msgId), r.metadata.msg_id);
+  // streamed, the refusal is the same A2A error (before any event)
+  const s = await refusal(
+    (async () => {
+      for await (const _ of c.sendMessageStream(request('', { skill: 'task.assign', data: { title: 'again' } }))) throw new Error('an event came');
+    })(),
+  );
+  assert.match(s.message, /^type_not_allowed: /);
+  assert.is(a2aMessagesReceived(), before);
 });
 
 test('replay: the same A2A messageId again is answered once; the repeat is refused (replay) and recorded', async () => {
@@ -299,6 +307,25 @@ test("oversized: a message above the principal's max_payload_bytes is refused (p
   assert.is(a2aMessagesReceived(), before);
   const rows = await auditRows((h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the size row');
   assert.is(reasonName(rows[0]!.reason!), 'payload_too_large');
+});
+
+test('a flood of unauthenticated requests: every one refused, the records bounded (the gateway keeps its rate on the bus), the rest counted; a real client still gets through', async () => {
+  const count = async () => (await bus.auditEvents()).filter((e) => headerOf(e)?.metadata['a2a.reason'] === 'unauthenticated').length;
+  const before = await count();
+  const statuses = await Promise.all(
+    Array.from({ length: 60 }, () =>
+      fetch(`${gw.baseUrl}/agents/researcher/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then((r) => r.status),
+    ),
+  );
+  assert.ok(
+    statuses.every((x) => x === 401),
+    String(statuses),
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  const recorded = (await count()) - before;
+  assert.ok(recorded >= 20 && recorded < 60, `recorded ${recorded} of 60`);
+  const ok = await (await client()).sendMessage(request('still served'));
+  assert.is(textOf(ok as Message), 'answer to: still served');
 });
 
 test.run();

@@ -130,6 +130,8 @@ class PrincipalUser implements User {
 }
 
 const MESSAGE_ID_RE = /^[\x21-\x7e]{1,256}$/;
+/** The gateway's own refusal records per second (below the default manifest rate of 50/s). */
+export const REFUSAL_RECORDS_PER_S = 20;
 const resolvePath = (dir: string, p: string) => (isAbsolute(p) ? p : join(dir, p));
 /** A metadata value: visible, within the 1 KiB a metadata value may have. */
 const mdValue = (s: string) => {
@@ -212,16 +214,32 @@ export async function startA2aGateway(o: A2aGatewayOptions): Promise<A2aGateway>
 
   const stats: A2aGatewayStats = { inbound: 0, inboundRefused: 0, outbound: 0, outboundRefused: 0 };
 
+  // Refusal records are bounded (REFUSAL_RECORDS_PER_S, a burst of as many): a flood of
+  // unauthenticated requests must not spend the gateway's own rate on the bus (and get it
+  // quarantined); past the bound refusals are counted, and the next record says how many.
+  let recordTokens = REFUSAL_RECORDS_PER_S;
+  let recordRefill = Date.now();
+  let unrecorded = 0;
   /** Record a refusal of the gateway's own: an a2a.refusal on a2a.refusals, audited by the verifier. */
   const record = async (r: A2aRefusal): Promise<void> => {
-    const payload: A2aRefusal = { ...r, detail: mdValue(r.detail) };
+    const now = Date.now();
+    recordTokens = Math.min(REFUSAL_RECORDS_PER_S, recordTokens + ((now - recordRefill) / 1000) * REFUSAL_RECORDS_PER_S);
+    recordRefill = now;
+    if (r.direction === 'inbound') stats.inboundRefused++;
+    else stats.outboundRefused++;
+    if (recordTokens < 1) {
+      unrecorded++;
+      return;
+    }
+    recordTokens--;
+    const more = unrecorded ? ` (and ${unrecorded} earlier refusal(s) over ${REFUSAL_RECORDS_PER_S}/s, counted, not recorded one by one)` : '';
+    unrecorded = 0;
+    const payload: A2aRefusal = { ...r, detail: mdValue(r.detail + more) };
     const md: Record<string, string> = { 'a2a.reason': r.reason, 'a2a.direction': r.direction };
     if (r.principal) md['a2a.principal'] = r.principal;
     if (r.agent) md['a2a.agent'] = r.agent;
     if (r.url) md['a2a.url'] = mdValue(r.url);
     if (r.message_id) md['a2a.message_id'] = mdValue(r.message_id);
-    if (r.direction === 'inbound') stats.inboundRefused++;
-    else stats.outboundRefused++;
     try {
       await client.publish(A2A_REFUSAL_TOPIC, A2A_REFUSAL_TYPE, payload, { metadata: md });
     } catch (e) {
