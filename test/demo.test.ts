@@ -46,6 +46,9 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
   assert.equal(loops[0].agents, ['browser', 'researcher']);
   assert.ok(s.audit.rows >= s.accepted, `audit rows ${s.audit.rows}`);
   assert.match(r.stderr, /prompt-injected/, 'progress is visible on stderr');
+  // A2A: an external agent through the gateway, one answer and one refusal (among the attacks above)
+  assert.match(r.stderr, /✓ partner \(external\) → concierge: .*accepted; the answer: "The CLI login/);
+  assert.ok(s.attacks.some((a: { name: string; got_reason: string }) => a.name.startsWith('A2A:') && a.got_reason === 'type_not_allowed'));
 });
 
 test.run();
