@@ -69,7 +69,7 @@ export function publicKeyOf(jwk: PublicJwk): KeyObject {
 }
 
 /** The card of an exposed agent (unsigned), in the SDK's representation. */
-export function buildCard(agent: CompiledAgent, contracts: ContractRegistry, baseUrl: string): AgentCard {
+export function buildCard(agent: CompiledAgent, contracts: ContractRegistry, baseUrl: string, o: { mtls?: boolean } = {}): AgentCard {
   const expose = agent.manifest.a2a?.expose;
   if (!expose) throw new Error(`${agent.agent} is not exposed (a2a.expose in its manifest)`);
   const url = agentUrl(baseUrl, agent.agent);
@@ -81,8 +81,12 @@ export function buildCard(agent: CompiledAgent, contracts: ContractRegistry, bas
     provider: { organization: 'agentbus', url: baseUrl },
     version: '1.0.0',
     capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
-    securitySchemes: { bearer: { httpAuthSecurityScheme: { scheme: 'Bearer', description: 'a token the gateway maps to an external principal' } } },
-    securityRequirements: [{ schemes: { bearer: { list: [] } } }],
+    securitySchemes: {
+      bearer: { httpAuthSecurityScheme: { scheme: 'Bearer', description: 'a token the gateway maps to an external principal' } },
+      ...(o.mtls ? { mtls: { mtlsSecurityScheme: { description: 'a client certificate the gateway maps to an external principal (by fingerprint)' } } } : {}),
+    },
+    // either one
+    securityRequirements: [{ schemes: { bearer: { list: [] } } }, ...(o.mtls ? [{ schemes: { mtls: { list: [] } } }] : [])],
     defaultInputModes: modes,
     defaultOutputModes: modes,
     skills: expose.skills.map((type) => {

@@ -39,11 +39,18 @@ export const A2aGatewayConfig = z.strictObject({
         /** Its credential file (default: <creds-dir>/<agent>.creds.json). */
         credentials: z.string().min(1).optional(),
         /** SHA-256 (hex) of each bearer token that authenticates as this principal. */
-        tokens_sha256: z.array(sha256Hex).min(1).max(64),
+        tokens_sha256: z.array(sha256Hex).max(64).default([]),
+        /** With `tls`: SHA-256 (hex) of the DER of each client certificate that authenticates as it (mTLS, pinned by fingerprint). */
+        certs_sha256: z
+          .array(z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of a client certificate (DER)'))
+          .max(64)
+          .default([]),
       }),
     )
     .max(1024)
     .default([]),
+  /** HTTPS (PEM files), and client certificates requested: a principal may authenticate with one (certs_sha256). */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
   /** Per A2A request: how long to wait for the bus agent's answer. */
   request_timeout_ms: z.number().int().positive().max(600_000).default(DEFAULT_A2A_REQUEST_TIMEOUT_MS),
   /** Largest HTTP body accepted (a larger one is refused before parsing, and audited). */
@@ -76,9 +83,12 @@ export function parseGatewayConfig(text: string, file: string): A2aGatewayConfig
     throw new A2aConfigError(`${file} at ${i.path.join('.') || '(root)'}: ${i.message}`);
   }
   const seen = new Set<string>();
-  for (const p of r.data.principals) {
+  for (const [i, p] of r.data.principals.entries()) {
     if (seen.has(p.agent)) throw new A2aConfigError(`${file} at principals: ${p.agent} is listed twice`);
     seen.add(p.agent);
+    if (p.tokens_sha256.length + p.certs_sha256.length === 0)
+      throw new A2aConfigError(`${file} at principals.${i}: ${p.agent} needs tokens_sha256 or certs_sha256 (agentbus a2a token --principal ${p.agent})`);
+    if (p.certs_sha256.length && !r.data.tls) throw new A2aConfigError(`${file} at principals.${i}.certs_sha256: client certificates need tls (cert, key)`);
   }
   return r.data;
 }
@@ -104,11 +114,24 @@ export function newToken(): { token: string; sha256: string } {
   return { token, sha256: tokenSha256(token) };
 }
 
-/** Token hash → principal, compared in constant time per candidate. */
+/** SHA-256 (hex) of a certificate's DER: what certs_sha256 lists. */
+export function certSha256(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/** Token hash → principal, compared in constant time per candidate; client certificate fingerprint → principal. */
 export class TokenTable {
   readonly #byHash = new Map<string, string>();
-  constructor(principals: readonly { agent: string; tokens_sha256: readonly string[] }[]) {
-    for (const p of principals) for (const h of p.tokens_sha256) this.#byHash.set(h, p.agent);
+  readonly #byCert = new Map<string, string>();
+  constructor(principals: readonly { agent: string; tokens_sha256: readonly string[]; certs_sha256?: readonly string[] }[]) {
+    for (const p of principals) {
+      for (const h of p.tokens_sha256) this.#byHash.set(h, p.agent);
+      for (const h of p.certs_sha256 ?? []) this.#byCert.set(h, p.agent);
+    }
+  }
+  /** The principal a client certificate (its DER) authenticates, if listed. The TLS handshake proved the client holds its key. */
+  certificate(der: Uint8Array | undefined): string | undefined {
+    return der?.length ? this.#byCert.get(certSha256(der)) : undefined;
   }
   /** The principal an `Authorization` header authenticates, or why not. */
   authenticate(header: string | undefined): { ok: true; principal: string } | { ok: false; detail: string } {

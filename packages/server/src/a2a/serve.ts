@@ -19,8 +19,11 @@
 //
 // Outbound: outbound.ts.
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { isAbsolute, join } from 'node:path';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
@@ -262,7 +265,7 @@ export async function startA2aGateway(o: A2aGatewayOptions): Promise<A2aGateway>
     if (!a) return undefined;
     const hit = cards.get(agent);
     if (hit && hit.version === policyVersion) return hit.card;
-    const card = signCard(buildCard(a, o.contracts, actualBase), cardKey, actualBase);
+    const card = signCard(buildCard(a, o.contracts, actualBase, { mtls: !!cfg.tls }), cardKey, actualBase);
     cards.set(agent, { version: policyVersion, card });
     return card;
   };
@@ -493,7 +496,17 @@ export async function startA2aGateway(o: A2aGatewayOptions): Promise<A2aGateway>
       res.status(404).json({ error: 'not found' });
       return;
     }
-    const auth = tokens.authenticate(req.headers.authorization);
+    // a client certificate listed for a principal (mTLS), else the bearer token
+    const der = (req.socket as TLSSocket).encrypted ? (req.socket as TLSSocket).getPeerCertificate()?.raw : undefined;
+    const byCert = tokens.certificate(der);
+    const byToken = req.headers.authorization || !byCert ? tokens.authenticate(req.headers.authorization) : undefined;
+    const auth: { ok: true; principal: string } | { ok: false; detail: string } =
+      byCert && byToken?.ok && byToken.principal !== byCert
+        ? { ok: false, detail: 'the client certificate and the bearer token name different principals' }
+        : byCert
+          ? { ok: true, principal: byCert }
+          : (byToken ?? { ok: false, detail: 'no credentials' });
+    if (!auth.ok && der?.length && !byCert && !req.headers.authorization) auth.detail = "unknown client certificate (not in any principal's certs_sha256)";
     if (!auth.ok) {
       void record({ direction: 'inbound', reason: 'unauthenticated', detail: auth.detail, agent, remote }).then(() => {
         res.setHeader('WWW-Authenticate', 'Bearer');
@@ -574,16 +587,21 @@ export async function startA2aGateway(o: A2aGatewayOptions): Promise<A2aGateway>
   loop.catch((e: Error) => log.error({ err: e.message }, 'the gateway inbox ended'));
 
   // ---- listen
+  const tlsFiles = cfg.tls
+    ? { cert: readFileSync(resolvePath(o.configDir, cfg.tls.cert)), key: readFileSync(resolvePath(o.configDir, cfg.tls.key)) }
+    : undefined;
   const server: Server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(o.port ?? cfg.listen.port, cfg.listen.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    // with TLS a client certificate is asked for, never required: it is one way to authenticate (checked above by fingerprint)
+    const s: Server = tlsFiles ? createHttpsServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: false }, app) : createHttpServer(app);
     s.once('error', reject);
+    s.listen(o.port ?? cfg.listen.port, cfg.listen.host, () => resolve(s));
   }).catch(async (e: Error) => {
     await closeAll();
     throw new A2aGatewayError(`cannot listen on ${cfg.listen.host}:${o.port ?? cfg.listen.port}: ${e.message}`);
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? cfg.listen.port);
-  if (!cfg.public_url) actualBase = `http://${cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host}:${port}`;
+  if (!cfg.public_url) actualBase = `${tlsFiles ? 'https' : 'http'}://${cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host}:${port}`;
   log.info({ url: actualBase, principals: [...principals.keys()] }, 'A2A gateway listening');
 
   let stopped = false;
