@@ -146,4 +146,40 @@ test('agentbus dev starts the gateway when the project enables it: the official 
   }
 });
 
+test('a2a serve: the gateway as its own process next to a running dev bus (a project without the "a2a" key); a card served; SIGTERM stops it', async () => {
+  const dir = project();
+  writeFileSync(join(dir, 'agentbus.json'), JSON.stringify({ contracts: 'contracts.mjs', manifests: 'manifests' }));
+  const procs: ReturnType<typeof spawn>[] = [];
+  const start = (...args: string[]) => {
+    const c = spawn(process.execPath, cliArgs(...args), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (out += d));
+    procs.push(c);
+    return { c, out: () => out };
+  };
+  try {
+    assert.is((await run(dir, 'keygen', 'helper')).code, 0);
+    editManifest(dir, 'helper', { a2a: { expose: { name: 'Helper' } } });
+    // the gateway's manifest exists before the bus starts (its NATS user is in the first config)
+    assert.is((await run(dir, 'a2a', 'init', '--config', 'gw.yaml', '--port', '0')).code, 0);
+    const dev = start('dev', '--port', '0', '--no-auditor', '--quiet');
+    await waitFor(() => dev.out().includes('Ctrl-C to stop.') || dev.c.exitCode !== null, 60_000, 'the dev bus up');
+    assert.not.match(dev.out(), /A2A gateway/); // not enabled by the project
+    const serve = start('a2a', 'serve', '--config', 'gw.yaml');
+    await waitFor(() => /A2A gateway on (http:\/\/\S+) /.test(serve.out()) || serve.c.exitCode !== null, 30_000, `a2a serve up: ${serve.out()}`);
+    const base = /A2A gateway on (http:\/\/\S+) /.exec(serve.out())![1]!;
+    const card = (await (await fetch(`${base}/agents/helper/.well-known/agent-card.json`)).json()) as { name: string; signatures: unknown[] };
+    assert.is(card.name, 'Helper');
+    assert.is(card.signatures.length, 1);
+    serve.c.kill('SIGTERM');
+    assert.is(await new Promise((r) => serve.c.once('exit', r)), 0);
+    dev.c.kill('SIGINT');
+    await new Promise((r) => dev.c.once('exit', r));
+  } finally {
+    for (const c of procs) if (c.exitCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
