@@ -19,9 +19,9 @@ type Service = {
 };
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 
-test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memory service', () => {
+test('compose - has nats, clickhouse-server 24.x, verifier, auditor, the memory service and the config follower', () => {
   const s = compose.services;
-  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'memory', 'nats', 'verifier']);
+  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'memory', 'nats', 'nats-config', 'verifier']);
   assert.is(s.memory!.image, s.verifier!.image);
   assert.is(s.memory!.depends_on!.nats!.condition, 'service_healthy');
   // the files its command names are the ones mounted, read-only
@@ -54,7 +54,7 @@ test('compose - health checks, volumes and start order', () => {
 });
 
 test('compose - every agentbus command and option it uses exists in the CLI', () => {
-  for (const name of ['verifier', 'auditor', 'memory']) {
+  for (const name of ['verifier', 'auditor', 'memory', 'nats-config']) {
     const cmd = compose.services[name]!.command!;
     const help = spawnSync(process.execPath, cliArgs(cmd[0]!, '--help'), { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
@@ -75,6 +75,21 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
   ]) {
     assert.ok(textHasOption(header, opt) && helpHasOption(ncHelp, opt), opt);
   }
+});
+
+test('compose - the config follower writes the file nats mounts and signals the nats-server of the nats container', () => {
+  const s = compose.services as Record<string, Service & { pid?: string; cap_add?: string[] }>;
+  const f = s['nats-config']!;
+  const cmd = f.command!;
+  const arg = (o: string) => cmd[cmd.indexOf(o) + 1];
+  assert.ok(cmd.includes('--follow'));
+  assert.is(f.pid, 'service:nats', 'shares the process namespace of nats');
+  assert.is(arg('--reload-pid'), '1', 'nats-server is pid 1 of the nats container');
+  assert.ok(f.cap_add!.includes('KILL'));
+  const natsConf = s.nats!.command![s.nats!.command!.indexOf('-c') + 1];
+  const hostFile = s.nats!.volumes!.find((v) => v.split(':')[1] === natsConf)!.split(':')[0];
+  assert.ok(f.volumes!.includes(`${hostFile}:${arg('--out')}`), 'the follower writes the file nats reads (read-write)');
+  assert.match(arg('--nats')!, /^nats:\/\/nats:4222$/);
 });
 
 test('compose - the Dockerfile entrypoint is the built CLI named in the server package bin; every package.json is copied before npm ci', () => {
