@@ -105,7 +105,35 @@ test('compose - the Dockerfile entrypoint is the built CLI named in the server p
 
 test('compose - the 3-node cluster variant: three NATS nodes with health checks, R3 verifiers, commands exist', () => {
   const c = parse(readFileSync('docker-compose.cluster.yml', 'utf8'), { merge: true }) as { services: Record<string, Service & { command?: string[] }> };
-  assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'memory', 'nats1', 'nats2', 'nats3', 'verifier']);
+  assert.equal(Object.keys(c.services).sort(), [
+    'auditor',
+    'clickhouse',
+    'memory',
+    'nats1',
+    'nats1-config',
+    'nats2',
+    'nats2-config',
+    'nats3',
+    'nats3-config',
+    'verifier',
+  ]);
+  // one config follower beside each node: that node's file, that node's nats-server
+  const ncHelp0 = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
+  for (const n of ['1', '2', '3']) {
+    const f = c.services[`nats${n}-config`] as Service & { pid?: string };
+    const fc = f.command!;
+    const arg = (o: string) => fc[fc.indexOf(o) + 1];
+    assert.is(arg('--node'), n);
+    assert.is(f.pid, `service:nats${n}`);
+    assert.is(arg('--nats'), `nats://nats${n}:4222`);
+    assert.ok(fc.includes('--follow') && arg('--reload-pid') === '1');
+    const dirMount = f.volumes!.find((v) => v.split(':')[1] === arg('--out-dir'))!;
+    assert.ok(
+      c.services[`nats${n}`]!.volumes!.some((v) => v.startsWith(`${dirMount.split(':')[0]}/nats-${n}.conf:`)),
+      `nats${n} reads what its follower writes`,
+    );
+    for (const opt of fc.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(ncHelp0, opt), opt);
+  }
   const mem = c.services.memory!.command!;
   assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
   const memHelp = spawnSync(process.execPath, cliArgs('memory', '--help'), { encoding: 'utf8' }).stdout;
@@ -159,6 +187,50 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   assert.match(n1, /routes: \["nats-route:\/\/nats2:6222", "nats-route:\/\/nats3:6222"\]/);
   assert.match(n1, /server_name: "agentbus_n1"/);
   assert.match(n1, /accounts \{\n  AGENTBUS \{/);
+  // --node: that node's file only (the follower beside node 2), the same text
+  const two = run(
+    'nats-config',
+    '--cluster',
+    '--nodes',
+    '3',
+    '--node',
+    '2',
+    '--route-hosts',
+    'nats1,nats2,nats3',
+    '--host',
+    '0.0.0.0',
+    '--store-dir',
+    '/data/jetstream',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--out-dir',
+    join(d, 'only2'),
+  );
+  assert.is(two.status, 0, two.stderr);
+  assert.equal(readdirSync(join(d, 'only2')), ['nats-2.conf']);
+  assert.is(readFileSync(join(d, 'only2', 'nats-2.conf'), 'utf8'), readFileSync(join(d, 'out', 'nats-2.conf'), 'utf8'));
+  const bad = run(
+    'nats-config',
+    '--cluster',
+    '--nodes',
+    '3',
+    '--node',
+    '4',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--out-dir',
+    join(d, 'x'),
+  );
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--node goes with --cluster and is 1…3, got 4/);
 });
 
 test.run();

@@ -49,6 +49,7 @@ export function register(program: Command): void {
     .addOption(new Option('--cluster-port <n>', 'route port (same on every node when they are separate hosts)').default(6222).argParser(int('--cluster-port')))
     .option('--route-hosts <hosts>', 'comma-separated host name of each node for the routes (e.g. nats1,nats2,nats3)')
     .option('--out-dir <dir>', 'with --cluster: write nats-1.conf … nats-N.conf here')
+    .addOption(new Option('--node <n>', "with --cluster: write only this node's nats-<n>.conf (a follower beside that node)").argParser(int('--node')))
     .option('--tls-dir <dir>', 'with --tls and no --tls-cert: where the throwaway CA and server certificate go', '.agentbus/tls')
     .action(
       async (
@@ -73,6 +74,7 @@ export function register(program: Command): void {
           clusterPort: number;
           routeHosts?: string;
           outDir?: string;
+          node?: number;
           tlsDir: string;
         } & TlsCliOptions,
       ) => {
@@ -106,6 +108,8 @@ export function register(program: Command): void {
         if (o.follow && !(o.out || o.cluster))
           throw new CommanderError(2, 'agentbus.invalidArgument', '--follow needs --out (or --cluster --out-dir): the file(s) nats-server reads');
         if (o.follow && !o.reloadPid) throw new CommanderError(2, 'agentbus.invalidArgument', '--follow needs --reload-pid: the nats-server(s) to reload');
+        if (o.node !== undefined && (!o.cluster || o.node < 1 || o.node > o.nodes))
+          throw new CommanderError(2, 'agentbus.invalidArgument', `--node goes with --cluster and is 1…${o.nodes}, got ${o.node}`);
         if (o.nats && !o.follow) throw new CommanderError(2, 'agentbus.invalidArgument', '--nats goes with --follow');
         // Render the config(s) with these agents quarantined (left out of the users for their cool-down).
         const render = (quarantined: string[] = []): string => {
@@ -124,6 +128,11 @@ export function register(program: Command): void {
               quarantined,
             });
             mkdirSync(o.outDir!, { recursive: true });
+            if (o.node !== undefined) {
+              const f = join(o.outDir!, `nats-${o.node}.conf`);
+              writeFileSync(f, nodes[o.node - 1]!.config);
+              return f;
+            }
             nodes.forEach((n, i) => writeFileSync(join(o.outDir!, `nats-${i + 1}.conf`), n.config));
             return `${nodes.length} configs to ${o.outDir}`;
           }
