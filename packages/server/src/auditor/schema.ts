@@ -308,6 +308,17 @@ export const MIGRATIONS: Migration[] = [
       TTL toDateTime(time) + toIntervalDay({ttl})`,
     ],
   },
+  {
+    version: 12,
+    name: 'monitor_mode',
+    statements: [
+      // docs/design.md §18: the mode that decided, and what enforcing would have refused a message
+      // monitor mode delivered with (rows from before: enforce, nothing)
+      `ALTER TABLE {db}.audit_events
+        ADD COLUMN IF NOT EXISTS mode LowCardinality(String) DEFAULT 'enforce' COMMENT 'enforce | monitor: the mode of the sender that decided (monitor: policy refusals recorded in would_refuse, the message delivered)',
+        ADD COLUMN IF NOT EXISTS would_refuse LowCardinality(String) DEFAULT '' COMMENT 'monitor mode: the reason enforcing would have refused this delivered message with; empty when none'`,
+    ],
+  },
 ];
 
 /**
