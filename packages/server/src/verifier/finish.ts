@@ -60,7 +60,16 @@ export class Finisher {
         delivery = Delivery.DELIVERY_CONFIRMED;
       } else if (h!.recipient) {
         // answered when the recipient confirms (or at the delivery timeout)
-        this.#deliveries.deliver(h!, `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth);
+        this.#deliveries.deliver(
+          h!,
+          `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`,
+          msg.data,
+          hdrs,
+          answer && msg.reply ? msg.reply : '',
+          verdict,
+          depth,
+          d.wouldRefuse ? d.detail : '',
+        );
         answer = false;
       } else {
         ctx.nc.publish(`${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`, msg.data, { headers: hdrs });
