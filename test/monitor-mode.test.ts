@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
@@ -25,8 +25,44 @@ import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { cliArgs } from './helpers/cli-bin.js';
+import { eventToRow } from '../packages/server/src/auditor/rows.js';
+import { formatRow, rowJson } from '../packages/server/src/ops/tail.js';
+import { verifiersLoaded } from './helpers/reload.js';
+import { pinServer } from '../packages/server/src/mcp/pin.js';
+import { startToolServer } from '../packages/server/src/mcp/serve.js';
+import type { ToolServer } from '../packages/server/src/mcp/serve.js';
+import { startMemoryService } from '../packages/server/src/memory/service.js';
+import type { MemoryService } from '../packages/server/src/memory/service.js';
+import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
+import { createLogger } from '../packages/sdk/src/log.js';
+import { resultText } from '../packages/sdk/src/tools.js';
+import { MemoryError } from '../packages/sdk/src/memory.js';
+import { RejectedError, ToolError } from '../packages/sdk/src/errors.js';
+import type { AgentClient } from '../packages/sdk/src/client.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'agentbus-monitor-'));
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'agentbus-monitor-')));
+// the tool host's disk: the callers' policy root is project/; link.txt points outside it
+const project = join(dir, 'project');
+mkdirSync(project);
+writeFileSync(join(dir, 'secret.txt'), 'outside the root\n');
+symlinkSync(join(dir, 'secret.txt'), join(project, 'link.txt'));
+// a tiny real MCP server (official SDK): `read` answers with the path it was given
+const toolScript = join(dir, 'tool-server.mjs');
+const sdk = (p: string) => JSON.stringify(import.meta.resolve(`@modelcontextprotocol/sdk/${p}`));
+writeFileSync(
+  toolScript,
+  `import { Server } from ${sdk('server/index.js')};
+import { StdioServerTransport } from ${sdk('server/stdio.js')};
+import { ListToolsRequestSchema, CallToolRequestSchema } from ${sdk('types.js')};
+const s = new Server({ name: 'tools', version: '1.0.0' }, { capabilities: { tools: {} } });
+s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [{ name: 'read', description: 'read', inputSchema: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } }] }));
+s.setRequestHandler(CallToolRequestSchema, async (r) => ({ content: [{ type: 'text', text: 'read: ' + String(r.params.arguments?.path) }] }));
+await s.connect(new StdioServerTransport());
+`,
+);
+let toolServer: ToolServer | undefined;
+let memorySvc: MemoryService | undefined;
+const memorySvcCreds = generateServiceCreds('memory', join(dir, 'memory-svc.json'));
 const storeDir = join(dir, 'db');
 const cli = (args: string[]) => spawnSync(process.execPath, cliArgs(...args), { encoding: 'utf8', timeout: 120_000 });
 let bus: TestBus;
@@ -38,14 +74,20 @@ const got = new Map<string, Map<string, Msg>>();
 // project default written later does not change it)
 const policy = {
   send: [{ to: 'bob', types: ['task.assign'] }],
-  tools: [{ server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } }],
+  tools: [
+    { server: 'fs', tools: ['read_file'], args: { path: { path: { roots: ['/srv/project'] } } } },
+    { server: 'tools', tools: ['read'], args: { path: { path: { roots: [project] } } } },
+  ],
   rejections: { per_second: 100, burst: 1000 },
 };
 const ratePolicy = { send: [{ to: 'bob', types: ['task.assign'] }], rate: { per_second: 0.01, burst: 1 } };
 
 test.before(async () => {
   bus = await startBus({
+    services: { memory: [memorySvcCreds.natsPublicKey] },
     agents: {
+      memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
+      tools: {},
       mon: { ...policy, enforce: 'monitor' },
       enf: { ...policy, enforce: 'enforce' },
       monrate: { ...ratePolicy, enforce: 'monitor' },
@@ -75,6 +117,8 @@ test.before(async () => {
   for (const a of ['bob', 'carol', 'fs']) got.set(a, (await captureDeliveries(raw.get(a)!, a)).got);
 });
 test.after(async () => {
+  await toolServer?.stop();
+  await memorySvc?.close().catch(() => undefined);
   await auditor?.stop();
   await bus?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -146,6 +190,19 @@ test('monitor mode - a recipient outside the send rules: delivered and recorded;
   await monitorThenEnforce(Reason.REASON_DESTINATION_NOT_ALLOWED, /\(carol\)/, { recipient: 'carol' });
 });
 
+test('monitor mode - agentbus tail marks a would-refuse verdict (the line and --json), and only that one', async () => {
+  const events = await bus.auditEvents();
+  const would = eventToRow(events.find((e) => e.monitor && e.wouldRefuse === Reason.REASON_DESTINATION_NOT_ALLOWED)!);
+  const line = formatRow(would);
+  assert.match(line, /accepted\s+WOULD REFUSE destination_not_allowed\s+mon → carol/);
+  assert.match(line, /\(would refuse: destination_not_allowed \(carol\)\)$/);
+  assert.match(formatRow(would, true), /\u001b\[33mWOULD REFUSE destination_not_allowed/, 'yellow on a terminal');
+  assert.equal([rowJson(would).mode, rowJson(would).would_refuse], ['monitor', 'destination_not_allowed']);
+  const plain = eventToRow(events.find((e) => !e.monitor && e.verdict === Verdict.VERDICT_REJECTED)!);
+  assert.not.match(formatRow(plain), /WOULD REFUSE/);
+  assert.equal([rowJson(plain).mode, rowJson(plain).would_refuse], ['enforce', undefined]);
+});
+
 test('monitor mode - a type the manifest does not allow: delivered and recorded; refused in enforce mode', async () => {
   await monitorThenEnforce(Reason.REASON_TYPE_NOT_ALLOWED, /note\.post/, { type: 'note.post', payload: enc({ text: 'hello' }) });
 });
@@ -208,6 +265,72 @@ test('monitor mode - identity and integrity are enforced: a bad signature, a rep
   await refused(seal('mon', { sentAtMs: Date.now() + 10 * 60_000 }).bytes, Reason.REASON_FUTURE_TIMESTAMP);
 });
 
+const clients = new Map<string, AgentClient>();
+const client = async (a: string) => clients.get(a) ?? (clients.set(a, await bus.agent(a, { timeoutMs: 8000 })), clients.get(a)!);
+
+test('monitor mode - the tool host serves what the verifier recorded as would-refuse; a symlink out of the root (seen only on the host) is refused in every mode', async () => {
+  await pinServer({ agent: 'tools', manifestsDir: bus.manifestsDir, command: [process.execPath, toolScript], stderr: 'ignore' });
+  await verifiersLoaded(bus, 'tools');
+  toolServer = await startToolServer({
+    agent: 'tools',
+    credentials: bus.credsPath('tools'),
+    manifestsDir: bus.manifestsDir,
+    servers: bus.url,
+    command: [process.execPath, toolScript],
+    stderr: 'ignore',
+    logger: createLogger({ level: 'fatal' }),
+  });
+  const mon = await client('mon');
+  const enf = await client('enf');
+  // outside the root: the verifier records it and delivers; the host runs it (monitor) …
+  const r = await mon.callTool('tools', 'read', { path: join(dir, 'secret.txt') });
+  assert.is(resultText(r), `read: ${join(dir, 'secret.txt')}`);
+  // … and refuses it for the enforce-mode caller before (the verifier)
+  const e = await enf.callTool('tools', 'read', { path: join(dir, 'secret.txt') }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
+  assert.instance(e, RejectedError);
+  assert.is((e as RejectedError).reasonName, 'argument_refused');
+  // inside the root as a string, outside it on disk: no would-refuse record exists, so the host refuses in monitor mode too
+  const link = await mon.callTool('tools', 'read', { path: join(project, 'link.txt') }).then(
+    () => undefined,
+    (x: Error) => x,
+  );
+  assert.instance(link, ToolError);
+  assert.match(link!.message, /refused by the tool host: .*outside/);
+  assert.is(toolServer.stats.refused, 1);
+});
+
+test('monitor mode - the memory service serves what the verifier recorded as would-refuse (memory grants); enforce mode is refused at the verifier', async () => {
+  memorySvc = await startMemoryService({
+    servers: bus.url,
+    credentials: bus.credsPath('memory'),
+    serviceCreds: memorySvcCreds,
+    manifestsDir: bus.manifestsDir,
+    logger: createLogger({ level: 'silent' }),
+  });
+  const mon = await client('mon');
+  const enf = await client('enf');
+  // bob's own namespace: no grant of mon's reaches it
+  const rev = await mon.memory('agent/bob').put('plan', 'monitor mode wrote this');
+  assert.ok(rev > 0);
+  assert.equal((await mon.memory('agent/bob').get('plan'))?.value, 'monitor mode wrote this');
+  const e = await enf
+    .memory('agent/bob')
+    .get('plan')
+    .then(
+      () => undefined,
+      (x: Error) => x,
+    );
+  assert.instance(e, MemoryError);
+  assert.is((e as MemoryError).code, 'not_allowed');
+  assert.ok((e as MemoryError).rejected, 'refused by the verifier');
+  const evs = (await bus.auditEvents()).filter((x) => x.monitor && x.wouldRefuse === Reason.REASON_MEMORY_NOT_ALLOWED);
+  assert.is(evs.length, 2, 'the put and the get, each recorded as would-refuse');
+  assert.ok(evs.every((x) => x.memory?.ns === 'agent/bob'));
+});
+
 test('monitor mode - the project default (_defaults.yaml) puts every manifest without enforce: in monitor mode', async () => {
   const v = bus.verifiers[0]!;
   assert.is(v.policy.agents.get('dflt')!.monitor, false);
@@ -230,6 +353,7 @@ test('monitor mode - audit would-refuse lists what enforcing would have refused,
     ['mon', 'argument_refused'],
     ['mon', 'destination_not_allowed'],
     ['mon', 'invisible_text'],
+    ['mon', 'memory_not_allowed'],
     ['mon', 'type_not_allowed'],
     ['monrate', 'rate_limited'],
   ];
@@ -247,8 +371,11 @@ test('monitor mode - audit would-refuse lists what enforcing would have refused,
     'argument_refused',
     'destination_not_allowed',
     'invisible_text',
+    'memory_not_allowed',
     'type_not_allowed',
   ]);
+  // the fs call and the tools call outside the root
+  assert.is(rows.find((r) => r.agent === 'mon' && r.reason === 'argument_refused')!.messages, 2);
   // the rows carry the mode; enforce-mode rows say so
   const modes = await store.query<{ sender: string; mode: string; n: string }>(
     `SELECT sender, mode, count() AS n FROM ${store.table('audit_events')} FINAL WHERE sender IN ('mon', 'enf') GROUP BY sender, mode ORDER BY sender`,

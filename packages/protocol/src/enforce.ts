@@ -55,4 +55,9 @@ export function defaultsSignature(dir: string): string {
   }
 }
 
+/** The agents of these manifests in monitor mode (their `enforce`, as loadManifestDir resolved it). */
+export function monitorAgents(manifests: readonly { agent: string; enforce?: EnforceMode | undefined }[]): string[] {
+  return manifests.filter((m) => m.enforce === 'monitor').map((m) => m.agent);
+}
+
 export { ManifestError };
