@@ -23,6 +23,7 @@ import { captureDeliveries } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
+import { createDetectionEngine } from '../packages/server/src/auditor/detect.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
@@ -392,6 +393,25 @@ test('monitor mode - audit would-refuse lists what enforcing would have refused,
   const report = await verifyStore(store, {}, keys());
   assert.equal(report.findings, []);
   assert.ok(report.verified > 0);
+  // alerts say which mode decided: the refusal detectors count what monitor mode delivered, and say so
+  const alerts = await createDetectionEngine({ store }).evaluate(Date.now());
+  const of = (rule: string, agent: string) => alerts.find((a) => a.rule === rule && a.agents[0] === agent);
+  const monTools = of('tool_refusal', 'mon')!;
+  assert.ok(monTools, `no tool_refusal alert for mon: ${alerts.map((a) => `${a.rule} ${a.agents}`).join('; ')}`);
+  assert.equal([monTools.evidence['refused'], monTools.evidence['would_refuse'], monTools.evidence['mode']], [2, 2, 'monitor']);
+  assert.match(monTools.sentence!, /mon had 2 tool calls refused by its tools: policy .*\(monitor mode: delivered, would refuse\): tool_refusal$/);
+  const enfTools = of('tool_refusal', 'enf')!;
+  assert.ok(enfTools);
+  assert.is(enfTools.evidence['mode'], undefined);
+  assert.not.match(enfTools.sentence!, /monitor mode/);
+  assert.is(of('memory_refusal', 'mon')?.evidence['mode'], 'monitor');
+  // an alert over rejections of a monitor-mode agent (a bad signature, a replay) names the mode too
+  const sig = of('signature_failure', 'mon');
+  if (sig) assert.match(sig.sentence!, /decided in monitor mode for mon/);
+  assert.ok(
+    alerts.filter((a) => a.agents.includes('mon')).every((a) => /monitor mode/.test(a.sentence ?? '')),
+    'every alert about mon says monitor mode decided',
+  );
   // the command, on the stopped auditor's store
   await auditor!.stop();
   auditor = undefined;
