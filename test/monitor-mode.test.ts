@@ -9,7 +9,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
@@ -24,6 +24,7 @@ import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
 import { createDetectionEngine } from '../packages/server/src/auditor/detect.js';
+import { writeHtmlReport } from '../packages/server/src/auditor/report/index.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
@@ -393,6 +394,15 @@ test('monitor mode - audit would-refuse lists what enforcing would have refused,
   const report = await verifyStore(store, {}, keys());
   assert.equal(report.findings, []);
   assert.ok(report.verified > 0);
+  // the HTML report has the section, one row per agent and reason
+  const html = join(dir, 'report.html');
+  await writeHtmlReport(store, html, { store: storeDir });
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /<section id="would-refuse" class="wide"><h2>Monitor mode: what enforcing would have refused<\/h2>/);
+  assert.equal(
+    [...page.matchAll(/<tr data-agent="([^"]+)" data-reason="([^"]+)">/g)].map((m) => `${m[1]} ${m[2]}`).sort(),
+    expected.map(([a, r]) => `${a} ${r}`),
+  );
   // alerts say which mode decided: the refusal detectors count what monitor mode delivered, and say so
   const alerts = await createDetectionEngine({ store }).evaluate(Date.now());
   const of = (rule: string, agent: string) => alerts.find((a) => a.rule === rule && a.agents[0] === agent);
