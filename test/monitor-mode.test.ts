@@ -25,6 +25,8 @@ import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
 import { createDetectionEngine } from '../packages/server/src/auditor/detect.js';
 import { writeHtmlReport } from '../packages/server/src/auditor/report/index.js';
+import { devBanner } from '../packages/server/src/cli/dev.js';
+import type { DevBus } from '../packages/server/src/devbus/dev.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
@@ -331,6 +333,41 @@ test('monitor mode - the memory service serves what the verifier recorded as wou
   const evs = (await bus.auditEvents()).filter((x) => x.monitor && x.wouldRefuse === Reason.REASON_MEMORY_NOT_ALLOWED);
   assert.is(evs.length, 2, 'the put and the get, each recorded as would-refuse');
   assert.ok(evs.every((x) => x.memory?.ns === 'agent/bob'));
+});
+
+test('monitor mode - visible: manifest check warns for each agent in monitor mode and for a monitor project default; the agentbus dev banner names them', () => {
+  const check = cli(['manifest', 'check', bus.manifestsDir]);
+  assert.is(check.status, 0, check.stderr);
+  const warned = [...check.stderr.matchAll(/warning: \S+: (\S+) is in MONITOR MODE/g)].map((m) => m[1]).sort();
+  assert.equal(warned, ['mon', 'monrate']);
+  assert.match(check.stderr, /identity, signature, replay and freshness are still enforced/);
+  assert.not.match(check.stderr, /project default/);
+  const fake = {
+    manifestsDir: bus.manifestsDir,
+    credsPath: (a: string) => join(bus.dir, 'creds', `${a}.json`),
+    url: bus.url,
+    urls: [bus.url],
+    stateDir: bus.dir,
+    auditor: false,
+    logFile: join(bus.dir, 'log'),
+  } as unknown as DevBus;
+  const banner = devBanner(fake, { project: undefined, example: false, contractsPath: 'contracts.js', metricsPort: 0, jsKeyEnv: 'X' });
+  assert.match(banner, /\n {2}MONITOR MODE: mon, monrate — policy refusals are delivered and recorded as "would refuse"/);
+  writeFileSync(join(bus.manifestsDir, '_defaults.yaml'), 'enforce: monitor\n');
+  try {
+    const again = cli(['manifest', 'check', bus.manifestsDir]);
+    assert.is(again.status, 0, again.stderr);
+    assert.match(again.stderr, /_defaults\.yaml: the project default is enforce: monitor/);
+    // every manifest without enforce: of its own is now in monitor mode (enf says enforce)
+    assert.ok(/dflt is in MONITOR MODE/.test(again.stderr) && !/enf is in MONITOR MODE/.test(again.stderr), again.stderr);
+    // a bad defaults file is one line naming the file and the field
+    writeFileSync(join(bus.manifestsDir, '_defaults.yaml'), 'enforce: sometimes\n');
+    const bad = cli(['manifest', 'check', bus.manifestsDir]);
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /_defaults\.yaml.*enforce/);
+  } finally {
+    unlinkSync(join(bus.manifestsDir, '_defaults.yaml'));
+  }
 });
 
 test('monitor mode - the project default (_defaults.yaml) puts every manifest without enforce: in monitor mode', async () => {

@@ -43,7 +43,10 @@ async function watchOnTerminal(bus: DevBus): Promise<{ stop(): Promise<void> }> 
 }
 
 /** What `agentbus dev` prints: only what exists, with the exact values an agent needs. */
-function devBanner(bus: DevBus, o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string }): string {
+export function devBanner(
+  bus: DevBus,
+  o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string },
+): string {
   const manifests = loadManifestDir(bus.manifestsDir);
   const agents = manifests.map((m) => m.agent);
   const monitored = monitorAgents(manifests);
