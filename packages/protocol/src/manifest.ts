@@ -110,10 +110,9 @@ export function loadManifestDir(dir: string): Manifest[] {
     seen.set(m.agent, file);
     out.push(m);
   }
-  if (out.some((m) => m.enforce === undefined)) {
-    const defaults = loadProjectDefaults(dir);
-    for (const m of out) m.enforce ??= defaults.enforce;
-  }
+  // read (and so checked) whether or not a manifest needs it: a bad file is an error either way
+  const defaults = loadProjectDefaults(dir);
+  for (const m of out) m.enforce ??= defaults.enforce;
   return out;
 }
 
