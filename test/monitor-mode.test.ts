@@ -18,6 +18,7 @@ import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
+import { freePort } from './helpers/nats-server.js';
 import type { TestBus } from './helpers/bus.js';
 import { captureDeliveries } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
@@ -89,6 +90,7 @@ const ratePolicy = { send: [{ to: 'bob', types: ['task.assign'] }], rate: { per_
 test.before(async () => {
   bus = await startBus({
     services: { memory: [memorySvcCreds.natsPublicKey] },
+    verifierOptions: { metricsPort: await freePort() },
     agents: {
       memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
       tools: {},
@@ -234,6 +236,22 @@ test('monitor mode - over the rate: delivered and recorded, no token spent; refu
   const again = await send('monrate', seal('monrate').bytes);
   assert.is(again.verdict, Verdict.VERDICT_ACCEPTED);
   assert.match(again.detail, /^would refuse: rate_limited/);
+});
+
+test('monitor mode - the verifier counts what it delivered in monitor mode, by reason (agentbus_verifier_would_refuse_total)', async () => {
+  const text = await (await fetch(`${bus.verifiers[0]!.metricsUrl!}/metrics`)).text();
+  const n = (reason: string) => Number(new RegExp(`^agentbus_verifier_would_refuse_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  assert.is(
+    n('destination_not_allowed'),
+    1,
+    text
+      .split('\n')
+      .filter((l) => l.includes('would_refuse'))
+      .join('\n'),
+  );
+  assert.is(n('type_not_allowed'), 1);
+  assert.is(n('rate_limited'), 2);
+  assert.is(n('invisible_text'), 1);
 });
 
 test('monitor mode - identity and integrity are enforced: a bad signature, a replay and a stale message are refused and reach nobody', async () => {

@@ -33,6 +33,7 @@ export class Finisher {
     const depth = d.depth;
     let answer = d.answer;
     ctx.metrics?.verdict(verdict, reason);
+    if (d.wouldRefuse) ctx.metrics?.wouldRefuse(d.wouldRefuse);
     // docs/design.md §6: the audit event is stored before the message is delivered or answered.
     await ctx.audit.add(auditEventOf(d, subjectSender, msg.data.length, ctx.nextEventId(), ctx.id, Date.now()));
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
