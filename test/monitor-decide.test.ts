@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
+import { sealEnvelope, parseEnvelope, encodeEnvelope, decodeHeader } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Reason, Verdict, reasonName, verdictName } from '../packages/protocol/src/proto.js';
 import { SigningKey } from '../packages/sdk/src/identity.js';
@@ -241,6 +241,25 @@ test('a would-refuse spends no rejection-budget token and no rate token; a held 
   assert.is(reasonName(over.wouldRefuse), 'rate_limited');
   const held = run(MONITOR, seal({ recipient: 'fs', type: 'tool.fs.delete_file', payload: enc({ path: '/srv/project/a' }) }), fresh());
   assert.equal([verdictName(held.verdict), held.approval, held.wouldRefuse], ['accepted', true, Reason.REASON_UNSPECIFIED]);
+});
+
+test('a guard finding monitor mode recorded stays on the record when a later check rejects the message (a replay)', () => {
+  const state = fresh();
+  const first = seal({ payload: enc({ title: 'fine', priority: 1 }) });
+  assert.is(run(MONITOR, first, state).verdict, Verdict.VERDICT_ACCEPTED);
+  const h = parseEnvelope(first);
+  if (!h.ok) throw new Error();
+  const { msgId } = (() => {
+    const p = decodeHeader(h.value.headerBytes);
+    if (!p.ok) throw new Error();
+    return p.value;
+  })();
+  const replay = run(MONITOR, seal({ msgId, payload: enc({ title: 'bell \u0007', priority: 1 }) }), state);
+  assert.equal([verdictName(replay.verdict), reasonName(replay.reason)], ['rejected', 'replay']);
+  assert.equal(
+    replay.findings?.map((f) => [f.kind, f.action]),
+    [['control_chars', 'reject']],
+  );
 });
 
 test("CHECKS' monitor reasons are each among the check's own reasons, and never an integrity reason", () => {

@@ -355,20 +355,23 @@ export class CheckContext {
 
 /** The one way a check rejects: the reason and detail; the rest (depth, answer, the parts found so far) is the message's. */
 function reject(c: CheckContext, reason: Reason, detail: string): Decision {
-  return {
+  const monitor = c.agent?.monitor === true;
+  const d: Decision = {
     verdict: Verdict.VERDICT_REJECTED,
     reason,
     detail,
     depth: c.depth,
     answer: c.answer,
     shed: false,
-    monitor: c.agent?.monitor === true,
+    monitor,
     wouldRefuse: Reason.REASON_UNSPECIFIED,
     header: c.h,
     headerBytes: c.headerBytes,
     signature: c.signature,
     payload: c.payload,
   };
+  // monitor mode: a guard finding the policy rejects was recorded and the checks went on; a later rejection keeps it on the record
+  return monitor && c.findings !== undefined ? { ...d, findings: c.findings } : d;
 }
 
 /**
