@@ -24,6 +24,7 @@ import {
   TimeoutError,
   EnvelopeError,
   UndeliveredError,
+  AgentClosedError,
   PermissionError,
 } from './errors.js';
 import { createLogger } from './log.js';
@@ -177,6 +178,9 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, refused: 0, notDelivered: 0 };
   #log: Logger;
   #ownsIdentity = false;
+  /** Sends waiting for the verifier's answer: close() lets them finish (within one send budget). */
+  #inflight = new Set<Promise<unknown>>();
+  #closed = false;
 
   private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions<R>, peerKeys: KeyResolver | undefined) {
     this.nc = nc;
@@ -412,6 +416,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   }
 
   #seal(dest: { recipient?: string; topic?: string }, type: string, payload: unknown, o: SendOptions) {
+    if (this.#closed) throw new AgentClosedError(`${this.agentId}'s client is closed: nothing was sent`);
     // Bypass for tool calls: `tool.<server>.<tool>` types come from the tool server's pinned
     // manifest, not from the registry; they get a passthrough JSON-object contract (the verifier
     // checks the arguments against the pinned schema), and `tool.result` its built-in one.
@@ -462,10 +467,23 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
    * sees a duplicate, never a second message).
    */
-  async sendRaw(
+  sendRaw(
     bytes: Uint8Array,
     msgId: string,
     o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {},
+  ): Promise<SendResult> {
+    if (this.#closed) return Promise.reject(new AgentClosedError(`${this.agentId}'s client is closed: ${msgId} was not sent`));
+    const p = this.#sendRaw(bytes, msgId, o);
+    this.#inflight.add(p);
+    const done = () => this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #sendRaw(
+    bytes: Uint8Array,
+    msgId: string,
+    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number },
   ): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
@@ -486,6 +504,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, wait) });
       } catch (e) {
         lastErr = e;
+        if (this.nc.isClosed())
+          throw new AgentClosedError(`${this.agentId}'s connection closed while ${msgId} waited for the verifier's answer (it may have been delivered)`);
         if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {
           await new Promise((r) => setTimeout(r, backoff));
           backoff = Math.min(backoff * 2, 500);
@@ -627,12 +647,23 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     };
   }
 
+  /**
+   * Stop receiving, let the sends in flight get their answers (a reply sent from an inbox loop
+   * while the program closes is not cut off: at most one send budget, timeout × (retries + 1)),
+   * then drain the connection. Sends after close() are refused with AgentClosedError.
+   */
   async close(): Promise<void> {
     if (this.#credsWatch) clearInterval(this.#credsWatch);
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
     this.#inboxSub?.unsubscribe();
     this.#confirmer.flush();
+    this.#closed = true;
+    if (this.#inflight.size) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#inflight]), new Promise((r) => (timer = setTimeout(r, this.#timeoutMs * (this.#retries + 1))))]);
+      clearTimeout(timer);
+    }
     await this.nc.drain().catch(() => undefined);
     if (this.#ownsIdentity) this.identity.destroy();
   }

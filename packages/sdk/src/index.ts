@@ -49,6 +49,7 @@ export {
   ContractError,
   TimeoutError,
   UndeliveredError,
+  AgentClosedError,
   PermissionError,
   ToolError,
 } from './errors.js';

@@ -60,6 +60,16 @@ export async function alertMsgIds(
   return rows.map((r) => r.msg_id);
 }
 
+/** The agents of an alert with rows decided in monitor mode in its window (docs/design.md §18). */
+export async function monitorAgentsOf(store: AuditStore, a: Pick<Alert, 'agents' | 'window_start' | 'window_end'>): Promise<string[]> {
+  if (!a.agents.length) return [];
+  const rows = await store.query<{ sender: string }>(
+    `SELECT DISTINCT sender FROM ${store.table('audit_events')} WHERE time >= parseDateTime64BestEffort({s:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({e:String}, 3, 'UTC') AND sender IN {senders:Array(String)} AND mode = 'monitor' ORDER BY sender`,
+    { s: a.window_start, e: a.window_end, senders: a.agents },
+  );
+  return rows.map((r) => r.sender);
+}
+
 export interface DetectionEngine {
   /** Evaluate at `now` (ms; default the wall clock) and emit new alerts; returns them. */
   evaluate(now?: number): Promise<Alert[]>;
@@ -108,6 +118,11 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
   const minutes = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
     `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, n
      FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
+    { from: secs(from), to: secs(to) },
+  );
+  const wouldRefuse = await store.query<{ minute_ms: number; sender: string; destination: string; reason: string; n: number }>(
+    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, reason, uniqExactMerge(events) AS n FROM ${store.table('agg_would_refuse_minute')}
+     WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC') GROUP BY minute, sender, destination, reason`,
     { from: secs(from), to: secs(to) },
   );
   const edges =
@@ -196,6 +211,14 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
       sender: r.sender,
       destination: r.destination,
       verdict: r.verdict,
+      reason: r.reason,
+      events: Number(r.n),
+    })),
+    wouldRefuse: wouldRefuse.map((r) => ({
+      minute: Number(r.minute_ms),
+      sender: r.sender,
+      destination: r.destination,
+      verdict: 'accepted',
       reason: r.reason,
       events: Number(r.n),
     })),
@@ -302,6 +325,13 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     if (fresh.length === 0) return fresh;
     // what a person acts on: the sentence, the messages, the commands that show them
     for (const a of fresh) {
+      try {
+        // which mode decided (docs/design.md §18): the alert's agents whose rows in its window were decided in monitor mode
+        const monitored = await monitorAgentsOf(store, a);
+        if (monitored.length) a.evidence = { ...a.evidence, monitor_agents: monitored };
+      } catch (e) {
+        logger?.warn({ rule: a.rule, err: (e as Error).message }, 'alert mode lookup failed');
+      }
       try {
         a.sentence = alertSentence(a);
         a.msg_ids = await alertMsgIds(store, a);

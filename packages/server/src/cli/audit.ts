@@ -13,7 +13,7 @@ import { runningBus } from '../common/bus-state.js';
 import { layout } from '../common/project.js';
 import type { AuditStore, RowSink } from '../auditor/store.js';
 import { storeConfigSchema } from '../auditor/config.js';
-import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from '../auditor/reports.js';
+import { alerts, edges, readOnlySql, rejections, topTalkers, trail, wouldRefuse } from '../auditor/reports.js';
 import type { TimeRange } from '../auditor/reports.js';
 import {
   bundleLines,
@@ -356,6 +356,25 @@ export function registerAuditorCommands(program: Command): void {
   addRangeOptions(audit.command('rejections').description('rejections by reason')).action((o: RangeOpts) =>
     withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))),
   );
+
+  addRangeOptions(
+    audit
+      .command('would-refuse')
+      .description('monitor mode (enforce: monitor): what enforcing would have refused, per agent and reason — delivered messages policy refuses'),
+  )
+    .option('--agent <agent>', 'only this agent')
+    .action((o: RangeOpts & { agent?: string }) =>
+      withStore(o, async (s) => {
+        const rows = await wouldRefuse(s, { ...rangeOf(o), ...(o.agent ? { agent: o.agent } : {}) });
+        if (o.json) console.log(JSON.stringify(rows, null, 2));
+        else
+          console.log(
+            rows.length
+              ? renderTable(rows as unknown as Record<string, unknown>[], { fullLast: true })
+              : '(nothing: no agent in monitor mode sent anything policy refuses in this range)',
+          );
+      }),
+    );
 
   addRangeOptions(audit.command('alerts').description('alerts raised by the auditor, each with its sentence (what tail and the report show)'))
     .option('--rule <rule>', `only this rule (${ALERT_RULES.join(', ')})`)

@@ -168,6 +168,23 @@ function trailsHtml(data: ReportData): string {
   return out.join('\n');
 }
 
+/** Monitor mode (docs/design.md §18): what enforcing would have refused, per agent and reason; nothing when there is none. */
+function wouldRefuseHtml(data: ReportData): string {
+  const rows = data.would_refuse ?? [];
+  if (!rows.length) return '';
+  const out = [
+    '<section id="would-refuse" class="wide"><h2>Monitor mode: what enforcing would have refused</h2>',
+    `<p class="note">Agents in monitor mode (<code>enforce: monitor</code>) had these messages delivered although their policy refuses them. Enforce with <code>enforce: enforce</code> in the manifest; every message: <code>${e(trailCommand(data, 'MSG_ID'))}</code>.</p>`,
+    '<table class="would-refuse"><thead><tr><th>agent</th><th>would refuse</th><th class="num">messages</th><th class="num">destinations</th><th>first</th><th>last</th><th>last message</th></tr></thead><tbody>',
+  ];
+  for (const w of rows)
+    out.push(
+      `<tr data-agent="${e(w.agent)}" data-reason="${e(w.reason)}"><td>${e(w.agent)}</td><td>${e(w.reason)}</td><td class="num">${w.messages}</td><td class="num">${w.destinations}</td><td>${e(fmtIso(w.first_seen))}</td><td>${e(fmtIso(w.last_seen))}</td><td><code>${e(w.last_msg_id)}</code> ${e(w.last_detail)}</td></tr>`,
+    );
+  out.push('</tbody></table></section>');
+  return out.join('\n');
+}
+
 /** The page for `data`: a pure function of it (same data, same bytes). */
 export function renderHtmlReport(data: ReportData): string {
   const t = data.totals;
@@ -204,7 +221,7 @@ export function renderHtmlReport(data: ReportData): string {
 <section id="alert-list" class="wide"><h2>Alerts by severity</h2>
 ${alertListHtml(data)}
 </section>
-<section id="graph"><h2>Communication graph</h2></section>
+${wouldRefuseHtml(data)}<section id="graph"><h2>Communication graph</h2></section>
 <section id="rejections"><h2>Rejections by reason</h2></section>
 <section id="per-bucket" class="wide"><h2>Messages per ${escapeHtml(data.per_bucket.bucket_label)} per sender</h2></section>
 <section id="alerts" class="wide"><h2>Alerts timeline</h2></section>

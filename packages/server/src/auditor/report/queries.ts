@@ -4,7 +4,7 @@
 // parameter ({name:Type}); raw reads use FINAL, so a redelivered row never counts twice.
 import type { AuditStore } from '../store.js';
 import { messageCounts } from '../schema.js';
-import { alerts, edges, rejections, topTalkers, trails } from '../reports.js';
+import { alerts, edges, rejections, topTalkers, trails, wouldRefuse } from '../reports.js';
 import type { AlertRowOut, EdgeRow } from '../reports.js';
 import { alertEvidence, isDetectorRule } from '../detectors/index.js';
 import type { EvidenceQuery } from '../detectors/index.js';
@@ -97,7 +97,13 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
   const p = { since: Math.floor(since / 1000), until: Math.ceil(until / 1000) };
   const events = store.table('audit_events');
 
-  const [talkers, edgeRows, rejRows, alertRows] = await Promise.all([topTalkers(store, r), edges(store, r), rejections(store, r), alerts(store, r)]);
+  const [talkers, edgeRows, rejRows, alertRows, wouldRows] = await Promise.all([
+    topTalkers(store, r),
+    edges(store, r),
+    rejections(store, r),
+    alerts(store, r),
+    wouldRefuse(store, { since, until, limit }),
+  ]);
 
   // Time chart: the bucket width comes from the span of the run (first to last message), so a
   // 30-second demo is 30 one-second buckets, not one minute. Buckets under a minute read the raw
@@ -323,6 +329,7 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     per_bucket: { bucket_seconds: bucket, bucket_label: bucketLabel(bucket), first, last, times, series },
     rejections: rejRows.map((x) => ({ ...x, details: details.get(x.reason) ?? [] })),
     alerts: reportAlerts,
+    ...(wouldRows.length ? { would_refuse: wouldRows.map((w) => ({ ...w, first_seen: chToIso(w.first_seen), last_seen: chToIso(w.last_seen) })) } : {}),
     trails: [...trailOf.entries()].map(([msg_id, alert_ids]) => {
       const rows = rowsOf.get(msg_id) ?? [];
       return { msg_id, alert_ids, rows: rows.slice(0, maxTrailRows), truncated: rows.length > maxTrailRows };

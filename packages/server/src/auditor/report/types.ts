@@ -170,4 +170,19 @@ export interface ReportData {
   alerts: ReportAlert[];
   /** the evidence messages' trails, in the order the page lists the alerts (severity first) */
   trails: ReportTrail[];
+  /** monitor mode (docs/design.md §18): what enforcing would have refused, per agent and reason (absent or [] when nothing) */
+  would_refuse?: ReportWouldRefuse[];
+}
+
+/** One agent and reason of `agentbus audit would-refuse`. */
+export interface ReportWouldRefuse {
+  agent: string;
+  reason: string;
+  messages: number;
+  destinations: number;
+  /** ISO 8601 UTC */
+  first_seen: string;
+  last_seen: string;
+  last_msg_id: string;
+  last_detail: string;
 }
