@@ -383,7 +383,9 @@ export function registerAuditorCommands(program: Command): void {
     .action((o: RangeOpts & { html?: string }) => {
       if (!o.html) throw bad('report: give --html FILE');
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('report: --since must be before --until');
-      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, { ...rangeOf(o), store: o.store })));
+      // the page's trail commands name the store read: --store (a path made absolute), else --state-dir, else none
+      const where = o.store ? { store: isUrl(o.store) ? o.store : resolve(o.store) } : o.stateDir ? { stateDir: resolve(o.stateDir) } : {};
+      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, { ...rangeOf(o), ...where })));
     });
 
   addStoreOptions(audit.command('trail').description("one message's trail (its rows and what it caused) by msg_id, or a whole trace"))
