@@ -970,6 +970,27 @@ test('cli - audit report --html FILE writes the page; bad arguments exit 2', asy
     page.includes(`<code class="cmd">agentbus audit trail --msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`),
     'the commands name the --store given',
   );
+  // a relative --store: the commands name it absolute (they may be run from anywhere)
+  const rel = spawnSync(
+    process.execPath,
+    cliArgs(
+      'audit',
+      'report',
+      '--store',
+      'db',
+      '--html',
+      'rel.html',
+      '--since',
+      new Date(RANGE.since).toISOString(),
+      '--until',
+      new Date(RANGE.until).toISOString(),
+    ),
+    { encoding: 'utf8', timeout: 120_000, cwd: dir },
+  );
+  assert.is(rel.status, 0, rel.stderr);
+  const relPage = readFileSync(join(dir, 'rel.html'), 'utf8');
+  assert.ok(relPage.includes(`--msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`), 'the store made absolute');
+  assert.not.ok(relPage.includes('&lt;store&gt;'));
   assert.is(cli().status, 2, 'no --html');
   assert.is(cli('--html', out, '--since', 'yesterday-ish').status, 2);
   assert.is(cli('--html', out, '--since', '1h', '--until', '2h').status, 2);
