@@ -24,6 +24,8 @@ import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { startBus } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { RejectedError } from '../packages/sdk/src/errors.js';
+import { spawnSync } from 'node:child_process';
+import { cliArgs } from './helpers/cli-bin.js';
 
 const MIN = 60_000;
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-alerts-fast-'));
@@ -97,6 +99,17 @@ test('engine - the threshold pass alerts in the open minute; the next passes and
   await z.insertRows(more);
   assert.equal(await zero.evaluateThresholds(M + 32_000), []);
   assert.equal(await zero.evaluateThresholds(M + 58_000), []);
+});
+
+test('cli - agentbus auditor --threshold-interval-ms: 0 (off) or at least 250 ms; its help names the threshold rules', () => {
+  const r = spawnSync(process.execPath, cliArgs('auditor', '--threshold-interval-ms', '100', '--store', join(dir, 'none')), {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.is(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--threshold-interval-ms: 0 \(off\) or at least 250/);
+  const help = spawnSync(process.execPath, cliArgs('auditor', '--help'), { encoding: 'utf8', timeout: 60_000 }).stdout.replace(/\s+/g, ' ');
+  assert.ok(help.includes(`--threshold-interval-ms <ms> how often the threshold detectors (${THRESHOLD_RULES.join(', ')})`), help);
 });
 
 // ---- through a real bus: nats-server, verifier, auditor ----
