@@ -116,7 +116,7 @@ test.before(async () => {
     nats: { url: bus.url, credsFile: join(bus.dir, 'creds', 'auditor.json') },
     store: { url: storeDir },
     consumer: { batchMaxWaitMs: 1000, ackWaitMs: 3000, backoffInitialMs: 50, backoffMaxMs: 400 },
-    detect: { intervalMs: 3_600_000 },
+    detect: { intervalMs: 3_600_000, thresholdIntervalMs: 0 }, // alerts: evaluated by the test itself
     logLevel: 'silent',
   });
   for (const a of ['mon', 'enf', 'monrate', 'enfrate', 'dflt', 'bob', 'carol', 'fs']) raw.set(a, await bus.rawAgent(a));

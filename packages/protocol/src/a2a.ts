@@ -101,6 +101,7 @@ export const A2aPartSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('text'), text: z.string() }),
   z.strictObject({ kind: z.literal('data'), data: z.json() }),
 ]);
+/** One part of an `a2a.message` or `a2a.reply`: `{ kind: 'text', text }` or `{ kind: 'data', data }`. */
 export type A2aPart = z.infer<typeof A2aPartSchema>;
 
 /** `a2a.message`: the parts of the A2A message and its context. */
@@ -108,10 +109,12 @@ export const A2aMessageSchema = z.strictObject({
   parts: z.array(A2aPartSchema).min(1).max(64),
   context_id: z.string().max(256).optional(),
 });
+/** The payload of an `a2a.message`: its parts and the A2A context id. */
 export type A2aMessagePayload = z.infer<typeof A2aMessageSchema>;
 
 /** `a2a.reply`: the answer's parts. */
 export const A2aReplySchema = z.strictObject({ parts: z.array(A2aPartSchema).max(64) });
+/** The payload of an `a2a.reply`: the answer's parts. */
 export type A2aReplyPayload = z.infer<typeof A2aReplySchema>;
 
 /** `a2a.refusal`: what the gateway refused on its own (no principal envelope exists, or the remote side failed a check). */
@@ -126,6 +129,7 @@ export const A2aRefusalSchema = z.strictObject({
   message_id: z.string().max(256).optional(),
   remote: z.string().max(128).optional(),
 });
+/** The payload of an `a2a.refusal`: what the gateway refused, and why. */
 export type A2aRefusal = z.infer<typeof A2aRefusalSchema>;
 
 /** The input schema of the gateway's `send_message` tool (pinned in its manifest's mcp.tools). */

@@ -22,6 +22,7 @@ import type { AnyContract } from './contracts.js';
 export { A2A_MESSAGE_TYPE, A2A_REPLY_TYPE, A2A_REFUSAL_TYPE };
 export type { A2aPart, A2aMessagePayload, A2aReplyPayload, A2aRefusal };
 
+/** The built-in `a2a.*` contracts (`a2a.message`, `a2a.reply`, `a2a.refusal`): what `agentbus contracts export` lists as built in. */
 export const A2A_CONTRACTS = createRegistry(
   defineMessage(A2A_MESSAGE_TYPE, A2aMessageSchema, {
     description: 'an A2A message from an external principal (text and data parts), carried by the A2A gateway',

@@ -49,11 +49,15 @@ import {
 } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
+/** How long send() waits for the verifier's answer per attempt (ms), unless `timeoutMs` says otherwise. */
 export const DEFAULT_SEND_TIMEOUT_MS = 2000;
+/** How many times send() retries an unanswered attempt (the same msg_id: a retry is never delivered twice). */
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
 
+/** What connectAgent() needs: where the bus is, who this agent is, and the message types it uses. */
 export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegistry> {
+  /** NATS URL(s) of the bus, e.g. `nats://127.0.0.1:4222` (what `agentbus dev` prints). */
   servers: string | string[];
   /** Path of the agent's credential file (mode 0600), or a loaded identity. */
   credentials: string | AgentIdentity;
@@ -65,8 +69,11 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
   manifestsDir?: string;
   /** Check each received envelope's signature end to end (default true). */
   verifyEndToEnd?: boolean;
+  /** Default per-attempt timeout of send() (ms; DEFAULT_SEND_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Default retries of send() (DEFAULT_SEND_RETRIES). */
   retries?: number;
+  /** The Ed25519 implementation that signs and verifies (default: the fastest available, see `backends`). */
   backend?: Ed25519Backend;
   /** Extra nats.js connection options (tls, name, ...). */
   connectOptions?: Record<string, unknown>;
@@ -74,14 +81,26 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
   logger?: Logger;
 }
 
+/**
+ * A message this agent received (from inbox() or a topic subscription): verified by the bus's
+ * verifier and, by default, end to end by this client; its payload decoded and checked by its contract.
+ */
 export interface InboundMessage<T = unknown, Type extends string = string> {
+  /** 32 hex characters: the id the sender gave it (what `agentbus audit trail --msg-id` takes). */
   msgId: string;
+  /** The sending agent's id, as its signature and the NATS user it connected with prove. */
   sender: string;
+  /** This agent's id for a direct message; '' for a topic publication. */
   recipient: string;
+  /** The topic's name for a topic publication; '' for a direct message. */
   topic: string;
+  /** The message type (e.g. `task.assign`): which contract decoded the payload. */
   type: Type;
+  /** The payload, decoded and validated by the type's contract. */
   payload: T;
+  /** The payload as sent (the signed bytes). */
   payloadBytes: Uint8Array;
+  /** The sender's metadata (keys its manifest allows, e.g. `rationale`, `prompt_version`). */
   metadata: Record<string, string>;
   /** The chain depth the verifier assigned. */
   depth: number;
@@ -91,17 +110,25 @@ export interface InboundMessage<T = unknown, Type extends string = string> {
    * agent received the message and how deep its chain is.
    */
   depthToken: string;
+  /** The msg_id of the message this one answers or follows; '' for none. */
   causationId: string;
+  /** The W3C trace context it carries (pass the message as `causation` to stay in its trace). */
   traceparent: string;
+  /** When the sender says it sent it (its clock; the verifier checks it is fresh). */
   sentAt: Date;
+  /** Every signed header field, as decoded. */
   header: HeaderFields;
 }
 
+/** Options of send() (and publish()). */
 export interface SendOptions {
+  /** Metadata to sign with the message (keys the sender's manifest allows; a critical type requires `rationale` and `prompt_version`). */
   metadata?: Record<string, string>;
   /** The message this one answers or follows (sets causation, depth and trace). */
   causation?: InboundMessage;
+  /** How long to wait for the verifier's answer per attempt (ms). */
   timeoutMs?: number;
+  /** How many times to retry an unanswered attempt (the same msg_id). */
   retries?: number;
   /** W3C traceparent to join; default: the causation's trace, the active OpenTelemetry span, or a new trace. */
   traceparent?: string;
@@ -109,11 +136,17 @@ export interface SendOptions {
   approvalWaitMs?: number;
 }
 
+/** What send() resolves with once the verifier accepted the message (and, for a direct message, the recipient confirmed it). */
 export interface SendResult {
+  /** The message's id (32 hex characters). */
   msgId: string;
+  /** The chain depth the verifier assigned. */
   depth: number;
+  /** The verifier had accepted this msg_id already (a retry): it was not delivered twice. */
   duplicate: boolean;
+  /** Which verifier instance decided. */
   verifierId: string;
+  /** Attempts it took (1 without a retry). */
   attempts: number;
   /** The recipient's client confirmed it holds the message (false for topic publications). */
   delivered: boolean;
@@ -212,6 +245,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#inboxSub = undefined;
   }
 
+  /** Connect as the agent of `o.credentials` (what connectAgent() does); BusConnectionError when no server answers. */
   static async connect<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
     const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
     const verify = o.verifyEndToEnd ?? true;
