@@ -70,7 +70,7 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
   assert.match(
     audit[1]!,
     new RegExp(
-      `^ +${a.accepted} accepted \\(${a.accepted_by_agents} sent by the six agents, ${a.accepted - a.accepted_by_agents} answers .*\\), ${a.rejected} rejected`,
+      `^ +${a.accepted} accepted \\(${a.accepted_by_agents} sent by the six agents and the A2A partner and concierge, ${a.accepted - a.accepted_by_agents} answers .*\\), ${a.rejected} rejected`,
     ),
   );
   assert.match(r.stderr, /prompt-injected/, 'progress is visible on stderr');

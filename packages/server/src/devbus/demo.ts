@@ -44,7 +44,7 @@ export interface DemoSummary {
     /** the messages of the audit trail, by verdict (rejected includes the shed ones); accepted counts the services' answers too */
     messages?: number;
     accepted?: number;
-    /** of the accepted: sent by the demo's six agents (the rest: the tool, memory and approval services' answers) */
+    /** of the accepted: sent by the demo's six agents and the A2A act's two (the rest: the tool, memory and approval services' answers) */
     accepted_by_agents?: number;
     rejected?: number;
     duplicates?: number;
@@ -57,6 +57,8 @@ export interface DemoSummary {
 
 /** The demo's agents (the services — fs, fetch, memory, operator — answer them). */
 const DEMO_AGENTS = ['planner', 'researcher', 'browser', 'coder', 'reviewer', 'deployer'];
+/** The A2A act's agents: the external principal (signed by the gateway) and the agent it calls. */
+const A2A_DEMO_AGENTS = ['partner', 'concierge'];
 
 export interface DemoOptions {
   stateDir?: string;
@@ -499,7 +501,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
                 countIf(verdict = 'accepted' AND sender IN {agents:Array(String)}) AS accepted_by_agents,
                 countIf(verdict = 'rejected' AND shed_count = 0) + sum(toUInt64(shed_count)) AS rejected, countIf(verdict = 'duplicate') AS duplicates
          FROM ${aud.store.table('audit_events')} FINAL`,
-        { agents: DEMO_AGENTS },
+        { agents: [...DEMO_AGENTS, ...A2A_DEMO_AGENTS] },
       );
       const n = (k: keyof NonNullable<typeof c>) => Number(c?.[k] ?? 0);
       Object.assign(summary.audit, {
@@ -561,7 +563,7 @@ export function printSummary(s: DemoSummary, print: (l: string) => void = consol
       `audit:    ${a.messages} messages in ${a.rows} rows${a.shed_rows ? ` (a row is one message, but ${a.shed_rows} shed ${a.shed_rows === 1 ? 'row stands' : 'rows stand'} for ${a.shed} messages shed unverified: ${a.rows} − ${a.shed_rows} + ${a.shed} = ${a.messages})` : ''}`,
     );
     print(
-      `          ${a.accepted} accepted (${a.accepted_by_agents} sent by the six agents, ${(a.accepted ?? 0) - (a.accepted_by_agents ?? 0)} answers of the tool, memory and approval services), ${a.rejected} rejected (the reasons above), ${a.duplicates} ${a.duplicates === 1 ? 'duplicate' : 'duplicates'}`,
+      `          ${a.accepted} accepted (${a.accepted_by_agents} sent by the six agents and the A2A partner and concierge, ${(a.accepted ?? 0) - (a.accepted_by_agents ?? 0)} answers of the tool, memory and approval services), ${a.rejected} rejected (the reasons above), ${a.duplicates} ${a.duplicates === 1 ? 'duplicate' : 'duplicates'}`,
     );
     print(`          in ${a.store}${a.findings !== undefined ? `; audit verify: ${a.findings} findings` : ''}`);
   } else print(`audit:    ${a.store}`);
