@@ -174,7 +174,7 @@ class Ack(_message.Message):
     def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., msg_id: _Optional[bytes] = ..., detail: _Optional[str] = ..., depth: _Optional[int] = ..., verifier_id: _Optional[str] = ..., delivery: _Optional[_Union[Delivery, str]] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
-    __slots__ = ("event_id", "verifier_id", "verified_at_ms", "verdict", "reason", "detail", "subject_sender", "header", "signature", "payload_size", "payload_sha256", "effective_depth", "raw_size", "shed_count", "window_start_ms", "findings", "memory")
+    __slots__ = ("event_id", "verifier_id", "verified_at_ms", "verdict", "reason", "detail", "subject_sender", "header", "signature", "payload_size", "payload_sha256", "effective_depth", "raw_size", "shed_count", "window_start_ms", "findings", "memory", "monitor", "would_refuse")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_ID_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,8 @@ class AuditEvent(_message.Message):
     WINDOW_START_MS_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_FIELD_NUMBER: _ClassVar[int]
+    WOULD_REFUSE_FIELD_NUMBER: _ClassVar[int]
     event_id: bytes
     verifier_id: str
     verified_at_ms: int
@@ -209,7 +211,9 @@ class AuditEvent(_message.Message):
     window_start_ms: int
     findings: _containers.RepeatedCompositeFieldContainer[GuardFinding]
     memory: MemoryAccess
-    def __init__(self, event_id: _Optional[bytes] = ..., verifier_id: _Optional[str] = ..., verified_at_ms: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., subject_sender: _Optional[str] = ..., header: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., payload_size: _Optional[int] = ..., payload_sha256: _Optional[bytes] = ..., effective_depth: _Optional[int] = ..., raw_size: _Optional[int] = ..., shed_count: _Optional[int] = ..., window_start_ms: _Optional[int] = ..., findings: _Optional[_Iterable[_Union[GuardFinding, _Mapping]]] = ..., memory: _Optional[_Union[MemoryAccess, _Mapping]] = ...) -> None: ...
+    monitor: bool
+    would_refuse: Reason
+    def __init__(self, event_id: _Optional[bytes] = ..., verifier_id: _Optional[str] = ..., verified_at_ms: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[_Union[Reason, str]] = ..., detail: _Optional[str] = ..., subject_sender: _Optional[str] = ..., header: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., payload_size: _Optional[int] = ..., payload_sha256: _Optional[bytes] = ..., effective_depth: _Optional[int] = ..., raw_size: _Optional[int] = ..., shed_count: _Optional[int] = ..., window_start_ms: _Optional[int] = ..., findings: _Optional[_Iterable[_Union[GuardFinding, _Mapping]]] = ..., memory: _Optional[_Union[MemoryAccess, _Mapping]] = ..., monitor: _Optional[bool] = ..., would_refuse: _Optional[_Union[Reason, str]] = ...) -> None: ...
 
 class MemoryAccess(_message.Message):
     __slots__ = ("op", "ns", "key_hash", "value_hash", "value_size", "revision", "status")
