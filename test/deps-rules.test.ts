@@ -34,10 +34,20 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
     file('packages/server/dist/mcp/b.js', "import './a.js';\n"); // a circle within a room
     file('packages/server/dist/loose.js', "import './common/tls.js';\n"); // outside every room
     file('packages/sdk/dist/index.js', "import '../../server/dist/common/tls.js';\n"); // sdk → server
+    file('packages/server/dist/console/server.js', "import '../ops/tail.js';\nimport '../devbus/dev.js';\n"); // down (fine), then up
+    file('packages/server/dist/ops/tail.js', "import '../console/server.js';\n"); // upward (and a circle)
     const r = cruise(dir, ['packages']);
     assert.ok(r.code !== 0, r.out); // exit code = the number of errors
-    assert.match(r.out, /6 dependency violations/);
-    for (const rule of ['common-imports-down-only', 'verifier-imports-down-only', 'no-circular', 'sdk-not-server', 'server-rooms-only'])
+    assert.match(r.out, /9 dependency violations/);
+    for (const rule of [
+      'common-imports-down-only',
+      'verifier-imports-down-only',
+      'console-imports-down-only',
+      'ops-imports-down-only',
+      'no-circular',
+      'sdk-not-server',
+      'server-rooms-only',
+    ])
       assert.match(r.out, rule, `${rule} not reported:\n${r.out}`);
     assert.match(r.out, /mcp\/a\.js/);
   } finally {
