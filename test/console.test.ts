@@ -192,6 +192,8 @@ test('console - a held tool call appears with its full canonical arguments and d
   ]);
   const args = (await c.locator('pre.args').textContent()) ?? '';
   assert.ok(args.includes('hello\\u{a0}world'), `the invisible character is not escaped: ${args}`);
+  // indented JSON, one key a line: the indentation's line breaks are not escaped, the content's space is
+  assert.is(args, `{\n  "content": "hello\\u{a0}world",\n  "path": "${path}"\n}`);
   const canonical = approvalArgs({ path, content });
   assert.is((await c.locator('[data-role=sha]').textContent())?.trim(), sha(canonical));
   assert.match((await c.locator('.countdown').textContent()) ?? '', /\d:\d\d left/);

@@ -96,12 +96,14 @@ const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Zl}\p{Zp}\p{Variation_Selec
 /**
  * The arguments as a person reads them: indented JSON of the canonical arguments, with every
  * character that does not show (format, bidi, zero-width, tag, control, private-use, odd spaces)
- * written as an escape, so two different calls never look the same.
+ * written as an escape, so two different calls never look the same. The indentation's line
+ * breaks are the only ones left as they are (a line break inside a string is JSON's `\n`).
  */
 export function showArgs(canonical: string): string {
   const p = parseStrictJson(canonical);
   const text = p.ok ? JSON.stringify(p.value, null, 2) : canonical;
-  return text.replace(INVISIBLE, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  // the indentation's line breaks stay as they are: a line break inside a string is already JSON's escape
+  return text.replace(INVISIBLE, (c) => (c === '\n' && p.ok ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
 }
 
 export interface Decision {
