@@ -9,8 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { request as httpRequest, createServer } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { spawnSync } from 'node:child_process';
 import type { Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -31,6 +33,9 @@ import { approvalArgs } from '../packages/protocol/src/tools/definition.js';
 import { ToolResultContract, toolContracts } from '../packages/server/src/common/tool-contracts.js';
 import { Task, Result, Deploy, Note, contracts } from './helpers/contracts.js';
 import { waitFor, sleep } from './helpers/bus.js';
+import { freePort } from './helpers/nats-server.js';
+import { cliArgs } from './helpers/cli-bin.js';
+import { makeDevCertificates } from '../packages/server/src/common/tls.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentbus-console-test-'));
 const stateDir = join(root, 'dev');
@@ -169,6 +174,27 @@ test('console - an alert appears with its sentence, evidence and trail; the trai
   await trail.waitFor({ timeout: 5000 });
   assert.match((await trail.textContent()) ?? '', /rejected/);
   assert.match((await trail.textContent()) ?? '', /alice → bob/);
+});
+
+test('console - the graph: agents and edges, the refused ones marked; an agent is a button that filters the stream', async () => {
+  await page.getByRole('tab', { name: 'Graph' }).click();
+  const refusedEdge = page.locator('g.edge.refused', { has: page.locator('title', { hasText: /^alice → bob: \d+ accepted, [1-9]\d* refused$/ }) });
+  await refusedEdge.waitFor({ state: 'attached', timeout: 3000 });
+  // the same in the table, for keyboards and screen readers
+  assert.match((await page.locator('table.edges tr.refused', { hasText: 'alice' }).first().textContent()) ?? '', /alicebob\d+[1-9]\d*/);
+  // every agent of the manifests is drawn, the operator too (it sent nothing)
+  for (const a of ['alice', 'bob', 'fs', 'operator']) assert.is(await page.getByRole('button', { name: new RegExp(`^${a}(,|:)`) }).count(), 1, a);
+  // keyboard: focus alice, Enter: the verdict stream of alice
+  await page.getByRole('button', { name: /^alice, \d+ refused attempts/ }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Verdict stream' }).waitFor({ timeout: 2000 });
+  assert.is(await page.locator('select[name=agent]').inputValue(), 'alice');
+  if (process.env.CONSOLE_SCREENSHOT) {
+    await page.getByRole('tab', { name: 'Graph' }).click();
+    await page.screenshot({ path: join(tmpdir(), 'agentbus-console-graph.png') });
+    await page.getByRole('tab', { name: 'Verdicts' }).click();
+  }
+  await page.locator('select[name=agent]').selectOption('');
 });
 
 /** Start a write_file call of alice's (held for approval); resolves with how it ended. */
@@ -386,6 +412,60 @@ test('console - a non-loopback bind needs TLS and users; with users, a login set
   // the page of the first console also saw it go
   await card(path).waitFor({ state: 'detached', timeout: 5000 });
   assert.ok(ran.includes(path));
+});
+
+test('console - TLS on every address: it answers only to the origin named, its cookie is Secure, and the CLI refuses a wide bind without TLS', async () => {
+  const tls = makeDevCertificates(join(root, 'tls'));
+  const port = await freePort();
+  const users = [{ name: 'ann', token: 's3cret-token-of-ann-0123' }];
+  const base = { servers: bus.url, observer: bus.observerCreds, manifestsDir: bus.manifestsDir, users, host: '0.0.0.0', port };
+  await startConsole({ ...base, tls }).then(
+    () => assert.unreachable('a console listened on every address without a named origin'),
+    (e: unknown) => assert.match((e as Error).message, /--allow-origin/),
+  );
+  const wide = await startConsole({ ...base, tls, allowedOrigins: [`https://localhost:${port}`] });
+  extra.push(wide);
+  assert.is(wide.url, `https://localhost:${port}/`);
+  const ca = readFileSync(tls.caFile);
+  const https = (path: string, o: { method?: string; host?: string; headers?: Record<string, string>; body?: string } = {}) =>
+    new Promise<{ status: number; body: string; cookie: string[] }>((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          servername: 'localhost',
+          port,
+          ca,
+          method: o.method ?? 'GET',
+          path,
+          headers: { host: o.host ?? `localhost:${port}`, ...(o.headers ?? {}) },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cookie: res.headers['set-cookie'] ?? [] }));
+        },
+      );
+      req.on('error', reject);
+      if (o.body) req.write(o.body);
+      req.end();
+    });
+  assert.is((await https('/api/session', { host: `127.0.0.1:${port}` })).status, 403, 'a Host not named was answered');
+  const login = await https('/api/login', {
+    method: 'POST',
+    headers: { origin: `https://localhost:${port}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'ann', token: 's3cret-token-of-ann-0123' }),
+  });
+  assert.is(login.status, 200, login.body);
+  assert.match(login.cookie[0] ?? '', /^agentbus_console=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200; Secure$/);
+  const me = await https('/api/session', { headers: { cookie: login.cookie[0]!.split(';')[0]! } });
+  assert.is(JSON.parse(me.body).user, 'ann');
+  // the CLI: a wide bind without TLS, one line, exit 1
+  const r = spawnSync(process.execPath, cliArgs('console', '--state-dir', stateDir, '--host', '0.0.0.0', '--port', '0', '--no-approvals', '--no-history'), {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.is(r.status, 1, r.stderr);
+  assert.is(r.stderr.trim(), 'agentbus: --host 0.0.0.0 is not loopback: the console then needs TLS (--tls-cert and --tls-key)');
 });
 
 test.run();

@@ -65,9 +65,10 @@ export class Gate {
   readonly hosts = new Set<string>();
   readonly origins = new Set<string>();
   constructor(o: { scheme: 'http' | 'https'; host: string; port: number; allowedOrigins?: string[] }) {
-    const names = isLoopbackHost(o.host)
-      ? ['127.0.0.1', 'localhost', '[::1]', o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host]
-      : [o.host];
+    // a wildcard bind (0.0.0.0, ::) answers only to the origins named (--allow-origin)
+    const wildcard = o.host === '0.0.0.0' || o.host === '::';
+    const own = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
+    const names = wildcard ? [] : isLoopbackHost(o.host) ? ['127.0.0.1', 'localhost', '[::1]', own] : [own];
     for (const n of names) {
       this.hosts.add(`${n}:${o.port}`.toLowerCase());
       this.origins.add(`${o.scheme}://${n}:${o.port}`.toLowerCase());

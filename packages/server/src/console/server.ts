@@ -138,6 +138,9 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
   if (!isLoopbackHost(host)) {
     if (!o.tls) throw new ConsoleConfigError(`--host ${host} is not loopback: the console then needs TLS (--tls-cert and --tls-key)`);
     if (!o.users?.length) throw new ConsoleConfigError(`--host ${host} is not loopback: the console then needs a login (--users FILE)`);
+    // every address: no Host is its own until someone names the one people open
+    if ((host === '0.0.0.0' || host === '::') && !o.allowedOrigins?.length)
+      throw new ConsoleConfigError(`--host ${host} listens on every address: name the origin people open with --allow-origin https://NAME:PORT`);
   }
   for (const a of o.allowedOrigins ?? []) {
     let u: URL;
@@ -383,8 +386,9 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
   const scheme = tls ? 'https' : 'http';
   gate = new Gate({ scheme, host, port, ...(o.allowedOrigins ? { allowedOrigins: o.allowedOrigins } : {}) });
   const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const wildcard = host === '0.0.0.0' || host === '::';
   return {
-    url: `${scheme}://${urlHost}:${port}/`,
+    url: wildcard ? `${o.allowedOrigins![0]!.replace(/\/$/, '')}/` : `${scheme}://${urlHost}:${port}/`,
     approver: desk?.agent,
     async close() {
       clearInterval(heartbeat);

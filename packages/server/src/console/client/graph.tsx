@@ -3,7 +3,7 @@
 // edges changes (not animated); an edge table below says the same for keyboards and screen
 // readers. Each node is a button: it filters the verdict stream by that agent.
 import { useMemo, useRef } from 'preact/hooks';
-import { forceCenter, forceCollide, forceLink, forceManyBody, forceSimulation } from 'd3-force';
+import { forceCenter, forceCollide, forceLink, forceManyBody, forceSimulation, forceX, forceY } from 'd3-force';
 import type { SimulationLinkDatum, SimulationNodeDatum } from 'd3-force';
 import { vis } from './types.js';
 
@@ -44,22 +44,26 @@ export function Graph(props: { agents: string[]; edges: GraphEdge[]; onAgent: (i
         'link',
         forceLink<Node, SimulationLinkDatum<Node>>(links)
           .id((d) => d.id)
-          .distance(140),
+          .distance(190),
       )
-      .force('charge', forceManyBody().strength(-500))
+      .force('charge', forceManyBody().strength(-900))
       .force('center', forceCenter(W / 2, H / 2))
-      .force('collide', forceCollide(48))
+      // agents that talk to nobody stay in view instead of drifting to the edges
+      .force('x', forceX(W / 2).strength(0.03))
+      .force('y', forceY(H / 2).strength(0.06))
+      .force('collide', forceCollide(64))
       .stop();
     sim.tick(200);
     const m = new Map<string, { x: number; y: number }>();
-    for (const n of nodes) m.set(n.id, { x: Math.max(50, Math.min(W - 50, n.x ?? 0)), y: Math.max(30, Math.min(H - 30, n.y ?? 0)) });
+    for (const n of nodes) m.set(n.id, { x: Math.max(60, Math.min(W - 60, n.x ?? 0)), y: Math.max(34, Math.min(H - 54, n.y ?? 0)) });
     places.current = m;
     return m;
     // the layout changes only with the graph's shape (ids and edges), not with its counts
   }, [shape]);
   const refusedBy = new Map<string, number>();
   for (const e of props.edges) refusedBy.set(e.sender, (refusedBy.get(e.sender) ?? 0) + e.rejected);
-  const label = `${ids.length} agents, ${props.edges.length} edges, ${props.edges.filter((e) => e.rejected).length} with refused attempts`;
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  const label = `${n(ids.length, 'agent', 'agents')}, ${n(props.edges.length, 'edge', 'edges')}, ${props.edges.filter((e) => e.rejected).length} with refused attempts`;
   return (
     <figure class="graph">
       <figcaption class="muted">{label}; refused attempts are red and dashed. Select an agent for its verdicts.</figcaption>
@@ -92,7 +96,7 @@ export function Graph(props: { agents: string[]; edges: GraphEdge[]; onAgent: (i
               <line x1={x1} y1={y1} x2={x2} y2={y2} marker-end={refused ? 'url(#arrow-refused)' : 'url(#arrow)'} />
               {refused ? (
                 <text x={(x1 + x2) / 2} y={(y1 + y2) / 2 - 6} class="edge-label">
-                  ✕{e.rejected}
+                  ✕ {e.rejected}
                 </text>
               ) : null}
             </g>
@@ -108,7 +112,7 @@ export function Graph(props: { agents: string[]; edges: GraphEdge[]; onAgent: (i
               key={id}
               class={refused ? 'node refused' : 'node'}
               transform={`translate(${p.x},${p.y})`}
-              tabIndex={0}
+              tabindex={0}
               role="button"
               aria-label={`${vis(id, 64)}${refused ? `, ${refused} refused attempts` : ''}: show its verdicts`}
               onClick={() => props.onAgent(id)}

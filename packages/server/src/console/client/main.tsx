@@ -392,7 +392,7 @@ function Approvals(props: { held: Held[]; approver: string | null; offset: numbe
   return (
     <aside class="approvals" aria-labelledby="approvals-h" data-testid="approvals">
       <h2 id="approvals-h">
-        Held calls <span class="count">{props.held.length}</span>
+        Held calls <span class={props.held.length ? 'count' : 'count zero'}>{props.held.length}</span>
       </h2>
       {props.approver ? (
         <p class="muted">Decisions are signed as {vis(props.approver, 64)} and decided by the verifier.</p>
