@@ -63,6 +63,8 @@ export function decisionReason(person: string, reason: string | undefined): stri
 
 export class ApprovalDesk {
   readonly #held = new Map<string, { notice: PendingApproval; seen: number }>();
+  /** Calls being decided here now: a second click does not send a second decision. */
+  readonly #deciding = new Set<string>();
   /** Calls decided here: a notice still in flight does not bring them back. */
   readonly #decided = new Map<string, number>();
   #subs: Subscription[] = [];
@@ -134,11 +136,18 @@ export class ApprovalDesk {
   async decide(d: DecideInput): Promise<DecideResult> {
     const h = this.#held.get(d.msgId);
     if (!h) throw new ApproveError(`no call ${d.msgId} is held for approval now (decided, expired, or never held)`);
-    const result = await sendDecision(this.approver, h.notice, {
-      approve: d.approve,
-      reason: decisionReason(d.person, d.reason),
-      ...(d.approve && d.argsSha256 !== undefined ? { argsSha256: d.argsSha256 } : {}),
-    });
+    if (this.#deciding.has(d.msgId)) throw new ApproveError(`the call ${d.msgId} is being decided already`);
+    this.#deciding.add(d.msgId);
+    let result: Awaited<ReturnType<typeof sendDecision>>;
+    try {
+      result = await sendDecision(this.approver, h.notice, {
+        approve: d.approve,
+        reason: decisionReason(d.person, d.reason),
+        ...(d.approve && d.argsSha256 !== undefined ? { argsSha256: d.argsSha256 } : {}),
+      });
+    } finally {
+      this.#deciding.delete(d.msgId);
+    }
     this.#held.delete(d.msgId);
     this.#decided.set(d.msgId, Date.now());
     const decision = d.approve ? 'approved' : 'denied';

@@ -23,7 +23,7 @@ import { rowJson, startTail } from '../ops/tail.js';
 import type { AlertMessage, Tail } from '../ops/tail.js';
 import { ApproveError } from '../ops/approver.js';
 import { ApprovalDesk } from './approvals.js';
-import { ConsoleConfigError, Gate, isLoopbackHost, Sessions, sessionCookie, USER_RE } from './auth.js';
+import { ConsoleConfigError, cookie, Gate, isLoopbackHost, SESSION_COOKIE, Sessions, sessionCookie, USER_RE } from './auth.js';
 import type { ConsoleUser } from './auth.js';
 import { consoleCss, consoleScript } from './assets.js';
 
@@ -37,6 +37,9 @@ const RECENT_ALERTS = 100;
 /** A page that does not keep up with the stream is cut off (it reconnects and reloads). */
 const MAX_BUFFERED = 4 << 20;
 const MSG_ID = /^[0-9a-f]{32}$/;
+/** Verdicts go out in batches, at most this often and this many: a flood does not flood the page. */
+const VERDICT_FLUSH_MS = 100;
+const VERDICT_BATCH = 500;
 
 export interface ConsoleOptions {
   /** NATS server URL(s). */
@@ -73,7 +76,11 @@ export interface Console {
 
 interface Client {
   res: ServerResponse;
+  /** The session the stream belongs to (closed when it logs out); '' without logins. */
+  session: string;
 }
+
+const sessionId = (req: IncomingMessage) => cookie(req, SESSION_COOKIE);
 
 const json = (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) => {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...extra });
@@ -178,11 +185,22 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
       c.res.write(frame);
     }
   };
+  // verdicts: one `verdicts` event per 100 ms with what arrived (at most 500; the rest counted as skipped)
+  let pending: Record<string, unknown>[] = [];
+  let skipped = 0;
+  const flush = setInterval(() => {
+    if (!pending.length && !skipped) return;
+    broadcast('verdicts', { verdicts: pending, skipped });
+    pending = [];
+    skipped = 0;
+  }, VERDICT_FLUSH_MS);
+  flush.unref();
   const onVerdict = (row: AuditRow) => {
     const v = rowJson(row);
     recentVerdicts.push(v);
     if (recentVerdicts.length > RECENT_VERDICTS) recentVerdicts.shift();
-    broadcast('verdict', v);
+    if (pending.length < VERDICT_BATCH) pending.push(v);
+    else skipped++;
   };
   const onAlert = (a: AlertMessage) => {
     const v = { ...(a as Record<string, unknown>), kind: 'alert' };
@@ -274,13 +292,25 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
       return json(res, 200, { user: r.user }, { 'set-cookie': sessionCookie(r.id, !!tls) });
     }
     if (path === '/api/logout' && req.method === 'POST') {
+      const id = sessionId(req);
       sessions.logout(req);
+      // the session's open streams end with it
+      for (const c of clients)
+        if (id && c.session === id) {
+          clients.delete(c);
+          c.res.end();
+        }
       return json(res, 200, { ok: true }, { 'set-cookie': sessionCookie('', !!tls, 0) });
     }
     const user = who(req);
     if (!user) return json(res, 401, { error: 'log in first' });
     if (path === '/api/events' && req.method === 'GET') {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
       res.write(`retry: 1000\n\n`);
       const snapshot = {
         now: new Date().toISOString(),
@@ -294,7 +324,7 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
         would_refuse: null,
       };
       res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
-      const c: Client = { res };
+      const c: Client = { res, session: sessions.required ? (sessionId(req) ?? '') : '' };
       clients.add(c);
       req.on('close', () => clients.delete(c));
       return;
@@ -392,6 +422,7 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
     approver: desk?.agent,
     async close() {
       clearInterval(heartbeat);
+      clearInterval(flush);
       for (const c of clients) c.res.end();
       clients.clear();
       await new Promise<void>((r) => {

@@ -109,7 +109,13 @@ function Filters(props: { verdicts: Verdict[]; f: Record<string, string>; set: (
   );
 }
 
-function Verdicts(props: { verdicts: Verdict[]; f: Record<string, string>; set: (k: string, v: string) => void; openTrail: (id: string) => void }) {
+function Verdicts(props: {
+  verdicts: Verdict[];
+  f: Record<string, string>;
+  set: (k: string, v: string) => void;
+  openTrail: (id: string) => void;
+  skipped: number;
+}) {
   const { f } = props;
   const shown = useMemo(() => {
     const out: Verdict[] = [];
@@ -127,6 +133,11 @@ function Verdicts(props: { verdicts: Verdict[]; f: Record<string, string>; set: 
     <section aria-labelledby="verdicts-h">
       <h2 id="verdicts-h">Verdict stream</h2>
       <Filters verdicts={props.verdicts} f={f} set={props.set} />
+      {props.skipped ? (
+        <p class="note">
+          {props.skipped} verdicts arrived faster than this page shows them (more than 5000 a second) and are not listed: the audit store has every one.
+        </p>
+      ) : null}
       <table class="verdicts" data-testid="verdicts">
         <thead>
           <tr>
@@ -147,7 +158,7 @@ function Verdicts(props: { verdicts: Verdict[]; f: Record<string, string>; set: 
               </td>
               <td title={vis(v.detail, 1000)}>
                 {v.reason || '–'}
-                {v.verdict !== 'accepted' && v.detail ? <div class="detail">{vis(v.detail, 160)}</div> : null}
+                {v.detail ? <div class="detail">{vis(v.detail, 160)}</div> : null}
               </td>
               <td>
                 {vis(v.sender || '?', 40)} → {vis(dest(v), 50)}
@@ -446,6 +457,7 @@ function Live(props: { session: Session }) {
   const [held, setHeld] = useState<Held[]>([]);
   const [decided, setDecided] = useState<string[]>([]);
   const [nats, setNats] = useState('connecting');
+  const [skipped, setSkipped] = useState(0);
   const [offset, setOffset] = useState(0);
   const [filters, setFilters] = useState<Record<string, string>>({});
   const [trailId, setTrailId] = useState('');
@@ -467,9 +479,10 @@ function Live(props: { session: Session }) {
         return n;
       });
     });
-    es.addEventListener('verdict', (e) => {
-      const v = JSON.parse((e as MessageEvent).data) as Verdict;
-      setVerdicts((old) => (old.length >= MAX_VERDICTS ? [...old.slice(old.length - MAX_VERDICTS + 1), v] : [...old, v]));
+    es.addEventListener('verdicts', (e) => {
+      const b = JSON.parse((e as MessageEvent).data) as { verdicts: Verdict[]; skipped: number };
+      setVerdicts((old) => [...old, ...b.verdicts].slice(-MAX_VERDICTS));
+      if (b.skipped) setSkipped((n) => n + b.skipped);
     });
     es.addEventListener('alert', (e) => {
       const a = JSON.parse((e as MessageEvent).data) as Alert;
@@ -573,7 +586,7 @@ function Live(props: { session: Session }) {
       </header>
       <main id="view">
         <div role="tabpanel" aria-labelledby={`tab-${view}`}>
-          {view === 'verdicts' ? <Verdicts verdicts={verdicts} f={filters} set={setFilter} openTrail={openTrail} /> : null}
+          {view === 'verdicts' ? <Verdicts verdicts={verdicts} f={filters} set={setFilter} openTrail={openTrail} skipped={skipped} /> : null}
           {view === 'graph' ? (
             <section aria-labelledby="graph-h">
               <h2 id="graph-h">Agents and edges</h2>
