@@ -231,6 +231,7 @@ function Alerts(props: { alerts: Alert[]; openTrail: (id: string) => void; histo
 
 function Trail(props: { id: string; setId: (id: string) => void }) {
   const [rows, setRows] = useState<TrailRow[] | undefined>();
+  const [round, setRound] = useState(0); // Show again: the store may have more rows by now
   const [error, setError] = useState('');
   const input = useRef<HTMLInputElement>(null);
   useEffect(() => {
@@ -243,7 +244,7 @@ function Trail(props: { id: string; setId: (id: string) => void }) {
       (e: Error) => live && setError(e.message),
     );
     return () => void (live = false);
-  }, [props.id]);
+  }, [props.id, round]);
   return (
     <section aria-labelledby="trail-h">
       <h2 id="trail-h">Trail of a message</h2>
@@ -251,7 +252,9 @@ function Trail(props: { id: string; setId: (id: string) => void }) {
         class="trail-form"
         onSubmit={(e) => {
           e.preventDefault();
-          props.setId((input.current?.value ?? '').trim().toLowerCase());
+          const id = (input.current?.value ?? '').trim().toLowerCase();
+          if (id === props.id) setRound((r) => r + 1);
+          else props.setId(id);
         }}
       >
         <label>
@@ -501,7 +504,14 @@ function Live(props: { session: Session }) {
       });
     });
     es.addEventListener('status', (e) => setNats((JSON.parse((e as MessageEvent).data) as { nats: string }).nats));
-    es.onerror = () => setNats('reconnecting');
+    es.onerror = () => {
+      setNats('reconnecting');
+      // a session that ended (logged out elsewhere, expired): back to the login form
+      api<Session>('/api/session').then(
+        (s) => !s.user && location.reload(),
+        () => undefined,
+      );
+    };
     api<{ agents: AgentInfo[]; edges: EdgeRow[] }>('/api/graph').then(
       (g) => {
         setAgents(g.agents.map((a) => a.id));
