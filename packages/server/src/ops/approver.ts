@@ -140,7 +140,8 @@ export async function sendDecision(a: Approver, notice: PendingApproval, d: Deci
     // no resend after an UNCONFIRMED answer: the holder took the decision and did not apply it
     // (the call was decided already, or — approving — the digest is not the held call's, and
     // then the call is refused); sending it again would not change that
-    return await a.client.send(notice.server, APPROVAL_TYPE, payload, { causation, retries: 0 });
+    // (one attempt, so it gets a generous wait)
+    return await a.client.send(notice.server, APPROVAL_TYPE, payload, { causation, retries: 0, timeoutMs: 15_000 });
   } catch (e) {
     if (e instanceof UndeliveredError) return { msgId: e.msgId, depth: notice.depth + 1, duplicate: false, verifierId: '', attempts: 1, delivered: false };
     throw e;
