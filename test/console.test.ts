@@ -164,6 +164,13 @@ test('console - an alert appears with its sentence, evidence and trail; the trai
   const item = page.locator('li.alert', { hasText: alert.sentence });
   await item.waitFor({ timeout: 3000 });
   assert.match((await item.textContent()) ?? '', /rejection_burst/);
+  // the audit store's copy (what a page opened later lists) says the same sentence
+  const stored = await page.evaluate(
+    async () => (await (await fetch('/api/alerts')).json()) as { alerts: { rule: string; sentence: string; msg_ids: string[] }[] },
+  );
+  const again = stored.alerts.find((a) => a.rule === 'rejection_burst');
+  assert.is(again?.sentence, alert.sentence);
+  assert.equal(again?.msg_ids.slice().sort(), alert.msg_ids!.slice().sort());
   await item.getByText('Evidence').click();
   assert.match((await item.locator('dl').textContent()) ?? '', /rejected/);
   // its trail, by a click on a msg_id of its evidence
@@ -177,7 +184,12 @@ test('console - an alert appears with its sentence, evidence and trail; the trai
 });
 
 test('console - the graph: agents and edges, the refused ones marked; an agent is a button that filters the stream', async () => {
-  await page.getByRole('tab', { name: 'Graph' }).click();
+  // by keyboard: the tabs move with the arrow keys
+  await page.getByRole('tab', { name: 'Verdicts' }).click();
+  await page.getByRole('tab', { name: 'Verdicts' }).focus();
+  await page.keyboard.press('ArrowRight');
+  assert.is(await page.getByRole('tab', { name: 'Graph' }).getAttribute('aria-selected'), 'true');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'tab-graph');
   const refusedEdge = page.locator('g.edge.refused', { has: page.locator('title', { hasText: /^alice → bob: \d+ accepted, [1-9]\d* refused$/ }) });
   await refusedEdge.waitFor({ state: 'attached', timeout: 3000 });
   // the same in the table, for keyboards and screen readers
