@@ -225,6 +225,9 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
       }
     },
     ...(o.connectOptions ? { connectOptions: o.connectOptions } : {}),
+  }).catch((e: unknown) => {
+    clearInterval(flush);
+    throw e;
   });
   let desk: ApprovalDesk | undefined;
   try {
@@ -234,6 +237,7 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
         { held: (v) => broadcast('held', v), gone: (g) => broadcast('gone', g), note: log },
       );
   } catch (e) {
+    clearInterval(flush);
     await tail.stop();
     throw e instanceof ApproveError ? new ConsoleConfigError(`approvals: ${e.message}`) : e;
   }
@@ -402,6 +406,8 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
       server.listen(o.port ?? 0, host, () => resolve());
     });
   } catch (e) {
+    clearInterval(flush);
+    clearInterval(heartbeat);
     await desk?.close();
     await tail.stop();
     const err = e as NodeJS.ErrnoException;
