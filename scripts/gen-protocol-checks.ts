@@ -13,6 +13,8 @@ import { reasonName } from '../packages/protocol/src/proto.js';
 export const PROTOCOL_MD = join(dirname(fileURLToPath(import.meta.url)), '..', 'PROTOCOL.md');
 export const BEGIN = '<!-- checks: generated from packages/server/src/verifier/checks.ts by scripts/gen-protocol-checks.ts; edit the list there -->';
 export const END = '<!-- /checks -->';
+export const BEGIN_MONITOR = '<!-- monitor: generated from the `monitor` field of packages/server/src/verifier/checks.ts by scripts/gen-protocol-checks.ts -->';
+export const END_MONITOR = '<!-- /monitor -->';
 
 /** The "fails with" cell: the check's own words, or its reasons. */
 export function failsWith(c: Check): string {
@@ -25,12 +27,28 @@ export function checksTable(): string {
   return ['| # | check | rule | fails with | detail (informative) |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-/** `text` (PROTOCOL.md) with the table between the markers generated afresh. */
+/** §8.6's table: what monitor mode does at each check (from each check's `monitor` field). */
+export function monitorTable(): string {
+  const rows = CHECKS.map((c, i) => {
+    const m = c.monitor;
+    const recorded = m ? m.reasons.map((r) => `\`${reasonName(r)}\``).join(', ') : '';
+    const refused = c.reasons.filter((r) => !m?.reasons.includes(r)).map((r) => `\`${reasonName(r)}\``);
+    const still = [refused.join(', '), m?.note ?? ''].filter(Boolean).join('; ');
+    return `| ${i + 1} | \`${c.name}\` | ${recorded || '—'} | ${still || '—'} |`;
+  });
+  return ['| # | check | recorded as "would refuse", delivered | refused in every mode; notes |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** `text` (PROTOCOL.md) with the tables between the markers generated afresh. */
 export function withChecksTable(text: string): string {
-  const a = text.indexOf(BEGIN);
-  const b = text.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`PROTOCOL.md: no ${BEGIN} … ${END}`);
-  return `${text.slice(0, a + BEGIN.length)}\n${checksTable()}\n${text.slice(b)}`;
+  return between(between(text, BEGIN, END, checksTable()), BEGIN_MONITOR, END_MONITOR, monitorTable());
+}
+
+function between(text: string, begin: string, end: string, table: string): string {
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`PROTOCOL.md: no ${begin} … ${end}`);
+  return `${text.slice(0, a + begin.length)}\n${table}\n${text.slice(b)}`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -85,6 +85,7 @@ function fixtureKeys() {
     ghost: new SigningKey(seedOf('ghost')),
     stranger: new SigningKey(seedOf('stranger')),
     fs: new SigningKey(seedOf('fs')),
+    erin: new SigningKey(seedOf('erin')),
     verifier: new SigningKey(seedOf('verifier audit key')),
   };
 }
@@ -168,6 +169,15 @@ function fixtureManifests(k: Keys): ManifestInput[] {
       keys: [k.dave.publicInfo()],
       send: [{ to: 'bob', types: ['task.assign'] }],
       rejections: { per_second: 0.001, burst: 1 },
+    },
+    {
+      // monitor mode (PROTOCOL.md §8.6): policy recorded as would_refuse, integrity enforced
+      agent: 'erin',
+      nats_user: fakeNkey('erin'),
+      keys: [k.erin.publicInfo()],
+      send: [{ to: 'bob', types: ['task.assign'] }],
+      rate: { per_second: 1, burst: 1 },
+      enforce: 'monitor',
     },
   ];
 }
@@ -738,6 +748,7 @@ function decisionVectors(k: Keys) {
           detail: d.detail,
           ...(d.approval ? { approval: true, approval_args: d.approvalArgs, approval_args_sha256: approvalArgsSha256(d.approvalArgs!) } : {}),
           ...(forwarded ? { depth_token: tokens.mint(h.msgId, h.recipient, h.topic, d.depth) } : {}),
+          ...(d.monitor ? { monitor: true, ...(d.wouldRefuse ? { would_refuse: reasonName(d.wouldRefuse) } : {}) } : {}),
         },
       };
     });
@@ -1117,6 +1128,31 @@ function decisionVectors(k: Keys) {
     bytes: seal('guard ok', { type: 'note.post', payload: enc({ text: 'مرحبا بالعالم · שלום · नमस्ते · 你好 · 👨‍👩‍👧‍👦 🏴󠁧󠁢󠁳󠁣󠁴󠁿 👍🏽' }) }).bytes,
   });
 
+  // --- monitor mode (§8.6): erin's manifest says enforce: monitor
+  const erin = (label: string, over: Partial<SealInput> = {}) => seal(label, { as: 'erin', ...over });
+  seq('monitor mode: a recipient outside the send rules is accepted, would_refuse destination_not_allowed', {
+    bytes: erin('monitor scope', { recipient: 'carol' }).bytes,
+    sender: 'erin',
+  });
+  seq(
+    'monitor mode: over the rate is accepted, would_refuse rate_limited, and spends no token',
+    { bytes: erin('monitor rate 1').bytes, sender: 'erin' },
+    { bytes: erin('monitor rate 2').bytes, sender: 'erin' },
+    { bytes: erin('monitor rate 3').bytes, sender: 'erin', now: NOW + 500 },
+    // a whole token refilled since the first: accepted with nothing to refuse (the two before it spent none)
+    { bytes: erin('monitor rate 4').bytes, sender: 'erin', now: NOW + 1000 },
+  );
+  seq('monitor mode: a bad signature is rejected (integrity in every mode), although a policy check failed before it', {
+    bytes: tamper(erin('monitor forged', { recipient: 'carol' }), (p) => void (p.signature[0]! ^= 1)),
+    sender: 'erin',
+  });
+  seq(
+    'monitor mode: a replay and a stale message are rejected',
+    { bytes: erin('monitor replay').bytes, sender: 'erin' },
+    { bytes: erin('monitor replay', { payload: enc({ title: 'other', priority: 1 }) }).bytes, sender: 'erin', now: NOW + 2000 },
+    { bytes: erin('monitor stale', { sentAtMs: NOW - 10 * MAX_SKEW_MS }).bytes, sender: 'erin', now: NOW + 2000 },
+  );
+
   // every reason appears in some sequence (the approval hold's two come after a decision, §15.3)
   const seen = new Set([...sequences.flatMap((s) => s.steps.map((st) => st.expect.reason)), 'approval_denied', 'approval_timeout']);
   for (const r of Object.values(Reason)) {
@@ -1138,7 +1174,7 @@ function decisionVectors(k: Keys) {
   return {
     file: {
       description:
-        "Decisions of the verifier (PROTOCOL.md §8). Each sequence starts from an empty state (no replay memory, full rate and rejection buckets) and runs its steps in order; a step's now is the file's now unless given. expect.detail is informative; verdict, reason, depth, answer and shed are normative. depth_token is what the verifier attaches to the delivery of an accepted or duplicate message.",
+        "Decisions of the verifier (PROTOCOL.md §8). Each sequence starts from an empty state (no replay memory, full rate and rejection buckets) and runs its steps in order; a step's now is the file's now unless given. expect.detail is informative; verdict, reason, depth, answer and shed are normative, and so are monitor and would_refuse (present only for a sender in monitor mode, §8.6). depth_token is what the verifier attaches to the delivery of an accepted or duplicate message.",
       now: NOW,
       max_skew_ms: MAX_SKEW_MS,
       partitions: PARTITIONS,

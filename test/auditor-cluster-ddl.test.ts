@@ -42,7 +42,11 @@ test('cluster - every statement goes ON CLUSTER, every engine is Replicated, and
     assert.ok(ast.length > 0);
   }
   const engines = stmts.join('\n').match(/ENGINE = Replicated\w+MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\{table\}', '\{replica\}'\)/g) ?? [];
-  assert.is(engines.length, 8, 'audit_events, alerts, agg_minute, agg_payload_minute, audit_batches, audit_deliveries, agg_shed_minute, schema_migrations');
+  assert.is(
+    engines.length,
+    9,
+    'audit_events, alerts, agg_minute, agg_payload_minute, audit_batches, audit_deliveries, agg_shed_minute, agg_would_refuse_minute, schema_migrations',
+  );
 });
 
 test('cluster - without a cluster the DDL is unchanged; the parser check can fail', async () => {

@@ -19,9 +19,9 @@ type Service = {
 };
 const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 
-test('compose - has nats, clickhouse-server 24.x, verifier, auditor and the memory service', () => {
+test('compose - has nats, clickhouse-server 24.x, verifier, auditor, the memory service and the config follower', () => {
   const s = compose.services;
-  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'memory', 'nats', 'verifier']);
+  assert.equal(Object.keys(s).sort(), ['auditor', 'clickhouse', 'memory', 'nats', 'nats-config', 'verifier']);
   assert.is(s.memory!.image, s.verifier!.image);
   assert.is(s.memory!.depends_on!.nats!.condition, 'service_healthy');
   // the files its command names are the ones mounted, read-only
@@ -54,7 +54,7 @@ test('compose - health checks, volumes and start order', () => {
 });
 
 test('compose - every agentbus command and option it uses exists in the CLI', () => {
-  for (const name of ['verifier', 'auditor', 'memory']) {
+  for (const name of ['verifier', 'auditor', 'memory', 'nats-config']) {
     const cmd = compose.services[name]!.command!;
     const help = spawnSync(process.execPath, cliArgs(cmd[0]!, '--help'), { encoding: 'utf8' });
     assert.is(help.status, 0, `agentbus ${cmd[0]} --help: ${help.stderr}`);
@@ -77,6 +77,21 @@ test('compose - every agentbus command and option it uses exists in the CLI', ()
   }
 });
 
+test('compose - the config follower writes the file nats mounts and signals the nats-server of the nats container', () => {
+  const s = compose.services as Record<string, Service & { pid?: string; cap_add?: string[] }>;
+  const f = s['nats-config']!;
+  const cmd = f.command!;
+  const arg = (o: string) => cmd[cmd.indexOf(o) + 1];
+  assert.ok(cmd.includes('--follow'));
+  assert.is(f.pid, 'service:nats', 'shares the process namespace of nats');
+  assert.is(arg('--reload-pid'), '1', 'nats-server is pid 1 of the nats container');
+  assert.ok(f.cap_add!.includes('KILL'));
+  const natsConf = s.nats!.command![s.nats!.command!.indexOf('-c') + 1];
+  const hostFile = s.nats!.volumes!.find((v) => v.split(':')[1] === natsConf)!.split(':')[0];
+  assert.ok(f.volumes!.includes(`${hostFile}:${arg('--out')}`), 'the follower writes the file nats reads (read-write)');
+  assert.match(arg('--nats')!, /^nats:\/\/nats:4222$/);
+});
+
 test('compose - the Dockerfile entrypoint is the built CLI named in the server package bin; every package.json is copied before npm ci', () => {
   const df = readFileSync('Dockerfile', 'utf8');
   const pkg = JSON.parse(readFileSync('packages/server/package.json', 'utf8'));
@@ -90,7 +105,35 @@ test('compose - the Dockerfile entrypoint is the built CLI named in the server p
 
 test('compose - the 3-node cluster variant: three NATS nodes with health checks, R3 verifiers, commands exist', () => {
   const c = parse(readFileSync('docker-compose.cluster.yml', 'utf8'), { merge: true }) as { services: Record<string, Service & { command?: string[] }> };
-  assert.equal(Object.keys(c.services).sort(), ['auditor', 'clickhouse', 'memory', 'nats1', 'nats2', 'nats3', 'verifier']);
+  assert.equal(Object.keys(c.services).sort(), [
+    'auditor',
+    'clickhouse',
+    'memory',
+    'nats1',
+    'nats1-config',
+    'nats2',
+    'nats2-config',
+    'nats3',
+    'nats3-config',
+    'verifier',
+  ]);
+  // one config follower beside each node: that node's file, that node's nats-server
+  const ncHelp0 = spawnSync(process.execPath, cliArgs('nats-config', '--help'), { encoding: 'utf8' }).stdout;
+  for (const n of ['1', '2', '3']) {
+    const f = c.services[`nats${n}-config`] as Service & { pid?: string };
+    const fc = f.command!;
+    const arg = (o: string) => fc[fc.indexOf(o) + 1];
+    assert.is(arg('--node'), n);
+    assert.is(f.pid, `service:nats${n}`);
+    assert.is(arg('--nats'), `nats://nats${n}:4222`);
+    assert.ok(fc.includes('--follow') && arg('--reload-pid') === '1');
+    const dirMount = f.volumes!.find((v) => v.split(':')[1] === arg('--out-dir'))!;
+    assert.ok(
+      c.services[`nats${n}`]!.volumes!.some((v) => v.startsWith(`${dirMount.split(':')[0]}/nats-${n}.conf:`)),
+      `nats${n} reads what its follower writes`,
+    );
+    for (const opt of fc.filter((a) => a.startsWith('--'))) assert.ok(helpHasOption(ncHelp0, opt), opt);
+  }
   const mem = c.services.memory!.command!;
   assert.is(mem[mem.indexOf('--replicas') + 1], '3', 'the memory buckets are R3 on the cluster');
   const memHelp = spawnSync(process.execPath, cliArgs('memory', '--help'), { encoding: 'utf8' }).stdout;
@@ -144,6 +187,50 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   assert.match(n1, /routes: \["nats-route:\/\/nats2:6222", "nats-route:\/\/nats3:6222"\]/);
   assert.match(n1, /server_name: "agentbus_n1"/);
   assert.match(n1, /accounts \{\n  AGENTBUS \{/);
+  // --node: that node's file only (the follower beside node 2), the same text
+  const two = run(
+    'nats-config',
+    '--cluster',
+    '--nodes',
+    '3',
+    '--node',
+    '2',
+    '--route-hosts',
+    'nats1,nats2,nats3',
+    '--host',
+    '0.0.0.0',
+    '--store-dir',
+    '/data/jetstream',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--out-dir',
+    join(d, 'only2'),
+  );
+  assert.is(two.status, 0, two.stderr);
+  assert.equal(readdirSync(join(d, 'only2')), ['nats-2.conf']);
+  assert.is(readFileSync(join(d, 'only2', 'nats-2.conf'), 'utf8'), readFileSync(join(d, 'out', 'nats-2.conf'), 'utf8'));
+  const bad = run(
+    'nats-config',
+    '--cluster',
+    '--nodes',
+    '3',
+    '--node',
+    '4',
+    '--manifests',
+    join(d, 'm'),
+    '--verifier-creds',
+    join(d, 'verifier.creds.json'),
+    '--auditor-creds',
+    join(d, 'auditor.creds.json'),
+    '--out-dir',
+    join(d, 'x'),
+  );
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--node goes with --cluster and is 1…3, got 4/);
 });
 
 test.run();

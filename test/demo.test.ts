@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliArgs } from './helpers/cli-bin.js';
+import { printSummary } from '../packages/server/src/devbus/demo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-demo-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,7 +45,34 @@ test('demo - blocks every attack with its expected reason and raises the alerts 
   const loops = s.alerts.filter((a: { rule: string }) => a.rule === 'payload_loop');
   assert.is(loops.length, 1, 'the loop is reported once');
   assert.equal(loops[0].agents, ['browser', 'researcher']);
-  assert.ok(s.audit.rows >= s.accepted, `audit rows ${s.audit.rows}`);
+  // the counts add up: audit rows make messages (a shed row stands for the messages it summarizes), messages make verdicts
+  const a = s.audit;
+  assert.ok(a.shed_rows >= 1 && a.shed >= 300, `the forged flood is shed: ${a.shed} messages in ${a.shed_rows} rows`);
+  assert.is(a.messages, a.rows - a.shed_rows + a.shed, 'messages = rows − shed rows + shed messages');
+  assert.is(a.accepted + a.rejected + a.duplicates, a.messages);
+  assert.is(
+    a.rejected,
+    Object.values(s.rejected as Record<string, number>).reduce((x, y) => x + y, 0),
+    'the audit rejected what the demo saw rejected',
+  );
+  assert.ok(
+    a.accepted_by_agents >= s.accepted && a.accepted >= a.accepted_by_agents,
+    `accepted: ${s.accepted} scripted, ${a.accepted_by_agents} by agents, ${a.accepted} in all`,
+  );
+  // the printed summary says the same, with the sum
+  const printed: string[] = [];
+  printSummary(s, (l) => printed.push(l));
+  const audit = printed.slice(printed.findIndex((l) => l.startsWith('audit:')));
+  assert.is(
+    audit[0],
+    `audit:    ${a.messages} messages in ${a.rows} rows (a row is one message, but ${a.shed_rows} shed ${a.shed_rows === 1 ? 'row stands' : 'rows stand'} for ${a.shed} messages shed unverified: ${a.rows} − ${a.shed_rows} + ${a.shed} = ${a.messages})`,
+  );
+  assert.match(
+    audit[1]!,
+    new RegExp(
+      `^ +${a.accepted} accepted \\(${a.accepted_by_agents} sent by the six agents, ${a.accepted - a.accepted_by_agents} answers .*\\), ${a.rejected} rejected`,
+    ),
+  );
   assert.match(r.stderr, /prompt-injected/, 'progress is visible on stderr');
 });
 

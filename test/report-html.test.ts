@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -353,7 +353,7 @@ test('page - pure, self-contained, the data cannot break out of its block', () =
   // links only within the page (#trail-…, #alert-…); nothing with a src
   const refs = [...page.matchAll(/<[a-z][^>]*\s(src|href)\s*=\s*"([^"]*)"/gi)].map((m) => [m[1], m[2]]);
   assert.ok(refs.length >= 16, `${refs.length} links: each evidence msg_id to its trail, each trail back to its alerts`);
-  for (const [attr, v] of refs) assert.ok(attr === 'href' && /^#(trail|alert)-[0-9a-f]{32}$/.test(v!), `${attr}=${v}`);
+  for (const [attr, v] of refs) assert.ok(attr === 'href' && /^#((trail|alert|refusal)-[0-9a-f]{32}|refusals)$/.test(v!), `${attr}=${v}`);
   assert.not.match(page, /\ssrc\s*=\s*["']?[a-z]/i);
   assert.not.match(page, /@import|url\((?!#)/i);
   const urls = html.match(/https?:\/\/[^\s"'<>)]+/g) ?? [];
@@ -507,8 +507,30 @@ test('data - a 30-second run: 1-s buckets, delivered / undelivered / refused / s
   assert.is(p0.rows[1]!.causation_id, hex(P[0]!));
   assert.equal(p0.alert_ids, [by('custom_probe').alert_id]);
   assert.is(short.trails.find((t) => t.msg_id === hex(E1))!.rows[0]!.type, EVIL_TYPE);
-  assert.is(short.trails.length, 7 + 2, 'the bad-signature ids are evidence of two alerts, trailed once');
+  assert.is(short.trails.length, 7 + 2 + 1, 'the bad-signature ids are evidence of two alerts, trailed once; then the refused message');
   assert.equal(short.trails.filter((t) => t.alert_ids.length === 2).length, 2);
+  // the message its recipient refused: listed with the recipient's reason, and trailed
+  assert.equal(short.refusals, [
+    {
+      msg_id: hex(P[5]!),
+      at: new Date(S + 10_100).toISOString(),
+      sender: 'planner',
+      recipient: 'browser',
+      type: 'task.assign',
+      reason: 'unknown_type',
+      detail: "task.assign has no contract in browser's registry",
+      trail: true,
+    },
+  ]);
+  assert.is(short.refusals.length, short.outcomes.recipient_refused, 'one listed message per refused outcome');
+  const p5 = short.trails[short.trails.length - 1]!;
+  assert.equal([p5.msg_id, p5.refused, p5.alert_ids], [hex(P[5]!), true, []]);
+  assert.equal(
+    p5.rows.map((r) => [r.relation, r.sender, r.destination, r.verdict, r.type]),
+    [['message', 'planner', 'browser', 'accepted', 'task.assign']],
+  );
+  assert.is(short.trails.filter((t) => t.refused).length, 1);
+  assert.equal(data.refusals, []);
 
   // the bounds: per alert, and for the page
   const few = await buildReportData(store, { ...SHORT, maxEvidencePerAlert: 3, maxTrails: 4, maxTrailRows: 1 });
@@ -521,6 +543,44 @@ test('data - a 30-second run: 1-s buckets, delivered / undelivered / refused / s
   const p0few = (await buildReportData(store, { ...SHORT, maxTrailRows: 1 })).trails.find((t) => t.msg_id === hex(P[0]!))!;
   assert.equal([p0few.rows.length, p0few.truncated], [1, true]);
   assert.is(short.truncated.trails, false);
+});
+
+test('data - the counts add up: audit rows to messages (a shed row stands for its messages), messages to outcomes, whatever the limit', async () => {
+  // the 10-minute run: 27 messages, 27 rows (the malformed one included), none shed
+  assert.equal(data.rows, { rows: 27, shed_rows: 0, shed: 0, messages: 27 });
+  // the 30-second run: 19 rows, one of them the shed row that stands for 40 messages
+  assert.equal(short.rows, { rows: 19, shed_rows: 1, shed: 40, messages: 58 });
+  for (const d of [data, short]) {
+    const o = d.outcomes;
+    assert.is(d.rows.messages, d.rows.rows - d.rows.shed_rows + d.rows.shed);
+    assert.is(d.totals.messages, d.rows.messages, 'the messages figure is the rows, shed rows counted as their messages');
+    assert.is(o.accepted + o.rejected + o.shed + o.duplicate, d.totals.messages, 'the outcomes add up to the messages');
+    assert.is(o.delivered + o.undelivered + o.recipient_refused + o.unrecorded + o.broadcast, o.accepted);
+    assert.equal([o.accepted, o.rejected + o.shed, o.duplicate], [d.totals.accepted, d.totals.rejected, d.totals.duplicate]);
+    assert.is(
+      d.per_bucket.series.flatMap((x) => x.counts).reduce((a, b) => a + b, 0),
+      d.totals.messages,
+    );
+  }
+  // the lists stop at --limit; the totals do not
+  const one = await buildReportData(store, { ...RANGE, limit: 1 });
+  assert.equal([one.talkers.length, one.edges.length, one.truncated.talkers, one.truncated.edges], [1, 1, true, true]);
+  assert.equal(one.totals, data.totals);
+  assert.equal([one.rows, one.outcomes], [data.rows, data.outcomes]);
+  // the page says how they add up, with the same numbers
+  const counts = /<p class="note counts" id="counts" data-rows="(\d+)" data-shed-rows="(\d+)" data-shed="(\d+)" data-messages="(\d+)">([^<]*)<\/p>/.exec(
+    renderHtmlReport(short),
+  );
+  assert.ok(counts, 'the counts line');
+  assert.equal(counts.slice(1, 5).map(Number), [19, 1, 40, 58]);
+  assert.is(
+    counts[5],
+    '58 messages in 19 audit rows: a row is one message, but 1 shed row stands for the 40 messages shed unverified (19 − 1 + 40 = 58); 10 accepted (4 delivered + 1 undelivered + 1 refused by the recipient + 2 no delivery record + 2 broadcast) + 7 rejected + 40 shed + 1 duplicate = 58. Every count on this page is of the period above.',
+  );
+  assert.match(
+    renderHtmlReport(data),
+    /<p class="note counts"[^>]*>27 messages in 27 audit rows, one row each; 18 accepted \(10 no delivery record \+ 8 broadcast\) \+ 8 rejected \+ 0 shed \+ 1 duplicate = 27\./,
+  );
 });
 
 /** The static parts of a page, in order: what each alert card and trail section holds. */
@@ -556,7 +616,7 @@ test('page - outcome counts at the top, alerts by severity with a sentence, evid
   for (const c of cards) assert.match(c, /<p class="sentence">[^<]{20,}: [a-z_]+<\/p>/);
   // every evidence id links to a trail section of this page, which has its rows; the CLI command is next to it
   const trailIds = new Set(articles(html, 'trail').map((t) => /id="trail-([0-9a-f]{32})"/.exec(t)![1]));
-  assert.is(trailIds.size, 9);
+  assert.is(trailIds.size, 10);
   for (const c of cards) {
     const links = [...c.matchAll(/<a class="trail-link" href="#trail-([0-9a-f]{32})"><code>\1<\/code><\/a> <code class="cmd">([^<]*)<\/code>/g)];
     assert.is(links.length, /data-rule="custom_probe"/.test(c) ? 2 : /data-rule="rejection_burst"/.test(c) ? 7 : 2);
@@ -589,6 +649,37 @@ test('page - outcome counts at the top, alerts by severity with a sentence, evid
   const evil = articles(html, 'trail').find((t) => t.includes(`id="trail-${hex(E1)}"`))!;
   assert.ok(evil.includes(`<td>${escapeHtml(`${EVIL} → browser`)}</td><td>${escapeHtml(EVIL_TYPE)}</td>`), 'sender and type, escaped');
   assert.is(escapeHtml(EVIL), '&lt;script&gt;document.body.dataset.pwned=&#39;agent&#39;&lt;/script&gt;');
+  // the refused message: a row with the recipient's reason, linked to its trail, which links back
+  const refusals = /<section id="refusals" class="wide">([\s\S]*?)<\/section>/.exec(html)![1]!;
+  const rrows = [...refusals.matchAll(/<tr class="refusal-row" id="refusal-([0-9a-f]{32})" data-msg-id="\1" data-reason="([^"]*)">([\s\S]*?)<\/tr>/g)];
+  assert.equal(
+    rrows.map((m) => [m[1], m[2]]),
+    [[hex(P[5]!), 'unknown_type']],
+  );
+  assert.ok(rrows[0]![3]!.includes(`<a class="trail-link" href="#trail-${hex(P[5]!)}"><code>${hex(P[5]!)}</code></a>`), 'linked to its trail');
+  assert.ok(rrows[0]![3]!.includes('<td>planner → browser</td><td>task.assign</td>'), 'sender → recipient, type');
+  assert.ok(
+    rrows[0]![3]!.includes(`<b>unknown_type</b>: ${escapeHtml("task.assign has no contract in browser's registry")}`),
+    "the recipient's reason and detail",
+  );
+  assert.ok(rrows[0]![3]!.includes(escapeHtml(`agentbus audit trail --msg-id ${hex(P[5]!)} --store ${join(dir, 'db')}`)));
+  assert.ok(trailIds.has(hex(P[5]!)));
+  const p5 = articles(html, 'trail').find((t) => t.includes(`id="trail-${hex(P[5]!)}"`))!;
+  assert.ok(p5.includes(`<a href="#refusal-${hex(P[5]!)}">refused by the recipient</a>`), 'the trail links back to the refusal');
+  assert.match(
+    html,
+    /data-outcome="recipient_refused" data-count="1"[^>]*><b>1<\/b><a href="#refusals">refused by the recipient<\/a>/,
+    'the tile links to the list',
+  );
+  assert.match(renderHtmlReport(data), /<section id="refusals" class="wide"><h2>Refused by the recipient<\/h2>\n<p class="empty">No message was refused/);
+  // the trail command names the store the report read: --store, else --state-dir, else none (the default)
+  assert.is(trailCommand({ store: '', database: 'agentbus' }, 'ab'), 'agentbus audit trail --msg-id ab');
+  assert.is(
+    trailCommand({ store: '', state_dir: '/p/.agentbus/dev', database: 'agentbus' }, 'ab'),
+    'agentbus audit trail --msg-id ab --state-dir /p/.agentbus/dev',
+  );
+  assert.ok(!renderHtmlReport(data).includes('--store'), 'a report of the default store names none');
+  assert.ok(!renderHtmlReport(data).includes('<store>'));
   // the trail command quotes what a shell would split, names a non-default database, drops URL credentials
   assert.is(trailCommand({ store: '/tmp/my store', database: 'agentbus' }, 'ab'), `agentbus audit trail --msg-id ab --store '/tmp/my store'`);
   assert.is(
@@ -748,7 +839,7 @@ test('browser - a 30-second run: 1-s buckets with seconds on the axis, the alert
     ['critical', 'high', 'medium'],
   );
   assert.ok(dom.includes(`<article class="trail" id="trail-${hex(E1)}"`));
-  assert.is(count(dom, /<article class="trail"/g), 9);
+  assert.is(count(dom, /<article class="trail"/g), 10);
   // nothing from the data ran or became an element
   assert.is(count(dom, /<script\b/gi), 2);
   assert.not.match(dom, /<img\b/i);
@@ -762,6 +853,104 @@ test('browser - a 30-second run: 1-s buckets with seconds on the axis, the alert
     ),
     'the HTML type is table text',
   );
+});
+
+/** The demo's graph (agentbus demo, 22 edges among 10 agents), and a graph of 31 nodes and 75 edges (radial names). */
+const DEMO_EDGES: [string, string, number, number][] = [
+  ['browser', 'researcher', 46, 39],
+  ['researcher', 'browser', 7, 0],
+  ['planner', 'deployer', 4, 1],
+  ['browser', 'fs', 3, 3],
+  ['browser', 'memory', 3, 3],
+  ['coder', 'reviewer', 3, 0],
+  ['memory', 'planner', 3, 0],
+  ['planner', 'coder', 3, 0],
+  ['planner', 'memory', 3, 0],
+  ['planner', 'researcher', 3, 0],
+  ['researcher', 'fs', 3, 0],
+  ['researcher', 'planner', 3, 0],
+  ['reviewer', 'planner', 3, 0],
+  ['fs', 'researcher', 2, 0],
+  ['browser', 'coder', 1, 1],
+  ['browser', 'deployer', 1, 1],
+  ['browser', 'fetch', 1, 1],
+  ['fetch', 'researcher', 1, 0],
+  ['memory', 'researcher', 1, 0],
+  ['operator', 'fs', 1, 0],
+  ['researcher', 'fetch', 1, 0],
+  ['researcher', 'memory', 1, 0],
+];
+function graphData(edges: [string, string, number, number][]): ReportData {
+  const nodes = new Map<string, ReportData['nodes'][number]>();
+  const node = (id: string) => {
+    let n = nodes.get(id);
+    if (!n) nodes.set(id, (n = { id, kind: id.startsWith('topic:') ? 'topic' : 'agent', sent: 0, rejected: 0, received: 0 }));
+    return n;
+  };
+  for (const [from, to, total, rejected] of edges) {
+    Object.assign(node(from), { sent: node(from).sent + total, rejected: node(from).rejected + rejected });
+    node(to).received += total;
+  }
+  const at = new Date(S).toISOString();
+  return {
+    ...short,
+    nodes: [...nodes.values()].sort((a, b) => (a.id < b.id ? -1 : 1)),
+    edges: edges.map(([from, to, total, rejected]) => ({ from, to, total, accepted: total - rejected, rejected, first_seen: at, last_seen: at })),
+  };
+}
+function manyEdges(): [string, string, number, number][] {
+  const ids = Array.from({ length: 30 }, (_, i) => `worker-${String(i).padStart(2, '0')}`);
+  const out: [string, string, number, number][] = [];
+  ids.forEach((id, i) => {
+    out.push([id, ids[(i + 1) % 30]!, 10 + ((i * 37) % 900), i % 4 === 0 ? 1 + (i % 7) : 0]);
+    out.push([id, ids[(i * 7 + 3) % 30]!, 1 + ((i * 13) % 40), i % 5 === 0 ? 2 : 0]);
+    if (i % 2 === 0) out.push([id, 'topic:news', 5 + i, 0]);
+  });
+  return out;
+}
+
+type Box = [number, number, number, number];
+/** Two boxes share area (touching edges do not count). */
+const intersects = (a: Box, b: Box) => a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+const boxOf = (attrs: string): Box => {
+  const m = /data-bbox="([-\d.]+) ([-\d.]+) ([\d.]+) ([\d.]+)"/.exec(attrs);
+  assert.ok(m, `a data-bbox in ${attrs.slice(0, 200)}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+};
+
+test('browser - edge labels overlap no other label, node or node name (boxes measured by Chromium after layout)', async () => {
+  assert.ok(intersects([0, 0, 10, 10], [9, 9, 10, 10]) && !intersects([0, 0, 10, 10], [10, 0, 10, 10]), 'the check itself');
+  for (const [name, edges, everyLabel] of [
+    ['demo', DEMO_EDGES, true],
+    ['many', manyEdges(), false],
+  ] as const) {
+    const file = join(dir, `graph-${name}.html`);
+    writeFileSync(file, renderHtmlReport(graphData([...edges])));
+    const dom = await chromium(['--dump-dom', pathToFileURL(file).href], join(dir, `profile-graph-${name}`));
+    assert.match(dom, /<body[^>]*data-rendered="1"/, name);
+    const svg = /<section id="graph"[^>]*>[\s\S]*?<svg [^>]*data-edge-labels="(\d+)" data-edge-labels-omitted="(\d+)"[^>]*>([\s\S]*?)<\/svg>/.exec(dom);
+    assert.ok(svg, `${name}: the graph's svg`);
+    const [placed, omitted] = [Number(svg[1]), Number(svg[2])];
+    const body = svg[3]!;
+    // every edge with a label (all of them up to 60 edges, else those with rejected attempts) is placed or counted as left out
+    const labelled = edges.length <= 60 ? edges.length : edges.filter((e) => e[3] > 0).length;
+    assert.is(placed + omitted, labelled, name);
+    if (everyLabel) assert.is(omitted, 0, `${name}: every edge keeps its label`);
+    else assert.ok(placed >= labelled * 0.8, `${name}: ${placed} of ${labelled} labels placed`);
+    if (omitted) assert.match(dom, new RegExp(`${omitted} edge labels? (is|are) left out where no free place was found`));
+    const labels = [...body.matchAll(/<g class="elabel[^"]*" data-from="([^"]*)" data-to="([^"]*)"([^>]*)>/g)].map((m) => ({
+      edge: `${m[1]} → ${m[2]}`,
+      box: boxOf(m[3]!),
+    }));
+    assert.is(labels.length, placed, name);
+    const nodes = [...body.matchAll(/<(?:circle|rect|text class="label")[^>]*data-bbox="[^"]*"[^>]*>/g)].map((m) => boxOf(m[0]));
+    assert.is(nodes.length, 2 * new Set(edges.flatMap((e) => [e[0], e[1]])).size, `${name}: each node's shape and name`);
+    for (const [i, a] of labels.entries()) {
+      assert.ok(a.box[2] > 4 && a.box[3] > 4, `${name}: ${a.edge} has a measured box`);
+      for (const b of labels.slice(i + 1)) assert.not.ok(intersects(a.box, b.box), `${name}: the labels of ${a.edge} and ${b.edge} overlap`);
+      for (const n of nodes) assert.not.ok(intersects(a.box, n), `${name}: the label of ${a.edge} covers a node or its name at ${n.join(' ')}`);
+    }
+  }
 });
 
 test('cli - audit report --html FILE writes the page; bad arguments exit 2', async () => {
@@ -781,6 +970,27 @@ test('cli - audit report --html FILE writes the page; bad arguments exit 2', asy
     page.includes(`<code class="cmd">agentbus audit trail --msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`),
     'the commands name the --store given',
   );
+  // a relative --store: the commands name it absolute (they may be run from anywhere)
+  const rel = spawnSync(
+    process.execPath,
+    cliArgs(
+      'audit',
+      'report',
+      '--store',
+      'db',
+      '--html',
+      'rel.html',
+      '--since',
+      new Date(RANGE.since).toISOString(),
+      '--until',
+      new Date(RANGE.until).toISOString(),
+    ),
+    { encoding: 'utf8', timeout: 120_000, cwd: dir },
+  );
+  assert.is(rel.status, 0, rel.stderr);
+  const relPage = readFileSync(join(dir, 'rel.html'), 'utf8');
+  assert.ok(relPage.includes(`--msg-id ${data.trails[0]!.msg_id} --store ${join(dir, 'db')}</code>`), 'the store made absolute');
+  assert.not.ok(relPage.includes('&lt;store&gt;'));
   assert.is(cli().status, 2, 'no --html');
   assert.is(cli('--html', out, '--since', 'yesterday-ish').status, 2);
   assert.is(cli('--html', out, '--since', '1h', '--until', '2h').status, 2);

@@ -5,7 +5,7 @@ import type { NatsConnection, Msg } from '@nats-io/transport-node';
 import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict } from '../packages/protocol/src/proto.js';
-import { RejectedError, ContractError, UndeliveredError } from '../packages/sdk/src/errors.js';
+import { RejectedError, ContractError, UndeliveredError, AgentClosedError } from '../packages/sdk/src/errors.js';
 import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
@@ -533,6 +533,29 @@ test('inbox - after a break out of inbox() the client unsubscribes: the sender h
   assert.is(quinn.stats.received, 2, 'the answer, and nothing else');
   await coder.close();
   await quinn.close();
+});
+
+test('close - a send in flight when close() is called gets its answer (a reply from an inbox loop is not cut off); a send after close is refused', async () => {
+  const planner = await bus.agent('planner');
+  const coder = await bus.agent('coder');
+  const got: string[] = [];
+  const reading = (async () => {
+    for await (const m of coder.inbox()) got.push(m.msgId);
+  })();
+  // close() in the same tick as the send: the request is on the wire, its answer not yet back
+  const p = planner.send('coder', 'task.assign', { title: 'closing', priority: 1 });
+  await planner.close();
+  const ack = await p; // without the wait in close(), drain cut the answer off: TimeoutError (closed connection)
+  assert.is(ack.delivered, true);
+  await waitFor(() => got.includes(ack.msgId), 5000, 'the message at coder');
+  const after = await planner.send('coder', 'task.assign', { title: 'late', priority: 1 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.instance(after, AgentClosedError);
+  assert.match(after!.message, /planner's client is closed/);
+  await coder.close();
+  await reading;
 });
 
 test.run();

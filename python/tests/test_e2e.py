@@ -19,6 +19,7 @@ import pytest
 
 from agentbus import (
     AgentClient,
+    AgentClosedError,
     ContractError,
     PermissionError,
     Reason,
@@ -202,6 +203,18 @@ async def test_retry_resends_the_same_envelope(pyalice: AgentClient, pybob: Agen
     again = await pyalice.send_raw(sealed.data, sealed.header.msg_id.hex(), recipient="pybob")
     assert not first.duplicate and again.duplicate and again.delivered
     assert pybob.stats["received"] == 1  # each msg_id once
+
+
+async def test_close_lets_a_send_in_flight_finish(bus: Bus, pybob: AgentClient) -> None:
+    a = await agent(bus, "pyalice")
+    # close() while the send waits for the verifier's answer: the send still gets it
+    pending = asyncio.ensure_future(a.send("pybob", "note.send", {"text": "closing"}))
+    await asyncio.sleep(0)  # the request is on the wire
+    await a.close()
+    r = await pending
+    assert r.delivered
+    with pytest.raises(AgentClosedError, match="client is closed"):
+        await a.send("pybob", "note.send", {"text": "late"})
 
 
 async def test_undelivered_when_the_recipient_is_away(bus: Bus, pyalice: AgentClient) -> None:

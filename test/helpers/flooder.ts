@@ -84,6 +84,8 @@ nc.subscribe(inbox, {
 await nc.flush();
 process.send!({ ready: true });
 await new Promise<void>((r) => process.once('message', () => r()));
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
 const end = () => {
   if (stop) return;
   stop = true;
@@ -96,8 +98,11 @@ setTimeout(end, Number(msArg));
 if (rate > 0) void openLoop();
 else pump();
 await Promise.race([finished, new Promise((r) => setTimeout(r, Number(msArg) + 10_000))]);
+// the flooder's own CPU while it flooded (cores: CPU time / wall time)
+const used = process.cpuUsage(cpu0);
+const cores = (used.user + used.system) / 1000 / (performance.now() - t0);
 process.send!(
-  { sent, answered, byReason, refused },
+  { sent, answered, byReason, refused, cores },
   () =>
     void nc
       .close()

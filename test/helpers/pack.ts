@@ -22,17 +22,19 @@ export const WORKSPACES: Record<string, string> = {
   '@agentbus/server': 'packages/server',
 };
 const WORKSPACE_PATHS = new Set(Object.values(WORKSPACES));
+/** The published workspaces only (tools/api-docs is a private workspace of dev tools). */
+const PACKED = Object.values(WORKSPACES).flatMap((w) => ['-w', w]);
 
 /** `npm pack` every workspace into `dest`; returns package name → tarball path. */
 export function packAll(dest: string): Record<string, string> {
-  const out = execFileSync('npm', ['pack', '--workspaces', '--json', '--pack-destination', dest], { encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', ...PACKED, '--json', '--pack-destination', dest], { encoding: 'utf8' });
   const packed = JSON.parse(out) as { name: string; filename: string; files: { path: string }[] }[];
   return Object.fromEntries(packed.map((p) => [p.name, join(dest, p.filename)]));
 }
 
 /** The files in each tarball (npm pack --dry-run --json). */
 export function packedFiles(): Record<string, string[]> {
-  const out = execFileSync('npm', ['pack', '--workspaces', '--dry-run', '--json'], { encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', ...PACKED, '--dry-run', '--json'], { encoding: 'utf8' });
   const packed = JSON.parse(out) as { name: string; files: { path: string }[] }[];
   return Object.fromEntries(packed.map((p) => [p.name, p.files.map((f) => f.path)]));
 }

@@ -49,8 +49,9 @@ export function parseManifestWith<S extends z.ZodType>(schema: S, text: string, 
   return r.data;
 }
 
+/** A manifest file: .yaml, .yml or .json, not hidden, and not a `_` file (`_defaults.yaml`, the project defaults; no agent id starts with `_`). */
 export function isManifestFile(name: string): boolean {
-  return /\.(ya?ml|json)$/.test(name) && !name.startsWith('.');
+  return /\.(ya?ml|json)$/.test(name) && !name.startsWith('.') && !name.startsWith('_');
 }
 
 export interface CompiledKey {

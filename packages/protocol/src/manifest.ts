@@ -21,6 +21,7 @@ import {
 } from './manifest-keys.js';
 import { GuardPolicy } from './guard/types.js';
 import { MemorySection, DEFAULT_MEMORY_SESSION_LIMIT, DEFAULT_MEMORY_WATCH_LIMIT } from './memory/grants.js';
+import { EnforceMode, loadProjectDefaults, defaultsSignature } from './enforce.js';
 
 const glob = z
   .string()
@@ -65,6 +66,13 @@ export const Manifest = z.strictObject({
     shared: [],
     limits: { sessions: DEFAULT_MEMORY_SESSION_LIMIT, watches: DEFAULT_MEMORY_WATCH_LIMIT },
   }),
+  // --- monitor mode (docs/design.md §18; enforce.ts) ---
+  /**
+   * `monitor`: the verifier decides everything and records "would refuse: <reason>", but delivers
+   * what policy alone would refuse; identity, signature, key, replay and freshness are enforced in
+   * every mode. Absent: the directory's `_defaults.yaml` decides (itself absent: `enforce`).
+   */
+  enforce: EnforceMode.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;
@@ -81,7 +89,10 @@ export function parseManifest(text: string, file: string): Manifest {
   return m;
 }
 
-/** Load every manifest in a directory. Throws ManifestError on the first bad one. */
+/**
+ * Load every manifest in a directory. Throws ManifestError on the first bad one. A manifest
+ * without `enforce:` gets the directory's project default (`_defaults.yaml`, enforce.ts).
+ */
 export function loadManifestDir(dir: string): Manifest[] {
   let names: string[];
   try {
@@ -99,20 +110,23 @@ export function loadManifestDir(dir: string): Manifest[] {
     seen.set(m.agent, file);
     out.push(m);
   }
+  // read (and so checked) whether or not a manifest needs it: a bad file is an error either way
+  const defaults = loadProjectDefaults(dir);
+  for (const m of out) m.enforce ??= defaults.enforce;
   return out;
 }
 
-/** A signature of a directory's manifests (names, sizes, mtimes) to detect changes cheaply. */
+/** A signature of a directory's manifests and its project defaults file (names, sizes, mtimes) to detect changes cheaply. */
 export function dirSignature(dir: string): string {
   try {
-    return readdirSync(dir)
+    return `${defaultsSignature(dir)}|${readdirSync(dir)
       .filter(isManifestFile)
       .sort()
       .map((n) => {
         const s = statSync(join(dir, n));
         return `${n}:${s.size}:${s.mtimeMs}`;
       })
-      .join('|');
+      .join('|')}`;
   } catch {
     return 'unreadable';
   }
@@ -143,6 +157,8 @@ export interface CompiledAgent {
   toolResultMaxBytes: number;
   /** May it approve held calls of this tool server? */
   canApprove: (server: string) => boolean;
+  /** Monitor mode (docs/design.md §18): policy refusals are recorded as "would refuse" and the message delivered. */
+  monitor: boolean;
 }
 
 /** Manifests compiled to lookup tables; immutable, swapped whole on reload. */
@@ -177,6 +193,7 @@ export class Policy {
         mcpTools: new Map((m.mcp?.tools ?? []).map((t) => [t.name, t])),
         toolResultMaxBytes: m.mcp?.result_max_bytes ?? DEFAULT_TOOL_RESULT_MAX_BYTES,
         canApprove: compileGlobs(m.approve),
+        monitor: m.enforce === 'monitor',
       });
     }
   }
@@ -188,5 +205,6 @@ export class Policy {
 }
 
 export { TYPE_RE };
+export * from './enforce.js';
 // the key parser and file rules live in manifest-keys.ts (loaded without the tool policy); here too for readers of the whole manifest
 export * from './manifest-keys.js';

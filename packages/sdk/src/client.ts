@@ -24,6 +24,7 @@ import {
   TimeoutError,
   EnvelopeError,
   UndeliveredError,
+  AgentClosedError,
   PermissionError,
 } from './errors.js';
 import { createLogger } from './log.js';
@@ -47,11 +48,15 @@ import {
 } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
+/** How long send() waits for the verifier's answer per attempt (ms), unless `timeoutMs` says otherwise. */
 export const DEFAULT_SEND_TIMEOUT_MS = 2000;
+/** How many times send() retries an unanswered attempt (the same msg_id: a retry is never delivered twice). */
 export const DEFAULT_SEND_RETRIES = 2;
 export const DEFAULT_DEDUP_WINDOW = 50_000;
 
+/** What connectAgent() needs: where the bus is, who this agent is, and the message types it uses. */
 export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegistry> {
+  /** NATS URL(s) of the bus, e.g. `nats://127.0.0.1:4222` (what `agentbus dev` prints). */
   servers: string | string[];
   /** Path of the agent's credential file (mode 0600), or a loaded identity. */
   credentials: string | AgentIdentity;
@@ -63,8 +68,11 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
   manifestsDir?: string;
   /** Check each received envelope's signature end to end (default true). */
   verifyEndToEnd?: boolean;
+  /** Default per-attempt timeout of send() (ms; DEFAULT_SEND_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Default retries of send() (DEFAULT_SEND_RETRIES). */
   retries?: number;
+  /** The Ed25519 implementation that signs and verifies (default: the fastest available, see `backends`). */
   backend?: Ed25519Backend;
   /** Extra nats.js connection options (tls, name, ...). */
   connectOptions?: Record<string, unknown>;
@@ -72,14 +80,26 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
   logger?: Logger;
 }
 
+/**
+ * A message this agent received (from inbox() or a topic subscription): verified by the bus's
+ * verifier and, by default, end to end by this client; its payload decoded and checked by its contract.
+ */
 export interface InboundMessage<T = unknown, Type extends string = string> {
+  /** 32 hex characters: the id the sender gave it (what `agentbus audit trail --msg-id` takes). */
   msgId: string;
+  /** The sending agent's id, as its signature and the NATS user it connected with prove. */
   sender: string;
+  /** This agent's id for a direct message; '' for a topic publication. */
   recipient: string;
+  /** The topic's name for a topic publication; '' for a direct message. */
   topic: string;
+  /** The message type (e.g. `task.assign`): which contract decoded the payload. */
   type: Type;
+  /** The payload, decoded and validated by the type's contract. */
   payload: T;
+  /** The payload as sent (the signed bytes). */
   payloadBytes: Uint8Array;
+  /** The sender's metadata (keys its manifest allows, e.g. `rationale`, `prompt_version`). */
   metadata: Record<string, string>;
   /** The chain depth the verifier assigned. */
   depth: number;
@@ -89,17 +109,25 @@ export interface InboundMessage<T = unknown, Type extends string = string> {
    * agent received the message and how deep its chain is.
    */
   depthToken: string;
+  /** The msg_id of the message this one answers or follows; '' for none. */
   causationId: string;
+  /** The W3C trace context it carries (pass the message as `causation` to stay in its trace). */
   traceparent: string;
+  /** When the sender says it sent it (its clock; the verifier checks it is fresh). */
   sentAt: Date;
+  /** Every signed header field, as decoded. */
   header: HeaderFields;
 }
 
+/** Options of send() (and publish()). */
 export interface SendOptions {
+  /** Metadata to sign with the message (keys the sender's manifest allows; a critical type requires `rationale` and `prompt_version`). */
   metadata?: Record<string, string>;
   /** The message this one answers or follows (sets causation, depth and trace). */
   causation?: InboundMessage;
+  /** How long to wait for the verifier's answer per attempt (ms). */
   timeoutMs?: number;
+  /** How many times to retry an unanswered attempt (the same msg_id). */
   retries?: number;
   /** W3C traceparent to join; default: the causation's trace, the active OpenTelemetry span, or a new trace. */
   traceparent?: string;
@@ -107,11 +135,17 @@ export interface SendOptions {
   approvalWaitMs?: number;
 }
 
+/** What send() resolves with once the verifier accepted the message (and, for a direct message, the recipient confirmed it). */
 export interface SendResult {
+  /** The message's id (32 hex characters). */
   msgId: string;
+  /** The chain depth the verifier assigned. */
   depth: number;
+  /** The verifier had accepted this msg_id already (a retry): it was not delivered twice. */
   duplicate: boolean;
+  /** Which verifier instance decided. */
   verifierId: string;
+  /** Attempts it took (1 without a retry). */
   attempts: number;
   /** The recipient's client confirmed it holds the message (false for topic publications). */
   delivered: boolean;
@@ -176,6 +210,9 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, refused: 0, notDelivered: 0 };
   #log: Logger;
   #ownsIdentity = false;
+  /** Sends waiting for the verifier's answer: close() lets them finish (within one send budget). */
+  #inflight = new Set<Promise<unknown>>();
+  #closed = false;
 
   private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions<R>, peerKeys: KeyResolver | undefined) {
     this.nc = nc;
@@ -207,6 +244,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#inboxSub = undefined;
   }
 
+  /** Connect as the agent of `o.credentials` (what connectAgent() does); BusConnectionError when no server answers. */
   static async connect<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
     const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
     const verify = o.verifyEndToEnd ?? true;
@@ -410,6 +448,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   }
 
   #seal(dest: { recipient?: string; topic?: string }, type: string, payload: unknown, o: SendOptions) {
+    if (this.#closed) throw new AgentClosedError(`${this.agentId}'s client is closed: nothing was sent`);
     // Bypass for tool calls: `tool.<server>.<tool>` types come from the tool server's pinned
     // manifest, not from the registry; they get a passthrough JSON-object contract (the verifier
     // checks the arguments against the pinned schema), and `tool.result` its built-in one.
@@ -460,10 +499,23 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * Send already-sealed envelope bytes (retries resend exactly these bytes, so the verifier
    * sees a duplicate, never a second message).
    */
-  async sendRaw(
+  sendRaw(
     bytes: Uint8Array,
     msgId: string,
     o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {},
+  ): Promise<SendResult> {
+    if (this.#closed) return Promise.reject(new AgentClosedError(`${this.agentId}'s client is closed: ${msgId} was not sent`));
+    const p = this.#sendRaw(bytes, msgId, o);
+    this.#inflight.add(p);
+    const done = () => this.#inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #sendRaw(
+    bytes: Uint8Array,
+    msgId: string,
+    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number },
   ): Promise<SendResult> {
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
@@ -484,6 +536,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, wait) });
       } catch (e) {
         lastErr = e;
+        if (this.nc.isClosed())
+          throw new AgentClosedError(`${this.agentId}'s connection closed while ${msgId} waited for the verifier's answer (it may have been delivered)`);
         if (/no responders|503/i.test(String((e as Error).message ?? e)) || (e as Error).name === 'NoRespondersError') {
           await new Promise((r) => setTimeout(r, backoff));
           backoff = Math.min(backoff * 2, 500);
@@ -625,12 +679,23 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     };
   }
 
+  /**
+   * Stop receiving, let the sends in flight get their answers (a reply sent from an inbox loop
+   * while the program closes is not cut off: at most one send budget, timeout × (retries + 1)),
+   * then drain the connection. Sends after close() are refused with AgentClosedError.
+   */
   async close(): Promise<void> {
     if (this.#credsWatch) clearInterval(this.#credsWatch);
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
     this.#inboxSub?.unsubscribe();
     this.#confirmer.flush();
+    this.#closed = true;
+    if (this.#inflight.size) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#inflight]), new Promise((r) => (timer = setTimeout(r, this.#timeoutMs * (this.#retries + 1))))]);
+      clearTimeout(timer);
+    }
     await this.nc.drain().catch(() => undefined);
     if (this.#ownsIdentity) this.identity.destroy();
   }

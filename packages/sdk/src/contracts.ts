@@ -6,6 +6,7 @@ import { Reason, parseStrictJson } from '@agentbus/protocol';
 import { TYPE_RE } from '@agentbus/protocol';
 import { allowedMetadataSet, GuardPolicy } from '@agentbus/protocol';
 
+/** The content type of a JSON contract's payload. */
 export const JSON_CONTENT_TYPE = 'application/json';
 export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
 
@@ -16,6 +17,7 @@ export const PROTO_CONTENT_TYPE_PREFIX = 'application/x-protobuf; proto=';
  */
 export type Decoded<T> = { ok: true; value: T; text?: string } | { ok: false; reason: Reason; detail: string };
 
+/** Options of defineMessage() and defineProtoMessage(). */
 export interface ContractOptions {
   /** Critical types require decision-record metadata (docs/design.md §5). */
   critical?: boolean;
@@ -63,6 +65,7 @@ export interface Contract<T = unknown, Type extends string = string, In = T> {
   decode(payload: Uint8Array): Decoded<T>;
 }
 
+/** The metadata a critical message type (`critical: true`) requires by default: the decision record. */
 export const DEFAULT_CRITICAL_METADATA = ['rationale', 'prompt_version'] as const;
 
 function common<Type extends string>(type: Type, opts: ContractOptions) {
@@ -144,11 +147,18 @@ export function defineMessage<const Type extends string, S extends z.ZodType>(
 
 /** The slice of a protobufjs message class (static or reflected) a contract needs. */
 export interface ProtoMessageType<T> {
-  encode(message: T): { finish(): Uint8Array };
+  /** protobufjs: a writer whose finish() gives the bytes. */
+  encode(message: T): {
+    /** The encoded bytes. */
+    finish(): Uint8Array;
+  };
+  /** protobufjs: the message from its bytes (throws on bad input). */
   decode(reader: Uint8Array): T;
+  /** protobufjs: an error text, or null when the plain object is a valid message. */
   verify?(message: Record<string, unknown>): string | null;
   /** protobufjs static classes have getTypeUrl; reflected Types have fullName. */
   fullName?: string;
+  /** protobufjs static classes: the type URL (`type.googleapis.com/<full name>`). */
   getTypeUrl?(prefix?: string): string;
 }
 
@@ -204,12 +214,15 @@ export class ContractRegistry<C extends AnyContract = AnyContract> {
     this.#byType.set(contract.type, contract);
     return this as ContractRegistry<C | D>;
   }
+  /** The contract of `type`, or undefined. */
   get(type: string): C | undefined {
     return this.#byType.get(type) as C | undefined;
   }
+  /** Does the registry hold `type`? */
   has(type: string): boolean {
     return this.#byType.has(type);
   }
+  /** Every type it holds. */
   types(): string[] {
     return [...this.#byType.keys()].sort();
   }

@@ -22,6 +22,7 @@ const ID_BYTES = 16;
 /** msg_ids per confirmation message. */
 const MAX_IDS = MAX_CONFIRM_IDS;
 
+/** Confirms received direct messages to the verifier that forwarded them (msg_ids batched per event-loop turn), which only then acknowledges the sender; connectAgent() runs one per client. */
 export class DeliveryConfirmer {
   readonly #nc: NatsConnection;
   readonly #suffix: string;
@@ -84,6 +85,7 @@ export class DeliveryConfirmer {
     if (h.ok) this.confirm(m, h.value.msgId);
   }
 
+  /** Send the confirmations batched so far now. */
   flush(): void {
     this.#scheduled = false;
     if (this.#nc.isClosed()) {

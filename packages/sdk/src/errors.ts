@@ -103,6 +103,14 @@ export class TimeoutError extends Error {
   }
 }
 
+/** The client was closed (close() was called, or its connection ended) before the send had its answer. */
+export class AgentClosedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentClosedError';
+  }
+}
+
 /**
  * The verifier accepted (and audited) the message, but the recipient's client did not confirm
  * it within the verifier's delivery timeout, after every retry: the recipient is not connected.

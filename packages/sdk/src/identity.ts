@@ -31,6 +31,7 @@ export interface PublicKeyInfo {
   not_after?: string;
 }
 
+/** One Ed25519 signing key of an agent, with its key id and validity; the secret half never leaves the process (toJSON and toString hide it). */
 export class SigningKey {
   readonly keyId: string;
   readonly publicKey: Uint8Array;
@@ -50,6 +51,7 @@ export class SigningKey {
     this.notAfter = opts.notAfter;
   }
 
+  /** A new random key, valid from `notBefore` (default now) until `notAfter` (default: no end). */
   static generate(opts: { notBefore?: Date; notAfter?: Date; backend?: Ed25519Backend } = {}): SigningKey {
     const seed = randomBytes(32);
     try {
@@ -72,6 +74,7 @@ export class SigningKey {
     return true;
   }
 
+  /** The public half, as a manifest lists it under `keys`. */
   publicInfo(): PublicKeyInfo {
     const info: PublicKeyInfo = { key_id: this.keyId, public_key: Buffer.from(this.publicKey).toString('base64url') };
     if (this.notBefore) info.not_before = this.notBefore.toISOString();
@@ -84,22 +87,27 @@ export class SigningKey {
     return Uint8Array.from(this.#seed);
   }
 
+  /** Overwrite the secret seed in memory; the key cannot sign afterwards. */
   destroy(): void {
     this.#seed.fill(0);
     this.#sign = undefined;
   }
 
+  /** The public half only: JSON.stringify never writes the seed. */
   toJSON(): PublicKeyInfo {
     return this.publicInfo();
   }
+  /** `SigningKey(<key id>)`: no secret. */
   toString(): string {
     return `SigningKey(${this.keyId})`;
   }
+  /** @internal util.inspect prints toString(). */
   [inspect.custom](): string {
     return this.toString();
   }
 }
 
+/** An agent's identity: its id, its NATS user key and its signing keys (the newest valid one signs). Load it with loadCredentials(), make one with generateIdentity(). */
 export class AgentIdentity {
   readonly agentId: string;
   /** All keys, oldest first. The newest currently valid one signs. */
@@ -151,22 +159,27 @@ export class AgentIdentity {
     return { agent: this.agentId, nats_user: this.natsPublicKey, keys: this.keys.map((k) => k.publicInfo()) };
   }
 
+  /** Overwrite every secret seed in memory (the signing keys' and the NATS user's). */
   destroy(): void {
     for (const k of this.keys) k.destroy();
     this.#natsSeed.fill(0);
   }
 
+  /** The public manifest only: JSON.stringify never writes a seed. */
   toJSON(): object {
     return this.publicManifest();
   }
+  /** `AgentIdentity(<agent>, keys=<key ids>)`: no secret. */
   toString(): string {
     return `AgentIdentity(${this.agentId}, keys=${this.keys.map((k) => k.keyId).join(',')})`;
   }
+  /** @internal util.inspect prints toString(). */
   [inspect.custom](): string {
     return this.toString();
   }
 }
 
+/** A new identity for `agentId`: a NATS user key and one signing key (valid until `notAfter`, if given). Save it with saveCredentials(). */
 export function generateIdentity(agentId: string, opts: { notAfter?: Date } = {}): AgentIdentity {
   const nats = createUser();
   const seed = nats.getSeed();

@@ -37,6 +37,7 @@ export type {
   TypesOf,
   PayloadFor,
   InputFor,
+  Decoded,
 } from './contracts.js';
 export { GLOBAL_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MAX_METADATA_BYTES, DEPTH_TOKEN_METADATA } from '@agentbus/protocol';
 export {
@@ -49,6 +50,7 @@ export {
   ContractError,
   TimeoutError,
   UndeliveredError,
+  AgentClosedError,
   PermissionError,
   ToolError,
 } from './errors.js';

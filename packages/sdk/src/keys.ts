@@ -6,6 +6,7 @@
 import { readManifestKeys, resolveCompiledKey } from '@agentbus/protocol';
 import type { CompiledKey, KeyResolver } from '@agentbus/protocol';
 
+/** The senders' public keys for the end-to-end check, read from a manifests directory (only `agent` and `keys`). */
 export class PeerKeys {
   #dir: string;
   #keys = new Map<string, Map<string, CompiledKey>>();

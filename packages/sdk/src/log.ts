@@ -4,6 +4,7 @@
 import { pino } from 'pino';
 import type { Logger, DestinationStream, LoggerOptions } from 'pino';
 
+/** Fields the SDK's logger prints as [Redacted] (seeds, keys, passwords, tokens, payloads): pino's redact paths. */
 export const REDACT_PATHS = [
   'seed',
   '*.seed',
@@ -30,6 +31,7 @@ export const REDACT_PATHS = [
 
 export type { Logger };
 
+/** A pino logger as the SDK uses it: JSON lines to `destination` (default stdout), REDACT_PATHS redacted, level from `level`, else AGENTBUS_LOG_LEVEL, else info. */
 export function createLogger(opts: { name?: string; level?: string; destination?: DestinationStream } = {}): Logger {
   const options: LoggerOptions = {
     name: opts.name ?? 'agentbus',

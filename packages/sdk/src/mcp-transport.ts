@@ -82,6 +82,7 @@ export function readPinnedTools(manifestsDir: string, server: string): ListedToo
   throw new Error(`no manifest for the tool server ${server} in ${manifestsDir}`);
 }
 
+/** Options of BusClientTransport. */
 export interface BusClientTransportOptions {
   /** Where the tool server's manifest is (its pinned tools answer tools/list). */
   manifestsDir: string;
@@ -97,8 +98,11 @@ export class BusClientTransport {
   readonly #agent: AgentClient<any>;
   readonly #o: BusClientTransportOptions;
   #closed = false;
+  /** Set by the MCP client: each JSON-RPC message from the server. */
   onmessage?: (message: JsonRpcMessage, extra?: unknown) => void;
+  /** Set by the MCP client: the transport closed. */
   onclose?: () => void;
+  /** Set by the MCP client: a transport error. */
   onerror?: (error: Error) => void;
   sessionId?: string;
 
@@ -108,10 +112,12 @@ export class BusClientTransport {
     this.#o = o;
   }
 
+  /** MCP Transport: nothing to open (the agent's bus connection is used). */
   async start(): Promise<void> {
     if (this.#closed) throw new Error('BusClientTransport: closed');
   }
 
+  /** MCP Transport: a request from the MCP client — tools/list answered from the pinned manifest, tools/call sent on the bus as a signed tool call. */
   async send(message: JsonRpcMessage, _options?: unknown): Promise<void> {
     if (this.#closed) throw new Error('BusClientTransport: closed');
     const m = message;
@@ -124,6 +130,7 @@ export class BusClientTransport {
     );
   }
 
+  /** MCP Transport: close (calls onclose). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

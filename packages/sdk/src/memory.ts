@@ -32,6 +32,7 @@ import type { AgentClient, InboundMessage } from './client.js';
 export { MEMORY_SERVICE };
 export type { MemoryErrorCode, MemoryEventPayload, MemoryResultPayload };
 
+/** The memory.* message types (requests, results, events): built in, every agent knows them. */
 export const MEMORY_CONTRACTS = createRegistry(
   defineMessage(MEMORY_GET_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_GET_TYPE], { description: 'read a key of a memory namespace' }),
   defineMessage(MEMORY_PUT_TYPE, MEMORY_PAYLOAD_SCHEMAS[MEMORY_PUT_TYPE], { description: 'write a key (if_revision: compare-and-set; 0 = must not exist)' }),
@@ -78,11 +79,14 @@ function asMemoryError(e: unknown, op: string, ns: string, key: string | undefin
   return e;
 }
 
+/** A key's value and revision, as get() returns it. */
 export interface MemoryEntry<T = unknown> {
   key: string;
   value: T;
+  /** Grows with each write; pass it as `ifRevision` to write only if nobody wrote since. */
   revision: number;
 }
+/** One page of list(). */
 export interface MemoryPage {
   keys: string[];
   /** Pass to list() for the next page; undefined on the last page. */
@@ -90,11 +94,14 @@ export interface MemoryPage {
 }
 /** A change in a watched namespace; `value` is typed (and checked) when the namespace has a schema. */
 export type MemoryEvent<T = unknown> = Omit<MemoryEventPayload, 'value'> & { value?: T };
+/** The changes of a namespace, as watch() returns them: iterate with `for await`. */
 export interface MemoryWatch<T = unknown> extends AsyncIterable<MemoryEvent<T>> {
   /** Ends the watch (tells the service; later events are dropped). */
   close(): Promise<void>;
 }
+/** Options of client.memory(ns). */
 export interface MemoryOptions<T = unknown> {
+  /** How long each request waits for the memory service (ms). */
   timeoutMs?: number;
   /**
    * The namespace's value schema (zod). put() checks a value before it is signed (MemoryError
@@ -104,13 +111,17 @@ export interface MemoryOptions<T = unknown> {
   schema?: z.ZodType<T>;
 }
 
+/** One memory namespace, as client.memory(ns) returns it: get, put, delete, list, watch — each a signed request the verifier checks against the agent's memory grants. */
 export interface Memory<T = unknown> {
+  /** The namespace (e.g. `notes`, `agent/planner`). */
   readonly ns: string;
   /** The value and its revision; null when the key does not exist. */
   get<U extends T = T>(key: string): Promise<MemoryEntry<U> | null>;
   /** Write; resolves with the new revision. `ifRevision`: compare-and-set (0 = must not exist), MemoryError 'conflict' otherwise. */
   put(key: string, value: T, o?: { ifRevision?: number }): Promise<number>;
+  /** Delete a key. `ifRevision`: only if nobody wrote since (MemoryError 'conflict' otherwise). */
   delete(key: string, o?: { ifRevision?: number }): Promise<void>;
+  /** A page of keys (by `prefix`, at most `limit`), then the next from `cursor`. */
   list(o?: { prefix?: string; cursor?: string; limit?: number }): Promise<MemoryPage>;
   /** Changes (put, delete) from now on, until close() or a `break`. */
   watch(o?: { prefix?: string }): Promise<MemoryWatch<T>>;

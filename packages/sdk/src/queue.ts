@@ -1,5 +1,6 @@
 // An async iterator fed by push() (which never awaits), in the shape of nats.js's
 // QueuedIterator: `for await` drains it, `break` runs the cleanup, `closed` says how it ended.
+/** An async iterator fed by push() (what inbox() and subscribe() return): `for await` reads it, `break` ends it. */
 export class MessageQueue<T> implements AsyncIterable<T> {
   #items: T[] = [];
   #wake: (() => void) | undefined;
@@ -14,6 +15,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.closed = new Promise((r) => (this.#resolveClosed = r));
   }
 
+  /** Add an item (never blocks; dropped after the queue ended). */
   push(item: T): void {
     if (this.#done) return;
     this.#items.push(item);
@@ -41,6 +43,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.#resolveClosed(err);
   }
 
+  /** `for await (const x of queue)`: items as they come; `break` ends the queue. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     try {
       for (;;) {

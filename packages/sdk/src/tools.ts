@@ -59,6 +59,7 @@ export function builtinToolContract(type: string): AnyContract | undefined {
   return c;
 }
 
+/** Options of callTool(). */
 export interface CallToolOptions extends Pick<SendOptions, 'metadata' | 'causation' | 'traceparent' | 'retries' | 'approvalWaitMs'> {
   /**
    * How long to wait for the result (default 30 s), an approval hold included: a call whose

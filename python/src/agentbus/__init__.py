@@ -28,6 +28,7 @@ from .errors import (
     TimeoutError,
     ToolError,
     UndeliveredError,
+    AgentClosedError,
 )
 from .identity import AgentIdentity, SigningKey, key_id_for, load_credentials
 from .manifests import PeerKeys
@@ -64,6 +65,7 @@ __all__ = [
     "TimeoutError",
     "ToolError",
     "UndeliveredError",
+    "AgentClosedError",
     "Verdict",
     "connect_agent",
     "decode_header",

@@ -48,6 +48,7 @@ from .errors import (
     RejectedError,
     TimeoutError,
     UndeliveredError,
+    AgentClosedError,
 )
 from .identity import AgentIdentity, load_credentials
 from .manifests import PeerKeys
@@ -243,6 +244,9 @@ class AgentClient:
         self._streams: dict[str, Callable[[InboundMessage], None]] = {}
         self._creds_task: asyncio.Task[None] | None = None
         self._owns_identity = False
+        # sends waiting for the verifier's answer: close() lets them finish (one send budget)
+        self._inflight: set[asyncio.Task[SendResult]] = set()
+        self._closed = False
         self.stats = {"sent": 0, "received": 0, "duplicates_dropped": 0, "refused": 0, "not_delivered": 0}
 
     @property
@@ -465,6 +469,8 @@ class AgentClient:
         for k in contract.required_metadata:
             if not md.get(k):
                 raise ContractError(Reason.METADATA_MISSING, type, f'metadata "{k}" is required for this type')
+        if self._closed:
+            raise AgentClosedError(f"{self.agent_id}'s client is closed: nothing was sent")
         key = self._identity.current_key()
         trace_id, span_id = self._trace(traceparent, causation)
         return env.seal_envelope(
@@ -533,6 +539,25 @@ class AgentClient:
     ) -> SendResult:
         """Send sealed envelope bytes. Retries resend exactly these bytes, so the verifier sees a
         duplicate, never a second message."""
+        if self._closed:
+            raise AgentClosedError(f"{self.agent_id}'s client is closed: {msg_id} was not sent")
+        task = asyncio.ensure_future(
+            self._send_raw(data, msg_id, timeout=timeout, retries=retries, recipient=recipient, approval_wait=approval_wait)
+        )
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await task
+
+    async def _send_raw(
+        self,
+        data: bytes,
+        msg_id: str,
+        *,
+        timeout: float | None,
+        retries: int | None,
+        recipient: str,
+        approval_wait: float | None,
+    ) -> SendResult:
         t = self._timeout if timeout is None else timeout
         n_retries = self._retries if retries is None else retries
         deadline = time.monotonic() + t * (n_retries + 1)
@@ -679,6 +704,11 @@ class AgentClient:
             except Exception:
                 pass
         await self._confirmer.flush()
+        # sends in flight (a reply from an inbox loop while the program closes) get their answers
+        # first, within one send budget; sends after this are refused with AgentClosedError
+        self._closed = True
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=self._timeout * (self._retries + 1))
         try:
             await self.nc.drain()
         except Exception:

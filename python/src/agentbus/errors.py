@@ -67,6 +67,10 @@ class TimeoutError(builtins.TimeoutError):
     """No answer from the bus in time. A subclass of the builtin TimeoutError."""
 
 
+class AgentClosedError(Exception):
+    """The client was closed (close() was called) before the send had its answer."""
+
+
 class UndeliveredError(Exception):
     """The verifier accepted (and audited) the message, but the recipient's client did not
     confirm it after every retry: the recipient is not connected. Sending the same envelope

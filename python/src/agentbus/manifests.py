@@ -17,7 +17,7 @@ import yaml
 from .identity import b64url_decode, parse_iso, to_ms
 from .reasons import Reason
 
-_MANIFEST_FILE = re.compile(r"[^.].*\.(ya?ml|json)")
+_MANIFEST_FILE = re.compile(r"[^._].*\.(ya?ml|json)")  # not hidden, not a `_` file (`_defaults.yaml`: project defaults)
 _B64_32 = re.compile(r"[A-Za-z0-9_-]{43}")
 _NEVER = 2**62
 

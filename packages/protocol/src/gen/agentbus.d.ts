@@ -566,6 +566,12 @@ export namespace agentbus {
             /** AuditEvent memory. */
             memory?: (agentbus.v1.MemoryAccess.$Properties|null);
 
+            /** AuditEvent monitor. */
+            monitor: boolean;
+
+            /** AuditEvent wouldRefuse. */
+            wouldRefuse: agentbus.v1.Reason;
+
             /**
              * Creates a new AuditEvent instance using the specified properties.
              * @param [properties] Properties to set
@@ -655,6 +661,12 @@ export namespace agentbus {
 
                 /** AuditEvent memory */
                 memory?: (agentbus.v1.MemoryAccess.$Properties|null);
+
+                /** AuditEvent monitor */
+                monitor?: (boolean|null);
+
+                /** AuditEvent wouldRefuse */
+                wouldRefuse?: (agentbus.v1.Reason|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -1118,6 +1118,8 @@ export const agentbus = $root.agentbus = (() => {
              * @property {number|null} [windowStartMs] AuditEvent windowStartMs
              * @property {Array.<agentbus.v1.GuardFinding.$Properties>|null} [findings] AuditEvent findings
              * @property {agentbus.v1.MemoryAccess.$Properties|null} [memory] AuditEvent memory
+             * @property {boolean|null} [monitor] AuditEvent monitor
+             * @property {agentbus.v1.Reason|null} [wouldRefuse] AuditEvent wouldRefuse
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -1287,6 +1289,22 @@ export const agentbus = $root.agentbus = (() => {
             AuditEvent.prototype.memory = null;
 
             /**
+             * AuditEvent monitor.
+             * @member {boolean} monitor
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.monitor = false;
+
+            /**
+             * AuditEvent wouldRefuse.
+             * @member {agentbus.v1.Reason} wouldRefuse
+             * @memberof agentbus.v1.AuditEvent
+             * @instance
+             */
+            AuditEvent.prototype.wouldRefuse = 0;
+
+            /**
              * Creates a new AuditEvent instance using the specified properties.
              * @function create
              * @memberof agentbus.v1.AuditEvent
@@ -1354,6 +1372,10 @@ export const agentbus = $root.agentbus = (() => {
                 }
                 if (m.memory != null && $Object.hasOwnProperty.call(m, "memory"))
                     $root.agentbus.v1.MemoryAccess.encode(m.memory, w.uint32(/* id 17, wireType 2 =*/138).fork(), q + 1).ldelim();
+                if (m.monitor != null && $Object.hasOwnProperty.call(m, "monitor") && m.monitor !== false)
+                    w.uint32(/* id 18, wireType 0 =*/144).bool(m.monitor);
+                if (m.wouldRefuse != null && $Object.hasOwnProperty.call(m, "wouldRefuse") && m.wouldRefuse !== 0)
+                    w.uint32(/* id 19, wireType 0 =*/152).int32(m.wouldRefuse);
                 if (m.$unknowns != null && $Object.hasOwnProperty.call(m, "$unknowns"))
                     for (var i = 0; i < m.$unknowns.length; ++i)
                         w.raw(m.$unknowns[i]);
@@ -1545,6 +1567,24 @@ export const agentbus = $root.agentbus = (() => {
                             if (u !== 2)
                                 break;
                             m.memory = $root.agentbus.v1.MemoryAccess.decode(r, r.size(), $undefined, q + 1, m.memory);
+                            continue;
+                        }
+                    case 18: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.bool())
+                                m.monitor = v;
+                            else
+                                delete m.monitor;
+                            continue;
+                        }
+                    case 19: {
+                            if (u !== 0)
+                                break;
+                            if (v = r.int32())
+                                m.wouldRefuse = v;
+                            else
+                                delete m.wouldRefuse;
                             continue;
                         }
                     }

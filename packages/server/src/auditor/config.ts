@@ -66,6 +66,12 @@ export type ConsumerConfig = z.infer<typeof consumerConfigSchema>;
 export const detectConfigSchema = z.object({
   enabled: z.boolean().default(true),
   intervalMs: z.number().int().min(1000).default(D.DEFAULT_DETECT_INTERVAL_MS),
+  /** The threshold detectors (detectors/plugin.ts `thresholdRule`) also run this often over the open minute; 0: only every intervalMs. */
+  thresholdIntervalMs: z
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 250, 'must be 0 (off) or at least 250')
+    .default(D.DEFAULT_THRESHOLD_INTERVAL_MS),
   cooldownMs: z.number().int().min(0).default(D.DEFAULT_ALERT_COOLDOWN_MS),
   alertSubjectPrefix: z.string().default(D.DEFAULT_ALERT_SUBJECT_PREFIX),
   rules: rulesSchema.prefault({}),

@@ -29,6 +29,8 @@ export const DEFAULT_BACKOFF_MAX_MS = 30_000;
 
 export const DEFAULT_DETECT_INTERVAL_MS = 60_000;
 export const DEFAULT_ALERT_COOLDOWN_MS = 15 * 60_000;
+/** How often the threshold detectors also run over the open minute (when new rows were stored): first alerts within seconds. */
+export const DEFAULT_THRESHOLD_INTERVAL_MS = 2000;
 /** How far back detectors look at most (baselines); bounded so each pass reads little. */
 export const DEFAULT_DETECT_LOOKBACK_MINUTES = 24 * 60;
 

@@ -2,12 +2,18 @@
 // each finding as an alert — to the alerts table, to NATS on agentbus.alert.<rule> (JSON), and
 // to the log — at most once per cooldown per dedup key. Runs on a schedule, or on demand with
 // an explicit `now` (tests and simulations use simulated time).
+// Two schedules: every detector every `intervalMs` (a minute by default: rates, baselines,
+// loops), and the threshold detectors (plugin.ts `thresholdRule`) every `thresholdIntervalMs`
+// (2 s) over the open minute, when new rows were stored since the last such pass — so the first
+// alert of a threshold rule comes within seconds of the row that crossed it. Both share the
+// cooldown; a threshold pass also never raises a key again within the window of an alert it
+// already has (so a cooldown of 0 does not mean an alert every 2 s).
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { detectConfigSchema } from './config.js';
-import { alertEvidence, detectorNeeds, runDetectors } from './detectors/index.js';
+import { alertEvidence, detectorNeeds, runDetectors, runThresholdDetectors, thresholdLookbackMinutes } from './detectors/index.js';
 import { alertSentence } from './sentence.js';
 import type { DetectorInput, Finding, InputNeeds, RulesConfig } from './detectors/index.js';
 import { BUCKET_MINUTES, MINUTE_MS, windowEnd, windowStart } from './detectors/types.js';
@@ -60,15 +66,27 @@ export async function alertMsgIds(
   return rows.map((r) => r.msg_id);
 }
 
+/** The agents of an alert with rows decided in monitor mode in its window (docs/design.md §18). */
+export async function monitorAgentsOf(store: AuditStore, a: Pick<Alert, 'agents' | 'window_start' | 'window_end'>): Promise<string[]> {
+  if (!a.agents.length) return [];
+  const rows = await store.query<{ sender: string }>(
+    `SELECT DISTINCT sender FROM ${store.table('audit_events')} WHERE time >= parseDateTime64BestEffort({s:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({e:String}, 3, 'UTC') AND sender IN {senders:Array(String)} AND mode = 'monitor' ORDER BY sender`,
+    { s: a.window_start, e: a.window_end, senders: a.agents },
+  );
+  return rows.map((r) => r.sender);
+}
+
 export interface DetectionEngine {
   /** Evaluate at `now` (ms; default the wall clock) and emit new alerts; returns them. */
   evaluate(now?: number): Promise<Alert[]>;
+  /** Run the threshold detectors only, at `now` (what the threshold schedule runs), and emit new alerts; returns them. */
+  evaluateThresholds(now?: number): Promise<Alert[]>;
   /** Emit findings made outside the detectors (e.g. a dead-lettered audit message), with the same cooldown. */
   raise(findings: Finding[], now?: number): Promise<Alert[]>;
-  /** Evaluate every config.intervalMs until stop(). */
+  /** Evaluate every config.intervalMs, and the threshold detectors every config.thresholdIntervalMs, until stop(). */
   start(): void;
   stop(): Promise<void>;
-  stats(): { evaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
+  stats(): { evaluations: number; thresholdEvaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
 }
 
 export interface DetectionOptions {
@@ -78,6 +96,11 @@ export interface DetectionOptions {
   config?: z.input<typeof detectConfigSchema>;
   /** Called for each alert emitted (metrics). */
   onAlert?: (alert: Alert) => void;
+  /**
+   * A count that grows when rows are stored (the consumer's stored events): the threshold
+   * schedule skips a pass when it has not moved. Absent: every pass runs.
+   */
+  changed?: () => number;
 }
 
 const secs = (ms: number) => Math.floor(ms / 1000);
@@ -99,17 +122,63 @@ export function loadDetectorInput(store: AuditStore, now: number, rules: RulesCo
   return readDetectorInput(store, now, detectorNeeds(rules));
 }
 
+/** The per-minute counts of the `lookbackMinutes` minutes up to the end of `now`'s minute (the open one included). */
+async function readMinutes(store: AuditStore, now: number, lookbackMinutes: number): Promise<DetectorInput['minutes']> {
+  // (Aliases never reuse a column name: ClickHouse would substitute them in WHERE.)
+  const rows = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
+    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, n
+     FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
+    { from: secs(windowStart(now, lookbackMinutes)), to: secs(windowEnd(now)) },
+  );
+  return rows.map((r) => ({
+    minute: Number(r.minute_ms),
+    sender: r.sender,
+    destination: r.destination,
+    verdict: r.verdict,
+    reason: r.reason,
+    events: Number(r.n),
+  }));
+}
+
+/** Monitor mode's "would refuse" counts per minute (docs/monitor-mode.md), as accepted rows with their reason. */
+async function readWouldRefuse(store: AuditStore, now: number, lookbackMinutes: number): Promise<NonNullable<DetectorInput['wouldRefuse']>> {
+  const rows = await store.query<{ minute_ms: number; sender: string; destination: string; reason: string; n: number }>(
+    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, reason, uniqExactMerge(events) AS n FROM ${store.table('agg_would_refuse_minute')}
+     WHERE minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC') GROUP BY minute, sender, destination, reason`,
+    { from: secs(windowStart(now, lookbackMinutes)), to: secs(windowEnd(now)) },
+  );
+  return rows.map((r) => ({
+    minute: Number(r.minute_ms),
+    sender: r.sender,
+    destination: r.destination,
+    verdict: 'accepted',
+    reason: r.reason,
+    events: Number(r.n),
+  }));
+}
+
+/** What the threshold detectors read: the minutes of their windows, nothing else (plugin.ts `thresholdRule`). */
+export async function readThresholdInput(store: AuditStore, now: number, rules: RulesConfig): Promise<DetectorInput> {
+  const lookback = thresholdLookbackMinutes(rules);
+  return {
+    now,
+    minutes: await readMinutes(store, now, lookback),
+    wouldRefuse: await readWouldRefuse(store, now, lookback),
+    edges: [],
+    payloads: [],
+    links: [],
+    buckets: [],
+    senderFirstSeen: new Map(),
+    dataStart: undefined,
+  };
+}
+
 /** Read what `needs` asks for (from a detector list: `detectorSet(list).needs(rules)`) at `now`. */
 export async function readDetectorInput(store: AuditStore, now: number, needs: InputNeeds): Promise<DetectorInput> {
   const to = windowEnd(now);
-  const from = windowStart(now, needs.lookbackMinutes);
   const agg = store.table('agg_minute');
-  // (Aliases never reuse a column name: ClickHouse would substitute them in WHERE.)
-  const minutes = await store.query<{ minute_ms: number; sender: string; destination: string; verdict: string; reason: string; n: number }>(
-    `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, sender, destination, verdict, reason, n
-     FROM ${messageCounts(store.table, ['minute', 'sender', 'destination', 'verdict', 'reason'], "minute >= toDateTime({from:UInt32}, 'UTC') AND minute < toDateTime({to:UInt32}, 'UTC')")}`,
-    { from: secs(from), to: secs(to) },
-  );
+  const minutes = await readMinutes(store, now, needs.lookbackMinutes);
+  const wouldRefuse = await readWouldRefuse(store, now, needs.lookbackMinutes);
   const edges =
     needs.edgesMinutes === undefined
       ? []
@@ -191,14 +260,8 @@ export async function readDetectorInput(store: AuditStore, now: number, needs: I
   for (const v of senderFirstSeen.values()) if (dataStart === undefined || v < dataStart) dataStart = v;
   return {
     now,
-    minutes: minutes.map((r) => ({
-      minute: Number(r.minute_ms),
-      sender: r.sender,
-      destination: r.destination,
-      verdict: r.verdict,
-      reason: r.reason,
-      events: Number(r.n),
-    })),
+    minutes,
+    wouldRefuse,
     edges: edges.map((r) => ({
       sender: r.sender,
       destination: r.destination,
@@ -250,7 +313,10 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
   let primed = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
-  const st = { evaluations: 0, alerts: 0, suppressed: 0, lastError: undefined as string | undefined };
+  let thresholdTimer: NodeJS.Timeout | undefined;
+  let thresholdRunning: Promise<unknown> | undefined;
+  let seen: number | undefined;
+  const st = { evaluations: 0, thresholdEvaluations: 0, alerts: 0, suppressed: 0, lastError: undefined as string | undefined };
 
   /** Cooldowns survive restarts: remember what the alerts table already holds. */
   async function prime(now: number) {
@@ -283,17 +349,27 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     });
   }
 
+  function evaluateThresholds(now: number = Date.now()): Promise<Alert[]> {
+    return serial(async () => {
+      if (!primed) await prime(now);
+      const findings = runThresholdDetectors(await readThresholdInput(store, now, cfg.rules), cfg.rules);
+      st.thresholdEvaluations++;
+      return emitNow(findings, now, true);
+    });
+  }
+
   function emit(findings: Finding[], now: number): Promise<Alert[]> {
     return serial(() => emitNow(findings, now));
   }
 
-  async function emitNow(findings: Finding[], now: number): Promise<Alert[]> {
+  /** `early`: a threshold pass — it also skips a key alerted within the finding's window, and a skip is not counted as suppressed (it repeats every pass). */
+  async function emitNow(findings: Finding[], now: number, early = false): Promise<Alert[]> {
     if (!primed) await prime(now);
     const fresh: Alert[] = [];
     for (const f of findings) {
       const last = lastAlerted.get(f.key);
-      if (last !== undefined && now - last < cfg.cooldownMs) {
-        st.suppressed++;
+      if (last !== undefined && (now - last < cfg.cooldownMs || (early && last >= f.windowStart))) {
+        if (!early) st.suppressed++;
         continue;
       }
       lastAlerted.set(f.key, now);
@@ -302,6 +378,13 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     if (fresh.length === 0) return fresh;
     // what a person acts on: the sentence, the messages, the commands that show them
     for (const a of fresh) {
+      try {
+        // which mode decided (docs/design.md §18): the alert's agents whose rows in its window were decided in monitor mode
+        const monitored = await monitorAgentsOf(store, a);
+        if (monitored.length) a.evidence = { ...a.evidence, monitor_agents: monitored };
+      } catch (e) {
+        logger?.warn({ rule: a.rule, err: (e as Error).message }, 'alert mode lookup failed');
+      }
       try {
         a.sentence = alertSentence(a);
         a.msg_ids = await alertMsgIds(store, a);
@@ -350,25 +433,42 @@ export function createDetectionEngine(opts: DetectionOptions): DetectionEngine {
     return fresh;
   }
 
+  const failed = (what: string) => (e: unknown) => {
+    st.lastError = (e as Error).message;
+    logger?.error({ err: st.lastError }, `${what} failed`);
+  };
   return {
     evaluate,
+    evaluateThresholds,
     raise: (findings, now = Date.now()) => emit(findings, now),
     start() {
       if (timer || !cfg.enabled) return;
       timer = setInterval(() => {
         if (running) return;
         running = evaluate()
-          .catch((e) => {
-            st.lastError = (e as Error).message;
-            logger?.error({ err: st.lastError }, 'detection pass failed');
-          })
+          .catch(failed('detection pass'))
           .finally(() => (running = undefined));
       }, cfg.intervalMs);
+      if (cfg.thresholdIntervalMs > 0) {
+        seen = undefined; // the first pass runs: rows may have been stored before start()
+        thresholdTimer = setInterval(() => {
+          if (thresholdRunning) return;
+          // nothing stored since the last pass: nothing new to count
+          const count = opts.changed?.();
+          if (count !== undefined && count === seen) return;
+          seen = count;
+          thresholdRunning = evaluateThresholds()
+            .catch(failed('threshold detection pass'))
+            .finally(() => (thresholdRunning = undefined));
+        }, cfg.thresholdIntervalMs);
+      }
     },
     async stop() {
       if (timer) clearInterval(timer);
-      timer = undefined;
+      if (thresholdTimer) clearInterval(thresholdTimer);
+      timer = thresholdTimer = undefined;
       await running;
+      await thresholdRunning;
     },
     stats: () => ({ ...st }),
   };

@@ -94,6 +94,8 @@ export const ReplayRow = z.looseObject({
   memory_value_size: num,
   memory_revision: num,
   memory_status: str,
+  mode: z.enum(['enforce', 'monitor']).default('enforce'),
+  would_refuse: str,
 });
 
 /** A connection event line: `event`, `time`, and `agent` or `nkey` required; the rest default. */

@@ -80,6 +80,42 @@ export async function rejections(store: AuditStore, r: TimeRange = {}): Promise<
   return rows.map((x) => ({ ...x, count: +x.count, senders: +x.senders }));
 }
 
+export interface WouldRefuseRow {
+  agent: string;
+  /** The reason enforcing would have refused with (docs/design.md §18). */
+  reason: string;
+  /** Messages (distinct msg_ids) monitor mode delivered although policy refuses them. */
+  messages: number;
+  /** Their distinct destinations (recipient, or topic:<name>). */
+  destinations: number;
+  first_seen: string;
+  last_seen: string;
+  /** The newest such message: its msg_id (`audit trail --msg-id`) and detail (`would refuse: <reason> (<what>)`). */
+  last_msg_id: string;
+  last_detail: string;
+}
+
+/**
+ * What enforcing would have refused (monitor mode, docs/design.md §18): the messages the verifier
+ * delivered although policy refuses them, per agent and reason. Read from the rows (FINAL), not
+ * the aggregates: a few columns of a small set, exact to the millisecond.
+ */
+export async function wouldRefuse(store: AuditStore, r: TimeRange & { agent?: string } = {}): Promise<WouldRefuseRow[]> {
+  const until = r.until ?? Date.now() + 60_000;
+  const since = r.since ?? until - 24 * 3600_000;
+  const rows = await store.query<WouldRefuseRow>(
+    `SELECT sender AS agent, would_refuse AS reason, uniqExact(msg_id) AS messages, uniqExact(destination) AS destinations,
+            toString(min(time)) AS first_seen, toString(max(time)) AS last_seen, argMax(msg_id, time) AS last_msg_id, argMax(detail, time) AS last_detail
+     FROM ${store.table('audit_events')} FINAL
+     WHERE mode = 'monitor' AND would_refuse != '' AND verdict != 'rejected'
+       AND time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')
+       AND ({agent:String} = '' OR sender = {agent:String})
+     GROUP BY sender, would_refuse ORDER BY messages DESC, agent, reason LIMIT {limit:UInt32}`,
+    { since, until, agent: r.agent ?? '', limit: r.limit ?? 100 },
+  );
+  return rows.map((x) => ({ ...x, messages: +x.messages, destinations: +x.destinations }));
+}
+
 export interface AlertRowOut {
   detected_at: string;
   rule: string;

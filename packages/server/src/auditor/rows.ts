@@ -83,6 +83,10 @@ export interface AuditRow {
   memory_revision: number;
   /** 'request', 'ok' or the service's error code, 'event'; '' for other messages. */
   memory_status: string;
+  /** docs/design.md §18: 'enforce' or 'monitor', the mode of the sender that decided. */
+  mode: string;
+  /** Monitor mode: the reason enforcing would have refused this delivered message with; '' when none. */
+  would_refuse: string;
 }
 
 /** One row of `audit_deliveries`. */
@@ -328,6 +332,8 @@ export function mapEvent(ev: IAuditEvent, place: RowPlace): AuditRow {
     window_start,
     ...guardColumns(ev.findings),
     ...memoryColumns(ev.memory),
+    mode: ev.monitor === true ? 'monitor' : 'enforce',
+    would_refuse: ev.wouldRefuse ? reasonName(ev.wouldRefuse) : '',
   };
 }
 
@@ -461,6 +467,7 @@ export function fallbackRow(row: AuditRow, why: string): AuditRow {
     memory_op: safe(row.memory_op),
     memory_ns: safe(row.memory_ns),
     memory_status: safe(row.memory_status),
+    would_refuse: safe(row.would_refuse),
     time: timeOrUndefined(row.time) ?? 0,
     sent_at: timeOrUndefined(row.sent_at) ?? 0,
     window_start: timeOrUndefined(row.window_start) ?? 0,

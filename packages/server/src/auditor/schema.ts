@@ -23,6 +23,7 @@ export const TTL_TABLES: Record<string, string> = {
   audit_deliveries: 'toDateTime(at)',
   agg_shed_minute: 'minute',
   audit_connections: 'toDateTime(time)',
+  agg_would_refuse_minute: 'minute',
 };
 
 /**
@@ -306,6 +307,37 @@ export const MIGRATIONS: Migration[] = [
       ) ENGINE = MergeTree
       ORDER BY (agent, time)
       TTL toDateTime(time) + toIntervalDay({ttl})`,
+    ],
+  },
+  {
+    version: 12,
+    name: 'monitor_mode',
+    statements: [
+      // docs/design.md §18: the mode that decided, and what enforcing would have refused a message
+      // monitor mode delivered with (rows from before: enforce, nothing)
+      `ALTER TABLE {db}.audit_events
+        ADD COLUMN IF NOT EXISTS mode LowCardinality(String) DEFAULT 'enforce' COMMENT 'enforce | monitor: the mode of the sender that decided (monitor: policy refusals recorded in would_refuse, the message delivered)',
+        ADD COLUMN IF NOT EXISTS would_refuse LowCardinality(String) DEFAULT '' COMMENT 'monitor mode: the reason enforcing would have refused this delivered message with; empty when none'`,
+      // what the refusal detectors (tool, memory, content guard) count besides rejections: the
+      // messages monitor mode delivered with a would-refuse reason, per minute
+      `CREATE TABLE IF NOT EXISTS {db}.agg_would_refuse_minute (
+        minute DateTime('UTC'),
+        sender LowCardinality(String),
+        destination LowCardinality(String),
+        reason LowCardinality(String) COMMENT 'would_refuse',
+        events AggregateFunction(uniqExact, FixedString(32)),
+        first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+        last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(minute)
+      ORDER BY (minute, sender, destination, reason)
+      TTL minute + toIntervalDay({ttl})`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.agg_would_refuse_minute_mv TO {db}.agg_would_refuse_minute AS
+      SELECT toDateTime(toStartOfMinute(time), 'UTC') AS minute, sender, destination, would_refuse AS reason,
+             uniqExactState(event_id) AS events, min(time) AS first_seen, max(time) AS last_seen
+      FROM {db}.audit_events
+      WHERE would_refuse != ''
+      GROUP BY minute, sender, destination, reason`,
     ],
   },
 ];

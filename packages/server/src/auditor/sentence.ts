@@ -34,6 +34,15 @@ function quarantineSentence(agent: string, ev: Record<string, unknown>): string 
   return `${agent} spent its rejection budget${shed === undefined ? '' : ` (${shed} messages shed)`} and lost its publish permission at NATS${cool === undefined ? '' : ` for ${cool} s`}${until ? ` until ${until}` : ''}${level !== undefined && level > 1 ? ` (quarantine #${level} of this flood)` : ''}`;
 }
 
+/** Which mode decided (docs/design.md §18): said when monitor mode had a part, else nothing. */
+function modeNote(ev: Record<string, unknown>): string {
+  const would = num(ev['would_refuse']);
+  if (ev['mode'] === 'monitor') return ' (monitor mode: delivered, would refuse)';
+  if (ev['mode'] === 'mixed' && would !== undefined) return ` (${would} of them in monitor mode: delivered, would refuse)`;
+  const agents = Array.isArray(ev['monitor_agents']) ? (ev['monitor_agents'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+  return agents.length ? ` (decided in monitor mode for ${list(agents)})` : '';
+}
+
 /**
  * One plain sentence saying what happened, ending with the rule ("browser had 14 of 15 messages
  * rejected in 1 min (threshold 10): <rule>"). Known rules have their own sentence; an
@@ -50,7 +59,7 @@ export function alertSentence(a: SentenceInput): string {
         : isDetectorRule(a.rule)
           ? describeAlert(a)
           : describeConnectionAlert(a.rule, a.agents[0] || 'an unnamed agent', ev);
-  if (s !== undefined) return `${s}: ${a.rule}`;
+  if (s !== undefined) return `${s}${modeNote(ev)}: ${a.rule}`;
   const keys = Object.keys(ev);
   return `A ${a.severity} alert ${a.agents.length ? `about ${list(a.agents)}` : 'about no agent in particular'} over ${dur}${keys.length ? `, its evidence holding ${list(keys, 5)}` : ''}: ${a.rule}`;
 }

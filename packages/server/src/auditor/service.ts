@@ -26,7 +26,7 @@ import type { MetricsServer } from '../common/metrics.js';
 
 export interface AuditorStats {
   consumer: ConsumerStats;
-  detection: { evaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
+  detection: { evaluations: number; thresholdEvaluations: number; alerts: number; suppressed: number; lastError: string | undefined };
   /** Connect/disconnect events followed (undefined: no system credential, or off). */
   connections: { events: number; snapshots: number; lastError: string | undefined } | undefined;
 }
@@ -149,6 +149,8 @@ export async function startAuditor(input: AuditorConfigInput = {}, opts: StartAu
     nc,
     logger: logger.child({ part: 'detect' }),
     config: config.detect,
+    // the threshold schedule runs only when rows were stored since its last pass
+    changed: () => consumer.stats().events,
     ...(metrics ? { onAlert: (a: Alert) => metrics.alert(a.rule) } : {}),
   });
   raise = (info) => {

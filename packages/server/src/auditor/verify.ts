@@ -153,6 +153,8 @@ export const ROW_COLUMNS: (keyof AuditRow)[] = [
   'memory_value_size',
   'memory_revision',
   'memory_status',
+  'mode',
+  'would_refuse',
 ];
 const DELIVERY_COLUMNS: (keyof DeliveryRow)[] = [
   'batch_id',

@@ -13,7 +13,7 @@ import { runningBus } from '../common/bus-state.js';
 import { layout } from '../common/project.js';
 import type { AuditStore, RowSink } from '../auditor/store.js';
 import { storeConfigSchema } from '../auditor/config.js';
-import { alerts, edges, readOnlySql, rejections, topTalkers, trail } from '../auditor/reports.js';
+import { alerts, edges, readOnlySql, rejections, topTalkers, trail, wouldRefuse } from '../auditor/reports.js';
 import type { TimeRange } from '../auditor/reports.js';
 import {
   bundleLines,
@@ -29,6 +29,7 @@ import {
 } from '../auditor/verify.js';
 import type { BundleKeys, TrustedKeys, VerifyReport, VerifySelector } from '../auditor/verify.js';
 import { writeHtmlReport } from '../auditor/report/index.js';
+import { THRESHOLD_RULES } from '../auditor/detectors/index.js';
 import { ALERT_RULES, alertSentence } from '../auditor/sentence.js';
 import { CheckFailed } from './shared.js';
 
@@ -246,7 +247,21 @@ export function registerAuditorCommands(program: Command): void {
     )
     .option('--durable <name>', 'durable consumer name', D.DEFAULT_DURABLE)
     .addOption(
-      new Option('--detect-interval-ms <ms>', 'how often detectors run').default(D.DEFAULT_DETECT_INTERVAL_MS).argParser(int('--detect-interval-ms', 1000)),
+      new Option('--detect-interval-ms <ms>', 'how often every detector runs')
+        .default(D.DEFAULT_DETECT_INTERVAL_MS)
+        .argParser(int('--detect-interval-ms', 1000)),
+    )
+    .addOption(
+      new Option(
+        '--threshold-interval-ms <ms>',
+        `how often the threshold detectors (${THRESHOLD_RULES.join(', ')}) also run over the open minute, when rows were stored; 0: off`,
+      )
+        .default(D.DEFAULT_THRESHOLD_INTERVAL_MS)
+        .argParser((v: string) => {
+          const n = int('--threshold-interval-ms', 0)(v);
+          if (n !== 0 && n < 250) throw bad('--threshold-interval-ms: 0 (off) or at least 250');
+          return n;
+        }),
     )
     .addOption(
       new Option('--cooldown-ms <ms>', 'the same alert is raised at most once per cooldown')
@@ -286,6 +301,7 @@ export function registerAuditorCommands(program: Command): void {
         backoffMaxMs: number;
         durable: string;
         detectIntervalMs: number;
+        thresholdIntervalMs: number;
         cooldownMs: number;
         detect: boolean;
         logLevel: string;
@@ -322,7 +338,7 @@ export function registerAuditorCommands(program: Command): void {
                 ackWaitMs: o.ackWaitMs,
                 backoffMaxMs: o.backoffMaxMs,
               },
-              detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, cooldownMs: o.cooldownMs },
+              detect: { enabled: o.detect, intervalMs: o.detectIntervalMs, thresholdIntervalMs: o.thresholdIntervalMs, cooldownMs: o.cooldownMs },
               connections: { enabled: o.detect, overlapMs: o.overlapMs, learningMs: o.learningMs, ...(o.manifests ? { manifestsDir: o.manifests } : {}) },
               logLevel: o.logLevel as never,
             },
@@ -357,6 +373,25 @@ export function registerAuditorCommands(program: Command): void {
     withStore(o, async (s) => print(o, await rejections(s, rangeOf(o)))),
   );
 
+  addRangeOptions(
+    audit
+      .command('would-refuse')
+      .description('monitor mode (enforce: monitor): what enforcing would have refused, per agent and reason — delivered messages policy refuses'),
+  )
+    .option('--agent <agent>', 'only this agent')
+    .action((o: RangeOpts & { agent?: string }) =>
+      withStore(o, async (s) => {
+        const rows = await wouldRefuse(s, { ...rangeOf(o), ...(o.agent ? { agent: o.agent } : {}) });
+        if (o.json) console.log(JSON.stringify(rows, null, 2));
+        else
+          console.log(
+            rows.length
+              ? renderTable(rows as unknown as Record<string, unknown>[], { fullLast: true })
+              : '(nothing: no agent in monitor mode sent anything policy refuses in this range)',
+          );
+      }),
+    );
+
   addRangeOptions(audit.command('alerts').description('alerts raised by the auditor, each with its sentence (what tail and the report show)'))
     .option('--rule <rule>', `only this rule (${ALERT_RULES.join(', ')})`)
     .action((o: RangeOpts & { rule?: string }) =>
@@ -383,7 +418,9 @@ export function registerAuditorCommands(program: Command): void {
     .action((o: RangeOpts & { html?: string }) => {
       if (!o.html) throw bad('report: give --html FILE');
       if (o.since !== undefined && o.until !== undefined && o.since >= o.until) throw bad('report: --since must be before --until');
-      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, { ...rangeOf(o), store: o.store })));
+      // the page's trail commands name the store read: --store (a path made absolute), else --state-dir, else none
+      const where = o.store ? { store: isUrl(o.store) ? o.store : resolve(o.store) } : o.stateDir ? { stateDir: resolve(o.stateDir) } : {};
+      return withStore(o, async (s) => print(o, await writeHtmlReport(s, o.html!, { ...rangeOf(o), ...where })));
     });
 
   addStoreOptions(audit.command('trail').description("one message's trail (its rows and what it caused) by msg_id, or a whole trace"))

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { loadManifestDir } from '@agentbus/protocol/manifest';
+import { loadManifestDir, monitorAgents } from '@agentbus/protocol/manifest';
 import type { DevBus } from '../devbus/dev.js';
 import { CliError, int, importContracts, projectLayout, loadContracts, tlsFromOptions, tlsOptions } from './shared.js';
 import type { TlsCliOptions } from './shared.js';
@@ -23,7 +23,8 @@ async function watchOnTerminal(bus: DevBus): Promise<{ stop(): Promise<void> }> 
   const tail = await startTail({
     servers: bus.urls,
     credentials: bus.observerCreds,
-    verdicts: ['rejected'],
+    // rejections, and what monitor mode delivered although policy refuses it
+    verdicts: ['rejected', 'would-refuse'],
     color,
     connectOptions: bus.connectOptions,
     write: (line) => {
@@ -42,8 +43,13 @@ async function watchOnTerminal(bus: DevBus): Promise<{ stop(): Promise<void> }> 
 }
 
 /** What `agentbus dev` prints: only what exists, with the exact values an agent needs. */
-function devBanner(bus: DevBus, o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string }): string {
-  const agents = loadManifestDir(bus.manifestsDir).map((m) => m.agent);
+export function devBanner(
+  bus: DevBus,
+  o: { project: string | undefined; example: boolean; contractsPath: string; metricsPort: number; jsKeyEnv: string },
+): string {
+  const manifests = loadManifestDir(bus.manifestsDir);
+  const agents = manifests.map((m) => m.agent);
+  const monitored = monitorAgents(manifests);
   const w = Math.max(0, ...agents.map((a) => a.length));
   const creds = agents.map((a, i) => {
     const p = bus.credsPath(a);
@@ -65,6 +71,11 @@ function devBanner(bus: DevBus, o: { project: string | undefined; example: boole
       : []),
     `  audit store: ${bus.auditor ? `${bus.storePath} (query it while the bus runs: agentbus audit top${o.project ? '' : ` --state-dir ${bus.stateDir}`})` : '(auditor off)'}`,
   ];
+  // docs/design.md §18: never silent about policy that is not enforced
+  if (monitored.length)
+    lines.push(
+      `  MONITOR MODE: ${monitored.join(', ')} — policy refusals are delivered and recorded as "would refuse" (agentbus audit would-refuse); identity, signature, replay and freshness are enforced. Enforce: enforce: enforce in the manifest`,
+    );
   if (o.metricsPort) lines.push(`  metrics:     http://127.0.0.1:${o.metricsPort}/metrics (verifier), http://127.0.0.1:${o.metricsPort + 1}/metrics (auditor)`);
   lines.push(`  logs:        ${bus.logFile}`);
   if (bus.tls)

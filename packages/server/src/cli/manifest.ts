@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { APPROVAL_TYPE, compileGlobs } from '@agentbus/protocol';
-import { loadManifestDir } from '@agentbus/protocol/manifest';
+import { loadManifestDir, loadProjectDefaults } from '@agentbus/protocol/manifest';
 import { builtinMemoryContract, builtinToolContract } from '@agentbus/sdk/internal';
 import { CheckFailed, loadContracts } from './shared.js';
 
@@ -55,6 +55,15 @@ export function register(program: Command): void {
             );
         }
       }
+      // monitor mode (docs/design.md §18): policy is not enforced for these agents — say so, every time
+      const defaults = loadProjectDefaults(dir);
+      if (defaults.enforce === 'monitor')
+        console.error(`warning: ${defaults.file}: the project default is enforce: monitor (every manifest without enforce: of its own)`);
+      for (const m of ms)
+        if (m.enforce === 'monitor')
+          console.error(
+            `warning: ${join(dir, m.agent)}: ${m.agent} is in MONITOR MODE: what its policy refuses is delivered and recorded as "would refuse" (agentbus audit would-refuse); identity, signature, replay and freshness are still enforced. Enforce with enforce: enforce`,
+          );
       console.log(`${ms.length} manifest(s) ok: ${ms.map((m) => m.agent).join(', ')}`);
     });
 }

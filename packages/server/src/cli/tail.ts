@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .option('--agent <id>', 'only messages this agent sent or was sent (and alerts naming it)')
     .option(
       '--verdict <list>',
-      'only these verdicts: accepted, rejected, duplicate, shed (comma-separated or repeated; rejected includes shed)',
+      'only these verdicts: accepted, rejected, duplicate, shed, would-refuse (comma-separated or repeated; rejected includes shed; would-refuse: delivered in monitor mode although policy refuses it)',
       (v: string, prev: string[] | undefined) => [
         ...(prev ?? []),
         ...v

@@ -183,6 +183,7 @@ export class VerifierMetrics {
   #children: ({ inc(n?: number): void } | undefined)[] = [];
   #other = new Map<string, { n: number; done: number; verdict: number; reason: number }>();
   readonly #messages: Counter<'verdict' | 'reason'>;
+  readonly #wouldRefuse: Counter<'reason'>;
   readonly #verify: Histogram;
   readonly #commit: Histogram;
   readonly #inVerifier: Histogram;
@@ -199,6 +200,12 @@ export class VerifierMetrics {
       collect() {
         self.#export();
       },
+    });
+    this.#wouldRefuse = new Counter({
+      name: 'agentbus_verifier_would_refuse_total',
+      help: 'Messages monitor mode delivered although policy refuses them (docs/design.md §18), by the reason enforcing would have refused them with',
+      labelNames: ['reason'],
+      registers: [registry],
     });
     // series that exist from the start (rate() needs a zero to begin from)
     this.#child(Verdict.VERDICT_ACCEPTED, Reason.REASON_UNSPECIFIED).inc(0);
@@ -259,6 +266,11 @@ export class VerifierMetrics {
       if (o) o.n++;
       else this.#other.set(k, { n: 1, done: 0, verdict, reason });
     }
+  }
+
+  /** Monitor mode delivered a message policy refuses (not the hot path: monitor-mode agents only). */
+  wouldRefuse(reason: number): void {
+    this.#wouldRefuse.inc({ reason: reasonName(reason) });
   }
 
   /** An accepted message spent this long in the verifier, receipt → forward (seconds). */

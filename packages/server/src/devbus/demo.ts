@@ -35,10 +35,28 @@ export interface DemoSummary {
   rejected: Record<string, number>;
   attacks: Attack[];
   alerts: { rule: string; agent: string; agents?: string[]; severity?: string }[];
-  audit: { store: string; rows?: number /** findings of `audit verify` over the whole trail */; findings?: number };
+  audit: {
+    store: string;
+    /** audit rows: one per message, but a shed row stands for the `shed` messages it summarizes (messages = rows − shed_rows + shed) */
+    rows?: number;
+    shed_rows?: number;
+    shed?: number;
+    /** the messages of the audit trail, by verdict (rejected includes the shed ones); accepted counts the services' answers too */
+    messages?: number;
+    accepted?: number;
+    /** of the accepted: sent by the demo's six agents (the rest: the tool, memory and approval services' answers) */
+    accepted_by_agents?: number;
+    rejected?: number;
+    duplicates?: number;
+    /** findings of `audit verify` over the whole trail */
+    findings?: number;
+  };
   state_dir: string;
   explore: string[];
 }
+
+/** The demo's agents (the services — fs, fetch, memory, operator — answer them). */
+const DEMO_AGENTS = ['planner', 'researcher', 'browser', 'coder', 'reviewer', 'deployer'];
 
 export interface DemoOptions {
   stateDir?: string;
@@ -124,9 +142,14 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
       clients.push(c);
       return c;
     };
-    const [planner, researcher, browser, coder, reviewer, deployer] = (await Promise.all(
-      ['planner', 'researcher', 'browser', 'coder', 'reviewer', 'deployer'].map(connectAs),
-    )) as [AgentClient, AgentClient, AgentClient, AgentClient, AgentClient, AgentClient];
+    const [planner, researcher, browser, coder, reviewer, deployer] = (await Promise.all(DEMO_AGENTS.map(connectAs))) as [
+      AgentClient,
+      AgentClient,
+      AgentClient,
+      AgentClient,
+      AgentClient,
+      AgentClient,
+    ];
     const record = (from: string, to: string, type: string, r: SendResult | Error) => {
       if (r instanceof Error) {
         const reason = r instanceof AgentbusError ? r.reasonName : r.message;
@@ -459,8 +482,25 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
         `SELECT guard_details[1] AS d FROM ${aud.store.table('audit_events')} FINAL WHERE reason = 'invisible_text' ORDER BY time LIMIT 1`,
       );
       if (g) print(`  the hidden instruction, as the audit trail records it: ${g.d}`);
-      const rows = await aud.store.query<{ n: string }>(`SELECT count() AS n FROM ${aud.store.table('audit_events')} FINAL`);
-      summary.audit.rows = Number(rows[0]?.n ?? 0);
+      // how the audit rows add up to the messages: a shed row stands for the messages it summarizes
+      const [c] = await aud.store.query<Record<'rows' | 'shed_rows' | 'shed' | 'accepted' | 'accepted_by_agents' | 'rejected' | 'duplicates', string>>(
+        `SELECT count() AS rows, countIf(shed_count > 0) AS shed_rows, sum(toUInt64(shed_count)) AS shed, countIf(verdict = 'accepted') AS accepted,
+                countIf(verdict = 'accepted' AND sender IN {agents:Array(String)}) AS accepted_by_agents,
+                countIf(verdict = 'rejected' AND shed_count = 0) + sum(toUInt64(shed_count)) AS rejected, countIf(verdict = 'duplicate') AS duplicates
+         FROM ${aud.store.table('audit_events')} FINAL`,
+        { agents: DEMO_AGENTS },
+      );
+      const n = (k: keyof NonNullable<typeof c>) => Number(c?.[k] ?? 0);
+      Object.assign(summary.audit, {
+        rows: n('rows'),
+        shed_rows: n('shed_rows'),
+        shed: n('shed'),
+        messages: n('rows') - n('shed_rows') + n('shed'),
+        accepted: n('accepted'),
+        accepted_by_agents: n('accepted_by_agents'),
+        rejected: n('rejected'),
+        duplicates: n('duplicates'),
+      });
       // the trail proves itself: every row against the verifier's signed batches
       const { verifyStore, lookupFromManifests, loadVerifierKeys, verifierKeyMap } = await import('../auditor/verify.js');
       const report = await verifyStore(
@@ -489,7 +529,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoSummary> {
 
 export function printSummary(s: DemoSummary, print: (l: string) => void = console.log): void {
   print('\n━━ summary ━━');
-  print(`accepted: ${s.accepted}${s.duplicates ? ` (+${s.duplicates} duplicates)` : ''}`);
+  print(`accepted: ${s.accepted} of the scripted sends${s.duplicates ? ` (+${s.duplicates} duplicates)` : ''}`);
   print(
     `rejected: ${
       Object.entries(s.rejected)
@@ -503,7 +543,17 @@ export function printSummary(s: DemoSummary, print: (l: string) => void = consol
       `  ${a.blocked ? '✔ blocked' : '✘ NOT BLOCKED'}  ${a.name}: ${a.got_reason}${a.got_reason !== a.expected_reason ? ` (expected ${a.expected_reason})` : ''}`,
     );
   print(`alerts:   ${s.alerts.length ? s.alerts.map((a) => `${a.rule}(${a.agent})`).join(', ') : 'none'}`);
-  print(`audit:    ${s.audit.rows ?? '?'} rows in ${s.audit.store}${s.audit.findings !== undefined ? `; audit verify: ${s.audit.findings} findings` : ''}`);
+  const a = s.audit;
+  if (a.rows !== undefined && a.messages !== undefined) {
+    // the audit trail's own numbers, and how its rows make its messages (the report's header says the same)
+    print(
+      `audit:    ${a.messages} messages in ${a.rows} rows${a.shed_rows ? ` (a row is one message, but ${a.shed_rows} shed ${a.shed_rows === 1 ? 'row stands' : 'rows stand'} for ${a.shed} messages shed unverified: ${a.rows} − ${a.shed_rows} + ${a.shed} = ${a.messages})` : ''}`,
+    );
+    print(
+      `          ${a.accepted} accepted (${a.accepted_by_agents} sent by the six agents, ${(a.accepted ?? 0) - (a.accepted_by_agents ?? 0)} answers of the tool, memory and approval services), ${a.rejected} rejected (the reasons above), ${a.duplicates} ${a.duplicates === 1 ? 'duplicate' : 'duplicates'}`,
+    );
+    print(`          in ${a.store}${a.findings !== undefined ? `; audit verify: ${a.findings} findings` : ''}`);
+  } else print(`audit:    ${a.store}`);
   print('explore:');
   for (const c of s.explore) print(`  ${c}`);
 }

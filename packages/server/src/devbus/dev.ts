@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { generateIdentity, saveCredentials } from '@agentbus/sdk/internal';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import { createLogger } from '@agentbus/sdk/internal';
-import { loadManifestDir, dirSignature } from '@agentbus/protocol/manifest';
+import { loadManifestDir, dirSignature, monitorAgents } from '@agentbus/protocol/manifest';
 import { serverConfig, clusterConfigs } from '../common/natsconfig.js';
 import type { TlsFiles } from '../common/natsconfig.js';
 import {
@@ -474,11 +474,9 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       try {
         writeConfigs();
         for (const srv of servers) srv?.reload().catch((e) => log.error({ err: (e as Error).message }, 'nats-server reload failed'));
-        o.notify?.(
-          `manifests reloaded: ${loadManifestDir(manifestsDir)
-            .map((m) => m.agent)
-            .join(', ')}`,
-        );
+        const ms = loadManifestDir(manifestsDir);
+        const monitored = monitorAgents(ms);
+        o.notify?.(`manifests reloaded: ${ms.map((m) => m.agent).join(', ')}${monitored.length ? ` (MONITOR MODE: ${monitored.join(', ')})` : ''}`);
       } catch (e) {
         log.error({ err: (e as Error).message }, 'manifests invalid; nats-server config kept');
         o.notify?.(`manifests not reloaded (keeping the previous ones): ${(e as Error).message}`);

@@ -258,15 +258,25 @@ export async function startToolServer(o: ToolServerOptions): Promise<ToolServer>
       return errorResult(`refused by the tool host: the arguments do not fit ${t.tool}'s input schema: ${schema.detail}`);
     }
     const policy = policies.get();
-    const re = recheckCall(policy.agents.get(msg.sender), o.agent, t.tool, args);
-    if (!re.ok) {
+    const caller = policy.agents.get(msg.sender);
+    const re = recheckCall(caller, o.agent, t.tool, args);
+    let callArgs: Record<string, unknown>;
+    if (re.ok) callArgs = re.args;
+    else if (caller?.monitor && !checkToolCall(caller.toolPolicy, o.agent, t.tool, args).ok) {
+      // Monitor mode (docs/design.md §18): the verifier ran this same check, recorded "would
+      // refuse" in the signed audit trail and delivered the call: it runs, as given. What only
+      // this host can see (a path that passes as a string and resolves outside its root through
+      // a symlink) has no such record, and is refused in every mode.
+      log.warn({ sender: msg.sender, tool: t.tool, msg_id: msg.msgId, detail: re.detail }, 'tool call: would refuse (monitor mode): served');
+      callArgs = args;
+    } else {
       stats.refused++;
       log.warn({ sender: msg.sender, tool: t.tool, msg_id: msg.msgId, detail: re.detail }, 'tool call refused by the tool host');
       return errorResult(`refused by the tool host: ${re.detail}`);
     }
     let raw: unknown;
     try {
-      raw = await child.client.callTool({ name: t.tool, arguments: re.args }, undefined, { timeout });
+      raw = await child.client.callTool({ name: t.tool, arguments: callArgs }, undefined, { timeout });
     } catch (e) {
       stats.failed++;
       return errorResult(`the tool call failed on ${o.agent}: ${(e as Error).message}`);

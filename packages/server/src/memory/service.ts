@@ -184,10 +184,14 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
 
   // grants: from the manifests (their `memory:` section, when the schema carries it) or o.grants
   let known = new Map<string, MemorySection>();
+  // monitor mode (docs/design.md §18): the agents whose manifest grants only record "would refuse", with those grants (what the verifier checked)
+  let monitored = new Map<string, MemorySection>();
   const reload = () => {
     try {
       const next = new Map<string, MemorySection>();
+      const nextMonitored = new Map<string, MemorySection>();
       for (const m of loadManifestDir(o.manifestsDir)) {
+        if (m.enforce === 'monitor') nextMonitored.set(m.agent, m.memory);
         const raw = o.grants?.(m.agent) ?? (m as { memory?: unknown }).memory ?? {};
         const r = MemorySection.safeParse(raw);
         if (r.success) next.set(m.agent, r.data);
@@ -198,6 +202,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
           );
       }
       known = next;
+      monitored = nextMonitored;
     } catch (e) {
       log.warn({ err: String((e as Error).message ?? e) }, 'memory: manifests did not load; keeping the previous grants');
     }
@@ -445,7 +450,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
         w.chain = w.chain.then(async () => {
           if (w.closed) return;
           // the grant may have been withdrawn since the watch began
-          if (!checkMemoryAccess(known.get(w.owner), w.owner, 'watch', ns).ok) return stopWatch(w, 'grant withdrawn');
+          if (!access(w.owner, 'watch', ns).ok) return stopWatch(w, 'grant withdrawn');
           try {
             await agent.reply(w.msg, MEMORY_EVENT_TYPE as never, ev as never);
             stats.events++;
@@ -486,10 +491,25 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     return release;
   };
 
-  const checkOk = (agentId: string, op: 'get' | 'put' | 'delete' | 'list' | 'watch', ns: string, valueBytes?: number) => {
+  const access = (agentId: string, op: 'get' | 'put' | 'delete' | 'list' | 'watch', ns: string, valueBytes?: number) => {
     const grant = known.get(agentId);
-    if (!grant) throw new Failure('not_allowed', `${agentId} has no manifest on this bus`);
-    const a = checkMemoryAccess(grant, agentId, op, ns, valueBytes !== undefined ? { valueBytes } : undefined);
+    if (!grant) return { ok: false as const, code: 'not_allowed' as const, detail: `${agentId} has no manifest on this bus` };
+    const sizes = valueBytes !== undefined ? { valueBytes } : undefined;
+    const a = checkMemoryAccess(grant, agentId, op, ns, sizes);
+    const manifestGrant = monitored.get(agentId);
+    if (a.ok || a.code !== 'not_allowed' || !manifestGrant) return a;
+    // Monitor mode: the verifier, checking the manifest's grant, recorded this request as "would
+    // refuse: memory_not_allowed" in the signed audit trail and delivered it; the service does what
+    // the namespace's own default grant allows (read-write, default quotas, a session's default
+    // TTL). Only then: a refusal of the service's own policy (the `grants` option) that the
+    // manifest does not make has no signed record, and stands. The store's bounds (quotas, value
+    // size, limits) are not policy: enforced in every mode.
+    if (checkMemoryAccess(manifestGrant, agentId, op, ns).ok) return a;
+    log.warn({ agent: agentId, op, ns, detail: a.detail }, 'memory: would refuse (monitor mode): served');
+    return checkMemoryAccess(monitorGrant(ns), ownerOf(ns, agentId), op, ns, sizes);
+  };
+  const checkOk = (agentId: string, op: 'get' | 'put' | 'delete' | 'list' | 'watch', ns: string, valueBytes?: number) => {
+    const a = access(agentId, op, ns, valueBytes);
     if (!a.ok) throw new Failure(a.code, a.detail);
     return a;
   };
@@ -657,4 +677,17 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
       await nc.drain().catch(() => undefined);
     },
   };
+}
+
+/** Monitor mode: the grant a namespace has by default for whoever may use it at all (docs/design.md §18). */
+function monitorGrant(ns: string): MemorySection {
+  const p = parseNamespace(ns);
+  if (p?.kind === 'shared') return MemorySection.parse({ shared: [{ ns: p.name, access: 'read-write' }] });
+  if (p?.kind === 'session') return MemorySection.parse({ sessions: { access: 'read-write', ids: ['*'] } });
+  return MemorySection.parse({});
+}
+/** Whose grant monitorGrant stands for: the owner of an agent namespace, else the caller. */
+function ownerOf(ns: string, agentId: string): string {
+  const p = parseNamespace(ns);
+  return p?.kind === 'agent' ? p.agent : agentId;
 }

@@ -27,8 +27,11 @@ import type { ServiceIdentity } from '../common/service-creds.js';
 export const OBSERVER_INBOX_PREFIX = '_INBOX_observer';
 export const DEFAULT_TAIL_STATE_DIR = '.agentbus/dev';
 export const DEFAULT_TAIL_NATS = 'nats://127.0.0.1:4222';
-/** What `--verdict` accepts: the verifier's verdicts, and `shed` (rejected unverified, in bulk). */
-export const TAIL_VERDICTS = ['accepted', 'rejected', 'duplicate', 'shed'] as const;
+/**
+ * What `--verdict` accepts: the verifier's verdicts, `shed` (rejected unverified, in bulk), and
+ * `would-refuse` (delivered in monitor mode although policy refuses it, docs/design.md §18).
+ */
+export const TAIL_VERDICTS = ['accepted', 'rejected', 'duplicate', 'shed', 'would-refuse'] as const;
 
 /** A mistake that stops the tail (unreachable server, refused credentials): one line, exit 1. */
 export class TailError extends Error {
@@ -112,17 +115,19 @@ export function formatRow(row: AuditRow, color = false): string {
   const verdictText = (v === 'shed' ? `shed×${row.shed_count}` : v).padEnd(9);
   const tint = !color ? (s: string) => s : v === 'accepted' ? paint.green : v === 'rejected' ? paint.red : paint.yellow;
   const dest = row.recipient || (row.topic ? `topic:${row.topic}` : '?');
+  // monitor mode delivered it although policy refuses it: marked, in yellow, with what enforcing would say
+  const would = row.would_refuse;
   const parts = [
     clock(row.time),
     tint(verdictText),
-    (row.reason || '-').padEnd(25),
+    would ? (color ? paint.yellow : (s: string) => s)(`WOULD REFUSE ${printable(would, 40)}`.padEnd(25)) : (row.reason || '-').padEnd(25),
     `${printable(row.sender || '?', 64)} → ${printable(dest, 70)}`.padEnd(26),
     printable(row.type || '-', 80).padEnd(16),
     row.msg_id ? row.msg_id.slice(0, 8) : '-',
     size(row.raw_size || row.payload_size),
   ];
   let line = parts.join('  ');
-  if (v !== 'accepted' && row.detail) line += `  ${color ? paint.dim(`(${printable(row.detail, 120)})`) : `(${printable(row.detail, 120)})`}`;
+  if ((v !== 'accepted' || would) && row.detail) line += `  ${color ? paint.dim(`(${printable(row.detail, 120)})`) : `(${printable(row.detail, 120)})`}`;
   return line;
 }
 
@@ -133,6 +138,8 @@ export function rowJson(row: AuditRow): Record<string, unknown> {
     time: new Date(row.time).toISOString(),
     verdict: tailVerdict(row),
     reason: row.reason,
+    mode: row.mode,
+    ...(row.would_refuse ? { would_refuse: row.would_refuse } : {}),
     detail: row.detail,
     sender: row.sender,
     header_sender: row.header_sender,
@@ -259,7 +266,7 @@ export async function startTail(o: TailOptions): Promise<Tail> {
       if (o.alertsOnly) return;
       if (o.agent && row.sender !== o.agent && row.recipient !== o.agent) return;
       const v = tailVerdict(row);
-      if (verdicts && !verdicts.has(v) && !(v === 'shed' && verdicts.has('rejected'))) return;
+      if (verdicts && !verdicts.has(v) && !(v === 'shed' && verdicts.has('rejected')) && !(row.would_refuse && verdicts.has('would-refuse'))) return;
       stats.shown++;
       if (o.onVerdict) o.onVerdict(row);
       else emit(o.json ? JSON.stringify(rowJson(row)) : formatRow(row, o.color));

@@ -23,6 +23,13 @@ export interface Check {
   readonly failsWith?: string;
   /** PROTOCOL.md §8.2 "detail" (informative; markdown). */
   readonly detail: string;
+  /**
+   * Monitor mode (docs/design.md §18, PROTOCOL.md §8.6): the reasons of this check that are
+   * policy, recorded as "would refuse" and delivered for a sender in monitor mode (`note`: the
+   * cases of those reasons that are still refused, markdown). Absent: every failure of the check
+   * is refused in every mode (identity, integrity, the bus's own bounds).
+   */
+  readonly monitor?: { readonly reasons: readonly Reason[]; readonly note?: string };
 }
 
 export const CHECKS = list([
@@ -90,6 +97,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_PAYLOAD_TOO_LARGE],
     spec: '`len(payload) + metadata bytes ≤ max_payload_bytes`',
     detail: '`<n> > <max> bytes`, or `<n> + <m> metadata > <max> bytes`',
+    monitor: { reasons: [Reason.REASON_PAYLOAD_TOO_LARGE] },
   },
   {
     name: 'freshness',
@@ -106,6 +114,10 @@ export const CHECKS = list([
     reasons: [Reason.REASON_UNKNOWN_RECIPIENT, Reason.REASON_DESTINATION_NOT_ALLOWED],
     spec: "direct: the recipient has a manifest, and the sender may send to it (a tool call `tool.<server>.<tool>`: the recipient is `<server>`; an `approval.decision`: the sender's `approve:` lists the recipient; a memory request `memory.*` to `memory`: no send rule needed); topic: the sender may publish on it (never a tool call)",
     detail: 'the recipient, or `topic <name>`',
+    monitor: {
+      reasons: [Reason.REASON_DESTINATION_NOT_ALLOWED],
+      note: "a send rule or a topic publish rule only; a tool call to another server or a topic, and an `approval.decision` outside the sender's `approve:`, are refused",
+    },
   },
   {
     name: 'contract',
@@ -120,6 +132,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_TYPE_NOT_ALLOWED, Reason.REASON_TOOL_NOT_ALLOWED],
     spec: "the sender may send that type to the recipient, or publish it on the topic; a tool call: a rule of the sender's `tools:` lists the server and the tool",
     detail: "the type; `<server>.<tool> is not in <sender>'s tools: policy`",
+    monitor: { reasons: [Reason.REASON_TYPE_NOT_ALLOWED, Reason.REASON_TOOL_NOT_ALLOWED] },
   },
   {
     name: 'metadata_keys',
@@ -127,6 +140,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_METADATA_NOT_ALLOWED],
     spec: 'every metadata key is allowed; each value ≤ 1024 bytes; the map ≤ 4096 bytes (§7.4)',
     detail: 'names the first offending key (at most 64 characters, non-printable ones as `?`), never a value',
+    monitor: { reasons: [Reason.REASON_METADATA_NOT_ALLOWED], note: 'an undeclared key only; a value or map over its bound is refused' },
   },
   {
     name: 'metadata_required',
@@ -134,6 +148,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_METADATA_MISSING],
     spec: 'every required metadata key is present with a non-empty value',
     detail: 'the key',
+    monitor: { reasons: [Reason.REASON_METADATA_MISSING] },
   },
   {
     name: 'signature',
@@ -163,6 +178,7 @@ export const CHECKS = list([
     spec: "content guards (§15.4): the payload's text (JSON: every string, keys too; binary: the contract's `textFields`) and every metadata value hold no finding the policy rejects",
     detail:
       "`<kind> at <path> (<rule>)`: never the secret, never what the finding decoded (that is in the audit event's findings only); a kind the policy flags is accepted with that reason and the detail `flagged: …`",
+    monitor: { reasons: [Reason.REASON_CREDENTIAL_DETECTED, Reason.REASON_INVISIBLE_TEXT, Reason.REASON_CONTROL_CHARS] },
   },
   {
     name: 'arguments',
@@ -172,6 +188,10 @@ export const CHECKS = list([
     spec: "a tool call: some rule of the sender's `tools:` that lists the tool accepts its arguments (§15.2), and if the call needs approval its canonical arguments (§15.3) are at most `MAX_APPROVAL_ARGS_BYTES = 65536` bytes; a memory request to `memory`: the sender's `memory:` grants the operation on the namespace (§15.5); an `approval.decision`: `causation_id` is set and equals the payload's `msg_id` (§15.3)",
     detail:
       "names the argument (`args.path`) and the rule (`tools.<i>`), or `… too large to show an approver in full`; the namespace and what the grant lacks; `an approval's causation_id must be the held call <id>`, `the approval decides <id> but its causation_id is <id>`",
+    monitor: {
+      reasons: [Reason.REASON_ARGUMENT_REFUSED, Reason.REASON_MEMORY_NOT_ALLOWED],
+      note: 'a call that needs approval with arguments too large to show, and an approval not bound to its call, are refused; a call that needs approval is still held',
+    },
   },
   {
     name: 'rate',
@@ -179,6 +199,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_RATE_LIMITED],
     spec: "the sender's rate bucket has ≥ 1 token (§8.4)",
     detail: '`<per_second>/s`',
+    monitor: { reasons: [Reason.REASON_RATE_LIMITED], note: 'no token is spent' },
   },
   {
     name: 'causation',
@@ -193,6 +214,7 @@ export const CHECKS = list([
     reasons: [Reason.REASON_DEPTH_EXCEEDED],
     spec: "the effective depth (§9) ≤ the sender's `max_depth`",
     detail: '`<depth> > <max_depth>`',
+    monitor: { reasons: [Reason.REASON_DEPTH_EXCEEDED], note: 'the depth recorded and passed on is still the effective depth' },
   },
   {
     name: 'replay',
@@ -202,6 +224,9 @@ export const CHECKS = list([
     detail: '',
   },
 ]);
+
+/** The reasons some check records as "would refuse" in monitor mode (docs/design.md §18): policy. Every other reason is refused in every mode. */
+export const MONITORED_REASONS: ReadonlySet<Reason> = new Set(CHECKS.flatMap((c) => c.monitor?.reasons ?? []));
 
 /** A check's name: `rejection_budget` … `replay`. */
 export type CheckName = (typeof CHECKS)[number]['name'];

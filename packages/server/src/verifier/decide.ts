@@ -14,7 +14,7 @@
 // Allocation: one Decision object per message (none for a shed one: two frozen constants), plus
 // what parsing, decoding and hashing allocate (the CheckContext is the state's, reused); the input
 // object may be reused by the caller.
-import { Reason, Verdict } from '@agentbus/protocol';
+import { Reason, Verdict, reasonName } from '@agentbus/protocol';
 import type { IAuditEvent, IMemoryAccess } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
 import type { HeaderFields, EnvelopeParts } from '@agentbus/protocol';
@@ -128,6 +128,10 @@ export interface Decision {
   readonly findings?: readonly GuardRecord[];
   /** The decoded header, once the `header` check passed (unverified before the `signature` check). */
   readonly header: HeaderFields | undefined;
+  /** Decided in monitor mode (docs/design.md §18): the sender is known and its manifest (or project default) says `enforce: monitor`. */
+  readonly monitor: boolean;
+  /** Monitor mode, accepted or duplicate: the reason enforcing would have refused it with (REASON_UNSPECIFIED: none). */
+  readonly wouldRefuse: Reason;
   /** The envelope's parts, once the `framing` check passed (views into the input bytes). */
   readonly headerBytes: Uint8Array | undefined;
   readonly signature: Uint8Array | undefined;
@@ -201,6 +205,8 @@ function shedDecision(answer: boolean): Decision {
     depth: 0,
     answer,
     shed: true,
+    monitor: false,
+    wouldRefuse: Reason.REASON_UNSPECIFIED,
     header: undefined,
     headerBytes: undefined,
     signature: undefined,
@@ -310,6 +316,9 @@ export class CheckContext {
   depth = 0;
   /** accepted or duplicate (`replay`). */
   verdict: Verdict = Verdict.VERDICT_ACCEPTED;
+  /** Monitor mode: the first policy refusal, which enforcing would have answered (`refuse`), and its detail. */
+  wouldRefuse: Reason = Reason.REASON_UNSPECIFIED;
+  wouldDetail = '';
   /** Index in CHECKS of the check that decided the last message (the last one when all passed). */
   decidedBy = 0;
 
@@ -339,23 +348,45 @@ export class CheckContext {
     this.heldArgs = undefined;
     this.depth = 0;
     this.verdict = Verdict.VERDICT_ACCEPTED;
+    this.wouldRefuse = Reason.REASON_UNSPECIFIED;
+    this.wouldDetail = '';
   }
 }
 
 /** The one way a check rejects: the reason and detail; the rest (depth, answer, the parts found so far) is the message's. */
 function reject(c: CheckContext, reason: Reason, detail: string): Decision {
-  return {
+  const monitor = c.agent?.monitor === true;
+  const d: Decision = {
     verdict: Verdict.VERDICT_REJECTED,
     reason,
     detail,
     depth: c.depth,
     answer: c.answer,
     shed: false,
+    monitor,
+    wouldRefuse: Reason.REASON_UNSPECIFIED,
     header: c.h,
     headerBytes: c.headerBytes,
     signature: c.signature,
     payload: c.payload,
   };
+  // monitor mode: a guard finding the policy rejects was recorded and the checks went on; a later rejection keeps it on the record
+  return monitor && c.findings !== undefined ? { ...d, findings: c.findings } : d;
+}
+
+/**
+ * A policy refusal (docs/design.md §18; CHECKS' `monitor` reasons): for a sender in enforce mode the
+ * rejection; in monitor mode the first one is kept as what enforcing would have refused, and the
+ * checks go on (undefined), so that identity and integrity are still checked and the message is
+ * delivered only if they pass. Only checks after `sender_known` call it: the mode is the sender's.
+ */
+function refuse(c: CheckContext, reason: Reason, detail: string): Decision | undefined {
+  if (!c.agent.monitor) return reject(c, reason, detail);
+  if (c.wouldRefuse === Reason.REASON_UNSPECIFIED) {
+    c.wouldRefuse = reason;
+    c.wouldDetail = detail;
+  }
+  return undefined;
 }
 
 /** A check: undefined when the message passes it, else the decision (a rejection, or the shed answer). */
@@ -443,7 +474,7 @@ const RUN: Record<CheckName, Run> = {
     const { payload, h, agent } = c;
     const metaBytes = metadataBytes(h.metadata);
     if (payload.length + metaBytes <= agent.maxPayload) return undefined;
-    return reject(
+    return refuse(
       c,
       Reason.REASON_PAYLOAD_TOO_LARGE,
       metaBytes ? `${payload.length} + ${metaBytes} metadata > ${agent.maxPayload} bytes` : `${payload.length} > ${agent.maxPayload} bytes`,
@@ -476,11 +507,12 @@ const RUN: Record<CheckName, Run> = {
         case 'memory':
           return undefined;
         default:
-          return !agent.canSendTo(h.recipient) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient) : undefined;
+          // a send rule: policy (monitor mode records it); the cases above are what the message is, refused in every mode
+          return !agent.canSendTo(h.recipient) ? refuse(c, Reason.REASON_DESTINATION_NOT_ALLOWED, h.recipient) : undefined;
       }
     }
     if (c.kind === 'tool') return reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `a tool call goes to its server, not to topic ${h.topic}`);
-    return !agent.canPublishTopic(h.topic) ? reject(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`) : undefined;
+    return !agent.canPublishTopic(h.topic) ? refuse(c, Reason.REASON_DESTINATION_NOT_ALLOWED, `topic ${h.topic}`) : undefined;
   },
   contract(c) {
     // a tool's: pinned in its server's manifest
@@ -497,25 +529,29 @@ const RUN: Record<CheckName, Run> = {
       case 'tool':
         // the tool listed in the sender's tools: policy
         return !toolListed(agent.toolPolicy, tool!.server, tool!.tool)
-          ? reject(c, Reason.REASON_TOOL_NOT_ALLOWED, `${tool!.server}.${tool!.tool} is not in ${h.sender}'s tools: policy`)
+          ? refuse(c, Reason.REASON_TOOL_NOT_ALLOWED, `${tool!.server}.${tool!.tool} is not in ${h.sender}'s tools: policy`)
           : undefined;
       case 'approval': // allowed by approve: (the `recipient` check)
       case 'memory': // decided by memory: (the `arguments` check)
         return undefined;
       default:
         return (h.recipient ? !agent.canSendType(h.recipient, h.type) : !agent.canPublishTopicType(h.topic, h.type))
-          ? reject(c, Reason.REASON_TYPE_NOT_ALLOWED, h.type)
+          ? refuse(c, Reason.REASON_TYPE_NOT_ALLOWED, h.type)
           : undefined;
     }
   },
   metadata_keys(c) {
     // keys from the declared set only, each value and the whole map bounded
     const md = checkMetadata(c.contract.allowedMetadata, c.h.metadata, c.h.type);
-    return md.ok ? undefined : reject(c, md.reason, md.detail);
+    if (md.ok) return undefined;
+    if (!c.agent.monitor) return reject(c, md.reason, md.detail);
+    // monitor mode: an undeclared key is the contract's policy; the bounds are the protocol's (docs/design.md §9), refused in every mode
+    const bounds = checkMetadata(ANY_KEY, c.h.metadata, c.h.type);
+    return bounds.ok ? refuse(c, md.reason, md.detail) : reject(c, bounds.reason, bounds.detail);
   },
   metadata_required(c) {
     const metadata = c.h.metadata;
-    for (const k of c.contract.requiredMetadata) if (!metadata[k]) return reject(c, Reason.REASON_METADATA_MISSING, k);
+    for (const k of c.contract.requiredMetadata) if (!metadata[k]) return refuse(c, Reason.REASON_METADATA_MISSING, k);
     return undefined;
   },
   signature(c) {
@@ -572,7 +608,8 @@ const RUN: Record<CheckName, Run> = {
     // path and rule only. What the finding decoded (hidden text) is in the findings, for the
     // audit trail and operators.
     const detail = `${first.kind} at ${first.path}${first.rule ? ` (${first.rule})` : ''}`.slice(0, 512);
-    if (applied.action === 'reject') return { ...reject(c, GUARD_REASONS[first.kind], detail), findings };
+    if (applied.action === 'reject')
+      return c.agent.monitor ? refuse(c, GUARD_REASONS[first.kind], detail) : { ...reject(c, GUARD_REASONS[first.kind], detail), findings };
     c.flagReason = GUARD_REASONS[first.kind];
     c.flagDetail = `flagged: ${detail}`;
     return undefined;
@@ -586,12 +623,12 @@ const RUN: Record<CheckName, Run> = {
         const op = memoryOpOf(h.type);
         if (!op) return undefined;
         const g = checkMemoryAccess(agent.manifest.memory, h.sender, op, (c.value as { ns: string }).ns);
-        return g.ok ? undefined : reject(c, Reason.REASON_MEMORY_NOT_ALLOWED, g.detail);
+        return g.ok ? undefined : refuse(c, Reason.REASON_MEMORY_NOT_ALLOWED, g.detail);
       }
       case 'tool': {
         // against the sender's constraints (paths, URLs, strings, numbers, CEL)
         const t = checkToolCall(agent.toolPolicy, tool!.server, tool!.tool, c.value);
-        if (!t.ok) return reject(c, t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail);
+        if (!t.ok) return refuse(c, t.code === 'tool_not_allowed' ? Reason.REASON_TOOL_NOT_ALLOWED : Reason.REASON_ARGUMENT_REFUSED, t.detail);
         if (!t.approval) return undefined;
         c.approval = true;
         // docs/design.md §15: the approver is shown the whole call, never a cut; what cannot be shown is refused before anyone is asked
@@ -626,7 +663,8 @@ const RUN: Record<CheckName, Run> = {
     if (!rb) rates.set(c.h.sender, (rb = { tokens: agent.burst, last: now }));
     rb.tokens = Math.min(agent.burst, rb.tokens + (now - rb.last) * agent.ratePerMs);
     rb.last = now;
-    if (rb.tokens < 1) return reject(c, Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`);
+    // monitor mode: over the rate is recorded, and spends no token (the bucket stays empty)
+    if (rb.tokens < 1) return refuse(c, Reason.REASON_RATE_LIMITED, `${agent.manifest.rate.per_second}/s`);
     rb.tokens -= 1;
     return undefined;
   },
@@ -651,7 +689,7 @@ const RUN: Record<CheckName, Run> = {
     return undefined;
   },
   depth(c) {
-    return c.depth > c.agent.maxDepth ? reject(c, Reason.REASON_DEPTH_EXCEEDED, `${c.depth} > ${c.agent.maxDepth}`) : undefined;
+    return c.depth > c.agent.maxDepth ? refuse(c, Reason.REASON_DEPTH_EXCEEDED, `${c.depth} > ${c.agent.maxDepth}`) : undefined;
   },
   replay(c) {
     // this verifier owns the sender's partition, so its memory is the whole truth (rebuilt from
@@ -696,7 +734,12 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
     return d;
   }
   c.decidedBy = RUNS.length - 1;
-  const detail = c.approval ? (c.flagDetail ? `${APPROVAL_DETAIL}; ${c.flagDetail}` : APPROVAL_DETAIL) : c.flagDetail;
+  let detail = c.approval ? (c.flagDetail ? `${APPROVAL_DETAIL}; ${c.flagDetail}` : APPROVAL_DETAIL) : c.flagDetail;
+  const wouldRefuse = c.wouldRefuse;
+  if (wouldRefuse !== Reason.REASON_UNSPECIFIED) {
+    const would = `${WOULD_REFUSE_DETAIL}${reasonName(wouldRefuse)}${c.wouldDetail ? ` (${c.wouldDetail})` : ''}`.slice(0, 512);
+    detail = detail ? `${would}; ${detail}` : would;
+  }
   const { approval, heldArgs, findings } = c;
   return {
     verdict: c.verdict,
@@ -705,6 +748,8 @@ export function decide(input: DecisionInput, snap: PolicySnapshot, state: Decisi
     depth: c.depth,
     answer: true,
     shed: false,
+    monitor: c.agent.monitor,
+    wouldRefuse,
     approval,
     ...(heldArgs !== undefined ? { approvalArgs: heldArgs } : {}),
     ...(findings ? { findings } : {}),
@@ -777,6 +822,12 @@ function guardPolicyOf(contract: Contract<any>, agent: CompiledAgent): { policy:
   return p;
 }
 
+/** How the detail of a message delivered in monitor mode begins: `would refuse: <reason> (<detail>)`. */
+export const WOULD_REFUSE_DETAIL = 'would refuse: ';
+
+/** Every key allowed: checkMetadata then checks only the protocol's bounds. */
+const ANY_KEY: ReadonlySet<string> = { has: () => true } as unknown as ReadonlySet<string>;
+
 /** The detail of an accepted tool call that waits for approval. */
 export const APPROVAL_DETAIL = 'held for approval';
 
@@ -808,6 +859,8 @@ export function auditEventOf(d: Decision, subjectSender: string, rawSize: number
     payloadSha256: d.verdict !== Verdict.VERDICT_REJECTED && h ? h.payloadSha256 : d.payload ? sha256(d.payload) : EMPTY,
     effectiveDepth: d.depth,
     rawSize,
+    // monitor mode only: an enforce-mode event carries neither field (its bytes stay as they were)
+    ...(d.monitor ? { monitor: true, ...(d.wouldRefuse ? { wouldRefuse: d.wouldRefuse } : {}) } : {}),
     ...(d.findings
       ? { findings: d.findings.map((f) => ({ kind: f.kind, path: f.path, rule: f.rule ?? '', hash: f.hash ?? '', detail: f.detail, action: f.action })) }
       : {}),

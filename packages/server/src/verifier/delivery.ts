@@ -12,7 +12,7 @@ import * as D from '@agentbus/protocol';
 import type { VerifierContext } from './context.js';
 
 /** Senders' requests (the first, then retries) waiting for an outcome. */
-export type Waiters = { reply: string; verdict: Verdict }[];
+export type Waiters = { reply: string; verdict: Verdict /** Monitor mode: `would refuse: …`, answered with a delivered message. */; detail?: string }[];
 
 /** What an outcome is recorded and answered for: a pending delivery, or a held call decided. */
 export interface Outcome {
@@ -119,7 +119,7 @@ export class Deliveries {
   }
 
   /** Forward a direct message until its recipient confirms it; `reply` (if any) hears the outcome. */
-  deliver(h: HeaderFields, subject: string, data: Uint8Array, headers: MsgHdrs, reply: string, verdict: Verdict, depth: number): void {
+  deliver(h: HeaderFields, subject: string, data: Uint8Array, headers: MsgHdrs, reply: string, verdict: Verdict, depth: number, detail = ''): void {
     const id = toHex(h.msgId);
     const now = Date.now();
     let p = this.#pending.get(id);
@@ -127,7 +127,7 @@ export class Deliveries {
       p = { recipient: h.recipient, subject, data, headers, depth, msgId: h.msgId, waiters: [], attempts: 0, nextAt: 0, deadline: 0 };
       this.#pending.set(id, p);
     }
-    if (reply) p.waiters.push({ reply, verdict });
+    if (reply) p.waiters.push(detail ? { reply, verdict, detail } : { reply, verdict });
     p.deadline = now + this.#timeout;
     this.#forward(p, now);
   }
@@ -181,6 +181,8 @@ export class Deliveries {
   #settle(p: Outcome, delivery: Delivery, refusal?: { reason: Reason; detail: string }): void {
     const reason = refusal?.reason ?? Reason.REASON_UNSPECIFIED;
     const detail = !refusal ? '' : delivery === Delivery.DELIVERY_REFUSED ? `refused by ${p.recipient}: ${refusal.detail}` : refusal.detail;
-    for (const w of p.waiters) this.#ctx.answer(w.reply, w.verdict, reason, p.msgId, detail, p.depth, delivery);
+    // a message monitor mode delivered keeps its `would refuse: …` in the answer (docs/design.md §18)
+    for (const w of p.waiters)
+      this.#ctx.answer(w.reply, w.verdict, reason, p.msgId, w.detail ? (detail ? `${w.detail}; ${detail}` : w.detail) : detail, p.depth, delivery);
   }
 }

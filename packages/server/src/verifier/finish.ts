@@ -33,6 +33,7 @@ export class Finisher {
     const depth = d.depth;
     let answer = d.answer;
     ctx.metrics?.verdict(verdict, reason);
+    if (d.wouldRefuse) ctx.metrics?.wouldRefuse(d.wouldRefuse);
     // docs/design.md §6: the audit event is stored before the message is delivered or answered.
     await ctx.audit.add(auditEventOf(d, subjectSender, msg.data.length, ctx.nextEventId(), ctx.id, Date.now()));
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
@@ -60,7 +61,16 @@ export class Finisher {
         delivery = Delivery.DELIVERY_CONFIRMED;
       } else if (h!.recipient) {
         // answered when the recipient confirms (or at the delivery timeout)
-        this.#deliveries.deliver(h!, `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth);
+        this.#deliveries.deliver(
+          h!,
+          `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`,
+          msg.data,
+          hdrs,
+          answer && msg.reply ? msg.reply : '',
+          verdict,
+          depth,
+          d.wouldRefuse ? d.detail : '',
+        );
         answer = false;
       } else {
         ctx.nc.publish(`${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`, msg.data, { headers: hdrs });

@@ -10,6 +10,8 @@ import { reasonCountEvidence, reasonCountFindings } from './reason-count.js';
 import type { ReasonCount } from './reason-count.js';
 
 export const rule = 'content_guard';
+/** A threshold rule: also run every few seconds over the open minute (plugin.ts `thresholdRule`). */
+export const thresholdRule = true;
 
 export const GUARD_REASONS = ['credential_detected', 'invisible_text', 'control_chars'];
 

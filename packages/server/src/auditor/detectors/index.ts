@@ -45,6 +45,14 @@ export const isDetectorRule = set.has;
 export const describeAlert = set.describe;
 export const alertEvidence = set.evidence;
 
+/** The threshold detectors (plugin.ts `thresholdRule`): detect.ts also runs them every few seconds over the open minute. */
+const thresholds = detectorSet(DETECTORS.filter((d) => 'thresholdRule' in d && d.thresholdRule === true));
+export const THRESHOLD_RULES = thresholds.rules;
+/** Run the threshold detectors only (each reads `minutes` only). Pure. */
+export const runThresholdDetectors = thresholds.run;
+/** Minutes of per-minute history the threshold detectors need behind `now`. */
+export const thresholdLookbackMinutes = thresholds.lookbackMinutes;
+
 export { detectorSet } from './plugin.js';
 export type { AnyDetector, Detector, DetectorSet, InputNeeds, InputRequest } from './plugin.js';
 export type { AlertView, EvidenceQuery } from './explain.js';

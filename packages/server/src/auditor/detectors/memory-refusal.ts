@@ -9,6 +9,8 @@ import { reasonCountEvidence, reasonCountFindings } from './reason-count.js';
 import type { ReasonCount } from './reason-count.js';
 
 export const rule = 'memory_refusal';
+/** A threshold rule: also run every few seconds over the open minute (plugin.ts `thresholdRule`). */
+export const thresholdRule = true;
 
 export const MEMORY_REFUSAL_REASONS = ['memory_not_allowed'];
 

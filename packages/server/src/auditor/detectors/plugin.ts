@@ -35,6 +35,14 @@ export interface Detector<R extends string = string, S extends z.ZodType = z.Zod
   /** Pure: no I/O, no clock (`input.now`). Returns [] when disabled. */
   detect(input: DetectorInput, cfg: z.output<S>): Finding[];
   inputs?(cfg: z.output<S>): InputRequest;
+  /**
+   * A threshold rule: it fires when a count of its rows in its window reaches a threshold, and
+   * reads nothing but `minutes`. Such a detector also runs every few seconds over the open minute
+   * (detect.ts, `detect.thresholdIntervalMs`), so its first alert comes within seconds of the
+   * row that crossed the threshold; counts only grow as the minute fills, so running early
+   * finds nothing the full minute would not. A threshold detector may not ask for `inputs`.
+   */
+  readonly thresholdRule?: boolean;
   /** One sentence saying what its alert means, from the alert's evidence (undefined: the evidence lacks what it needs). */
   describe?(who: string, evidence: Record<string, unknown>, duration: string, alert: AlertView): string | undefined;
   /** The raw audit rows its alert is about (a filter over the alert's window), or undefined. */
@@ -86,6 +94,7 @@ export function detectorSet<const L extends readonly AnyDetector[]>(detectors: L
       throw new TypeError(`detector ${name}: needs detect() and lookbackMinutes()`);
     const defaults = d.schema.safeParse({});
     if (!defaults.success) throw new TypeError(`detector ${name}: schema defaults do not parse from {}: ${z.prettifyError(defaults.error)}`);
+    if (d.thresholdRule && d.inputs) throw new TypeError(`detector ${name}: a threshold detector reads only minutes (no inputs())`);
     const lb = d.lookbackMinutes(defaults.data);
     if (!Number.isInteger(lb) || lb < 1) throw new TypeError(`detector ${name}: lookbackMinutes at the defaults must be a positive integer, got ${lb}`);
   }

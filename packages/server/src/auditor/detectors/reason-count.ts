@@ -14,23 +14,34 @@ export interface ReasonCount {
   countKey: string;
 }
 
-/** One high-severity finding per sender with at least `min` matching rows in the window. */
+/**
+ * One high-severity finding per sender with at least `min` matching rows in the window. Messages
+ * monitor mode delivered with one of the reasons as would-refuse (docs/design.md §18) count too:
+ * the evidence then says how many (`would_refuse`) and `mode` (`monitor` when all were, `mixed`).
+ */
 export function reasonCountFindings(input: DetectorInput, d: ReasonCount, windowMinutes: number, min: number): Finding[] {
   const from = windowStart(input.now, windowMinutes);
   const to = windowEnd(input.now);
   const hit = (r: MinuteCount) => (!d.rejectedOnly || r.verdict === 'rejected') && d.reasons.includes(r.reason);
+  const would = input.wouldRefuse ?? [];
+  const wouldHit = (r: MinuteCount) => d.reasons.includes(r.reason);
   const per = sumBy(input.minutes, from, to, (r) => (hit(r) ? r.sender : undefined));
+  const perWould = sumBy(would, from, to, (r) => (wouldHit(r) ? r.sender : undefined));
   const out: Finding[] = [];
-  for (const [sender, n] of per) {
+  for (const sender of new Set([...per.keys(), ...perWould.keys()])) {
+    const w = perWould.get(sender) ?? 0;
+    const n = (per.get(sender) ?? 0) + w;
     if (n < min) continue;
     const byReason = Object.fromEntries(sumBy(input.minutes, from, to, (r) => (hit(r) && r.sender === sender ? r.reason : undefined)));
+    for (const [reason, k] of sumBy(would, from, to, (r) => (wouldHit(r) && r.sender === sender ? r.reason : undefined)))
+      byReason[reason] = (byReason[reason] ?? 0) + k;
     out.push({
       rule: d.rule,
       agents: [sender],
       windowStart: from,
       windowEnd: to,
       severity: 'high',
-      evidence: { [d.countKey]: n, by_reason: byReason, threshold: min },
+      evidence: { [d.countKey]: n, by_reason: byReason, threshold: min, ...(w ? { would_refuse: w, mode: w === n ? 'monitor' : 'mixed' } : {}) },
       key: `${d.rule}:${sender}`,
     });
   }
@@ -42,7 +53,7 @@ export function reasonCountEvidence(a: AlertView, d: ReasonCount, what: (who: st
   const who = a.agents[0];
   if (!who) return undefined;
   return {
-    where: `${d.rejectedOnly ? "verdict = 'rejected' AND " : ''}reason IN {reasons:Array(String)}`,
+    where: `(${d.rejectedOnly ? "verdict = 'rejected' AND " : ''}reason IN {reasons:Array(String)}) OR would_refuse IN {reasons:Array(String)}`,
     params: { reasons: d.reasons },
     from: what(who),
     senders: [who],

@@ -8,6 +8,8 @@ import { counts, num, plural, threshold } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'rejection_burst';
+/** A threshold rule: also run every few seconds over the open minute (plugin.ts `thresholdRule`). */
+export const thresholdRule = true;
 
 export const schema = z.object({
   enabled: z.boolean().default(true),

@@ -9,6 +9,8 @@ import { counts, list, num, obj, plural, threshold } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'signature_failure';
+/** A threshold rule: also run every few seconds over the open minute (plugin.ts `thresholdRule`). */
+export const thresholdRule = true;
 
 export const DEFAULT_SIGNATURE_REASONS = ['bad_signature', 'unknown_key', 'revoked_key', 'expired_key', 'sender_mismatch', 'payload_hash_mismatch', 'replay'];
 

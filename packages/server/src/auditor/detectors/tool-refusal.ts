@@ -10,6 +10,8 @@ import { reasonCountEvidence, reasonCountFindings } from './reason-count.js';
 import type { ReasonCount } from './reason-count.js';
 
 export const rule = 'tool_refusal';
+/** A threshold rule: also run every few seconds over the open minute (plugin.ts `thresholdRule`). */
+export const thresholdRule = true;
 
 export const TOOL_REFUSAL_REASONS = ['tool_not_allowed', 'argument_refused'];
 

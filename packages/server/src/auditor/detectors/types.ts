@@ -72,6 +72,12 @@ export interface DetectorInput {
    * verdict and reason; `destination` is kept for rejected rows only (else ''). [] if none asks.
    */
   buckets: MinuteCount[];
+  /**
+   * Monitor mode (docs/design.md §18): per minute, the messages delivered although policy refuses
+   * them, `reason` the would-refuse reason (verdict `accepted`), over the same window as
+   * `minutes`. Absent or [] when there are none.
+   */
+  wouldRefuse?: MinuteCount[];
   /** When each sender was first seen (whole history). */
   senderFirstSeen: Map<string, number>;
   /** Earliest event in the store: the start of the learning period; undefined when empty. */

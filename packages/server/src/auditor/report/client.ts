@@ -136,6 +136,109 @@ function sevBadge(sev: string): HTMLElement {
   return h('span', { class: `sev ${SEV[sev] || 'sev-other'}` }, null, sev);
 }
 
+// ---- edge labels: each placed where it covers no other label, node or node name ----
+/** x, y, width, height */
+type Box = [number, number, number, number];
+const PAD = 2;
+function boxAttr(b: Box): string {
+  return b.map(r1).join(' ');
+}
+function overlaps(a: Box, b: Box): boolean {
+  return a[0] < b[0] + b[2] + PAD && b[0] < a[0] + a[2] + PAD && a[1] < b[1] + b[3] + PAD && b[1] < a[1] + a[3] + PAD;
+}
+/** The axis-aligned box of `b` turned by `angle` (radians) around (ox, oy). */
+function turnedBox(b: Box, angle: number, ox: number, oy: number): Box {
+  if (!angle) return b;
+  const c = Math.cos(angle);
+  const sn = Math.sin(angle);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const [x, y] of [
+    [b[0], b[1]],
+    [b[0] + b[2], b[1]],
+    [b[0], b[1] + b[3]],
+    [b[0] + b[2], b[1] + b[3]],
+  ] as [number, number][]) {
+    xs.push(ox + (x - ox) * c - (y - oy) * sn);
+    ys.push(oy + (x - ox) * sn + (y - oy) * c);
+  }
+  const x0 = Math.min(...xs);
+  const y0 = Math.min(...ys);
+  return [x0, y0, Math.max(...xs) - x0, Math.max(...ys) - y0];
+}
+/** Along the edge, from its middle outwards; then beside it, further and further off (with a leader line). */
+const LABEL_TS = [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85];
+const LABEL_OFFSETS = [0, 13, -13, 26, -26, 40, -40, 55, -55, 70, -70];
+/**
+ * The edges' labels (the count, and the rejected count under it), the edges with rejected
+ * attempts first, then the busiest: each at the first place along its edge (LABEL_TS, then
+ * LABEL_OFFSETS off it) where its box, measured by the browser, touches no label placed before,
+ * no node and no node name, inside the drawing. A label with no such place is left out (its
+ * counts are in the edge's tooltip and the edges table). Each placed label carries its measured
+ * box in data-bbox. Returns how many were left out.
+ */
+function placeEdgeLabels(
+  parent: SVGElement,
+  pending: { e: ReportEdge; at: (t: number) => [number, number, number, number] }[],
+  obstacles: Box[],
+  W: number,
+  H: number,
+): number {
+  const placed: Box[] = [];
+  let omitted = 0;
+  const leaders = s('g', { class: 'leaders' }, parent.parentNode as Element);
+  parent.parentNode!.insertBefore(leaders, parent);
+  const order = pending.slice().sort((a, b) => (b.e.rejected > 0 ? 1 : 0) - (a.e.rejected > 0 ? 1 : 0) || b.e.total - a.e.total);
+  for (const { e, at } of order) {
+    const g = s('g', { class: `elabel${e.rejected > 0 ? ' rejected' : ''}`, 'data-from': e.from, 'data-to': e.to }, parent);
+    s('title', null, g, `${e.from} \u2192 ${e.to}: ${e.total} messages (${e.accepted} accepted, ${e.rejected} rejected)`);
+    const texts = [s('text', { class: 'edge-label', x: 0, y: 0, 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, g, String(e.total))];
+    if (e.rejected > 0) {
+      texts[0]!.setAttribute('dy', '-7');
+      texts.push(
+        s(
+          'text',
+          { class: 'edge-rejected-label', x: 0, y: 0, dy: 8, 'text-anchor': 'middle', 'dominant-baseline': 'middle' },
+          g,
+          `\u2715 ${e.rejected} rejected`,
+        ),
+      );
+    }
+    const b = (g as unknown as SVGGraphicsElement).getBBox();
+    let spot: [number, number, number, number] | undefined;
+    search: for (const off of LABEL_OFFSETS) {
+      for (const t of LABEL_TS) {
+        const [px, py, tx, ty] = at(t);
+        const tl = Math.sqrt(tx * tx + ty * ty) || 1;
+        const x = px - (ty / tl) * off;
+        const y = py + (tx / tl) * off;
+        const box: Box = [x + b.x, y + b.y, b.width, b.height];
+        if (box[0] < 0 || box[1] < 0 || box[0] + box[2] > W || box[1] + box[3] > H) continue;
+        if (placed.some((o) => overlaps(box, o)) || obstacles.some((o) => overlaps(box, o))) continue;
+        spot = [x, y, px, py];
+        placed.push(box);
+        break search;
+      }
+    }
+    if (!spot) {
+      parent.removeChild(g);
+      omitted++;
+      continue;
+    }
+    for (const t of texts) {
+      t.setAttribute('x', String(r1(spot[0])));
+      t.setAttribute('y', String(r1(spot[1])));
+    }
+    const m = (g as unknown as SVGGraphicsElement).getBBox();
+    g.setAttribute('data-bbox', boxAttr([m.x, m.y, m.width, m.height]));
+    // off its edge: a thin line from the label to the point of the edge it labels (drawn under the labels)
+    if (Math.abs(spot[0] - spot[2]) + Math.abs(spot[1] - spot[3]) > 20) {
+      s('line', { class: 'leader', x1: r1(spot[2]), y1: r1(spot[3]), x2: r1(spot[0]), y2: r1(spot[1]) }, leaders);
+    }
+  }
+  return omitted;
+}
+
 // ---- communication graph: circle layout, nodes sorted by id ----
 function graph(root: HTMLElement): void {
   const nodes = data.nodes;
@@ -178,7 +281,11 @@ function graph(root: HTMLElement): void {
   });
   const gEdges = s('g', { class: 'edges' }, svg);
   const gNodes = s('g', { class: 'nodes' }, svg);
+  const gLabels = s('g', { class: 'elabels' }, svg);
   const labels = edges.length <= 60;
+  const pending: { e: ReportEdge; at: (t: number) => [number, number, number, number] }[] = [];
+  /** what edge labels must not cover: node shapes and names */
+  const obstacles: Box[] = [];
   for (const e of edges) {
     const A = pos[e.from];
     const B = pos[e.to];
@@ -193,8 +300,8 @@ function graph(root: HTMLElement): void {
     );
     const width = 1.5 + 8.5 * Math.sqrt(e.total / maxTotal);
     let d: string;
-    let mx: number;
-    let my: number;
+    /** the point of the curve at t ∈ [0, 1] and its tangent there */
+    let at: (t: number) => [number, number, number, number];
     if (e.from === e.to) {
       const ox = Math.cos(A.a);
       const oy = Math.sin(A.a);
@@ -205,8 +312,17 @@ function graph(root: HTMLElement): void {
       const c2x = px + ox * 46 + oy * 26;
       const c2y = py + oy * 46 - ox * 26;
       d = `M${r1(px)},${r1(py)} C${r1(c1x)},${r1(c1y)} ${r1(c2x)},${r1(c2y)} ${r1(px)},${r1(py)}`;
-      mx = px + ox * 36;
-      my = py + oy * 36;
+      at = (t) => {
+        const u = 1 - t;
+        const [b0, b1, b2, b3] = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+        const [d0, d1, d2] = [3 * u * u, 6 * u * t, 3 * t * t];
+        return [
+          (b0 + b3) * px + b1 * c1x + b2 * c2x,
+          (b0 + b3) * py + b1 * c1y + b2 * c2y,
+          d0 * (c1x - px) + d1 * (c2x - c1x) + d2 * (px - c2x),
+          d0 * (c1y - py) + d1 * (c2y - c1y) + d2 * (py - c2y),
+        ];
+      };
     } else {
       const dx = B.x - A.x;
       const dy = B.y - A.y;
@@ -228,23 +344,19 @@ function graph(root: HTMLElement): void {
       const x1 = B.x - (tx / tl) * (B.r + 4);
       const y1 = B.y - (ty / tl) * (B.r + 4);
       d = `M${r1(x0)},${r1(y0)} Q${r1(qx)},${r1(qy)} ${r1(x1)},${r1(y1)}`;
-      mx = 0.25 * x0 + 0.5 * qx + 0.25 * x1;
-      my = 0.25 * y0 + 0.5 * qy + 0.25 * y1;
+      at = (t) => {
+        const u = 1 - t;
+        return [
+          u * u * x0 + 2 * u * t * qx + t * t * x1,
+          u * u * y0 + 2 * u * t * qy + t * t * y1,
+          2 * u * (qx - x0) + 2 * t * (x1 - qx),
+          2 * u * (qy - y0) + 2 * t * (y1 - qy),
+        ];
+      };
     }
     s('path', { class: 'edge-line', d, 'stroke-width': r1(width), 'marker-end': e.rejected === e.total ? 'url(#arrow-rejected)' : 'url(#arrow)' }, g);
     if (e.rejected > 0) s('path', { class: 'edge-rejected-line', d, 'stroke-width': r1(1.5 + 5 * Math.sqrt(e.rejected / maxTotal)) }, g);
-    if (labels || e.rejected > 0) {
-      const t = s('text', { class: 'edge-label', x: r1(mx), y: r1(my), 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, g, String(e.total));
-      if (e.rejected > 0) {
-        t.setAttribute('dy', '-7');
-        s(
-          'text',
-          { class: 'edge-rejected-label', x: r1(mx), y: r1(my), dy: 8, 'text-anchor': 'middle', 'dominant-baseline': 'middle' },
-          g,
-          `\u2715 ${e.rejected} rejected`,
-        );
-      }
-    }
+    if (labels || e.rejected > 0) pending.push({ e, at });
   }
   for (const n of nodes) {
     const p = pos[n.id]!;
@@ -260,9 +372,24 @@ function graph(root: HTMLElement): void {
       gNodes,
     );
     s('title', null, g, `${n.id}\nsent ${n.sent} (${n.rejected} rejected)\nreceived ${n.received}`);
+    const half = n.kind === 'topic' ? p.r * Math.SQRT2 : p.r;
+    const shapeBox: Box = [p.x - half, p.y - half, 2 * half, 2 * half];
+    obstacles.push(shapeBox);
     if (n.kind === 'topic') {
-      s('rect', { x: r1(p.x - p.r), y: r1(p.y - p.r), width: r1(2 * p.r), height: r1(2 * p.r), rx: 4, transform: `rotate(45 ${r1(p.x)} ${r1(p.y)})` }, g);
-    } else s('circle', { cx: r1(p.x), cy: r1(p.y), r: r1(p.r) }, g);
+      s(
+        'rect',
+        {
+          x: r1(p.x - p.r),
+          y: r1(p.y - p.r),
+          width: r1(2 * p.r),
+          height: r1(2 * p.r),
+          rx: 4,
+          transform: `rotate(45 ${r1(p.x)} ${r1(p.y)})`,
+          'data-bbox': boxAttr(shapeBox),
+        },
+        g,
+      );
+    } else s('circle', { cx: r1(p.x), cy: r1(p.y), r: r1(p.r), 'data-bbox': boxAttr(shapeBox) }, g);
     const c = Math.cos(p.a);
     const sn = Math.sin(p.a);
     const off = p.r + (many ? 6 : 10);
@@ -272,7 +399,7 @@ function graph(root: HTMLElement): void {
       // radial labels, so that neighbours do not overlap; never upside down
       const deg = (p.a * 180) / Math.PI;
       const left = c < 0;
-      s(
+      const text = s(
         'text',
         {
           class: 'label',
@@ -285,11 +412,22 @@ function graph(root: HTMLElement): void {
         g,
         clip(n.id, 20),
       );
+      labelBox(text, left ? p.a + Math.PI : p.a, lx, ly);
     } else {
       const anchor = nodes.length === 1 ? 'middle' : c > 0.25 ? 'start' : c < -0.25 ? 'end' : 'middle';
       const baseline = sn > 0.5 ? 'hanging' : sn < -0.5 ? 'auto' : 'middle';
-      s('text', { class: 'label', x: r1(lx), y: r1(ly), 'text-anchor': anchor, 'dominant-baseline': baseline }, g, clip(n.id, 24));
+      labelBox(s('text', { class: 'label', x: r1(lx), y: r1(ly), 'text-anchor': anchor, 'dominant-baseline': baseline }, g, clip(n.id, 24)), 0, lx, ly);
     }
+  }
+  const omitted = placeEdgeLabels(gLabels, pending, obstacles, W, H);
+  svg.setAttribute('data-edge-labels', String(gLabels.childNodes.length));
+  svg.setAttribute('data-edge-labels-omitted', String(omitted));
+  /** A node's name: its box (turned with the name) is an obstacle, and written on it for the tests. */
+  function labelBox(text: SVGElement, angle: number, ox: number, oy: number): void {
+    const b = (text as SVGGraphicsElement).getBBox();
+    const box = turnedBox([b.x, b.y, b.width, b.height], angle, ox, oy);
+    obstacles.push(box);
+    text.setAttribute('data-bbox', boxAttr(box));
   }
   // the legend: what size, width, colour and marks encode
   const lg = h('div', { class: 'legend graph-legend' }, root);
@@ -313,6 +451,12 @@ function graph(root: HTMLElement): void {
   h('span', { 'data-legend': 'topic' }, lg, '\u25c6 topic (orange diamond)');
   h('span', { 'data-legend': 'has-rejected' }, lg, 'red ring: the node sent messages that were rejected');
   if (data.truncated.edges) note(root, `Showing the ${edges.length} busiest edges only (--limit).`);
+  if (omitted)
+    note(
+      root,
+      `${omitted} edge ${omitted === 1 ? 'label is' : 'labels are'} left out where no free place was found (hover over an edge, or see the edges table).`,
+    );
+  if (!labels) note(root, 'With more than 60 edges only the edges with rejected attempts are labelled.');
   const det = h('details', null, root);
   h('summary', null, det, `Edges table (${edges.length})`);
   table<ReportEdge>(

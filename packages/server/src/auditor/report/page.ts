@@ -9,7 +9,9 @@
 // Sections and their stable selectors (used by the tests):
 //   #outcomes .outcome[data-outcome]                           delivered, undelivered, …, rejected, shed
 //   #alert-list .alert-item[data-severity] .sentence, a.trail-link   alerts by severity, evidence links
-//   #trails .trail#trail-<msg_id> tr.trail-row                 the evidence messages' audit trails
+//   #counts[data-rows][data-shed-rows][data-shed][data-messages] how the audit rows add up to the messages
+//   #refusals tr.refusal-row#refusal-<msg_id>, a.trail-link    messages refused by their recipient
+//   #trails .trail#trail-<msg_id> tr.trail-row                 the evidence and refused messages' audit trails
 //   #graph svg .node (.agent | .topic), .edge, .edge.rejected; .graph-legend [data-legend]
 //   #per-bucket svg[data-bucket-seconds] .series               messages per bucket per sender
 //   #rejections .bar                                           rejections by reason
@@ -49,10 +51,15 @@ function storeArg(store: string): string {
   return store.replace(/^(https?:\/\/)[^/@]*@/i, '$1');
 }
 
-/** The CLI command that prints the same trail from the store. */
-export function trailCommand(data: Pick<ReportData, 'store' | 'database'>, msgId: string): string {
+/**
+ * The CLI command that prints the same trail from the store: it names the store the report read
+ * (--store, else --state-dir), or none when the report read the store `agentbus audit trail`
+ * finds by itself.
+ */
+export function trailCommand(data: Pick<ReportData, 'store' | 'database'> & { state_dir?: string }, msgId: string): string {
+  const where = data.store ? ` --store ${shellWord(storeArg(data.store))}` : data.state_dir ? ` --state-dir ${shellWord(data.state_dir)}` : '';
   const db = data.database !== DEFAULT_DATABASE ? ` --database ${shellWord(data.database)}` : '';
-  return `agentbus audit trail --msg-id ${shellWord(msgId)} --store ${shellWord(storeArg(data.store))}${db}`;
+  return `agentbus audit trail --msg-id ${shellWord(msgId)}${where}${db}`;
 }
 
 const SEV_CLASS: Record<string, string> = { critical: 'sev-critical', high: 'sev-high', medium: 'sev-medium', low: 'sev-low' };
@@ -73,8 +80,44 @@ const OUTCOMES: [keyof ReportOutcomes, string, string][] = [
 function outcomesHtml(o: ReportOutcomes): string {
   return OUTCOMES.map(
     ([k, label, title]) =>
-      `<div class="outcome outcome-${k}" data-outcome="${k}" data-count="${o[k]}" title="${e(title)}"><b>${o[k]}</b>${e(label)}<small>${e(title)}</small></div>`,
+      `<div class="outcome outcome-${k}" data-outcome="${k}" data-count="${o[k]}" title="${e(title)}"><b>${o[k]}</b>${k === 'recipient_refused' && o[k] > 0 ? `<a href="#refusals">${e(label)}</a>` : e(label)}<small>${e(title)}</small></div>`,
   ).join('');
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** How the period's counts add up: audit rows to messages, messages to outcomes (the same numbers as the tiles). */
+function countsHtml(data: ReportData): string {
+  const r = data.rows,
+    o = data.outcomes,
+    t = data.totals;
+  const rows =
+    r.shed_rows > 0
+      ? `${plural(t.messages, 'message')} in ${plural(r.rows, 'audit row')}: a row is one message, but ${plural(r.shed_rows, 'shed row')} ${r.shed_rows === 1 ? 'stands' : 'stand'} for the ${plural(r.shed, 'message')} shed unverified (${r.rows} − ${r.shed_rows} + ${r.shed} = ${r.messages})`
+      : `${plural(t.messages, 'message')} in ${plural(r.rows, 'audit row')}, one row each`;
+  const acc = (['delivered', 'undelivered', 'recipient_refused', 'unrecorded', 'broadcast'] as const)
+    .filter((k) => o[k] > 0)
+    .map((k) => `${o[k]} ${OUTCOME_LABEL[k]}`);
+  const parts = `${o.accepted} accepted${acc.length > 1 ? ` (${acc.join(' + ')})` : ''} + ${o.rejected} rejected + ${o.shed} shed + ${plural(o.duplicate, 'duplicate')}`;
+  return `<p class="note counts" id="counts" data-rows="${r.rows}" data-shed-rows="${r.shed_rows}" data-shed="${r.shed}" data-messages="${t.messages}">${e(`${rows}; ${parts} = ${o.accepted + o.rejected + o.shed + o.duplicate}. Every count on this page is of the period above.`)}</p>`;
+}
+const OUTCOME_LABEL = Object.fromEntries(OUTCOMES.map(([k, label]) => [k, label])) as Record<keyof ReportOutcomes, string>;
+
+function refusalsHtml(data: ReportData): string {
+  const list = data.refusals;
+  if (!list.length) return '<p class="empty">No message was refused by its recipient in this period.</p>';
+  const out = [
+    `<p class="note">Accepted by the verifier, then refused by the recipient's client (it could not verify or decode them: its registry or manifests differ), and never confirmed by another recipient: the ${plural(data.outcomes.recipient_refused, 'message')} of the tile above${data.truncated.refusals ? `, the latest ${list.length} listed` : ''}, the latest first. Each msg_id links to its audit trail.</p>`,
+    '<table class="refusal-rows"><thead><tr><th>refused at</th><th>msg_id</th><th>sender → recipient</th><th>type</th><th>the recipient’s reason</th><th>trail from the store</th></tr></thead><tbody>',
+  ];
+  for (const x of list) {
+    const id = x.trail ? `<a class="trail-link" href="#trail-${e(x.msg_id)}"><code>${e(x.msg_id)}</code></a>` : `<code>${e(x.msg_id)}</code>`;
+    out.push(
+      `<tr class="refusal-row" id="refusal-${e(x.msg_id)}" data-msg-id="${e(x.msg_id)}" data-reason="${e(x.reason)}"><td>${e(fmtIso(x.at))}</td><td>${id}</td><td>${e(`${x.sender} → ${x.recipient}`)}</td><td>${e(x.type)}</td><td><b>${e(x.reason || '(no reason given)')}</b>${x.detail ? `: ${e(x.detail)}` : ''}</td><td><code class="cmd">${e(trailCommand(data, x.msg_id))}</code></td></tr>`,
+    );
+  }
+  out.push('</tbody></table>');
+  return out.join('\n');
 }
 
 function alertListHtml(data: ReportData): string {
@@ -130,20 +173,24 @@ function alertListHtml(data: ReportData): string {
 }
 
 function trailsHtml(data: ReportData): string {
-  if (!data.trails.length) return '<p class="empty">No alert in this period names messages.</p>';
+  if (!data.trails.length) return '<p class="empty">No alert in this period names messages, and no recipient refused one.</p>';
   const rule = new Map(data.alerts.map((a) => [a.alert_id, a]));
   const have = new Set(data.trails.map((t) => t.msg_id));
   const out = [
-    '<p class="note">Every audit row of each evidence message (the attempt, retries, replays) and the messages it caused, oldest first: what <code>agentbus audit trail --msg-id</code> prints.</p>',
+    '<p class="note">Every audit row of each evidence message and each message refused by its recipient (the attempt, retries, replays) and the messages it caused, oldest first: what <code>agentbus audit trail --msg-id</code> prints.</p>',
   ];
   for (const t of data.trails) {
     const refs = t.alert_ids.map((id) => {
       const a = rule.get(id);
       return `<a href="#alert-${e(id)}">${e(a ? `${a.rule} (${a.severity})` : id)}</a>`;
     });
+    const why = [
+      ...(refs.length ? [`evidence of ${refs.join(', ')}`] : []),
+      ...(t.refused ? [`<a href="#refusal-${e(t.msg_id)}">refused by the recipient</a>`] : []),
+    ];
     out.push(`<article class="trail" id="trail-${e(t.msg_id)}" data-msg-id="${e(t.msg_id)}">`);
     out.push(`<h3>msg_id <code>${e(t.msg_id)}</code></h3>`);
-    out.push(`<p class="meta">evidence of ${refs.join(', ')} · <code class="cmd">${e(trailCommand(data, t.msg_id))}</code></p>`);
+    out.push(`<p class="meta">${why.join(' · ')} · <code class="cmd">${e(trailCommand(data, t.msg_id))}</code></p>`);
     if (!t.rows.length) {
       out.push('<p class="empty">No row of this msg_id in the store.</p></article>');
       continue;
@@ -165,6 +212,23 @@ function trailsHtml(data: ReportData): string {
     if (t.truncated) out.push(`<p class="note">The first ${t.rows.length} rows only: the command above prints them all.</p>`);
     out.push('</article>');
   }
+  return out.join('\n');
+}
+
+/** Monitor mode (docs/design.md §18): what enforcing would have refused, per agent and reason; nothing when there is none. */
+function wouldRefuseHtml(data: ReportData): string {
+  const rows = data.would_refuse ?? [];
+  if (!rows.length) return '';
+  const out = [
+    '<section id="would-refuse" class="wide"><h2>Monitor mode: what enforcing would have refused</h2>',
+    `<p class="note">Agents in monitor mode (<code>enforce: monitor</code>) had these messages delivered although their policy refuses them. Enforce with <code>enforce: enforce</code> in the manifest; every message: <code>${e(trailCommand(data, 'MSG_ID'))}</code>.</p>`,
+    '<table class="would-refuse"><thead><tr><th>agent</th><th>would refuse</th><th class="num">messages</th><th class="num">destinations</th><th>first</th><th>last</th><th>last message</th></tr></thead><tbody>',
+  ];
+  for (const w of rows)
+    out.push(
+      `<tr data-agent="${e(w.agent)}" data-reason="${e(w.reason)}"><td>${e(w.agent)}</td><td>${e(w.reason)}</td><td class="num">${w.messages}</td><td class="num">${w.destinations}</td><td>${e(fmtIso(w.first_seen))}</td><td>${e(fmtIso(w.last_seen))}</td><td><code>${e(w.last_msg_id)}</code> ${e(w.last_detail)}</td></tr>`,
+    );
+  out.push('</tbody></table></section>');
   return out.join('\n');
 }
 
@@ -199,12 +263,16 @@ export function renderHtmlReport(data: ReportData): string {
 <div class="meta">${escapeHtml(fmtIso(data.since))} – ${escapeHtml(fmtIso(data.until))} · database <code>${escapeHtml(data.database)}</code> · generated ${escapeHtml(fmtIso(data.generated_at))}</div>
 <div class="totals" id="outcomes">${outcomesHtml(data.outcomes)}</div>
 <div class="totals">${fig(t.messages, 'messages')}${fig(t.accepted, 'accepted')}${fig(t.rejected, 'rejected')}${fig(t.duplicate, 'duplicates')}${fig(t.senders, 'senders')}${fig(t.edges, 'edges')}${fig(t.alerts, 'alerts')}</div>
+${countsHtml(data)}
 </header>
 <main>
 <section id="alert-list" class="wide"><h2>Alerts by severity</h2>
 ${alertListHtml(data)}
 </section>
-<section id="graph"><h2>Communication graph</h2></section>
+<section id="refusals" class="wide"><h2>Refused by the recipient</h2>
+${refusalsHtml(data)}
+</section>
+${wouldRefuseHtml(data)}<section id="graph"><h2>Communication graph</h2></section>
 <section id="rejections"><h2>Rejections by reason</h2></section>
 <section id="per-bucket" class="wide"><h2>Messages per ${escapeHtml(data.per_bucket.bucket_label)} per sender</h2></section>
 <section id="alerts" class="wide"><h2>Alerts timeline</h2></section>

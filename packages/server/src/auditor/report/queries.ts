@@ -4,14 +4,14 @@
 // parameter ({name:Type}); raw reads use FINAL, so a redelivered row never counts twice.
 import type { AuditStore } from '../store.js';
 import { messageCounts } from '../schema.js';
-import { alerts, edges, rejections, topTalkers, trails } from '../reports.js';
+import { alerts, edges, rejections, topTalkers, trails, wouldRefuse } from '../reports.js';
 import type { AlertRowOut, EdgeRow } from '../reports.js';
 import { alertEvidence, isDetectorRule } from '../detectors/index.js';
 import type { EvidenceQuery } from '../detectors/index.js';
 import { alertSentence } from '../sentence.js';
 import { DEAD_LETTER_RULE } from '../defaults.js';
 import { list, obj, strs } from '../detectors/explain.js';
-import type { ReportAlert, ReportData, ReportNode, ReportOptions, ReportOutcomes, ReportSeries, ReportTrailRow } from './types.js';
+import type { ReportAlert, ReportData, ReportNode, ReportOptions, ReportOutcomes, ReportRefusal, ReportRows, ReportSeries, ReportTrailRow } from './types.js';
 
 const MINUTES = `minute >= toStartOfMinute(toDateTime({since:UInt32}, 'UTC')) AND minute < toDateTime({until:UInt32}, 'UTC')`;
 /** The same rows as MINUTES selects from the aggregates, on audit_events (whose column is `time`). */
@@ -82,6 +82,39 @@ export function bySeverity<T extends { severity: string; detected_at: string; al
   return a.alert_id < b.alert_id ? -1 : a.alert_id > b.alert_id ? 1 : 0;
 }
 
+/**
+ * The accepted direct messages of the period that their recipient's client refused and no
+ * recipient confirmed (the `recipient_refused` outcome), the latest refusal first: who sent what
+ * to whom, and the recipient's reason.
+ */
+async function recipientRefusals(store: AuditStore, p: { since: number; until: number }, limit: number): Promise<ReportRefusal[]> {
+  const events = store.table('audit_events');
+  const rows = await store.query<{ msg_id: string; at: number; recipient: string; reason: string; detail: string; sender: string; type: string }>(
+    `SELECT d.msg_id AS msg_id, d.at AS at, d.recipient AS recipient, d.reason AS reason, d.detail AS detail, e.sender AS sender, e.type AS type
+     FROM (
+       SELECT msg_id, toUnixTimestamp64Milli(minIf(at, delivery = 'refused')) AS at, anyIf(recipient, delivery = 'refused') AS recipient,
+              anyIf(reason, delivery = 'refused') AS reason, anyIf(detail, delivery = 'refused') AS detail
+       FROM ${store.table('audit_deliveries')}
+       WHERE msg_id IN (SELECT msg_id FROM ${events} WHERE ${RAW_MINUTES} AND verdict = 'accepted' AND recipient != '' AND msg_id != '')
+       GROUP BY msg_id HAVING max(delivery = 'refused') AND NOT max(delivery = 'confirmed')
+     ) AS d
+     LEFT JOIN (SELECT msg_id, any(sender) AS sender, any(type) AS type FROM ${events} FINAL WHERE ${RAW_MINUTES} AND verdict = 'accepted' AND msg_id != '' GROUP BY msg_id) AS e
+       ON e.msg_id = d.msg_id
+     ORDER BY at DESC, msg_id LIMIT {limit:UInt32}`,
+    { ...p, limit },
+  );
+  return rows.map((r) => ({
+    msg_id: r.msg_id,
+    at: new Date(Number(r.at)).toISOString(),
+    sender: r.sender,
+    recipient: r.recipient,
+    type: r.type,
+    reason: r.reason,
+    detail: r.detail,
+    trail: false,
+  }));
+}
+
 /** Everything the page shows, computed from the store for one period. */
 export async function buildReportData(store: AuditStore, opts: ReportOptions = {}): Promise<ReportData> {
   const until = opts.until ?? Date.now();
@@ -97,7 +130,13 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
   const p = { since: Math.floor(since / 1000), until: Math.ceil(until / 1000) };
   const events = store.table('audit_events');
 
-  const [talkers, edgeRows, rejRows, alertRows] = await Promise.all([topTalkers(store, r), edges(store, r), rejections(store, r), alerts(store, r)]);
+  const [talkers, edgeRows, rejRows, alertRows, wouldRows] = await Promise.all([
+    topTalkers(store, r),
+    edges(store, r),
+    rejections(store, r),
+    alerts(store, r),
+    wouldRefuse(store, { since, until, limit }),
+  ]);
 
   // Time chart: the bucket width comes from the span of the run (first to last message), so a
   // 30-second demo is 30 one-second buckets, not one minute. Buckets under a minute read the raw
@@ -186,6 +225,36 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     duplicate: Number(v?.duplicate ?? 0),
   };
 
+  // The totals of the period, whatever the lists' limit; how its audit rows add up to its
+  // messages (a shed row stands for its shed_count messages).
+  const [tot] = await store.query<{ messages: number; accepted: number; rejected: number; duplicate: number; senders: number }>(
+    `SELECT sum(n) AS messages, sumIf(n, verdict = 'accepted') AS accepted, sumIf(n, verdict = 'rejected') AS rejected,
+            sumIf(n, verdict = 'duplicate') AS duplicate, uniqExactIf(sender, n > 0) AS senders
+     FROM ${messageCounts(store.table, ['sender', 'verdict'], MINUTES)}`,
+    p,
+  );
+  const [edgeCount] = await store.query<{ n: number }>(
+    `SELECT count() AS n FROM ${messageCounts(store.table, ['sender', 'destination'], `${MINUTES} AND destination != ''`)}`,
+    p,
+  );
+  const [alertCount] = await store.query<{ n: number }>(
+    `SELECT count() AS n FROM ${store.table('alerts')} FINAL
+     WHERE detected_at >= toDateTime64({since:UInt32}, 3, 'UTC') AND detected_at < toDateTime64({until:UInt32}, 3, 'UTC')`,
+    p,
+  );
+  const [rc] = await store.query<{ rows: number; shed_rows: number; shed: number }>(
+    `SELECT count() AS rows, countIf(shed_count > 0) AS shed_rows, sum(toUInt64(shed_count)) AS shed FROM ${events} FINAL WHERE ${RAW_MINUTES}`,
+    p,
+  );
+  const rowCounts: ReportRows = {
+    rows: Number(rc?.rows ?? 0),
+    shed_rows: Number(rc?.shed_rows ?? 0),
+    shed: Number(rc?.shed ?? 0),
+    messages: 0,
+  };
+  rowCounts.messages = rowCounts.rows - rowCounts.shed_rows + rowCounts.shed;
+  const refusals = await recipientRefusals(store, p, limit);
+
   // The most frequent verifier details per rejection reason (raw rows, FINAL: no double count).
   const details = new Map<string, string[]>();
   if (rejRows.length) {
@@ -251,6 +320,19 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
       a.msg_ids.push(id);
     }
   }
+  // the refused messages' trails, while the budget lasts
+  const refusedIds = new Set<string>();
+  for (const x of refusals) {
+    if (!trailOf.has(x.msg_id)) {
+      if (trailOf.size >= maxTrails) {
+        trailsTruncated = true;
+        continue;
+      }
+      trailOf.set(x.msg_id, []);
+    }
+    refusedIds.add(x.msg_id);
+    x.trail = true;
+  }
   const trailRows = await trails(store, [...trailOf.keys()], maxTrailRows + 1);
   const rowsOf = new Map<string, ReportTrailRow[]>();
   for (const t of trailRows) {
@@ -284,30 +366,33 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
   }
   const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-  const sum = (k: 'total' | 'accepted' | 'rejected' | 'duplicate') => talkers.reduce((a, t) => a + t[k], 0);
   return {
     version: 2,
     generated_at: new Date().toISOString(),
     since: new Date(since).toISOString(),
     until: new Date(until).toISOString(),
     database: store.database,
-    store: opts.store ?? '<store>',
+    store: opts.store ?? '',
+    state_dir: opts.store === undefined ? (opts.stateDir ?? '') : '',
     totals: {
-      messages: sum('total'),
-      accepted: sum('accepted'),
-      rejected: sum('rejected'),
-      duplicate: sum('duplicate'),
-      senders: talkers.length,
-      edges: edgeRows.length,
-      alerts: alertRows.length,
+      messages: Number(tot?.messages ?? 0),
+      accepted: Number(tot?.accepted ?? 0),
+      rejected: Number(tot?.rejected ?? 0),
+      duplicate: Number(tot?.duplicate ?? 0),
+      senders: Number(tot?.senders ?? 0),
+      edges: Number(edgeCount?.n ?? 0),
+      alerts: Number(alertCount?.n ?? 0),
     },
     outcomes,
+    rows: rowCounts,
+    refusals,
     truncated: {
       talkers: talkers.length >= limit,
       edges: edgeRows.length >= limit,
       rejections: rejRows.length >= limit,
       alerts: alertRows.length >= limit,
       trails: trailsTruncated,
+      refusals: refusals.length >= limit,
     },
     talkers,
     nodes: [...nodes.values()].sort(byId),
@@ -323,9 +408,10 @@ export async function buildReportData(store: AuditStore, opts: ReportOptions = {
     per_bucket: { bucket_seconds: bucket, bucket_label: bucketLabel(bucket), first, last, times, series },
     rejections: rejRows.map((x) => ({ ...x, details: details.get(x.reason) ?? [] })),
     alerts: reportAlerts,
+    ...(wouldRows.length ? { would_refuse: wouldRows.map((w) => ({ ...w, first_seen: chToIso(w.first_seen), last_seen: chToIso(w.last_seen) })) } : {}),
     trails: [...trailOf.entries()].map(([msg_id, alert_ids]) => {
       const rows = rowsOf.get(msg_id) ?? [];
-      return { msg_id, alert_ids, rows: rows.slice(0, maxTrailRows), truncated: rows.length > maxTrailRows };
+      return { msg_id, alert_ids, refused: refusedIds.has(msg_id), rows: rows.slice(0, maxTrailRows), truncated: rows.length > maxTrailRows };
     }),
   };
 }

@@ -20,8 +20,10 @@ export interface ReportOptions {
   maxTrails?: number;
   /** rows per embedded trail (default 50) */
   maxTrailRows?: number;
-  /** the --store the page's `agentbus audit trail` commands name (default: a placeholder) */
+  /** the --store the page's `agentbus audit trail` commands name (default: none, the store `agentbus audit trail` finds by itself) */
   store?: string;
+  /** with no `store`: the --state-dir those commands name (default: none) */
+  stateDir?: string;
 }
 
 export interface ReportNode {
@@ -107,6 +109,8 @@ export interface ReportTrail {
   msg_id: string;
   /** the alerts that name it as evidence */
   alert_ids: string[];
+  /** its recipient refused it (listed in `refusals`) */
+  refused: boolean;
   rows: ReportTrailRow[];
   /** more rows than maxTrailRows: `audit trail` shows them all */
   truncated: boolean;
@@ -137,6 +141,33 @@ export interface ReportOutcomes {
   duplicate: number;
 }
 
+/** An accepted message its recipient's client refused (and no recipient confirmed): the `recipient_refused` outcome, one by one. */
+export interface ReportRefusal {
+  msg_id: string;
+  /** when the recipient refused it, ISO 8601 UTC */
+  at: string;
+  sender: string;
+  recipient: string;
+  type: string;
+  /** the recipient's reason (e.g. unknown_type) and its detail (verbatim: may contain anything) */
+  reason: string;
+  detail: string;
+  /** its trail is on the page (#trail-<msg_id>) */
+  trail: boolean;
+}
+
+/**
+ * The audit rows of the period and the messages they stand for. Each row is one message, but a
+ * shed row stands for the `shed` messages it summarizes: messages = rows − shed_rows + shed,
+ * the `messages` of `totals` and the sum of the outcomes.
+ */
+export interface ReportRows {
+  rows: number;
+  shed_rows: number;
+  shed: number;
+  messages: number;
+}
+
 export interface ReportData {
   version: 2;
   /** ISO 8601 UTC */
@@ -144,12 +175,18 @@ export interface ReportData {
   since: string;
   until: string;
   database: string;
-  /** the --store named in the page's commands */
+  /** the --store named in the page's commands ('' when none: the store `agentbus audit trail` finds by itself) */
   store: string;
+  /** with no store: the --state-dir named in the page's commands ('' when none) */
+  state_dir: string;
   totals: { messages: number; accepted: number; rejected: number; duplicate: number; senders: number; edges: number; alerts: number };
   outcomes: ReportOutcomes;
+  /** how the audit rows of the period add up to `totals.messages` */
+  rows: ReportRows;
+  /** the messages counted in `outcomes.recipient_refused`, the latest first (at most `limit`) */
+  refusals: ReportRefusal[];
   /** a list hit the limit: the page says it shows the top N only */
-  truncated: { talkers: boolean; edges: boolean; rejections: boolean; alerts: boolean; trails: boolean };
+  truncated: { talkers: boolean; edges: boolean; rejections: boolean; alerts: boolean; trails: boolean; refusals: boolean };
   talkers: ReportTalker[];
   nodes: ReportNode[];
   edges: ReportEdge[];
@@ -168,6 +205,21 @@ export interface ReportData {
   rejections: ReportRejection[];
   /** oldest first */
   alerts: ReportAlert[];
-  /** the evidence messages' trails, in the order the page lists the alerts (severity first) */
+  /** the evidence messages' trails, in the order the page lists the alerts (severity first), then the refused messages' */
   trails: ReportTrail[];
+  /** monitor mode (docs/design.md §18): what enforcing would have refused, per agent and reason (absent or [] when nothing) */
+  would_refuse?: ReportWouldRefuse[];
+}
+
+/** One agent and reason of `agentbus audit would-refuse`. */
+export interface ReportWouldRefuse {
+  agent: string;
+  reason: string;
+  messages: number;
+  destinations: number;
+  /** ISO 8601 UTC */
+  first_seen: string;
+  last_seen: string;
+  last_msg_id: string;
+  last_detail: string;
 }
