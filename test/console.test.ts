@@ -52,12 +52,15 @@ writeFileSync(
       bob: { send: [] },
       fs: { send: [{ to: '*', types: ['tool.result'] }], mcp: { tools: [{ name: 'write_file', input_schema: schema, sha256: '0'.repeat(64) }] } },
       operator: { description: 'a person who approves held tool calls', send: [], approve: ['fs'] },
+      // monitor mode: what its policy refuses is delivered and listed as "would refuse"
+      carol: { enforce: 'monitor', send: [] },
     },
   }),
 );
 
 let bus: DevBus;
 let browser: Browser;
+let agent: (id: string) => Promise<AgentClient>;
 let page: Page;
 let alice: AgentClient;
 let bob: AgentClient;
@@ -76,12 +79,12 @@ test.before(async () => {
     quarantine: false,
     logLevel: 'warn',
     // the detectors run when the test says so (evaluate), with a threshold a test reaches quickly
-    auditor: { detect: { intervalMs: 3_600_000, rules: { rejection_burst: { minRejected: 3, windowMinutes: 60 } } } },
+    auditor: { detect: { intervalMs: 3_600_000, thresholdIntervalMs: 0, rules: { rejection_burst: { minRejected: 3, windowMinutes: 60 } } } },
     console: { port: 0 },
   });
   const tc = toolContracts(new Policy(loadManifestDir(bus.manifestsDir)));
   const registry = new ContractRegistry([Task, Result, Deploy, Note, tc.get('tool.fs.write_file')!, ToolResultContract]);
-  const agent = (id: string) =>
+  agent = (id: string) =>
     connectAgent({ servers: bus.url, credentials: bus.credsPath(id), contracts: registry, manifestsDir: bus.manifestsDir, timeoutMs: 5000 });
   fs = await agent('fs');
   alice = await agent('alice');
@@ -207,6 +210,28 @@ test('console - the graph: agents and edges, the refused ones marked; an agent i
     await page.getByRole('tab', { name: 'Verdicts' }).click();
   }
   await page.locator('select[name=agent]').selectOption('');
+});
+
+test('console - monitor mode: a message delivered although policy refuses it is in the would-refuse list within 2 s', async () => {
+  await page.getByRole('tab', { name: /Would refuse/ }).click();
+  const carol = await agent('carol');
+  try {
+    const sent = Date.now();
+    const r = await carol.send('bob', 'note.post', { text: 'not in my send rules' });
+    assert.ok(r.delivered, 'monitor mode did not deliver it');
+    const row = page.getByTestId('would-refuse').locator(`tr[data-msg-id="${r.msgId}"]`);
+    await row.waitFor({ timeout: Math.max(1, 2000 - (Date.now() - sent)) });
+    assert.match((await row.textContent()) ?? '', /destination_not_allowed/);
+    assert.match((await row.textContent()) ?? '', /carol → bob/);
+    // the verdict stream marks it, and its filter finds it
+    await page.getByRole('tab', { name: 'Verdicts' }).click();
+    await page.locator('select[name=verdict]').selectOption('would-refuse');
+    assert.match((await page.locator(`tr[data-msg-id="${r.msgId}"]`).textContent()) ?? '', /accepted\s*would refuse/);
+    assert.is(await page.locator('tbody tr[data-verdict]').count(), 1);
+    await page.locator('select[name=verdict]').selectOption('');
+  } finally {
+    await carol.close();
+  }
 });
 
 /** Start a write_file call of alice's (held for approval); resolves with how it ended. */

@@ -324,8 +324,6 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
         verdicts: recentVerdicts,
         alerts: recentAlerts,
         held: desk?.list() ?? [],
-        // monitor mode ("would refuse"): reserved; see docs/console.md. Filled by a verifier in monitor mode.
-        would_refuse: null,
       };
       res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
       const c: Client = { res, session: sessions.required ? (sessionId(req) ?? '') : '' };
@@ -334,6 +332,17 @@ export async function startConsole(o: ConsoleOptions): Promise<Console> {
       return;
     }
     if (path === '/api/agents' && req.method === 'GET') return json(res, 200, { agents: agents() });
+    if (path === '/api/would-refuse' && req.method === 'GET') {
+      // monitor mode (docs/design.md §18): what it delivered although policy refuses it, the last 24 h
+      const store = needStore(res);
+      if (!store) return;
+      const rows = await store.query<Record<string, unknown>>(
+        `SELECT toString(time) AS time, would_refuse, detail, sender, destination, type, msg_id, event_id
+         FROM ${store.table('audit_events')} FINAL
+         WHERE would_refuse != '' AND time >= now() - INTERVAL 1 DAY ORDER BY time DESC LIMIT 500`,
+      );
+      return json(res, 200, { rows: rows.map((r) => ({ ...r, time: chToIso(String(r['time'])) })) });
+    }
     if (path === '/api/graph' && req.method === 'GET') {
       const store = o.store;
       const rows = store ? await storeEdges(store, { limit: 500 }) : [];

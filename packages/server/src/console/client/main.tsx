@@ -7,7 +7,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { Graph } from './graph.js';
 import type { GraphEdge } from './graph.js';
 import { dest, vis } from './types.js';
-import type { AgentInfo, Alert, EdgeRow, Held, Session, Snapshot, TrailRow, Verdict } from './types.js';
+import type { AgentInfo, Alert, EdgeRow, Held, Session, Snapshot, TrailRow, Verdict, WouldRefuseRow } from './types.js';
 
 const MAX_VERDICTS = 2000;
 const SHOWN_VERDICTS = 300;
@@ -99,7 +99,7 @@ function Filters(props: { verdicts: Verdict[]; f: Record<string, string>; set: (
         'Type',
         options((v) => v.type),
       )}
-      {sel('verdict', 'Verdict', ['accepted', 'rejected', 'duplicate', 'shed'])}
+      {sel('verdict', 'Verdict', ['accepted', 'rejected', 'duplicate', 'shed', 'would-refuse'])}
       {sel(
         'reason',
         'Reason',
@@ -123,7 +123,7 @@ function Verdicts(props: {
       const v = props.verdicts[i]!;
       if (f['agent'] && v.sender !== f['agent'] && v.recipient !== f['agent']) continue;
       if (f['type'] && v.type !== f['type']) continue;
-      if (f['verdict'] && v.verdict !== f['verdict']) continue;
+      if (f['verdict'] && (f['verdict'] === 'would-refuse' ? !v.would_refuse : v.verdict !== f['verdict'])) continue;
       if (f['reason'] && v.reason !== f['reason']) continue;
       out.push(v);
     }
@@ -155,9 +155,10 @@ function Verdicts(props: {
               <td>{clock(v.time)}</td>
               <td>
                 <span class={`badge ${verdictClass(v.verdict)}`}>{v.verdict === 'shed' ? `shed×${v.shed_count}` : v.verdict}</span>
+                {v.would_refuse ? <span class="badge warn">would refuse</span> : null}
               </td>
               <td title={vis(v.detail, 1000)}>
-                {v.reason || '–'}
+                {v.would_refuse || v.reason || '–'}
                 {v.detail ? <div class="detail">{vis(v.detail, 160)}</div> : null}
               </td>
               <td>
@@ -310,16 +311,80 @@ function Trail(props: { id: string; setId: (id: string) => void }) {
   );
 }
 
-function Monitor() {
-  // Monitor mode (docs/design.md §18) is built separately: when the verifier runs in it, the
-  // event stream's snapshot carries `would_refuse` and `would_refuse` events fill this list.
+function Monitor(props: { live: Verdict[]; openTrail: (id: string) => void }) {
+  // Monitor mode (docs/design.md §18): what a verifier delivered for an agent in monitor mode
+  // although its policy refuses it — the audit store's last 24 h, and what arrived since
+  const [stored, setStored] = useState<WouldRefuseRow[]>([]);
+  const [note, setNote] = useState('');
+  useEffect(() => {
+    api<{ rows: WouldRefuseRow[] }>('/api/would-refuse').then(
+      (r) => setStored(r.rows),
+      (e: Error) => setNote(`Earlier ones are not shown: ${e.message}`),
+    );
+  }, []);
+  const rows = useMemo(() => {
+    const seen = new Set<string>();
+    const out: WouldRefuseRow[] = [];
+    for (let i = props.live.length - 1; i >= 0; i--) {
+      const v = props.live[i]!;
+      if (!v.would_refuse || seen.has(v.event_id)) continue;
+      seen.add(v.event_id);
+      out.push({
+        time: v.time,
+        would_refuse: v.would_refuse,
+        detail: v.detail,
+        sender: v.sender,
+        destination: dest(v),
+        type: v.type,
+        msg_id: v.msg_id,
+        event_id: v.event_id,
+      });
+    }
+    for (const r of stored) if (!seen.has(r.event_id)) out.push(r);
+    return out;
+  }, [props.live, stored]);
   return (
     <section aria-labelledby="monitor-h" data-testid="would-refuse">
       <h2 id="monitor-h">Would refuse (monitor mode)</h2>
-      <p class="placeholder">
-        Reserved for monitor mode: the messages a verifier in monitor mode delivered although policy would refuse them. This bus does not run in monitor mode,
-        so there is nothing to list.
+      <p class="muted">
+        Messages of agents in monitor mode that were delivered although their policy refuses them, with the reason enforcing would give. Fix the manifest (or
+        the agent) until this list stays empty, then enforce (docs/monitor-mode.md).
       </p>
+      {note ? <p class="note">{note}</p> : null}
+      {rows.length === 0 ? <p class="empty">Nothing would have been refused.</p> : null}
+      {rows.length ? (
+        <table class="verdicts">
+          <thead>
+            <tr>
+              <th scope="col">time</th>
+              <th scope="col">would refuse</th>
+              <th scope="col">from → to</th>
+              <th scope="col">type</th>
+              <th scope="col">msg_id</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.event_id} class="warn" data-msg-id={r.msg_id}>
+                <td>{clock(r.time)}</td>
+                <td>
+                  <span class="badge warn">{vis(r.would_refuse, 40)}</span>
+                  {r.detail ? <div class="detail">{vis(r.detail, 160)}</div> : null}
+                </td>
+                <td>
+                  {vis(r.sender, 40)} → {vis(r.destination, 50)}
+                </td>
+                <td>{vis(r.type, 50)}</td>
+                <td>
+                  <button type="button" class="link mono" onClick={() => props.openTrail(r.msg_id)} aria-label={`trail of ${r.msg_id}`}>
+                    {r.msg_id.slice(0, 8)}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </section>
   );
 }
@@ -547,6 +612,7 @@ function Live(props: { session: Session }) {
     }
     return [...m.values()];
   }, [history, verdicts]);
+  const wouldRefuse = useMemo(() => verdicts.filter((v) => v.would_refuse).length, [verdicts]);
   const alertList = useMemo(() => [...alerts.values()].sort((a, b) => (b.detected_at ?? '').localeCompare(a.detected_at ?? '')), [alerts]);
   const openTrail = (id: string) => {
     setTrailId(id);
@@ -579,6 +645,7 @@ function Live(props: { session: Session }) {
             >
               {v.label}
               {v.id === 'alerts' && alerts.size ? <span class="count">{alerts.size}</span> : null}
+              {v.id === 'monitor' && wouldRefuse ? <span class="count">{wouldRefuse}</span> : null}
             </button>
           ))}
         </div>
@@ -612,7 +679,7 @@ function Live(props: { session: Session }) {
           ) : null}
           {view === 'alerts' ? <Alerts alerts={alertList} openTrail={openTrail} history={storeNote} /> : null}
           {view === 'trail' ? <Trail id={trailId} setId={setTrailId} /> : null}
-          {view === 'monitor' ? <Monitor /> : null}
+          {view === 'monitor' ? <Monitor live={verdicts} openTrail={openTrail} /> : null}
         </div>
       </main>
       <Approvals held={held} approver={props.session.approver} offset={offset} decided={decided} />

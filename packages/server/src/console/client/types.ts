@@ -15,6 +15,20 @@ export interface Verdict {
   causation_id: string;
   event_id: string;
   shed_count: number;
+  /** Monitor mode delivered it although policy refuses it: the reason enforcing would give. */
+  would_refuse?: string;
+}
+
+/** A would-refuse row of the audit store (GET /api/would-refuse). */
+export interface WouldRefuseRow {
+  time: string;
+  would_refuse: string;
+  detail: string;
+  sender: string;
+  destination: string;
+  type: string;
+  msg_id: string;
+  event_id: string;
 }
 
 export interface Alert {
@@ -51,7 +65,6 @@ export interface Snapshot {
   verdicts: Verdict[];
   alerts: Alert[];
   held: Held[];
-  would_refuse: null | unknown[];
 }
 
 export interface Session {
