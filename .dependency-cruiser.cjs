@@ -3,14 +3,14 @@
 // cannot parse TypeScript 7's sources, and type-only imports are erased there). Imports only
 // point down:
 //
-//   packages/server/src:  cli → devbus → ops → { verifier, auditor, mcp, memory, a2a } → common
+//   packages/server/src:  cli → devbus → console → ops → { verifier, auditor, mcp, memory, a2a } → common
 //   packages:             server → sdk → protocol
 //
 // and nothing imports in a circle.
 const server = '^packages/server/dist/';
 const room = (name) => `${server}${name}/`;
-const rooms = ['cli', 'devbus', 'ops', 'verifier', 'auditor', 'mcp', 'memory', 'a2a', 'common'];
-const layer = { cli: 4, devbus: 3, ops: 2, verifier: 1, auditor: 1, mcp: 1, memory: 1, a2a: 1, common: 0 };
+const rooms = ['cli', 'devbus', 'console', 'ops', 'verifier', 'auditor', 'mcp', 'memory', 'a2a', 'common'];
+const layer = { cli: 5, devbus: 4, console: 3, ops: 2, verifier: 1, auditor: 1, mcp: 1, memory: 1, a2a: 1, common: 0 };
 
 const upward = [];
 for (const from of rooms) {

@@ -36,13 +36,17 @@ test('deps - a planted tree: upward, sideways, circular and sdk→server imports
     file('packages/server/dist/memory/service.js', 'export const y = 1;\n');
     file('packages/server/dist/loose.js', "import './common/tls.js';\n"); // outside every room
     file('packages/sdk/dist/index.js', "import '../../server/dist/common/tls.js';\n"); // sdk → server
+    file('packages/server/dist/console/server.js', "import '../ops/tail.js';\nimport '../devbus/dev.js';\n"); // down (fine), then up
+    file('packages/server/dist/ops/tail.js', "import '../console/server.js';\n"); // upward (and a circle)
     const r = cruise(dir, ['packages']);
     assert.ok(r.code !== 0, r.out); // exit code = the number of errors
-    assert.match(r.out, /7 dependency violations/);
+    assert.match(r.out, /10 dependency violations/);
     for (const rule of [
       'common-imports-down-only',
       'verifier-imports-down-only',
       'a2a-imports-down-only',
+      'console-imports-down-only',
+      'ops-imports-down-only',
       'no-circular',
       'sdk-not-server',
       'server-rooms-only',

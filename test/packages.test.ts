@@ -53,6 +53,10 @@ test('packages - each tarball holds what runs: built JS and types, no tests, ben
     files['@agentbus/server']!.includes('dist/auditor/report/client.js') && files['@agentbus/server']!.includes('dist/auditor/report/report.css'),
     "the HTML report's assets",
   );
+  assert.ok(
+    files['@agentbus/server']!.includes('dist/console/client/app.js') && files['@agentbus/server']!.includes('dist/console/client/console.css'),
+    "the console's page (bundled at build time: no CDN at run time)",
+  );
 });
 
 test('packages - the SDK installs without chDB, ClickHouse or server code, under 40 MB, and every entry point imports', () => {

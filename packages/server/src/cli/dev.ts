@@ -64,6 +64,11 @@ export function devBanner(
     `  credentials: ${creds.length ? creds.join('\n') : '(no agents yet: agentbus keygen NAME)'}`,
     `  connect:     connectAgent({ servers: ${JSON.stringify(bus.url)}, credentials: ${JSON.stringify(agents[0] ? bus.credsPath(agents[0]) : bus.credsPath('NAME'))}, manifestsDir: ${JSON.stringify(bus.manifestsDir)}, contracts${caFile ? `, connectOptions: { tls: { caFile: ${JSON.stringify(caFile)} } }` : ''} })`,
     `  watch:       agentbus tail${o.project ? '' : ` --state-dir ${bus.stateDir}`}   (live verdicts and alerts)`,
+    ...(bus.console
+      ? [
+          `  console:     ${bus.console.url}   (live verdicts, graph, alerts, trails${bus.console.approver ? `; approvals signed as ${bus.console.approver}` : ''})`,
+        ]
+      : []),
     `  audit store: ${bus.auditor ? `${bus.storePath} (query it while the bus runs: agentbus audit top${o.project ? '' : ` --state-dir ${bus.stateDir}`})` : '(auditor off)'}`,
   ];
   // docs/design.md §18: never silent about policy that is not enforced
@@ -102,6 +107,12 @@ export function register(program: Command): void {
         .argParser(int('--metrics-port')),
     )
     .option('--no-auditor', 'run without the auditor')
+    .addOption(
+      new Option('--console-port <n>', 'serve the console (agentbus console) on 127.0.0.1 at this port (0: any free port)')
+        .default(4280)
+        .argParser(int('--console-port')),
+    )
+    .option('--no-console', 'do not serve the console')
     .option('--quiet', 'do not print rejections and alerts on this terminal (agentbus tail shows everything)')
     .action(
       async (
@@ -114,6 +125,8 @@ export function register(program: Command): void {
           nodes: number;
           metricsPort: number;
           auditor: boolean;
+          consolePort: number;
+          console: boolean;
           quiet?: boolean;
         } & TlsCliOptions,
       ) => {
@@ -158,6 +171,7 @@ export function register(program: Command): void {
             port: o.port,
             nodes: o.nodes,
             metricsPort: o.metricsPort,
+            ...(o.console ? { console: { port: o.consolePort } } : {}),
             ...(policy ? { policyFile: policy } : {}),
             ...secure,
             // the example's tool rules name its project directory

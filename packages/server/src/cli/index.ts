@@ -17,6 +17,7 @@ import { register as keysCommand } from './keys.js';
 import { register as devCommand } from './dev.js';
 import { register as tailCommand } from './tail.js';
 import { register as approveCommand } from './approve.js';
+import { register as consoleCommand } from './console.js';
 import { register as policyCommand } from './policy.js';
 import { register as guardCommand } from './guard.js';
 import { register as demoCommand } from './demo.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   devCommand(program);
   tailCommand(program);
   approveCommand(program);
+  consoleCommand(program);
   policyCommand(program);
   guardCommand(program);
   demoCommand(program);

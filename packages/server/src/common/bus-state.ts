@@ -28,6 +28,8 @@ export interface BusInfo {
   store: string;
   /** http://127.0.0.1:PORT of the read-only query endpoint ('' without the auditor). */
   query_url: string;
+  /** The console's URL, when the bus serves one (agentbus dev). */
+  console_url?: string;
   /** The CA clients trust when the bus requires TLS. */
   tls_ca?: string;
 }

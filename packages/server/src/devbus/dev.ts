@@ -35,6 +35,7 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { Verifier } from '../verifier/verifier.js';
 import type { Auditor } from '../auditor/service.js';
 import type { A2aGateway } from '../a2a/serve.js';
+import type { Console } from '../console/server.js';
 import type { AuditorConfigInput } from '../auditor/config.js';
 import { lockStateDir, writeBusInfo, StateLockError, reapOrphanNatsServers, writeNatsPids, NATS_PIDS_FILE } from '../common/bus-state.js';
 import type { BusInfo } from '../common/bus-state.js';
@@ -95,6 +96,12 @@ export interface DevBusOptions {
   encryptStore?: boolean;
   /** Default AGENTBUS_JS_KEY. */
   jsKeyEnv?: string;
+  /**
+   * Serve the console (docs/console.md) on loopback: port (0: any free one), and the approver agent
+   * whose credentials it uses (default: the first agent with an `approve:` list and a credential
+   * file here; false: no approvals).
+   */
+  console?: { port?: number; approver?: string | false };
 }
 
 export interface DevBus {
@@ -127,6 +134,8 @@ export interface DevBus {
   tls: { caFile?: string; certFile: string; keyFile: string } | undefined;
   /** nats.js options every client of this bus needs (the CA with TLS): pass as connectAgent's connectOptions. */
   connectOptions: Record<string, unknown>;
+  /** The console, when started (DevBusOptions.console). */
+  console: Console | undefined;
   /** JetStream is encrypted at rest; `jsKeyGenerated`: with a key that exists only in nats-server's environment. */
   storeEncrypted: boolean;
   jsKeyGenerated: boolean;
@@ -410,6 +419,28 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       token = qs.token;
       stops.unshift(() => qs.close());
     }
+    let consoleHandle: Console | undefined;
+    if (o.console) {
+      const { startConsole } = await import('../console/server.js');
+      const approver = o.console.approver === false ? undefined : (o.console.approver ?? defaultApprover(manifestsDir, credsDir));
+      // the console is a convenience: a port in use or a bad approver leaves the bus running without it
+      const c = await startConsole({
+        servers: urls,
+        observer: observerCreds,
+        connectOptions,
+        manifestsDir,
+        ...(auditor ? { store: auditor.store } : {}),
+        ...(approver ? { approverCredsFile: join(credsDir, `${approver}.creds.json`) } : {}),
+        port: o.console.port ?? 0,
+        log: (line) => log.info(line),
+      }).catch((e: Error) => {
+        log.error({ err: e.message }, 'console not started');
+        o.notify?.(`console not started: ${e.message}`);
+        return undefined;
+      });
+      consoleHandle = c;
+      if (c) stops.unshift(() => c.close());
+    }
     const info: BusInfo = {
       pid: process.pid,
       started_at: new Date().toISOString(),
@@ -420,6 +451,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       contracts: o.contractsFile ? resolve(o.contractsFile) : '',
       store: auditor ? storePath : '',
       query_url: queryUrl,
+      ...(consoleHandle ? { console_url: consoleHandle.url } : {}),
       ...(tls?.caFile ? { tls_ca: tls.caFile } : {}),
     };
     writeBusInfo(stateDir, info, token);
@@ -490,6 +522,7 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
       verifier: verifier!,
       auditor,
       a2a,
+      console: consoleHandle,
       verifierCreds,
       auditorCreds,
       observerCreds,
@@ -537,6 +570,14 @@ async function startLocked(o: DevBusOptions, stateDir: string, unlock: () => voi
     for (const s of stops) await s().catch(() => undefined);
     throw e;
   }
+}
+
+/** The console's default approver: the first agent (by name) with an `approve:` list and a credential file in `credsDir`. */
+export function defaultApprover(manifestsDir: string, credsDir: string): string | undefined {
+  return loadManifestDir(manifestsDir)
+    .filter((m) => (m.approve ?? []).length > 0 && existsSync(join(credsDir, `${m.agent}.creds.json`)))
+    .map((m) => m.agent)
+    .sort()[0];
 }
 
 interface PolicyFile {

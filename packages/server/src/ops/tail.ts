@@ -52,6 +52,10 @@ export interface TailOptions {
   color?: boolean;
   /** Receives each output line, without its newline. */
   write: (line: string) => void;
+  /** Receives each verdict that passes the filters, instead of a line (the console). */
+  onVerdict?: (row: AuditRow) => void;
+  /** Receives each alert that passes the filters (a JSON object), instead of a line (the console). */
+  onAlert?: (alert: AlertMessage) => void;
   /** Connection notes (disconnected, reconnected): stderr in the CLI. */
   note?: (line: string) => void;
   /** Extra nats.js options (e.g. `tls: { caFile }`). */
@@ -264,7 +268,8 @@ export async function startTail(o: TailOptions): Promise<Tail> {
       const v = tailVerdict(row);
       if (verdicts && !verdicts.has(v) && !(v === 'shed' && verdicts.has('rejected')) && !(row.would_refuse && verdicts.has('would-refuse'))) return;
       stats.shown++;
-      emit(o.json ? JSON.stringify(rowJson(row)) : formatRow(row, o.color));
+      if (o.onVerdict) o.onVerdict(row);
+      else emit(o.json ? JSON.stringify(rowJson(row)) : formatRow(row, o.color));
     });
   };
 
@@ -284,7 +289,8 @@ export async function startTail(o: TailOptions): Promise<Tail> {
     }
     if (o.agent && !agentsOf(a).includes(o.agent)) return;
     stats.alerts++;
-    emit(o.json ? JSON.stringify({ ...a, kind: 'alert' }) : formatAlert(a, o.color));
+    if (o.onAlert) o.onAlert(a);
+    else emit(o.json ? JSON.stringify({ ...a, kind: 'alert' }) : formatAlert(a, o.color));
   };
 
   const subs: Subscription[] = [];

@@ -79,7 +79,7 @@ export class Approvals {
             }),
           );
         }
-        if (a.approve === true) this.#approveHold(hold, `approved by ${by}`);
+        if (a.approve === true) this.#approveHold(hold, `approved by ${by}${typeof a.reason === 'string' && a.reason ? `: ${boundedDetail(a.reason)}` : ''}`);
         else
           this.#denyHold(
             hold,
