@@ -1,12 +1,14 @@
 """A real bus for the end-to-end tests: ``agentbus init`` makes a project in a temp directory,
 ``agentbus dev`` runs it (nats-server, the TS verifier and auditor on chDB, the memory service),
 ``agentbus mcp serve`` wraps mcp-server-filesystem as the tool server ``fs``, and TS agents run as
-node scripts with @agentbus/sdk. Everything on loopback, on a free port."""
+node scripts with @agentbus/sdk; the project enables the A2A gateway, which ``agentbus dev`` starts
+(tests/test_a2a.py). Everything on loopback, on a free port."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +43,8 @@ class Bus:
         self.procs: list[subprocess.Popen[str]] = []
         self.dev: subprocess.Popen[str] | None = None
         self.dev_log = self.tmp / "dev.log"
+        self.a2a_token = ""  # a bearer token of the external principal ext-acme (setup_a2a)
+        self.a2a_url = ""  # the gateway's base URL, as agentbus dev prints it (start)
 
     # -- the CLI --------------------------------------------------------------------------
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -126,6 +130,29 @@ class Bus:
             m["send"].extend([{"to": "bob", "types": ["delivery.report"]}, {"to": "pybob", "types": ["delivery.report"]}])
             self.write_manifest(name, m)
         self.export_contracts()
+        self.setup_a2a()
+
+    def setup_a2a(self) -> None:
+        """The A2A gateway (docs/a2a.md), enabled in agentbus.json and started by ``agentbus dev``:
+        ``researcher`` (a TS agent, tests/test_a2a.py) is exposed with the skills a2a.message and
+        question.ask; ``ext-acme`` is an external principal that may send it a2a.message only."""
+        for a in ("researcher", "ext-acme"):
+            self.cli("keygen", a)
+        r = self.manifest("researcher")
+        r["send"] = [{"to": "ext-acme", "types": ["a2a.reply"]}]
+        r["a2a"] = {"expose": {"name": "Researcher", "description": "answers research questions", "skills": ["a2a.message", "question.ask"]}}
+        self.write_manifest("researcher", r)
+        p = self.manifest("ext-acme")
+        p["send"] = [{"to": "researcher", "types": ["a2a.message"]}]
+        p["a2a"] = {"principal": {"gateway": "a2a"}}
+        p["max_payload_bytes"] = 4096
+        self.write_manifest("ext-acme", p)
+        pf = self.proj / "agentbus.json"
+        project = json.loads(pf.read_text())
+        project["a2a"] = "a2a.yaml"
+        pf.write_text(json.dumps(project, indent=2) + "\n")
+        self.cli("a2a", "init", "--port", "0")
+        self.a2a_token = self.cli("a2a", "token", "--principal", "ext-acme").stdout.strip()
 
     def export_contracts(self) -> Path:
         out = self.proj / "contracts.json"
@@ -139,6 +166,10 @@ class Bus:
             text=True, env=self.env(), start_new_session=True,
         )
         self.wait_log("Ctrl-C to stop", 120)
+        m = re.search(r"A2A gateway a2a on (http://\S+)", self.dev_log.read_text())
+        if m is None:
+            raise RuntimeError(f"agentbus dev did not start the A2A gateway:\n{self.dev_log.read_text()}")
+        self.a2a_url = m.group(1)
         fs = subprocess.Popen(
             ["node", str(CLI), "mcp", "serve", "--agent", "fs", "--nats", self.url, "--", str(FS_BIN), str(self.files)],
             cwd=self.proj, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env(), start_new_session=True,
