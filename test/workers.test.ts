@@ -85,6 +85,18 @@ const settle = async () => {
   await sleep(OVERLAP + 300);
   await auditor.connections!.tick();
 };
+/** The auditor with its connection follower (chDB in this process). */
+async function startTheAuditor(): Promise<Auditor> {
+  const a = await startAuditor({
+    nats: { url: bus.url, credsFile: join(bus.dir, 'creds', 'auditor.json'), systemCredsFile: bus.systemCredsPath },
+    store: { url: join(dir, 'db') },
+    detect: { intervalMs: 3_600_000 },
+    connections: { manifestsDir: bus.manifestsDir, overlapMs: OVERLAP, learningMs: 0 },
+    logLevel: 'silent',
+  });
+  await a.connections!.ready;
+  return a;
+}
 /** Every delivery record in the audit stream (refusals among them). */
 const deliveries = async () => (await bus.auditBatches()).flatMap((b) => b.deliveries);
 const refusedByVerifiers = () => bus.verifiers.reduce((n, v) => n + v.stats.refused, 0);
@@ -114,14 +126,7 @@ test.before(async () => {
       tiny: { rate: fast },
     },
   });
-  auditor = await startAuditor({
-    nats: { url: bus.url, credsFile: join(bus.dir, 'creds', 'auditor.json'), systemCredsFile: bus.systemCredsPath },
-    store: { url: join(dir, 'db') },
-    detect: { intervalMs: 3_600_000 },
-    connections: { manifestsDir: bus.manifestsDir, overlapMs: OVERLAP, learningMs: 0 },
-    logLevel: 'silent',
-  });
-  await auditor.connections!.ready;
+  auditor = await startTheAuditor();
   memory = await startMemoryService({
     servers: bus.url,
     credentials: bus.credsPath('memory'),
@@ -174,6 +179,10 @@ test('three declared workers (replicas: 3) connected at once: no identity_reuse;
   assert.equal(await reuseAlerts('crew'), []);
   const names = (await connectRows('crew')).map((r) => r.name).sort();
   assert.equal(names, crew.map((c) => `agentbus-agent-crew/${c.workerId}`).sort());
+  // the embedded chDB works in this process's event loop: stopped during the load below (a
+  // deployment runs the auditor elsewhere), started again for the fourth connection, when its
+  // CONNZ snapshot lists the three workers
+  await auditor.stop();
 });
 
 test('inbox under load: every message to exactly one worker, all three used, every send confirmed, nothing refused', async () => {
@@ -189,7 +198,7 @@ test('inbox under load: every message to exactly one worker, all three used, eve
   await waitFor(() => acks.every((a) => got.has(a.msgId)), 10_000, 'every message in some worker');
   await sleep(300); // a late second copy would show now
   const twice = acks.filter((a) => got.get(a.msgId)!.length !== 1);
-  assert.equal(twice, [], 'no message reached two workers (or one twice)');
+  assert.equal(twice, [], `no message reached two workers (or one twice); re-forwards: ${bus.verifiers.map((v) => v.stats.redeliveries).join(', ')}`);
   const per = [0, 1, 2].map((i) => acks.filter((a) => got.get(a.msgId)![0] === i).length);
   assert.ok(
     per.every((n) => n > 0),
@@ -288,6 +297,9 @@ test('topics: one worker of crew gets each publication, every other subscribing 
 });
 
 test('a fourth connection of crew (over replicas: 3): one identity_reuse alert naming crew and the declared count', async () => {
+  auditor = await startTheAuditor();
+  await settle();
+  assert.equal(await reuseAlerts('crew'), [], 'the three workers listed by CONNZ: no alert');
   const extra = await bus.rawAgent('crew');
   await waitFor(async () => (await connectRows('crew')).filter((r) => r.event === 'connect').length >= 4, 5000, 'the fourth connect');
   await settle();
