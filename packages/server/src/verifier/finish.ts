@@ -64,16 +64,7 @@ export class Finisher {
         delivery = Delivery.DELIVERY_CONFIRMED;
       } else if (h!.recipient) {
         // answered when the recipient confirms (or at the delivery timeout)
-        this.#deliveries.deliver(
-          h!,
-          subject,
-          msg.data,
-          hdrs,
-          answer && msg.reply ? msg.reply : '',
-          verdict,
-          depth,
-          d.wouldRefuse ? d.detail : '',
-        );
+        this.#deliveries.deliver(h!, subject, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth, d.wouldRefuse ? d.detail : '');
         answer = false;
       } else {
         ctx.nc.publish(`${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`, msg.data, { headers: hdrs });
