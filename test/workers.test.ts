@@ -331,6 +331,10 @@ test('a route cannot be forged or moved: an answer with a route made up, or take
   const answer = await crew[1]!.request('boss', 'task.assign', { title: 'forge me', priority: 1 }, { timeoutMs: 10_000 });
   assert.is((answer.payload as { note: string }).note, 'forge me');
   const m = bossSaw.get('forge me')!;
+  // a second task of worker 1's: its real route, moved onto the answer to the first one, must not verify
+  await crew[1]!.request('boss', 'task.assign', { title: 'forge me too', priority: 1 }, { timeoutMs: 10_000 });
+  const m2 = bossSaw.get('forge me too')!;
+  assert.ok(m2.replyRoute && m2.replyRoute !== m.replyRoute);
   // a raw connection of crew (its fifth: after the identity test) listens on worker 1's answer subject and on the queue subject
   const raw = await bus.rawAgent('crew');
   const onWorker: string[] = [];
@@ -356,16 +360,14 @@ test('a route cannot be forged or moved: an answer with a route made up, or take
       causationId: Buffer.from(m.msgId, 'hex'),
       depth: m.depth + 1,
     });
-  for (const route of [forged, `${target}.${'A'.repeat(22)}`, 'no-such-worker.x']) {
+  for (const route of [forged, `${target}.${'A'.repeat(22)}`, 'no-such-worker.x', m2.replyRoute!]) {
     const h = natsHeaders();
     h.set(WORKER_HEADER, 'bossw');
     h.set(REPLY_ROUTE_HEADER, route);
     const ack = Ack.decode((await bossRaw.request('agentbus.in.boss', seal().bytes, { timeout: 5000, headers: h })).data);
     assert.is(ack.verdict, Verdict.VERDICT_ACCEPTED); // accepted and delivered: to the queue group
   }
-  // the real route on a message to another agent (boss → crew's route, sent by crew to boss) does not verify for boss either
-  assert.is(new ReplyRoutes(randomBytes(32)).workerOf(Buffer.from(m.msgId, 'hex'), 'crew', m.replyRoute!), undefined);
-  await waitFor(() => onQueue.length >= 3, 5000, 'the three answers on the queue subject');
+  await waitFor(() => onQueue.length >= 4, 5000, 'the four answers on the queue subject');
   assert.ok(
     onQueue.every((x) => x === 'agentbus.to.crew.task.result'),
     JSON.stringify(onQueue),
@@ -384,6 +386,23 @@ test('another agent cannot read a worker’s answers: NATS refuses boss a subscr
   await waitFor(() => violation !== '', 3000, 'a subscription violation');
   assert.match(violation, /Permissions Violation for Subscription/);
   await nc.close().catch(() => undefined);
+});
+
+test("reply routes (pure): a route verifies only for its message, its asker and its worker, under the verifiers' key", () => {
+  const key = randomBytes(32);
+  const r = new ReplyRoutes(key);
+  const id = randomBytes(16);
+  const route = r.mint(id, 'crew', 'w1');
+  assert.match(route, /^w1\.[A-Za-z0-9_-]{22}$/);
+  assert.is(r.workerOf(id, 'crew', route), 'w1');
+  assert.is(new ReplyRoutes(Uint8Array.from(key)).workerOf(id, 'crew', route), 'w1', 'any verifier holding the key');
+  assert.is(r.workerOf(randomBytes(16), 'crew', route), undefined, 'another message');
+  assert.is(r.workerOf(id, 'boss', route), undefined, 'another recipient');
+  assert.is(r.workerOf(id, 'crew', route.replace(/^w1\./, 'w2.')), undefined, 'another worker');
+  assert.is(new ReplyRoutes(randomBytes(32)).workerOf(id, 'crew', route), undefined, 'another key');
+  assert.is(r.workerOf(id.subarray(0, 15), 'crew', route), undefined);
+  for (const bad of ['', 'w1', 'w1.', `${'w'.repeat(33)}.${route.split('.')[1]}`, `w.1.${route.split('.')[1]}`])
+    assert.is(r.workerOf(id, 'crew', bad), undefined, bad);
 });
 
 test('tracker (pure): declared workers within the count on known hosts are silent; a worker from a foreign address beside the others, or one too many, is identity_reuse', () => {
