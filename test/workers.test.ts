@@ -388,6 +388,29 @@ test('another agent cannot read a worker’s answers: NATS refuses boss a subscr
   await nc.close().catch(() => undefined);
 });
 
+test("a script with the agent's credential and inbox: false takes none of its messages; its own answers still reach it; inbox() makes it a worker", async () => {
+  const script = await bus.agent('crew', { inbox: false, timeoutMs: 5000 });
+  const before = got.size;
+  const answer = (await script.request('boss', 'task.assign', { title: 'from a script', priority: 1 }, { timeoutMs: 10_000 })) as InboundMessage<{
+    note: string;
+  }>;
+  assert.is(answer.payload.note, 'from a script');
+  const acks = await Promise.all(Array.from({ length: 40 }, (_, i) => boss.send('crew', 'task.assign', { title: `while the script runs ${i}`, priority: 1 })));
+  await waitFor(() => acks.every((a) => got.has(a.msgId)), 10_000, 'the messages at the three workers');
+  assert.is(got.size, before + 40);
+  assert.is(script.stats.received, 1, 'only its own answer');
+  // reading its inbox makes it one of the workers
+  const mine: string[] = [];
+  void (async () => {
+    for await (const m of script.inbox()) mine.push(m.msgId);
+  })();
+  await script.nc.flush();
+  const more = await Promise.all(Array.from({ length: 60 }, (_, i) => boss.send('crew', 'task.assign', { title: `after ${i}`, priority: 1 })));
+  await waitFor(() => more.every((a) => got.has(a.msgId) || mine.includes(a.msgId)), 10_000, 'the later messages');
+  assert.ok(mine.length > 0, 'the script took a share once it read its inbox');
+  await script.close();
+});
+
 test("reply routes (pure): a route verifies only for its message, its asker and its worker, under the verifiers' key", () => {
   const key = randomBytes(32);
   const r = new ReplyRoutes(key);

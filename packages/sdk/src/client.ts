@@ -89,6 +89,12 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
    * characters. Answers to what this connection sends come back to it alone.
    */
   worker?: string;
+  /**
+   * false: this connection takes no share of the agent's messages until it calls inbox() (a
+   * script that only sends with the agent's credential while the agent runs). Default true: it
+   * is one of the agent's workers from the start, and holds what arrives until inbox() reads it.
+   */
+  inbox?: boolean;
 }
 
 /**
@@ -252,7 +258,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#inbox = new MessageQueue(() => this.#releaseInbox());
     this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
     this.#log = o.logger ?? createLogger({ name: `agentbus-${identity.agentId}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'warn', destination: pinoStderr() });
-    this.#subscribeInbox();
+    if (o.inbox !== false) this.#subscribeInbox();
     this.#answerSub = nc.subscribe(`${SUBJECT_INBOX_PREFIX}${this.agentId}.${worker}.${WORKER_ANSWER_TOKEN}.>`, {
       callback: (_e, m) => this.#onMessage(m, this.#inbox),
     });
@@ -444,6 +450,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
 
   /** Verified messages addressed to this agent. `break` stops the inbox. */
   inbox(): MessageQueue<InboundOf<R>> {
+    // connected with inbox: false: a worker of the agent's from now on
+    if (!this.#inboxSub && !this.#inbox.done) this.#subscribeInbox();
     return this.#inbox as MessageQueue<InboundOf<R>>;
   }
 
@@ -677,11 +685,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     const msgId = toHex(sealed.header.msgId);
     const timeout = o.timeoutMs ?? 10_000;
     const route = o.causation?.replyRoute ?? '';
-    // the answer arrives on the inbox subscription: back for it if a `break` ended the inbox
-    if (!this.#inboxSub) {
-      this.#subscribeInbox();
-      await this.nc.flush();
-    }
+    // the answer arrives on this worker's answer subscription (the verifier's reply route,
+    // PROTOCOL.md §11.1), also after a `break` ended the inbox or with inbox: false
     const answer = new Promise<InboundMessage>((resolve, reject) => {
       const t = setTimeout(() => {
         this.#waiters.delete(msgId);
@@ -740,7 +745,6 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   /** @internal Route every later message caused by `msgId` to `fn` instead of the inbox (memory watches). */
   onReplies(msgId: string, fn: (m: InboundMessage) => void): () => void {
     this.#streams.set(msgId, fn);
-    if (!this.#inboxSub) this.#subscribeInbox();
     return () => {
       this.#streams.delete(msgId);
       this.#releaseInbox();

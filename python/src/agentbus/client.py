@@ -248,6 +248,7 @@ class AgentClient:
         self._inbox = MessageQueue(self._release_inbox)
         self._inbox_sub: Subscription | None = None
         self._answer_sub: Subscription | None = None
+        self._joining = False
         self._topic_count: dict[str, int] = {}
         self._confirmer = _Confirmer(nc, self.agent_id)
         self._topic_subs: set[Subscription] = set()
@@ -418,6 +419,17 @@ class AgentClient:
     def inbox(self) -> MessageQueue:
         """Verified messages addressed to this agent: ``async for msg in agent.inbox()``.
         Leaving the loop stops the inbox."""
+        if self._inbox_sub is None and not self._inbox.done and not self._joining:
+            # connected with inbox=False: one of the agent's workers from now on
+            self._joining = True
+
+            async def join() -> None:
+                try:
+                    await self._subscribe_inbox()
+                finally:
+                    self._joining = False
+
+            asyncio.ensure_future(join())
         return self._inbox
 
     async def subscribe(self, topic: str, *, every_worker: bool = False) -> MessageQueue:
@@ -714,9 +726,8 @@ class AgentClient:
         """Send and wait for the message that answers it (its causation_id is our msg_id)."""
         sealed = self._seal(recipient=to, type=type, payload=payload, metadata=metadata, causation=causation, traceparent=traceparent)
         msg_id = sealed.header.msg_id.hex()
-        if self._inbox_sub is None:
-            await self._subscribe_inbox()
-            await self.nc.flush()
+        # the answer arrives on this worker's answer subscription (the verifier's reply route,
+        # PROTOCOL.md §11.1), also after the inbox loop ended or with inbox=False
         fut: asyncio.Future[InboundMessage] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = fut
         started = time.monotonic()
@@ -806,6 +817,7 @@ async def connect_agent(
     timeout: float = DEFAULT_SEND_TIMEOUT_S,
     retries: int = DEFAULT_SEND_RETRIES,
     worker: str | None = None,
+    inbox: bool = True,
     **connect_options: Any,
 ) -> AgentClient:
     """Connect an agent to the bus.
@@ -816,6 +828,8 @@ async def connect_agent(
     to ``nats.connect`` (tls, name, ...). ``worker``: this connection's worker id (one NATS
     token, ``[A-Za-z0-9_-]{1,32}``, unique among the agent's connections; default random): the
     agent may run several connections, each delivery reaches one, each answer the one that asked.
+    ``inbox=False``: this connection takes no share of the agent's messages until it calls
+    ``inbox()`` (a script that only sends with the agent's credential while the agent runs).
     """
     if worker is not None and WORKER_ID_RE.fullmatch(worker) is None:
         raise TypeError(f'worker: "{worker}" is not a worker id ([A-Za-z0-9_-]{{1,32}})')
@@ -870,7 +884,8 @@ async def connect_agent(
         nc, identity, registry, keys, verify_end_to_end=verify_end_to_end, timeout=timeout, retries=retries, errors=errors, worker=worker_id
     )
     client._owns_identity = creds_path is not None
-    await client._subscribe_inbox()
+    if inbox:
+        await client._subscribe_inbox()
     await client._subscribe_answers()
     await nc.flush()
     if creds_path is not None:
