@@ -36,6 +36,8 @@ import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
 import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { verifiersLoaded } from './helpers/reload.js';
+import { cliArgs } from './helpers/cli-bin.js';
+import { spawnSync } from 'node:child_process';
 
 const OVERLAP = 1500;
 const N_INBOX = 600;
@@ -478,6 +480,32 @@ test('tracker (pure): declared workers within the count on known hosts are silen
   );
   // the same, but the old worker goes away within the overlap (it moved): nothing
   assert.equal(run([ev(0, 'connect', 1, '10.0.0.1'), ev(10, 'connect', 2, '203.0.113.9'), ev(300, 'disconnect', 1, '10.0.0.1')], 3), []);
+});
+
+test('detect replay --manifests: three concurrent connections of crew are its declared workers; a fourth is identity_reuse; without the manifests all three are reuse', () => {
+  const T0 = Date.parse('2026-01-01T09:00:00Z');
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const lines = [1, 2, 3].map((i) => ({ event: 'connect', time: at(i * 1000), agent: 'crew', client_id: i, host: '10.0.0.5', server: 'n1' }));
+  const file = join(dir, 'replay.jsonl');
+  const run = (extra: Record<string, unknown>[], manifests: boolean) => {
+    writeFileSync(file, [...lines, ...extra].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    const r = spawnSync(process.execPath, cliArgs('detect', 'replay', '--events', file, '--json', ...(manifests ? ['--manifests', bus.manifestsDir] : [])), {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.is(r.status, 0, r.stderr);
+    return r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { rule: string; agents: string[]; evidence: { kind: string; replicas: number } })
+      .filter((a) => a.rule === 'identity_reuse');
+  };
+  assert.equal(run([], true), []);
+  const over = run([{ event: 'connect', time: at(60_000), agent: 'crew', client_id: 4, host: '10.0.0.5', server: 'n1' }], true);
+  assert.is(over.length, 1);
+  assert.equal([over[0]!.evidence.kind, over[0]!.evidence.replicas], ['over_replicas', 3]);
+  assert.is(run([], false).length, 1, 'replicas 1 without the manifests');
 });
 
 test.run();
