@@ -77,6 +77,8 @@ test('client - send resolves with the ack and the recipient inbox yields the typ
   assert.equal(got.payload, { title: 'implement login', priority: 3 });
   assert.is(got.msgId, ack.msgId);
   assert.match(got.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  // two clients of one agent connected at once are its workers (they share its deliveries): done with these
+  await Promise.all([planner.close(), coder.close()]);
 });
 
 test('client - a rejected send throws RejectedError with the reason; a bad payload never leaves the SDK', async () => {
@@ -87,6 +89,7 @@ test('client - a rejected send throws RejectedError with the reason; a bad paylo
   const bad = await coder.send('planner', 'task.result', { ok: 'yes' }).catch((e) => e);
   assert.instance(bad, ContractError);
   assert.is((bad as ContractError).reason, Reason.REASON_SCHEMA_INVALID);
+  await coder.close();
 });
 
 test('client - request/reply carries causation, depth and the trace', async () => {
@@ -107,6 +110,7 @@ test('client - request/reply carries causation, depth and the trace', async () =
   assert.equal(answer.payload, { ok: true, note: 'done: fix bug' });
   assert.is(answer.depth, 1);
   assert.ok(answer.traceparent.startsWith('00-0af7651916cd43dd8448eb211c80319c-'));
+  await Promise.all([planner.close(), coder.close()]);
 });
 
 test('client - topics deliver to subscribers whose manifest lists the topic', async () => {
@@ -220,6 +224,7 @@ test('replay - a client retry of the same envelope is acknowledged as duplicate 
   await sleep(500);
   assert.is(received.filter((m) => (m.payload as { title: string }).title === 'once').length, 1);
   assert.ok(coder.stats.duplicatesDropped >= 1 || received.length === 1, JSON.stringify({ stats: coder.stats, n: received.length }));
+  await coder.close();
 });
 
 const redeliveries = () => bus.verifiers.reduce((n, v) => n + v.stats.redeliveries, 0);

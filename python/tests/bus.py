@@ -97,12 +97,15 @@ class Bus:
         pa["topics"] = {"publish": [{"topic": "news", "types": ["note.send"]}], "subscribe": ["news"]}
         pa["memory"] = {"shared": [{"ns": "team", "access": "read-write"}]}
         pa["max_depth"] = 3
+        # tests/test_e2e_workers.py runs pyalice and pybob as two workers each (docs/sdk.md)
+        pa["replicas"] = 2
         # the rejection tests spend more than the default budget (burst 20) on purpose
         pa["rejections"] = {"per_second": 100, "burst": 1000}
         self.write_manifest("pyalice", pa)
         pb = self.manifest("pybob")
         pb["send"] = [{"to": "alice", "types": answers}, {"to": "pyalice", "types": answers}]
         pb["topics"] = {"subscribe": ["news"]}
+        pb["replicas"] = 2
         self.write_manifest("pybob", pb)
         ops = self.manifest("pyops")
         ops["approve"] = ["fs"]

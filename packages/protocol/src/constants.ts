@@ -57,3 +57,18 @@ export const MAX_CONFIRM_IDS = 1024;
 export const REFUSAL_HEADER = 'Agentbus-Refused';
 export const REFUSAL_DETAIL_HEADER = 'Agentbus-Refused-Detail';
 export const MAX_REFUSAL_DETAIL_BYTES = 256;
+/**
+ * Workers (several connections of one agent, docs/design.md §18). A connection that runs as a
+ * worker sends each envelope with this NATS header = its worker id (WORKER_ID_RE) and a reply
+ * subject under agentbus.inbox.<self>.<worker id>.; deliveries of its messages then carry
+ * REPLY_ROUTE_HEADER, which an answer copies back unchanged, and the verifier delivers that
+ * answer on agentbus.inbox.<asker>.<worker id>.to.<type> (WORKER_ANSWER_TOKEN) — to the worker
+ * that asked, not to the agent's queue group.
+ */
+export const WORKER_HEADER = 'Agentbus-Worker';
+export const REPLY_ROUTE_HEADER = 'Agentbus-Reply-Route';
+export const WORKER_ANSWER_TOKEN = 'to';
+/** A worker id: one NATS subject token. */
+export const WORKER_ID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+/** The most workers a manifest may declare (`replicas`). */
+export const MAX_REPLICAS = 1024;

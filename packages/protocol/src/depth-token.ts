@@ -113,3 +113,57 @@ export class DepthTokens {
     return BAD_DEPTH_TOKEN;
   }
 }
+
+// Reply routes (workers, docs/design.md §18): when a worker of agent A sends msg_id M, the
+// verifier attaches to M's delivery a route naming that worker, under the same shared key; an
+// answer to M (causation_id = M, addressed to A) carries it back and is delivered to that worker
+// only. The MAC binds the worker to (M, A), so a route cannot be moved to another message or
+// another recipient, nor made up.
+//
+//   mac_input = "agentbus/v1/route\0" ‖ msg_id (16 bytes) ‖ len (2 bytes, big-endian) ‖ asker ‖ worker
+//   route     = worker + "." + base64url(HMAC-SHA-512(key, mac_input)[0..16]) (22 characters)
+
+export const ROUTE_DOMAIN = Buffer.from('agentbus/v1/route\0');
+/** A reply route: a worker id (WORKER_ID_RE) "." 22 base64url characters. */
+export const REPLY_ROUTE_RE = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{22})$/;
+
+/** The MAC input of a reply route (ids are ASCII: AGENT_ID_RE, WORKER_ID_RE). */
+export function routeMacInput(msgId: Uint8Array, asker: string, worker: string): Uint8Array {
+  const a = Buffer.from(asker, 'latin1');
+  const w = Buffer.from(worker, 'latin1');
+  const out = Buffer.alloc(ROUTE_DOMAIN.length + 16 + 2 + a.length + w.length);
+  let o = ROUTE_DOMAIN.copy(out);
+  out.set(msgId.subarray(0, 16), o);
+  o += 16;
+  o = out.writeUInt16BE(a.length, o);
+  o += a.copy(out, o);
+  w.copy(out, o);
+  return out;
+}
+
+/** Mints and checks reply routes under the verifiers' shared key (the depth key, another domain). */
+export class ReplyRoutes {
+  readonly #key: Uint8Array;
+  readonly #mac = Buffer.alloc(32);
+
+  constructor(key: Uint8Array) {
+    if (!(key instanceof Uint8Array) || key.length === 0) throw new RangeError('route key: expected bytes');
+    this.#key = Uint8Array.from(key);
+  }
+
+  /** The route of msg_id `msgId`, sent by worker `worker` of agent `asker`. */
+  mint(msgId: Uint8Array, asker: string, worker: string): string {
+    hmacSha512_256(this.#mac, routeMacInput(msgId, asker, worker), this.#key);
+    return `${worker}.${this.#mac.toString('base64url', 0, 16)}`;
+  }
+
+  /** The worker a route names, if it is valid for an answer to `causation` addressed to `recipient`; else undefined. */
+  workerOf(causation: Uint8Array, recipient: string, route: string): string | undefined {
+    if (causation.length !== 16) return undefined;
+    const m = REPLY_ROUTE_RE.exec(route);
+    if (!m) return undefined;
+    const expected = Buffer.from(this.mint(causation, recipient, m[1]!));
+    const given = Buffer.from(route);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? m[1] : undefined;
+  }
+}

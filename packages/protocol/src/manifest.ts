@@ -53,6 +53,12 @@ export const Manifest = z.strictObject({
   /** Payload plus header metadata (keys and values, UTF-8). */
   max_payload_bytes: z.number().int().positive().max(D.DEFAULT_NATS_MAX_PAYLOAD).default(D.DEFAULT_MAX_PAYLOAD_BYTES),
   max_depth: z.number().int().min(0).max(1000).default(D.DEFAULT_MAX_DEPTH),
+  /**
+   * Workers (docs/design.md §18): how many connections this agent may hold at once with its one
+   * credential. Each delivery goes to one of them, each answer to the one that asked; the auditor
+   * raises identity_reuse past this count (or from a foreign address).
+   */
+  replicas: z.number().int().min(1).max(D.MAX_REPLICAS).default(1),
   /** Tool calls this agent may make, with constraints on their arguments (docs/design.md §11). */
   tools: ToolsSection.default([]),
   /** This agent is a tool server (`agentbus mcp serve`): its pinned tools. */

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { statSync } from 'node:fs';
-import { connect, nkeyAuthenticator, PermissionViolationError } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, nkeyAuthenticator, PermissionViolationError } from '@nats-io/transport-node';
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { Ack, Delivery, Reason, Verdict } from '@agentbus/protocol';
 import { DeliveryConfirmer } from './delivery.js';
@@ -46,6 +46,10 @@ import {
   SUBJECT_TO_PREFIX,
   SUBJECT_TOPIC_PREFIX,
   SUBJECT_INBOX_PREFIX,
+  WORKER_HEADER,
+  WORKER_ID_RE,
+  WORKER_ANSWER_TOKEN,
+  REPLY_ROUTE_HEADER,
 } from '@agentbus/protocol';
 export { DEPTH_TOKEN_METADATA };
 
@@ -79,6 +83,18 @@ export interface ConnectOptions<R extends ContractRegistry<any> = ContractRegist
   connectOptions?: Record<string, unknown>;
   /** Where the client logs what it refuses (default: pino, level warn, on stderr). */
   logger?: Logger;
+  /**
+   * This connection's worker id (docs/sdk.md "Several workers"): one NATS subject token,
+   * `[A-Za-z0-9_-]{1,32}`, unique among the agent's live connections. Default: 16 random hex
+   * characters. Answers to what this connection sends come back to it alone.
+   */
+  worker?: string;
+  /**
+   * false: this connection takes no share of the agent's messages until it calls inbox() (a
+   * script that only sends with the agent's credential while the agent runs). Default true: it
+   * is one of the agent's workers from the start, and holds what arrives until inbox() reads it.
+   */
+  inbox?: boolean;
 }
 
 /**
@@ -118,6 +134,12 @@ export interface InboundMessage<T = unknown, Type extends string = string> {
   sentAt: Date;
   /** Every signed header field, as decoded. */
   header: HeaderFields;
+  /**
+   * The verifier's route back to the worker that sent this message ('' if none): a reply carries
+   * it (the SDK sends it along), so the answer reaches that worker rather than any worker of the
+   * sender (docs/design.md §18).
+   */
+  replyRoute?: string;
 }
 
 /** Options of send() (and publish()). */
@@ -182,6 +204,8 @@ async function loadOtel(): Promise<void> {
  */
 export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   readonly agentId: string;
+  /** This connection's worker id: its acks and the answers to its messages come to it alone. */
+  readonly workerId: string;
   readonly nc: NatsConnection;
   #identity: AgentIdentity;
   /** The agent's identity (reloaded when its credential file changes: key rotation). */
@@ -197,6 +221,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   #retries: number;
   #inbox: MessageQueue<InboundMessage>;
   #inboxSub: Subscription | undefined;
+  /** Answers to this worker's messages (agentbus.inbox.<self>.<worker>.to.>). */
+  #answerSub: Subscription | undefined;
+  /** Topic subscriptions open per topic (the k-th of one topic forms its own queue group across workers). */
+  #topicCount = new Map<string, number>();
   #confirmer: DeliveryConfirmer;
   #topicSubs = new Set<Subscription>();
   #seen = new Map<string, true>();
@@ -206,19 +234,21 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   /**
    * notDelivered: messages that arrived after the inbox was closed (not confirmed to their
    * senders). refused: messages this client could not verify or decode (refused to the
-   * verifier, which tells their senders; on topics only counted and logged).
+   * verifier, which tells their senders; on topics only counted and logged). unclaimedAnswers:
+   * tool and memory results that arrived after their request gave up waiting (confirmed, dropped).
    */
-  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, refused: 0, notDelivered: 0 };
+  readonly stats = { sent: 0, received: 0, duplicatesDropped: 0, refused: 0, notDelivered: 0, unclaimedAnswers: 0 };
   #log: Logger;
   #ownsIdentity = false;
   /** Sends waiting for the verifier's answer: close() lets them finish (within one send budget). */
   #inflight = new Set<Promise<unknown>>();
   #closed = false;
 
-  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions<R>, peerKeys: KeyResolver | undefined) {
+  private constructor(nc: NatsConnection, identity: AgentIdentity, o: ConnectOptions<R>, peerKeys: KeyResolver | undefined, worker: string) {
     this.nc = nc;
     this.#identity = identity;
     this.agentId = identity.agentId;
+    this.workerId = worker;
     this.#contracts = o.contracts;
     this.#peerKeys = peerKeys;
     this.#e2e = o.verifyEndToEnd ?? true;
@@ -228,11 +258,15 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#inbox = new MessageQueue(() => this.#releaseInbox());
     this.#confirmer = new DeliveryConfirmer(nc, this.agentId);
     this.#log = o.logger ?? createLogger({ name: `agentbus-${identity.agentId}`, level: process.env.AGENTBUS_LOG_LEVEL ?? 'warn', destination: pinoStderr() });
-    this.#subscribeInbox();
+    if (o.inbox !== false) this.#subscribeInbox();
+    this.#answerSub = nc.subscribe(`${SUBJECT_INBOX_PREFIX}${this.agentId}.${worker}.${WORKER_ANSWER_TOKEN}.>`, {
+      callback: (_e, m) => this.#onMessage(m, this.#inbox),
+    });
   }
 
+  /** The agent's inbox is one NATS queue group (the agent id) across its workers: each delivery reaches one of them. */
   #subscribeInbox(): void {
-    this.#inboxSub = this.nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { callback: (_e, m) => this.#onMessage(m, this.#inbox) });
+    this.#inboxSub = this.nc.subscribe(`${SUBJECT_TO_PREFIX}${this.agentId}.>`, { queue: this.agentId, callback: (_e, m) => this.#onMessage(m, this.#inbox) });
   }
 
   /**
@@ -247,6 +281,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
 
   /** Connect as the agent of `o.credentials` (what connectAgent() does); BusConnectionError when no server answers. */
   static async connect<R extends ContractRegistry<any> = ContractRegistry>(o: ConnectOptions<R>): Promise<AgentClient<R>> {
+    if (o.worker !== undefined && !WORKER_ID_RE.test(o.worker)) throw new TypeError(`worker: "${o.worker}" is not a worker id ([A-Za-z0-9_-]{1,32})`);
+    const worker = o.worker ?? randomBytes(8).toString('hex');
     const identity = typeof o.credentials === 'string' ? loadCredentials(o.credentials) : o.credentials;
     const verify = o.verifyEndToEnd ?? true;
     const peerKeys = o.peerKeys ?? (o.manifestsDir ? new PeerKeys(o.manifestsDir).resolve : undefined);
@@ -256,9 +292,10 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     try {
       nc = await connect({
         servers: o.servers,
-        name: `agentbus-agent-${identity.agentId}`,
+        name: `agentbus-agent-${identity.agentId}/${worker}`,
         authenticator: nkeyAuthenticator(identity.natsSeed()),
-        inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}`,
+        // acks come back to this connection under its worker id (answers too: the verifier's route)
+        inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}.${worker}`,
         ...(o.connectOptions ?? {}),
       });
     } catch (e) {
@@ -278,7 +315,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       const why = typeof code === 'string' && code !== msg ? `${msg} (${code})` : msg;
       throw new BusConnectionError(servers, why.split('\n')[0]!, e);
     }
-    const client = new AgentClient<R>(nc, identity, o, peerKeys);
+    const client = new AgentClient<R>(nc, identity, o, peerKeys, worker);
     client.#ownsIdentity = typeof o.credentials === 'string';
     if (typeof o.credentials === 'string') client.#watchCredentials(o.credentials);
     return client;
@@ -350,6 +387,17 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       (header.type === TOOL_RESULT_TYPE && this.#waiters.has(toHex(header.causationId)) ? TOOL_RESULT_CONTRACT : undefined) ??
       this.#memoryContract(header.type, toHex(header.causationId)) ??
       builtinA2aContract(header.type);
+    if (!contract && header.causationId.length && (header.type === TOOL_RESULT_TYPE || header.type === 'memory.result' || header.type === 'memory.event')) {
+      // an answer to a request of this client's that gave up waiting (timed out, watch ended):
+      // it did arrive, so it is confirmed, not refused — nothing was wrong with it
+      this.stats.unclaimedAnswers++;
+      this.#confirmer.confirm(m, header.msgId);
+      this.#log.warn(
+        { msg_id: msgId, sender: header.sender, type: header.type, causation_id: toHex(header.causationId) },
+        'an answer arrived after its request stopped waiting: dropped',
+      );
+      return;
+    }
     if (!contract) {
       this.#refuse(m, header.msgId, header.sender, header.type, Reason.REASON_UNKNOWN_TYPE, `${header.type} has no contract in ${this.agentId}'s registry`);
       return;
@@ -385,6 +433,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       traceparent: header.traceId.length ? `00-${toHex(header.traceId)}-${toHex(header.spanId)}-01` : '',
       sentAt: new Date(header.sentAtMs),
       header,
+      replyRoute: m.headers?.get(REPLY_ROUTE_HEADER) ?? '',
     };
     this.stats.received++;
     const waiter = inbound.causationId ? this.#waiters.get(inbound.causationId) : undefined;
@@ -401,6 +450,8 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
 
   /** Verified messages addressed to this agent. `break` stops the inbox. */
   inbox(): MessageQueue<InboundOf<R>> {
+    // connected with inbox: false: a worker of the agent's from now on
+    if (!this.#inboxSub && !this.#inbox.done) this.#subscribeInbox();
     return this.#inbox as MessageQueue<InboundOf<R>>;
   }
 
@@ -409,15 +460,31 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
    * server has accepted the subscription; rejects with PermissionError when NATS refuses it
    * (the manifest does not list the topic under `topics.subscribe`).
    */
-  async subscribe(topic: string): Promise<MessageQueue<InboundOf<R>>> {
+  async subscribe(topic: string, o: { everyWorker?: boolean } = {}): Promise<MessageQueue<InboundOf<R>>> {
     const subject = `${SUBJECT_TOPIC_PREFIX}${topic}.>`;
+    // one worker of this agent gets each publication (a queue group: the agent id; the k-th open
+    // subscription of one topic in a client is a group of its own, so two in one client both get
+    // everything); everyWorker: every worker gets every publication
+    const k = this.#topicCount.get(topic) ?? 0;
+    this.#topicCount.set(topic, k + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (this.#topicCount.get(topic) ?? 1) - 1;
+      if (n > 0) this.#topicCount.set(topic, n);
+      else this.#topicCount.delete(topic);
+    };
+    const queue = o.everyWorker ? undefined : k === 0 ? this.agentId : `${this.agentId}-${k}`;
     let sub: Subscription | undefined;
     const q: MessageQueue<InboundMessage> = new MessageQueue(() => {
       sub?.unsubscribe();
       if (sub) this.#topicSubs.delete(sub);
+      uncount();
     });
     let refused: Error | undefined;
     sub = this.nc.subscribe(subject, {
+      ...(queue ? { queue } : {}),
       callback: (e, m) => {
         if (!e) {
           this.#onMessage(m, q);
@@ -429,6 +496,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         refused ??= err;
         if (sub) this.#topicSubs.delete(sub);
         sub = undefined;
+        uncount();
         q.stop(err);
       },
     });
@@ -488,7 +556,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   /** Send a typed message to an agent. Resolves with the verifier's ack; rejects with RejectedError(reason). */
   async send<T extends TypesOf<R>>(to: string, type: T, payload: NoInfer<InputFor<R, T>>, o: SendOptions = {}): Promise<SendResult> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
-    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), { ...o, recipient: to });
+    return this.sendRaw(sealed.bytes, toHex(sealed.header.msgId), { ...o, recipient: to, route: o.causation?.replyRoute ?? '' });
   }
 
   /** Publish a typed message on a topic (delivered to the topic's subscribers). */
@@ -504,7 +572,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   sendRaw(
     bytes: Uint8Array,
     msgId: string,
-    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number } = {},
+    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number; route?: string } = {},
   ): Promise<SendResult> {
     if (this.#closed) return Promise.reject(new AgentClosedError(`${this.agentId}'s client is closed: ${msgId} was not sent`));
     const p = this.#sendRaw(bytes, msgId, o);
@@ -517,8 +585,13 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   async #sendRaw(
     bytes: Uint8Array,
     msgId: string,
-    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number },
+    o: { timeoutMs?: number; retries?: number; recipient?: string; approvalWaitMs?: number; route?: string },
   ): Promise<SendResult> {
+    // this connection's worker id (its answers come back to it), and, for an answer, the route
+    // back to the worker that asked (InboundMessage.replyRoute)
+    const headers = natsHeaders();
+    headers.set(WORKER_HEADER, this.workerId);
+    if (o.route) headers.set(REPLY_ROUTE_HEADER, o.route);
     const timeout = o.timeoutMs ?? this.#timeoutMs;
     const retries = o.retries ?? this.#retries;
     // The whole budget: (retries + 1) × timeout. A timeout spends one attempt; "no responders"
@@ -535,7 +608,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       let reply: Msg;
       try {
         const wait = held ? held - Date.now() : Math.min(timeout, deadline - Date.now());
-        reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, wait) });
+        reply = await this.nc.request(`${SUBJECT_IN_PREFIX}${this.agentId}`, bytes, { timeout: Math.max(50, wait), headers });
       } catch (e) {
         lastErr = e;
         if (this.nc.isClosed())
@@ -611,11 +684,9 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     const sealed = this.#seal({ recipient: to }, type, payload, o);
     const msgId = toHex(sealed.header.msgId);
     const timeout = o.timeoutMs ?? 10_000;
-    // the answer arrives on the inbox subscription: back for it if a `break` ended the inbox
-    if (!this.#inboxSub) {
-      this.#subscribeInbox();
-      await this.nc.flush();
-    }
+    const route = o.causation?.replyRoute ?? '';
+    // the answer arrives on this worker's answer subscription (the verifier's reply route,
+    // PROTOCOL.md §11.1), also after a `break` ended the inbox or with inbox: false
     const answer = new Promise<InboundMessage>((resolve, reject) => {
       const t = setTimeout(() => {
         this.#waiters.delete(msgId);
@@ -628,7 +699,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
       });
     });
     try {
-      await this.sendRaw(sealed.bytes, msgId, { ...o, recipient: to });
+      await this.sendRaw(sealed.bytes, msgId, { ...o, recipient: to, route });
     } catch (e) {
       this.#waiters.delete(msgId);
       this.#releaseInbox();
@@ -674,7 +745,6 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
   /** @internal Route every later message caused by `msgId` to `fn` instead of the inbox (memory watches). */
   onReplies(msgId: string, fn: (m: InboundMessage) => void): () => void {
     this.#streams.set(msgId, fn);
-    if (!this.#inboxSub) this.#subscribeInbox();
     return () => {
       this.#streams.delete(msgId);
       this.#releaseInbox();
@@ -691,6 +761,7 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
     this.#inbox.stop();
     for (const s of this.#topicSubs) s.unsubscribe();
     this.#inboxSub?.unsubscribe();
+    this.#answerSub?.unsubscribe();
     this.#confirmer.flush();
     this.#closed = true;
     if (this.#inflight.size) {

@@ -32,11 +32,15 @@ from .constants import (
     MSG_ID_BYTES,
     REFUSAL_DETAIL_HEADER,
     REFUSAL_HEADER,
+    REPLY_ROUTE_HEADER,
     SUBJECT_DELIVERED_PREFIX,
     SUBJECT_IN_PREFIX,
     SUBJECT_INBOX_PREFIX,
     SUBJECT_TO_PREFIX,
     SUBJECT_TOPIC_PREFIX,
+    WORKER_ANSWER_TOKEN,
+    WORKER_HEADER,
+    WORKER_ID_RE,
 )
 from .contracts import Contract, ContractIssue, Registry, check_metadata
 from .errors import (
@@ -88,6 +92,9 @@ class InboundMessage:
     traceparent: str
     sent_at: dt.datetime
     header: env.HeaderFields = field(repr=False)
+    reply_route: str = field(default="", repr=False)
+    """The verifier's route back to the worker that sent this message: a reply carries it, so the
+    answer reaches that worker, not any worker of the sender ('' if none)."""
 
 
 @dataclass(frozen=True)
@@ -225,10 +232,13 @@ class AgentClient:
         timeout: float,
         retries: int,
         errors: list[BaseException],
+        worker: str,
     ) -> None:
         self.nc = nc
         self._identity = identity
         self.agent_id = identity.agent_id
+        self.worker_id = worker
+        """This connection's worker id: its acks and the answers to its messages come to it alone."""
         self._contracts = contracts
         self._peer_keys = peer_keys
         self._e2e = verify_end_to_end
@@ -237,6 +247,9 @@ class AgentClient:
         self._nats_errors = errors
         self._inbox = MessageQueue(self._release_inbox)
         self._inbox_sub: Subscription | None = None
+        self._answer_sub: Subscription | None = None
+        self._joining = False
+        self._topic_count: dict[str, int] = {}
         self._confirmer = _Confirmer(nc, self.agent_id)
         self._topic_subs: set[Subscription] = set()
         self._seen: OrderedDict[str, bool] = OrderedDict()
@@ -247,7 +260,7 @@ class AgentClient:
         # sends waiting for the verifier's answer: close() lets them finish (one send budget)
         self._inflight: set[asyncio.Task[SendResult]] = set()
         self._closed = False
-        self.stats = {"sent": 0, "received": 0, "duplicates_dropped": 0, "refused": 0, "not_delivered": 0}
+        self.stats = {"sent": 0, "received": 0, "duplicates_dropped": 0, "refused": 0, "not_delivered": 0, "unclaimed_answers": 0}
 
     @property
     def identity(self) -> AgentIdentity:
@@ -262,7 +275,15 @@ class AgentClient:
         async def cb(m: Msg) -> None:
             await self._on_message(m, self._inbox)
 
-        self._inbox_sub = await self.nc.subscribe(f"{SUBJECT_TO_PREFIX}{self.agent_id}.>", cb=cb)
+        # one NATS queue group (the agent id) across the agent's workers: each delivery reaches one
+        self._inbox_sub = await self.nc.subscribe(f"{SUBJECT_TO_PREFIX}{self.agent_id}.>", queue=self.agent_id, cb=cb)
+
+    async def _subscribe_answers(self) -> None:
+        async def cb(m: Msg) -> None:
+            await self._on_message(m, self._inbox)
+
+        # answers to this worker's messages (the verifier's reply route)
+        self._answer_sub = await self.nc.subscribe(f"{SUBJECT_INBOX_PREFIX}{self.agent_id}.{self.worker_id}.{WORKER_ANSWER_TOKEN}.>", cb=cb)
 
     def _release_inbox(self) -> None:
         """Nobody reads the inbox any more: unsubscribe, unless a request still waits for its answer."""
@@ -342,6 +363,13 @@ class AgentClient:
             return
         causation = h.causation_id.hex()
         contract = self._contract_for_inbound(h.type, causation)
+        if contract is None and causation and h.type in ("memory.result", "memory.event", TOOL_RESULT_TYPE):
+            # an answer to a request of this client's that gave up waiting: it arrived, so it is
+            # confirmed, not refused (nothing is wrong with it)
+            self.stats["unclaimed_answers"] += 1
+            self._confirmer.confirm(m, h.msg_id)
+            log.warning("an answer arrived after its request stopped waiting: dropped (msg_id=%s sender=%s type=%s)", msg_id, h.sender, h.type)
+            return
         if contract is None:
             await self._refuse(m, h.msg_id, h.sender, h.type, Reason.UNKNOWN_TYPE, f"{h.type} has no contract in {self.agent_id}'s registry")
             return
@@ -376,6 +404,7 @@ class AgentClient:
             traceparent=f"00-{h.trace_id.hex()}-{h.span_id.hex()}-01" if h.trace_id else "",
             sent_at=dt.datetime.fromtimestamp(h.sent_at_ms / 1000, dt.timezone.utc),
             header=h,
+            reply_route=headers.get(REPLY_ROUTE_HEADER, ""),
         )
         self.stats["received"] += 1
         waiter = self._waiters.pop(causation, None) if causation else None
@@ -390,15 +419,43 @@ class AgentClient:
     def inbox(self) -> MessageQueue:
         """Verified messages addressed to this agent: ``async for msg in agent.inbox()``.
         Leaving the loop stops the inbox."""
+        if self._inbox_sub is None and not self._inbox.done and not self._joining:
+            # connected with inbox=False: one of the agent's workers from now on
+            self._joining = True
+
+            async def join() -> None:
+                try:
+                    await self._subscribe_inbox()
+                finally:
+                    self._joining = False
+
+            asyncio.ensure_future(join())
         return self._inbox
 
-    async def subscribe(self, topic: str) -> MessageQueue:
+    async def subscribe(self, topic: str, *, every_worker: bool = False) -> MessageQueue:
         """Verified messages on a topic; PermissionError when NATS refuses the subscription (the
-        manifest does not list the topic under topics.subscribe)."""
+        manifest does not list the topic under topics.subscribe). One worker of this agent gets
+        each publication (a queue group; the k-th open subscription of a topic in one client is a
+        group of its own); ``every_worker=True``: every worker gets every publication."""
         subject = f"{SUBJECT_TOPIC_PREFIX}{topic}.>"
         holder: list[Subscription] = []
+        k = self._topic_count.get(topic, 0)
+        self._topic_count[topic] = k + 1
+        counted = [True]
+
+        def uncount() -> None:
+            if counted[0]:
+                counted[0] = False
+                n = self._topic_count.get(topic, 1) - 1
+                if n > 0:
+                    self._topic_count[topic] = n
+                else:
+                    self._topic_count.pop(topic, None)
+
+        queue = "" if every_worker else (self.agent_id if k == 0 else f"{self.agent_id}-{k}")
 
         def on_stop() -> None:
+            uncount()
             for s in holder:
                 self._topic_subs.discard(s)
                 asyncio.ensure_future(s.unsubscribe())
@@ -409,7 +466,7 @@ class AgentClient:
         async def cb(m: Msg) -> None:
             await self._on_message(m, q)
 
-        sub = await self.nc.subscribe(subject, cb=cb)
+        sub = await self.nc.subscribe(subject, queue=queue, cb=cb)
         holder.append(sub)
         self._topic_subs.add(sub)
         # the server answers the SUB before this PING's PONG: a refusal has arrived by now (a
@@ -422,6 +479,7 @@ class AgentClient:
             text = str(e).lower()
             if "permissions violation" in text and subject.lower() in text:
                 self._topic_subs.discard(sub)
+                uncount()
                 err = PermissionError(topic, subject)
                 q.stop(err)
                 raise err
@@ -505,7 +563,15 @@ class AgentClient:
         """Send a typed message to an agent: the verifier's ack, or RejectedError(reason),
         RefusedError, UndeliveredError, TimeoutError; ContractError before anything is signed."""
         sealed = self._seal(recipient=to, type=type, payload=payload, metadata=metadata, causation=causation, traceparent=traceparent)
-        return await self.send_raw(sealed.data, sealed.header.msg_id.hex(), timeout=timeout, retries=retries, recipient=to, approval_wait=approval_wait)
+        return await self.send_raw(
+            sealed.data,
+            sealed.header.msg_id.hex(),
+            timeout=timeout,
+            retries=retries,
+            recipient=to,
+            approval_wait=approval_wait,
+            route=causation.reply_route if causation else "",
+        )
 
     async def publish(
         self,
@@ -536,13 +602,15 @@ class AgentClient:
         retries: int | None = None,
         recipient: str = "",
         approval_wait: float | None = None,
+        route: str = "",
     ) -> SendResult:
         """Send sealed envelope bytes. Retries resend exactly these bytes, so the verifier sees a
-        duplicate, never a second message."""
+        duplicate, never a second message. ``route``: for an answer, the reply route of the
+        message it answers (InboundMessage.reply_route)."""
         if self._closed:
             raise AgentClosedError(f"{self.agent_id}'s client is closed: {msg_id} was not sent")
         task = asyncio.ensure_future(
-            self._send_raw(data, msg_id, timeout=timeout, retries=retries, recipient=recipient, approval_wait=approval_wait)
+            self._send_raw(data, msg_id, timeout=timeout, retries=retries, recipient=recipient, approval_wait=approval_wait, route=route)
         )
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -557,7 +625,11 @@ class AgentClient:
         retries: int | None,
         recipient: str,
         approval_wait: float | None,
+        route: str,
     ) -> SendResult:
+        headers = {WORKER_HEADER: self.worker_id}
+        if route:
+            headers[REPLY_ROUTE_HEADER] = route
         t = self._timeout if timeout is None else timeout
         n_retries = self._retries if retries is None else retries
         deadline = time.monotonic() + t * (n_retries + 1)
@@ -571,7 +643,7 @@ class AgentClient:
             attempts += 1
             wait = held - time.monotonic() if held else min(t, deadline - time.monotonic())
             try:
-                reply = await self.nc.request(subject, data, timeout=max(0.05, wait))
+                reply = await self.nc.request(subject, data, timeout=max(0.05, wait), headers=headers)
             except (nats.errors.TimeoutError, asyncio.TimeoutError) as e:
                 last_err = e
                 timeouts += 1
@@ -654,14 +726,21 @@ class AgentClient:
         """Send and wait for the message that answers it (its causation_id is our msg_id)."""
         sealed = self._seal(recipient=to, type=type, payload=payload, metadata=metadata, causation=causation, traceparent=traceparent)
         msg_id = sealed.header.msg_id.hex()
-        if self._inbox_sub is None:
-            await self._subscribe_inbox()
-            await self.nc.flush()
+        # the answer arrives on this worker's answer subscription (the verifier's reply route,
+        # PROTOCOL.md §11.1), also after the inbox loop ended or with inbox=False
         fut: asyncio.Future[InboundMessage] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = fut
         started = time.monotonic()
         try:
-            await self.send_raw(sealed.data, msg_id, timeout=None, retries=retries, recipient=to, approval_wait=approval_wait)
+            await self.send_raw(
+                sealed.data,
+                msg_id,
+                timeout=None,
+                retries=retries,
+                recipient=to,
+                approval_wait=approval_wait,
+                route=causation.reply_route if causation else "",
+            )
             left = max(0.0, timeout - (time.monotonic() - started))
             try:
                 return await asyncio.wait_for(asyncio.shield(fut), left)
@@ -698,7 +777,7 @@ class AgentClient:
         if self._creds_task is not None:
             self._creds_task.cancel()
         self._inbox.stop()
-        for s in list(self._topic_subs):
+        for s in [*self._topic_subs, *([self._answer_sub] if self._answer_sub else [])]:
             try:
                 await s.unsubscribe()
             except Exception:
@@ -737,6 +816,8 @@ async def connect_agent(
     verify_end_to_end: bool = True,
     timeout: float = DEFAULT_SEND_TIMEOUT_S,
     retries: int = DEFAULT_SEND_RETRIES,
+    worker: str | None = None,
+    inbox: bool = True,
     **connect_options: Any,
 ) -> AgentClient:
     """Connect an agent to the bus.
@@ -744,8 +825,15 @@ async def connect_agent(
     ``credentials``: the credential file (mode 0600) or a loaded identity. ``contracts``: the
     file ``agentbus contracts export`` wrote, or a Registry. ``manifests_dir`` (or ``peer_keys``):
     where senders' public keys come from for the end-to-end check. Extra keyword arguments go
-    to ``nats.connect`` (tls, name, ...).
+    to ``nats.connect`` (tls, name, ...). ``worker``: this connection's worker id (one NATS
+    token, ``[A-Za-z0-9_-]{1,32}``, unique among the agent's connections; default random): the
+    agent may run several connections, each delivery reaches one, each answer the one that asked.
+    ``inbox=False``: this connection takes no share of the agent's messages until it calls
+    ``inbox()`` (a script that only sends with the agent's credential while the agent runs).
     """
+    if worker is not None and WORKER_ID_RE.fullmatch(worker) is None:
+        raise TypeError(f'worker: "{worker}" is not a worker id ([A-Za-z0-9_-]{{1,32}})')
+    worker_id = worker or os.urandom(8).hex()
     creds_path = None if isinstance(credentials, AgentIdentity) else os.fspath(credentials)
     identity = credentials if isinstance(credentials, AgentIdentity) else load_credentials(credentials)
     registry = contracts if isinstance(contracts, Registry) else Registry.load(contracts)
@@ -761,9 +849,10 @@ async def connect_agent(
     server_list = [servers] if isinstance(servers, str) else list(servers)
     opts: dict[str, Any] = {
         "servers": server_list,
-        "name": f"agentbus-agent-{identity.agent_id}",
+        "name": f"agentbus-agent-{identity.agent_id}/{worker_id}",
         "nkeys_seed_str": identity.nats_seed(),
-        "inbox_prefix": f"{SUBJECT_INBOX_PREFIX}{identity.agent_id}",
+        # acks come back to this connection under its worker id (answers too: the verifier's route)
+        "inbox_prefix": f"{SUBJECT_INBOX_PREFIX}{identity.agent_id}.{worker_id}",
         "error_cb": error_cb,
         "connect_timeout": 5,
         # the first connect fails at once (a refused login is an answer, not an outage: nats.js
@@ -792,10 +881,12 @@ async def connect_agent(
         nc.options["allow_reconnect"] = True
         nc.options["max_reconnect_attempts"] = connect_options.get("max_reconnect_attempts", -1)
     client = AgentClient(
-        nc, identity, registry, keys, verify_end_to_end=verify_end_to_end, timeout=timeout, retries=retries, errors=errors
+        nc, identity, registry, keys, verify_end_to_end=verify_end_to_end, timeout=timeout, retries=retries, errors=errors, worker=worker_id
     )
     client._owns_identity = creds_path is not None
-    await client._subscribe_inbox()
+    if inbox:
+        await client._subscribe_inbox()
+    await client._subscribe_answers()
     await nc.flush()
     if creds_path is not None:
         client._watch_credentials(creds_path)

@@ -16,6 +16,10 @@ REFUSAL_HEADER: Final = "Agentbus-Refused"
 REFUSAL_DETAIL_HEADER: Final = "Agentbus-Refused-Detail"
 MAX_REFUSAL_DETAIL_BYTES: Final = 256
 MAX_CONFIRM_IDS: Final = 1024
+# workers (PROTOCOL.md §11.1): several connections of one agent
+WORKER_HEADER: Final = "Agentbus-Worker"
+REPLY_ROUTE_HEADER: Final = "Agentbus-Reply-Route"
+WORKER_ANSWER_TOKEN: Final = "to"
 
 SIGNING_DOMAIN: Final = b"agentbus/v1/envelope\x00"
 DEPTH_DOMAIN: Final = b"agentbus/v1/depth\x00"
@@ -40,6 +44,7 @@ TYPE_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}(\.[a-z0-9][a-z0-9_-]{0,63
 TOPIC_RE: Final = TYPE_RE
 METADATA_KEY_RE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 TOOL_NAME_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+WORKER_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def is_agent_id(s: str) -> bool:

@@ -3,15 +3,18 @@
 // account user of nats-config --system-creds), maps each client's nkey to its agent through the
 // manifests (nats_user), stores every event in audit_connections, and raises two rules:
 //
-//   identity_reuse  one agent's nkey connected twice at once. A reconnect is not reuse: nats.js
-//                   opens the new connection after it lost the old one, but the server may report
-//                   the old one's disconnect a little after the new connect. So when a second
-//                   connection appears it is a pending incident; it is dismissed if the OLDER
+//   identity_reuse  one agent's nkey connected more times at once than its manifest declares
+//                   workers (`replicas`, default 1; docs/design.md §18), or a declared worker
+//                   connected from an address none of the agent's connections used before while
+//                   others are connected elsewhere. A reconnect is not reuse: nats.js opens the new
+//                   connection after it lost the old one, but the server may report the old one's
+//                   disconnect a little after the new connect. So a connection over the count (or
+//                   from a foreign address) is a pending incident; it is dismissed if an OLDER
 //                   connection ends within `overlapMs` (a handover), and it is an alert if the
-//                   NEWER one ends while the older is still there (a hit-and-run with a copied
-//                   credential), or if both are still there `overlapMs` after the second began.
-//                   Severity critical when the two hosts differ, high on one host. One incident
-//                   (from the second connection until the agent is down to one) is one alert.
+//                   NEWER one ends while the others are still there (a hit-and-run with a copied
+//                   credential), or if it is still over the count (still beside the others)
+//                   `overlapMs` after it began. Severity critical when the hosts differ, high on
+//                   one host. One incident (until the agent is back within its count) is one alert.
 //   new_address     an agent connected from an address none of its earlier connections used.
 //                   An agent's first address is learned silently, and so is everything in the
 //                   first `learningMs` after the first connection event ever recorded (a fresh
@@ -83,6 +86,9 @@ interface Pending {
   newer: Live;
   olders: Map<string, Live>;
   deadline: number;
+  /** over_replicas: more connections than declared; foreign_address: a declared worker from an unknown address beside the others. */
+  kind: 'over_replicas' | 'foreign_address';
+  replicas: number;
 }
 
 /** Loopback addresses are one place (a client may come over 127.0.0.1 once and ::1 the next time). */
@@ -108,11 +114,19 @@ export class ConnectionTracker {
   /** Agents in an incident already alerted (until they are down to one connection). */
   readonly #incident = new Set<string>();
   #firstEvent: number | undefined;
+  /** How many connections each agent declares (manifest `replicas`). */
+  readonly #replicasOf: (agent: string) => number;
 
-  constructor(cfg: Partial<ConnectionsConfig> = {}, known: Map<string, Iterable<string>> = new Map(), firstEvent?: number) {
+  constructor(
+    cfg: Partial<ConnectionsConfig> = {},
+    known: Map<string, Iterable<string>> = new Map(),
+    firstEvent?: number,
+    replicasOf: (agent: string) => number = () => 1,
+  ) {
     this.#cfg = connectionsConfigSchema.parse(cfg);
     for (const [a, hs] of known) this.#known.set(a, new Set([...hs].map(normalizeHost)));
     this.#firstEvent = firstEvent;
+    this.#replicasOf = replicasOf;
   }
 
   /** Live connections of an agent (tests, evidence). */
@@ -140,22 +154,34 @@ export class ConnectionTracker {
         const p = this.#pending[i]!;
         if (p.agent !== ev.agent) continue;
         if (p.newer.key === key) {
-          // the newer connection ended while an older one is still there: two places at once
+          // the newer connection ended while the others were still there: one place too many
           this.#pending.splice(i, 1);
           const older = [...p.olders.values()].find((o) => live.has(o.key));
-          if (older)
-            out.push(...this.#reuse(p, older, ev.time, `the newer connection ended (${ev.reason || 'disconnect'}) while the older was still connected`));
-        } else if (p.olders.delete(key) && p.olders.size === 0) {
-          this.#pending.splice(i, 1); // the older one ended within the overlap: a reconnect
+          const still = p.kind === 'over_replicas' ? live.size >= p.replicas : true;
+          if (older && still)
+            out.push(...this.#reuse(p, older, ev.time, `the newer connection ended (${ev.reason || 'disconnect'}) while the others were still connected`));
+        } else if (p.olders.delete(key) && (p.kind === 'over_replicas' ? live.size <= p.replicas : p.olders.size === 0)) {
+          this.#pending.splice(i, 1); // an older one ended within the overlap: a reconnect, a handover
         }
       }
-      if (live.size <= 1) this.#incident.delete(ev.agent);
+      if (live.size <= this.#replicasOf(ev.agent)) this.#incident.delete(ev.agent);
       return out;
     }
     if (live.has(key)) return out; // a connection CONNZ listed again
     const conn: Live = { key, clientId: ev.client_id, host: ev.host, server: ev.server, start: ev.start || ev.time };
     if (live.size > 0 && !this.#incident.has(ev.agent) && this.#cfg.identityReuse) {
-      this.#pending.push({ agent: ev.agent, nkey: ev.nkey, newer: conn, olders: new Map(live), deadline: Math.max(ev.time, conn.start) + this.#cfg.overlapMs });
+      const replicas = this.#replicasOf(ev.agent);
+      const kind = live.size >= replicas ? 'over_replicas' : this.#foreign(ev, live) ? 'foreign_address' : undefined;
+      if (kind)
+        this.#pending.push({
+          agent: ev.agent,
+          nkey: ev.nkey,
+          newer: conn,
+          olders: new Map(live),
+          deadline: Math.max(ev.time, conn.start) + this.#cfg.overlapMs,
+          kind,
+          replicas,
+        });
     }
     live.set(key, conn);
     out.push(...this.#address(ev));
@@ -175,16 +201,40 @@ export class ConnectionTracker {
       this.#pending.splice(i, 1);
       const live = this.#live.get(p.agent);
       const older = [...p.olders.values()].find((o) => live?.has(o.key));
-      if (older && live?.has(p.newer.key))
-        out.push(...this.#reuse(p, older, now, `both still connected ${Math.round(this.#cfg.overlapMs / 1000)} s after the second connected`));
+      const still = p.kind === 'over_replicas' ? (live?.size ?? 0) > p.replicas : true;
+      if (older && still && live?.has(p.newer.key))
+        out.push(
+          ...this.#reuse(
+            p,
+            older,
+            now,
+            p.kind === 'over_replicas'
+              ? `${live.size} connections ${Math.round(this.#cfg.overlapMs / 1000)} s after the last one connected, ${p.replicas} declared (replicas)`
+              : `both still connected ${Math.round(this.#cfg.overlapMs / 1000)} s after the second connected`,
+          ),
+        );
     }
     return out;
+  }
+
+  /**
+   * A declared worker (within the count) from another address: none of the agent's live
+   * connections is there, and no earlier connection of the agent was (outside the learning period,
+   * like new_address). Workers on machines the agent has used before are not suspicious.
+   */
+  #foreign(ev: ConnEvent, live: Map<string, Live>): boolean {
+    const host = normalizeHost(ev.host);
+    if ([...live.values()].some((c) => normalizeHost(c.host) === host)) return false;
+    const known = this.#known.get(ev.agent);
+    if (!known || known.has(host)) return false;
+    return this.#firstEvent !== undefined && ev.time >= this.#firstEvent + this.#cfg.learningMs;
   }
 
   #reuse(p: Pending, older: Live, now: number, why: string): Finding[] {
     if (this.#incident.has(p.agent)) return [];
     this.#incident.add(p.agent);
     const conns = [older, p.newer];
+    const live = this.#live.get(p.agent)?.size ?? 0;
     const hosts = [...new Set(conns.map((c) => c.host))];
     const differ = new Set(conns.map((c) => normalizeHost(c.host))).size > 1;
     return [
@@ -203,6 +253,9 @@ export class ConnectionTracker {
           connections: conns.map((c) => ({ client_id: c.clientId, host: c.host, server: c.server, start: iso(c.start) })),
           overlap_ms: Math.max(0, now - p.newer.start),
           why,
+          kind: p.kind,
+          replicas: p.replicas,
+          live_connections: live,
         },
         // the two connections: the same pair seen again (an auditor restart) is the same incident
         key: `${IDENTITY_REUSE_RULE}:${p.agent}:${conns
@@ -253,7 +306,15 @@ export function describeConnectionAlert(rule: string, who: string, ev: Record<st
     const conns = Array.isArray(ev['connections']) ? (ev['connections'] as { client_id?: unknown; host?: unknown; start?: unknown }[]) : [];
     if (conns.length < 2) return undefined;
     const [a, b] = conns;
-    return `${who}'s NATS credential was connected twice at once: client ${String(a!.client_id)} from ${String(a!.host)} (since ${String(a!.start)}) and client ${String(b!.client_id)} from ${String(b!.host)} (since ${String(b!.start)})`;
+    const pair = `client ${String(a!.client_id)} from ${String(a!.host)} (since ${String(a!.start)}) and client ${String(b!.client_id)} from ${String(b!.host)} (since ${String(b!.start)})`;
+    const replicas = typeof ev['replicas'] === 'number' ? ev['replicas'] : 1;
+    if (ev['kind'] === 'foreign_address')
+      return `${who}'s NATS credential was used from ${String(b!.host)}, an address none of its connections used before, while it was connected elsewhere (${replicas} workers declared): ${pair}`;
+    if (replicas > 1) {
+      const n = typeof ev['live_connections'] === 'number' && ev['live_connections'] > replicas ? ev['live_connections'] : replicas + 1;
+      return `${who}'s NATS credential was connected ${n} times at once, more than its ${replicas} declared workers (replicas): ${pair}`;
+    }
+    return `${who}'s NATS credential was connected twice at once: ${pair}`;
   }
   if (rule === NEW_ADDRESS_RULE) {
     if (typeof ev['host'] !== 'string') return undefined;
@@ -350,31 +411,43 @@ export interface FollowerOptions {
   logger?: Logger;
 }
 
-/** The nkey → agent map from the manifests, re-read (at most once a second) when an unknown nkey appears. */
-function agentResolver(dir: string | undefined, logger?: Logger): (nkey: string) => string {
+/**
+ * The nkey → agent map from the manifests, re-read (at most once a second) when an unknown nkey
+ * appears, and each agent's declared workers (`replicas`), re-read at most once a second when asked.
+ */
+function agentResolver(dir: string | undefined, logger?: Logger): { agentOf: (nkey: string) => string; replicasOf: (agent: string) => number } {
   let map = new Map<string, string>();
+  let replicas = new Map<string, number>();
   let loadedAt = 0;
   const load = () => {
     loadedAt = Date.now();
     if (!dir) return;
     try {
-      map = new Map(loadManifestDir(dir).map((m) => [m.nats_user, m.agent]));
+      const ms = loadManifestDir(dir);
+      map = new Map(ms.map((m) => [m.nats_user, m.agent]));
+      replicas = new Map(ms.map((m) => [m.agent, m.replicas]));
     } catch (e) {
       logger?.warn({ err: (e as Error).message }, 'cannot read the manifests; keeping the agents known so far');
     }
   };
   load();
-  return (nkey) => {
-    if (!map.has(nkey) && Date.now() - loadedAt > 1000) load();
-    return map.get(nkey) ?? '';
+  return {
+    agentOf: (nkey) => {
+      if (!map.has(nkey) && Date.now() - loadedAt > 1000) load();
+      return map.get(nkey) ?? '';
+    },
+    replicasOf: (agent) => {
+      if (Date.now() - loadedAt > 1000) load();
+      return replicas.get(agent) ?? 1;
+    },
   };
 }
 
 export async function startConnectionFollower(o: FollowerOptions): Promise<ConnectionFollower> {
   const { store, logger } = o;
-  const agentOf = agentResolver(o.config.manifestsDir, logger);
+  const { agentOf, replicasOf } = agentResolver(o.config.manifestsDir, logger);
   const { known, firstEvent } = await loadKnownAddresses(store);
-  const tracker = new ConnectionTracker(o.config, known, firstEvent);
+  const tracker = new ConnectionTracker(o.config, known, firstEvent, replicasOf);
   const st = { events: 0, snapshots: 0, lastError: undefined as string | undefined };
   let chain: Promise<unknown> = Promise.resolve();
   // one event at a time, in arrival order: store the row, then feed the tracker, then alert

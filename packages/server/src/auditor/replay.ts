@@ -120,11 +120,17 @@ export function readReplayRows(file: string): AuditRow[] {
 }
 
 /** The audit rows and the connection events of a trace; `manifestsDir` maps connection nkeys to agents. */
-export function readReplayTrace(file: string, o: { manifestsDir?: string } = {}): { rows: AuditRow[]; connections: ConnEvent[] } {
+export function readReplayTrace(
+  file: string,
+  o: { manifestsDir?: string } = {},
+): { rows: AuditRow[]; connections: ConnEvent[]; replicas: Map<string, number> } {
   let agents: Map<string, string> | undefined;
+  const replicas = new Map<string, number>();
   if (o.manifestsDir) {
     try {
-      agents = new Map(loadManifestDir(o.manifestsDir).map((m) => [m.nats_user, m.agent]));
+      const ms = loadManifestDir(o.manifestsDir);
+      agents = new Map(ms.map((m) => [m.nats_user, m.agent]));
+      for (const m of ms) replicas.set(m.agent, m.replicas);
     } catch (e) {
       throw new ReplayError(`--manifests ${o.manifestsDir}: ${(e as Error).message}`);
     }
@@ -190,13 +196,17 @@ export function readReplayTrace(file: string, o: { manifestsDir?: string } = {})
   });
   // stable: events of one millisecond keep their order in the file
   connections.sort((a, b) => a.time - b.time);
-  return { rows, connections };
+  return { rows, connections, replicas };
 }
 
 /** The connection events through the tracker, in time order: each finding with the time it was made. */
-export function replayConnections(evs: ConnEvent[], cfg: Partial<ConnectionsConfig> = {}): { finding: Finding; at: number }[] {
+export function replayConnections(
+  evs: ConnEvent[],
+  cfg: Partial<ConnectionsConfig> = {},
+  replicas: ReadonlyMap<string, number> = new Map(),
+): { finding: Finding; at: number }[] {
   const c = connectionsConfigSchema.parse(cfg);
-  const t = new ConnectionTracker(c);
+  const t = new ConnectionTracker(c, new Map(), undefined, (a) => replicas.get(a) ?? 1);
   const out: { finding: Finding; at: number }[] = [];
   // the live auditor ticks on a timer; here a tick falls due overlapMs after each event
   const due: number[] = [];
@@ -242,6 +252,8 @@ export async function replay(
     evidenceLimit?: number;
     connections?: ConnEvent[];
     connectionsConfig?: Partial<ConnectionsConfig>;
+    /** Declared workers per agent (manifest `replicas`; default 1). */
+    replicas?: ReadonlyMap<string, number>;
     store?: { dir: string; database: string };
   } = {},
 ): Promise<ReplayAlert[]> {
@@ -258,7 +270,7 @@ export async function replay(
     const engine = createDetectionEngine({ store, config: o.detect ?? {} });
     const out: ReplayAlert[] = [];
     // connection findings first (the tracker runs in its own time order), with the same cooldown
-    for (const { finding, at } of replayConnections(conns, o.connectionsConfig)) {
+    for (const { finding, at } of replayConnections(conns, o.connectionsConfig, o.replicas)) {
       for (const a of await engine.raise([finding], at)) out.push(connectionAlert(a));
     }
     if (rows.length === 0) return out;

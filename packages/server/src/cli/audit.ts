@@ -567,7 +567,10 @@ function registerDetectCommands(program: Command): void {
     .requiredOption('--events <file>', 'the recorded events (JSON lines)')
     .option('--config <file>', "detector settings (JSON or YAML): the auditor's `detect` object (rules, cooldownMs), or { detect: {...} }")
     .option('--json', 'one JSON object per alert: rule, severity, agents, window, detected_at, sentence, evidence (with msg_ids)')
-    .option('--manifests <dir>', 'map the nkey of connection events without an agent to the agent whose manifest names it')
+    .option(
+      '--manifests <dir>',
+      "map the nkey of connection events without an agent to the agent whose manifest names it, and read each agent's declared workers (replicas; default 1)",
+    )
     .action(async (o: { events: string; config?: string; json?: boolean; manifests?: string }) => {
       const { readReplayTrace, replay, ReplayError } = await import('../auditor/replay.js');
       let cfg: Record<string, unknown> | undefined;
@@ -605,6 +608,7 @@ function registerDetectCommands(program: Command): void {
         alerts = await replay(trace.rows, {
           ...(cfg ? { detect: cfg as never } : {}),
           connections: trace.connections,
+          replicas: trace.replicas,
           ...(connCfg ? { connectionsConfig: connCfg } : {}),
         });
       } catch (e) {

@@ -27,6 +27,9 @@ interface Hold {
   heldAt: number;
   deadline: number;
   waiters: { reply: string; verdict: Verdict }[];
+  /** Where the call goes once approved, and the reply route of its caller's worker ('' if none; workers.ts). */
+  subject: string;
+  route: string;
 }
 
 export class Approvals {
@@ -115,7 +118,7 @@ export class Approvals {
    * Held tool calls and approvals take over from the normal delivery: true when handled here
    * (a call held or still held, a call denied earlier, an approval passed to its holder).
    */
-  gate(d: Decision, reply: string, data: Uint8Array): boolean {
+  gate(d: Decision, reply: string, data: Uint8Array, subject: string, route: string): boolean {
     const h = d.header!;
     if (h.type === APPROVAL_TYPE) {
       this.#applyApproval(h, d.payload!, reply, d.verdict, d.depth);
@@ -128,7 +131,7 @@ export class Approvals {
       if (reply) this.#ctx.answer(reply, d.verdict, decided.reason, h.msgId, decided.detail, d.depth, Delivery.DELIVERY_DENIED);
       return true;
     }
-    this.#hold(h, data, d.approvalArgs ?? '', reply, d.verdict, d.depth);
+    this.#hold(h, data, d.approvalArgs ?? '', reply, d.verdict, d.depth, subject, route);
     return true;
   }
 
@@ -155,7 +158,7 @@ export class Approvals {
   }
 
   /** A tool call whose policy asks for approval: held (answered HELD now; a resend waits for the outcome). */
-  #hold(h: HeaderFields, data: Uint8Array, args: string, reply: string, verdict: Verdict, depth: number): void {
+  #hold(h: HeaderFields, data: Uint8Array, args: string, reply: string, verdict: Verdict, depth: number, subject: string, route: string): void {
     const id = toHex(h.msgId);
     let hold = this.#holds.get(id);
     if (hold) {
@@ -177,6 +180,8 @@ export class Approvals {
       heldAt: now,
       deadline: now + this.#timeout,
       waiters: [],
+      subject,
+      route,
     };
     this.#holds.set(id, hold);
     this.#ctx.log.info({ msg_id: id, sender: h.sender, server: tool.server, tool: tool.tool }, 'tool call held for approval');
@@ -206,8 +211,8 @@ export class Approvals {
         const hdrs = natsHeaders();
         hdrs.set(D.DEPTH_HEADER, String(hold.depth));
         hdrs.set(D.DEPTH_TOKEN_HEADER, ctx.state.depthTokens.mint(h.msgId, h.recipient, h.topic, hold.depth));
-        const subject = `${D.SUBJECT_TO_PREFIX}${h.recipient}.${h.type}`;
-        this.#deliveries.deliver(h, subject, hold.data, hdrs, '', hold.verdict, hold.depth);
+        if (hold.route) hdrs.set(D.REPLY_ROUTE_HEADER, hold.route);
+        this.#deliveries.deliver(h, hold.subject, hold.data, hdrs, '', hold.verdict, hold.depth);
         this.#deliveries.addWaiters(hold.id, hold.waiters);
         ctx.inflight.done();
       },

@@ -23,7 +23,7 @@ import type { Ed25519Backend } from '@agentbus/protocol';
 import type { ContractRegistry } from '@agentbus/sdk/internal';
 import type { Policy } from '@agentbus/protocol/manifest';
 import { ReplayTable, ABSENT, OTHER_ENVELOPE } from './replay-table.js';
-import { DepthTokens, NO_DEPTH_TOKEN } from '@agentbus/protocol';
+import { DepthTokens, NO_DEPTH_TOKEN, ReplyRoutes } from '@agentbus/protocol';
 import { partitionOf } from '../common/partitions.js';
 import * as D from '@agentbus/protocol';
 import { parseToolType, APPROVAL_TYPE, approvalArgs, MAX_APPROVAL_ARGS_BYTES, applyGuardPolicy, resolveGuardPolicy, scannedKinds } from '@agentbus/protocol';
@@ -181,6 +181,8 @@ export class DecisionState {
   readonly budgets = new Map<string, SenderBudget>();
   /** The depth-token key (shared by all verifiers of a bus). */
   readonly depthTokens: DepthTokens;
+  /** Reply routes to workers (docs/design.md §18), under the same shared key. */
+  readonly replyRoutes: ReplyRoutes;
   /** Scratch for "agentbus/v1/envelope\0" ‖ header: no allocation per signature check. */
   readonly signingScratch: Buffer;
   /** The message being checked (decide() is synchronous: one is enough). */
@@ -189,6 +191,7 @@ export class DecisionState {
   constructor(o: { replayWindowMs: number; depthKey: Uint8Array; now: number }) {
     this.replay = new ReplayTable(o.replayWindowMs, o.now);
     this.depthTokens = new DepthTokens(o.depthKey);
+    this.replyRoutes = new ReplyRoutes(o.depthKey);
     this.signingScratch = Buffer.alloc(SIGNING_DOMAIN.length + MAX_HEADER_BYTES);
     this.signingScratch.set(SIGNING_DOMAIN, 0);
   }

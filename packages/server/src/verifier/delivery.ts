@@ -28,6 +28,10 @@ interface PendingDelivery extends Outcome {
   headers: MsgHdrs;
   attempts: number;
   nextAt: number;
+  /** When it was first forwarded (its confirmation time feeds the recipient's estimate). */
+  firstAt: number;
+  /** Past nextAt at the last sweep: re-forwarded at the next one if still unconfirmed. */
+  overdue: boolean;
   deadline: number;
 }
 
@@ -47,6 +51,8 @@ export class Deliveries {
   #confirmSub: Subscription | undefined;
   #sweep: NodeJS.Timeout | undefined;
   readonly #timeout: number;
+  /** Per recipient: smoothed confirmation time and its variation (ms), as TCP's retransmission timer. */
+  readonly #rtt = new Map<string, { srtt: number; rttvar: number }>();
 
   constructor(ctx: VerifierContext) {
     this.#ctx = ctx;
@@ -92,12 +98,16 @@ export class Deliveries {
           const p = this.#pending.get(id);
           if (!p || p.recipient !== recipient) continue;
           this.#pending.delete(id);
+          this.#sample(p, Date.now());
           ctx.state.replay.markDelivered(p.msgId);
           this.record(p, Delivery.DELIVERY_CONFIRMED);
         }
       },
     });
-    this.#sweep = setInterval(() => this.#sweepDeliveries(Date.now()), 50);
+    // the sweep runs in the check phase (setImmediate), after the poll phase has read what arrived:
+    // on a busy event loop the timer fires late, and re-forwarding before reading the confirmations
+    // waiting on the socket would send a second copy — to another worker of the recipient (§18)
+    this.#sweep = setInterval(() => setImmediate(() => this.#sweepDeliveries(Date.now())), 50);
     this.#sweep.unref();
   }
 
@@ -124,7 +134,20 @@ export class Deliveries {
     const now = Date.now();
     let p = this.#pending.get(id);
     if (!p) {
-      p = { recipient: h.recipient, subject, data, headers, depth, msgId: h.msgId, waiters: [], attempts: 0, nextAt: 0, deadline: 0 };
+      p = {
+        recipient: h.recipient,
+        subject,
+        data,
+        headers,
+        depth,
+        msgId: h.msgId,
+        waiters: [],
+        attempts: 0,
+        nextAt: 0,
+        deadline: 0,
+        firstAt: now,
+        overdue: false,
+      };
       this.#pending.set(id, p);
     }
     if (reply) p.waiters.push(detail ? { reply, verdict, detail } : { reply, verdict });
@@ -140,7 +163,12 @@ export class Deliveries {
 
   #forward(p: PendingDelivery, now: number): void {
     if (p.attempts++ > 0) this.#ctx.stats.redeliveries++;
-    p.nextAt = now + 150 * Math.min(p.attempts, 4); // again after 150, 450, 900, 1500 ms…
+    // again after 150, 300, 450, 600 ms… or later when this recipient's confirmations have been
+    // slow: a re-forward of a message that did arrive reaches another worker of the recipient
+    // (docs/design.md §18), which would deliver it a second time
+    const rtt = this.#rtt.get(p.recipient);
+    p.nextAt = now + Math.max(150 * Math.min(p.attempts, 4), rtt ? Math.min(rtt.srtt + 4 * rtt.rttvar, this.#timeout) : 0);
+    p.overdue = false;
     this.#ctx.nc.publish(p.subject, p.data, { headers: p.headers, reply: this.#confirmPrefix + p.recipient });
   }
 
@@ -152,9 +180,25 @@ export class Deliveries {
         ctx.stats.unconfirmed++;
         ctx.log.warn({ msg_id: id, recipient: p.recipient, attempts: p.attempts }, 'delivery not confirmed: is the recipient connected?');
         this.record(p, Delivery.DELIVERY_UNCONFIRMED);
-      } else if (now >= p.nextAt) this.#forward(p, now);
+      } else if (now >= p.nextAt) {
+        // due: re-forwarded at the next sweep if still unconfirmed, so a confirmation that was
+        // already on its way has a full turn of the event loop to be read first
+        if (p.overdue) this.#forward(p, now);
+        else p.overdue = true;
+      }
     }
     ctx.stats.pendingDeliveries = this.#pending.size;
+  }
+
+  /** A confirmation came: how long it took since the first forward (an upper bound when re-forwarded) updates the recipient's estimate. */
+  #sample(p: PendingDelivery, now: number): void {
+    const t = Math.max(0, now - p.firstAt);
+    const e = this.#rtt.get(p.recipient);
+    if (!e) this.#rtt.set(p.recipient, { srtt: t, rttvar: t / 2 });
+    else {
+      e.rttvar = 0.75 * e.rttvar + 0.25 * Math.abs(e.srtt - t);
+      e.srtt = 0.875 * e.srtt + 0.125 * t;
+    }
   }
 
   /**

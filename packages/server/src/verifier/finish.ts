@@ -11,6 +11,7 @@ import type { Decision } from './decide.js';
 import type { VerifierContext } from './context.js';
 import type { Approvals } from './approvals.js';
 import type { Deliveries } from './delivery.js';
+import { askerRoute, directSubject } from './workers.js';
 
 export class Finisher {
   readonly #ctx: VerifierContext;
@@ -38,10 +39,11 @@ export class Finisher {
     await ctx.audit.add(auditEventOf(d, subjectSender, msg.data.length, ctx.nextEventId(), ctx.id, Date.now()));
     let delivery: Delivery = Delivery.DELIVERY_UNSPECIFIED;
     if (t0 && verdict !== Verdict.VERDICT_REJECTED) ctx.metrics?.inVerifier((performance.now() - t0) / 1000);
-    const approvalGate =
-      (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) && h && h.recipient !== ''
-        ? this.#approvals.gate(d, msg.reply && answer ? msg.reply : '', msg.data)
-        : false;
+    const delivered = (verdict === Verdict.VERDICT_ACCEPTED || verdict === Verdict.VERDICT_DUPLICATE) && h !== undefined;
+    // docs/design.md §18: sent by a worker, its answers come back to that worker
+    const route = delivered ? askerRoute(ctx.state.replyRoutes, msg, h) : '';
+    const subject = delivered && h.recipient !== '' ? directSubject(ctx.state.replyRoutes, msg, h) : '';
+    const approvalGate = delivered && h.recipient !== '' ? this.#approvals.gate(d, msg.reply && answer ? msg.reply : '', msg.data, subject, route) : false;
     if (approvalGate) {
       if (verdict === Verdict.VERDICT_ACCEPTED) stats.accepted++;
       else stats.duplicates++;
@@ -56,21 +58,13 @@ export class Finisher {
       const hdrs = confirmedRetry ? undefined : natsHeaders();
       hdrs?.set(D.DEPTH_HEADER, String(depth));
       hdrs?.set(D.DEPTH_TOKEN_HEADER, ctx.state.depthTokens.mint(h!.msgId, h!.recipient, h!.topic, depth));
+      if (route) hdrs?.set(D.REPLY_ROUTE_HEADER, route);
       if (!hdrs) {
         // delivered and confirmed already (the sender's first ack was lost): answer, no re-send
         delivery = Delivery.DELIVERY_CONFIRMED;
       } else if (h!.recipient) {
         // answered when the recipient confirms (or at the delivery timeout)
-        this.#deliveries.deliver(
-          h!,
-          `${D.SUBJECT_TO_PREFIX}${h!.recipient}.${h!.type}`,
-          msg.data,
-          hdrs,
-          answer && msg.reply ? msg.reply : '',
-          verdict,
-          depth,
-          d.wouldRefuse ? d.detail : '',
-        );
+        this.#deliveries.deliver(h!, subject, msg.data, hdrs, answer && msg.reply ? msg.reply : '', verdict, depth, d.wouldRefuse ? d.detail : '');
         answer = false;
       } else {
         ctx.nc.publish(`${D.SUBJECT_TOPIC_PREFIX}${h!.topic}.${h!.type}`, msg.data, { headers: hdrs });
