@@ -21,6 +21,7 @@ import { generateCardKey } from '../packages/server/src/a2a/card.js';
 import { parseGatewayConfig } from '../packages/server/src/a2a/config.js';
 import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
 import { pinCard, A2aPinError } from '../packages/server/src/a2a/pin.js';
+import { noRedirectFetch, publicOnlyLookup } from '../packages/server/src/a2a/outbound.js';
 import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
 import { startBus, contracts, waitFor } from './helpers/bus.js';
@@ -188,6 +189,25 @@ test("the caller's manifest constrains the target: a disallowed host, a private 
   // and the opt-in admits the hex spelling of the loopback address it lists, nothing else
   const ok = await send(planner, { url: `http://0x7f000001:${port}/`, text: 'hex loopback' });
   assert.equal(ok.content, [{ type: 'text', text: 'remote says: hex loopback' }]);
+});
+
+test('DNS rebinding: every outbound connection resolves names through a resolver that refuses non-public addresses (not only the check before the call)', async () => {
+  // the resolver itself: a name that resolves to loopback fails
+  const err = await new Promise<NodeJS.ErrnoException | null>((r) => publicOnlyLookup('localhost', {}, (e) => r(e)));
+  assert.ok(err, 'localhost resolved');
+  assert.is(err!.code, 'EPRIVATE');
+  assert.match(err!.message, /localhost resolves to (127\.0\.0\.1|::1), which is not a public address/);
+  // the fetch the gateway uses for cards and calls: the remote agent answers on 127.0.0.1, and by
+  // name the same server is unreachable (the connection's own resolver refused it)
+  const port = new URL(remote.url).port;
+  const byIp = await noRedirectFetch(`http://127.0.0.1:${port}/.well-known/agent-card.json`);
+  assert.is(byIp.status, 200); // an IP literal: the URL rule's business, checked before
+  const byName = await noRedirectFetch(`http://localhost:${port}/.well-known/agent-card.json`).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(byName, 'fetched a card from a name that resolves to loopback');
+  assert.match(String((byName as Error & { cause?: Error }).cause?.message ?? byName.message), /not a public address/);
 });
 
 test('an unpinned card is refused by the gateway: an error result naming card_not_pinned, its a2a.refusal row, nothing sent', async () => {

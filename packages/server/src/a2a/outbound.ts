@@ -6,7 +6,9 @@
 //   1. the caller's policy once more (a manifest changed in between), on the URL and later on
 //      the card's own interface URL;
 //   2. the addresses a host name resolves to (public unicast only: a name that resolves to a
-//      private address is refused; DNS rebinding between this check and the connection remains);
+//      private address is refused), and again by the resolver of the connection itself
+//      (publicOnlyLookup: a name re-pointed between the check and the connection — DNS
+//      rebinding — fails to connect);
 //   3. the card: it must be pinned (`agentbus a2a pin URL`), its canonical form (RFC 8785) must
 //      hash to the pinned SHA-256, and its signature (A2A 1.0 §8.4) must verify against a pinned
 //      key — an unpinned, changed or unverifiable card is refused before any message is sent;
@@ -14,6 +16,9 @@
 //      text and data parts come back as the `tool.result`, which the verifier scans with the
 //      content guards (§12) before the caller sees it.
 import { lookup } from 'node:dns/promises';
+import { lookup as lookupCb } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { randomUUID } from 'node:crypto';
 import { A2A_PROTOCOL_VERSION, Message, SendMessageRequest, taskStateToJSON } from '@a2a-js/sdk';
 import type { Part, Task } from '@a2a-js/sdk';
@@ -54,8 +59,39 @@ export function normalizeBaseUrl(url: string): string {
   return u.href;
 }
 
-/** fetch that never follows a redirect (a redirect could lead anywhere the policy did not check). */
-export const noRedirectFetch: typeof fetch = (input, init) => fetch(input, { ...init, redirect: 'error' });
+/**
+ * The resolver every outbound connection uses: a host name whose addresses are not all public
+ * unicast fails at connect time. The check before the call (checkResolved) gives the clear
+ * refusal; this one closes the gap between that check and the connection (a name re-pointed in
+ * between: DNS rebinding). IP literals never reach it: the URL rule checked them.
+ */
+export function publicOnlyLookup(
+  hostname: string,
+  options: LookupOptions,
+  cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+): void {
+  lookupCb(hostname, { ...options, all: true, verbatim: true }, (err, addrs) => {
+    if (err) return cb(err, '');
+    const bad = addrs.find((a) => !isPublicAddress(a.address));
+    if (bad || addrs.length === 0)
+      return cb(Object.assign(new Error(`${hostname} resolves to ${bad?.address ?? 'nothing'}, which is not a public address`), { code: 'EPRIVATE' }), '');
+    if (options.all) return cb(null, addrs);
+    cb(null, addrs[0]!.address, addrs[0]!.family);
+  });
+}
+const publicOnly = new Agent({ connect: { lookup: publicOnlyLookup } });
+
+/**
+ * fetch for every outbound request (cards and calls): never follows a redirect (it could lead
+ * anywhere the policy did not check), and connects only to public addresses (publicOnlyLookup).
+ * undici's own fetch with a dispatcher whose resolver is ours.
+ */
+export const noRedirectFetch: typeof fetch = (input, init) =>
+  undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+    ...(init as Parameters<typeof undiciFetch>[1]),
+    redirect: 'error',
+    dispatcher: publicOnly,
+  }) as unknown as Promise<Response>;
 
 /** Fetch and parse the card at a base URL (no redirects, bounded size and time). */
 export async function fetchCard(baseUrl: string, fetchImpl: typeof fetch = noRedirectFetch): Promise<AgentCard> {
