@@ -162,7 +162,11 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
+/**
+ * A service as a child process. `cwd`: run it from another checkout of the repository (the A/B
+ * bench, bench/ab-verifier.ts: the same bus, the verifier of a base commit beside this one).
+ */
+export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = [], cwd?: string): Promise<ChildProcess> {
   const args =
     kind === 'verifier'
       ? [
@@ -195,7 +199,7 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   if (kind === 'verifier' && process.env.BENCH_VERIFIER_ARGS) args.push(...process.env.BENCH_VERIFIER_ARGS.split(' ').filter(Boolean));
   // BENCH_VERIFIER_STDOUT=file: the verifier's stdout there (e.g. with --trace-gc)
   const out = kind === 'verifier' && process.env.BENCH_VERIFIER_STDOUT ? openSync(process.env.BENCH_VERIFIER_STDOUT, 'w') : 'ignore';
-  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', out, 'pipe'] });
+  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', out, 'pipe'], ...(cwd ? { cwd } : {}) });
   // a bench that throws must not leave its services running (they would load the next run)
   children.add(child);
   child.once('exit', () => children.delete(child));
