@@ -4,7 +4,7 @@
 // grouped per verdict into AuditBatch messages like the verifier's group commit), then the
 // consumer starts and the clock runs until `count() FINAL` reaches exactly N; loss and
 // duplicates are checked against uniqExact(event_id).
-//   node --import tsx bench/auditor.ts [--json] [--events N] [--batch-size N]
+//   node --import tsx bench/auditor.ts [--json] [--events N] [--batch-size N] [--pipelines 1,2,4] [--no-verify] [--batch-max-messages N]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { PubAck } from '@nats-io/jetstream';
 import { startNatsServer } from '../test/helpers/nats-server.js';
-import { agent, auditEvent, ensureAuditStream, encodeBatch, fixtureVerifierKey, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { agent, auditEvent, ensureAuditStream, fixtureVerifierKey, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { ChainSealer } from '../packages/server/src/common/audit-chain.js';
 import { verifyStore } from '../packages/server/src/auditor/verify.js';
 import type { EventSpec } from '../test/helpers/audit-fixtures.js';
 import { verdictName } from '../packages/protocol/src/proto.js';
@@ -37,6 +38,10 @@ export interface AuditorIngestOptions {
   batchSize?: number;
   /** JetStream messages per insert (the consumer's batchMaxMessages; default the auditor's). */
   batchMaxMessages?: number;
+  /** Fetch → map → insert loops in the one consumer (its `pipelines`; default the auditor's). */
+  pipelines?: number;
+  /** Run `audit verify` over the stored rows after (default true; off for quick comparisons). */
+  verify?: boolean;
   /** Give up waiting for the table after this long (default 180 s); loss is then reported. */
   timeoutMs?: number;
   /** Progress lines (stderr in the CLI). */
@@ -73,11 +78,15 @@ export function ingestEvents(n: number): AuditEvent[] {
   return out;
 }
 
-/** Group per verdict into AuditBatch messages of `batchSize` events, like the verifier's publisher. */
+/**
+ * Group per verdict into AuditBatch messages of `batchSize` events, like the verifier's publisher:
+ * one chain of the fixtures' verifier key per call (each run's store holds its whole chain).
+ */
 export function batchesOf(events: AuditEvent[], batchSize: number): { subject: string; data: Uint8Array }[] {
   const open = new Map<Verdict, AuditEvent[]>();
   const out: { subject: string; data: Uint8Array }[] = [];
-  const emit = (verdict: Verdict, list: AuditEvent[]) => out.push({ subject: `agentbus.audit.${verdictName(verdict)}`, data: encodeBatch(list) });
+  const chain = new ChainSealer('v1', fixtureVerifierKey);
+  const emit = (verdict: Verdict, list: AuditEvent[]) => out.push({ subject: `agentbus.audit.${verdictName(verdict)}`, data: chain.seal(list).data });
   for (const e of events) {
     let list = open.get(e.verdict);
     if (!list) open.set(e.verdict, (list = []));
@@ -137,7 +146,11 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const s = store;
     // Clock starts at the consumer's start: creating the durable, fetching, decoding, inserting, acking.
     const t0 = process.hrtime.bigint();
-    consumer = await startAuditConsumer({ nc, sink: s, config: opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {} });
+    consumer = await startAuditConsumer({
+      nc,
+      sink: s,
+      config: { ...(opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {}), ...(opts.pipelines ? { pipelines: opts.pipelines } : {}) },
+    });
     const c = consumer;
     const deadline = Date.now() + timeoutMs;
     let counts = { final: 0, raw: 0, distinct: 0 };
@@ -168,6 +181,16 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
       verifiers: new Map([[fixtureVerifierKey.keyId, fixtureVerifierKey.publicKey]]),
       agents: (sender: string, keyId: string) => agent(sender).keys.find((k) => k.keyId === keyId)?.publicKey,
     };
+    const ingest: Figure[] = [
+      {
+        name: 'auditor_events_per_s',
+        value: counts.final / secs,
+        unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch, ${opts.pipelines ?? D.DEFAULT_PIPELINES} pipeline(s))`,
+      },
+      { name: 'auditor_lost', value: lost, unit: 'events' },
+      { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+    ];
+    if (opts.verify === false) return ingest;
     const v0 = process.hrtime.bigint();
     const report = await verifyStore(s, {}, keys);
     const vSecs = Number(process.hrtime.bigint() - v0) / 1e9;
@@ -180,9 +203,7 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
         value: report.rows / vSecs,
         unit: `rows/s (audit verify of ${report.rows} rows, ${report.batches} signed batches: read, signatures, chain, every column)`,
       },
-      { name: 'auditor_events_per_s', value: counts.final / secs, unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch)` },
-      { name: 'auditor_lost', value: lost, unit: 'events' },
-      { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+      ...ingest,
     ];
   } finally {
     await consumer?.stop().catch(() => {});
@@ -200,12 +221,22 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
   const json = argv.includes('--json');
-  const figures = await auditorIngest({
-    events: num('--events', 100_000),
-    batchSize: num('--batch-size', 64),
-    log: (s) => {
-      if (!json) console.error(s);
-    },
-  });
+  // --pipelines 1,2,4: one run each, in this order, in one process (compare within a run)
+  const pi = argv.indexOf('--pipelines');
+  const pipelines = pi >= 0 ? argv[pi + 1]!.split(',').map(Number) : [undefined];
+  const figures: Figure[] = [];
+  for (const p of pipelines) {
+    const f = await auditorIngest({
+      events: num('--events', 100_000),
+      batchSize: num('--batch-size', 64),
+      ...(p ? { pipelines: p } : {}),
+      ...(argv.includes('--no-verify') ? { verify: false } : {}),
+      ...(argv.includes('--batch-max-messages') ? { batchMaxMessages: num('--batch-max-messages', 256) } : {}),
+      log: (s) => {
+        if (!json) console.error(s);
+      },
+    });
+    figures.push(...(pipelines.length > 1 ? f.map((x) => ({ ...x, name: `${x.name}_p${p}` })) : f));
+  }
   report(figures, json);
 }

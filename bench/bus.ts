@@ -311,6 +311,15 @@ export async function scrapeHistogram(url: string, name: string): Promise<Map<nu
   return out;
 }
 
+/** Gauges' values from one Prometheus scrape at `url`/metrics (one scrape: each resets prom-client's event-loop gauges). */
+export async function gauges(url: string, names: string[]): Promise<number[]> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  return names.map((name) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  });
+}
+
 /** Quantile q of the observations between two scrapes: the upper bound of the bucket it falls in. */
 export function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): { value: number; count: number } {
   const les = [...after.keys()].sort((a, b) => a - b);

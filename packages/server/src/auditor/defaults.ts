@@ -34,3 +34,8 @@ export const DEFAULT_DETECT_LOOKBACK_MINUTES = 24 * 60;
 
 /** The alert the auditor raises itself when an audit message cannot be stored as rows (not a detector). */
 export const DEAD_LETTER_RULE = 'audit_dead_letter';
+/**
+ * Fetch → map → insert → ack loops sharing the durable consumer in one auditor: while one waits
+ * for the store, another fetches and maps (bench/auditor.ts, docs/decisions.md, issue 30).
+ */
+export const DEFAULT_PIPELINES = 2;
