@@ -24,7 +24,7 @@ import type { AuditEvent } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
-import type { AuditStore } from '../packages/server/src/auditor/store.js';
+import type { AuditStore, RowSink } from '../packages/server/src/auditor/store.js';
 import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import type { AuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import * as D from '../packages/server/src/auditor/defaults.js';
@@ -111,6 +111,34 @@ async function publishAll(nc: NatsConnection, msgs: { subject: string; data: Uin
   }
 }
 
+/** The sink with the time any of its calls is in flight (the union of their intervals), in ms. */
+function timedSink(s: AuditStore): { sink: RowSink; busyMs: () => number } {
+  let active = 0;
+  let since = 0;
+  let busy = 0;
+  const wrap =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      if (active++ === 0) since = performance.now();
+      try {
+        return await f(...a);
+      } finally {
+        if (--active === 0) busy += performance.now() - since;
+      }
+    };
+  return {
+    sink: {
+      insertRows: wrap((r) => s.insertRows(r)),
+      insertBatches: wrap((r) => s.insertBatches(r)),
+      insertDeliveries: wrap((r) => s.insertDeliveries(r)),
+      storedBatches: wrap((ids) => s.storedBatches(ids)),
+      storedPlaces: wrap((ids) => s.storedPlaces(ids)),
+      ping: () => s.ping(),
+    },
+    busyMs: () => busy,
+  };
+}
+
 export async function countRows(store: AuditStore): Promise<{ final: number; raw: number; distinct: number }> {
   const t = store.table('audit_events');
   const [f] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${t} FINAL`);
@@ -146,9 +174,10 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const s = store;
     // Clock starts at the consumer's start: creating the durable, fetching, decoding, inserting, acking.
     const t0 = process.hrtime.bigint();
+    const timed = timedSink(s);
     consumer = await startAuditConsumer({
       nc,
-      sink: s,
+      sink: timed.sink,
       config: { ...(opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {}), ...(opts.pipelines ? { pipelines: opts.pipelines } : {}) },
     });
     const c = consumer;
@@ -170,7 +199,7 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const st = c.stats();
     log(
-      `  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`,
+      `  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}; the store busy ${((timed.busyMs() / 1000 / secs) * 100).toFixed(0)} % of the time`,
     );
     const lost = Math.max(0, n - counts.distinct);
     const duplicates = counts.final - counts.distinct;
@@ -189,6 +218,11 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
       },
       { name: 'auditor_lost', value: lost, unit: 'events' },
       { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+      {
+        name: 'auditor_store_busy_share',
+        value: timed.busyMs() / 1000 / secs,
+        unit: 'share of the ingest time with a store call (insert or lookup) in flight: what bounds the ingest',
+      },
     ];
     if (opts.verify === false) return ingest;
     const v0 = process.hrtime.bigint();
