@@ -134,7 +134,8 @@ test('credential gate - the literal automaton passes every string the needle reg
   assert.equal(literalPrefixes('_(?:auth|pass)\\s*='), ['_auth', '_pass']);
   assert.equal(literalPrefixes('secret_?access'), ['secret']);
   assert.equal(literalPrefixes('\\dQ~')?.length, 10);
-  assert.is(literalPrefixes('gl[a-z]+-'), undefined, 'an open class: left to the residual regex');
+  assert.equal(literalPrefixes('gl[a-z]+-'), ['gl'], 'an open class ends the literal');
+  assert.is(literalPrefixes('[a-z]+-x'), undefined, 'an open class first: no literal, left to the residual regex');
   assert.is(literalPrefixes('a(?=b)'), undefined);
   assert.ok(NEEDLE_GATE.literals > 50);
   // everything the corpora hold, line by line, and random text with needles planted in odd case
