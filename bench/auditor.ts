@@ -4,7 +4,7 @@
 // grouped per verdict into AuditBatch messages like the verifier's group commit), then the
 // consumer starts and the clock runs until `count() FINAL` reaches exactly N; loss and
 // duplicates are checked against uniqExact(event_id).
-//   node --import tsx bench/auditor.ts [--json] [--events N] [--batch-size N]
+//   node --import tsx bench/auditor.ts [--json] [--events N] [--batch-size N] [--pipelines 1,2,4] [--no-verify] [--batch-max-messages N]
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { PubAck } from '@nats-io/jetstream';
 import { startNatsServer } from '../test/helpers/nats-server.js';
-import { agent, auditEvent, ensureAuditStream, encodeBatch, fixtureVerifierKey, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { agent, auditEvent, ensureAuditStream, fixtureVerifierKey, Reason, Verdict } from '../test/helpers/audit-fixtures.js';
+import { ChainSealer } from '../packages/server/src/common/audit-chain.js';
 import { verifyStore } from '../packages/server/src/auditor/verify.js';
 import type { EventSpec } from '../test/helpers/audit-fixtures.js';
 import { verdictName } from '../packages/protocol/src/proto.js';
@@ -23,7 +24,7 @@ import type { AuditEvent } from '../packages/protocol/src/proto.js';
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
-import type { AuditStore } from '../packages/server/src/auditor/store.js';
+import type { AuditStore, RowSink } from '../packages/server/src/auditor/store.js';
 import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import type { AuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import * as D from '../packages/server/src/auditor/defaults.js';
@@ -37,6 +38,10 @@ export interface AuditorIngestOptions {
   batchSize?: number;
   /** JetStream messages per insert (the consumer's batchMaxMessages; default the auditor's). */
   batchMaxMessages?: number;
+  /** Fetch → map → insert loops in the one consumer (its `pipelines`; default the auditor's). */
+  pipelines?: number;
+  /** Run `audit verify` over the stored rows after (default true; off for quick comparisons). */
+  verify?: boolean;
   /** Give up waiting for the table after this long (default 180 s); loss is then reported. */
   timeoutMs?: number;
   /** Progress lines (stderr in the CLI). */
@@ -73,11 +78,15 @@ export function ingestEvents(n: number): AuditEvent[] {
   return out;
 }
 
-/** Group per verdict into AuditBatch messages of `batchSize` events, like the verifier's publisher. */
+/**
+ * Group per verdict into AuditBatch messages of `batchSize` events, like the verifier's publisher:
+ * one chain of the fixtures' verifier key per call (each run's store holds its whole chain).
+ */
 export function batchesOf(events: AuditEvent[], batchSize: number): { subject: string; data: Uint8Array }[] {
   const open = new Map<Verdict, AuditEvent[]>();
   const out: { subject: string; data: Uint8Array }[] = [];
-  const emit = (verdict: Verdict, list: AuditEvent[]) => out.push({ subject: `agentbus.audit.${verdictName(verdict)}`, data: encodeBatch(list) });
+  const chain = new ChainSealer('v1', fixtureVerifierKey);
+  const emit = (verdict: Verdict, list: AuditEvent[]) => out.push({ subject: `agentbus.audit.${verdictName(verdict)}`, data: chain.seal(list).data });
   for (const e of events) {
     let list = open.get(e.verdict);
     if (!list) open.set(e.verdict, (list = []));
@@ -100,6 +109,34 @@ async function publishAll(nc: NatsConnection, msgs: { subject: string; data: Uin
     const done = await Promise.all(acks);
     if (done.some((a) => a.duplicate)) throw new Error('a batch was taken as a JetStream duplicate');
   }
+}
+
+/** The sink with the time any of its calls is in flight (the union of their intervals), in ms. */
+function timedSink(s: AuditStore): { sink: RowSink; busyMs: () => number } {
+  let active = 0;
+  let since = 0;
+  let busy = 0;
+  const wrap =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      if (active++ === 0) since = performance.now();
+      try {
+        return await f(...a);
+      } finally {
+        if (--active === 0) busy += performance.now() - since;
+      }
+    };
+  return {
+    sink: {
+      insertRows: wrap((r) => s.insertRows(r)),
+      insertBatches: wrap((r) => s.insertBatches(r)),
+      insertDeliveries: wrap((r) => s.insertDeliveries(r)),
+      storedBatches: wrap((ids) => s.storedBatches(ids)),
+      storedPlaces: wrap((ids) => s.storedPlaces(ids)),
+      ping: () => s.ping(),
+    },
+    busyMs: () => busy,
+  };
 }
 
 export async function countRows(store: AuditStore): Promise<{ final: number; raw: number; distinct: number }> {
@@ -137,7 +174,12 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const s = store;
     // Clock starts at the consumer's start: creating the durable, fetching, decoding, inserting, acking.
     const t0 = process.hrtime.bigint();
-    consumer = await startAuditConsumer({ nc, sink: s, config: opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {} });
+    const timed = timedSink(s);
+    consumer = await startAuditConsumer({
+      nc,
+      sink: timed.sink,
+      config: { ...(opts.batchMaxMessages ? { batchMaxMessages: opts.batchMaxMessages } : {}), ...(opts.pipelines ? { pipelines: opts.pipelines } : {}) },
+    });
     const c = consumer;
     const deadline = Date.now() + timeoutMs;
     let counts = { final: 0, raw: 0, distinct: 0 };
@@ -157,7 +199,7 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const st = c.stats();
     log(
-      `  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}`,
+      `  stored ${counts.final} rows in ${secs.toFixed(2)} s: ${st.batches} inserts, ${st.messages} messages, ${st.redelivered} redelivered, raw rows ${counts.raw}; the store busy ${((timed.busyMs() / 1000 / secs) * 100).toFixed(0)} % of the time`,
     );
     const lost = Math.max(0, n - counts.distinct);
     const duplicates = counts.final - counts.distinct;
@@ -168,6 +210,21 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
       verifiers: new Map([[fixtureVerifierKey.keyId, fixtureVerifierKey.publicKey]]),
       agents: (sender: string, keyId: string) => agent(sender).keys.find((k) => k.keyId === keyId)?.publicKey,
     };
+    const ingest: Figure[] = [
+      {
+        name: 'auditor_events_per_s',
+        value: counts.final / secs,
+        unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch, ${opts.pipelines ?? D.DEFAULT_PIPELINES} pipeline(s))`,
+      },
+      { name: 'auditor_lost', value: lost, unit: 'events' },
+      { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+      {
+        name: 'auditor_store_busy_share',
+        value: timed.busyMs() / 1000 / secs,
+        unit: 'share of the ingest time with a store call (insert or lookup) in flight: what bounds the ingest',
+      },
+    ];
+    if (opts.verify === false) return ingest;
     const v0 = process.hrtime.bigint();
     const report = await verifyStore(s, {}, keys);
     const vSecs = Number(process.hrtime.bigint() - v0) / 1e9;
@@ -180,9 +237,7 @@ export async function auditorIngest(opts: AuditorIngestOptions): Promise<Figure[
         value: report.rows / vSecs,
         unit: `rows/s (audit verify of ${report.rows} rows, ${report.batches} signed batches: read, signatures, chain, every column)`,
       },
-      { name: 'auditor_events_per_s', value: counts.final / secs, unit: `events/s (JetStream → chDB, ${n} events, ${batchSize}/AuditBatch)` },
-      { name: 'auditor_lost', value: lost, unit: 'events' },
-      { name: 'auditor_duplicates', value: duplicates, unit: 'rows (FINAL count − uniqExact(event_id))' },
+      ...ingest,
     ];
   } finally {
     await consumer?.stop().catch(() => {});
@@ -200,12 +255,22 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return i >= 0 ? Number(argv[i + 1]) : dflt;
   };
   const json = argv.includes('--json');
-  const figures = await auditorIngest({
-    events: num('--events', 100_000),
-    batchSize: num('--batch-size', 64),
-    log: (s) => {
-      if (!json) console.error(s);
-    },
-  });
+  // --pipelines 1,2,4: one run each, in this order, in one process (compare within a run)
+  const pi = argv.indexOf('--pipelines');
+  const pipelines = pi >= 0 ? argv[pi + 1]!.split(',').map(Number) : [undefined];
+  const figures: Figure[] = [];
+  for (const p of pipelines) {
+    const f = await auditorIngest({
+      events: num('--events', 100_000),
+      batchSize: num('--batch-size', 64),
+      ...(p ? { pipelines: p } : {}),
+      ...(argv.includes('--no-verify') ? { verify: false } : {}),
+      ...(argv.includes('--batch-max-messages') ? { batchMaxMessages: num('--batch-max-messages', 256) } : {}),
+      log: (s) => {
+        if (!json) console.error(s);
+      },
+    });
+    figures.push(...(pipelines.length > 1 ? f.map((x) => ({ ...x, name: `${x.name}_p${p}` })) : f));
+  }
   report(figures, json);
 }

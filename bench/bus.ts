@@ -162,7 +162,11 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = []): Promise<ChildProcess> {
+/**
+ * A service as a child process. `cwd`: run it from another checkout of the repository (the A/B
+ * bench, bench/ab-verifier.ts: the same bus, the verifier of a base commit beside this one).
+ */
+export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'jws', extra: string[] = [], cwd?: string): Promise<ChildProcess> {
   const args =
     kind === 'verifier'
       ? [
@@ -195,7 +199,7 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   if (kind === 'verifier' && process.env.BENCH_VERIFIER_ARGS) args.push(...process.env.BENCH_VERIFIER_ARGS.split(' ').filter(Boolean));
   // BENCH_VERIFIER_STDOUT=file: the verifier's stdout there (e.g. with --trace-gc)
   const out = kind === 'verifier' && process.env.BENCH_VERIFIER_STDOUT ? openSync(process.env.BENCH_VERIFIER_STDOUT, 'w') : 'ignore';
-  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', out, 'pipe'] });
+  const child = spawn(process.execPath, [...flags, ...prof, ...args], { stdio: ['ignore', out, 'pipe'], ...(cwd ? { cwd } : {}) });
   // a bench that throws must not leave its services running (they would load the next run)
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -305,6 +309,15 @@ export async function scrapeHistogram(url: string, name: string): Promise<Map<nu
   for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm')))
     out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
   return out;
+}
+
+/** Gauges' values from one Prometheus scrape at `url`/metrics (one scrape: each resets prom-client's event-loop gauges). */
+export async function gauges(url: string, names: string[]): Promise<number[]> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text());
+  return names.map((name) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  });
 }
 
 /** Quantile q of the observations between two scrapes: the upper bound of the bucket it falls in. */

@@ -13,6 +13,7 @@ import {
   throughput,
   windowFor,
   hopLatency,
+  gauges,
   laneSenders,
   laneThroughput,
   presignAs,
@@ -124,17 +125,28 @@ try {
       const envsLat = presign(bus, rate * secs + warm, 256);
       const murl = `http://127.0.0.1:${metricsPort}`;
       const commitBefore = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
-      const inBefore = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
+      const inBefore = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds'); // also resets the event-loop gauges
       const lv = await hopLatency(bus, receiver, envsLat, rate, warm);
+      const [loop99, loopMax] = await gauges(murl, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
       const commitAfter = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
       const c50 = histogramQuantile(commitBefore, commitAfter, 0.5);
       const c99 = histogramQuantile(commitBefore, commitAfter, 0.99);
       const inAfter = await scrapeHistogram(murl, 'agentbus_verifier_forward_seconds');
       const i99 = histogramQuantile(inBefore, inAfter, 0.99);
+      // interactive load (issue 30): a tenth of the peak, same length
+      const rate10 = Math.max(50, Math.floor(v.perSec / 10));
+      await new Promise((r) => setTimeout(r, 500));
+      const c10Before = await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds');
+      await gauges(murl, []); // resets the event-loop gauges
+      const lv10 = await hopLatency(bus, receiver, presign(bus, rate10 * secs + rate10, 256), rate10, rate10);
+      const [loop99At10, loopMaxAt10] = await gauges(murl, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
+      const c10 = histogramQuantile(c10Before, await scrapeHistogram(murl, 'agentbus_verifier_audit_commit_seconds'), 0.99);
       await stopChild(verifier);
       const relay2 = await spawnService(bus, 'relay');
       await new Promise((r) => setTimeout(r, 1000));
       const lr = await hopLatency(bus, receiver, presign(bus, rate * secs + warm, 256), rate, warm);
+      await new Promise((r) => setTimeout(r, 500));
+      const lr10 = await hopLatency(bus, receiver, presign(bus, rate10 * secs + rate10, 256), rate10, rate10);
       await stopChild(relay2);
       figures.push(
         { name: 'hop_p50_ms', value: lv.p50, unit: 'ms' },
@@ -146,12 +158,27 @@ try {
         { name: 'relay_hop_p99_ms', value: lr.p99, unit: 'ms' },
         { name: 'relay_hop_p999_ms', value: lr.p999, unit: 'ms' },
       );
+      figures.push({ name: 'hop_added_p50_ms', value: lv.p50 - lr.p50, unit: 'ms' });
       figures.push({ name: 'hop_added_p99_ms', value: lv.p99 - lr.p99, unit: 'ms' });
       figures.push({ name: 'hop_rate_msgs_per_s', value: rate, unit: 'msgs/s' });
       // what the verifier's messages wait for: the audit group commit to JetStream (its own histogram)
       figures.push({ name: 'audit_commit_p50_ms_le', value: c50.value * 1000, unit: `ms (bucket bound, ${c50.count} commits during the latency run)` });
       figures.push({ name: 'audit_commit_p99_ms_le', value: c99.value * 1000, unit: 'ms (bucket bound)' });
       figures.push({ name: 'in_verifier_p99_ms_le', value: i99.value * 1000, unit: 'ms (bucket bound: receipt → forward inside the verifier)' });
+      figures.push({ name: 'event_loop_delay_p99_ms', value: loop99! * 1000, unit: 'ms (the verifier, monitorEventLoopDelay, during the half-load run)' });
+      figures.push({ name: 'event_loop_delay_max_ms', value: loopMax! * 1000, unit: 'ms' });
+      figures.push(
+        { name: 'hop_p50_ms_10pct', value: lv10.p50, unit: 'ms (a tenth of the peak)' },
+        { name: 'hop_p99_ms_10pct', value: lv10.p99, unit: 'ms' },
+        { name: 'relay_hop_p50_ms_10pct', value: lr10.p50, unit: 'ms' },
+        { name: 'relay_hop_p99_ms_10pct', value: lr10.p99, unit: 'ms' },
+        { name: 'hop_added_p50_ms_10pct', value: lv10.p50 - lr10.p50, unit: 'ms' },
+        { name: 'hop_added_p99_ms_10pct', value: lv10.p99 - lr10.p99, unit: 'ms' },
+        { name: 'hop_rate_msgs_per_s_10pct', value: rate10, unit: 'msgs/s' },
+        { name: 'audit_commit_p99_ms_le_10pct', value: c10.value * 1000, unit: 'ms (bucket bound)' },
+        { name: 'event_loop_delay_p99_ms_10pct', value: loop99At10! * 1000, unit: 'ms' },
+        { name: 'event_loop_delay_max_ms_10pct', value: loopMaxAt10! * 1000, unit: 'ms' },
+      );
     } else {
       await stopChild(verifier);
     }

@@ -1,6 +1,7 @@
 // Memory (issue 17): get and put round trips through the bus (agent → verifier → memory service
 // → JetStream KV → signed memory.result back) beside a direct KV get/put from the same machine,
-// and operations per second through the bus (sequential, one agent).
+// and operations per second through the bus (sequential, one agent), and a get broken down by hop
+// (taps on the subjects it crosses).
 //   node --import tsx bench/memory.ts [--json]   (also part of npm run bench)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { MEMORY_CONTRACTS } from '../packages/sdk/src/memory.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
 import { createLogger } from '../packages/sdk/src/log.js';
 import { report } from './util.js';
+import { hopTaps, hopFigures } from './hops.js';
 import type { Figure } from './util.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -55,6 +57,13 @@ export async function memoryFigures(o: { ops?: number } = {}): Promise<Figure[]>
       await m.get(`k${i % 50}`);
       if (i >= 20) get.push(performance.now() - t);
     }
+    // a get by hop (issue 30 item 4)
+    const taps = await hopTaps(bus, 'alice', 'memory');
+    for (let i = 0; i < ops + 20; i++) {
+      if (i < 20) await m.get(`k${i % 50}`);
+      else await taps.measure(() => m.get(`k${i % 50}`));
+    }
+    await taps.close();
     const t0 = performance.now();
     for (let i = 0; i < ops; i++) await (i % 2 ? m.get(`k${i % 50}`) : m.put(`k${i % 50}`, value));
     const perSec = ops / ((performance.now() - t0) / 1000);
@@ -77,6 +86,7 @@ export async function memoryFigures(o: { ops?: number } = {}): Promise<Figure[]>
     figures.push({ name: 'memory_get_rtt_ms', value: median(get), unit: `ms, median of ${ops} gets through the bus (p99 ${p99(get).toFixed(2)})` });
     figures.push({ name: 'memory_put_rtt_ms', value: median(put), unit: `ms, median of ${ops} puts through the bus (p99 ${p99(put).toFixed(2)})` });
     figures.push({ name: 'memory_ops_per_s', value: perSec, unit: 'ops/s through the bus, sequential, one agent' });
+    figures.push(...hopFigures('memory_get', 'gets', taps.hops));
     figures.push({ name: 'kv_direct_get_rtt_ms', value: median(dget), unit: `ms, median of ${ops} direct JetStream KV gets` });
     figures.push({ name: 'kv_direct_put_rtt_ms', value: median(dput), unit: `ms, median of ${ops} direct JetStream KV puts` });
   } finally {

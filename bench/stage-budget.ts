@@ -4,7 +4,11 @@
 // protobufjs encode called by the audit publisher is the audit event's cost; a sample in nats.js
 // with no frame of ours above it is the NATS client's own receive and send work).
 //
-//   npm run bench:budget [-- --bytes 256] [-- --messages 20000] [-- --json] [-- --files]
+//   npm run bench:budget [-- --bytes 256] [-- --messages 20000] [-- --json] [-- --files] [-- --functions]
+//
+// A worker thread's samples are all "signature (verify threads)"; on the main thread a frame of
+// ours is staged by its file and, where a file holds several stages, its function (OURS below).
+// --functions lists each stage's costliest leaf functions, to check the attribution.
 //
 // Prints µs of verifier CPU per message per stage, and each stage's share, over the samples taken
 // during the measured run only (not start-up, warm-up or shutdown). Samples every 500 µs
@@ -28,21 +32,41 @@ interface Profile {
   timeDeltas: number[];
 }
 
-/** Stage of a source file of ours (packages/<pkg>/src/...), by path. */
-const OURS: [RegExp, string][] = [
-  [/\/verifier\/(intake|verifier|context|partitions?)\.ts$|\/common\/partitions\.ts$/, 'intake (subscriptions, dispatch)'],
-  [/\/protocol\/src\/(envelope|proto|gen\/.*|header-view)\.(ts|js)$/, 'envelope and header view'],
-  [/\/protocol\/src\/(ed25519|verify-pool|verify-worker)\.ts$|\/verifier\/verify-/, 'signature'],
-  [/\/protocol\/src\/guard\//, 'guards'],
-  [/\/verifier\/(audit-publisher|finish)\.ts$|\/common\/audit/, 'audit event'],
-  [/\/verifier\/delivery\.ts$/, 'forward and confirmation'],
-  [/\/verifier\/replay-table\.ts$/, 'replay table'],
-  [/\/verifier\/shedding\.ts$/, 'shedding'],
+/**
+ * Stage of a frame of ours, by source file and, where one file holds several stages, by function
+ * (first match wins). A frame of ours nothing below matches is "other (ours): <file>". Stage ''
+ * marks a helper shared by several stages: its caller's stage counts (the generated protobuf
+ * code, SHA-256, the depth-token MAC, the Ed25519 signer the audit chain also uses).
+ */
+const OURS: [RegExp, RegExp | undefined, string][] = [
+  [/\/protocol\/src\/gen\//, undefined, ''],
+  [/\/protocol\/src\/envelope\.ts$/, /^sha256$/, ''],
+  [/\/protocol\/src\/depth-token\.ts$/, /^hmacSha512_256$/, ''],
+  [/\/protocol\/src\/ed25519\.ts$/, /^sign$/, ''],
+  // the audit event: built (decide.ts auditEventOf), its id, the group commit and its encoding
+  [/\/verifier\/decide\.ts$/, /^(auditEventOf|memoryOfSafe|memoryOf)$/, 'audit event'],
+  [/\/verifier\/context\.ts$/, /^nextEventId$/, 'audit event'],
+  [/\/verifier\/audit-publisher\.ts$|\/common\/audit/, undefined, 'audit event'],
+  // the sender's answer (the Ack), and the recipient's confirmation coming back
+  [/\/verifier\/context\.ts$/, /^answer$/, 'answer (ack to the sender)'],
+  [/\/verifier\/delivery\.ts$/, /^(deliver|#forward|#sweepDeliveries)$/, 'forward'],
+  [/\/verifier\/delivery\.ts$/, undefined, 'confirmation (recipient, delivery record)'],
+  // forwarding: the NATS headers, the depth token, the publish (finish.ts acts on the decision)
+  [/\/protocol\/src\/depth-token\.ts$/, /^mint$/, 'forward'],
+  [/\/verifier\/finish\.ts$/, undefined, 'forward'],
+  [/\/verifier\/(intake|verifier|context|partitions?)\.ts$|\/common\/partitions\.ts$/, undefined, 'intake (subscriptions, dispatch)'],
+  [/\/protocol\/src\/(envelope|proto|header-view)\.ts$/, undefined, 'envelope and header view'],
+  [/\/protocol\/src\/verify-pool\.ts$/, undefined, 'signature hand-off (event loop side)'],
+  [/\/protocol\/src\/ed25519\.ts$|\/verifier\/verify-/, undefined, 'signature'],
+  [/\/protocol\/src\/guard\//, undefined, 'guards'],
+  [/\/verifier\/replay-table\.ts$/, undefined, 'replay table'],
+  [/\/verifier\/shedding\.ts$/, undefined, 'shedding'],
   [
-    /\/verifier\/(decide|checks|approvals)\.ts$|\/protocol\/src\/(tools|memory)\/|\/protocol\/src\/(manifest.*|json-strict|metadata|schema.*|depth-token|glob|visible)\.ts$|\/sdk\/src\/contracts\.ts$/,
+    /\/verifier\/(decide|checks|approvals)\.ts$|\/protocol\/src\/(tools|memory)\/|\/protocol\/src\/(manifest.*|json-strict|metadata|schema.*|depth-token|glob|visible|enforce)\.ts$|\/sdk\/src\/contracts\.ts$/,
+    undefined,
     'policy checks (and the payload schema)',
   ],
-  [/\/common\/metrics\.ts$/, 'metrics'],
+  [/\/common\/metrics\.ts$/, undefined, 'metrics'],
 ];
 /** Libraries whose samples count as their caller's; with no caller of ours, as these stages. */
 const LIBS: [RegExp, string][] = [
@@ -52,6 +76,9 @@ const LIBS: [RegExp, string][] = [
   [/pino|thread-stream/, 'logging'],
   [/prom-client/, 'metrics'],
 ];
+/** Every sample of a thread other than the main one: a verify thread's (libsodium, framing, messaging), or another's (a logger). */
+const VERIFY_THREAD_STAGE = 'signature (verify threads)';
+const OTHER_THREAD_STAGE = 'other threads';
 
 function stageOf(p: Profile): Map<number, string> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -66,7 +93,7 @@ function stageOf(p: Profile): Map<number, string> {
       if (functionName === '(garbage collector)') return 'GC';
       if (functionName === '(idle)') return '(idle)';
       if (url.includes('/packages/') && !url.includes('node_modules')) {
-        for (const [re, s] of OURS) if (re.test(url)) return s;
+        for (const [re, fn, s] of OURS) if (re.test(url) && (!fn || fn.test(functionName))) return s || undefined;
         return `other (ours): ${url.replace(/^.*\/packages\//, '')}`;
       }
       return undefined;
@@ -98,20 +125,33 @@ function stageOf(p: Profile): Map<number, string> {
 /**
  * µs per stage over every profile file in `dir` (one per thread), counting only the samples taken
  * within [from, to] (µs of the monotonic clock V8 and process.hrtime share on Linux): the measured
- * run, not the start-up or the shutdown.
+ * run, not the start-up or the shutdown. A worker thread's samples (not idle) are all its
+ * thread's stage (VERIFY_THREAD_STAGE if it loaded libsodium). `leaves` (if given) gets µs per stage and leaf function ("name file"), to check
+ * the attribution (--functions).
  */
-export function stageBudget(dir: string, from = 0, to = Infinity): Map<string, number> {
+export function stageBudget(dir: string, from = 0, to = Infinity, leaves?: Map<string, Map<string, number>>): Map<string, number> {
   const total = new Map<string, number>();
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
     const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile;
+    // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: thread 0 is the main thread
+    const worker = f.split('.')[4] !== '0' ? (p.nodes.some((n) => /sodium/.test(n.callFrame.url)) ? VERIFY_THREAD_STAGE : OTHER_THREAD_STAGE) : undefined;
     const stages = stageOf(p);
+    const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
     let t = p.startTime;
     p.samples.forEach((id, i) => {
       const dt = p.timeDeltas[i] ?? 0;
       t += dt;
-      const s = stages.get(id)!;
+      let s = stages.get(id)!;
       if (s === '(idle)' || t < from || t > to) return;
+      if (worker) s = worker;
       total.set(s, (total.get(s) ?? 0) + dt);
+      if (leaves) {
+        const cf = byId.get(id)!;
+        const leaf = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*\/(node_modules|packages)\//, '')}`;
+        let m = leaves.get(s);
+        if (!m) leaves.set(s, (m = new Map()));
+        m.set(leaf, (m.get(leaf) ?? 0) + dt);
+      }
     });
   }
   return total;
@@ -148,7 +188,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } finally {
     await bus.stop();
   }
-  const budget = stageBudget(dir, from, to);
+  const leaves = new Map<string, Map<string, number>>();
+  const budget = stageBudget(dir, from, to, leaves);
   rmSync(dir, { recursive: true, force: true });
   if (budget.size === 0) throw new Error('no profile samples within the measured run (is the monotonic clock shared?)');
   const msgs = n;
@@ -166,6 +207,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.log(`verifier CPU per message at ${bytes} B: ${(sum / msgs).toFixed(1)} µs (${msgs} messages; ${Math.round(perSec)} msgs/s)`);
     console.log('| stage | µs / msg | share |\n| --- | ---: | ---: |');
     for (const r of rows) console.log(`| ${r.stage} | ${r.us_per_msg.toFixed(1)} | ${(r.share * 100).toFixed(1)} % |`);
+    if (process.argv.includes('--functions'))
+      for (const r of rows) {
+        const top = [...(leaves.get(r.stage) ?? [])].sort((a, b) => b[1] - a[1]).slice(0, 8);
+        console.log(`  ${r.stage}: ${top.map(([f, us]) => `${f} ${(us / msgs).toFixed(1)}`).join(' · ')}`);
+      }
     if (process.argv.includes('--files'))
       for (const [k, us] of files.sort((a, b) => b[1] - a[1])) console.log(`  ${k.slice('other (ours): '.length)}: ${(us / msgs).toFixed(1)} µs`);
   }

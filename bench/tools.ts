@@ -12,6 +12,7 @@ import { pinServer } from '../packages/server/src/mcp/pin.js';
 import { startToolServer } from '../packages/server/src/mcp/serve.js';
 import { filesystemServerCommand } from '../packages/server/src/devbus/demo.js';
 import { loadToolPolicy, checkToolCall } from '../packages/protocol/src/tools/index.js';
+import { hopTaps, hopFigures } from './hops.js';
 import { report } from './util.js';
 import type { Figure } from './util.js';
 
@@ -73,6 +74,11 @@ export async function toolFigures(o: { calls?: number } = {}): Promise<Figure[]>
         await caller.callTool('fs', 'read_text_file', args, { timeoutMs: 10_000 });
         if (i >= 20) b.push(performance.now() - t);
       }
+      // the same call by hop (issue 30 item 4), after the timed run (the taps add subscribers)
+      const taps = await hopTaps(bus, 'caller', 'fs');
+      for (let i = 0; i < calls; i++) await taps.measure(() => caller.callTool('fs', 'read_text_file', args, { timeoutMs: 10_000 }));
+      await taps.close();
+      figures.push(...hopFigures('tool_call', 'calls', taps.hops));
     } finally {
       await caller.close();
       await server.stop();

@@ -12,7 +12,17 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { startNatsServer } from './helpers/nats-server.js';
 import type { NatsServerHandle } from './helpers/nats-server.js';
-import { auditEvent, malformedEvent, ensureAuditStream, publishEvents, publishRaw, eventIdHex, Reason, Verdict } from './helpers/audit-fixtures.js';
+import {
+  auditEvent,
+  malformedEvent,
+  ensureAuditStream,
+  publishEvents,
+  publishRaw,
+  eventIdHex,
+  fixtureChain,
+  Reason,
+  Verdict,
+} from './helpers/audit-fixtures.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
 import type { AuditStore, RowSink } from '../packages/server/src/auditor/store.js';
 import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
@@ -98,6 +108,59 @@ test('consumer - every published event is stored exactly once; replays sharing a
     { id: eventIdHex(events[events.length - 1]!) },
   );
   assert.equal(bad, [{ sender: 'eve', reason: 'malformed', header_valid: 0 }]);
+});
+
+test('consumer - four pipelines on one durable consumer store every event once and every batch record once; stop ends them all', async () => {
+  await resetStream();
+  const store = await freshStore('pipelines');
+  const events = traffic(800, Date.now() - 60_000);
+  await publishEvents(nc, events, 8); // 100 messages, fetched 4 at a time: the pipelines interleave
+  const c = await startAuditConsumer({ nc, sink: store, config: { ...FAST, pipelines: 4, batchMaxMessages: 4 } });
+  await waitFor(() => c.stats().events >= events.length, 30_000, 'all events');
+  await waitFor(async () => (await c.lag()) === 0, 5000, 'lag 0');
+  await c.stop();
+  // no redelivery happened, so not even a raw duplicate awaiting a merge
+  const [raw] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')}`);
+  assert.is(Number(raw!.n), events.length);
+  assert.equal(await countRows(store), { final: events.length, distinct: events.length });
+  const [b] = await store.query<{ n: number; d: number }>(`SELECT count() AS n, uniqExact(batch_id) AS d FROM ${store.table('audit_batches')}`);
+  assert.equal([Number(b!.n), Number(b!.d)], [100, 100]);
+  assert.ok(c.stats().batches > 4, `${c.stats().batches} inserts`);
+  // stopped: nothing more is fetched
+  await publishEvents(nc, traffic(8, Date.now()), 8);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(c.stats().events, events.length);
+});
+
+test('consumer - a batch the stream kept twice, fetched by two pipelines at once, is stored once (the second copy is skipped while the first is stored)', async () => {
+  await resetStream();
+  const store = await freshStore('twice');
+  // a slow store: the first copy's rows are still being inserted when the other pipeline looks the batch up
+  let inserts = 0;
+  const slow: RowSink = {
+    ...store,
+    insertRows: async (rows) => {
+      inserts++;
+      await new Promise((r) => setTimeout(r, 400));
+      await store.insertRows(rows);
+    },
+    insertBatches: (rows) => store.insertBatches(rows),
+    insertDeliveries: (rows) => store.insertDeliveries(rows),
+    storedBatches: (ids) => store.storedBatches(ids),
+    storedPlaces: (ids) => store.storedPlaces(ids),
+    ping: () => store.ping(),
+  };
+  const events = traffic(10, Date.now() - 60_000);
+  const data = fixtureChain.seal(events).data;
+  await publishRaw(nc, data);
+  await publishRaw(nc, data);
+  const c = await startAuditConsumer({ nc, sink: slow, config: { ...FAST, pipelines: 2, batchMaxMessages: 1 } });
+  await waitFor(async () => (await c.lag()) === 0 && c.stats().messages === 2, 20_000, 'both copies acked');
+  await c.stop();
+  assert.is(c.stats().skippedBatches, 1);
+  assert.is(inserts, 1);
+  const [raw] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${store.table('audit_events')}`);
+  assert.is(Number(raw!.n), events.length);
 });
 
 test('consumer - an insert whose ack is lost is redelivered and still stored once', async () => {

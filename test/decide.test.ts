@@ -371,6 +371,28 @@ const ROWS: Row[] = [
     reason: 'invisible_text',
     detail: /^invisible_text at \$\.text \(tag_chars\)$/,
   },
+  // payloads of 1 KiB and more go through the guards' ASCII pre-pass (decide.ts plainJson): what it must not let through
+  {
+    name: 'a long ASCII payload with a zero-width space spelled as a JSON escape (the pre-pass sees the backslash)',
+    msg: { bytes: seal({ type: 'note.post', payload: new TextEncoder().encode(`{"text":"${'a'.repeat(1100)} \\u200b hidden"}`) }).bytes },
+    verdict: 'rejected',
+    reason: 'invisible_text',
+    detail: /^invisible_text at \$\.text/,
+  },
+  {
+    name: 'a long ASCII payload with a raw DEL (ASCII, not printable)',
+    msg: { bytes: seal({ type: 'note.post', payload: enc({ text: `${'a'.repeat(1100)} \u007f` }) }).bytes },
+    verdict: 'rejected',
+    reason: 'control_chars',
+    detail: /\$\.text/,
+  },
+  {
+    name: 'a credential in a long printable-ASCII payload (the pre-pass skips only the Unicode check)',
+    msg: { bytes: seal({ type: 'note.post', payload: enc({ text: `${'a '.repeat(600)}found it: ${GITHUB_TOKEN}` }) }).bytes },
+    verdict: 'rejected',
+    reason: 'credential_detected',
+    detail: /^credential at \$\.text/,
+  },
   {
     name: 'a bidi override in a metadata value',
     msg: { bytes: seal({ metadata: { rationale: 'approved \u202Edeyolped\u202C' } }).bytes },

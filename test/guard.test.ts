@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { isAscii } from 'node:buffer';
 import protobuf from 'protobufjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,9 +100,10 @@ test('corpora - the prefilters (needles, token runs) change no finding', () => {
   }
 });
 
-test('corpora - the text a JSON contract decoded (jsonText) gives the findings of the payload bytes', () => {
+test('corpora - the text a JSON contract decoded (jsonText) gives the findings of the payload bytes, and so does it marked plain when its bytes pass the pre-pass', () => {
   const K = { kinds: ['invisible_text', 'control_chars', 'credential'] as ('invisible_text' | 'control_chars' | 'credential')[] };
   let json = 0;
+  let plain = 0;
   for (const { s } of [...attacks, ...benign]) {
     const text = payloadText(s);
     const p = bytes(text);
@@ -113,13 +115,17 @@ test('corpora - the text a JSON contract decoded (jsonText) gives the findings o
       continue; // not what a JSON contract accepts: never handed over as text
     }
     json++;
-    assert.equal(
-      scanMessage({ jsonText: decoded, metadata: { rationale: 'r' } }, K),
-      scanMessage({ payload: p, metadata: { rationale: 'r' } }, K),
-      text.slice(0, 80),
-    );
+    const want = scanMessage({ payload: p, metadata: { rationale: 'r' } }, K);
+    assert.equal(scanMessage({ jsonText: decoded, metadata: { rationale: 'r' } }, K), want, text.slice(0, 80));
+    // the verifier's pre-pass (decide.ts plainJson): ASCII, no backslash, no DEL — then `plain` changes nothing
+    const b = Buffer.from(p);
+    if (isAscii(b) && b.indexOf(0x5c) < 0 && b.indexOf(0x7f) < 0) {
+      plain++;
+      assert.equal(scanMessage({ jsonText: decoded, plain: true, metadata: { rationale: 'r' } }, K), want, text.slice(0, 80));
+    }
   }
   assert.ok(json > 100, `${json} JSON samples`);
+  assert.ok(plain > 20, `${plain} printable-ASCII JSON samples`);
 });
 
 test('credential gate - the literal automaton passes every string the needle regex passes', () => {
@@ -128,7 +134,8 @@ test('credential gate - the literal automaton passes every string the needle reg
   assert.equal(literalPrefixes('_(?:auth|pass)\\s*='), ['_auth', '_pass']);
   assert.equal(literalPrefixes('secret_?access'), ['secret']);
   assert.equal(literalPrefixes('\\dQ~')?.length, 10);
-  assert.is(literalPrefixes('gl[a-z]+-'), undefined, 'an open class: left to the residual regex');
+  assert.equal(literalPrefixes('gl[a-z]+-'), ['gl'], 'an open class ends the literal');
+  assert.is(literalPrefixes('[a-z]+-x'), undefined, 'an open class first: no literal, left to the residual regex');
   assert.is(literalPrefixes('a(?=b)'), undefined);
   assert.ok(NEEDLE_GATE.literals > 50);
   // everything the corpora hold, line by line, and random text with needles planted in odd case

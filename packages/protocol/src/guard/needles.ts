@@ -3,7 +3,7 @@
 // (V8 tries each alternative at each position: ~20 ns per character, 1.3 ms for a 64 KiB string,
 // the verifier's largest cost at that size). Each needle's regex source is expanded into the
 // literal prefixes every match of it starts with (alternations and small character classes
-// expanded, cut at the first quantifier or escape class), lowercased, and the literals go into
+// expanded, cut at the first quantifier, escape class or open-ended class such as [a-z]), lowercased, and the literals go into
 // one Aho–Corasick automaton over ASCII with ASCII case folding (as the case-insensitive regex
 // folds): a superset of the regex
 // gate (a prefix of every match is in the string when a match is), so nothing is lost — each rule
@@ -98,7 +98,7 @@ export function literalPrefixes(source: string): string[] | undefined {
         if (body[k + 1] === '-' && k + 2 < body.length) {
           const from = body.charCodeAt(k);
           const to = body.charCodeAt(k + 2);
-          if (to - from > 16) return undefined; // an open-ended class: no useful literal
+          if (to - from > 16) return OPEN; // an open-ended class: the literal ends before it
           for (let x = from; x <= to; x++) chars.add(String.fromCharCode(x).toLowerCase());
           k += 2;
         } else chars.add(body[k]!.toLowerCase());

@@ -46,6 +46,8 @@ const MAX_PATH = 512;
 class Collector {
   readonly findings: GuardFinding[] = [];
   truncated = false;
+  /** The strings being walked are printable ASCII (scanMessage's `plain`): none holds an invisible or control character. */
+  plain = false;
   private readonly perKind = new Map<GuardKind, number>();
   private readonly seen = new Set<string>();
   readonly max: number;
@@ -187,7 +189,7 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   const credential = c.wants('credential');
   // also when only credentials are looked for (invisible text off, or at its cap): a credential
   // with invisible or control characters inside it is found in the text without them
-  if (invisible || control || credential) {
+  if ((invisible || control || credential) && !c.plain) {
     const u = scanUnicode(s, invisible, control, redactCredentials);
     if (u) {
       for (const h of u.hits) c.add({ kind: h.kind, path: (path ??= String(pathOf)), rule: h.rule, detail: inKey + h.detail });
@@ -462,16 +464,32 @@ function walkJsonText(c: Collector, text: string, root: string): void {
  * accepted by JSON.parse (a JSON contract's decode returns it): walked as is, not decoded and
  * parsed again. Text that is not valid JSON must never be passed here.
  *
+ * `plain`, with `jsonText`: the caller checked that the text's UTF-8 bytes are all ASCII with no
+ * backslash and no DEL (0x7f) — a fast pre-pass on the bytes, e.g. node:buffer's isAscii and two
+ * indexOf. Text JSON.parse accepted has no other control character than the whitespace between
+ * tokens, so then every string in it (no escape to decode) is printable ASCII: the Unicode check
+ * (invisible text, control characters) has nothing to find and is skipped for the payload's
+ * strings; credentials are looked for as always.
+ *
  * `fields`, instead of either: a decoded binary message and the names of its text fields (a
  * contract's `textFields`): every string inside those fields, at any depth (see walkFields).
  */
 export function scanMessage(
-  m: { payload?: Uint8Array; jsonText?: string; fields?: { value: unknown; names: readonly string[] }; metadata?: Readonly<Record<string, string>> },
+  m: {
+    payload?: Uint8Array;
+    jsonText?: string;
+    plain?: boolean;
+    fields?: { value: unknown; names: readonly string[] };
+    metadata?: Readonly<Record<string, string>>;
+  },
   opts: ScanOptions = {},
 ): ScanResult {
   const c = new Collector(opts);
-  if (m.jsonText !== undefined) walkJsonText(c, m.jsonText, '$');
-  else if (m.fields) walkFields(c, m.fields.value, m.fields.names, '$');
+  if (m.jsonText !== undefined) {
+    c.plain = m.plain === true;
+    walkJsonText(c, m.jsonText, '$');
+    c.plain = false;
+  } else if (m.fields) walkFields(c, m.fields.value, m.fields.names, '$');
   else if (m.payload) walkPayload(c, m.payload, '$');
   if (m.metadata) walkMetadata(c, m.metadata, 'metadata');
   return c.result();

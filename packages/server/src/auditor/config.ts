@@ -57,6 +57,8 @@ export const consumerConfigSchema = z.object({
   batchMaxWaitMs: z.number().int().min(1000).max(60_000).default(D.DEFAULT_BATCH_MAX_WAIT_MS),
   ackWaitMs: z.number().int().min(1000).default(D.DEFAULT_ACK_WAIT_MS),
   maxAckPending: z.number().int().min(1).default(D.DEFAULT_MAX_ACK_PENDING),
+  /** Fetch → map → insert → ack loops at once on the durable consumer (one process; issue 30). */
+  pipelines: z.number().int().min(1).max(16).default(D.DEFAULT_PIPELINES),
   backoffInitialMs: z.number().int().min(1).default(D.DEFAULT_BACKOFF_INITIAL_MS),
   backoffMaxMs: z.number().int().min(1).default(D.DEFAULT_BACKOFF_MAX_MS),
   dlqSubject: z.string().default(D.DEFAULT_DLQ_SUBJECT),

@@ -125,13 +125,16 @@ export async function ensureAuditConsumer(jsm: JetStreamManager, cfg: ConsumerCo
   });
 }
 
-const sleep = (ms: number, signal: { stopped: boolean; wake?: () => void }) =>
+/** A sleep that stop() cuts short (every pipeline's). */
+const sleep = (ms: number, signal: { stopped: boolean; wake: Set<() => void> }) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.wake = () => {
+    const wake = () => {
       clearTimeout(t);
+      signal.wake.delete(wake);
       resolve();
     };
+    const t = setTimeout(wake, ms);
+    signal.wake.add(wake);
   });
 
 /** chain_id as its FixedString(32) column holds it (a malformed id padded or cut to fit). */
@@ -179,8 +182,11 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     lag: 0,
     lastError: undefined,
   };
-  const ctl: { stopped: boolean; wake?: () => void } = { stopped: false };
-  let current: ConsumerMessages | undefined;
+  const ctl: { stopped: boolean; wake: Set<() => void> } = { stopped: false, wake: new Set() };
+  /** Batch ids a pipeline is storing now: a second copy of one (the stream kept it twice) in another pipeline's fetch is skipped. */
+  const inFlight = new Set<string>();
+  /** The fetches in flight (one per pipeline at most). */
+  const current = new Set<ConsumerMessages>();
   let lastLagAt = 0;
 
   const lag = async () => {
@@ -281,13 +287,30 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     const keepAlive = setInterval(() => held.forEach((m) => m.working()), Math.max(500, Math.floor(cfg.ackWaitMs / 3)));
     let storedRows = 0;
     let quarantineRows: AuditRow[] = [];
+    const claimed = new Set<string>();
     try {
+      // a copy another pipeline is storing now (the stream kept the batch twice) is skipped: that
+      // pipeline acks its copy only once stored, and a crash redelivers it. Claimed before the
+      // lookup, so a batch stored meanwhile is seen by the lookup.
+      const mine: { m: JsMsg; b: OpenedBatch }[] = [];
+      for (const o of opened) {
+        const id = o.b.batchId;
+        if (!claimed.has(id)) {
+          if (inFlight.has(id)) {
+            stats.skippedBatches++;
+            continue;
+          }
+          inFlight.add(id);
+          claimed.add(id);
+        }
+        mine.push(o);
+      }
       // batches the store has already, and copies within this fetch
       let stored = new Set<string>();
-      const ids = opened.filter((o) => o.b.seq >= 0).map((o) => ({ chain_id: chainColumn(o.b), seq: o.b.seq }));
+      const ids = mine.filter((o) => o.b.seq >= 0).map((o) => ({ chain_id: chainColumn(o.b), seq: o.b.seq }));
       if (sink.storedBatches && ids.length && !(await persist(held, 'lookup', async () => void (stored = await sink.storedBatches!(ids))))) return;
       const fresh: { m: JsMsg; b: OpenedBatch }[] = [];
-      for (const o of opened) {
+      for (const o of mine) {
         if (stored.has(o.b.batchId)) {
           stats.skippedBatches++;
           continue;
@@ -321,6 +344,7 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
       quarantineRows = rows.filter((r) => quarantineOfRow(r) !== undefined);
     } finally {
       clearInterval(keepAlive);
+      for (const id of claimed) inFlight.delete(id);
     }
     for (const m of held) m.ack();
     await nc.flush().catch(() => {});
@@ -340,9 +364,12 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     let fetchDelay = cfg.backoffInitialMs;
     while (!ctl.stopped) {
       const msgs: JsMsg[] = [];
+      let fetch: ConsumerMessages | undefined;
       try {
-        current = await consumer.fetch({ max_messages: cfg.batchMaxMessages, expires: cfg.batchMaxWaitMs });
-        for await (const m of current) msgs.push(m);
+        fetch = await consumer.fetch({ max_messages: cfg.batchMaxMessages, expires: cfg.batchMaxWaitMs });
+        current.add(fetch);
+        if (ctl.stopped) fetch.stop();
+        for await (const m of fetch) msgs.push(m);
         fetchDelay = cfg.backoffInitialMs;
       } catch (e) {
         stats.lastError = (e as Error).message;
@@ -351,7 +378,7 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
         await sleep(fetchDelay, ctl);
         fetchDelay = Math.min(fetchDelay * 2, cfg.backoffMaxMs);
       } finally {
-        current = undefined;
+        if (fetch) current.delete(fetch);
       }
       if (msgs.length) await processBatch(msgs);
       if (Date.now() - lastLagAt > 2000 && !nc.isClosed()) {
@@ -361,10 +388,17 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     }
   }
 
-  const done = loop().catch((e) => {
-    stats.lastError = (e as Error).message;
-    logger?.error({ err: stats.lastError }, 'audit consumer stopped on error');
-  });
+  // cfg.pipelines loops on the one durable consumer: JetStream hands each fetch different
+  // messages; a batch delivered twice (a redelivery, a copy the stream kept) may meet itself in
+  // two pipelines, where the store keeps one row per event_id as it does for two auditors
+  const done = Promise.all(
+    Array.from({ length: cfg.pipelines }, () =>
+      loop().catch((e) => {
+        stats.lastError = (e as Error).message;
+        logger?.error({ err: stats.lastError }, 'audit consumer stopped on error');
+      }),
+    ),
+  ).then(() => undefined);
 
   return {
     stats: () => ({ ...stats }),
@@ -372,8 +406,8 @@ export async function startAuditConsumer(opts: AuditConsumerOptions): Promise<Au
     done,
     async stop() {
       ctl.stopped = true;
-      current?.stop();
-      ctl.wake?.();
+      for (const f of current) f.stop();
+      for (const w of [...ctl.wake]) w();
       await done;
     },
   };

@@ -1,4 +1,5 @@
 // Every default of the auditor, in one place. config.ts builds its zod schema from these.
+import { availableParallelism } from 'node:os';
 
 /** JetStream stream the verifier writes audit batches to (the contract with verifier/verifier.ts). */
 export const AUDIT_STREAM = 'AUDIT';
@@ -36,3 +37,10 @@ export const DEFAULT_DETECT_LOOKBACK_MINUTES = 24 * 60;
 
 /** The alert the auditor raises itself when an audit message cannot be stored as rows (not a detector). */
 export const DEAD_LETTER_RULE = 'audit_dead_letter';
+/**
+ * Fetch → map → insert → ack loops sharing the durable consumer in one auditor: while one waits
+ * for the store, another fetches and maps. 2 from 4 cores, else 1: the overlap needs a free core
+ * for the store's insert work beside the event loop (on the 2-core bench box two measured no
+ * gain that the noise could resolve; docs/decisions.md, issue 30).
+ */
+export const DEFAULT_PIPELINES = availableParallelism() >= 4 ? 2 : 1;

@@ -167,11 +167,12 @@ export async function openStore(cfg: StoreConfig): Promise<AuditStore> {
     },
     async insertRows(rows) {
       if (rows.length === 0) return;
-      await client.insert({
-        table: t('audit_events'),
-        values: rows.map((r) => ({ ...r, time: msToCh(r.time), sent_at: msToCh(r.sent_at), window_start: msToCh(r.window_start) })),
-        format: 'JSONEachRow',
-      });
+      // JSONCompactEachRow: each row an array in the order of `columns` (every AuditRow has every
+      // field), no key per value to encode here or to parse in the store: the insert's CPU 0.72–0.87×
+      // of JSONEachRow's at 8,000 rows (docs/decisions.md, issue 30)
+      const columns = Object.keys(rows[0]!) as (keyof AuditRow)[];
+      const values = rows.map((r) => columns.map((c) => (c === 'time' || c === 'sent_at' || c === 'window_start' ? msToCh(r[c]) : r[c])));
+      await client.insert({ table: t('audit_events'), values, columns: columns as [string, ...string[]], format: 'JSONCompactEachRow' });
     },
     async insertBatches(rows) {
       if (rows.length === 0) return;

@@ -233,6 +233,13 @@ export function registerAuditorCommands(program: Command): void {
         .argParser(int('--batch-max-messages', 1)),
     )
     .addOption(
+      new Option('--pipelines <n>', 'fetch → insert → ack loops at once on the durable consumer (1-16)').default(D.DEFAULT_PIPELINES).argParser((v) => {
+        const n = int('--pipelines', 1)(v);
+        if (n > 16) throw bad(`--pipelines must be 1-16, got ${JSON.stringify(v)}`);
+        return n;
+      }),
+    )
+    .addOption(
       new Option('--batch-max-wait-ms <ms>', 'time bound of one insert (≥ 1000)')
         .default(D.DEFAULT_BATCH_MAX_WAIT_MS)
         .argParser(int('--batch-max-wait-ms', 1000)),
@@ -296,6 +303,7 @@ export function registerAuditorCommands(program: Command): void {
         storeCluster?: string;
         ttlDays: number;
         batchMaxMessages: number;
+        pipelines: number;
         batchMaxWaitMs: number;
         ackWaitMs: number;
         backoffMaxMs: number;
@@ -334,6 +342,7 @@ export function registerAuditorCommands(program: Command): void {
               consumer: {
                 durable: o.durable,
                 batchMaxMessages: o.batchMaxMessages,
+                pipelines: o.pipelines,
                 batchMaxWaitMs: o.batchMaxWaitMs,
                 ackWaitMs: o.ackWaitMs,
                 backoffMaxMs: o.backoffMaxMs,

@@ -14,6 +14,7 @@
 // Allocation: one Decision object per message (none for a shed one: two frozen constants), plus
 // what parsing, decoding and hashing allocate (the CheckContext is the state's, reused); the input
 // object may be reused by the caller.
+import { isAscii } from 'node:buffer';
 import { Reason, Verdict, reasonName } from '@agentbus/protocol';
 import type { IAuditEvent, IMemoryAccess } from '@agentbus/protocol';
 import { parseEnvelope, decodeHeader, sha256, equalBytes, SIGNING_DOMAIN, MAX_HEADER_BYTES } from '@agentbus/protocol';
@@ -598,7 +599,7 @@ const RUN: Record<CheckName, Run> = {
     // the policy goes along: a kind it rejects is looked for past the caps (a flood of flagged findings hides nothing)
     const scanned = scanMessage(
       json && c.text !== undefined
-        ? { jsonText: c.text, metadata: h.metadata }
+        ? { jsonText: c.text, plain: c.payload.length >= PLAIN_PREPASS_MIN && plainJson(c.payload), metadata: h.metadata }
         : { ...(json ? { payload: c.payload } : textOf(contract, c.value)), metadata: h.metadata },
       { kinds: gp.kinds, policy: gp.policy },
     );
@@ -789,6 +790,20 @@ export function signatureCheckOf(input: DecisionInput, snap: PolicySnapshot, sta
   const key = snap.policy.resolveKey(hd.value.sender, hd.value.keyId, input.now);
   if (typeof key === 'number') return undefined;
   return { key, headerBytes: parts.value.headerBytes, signature: parts.value.signature, ok: undefined, data: input.data, parts: parts.value, header: hd.value };
+}
+
+/**
+ * The guards' fast pre-pass (scanMessage's `plain`): the JSON payload's bytes are ASCII with no
+ * backslash (no escape) and no DEL, so no string in it can hold an invisible or control
+ * character. Native scans (isAscii is vectorised; indexOf is memchr), ~0.1 ns a byte against the
+ * ~1.6 of the Unicode check's per-string test they replace.
+ */
+const PLAIN_PREPASS_MIN = 1024;
+/** (Used from PLAIN_PREPASS_MIN bytes: below, the per-string test costs less than the calls.) */
+function plainJson(payload: Uint8Array): boolean {
+  // a Buffer view: Buffer's indexOf is memchr, a Uint8Array's includes a loop (~50× slower at 4 KiB)
+  const b = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  return isAscii(b) && b.indexOf(0x5c) < 0 && b.indexOf(0x7f) < 0;
 }
 
 /** A content-guard finding with what the policy did with it (the audit event records both). */
