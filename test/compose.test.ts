@@ -161,26 +161,30 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   run('keygen', 'verifier', '--service', '--creds-dir', d);
   run('keygen', 'auditor', '--service', '--creds-dir', d);
   run('keygen', 'a1', '--creds-dir', d, '--manifests', join(d, 'm'));
-  const r = run(
-    'nats-config',
-    '--cluster',
-    '--nodes',
-    '3',
-    '--route-hosts',
-    'nats1,nats2,nats3',
-    '--host',
-    '0.0.0.0',
-    '--store-dir',
-    '/data/jetstream',
-    '--manifests',
-    join(d, 'm'),
-    '--verifier-creds',
-    join(d, 'verifier.creds.json'),
-    '--auditor-creds',
-    join(d, 'auditor.creds.json'),
-    '--out-dir',
-    join(d, 'out'),
-  );
+  // the cluster configs as docker-compose.cluster.yml's header generates them, into `outDir`
+  const cluster = (outDir: string, ...extra: string[]) =>
+    run(
+      'nats-config',
+      '--cluster',
+      '--nodes',
+      '3',
+      ...extra,
+      '--route-hosts',
+      'nats1,nats2,nats3',
+      '--host',
+      '0.0.0.0',
+      '--store-dir',
+      '/data/jetstream',
+      '--manifests',
+      join(d, 'm'),
+      '--verifier-creds',
+      join(d, 'verifier.creds.json'),
+      '--auditor-creds',
+      join(d, 'auditor.creds.json'),
+      '--out-dir',
+      outDir,
+    );
+  const r = cluster(join(d, 'out'));
   assert.is(r.status, 0, r.stderr);
   assert.equal(readdirSync(join(d, 'out')).sort(), ['nats-1.conf', 'nats-2.conf', 'nats-3.conf']);
   const n1 = readFileSync(join(d, 'out', 'nats-1.conf'), 'utf8');
@@ -188,28 +192,7 @@ test('compose - nats-config --cluster writes node configs whose routes name the 
   assert.match(n1, /server_name: "agentbus_n1"/);
   assert.match(n1, /accounts \{\n  AGENTBUS \{/);
   // --node: that node's file only (the follower beside node 2), the same text
-  const two = run(
-    'nats-config',
-    '--cluster',
-    '--nodes',
-    '3',
-    '--node',
-    '2',
-    '--route-hosts',
-    'nats1,nats2,nats3',
-    '--host',
-    '0.0.0.0',
-    '--store-dir',
-    '/data/jetstream',
-    '--manifests',
-    join(d, 'm'),
-    '--verifier-creds',
-    join(d, 'verifier.creds.json'),
-    '--auditor-creds',
-    join(d, 'auditor.creds.json'),
-    '--out-dir',
-    join(d, 'only2'),
-  );
+  const two = cluster(join(d, 'only2'), '--node', '2');
   assert.is(two.status, 0, two.stderr);
   assert.equal(readdirSync(join(d, 'only2')), ['nats-2.conf']);
   assert.is(readFileSync(join(d, 'only2', 'nats-2.conf'), 'utf8'), readFileSync(join(d, 'out', 'nats-2.conf'), 'utf8'));
