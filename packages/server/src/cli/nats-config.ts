@@ -211,13 +211,20 @@ async function follow(
   }
   let quarantined: string[] = [];
   const apply = (why: string) => {
+    let wrote: string;
     try {
-      const wrote = render(quarantined);
+      wrote = render(quarantined);
+    } catch (e) {
+      // an invalid manifest (or a failed write) keeps the last good config: the servers keep running it
+      console.error(`${new Date().toISOString()} ${why}: config kept: ${(e as Error).message}`);
+      return;
+    }
+    try {
       reload();
       console.error(`${new Date().toISOString()} ${why}: wrote ${wrote} and reloaded`);
     } catch (e) {
-      // an invalid manifest keeps the last good config (the servers keep running it)
-      console.error(`${new Date().toISOString()} ${why}: config kept: ${(e as Error).message}`);
+      // written, but a server is gone (killed, restarted under another pid): it reads the file when it starts
+      console.error(`${new Date().toISOString()} ${why}: wrote ${wrote}, not reloaded: ${(e as Error).message}`);
     }
   };
   const follower = await followQuarantine(nc, async (active) => {
