@@ -30,7 +30,7 @@ import { toolFigures } from './tools.js';
 import { guardedFigures } from './guarded.js';
 import { memoryFigures } from './memory.js';
 import { a2aFigures } from './a2a.js';
-import { pythonFigures } from './python.js';
+import { checkPythonSdk, pythonFigures } from './python.js';
 import { jetstreamCommitFigures } from './jetstream-commit.js';
 import type { Figure } from './util.js';
 
@@ -45,6 +45,13 @@ function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+try {
+  checkPythonSdk();
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(2);
 }
 
 const figures: Figure[] = [];

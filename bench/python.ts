@@ -5,7 +5,7 @@
 // neither shares the verifier's CPU and event loop; the TS client in the verifier's process is
 // measured too (ts_client_inproc_*), for reference.
 //   node --import tsx bench/python.ts [--json]   (also part of npm run bench)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBus, contracts } from '../test/helpers/bus.js';
@@ -28,10 +28,27 @@ function runJson(cmd: string, args: string[]): Promise<{ median_ms: number; p99_
   });
 }
 
+/** The interpreter the Python figures run with: $AGENTBUS_PYTHON, python/.venv's, else python3. */
+function pythonInterpreter(): string {
+  const venv = join('python', '.venv', 'bin', 'python');
+  return process.env.AGENTBUS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+}
+
+/**
+ * Throws one line naming the fix when the Python SDK cannot be imported: `npm run bench` calls it
+ * before its first run, so a missing SDK does not end a quarter-hour run at its last part.
+ */
+export function checkPythonSdk(): void {
+  const py = pythonInterpreter();
+  const r = spawnSync(py, ['-c', 'import agentbus'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`bench: the Python SDK does not import with ${py} (the Python figures need it): python3 -m venv python/.venv && python/.venv/bin/pip install -e 'python[test]'`);
+  }
+}
+
 export async function pythonFigures(o: { n?: number } = {}): Promise<Figure[]> {
   const n = o.n ?? 500;
-  const venv = join('python', '.venv', 'bin', 'python');
-  const py = process.env.AGENTBUS_PYTHON ?? (existsSync(venv) ? venv : 'python3');
+  const py = pythonInterpreter();
   const fast = { send: [{ to: 'bob', types: ['note.post'] }], rate: { per_second: 1e6, burst: 1e6 } };
   const bus = await startBus({ agents: { tsalice: fast, pyalice: fast, bob: {} } });
   const figures: Figure[] = [];
