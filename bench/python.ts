@@ -42,7 +42,9 @@ export function checkPythonSdk(): void {
   const py = pythonInterpreter();
   const r = spawnSync(py, ['-c', 'import agentbus'], { encoding: 'utf8' });
   if (r.status !== 0) {
-    throw new Error(`bench: the Python SDK does not import with ${py} (the Python figures need it): python3 -m venv python/.venv && python/.venv/bin/pip install -e 'python[test]'`);
+    throw new Error(
+      `bench: the Python SDK does not import with ${py} (the Python figures need it): python3 -m venv python/.venv && python/.venv/bin/pip install -e 'python[test]'`,
+    );
   }
 }
 
