@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuardPolicy, DEFAULT_GUARD_POLICY, resolveGuardPolicy, applyGuardPolicy, scannedKinds, type GuardFinding } from '../packages/protocol/src/index.js';
 import { scanText, scanJson, scanPayload, scanMetadata, scanMessage, secretHash, SECRETLINT_RULES } from '../packages/protocol/src/guard/index.js';
-import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE } from '../packages/protocol/src/guard/credentials.js';
+import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE, prescan, hasTokenRun } from '../packages/protocol/src/guard/credentials.js';
+import { hasCandidate } from '../packages/protocol/src/guard/unicode.js';
 import { literalPrefixes } from '../packages/protocol/src/guard/needles.js';
 import { cliArgs } from './helpers/cli-bin.js';
 
@@ -151,6 +152,73 @@ test('credential gate - the literal automaton passes every string the needle reg
     if (r) assert.ok(NEEDLE_GATE.test(l), `the gate lost: ${JSON.stringify(l.slice(0, 120))}`);
   }
   assert.ok(passed > 100, `${passed} lines passed the regex: the check ran on something`);
+});
+
+test('prescan - its one pass answers what the needle gate, the token-run gate and the Unicode candidate check each answer', () => {
+  // the corpora line by line, and random strings from a palette of what each check looks at:
+  // needles in odd case, token characters, controls (C0, DEL, C1), invisible and format
+  // characters, lone and paired surrogates (candidates and not), unassigned code points, prose
+  const palette = [
+    'ghp_',
+    'SK0',
+    'Bearer ',
+    'PASSWORD=',
+    '://',
+    'AKIA',
+    'key',
+    'x',
+    '-',
+    '=',
+    ':',
+    ' ',
+    'aaaaaaaaa',
+    'Zz9_+/=.~-',
+    '\x01',
+    '\x7f',
+    '\x85',
+    '\t',
+    '\n',
+    '\u200b',
+    '\u00ad',
+    '\ufeff',
+    '\u202e',
+    '\ue000',
+    '\u0378',
+    '\ud800',
+    '\udc00',
+    '\u{e0041}',
+    '\u{1f600}',
+    '\u{10fffd}',
+    '\u{1f3f4}',
+    'é',
+    'Итог',
+    'مرحبا',
+    '要点',
+    '✅',
+  ];
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+  const random = Array.from({ length: 3000 }, () => Array.from({ length: 1 + rand(24) }, () => palette[rand(palette.length)]).join(''));
+  const lines = [...attacks, ...benign].flatMap(({ s }) => [payloadText(s), ...payloadText(s).split(/\n|(?<=[ ,.;])/)]);
+  let uni = 0;
+  let cand = 0;
+  let runs = 0;
+  for (const s of [...lines, ...random]) {
+    const p = prescan(s, true);
+    const want = { cand: NEEDLE_GATE.candidates(s), tokenRun: hasTokenRun(s, 10), unicode: hasCandidate(s) };
+    assert.equal({ cand: p.cand, tokenRun: p.tokenRun, unicode: p.unicode }, want, JSON.stringify(s.slice(0, 80)));
+    assert.is(prescan(s, false).unicode, undefined);
+    if (want.unicode) uni++;
+    if (want.cand) cand++;
+    if (want.tokenRun) runs++;
+  }
+  // each answer was seen both ways: the comparison ran on something
+  for (const [n, what] of [
+    [uni, 'Unicode candidates'],
+    [cand, 'needle candidates'],
+    [runs, 'token runs'],
+  ] as const)
+    assert.ok(n > 100 && n < lines.length + random.length - 100, `${n} strings with ${what}`);
 });
 
 test('corpora - benign emoji are all recommended (RGI) sequences or their parts', () => {

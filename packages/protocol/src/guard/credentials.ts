@@ -13,6 +13,7 @@
 // A match is only ever a range: findings carry the rule id and a hash, never the text.
 import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { needleGate } from './needles.js';
+import { candidateTable, surrogateCandidate } from './unicode.js';
 
 export interface CredentialMatch {
   rule: string;
@@ -34,7 +35,7 @@ interface SecretlintRuleCreator {
 }
 
 let sink: CredentialMatch[] | undefined;
-const handlers: { id: string; file: (source: unknown) => unknown; needle: RegExp | undefined }[] = [];
+const handlers: { id: string; file: (source: unknown) => unknown; needle: RegExp | undefined; also: string | undefined }[] = [];
 const SKIPPED_RULES = new Set(['@secretlint/secretlint-rule-filter-comments']);
 
 /**
@@ -69,6 +70,11 @@ const SECRETLINT_NEEDLES: Record<string, RegExp | null> = {
   docker: /dckr_pat_/,
   figma: /figd_/,
 };
+/**
+ * A second literal a rule's patterns cannot match without, checked (String.includes) after the
+ * needle: a URL's credentials end with "@" (the basicauth rule's URL_PATTERN).
+ */
+const SECRETLINT_ALSO: Record<string, string> = { basicauth: '@' };
 let useNeedles = true;
 /** Tests only: run every rule on every string, no prefilter (to check that the prefilters lose nothing). */
 export function setCredentialPrefilters(on: boolean): void {
@@ -93,7 +99,7 @@ for (const creator of presetRules as unknown as SecretlintRuleCreator[]) {
   };
   const h = creator.create(context, {});
   const needle = SECRETLINT_NEEDLES[short];
-  if (h && typeof h.file === 'function' && needle !== null) handlers.push({ id, file: h.file.bind(h), needle });
+  if (h && typeof h.file === 'function' && needle !== null) handlers.push({ id, file: h.file.bind(h), needle, also: SECRETLINT_ALSO[short] });
 }
 
 /** The secretlint rules in use (ids), for docs and tests. */
@@ -105,8 +111,10 @@ function runSecretlint(s: string, out: CredentialMatch[], cand?: Uint8Array): vo
   try {
     for (let i = 0; i < handlers.length; i++) {
       const h = handlers[i]!;
-      // the gate's candidates say which needles may match (a superset of each needle's own test)
-      if (useNeedles && h.needle && (cand ? !cand[HANDLER_GATE[i]!] : !h.needle.test(s))) continue;
+      // the gate's candidates say which needles may match (a superset: case-folded, literals
+      // only); a flagged one is confirmed by the needle's own test before the rule runs
+      if (useNeedles && h.needle && ((cand !== undefined && !cand[HANDLER_GATE[i]!]) || !h.needle.test(s))) continue;
+      if (useNeedles && h.also !== undefined && !s.includes(h.also)) continue;
       try {
         const r = h.file(source);
         // a rule that answers asynchronously (the GCP rule does, for .p12 files only) is not used
@@ -339,6 +347,8 @@ interface OwnRule {
   check?: (secret: string, m: RegExpExecArray, s: string) => boolean;
   /** Quick test before running the regex. */
   needle?: RegExp;
+  /** A second literal no match can be without (String.includes, after the needle). */
+  also?: string;
   /** Run the regex only in windows around each occurrence of this string (`before`/`after` characters). */
   around?: string;
   before?: number;
@@ -503,6 +513,7 @@ const OWN_RULES: OwnRule[] = [
     what: 'URL with a password',
     re: /(?<![A-Za-z0-9+.-])((?:jdbc:)?[a-z][a-z0-9+.-]{1,24}):\/\/([^\s:@/?#"'<>]{0,128}):([^\s@/?#"'<>]{1,256})@[^\s/?#@"'<>]{1,256}/gi,
     needle: /:\/\//,
+    also: '@',
     // matched only in windows around each "://" (the scheme is at most 30 characters before it):
     // the same matches, without trying the scheme at every position of a long text
     around: '://',
@@ -604,7 +615,8 @@ function windowsAround(s: string, anchor: string, before: number, after: number,
 function runOwnRules(s: string, out: CredentialMatch[], cand?: Uint8Array): void {
   for (let i = 0; i < OWN_RULES.length; i++) {
     const r = OWN_RULES[i]!;
-    if (useNeedles && r.needle && (cand ? !cand[OWN_GATE[i]!] : !r.needle.test(s))) continue;
+    if (useNeedles && r.needle && ((cand !== undefined && !cand[OWN_GATE[i]!]) || !r.needle.test(s))) continue;
+    if (useNeedles && r.also !== undefined && !s.includes(r.also)) continue;
     if (useNeedles && r.around) {
       for (const [from, to] of windowsAround(s, r.around, r.before ?? 0, r.after ?? 0, r.gate)) runRuleOn(r, s, from, to, out);
       continue;
@@ -689,7 +701,7 @@ function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array): v
     if (!m) continue;
     const c = secretKeyClass(m[1]!);
     if (!c) continue;
-    let i = m.index + m[0].length;
+    const i = m.index + m[0].length;
     const q = s[i];
     let start: number, end: number;
     if (q === '"' || q === "'" || q === '`') {
@@ -726,7 +738,7 @@ function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array): v
 const TOKEN_CHAR = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=.~-') TOKEN_CHAR[c.charCodeAt(0)] = 1;
 /** A run of at least n characters of [A-Za-z0-9_+/=.~-] (what tokens, keys and PEM lines are made of). */
-function hasTokenRun(s: string, n: number): boolean {
+export function hasTokenRun(s: string, n: number): boolean {
   let run = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -751,19 +763,81 @@ const ASSIGN_GATE = gateIndex(ASSIGN_NEEDLE);
 export const ANY_NEEDLE = new RegExp(NEEDLE_SOURCES.map((x) => `(?:${x})`).join('|'), 'i');
 export const NEEDLE_GATE = needleGate(NEEDLE_SOURCES);
 
+/** What one pass over a string found (`prescan`), for findCredentials and scanUnicode. */
+export interface PreScan {
+  /** NEEDLE_GATE's candidates (its `candidates(s)`). */
+  readonly cand: Uint8Array | undefined;
+  /** A run of 10+ token characters (`hasTokenRun(s, 10)`). */
+  readonly tokenRun: boolean;
+  /** hasCandidate(s) (unicode.ts), when asked for; else undefined. */
+  readonly unicode: boolean | undefined;
+}
+
+/**
+ * One pass over `s` instead of three (the guards' per-character floor, issue 30): the needle
+ * automaton, the token-run gate and, when `unicode`, the invisible/control candidate table.
+ * Each answer is the one its own function gives (test/guard.test.ts compares them).
+ */
+export function prescan(s: string, unicode: boolean): PreScan {
+  const { deltaHit, emitOf, residualIdx, sources } = NEEDLE_GATE.table;
+  let flags: Uint8Array | undefined;
+  if (residualIdx.length && NEEDLE_GATE.residual!.test(s)) {
+    flags = new Uint8Array(sources);
+    for (const i of residualIdx) flags[i] = 1;
+  }
+  const unit = unicode ? candidateTable() : undefined;
+  let uni = false;
+  let state = 0;
+  let run = 0;
+  let tokenRun = false;
+  const n = s.length;
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 128) {
+      let t = deltaHit[state * 128 + c]!;
+      if (t < 0) {
+        t = ~t;
+        flags ??= new Uint8Array(sources);
+        const e = emitOf[t]!;
+        for (let j = 0; j < e.length; j++) flags[e[j]!] = 1;
+      }
+      state = t;
+      if (TOKEN_CHAR[c] === 1) {
+        if (++run >= 10) tokenRun = true;
+      } else {
+        run = 0;
+        if (unit !== undefined && unit[c] === 1) uni = true;
+      }
+    } else {
+      state = 0;
+      run = 0;
+      if (unit !== undefined && !uni) {
+        const u = unit[c]!;
+        if (u === 1) uni = true;
+        else if (u === 2) {
+          if (surrogateCandidate(s, k)) uni = true;
+          else k++; // a pair that is no candidate: its low half is neither ASCII nor a candidate
+        }
+      }
+    }
+  }
+  return { cand: flags, tokenRun, unicode: unit !== undefined ? uni : undefined };
+}
+
 /**
  * Credentials in one string: non-overlapping matches (secretlint first, then the agentbus
- * rules, then assignments), in order of position. At most `max`.
+ * rules, then assignments), in order of position. At most `max`. `pre`: `prescan(s, …)`, when
+ * the caller has it.
  */
-export function findCredentials(s: string, max = 16): CredentialMatch[] {
+export function findCredentials(s: string, max = 16, pre?: PreScan): CredentialMatch[] {
   if (s.length < 8) return [];
   const all: CredentialMatch[] = [];
   if (useNeedles) {
     // cheap gates first: every rule's match has a run of 10+ token characters or a URL's ://,
     // except a `key: value` assignment, which has a : or =
-    const run = hasTokenRun(s, 10) || s.includes('://');
+    const run = (pre ? pre.tokenRun : hasTokenRun(s, 10)) || s.includes('://');
     if (!run && !/[:=]/.test(s)) return all;
-    const cand = NEEDLE_GATE.candidates(s);
+    const cand = pre ? pre.cand : NEEDLE_GATE.candidates(s);
     if (!cand) return all;
     if (run) {
       runSecretlint(s, all, cand);

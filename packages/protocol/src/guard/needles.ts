@@ -133,6 +133,13 @@ export interface NeedleGate {
   candidates(s: string): Uint8Array | undefined;
   readonly literals: number;
   readonly residual: RegExp | undefined;
+  /**
+   * The automaton itself, for a caller that fuses it into a pass of its own (credentials.ts
+   * `prescan`): `deltaHit[state * 128 + c]` is the next state for an ASCII code c, stored as
+   * ~state when that state accepts, whose sources are `emitOf[state]`; a code of 128 or more
+   * goes back to state 0. `residualIdx`: the sources the automaton cannot see.
+   */
+  readonly table: { readonly deltaHit: Int32Array; readonly emitOf: readonly Int32Array[]; readonly residualIdx: readonly number[]; readonly sources: number };
 }
 
 export function needleGate(sources: string[]): NeedleGate {
@@ -207,6 +214,7 @@ export function needleGate(sources: string[]): NeedleGate {
   return {
     literals: literals.size,
     residual,
+    table: { deltaHit, emitOf, residualIdx, sources: sources.length },
     candidates(s: string): Uint8Array | undefined {
       let flags: Uint8Array | undefined;
       if (residualIdx.length && residual!.test(s)) {

@@ -12,7 +12,7 @@
 // payload that is not JSON is scanned as one string; bytes that are not UTF-8 are a finding.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { findCredentials, secretKeyClass, looksLikeSecretValue, type CredentialMatch } from './credentials.js';
+import { findCredentials, prescan, secretKeyClass, looksLikeSecretValue, type CredentialMatch } from './credentials.js';
 import { scanUnicode, printable } from './unicode.js';
 import {
   GUARD_KINDS,
@@ -189,8 +189,11 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   const credential = c.wants('credential');
   // also when only credentials are looked for (invisible text off, or at its cap): a credential
   // with invisible or control characters inside it is found in the text without them
-  if ((invisible || control || credential) && !c.plain) {
-    const u = scanUnicode(s, invisible, control, redactCredentials);
+  const unicode = (invisible || control || credential) && !c.plain;
+  // one pass over the string for the credential gates and the Unicode candidates
+  const pre = credential ? prescan(s, unicode) : undefined;
+  if (unicode) {
+    const u = scanUnicode(s, invisible, control, redactCredentials, pre?.unicode);
     if (u) {
       for (const h of u.hits) c.add({ kind: h.kind, path: (path ??= String(pathOf)), rule: h.rule, detail: inKey + h.detail });
       stripped = u.stripped;
@@ -199,7 +202,7 @@ function scanString(c: Collector, s: string, pathOf: PathOf, key: boolean, membe
   }
   if (!credential) return;
   const where = key ? ' in the key' : '';
-  const found = findCredentials(s);
+  const found = findCredentials(s, 16, pre);
   for (const m of found) c.add(credentialFinding((path ??= String(pathOf)), s, m, where));
   // a credential with invisible or control characters inside it, or hidden in tag characters
   if (stripped !== undefined && stripped !== s)
@@ -294,8 +297,7 @@ function walkFields(c: Collector, value: unknown, names: readonly string[], root
   const stack: [unknown, PathOf, string | undefined][] = [];
   for (let i = names.length - 1; i >= 0; i--) {
     const name = names[i]!;
-    if (Object.prototype.hasOwnProperty.call(value, name))
-      stack.push([(value as Record<string, unknown>)[name], new PathRef(root, false, 0, c.segment(name)), name]);
+    if (Object.hasOwn(value, name)) stack.push([(value as Record<string, unknown>)[name], new PathRef(root, false, 0, c.segment(name)), name]);
   }
   const seen = new WeakSet<object>();
   while (stack.length && !c.full) {

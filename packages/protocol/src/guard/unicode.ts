@@ -215,23 +215,44 @@ function unitTable(): Uint8Array {
   for (let c = 0; c < 0x10000; c++) t[c] = c >= 0xd800 && c <= 0xdfff ? 2 : CANDIDATE_ONE.test(String.fromCharCode(c)) ? 1 : 0;
   return t;
 }
+/** The per-code-unit table (see UNIT), for a caller that walks a string once for several checks (credentials.ts `prescan`). */
+export function candidateTable(): Uint8Array {
+  return (UNIT ??= unitTable());
+}
+
+/**
+ * At a code unit the table marks 2 (a surrogate): is the code point there a candidate? A lone
+ * surrogate is; a pair is when its code point is. The caller then skips the low half of a pair.
+ */
+export function surrogateCandidate(s: string, i: number): boolean {
+  const cp = s.codePointAt(i)!;
+  return cp <= 0xffff || CANDIDATE_ONE.test(String.fromCodePoint(cp));
+}
+
 /** Does `s` hold any code point CANDIDATE matches? (the common answer, no, fast) */
 export function hasCandidate(s: string): boolean {
-  const t = (UNIT ??= unitTable());
+  const t = candidateTable();
   for (let i = 0; i < s.length; i++) {
     const u = t[s.charCodeAt(i)]!;
     if (u === 0) continue;
-    if (u === 1) return true;
-    const cp = s.codePointAt(i)!;
-    if (cp <= 0xffff) return true; // a lone surrogate
-    if (CANDIDATE_ONE.test(String.fromCodePoint(cp))) return true;
+    if (u === 1 || surrogateCandidate(s, i)) return true;
     i++;
   }
   return false;
 }
 
-export function scanUnicode(s: string, invisible: boolean, control: boolean, redact: (hidden: string) => string = (h) => h): UnicodeScan | undefined {
-  if (PLAIN.test(s) || !hasCandidate(s)) return undefined;
+/**
+ * `candidate`: the caller already knows whether `s` holds a candidate (hasCandidate's answer,
+ * computed in its own pass over the string); otherwise this function finds out.
+ */
+export function scanUnicode(
+  s: string,
+  invisible: boolean,
+  control: boolean,
+  redact: (hidden: string) => string = (h) => h,
+  candidate?: boolean,
+): UnicodeScan | undefined {
+  if (candidate === false || (candidate === undefined && (PLAIN.test(s) || !hasCandidate(s)))) return undefined;
   const re = CANDIDATE; // global: lastIndex is the cursor (this function is not re-entered while it runs)
   re.lastIndex = 0;
   let m = re.exec(s);
