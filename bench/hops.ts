@@ -127,13 +127,16 @@ export async function hopTaps(bus: TestBus, caller: string, service: string) {
     clock: { offset, bound: before.rtt / 2 },
   };
   const drop = (why: string) => void (hops.dropped[why] = (hops.dropped[why] ?? 0) + 1);
-  let prevEnd = 0;
 
-  /** The stamps of the request that started after the previous operation ended (waits up to TAP_WAIT_MS). */
-  async function stampsOfThisOp(): Promise<Stamps | undefined> {
+  /**
+   * The stamps of the request published after t (waits up to TAP_WAIT_MS). An earlier operation's
+   * request (one not timed, or whose stamps came late) reached the server before that operation
+   * ended, so before t; this one's after t, within the clock bound.
+   */
+  async function stampsOfThisOp(t: number): Promise<Stamps | undefined> {
     const deadline = now() + TAP_WAIT_MS;
     for (;;) {
-      while (queue.length > 0 && queue[0]!.req - offset < prevEnd) queue.shift(); // a previous operation's
+      while (queue.length > 0 && queue[0]!.req - offset < t - hops.clock.bound) queue.shift();
       if (queue.length > 0) return queue.shift();
       const left = deadline - now();
       if (left <= 0 || child.exitCode !== null) return undefined;
@@ -156,8 +159,7 @@ export async function hopTaps(bus: TestBus, caller: string, service: string) {
       const t = now();
       await op();
       const end = now();
-      const s = await stampsOfThisOp();
-      prevEnd = end;
+      const s = await stampsOfThisOp(t);
       if (!s) return drop('no stamps');
       const req = s.req - offset;
       const fwdReq = s.fwdReq - offset;
