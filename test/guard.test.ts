@@ -15,7 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuardPolicy, DEFAULT_GUARD_POLICY, resolveGuardPolicy, applyGuardPolicy, scannedKinds, type GuardFinding } from '../packages/protocol/src/index.js';
 import { scanText, scanJson, scanPayload, scanMetadata, scanMessage, secretHash, SECRETLINT_RULES } from '../packages/protocol/src/guard/index.js';
-import { setCredentialPrefilters, ANY_NEEDLE, NEEDLE_GATE, prescan, hasTokenRun } from '../packages/protocol/src/guard/credentials.js';
+import {
+  setCredentialPrefilters,
+  ANY_NEEDLE,
+  NEEDLE_GATE,
+  prescan,
+  hasTokenRun,
+  assignNeedleStarts,
+  assignNeedleStartsByRegex,
+} from '../packages/protocol/src/guard/credentials.js';
 import { hasCandidate } from '../packages/protocol/src/guard/unicode.js';
 import { literalPrefixes } from '../packages/protocol/src/guard/needles.js';
 import { cliArgs } from './helpers/cli-bin.js';
@@ -173,6 +181,12 @@ test('prescan - its one pass answers what the needle gate, the token-run gate an
     ' ',
     'aaaaaaaaa',
     'Zz9_+/=.~-',
+    'secretoken',
+    'jwToken',
+    'PaSsWd',
+    'aUtHkEy',
+    'cred',
+    'pwd',
     '\x01',
     '\x7f',
     '\x85',
@@ -201,6 +215,7 @@ test('prescan - its one pass answers what the needle gate, the token-run gate an
   const random = Array.from({ length: 3000 }, () => Array.from({ length: 1 + rand(24) }, () => palette[rand(palette.length)]).join(''));
   const lines = [...attacks, ...benign].flatMap(({ s }) => [payloadText(s), ...payloadText(s).split(/\n|(?<=[ ,.;])/)]);
   let uni = 0;
+  let assigns = 0;
   let cand = 0;
   let runs = 0;
   for (const s of [...lines, ...random]) {
@@ -208,6 +223,9 @@ test('prescan - its one pass answers what the needle gate, the token-run gate an
     const want = { cand: NEEDLE_GATE.candidates(s), tokenRun: hasTokenRun(s, 10), unicode: hasCandidate(s) };
     assert.equal({ cand: p.cand, tokenRun: p.tokenRun, unicode: p.unicode }, want, JSON.stringify(s.slice(0, 80)));
     assert.is(prescan(s, false).unicode, undefined);
+    // the assignment needles' starts, from the automaton's ends, as the regex finds them
+    assert.equal(assignNeedleStarts(s, p.assignEnds!), assignNeedleStartsByRegex(s), JSON.stringify(s.slice(0, 80)));
+    if (p.assignEnds!.length > 1) assigns++;
     if (want.unicode) uni++;
     if (want.cand) cand++;
     if (want.tokenRun) runs++;
@@ -217,6 +235,7 @@ test('prescan - its one pass answers what the needle gate, the token-run gate an
     [uni, 'Unicode candidates'],
     [cand, 'needle candidates'],
     [runs, 'token runs'],
+    [assigns, 'assignment words'],
   ] as const)
     assert.ok(n > 100 && n < lines.length + random.length - 100, `${n} strings with ${what}`);
 });

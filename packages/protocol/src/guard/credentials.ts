@@ -672,7 +672,7 @@ const KEY_CHAR = /[A-Za-z0-9_.-]/;
  * The starts of the keys that could be secret-like: each needle occurrence, walked back to the
  * start of the word it is in. ASSIGN_RE is then tried only there (sticky), not at every position.
  */
-function* assignmentStarts(s: string): Generator<number> {
+function* assignmentStarts(s: string, needles?: readonly number[]): Generator<number> {
   if (!useNeedles) {
     ASSIGN_RE.lastIndex = 0;
     for (let m = ASSIGN_RE.exec(s); m; m = ASSIGN_RE.exec(s)) yield m.index;
@@ -680,21 +680,65 @@ function* assignmentStarts(s: string): Generator<number> {
   }
   let last = -1;
   ASSIGN_NEEDLES.lastIndex = 0;
-  for (let m = ASSIGN_NEEDLES.exec(s); m; m = ASSIGN_NEEDLES.exec(s)) {
-    let i = m.index;
-    while (i > 0 && m.index - i < 63 && KEY_CHAR.test(s[i - 1]!)) i--;
+  for (let j = 0; ; j++) {
+    let at: number;
+    if (needles) {
+      if (j >= needles.length) return;
+      at = needles[j]!;
+    } else {
+      const m = ASSIGN_NEEDLES.exec(s);
+      if (!m) return;
+      at = m.index;
+    }
+    let i = at;
+    while (i > 0 && at - i < 63 && KEY_CHAR.test(s[i - 1]!)) i--;
     // the key starts with a letter: skip leading digits, dots, dashes, underscores
-    while (i < m.index && !/[A-Za-z]/.test(s[i]!)) i++;
+    while (i < at && !/[A-Za-z]/.test(s[i]!)) i++;
     if (i <= last) continue;
     last = i;
     yield i;
   }
 }
 
-function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array): void {
+/** ASSIGN_NEEDLE's words, lowercase (none is a suffix of another, and no two start alike). */
+const ASSIGN_WORDS = ASSIGN_NEEDLE.source.split('|');
+
+/**
+ * Where ASSIGN_NEEDLES (/gi) matches in `s`, from the ends prescan's automaton saw: the word
+ * that ends at each, then leftmost non-overlapping as the regex goes (test/guard.test.ts checks
+ * both give the same starts).
+ */
+export function assignNeedleStarts(s: string, ends: readonly number[]): number[] {
+  const out: number[] = [];
+  let free = 0;
+  for (const e of ends) {
+    for (const w of ASSIGN_WORDS) {
+      const at = e + 1 - w.length;
+      if (at < free || at < 0) continue;
+      let k = 0;
+      while (k < w.length && (s.charCodeAt(at + k) | 0x20) === w.charCodeAt(k)) k++;
+      if (k === w.length) {
+        out.push(at);
+        free = e + 1;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** The same, from the regex (tests). */
+export function assignNeedleStartsByRegex(s: string): number[] {
+  const out: number[] = [];
+  ASSIGN_NEEDLES.lastIndex = 0;
+  for (let m = ASSIGN_NEEDLES.exec(s); m; m = ASSIGN_NEEDLES.exec(s)) out.push(m.index);
+  return out;
+}
+
+function runAssignments(s: string, out: CredentialMatch[], cand?: Uint8Array, needles?: readonly number[]): void {
   if (useNeedles && (cand ? !cand[ASSIGN_GATE] : !ASSIGN_NEEDLE.test(s))) return;
   let n = 0;
-  for (const at of assignmentStarts(s)) {
+  for (const at of assignmentStarts(s, needles)) {
     if (n >= 64) break;
     ASSIGN_STICKY.lastIndex = at;
     const m = ASSIGN_STICKY.exec(s);
@@ -762,6 +806,11 @@ const OWN_GATE = OWN_RULES.map((r) => gateIndex(r.needle));
 const ASSIGN_GATE = gateIndex(ASSIGN_NEEDLE);
 export const ANY_NEEDLE = new RegExp(NEEDLE_SOURCES.map((x) => `(?:${x})`).join('|'), 'i');
 export const NEEDLE_GATE = needleGate(NEEDLE_SOURCES);
+/** Per automaton state: 1 where one of ASSIGN_NEEDLE's words ends (undefined if the automaton does not hold them). */
+const ASSIGN_STATE =
+  NEEDLE_GATE.table.residualIdx.includes(ASSIGN_GATE) || !ASSIGN_WORDS.every((w) => /^[a-z]+$/.test(w))
+    ? undefined
+    : Uint8Array.from(NEEDLE_GATE.table.emitOf, (e) => (e.includes(ASSIGN_GATE) ? 1 : 0));
 
 /** What one pass over a string found (`prescan`), for findCredentials and scanUnicode. */
 export interface PreScan {
@@ -771,6 +820,8 @@ export interface PreScan {
   readonly tokenRun: boolean;
   /** hasCandidate(s) (unicode.ts), when asked for; else undefined. */
   readonly unicode: boolean | undefined;
+  /** Where the automaton saw one of ASSIGN_NEEDLE's words end (undefined when it cannot see them). */
+  readonly assignEnds: number[] | undefined;
 }
 
 /**
@@ -787,6 +838,7 @@ export function prescan(s: string, unicode: boolean): PreScan {
   }
   const unit = unicode ? candidateTable() : undefined;
   let uni = false;
+  const assignEnds: number[] | undefined = ASSIGN_STATE ? [] : undefined;
   let state = 0;
   let run = 0;
   let tokenRun = false;
@@ -800,6 +852,7 @@ export function prescan(s: string, unicode: boolean): PreScan {
         flags ??= new Uint8Array(sources);
         const e = emitOf[t]!;
         for (let j = 0; j < e.length; j++) flags[e[j]!] = 1;
+        if (ASSIGN_STATE?.[t] === 1) assignEnds!.push(k);
       }
       state = t;
       if (TOKEN_CHAR[c] === 1) {
@@ -821,7 +874,7 @@ export function prescan(s: string, unicode: boolean): PreScan {
       }
     }
   }
-  return { cand: flags, tokenRun, unicode: unit !== undefined ? uni : undefined };
+  return { cand: flags, tokenRun, unicode: unit !== undefined ? uni : undefined, assignEnds };
 }
 
 /**
@@ -843,7 +896,7 @@ export function findCredentials(s: string, max = 16, pre?: PreScan): CredentialM
       runSecretlint(s, all, cand);
       runOwnRules(s, all, cand);
     }
-    runAssignments(s, all, cand);
+    runAssignments(s, all, cand, pre?.assignEnds ? assignNeedleStarts(s, pre.assignEnds) : undefined);
   } else {
     runSecretlint(s, all);
     runOwnRules(s, all);
