@@ -18,8 +18,6 @@ import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { sealEnvelope } from '../packages/protocol/src/envelope.js';
 import { ReplyRoutes } from '../packages/protocol/src/depth-token.js';
 import { REPLY_ROUTE_HEADER, WORKER_HEADER, DEPTH_TOKEN_METADATA } from '../packages/protocol/src/constants.js';
-import { ContractRegistry } from '../packages/sdk/src/contracts.js';
-import { MEMORY_CONTRACTS } from '../packages/sdk/src/memory.js';
 import { resultText } from '../packages/sdk/src/tools.js';
 import type { AgentClient, InboundMessage } from '../packages/sdk/src/client.js';
 import { createLogger } from '../packages/sdk/src/log.js';
@@ -33,8 +31,9 @@ import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { ConnectionTracker, describeConnectionAlert } from '../packages/server/src/auditor/connections.js';
 import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
-import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
+import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { withMemoryContracts } from './helpers/memory.js';
 import { verifiersLoaded } from './helpers/reload.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { spawnSync } from 'node:child_process';
@@ -108,7 +107,7 @@ test.before(async () => {
   bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
     verifierOptions: {
-      contracts: new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]),
+      contracts: withMemoryContracts(),
     },
     agents: {
       crew: {
