@@ -16,9 +16,9 @@ import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { defineMessage, defineProtoMessage, ContractRegistry } from '../packages/sdk/src/contracts.js';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { startBus, sleep, contracts } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { confirmDeliveries } from './helpers/hostile.js';
 
 const test = suite('guards see every text field');
 
@@ -60,14 +60,7 @@ test.before(async () => {
   alice = await bus.rawAgent('alice');
   erin = await bus.rawAgent('erin');
   bobRaw = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', {
-    callback: (_e, m) => {
-      bobGot.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await bobRaw.flush();
+  await confirmDeliveries(bobRaw, 'bob', bobGot);
 });
 test.after(async () => {
   await bus.stop();

@@ -10,11 +10,11 @@ import protobuf from 'protobufjs/minimal.js';
 import { sealEnvelope, parseEnvelope, decodeHeader, encodeEnvelope, signingInput, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import type { AuditStore } from '../packages/server/src/auditor/store.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { confirmDeliveries } from './helpers/hostile.js';
 import { startBusAuditor } from './helpers/auditor.js';
 import type { BusAuditor } from './helpers/auditor.js';
 
@@ -35,14 +35,7 @@ test.before(async () => {
     },
   });
   bobRaw = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', {
-    callback: (_e, m) => {
-      wire.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await bobRaw.flush();
+  await confirmDeliveries(bobRaw, 'bob', wire);
   auditor = await startBusAuditor(bus);
   store = auditor.store;
 });
