@@ -13,7 +13,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
-import { startBus, waitFor } from './helpers/bus.js';
+import { startBus, waitFor, verifierCliArgs } from './helpers/bus.js';
 import { reapOrphanNatsServers } from '../packages/server/src/common/bus-state.js';
 import type { TestBus } from './helpers/bus.js';
 import { confirmDeliveries, sealInputAs, enc } from './helpers/hostile.js';
@@ -359,25 +359,9 @@ test('cli - verifier and auditor --help list --metrics-port and --metrics-host; 
 
 test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    cliArgs(
-      'verifier',
-      '--manifests',
-      bus.manifestsDir,
-      '--contracts',
-      'test/helpers/contracts.ts',
-      '--creds',
-      join(bus.dir, 'creds', 'verifier.json'),
-      '--nats',
-      bus.url,
-      '--log-level',
-      'error',
-      '--metrics-port',
-      String(port),
-    ),
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn(process.execPath, cliArgs(...verifierCliArgs(bus, '--log-level', 'error', '--metrics-port', String(port))), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
