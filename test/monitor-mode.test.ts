@@ -20,6 +20,7 @@ import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
 import type { TestBus } from './helpers/bus.js';
+import { servePinned } from './helpers/tool-server.js';
 import { captureDeliveries } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
@@ -32,9 +33,6 @@ import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/se
 import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { formatRow, rowJson } from '../packages/server/src/ops/tail.js';
-import { verifiersLoaded } from './helpers/reload.js';
-import { pinServer } from '../packages/server/src/mcp/pin.js';
-import { startToolServer } from '../packages/server/src/mcp/serve.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
@@ -291,17 +289,7 @@ const clients = new Map<string, AgentClient>();
 const client = async (a: string) => clients.get(a) ?? (clients.set(a, await bus.agent(a, { timeoutMs: 8000 })), clients.get(a)!);
 
 test('monitor mode - the tool host serves what the verifier recorded as would-refuse; a symlink out of the root (seen only on the host) is refused in every mode', async () => {
-  await pinServer({ agent: 'tools', manifestsDir: bus.manifestsDir, command: [process.execPath, toolScript], stderr: 'ignore' });
-  await verifiersLoaded(bus, 'tools');
-  toolServer = await startToolServer({
-    agent: 'tools',
-    credentials: bus.credsPath('tools'),
-    manifestsDir: bus.manifestsDir,
-    servers: bus.url,
-    command: [process.execPath, toolScript],
-    stderr: 'ignore',
-    logger: createLogger({ level: 'fatal' }),
-  });
+  toolServer = await servePinned(bus, 'tools', [process.execPath, toolScript]);
   const mon = await client('mon');
   const enf = await client('enf');
   // outside the root: the verifier records it and delivers; the host runs it (monitor) …

@@ -24,8 +24,6 @@ import { createLogger } from '../packages/sdk/src/log.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
 import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
-import { pinServer } from '../packages/server/src/mcp/pin.js';
-import { startToolServer } from '../packages/server/src/mcp/serve.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
@@ -33,8 +31,8 @@ import { ConnectionTracker, describeConnectionAlert } from '../packages/server/s
 import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { servePinned } from './helpers/tool-server.js';
 import { withMemoryContracts } from './helpers/memory.js';
-import { verifiersLoaded } from './helpers/reload.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { spawnSync } from 'node:child_process';
 
@@ -135,17 +133,7 @@ test.before(async () => {
     manifestsDir: bus.manifestsDir,
     logger: createLogger({ level: 'silent' }),
   });
-  await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: [process.execPath, tinyScript], stderr: 'ignore' });
-  await verifiersLoaded(bus, 'tiny');
-  tiny = await startToolServer({
-    agent: 'tiny',
-    credentials: bus.credsPath('tiny'),
-    manifestsDir: bus.manifestsDir,
-    servers: bus.url,
-    command: [process.execPath, tinyScript],
-    stderr: 'ignore',
-    logger: createLogger({ level: 'silent' }),
-  });
+  tiny = await servePinned(bus, 'tiny', [process.execPath, tinyScript]);
   boss = await bus.agent('boss', { timeoutMs: 5000 });
   watcher = await bus.agent('watcher');
   // boss answers every task crew asks it, naming the task
