@@ -18,14 +18,12 @@ import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import { a2aText } from '../packages/sdk/src/a2a.js';
 import type { A2aMessagePayload } from '../packages/sdk/src/a2a.js';
 import type { AgentClient, InboundMessage } from '../packages/sdk/src/client.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey, publicKeyOf } from '../packages/server/src/a2a/card.js';
-import { newToken, parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
+import { publicKeyOf } from '../packages/server/src/a2a/card.js';
+import { newToken } from '../packages/server/src/a2a/config.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
 import { startBus, contracts, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { gatewayAgent, startTestGateway } from './helpers/a2a-gateway.js';
 import { headerOf, auditRows } from './helpers/audit-rows.js';
 
 let bus: TestBus;
@@ -37,13 +35,11 @@ let cardKid = '';
 
 test.before(async () => {
   const keyDir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'agentbus-a2a-key-'));
-  const cardKey = generateCardKey(join(keyDir, 'card.json'));
-  cardKid = cardKey.kid;
-  const gwExtra = gatewayManifest({ agent: 'a2a', natsUser: 'UX', keys: [], cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }] });
-  const { agent: _a, nats_user: _n, keys: _k, ...gwRest } = gwExtra;
+  const gateway = gatewayAgent(keyDir);
+  cardKid = gateway.kid;
   bus = await startBus({
     agents: {
-      a2a: gwRest,
+      a2a: gateway.manifest,
       researcher: {
         send: [{ to: 'acme', types: ['a2a.reply'] }],
         a2a: { expose: { name: 'Researcher', description: 'answers research questions', skills: ['a2a.message', 'task.assign'] } },
@@ -66,25 +62,10 @@ test.before(async () => {
       }
     }
   })();
-  const config = parseGatewayConfig(
-    JSON.stringify({
-      agent: 'a2a',
-      credentials: bus.credsPath('a2a'),
-      listen: { host: '127.0.0.1', port: 0 },
-      card_key: join(keyDir, 'card.json'),
-      principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }],
-      request_timeout_ms: 5000,
-    }),
-    'test',
-  );
-  gw = await startA2aGateway({
-    config,
-    configDir: keyDir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: keyDir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
+  gw = await startTestGateway(bus, keyDir, {
+    listen: { host: '127.0.0.1', port: 0 },
+    principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }],
+    request_timeout_ms: 5000,
   });
 });
 

@@ -14,16 +14,12 @@ import { parse as parseYaml } from 'yaml';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
 import { RejectedError, ToolError } from '../packages/sdk/src/errors.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey } from '../packages/server/src/a2a/card.js';
-import { parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
 import { pinCard, A2aPinError } from '../packages/server/src/a2a/pin.js';
 import { noRedirectFetch, publicOnlyLookup } from '../packages/server/src/a2a/outbound.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
-import { startBus, contracts } from './helpers/bus.js';
+import { startBus } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { gatewayAgent, startTestGateway } from './helpers/a2a-gateway.js';
 import { headerOf, auditRows } from './helpers/audit-rows.js';
 import { startRemoteAgent, ed25519Key } from './helpers/a2a-remote.js';
 import type { RemoteAgent } from './helpers/a2a-remote.js';
@@ -41,21 +37,9 @@ test.before(async () => {
   });
   unpinned = await startRemoteAgent({ name: 'Nobody pinned me' });
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-a2a-out-'));
-  const cardKey = generateCardKey(join(dir, 'card.json'));
-  const {
-    agent: _a,
-    nats_user: _n,
-    keys: _k,
-    ...gwRest
-  } = gatewayManifest({
-    agent: 'a2a',
-    natsUser: 'UX',
-    keys: [],
-    cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }],
-  });
   bus = await startBus({
     agents: {
-      a2a: gwRest,
+      a2a: gatewayAgent(dir).manifest,
       // may call A2A agents on this machine: the explicit, test-only loopback opt-in
       planner: {
         tools: [{ server: 'a2a', tools: ['send_message'], args: { url: { url: { schemes: ['http'], hosts: ['127.0.0.1'], allow_loopback: true } } } }],
@@ -64,18 +48,7 @@ test.before(async () => {
       intern: { tools: [{ server: 'a2a', tools: ['send_message'], args: { url: { url: { schemes: ['http', 'https'], hosts: ['*'] } } } }] },
     },
   });
-  gw = await startA2aGateway({
-    config: parseGatewayConfig(
-      JSON.stringify({ agent: 'a2a', credentials: bus.credsPath('a2a'), listen: { port: 0 }, card_key: join(dir, 'card.json') }),
-      'test',
-    ),
-    configDir: dir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: dir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
-  });
+  gw = await startTestGateway(bus, dir);
   planner = await bus.agent('planner', { timeoutMs: 5000 });
   intern = await bus.agent('intern', { timeoutMs: 5000 });
 });
