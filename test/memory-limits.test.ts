@@ -20,13 +20,12 @@ import { jsonDepth, MAX_MEMORY_VALUE_DEPTH } from '../packages/protocol/src/memo
 import { parseManifest } from '../packages/protocol/src/manifest.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
 import type { ServiceIdentity } from '../packages/server/src/common/service-creds.js';
-import { startMemoryService, encodeMemoryValue } from '../packages/server/src/memory/service.js';
+import { encodeMemoryValue } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
-import { memoryOutcome, withMemoryContracts } from './helpers/memory.js';
+import { memoryOutcome, withMemoryContracts, startBusMemory } from './helpers/memory.js';
 
 let bus: TestBus;
 let svcCreds: ServiceIdentity;
@@ -39,15 +38,7 @@ let alice: AgentClient;
 let bob: AgentClient;
 let dave: AgentClient;
 
-const start = () =>
-  startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: svcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-    onAudit: (r) => audits.push(r),
-  });
+const start = () => startBusMemory(bus, svcCreds, { onAudit: (r) => audits.push(r) });
 
 const streams = async () => {
   const out: string[] = [];

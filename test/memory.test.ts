@@ -17,9 +17,7 @@ import { memoryAuditFields } from '../packages/protocol/src/memory/audit.js';
 import type { MemorySectionInput } from '../packages/protocol/src/memory/grants.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
 import type { ServiceIdentity } from '../packages/server/src/common/service-creds.js';
-import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { openStore } from '../packages/server/src/auditor/store.js';
 import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
@@ -30,7 +28,7 @@ import { RejectedError } from '../packages/sdk/src/errors.js';
 import { reasonName } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
-import { memoryOutcome, withMemoryContracts } from './helpers/memory.js';
+import { memoryOutcome, withMemoryContracts, startBusMemory } from './helpers/memory.js';
 
 const toMemory = [{ to: 'memory', types: ['memory.*'] }];
 const grants: Record<string, MemorySectionInput> = {
@@ -55,12 +53,7 @@ let bob: AgentClient;
 let mallory: AgentClient;
 
 const start = () =>
-  startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: svcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
+  startBusMemory(bus, svcCreds, {
     grants: (a) => (a === 'carol' ? { shared: [{ ns: 'notes', access: 'read' }] } : undefined),
     onAudit: (r) => audits.push(r),
   });

@@ -20,6 +20,7 @@ import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
 import type { TestBus } from './helpers/bus.js';
+import { startBusMemory } from './helpers/memory.js';
 import { servePinned } from './helpers/tool-server.js';
 import { captureDeliveries } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
@@ -34,10 +35,8 @@ import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { formatRow, rowJson } from '../packages/server/src/ops/tail.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
-import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { resultText } from '../packages/sdk/src/tools.js';
 import { MemoryError } from '../packages/sdk/src/memory.js';
 import { RejectedError, ToolError } from '../packages/sdk/src/errors.js';
@@ -313,13 +312,7 @@ test('monitor mode - the tool host serves what the verifier recorded as would-re
 });
 
 test('monitor mode - the memory service serves what the verifier recorded as would-refuse (memory grants); enforce mode is refused at the verifier', async () => {
-  memorySvc = await startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: memorySvcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-  });
+  memorySvc = await startBusMemory(bus, memorySvcCreds);
   const mon = await client('mon');
   const enf = await client('enf');
   // bob's own namespace: no grant of mon's reaches it

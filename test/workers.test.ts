@@ -20,9 +20,7 @@ import { ReplyRoutes } from '../packages/protocol/src/depth-token.js';
 import { REPLY_ROUTE_HEADER, WORKER_HEADER, DEPTH_TOKEN_METADATA } from '../packages/protocol/src/constants.js';
 import { resultText } from '../packages/sdk/src/tools.js';
 import type { AgentClient, InboundMessage } from '../packages/sdk/src/client.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
-import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
@@ -32,7 +30,7 @@ import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 import { servePinned } from './helpers/tool-server.js';
-import { withMemoryContracts } from './helpers/memory.js';
+import { withMemoryContracts, startBusMemory } from './helpers/memory.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { spawnSync } from 'node:child_process';
 
@@ -126,13 +124,7 @@ test.before(async () => {
     },
   });
   auditor = await startTheAuditor();
-  memory = await startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: svcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-  });
+  memory = await startBusMemory(bus, svcCreds);
   tiny = await servePinned(bus, 'tiny', [process.execPath, tinyScript]);
   boss = await bus.agent('boss', { timeoutMs: 5000 });
   watcher = await bus.agent('watcher');
