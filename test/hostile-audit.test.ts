@@ -7,14 +7,14 @@ import * as assert from 'uvu/assert';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import protobuf from 'protobufjs/minimal.js';
-import { sealEnvelope, parseEnvelope, decodeHeader, encodeEnvelope, signingInput, toHex } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope, decodeHeader, encodeEnvelope, signingInput, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { AuditStore } from '../packages/server/src/auditor/store.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
-import { confirmDeliveries } from './helpers/hostile.js';
+import { confirmDeliveries, sealAs } from './helpers/hostile.js';
 import { startBusAuditor } from './helpers/auditor.js';
 import type { BusAuditor } from './helpers/auditor.js';
 
@@ -45,19 +45,8 @@ test.after(async () => {
 });
 
 const enc = new TextEncoder();
-function sealed(sender: string, over: Partial<SealInput> = {}) {
-  const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({
-    sender,
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'note.post',
-    payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })),
-    contentType: 'application/json',
-    ...over,
-  });
-}
+const sealed = (sender: string, over: Partial<SealInput> = {}) =>
+  sealAs(bus, sender, { recipient: 'bob', type: 'note.post', payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })), ...over });
 
 async function send(nc: NatsConnection, sender: string, bytes: Uint8Array): Promise<Ack> {
   return Ack.decode((await nc.request(`agentbus.in.${sender}`, bytes, { timeout: 5000 })).data);

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
-import { sealEnvelope, parseEnvelope, encodeEnvelope, toHex } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope, encodeEnvelope, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
@@ -22,7 +22,7 @@ import { freePort } from './helpers/nats-server.js';
 import type { TestBus } from './helpers/bus.js';
 import { startBusMemory } from './helpers/memory.js';
 import { servePinned } from './helpers/tool-server.js';
-import { captureDeliveries } from './helpers/hostile.js';
+import { captureDeliveries, sealAs } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
@@ -128,19 +128,8 @@ test.after(async () => {
 });
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-function seal(sender: string, over: Partial<SealInput> = {}) {
-  const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({
-    sender,
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'task.assign',
-    payload: enc({ title: 'write tests', priority: 2 }),
-    contentType: 'application/json',
-    ...over,
-  });
-}
+const seal = (sender: string, over: Partial<SealInput> = {}) =>
+  sealAs(bus, sender, { recipient: 'bob', payload: enc({ title: 'write tests', priority: 2 }), ...over });
 async function send(sender: string, bytes: Uint8Array): Promise<Ack> {
   return Ack.decode((await raw.get(sender)!.request(`agentbus.in.${sender}`, bytes, { timeout: 5000 })).data);
 }
