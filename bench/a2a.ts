@@ -11,14 +11,11 @@ import { join } from 'node:path';
 import { SendMessageRequest } from '@a2a-js/sdk';
 import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import type { Client } from '@a2a-js/sdk/client';
-import { startBus, contracts } from '../test/helpers/bus.js';
+import { startBus } from '../test/helpers/bus.js';
+import { gatewayAgent, startTestGateway } from '../test/helpers/a2a-gateway.js';
 import { startRemoteAgent } from '../test/helpers/a2a-remote.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey } from '../packages/server/src/a2a/card.js';
-import { newToken, parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
+import { newToken } from '../packages/server/src/a2a/config.js';
 import { pinCard } from '../packages/server/src/a2a/pin.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
 import { report } from './util.js';
 import type { Figure } from './util.js';
 
@@ -61,18 +58,12 @@ export async function a2aFigures(o: { n?: number; concurrency?: number } = {}): 
   const n = o.n ?? 200;
   const concurrency = o.concurrency ?? 8;
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-a2a-'));
-  const cardKey = generateCardKey(join(dir, 'card.json'));
-  const {
-    agent: _a,
-    nats_user: _n,
-    keys: _k,
-    ...gwRest
-  } = gatewayManifest({ agent: 'a2a', natsUser: 'UX', keys: [], cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }] });
+  const gateway = gatewayAgent(dir);
   const token = newToken();
   const remote = await startRemoteAgent({ answer: (t) => `answer to: ${t}` });
   const bus = await startBus({
     agents: {
-      a2a: { ...gwRest, rate: fast },
+      a2a: { ...gateway.manifest, rate: fast },
       researcher: { rate: fast, send: [{ to: 'acme', types: ['a2a.reply'] }], a2a: { expose: {} } },
       acme: { rate: fast, send: [{ to: 'researcher', types: ['a2a.message'] }], a2a: { principal: { gateway: 'a2a' } } },
       planner: {
@@ -82,24 +73,7 @@ export async function a2aFigures(o: { n?: number; concurrency?: number } = {}): 
     },
   });
   const figures: Figure[] = [];
-  const gw = await startA2aGateway({
-    config: parseGatewayConfig(
-      JSON.stringify({
-        agent: 'a2a',
-        credentials: bus.credsPath('a2a'),
-        listen: { port: 0 },
-        card_key: join(dir, 'card.json'),
-        principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }],
-      }),
-      'bench',
-    ),
-    configDir: dir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: dir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
-  });
+  const gw = await startTestGateway(bus, dir, { principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }] }, 'bench');
   try {
     const researcher = await bus.agent('researcher', { timeoutMs: 5000 });
     void (async () => {

@@ -12,29 +12,13 @@ import { CompactSign } from 'jose';
 import { sealEnvelope } from '../packages/protocol/src/envelope.js';
 import { partitionOf } from '../packages/server/src/common/partitions.js';
 import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
-import { startBus } from '../test/helpers/bus.js';
+import { startBus, verifierCliArgs } from '../test/helpers/bus.js';
 import type { TestBus } from '../test/helpers/bus.js';
+import { untilReady } from '../test/helpers/cli-bin.js';
 
 export interface BusBench {
   bus: TestBus;
   stop(): Promise<void>;
-}
-
-function waitReady(child: ChildProcess): Promise<void> {
-  let out = '';
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (/ready/.test(out)) {
-        clearInterval(t);
-        resolve();
-      }
-      if (child.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(out));
-      }
-    }, 20);
-  });
 }
 
 /** Sender names that land on partitions 0..7, one each (for the 1 → 2 verifier scaling run). */
@@ -173,20 +157,7 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
           '--import',
           'tsx',
           'packages/server/src/cli/index.ts',
-          'verifier',
-          '--manifests',
-          bus.manifestsDir,
-          '--contracts',
-          'test/helpers/contracts.ts',
-          '--creds',
-          `${bus.dir}/creds/verifier.json`,
-          '--nats',
-          bus.url,
-          '--log-level',
-          'error',
-          '--depth-key-file',
-          `${bus.dir}/creds/depth.key`,
-          ...extra,
+          ...verifierCliArgs(bus, '--log-level', 'error', '--depth-key-file', `${bus.dir}/creds/depth.key`, ...extra),
         ]
       : kind === 'jws'
         ? ['--import', 'tsx', 'bench/jws-service.ts', bus.url, `${bus.dir}/creds/verifier.json`, bus.manifestsDir]
@@ -203,7 +174,7 @@ export async function spawnService(bus: TestBus, kind: 'verifier' | 'relay' | 'j
   // a bench that throws must not leave its services running (they would load the next run)
   children.add(child);
   child.once('exit', () => children.delete(child));
-  await waitReady(child);
+  await untilReady(child);
   return child;
 }
 

@@ -530,26 +530,7 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
         const x = ring[i % ring.length]!;
         const y = ring[(i + 1) % ring.length]!;
         const msgId = randomBytes(16);
-        if (depth > 16) {
-          add({
-            from: x.id,
-            key: x.key,
-            to: y.id,
-            type: 'review.request',
-            payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`,
-            at: when(i),
-            msgId,
-            causationId: parent!,
-            depth,
-            verdict: Verdict.VERDICT_REJECTED,
-            reason: Reason.REASON_DEPTH_EXCEEDED,
-            detail: `${depth} > 16`,
-          });
-          parent = undefined;
-          depth = 0;
-          continue;
-        }
-        add({
+        const step = {
           from: x.id,
           key: x.key,
           to: y.id,
@@ -557,8 +538,14 @@ function incidentTraffic(spec: IncidentSpec, agents: SimAgent[], t0: number, rnd
           payload: `{"text":"step ${i % ring.length}: please take another look and send it on."}`,
           at: when(i),
           msgId,
-          ...(parent ? { causationId: parent, depth } : {}),
-        });
+        };
+        if (depth > 16) {
+          add({ ...step, causationId: parent!, depth, verdict: Verdict.VERDICT_REJECTED, reason: Reason.REASON_DEPTH_EXCEEDED, detail: `${depth} > 16` });
+          parent = undefined;
+          depth = 0;
+          continue;
+        }
+        add({ ...step, ...(parent ? { causationId: parent, depth } : {}) });
         parent = msgId;
         depth++;
       }

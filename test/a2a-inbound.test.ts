@@ -13,20 +13,18 @@ import { AgentCard, SendMessageRequest, verifyAgentCardSignature } from '@a2a-js
 import type { Message, StreamResponse } from '@a2a-js/sdk';
 import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import type { Client } from '@a2a-js/sdk/client';
-import { decodeHeader, toHex } from '../packages/protocol/src/envelope.js';
+import { toHex } from '../packages/protocol/src/envelope.js';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { a2aText } from '../packages/sdk/src/a2a.js';
 import type { A2aMessagePayload } from '../packages/sdk/src/a2a.js';
 import type { AgentClient, InboundMessage } from '../packages/sdk/src/client.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey, publicKeyOf } from '../packages/server/src/a2a/card.js';
-import { newToken, parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
+import { publicKeyOf } from '../packages/server/src/a2a/card.js';
+import { newToken } from '../packages/server/src/a2a/config.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
 import { startBus, contracts, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { gatewayAgent, startTestGateway } from './helpers/a2a-gateway.js';
+import { headerOf, auditRows } from './helpers/audit-rows.js';
 
 let bus: TestBus;
 let gw: A2aGateway;
@@ -37,13 +35,11 @@ let cardKid = '';
 
 test.before(async () => {
   const keyDir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'agentbus-a2a-key-'));
-  const cardKey = generateCardKey(join(keyDir, 'card.json'));
-  cardKid = cardKey.kid;
-  const gwExtra = gatewayManifest({ agent: 'a2a', natsUser: 'UX', keys: [], cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }] });
-  const { agent: _a, nats_user: _n, keys: _k, ...gwRest } = gwExtra;
+  const gateway = gatewayAgent(keyDir);
+  cardKid = gateway.kid;
   bus = await startBus({
     agents: {
-      a2a: gwRest,
+      a2a: gateway.manifest,
       researcher: {
         send: [{ to: 'acme', types: ['a2a.reply'] }],
         a2a: { expose: { name: 'Researcher', description: 'answers research questions', skills: ['a2a.message', 'task.assign'] } },
@@ -66,25 +62,10 @@ test.before(async () => {
       }
     }
   })();
-  const config = parseGatewayConfig(
-    JSON.stringify({
-      agent: 'a2a',
-      credentials: bus.credsPath('a2a'),
-      listen: { host: '127.0.0.1', port: 0 },
-      card_key: join(keyDir, 'card.json'),
-      principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }],
-      request_timeout_ms: 5000,
-    }),
-    'test',
-  );
-  gw = await startA2aGateway({
-    config,
-    configDir: keyDir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: keyDir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
+  gw = await startTestGateway(bus, keyDir, {
+    listen: { host: '127.0.0.1', port: 0 },
+    principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), tokens_sha256: [token.sha256] }],
+    request_timeout_ms: 5000,
   });
 });
 
@@ -128,28 +109,6 @@ async function refusal(p: Promise<unknown>): Promise<{ message: string; metadata
     return { message: err.message, metadata: err.data?.[0]?.metadata ?? {} };
   }
   throw new Error('expected a refusal');
-}
-
-const headerOf = (e: IAuditEvent) => {
-  const h = e.header?.length ? decodeHeader(e.header) : undefined;
-  return h?.ok ? h.value : undefined;
-};
-
-/** The audit events whose header matches `pred`, once at least one is there. */
-async function auditRows(pred: (h: NonNullable<ReturnType<typeof headerOf>>, e: IAuditEvent) => boolean, what: string): Promise<IAuditEvent[]> {
-  let rows: IAuditEvent[] = [];
-  await waitFor(
-    async () => {
-      rows = (await bus.auditEvents()).filter((e) => {
-        const h = headerOf(e);
-        return !!h && pred(h, e);
-      });
-      return rows.length > 0;
-    },
-    5000,
-    what,
-  );
-  return rows;
 }
 
 const a2aMessagesReceived = () => received.filter((m) => m.type === 'a2a.message' || m.type === 'task.assign').length;
@@ -198,13 +157,13 @@ test('the official client calls a bus agent through the gateway and gets its ans
   assert.is(got.type, 'a2a.message');
   assert.is(got.metadata['a2a.gateway'], 'a2a');
   assert.is(got.metadata['a2a.message_id'], messageId);
-  const rows = await auditRows((h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the accepted row');
+  const rows = await auditRows(bus, (h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the accepted row');
   assert.is(rows[0]!.verdict, Verdict.VERDICT_ACCEPTED);
   const h = headerOf(rows[0]!)!;
   assert.is(h.recipient, 'researcher');
   assert.is(h.metadata['a2a.gateway'], 'a2a');
   // the answer is audited too: researcher → acme, caused by the message
-  await auditRows((r) => r.sender === 'researcher' && r.type === 'a2a.reply' && toHex(r.causationId) === toHex(h.msgId), 'the reply row');
+  await auditRows(bus, (r) => r.sender === 'researcher' && r.type === 'a2a.reply' && toHex(r.causationId) === toHex(h.msgId), 'the reply row');
 });
 
 test('streamed: the task lifecycle (submitted, working, the answer as an artifact, completed)', async () => {
@@ -233,8 +192,12 @@ test('unauthenticated: no token and a wrong token are refused (401, reason unaut
     assert.match(r.message, /unauthenticated/);
   }
   assert.is(a2aMessagesReceived(), before);
-  const rows = await auditRows((h) => h.sender === 'a2a' && h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'unauthenticated', 'the refusal rows');
-  await waitFor(async () => (await auditRows((h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'unauthenticated', 'rows')).length >= 2);
+  const rows = await auditRows(
+    bus,
+    (h) => h.sender === 'a2a' && h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'unauthenticated',
+    'the refusal rows',
+  );
+  await waitFor(async () => (await auditRows(bus, (h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'unauthenticated', 'rows')).length >= 2);
   const h = headerOf(rows[0]!)!;
   assert.is(h.topic, 'a2a.refusals');
   assert.is(h.metadata['a2a.agent'], 'researcher');
@@ -249,7 +212,7 @@ test("out of scope: a type the principal's manifest does not allow is refused by
   assert.is(r.metadata.reason, 'type_not_allowed');
   assert.is(r.metadata.decided_by, 'verifier');
   assert.is(a2aMessagesReceived(), before);
-  const rows = await auditRows((h) => h.sender === 'acme' && h.type === 'task.assign', 'the rejected row');
+  const rows = await auditRows(bus, (h) => h.sender === 'acme' && h.type === 'task.assign', 'the rejected row');
   assert.is(rows[0]!.verdict, Verdict.VERDICT_REJECTED);
   assert.is(reasonName(rows[0]!.reason!), 'type_not_allowed');
   assert.is(toHex(headerOf(rows[0]!)!.msgId), r.metadata.msg_id);
@@ -275,6 +238,7 @@ test('replay: the same A2A messageId again is answered once; the repeat is refus
   assert.match(r2.message, /^replay: /);
   assert.is(a2aMessagesReceived(), before);
   const rows = await auditRows(
+    bus,
     (h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'replay' && h.metadata['a2a.message_id'] === messageId,
     'the replay rows',
   );
@@ -290,7 +254,7 @@ test('a hidden instruction (tag characters, a zero-width space) is refused by th
     const r = await refusal(c.sendMessage(request(text, { messageId })));
     assert.match(r.message, /^invisible_text: /);
     assert.not.match(r.message, /ignore all previous/); // the hidden text is not echoed back
-    const rows = await auditRows((h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the guard row');
+    const rows = await auditRows(bus, (h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the guard row');
     assert.is(rows[0]!.verdict, Verdict.VERDICT_REJECTED);
     assert.is(reasonName(rows[0]!.reason!), 'invisible_text');
     assert.ok((rows[0]!.findings ?? []).length > 0, 'the finding is recorded');
@@ -305,7 +269,7 @@ test("oversized: a message above the principal's max_payload_bytes is refused (p
   const r = await refusal(c.sendMessage(request('x'.repeat(6000), { messageId })));
   assert.match(r.message, /^payload_too_large: /);
   assert.is(a2aMessagesReceived(), before);
-  const rows = await auditRows((h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the size row');
+  const rows = await auditRows(bus, (h) => h.sender === 'acme' && h.metadata['a2a.message_id'] === messageId, 'the size row');
   assert.is(reasonName(rows[0]!.reason!), 'payload_too_large');
 });
 

@@ -15,15 +15,12 @@ import type { Message } from '@a2a-js/sdk';
 import { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { decodeHeader } from '../packages/protocol/src/envelope.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey } from '../packages/server/src/a2a/card.js';
-import { certSha256, parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
+import { certSha256 } from '../packages/server/src/a2a/config.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
 import { makeDevCertificates } from '../packages/server/src/common/tls.js';
-import { startBus, contracts, waitFor } from './helpers/bus.js';
+import { startBus, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { gatewayAgent, startTestGateway } from './helpers/a2a-gateway.js';
 
 let bus: TestBus;
 let gw: A2aGateway;
@@ -85,16 +82,9 @@ async function client(cert?: { cert: string; key: string }) {
 const request = (text: string) => SendMessageRequest.fromJSON({ message: { messageId: randomUUID(), role: 'ROLE_USER', parts: [{ text }] } });
 
 test.before(async () => {
-  const cardKey = generateCardKey(join(dir, 'card.json'));
-  const {
-    agent: _a,
-    nats_user: _n,
-    keys: _k,
-    ...gwRest
-  } = gatewayManifest({ agent: 'a2a', natsUser: 'UX', keys: [], cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }] });
   bus = await startBus({
     agents: {
-      a2a: gwRest,
+      a2a: gatewayAgent(dir).manifest,
       helper: { send: [{ to: 'acme', types: ['a2a.reply'] }], a2a: { expose: {} } },
       acme: { send: [{ to: 'helper', types: ['a2a.message'] }], a2a: { principal: { gateway: 'a2a' } } },
     },
@@ -107,24 +97,9 @@ test.before(async () => {
     }
   })().catch(() => undefined);
   const fingerprint = certSha256(new X509Certificate(acmeCert.cert).raw);
-  gw = await startA2aGateway({
-    config: parseGatewayConfig(
-      JSON.stringify({
-        agent: 'a2a',
-        credentials: bus.credsPath('a2a'),
-        listen: { port: 0 },
-        card_key: join(dir, 'card.json'),
-        tls: { cert: server.certFile, key: server.keyFile },
-        principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), certs_sha256: [fingerprint] }],
-      }),
-      'test',
-    ),
-    configDir: dir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: dir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
+  gw = await startTestGateway(bus, dir, {
+    tls: { cert: server.certFile, key: server.keyFile },
+    principals: [{ agent: 'acme', credentials: bus.credsPath('acme'), certs_sha256: [fingerprint] }],
   });
 });
 

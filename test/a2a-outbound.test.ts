@@ -11,21 +11,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { decodeHeader } from '../packages/protocol/src/envelope.js';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
 import { RejectedError, ToolError } from '../packages/sdk/src/errors.js';
-import { createLogger } from '../packages/sdk/src/log.js';
-import { generateCardKey } from '../packages/server/src/a2a/card.js';
-import { parseGatewayConfig } from '../packages/server/src/a2a/config.js';
-import { gatewayManifest } from '../packages/server/src/a2a/manifest.js';
 import { pinCard, A2aPinError } from '../packages/server/src/a2a/pin.js';
 import { noRedirectFetch, publicOnlyLookup } from '../packages/server/src/a2a/outbound.js';
-import { startA2aGateway } from '../packages/server/src/a2a/serve.js';
 import type { A2aGateway } from '../packages/server/src/a2a/serve.js';
-import { startBus, contracts, waitFor } from './helpers/bus.js';
+import { startBus } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { gatewayAgent, startTestGateway } from './helpers/a2a-gateway.js';
+import { headerOf, auditRows } from './helpers/audit-rows.js';
 import { startRemoteAgent, ed25519Key } from './helpers/a2a-remote.js';
 import type { RemoteAgent } from './helpers/a2a-remote.js';
 
@@ -42,21 +37,9 @@ test.before(async () => {
   });
   unpinned = await startRemoteAgent({ name: 'Nobody pinned me' });
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-a2a-out-'));
-  const cardKey = generateCardKey(join(dir, 'card.json'));
-  const {
-    agent: _a,
-    nats_user: _n,
-    keys: _k,
-    ...gwRest
-  } = gatewayManifest({
-    agent: 'a2a',
-    natsUser: 'UX',
-    keys: [],
-    cardKeys: [{ kid: cardKey.kid, jwk: cardKey.publicJwk }],
-  });
   bus = await startBus({
     agents: {
-      a2a: gwRest,
+      a2a: gatewayAgent(dir).manifest,
       // may call A2A agents on this machine: the explicit, test-only loopback opt-in
       planner: {
         tools: [{ server: 'a2a', tools: ['send_message'], args: { url: { url: { schemes: ['http'], hosts: ['127.0.0.1'], allow_loopback: true } } } }],
@@ -65,18 +48,7 @@ test.before(async () => {
       intern: { tools: [{ server: 'a2a', tools: ['send_message'], args: { url: { url: { schemes: ['http', 'https'], hosts: ['*'] } } } }] },
     },
   });
-  gw = await startA2aGateway({
-    config: parseGatewayConfig(
-      JSON.stringify({ agent: 'a2a', credentials: bus.credsPath('a2a'), listen: { port: 0 }, card_key: join(dir, 'card.json') }),
-      'test',
-    ),
-    configDir: dir,
-    manifestsDir: bus.manifestsDir,
-    credsDir: dir,
-    servers: bus.url,
-    contracts,
-    logger: createLogger({ level: 'silent' }),
-  });
+  gw = await startTestGateway(bus, dir);
   planner = await bus.agent('planner', { timeoutMs: 5000 });
   intern = await bus.agent('intern', { timeoutMs: 5000 });
 });
@@ -87,26 +59,6 @@ test.after(async () => {
   await remote?.stop();
   await unpinned?.stop();
 });
-
-const headerOf = (e: IAuditEvent) => {
-  const h = e.header?.length ? decodeHeader(e.header) : undefined;
-  return h?.ok ? h.value : undefined;
-};
-async function auditRows(pred: (h: NonNullable<ReturnType<typeof headerOf>>, e: IAuditEvent) => boolean, what: string): Promise<IAuditEvent[]> {
-  let rows: IAuditEvent[] = [];
-  await waitFor(
-    async () => {
-      rows = (await bus.auditEvents()).filter((e) => {
-        const h = headerOf(e);
-        return !!h && pred(h, e);
-      });
-      return rows.length > 0;
-    },
-    5000,
-    what,
-  );
-  return rows;
-}
 
 async function toolFailure(p: Promise<unknown>): Promise<string> {
   try {
@@ -160,9 +112,9 @@ test('a bus agent calls an external A2A agent (official SDK server) through the 
   const r = await send(planner, { url: remote.url, text: 'hello from the bus' });
   assert.equal(r.content, [{ type: 'text', text: 'remote says: hello from the bus' }]);
   assert.is(remote.received.length, before + 1);
-  const call = (await auditRows((h) => h.sender === 'planner' && h.type === 'tool.a2a.send_message', 'the call row'))[0]!;
+  const call = (await auditRows(bus, (h) => h.sender === 'planner' && h.type === 'tool.a2a.send_message', 'the call row'))[0]!;
   assert.is(call.verdict, Verdict.VERDICT_ACCEPTED);
-  const answer = (await auditRows((h) => h.sender === 'a2a' && h.type === 'tool.result' && h.recipient === 'planner', 'the answer row'))[0]!;
+  const answer = (await auditRows(bus, (h) => h.sender === 'a2a' && h.type === 'tool.result' && h.recipient === 'planner', 'the answer row'))[0]!;
   assert.is(answer.verdict, Verdict.VERDICT_ACCEPTED);
 });
 
@@ -181,7 +133,7 @@ test("the caller's manifest constrains the target: a disallowed host, a private 
     const e = await rejected(send(who, { url, text: 'exfiltrate' }));
     assert.is(e.reasonName, 'argument_refused', url);
     assert.match(e.detail, detail);
-    const row = (await auditRows((h) => h.sender === name && h.msgId && Buffer.from(h.msgId).toString('hex') === e.msgId, `the row of ${url}`))[0]!;
+    const row = (await auditRows(bus, (h) => h.sender === name && h.msgId && Buffer.from(h.msgId).toString('hex') === e.msgId, `the row of ${url}`))[0]!;
     assert.is(row.verdict, Verdict.VERDICT_REJECTED);
     assert.is(reasonName(row.reason!), 'argument_refused');
   }
@@ -214,7 +166,7 @@ test('an unpinned card is refused by the gateway: an error result naming card_no
   const text = await toolFailure(send(planner, { url: unpinned.url, text: 'hi' }));
   assert.match(text, /card_not_pinned/);
   assert.is(unpinned.received.length, 0);
-  const row = (await auditRows((h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'card_not_pinned', 'the refusal row'))[0]!;
+  const row = (await auditRows(bus, (h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === 'card_not_pinned', 'the refusal row'))[0]!;
   const h = headerOf(row)!;
   assert.is(h.sender, 'a2a');
   assert.is(h.metadata['a2a.direction'], 'outbound');
@@ -238,14 +190,14 @@ test('a tampered card (changed after pinning) and a card re-signed by another ke
   }
   assert.is(remote.received.length, before);
   for (const reason of ['card_changed', 'card_signature_invalid'])
-    await auditRows((h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === reason, `the ${reason} row`);
+    await auditRows(bus, (h) => h.type === 'a2a.refusal' && h.metadata['a2a.reason'] === reason, `the ${reason} row`);
 });
 
 test('what comes back passes the content guards: a hidden instruction in the answer never reaches the caller (invisible_text, audited)', async () => {
   const text = await toolFailure(send(planner, { url: remote.url, text: 'inject' }));
   assert.match(text, /invisible_text/);
   assert.not.match(text, /ignore/);
-  const row = (await auditRows((h, e) => h.sender === 'a2a' && h.type === 'tool.result' && e.verdict === Verdict.VERDICT_REJECTED, 'the guard row'))[0]!;
+  const row = (await auditRows(bus, (h, e) => h.sender === 'a2a' && h.type === 'tool.result' && e.verdict === Verdict.VERDICT_REJECTED, 'the guard row'))[0]!;
   assert.is(reasonName(row.reason!), 'invisible_text');
   assert.ok((row.findings ?? []).length > 0);
 });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Reason, reasonName, Verdict, Delivery } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/proto.js';
-import { toHex, decodeHeader } from '../packages/protocol/src/envelope.js';
+import { toHex } from '../packages/protocol/src/envelope.js';
 import { SUBJECT_APPROVAL_PENDING_PREFIX, approvalArgs } from '../packages/protocol/src/tools/definition.js';
 import type { PendingApproval } from '../packages/protocol/src/tools/definition.js';
 import { DEPTH_TOKEN_METADATA } from '../packages/protocol/src/constants.js';
@@ -19,6 +19,7 @@ import { unshowable, showArgs } from '../packages/server/src/ops/approve.js';
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { headerOf, auditRowOf } from './helpers/audit-rows.js';
 import { sealAs, request, enc } from './helpers/hostile.js';
 import { cliArgs } from './helpers/cli-bin.js';
 
@@ -60,30 +61,9 @@ test.before(async () => {
 });
 test.after(async () => bus?.stop());
 
-const headerOf = (e: IAuditEvent) => {
-  const h = decodeHeader(e.header!);
-  return h.ok ? h.value : undefined;
-};
 async function trail(): Promise<{ events: IAuditEvent[]; deliveries: IDeliveryRecord[] }> {
   const batches = await bus.auditBatches();
   return { events: batches.flatMap((b) => b.events), deliveries: batches.flatMap((b) => b.deliveries) };
-}
-/** The audit event of the message with this msg_id (waits for it). */
-async function rowOf(msgId: Uint8Array | string): Promise<IAuditEvent> {
-  const id = typeof msgId === 'string' ? msgId : toHex(msgId);
-  let found: IAuditEvent | undefined;
-  await waitFor(
-    async () => {
-      found = (await trail()).events.find((e) => {
-        const h = headerOf(e);
-        return h !== undefined && toHex(h.msgId) === id;
-      });
-      return found !== undefined;
-    },
-    5000,
-    `audit row of ${id}`,
-  );
-  return found!;
 }
 /** The pending notice of a held call. */
 async function noticeOf(msgId: string): Promise<PendingApproval> {
@@ -145,7 +125,7 @@ test('approvals - a call whose arguments repeat a key (an escape-spelled twin, o
     assert.is(ack.verdict, Verdict.VERDICT_REJECTED, payload.slice(0, 80));
     assert.is(reasonName(ack.reason), 'schema_invalid');
     assert.match(ack.detail, /duplicate key "path"/);
-    const row = await rowOf(msgId);
+    const row = await auditRowOf(bus, msgId);
     assert.is(row.verdict, Verdict.VERDICT_REJECTED);
     assert.is(reasonName(row.reason!), 'schema_invalid');
     assert.match(row.detail ?? '', /duplicate key/);
@@ -188,7 +168,7 @@ test('approvals - the notice carries the canonical arguments whole; approve show
   const bare = await approvalAs('boss', { msg_id: id2, approve: true }, id2, n2.tokens['boss']);
   assert.is(reasonName(bare.ack.reason), 'schema_invalid');
   assert.match(bare.ack.detail, /args_sha256/);
-  assert.is(reasonName((await rowOf(bare.msgId)).reason!), 'schema_invalid');
+  assert.is(reasonName((await auditRowOf(bus, bare.msgId)).reason!), 'schema_invalid');
   // the right digest delivers it, once
   const ok = await approvalAs('boss', { msg_id: id2, approve: true, args_sha256: n2.args_sha256 }, id2, n2.tokens['boss']);
   assert.is(ok.ack.delivery, Delivery.DELIVERY_CONFIRMED, ok.ack.detail);
@@ -208,12 +188,12 @@ test('approvals - an approval is bound to the call it answers: no causation, ano
   const none = await approvalAs('boss', { msg_id: b, approve: true, args_sha256: nb.args_sha256 });
   assert.is(reasonName(none.ack.reason), 'bad_causation');
   assert.match(none.ack.detail, /causation_id must be the held call/);
-  assert.is(reasonName((await rowOf(none.msgId)).reason!), 'bad_causation');
+  assert.is(reasonName((await auditRowOf(bus, none.msgId)).reason!), 'bad_causation');
   // causation (and token) of call a, payload deciding call b
   const other = await approvalAs('boss', { msg_id: b, approve: true, args_sha256: nb.args_sha256 }, a, na.tokens['boss']);
   assert.is(reasonName(other.ack.reason), 'bad_causation');
   assert.match(other.ack.detail, new RegExp(`decides ${b} but its causation_id is ${a}`));
-  const row = await rowOf(other.msgId);
+  const row = await auditRowOf(bus, other.msgId);
   assert.is(row.verdict, Verdict.VERDICT_REJECTED);
   assert.is(toHex(headerOf(row)!.causationId), a);
   // decide a legitimately, then re-sign its causation and token in a new approval of b
@@ -244,7 +224,7 @@ test("approvals - four eyes: an approver never decides its own call, with or wit
   assert.is(reasonName(own.ack.reason), 'bad_causation');
   const borrowed = await approvalAs('ops', { msg_id: msgId, approve: true, args_sha256: n.args_sha256 }, msgId, n.tokens['boss']);
   assert.is(reasonName(borrowed.ack.reason), 'bad_causation');
-  assert.is(reasonName((await rowOf(borrowed.msgId)).reason!), 'bad_causation');
+  assert.is(reasonName((await auditRowOf(bus, borrowed.msgId)).reason!), 'bad_causation');
   await sleep(300);
   assert.not.ok(
     ran.some((r) => r.endsWith('ops.txt')),
@@ -258,7 +238,7 @@ test('approvals - a call too large to show an approver whole is refused before a
   const { msgId, ack } = await holdCall('alice', JSON.stringify({ path: '/srv/project/big.txt', content: 'z'.repeat(70_000) }));
   assert.is(reasonName(ack.reason), 'argument_refused');
   assert.match(ack.detail, /too large to show an approver in full/);
-  assert.is(reasonName((await rowOf(msgId)).reason!), 'argument_refused');
+  assert.is(reasonName((await auditRowOf(bus, msgId)).reason!), 'argument_refused');
 });
 
 test('approvals - manifest check warns when an agent may approve calls it can make itself', async () => {

@@ -77,17 +77,18 @@ test('detect - clean traffic raises no alert at any time of the simulated hour',
   }
 });
 
+/** `from` probing an out-of-scope recipient: 40 rejections (destination_not_allowed) of messages to vault in minutes 116 to 119. */
+const probes = (from: string) =>
+  Array.from({ length: 40 }, (_, i) => ({
+    from,
+    to: 'vault',
+    at: at(116 + (i % 4), i),
+    verdict: Verdict.VERDICT_REJECTED,
+    reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
+  }));
+
 test('detect - rejection burst: an agent probing an out-of-scope recipient', async () => {
-  const s = await storeWith(
-    'burst',
-    Array.from({ length: 40 }, (_, i) => ({
-      from: 'a1',
-      to: 'vault',
-      at: at(116 + (i % 4), i),
-      verdict: Verdict.VERDICT_REJECTED,
-      reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
-    })),
-  );
+  const s = await storeWith('burst', probes('a1'));
   const alerts = await createDetectionEngine({ store: s }).evaluate(NOW);
   const burst = alerts.find((a) => a.rule === 'rejection_burst');
   assert.ok(burst, JSON.stringify(alerts));
@@ -101,16 +102,7 @@ test('detect - rejection burst: an agent probing an out-of-scope recipient', asy
 });
 
 test("detect - two passes at once run one after the other: when the second returns, the first one's alerts are stored", async () => {
-  const s = await storeWith(
-    'serial',
-    Array.from({ length: 40 }, (_, i) => ({
-      from: 'a2',
-      to: 'vault',
-      at: at(116 + (i % 4), i),
-      verdict: Verdict.VERDICT_REJECTED,
-      reason: Reason.REASON_DESTINATION_NOT_ALLOWED,
-    })),
-  );
+  const s = await storeWith('serial', probes('a2'));
   const engine = createDetectionEngine({ store: s });
   const order: string[] = [];
   const first = engine.evaluate(NOW).then((a) => (order.push('first'), a));

@@ -66,22 +66,33 @@ test('cli - a bad manifest exits 1 with the file and the field path', () => {
   assert.is(r.err.trim().split('\n').length, 1);
 });
 
+/** `agentbus nats-config` of this test's manifests and the verifier's and auditor's credentials (keygen'd by the test). */
+const natsConfig = () => [
+  'nats-config',
+  '--manifests',
+  join(dir, 'manifests'),
+  '--verifier-creds',
+  join(dir, 'creds', 'verifier.creds.json'),
+  '--auditor-creds',
+  join(dir, 'creds', 'auditor.creds.json'),
+];
+/** `agentbus verifier` of this test's manifests, the test contracts and the verifier's credentials. */
+const verifier = () => [
+  'verifier',
+  '--manifests',
+  join(dir, 'manifests'),
+  '--contracts',
+  'test/helpers/contracts.ts',
+  '--creds',
+  join(dir, 'creds', 'verifier.creds.json'),
+];
+
 test('cli - nats-config renders the permissions of docs/design.md §4', () => {
   const creds = join(dir, 'creds');
   assert.is(cli('keygen', 'verifier', '--service', '--creds-dir', creds).code, 0);
   assert.is(cli('keygen', 'auditor', '--service', '--creds-dir', creds).code, 0);
   assert.is(statSync(join(creds, 'verifier.creds.json')).mode & 0o777, 0o600);
-  const r = cli(
-    'nats-config',
-    '--manifests',
-    join(dir, 'manifests'),
-    '--verifier-creds',
-    join(creds, 'verifier.creds.json'),
-    '--auditor-creds',
-    join(creds, 'auditor.creds.json'),
-    '--port',
-    '4333',
-  );
+  const r = cli(...natsConfig(), '--port', '4333');
   assert.is(r.code, 0, r.err);
   assert.match(r.out, /listen: "127.0.0.1:4333"/);
   assert.match(r.out, /publish: \{ allow: \["agentbus.in.planner", "agentbus.part.\d.planner", "agentbus.delivered.\*.planner"\] \}/);
@@ -96,15 +107,7 @@ test('cli - keygen observer --service and nats-config --observer-creds: a read-o
   assert.is(statSync(join(creds, 'observer.creds.json')).mode & 0o777, 0o600);
   // it signs nothing: no public key among those `audit verify` trusts (<manifests>/services/)
   assert.not.ok(existsSync(join(dir, 'manifests', 'services', 'observer.json')));
-  const base = [
-    'nats-config',
-    '--manifests',
-    join(dir, 'manifests'),
-    '--verifier-creds',
-    join(creds, 'verifier.creds.json'),
-    '--auditor-creds',
-    join(creds, 'auditor.creds.json'),
-  ];
+  const base = natsConfig();
   const r = cli(...base, '--observer-creds', join(creds, 'observer.creds.json'));
   assert.is(r.code, 0, r.err);
   assert.match(
@@ -120,35 +123,14 @@ test('cli - keygen observer --service and nats-config --observer-creds: a read-o
 
 test('cli - verifier against an unreachable server exits 1 with one line', async () => {
   const port = await freePort();
-  const creds = join(dir, 'creds');
-  const r = cli(
-    'verifier',
-    '--manifests',
-    join(dir, 'manifests'),
-    '--contracts',
-    'test/helpers/contracts.ts',
-    '--creds',
-    join(creds, 'verifier.creds.json'),
-    '--nats',
-    `nats://127.0.0.1:${port}`,
-  );
+  const r = cli(...verifier(), '--nats', `nats://127.0.0.1:${port}`);
   assert.is(r.code, 1, r.err);
   assert.match(r.err, /cannot start the verifier against nats:\/\/127\.0\.0\.1/);
   assert.is(r.err.trim().split('\n').length, 1, r.err);
 });
 
 test('cli - verifier --delivery-timeout-ms below 100 exits 2 with the reason', () => {
-  const r = cli(
-    'verifier',
-    '--manifests',
-    join(dir, 'manifests'),
-    '--contracts',
-    'test/helpers/contracts.ts',
-    '--creds',
-    join(dir, 'creds', 'verifier.creds.json'),
-    '--delivery-timeout-ms',
-    '0',
-  );
+  const r = cli(...verifier(), '--delivery-timeout-ms', '0');
   assert.is(r.code, 2, r.err);
   assert.match(r.err, /--delivery-timeout-ms must be at least 100/);
   assert.is(r.err.trim().split('\n').length, 1, r.err);

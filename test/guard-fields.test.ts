@@ -11,14 +11,14 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import protobuf from 'protobufjs';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
-import { sealEnvelope, parseEnvelope, toHex } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { defineMessage, defineProtoMessage, ContractRegistry } from '../packages/sdk/src/contracts.js';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { startBus, sleep, contracts } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { confirmDeliveries, sealAs } from './helpers/hostile.js';
 
 const test = suite('guards see every text field');
 
@@ -60,32 +60,14 @@ test.before(async () => {
   alice = await bus.rawAgent('alice');
   erin = await bus.rawAgent('erin');
   bobRaw = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', {
-    callback: (_e, m) => {
-      bobGot.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await bobRaw.flush();
+  await confirmDeliveries(bobRaw, 'bob', bobGot);
 });
 test.after(async () => {
   await bus.stop();
 });
 
-function seal(sender: 'alice' | 'erin', over: Partial<SealInput>): Uint8Array {
-  const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({
-    sender,
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'doc.post',
-    payload: new Uint8Array(0),
-    contentType: Doc.contentType,
-    ...over,
-  }).bytes;
-}
+const seal = (sender: 'alice' | 'erin', over: Partial<SealInput>): Uint8Array =>
+  sealAs(bus, sender, { recipient: 'bob', type: 'doc.post', payload: new Uint8Array(0), contentType: Doc.contentType, ...over }).bytes;
 const doc = (o: Record<string, unknown>) => seal('alice', { payload: DocType.encode(DocType.fromObject(o)).finish() });
 const chat = (sender: 'alice' | 'erin', messages: string[]) =>
   seal(sender, { type: 'chat.post', contentType: 'application/json', payload: new TextEncoder().encode(JSON.stringify({ messages })) });

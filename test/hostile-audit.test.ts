@@ -5,27 +5,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes, randomInt } from 'node:crypto';
-import { join } from 'node:path';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import protobuf from 'protobufjs/minimal.js';
-import { sealEnvelope, parseEnvelope, decodeHeader, encodeEnvelope, signingInput, toHex } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope, decodeHeader, encodeEnvelope, signingInput, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
-import { openStore } from '../packages/server/src/auditor/store.js';
 import type { AuditStore } from '../packages/server/src/auditor/store.js';
-import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
-import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
-import type { AuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { confirmDeliveries, sealAs } from './helpers/hostile.js';
+import { startBusAuditor } from './helpers/auditor.js';
+import type { BusAuditor } from './helpers/auditor.js';
 
 let bus: TestBus;
 let store: AuditStore;
-let consumer: AuditConsumer;
-let auditorNc: NatsConnection;
+let auditor: BusAuditor;
 const wire: Msg[] = []; // every copy of every delivery bob's connection saw
 let bobRaw: NatsConnection;
 
@@ -40,40 +35,18 @@ test.before(async () => {
     },
   });
   bobRaw = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', {
-    callback: (_e, m) => {
-      wire.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await bobRaw.flush();
-  store = await openStore(storeConfigSchema.parse({ url: join(bus.dir, 'audit-db') }));
-  await store.migrate();
-  auditorNc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
-  consumer = await startAuditConsumer({ nc: auditorNc, sink: store, config: { batchMaxWaitMs: 1000, ackWaitMs: 5000 } });
+  await confirmDeliveries(bobRaw, 'bob', wire);
+  auditor = await startBusAuditor(bus);
+  store = auditor.store;
 });
 test.after(async () => {
-  await consumer?.stop();
-  await store?.close();
-  await auditorNc?.close();
+  await auditor?.stop();
   await bus.stop();
 });
 
 const enc = new TextEncoder();
-function sealed(sender: string, over: Partial<SealInput> = {}) {
-  const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({
-    sender,
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'note.post',
-    payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })),
-    contentType: 'application/json',
-    ...over,
-  });
-}
+const sealed = (sender: string, over: Partial<SealInput> = {}) =>
+  sealAs(bus, sender, { recipient: 'bob', type: 'note.post', payload: enc.encode(JSON.stringify({ text: `hi ${randomInt(1e9)}` })), ...over });
 
 async function send(nc: NatsConnection, sender: string, bytes: Uint8Array): Promise<Ack> {
   return Ack.decode((await nc.request(`agentbus.in.${sender}`, bytes, { timeout: 5000 })).data);
@@ -214,7 +187,7 @@ test('property - random and mutated envelopes from several senders: one row per 
   if (process.env.DEBUG) console.log(`${events.length} events, ${shed.length} of them shed summaries`);
   const ids = new Set((await store.query<{ id: string }>(`SELECT event_id AS id FROM ${store.table('audit_events')}`)).map((r) => r.id));
   for (const e of events) assert.ok(ids.has(toHex(e.eventId as Uint8Array)), 'the row of each event');
-  assert.is(consumer.stats().poison, 0);
+  assert.is(auditor.consumer.stats().poison, 0);
   // the stored trail verifies against the verifier's key and the agents' keys
   const keys = { verifiers: verifierKeyMap([bus.verifierCreds.publicKeyInfo()]), agents: lookupFromManifests(bus.manifestsDir) };
   const report = await verifyStore(store, {}, keys);

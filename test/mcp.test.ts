@@ -80,6 +80,21 @@ await s.connect(new StdioServerTransport());
 `,
 );
 const tiny = (...words: string[]) => [process.execPath, tinyScript, ...words];
+/** `agentbus mcp serve` of the tiny server, as tiny on this test's bus. */
+const serveTiny = (...words: string[]) => [
+  'mcp',
+  'serve',
+  '--agent',
+  'tiny',
+  '--creds',
+  bus.credsPath('tiny'),
+  '--manifests',
+  bus.manifestsDir,
+  '--nats',
+  bus.url,
+  '--',
+  ...tiny(...words),
+];
 
 const fsRule = { server: 'fs', tools: ['read_text_file', 'list_directory'], args: { path: { path: { roots: [project] } } } };
 // file info only with a person's approval (agentbus approve, as boss)
@@ -246,20 +261,7 @@ test('mcp serve - refuses a server whose tools differ from the pinned ones, nami
   assert.instance(err, ToolServerError);
   assert.match(err!.message, /added extra; changed echo \(description\)/);
   assert.match(err!.message, /agentbus mcp pin --agent tiny/);
-  const r = cli([
-    'mcp',
-    'serve',
-    '--agent',
-    'tiny',
-    '--creds',
-    bus.credsPath('tiny'),
-    '--manifests',
-    bus.manifestsDir,
-    '--nats',
-    bus.url,
-    '--',
-    ...tiny('echo', 'other', 'words'),
-  ]);
+  const r = cli(serveTiny('echo', 'other', 'words'));
   assert.is(r.status, 1);
   const lines = r.stderr.trim().split('\n');
   assert.is(lines.length, 1, r.stderr);
@@ -268,24 +270,7 @@ test('mcp serve - refuses a server whose tools differ from the pinned ones, nami
 
 test('mcp serve - the CLI serves the pinned tools on the bus (a call end to end) and stops on SIGTERM', async () => {
   await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: tiny('echo', 'the', 'text'), stderr: 'ignore' });
-  const child = spawn(
-    process.execPath,
-    cliArgs(
-      'mcp',
-      'serve',
-      '--agent',
-      'tiny',
-      '--creds',
-      bus.credsPath('tiny'),
-      '--manifests',
-      bus.manifestsDir,
-      '--nats',
-      bus.url,
-      '--',
-      ...tiny('echo', 'the', 'text'),
-    ),
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, cliArgs(...serveTiny('echo', 'the', 'text')), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c) => (err += String(c)));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

@@ -13,21 +13,19 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { ContractRegistry } from '../packages/sdk/src/contracts.js';
-import { MEMORY_CONTRACTS, MemoryError } from '../packages/sdk/src/memory.js';
+import { MemoryError } from '../packages/sdk/src/memory.js';
 import type { AgentClient } from '../packages/sdk/src/client.js';
-import { RejectedError } from '../packages/sdk/src/errors.js';
 import { MemorySection, DEFAULT_MEMORY_SESSION_LIMIT, DEFAULT_MEMORY_WATCH_LIMIT } from '../packages/protocol/src/memory/grants.js';
 import { jsonDepth, MAX_MEMORY_VALUE_DEPTH } from '../packages/protocol/src/memory/contracts.js';
 import { parseManifest } from '../packages/protocol/src/manifest.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
 import type { ServiceIdentity } from '../packages/server/src/common/service-creds.js';
-import { startMemoryService, encodeMemoryValue } from '../packages/server/src/memory/service.js';
+import { encodeMemoryValue } from '../packages/server/src/memory/service.js';
 import type { MemoryService, MemoryAuditRecord } from '../packages/server/src/memory/service.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
-import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
+import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { memoryOutcome, withMemoryContracts, startBusMemory } from './helpers/memory.js';
 
 let bus: TestBus;
 let svcCreds: ServiceIdentity;
@@ -40,33 +38,8 @@ let alice: AgentClient;
 let bob: AgentClient;
 let dave: AgentClient;
 
-const start = () =>
-  startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: svcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-    onAudit: (r) => audits.push(r),
-  });
+const start = () => startBusMemory(bus, svcCreds, { onAudit: (r) => audits.push(r) });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    // the verifier's refusal of a request outside the grants: MemoryError 'not_allowed', the RejectedError kept
-    if (e instanceof MemoryError && e.rejected) {
-      assert.instance(e.rejected, RejectedError);
-      assert.is(e.rejected.reasonName, 'memory_not_allowed');
-      assert.is(e.code, 'not_allowed');
-      return `verifier:${e.code}`;
-    }
-    if (e instanceof MemoryError) return e.code;
-    if (e instanceof RejectedError) return `verifier:${e.reasonName}`;
-    throw e;
-  }
-  return 'ok';
-}
 const streams = async () => {
   const out: string[] = [];
   for await (const n of jsm.streams.names()) out.push(n);
@@ -84,13 +57,9 @@ async function resultRow(sender: string, ns: string, status: string) {
 test.before(async () => {
   svcDir = mkdtempSync(join(tmpdir(), 'agentbus-memlim-'));
   svcCreds = generateServiceCreds('memory', join(svcDir, 'memory-svc.json'));
-  const verifierContracts = new ContractRegistry([
-    ...contracts.types().map((t) => contracts.get(t)!),
-    ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!),
-  ]);
   bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
-    verifierOptions: { contracts: verifierContracts },
+    verifierOptions: { contracts: withMemoryContracts() },
     agents: {
       memory: { send: [{ to: '*', types: ['memory.result', 'memory.event'] }] },
       alice: { memory: { sessions: { ttl_seconds: 2 }, limits: { sessions: 2 } } },
@@ -153,7 +122,7 @@ test('sessions: up to the limit, then limit_exceeded with no stream created and 
   // reads and a watch of a namespace that does not exist create nothing either
   assert.is(await alice.memory('session/a3').get('k'), null);
   assert.equal((await alice.memory('session/a3').list()).keys, []);
-  assert.is(await code(alice.memory('session/a3').delete('k')), 'not_found');
+  assert.is(await memoryOutcome(alice.memory('session/a3').delete('k')), 'not_found');
   assert.equal(await sessionStreams(), ['a1', 'a2']);
   const refused = audits.find((a) => a.agent === 'alice' && a.ns === 'session/a3' && a.op === 'put')!;
   assert.is(refused.verdict, 'limit_exceeded');
@@ -168,7 +137,7 @@ test("a session another agent created spends its creator's slot, not the writer'
   // bob (limit 1) writes into alice's session: no slot of his
   await bob.memory('session/a1').put('from-bob', true);
   await bob.memory('session/b1').put('k', 1);
-  assert.is(await code(bob.memory('session/b2').put('k', 1)), 'limit_exceeded');
+  assert.is(await memoryOutcome(bob.memory('session/b2').put('k', 1)), 'limit_exceeded');
   assert.equal(svc.sessionsByCreator().get('bob'), ['session/b1']);
   assert.equal(svc.sessionsByCreator().get('alice'), ['session/a1', 'session/a2']);
   assert.equal(await sessionStreams(), ['a1', 'a2', 'b1']);
@@ -181,7 +150,7 @@ test("a restart of the memory service keeps the counts (from the streams' creato
   await svc.close();
   svc = await start();
   assert.equal(svc.sessionsByCreator().get('bob'), ['session/b1']);
-  assert.is(await code(bob.memory('session/b2').put('k', 1)), 'limit_exceeded');
+  assert.is(await memoryOutcome(bob.memory('session/b2').put('k', 1)), 'limit_exceeded');
   assert.ok(!(await sessionStreams()).includes('b2'));
   assert.is((await bob.memory('session/b1').get('k'))?.value, 1);
 });
@@ -203,7 +172,7 @@ test('an expired session frees its slot (its bucket is deleted); so does a bucke
   assert.equal(svc.sessionsByCreator().get('alice'), ['session/a3']);
   assert.ok(svc.stats.reclaimed >= 2);
   await alice.memory('session/a4').put('k', 4);
-  assert.is(await code(alice.memory('session/a5').put('k', 5)), 'limit_exceeded');
+  assert.is(await memoryOutcome(alice.memory('session/a5').put('k', 5)), 'limit_exceeded');
   // an operator removes a session bucket: the slot is free again
   await jsm.streams.delete('KV_agentbus_mem_s_a4');
   await alice.memory('session/a5').put('k', 5);
@@ -250,7 +219,7 @@ test('watches: up to the limit, then limit_exceeded (audited); a watch on a miss
   // closing one frees a watch
   await w2.close();
   const w3 = await dave.memory('session/d1').watch();
-  assert.is(await code(dave.memory('session/d1').watch()), 'limit_exceeded');
+  assert.is(await memoryOutcome(dave.memory('session/d1').watch()), 'limit_exceeded');
   await w1.close();
   await w3.close();
 });
@@ -269,7 +238,7 @@ test('a value nested too deep is refused with a code, by the service too; the wa
   // through the bus: 100 levels (whichever refuses it first, the verifier or the service, it is refused and nothing is stored)
   let hundred: unknown = 'x';
   for (let i = 0; i < 100; i++) hundred = { a: hundred };
-  const c = await code(dave.memory().put('deep', hundred));
+  const c = await memoryOutcome(dave.memory().put('deep', hundred));
   assert.ok(c === 'invalid' || c.startsWith('verifier:'), c);
   if (c === 'invalid')
     assert.is(

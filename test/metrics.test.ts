@@ -10,13 +10,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { sealEnvelope, parseEnvelope, encodeEnvelope } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Delivery, Verdict, Reason, reasonName, allReasons } from '../packages/protocol/src/proto.js';
-import { startBus, waitFor } from './helpers/bus.js';
+import { startBus, waitFor, verifierCliArgs } from './helpers/bus.js';
 import { reapOrphanNatsServers } from '../packages/server/src/common/bus-state.js';
 import type { TestBus } from './helpers/bus.js';
+import { confirmDeliveries, sealInputAs, enc } from './helpers/hostile.js';
 import { freePort } from './helpers/nats-server.js';
 import type { Verifier } from '../packages/server/src/verifier/verifier.js';
 import { startMetricsServer, VERIFY_SECONDS_BUCKETS } from '../packages/server/src/common/metrics.js';
@@ -52,9 +52,7 @@ test.before(async () => {
   alice = await bus.rawAgent('alice');
   // bob confirms its deliveries, as the SDK does
   bob = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bob, 'bob');
-  bobSub = bob.subscribe('agentbus.to.bob.>', { callback: (_e, m) => confirmer.confirmRaw(m) });
-  await bob.flush();
+  bobSub = await confirmDeliveries(bob, 'bob');
 });
 test.after(async () => {
   await auditor?.stop().catch(() => undefined);
@@ -62,19 +60,8 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function base(over: Partial<SealInput> = {}): SealInput {
-  const k = bus.ids.get('alice')!.currentKey();
-  return {
-    sender: 'alice',
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'task.assign',
-    payload: new TextEncoder().encode(JSON.stringify({ title: 'write tests', priority: 2 })),
-    contentType: 'application/json',
-    ...over,
-  };
-}
+/** alice's task.assign to bob, to seal (as is, or changed by `over`). */
+const base = (over: Partial<SealInput> = {}) => sealInputAs(bus, 'alice', { recipient: 'bob', payload: enc({ title: 'write tests', priority: 2 }), ...over });
 
 async function send(bytes: Uint8Array): Promise<Ack> {
   const r = await alice.request('agentbus.in.alice', bytes, { timeout: 3000 });
@@ -372,25 +359,9 @@ test('cli - verifier and auditor --help list --metrics-port and --metrics-host; 
 
 test('cli - `agentbus verifier --metrics-port` serves /readyz and /metrics, and closes on SIGTERM', async () => {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    cliArgs(
-      'verifier',
-      '--manifests',
-      bus.manifestsDir,
-      '--contracts',
-      'test/helpers/contracts.ts',
-      '--creds',
-      join(bus.dir, 'creds', 'verifier.json'),
-      '--nats',
-      bus.url,
-      '--log-level',
-      'error',
-      '--metrics-port',
-      String(port),
-    ),
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn(process.execPath, cliArgs(...verifierCliArgs(bus, '--log-level', 'error', '--metrics-port', String(port))), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));

@@ -13,14 +13,16 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Msg } from '@nats-io/transport-node';
-import { sealEnvelope, parseEnvelope, encodeEnvelope, toHex } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope, encodeEnvelope, toHex } from '../packages/protocol/src/envelope.js';
 import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { startBus, sleep, waitFor } from './helpers/bus.js';
 import { freePort } from './helpers/nats-server.js';
 import type { TestBus } from './helpers/bus.js';
-import { captureDeliveries } from './helpers/hostile.js';
+import { startBusMemory } from './helpers/memory.js';
+import { servePinned } from './helpers/tool-server.js';
+import { captureDeliveries, sealAs } from './helpers/hostile.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { wouldRefuse } from '../packages/server/src/auditor/reports.js';
@@ -32,14 +34,9 @@ import { verifyStore, lookupFromManifests, verifierKeyMap } from '../packages/se
 import { cliArgs } from './helpers/cli-bin.js';
 import { eventToRow } from '../packages/server/src/auditor/rows.js';
 import { formatRow, rowJson } from '../packages/server/src/ops/tail.js';
-import { verifiersLoaded } from './helpers/reload.js';
-import { pinServer } from '../packages/server/src/mcp/pin.js';
-import { startToolServer } from '../packages/server/src/mcp/serve.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
-import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { resultText } from '../packages/sdk/src/tools.js';
 import { MemoryError } from '../packages/sdk/src/memory.js';
 import { RejectedError, ToolError } from '../packages/sdk/src/errors.js';
@@ -131,19 +128,8 @@ test.after(async () => {
 });
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-function seal(sender: string, over: Partial<SealInput> = {}) {
-  const k = bus.ids.get(sender)!.currentKey();
-  return sealEnvelope({
-    sender,
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'task.assign',
-    payload: enc({ title: 'write tests', priority: 2 }),
-    contentType: 'application/json',
-    ...over,
-  });
-}
+const seal = (sender: string, over: Partial<SealInput> = {}) =>
+  sealAs(bus, sender, { recipient: 'bob', payload: enc({ title: 'write tests', priority: 2 }), ...over });
 async function send(sender: string, bytes: Uint8Array): Promise<Ack> {
   return Ack.decode((await raw.get(sender)!.request(`agentbus.in.${sender}`, bytes, { timeout: 5000 })).data);
 }
@@ -291,17 +277,7 @@ const clients = new Map<string, AgentClient>();
 const client = async (a: string) => clients.get(a) ?? (clients.set(a, await bus.agent(a, { timeoutMs: 8000 })), clients.get(a)!);
 
 test('monitor mode - the tool host serves what the verifier recorded as would-refuse; a symlink out of the root (seen only on the host) is refused in every mode', async () => {
-  await pinServer({ agent: 'tools', manifestsDir: bus.manifestsDir, command: [process.execPath, toolScript], stderr: 'ignore' });
-  await verifiersLoaded(bus, 'tools');
-  toolServer = await startToolServer({
-    agent: 'tools',
-    credentials: bus.credsPath('tools'),
-    manifestsDir: bus.manifestsDir,
-    servers: bus.url,
-    command: [process.execPath, toolScript],
-    stderr: 'ignore',
-    logger: createLogger({ level: 'fatal' }),
-  });
+  toolServer = await servePinned(bus, 'tools', [process.execPath, toolScript]);
   const mon = await client('mon');
   const enf = await client('enf');
   // outside the root: the verifier records it and delivers; the host runs it (monitor) …
@@ -325,13 +301,7 @@ test('monitor mode - the tool host serves what the verifier recorded as would-re
 });
 
 test('monitor mode - the memory service serves what the verifier recorded as would-refuse (memory grants); enforce mode is refused at the verifier', async () => {
-  memorySvc = await startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: memorySvcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-  });
+  memorySvc = await startBusMemory(bus, memorySvcCreds);
   const mon = await client('mon');
   const enf = await client('enf');
   // bob's own namespace: no grant of mon's reaches it

@@ -6,13 +6,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import type { IAuditEvent } from '../packages/protocol/src/proto.js';
-import { toHex, decodeHeader } from '../packages/protocol/src/envelope.js';
 import { strictJsonProblem, parseStrictJson, MAX_JSON_DEPTH } from '../packages/protocol/src/json-strict.js';
 import { visibleDetail } from '../packages/protocol/src/visible.js';
 import { memoryAuditFields } from '../packages/protocol/src/memory/audit.js';
-import { startBus, waitFor, sleep } from './helpers/bus.js';
+import { startBus, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { auditRowOf } from './helpers/audit-rows.js';
 import { sealAs, request, enc, captureDeliveries } from './helpers/hostile.js';
 
 const schema = { type: 'object', properties: { path: { type: 'string' } }, additionalProperties: true };
@@ -46,29 +45,6 @@ test.before(async () => {
   for (const a of ['coder', 'fs', 'memory', 'alice']) got.push((await captureDeliveries(await bus.rawAgent(a), a)).got);
 });
 test.after(async () => bus?.stop());
-
-const headerOf = (e: IAuditEvent) => {
-  const h = decodeHeader(e.header!);
-  return h.ok ? h.value : undefined;
-};
-async function rowOf(msgId: Uint8Array): Promise<IAuditEvent> {
-  const id = toHex(msgId);
-  let found: IAuditEvent | undefined;
-  await waitFor(
-    async () => {
-      found = (await bus.auditBatches())
-        .flatMap((b) => b.events)
-        .find((e) => {
-          const h = headerOf(e);
-          return h !== undefined && toHex(h.msgId) === id;
-        });
-      return found !== undefined;
-    },
-    5000,
-    `audit row of ${id}`,
-  );
-  return found!;
-}
 
 const deep = (n: number, inner = '1') => `${'['.repeat(n)}${inner}${']'.repeat(n)}`;
 const deepObj = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -124,7 +100,7 @@ test('bounds - 20,000 levels deep in every payload type: refused schema_invalid,
       assert.is(ack.verdict, Verdict.VERDICT_REJECTED, k.name);
       assert.is(reasonName(ack.reason), 'schema_invalid', `${k.name}: ${ack.detail}`);
       assert.match(ack.detail, /nested deeper than 64 levels/, k.name);
-      const row = await rowOf(s.header.msgId);
+      const row = await auditRowOf(bus, s.header.msgId);
       assert.is(reasonName(row.reason!), 'schema_invalid', k.name);
       if (k.type === 'memory.put') assert.is(row.memory?.status, 'unreadable', 'the memory row does not say its value could not be read');
     }
@@ -142,7 +118,7 @@ test('bounds - duplicate keys in every payload type: refused schema_invalid with
     await nc.close();
     assert.is(reasonName(ack.reason), 'schema_invalid', `${k.name}: ${ack.detail}`);
     assert.match(ack.detail, /duplicate key "z"/, k.name);
-    assert.is(reasonName((await rowOf(s.header.msgId)).reason!), 'schema_invalid', k.name);
+    assert.is(reasonName((await auditRowOf(bus, s.header.msgId)).reason!), 'schema_invalid', k.name);
   }
 });
 
@@ -157,7 +133,7 @@ test('bounds - huge arrays and long strings: every payload type answered and aud
       const ack = await request(nc, k.sender, s.bytes, 10_000);
       await nc.close();
       assert.ok(Date.now() - t0 < 10_000, k.name);
-      const row = await rowOf(s.header.msgId);
+      const row = await auditRowOf(bus, s.header.msgId);
       assert.is(row.verdict, ack.verdict, k.name);
       assert.is(Number(row.payloadSize), enc(k.wrap(x)).length, k.name);
     }
@@ -174,7 +150,7 @@ test('bounds - a guard refusal tells the sender the kind, path and rule, never t
   assert.is(reasonName(ack.reason), 'invisible_text');
   assert.match(ack.detail, /^invisible_text at \$\.content\[0\]\.text \(tag_chars\)$/);
   assert.not.match(ack.detail, /ignore previous/);
-  const row = await rowOf(s.header.msgId);
+  const row = await auditRowOf(bus, s.header.msgId);
   assert.not.match(row.detail ?? '', /ignore previous/);
   assert.match(JSON.stringify(row.findings ?? []), /ignore previous instructions/, 'the audit trail lost the decoded hidden text');
   // any detail passed to an agent counts hidden characters instead of carrying them

@@ -8,27 +8,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { sealEnvelope, parseEnvelope, toHex } from '../packages/protocol/src/envelope.js';
 import { AuditEvent, Reason, Verdict, reasonName } from '../packages/protocol/src/proto.js';
-import { openStore } from '../packages/server/src/auditor/store.js';
 import type { AuditStore } from '../packages/server/src/auditor/store.js';
-import { storeConfigSchema } from '../packages/server/src/auditor/config.js';
-import { startAuditConsumer } from '../packages/server/src/auditor/consumer.js';
-import type { AuditConsumer } from '../packages/server/src/auditor/consumer.js';
 import { trail } from '../packages/server/src/auditor/reports.js';
 import { mapEvent } from '../packages/server/src/auditor/rows.js';
 import { verifyStore, readEvidence, checkEvidence, lookupFromManifests, verifierKeyMap } from '../packages/server/src/auditor/verify.js';
 import { startBus, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { startBusAuditor } from './helpers/auditor.js';
+import type { BusAuditor } from './helpers/auditor.js';
 import { flood, auditedCount, enc } from './helpers/hostile.js';
 
 let bus: TestBus;
 let store: AuditStore;
-let consumer: AuditConsumer;
-let auditorNc: NatsConnection;
+let auditor: BusAuditor;
 
 test.before(async () => {
   bus = await startBus({
@@ -40,15 +34,11 @@ test.before(async () => {
       mallory: { send: [{ to: 'deployer', types: ['task.assign'] }], rejections: { per_second: 1, burst: 5 } },
     },
   });
-  store = await openStore(storeConfigSchema.parse({ url: join(bus.dir, 'audit-db') }));
-  await store.migrate();
-  auditorNc = await connect({ servers: bus.url, authenticator: nkeyAuthenticator(bus.auditorCreds.natsSeed()), inboxPrefix: '_INBOX_auditor' });
-  consumer = await startAuditConsumer({ nc: auditorNc, sink: store, config: { batchMaxWaitMs: 1000, ackWaitMs: 5000 } });
+  auditor = await startBusAuditor(bus);
+  store = auditor.store;
 });
 test.after(async () => {
-  await consumer?.stop();
-  await store?.close();
-  await auditorNc?.close();
+  await auditor?.stop();
   await bus.stop();
 });
 
@@ -58,10 +48,10 @@ const rowCount = async () => Number((await store.query<{ n: number }>(`SELECT co
 const PLANTED = randomBytes(16);
 const N = 300;
 
-test("shed evidence - a forged header in a flood past the budget is not recorded as anybody's word", async () => {
-  // mallory signs (with its own key) a header naming planner, deploy.request, a chosen msg_id and a rationale
+/** Mallory signs (with its own key) a header naming planner, deploy.request, the PLANTED msg_id and a rationale. */
+function forgedByMallory(rationale: string) {
   const k = bus.ids.get('mallory')!.currentKey();
-  const forged = sealEnvelope({
+  return sealEnvelope({
     sender: 'planner',
     keyId: k.keyId,
     sign: k.sign,
@@ -70,8 +60,12 @@ test("shed evidence - a forged header in a flood past the budget is not recorded
     msgId: PLANTED,
     payload: enc({ service: 'prod' }),
     contentType: 'application/json',
-    metadata: { rationale: 'approved by the security team' },
-  }).bytes;
+    metadata: { rationale },
+  });
+}
+
+test("shed evidence - a forged header in a flood past the budget is not recorded as anybody's word", async () => {
+  const forged = forgedByMallory('approved by the security team').bytes;
   const nc = await bus.rawAgent('mallory');
   const { acks } = await flood(
     nc,
@@ -185,18 +179,7 @@ test('shed evidence - audit verify flags a row changed to claim a verified heade
 });
 
 test('shed evidence - a signed shed event that carries a header (an older verifier\'s "hint") is mapped without it and flagged', async () => {
-  const k = bus.ids.get('mallory')!.currentKey();
-  const sealed = sealEnvelope({
-    sender: 'planner',
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'deployer',
-    type: 'deploy.request',
-    msgId: PLANTED,
-    payload: enc({ service: 'prod' }),
-    contentType: 'application/json',
-    metadata: { rationale: 'trust me' },
-  });
+  const sealed = forgedByMallory('trust me');
   const p = parseEnvelope(sealed.bytes);
   assert.ok(p.ok);
   const forged = p.value;

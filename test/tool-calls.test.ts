@@ -10,7 +10,7 @@ import type { IAuditEvent, IDeliveryRecord } from '../packages/protocol/src/prot
 import { toHex } from '../packages/protocol/src/envelope.js';
 import { SUBJECT_APPROVAL_PENDING_PREFIX } from '../packages/protocol/src/tools/definition.js';
 import type { PendingApproval } from '../packages/protocol/src/tools/definition.js';
-import { decodeHeader, parseEnvelope } from '../packages/protocol/src/envelope.js';
+import { parseEnvelope } from '../packages/protocol/src/envelope.js';
 import { RejectedError } from '../packages/sdk/src/errors.js';
 import { ContractRegistry } from '../packages/sdk/src/contracts.js';
 import type { InboundMessage } from '../packages/sdk/src/client.js';
@@ -18,6 +18,7 @@ import { ApprovalContract, ToolResultContract, toolContracts } from '../packages
 import { Policy, loadManifestDir } from '../packages/protocol/src/manifest.js';
 import { startBus, waitFor, sleep } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
+import { headerOf } from './helpers/audit-rows.js';
 import { cliArgs } from './helpers/cli-bin.js';
 
 const schema = { type: 'object', properties: { path: { type: 'string' } }, required: ['path'], additionalProperties: false };
@@ -54,11 +55,6 @@ async function trail(): Promise<{ events: IAuditEvent[]; deliveries: IDeliveryRe
   const batches = await bus.auditBatches();
   return { events: batches.flatMap((b) => b.events), deliveries: batches.flatMap((b) => b.deliveries) };
 }
-const headerOf = (e: IAuditEvent) => {
-  const h = decodeHeader(e.header!);
-  return h.ok ? h.value : undefined;
-};
-
 /** The fs tool server: answers every call with a tool.result naming the tool and path. */
 async function startFs(): Promise<{ calls: string[]; stop(): Promise<void> }> {
   const fs = await bus.agent('fs', { contracts: registry });

@@ -13,7 +13,7 @@ import type { TestBus } from './helpers/bus.js';
 import { verifiersLoaded } from './helpers/reload.js';
 import type { InboundMessage } from '../packages/sdk/src/client.js';
 import { DEPTH_TOKEN_METADATA } from '../packages/protocol/src/metadata.js';
-import { captureDeliveries } from './helpers/hostile.js';
+import { captureDeliveries, confirmDeliveries } from './helpers/hostile.js';
 
 const test = suite('verifier bus');
 let bus: TestBus;
@@ -288,15 +288,8 @@ test('delivery - to a recipient that is not connected: accepted, audited, answer
 
 test('delivery - a retry of a message its recipient confirmed is answered without sending it again', async () => {
   const opsRaw = await bus.rawAgent('ops');
-  const confirmer = new DeliveryConfirmer(opsRaw, 'ops');
   const wire: Msg[] = [];
-  const sub = opsRaw.subscribe('agentbus.to.ops.>', {
-    callback: (_e, m) => {
-      wire.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await opsRaw.flush();
+  const sub = await confirmDeliveries(opsRaw, 'ops', wire);
   const planner = await bus.agent('planner');
   const s = sealFor('planner', { recipient: 'ops', payload: new TextEncoder().encode('{"title":"ack lost","priority":1}') });
   const id = toHex(s.header.msgId);

@@ -4,50 +4,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { startBus, sleep, waitFor } from './helpers/bus.js';
+import { startBus, sleep, verifierCliArgs, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
-import { cliArgs } from './helpers/cli-bin.js';
+import { cliArgs, untilReady } from './helpers/cli-bin.js';
 
 let bus: TestBus;
 const children: ChildProcess[] = [];
 
-function spawnVerifier(id: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    cliArgs(
-      'verifier',
-      '--manifests',
-      bus.manifestsDir,
-      '--contracts',
-      'test/helpers/contracts.ts',
-      '--creds',
-      bus.dir + '/creds/verifier.json',
-      '--nats',
-      bus.url,
-      '--id',
-      id,
-      '--log-level',
-      'warn',
-      '--depth-key-file',
-      bus.dir + '/creds/depth.key',
-    ),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let out = '';
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (/ready/.test(out)) {
-        clearInterval(t);
-        resolve(child);
-      }
-      if (child.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(out));
-      }
-    }, 20);
+async function spawnVerifier(id: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, cliArgs(...verifierCliArgs(bus, '--id', id, '--log-level', 'warn', '--depth-key-file', bus.dir + '/creds/depth.key')), {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
+  await untilReady(child);
+  return child;
 }
 
 test.before(async () => {

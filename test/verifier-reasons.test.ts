@@ -11,10 +11,9 @@ import type { SealInput } from '../packages/protocol/src/envelope.js';
 import { Ack, Reason, Verdict, reasonName, allReasons } from '../packages/protocol/src/proto.js';
 import type { IAuditEvent } from '../packages/protocol/src/proto.js';
 import { DEPTH_TOKEN_METADATA, MAX_METADATA_VALUE_BYTES } from '../packages/protocol/src/metadata.js';
-import { badSignature, auditedCount } from './helpers/hostile.js';
+import { badSignature, auditedCount, confirmDeliveries, sealInputAs, enc } from './helpers/hostile.js';
 import { SHED_ANSWER_DELAY_MS } from '../packages/protocol/src/constants.js';
 import { SigningKey } from '../packages/sdk/src/identity.js';
-import { DeliveryConfirmer } from '../packages/sdk/src/delivery.js';
 import { startBus, sleep, waitFor, contracts } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
 
@@ -68,33 +67,15 @@ test.before(async () => {
   await waitFor(() => bus.verifiers[0]!.policy.agents.get('alice')!.keys.size === 3, 3000, 'manifest reload');
   alice = await bus.rawAgent('alice');
   bobRaw = await bus.rawAgent('bob');
-  const confirmer = new DeliveryConfirmer(bobRaw, 'bob');
-  bobRaw.subscribe('agentbus.to.bob.>', {
-    callback: (_e, m) => {
-      bobGot.push(m);
-      confirmer.confirmRaw(m);
-    },
-  });
-  await bobRaw.flush();
+  await confirmDeliveries(bobRaw, 'bob', bobGot);
 });
 test.after(async () => {
   await bus.stop();
 });
 
 const aliceKey = () => bus.ids.get('alice')!.currentKey();
-function base(over: Partial<SealInput> = {}): SealInput {
-  const k = aliceKey();
-  return {
-    sender: 'alice',
-    keyId: k.keyId,
-    sign: k.sign,
-    recipient: 'bob',
-    type: 'task.assign',
-    payload: new TextEncoder().encode(JSON.stringify({ title: 'write tests', priority: 2 })),
-    contentType: 'application/json',
-    ...over,
-  };
-}
+/** alice's task.assign to bob, to seal (as is, or changed by `over`). */
+const base = (over: Partial<SealInput> = {}) => sealInputAs(bus, 'alice', { recipient: 'bob', payload: enc({ title: 'write tests', priority: 2 }), ...over });
 
 async function sendRaw(nc: NatsConnection, sender: string, bytes: Uint8Array): Promise<Ack> {
   const r = await nc.request(`agentbus.in.${sender}`, bytes, { timeout: 3000 });

@@ -18,24 +18,19 @@ import { Ack, Delivery, Verdict } from '../packages/protocol/src/proto.js';
 import { sealEnvelope } from '../packages/protocol/src/envelope.js';
 import { ReplyRoutes } from '../packages/protocol/src/depth-token.js';
 import { REPLY_ROUTE_HEADER, WORKER_HEADER, DEPTH_TOKEN_METADATA } from '../packages/protocol/src/constants.js';
-import { ContractRegistry } from '../packages/sdk/src/contracts.js';
-import { MEMORY_CONTRACTS } from '../packages/sdk/src/memory.js';
 import { resultText } from '../packages/sdk/src/tools.js';
 import type { AgentClient, InboundMessage } from '../packages/sdk/src/client.js';
-import { createLogger } from '../packages/sdk/src/log.js';
 import { generateServiceCreds } from '../packages/server/src/common/service-creds.js';
-import { startMemoryService } from '../packages/server/src/memory/service.js';
 import type { MemoryService } from '../packages/server/src/memory/service.js';
-import { pinServer } from '../packages/server/src/mcp/pin.js';
-import { startToolServer } from '../packages/server/src/mcp/serve.js';
 import type { ToolServer } from '../packages/server/src/mcp/serve.js';
 import { startAuditor } from '../packages/server/src/auditor/service.js';
 import type { Auditor } from '../packages/server/src/auditor/service.js';
 import { ConnectionTracker, describeConnectionAlert } from '../packages/server/src/auditor/connections.js';
 import type { ConnEvent } from '../packages/server/src/auditor/connections.js';
-import { startBus, contracts, sleep, waitFor } from './helpers/bus.js';
+import { startBus, sleep, waitFor } from './helpers/bus.js';
 import type { TestBus } from './helpers/bus.js';
-import { verifiersLoaded } from './helpers/reload.js';
+import { servePinned } from './helpers/tool-server.js';
+import { withMemoryContracts, startBusMemory } from './helpers/memory.js';
 import { cliArgs } from './helpers/cli-bin.js';
 import { spawnSync } from 'node:child_process';
 
@@ -108,7 +103,7 @@ test.before(async () => {
   bus = await startBus({
     services: { memory: [svcCreds.natsPublicKey] },
     verifierOptions: {
-      contracts: new ContractRegistry([...contracts.types().map((t) => contracts.get(t)!), ...MEMORY_CONTRACTS.types().map((t) => MEMORY_CONTRACTS.get(t)!)]),
+      contracts: withMemoryContracts(),
     },
     agents: {
       crew: {
@@ -129,24 +124,8 @@ test.before(async () => {
     },
   });
   auditor = await startTheAuditor();
-  memory = await startMemoryService({
-    servers: bus.url,
-    credentials: bus.credsPath('memory'),
-    serviceCreds: svcCreds,
-    manifestsDir: bus.manifestsDir,
-    logger: createLogger({ level: 'silent' }),
-  });
-  await pinServer({ agent: 'tiny', manifestsDir: bus.manifestsDir, command: [process.execPath, tinyScript], stderr: 'ignore' });
-  await verifiersLoaded(bus, 'tiny');
-  tiny = await startToolServer({
-    agent: 'tiny',
-    credentials: bus.credsPath('tiny'),
-    manifestsDir: bus.manifestsDir,
-    servers: bus.url,
-    command: [process.execPath, tinyScript],
-    stderr: 'ignore',
-    logger: createLogger({ level: 'silent' }),
-  });
+  memory = await startBusMemory(bus, svcCreds);
+  tiny = await servePinned(bus, 'tiny', [process.execPath, tinyScript]);
   boss = await bus.agent('boss', { timeoutMs: 5000 });
   watcher = await bus.agent('watcher');
   // boss answers every task crew asks it, naming the task

@@ -251,3 +251,22 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
     await sleep(20);
   }
 }
+
+/**
+ * `agentbus verifier` against this bus (verifiers: 0 leaves the partitions to it): the bus's
+ * manifests, the test contracts, the verifier's credentials and the server; `more` adds options.
+ */
+export function verifierCliArgs(bus: TestBus, ...more: string[]): string[] {
+  return [
+    'verifier',
+    '--manifests',
+    bus.manifestsDir,
+    '--contracts',
+    'test/helpers/contracts.ts',
+    '--creds',
+    `${bus.dir}/creds/verifier.json`,
+    '--nats',
+    bus.url,
+    ...more,
+  ];
+}

@@ -4,6 +4,7 @@
 // file); else the sources through tsx. The built CLI starts in ~0.55 s, the sources in ~1.2 s,
 // and the suite starts it a few hundred times.
 import { readdirSync, statSync, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -34,4 +35,22 @@ export function builtCliIsFresh(): boolean {
 export function cliArgs(...args: string[]): string[] {
   const ts = args.some((a) => /\.(c|m)?ts$/.test(a));
   return !ts && builtCliIsFresh() ? [DIST, ...args] : ['--import', 'tsx', SRC, ...args];
+}
+
+/** Resolves when a service the CLI started says `ready` on stderr; rejects with what it wrote if it exits first. */
+export function untilReady(child: ChildProcess): Promise<void> {
+  let out = '';
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const t = setInterval(() => {
+      if (/ready/.test(out)) {
+        clearInterval(t);
+        resolve();
+      }
+      if (child.exitCode !== null) {
+        clearInterval(t);
+        reject(new Error(out));
+      }
+    }, 20);
+  });
 }

@@ -1,6 +1,6 @@
 // Tools for tests in which an agent is compromised: raw NATS connections that seal envelopes
 // themselves, capture what the verifier delivers (with its depth tokens), and flood.
-import type { NatsConnection, Msg } from '@nats-io/transport-node';
+import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { sealEnvelope, parseEnvelope, decodeHeader, toHex } from '../../packages/protocol/src/envelope.js';
 import type { SealInput, Sealed } from '../../packages/protocol/src/envelope.js';
 import { Ack, Verdict } from '../../packages/protocol/src/proto.js';
@@ -12,10 +12,10 @@ import { waitFor } from './bus.js';
 
 export const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 
-/** Seal as `agent` with its current key (defaults: to coder, task.assign, a valid payload). */
-export function sealAs(bus: TestBus, agent: string, over: Partial<SealInput> = {}): Sealed {
+/** What `agent` would seal with its current key (defaults: to coder, task.assign, a valid payload). */
+export function sealInputAs(bus: TestBus, agent: string, over: Partial<SealInput> = {}): SealInput {
   const k = bus.ids.get(agent)!.currentKey();
-  return sealEnvelope({
+  return {
     sender: agent,
     keyId: k.keyId,
     sign: k.sign,
@@ -24,7 +24,12 @@ export function sealAs(bus: TestBus, agent: string, over: Partial<SealInput> = {
     payload: enc({ title: 't', priority: 1 }),
     contentType: 'application/json',
     ...over,
-  });
+  };
+}
+
+/** Seal as `agent` with its current key (the defaults of sealInputAs). */
+export function sealAs(bus: TestBus, agent: string, over: Partial<SealInput> = {}): Sealed {
+  return sealEnvelope(sealInputAs(bus, agent, over));
 }
 
 /** The same envelope with one signature bit flipped (everything before the signature check passes). */
@@ -36,6 +41,22 @@ export function badSignature(s: Sealed): Uint8Array {
 
 export async function request(nc: NatsConnection, sender: string, bytes: Uint8Array, timeout = 5000): Promise<Ack> {
   return Ack.decode((await nc.request(`agentbus.in.${sender}`, bytes, { timeout })).data);
+}
+
+/**
+ * A raw recipient: every delivery to `agent` on `nc` confirmed, as the SDK does, and each copy
+ * that came over the wire pushed to `wire` when given. Resolves once the subscription is in place.
+ */
+export async function confirmDeliveries(nc: NatsConnection, agent: string, wire?: Msg[]): Promise<Subscription> {
+  const confirmer = new DeliveryConfirmer(nc, agent);
+  const sub = nc.subscribe(`agentbus.to.${agent}.>`, {
+    callback: (_e, m) => {
+      wire?.push(m);
+      confirmer.confirmRaw(m);
+    },
+  });
+  await nc.flush();
+  return sub;
 }
 
 /** Subscribe to an agent's deliveries (confirming them, as the SDK does), keyed by msg_id. */

@@ -291,8 +291,8 @@ export async function replay(
   }
 }
 
-function connectionAlert(a: Alert): ReplayAlert {
-  // the engine's alertSentence already says it (sentence.ts knows the connection rules)
+/** The alert as replay reports it, its evidence naming `msgIds` (and `trail`, when there is one). */
+function replayAlert(a: Alert, msgIds: string[], trail?: string[]): ReplayAlert {
   return {
     rule: a.rule,
     severity: a.severity,
@@ -300,20 +300,17 @@ function connectionAlert(a: Alert): ReplayAlert {
     window: { start: a.window_start, end: a.window_end },
     detected_at: a.detected_at,
     ...(a.sentence ? { sentence: a.sentence } : {}),
-    evidence: { ...a.evidence, msg_ids: [] },
+    evidence: { ...a.evidence, msg_ids: msgIds },
+    ...(trail?.length ? { trail } : {}),
   };
+}
+
+function connectionAlert(a: Alert): ReplayAlert {
+  // the engine's alertSentence already says it (sentence.ts knows the connection rules)
+  return replayAlert(a, []);
 }
 
 async function withEvidence(store: AuditStore, a: Alert, limit: number): Promise<ReplayAlert> {
   const ids = a.msg_ids && limit === EVIDENCE_LIMIT ? a.msg_ids : await alertMsgIds(store, a, limit);
-  return {
-    rule: a.rule,
-    severity: a.severity,
-    agents: a.agents,
-    window: { start: a.window_start, end: a.window_end },
-    detected_at: a.detected_at,
-    ...(a.sentence ? { sentence: a.sentence } : {}),
-    evidence: { ...a.evidence, msg_ids: ids },
-    ...(a.trail?.length ? { trail: a.trail } : {}),
-  };
+  return replayAlert(a, ids, a.trail);
 }

@@ -9,29 +9,13 @@ import type { PendingApproval } from '@agentbus/protocol';
 import type { Subscription } from '@nats-io/transport-node';
 import { ApproveError, connectApprover, sendDecision, showArgs, unshowable, watchPending } from '../ops/approver.js';
 import type { Approver, ApproverConnectOptions } from '../ops/approver.js';
+import type { Held } from './client/types.js';
 
 /** A notice not heard again for this long is gone (notices repeat every second while held). */
 const GONE_AFTER_MS = 3500;
 
-/** A held call as the browser shows it. */
-export interface HeldView {
-  msg_id: string;
-  caller: string;
-  server: string;
-  tool: string;
-  /** The canonical arguments, indented, invisible characters escaped (showArgs). */
-  args_shown: string;
-  args_sha256: string;
-  held_at: string;
-  expires_at: string;
-  /** Why it cannot be approved as shown (it can still be denied), if so. */
-  unshowable?: string;
-  /** The approver made this call itself: it may not decide it (four eyes). */
-  own?: boolean;
-}
-
 export interface DeskEvents {
-  held(v: HeldView): void;
+  held(v: Held): void;
   gone(g: { msg_id: string; why: string }): void;
   note(line: string): void;
 }
@@ -91,7 +75,7 @@ export class ApprovalDesk {
     return desk;
   }
 
-  #view(n: PendingApproval): HeldView {
+  #view(n: PendingApproval): Held {
     const why = unshowable(n);
     return {
       msg_id: n.msg_id,
@@ -129,7 +113,7 @@ export class ApprovalDesk {
   }
 
   /** The calls held now, oldest first. */
-  list(): HeldView[] {
+  list(): Held[] {
     return [...this.#held.values()].map((h) => this.#view(h.notice)).sort((a, b) => a.held_at.localeCompare(b.held_at));
   }
 

@@ -55,3 +55,17 @@ export function counts(v: unknown, max = 3): string {
   );
 }
 export const threshold = (ev: Record<string, unknown>) => (num(ev['threshold']) === undefined ? '' : ` (threshold ${ev['threshold'] as number})`);
+
+/** The evidence of an alert about the destinations a sender (the alert's first agent) is new to: its messages to `dests` (none named: to any destination) in the alert's window. */
+export function newDestinationsEvidence(a: AlertView, dests: string[]): EvidenceQuery | undefined {
+  const who = a.agents[0];
+  if (!who) return undefined;
+  if (dests.length === 0)
+    return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
+  return {
+    where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`,
+    params: { dests },
+    from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`,
+    senders: [who],
+  };
+}

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
 import type { DetectorInput, Finding, MinuteCount } from './types.js';
-import { num, plural, strs, threshold } from './explain.js';
+import { newDestinationsEvidence, num, plural, strs, threshold } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'fan_out';
@@ -85,15 +85,5 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
 
 /** The raw rows the alert counted. */
 export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
-  const who = a.agents[0];
-  if (!who) return undefined;
-  const dests = strs(ev['new_destinations']);
-  if (dests.length === 0)
-    return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
-  return {
-    where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`,
-    params: { dests },
-    from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`,
-    senders: [who],
-  };
+  return newDestinationsEvidence(a, strs(ev['new_destinations']));
 }

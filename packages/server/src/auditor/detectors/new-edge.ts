@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { MINUTE_MS, windowEnd, windowStart } from './types.js';
 import type { InputRequest } from './plugin.js';
 import type { DetectorInput, Finding } from './types.js';
-import { list, num, obj, plural } from './explain.js';
+import { list, newDestinationsEvidence, num, obj, plural } from './explain.js';
 import type { AlertView, EvidenceQuery } from './explain.js';
 
 export const rule = 'new_edge';
@@ -71,15 +71,5 @@ export function describe(who: string, ev: Record<string, unknown>, dur: string):
 
 /** The raw rows the alert counted. */
 export function evidence(a: AlertView, ev: Record<string, unknown>): EvidenceQuery | undefined {
-  const who = a.agents[0];
-  if (!who) return undefined;
-  const dests = newDestinations(ev);
-  if (dests.length === 0)
-    return { where: `verdict != 'duplicate' AND destination != ''`, params: {}, from: `messages of ${who} in the alert's window`, senders: [who] };
-  return {
-    where: `verdict != 'duplicate' AND destination IN {dests:Array(String)}`,
-    params: { dests },
-    from: `messages of ${who} to the new ${dests.length === 1 ? 'destination' : 'destinations'} in the alert's window`,
-    senders: [who],
-  };
+  return newDestinationsEvidence(a, newDestinations(ev));
 }

@@ -5,6 +5,7 @@
 import { useMemo, useRef } from 'preact/hooks';
 import { forceCenter, forceCollide, forceLink, forceManyBody, forceSimulation, forceX, forceY } from 'd3-force';
 import type { SimulationLinkDatum, SimulationNodeDatum } from 'd3-force';
+import { Head } from './table.js';
 import { vis } from './types.js';
 
 export interface GraphEdge {
@@ -133,14 +134,7 @@ export function Graph(props: { agents: string[]; edges: GraphEdge[]; onAgent: (i
       </svg>
       <table class="edges">
         <caption>Edges (the same graph as a table)</caption>
-        <thead>
-          <tr>
-            <th scope="col">from</th>
-            <th scope="col">to</th>
-            <th scope="col">accepted</th>
-            <th scope="col">refused</th>
-          </tr>
-        </thead>
+        <Head cols={['from', 'to', 'accepted', 'refused']} />
         <tbody>
           {props.edges.map((e) => (
             <tr key={`${e.sender}>${e.destination}`} class={e.rejected ? 'refused' : ''}>

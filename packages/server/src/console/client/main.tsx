@@ -6,6 +6,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Graph } from './graph.js';
 import type { GraphEdge } from './graph.js';
+import { Head } from './table.js';
 import { dest, vis } from './types.js';
 import type { AgentInfo, Alert, EdgeRow, Held, Session, Snapshot, TrailRow, Verdict, WouldRefuseRow } from './types.js';
 
@@ -139,16 +140,7 @@ function Verdicts(props: {
         </p>
       ) : null}
       <table class="verdicts" data-testid="verdicts">
-        <thead>
-          <tr>
-            <th scope="col">time</th>
-            <th scope="col">verdict</th>
-            <th scope="col">reason</th>
-            <th scope="col">from → to</th>
-            <th scope="col">type</th>
-            <th scope="col">msg_id</th>
-          </tr>
-        </thead>
+        <Head cols={['time', 'verdict', 'reason', 'from → to', 'type', 'msg_id']} />
         <tbody>
           {shown.map((v) => (
             <tr key={v.event_id} class={verdictClass(v.verdict)} data-msg-id={v.msg_id} data-verdict={v.verdict}>
@@ -271,18 +263,7 @@ function Trail(props: { id: string; setId: (id: string) => void }) {
       {rows && rows.length === 0 ? <p class="empty">The audit store has no row of {props.id} (yet: it is stored within seconds).</p> : null}
       {rows?.length ? (
         <table class="trail" data-testid="trail">
-          <thead>
-            <tr>
-              <th scope="col">relation</th>
-              <th scope="col">time</th>
-              <th scope="col">verdict</th>
-              <th scope="col">reason</th>
-              <th scope="col">from → to</th>
-              <th scope="col">type</th>
-              <th scope="col">msg_id</th>
-              <th scope="col">depth</th>
-            </tr>
-          </thead>
+          <Head cols={['relation', 'time', 'verdict', 'reason', 'from → to', 'type', 'msg_id', 'depth']} />
           <tbody>
             {rows.map((r, i) => (
               <tr key={i} class={verdictClass(r.verdict)}>
@@ -354,15 +335,7 @@ function Monitor(props: { live: Verdict[]; openTrail: (id: string) => void }) {
       {rows.length === 0 ? <p class="empty">Nothing would have been refused.</p> : null}
       {rows.length ? (
         <table class="verdicts">
-          <thead>
-            <tr>
-              <th scope="col">time</th>
-              <th scope="col">would refuse</th>
-              <th scope="col">from → to</th>
-              <th scope="col">type</th>
-              <th scope="col">msg_id</th>
-            </tr>
-          </thead>
+          <Head cols={['time', 'would refuse', 'from → to', 'type', 'msg_id']} />
           <tbody>
             {rows.map((r) => (
               <tr key={r.event_id} class="warn" data-msg-id={r.msg_id}>

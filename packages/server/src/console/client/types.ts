@@ -1,4 +1,6 @@
 // What the console's server sends (console/server.ts): the shapes of its JSON and its events.
+// Types only, with no import: the server's side (approvals.ts) imports them too, and the client is
+// type-checked with the DOM library and without node's types (tsconfig.client.json).
 
 export interface Verdict {
   kind: 'verdict';
@@ -44,16 +46,20 @@ export interface Alert {
   msg_ids?: string[];
 }
 
+/** A held call as the browser shows it (console/approvals.ts makes it from the approval notice). */
 export interface Held {
   msg_id: string;
   caller: string;
   server: string;
   tool: string;
+  /** The canonical arguments, indented, invisible characters escaped (showArgs). */
   args_shown: string;
   args_sha256: string;
   held_at: string;
   expires_at: string;
+  /** Why it cannot be approved as shown (it can still be denied), if so. */
   unshowable?: string;
+  /** The approver made this call itself: it may not decide it (four eyes). */
   own?: boolean;
 }
 
