@@ -37,7 +37,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 export async function guardedFigures(o: { n?: number; rounds?: number } = {}): Promise<Figure[]> {
   const n = o.n ?? 10_000;
-  const rounds = o.rounds ?? 3;
+  // 5 rounds: one run of either mode moves ±10 % on a shared 2-core box, and the figure is a difference of two
+  const rounds = o.rounds ?? 5;
   const figures: Figure[] = [];
   const bus = await startBenchBus();
   try {
