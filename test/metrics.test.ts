@@ -47,7 +47,9 @@ test.before(async () => {
       carol: {},
     },
   });
-  v = await bus.startVerifier({ metricsPort: await freePort() });
+  // a delivery to an absent recipient stays pending for 4 s (not the default 1 s): long enough
+  // for a scrape on a loaded machine to see it before it times out (the drain test below)
+  v = await bus.startVerifier({ metricsPort: await freePort(), deliveryTimeoutMs: 4000 });
   await waitFor(() => v.partitions.length === 8, 10_000, 'partitions');
   alice = await bus.rawAgent('alice');
   // bob confirms its deliveries, as the SDK does
@@ -64,7 +66,7 @@ test.after(async () => {
 const base = (over: Partial<SealInput> = {}) => sealInputAs(bus, 'alice', { recipient: 'bob', payload: enc({ title: 'write tests', priority: 2 }), ...over });
 
 async function send(bytes: Uint8Array): Promise<Ack> {
-  const r = await alice.request('agentbus.in.alice', bytes, { timeout: 3000 });
+  const r = await alice.request('agentbus.in.alice', bytes, { timeout: 10_000 });
   return Ack.decode(r.data);
 }
 
