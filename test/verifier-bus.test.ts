@@ -81,6 +81,16 @@ test('client - send resolves with the ack and the recipient inbox yields the typ
   await Promise.all([planner.close(), coder.close()]);
 });
 
+test('client - its requests capture no async stack trace (each send is one request; docs/decisions.md), unless connectOptions turn it back', async () => {
+  const opts = (a: { nc: unknown }) => (a.nc as { options: { noAsyncTraces?: boolean } }).options;
+  // (ops: an agent no other test here reads as, so these clients take no one's messages)
+  const quiet = await bus.agent('ops');
+  const traced = await bus.agent('ops', { connectOptions: { noAsyncTraces: false } });
+  assert.is(opts(quiet).noAsyncTraces, true);
+  assert.is(opts(traced).noAsyncTraces, false);
+  await Promise.all([quiet.close(), traced.close()]);
+});
+
 test('client - a rejected send throws RejectedError with the reason; a bad payload never leaves the SDK', async () => {
   const coder = await bus.agent('coder');
   const err = await coder.send('reviewer', 'task.result', { ok: true }).catch((e) => e);

@@ -296,6 +296,9 @@ export class AgentClient<R extends ContractRegistry<any> = ContractRegistry> {
         authenticator: nkeyAuthenticator(identity.natsSeed()),
         // acks come back to this connection under its worker id (answers too: the verifier's route)
         inboxPrefix: `${SUBJECT_INBOX_PREFIX}${identity.agentId}.${worker}`,
+        // no stack captured for every request (each send is one): ~half a request's CPU
+        // (docs/decisions.md, "Requests without async traces"); our errors carry their own
+        noAsyncTraces: true,
         ...(o.connectOptions ?? {}),
       });
     } catch (e) {

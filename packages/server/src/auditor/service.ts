@@ -67,6 +67,7 @@ export async function connectNats(cfg: AuditorConfig['nats']): Promise<NatsConne
       ...(authenticator ? { authenticator } : {}),
       ...(cfg.tls ? { tls: { ...cfg.tls } } : {}),
       maxReconnectAttempts: -1,
+      noAsyncTraces: true, // a fetch and an ack per batch (docs/decisions.md, "Requests without async traces")
     });
   } catch (e) {
     throw new AuditorStartError(`cannot connect to NATS at ${cfg.url}: ${(e as Error).message}`);

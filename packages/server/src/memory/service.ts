@@ -169,6 +169,7 @@ export async function startMemoryService(o: MemoryServiceOptions): Promise<Memor
     authenticator: nkeyAuthenticator(svc.natsSeed()),
     inboxPrefix: '_INBOX_memory',
     maxReconnectAttempts: -1,
+    noAsyncTraces: true, // a KV request per operation (docs/decisions.md, "Requests without async traces")
     ...(o.connectOptions ?? {}),
   });
   const kvm = new Kvm(nc);

@@ -136,6 +136,7 @@ export class Verifier {
       inboxPrefix: '_INBOX_verifier',
       ...(opts.credentials ? { authenticator: nkeyAuthenticator(opts.credentials.natsSeed()) } : {}),
       maxReconnectAttempts: -1,
+      noAsyncTraces: true, // the audit commit and KV requests (docs/decisions.md, "Requests without async traces")
       ...(opts.connectOptions ?? {}),
     });
     try {
