@@ -3,9 +3,8 @@
 // both ship in the package, nothing is fetched from elsewhere at run time. Run from the sources
 // (tsx: the tests), there is no app.js: the same script bundles main.tsx in memory, with the
 // same options.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { loadBundledScript } from '../common/bundled-script.js';
 
 let css: string | undefined;
 let script: string | undefined;
@@ -16,17 +15,13 @@ export function consoleCss(): string {
 }
 
 export function consoleScript(): string {
-  script ??= loadScript();
+  script ??= loadBundledScript({
+    built: new URL('./client/app.js', import.meta.url),
+    entry: new URL('./client/main.tsx', import.meta.url),
+    buildScript: new URL('../../../../scripts/build-console-client.cjs', import.meta.url),
+    bundle: 'bundleConsoleClient',
+    what: "the console's script",
+    from: import.meta.url,
+  });
   return script;
-}
-
-function loadScript(): string {
-  const built = new URL('./client/app.js', import.meta.url);
-  if (existsSync(built)) return readFileSync(built, 'utf8');
-  if (import.meta.url.endsWith('.ts') && existsSync(new URL('./client/main.tsx', import.meta.url))) {
-    const build = fileURLToPath(new URL('../../../../scripts/build-console-client.cjs', import.meta.url));
-    const { bundleConsoleClient } = createRequire(import.meta.url)(build) as { bundleConsoleClient: () => string };
-    return bundleConsoleClient();
-  }
-  throw new Error(`the console's script is missing: ${fileURLToPath(built)} (npm run build makes it)`);
 }

@@ -3,9 +3,8 @@
 // (scripts/build-report-client.cjs, run by @agentbus/server's build; both files ship in dist).
 // Run from the sources (tsx: the tests, `node --import tsx`), there is no client.js beside
 // assets.ts: client.ts is bundled in memory by the same script, with the same options.
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { loadBundledScript } from '../../common/bundled-script.js';
 
 let css: string | undefined;
 let script: string | undefined;
@@ -18,17 +17,13 @@ export function reportCss(): string {
 
 /** The page's script (client.ts, bundled into one classic script). */
 export function reportScript(): string {
-  script ??= loadScript();
+  script ??= loadBundledScript({
+    built: new URL('./client.js', import.meta.url),
+    entry: new URL('./client.ts', import.meta.url),
+    buildScript: new URL('../../../../../scripts/build-report-client.cjs', import.meta.url),
+    bundle: 'bundleReportClient',
+    what: "the HTML report's script",
+    from: import.meta.url,
+  });
   return script;
-}
-
-function loadScript(): string {
-  const built = new URL('./client.js', import.meta.url);
-  if (existsSync(built)) return readFileSync(built, 'utf8');
-  if (import.meta.url.endsWith('.ts') && existsSync(new URL('./client.ts', import.meta.url))) {
-    const build = fileURLToPath(new URL('../../../../../scripts/build-report-client.cjs', import.meta.url));
-    const { bundleReportClient } = createRequire(import.meta.url)(build) as { bundleReportClient: () => string };
-    return bundleReportClient();
-  }
-  throw new Error(`the HTML report's script is missing: ${fileURLToPath(built)} (npm run build makes it)`);
 }
