@@ -812,6 +812,8 @@ const ASSIGN_STATE =
     ? undefined
     : Uint8Array.from(NEEDLE_GATE.table.emitOf, (e) => (e.includes(ASSIGN_GATE) ? 1 : 0));
 
+const NO_ENDS: readonly number[] = [];
+
 /** What one pass over a string found (`prescan`), for findCredentials and scanUnicode. */
 export interface PreScan {
   /** NEEDLE_GATE's candidates (its `candidates(s)`). */
@@ -821,7 +823,7 @@ export interface PreScan {
   /** hasCandidate(s) (unicode.ts), when asked for; else undefined. */
   readonly unicode: boolean | undefined;
   /** Where the automaton saw one of ASSIGN_NEEDLE's words end (undefined when it cannot see them). */
-  readonly assignEnds: number[] | undefined;
+  readonly assignEnds: readonly number[] | undefined;
 }
 
 /**
@@ -838,7 +840,7 @@ export function prescan(s: string, unicode: boolean): PreScan {
   }
   const unit = unicode ? candidateTable() : undefined;
   let uni = false;
-  const assignEnds: number[] | undefined = ASSIGN_STATE ? [] : undefined;
+  let assignEnds: number[] | undefined;
   let state = 0;
   let run = 0;
   let tokenRun = false;
@@ -852,7 +854,7 @@ export function prescan(s: string, unicode: boolean): PreScan {
         flags ??= new Uint8Array(sources);
         const e = emitOf[t]!;
         for (let j = 0; j < e.length; j++) flags[e[j]!] = 1;
-        if (ASSIGN_STATE?.[t] === 1) assignEnds!.push(k);
+        if (ASSIGN_STATE?.[t] === 1) (assignEnds ??= []).push(k);
       }
       state = t;
       if (TOKEN_CHAR[c] === 1) {
@@ -874,7 +876,8 @@ export function prescan(s: string, unicode: boolean): PreScan {
       }
     }
   }
-  return { cand: flags, tokenRun, unicode: unit !== undefined ? uni : undefined, assignEnds };
+  // (an array only when a word was seen: most strings have none)
+  return { cand: flags, tokenRun, unicode: unit !== undefined ? uni : undefined, assignEnds: ASSIGN_STATE ? (assignEnds ?? NO_ENDS) : undefined };
 }
 
 /**
