@@ -281,6 +281,11 @@ test('verifier - /readyz is 503 while NATS is down and 200 again after the recon
 
 test('verifier - /readyz says draining while the verifier drains, and the port closes when it is done', async () => {
   const url = v.metricsUrl!;
+  // NATS was restarted just before: ready again is not yet serving again — wait until the
+  // verifier holds every partition and alice's connection is back (on a loaded machine both lag
+  // /readyz; alice's message would otherwise reach no verifier and never be pending)
+  await waitFor(() => v.partitions.length === 8, 15_000, 'partitions after the restart');
+  await alice.flush();
   // bob is gone (above): a message to him waits for the delivery timeout, and drain() waits for
   // it, so the verifier is draining with its port still up for that long (not a race to probe)
   const acked = send(sealEnvelope(base()).bytes).then(
